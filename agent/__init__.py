@@ -1,0 +1,1 @@
+"""pgradar.agent: targets, scheduler, collectors, SQL, snapshots, analysis and the CLI."""

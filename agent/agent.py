@@ -1,0 +1,72 @@
+"""The long-running agent: one APScheduler job per target and collector.
+
+Jobs never overlap themselves (``max_instances=1``) and a late job runs once,
+not once per missed slot (``coalesce``). All jobs start at once so the first
+complete picture is there within one pass; after that each keeps its own
+interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from pgradar.agent.collectors import COLLECTOR_NAMES
+from pgradar.agent.config import Config
+from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.target import TargetRuntime
+
+log = logging.getLogger("pgradar.agent")
+
+
+class Agent:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state = AgentState()
+        self.runtimes: dict[str, TargetRuntime] = {}
+        for target in config.targets:
+            state = TargetState(target.name, keep=config.snapshots_kept)
+            self.state.targets[target.name] = state
+            self.runtimes[target.name] = TargetRuntime(target, config, state)
+        workers = max(4, min(32, 2 * len(self.runtimes)))
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(workers)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            timezone=UTC)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+    def start(self) -> None:
+        self.state.started_at = datetime.now(UTC)
+        now = datetime.now(UTC)
+        for name, runtime in self.runtimes.items():
+            for collector in COLLECTOR_NAMES:
+                self.scheduler.add_job(runtime.run_collector, "interval", args=[collector],
+                                       seconds=self.config.interval(collector), next_run_time=now,
+                                       id=f"{name}/{collector}", name=f"{collector} on {name}")
+        self.scheduler.start()
+        log.info("watching %d target(s): %s", len(self.runtimes), ", ".join(self.runtimes))
+
+    def run_once(self) -> None:
+        """Every collector of every target once, in order (for ``check`` and tests)."""
+        for runtime in self.runtimes.values():
+            for collector in COLLECTOR_NAMES:
+                runtime.run_collector(collector)
+
+    def healthy(self) -> bool:
+        return bool(self.scheduler.running)
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready once every collector of every target has run at least once."""
+        waiting = [f"{t.name}/{c}" for t in self.state for c in COLLECTOR_NAMES
+                   if t.collector(c).runs == 0]
+        if waiting:
+            return False, f"first pass not finished: {', '.join(waiting[:10])}"
+        return True, "ready"
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        for runtime in self.runtimes.values():
+            runtime.close()

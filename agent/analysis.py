@@ -1,0 +1,162 @@
+"""Deltas and rates of statement counters between two snapshots.
+
+pg_stat_statements counters are not monotonic: ``pg_stat_statements_reset()``
+zeroes them, and an entry evicted under churn (more statements than
+``pg_stat_statements.max``) comes back from zero. The delta of an entry is
+therefore its counters minus the previous ones when none went backwards, and
+its counters as they stand (all counted since it was created) when the entry
+is new, was reset, or went backwards. Accumulating those deltas gives counters
+that never go backwards, which is what the exporter publishes.
+
+pandas does the per-key arithmetic: a poll can hold thousands of entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+import pandas as pd
+from pgradar.agent.snapshots import StatementKey, StatementsSnapshot, StatementStat
+
+KEY = ["userid", "dbid", "queryid", "toplevel"]
+COUNTERS = ["calls", "total_exec_ms", "total_plan_ms", "rows", "shared_blks_hit", "shared_blks_read",
+            "shared_blks_dirtied", "shared_blks_written", "temp_blks_read", "temp_blks_written",
+            "blk_read_ms", "blk_write_ms", "wal_bytes"]
+LABELS = ["database", "username"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementDelta:
+    """What one statement did during one interval."""
+
+    userid: int
+    dbid: int
+    queryid: int
+    toplevel: bool
+    database: str
+    username: str
+    calls: int
+    total_exec_ms: float
+    total_plan_ms: float
+    rows: int
+    shared_blks_hit: int
+    shared_blks_read: int
+    shared_blks_dirtied: int
+    shared_blks_written: int
+    temp_blks_read: int
+    temp_blks_written: int
+    blk_read_ms: float
+    blk_write_ms: float
+    wal_bytes: float
+
+    @property
+    def key(self) -> StatementKey:
+        return (self.userid, self.dbid, self.queryid, self.toplevel)
+
+    @property
+    def mean_exec_ms(self) -> float:
+        return self.total_exec_ms / self.calls if self.calls else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StatementInterval:
+    """Deltas of every statement active between two polls, costliest first."""
+
+    started_at: datetime
+    ended_at: datetime
+    deltas: tuple[StatementDelta, ...]
+    reset_seen: bool  # pg_stat_statements was reset or entries restarted in between
+
+    @property
+    def seconds(self) -> float:
+        return max((self.ended_at - self.started_at).total_seconds(), 1e-9)
+
+
+_DELTA_FIELDS = [f.name for f in fields(StatementDelta)]
+
+
+def _frame(snapshot: StatementsSnapshot) -> pd.DataFrame:
+    columns = KEY + LABELS + COUNTERS
+    frame = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in snapshot.rows], columns=columns)
+    return frame.drop_duplicates(subset=KEY, keep="last").set_index(KEY)
+
+
+def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) -> StatementInterval:
+    cur = _frame(current)
+    prev = _frame(previous)
+    whole_reset = (previous.info is not None and current.info is not None
+                   and previous.info.stats_reset != current.info.stats_reset)
+    joined = cur.join(prev[COUNTERS].add_suffix("_prev"), how="left")
+    prev_cols = [f"{c}_prev" for c in COUNTERS]
+    is_new = joined[prev_cols[0]].isna()
+    went_back = pd.Series(False, index=joined.index)
+    for c in COUNTERS:
+        went_back |= joined[c] < joined[f"{c}_prev"].fillna(0)
+    restart = is_new | went_back | whole_reset
+    out = pd.DataFrame(index=joined.index)
+    for c in COUNTERS:
+        out[c] = joined[c].where(restart, joined[c] - joined[f"{c}_prev"])
+    out[LABELS] = joined[LABELS]
+    active = out[out["calls"] > 0].sort_values("total_exec_ms", ascending=False).reset_index()
+    deltas = tuple(
+        StatementDelta(**{name: _cast(name, row[name]) for name in _DELTA_FIELDS})
+        for row in active.to_dict("records")
+    )
+    reset_seen = bool(whole_reset or went_back.any())
+    return StatementInterval(previous.taken_at, current.taken_at, deltas, reset_seen)
+
+
+def rank_statements(intervals: Sequence[StatementInterval], n: int) -> list[StatementDelta]:
+    """The ``n`` statements with the most execution time over the recent intervals.
+
+    Ranking over several intervals, not the last one alone, keeps a statement
+    that runs every few minutes from flickering in and out of the top N. Each
+    comes back as its latest delta (its labels and its latest mean time).
+    """
+    exec_ms: dict[StatementKey, float] = {}
+    latest: dict[StatementKey, StatementDelta] = {}
+    for interval in intervals:
+        for delta in interval.deltas:
+            exec_ms[delta.key] = exec_ms.get(delta.key, 0.0) + delta.total_exec_ms
+            latest[delta.key] = delta
+    ranked = sorted(exec_ms, key=lambda k: (-exec_ms[k], k))[:n]
+    return [latest[k] for k in ranked]
+
+
+_INT_FIELDS = {f.name for f in fields(StatementStat) if f.type in ("int", int)}
+
+
+def _cast(name: str, value: object) -> object:
+    if name == "toplevel":
+        return bool(value)
+    if name in _INT_FIELDS:
+        return int(value)  # type: ignore[call-overload]
+    if name in LABELS:
+        return str(value)
+    return float(value)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class StatementTotals:
+    """Monotonic per-statement counters: the sum of every delta since the agent started."""
+
+    counters: dict[StatementKey, dict[str, float]]
+    by_database: dict[str, dict[str, float]]  # every statement, top N or not
+
+    @classmethod
+    def empty(cls) -> StatementTotals:
+        return cls({}, {})
+
+    def add(self, interval: StatementInterval, present: set[StatementKey]) -> None:
+        for delta in interval.deltas:
+            acc = self.counters.setdefault(delta.key, dict.fromkeys(COUNTERS, 0.0))
+            db = self.by_database.setdefault(delta.database, dict.fromkeys(COUNTERS, 0.0))
+            for c in COUNTERS:
+                value = getattr(delta, c)
+                acc[c] += value
+                db[c] += value
+        # Entries gone from pg_stat_statements are forgotten, so memory follows pgss.max.
+        for key in [k for k in self.counters if k not in present]:
+            del self.counters[key]

@@ -1,0 +1,138 @@
+"""The ``pgradar`` command line.
+
+Every user error (bad flag, bad config, bad DSN) ends in one line on stderr,
+``pgradar: error: ...``, and exit code 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pgradar.agent import config as configuration
+from pgradar.agent.collectors import COLLECTORS
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _interval(text: str) -> tuple[str, str]:
+    name, sep, seconds = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected COLLECTOR=SECONDS, got {text!r}")
+    return name, seconds
+
+
+def _add_target_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("targets")
+    g.add_argument("--dsn", action="append", default=[], metavar="[NAME=]DSN",
+                   help="a PostgreSQL server to watch, as a libpq URI or key=value string; repeatable "
+                        "(a primary and its standbys may be given together). NAME labels its metrics; "
+                        "default host:port")
+    g.add_argument("--pgbouncer", action="append", default=[], metavar="[NAME=]DSN",
+                   help="a pgbouncer admin console (database 'pgbouncer'); repeatable")
+    g.add_argument("--config", metavar="FILE", help="YAML configuration file (PGRADAR_CONFIG)")
+    g.add_argument("--interval", action="append", default=[], type=_interval, metavar="COLLECTOR=SECONDS",
+                   help="poll interval of one collector; repeatable. Collectors and defaults: "
+                        + ", ".join(f"{c.name}={c.default_interval_s:g}s" for c in COLLECTORS))
+    g.add_argument("--top-statements", metavar="N",
+                   help="per-statement series only for the N costliest statements of each interval "
+                        "(default 50); the rest are summed per database")
+    p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING or ERROR")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="pgradar", description=(
+        "PostgreSQL query-performance agent: polls the statistics views, finds what is wrong, "
+        "and publishes it as Prometheus metrics. Configuration: --config FILE, then PGRADAR_* "
+        "environment variables, then flags (later wins)."))
+    parser.add_argument("--version", action="version", version="pgradar 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    run = sub.add_parser("run", help="run the agent: poll on schedule, serve /metrics, /healthz, /readyz",
+                         description="Run the agent until interrupted. A target that is down is retried "
+                                     "with backoff; the agent never exits because a database went away.")
+    _add_target_flags(run)
+    run.add_argument("--listen", metavar="[HOST]:PORT",
+                     help="where to serve HTTP (default :9188; PGRADAR_LISTEN)")
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
+    return configuration.Overrides(
+        dsns=list(args.dsn), pgbouncers=list(args.pgbouncer), listen=getattr(args, "listen", None),
+        intervals=dict(args.interval), top_statements=args.top_statements, log_level=args.log_level)
+
+
+def load_config(args: argparse.Namespace) -> configuration.Config:
+    for name, _ in args.interval:
+        if name not in {c.name for c in COLLECTORS}:
+            raise configuration.ConfigError(
+                f"--interval: unknown collector {name!r} (known: {', '.join(c.name for c in COLLECTORS)})")
+    return configuration.load(args.config, os.environ, overrides_from(args))
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pgradar.agent.agent import Agent
+    from pgradar.exporters.http import AgentHTTPServer
+    from pgradar.exporters.prometheus import registry_for
+
+    cfg = load_config(args)
+    setup_logging(cfg.log_level)
+    agent = Agent(cfg)
+    try:
+        http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry_for(agent.state, cfg.top_statements),
+                               agent.healthy, agent.ready)
+    except OSError as exc:
+        raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    agent.start()
+    http.start()
+    logging.getLogger("pgradar").info("serving http://%s:%d/metrics", cfg.listen.host or "0.0.0.0", http.port)
+    stop.wait()
+    logging.getLogger("pgradar").info("stopping")
+    http.stop()
+    agent.stop()
+    return 0
+
+
+COMMANDS = {"run": cmd_run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except (UsageError, configuration.ConfigError) as exc:
+        print(f"pgradar: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Collectors: one function per statistics source, each returning a snapshot.
+
+A collector reads; it keeps no state and decides nothing. It receives a
+context that hands out sessions (one per database) and the server's
+capabilities, and it picks its SQL through ``agent.queries``. A missing
+extension or privilege raises ``CollectorUnavailable`` with the fix in its
+message; the runtime switches that collector off and keeps the others going.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pgradar.agent import queries
+from pgradar.agent.db import QueryFailed, Session
+from pgradar.agent.server import ServerInfo
+from pgradar.agent.snapshots import (
+    ActivityGroup,
+    ActivitySnapshot,
+    DatabaseSnapshot,
+    DatabaseStat,
+    IndexesSnapshot,
+    IndexStat,
+    ServerSnapshot,
+    Settings,
+    SettingsSnapshot,
+    StatementsInfo,
+    StatementsSnapshot,
+    StatementStat,
+    StatementText,
+    TablesSnapshot,
+    TableStat,
+)
+
+
+class CollectorUnavailable(Exception):
+    """The collector cannot run on this server as configured; the message names the fix."""
+
+
+class CollectContext(Protocol):
+    server: ServerInfo
+    databases: tuple[str, ...]
+    now: datetime
+    statement_texts: Mapping[tuple[int, int], str]
+
+    def session(self, database: str | None = None) -> Session: ...
+
+    def database_failed(self, database: str, error: Exception) -> None: ...
+
+
+def _q(collector: str, name: str, server: ServerInfo) -> queries.Query:
+    return queries.resolve(collector, name, server.major)
+
+
+# --- statements ----------------------------------------------------------------
+
+PGSS_FIX = ("pg_stat_statements is not available{where}: add it to shared_preload_libraries "
+            "(restart needed), then run CREATE EXTENSION pg_stat_statements;{db}")
+
+
+def pgss_unavailable_reason(server: ServerInfo, database: str) -> str | None:
+    """Why pg_stat_statements cannot be read, with the fix; None when it can."""
+    if not server.pgss_preloaded:
+        return PGSS_FIX.format(where=" (not in shared_preload_libraries)", db=f" in database {database}")
+    if server.pgss_schema is None:
+        return (f"pg_stat_statements is loaded but the extension is not created in database {database}: "
+                "run CREATE EXTENSION pg_stat_statements;")
+    return None
+
+
+def collect_statements(ctx: CollectContext) -> StatementsSnapshot:
+    session = ctx.session()
+    reason = pgss_unavailable_reason(ctx.server, session.dbname)
+    if reason:
+        raise CollectorUnavailable(reason)
+    schema = str(ctx.server.pgss_schema)
+    try:
+        rows = session.rows(_q("statements", "pgss", ctx.server), StatementStat, pgss=schema)
+    except QueryFailed as exc:
+        if exc.denied:
+            raise CollectorUnavailable(
+                f"cannot read pg_stat_statements ({exc}): GRANT pg_monitor TO the pgradar role") from None
+        raise
+    info = None
+    if ctx.server.has_pgss_toplevel:
+        info = session.rows(_q("statements", "info", ctx.server), StatementsInfo, pgss=schema)[0]
+    return StatementsSnapshot(ctx.now, tuple(rows), info, new_texts=0)
+
+
+def fetch_new_texts(ctx: CollectContext, snapshot: StatementsSnapshot) -> list[StatementText]:
+    """Texts of the queryids not seen before; known ones never cross the wire again."""
+    wanted = sorted({r.queryid for r in snapshot.rows if (r.dbid, r.queryid) not in ctx.statement_texts})
+    if not wanted:
+        return []
+    return ctx.session().rows(_q("statements", "texts", ctx.server), StatementText,
+                              {"queryids": wanted}, pgss=str(ctx.server.pgss_schema))
+
+
+# --- per-database: tables and indexes ---------------------------------------------
+
+
+def _each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -> tuple[list[Any], list[str]]:
+    """Run ``fetch`` in every selected database; one failing database skips only itself."""
+    found: list[Any] = []
+    failed: list[str] = []
+    for database in ctx.databases:
+        try:
+            found.extend(fetch(ctx.session(database)))
+        except Exception as exc:  # a dropped or refusing database must not hide the others
+            failed.append(database)
+            ctx.database_failed(database, exc)
+    if failed and len(failed) == len(ctx.databases):
+        raise QueryFailed(f"every database failed: {', '.join(failed)}")
+    return found, failed
+
+
+def collect_tables(ctx: CollectContext) -> TablesSnapshot:
+    query = _q("tables", "tables", ctx.server)
+    rows, failed = _each_database(ctx, lambda s: s.rows(query, TableStat))
+    return TablesSnapshot(ctx.now, tuple(rows), tuple(failed))
+
+
+def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
+    query = _q("indexes", "indexes", ctx.server)
+    rows, failed = _each_database(ctx, lambda s: s.rows(query, IndexStat))
+    return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
+
+
+# --- server-wide ------------------------------------------------------------------
+
+
+def collect_database(ctx: CollectContext) -> DatabaseSnapshot:
+    rows = ctx.session().rows(_q("database", "database", ctx.server), DatabaseStat)
+    return DatabaseSnapshot(ctx.now, tuple(rows))
+
+
+def collect_activity(ctx: CollectContext) -> ActivitySnapshot:
+    rows = ctx.session().rows(_q("activity", "summary", ctx.server), ActivityGroup)
+    return ActivitySnapshot(ctx.now, tuple(rows))
+
+
+_UNIT_FACTORS = {"": 1.0, "B": 1.0, "kB": 1024.0, "8kB": 8192.0, "MB": 1024.0**2, "GB": 1024.0**3,
+                 "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def setting_in_base_units(setting: str, unit: str) -> float:
+    """pg_settings values in bytes or seconds ('4096' with unit '8kB' is 32 MiB)."""
+    return float(setting) * _UNIT_FACTORS[unit]
+
+
+def parse_settings(raw: list[tuple[str, str, str]]) -> Settings:
+    values = {name: (setting, unit) for name, setting, unit in raw}
+
+    def num(name: str, default: float = 0.0) -> float:
+        if name not in values:
+            return default
+        return setting_in_base_units(*values[name])
+
+    return Settings(
+        max_connections=int(num("max_connections")),
+        reserved_connections=int(num("superuser_reserved_connections") + num("reserved_connections")),
+        work_mem_bytes=int(num("work_mem")),
+        track_io_timing=values.get("track_io_timing", ("off", ""))[0] == "on",
+        autovacuum=values.get("autovacuum", ("on", ""))[0] == "on",
+        autovacuum_vacuum_threshold=int(num("autovacuum_vacuum_threshold", 50)),
+        autovacuum_vacuum_scale_factor=num("autovacuum_vacuum_scale_factor", 0.2),
+        autovacuum_analyze_threshold=int(num("autovacuum_analyze_threshold", 50)),
+        autovacuum_analyze_scale_factor=num("autovacuum_analyze_scale_factor", 0.1),
+        autovacuum_freeze_max_age=int(num("autovacuum_freeze_max_age", 200_000_000)),
+        pgss_max=int(num("pg_stat_statements.max")) if "pg_stat_statements.max" in values else None,
+        idle_in_transaction_session_timeout_s=num("idle_in_transaction_session_timeout"),
+        raw=tuple(sorted(raw)),
+    )
+
+
+def collect_settings(ctx: CollectContext) -> SettingsSnapshot:
+    rows = ctx.session().dicts(_q("settings", "settings", ctx.server))
+    return SettingsSnapshot(ctx.now, parse_settings([(r["name"], r["setting"], r["unit"]) for r in rows]))
+
+
+def collect_server(ctx: CollectContext) -> ServerSnapshot:
+    """Placeholder snapshot: the runtime refreshes ServerInfo and databases itself."""
+    return ServerSnapshot(ctx.now, ctx.databases)
+
+
+# --- the registry -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSpec:
+    name: str
+    collect: Callable[[CollectContext], Any]
+    default_interval_s: float
+    why: str
+
+
+COLLECTORS: tuple[CollectorSpec, ...] = (
+    CollectorSpec("server", collect_server, 15, "reachability, version, role, databases"),
+    CollectorSpec("activity", collect_activity, 15, "sessions by state and wait"),
+    CollectorSpec("database", collect_database, 30, "pg_stat_database, sizes, XID age"),
+    CollectorSpec("statements", collect_statements, 30, "pg_stat_statements"),
+    CollectorSpec("tables", collect_tables, 60, "pg_stat_user_tables in every database"),
+    CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
+    CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
+)
+COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
+
+
+def spec(name: str) -> CollectorSpec:
+    return next(c for c in COLLECTORS if c.name == name)

@@ -1,0 +1,331 @@
+"""Configuration: YAML file, then ``PGRADAR_*`` environment, then flags.
+
+The file is checked against a declarative schema that reports every problem
+at once, each naming its key (``targets[1].dsn: ...``), so a bad deployment
+fails at start with one line that says what to change, never later with a
+traceback. Nothing here connects to a database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pgradar.agent.collectors import COLLECTOR_NAMES, spec
+from pgradar.agent.db import CONNINFO_KEYWORDS, BadDsn, parse_dsn, with_params
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+ENV_PREFIX = "PGRADAR_"
+DEFAULT_LISTEN = ":9188"
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message is one line naming the key and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseFilter:
+    include: tuple[str, ...] = ()  # glob patterns; empty means every database
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    name: str
+    dsn: str  # with the password from password_file folded in; never shown
+    databases: DatabaseFilter = DatabaseFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    targets: tuple[TargetConfig, ...]
+    pgbouncers: tuple[TargetConfig, ...] = ()
+    listen: Listen = Listen("", 9188)
+    intervals: Mapping[str, float] = field(default_factory=dict)
+    top_statements: int = 50
+    snapshots_kept: int = 5
+    connect_timeout_s: int = 5
+    statement_timeout_ms: int = 10_000
+    lock_timeout_ms: int = 1_000
+    log_level: str = "INFO"
+
+    def interval(self, collector: str) -> float:
+        return self.intervals.get(collector, spec(collector).default_interval_s)
+
+
+# --- the schema ----------------------------------------------------------------------
+# A schema node is a dict (a mapping with known keys), a list of one node, or a
+# checker: a function (value, path, errors) -> cleaned value.
+
+Checker = Callable[[Any, str, list[str]], Any]
+
+
+def _str(value: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{path}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _positive(kind: type) -> Checker:
+    def check(value: Any, path: str, errors: list[str]) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 \
+                or (kind is int and not float(value).is_integer()):
+            errors.append(f"{path}: expected a positive {'whole number' if kind is int else 'number'}, "
+                          f"got {value!r}")
+            return value
+        return kind(value)
+    return check
+
+
+def _level(value: Any, path: str, errors: list[str]) -> Any:
+    levels = ("DEBUG", "INFO", "WARNING", "ERROR")
+    if not isinstance(value, str) or value.upper() not in levels:
+        errors.append(f"{path}: expected one of {', '.join(levels)}, got {value!r}")
+        return value
+    return value.upper()
+
+
+_FILTER = {"include": [_str], "exclude": [_str]}
+_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER}
+SCHEMA: dict[str, Any] = {
+    "targets": [_TARGET],
+    "pgbouncers": [{"name": _str, "dsn": _str, "password_file": _str}],
+    "listen": _str,
+    "intervals": dict.fromkeys(COLLECTOR_NAMES, _positive(float)),
+    "limits": {"top_statements": _positive(int)},
+    "databases": _FILTER,
+    "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int),
+                 "lock_ms": _positive(int)},
+    "snapshots_kept": _positive(int),
+    "log_level": _level,
+}
+
+
+def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
+    """Validate ``value`` against a schema node, appending every problem found."""
+    if isinstance(node, dict):
+        if not isinstance(value, dict):
+            errors.append(f"{path or 'config'}: expected a mapping, got {type(value).__name__}")
+            return {}
+        out = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key not in node:
+                errors.append(f"{where}: unknown key (known: {', '.join(sorted(node))})")
+                continue
+            out[key] = check(item, node[key], where, errors)
+        return out
+    if isinstance(node, list):
+        if not isinstance(value, list):
+            errors.append(f"{path}: expected a list, got {type(value).__name__}")
+            return []
+        return [check(item, node[0], f"{path}[{i}]", errors) for i, item in enumerate(value)]
+    return node(value, path, errors)
+
+
+# --- parsing pieces ---------------------------------------------------------------------
+
+
+def split_named(spec_text: str) -> tuple[str | None, str]:
+    """``NAME=DSN`` into (NAME, DSN); a libpq keyword before '=' means no name."""
+    head, sep, rest = spec_text.partition("=")
+    if sep and NAME_RE.match(head) and head.lower() not in CONNINFO_KEYWORDS and rest.strip():
+        return head, rest
+    return None, spec_text
+
+
+def parse_listen(text: str) -> Listen:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen: expected [HOST]:PORT with a port from 0 to 65535, got {text!r}")
+    return Listen(host.strip("[]"), int(port))
+
+
+def default_name(dsn: str) -> str:
+    params = parse_dsn(dsn)
+    host = params.get("host", "localhost").split(",")[0]
+    name = f"{host}:{params.get('port', '5432').split(',')[0]}"
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
+
+
+def _target(raw: Mapping[str, Any], where: str, errors: list[str],
+            default_filter: DatabaseFilter) -> TargetConfig | None:
+    dsn = raw.get("dsn")
+    if dsn is None:
+        errors.append(f"{where}.dsn: missing (each target needs a dsn)")
+        return None
+    try:
+        parse_dsn(dsn)
+    except BadDsn as exc:
+        errors.append(f"{where}.dsn: not a valid connection string: {exc}")
+        return None
+    if raw.get("password_file"):
+        try:
+            password = Path(raw["password_file"]).read_text().strip()
+        except OSError as exc:
+            errors.append(f"{where}.password_file: cannot read {raw['password_file']}: {exc.strerror}")
+            return None
+        dsn = with_params(dsn, password=password)
+    name = raw.get("name") or default_name(dsn)
+    if not NAME_RE.match(name):
+        errors.append(f"{where}.name: {name!r} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
+    filt = raw.get("databases")
+    databases = default_filter if filt is None else DatabaseFilter(
+        tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
+    return TargetConfig(name, dsn, databases)
+
+
+def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str],
+             default_filter: DatabaseFilter) -> tuple[TargetConfig, ...]:
+    found = [t for i, raw in enumerate(items) if (t := _target(raw, f"{key}[{i}]", errors, default_filter))]
+    names = [t.name for t in found]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        errors.append(f"{key}: the name {name!r} is used twice; give each a distinct NAME=")
+    return tuple(found)
+
+
+def _dsn_items(values: Sequence[str]) -> list[dict[str, str]]:
+    items = []
+    for value in values:
+        name, dsn = split_named(value)
+        items.append({"dsn": dsn, **({"name": name} if name else {})})
+    return items
+
+
+# --- the three layers --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Overrides:
+    """What the environment or the command line sets; None means not set."""
+
+    dsns: list[str] = field(default_factory=list)
+    pgbouncers: list[str] = field(default_factory=list)
+    listen: str | None = None
+    intervals: dict[str, str] = field(default_factory=dict)
+    top_statements: str | None = None
+    log_level: str | None = None
+
+
+def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
+    """The config file path and overrides from ``PGRADAR_*`` variables."""
+    out = Overrides()
+    config_file = None
+    for key, value in sorted(env.items()):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):]
+        if name == "CONFIG":
+            config_file = value
+        elif name == "DSN":
+            out.dsns = [line for line in value.splitlines() if line.strip()]
+        elif name == "PGBOUNCER":
+            out.pgbouncers = [line for line in value.splitlines() if line.strip()]
+        elif name == "LISTEN":
+            out.listen = value
+        elif name == "TOP_STATEMENTS":
+            out.top_statements = value
+        elif name == "LOG_LEVEL":
+            out.log_level = value
+        elif name.startswith("INTERVAL_") and name[9:].lower() in COLLECTOR_NAMES:
+            out.intervals[name[9:].lower()] = value
+        else:
+            known = "CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, INTERVAL_<COLLECTOR>"
+            raise ConfigError(f"environment: unknown variable {key} (known: PGRADAR_{{{known}}})")
+    return config_file, out
+
+
+def load_file(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys (targets, listen, ...)")
+    return data
+
+
+def _number(text: str, where: str, kind: type, errors: list[str]) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        errors.append(f"{where}: expected a positive {'whole number' if kind is int else 'number'}, "
+                      f"got {text!r}")
+        return None
+    problems: list[str] = []
+    checked = _positive(kind)(value, where, problems)
+    errors.extend(p.replace(repr(value), repr(text)) for p in problems)
+    return checked
+
+
+def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: bool = True) -> Config:
+    """Merge file data and override layers (later wins) into a checked Config."""
+    errors: list[str] = []
+    data = check(dict(file_data), SCHEMA, "", errors)
+    default_filter = DatabaseFilter(tuple(data.get("databases", {}).get("include", ())),
+                                    tuple(data.get("databases", {}).get("exclude", ())))
+    target_items: list[dict[str, Any]] = list(data.get("targets", []))
+    bouncer_items: list[dict[str, Any]] = list(data.get("pgbouncers", []))
+    listen = data.get("listen", DEFAULT_LISTEN)
+    intervals = dict(data.get("intervals", {}))
+    top = data.get("limits", {}).get("top_statements", 50)
+    level = data.get("log_level", "INFO")
+    for layer in layers:
+        if layer.dsns:
+            target_items = _dsn_items(layer.dsns)
+        if layer.pgbouncers:
+            bouncer_items = _dsn_items(layer.pgbouncers)
+        listen = layer.listen if layer.listen is not None else listen
+        for name, text in layer.intervals.items():
+            intervals[name] = _number(text, f"interval {name}", float, errors)
+        if layer.top_statements is not None:
+            top = _number(layer.top_statements, "top statements", int, errors)
+        if layer.log_level is not None:
+            level = _level(layer.log_level, "log level", errors)
+    targets = _targets(target_items, "targets", errors, default_filter)
+    pgbouncers = _targets(bouncer_items, "pgbouncers", errors, DatabaseFilter())
+    if require_targets and not target_items and not bouncer_items and not errors:
+        errors.append("no targets: give --dsn [NAME=]DSN, PGRADAR_DSN, or targets: in --config")
+    try:
+        listen_at = parse_listen(str(listen))
+    except ConfigError as exc:
+        errors.append(str(exc))
+        listen_at = Listen("", 9188)
+    if errors:
+        raise ConfigError("; ".join(errors))
+    timeouts = data.get("timeouts", {})
+    return Config(
+        targets=targets, pgbouncers=pgbouncers, listen=listen_at, intervals=intervals,
+        top_statements=int(top), snapshots_kept=int(data.get("snapshots_kept", 5)),
+        connect_timeout_s=int(timeouts.get("connect_seconds", 5)),
+        statement_timeout_ms=int(timeouts.get("statement_ms", 10_000)),
+        lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level))
+
+
+def load(config_path: str | None, env: Mapping[str, str], flags: Overrides,
+         require_targets: bool = True) -> Config:
+    env_path, env_layer = from_environment(env)
+    path = config_path or env_path
+    file_data = load_file(path) if path else {}
+    return build(file_data, env_layer, flags, require_targets=require_targets)

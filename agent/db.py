@@ -1,0 +1,203 @@
+"""The one module that talks to the driver.
+
+It owns what makes a session safe to point at production (DESIGN section 4):
+read-only by default, ``statement_timeout`` and ``lock_timeout``,
+``search_path=pg_catalog`` so no user object can shadow a catalog function,
+``application_name=pgradar``. It also owns the redaction of passwords, since
+it is the only place that sees them, and it turns driver exceptions into the
+agent's small exception tree so that callers never import psycopg.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from pgradar.agent.queries import Query
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import class_row, dict_row
+
+T = TypeVar("T")
+
+APPLICATION_NAME = "pgradar"
+
+# libpq's connection keywords: a "NAME=" prefix that is one of these is part
+# of a key/value DSN, not a target name.
+CONNINFO_KEYWORDS = frozenset((
+    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding",
+    "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name",
+    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+    "replication", "gssencmode", "sslmode", "requiressl", "sslnegotiation", "sslcompression", "sslcert",
+    "sslkey", "sslpassword", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni",
+    "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib",
+    "gssdelegation", "service", "target_session_attrs", "load_balance_hosts", "require_auth",
+))
+
+
+class DatabaseError(Exception):
+    """Something went wrong talking to a server; the message is safe to show."""
+
+
+class ConnectFailed(DatabaseError):
+    """The server could not be reached or refused the session."""
+
+
+class QueryFailed(DatabaseError):
+    """A query failed; ``missing`` and ``denied`` tell why, for a clear fix."""
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+    @property
+    def denied(self) -> bool:
+        return self.sqlstate == "42501"
+
+    @property
+    def missing(self) -> bool:
+        # undefined table/function/object, or an extension's library not loaded
+        return self.sqlstate in {"42P01", "42883", "42704", "55000"}
+
+    @property
+    def timed_out(self) -> bool:
+        return self.sqlstate == "57014"
+
+    @property
+    def connection_lost(self) -> bool:
+        return self.sqlstate is None or self.sqlstate.startswith("08") or self.sqlstate == "57P01"
+
+
+class BadDsn(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    connect_timeout_s: int = 5
+    statement_timeout_ms: int = 10_000
+    lock_timeout_ms: int = 1_000
+
+
+def parse_dsn(dsn: str) -> dict[str, str]:
+    """The DSN's parameters; raises BadDsn with a message free of the password."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise BadDsn(redact(str(exc).splitlines()[0], dsn)) from None
+    port = str(params.get("port") or "5432")
+    if not all(p.strip().isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+        raise BadDsn(f"invalid port {port!r}")
+    return {k: str(v) for k, v in params.items() if v is not None}
+
+
+def with_params(dsn: str, **params: str) -> str:
+    return make_conninfo(dsn, **params)
+
+
+def safe_dsn(dsn: str) -> str:
+    """The DSN as it may be shown: password removed."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparsable dsn>"
+    params.pop("password", None)
+    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
+_URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def redact(text: str, *secrets_from: str | None) -> str:
+    """Remove passwords from a message: any DSN's, and the given DSNs' by value."""
+    text = _URI_PASSWORD.sub(r"\1***\3", text)
+    text = _KV_PASSWORD.sub(r"\1***", text)
+    for dsn in secrets_from:
+        if not dsn:
+            continue
+        try:
+            password = conninfo_to_dict(dsn).get("password")
+        except psycopg.ProgrammingError:
+            continue
+        if password:
+            text = text.replace(str(password), "***")
+    return text
+
+
+def _error_message(exc: psycopg.Error, dsn: str) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = diag.message_primary if diag is not None and diag.message_primary else None
+    lines = str(exc).strip().splitlines()
+    message = primary or (lines[0] if lines else type(exc).__name__)
+    return redact(message, dsn)
+
+
+class Session:
+    """An autocommit, read-only connection to one database of one server."""
+
+    def __init__(self, conn: psycopg.Connection[Any], dsn: str) -> None:
+        self._conn = conn
+        self._dsn = dsn
+
+    @property
+    def dbname(self) -> str:
+        return str(self._conn.info.dbname)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._conn.closed or self._conn.broken)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.Composable:
+        text = query.text if isinstance(query, Query) else query
+        if identifiers:
+            return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})  # type: ignore[arg-type]
+        return sql.SQL(text)  # type: ignore[arg-type]
+
+    def _execute(self, query: Query | str, params: Sequence[Any] | Mapping[str, Any] | None,
+                 identifiers: Mapping[str, str], row_factory: Any) -> list[Any]:
+        try:
+            with self._conn.cursor(row_factory=row_factory) as cur:
+                cur.execute(self._compose(query, identifiers), params)
+                return cur.fetchall()
+        except psycopg.Error as exc:
+            where = f" ({query.source})" if isinstance(query, Query) else ""
+            raise QueryFailed(_error_message(exc, self._dsn) + where,
+                              sqlstate=getattr(exc, "sqlstate", None)) from None
+
+    def rows(self, query: Query, row_type: type[T], params: Sequence[Any] | Mapping[str, Any] | None = None,
+             **identifiers: str) -> list[T]:
+        """Rows as instances of a dataclass whose fields are the query's columns."""
+        return self._execute(query, params, identifiers, class_row(row_type))
+
+    def dicts(self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None,
+              **identifiers: str) -> list[dict[str, Any]]:
+        return self._execute(query, params, identifiers, dict_row)
+
+    def one(self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None,
+            **identifiers: str) -> dict[str, Any]:
+        rows = self.dicts(query, params, **identifiers)
+        if len(rows) != 1:
+            raise QueryFailed(f"{query.source} returned {len(rows)} rows, expected 1")
+        return rows[0]
+
+
+def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> Session:
+    """Open a hardened session; ``dbname`` replaces the DSN's database."""
+    options = (f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
+               f" -c lock_timeout={settings.lock_timeout_ms} -c search_path=pg_catalog")
+    extra: dict[str, Any] = {"application_name": APPLICATION_NAME, "options": options,
+                             "connect_timeout": settings.connect_timeout_s}
+    if dbname is not None:
+        extra["dbname"] = dbname
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, **extra)
+    except psycopg.Error as exc:
+        raise ConnectFailed(_error_message(exc, dsn)) from None
+    return Session(conn, dsn)

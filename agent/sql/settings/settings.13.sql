@@ -1,0 +1,13 @@
+-- settings/settings: the settings classification needs, in their own units
+-- (pg_settings.unit says which). Same on 13 to 18.
+SELECT name, setting, coalesce(unit, '') AS unit
+  FROM pg_settings
+ WHERE name IN ('max_connections', 'superuser_reserved_connections',
+                'reserved_connections', 'work_mem', 'track_io_timing',
+                'autovacuum', 'autovacuum_vacuum_threshold',
+                'autovacuum_vacuum_scale_factor', 'autovacuum_analyze_threshold',
+                'autovacuum_analyze_scale_factor', 'autovacuum_freeze_max_age',
+                'autovacuum_multixact_freeze_max_age', 'pg_stat_statements.max',
+                'pg_stat_statements.track', 'compute_query_id',
+                'idle_in_transaction_session_timeout', 'statement_timeout',
+                'block_size')

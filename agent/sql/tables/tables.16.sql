@@ -1,0 +1,33 @@
+-- tables/tables: 16 adds last_seq_scan, the time of the last sequential
+-- scan (the last index scan is on the indexes query).
+SELECT current_database()::text AS database,
+       s.relid::int8 AS relid,
+       s.schemaname AS schema,
+       s.relname AS relation,
+       c.relkind::text AS relkind,
+       c.reltuples::float8 AS reltuples,
+       pg_table_size(s.relid) AS size_bytes,
+       pg_total_relation_size(s.relid) AS total_size_bytes,
+       s.seq_scan,
+       s.seq_tup_read,
+       coalesce(s.idx_scan, 0) AS idx_scan,
+       coalesce(s.idx_tup_fetch, 0) AS idx_tup_fetch,
+       s.n_tup_ins,
+       s.n_tup_upd,
+       s.n_tup_del,
+       s.n_tup_hot_upd,
+       s.n_live_tup,
+       s.n_dead_tup,
+       s.n_mod_since_analyze,
+       s.n_ins_since_vacuum,
+       s.last_vacuum,
+       s.last_autovacuum,
+       s.last_analyze,
+       s.last_autoanalyze,
+       s.vacuum_count + s.autovacuum_count AS vacuum_count,
+       s.analyze_count + s.autoanalyze_count AS analyze_count,
+       s.last_seq_scan,
+       CASE WHEN c.relfrozenxid <> '0'::xid THEN age(c.relfrozenxid) END AS xid_age,
+       coalesce(c.reloptions, '{}') AS reloptions
+  FROM pg_stat_user_tables s
+  JOIN pg_class c ON c.oid = s.relid

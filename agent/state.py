@@ -1,0 +1,86 @@
+"""What the agent knows right now, per target: the single source the exporters read.
+
+Collector jobs write here; scrapes, ``/problems`` and ``pgradar check`` read.
+Snapshots are immutable and a collector swaps them in under the target's
+lock in one step, so a reader holding the lock sees one consistent state; the
+lock is never held across a query, so a scrape never waits on a database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pgradar.agent.analysis import StatementInterval, StatementTotals
+from pgradar.agent.server import ServerInfo
+
+
+@dataclass(slots=True)
+class CollectorStatus:
+    runs: int = 0
+    errors: int = 0
+    last_duration_s: float = 0.0
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    disabled_reason: str | None = None  # set while a missing extension or privilege stops it
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_reason is None
+
+
+@dataclass(slots=True)
+class TargetState:
+    name: str
+    keep: int = 5
+    server: ServerInfo | None = None
+    up: bool = False
+    last_error: str | None = None
+    databases: tuple[str, ...] = ()
+    snapshots: dict[str, deque[Any]] = field(default_factory=dict)
+    status: dict[str, CollectorStatus] = field(default_factory=dict)
+    statement_texts: dict[tuple[int, int], str] = field(default_factory=dict)
+    statement_totals: StatementTotals = field(default_factory=StatementTotals.empty)
+    statement_intervals: deque[StatementInterval] = field(default_factory=lambda: deque(maxlen=5))
+    texts_fetched_total: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.statement_intervals = deque(maxlen=self.keep)
+
+    def latest(self, collector: str) -> Any:
+        with self.lock:
+            history = self.snapshots.get(collector)
+            return history[-1] if history else None
+
+    def history(self, collector: str) -> tuple[Any, ...]:
+        with self.lock:
+            return tuple(self.snapshots.get(collector, ()))
+
+    def record(self, collector: str, snapshot: Any) -> None:
+        with self.lock:
+            self.snapshots.setdefault(collector, deque(maxlen=self.keep)).append(snapshot)
+
+    def collector(self, name: str) -> CollectorStatus:
+        with self.lock:
+            return self.status.setdefault(name, CollectorStatus())
+
+    @property
+    def role(self) -> str | None:
+        return self.server.role if self.server else None
+
+
+@dataclass(slots=True)
+class AgentState:
+    targets: dict[str, TargetState] = field(default_factory=dict)
+    started_at: datetime | None = None
+
+    def target(self, name: str) -> TargetState:
+        return self.targets[name]
+
+    def __iter__(self) -> Iterator[TargetState]:
+        return iter(list(self.targets.values()))

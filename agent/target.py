@@ -1,0 +1,230 @@
+"""One watched server: its sessions, its backoff, and one collector run at a time.
+
+``run_collector`` is the single place that catches errors for a scheduled job
+(one try/except per job): whatever a database does, the agent logs it once
+per change, records it in the collector's status and carries on. A target
+that is down is retried with exponential backoff; connection attempts never
+pile up behind a dead host.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pgradar.agent import collectors, queries
+from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.collectors import CollectorUnavailable
+from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
+from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
+from pgradar.agent.server import ServerInfo
+from pgradar.agent.snapshots import StatementsSnapshot
+from pgradar.agent.state import CollectorStatus, TargetState
+
+log = logging.getLogger("pgradar.target")
+
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
+
+
+def select_databases(found: list[str], rule: DatabaseFilter) -> tuple[str, ...]:
+    """Databases matching include (all when empty) and not exclude (glob patterns)."""
+    def matches(name: str, patterns: tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    return tuple(d for d in found
+                 if (not rule.include or matches(d, rule.include)) and not matches(d, rule.exclude))
+
+
+def backoff_delay(failures: int) -> float:
+    return float(min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(failures - 1, 0)))
+
+
+@dataclass(slots=True)
+class _Link:
+    """One session to one database, with its own lock and backoff."""
+
+    session: Session | None = None
+    failures: int = 0
+    retry_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Context:
+    """What a collector sees (collectors.CollectContext)."""
+
+    def __init__(self, runtime: TargetRuntime, server: ServerInfo, now: datetime) -> None:
+        self._runtime = runtime
+        self.server = server
+        self.now = now
+        self.databases = runtime.state.databases
+        self.statement_texts = runtime.state.statement_texts
+
+    def session(self, database: str | None = None) -> Session:
+        return self._runtime.session(database)
+
+    def database_failed(self, database: str, error: Exception) -> None:
+        self._runtime.note_database_failure(database, error)
+
+
+class TargetRuntime:
+    def __init__(self, target: TargetConfig, config: Config, state: TargetState) -> None:
+        self.target = target
+        self.config = config
+        self.state = state
+        self.settings = SessionSettings(config.connect_timeout_s, config.statement_timeout_ms,
+                                        config.lock_timeout_ms)
+        self._links: dict[str | None, _Link] = {}
+        self._links_lock = threading.Lock()
+        self._logged: dict[str, str] = {}
+
+    # --- sessions ---------------------------------------------------------------
+
+    def _link(self, database: str | None) -> _Link:
+        with self._links_lock:
+            if database not in self._links:
+                self._links[database] = _Link()
+            return self._links[database]
+
+    def session(self, database: str | None = None) -> Session:
+        """A live session to ``database`` (None: the DSN's own), or ConnectFailed."""
+        link = self._link(database)
+        with link.lock:
+            if link.session is not None and not link.session.closed:
+                return link.session
+            now = time.monotonic()
+            if now < link.retry_at:
+                # No attempt while backing off; the message stays the same so it is logged once.
+                raise ConnectFailed(f"unreachable, retrying with backoff (up to {BACKOFF_MAX_S:.0f}s)")
+            try:
+                link.session = connect(self.target.dsn, self.settings, dbname=database)
+            except ConnectFailed:
+                link.failures += 1
+                link.retry_at = now + backoff_delay(link.failures)
+                raise
+            link.failures = 0
+            return link.session
+
+    def drop_session(self, database: str | None) -> None:
+        link = self._link(database)
+        with link.lock:
+            if link.session is not None:
+                link.session.close()
+                link.session = None
+
+    def close(self) -> None:
+        with self._links_lock:
+            links = list(self._links.values())
+        for link in links:
+            with link.lock:
+                if link.session is not None:
+                    link.session.close()
+                    link.session = None
+
+    def note_database_failure(self, database: str, error: Exception) -> None:
+        if isinstance(error, QueryFailed) and error.connection_lost:
+            self.drop_session(database)
+        self._log_change(f"db:{database}", f"database {database}: {error}")
+
+    # --- the server collector ------------------------------------------------------
+
+    def refresh_server(self) -> ServerInfo:
+        session = self.session()
+        info = session.one(queries.resolve("server", "info", 13))
+        server = ServerInfo(**info)
+        found = [r["datname"] for r in session.dicts(queries.resolve("server", "databases", server.major))]
+        databases = select_databases(found, self.target.databases)
+        previous = self.state.server
+        with self.state.lock:
+            self.state.server = server
+            self.state.databases = databases
+            self.state.up = True
+            self.state.last_error = None
+        if previous is None or previous.role != server.role or previous.version_num != server.version_num:
+            log.info("target %s: PostgreSQL %s, %s, %d database(s)", self.target.name, server.version,
+                     server.role, len(databases))
+        for gone in set(self._links) - {None, *databases}:
+            self.drop_session(gone)
+        return server
+
+    # --- one scheduled run ----------------------------------------------------------
+
+    def run_collector(self, name: str) -> None:
+        status = self.state.collector(name)
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        try:
+            server = self.refresh_server() if name == "server" or self.state.server is None \
+                else self.state.server
+            if not server.supported:
+                raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
+            snapshot = collectors.spec(name).collect(_Context(self, server, now))
+            if isinstance(snapshot, StatementsSnapshot):
+                snapshot = self._after_statements(_Context(self, server, now), snapshot)
+            self.state.record(name, snapshot)
+        except CollectorUnavailable as exc:
+            with self.state.lock:
+                status.disabled_reason = str(exc)
+            self._log_change(name, f"collector {name} is off: {exc}", logging.WARNING)
+        except ConnectFailed as exc:
+            self._failed(name, status, f"cannot connect: {exc}", down=True)
+        except QueryFailed as exc:
+            if exc.connection_lost:
+                self.drop_session(None)
+            self._failed(name, status, str(exc), down=exc.connection_lost)
+        except DatabaseError as exc:
+            self._failed(name, status, str(exc), down=False)
+        except Exception as exc:  # a bug must not kill the daemon; log it in full once
+            log.exception("target %s: collector %s failed unexpectedly", self.target.name, name)
+            self._failed(name, status, f"internal error: {type(exc).__name__}: {exc}", down=False)
+        else:
+            with self.state.lock:
+                status.disabled_reason = None
+                status.last_success_at = now
+                status.last_error = None
+            self._log_change(name, "ok")
+        finally:
+            with self.state.lock:
+                status.runs += 1
+                status.last_duration_s = time.monotonic() - started
+
+    def _failed(self, name: str, status: CollectorStatus, message: str, down: bool) -> None:
+        with self.state.lock:
+            status.errors += 1
+            status.last_error = message
+            if down:
+                self.state.up = False
+                self.state.last_error = message
+        self._log_change(name, f"collector {name} failed: {message}", logging.WARNING)
+
+    def _log_change(self, key: str, message: str, level: int = logging.INFO) -> None:
+        """Log when a collector's condition changes, not on every failing poll."""
+        previous = self._logged.get(key)
+        self._logged[key] = message
+        if message == previous or (message == "ok" and previous is None):
+            return
+        if message == "ok":
+            log.info("target %s: %s recovered", self.target.name, key)
+        else:
+            log.log(level, "target %s: %s", self.target.name, message)
+
+    def _after_statements(self, ctx: _Context, snapshot: StatementsSnapshot) -> StatementsSnapshot:
+        texts = collectors.fetch_new_texts(ctx, snapshot)
+        previous = self.state.latest("statements")
+        present_keys = {r.key for r in snapshot.rows}
+        present_texts = {(r.dbid, r.queryid) for r in snapshot.rows}
+        with self.state.lock:
+            self.state.texts_fetched_total += len(texts)
+            for text in texts:
+                self.state.statement_texts[(text.dbid, text.queryid)] = text.query
+            for gone in [k for k in self.state.statement_texts if k not in present_texts]:
+                del self.state.statement_texts[gone]
+            if previous is not None:
+                interval = statement_deltas(previous, snapshot)
+                self.state.statement_totals.add(interval, present_keys)
+                self.state.statement_intervals.append(interval)
+        return StatementsSnapshot(snapshot.taken_at, snapshot.rows, snapshot.info, new_texts=len(texts))
+

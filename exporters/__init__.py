@@ -1,0 +1,1 @@
+"""pgradar.exporters: Prometheus collector and HTTP endpoints."""

@@ -1,0 +1,111 @@
+"""The one catalogue of metrics: name, type, help and labels.
+
+The exporter renders only what is listed here (an unlisted name is a bug that
+fails loudly), and the dashboards and alert rules are checked against the
+names the exporter really produces. Names follow DESIGN 3.3: prefix
+``pgradar_``, base units, counters end in ``_total``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    kind: Literal["gauge", "counter"]
+    help: str
+    labels: tuple[str, ...]
+
+
+T = ("target",)
+TC = ("target", "collector")
+TD = ("target", "database")
+STMT = ("target", "database", "user", "queryid", "toplevel")
+REL = ("target", "database", "schema", "relation")
+IDX = ("target", "database", "schema", "relation", "index")
+
+
+def _m(name: str, kind: Literal["gauge", "counter"], labels: tuple[str, ...], help_text: str) -> Metric:
+    return Metric(name, kind, help_text, labels)
+
+
+METRICS: tuple[Metric, ...] = (
+    # --- the agent itself ------------------------------------------------------------
+    _m("pgradar_up", "gauge", T, "1 when the last attempt to reach the target's server succeeded."),
+    _m("pgradar_collector_duration_seconds", "gauge", TC, "Duration of the collector's last run."),
+    _m("pgradar_collector_runs_total", "counter", TC, "Collector runs, successful or not."),
+    _m("pgradar_collector_errors_total", "counter", TC, "Collector runs that failed."),
+    _m("pgradar_collector_last_success_timestamp_seconds", "gauge", TC,
+       "Unix time of the collector's last successful run."),
+    _m("pgradar_collector_enabled", "gauge", TC,
+       "0 while a missing extension or privilege keeps the collector off (see the agent's log)."),
+    _m("pgradar_server_info", "gauge", ("target", "version", "role"), "Server version and role (always 1)."),
+    _m("pgradar_server_in_recovery", "gauge", T, "1 on a standby."),
+    _m("pgradar_server_start_time_seconds", "gauge", T, "Unix time the postmaster started."),
+    # --- statements (pg_stat_statements) ----------------------------------------------
+    _m("pgradar_statement_calls_total", "counter", STMT, "Calls of a top-N statement since the agent started."),
+    _m("pgradar_statement_exec_seconds_total", "counter", STMT, "Execution time of a top-N statement."),
+    _m("pgradar_statement_plan_seconds_total", "counter", STMT, "Planning time of a top-N statement."),
+    _m("pgradar_statement_rows_total", "counter", STMT, "Rows returned or affected by a top-N statement."),
+    _m("pgradar_statement_shared_blocks_hit_total", "counter", STMT, "Shared buffer hits of a top-N statement."),
+    _m("pgradar_statement_shared_blocks_read_total", "counter", STMT,
+       "Shared blocks a top-N statement read from outside shared buffers."),
+    _m("pgradar_statement_temp_blocks_written_total", "counter", STMT,
+       "Temporary blocks a top-N statement wrote (sorts and hashes beyond work_mem)."),
+    _m("pgradar_statement_io_read_seconds_total", "counter", STMT,
+       "Time a top-N statement spent reading blocks (needs track_io_timing)."),
+    _m("pgradar_statement_mean_exec_seconds", "gauge", STMT, "Mean execution time over the last interval."),
+    _m("pgradar_statements_calls_total", "counter", TD, "Calls of every statement, top-N or not."),
+    _m("pgradar_statements_exec_seconds_total", "counter", TD, "Execution time of every statement."),
+    _m("pgradar_statements_rows_total", "counter", TD, "Rows of every statement."),
+    _m("pgradar_statements_tracked", "gauge", T, "Entries in pg_stat_statements."),
+    _m("pgradar_statements_deallocations_total", "counter", T,
+       "Entries pg_stat_statements evicted for lack of room (14+): raise pg_stat_statements.max if it grows."),
+    _m("pgradar_statement_texts_fetched_total", "counter", T,
+       "Statement texts fetched: only texts of statements not seen before cross the wire."),
+    # --- tables ------------------------------------------------------------------------
+    _m("pgradar_table_seq_scans_total", "counter", REL, "Sequential scans of the table."),
+    _m("pgradar_table_seq_rows_read_total", "counter", REL, "Rows read by sequential scans."),
+    _m("pgradar_table_index_scans_total", "counter", REL, "Index scans of the table."),
+    _m("pgradar_table_rows_inserted_total", "counter", REL, "Rows inserted."),
+    _m("pgradar_table_rows_updated_total", "counter", REL, "Rows updated."),
+    _m("pgradar_table_rows_deleted_total", "counter", REL, "Rows deleted."),
+    _m("pgradar_table_live_rows", "gauge", REL, "Estimated live rows."),
+    _m("pgradar_table_dead_rows", "gauge", REL, "Estimated dead rows, waiting for vacuum."),
+    _m("pgradar_table_modified_since_analyze_rows", "gauge", REL, "Rows changed since the last analyze."),
+    _m("pgradar_table_size_bytes", "gauge", REL, "Size of the table with its TOAST, without indexes."),
+    _m("pgradar_table_last_analyze_timestamp_seconds", "gauge", REL,
+       "Unix time of the last analyze, manual or automatic (absent: never analyzed)."),
+    _m("pgradar_table_last_vacuum_timestamp_seconds", "gauge", REL,
+       "Unix time of the last vacuum, manual or automatic (absent: never vacuumed)."),
+    _m("pgradar_table_xid_age", "gauge", REL, "Age of the table's relfrozenxid, in transactions."),
+    # --- indexes -------------------------------------------------------------------------
+    _m("pgradar_index_scans_total", "counter", IDX, "Scans of the index."),
+    _m("pgradar_index_rows_read_total", "counter", IDX, "Index entries returned by scans."),
+    _m("pgradar_index_size_bytes", "gauge", IDX, "Size of the index."),
+    _m("pgradar_index_valid", "gauge", IDX, "0 when the index is invalid (a failed CREATE INDEX CONCURRENTLY)."),
+    # --- databases -------------------------------------------------------------------------
+    _m("pgradar_database_transactions_committed_total", "counter", TD, "Transactions committed."),
+    _m("pgradar_database_transactions_rolled_back_total", "counter", TD, "Transactions rolled back."),
+    _m("pgradar_database_blocks_read_total", "counter", TD, "Blocks read from outside shared buffers."),
+    _m("pgradar_database_blocks_hit_total", "counter", TD, "Blocks found in shared buffers."),
+    _m("pgradar_database_temp_bytes_total", "counter", TD, "Bytes written to temporary files."),
+    _m("pgradar_database_deadlocks_total", "counter", TD, "Deadlocks detected."),
+    _m("pgradar_database_size_bytes", "gauge", TD, "Size of the database."),
+    _m("pgradar_database_xid_age", "gauge", TD, "Age of the database's datfrozenxid, in transactions."),
+    _m("pgradar_database_backends", "gauge", TD, "Backends connected to the database."),
+    # --- sessions --------------------------------------------------------------------------
+    _m("pgradar_sessions", "gauge", ("target", "database", "state", "wait_event_type"),
+       "Client sessions by database, state and wait event type."),
+    _m("pgradar_connections_max", "gauge", T,
+       "Connections available to ordinary roles: max_connections minus reserved slots."),
+    _m("pgradar_oldest_transaction_seconds", "gauge", TD, "Age of the oldest open transaction."),
+    _m("pgradar_longest_query_seconds", "gauge", TD, "Run time of the longest active statement."),
+    _m("pgradar_longest_idle_in_transaction_seconds", "gauge", TD,
+       "Longest time a session has sat idle inside a transaction."),
+)
+
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

@@ -1,0 +1,96 @@
+"""The agent's HTTP endpoints: /metrics, /healthz, /readyz (and routes others add).
+
+Handlers only read the agent's state; no request can run SQL or read a file.
+A route is a function (query parameters) -> (status, content type, body),
+registered by name, so features add endpoints without touching the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
+
+log = logging.getLogger("pgradar.http")
+
+Response = tuple[int, str, bytes]
+Route = Callable[[dict[str, list[str]], str], Response]  # (query, Accept header) -> response
+
+
+class AgentHTTPServer:
+    def __init__(self, host: str, port: int, registry: CollectorRegistry,
+                 healthy: Callable[[], bool], ready: Callable[[], tuple[bool, str]]) -> None:
+        self.routes: dict[str, Route] = {}
+        self.registry = registry
+        self.routes["/metrics"] = self._metrics
+        self.routes["/healthz"] = lambda q, a: (200, "text/plain", b"ok\n") if healthy() \
+            else (503, "text/plain", b"scheduler stopped\n")
+        self.routes["/readyz"] = self._ready_route(ready)
+        handler = self._handler()
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def _metrics(self, query: dict[str, list[str]], accept: str) -> Response:
+        encoder, content_type = choose_encoder(accept)
+        return 200, content_type, encoder(self.registry)
+
+    @staticmethod
+    def _ready_route(ready: Callable[[], tuple[bool, str]]) -> Route:
+        def route(query: dict[str, list[str]], accept: str) -> Response:
+            ok, why = ready()
+            return (200 if ok else 503), "text/plain", (why + "\n").encode()
+        return route
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "pgradar"
+            sys_version = ""
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                route = server.routes.get(parts.path)
+                if route is None:
+                    self._send(404, "text/plain", b"not found; try /metrics, /problems, /healthz, /readyz\n")
+                    return
+                try:
+                    status, content_type, body = route(parse_qs(parts.query), self.headers.get("Accept", ""))
+                except Exception:
+                    log.exception("handler for %s failed", parts.path)
+                    status, content_type, body = 500, "text/plain", b"internal error\n"
+                self._send(status, content_type, body)
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                log.debug("%s " + format, self.address_string(), *args)
+
+        return Handler
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="pgradar-http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

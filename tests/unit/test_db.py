@@ -1,0 +1,36 @@
+"""Passwords never survive into a message; DSNs are checked without connecting."""
+
+import pytest
+from pgradar.agent.db import BadDsn, parse_dsn, redact, safe_dsn
+
+
+@pytest.mark.parametrize("text", [
+    "could not connect to postgresql://mon:hunter2@db/app",
+    "conninfo: host=db password=hunter2 user=mon",
+    "conninfo: host=db password='hunter2' user=mon",
+    "conninfo: host=db PASSWORD = hunter2",
+])
+def test_redact_patterns(text: str) -> None:
+    assert "hunter2" not in redact(text)
+
+
+def test_redact_by_value_from_dsn() -> None:
+    dsn = "host=db user=mon password=p4ss-w0rd"
+    assert redact("FATAL: something echoed p4ss-w0rd back", dsn) == "FATAL: something echoed *** back"
+
+
+def test_safe_dsn_drops_password() -> None:
+    assert "hunter2" not in safe_dsn("postgresql://mon:hunter2@db:5432/app")
+    assert "host=db" in safe_dsn("host=db password=hunter2")
+
+
+def test_bad_dsn_message_does_not_echo_password() -> None:
+    with pytest.raises(BadDsn) as err:
+        parse_dsn("host=db password=hunter2 port='unterminated")
+    assert "hunter2" not in str(err.value)
+
+
+def test_port_is_checked() -> None:
+    with pytest.raises(BadDsn, match="invalid port"):
+        parse_dsn("host=db port=0")
+    assert parse_dsn("host=a,b port=5432,5433")["port"] == "5432,5433"

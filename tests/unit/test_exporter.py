@@ -1,0 +1,48 @@
+"""The exporter renders state with names and labels from the catalogue."""
+
+from datetime import UTC, datetime, timedelta
+
+from factories import snap, stat
+from pgradar.agent.analysis import StatementTotals, statement_deltas
+from pgradar.agent.server import ServerInfo
+from pgradar.agent.state import AgentState, TargetState
+from pgradar.exporters.catalogue import METRICS
+from pgradar.exporters.prometheus import registry_for
+
+
+def state_with_statements(n: int) -> AgentState:
+    t = TargetState("main")
+    t.up = True
+    t.server = ServerInfo(180006, False, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    before = snap(0, *[stat(q, 1, 1.0) for q in range(n)])
+    after = snap(1, *[stat(q, 2, 1.0 + q) for q in range(n)])
+    t.record("statements", before)
+    t.record("statements", after)
+    t.statement_totals = StatementTotals.empty()
+    interval = statement_deltas(before, after)
+    t.statement_totals.add(interval, {r.key for r in after.rows})
+    t.statement_intervals.append(interval)
+    t.collector("statements").runs = 2
+    t.collector("statements").last_success_at = datetime.now(UTC) - timedelta(seconds=5)
+    return AgentState({"main": t})
+
+
+def test_top_n_bounds_per_statement_series() -> None:
+    registry = registry_for(state_with_statements(20), top_statements=5)
+    calls = [s for m in registry.collect() if m.name == "pgradar_statement_calls" for s in m.samples]
+    assert len(calls) == 5
+    assert {s.labels["queryid"] for s in calls} == {"15", "16", "17", "18", "19"}
+    assert registry.get_sample_value("pgradar_statements_calls_total", {"target": "main", "database": "app"}) == 20
+    assert registry.get_sample_value("pgradar_up", {"target": "main"}) == 1.0
+    assert registry.get_sample_value("pgradar_server_info",
+                                      {"target": "main", "version": "18.6", "role": "primary"}) == 1.0
+    assert registry.get_sample_value("pgradar_collector_enabled",
+                                     {"target": "main", "collector": "statements"}) == 1.0
+
+
+def test_catalogue_follows_naming_rules() -> None:
+    for m in METRICS:
+        assert m.name.startswith("pgradar_")
+        assert (m.kind == "counter") == m.name.endswith("_total"), m.name
+        assert "target" in m.labels
+        assert "query" not in m.labels  # query text is never a label

@@ -1,0 +1,57 @@
+"""Every query resolves for every supported server version, to the right file."""
+
+import re
+
+import pytest
+from pgradar.agent import queries
+from pgradar.agent.server import NEWEST_SUPPORTED, OLDEST_SUPPORTED
+
+MAJORS = range(OLDEST_SUPPORTED, NEWEST_SUPPORTED + 1)
+# Queries that exist only from a version on; the collector asks a capability first.
+STARTS_LATER = {("statements", "info"): 14}
+
+
+@pytest.mark.parametrize(("collector", "name"), queries.all_queries())
+def test_every_query_resolves_on_every_version(collector: str, name: str) -> None:
+    first = STARTS_LATER.get((collector, name), OLDEST_SUPPORTED)
+    for major in MAJORS:
+        if major < first:
+            with pytest.raises(queries.QueryNotFound):
+                queries.resolve(collector, name, major)
+            continue
+        query = queries.resolve(collector, name, major)
+        assert query.since <= major
+        assert query.since == max(v for v in queries.variants(collector, name) if v <= major)
+
+
+@pytest.mark.parametrize(("collector", "name"), queries.all_queries())
+def test_every_variant_says_what_it_serves(collector: str, name: str) -> None:
+    for path in queries.variants(collector, name).values():
+        first_line = path.read_text().splitlines()[0]
+        assert first_line.startswith(f"-- {collector}/{name}"), path
+
+
+def test_renamed_columns_are_picked_by_version() -> None:
+    assert "blk_read_time AS" in queries.resolve("statements", "pgss", 16).text
+    assert "shared_blk_read_time AS" in queries.resolve("statements", "pgss", 17).text
+    assert "true AS toplevel" in queries.resolve("statements", "pgss", 13).text
+    assert "s.toplevel" in queries.resolve("statements", "pgss", 14).text
+    assert "s.last_seq_scan" in queries.resolve("tables", "tables", 16).text
+    assert "s.last_seq_scan" not in queries.resolve("tables", "tables", 15).text
+
+
+def test_variants_of_one_query_return_the_same_columns() -> None:
+    def columns(text: str) -> list[str]:
+        select = text.split("SELECT", 1)[1].split("\n  FROM", 1)[0]
+        return re.findall(r"(?:AS|\.)\s*(\w+),?\s*$", select, flags=re.MULTILINE)
+
+    for collector, name in queries.all_queries():
+        found = {since: columns(path.read_text()) for since, path in queries.variants(collector, name).items()}
+        first = next(iter(found.values()))
+        for since, cols in found.items():
+            assert cols == first, f"{collector}/{name}.{since}.sql columns differ"
+
+
+def test_unknown_query_is_a_clear_error() -> None:
+    with pytest.raises(queries.QueryNotFound, match="no SQL for nope/x"):
+        queries.resolve("nope", "x", 15)
