@@ -15,6 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from pgradar.agent.collectors import COLLECTOR_NAMES
 from pgradar.agent.config import Config
+from pgradar.agent.observation import observe, with_peers
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.agent.target import TargetRuntime
 
@@ -45,21 +46,31 @@ class Agent:
                 self.scheduler.add_job(runtime.run_collector, "interval", args=[collector],
                                        seconds=self.config.interval(collector), next_run_time=now,
                                        id=f"{name}/{collector}", name=f"{collector} on {name}")
+        self.scheduler.add_job(self.classify, "interval", seconds=self.config.interval("classify"),
+                               next_run_time=now, id="classify", name="classify all targets")
         self.scheduler.start()
         log.info("watching %d target(s): %s", len(self.runtimes), ", ".join(self.runtimes))
 
     def run_once(self) -> None:
-        """Every collector of every target once, in order (for ``check`` and tests)."""
+        """Every collector of every target once, in order, then classify (``check``, tests)."""
         for runtime in self.runtimes.values():
             for collector in COLLECTOR_NAMES:
                 runtime.run_collector(collector)
+        self.classify()
+
+    def classify(self) -> None:
+        """Classify every target; each sees the others as peers (a primary and its standbys)."""
+        now = datetime.now(UTC)
+        observations = with_peers({name: observe(rt.state, now) for name, rt in self.runtimes.items()})
+        for name, runtime in self.runtimes.items():
+            runtime.classify(observations[name])
 
     def healthy(self) -> bool:
         return bool(self.scheduler.running)
 
     def ready(self) -> tuple[bool, str]:
-        """Ready once every collector of every target has run at least once."""
-        waiting = [f"{t.name}/{c}" for t in self.state for c in COLLECTOR_NAMES
+        """Ready once every collector of every target has run at least once, and been classified."""
+        waiting = [f"{t.name}/{c}" for t in self.state for c in (*COLLECTOR_NAMES, "classify")
                    if t.collector(c).runs == 0]
         if waiting:
             return False, f"first pass not finished: {', '.join(waiting[:10])}"

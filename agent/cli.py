@@ -13,10 +13,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
 from pgradar.agent.collectors import COLLECTORS
+from pgradar.agent.findings import severity_rank
+from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
 
@@ -47,8 +49,9 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
                    help="a pgbouncer admin console (database 'pgbouncer'); repeatable")
     g.add_argument("--config", metavar="FILE", help="YAML configuration file (PGRADAR_CONFIG)")
     g.add_argument("--interval", action="append", default=[], type=_interval, metavar="COLLECTOR=SECONDS",
-                   help="poll interval of one collector; repeatable. Collectors and defaults: "
-                        + ", ".join(f"{c.name}={c.default_interval_s:g}s" for c in COLLECTORS))
+                   help="poll interval of one collector (or of 'classify'); repeatable. Defaults: "
+                        + ", ".join(f"{c.name}={c.default_interval_s:g}s" for c in COLLECTORS)
+                        + ", " + ", ".join(f"{k}={v:g}s" for k, v in configuration.JOB_INTERVALS.items()))
     g.add_argument("--top-statements", metavar="N",
                    help="per-statement series only for the N costliest statements of each interval "
                         "(default 50); the rest are summed per database")
@@ -68,6 +71,15 @@ def build_parser() -> Parser:
     _add_target_flags(run)
     run.add_argument("--listen", metavar="[HOST]:PORT",
                      help="where to serve HTTP (default :9188; PGRADAR_LISTEN)")
+    check = sub.add_parser("check", help="one pass: collect, classify, print problems; exit 1 at --fail-on",
+                           description="Collect once from every target, classify, print the problems. "
+                                       "Exit codes: 0 nothing at or above --fail-on, 1 problems at or above "
+                                       "it, 2 bad input or a target that could not be reached.")
+    _add_target_flags(check)
+    check.add_argument("--format", choices=FORMATS, default="table",
+                       help="table (default, for a terminal), json (DESIGN 3.1) or markdown")
+    check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
+                       help="exit 1 when a problem of this severity or worse exists (default critical)")
     return parser
 
 
@@ -78,10 +90,10 @@ def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:
+    known = [c.name for c in COLLECTORS] + list(configuration.JOB_INTERVALS)
     for name, _ in args.interval:
-        if name not in {c.name for c in COLLECTORS}:
-            raise configuration.ConfigError(
-                f"--interval: unknown collector {name!r} (known: {', '.join(c.name for c in COLLECTORS)})")
+        if name not in known:
+            raise configuration.ConfigError(f"--interval: unknown collector {name!r} (known: {', '.join(known)})")
     return configuration.load(args.config, os.environ, overrides_from(args))
 
 
@@ -94,6 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pgradar.agent.agent import Agent
     from pgradar.exporters.http import AgentHTTPServer
     from pgradar.exporters.prometheus import registry_for
+    from pgradar.exporters.report import document, render_json
 
     cfg = load_config(args)
     setup_logging(cfg.log_level)
@@ -103,6 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                agent.healthy, agent.ready)
     except OSError as exc:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
+    http.routes["/problems"] = lambda query, accept: (
+        200, "application/json", render_json(document(agent.state)).encode())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -116,7 +131,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run}
+def exit_code_for(doc: dict[str, Any], fail_on: str) -> int:
+    """1 when a problem at or above ``fail_on`` exists, else 0 (never: always 0)."""
+    if fail_on == "never":
+        return 0
+    floor = severity_rank(fail_on)
+    return 1 if any(severity_rank(p["severity"]) >= floor for p in doc["problems"]) else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pgradar.agent.agent import Agent
+    from pgradar.exporters.report import document, render
+
+    cfg = load_config(args)
+    setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
+    if args.format == "table":
+        print(f"checking {len(cfg.targets)} target(s) ...", file=sys.stderr, flush=True)
+    agent = Agent(cfg)
+    try:
+        agent.run_once()
+    finally:
+        agent.stop()
+    doc = document(agent.state)
+    down = [t for t in doc["targets"] if not t["ok"]]
+    if down and len(down) == len(doc["targets"]):
+        raise CheckFailed("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
+    sys.stdout.write(render(doc, args.format))
+    for t in down:
+        print(f"pgradar: error: cannot check {t['name']}: {t['error']}", file=sys.stderr)
+    return EXIT_USAGE if down else exit_code_for(doc, args.fail_on)
+
+
+class CheckFailed(Exception):
+    pass
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return COMMANDS[args.command](args)
-    except (UsageError, configuration.ConfigError) as exc:
+    except (UsageError, configuration.ConfigError, CheckFailed) as exc:
         print(f"pgradar: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -17,10 +17,15 @@ from typing import Any
 import yaml
 from pgradar.agent.collectors import COLLECTOR_NAMES, spec
 from pgradar.agent.db import CONNINFO_KEYWORDS, BadDsn, parse_dsn, with_params
+from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
+from pgradar.agent.thresholds import NAMES as THRESHOLD_NAMES
+from pgradar.agent.thresholds import Thresholds, with_overrides
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ENV_PREFIX = "PGRADAR_"
 DEFAULT_LISTEN = ":9188"
+# Classification is a scheduled job like a collector, on the agent's own state.
+JOB_INTERVALS = {"classify": 15.0}
 
 
 class ConfigError(ValueError):
@@ -38,6 +43,7 @@ class TargetConfig:
     name: str
     dsn: str  # with the password from password_file folded in; never shown
     databases: DatabaseFilter = DatabaseFilter()
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +68,11 @@ class Config:
     lock_timeout_ms: int = 1_000
     log_level: str = "INFO"
 
-    def interval(self, collector: str) -> float:
-        return self.intervals.get(collector, spec(collector).default_interval_s)
+    def interval(self, job: str) -> float:
+        """Seconds between runs of a collector (or of 'classify')."""
+        if job in self.intervals:
+            return self.intervals[job]
+        return JOB_INTERVALS[job] if job in JOB_INTERVALS else spec(job).default_interval_s
 
 
 # --- the schema ----------------------------------------------------------------------
@@ -99,12 +108,14 @@ def _level(value: Any, path: str, errors: list[str]) -> Any:
 
 
 _FILTER = {"include": [_str], "exclude": [_str]}
-_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER}
+_THRESHOLDS = dict.fromkeys(THRESHOLD_NAMES, _positive(float))
+_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS}
 SCHEMA: dict[str, Any] = {
     "targets": [_TARGET],
     "pgbouncers": [{"name": _str, "dsn": _str, "password_file": _str}],
     "listen": _str,
-    "intervals": dict.fromkeys(COLLECTOR_NAMES, _positive(float)),
+    "intervals": dict.fromkeys((*COLLECTOR_NAMES, *JOB_INTERVALS), _positive(float)),
+    "thresholds": _THRESHOLDS,
     "limits": {"top_statements": _positive(int)},
     "databases": _FILTER,
     "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int),
@@ -162,7 +173,7 @@ def default_name(dsn: str) -> str:
 
 
 def _target(raw: Mapping[str, Any], where: str, errors: list[str],
-            default_filter: DatabaseFilter) -> TargetConfig | None:
+            default_filter: DatabaseFilter, default_thresholds: Thresholds) -> TargetConfig | None:
     dsn = raw.get("dsn")
     if dsn is None:
         errors.append(f"{where}.dsn: missing (each target needs a dsn)")
@@ -185,12 +196,14 @@ def _target(raw: Mapping[str, Any], where: str, errors: list[str],
     filt = raw.get("databases")
     databases = default_filter if filt is None else DatabaseFilter(
         tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
-    return TargetConfig(name, dsn, databases)
+    thresholds = with_overrides(default_thresholds, dict(raw.get("thresholds") or {}))
+    return TargetConfig(name, dsn, databases, thresholds)
 
 
 def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str],
-             default_filter: DatabaseFilter) -> tuple[TargetConfig, ...]:
-    found = [t for i, raw in enumerate(items) if (t := _target(raw, f"{key}[{i}]", errors, default_filter))]
+             default_filter: DatabaseFilter, default_thresholds: Thresholds) -> tuple[TargetConfig, ...]:
+    found = [t for i, raw in enumerate(items)
+             if (t := _target(raw, f"{key}[{i}]", errors, default_filter, default_thresholds))]
     names = [t.name for t in found]
     for name in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"{key}: the name {name!r} is used twice; give each a distinct NAME=")
@@ -240,7 +253,7 @@ def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
             out.top_statements = value
         elif name == "LOG_LEVEL":
             out.log_level = value
-        elif name.startswith("INTERVAL_") and name[9:].lower() in COLLECTOR_NAMES:
+        elif name.startswith("INTERVAL_") and name[9:].lower() in (*COLLECTOR_NAMES, *JOB_INTERVALS):
             out.intervals[name[9:].lower()] = value
         else:
             known = "CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, INTERVAL_<COLLECTOR>"
@@ -303,8 +316,9 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
             top = _number(layer.top_statements, "top statements", int, errors)
         if layer.log_level is not None:
             level = _level(layer.log_level, "log level", errors)
-    targets = _targets(target_items, "targets", errors, default_filter)
-    pgbouncers = _targets(bouncer_items, "pgbouncers", errors, DatabaseFilter())
+    thresholds = with_overrides(DEFAULT_THRESHOLDS, dict(data.get("thresholds", {})))
+    targets = _targets(target_items, "targets", errors, default_filter, thresholds)
+    pgbouncers = _targets(bouncer_items, "pgbouncers", errors, DatabaseFilter(), thresholds)
     if require_targets and not target_items and not bouncer_items and not errors:
         errors.append("no targets: give --dsn [NAME=]DSN, PGRADAR_DSN, or targets: in --config")
     try:

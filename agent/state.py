@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent.analysis import StatementInterval, StatementTotals
+from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.server import ServerInfo
 
 
@@ -47,6 +48,7 @@ class TargetState:
     statement_totals: StatementTotals = field(default_factory=StatementTotals.empty)
     statement_intervals: deque[StatementInterval] = field(default_factory=lambda: deque(maxlen=5))
     texts_fetched_total: int = 0
+    problems: dict[str, ActiveProblem] = field(default_factory=dict)  # by finding id
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:

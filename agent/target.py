@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pgradar.agent import collectors, queries
+from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import CollectorUnavailable
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
+from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import StatementsSnapshot
 from pgradar.agent.state import CollectorStatus, TargetState
@@ -50,6 +52,7 @@ class _Link:
     session: Session | None = None
     failures: int = 0
     retry_at: float = 0.0
+    last_error: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -97,13 +100,14 @@ class TargetRuntime:
                 return link.session
             now = time.monotonic()
             if now < link.retry_at:
-                # No attempt while backing off; the message stays the same so it is logged once.
-                raise ConnectFailed(f"unreachable, retrying with backoff (up to {BACKOFF_MAX_S:.0f}s)")
+                # No attempt while backing off: the last real error again, so it is logged once.
+                raise ConnectFailed(link.last_error)
             try:
                 link.session = connect(self.target.dsn, self.settings, dbname=database)
-            except ConnectFailed:
+            except ConnectFailed as exc:
                 link.failures += 1
                 link.retry_at = now + backoff_delay(link.failures)
+                link.last_error = str(exc)
                 raise
             link.failures = 0
             return link.session
@@ -210,6 +214,24 @@ class TargetRuntime:
             log.info("target %s: %s recovered", self.target.name, key)
         else:
             log.log(level, "target %s: %s", self.target.name, message)
+
+    def classify(self, obs: Observation) -> None:
+        """Run every classifier on an observation of this target and keep the active set."""
+        status = self.state.collector("classify")
+        started = time.monotonic()
+        findings, errors = classify(obs, self.target.thresholds)
+        with self.state.lock:
+            self.state.problems = problems.update(self.state.problems, findings, obs.now)
+            status.runs += 1
+            status.last_duration_s = time.monotonic() - started
+            if errors:
+                status.errors += 1
+                status.last_error = "; ".join(errors)
+            else:
+                status.last_success_at = obs.now
+                status.last_error = None
+        for error in errors:
+            self._log_change(f"classifier {error.split(':')[0]}", f"classifier failed: {error}", logging.ERROR)
 
     def _after_statements(self, ctx: _Context, snapshot: StatementsSnapshot) -> StatementsSnapshot:
         texts = collectors.fetch_new_texts(ctx, snapshot)

@@ -32,7 +32,14 @@ def _m(name: str, kind: Literal["gauge", "counter"], labels: tuple[str, ...], he
     return Metric(name, kind, help_text, labels)
 
 
+PROBLEM = ("kind", "severity", "target", "database", "schema", "relation", "index", "queryid", "standby",
+           "slot", "pool")
+
 METRICS: tuple[Metric, ...] = (
+    # --- problems (DESIGN 3.2) ----------------------------------------------------------
+    _m("pgradar_problem", "gauge", PROBLEM,
+       "1 while a problem is active; object labels that do not apply are empty. See /problems for the fix."),
+    _m("pgradar_problems", "gauge", ("kind", "severity", "target"), "Active problems by kind and severity."),
     # --- the agent itself ------------------------------------------------------------
     _m("pgradar_up", "gauge", T, "1 when the last attempt to reach the target's server succeeded."),
     _m("pgradar_collector_duration_seconds", "gauge", TC, "Duration of the collector's last run."),

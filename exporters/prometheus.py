@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from pgradar.agent.analysis import rank_statements
+from pgradar.agent.findings import KINDS, SEVERITIES
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -169,6 +170,17 @@ def render_activity(f: Families, t: TargetState) -> None:
         f.add("pgradar_longest_idle_in_transaction_seconds", idle, target=t.name, database=database)
 
 
+def render_problems(f: Families, t: TargetState) -> None:
+    counts = {(kind, severity): 0 for kind in KINDS for severity in SEVERITIES}
+    for problem in t.problems.values():
+        finding = problem.finding
+        counts[(finding.kind, finding.severity)] += 1
+        f.add("pgradar_problem", 1.0, kind=finding.kind, severity=finding.severity, target=t.name,
+              **{name: value or "" for name, value in finding.object.items()})
+    for (kind, severity), count in counts.items():
+        f.add("pgradar_problems", count, kind=kind, severity=severity, target=t.name)
+
+
 class StateCollector(Collector):
     def __init__(self, state: AgentState, top_statements: int) -> None:
         self.state = state
@@ -187,6 +199,7 @@ class StateCollector(Collector):
                 render_indexes(f, t)
                 render_databases(f, t)
                 render_activity(f, t)
+                render_problems(f, t)
         return list(f)
 
 

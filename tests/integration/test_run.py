@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -141,3 +142,26 @@ def test_without_pg_stat_statements_the_rest_keeps_working(fresh_pg: Cluster) ->
     output = a.output
     assert "CREATE EXTENSION pg_stat_statements" in output
     assert output.count("collector statements is off") == 1  # said once, not on every poll
+
+
+def test_check_json_and_problems_endpoint(pg: Cluster) -> None:
+    """`pgradar check --format json` and `/problems` print the DESIGN 3.1 document."""
+    from support import pgradar
+
+    proc = pgradar("check", "--dsn", f"main={monitor_dsn(pg)}", "--format", "json", "--fail-on", "never")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["version"] == 1
+    (target,) = doc["targets"]
+    assert target["name"] == "main" and target["ok"] is True and target["error"] is None
+    assert target["server_version"] // 10000 == pg.major and target["role"] == "primary"
+    assert isinstance(doc["problems"], list)
+    assert MONITOR_PASSWORD not in proc.stdout + proc.stderr
+    with agent("--dsn", f"main={monitor_dsn(pg)}") as a:
+        served = json.loads(wait_for(lambda: _problems_when_up(a.port), 30, what="/problems with the target up"))
+    assert served["targets"][0]["server_version"] == target["server_version"]
+
+
+def _problems_when_up(port: int) -> str | None:
+    text = scrape(port, "/problems")
+    return text if json.loads(text)["targets"][0]["ok"] else None

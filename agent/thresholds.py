@@ -1,0 +1,59 @@
+"""Thresholds of the classifiers: defaults, documented, changeable per target.
+
+Each field is one number a classifier compares against; the config file sets
+them under ``thresholds:`` (for every target) or ``targets[i].thresholds:``
+(for one). The config schema is derived from these fields, so adding a field
+here is all it takes to make it configurable. Keep the README table in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    # --- tables and indexes ------------------------------------------------------------
+    large_table_rows: float = 10_000  # below this a sequential scan is the right plan
+    large_table_bytes: float = 8 * 1024 * 1024
+    seq_scan_share: float = 0.5  # of a large table's scans, sequential, to suspect it
+    unused_index_min_age_s: float = 7 * 86400  # observation window for a warning (shorter: info)
+    unused_index_min_bytes: float = 1024 * 1024
+    stale_stats_modified_ratio: float = 0.2  # rows modified since analyze / reltuples
+    dead_tuples_ratio: float = 0.2  # dead / (live + dead)
+    dead_tuples_min_rows: float = 10_000
+    xid_age_warning: float = 500_000_000
+    xid_age_critical: float = 1_200_000_000
+    # --- replication, sessions, pools --------------------------------------------------------
+    replication_lag_warning_s: float = 30
+    replication_lag_critical_s: float = 300
+    replication_lag_warning_bytes: float = 256 * 1024 * 1024
+    replication_lag_critical_bytes: float = 2 * 1024 * 1024 * 1024
+    slot_retained_warning_bytes: float = 1024 * 1024 * 1024
+    slot_retained_critical_bytes: float = 10 * 1024 * 1024 * 1024
+    connections_warning_ratio: float = 0.8
+    connections_critical_ratio: float = 0.95
+    pool_waiting_clients: float = 1
+    pool_maxwait_warning_s: float = 1
+    pool_maxwait_critical_s: float = 10
+    idle_in_transaction_warning_s: float = 60
+    idle_in_transaction_critical_s: float = 600
+    long_query_warning_s: float = 300
+    long_query_critical_s: float = 1800
+    lock_wait_warning_s: float = 10
+    lock_wait_critical_s: float = 60
+    # --- statements -------------------------------------------------------------------------
+    statement_min_calls: float = 100  # per interval, for "frequent"
+    statement_min_share: float = 0.05  # of total execution time, for "expensive"
+
+
+DEFAULT = Thresholds()
+NAMES = tuple(f.name for f in fields(Thresholds))
+
+
+def with_overrides(base: Thresholds, values: dict[str, Any]) -> Thresholds:
+    """``base`` with the given fields replaced; values the config check refused are left out."""
+    numbers = {k: float(v) for k, v in values.items()
+               if k in NAMES and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return replace(base, **numbers)

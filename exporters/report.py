@@ -1,0 +1,102 @@
+"""Problems as a document: the JSON of DESIGN 3.1, a terminal table, Markdown.
+
+``/problems`` and ``pgradar check --format json`` print the same document.
+Statement texts never appear here by default: a problem names its statement
+by queryid.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from datetime import UTC, datetime
+from typing import Any
+
+from pgradar.agent.problems import ActiveProblem, ordered
+from pgradar.agent.state import AgentState, TargetState
+
+FORMATS = ("table", "json", "markdown")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def target_entry(t: TargetState) -> dict[str, Any]:
+    with t.lock:
+        return {"name": t.name, "server_version": t.server.version_num if t.server else None,
+                "role": t.role, "ok": t.up, "error": None if t.up else (t.last_error or "not polled yet")}
+
+
+def active_problems(state: AgentState) -> list[ActiveProblem]:
+    found: list[ActiveProblem] = []
+    for t in state:
+        with t.lock:
+            found.extend(t.problems.values())
+    return ordered(found)
+
+
+def document(state: AgentState, generated_at: datetime | None = None) -> dict[str, Any]:
+    problems = active_problems(state)
+    return {
+        "version": 1,
+        "generated_at": _iso(generated_at or datetime.now(UTC)),
+        "targets": [target_entry(t) for t in state],
+        "problems": [p.finding.to_json(p.first_seen) for p in problems],
+    }
+
+
+def render_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, default=str) + "\n"
+
+
+def _object(problem: dict[str, Any]) -> str:
+    parts = [problem["database"], problem["schema"] and problem["relation"] and
+             f"{problem['schema']}.{problem['relation']}", problem["index"] and f"index {problem['index']}",
+             problem["queryid"] and f"queryid {problem['queryid']}", problem["standby"] and
+             f"standby {problem['standby']}", problem["slot"] and f"slot {problem['slot']}",
+             problem["pool"] and f"pool {problem['pool']}"]
+    return " ".join(p for p in parts if p) or "-"
+
+
+def render_table(doc: dict[str, Any]) -> str:
+    width = max(60, min(shutil.get_terminal_size((120, 40)).columns, 160))
+    lines = []
+    for t in doc["targets"]:
+        health = "ok" if t["ok"] else f"DOWN: {t['error']}"
+        version = t["server_version"] and f"PostgreSQL {t['server_version'] // 10000}"
+        lines.append(f"target {t['name']}: {version or '?'} {t['role'] or ''} {health}".replace("  ", " "))
+    problems = doc["problems"]
+    lines.append("")
+    lines.append(f"{len(problems)} problem(s)" + (":" if problems else ""))
+    for p in problems:
+        lines.append("")
+        lines.append(f"[{p['severity'].upper()}] {p['kind']} on {p['target']}: {_object(p)}")
+        lines.extend(textwrap.wrap(p["summary"], width, initial_indent="  ", subsequent_indent="  "))
+        lines.extend(textwrap.wrap("fix: " + p["recommendation"], width, initial_indent="  ",
+                                   subsequent_indent="       "))
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    lines = ["# pgradar check", "", f"Generated {doc['generated_at']}.", "",
+             "| target | version | role | status |", "|---|---|---|---|"]
+    for t in doc["targets"]:
+        status = "ok" if t["ok"] else f"down: {_md(t['error'] or '')}"
+        lines.append(f"| {t['name']} | {t['server_version'] or ''} | {t['role'] or ''} | {status} |")
+    lines += ["", f"## {len(doc['problems'])} problem(s)", ""]
+    if doc["problems"]:
+        lines += ["| severity | kind | target | object | summary | fix |", "|---|---|---|---|---|---|"]
+        for p in doc["problems"]:
+            lines.append(f"| {p['severity']} | {p['kind']} | {p['target']} | {_md(_object(p))} | "
+                         f"{_md(p['summary'])} | `{_md(p['recommendation'])}` |")
+    return "\n".join(lines) + "\n"
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    return {"json": render_json, "table": render_table, "markdown": render_markdown}[fmt](doc)

@@ -1,0 +1,93 @@
+"""Findings: stable ids, first_seen kept, the JSON contract, the exit code."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pgradar.agent.classifiers import classify
+from pgradar.agent.cli import exit_code_for
+from pgradar.agent.findings import Finding, qualified, quote_ident
+from pgradar.agent.observation import Observation
+from pgradar.agent.problems import update
+from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.thresholds import DEFAULT
+from pgradar.exporters.report import document, render
+
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+def unused(index: str = "orders_status_idx", severity: str = "warning", scans: int = 0) -> Finding:
+    return Finding("unused_index", severity, "primary", "never scanned", f"DROP INDEX CONCURRENTLY public.{index};",
+                   {"idx_scan": scans, "size_bytes": 52428800}, database="app", schema="public",
+                   relation="orders", index=index)
+
+
+def test_id_depends_on_kind_target_and_object_only() -> None:
+    assert unused().id == unused(severity="critical", scans=3).id
+    assert unused().id != unused(index="other").id
+    other_target = Finding("unused_index", "warning", "standby", "x", "y", database="app", schema="public",
+                           relation="orders", index="orders_status_idx")
+    assert other_target.id != unused().id
+
+
+def test_unknown_kind_or_severity_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown problem kind"):
+        Finding("slow", "warning", "t", "s", "r")
+    with pytest.raises(ValueError, match="unknown severity"):
+        Finding("seq_scan", "bad", "t", "s", "r")  # type: ignore[arg-type]
+
+
+def test_first_seen_is_kept_while_the_problem_lasts() -> None:
+    active = update({}, [unused()], NOW)
+    later = update(active, [unused(severity="critical")], NOW + timedelta(minutes=5))
+    (problem,) = later.values()
+    assert problem.first_seen == NOW and problem.last_seen == NOW + timedelta(minutes=5)
+    assert problem.finding.severity == "critical"
+    assert update(later, [], NOW + timedelta(minutes=10)) == {}
+
+
+def test_json_document_follows_the_contract() -> None:
+    t = TargetState("primary")
+    t.problems = update({}, [unused()], NOW)
+    doc = document(AgentState({"primary": t}), NOW)
+    assert doc["version"] == 1 and doc["generated_at"] == "2026-11-22T03:00:00Z"
+    assert doc["targets"] == [{"name": "primary", "server_version": None, "role": None, "ok": False,
+                               "error": "not polled yet"}]
+    (p,) = doc["problems"]
+    assert list(p)[:14] == ["id", "kind", "severity", "target", "database", "schema", "relation", "index",
+                            "queryid", "standby", "slot", "pool", "summary", "recommendation"]
+    assert p["evidence"] == {"idx_scan": 0, "size_bytes": 52428800}
+    assert p["queryid"] is None and p["standby"] is None
+    for fmt in ("table", "markdown", "json"):
+        assert "DROP INDEX CONCURRENTLY public.orders_status_idx;" in render(doc, fmt)
+
+
+@pytest.mark.parametrize(("severities", "fail_on", "code"), [
+    ([], "warning", 0), (["info"], "warning", 0), (["warning"], "warning", 1), (["warning"], "critical", 0),
+    (["critical"], "critical", 1), (["critical"], "never", 0), (["info"], "info", 1),
+])
+def test_exit_code(severities: list[str], fail_on: str, code: int) -> None:
+    assert exit_code_for({"problems": [{"severity": s} for s in severities]}, fail_on) == code
+
+
+def test_a_failing_classifier_does_not_hide_the_others() -> None:
+    def broken(obs, thresholds):
+        raise RuntimeError("boom")
+
+    def works(obs, thresholds):
+        return [unused()]
+
+    findings, errors = classify(Observation("primary", NOW), DEFAULT, (broken, works))
+    assert findings == [unused()]
+    assert len(errors) == 1 and "boom" in errors[0]
+
+
+@pytest.mark.parametrize(("name", "quoted"), [
+    ("orders", "orders"), ("Orders", '"Orders"'), ("sales data", '"sales data"'), ("order", '"order"'),
+    ("user", '"user"'), ('we"ird', '"we""ird"'), ("t1", "t1"), ("1t", '"1t"'), ("ünï", '"ünï"'),
+])
+def test_quote_ident(name: str, quoted: str) -> None:
+    assert quote_ident(name) == quoted
+
+
+def test_qualified() -> None:
+    assert qualified("Sales Data", "Orders") == '"Sales Data"."Orders"'
