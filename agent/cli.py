@@ -17,7 +17,9 @@ from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
 from pgradar.agent.collectors import COLLECTORS
+from pgradar.agent.db import redact
 from pgradar.agent.findings import severity_rank
+from pgradar.exporters import webconfig
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
@@ -29,6 +31,8 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        # argparse echoes stray arguments as given: keep it one line, without passwords.
+        message = redact(message).replace("\r", "\\r").replace("\n", "\\n")
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
@@ -71,6 +75,9 @@ def build_parser() -> Parser:
     _add_target_flags(run)
     run.add_argument("--listen", metavar="[HOST]:PORT",
                      help="where to serve HTTP (default :9188; PGRADAR_LISTEN)")
+    run.add_argument("--web.config.file", dest="web_config", metavar="FILE",
+                     help="TLS and basic auth, in the Prometheus exporter web configuration format "
+                          "(tls_server_config, basic_auth_users with bcrypt hashes)")
     check = sub.add_parser("check", help="one pass: collect, classify, print problems; exit 1 at --fail-on",
                            description="Collect once from every target, classify, print the problems. "
                                        "Exit codes: 0 nothing at or above --fail-on, 1 problems at or above "
@@ -109,11 +116,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pgradar.exporters.report import document, render_json
 
     cfg = load_config(args)
+    web = webconfig.load(args.web_config) if args.web_config else None
     setup_logging(cfg.log_level)
     agent = Agent(cfg)
     try:
         http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry_for(agent.state, cfg.top_statements),
-                               agent.healthy, agent.ready)
+                               agent.healthy, agent.ready, web)
     except OSError as exc:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     http.routes["/problems"] = lambda query, accept: (
@@ -123,7 +131,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     agent.start()
     http.start()
-    logging.getLogger("pgradar").info("serving http://%s:%d/metrics", cfg.listen.host or "0.0.0.0", http.port)
+    scheme = "https" if web is not None and web.tls is not None else "http"
+    logging.getLogger("pgradar").info("serving %s://%s:%d/metrics%s", scheme, cfg.listen.host or "0.0.0.0",
+                                      http.port, " (basic auth)" if web is not None and web.auth_required else "")
     stop.wait()
     logging.getLogger("pgradar").info("stopping")
     http.stop()
@@ -177,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return COMMANDS[args.command](args)
-    except (UsageError, configuration.ConfigError, CheckFailed) as exc:
+    except (UsageError, configuration.ConfigError, CheckFailed, webconfig.WebConfigError) as exc:
         print(f"pgradar: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

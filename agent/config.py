@@ -84,7 +84,7 @@ Checker = Callable[[Any, str, list[str]], Any]
 
 def _str(value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, str) or not value.strip():
-        errors.append(f"{path}: expected a non-empty string, got {value!r}")
+        errors.append(f"{path}: expected a non-empty string, got {show(value)}")
     return value
 
 
@@ -93,7 +93,7 @@ def _positive(kind: type) -> Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 \
                 or (kind is int and not float(value).is_integer()):
             errors.append(f"{path}: expected a positive {'whole number' if kind is int else 'number'}, "
-                          f"got {value!r}")
+                          f"got {show(value)}")
             return value
         return kind(value)
     return check
@@ -102,7 +102,7 @@ def _positive(kind: type) -> Checker:
 def _level(value: Any, path: str, errors: list[str]) -> Any:
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     if not isinstance(value, str) or value.upper() not in levels:
-        errors.append(f"{path}: expected one of {', '.join(levels)}, got {value!r}")
+        errors.append(f"{path}: expected one of {', '.join(levels)}, got {show(value)}")
         return value
     return value.upper()
 
@@ -125,6 +125,19 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as an error message shows it: repr (no raw newlines), cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    return key if isinstance(key, str) and _PLAIN_KEY.match(key) else show(key, 40)
+
+
 def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
     """Validate ``value`` against a schema node, appending every problem found."""
     if isinstance(node, dict):
@@ -133,7 +146,7 @@ def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
             return {}
         out = {}
         for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
+            where = f"{path}.{_key(key)}" if path else _key(key)
             if key not in node:
                 errors.append(f"{where}: unknown key (known: {', '.join(sorted(node))})")
                 continue
@@ -161,7 +174,7 @@ def split_named(spec_text: str) -> tuple[str | None, str]:
 def parse_listen(text: str) -> Listen:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"listen: expected [HOST]:PORT with a port from 0 to 65535, got {text!r}")
+        raise ConfigError(f"listen: expected [HOST]:PORT with a port from 0 to 65535, got {show(text)}")
     return Listen(host.strip("[]"), int(port))
 
 
@@ -192,7 +205,7 @@ def _target(raw: Mapping[str, Any], where: str, errors: list[str],
         dsn = with_params(dsn, password=password)
     name = raw.get("name") or default_name(dsn)
     if not NAME_RE.match(name):
-        errors.append(f"{where}.name: {name!r} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
+        errors.append(f"{where}.name: {show(name)} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
     filt = raw.get("databases")
     databases = default_filter if filt is None else DatabaseFilter(
         tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
@@ -206,7 +219,7 @@ def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str],
              if (t := _target(raw, f"{key}[{i}]", errors, default_filter, default_thresholds))]
     names = [t.name for t in found]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        errors.append(f"{key}: the name {name!r} is used twice; give each a distinct NAME=")
+        errors.append(f"{key}: the name {show(name)} is used twice; give each a distinct NAME=")
     return tuple(found)
 
 
@@ -284,11 +297,11 @@ def _number(text: str, where: str, kind: type, errors: list[str]) -> Any:
         value = kind(text)
     except ValueError:
         errors.append(f"{where}: expected a positive {'whole number' if kind is int else 'number'}, "
-                      f"got {text!r}")
+                      f"got {show(text)}")
         return None
     problems: list[str] = []
     checked = _positive(kind)(value, where, problems)
-    errors.extend(p.replace(repr(value), repr(text)) for p in problems)
+    errors.extend(p.replace(show(value), show(text)) for p in problems)
     return checked
 
 

@@ -1,6 +1,7 @@
 """The agent's HTTP endpoints: /metrics, /healthz, /readyz (and routes others add).
 
 Handlers only read the agent's state; no request can run SQL or read a file.
+TLS and basic auth come from a ``--web.config.file`` (see webconfig.py).
 A route is a function (query parameters) -> (status, content type, body),
 registered by name, so features add endpoints without touching the server.
 """
@@ -13,27 +14,44 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from pgradar.exporters.webconfig import BasicAuth, WebConfig, ssl_context
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 log = logging.getLogger("pgradar.http")
 
 Response = tuple[int, str, bytes]
+# Liveness and readiness answer without credentials, so that probes need no secret.
+UNAUTHENTICATED = frozenset({"/healthz", "/readyz"})
 Route = Callable[[dict[str, list[str]], str], Response]  # (query, Accept header) -> response
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that speaks plain HTTP to TLS, or hangs up, is not worth a traceback.
+        log.debug("request from %s failed", client_address, exc_info=True)
 
 
 class AgentHTTPServer:
     def __init__(self, host: str, port: int, registry: CollectorRegistry,
-                 healthy: Callable[[], bool], ready: Callable[[], tuple[bool, str]]) -> None:
+                 healthy: Callable[[], bool], ready: Callable[[], tuple[bool, str]],
+                 web: WebConfig | None = None) -> None:
         self.routes: dict[str, Route] = {}
+        self.auth = BasicAuth(web.users) if web is not None and web.auth_required else None
         self.registry = registry
         self.routes["/metrics"] = self._metrics
         self.routes["/healthz"] = lambda q, a: (200, "text/plain", b"ok\n") if healthy() \
             else (503, "text/plain", b"scheduler stopped\n")
         self.routes["/readyz"] = self._ready_route(ready)
         handler = self._handler()
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), handler)
+        if web is not None and web.tls is not None:
+            # The handshake happens in the request's own thread (on first read),
+            # so a slow or silent client cannot hold up the accept loop.
+            self.httpd.socket = ssl_context(web.tls).wrap_socket(
+                self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._thread: threading.Thread | None = None
 
     @property
@@ -57,9 +75,17 @@ class AgentHTTPServer:
         class Handler(BaseHTTPRequestHandler):
             server_version = "pgradar"
             sys_version = ""
+            timeout = 30  # seconds a client may take to send its request
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                if server.auth is not None and parts.path not in UNAUTHENTICATED \
+                        and not server.auth.allows(self.headers.get("Authorization")):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="pgradar"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 route = server.routes.get(parts.path)
                 if route is None:
                     self._send(404, "text/plain", b"not found; try /metrics, /problems, /healthz, /readyz\n")
