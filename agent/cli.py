@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return COMMANDS[args.command](args)
-    except (UsageError, configuration.ConfigError, CheckFailed, webconfig.WebConfigError) as exc:
+    except (UsageError, configuration.ConfigError, CheckFailed) as exc:
         print(f"pgradar: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

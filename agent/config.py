@@ -274,17 +274,22 @@ def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
     return config_file, out
 
 
-def load_file(path: str) -> dict[str, Any]:
+def read_yaml(path: str, flag: str) -> Any:
+    """A YAML file's data; unreadable or malformed files are a ConfigError naming the line."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_file(path: str) -> dict[str, Any]:
+    data = read_yaml(path, "--config")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -26,11 +26,10 @@ import hmac
 import ssl
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
+from pgradar.agent.config import ConfigError, read_yaml
 
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -44,7 +43,7 @@ _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min
 _BCRYPT_PREFIXES = (b"$2a$", b"$2b$", b"$2y$")
 
 
-class WebConfigError(ValueError):
+class WebConfigError(ConfigError):
     """A bad web configuration file; the message names the key."""
 
 
@@ -117,15 +116,7 @@ def parse(data: Any, source: str = "web config") -> WebConfig:
 
 
 def load(path: str) -> WebConfig:
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise WebConfigError(f"--web.config.file: cannot read {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WebConfigError(f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    config = parse(data, path)
+    config = parse(read_yaml(path, "--web.config.file"), path)
     if config.tls is not None:
         ssl_context(config.tls)  # fail at start, naming the file, not at the first request
     return config
