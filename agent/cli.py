@@ -179,6 +179,11 @@ class CheckFailed(Exception):
 COMMANDS = {"run": cmd_run, "check": cmd_check}
 
 
+def error_line(exc: Exception) -> str:
+    """The one line a user error prints; any DSN password in it is masked."""
+    return "pgradar: error: " + redact(str(exc)).replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -188,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return COMMANDS[args.command](args)
     except (UsageError, configuration.ConfigError, CheckFailed) as exc:
-        print(f"pgradar: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -135,7 +135,7 @@ def show(value: Any, limit: int = 60) -> str:
 
 
 def _key(key: Any) -> str:
-    return key if isinstance(key, str) and _PLAIN_KEY.match(key) else show(key, 40)
+    return key if isinstance(key, str) and _PLAIN_KEY.fullmatch(key) else show(key, 40)
 
 
 def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
@@ -166,7 +166,7 @@ def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
 def split_named(spec_text: str) -> tuple[str | None, str]:
     """``NAME=DSN`` into (NAME, DSN); a libpq keyword before '=' means no name."""
     head, sep, rest = spec_text.partition("=")
-    if sep and NAME_RE.match(head) and head.lower() not in CONNINFO_KEYWORDS and rest.strip():
+    if sep and NAME_RE.fullmatch(head) and head.lower() not in CONNINFO_KEYWORDS and rest.strip():
         return head, rest
     return None, spec_text
 
@@ -204,7 +204,7 @@ def _target(raw: Mapping[str, Any], where: str, errors: list[str],
             return None
         dsn = with_params(dsn, password=password)
     name = raw.get("name") or default_name(dsn)
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         errors.append(f"{where}.name: {show(name)} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
     filt = raw.get("databases")
     databases = default_filter if filt is None else DatabaseFilter(

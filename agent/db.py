@@ -87,11 +87,21 @@ def parse_dsn(dsn: str) -> dict[str, str]:
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        raise BadDsn(redact(str(exc).splitlines()[0], dsn)) from None
+        raise BadDsn(_mask_fragments(redact(str(exc).splitlines()[0], dsn))) from None
     port = str(params.get("port") or "5432")
-    if not all(p.strip().isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
-        raise BadDsn(f"invalid port {port!r}")
+    if not all(p.strip().isascii() and p.strip().isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+        raise BadDsn("invalid port: expected a number from 1 to 65535")  # not echoed: may be a misplaced password
     return {k: str(v) for k, v in params.items() if v is not None}
+
+
+def _mask_fragments(message: str) -> str:
+    """libpq quotes the part of a DSN it choked on, which may be a password: never echo it."""
+    if message.startswith('missing "=" after'):
+        return 'a word without "=" (expected key=value pairs or a postgresql:// URI)'
+    option = re.match(r'invalid connection option "([a-z_]{1,40})"$', message)
+    if option:
+        return message
+    return message.split('"', 1)[0].rstrip(" :") or "malformed connection string"
 
 
 def with_params(dsn: str, **params: str) -> str:

@@ -34,3 +34,13 @@ def test_port_is_checked() -> None:
     with pytest.raises(BadDsn, match="invalid port"):
         parse_dsn("host=db port=0")
     assert parse_dsn("host=a,b port=5432,5433")["port"] == "5432,5433"
+
+
+def test_parse_errors_do_not_quote_the_dsn() -> None:
+    with pytest.raises(BadDsn) as err:
+        parse_dsn("hunter2-secret")
+    assert "hunter2" not in str(err.value) and 'a word without "="' in str(err.value)
+    with pytest.raises(BadDsn, match='invalid connection option "dns"'):
+        parse_dsn("dns=x")
+    with pytest.raises(BadDsn, match="invalid port"):
+        parse_dsn("postgresql://:\u00b9")

@@ -74,8 +74,9 @@ def test_any_command_line(args: list[str]) -> None:
         parsed = parser.parse_args(["check", *args])
         cli.load_config(parsed)
     except (cli.UsageError, ConfigError) as exc:
-        assert "\n" not in str(exc)
-        assert f":{SECRET}@" not in str(exc) and f"password={SECRET}" not in str(exc)
+        line = cli.error_line(exc)
+        assert "\n" not in line
+        assert f"//mon:{SECRET}@" not in line and f"password={SECRET}" not in line
 
 
 @pytest.mark.parametrize("text", ["targets: [", "- a\n- b", "targets:\n  - name: a\n    dsn: x\n  foo: 1"])
