@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pgradar.agent import queries
-from pgradar.agent.db import QueryFailed, Session
+from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
     ActivityGroup,
@@ -109,7 +109,7 @@ def _each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -
     for database in ctx.databases:
         try:
             found.extend(fetch(ctx.session(database)))
-        except Exception as exc:  # a dropped or refusing database must not hide the others
+        except DatabaseError as exc:  # a dropped, locked or refusing database must not hide the others
             failed.append(database)
             ctx.database_failed(database, exc)
     if failed and len(failed) == len(ctx.databases):

@@ -202,8 +202,13 @@ def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> S
     """Open a hardened session; ``dbname`` replaces the DSN's database."""
     options = (f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
                f" -c lock_timeout={settings.lock_timeout_ms} -c search_path=pg_catalog")
+    # Keepalives and tcp_user_timeout end a session whose server vanished
+    # mid-query (a dead host, a dropped route): statement_timeout cannot,
+    # since it runs on the server.
     extra: dict[str, Any] = {"application_name": APPLICATION_NAME, "options": options,
-                             "connect_timeout": settings.connect_timeout_s}
+                             "connect_timeout": settings.connect_timeout_s, "keepalives": 1,
+                             "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                             "tcp_user_timeout": settings.statement_timeout_ms + 10_000}
     if dbname is not None:
         extra["dbname"] = dbname
     try:

@@ -8,8 +8,9 @@ per-version integration test catches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, Protocol
 
 # --- statements ---------------------------------------------------------------
 
@@ -137,11 +138,39 @@ class IndexStat:
     last_idx_scan: datetime | None
 
 
+class PerDatabase(Protocol):
+    """A snapshot gathered database by database, some of which may have failed."""
+
+    failed_databases: tuple[str, ...]
+
+    def rows(self) -> tuple[Any, ...]: ...
+
+    def with_rows(self, rows: tuple[Any, ...]) -> PerDatabase: ...
+
+
+def carry_over(previous: PerDatabase | None, current: PerDatabase) -> PerDatabase:
+    """``current`` with the previous rows of the databases that failed this time.
+
+    A database that times out once (a lock held by DDL, a restart) should not
+    make its tables vanish from the metrics and the classifiers for a cycle.
+    """
+    if previous is None or not current.failed_databases:
+        return current
+    kept = tuple(r for r in previous.rows() if r.database in current.failed_databases)
+    return current.with_rows(current.rows() + kept)
+
+
 @dataclass(frozen=True, slots=True)
 class TablesSnapshot:
     taken_at: datetime
     tables: tuple[TableStat, ...]
     failed_databases: tuple[str, ...] = ()
+
+    def rows(self) -> tuple[TableStat, ...]:
+        return self.tables
+
+    def with_rows(self, rows: tuple[Any, ...]) -> TablesSnapshot:
+        return replace(self, tables=rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +178,12 @@ class IndexesSnapshot:
     taken_at: datetime
     indexes: tuple[IndexStat, ...]
     failed_databases: tuple[str, ...] = ()
+
+    def rows(self) -> tuple[IndexStat, ...]:
+        return self.indexes
+
+    def with_rows(self, rows: tuple[Any, ...]) -> IndexesSnapshot:
+        return replace(self, indexes=rows)
 
 
 # --- database, activity, settings ----------------------------------------------

@@ -24,13 +24,17 @@ from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import StatementsSnapshot
+from pgradar.agent.snapshots import StatementsSnapshot, carry_over
 from pgradar.agent.state import CollectorStatus, TargetState
 
 log = logging.getLogger("pgradar.target")
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
+
+
+class PartialFailure(Exception):
+    """Some databases of a per-database collector failed; the rest was recorded."""
 
 
 def select_databases(found: list[str], rule: DatabaseFilter) -> tuple[str, ...]:
@@ -83,6 +87,7 @@ class TargetRuntime:
         self._links: dict[str | None, _Link] = {}
         self._links_lock = threading.Lock()
         self._logged: dict[str, str] = {}
+        self._database_errors: dict[str, str] = {}
 
     # --- sessions ---------------------------------------------------------------
 
@@ -93,9 +98,22 @@ class TargetRuntime:
             return self._links[database]
 
     def session(self, database: str | None = None) -> Session:
-        """A live session to ``database`` (None: the DSN's own), or ConnectFailed."""
+        """A live session to ``database`` (None: the DSN's own), or ConnectFailed.
+
+        Only one thread connects a link at a time. While the link is healthy
+        the others wait for that attempt (at start, every collector asks at
+        once). Once it has failed they do not wait: against a host that
+        never answers, every collector of the target would sit out the
+        connect timeout in a worker thread, and the other targets' jobs
+        would starve for workers.
+        """
         link = self._link(database)
-        with link.lock:
+        healthy = link.failures == 0
+        acquired = link.lock.acquire(timeout=self.settings.connect_timeout_s + 1) if healthy \
+            else link.lock.acquire(blocking=False)
+        if not acquired:
+            raise ConnectFailed(link.last_error or "connection attempt in progress")
+        try:
             if link.session is not None and not link.session.closed:
                 return link.session
             now = time.monotonic()
@@ -106,18 +124,20 @@ class TargetRuntime:
                 link.session = connect(self.target.dsn, self.settings, dbname=database)
             except ConnectFailed as exc:
                 link.failures += 1
-                link.retry_at = now + backoff_delay(link.failures)
+                link.retry_at = time.monotonic() + backoff_delay(link.failures)
                 link.last_error = str(exc)
                 raise
             link.failures = 0
             return link.session
+        finally:
+            link.lock.release()
 
     def drop_session(self, database: str | None) -> None:
         link = self._link(database)
         with link.lock:
-            if link.session is not None:
-                link.session.close()
-                link.session = None
+            session, link.session = link.session, None
+        if session is not None:
+            session.close()
 
     def close(self) -> None:
         with self._links_lock:
@@ -131,7 +151,7 @@ class TargetRuntime:
     def note_database_failure(self, database: str, error: Exception) -> None:
         if isinstance(error, QueryFailed) and error.connection_lost:
             self.drop_session(database)
-        self._log_change(f"db:{database}", f"database {database}: {error}")
+        self._database_errors[database] = str(error)
 
     # --- the server collector ------------------------------------------------------
 
@@ -168,7 +188,15 @@ class TargetRuntime:
             snapshot = collectors.spec(name).collect(_Context(self, server, now))
             if isinstance(snapshot, StatementsSnapshot):
                 snapshot = self._after_statements(_Context(self, server, now), snapshot)
+            failed = getattr(snapshot, "failed_databases", ())
+            if failed:
+                snapshot = carry_over(self.state.latest(name), snapshot)
             self.state.record(name, snapshot)
+            if failed:
+                reasons = "; ".join(f"database {db}: {self._database_errors.get(db, 'failed')}" for db in failed)
+                raise PartialFailure(f"{reasons} (previous rows kept)")
+        except PartialFailure as exc:
+            self._failed(name, status, str(exc), down=False)
         except CollectorUnavailable as exc:
             with self.state.lock:
                 status.disabled_reason = str(exc)

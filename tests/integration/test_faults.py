@@ -1,0 +1,148 @@
+"""Faults the agent must survive, each on real servers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from pgradar.agent.agent import Agent
+from pgradar.agent.config import Config, TargetConfig
+from pgradar.agent.embedded import Cluster
+from pgradar.agent.state import TargetState
+from pgradar.agent.target import TargetRuntime
+from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """A port that accepts TCP connections and never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_silent_host_does_not_hold_up_the_others(fresh_pg: Cluster, black_hole: int) -> None:
+    config = Config(
+        targets=(TargetConfig("good", monitor_dsn(fresh_pg)),
+                 TargetConfig("silent", f"host=127.0.0.1 port={black_hole} user=x dbname=postgres")),
+        intervals={"server": 1, "activity": 1, "database": 1}, connect_timeout_s=3)
+    agent = Agent(config)
+    agent.start()
+    try:
+        time.sleep(2)
+        good = agent.state.target("good").collector("server")
+        before = good.runs
+        time.sleep(8)
+        ran = good.runs - before
+        silent = agent.state.target("silent")
+        assert ran >= 6, f"the healthy target's server collector ran {ran} times in 8 s (every 1 s expected)"
+        assert agent.state.target("good").up and not silent.up
+        assert "timeout" in (silent.last_error or "").lower()
+    finally:
+        agent.stop()
+
+
+def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
+    with superuser(fresh_pg, "app") as conn:
+        conn.execute("CREATE TABLE locked_out (id int)")
+    config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),), statement_timeout_ms=1000,
+                    lock_timeout_ms=5000)
+    runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
+    for name in ("server", "tables", "database"):
+        runtime.run_collector(name)
+    assert any(t.relation == "locked_out" for t in runtime.state.latest("tables").tables)
+    holder = superuser(fresh_pg, "app")
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE locked_out IN ACCESS EXCLUSIVE MODE")  # pg_table_size must wait
+        runtime.run_collector("tables")
+        runtime.run_collector("database")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    tables = runtime.state.collector("tables")
+    assert tables.errors == 1 and "statement timeout" in (tables.last_error or "")
+    assert "app" in (tables.last_error or "")
+    snapshot = runtime.state.latest("tables")
+    assert snapshot.failed_databases == ("app",)
+    assert any(t.relation == "locked_out" for t in snapshot.tables), "the failed database's rows were dropped"
+    assert runtime.state.collector("database").errors == 0 and runtime.state.up
+    runtime.run_collector("tables")
+    assert runtime.state.latest("tables").failed_databases == ()
+    runtime.close()
+
+
+def test_resets_never_make_counters_go_backwards(fresh_pg: Cluster) -> None:
+    config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),))
+    runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
+    runtime.run_collector("server")
+    seen: list[float] = []
+
+    def poll_after(work: int) -> None:
+        with superuser(fresh_pg, "app") as conn:
+            for i in range(work):
+                conn.execute("SELECT %s::int + 1", (i,))
+        runtime.run_collector("statements")
+        interval = runtime.state.statement_intervals[-1] if runtime.state.statement_intervals else None
+        if interval is not None:
+            assert all(d.calls >= 0 and d.total_exec_ms >= 0 for d in interval.deltas)
+        seen.append(runtime.state.statement_totals.by_database.get("app", {}).get("calls", 0.0))
+
+    poll_after(5)
+    poll_after(20)
+    with superuser(fresh_pg) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+        conn.execute("SELECT pg_stat_reset()")
+    poll_after(3)
+    poll_after(4)
+    assert seen == sorted(seen), f"app calls went backwards: {seen}"
+    assert seen[-1] >= seen[1] + 7
+    assert runtime.state.collector("statements").errors == 0
+    runtime.close()
+
+
+def test_killed_and_back(fresh_pg: Cluster) -> None:
+    """The server killed mid-run and restarted: reconnect, no negative deltas across the gap."""
+    config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),))
+    runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
+    for name in ("server", "statements", "tables"):
+        runtime.run_collector(name)
+    fresh_pg.stop("immediate")
+    runtime.run_collector("statements")
+    assert not runtime.state.up
+    fresh_pg.start()
+
+    def recovered() -> bool:
+        runtime.run_collector("server")
+        return runtime.state.up
+    wait_for(recovered, 90, step=1, what="reconnect")
+    runtime.run_collector("statements")
+    runtime.run_collector("statements")
+    for interval in runtime.state.statement_intervals:
+        assert all(d.calls >= 0 and d.rows >= 0 for d in interval.deltas)
+    assert runtime.state.collector("statements").last_error is None
+    assert MONITOR_ROLE in {r.username for r in runtime.state.latest("statements").rows}
+    runtime.close()
+
+
+def test_a_retry_in_progress_does_not_block_other_threads(black_hole: int) -> None:
+    config = Config(targets=(TargetConfig("silent", f"host=127.0.0.1 port={black_hole} user=x"),),
+                    connect_timeout_s=2)
+    runtime = TargetRuntime(config.targets[0], config, TargetState("silent"))
+    runtime.run_collector("server")  # the first attempt times out: the link is now failing
+    time.sleep(1.2)  # past the first backoff step
+    retry = threading.Thread(target=runtime.run_collector, args=("server",))
+    retry.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    runtime.run_collector("activity")  # must not sit out the retry's connect timeout
+    waited = time.monotonic() - started
+    retry.join()
+    assert waited < 1.0, f"waited {waited:.1f}s behind another thread's connect"
+    assert runtime.state.collector("server").errors == 2
+    assert "timeout" in (runtime.state.collector("activity").last_error or "")
