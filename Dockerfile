@@ -3,7 +3,7 @@
 # Final stage: the same slim Python with only that environment copied in;
 # no compiler, no pip, a numeric non-root user, nothing written at run time
 # (works with a read-only root filesystem).
-ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+ARG PYTHON_IMAGE=python:3.12-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1

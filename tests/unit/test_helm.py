@@ -405,3 +405,28 @@ def test_render_script_names_the_kubernetes_versions_it_knows(capsys: pytest.Cap
     assert hr.main(["--kube-version", "1.9"]) == 2
     assert "knows 1.25, 1.26, " in capsys.readouterr().err
     assert hr.KUBE_VERSION in {hr.utils.major_minor(v) for v in hr.utils.all_versions()}
+
+
+def test_packaged_chart_carries_the_rule_files(tmp_path: Path) -> None:
+    """`helm package` follows the links: the archive holds the rule files themselves."""
+    archive = Path(helm.package(str(CHART), destination=str(tmp_path)))
+    assert archive.name == "pgradar-0.1.0.tgz"
+    helm.expand(tmp_path / "expanded", archive)
+    unpacked = tmp_path / "expanded" / "pgradar"
+    assert not (unpacked / "files" / "alerts").is_symlink()
+    rules = hr.render({"prometheusRule": {"enabled": True}}, chart=unpacked).of_kind("PrometheusRule")
+    assert {r["metadata"]["annotations"]["pgradar.io/rule-file"]: r["spec"] for r in rules} == rule_files()
+
+
+def test_helmignore_keeps_python_out_of_the_package(tmp_path: Path) -> None:
+    """alerts/ is also the pgradar.alerts Python package: its code stays out of the chart."""
+    chart = tmp_path / "src" / "pgradar"
+    shutil.copytree(CHART, chart, symlinks=False)
+    (chart / "files" / "alerts" / "__init__.py").write_text("")
+    (chart / "files" / "alerts" / "__pycache__").mkdir()
+    (chart / "files" / "alerts" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    archive = helm.package(str(chart), destination=str(tmp_path))
+    helm.expand(tmp_path / "expanded", archive)
+    packed = {p.name for p in (tmp_path / "expanded" / "pgradar" / "files").rglob("*") if p.is_file()}
+    assert packed and not {n for n in packed if n.endswith((".py", ".pyc", ".gitkeep"))}
+    assert "pgradar.rules.yml" in packed
