@@ -124,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     label = " ".join(f"-f {v}" for v in args.values) or "default values"
-    values = load_values(args.values)
+    try:
+        values = load_values(args.values)
+    except (OSError, helm.HelmValuesError) as exc:
+        print(f"helm_render: {label}: cannot read the values: {exc}", file=sys.stderr)
+        return 2
     try:
         rendered = render(values, name=args.name, namespace=args.namespace)
     except helm.HelmError as exc:

@@ -430,3 +430,24 @@ def test_helmignore_keeps_python_out_of_the_package(tmp_path: Path) -> None:
     packed = {p.name for p in (tmp_path / "expanded" / "pgradar" / "files").rglob("*") if p.is_file()}
     assert packed and not {n for n in packed if n.endswith((".py", ".pyc", ".gitkeep"))}
     assert "pgradar.rules.yml" in packed
+
+
+def test_readme_render_commands_work_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `scripts/helm_render.py` command of the README's Deployment section, run as written."""
+    readme = (ROOT / "README.md").read_text()
+    commands = [line.split("#")[0].split() for line in readme.splitlines()
+                if line.startswith(".venv/bin/python scripts/helm_render.py")]
+    assert len(commands) >= 2
+    monkeypatch.chdir(tmp_path)
+    for example in EXAMPLES.rglob("*.yaml"):  # the README's paths are relative to the repository
+        (tmp_path / example.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / example.relative_to(ROOT)).write_text(example.read_text())
+    (tmp_path / "build" / "chart").mkdir(parents=True)
+    for words in commands:
+        args = words[2:]
+        if ">" in args:
+            args = [*args[:args.index(">")], "--output", args[args.index(">") + 1]]
+        assert hr.main(args) == 0, words
+        output = tmp_path / args[args.index("--output") + 1]
+        assert {d["kind"] for d in yaml.safe_load_all(output.read_text())} >= {"ConfigMap", "Service"}
+    assert hr.main(["-f", "no-such-values.yaml"]) == 2
