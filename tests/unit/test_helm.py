@@ -97,6 +97,9 @@ def test_value_set_lints_clean_and_every_manifest_validates(name: str) -> None:
     assert {"ConfigMap", "Service"} <= kinds
     assert ("Deployment" in kinds) == (values.get("mode", "standalone") == "standalone")
     assert [p for m in rendered.manifests if (p := hr.validate(m))] == []
+    # ... and on the oldest Kubernetes the chart admits (Chart.yaml kubeVersion)
+    oldest = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"].removeprefix(">=").rsplit(".", 1)[0]
+    assert [p for m in rendered.manifests if (p := hr.validate(m, oldest))] == []
 
 
 def test_everything_renders_every_optional_object() -> None:
