@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install servers test unit lint try clean
+.PHONY: install servers test unit lint try chart clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,17 @@ lint: install
 
 try: install
 	$(PY) scripts/try_agent.py
+
+# The Helm chart, without a helm binary: lint, render and validate (Kubernetes schemas and the
+# Prometheus Operator CRDs) with the defaults and every example; the manifests land in build/chart/.
+CHART_VALUES := helm/pgradar/examples/standalone.yaml helm/pgradar/examples/zalando/values.yaml \
+                helm/pgradar/examples/bitnami/values.yaml
+chart: install
+	mkdir -p build/chart
+	$(PY) scripts/helm_render.py --output build/chart/defaults.yaml
+	for f in $(CHART_VALUES); do \
+	  $(PY) scripts/helm_render.py -f $$f --output build/chart/$$(echo $${f#helm/pgradar/examples/} | tr / -) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
