@@ -15,14 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pgradar.alerts import RULES_DIR, RUNBOOK, rule_files
 from pgradar.dashboards import JSON_DIR, render_all
 from pgradar.exporters.catalogue import BY_NAME
 
-ROOT = Path(__file__).resolve().parents[2]
-ALERTS = ROOT / "alerts"
-RULE_FILES = sorted(ALERTS.glob("*.rules.yml"))
-TEST_FILES = sorted((ALERTS / "tests").glob("*.test.yml"))
-RUNBOOK = ALERTS / "RUNBOOK.md"
+RULE_FILES = rule_files()
+TEST_FILES = sorted((RULES_DIR / "tests").glob("*.test.yml"))
 SCRAPE_LABELS = {"job", "instance"}
 
 
@@ -63,6 +61,12 @@ def variable_queries() -> list[tuple[str, str]]:
             if v["type"] == "query"]
 
 
+def panel_legends() -> list[tuple[str, str, str]]:
+    """(where, expression, legend) of every panel query."""
+    return [(f"{name} / {panel['title']}", t["expr"], t.get("legendFormat", ""))
+            for name, board in dashboards().items() for panel in board["panels"] for t in panel["targets"]]
+
+
 def every_expression() -> list[tuple[str, str]]:
     exprs = [(f"{d} / {title}", expr) for d, title, expr in panel_exprs()]
     exprs += [(f"{d} / variable", q) for d, q in variable_queries()]
@@ -73,6 +77,12 @@ def every_expression() -> list[tuple[str, str]]:
 METRIC = re.compile(r"\bpgradar_[a-zA-Z0-9_]+")
 SELECTOR = re.compile(r"\b(pgradar_[a-zA-Z0-9_]+)\s*\{([^}]*)\}")
 MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+
+
+def labels_of(expr: str) -> set[str]:
+    """Every label the metrics of an expression carry, scrape labels included."""
+    return {label for name in METRIC.findall(expr) for label in BY_NAME[name].labels} | SCRAPE_LABELS
 
 
 # --- promtool ------------------------------------------------------------------------------
@@ -166,6 +176,21 @@ def test_every_label_matcher_names_a_label_of_its_metric() -> None:
         for name, inner in SELECTOR.findall(expr):
             for label in MATCHER.findall(inner):
                 assert label in (*BY_NAME[name].labels, *SCRAPE_LABELS), f"{where}: {name} has no label {label}"
+
+
+def test_grouping_legend_and_template_labels_exist() -> None:
+    """by/on/group_left labels, legends and $labels in annotations name labels the metrics have."""
+    for where, expr in every_expression():
+        for inner in GROUPING.findall(expr):
+            for label in filter(None, (x.strip() for x in inner.split(","))):
+                assert label in labels_of(expr), f"{where}: no metric of {expr!r} has label {label}"
+    for where, expr, legend in panel_legends():
+        for label in re.findall(r"\{\{\s*(\w+)\s*\}\}", legend):
+            assert label in labels_of(expr), f"{where}: legend {legend!r} uses {label}"
+    for rule in alerting_rules():
+        text = " ".join(rule["annotations"].values())
+        for label in re.findall(r"\$labels\.(\w+)", text):
+            assert label in labels_of(rule["expr"]), f"{rule['alert']}: annotation uses $labels.{label}"
 
 
 # --- dashboards ---------------------------------------------------------------------------------
