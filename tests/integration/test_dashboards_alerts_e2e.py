@@ -40,11 +40,10 @@ import psycopg
 import pytest
 import yaml
 from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
+from pgradar.alerts import rule_files
 from pgradar.dashboards import JSON_DIR
 from support import HEAVY, installation, monitor_dsn, prepare, scrape, superuser, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-RULE_FILES = sorted((ROOT / "alerts").glob("*.rules.yml"))
 FOR = "2s"
 # (alert, severity) -> (text in the committed expression, text in the e2e copy)
 LOWERED = {("PostgresIdleInTransaction", "warning"): ("> 600", "> 4"),
@@ -67,7 +66,7 @@ def binary(name: str) -> str:
 def e2e_rules(out: Path) -> list[Path]:
     """The committed rule files with short for: and the lowered warning thresholds."""
     written, lowered = [], set()
-    for path in RULE_FILES:
+    for path in rule_files():
         doc = yaml.safe_load(path.read_text())
         for group in doc["groups"]:
             for rule in group["rules"]:
