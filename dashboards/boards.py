@@ -29,6 +29,10 @@ UP_MAPPINGS = [{"type": "value", "options": {"0": {"text": "down", "color": "red
                                              "1": {"text": "up", "color": "green"}}}]
 
 
+# Problem tables keep the instance column: it is the agent's address, and the row link opens its /problems.
+PROBLEM_TABLE_HIDE = ("Time", "__name__", "job")
+
+
 def _problems_link() -> dict:
     return {"title": "Open /problems on this agent (summary and recommendation)",
             "url": "http://${__data.fields.instance}/problems", "targetBlank": True}
@@ -148,7 +152,7 @@ def _index_problems(kind: str, title: str, description: str) -> object:
     expr = (f"pgradar_index_size_bytes{{{TD}}} * on ({on}) group_left (severity) "
             f'pgradar_problem{{{TD}, kind="{kind}"}}')
     return table(title, expr, "bytes", description + " " + PROBLEMS_HELP, links=[_problems_link()],
-                 value_name="size")
+                 value_name="size", hide=PROBLEM_TABLE_HIDE)
 
 
 def tables() -> g.Dashboard:
@@ -222,10 +226,11 @@ def replication() -> g.Dashboard:
          timeseries("Role over time", [Q(f"pgradar_server_in_recovery{{{T}}}", "{{target}}")], "none",
                     "1 while a target is in recovery (a standby); a change is a failover or a promotion.")],
         [table("Standbys behind", f'pgradar_problem{{{T}, kind="replication_lag"}}', "none",
-               "Standbys behind in bytes or seconds. " + PROBLEMS_HELP, links=[_problems_link()]),
+               "Standbys behind in bytes or seconds. " + PROBLEMS_HELP, links=[_problems_link()],
+               hide=(*PROBLEM_TABLE_HIDE, "Value")),
          table("Inactive replication slots", f'pgradar_problem{{{T}, kind="replication_slot_inactive"}}', "none",
                "Slots no consumer uses: they keep WAL on the primary until the disk fills. " + PROBLEMS_HELP,
-               links=[_problems_link()])],
+               links=[_problems_link()], hide=(*PROBLEM_TABLE_HIDE, "Value"))],
         [timeseries("Replication problems by severity", [
             Q(f'sum by (kind, severity) (pgradar_problems{{{T}, kind=~"{REPLICATION_KINDS}"}})',
               "{{kind}} {{severity}}")], "short", "Active replication problems over time.", w=12),
@@ -270,7 +275,8 @@ def connections() -> g.Dashboard:
                "Active problems of pools and sessions by kind and severity.", value_name="problems")],
         [table("Saturated pools", f'pgradar_problem{{{T}, kind="pool_saturation"}}', "none",
                "pgbouncer pools where clients wait for a server connection (pool label), or a server near its "
-               "connection limit (no pool label). " + PROBLEMS_HELP, w=24, links=[_problems_link()])],
+               "connection limit (no pool label). " + PROBLEMS_HELP, w=24, links=[_problems_link()],
+               hide=(*PROBLEM_TABLE_HIDE, "Value"))],
     ]
     return dashboard("pgradar-connections", "pgradar / Connections and pools",
                      "Sessions by state against the limit, long queries and idle transactions, pool saturation.",
@@ -286,7 +292,7 @@ def problems() -> g.Dashboard:
          stat("Info", f'sum(pgradar_problems{{{T}, severity="info"}})', "none",
               "Active problems of severity info: often a window too short to be sure.", w=8)],
         [table("Active problems", f"pgradar_problem{{{T}}}", "none", PROBLEMS_HELP, w=24, h=12,
-               hide=("Time", "__name__", "job", "Value"), links=[_problems_link()])],
+               hide=(*PROBLEM_TABLE_HIDE, "Value"), links=[_problems_link()])],
         [table("Active problems by kind", f"sort_desc(sum by (kind, severity) (pgradar_problems{{{T}}}))",
                "short", "Counts by kind and severity, zeros included.", h=10, value_name="problems"),
          timeseries("Active problems by severity over time", [

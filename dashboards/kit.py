@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from grafanalib import core as g
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+BASE = [{"color": "green", "value": None}]
 SCHEMA_VERSION = 39  # Grafana 10/11 dashboard schema
 TAG = "pgradar"
 
@@ -55,13 +56,13 @@ def timeseries(title: str, queries: Sequence[Q | str], unit: str, description: s
         title=title, description=description or None, dataSource=DATASOURCE,
         targets=_targets(queries, instant=False, table=False), unit=unit, legendDisplayMode="table",
         legendPlacement="right" if w >= 16 else "bottom", legendCalcs=["lastNotNull", "max"],
-        tooltipMode="multi", tooltipSort="desc", fillOpacity=10 if stack else 0,
+        tooltipMode="multi", tooltipSort="desc", fillOpacity=10 if stack else 0, thresholds=BASE,
         stacking={"mode": "normal", "group": "A"} if stack else {}), w, h)
 
 
 def stat(title: str, query: Q | str, unit: str, description: str = "", w: int = 4, h: int = 4,
          red_above: float | None = None, mappings: Sequence[dict] = ()) -> Cell:
-    steps = [{"color": "green", "value": None}]
+    steps = list(BASE)
     if red_above is not None:
         steps.append({"color": "red", "value": red_above})
     return Cell(g.Stat(
@@ -81,7 +82,7 @@ def table(title: str, query: Q | str, unit: str, description: str = "", w: int =
                           "properties": [{"id": "links", "value": list(links)}]})
     return Cell(g.Table(
         title=title, description=description or None, dataSource=DATASOURCE,
-        targets=_targets([query], instant=True, table=True), unit=unit, filterable=True,
+        targets=_targets([query], instant=True, table=True), unit=unit, filterable=True, thresholds=BASE,
         overrides=overrides,
         transformations=[{"id": "organize", "options": {"excludeByName": dict.fromkeys(hide, True)}}]), w, h)
 

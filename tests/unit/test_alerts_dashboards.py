@@ -227,6 +227,15 @@ def test_dashboards_import_as_they_are() -> None:
             assert grid["x"] + grid["w"] <= 24
 
 
+def test_data_links_use_columns_the_table_keeps() -> None:
+    for name, board in dashboards().items():
+        for panel in board["panels"]:
+            text = json.dumps(panel["fieldConfig"])
+            hidden = {k for t in panel.get("transformations", []) for k in t["options"].get("excludeByName", {})}
+            for field in re.findall(r"__data\.fields\.(\w+)", text):
+                assert field not in hidden, f"{name} / {panel['title']}: its link needs the hidden {field}"
+
+
 def test_database_variable_where_panels_filter_by_database() -> None:
     for name, board in dashboards().items():
         variables = {v["name"] for v in board["templating"]["list"]}
