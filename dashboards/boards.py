@@ -209,7 +209,10 @@ def tables() -> g.Dashboard:
 def replication() -> g.Dashboard:
     # Lag in seconds and bytes per standby, slots and retained WAL come with the
     # replication collector's metrics; until then the problems tell which
-    # standby or slot is in trouble.
+    # standby or slot is in trouble. When they land, add a row here:
+    # timeseries of lag seconds and lag bytes by standby, a table of slots with
+    # active and retained WAL bytes, and point the overview's replication stat
+    # at the worst lag.
     rows = [
         [stat("Standbys", f"sum(pgradar_server_in_recovery{{{T}}})", "none",
               "Targets that are standbys (in recovery).", w=6),
@@ -242,6 +245,9 @@ def replication() -> g.Dashboard:
 
 
 def connections() -> g.Dashboard:
+    # pgbouncer pools (waiting clients, max wait, server connections per pool)
+    # come with the pgbouncer collector's metrics: add a row of timeseries by
+    # pool here when they land. Until then saturated pools show as problems.
     rows = [
         [timeseries("Sessions by state against the limit", [
             Q(f"sum by (target, state) (pgradar_sessions{{{TD}}})", "{{target}} {{state}}"),
