@@ -87,7 +87,21 @@ def build_parser() -> Parser:
                        help="table (default, for a terminal), json (DESIGN 3.1) or markdown")
     check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
+    dash = sub.add_parser("dashboards", help="write the Grafana dashboard JSON files",
+                          description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
+                                      "named by its uid). The files import into Grafana as they are.")
+    dash.add_argument("--out", metavar="DIR", help="folder to write to (default: the package's dashboards/json)")
     return parser
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pgradar.dashboards import JSON_DIR, write_all
+
+    for path in write_all(Path(args.out) if args.out else JSON_DIR):
+        print(path)
+    return 0
 
 
 def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
@@ -176,7 +190,7 @@ class CheckFailed(Exception):
     pass
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check}
+COMMANDS = {"run": cmd_run, "check": cmd_check, "dashboards": cmd_dashboards}
 
 
 def error_line(exc: Exception) -> str:

@@ -6,7 +6,7 @@ preloaded) and stopped at the end. A version that is not installed fails
 with the install step, it is never skipped: `make servers` (or .ci/run)
 installs all six.
 
-PGRADAR_TEST_VERSIONS=13,18 narrows a local run; CI runs them all.
+TEST_PG_VERSIONS=13,18 narrows a local run; CI runs them all.
 """
 
 from __future__ import annotations

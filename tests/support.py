@@ -27,7 +27,7 @@ MONITOR_PASSWORD = "mon-S3cret-pw"
 
 
 def _selected(versions: tuple[int, ...]) -> tuple[int, ...]:
-    wanted = os.environ.get("PGRADAR_TEST_VERSIONS")
+    wanted = os.environ.get("TEST_PG_VERSIONS")
     if not wanted or os.environ.get("CI"):
         return versions
     picked = {int(v) for v in wanted.split(",") if v.strip()}
