@@ -22,6 +22,8 @@ from pgradar.agent.snapshots import (
     ActivitySnapshot,
     DatabaseSnapshot,
     DatabaseStat,
+    ForeignKey,
+    ForeignKeysSnapshot,
     IndexesSnapshot,
     IndexStat,
     ServerSnapshot,
@@ -129,6 +131,12 @@ def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
     return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
 
 
+def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
+    query = _q("foreign_keys", "foreign_keys", ctx.server)
+    rows, failed = _each_database(ctx, lambda s: s.rows(query, ForeignKey))
+    return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
+
+
 # --- server-wide ------------------------------------------------------------------
 
 
@@ -205,6 +213,7 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("tables", collect_tables, 60, "pg_stat_user_tables in every database"),
     CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
     CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
+    CollectorSpec("foreign_keys", collect_foreign_keys, 300, "foreign keys and the indexes that serve them"),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

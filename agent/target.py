@@ -24,7 +24,7 @@ from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import StatementsSnapshot
+from pgradar.agent.snapshots import IndexesSnapshot, IndexFirstSeen, StatementsSnapshot
 from pgradar.agent.state import CollectorStatus, TargetState
 
 log = logging.getLogger("pgradar.target")
@@ -71,6 +71,21 @@ class _Context:
 
     def database_failed(self, database: str, error: Exception) -> None:
         self._runtime.note_database_failure(database, error)
+
+
+def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot) -> IndexFirstSeen:
+    """Carry the first sightings forward: an index new since the last poll gets this poll's time.
+
+    On the first poll every index gets None (age unknown). Indexes of a
+    database that failed this time keep their entry, so a hiccup does not
+    make them look new.
+    """
+    known = dict(previous.first_seen) if previous is not None else {}
+    when = snapshot.taken_at if previous is not None else None
+    keys = [(i.database, i.indexrelid) for i in snapshot.indexes]
+    kept = [k for k in known if k[0] in snapshot.failed_databases]
+    seen = tuple((key, known.get(key, when)) for key in [*keys, *kept])
+    return IndexFirstSeen(snapshot.taken_at, seen)
 
 
 class TargetRuntime:
@@ -169,6 +184,9 @@ class TargetRuntime:
             if isinstance(snapshot, StatementsSnapshot):
                 snapshot = self._after_statements(_Context(self, server, now), snapshot)
             self.state.record(name, snapshot)
+            if isinstance(snapshot, IndexesSnapshot):
+                self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"),
+                                                                       snapshot))
         except CollectorUnavailable as exc:
             with self.state.lock:
                 status.disabled_reason = str(exc)
