@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pgradar.agent import queries
 from pgradar.agent.db import QueryFailed, Session
+from pgradar.agent.explain import collect_plans
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
     ActivityGroup,
@@ -214,6 +215,7 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
     CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
     CollectorSpec("foreign_keys", collect_foreign_keys, 300, "foreign keys and the indexes that serve them"),
+    CollectorSpec("plans", collect_plans, 60, "generic plans of the costliest statements (EXPLAIN), index advice"),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

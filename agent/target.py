@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
@@ -65,6 +66,10 @@ class _Context:
         self.now = now
         self.databases = runtime.state.databases
         self.statement_texts = runtime.state.statement_texts
+        self.thresholds = runtime.target.thresholds
+
+    def history(self, collector: str) -> tuple[Any, ...]:
+        return self._runtime.state.history(collector)
 
     def session(self, database: str | None = None) -> Session:
         return self._runtime.session(database)
