@@ -29,7 +29,7 @@ from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.findings import qualified, quote_ident
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import StatementsSnapshot
+from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 # --- what a plan says (pure) -----------------------------------------------------------
@@ -138,6 +138,15 @@ class PlansSnapshot:
     plans: tuple[StatementPlan, ...]
     budget_exhausted: bool = False
     seconds: float = 0.0
+    index_mark: str = ""  # fingerprint of the indexes when planned: a new or dropped index replans all
+
+
+def index_mark(indexes: IndexesSnapshot | None) -> str:
+    """Which indexes exist (and are valid): plans made before an index changed are stale."""
+    if indexes is None:
+        return ""
+    keys = sorted((i.database, i.indexrelid, i.is_valid) for i in indexes.indexes)
+    return hashlib.sha256(repr(keys).encode()).hexdigest()[:16]
 
 
 # --- planning (I/O, through db.Session) -----------------------------------------------------
@@ -316,14 +325,16 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     """Plan the top ``explain_top_statements`` statements, within ``explain_budget_s`` per cycle.
 
     Plans are cached by (database, queryid) in the previous snapshot and
-    planned again after ``explain_replan_s``; a statement that falls out of
+    planned again after ``explain_replan_s``, or at once when an index was
+    created, dropped or became valid (so a fix shows on the next pass); a statement that falls out of
     the top N is forgotten. What the budget leaves over waits for the next
     cycle (``budget_exhausted``).
     """
     started = time.monotonic()
     t = ctx.thresholds
     previous: PlansSnapshot | None = (ctx.history("plans") or (None,))[-1]
-    cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous else {}
+    mark = index_mark((ctx.history("indexes") or (None,))[-1])
+    cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous and previous.index_mark == mark else {}
     top = candidates(ctx.history("statements"), ctx.statement_texts, ctx.session().user)[
         : int(t.explain_top_statements)]
     exhausted = False
@@ -341,4 +352,4 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
                                                     dbid=c.dbid, queryid=c.queryid, now=ctx.now)
     wanted = [(c.dbid, c.queryid) for c in top]
     plans = tuple(cache[k] for k in wanted if k in cache)
-    return PlansSnapshot(ctx.now, plans, exhausted, time.monotonic() - started)
+    return PlansSnapshot(ctx.now, plans, exhausted, time.monotonic() - started, mark)

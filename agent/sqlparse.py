@@ -64,7 +64,7 @@ def is_plain_select(text: str) -> bool:
         return not re.search(r"\b(insert|update|delete|merge|into|for\s+(update|share|no\s+key|key))\b", text,
                              re.IGNORECASE)
     writes = tree.find(*_WRITE_NODES, exp.Into, exp.Lock)
-    return isinstance(tree, exp.Query) and writes is None
+    return isinstance(tree, (exp.Query, exp.Values)) and writes is None
 
 
 def _name(identifier: exp.Expression | None) -> str | None:
@@ -147,7 +147,7 @@ def _scan_select(select: exp.Select, found: list[_Use]) -> None:
     conditions: list[exp.Expression] = [where] if where is not None else []
     conditions += [j.args["on"] for j in select.args.get("joins") or () if j.args.get("on") is not None]
     for condition in conditions:
-        for node in condition.find_all(exp.EQ, exp.In, *_RANGE):
+        for node in condition.find_all(exp.EQ, exp.In, *_RANGE, bfs=False):  # in the order written
             if not _own(node, select):
                 continue
             for column, joined in _columns_compared(node):

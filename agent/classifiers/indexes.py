@@ -263,16 +263,22 @@ def invalid_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 
     It is kept up to date on every write but never used for reads. One being
     built right now is invalid too until it finishes, which the summary says.
+    A unique one most likely failed on duplicates, so the fix drops it
+    (rebuilding would fail again); another is rebuilt.
     """
     for index in _indexes(obs):
         if index.is_valid:
             continue
         logical = LogicalIndex(index.database, index.schema, index.relation, index.index, False, (index,))
+        if index.is_unique:  # it failed on duplicate rows: rebuilding fails the same way
+            fix = (f"DROP INDEX CONCURRENTLY {logical.name};\n-- then remove the duplicate rows and: "
+                   + index.definition.replace("INDEX ", "INDEX CONCURRENTLY ", 1) + ";")
+        else:
+            fix = (f"REINDEX INDEX CONCURRENTLY {logical.name};\n"
+                   f"-- or, if it is not needed: DROP INDEX CONCURRENTLY {logical.name};")
         yield _finding("invalid_index", "warning", obs, logical,
                        f"{logical.name} is invalid (a failed CREATE INDEX CONCURRENTLY, unless one is running now):"
-                       " writes maintain it, reads never use it",
-                       f"REINDEX INDEX CONCURRENTLY {logical.name};\n-- or, if it is not needed: "
-                       f"DROP INDEX CONCURRENTLY {logical.name};",
+                       " writes maintain it, reads never use it", fix,
                        {"definition": index.definition, "size_bytes": index.size_bytes})
 
 

@@ -1,0 +1,82 @@
+"""The plan walk, and seq_scan from plans, on hand-built plans (no server)."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from factories import T0, observation, snap, stat
+from pgradar.agent.classifiers import plans as pc
+from pgradar.agent.explain import Candidate, IndexAdvice, PlansSnapshot, StatementPlan, candidates, due, walk
+from pgradar.agent.thresholds import DEFAULT
+
+PLAN = json.loads((Path(__file__).parent / "fixtures" / "plan_nested.json").read_text())
+
+
+def test_walk_finds_scans_sorts_loops_and_a_shape() -> None:
+    summary = walk(PLAN)
+    assert summary.total_cost == 2110.2 and summary.nested_loops == 1
+    assert summary.sorts == ("o.created_at DESC",)
+    (scan,) = summary.seq_scans
+    assert (scan.schema, scan.relation, scan.filter) == ("public", "orders", "(o.customer_id = $1)")
+    cheaper = json.loads(json.dumps(PLAN).replace("1990.0", "10.0"))
+    assert walk(cheaper).shape_hash == summary.shape_hash  # costs are not the shape
+    other = json.loads(json.dumps(PLAN).replace('"Nested Loop"', '"Hash Join"'))
+    assert walk(other).shape_hash != summary.shape_hash
+
+
+def _plan(advice: tuple[IndexAdvice, ...], parsed: bool = True, rows: float = 100_000) -> StatementPlan:
+    summary = walk(PLAN)
+    summary = replace(summary, seq_scans=tuple(replace(s, reltuples=rows) for s in summary.seq_scans))
+    return StatementPlan("app", 5, 42, "u", T0, summary, advice, parsed=parsed)
+
+
+def _advice(verified: bool | None, before: float | None = None, after: float | None = None,
+            rows: float = 100_000, partitioned: bool = False) -> IndexAdvice:
+    return IndexAdvice("public", "orders", ("customer_id",), partitioned, rows, verified, before, after)
+
+
+def test_seq_scan_with_verified_unverified_and_useless_advice() -> None:
+    (found,) = pc.plan_seq_scans("t", _plan((_advice(True, 2110.2, 20.0),)), DEFAULT)
+    assert (found.kind, found.severity, found.queryid, found.relation) == ("seq_scan", "warning", "42", "orders")
+    assert found.recommendation.startswith(
+        "CREATE INDEX CONCURRENTLY orders_customer_id_idx ON public.orders (customer_id);\n-- hypopg: estimated")
+    (unverified,) = pc.plan_seq_scans("t", _plan((_advice(None),)), DEFAULT)
+    assert "unverified: hypopg is not installed" in unverified.recommendation
+    assert list(pc.plan_seq_scans("t", _plan((_advice(True, 2110.2, 1600.0),)), DEFAULT)) == []  # 24% < 30%
+    assert list(pc.plan_seq_scans("t", _plan((_advice(None, rows=9_999),)), DEFAULT)) == []  # small table
+    (part,) = pc.plan_seq_scans("t", _plan((_advice(None, partitioned=True),)), DEFAULT)
+    assert part.recommendation.startswith("CREATE INDEX orders_customer_id_idx ON public.orders (customer_id);")
+    assert "CONCURRENTLY is not supported" in part.recommendation
+
+
+def test_unparsable_statement_gets_plan_only_advice() -> None:
+    (found,) = pc.plan_seq_scans("t", _plan((), parsed=False), DEFAULT)
+    assert found.severity == "info" and "(o.customer_id = $1)" in found.recommendation
+    assert list(pc.plan_seq_scans("t", _plan((), parsed=False, rows=200), DEFAULT)) == []
+
+
+def test_seq_scan_classifier_needs_a_frequent_or_expensive_statement() -> None:
+    plans = PlansSnapshot(T0, (_plan((_advice(None),)),))
+    busy = observation(extra={"plans": plans, "statements": snap(0, stat(42, 100, 10.0), stat(7, 1, 1000.0))})
+    assert [f.queryid for f in pc.seq_scan(busy, DEFAULT)] == ["42"]
+    rare = observation(extra={"plans": plans, "statements": snap(0, stat(42, 99, 10.0), stat(7, 1, 1000.0))})
+    assert list(pc.seq_scan(rare, DEFAULT)) == []
+
+
+def test_candidates_costliest_first_without_the_agents_own() -> None:
+    first = snap(0, stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 5.0, userid=99))
+    second = snap(1, stat(1, 20, 110.0), stat(2, 20, 300.0), stat(3, 20, 900.0, userid=99))
+    second = replace(second, rows=tuple(replace(r, username="agent") if r.userid == 99 else r for r in second.rows))
+    texts = {(5, 1): "SELECT 1", (5, 2): "SELECT 2", (5, 3): "SELECT 3"}
+    assert [c.queryid for c in candidates([first, second], texts, "agent")] == [2, 1]
+    assert [c.queryid for c in candidates([first], texts, None)] == [1, 2, 3]
+
+
+def test_due_replans_after_the_interval() -> None:
+    from datetime import timedelta
+
+    c = Candidate("app", 5, 42, "u", "SELECT 1")
+    cache = {(5, 42): _plan(())}
+    assert due([c], cache, T0 + timedelta(seconds=3599), 3600) == []
+    assert due([c], cache, T0 + timedelta(seconds=3600), 3600) == [c]
+    assert due([c], {}, T0, 3600) == [c]
