@@ -299,19 +299,17 @@ def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, 
     """Top-level statements with a text, costliest first over the kept snapshots.
 
     The cost is the execution time between the oldest and the latest kept
-    snapshot when there are two (what is expensive lately), else the
-    total since the statistics were reset. The agent's own statements are
-    left out.
+    snapshot (what is expensive lately), then the total since the
+    statistics were reset (so a statement idle for a few polls keeps its
+    place and its plan). The agent's own statements are left out.
     """
     if not history:
         return []
     latest = history[-1]
-    cost = {r.key: r.total_exec_ms for r in latest.rows}
-    if len(history) > 1:
-        cost = {d.key: d.total_exec_ms for d in statement_deltas(history[0], latest).deltas}
-    rows = [r for r in latest.rows if r.toplevel and r.key in cost and (r.dbid, r.queryid) in texts
-            and r.username != skip_user]
-    rows.sort(key=lambda r: (-cost[r.key], r.queryid))
+    recent = {d.key: d.total_exec_ms for d in statement_deltas(history[0], latest).deltas} \
+        if len(history) > 1 else {}
+    rows = [r for r in latest.rows if r.toplevel and (r.dbid, r.queryid) in texts and r.username != skip_user]
+    rows.sort(key=lambda r: (-recent.get(r.key, 0.0), -r.total_exec_ms, r.queryid))
     seen: set[tuple[int, int]] = set()
     out = []
     for r in rows:

@@ -21,6 +21,7 @@ class Thresholds:
     unused_index_min_age_s: float = 7 * 86400  # observation window for a warning (shorter: info)
     unused_index_min_bytes: float = 1024 * 1024
     stale_stats_modified_ratio: float = 0.2  # rows modified since analyze / reltuples
+    stale_stats_grace_s: float = 600  # analyzed this recently and autovacuum is due: info, not warning
     dead_tuples_ratio: float = 0.2  # dead / (live + dead)
     dead_tuples_min_rows: float = 10_000
     xid_age_warning: float = 500_000_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from pgradar.agent.findings import Finding, Severity, human_bytes, qualified, quote_ident
+from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import DatabaseSnapshot, Settings, SettingsSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.thresholds import Thresholds
@@ -119,7 +119,10 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     ``modified_since_analyze``) against the table's rows; at
     ``stale_stats_modified_ratio`` the planner works from a different table.
     The fix is ANALYZE now, and the per-table autovacuum setting when its
-    limits are the reason it has not analyzed yet. Partitioned parents are
+    limits are the reason it has not analyzed yet. A table autovacuum is
+    due to analyze, analyzed less than ``stale_stats_grace_s`` ago, is info:
+    a busy insert-only table is always a little behind, and autovacuum's
+    next round (``autovacuum_naptime``) fixes it. Partitioned parents are
     left out: autovacuum never analyzes them and their partitions carry the
     statistics plans use.
     """
@@ -130,24 +133,28 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             continue
         target = qualified(table.schema, table.relation)
         changed = modified_since_analyze(table)
-        ratio = changed / max(table.reltuples, 1.0)
+        base = table.reltuples if table.reltuples > 0 else float(table.n_live_tup)
+        ratio = changed / max(base, 1.0)
         limit = autovacuum_limit(table, settings, "analyze")
         evidence = {"n_mod_since_analyze": table.n_mod_since_analyze, "modified_estimate": round(changed),
                     "reltuples": table.reltuples, "n_live_tup": table.n_live_tup,
                     "last_analyze": _iso(table.last_analyzed), "autovacuum_analyze_trigger_rows":
                     round(limit.trigger(rows)), "autovacuum_enabled": limit.enabled}
+        fix = autovacuum_fix("analyze", table, limit, changed, t.stale_stats_modified_ratio)
+        recommendation = f"ANALYZE {target};" + (f"\n{fix}" if fix else "")
         if table.last_analyzed is None:
-            fix = autovacuum_fix("analyze", table, limit, changed, t.stale_stats_modified_ratio)
             yield _finding("stale_stats", "warning", obs, table,
                            f"{target} ({rows:.0f} rows) has never been analyzed: the planner guesses its size "
-                           "and value distribution",
-                           f"ANALYZE {target};" + (f"\n{fix}" if fix else ""), evidence)
+                           "and value distribution", recommendation, evidence)
         elif ratio >= t.stale_stats_modified_ratio:
-            fix = autovacuum_fix("analyze", table, limit, changed, t.stale_stats_modified_ratio)
-            yield _finding("stale_stats", "warning", obs, table,
+            since = (obs.now - table.last_analyzed).total_seconds()
+            due = limit.enabled and not fix and since < t.stale_stats_grace_s
+            severity: Severity = "info" if due else "warning"
+            why = (f"; autovacuum is due to analyze it (last analyze {human_seconds(since)} ago)" if due
+                   else "; plans use out-of-date statistics")
+            yield _finding("stale_stats", severity, obs, table,
                            f"{target}: {changed:.0f} rows changed since the last analyze, {ratio:.0%} of "
-                           f"{table.reltuples:.0f}; plans use out-of-date statistics",
-                           f"ANALYZE {target};" + (f"\n{fix}" if fix else ""), {**evidence, "ratio": round(ratio, 3)})
+                           f"{base:.0f}{why}", recommendation, {**evidence, "ratio": round(ratio, 3)})
 
 
 def _iso(moment: object) -> str | None:

@@ -220,3 +220,13 @@ def test_index_first_seen_carries_forward() -> None:
     assert second.of("app", a.indexrelid) is None and second.of("app", b.indexrelid) == later
     third = index_first_seen(second, IndexesSnapshot(later + timedelta(minutes=5), (a, b)))
     assert third.of("app", b.indexrelid) == later
+
+
+def test_stale_stats_is_info_while_autovacuum_is_due() -> None:
+    # pgbench_history: analyzed empty (reltuples -1) a few minutes ago, then filled by the workload
+    busy = table("history", reltuples=-1, n_live_tup=16_679, n_tup_ins=16_679, n_mod_since_analyze=16_679,
+                 last_analyze=T0 - timedelta(minutes=5))
+    (found,) = run(tb.stale_stats, observation(tables=(busy,), settings=parse_settings([])))
+    assert found.severity == "info" and "autovacuum is due" in found.summary
+    late = replace(busy, last_analyze=T0 - timedelta(minutes=10))
+    assert run(tb.stale_stats, observation(tables=(late,)))[0].severity == "warning"
