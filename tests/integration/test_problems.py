@@ -5,6 +5,7 @@ Heavy scenarios: on the oldest and newest versions only (fresh clusters).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -42,10 +43,8 @@ LOOKUP = 'SELECT id, status FROM shop."Orders" WHERE "Customer Id" = %s'
 def plant(cluster: Cluster) -> None:
     with superuser(cluster, "app") as conn:
         conn.execute(PLANT.format(role=MONITOR_ROLE))
-        try:  # fails on the duplicates and leaves the index invalid
+        with contextlib.suppress(psycopg.errors.UniqueViolation):  # fails on duplicates, leaves it invalid
             conn.execute('CREATE UNIQUE INDEX CONCURRENTLY orders_customer_uq ON shop."Orders" ("Customer Id")')
-        except psycopg.errors.UniqueViolation:
-            pass
         conn.execute("UPDATE shop.events SET kind = kind + 1 WHERE id % 10 < 3")  # stale statistics
         conn.execute("DELETE FROM shop.events WHERE id % 10 >= 6")  # dead rows, no autovacuum
         for i in range(120):
