@@ -7,6 +7,7 @@ schema of its own in the shared cluster and drops it afterwards.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,7 @@ from pgradar.agent.explain import PlansSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT
-from support import MONITOR_ROLE, monitor_dsn, superuser
+from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS "Plan Test" CASCADE;
@@ -83,3 +84,52 @@ def test_generic_plans_and_advice(planted: Cluster) -> None:
         count = conn.execute('SELECT count(*) FROM "Plan Test"."Orders"').fetchone()
         assert count == (20000,)
         assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+
+
+def _queryid(cluster: Cluster, prefix: str) -> int:
+    with superuser(cluster) as conn:
+        row = conn.execute("SELECT queryid FROM pg_stat_statements WHERE query LIKE %s ORDER BY calls DESC LIMIT 1",
+                           (prefix + "%",)).fetchone()
+    assert row is not None, prefix
+    return int(row[0])
+
+
+def test_cli_explain_by_queryid_and_text(planted: Cluster) -> None:
+    queryid = _queryid(planted, 'SELECT id, status FROM "Plan Test"')
+    result = pgradar("explain", "--dsn", monitor_dsn(planted), "--queryid", str(queryid))
+    assert result.returncode == 0, result.stderr
+    assert f"statement {queryid} in database app" in result.stdout
+    assert 'seq scan on Plan Test.Orders (20,000 rows) filter' in result.stdout
+    assert 'CREATE INDEX CONCURRENTLY "Orders_Customer_created_idx" ON "Plan Test"."Orders"' in result.stdout
+    update = _queryid(planted, 'UPDATE "Plan Test"')
+    refused = pgradar("explain", "--dsn", monitor_dsn(planted), "--queryid", str(update))
+    assert refused.returncode == 2 and "not a plain SELECT" in refused.stderr
+    text = pgradar("explain", "--dsn", monitor_dsn(planted), "--database", "app", "--format", "json",
+                   "--query", 'SELECT * FROM "Plan Test"."Orders" WHERE status = $1 ORDER BY created')
+    assert text.returncode == 0, text.stderr
+    doc = json.loads(text.stdout)
+    assert doc["plan"]["sorts"] and doc["advice"][0]["definition"].endswith('"Plan Test"."Orders" (status, created)')
+
+
+@pytest.mark.parametrize("pg", [15], indirect=True, ids=["pg15"])
+def test_hypopg_verifies_the_advice(planted: Cluster) -> None:
+    with superuser(planted, "app") as conn:
+        conn.execute("CREATE EXTENSION hypopg")
+    try:
+        result = pgradar("explain", "--dsn", monitor_dsn(planted), "--database", "app", "--format", "json",
+                         "--query", 'SELECT id FROM "Plan Test"."Orders" WHERE "Customer" = $1')
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        (advice,) = doc["advice"]
+        assert advice["verified"] is True
+        assert advice["cost_after"] < 0.3 * advice["cost_before"], advice
+        (problem,) = doc["problems"]
+        assert "-- hypopg: estimated cost" in problem["recommendation"]
+        # a filter an index would not help (every row matches): hypopg says so, nothing is recommended
+        useless = pgradar("explain", "--dsn", monitor_dsn(planted), "--database", "app", "--format", "json",
+                          "--query", 'SELECT id FROM "Plan Test"."Orders" WHERE status = $1')
+        doc = json.loads(useless.stdout)
+        assert doc["advice"][0]["verified"] is True and doc["problems"] == [], doc
+    finally:
+        with superuser(planted, "app") as conn:
+            conn.execute("DROP EXTENSION hypopg")
