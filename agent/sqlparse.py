@@ -12,12 +12,17 @@ lower case, quoted names as written.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
+
+# sqlglot logs a warning for every utility statement it reads as a Command:
+# those are expected here (they are never planned), not news for the log.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 _GLUED_PARAM = re.compile(r"(?<=[^\s(])(\$\d+)")
 _TYPED_PARAM = re.compile(
