@@ -285,6 +285,7 @@ class PlanContext(Protocol):
     """What the plans collector needs from the runtime (``target._Context``)."""
 
     server: ServerInfo
+    databases: tuple[str, ...]
     now: datetime
     statement_texts: Mapping[tuple[int, int], str]
     thresholds: Thresholds
@@ -325,7 +326,8 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     Plans are cached by (database, queryid) in the previous snapshot and
     planned again after ``explain_replan_s``, or at once when an index was
     created, dropped or became valid (so a fix shows on the next pass); a statement that falls out of
-    the top N is forgotten. What the budget leaves over waits for the next
+    the top N is forgotten. Only statements of the databases the target
+    watches are planned. What the budget leaves over waits for the next
     cycle (``budget_exhausted``).
     """
     started = time.monotonic()
@@ -333,8 +335,8 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     previous: PlansSnapshot | None = (ctx.history("plans") or (None,))[-1]
     mark = index_mark((ctx.history("indexes") or (None,))[-1])
     cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous and previous.index_mark == mark else {}
-    top = candidates(ctx.history("statements"), ctx.statement_texts, ctx.session().user)[
-        : int(t.explain_top_statements)]
+    top = [c for c in candidates(ctx.history("statements"), ctx.statement_texts, ctx.session().user)
+           if c.database in ctx.databases][: int(t.explain_top_statements)]
     exhausted = False
     for c in due(top, cache, ctx.now, t.explain_replan_s):
         if not within_budget(started, t.explain_budget_s):

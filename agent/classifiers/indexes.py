@@ -222,36 +222,49 @@ def _keep_rank(index: IndexStat) -> tuple[int, int, int, int]:
     return (index.constraint_type is not None, index.is_unique, index.idx_scan, -index.indexrelid)
 
 
+def _logical(index: IndexStat) -> LogicalIndex:
+    if index.root_index is not None and index.root_schema is not None and index.root_relation is not None:
+        return LogicalIndex(index.database, index.root_schema, index.root_relation, index.root_index, True, (index,))
+    return LogicalIndex(index.database, index.schema, index.relation, index.index, False, (index,))
+
+
 def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """An index whose definition another index of the same table has, or leads.
 
     Of identical twins, the one backing a constraint, unique, more used or
     older is kept and the other reported. An index backing a constraint is
     never the one reported (drop the constraint instead, a schema change).
+    On a partitioned table the partitions' copies are compared and the
+    partitioned index reported once; a pair where only one side belongs to
+    a partitioned index is left alone (dropping it would touch every
+    partition).
     """
-    indexes = [i for i in _indexes(obs) if i.is_valid and i.root_index is None]
     by_table: dict[tuple[str, int], list[IndexStat]] = defaultdict(list)
-    for i in indexes:
-        by_table[(i.database, i.relid)].append(i)
+    for i in _indexes(obs):
+        if i.is_valid:
+            by_table[(i.database, i.relid)].append(i)
+    reported: set[tuple[str, str, str]] = set()
     for group in by_table.values():
         for small in group:
             if small.constraint_type is not None:
                 continue
             for big in group:
-                if not covers(small, big):
+                if not covers(small, big) or (small.root_index is None) != (big.root_index is None):
                     continue
                 identical = covers(big, small)
                 if identical and _keep_rank(small) > _keep_rank(big):
                     continue
-                logical = LogicalIndex(small.database, small.schema, small.relation, small.index, False, (small,))
-                how = "the same definition as" if identical else (
-                    "the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
-                yield _finding("duplicate_index", "warning", obs, logical,
-                               f"{logical.name} ({human_bytes(small.size_bytes or 0)}) has {how} "
-                               f"{qualified(big.schema, big.index)}: every lookup it serves, the other serves too",
-                               logical.drop_sql() + f"\n-- kept: {big.definition};",
-                               {"duplicate_of": big.index, "identical": identical, "size_bytes": small.size_bytes,
-                                "idx_scan": small.idx_scan, "definition": small.definition})
+                logical, kept = _logical(small), _logical(big)
+                if (logical.database, logical.schema, logical.index) not in reported:
+                    reported.add((logical.database, logical.schema, logical.index))
+                    how = "the same definition as" if identical else (
+                        "the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
+                    yield _finding("duplicate_index", "warning", obs, logical,
+                                   f"{logical.name} has {how} {kept.name}: every lookup it serves, the other "
+                                   "serves too", logical.drop_sql() + f"\n-- kept: {big.definition};",
+                                   {"duplicate_of": kept.index, "identical": identical,
+                                    "size_bytes": small.size_bytes, "idx_scan": small.idx_scan,
+                                    "definition": small.definition})
                 break
 
 

@@ -230,3 +230,17 @@ def test_stale_stats_is_info_while_autovacuum_is_due() -> None:
     assert found.severity == "info" and "autovacuum is due" in found.summary
     late = replace(busy, last_analyze=T0 - timedelta(minutes=10))
     assert run(tb.stale_stats, observation(tables=(late,)))[0].severity == "warning"
+
+
+def test_duplicate_on_a_partitioned_table_is_reported_once_for_the_parent() -> None:
+    leaves = []
+    for relid, part in ((1, "events_jan"), (2, "events_feb")):
+        leaves.append(index(f"{part}_kind_idx", ["kind"], relation=part, relid=relid, root_schema="public",
+                            root_relation="events", root_index="events_kind"))
+        leaves.append(index(f"{part}_kind_at_idx", ["kind", "at"], relation=part, relid=relid, root_schema="public",
+                            root_relation="events", root_index="events_kind_at"))
+    alone = index("events_jan_local", ["kind", "at", "x"], relation="events_jan", relid=1)  # one partition only
+    found = run(ix.duplicate_index, observation(indexes=(*leaves, alone)))
+    assert [(f.relation, f.index, f.evidence["duplicate_of"]) for f in found] == [
+        ("events", "events_kind", "events_kind_at")]
+    assert found[0].recommendation.startswith("DROP INDEX public.events_kind;")
