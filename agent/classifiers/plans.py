@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pgradar.agent.classifiers.indexes import index_name_for
+from pgradar.agent.classifiers.tables import stale_stats
 from pgradar.agent.explain import IndexAdvice, PlansSnapshot, StatementPlan
 from pgradar.agent.findings import Finding, Severity, qualified, quote_ident
 from pgradar.agent.observation import Observation
@@ -99,4 +100,45 @@ def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             yield from plan_seq_scans(obs.target, plan, t, stat)
 
 
-CLASSIFIERS = (seq_scan,)
+def estimate_drift(plan_rows: float, reltuples: float) -> float:
+    """How far a plan's row estimate for a whole table is from pg_class.reltuples (0: equal, 1: double or half)."""
+    low, high = sorted((max(plan_rows, 1.0), max(reltuples, 1.0)))
+    return high / low - 1.0
+
+
+def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """stale_stats from plans: a whole-table scan whose row estimate is far from pg_class.
+
+    For a scan without a filter the planner scales ``reltuples`` by the
+    table's pages now against ``relpages`` at the last analyze or vacuum, so
+    an estimate ``stale_stats_modified_ratio`` away from ``reltuples`` means
+    the table grew or shrank that much since: the statistics describe
+    another table. Reported with the statement's queryid, once per table,
+    and only for tables the counter-based rule does not already report.
+    """
+    plans: PlansSnapshot | None = obs.latest("plans")
+    if plans is None:
+        return
+    covered = {(f.database, f.schema, f.relation) for f in stale_stats(obs, t)}
+    seen: set[tuple[str, str | None, str]] = set()
+    for plan in plans.plans:
+        for scan in plan.seq_scans:
+            key = (plan.database, scan.schema, scan.relation)
+            rows = scan.reltuples
+            if scan.filter or rows is None or key in covered or key in seen:
+                continue
+            drift = estimate_drift(scan.plan_rows, rows)
+            if max(scan.plan_rows, rows) < t.large_table_rows or drift < t.stale_stats_modified_ratio:
+                continue
+            seen.add(key)
+            target = qualified(scan.schema or "public", scan.relation)
+            yield Finding("stale_stats", "warning", obs.target,
+                          f"{target}: statement {plan.queryid} is planned for {scan.plan_rows:,.0f} rows, the "
+                          f"statistics say {rows:,.0f}; the table changed size since its last analyze",
+                          f"ANALYZE {target};",
+                          {"plan_rows": scan.plan_rows, "reltuples": rows, "drift": round(drift, 3)},
+                          database=plan.database, schema=scan.schema, relation=scan.relation,
+                          queryid=str(plan.queryid))
+
+
+CLASSIFIERS = (seq_scan, plan_estimates)

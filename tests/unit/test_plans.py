@@ -83,3 +83,25 @@ def test_due_replans_after_the_interval() -> None:
     assert due([c], cache, T0 + timedelta(seconds=3599), 3600) == []
     assert due([c], cache, T0 + timedelta(seconds=3600), 3600) == [c]
     assert due([c], {}, T0, 3600) == [c]
+
+
+def test_stale_stats_from_a_whole_table_estimate() -> None:
+    from factories import table
+
+    whole = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "public", "Total Cost": 900.0,
+                       "Plan Rows": 130_000}}]
+
+    def obs(rows: float, plan_rows: float = 130_000, tables: tuple = ()) -> list:
+        summary = walk(json.loads(json.dumps(whole).replace("130000", str(plan_rows))))
+        summary = replace(summary, seq_scans=tuple(replace(s, reltuples=rows) for s in summary.seq_scans))
+        plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
+        return list(pc.plan_estimates(observation(tables=tables, extra={"plans": plans}), DEFAULT))
+
+    (found,) = obs(100_000)  # 30% more rows than the statistics say
+    assert (found.kind, found.relation, found.queryid) == ("stale_stats", "orders", "42")
+    assert found.recommendation == "ANALYZE public.orders;"
+    assert obs(110_000) == []  # 18%: within the ratio
+    assert obs(100_000, plan_rows=70_000) != []  # shrank by 30%
+    assert obs(5_000, plan_rows=7_000) == []  # small
+    counted = table(rows=100_000, n_mod_since_analyze=30_000, n_tup_ins=100_000, n_tup_upd=30_000)
+    assert obs(100_000, tables=(counted,)) == []  # the counter-based rule reports it already
