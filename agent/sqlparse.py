@@ -12,6 +12,7 @@ lower case, quoted names as written.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -168,8 +169,13 @@ def _scan_select(select: exp.Select, found: list[_Use]) -> None:
     found.extend(uses.values())
 
 
+@functools.lru_cache(maxsize=4096)
 def table_uses(text: str) -> tuple[TableUse, ...] | None:
-    """Per table reference: equality, range, join and ORDER BY columns; None if unparsable."""
+    """Per table reference: equality, range, join and ORDER BY columns; None if unparsable.
+
+    Cached by text: the classifiers ask again on every pass, and a text's
+    structure never changes.
+    """
     tree = parse(text)
     if tree is None:
         return None

@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import is_large
-from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified, quote_ident
+from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import (
     DatabaseSnapshot,
@@ -306,25 +307,6 @@ def fk_is_indexed(fk: ForeignKey) -> bool:
         if len(lead) == len(fk.columns) and set(lead) == wanted:
             return True
     return False
-
-
-def index_name_for(relation: str, columns: Sequence[str]) -> str:
-    """A name in PostgreSQL's own style, cut to fit 63 bytes."""
-    name = "_".join([relation, *columns, "idx"])
-    return name if len(name.encode()) <= 63 else name.encode()[:59].decode(errors="ignore") + "_idx"
-
-
-def create_index_sql(schema: str, relation: str, columns: Sequence[str], partitioned: bool,
-                     name: str | None = None) -> str:
-    """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY."""
-    cols = ", ".join(quote_ident(c) for c in columns)
-    index = quote_ident(name or index_name_for(relation, columns))
-    table = qualified(schema, relation)
-    if partitioned:
-        return (f"CREATE INDEX {index} ON {table} ({cols});\n-- partitioned table: CONCURRENTLY is not supported"
-                f" here; to avoid the lock, CREATE INDEX ... ON ONLY {table}, then CREATE INDEX CONCURRENTLY on"
-                " each partition and ALTER INDEX ... ATTACH PARTITION")
-    return f"CREATE INDEX CONCURRENTLY {index} ON {table} ({cols});"
 
 
 def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:

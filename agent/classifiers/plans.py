@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pgradar.agent.classifiers.indexes import index_name_for
+from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
 from pgradar.agent.explain import IndexAdvice, PlansSnapshot, StatementPlan
-from pgradar.agent.findings import Finding, Severity, qualified, quote_ident
+from pgradar.agent.findings import Finding, Severity, qualified
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import StatementsSnapshot, StatementStat
 from pgradar.agent.thresholds import Thresholds
@@ -15,12 +15,7 @@ from pgradar.agent.thresholds import Thresholds
 
 def advice_sql(advice: IndexAdvice) -> str:
     """The CREATE INDEX to run, with what hypopg measured (or that nothing did)."""
-    name = index_name_for(advice.relation, advice.columns)
-    statement = advice.definition().replace("ON ", f"{quote_ident(name)} ON ", 1) + ";"
-    if advice.partitioned:
-        statement += ("\n-- partitioned table: CONCURRENTLY is not supported here; to avoid the lock, CREATE INDEX"
-                      " ... ON ONLY the table, then CREATE INDEX CONCURRENTLY on each partition and ALTER INDEX ..."
-                      " ATTACH PARTITION")
+    statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned)
     if advice.verified and advice.gain is not None:
         statement += (f"\n-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
                       f"({advice.gain:.0%} less)")

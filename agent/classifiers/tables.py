@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pgradar.agent import sqlparse
+from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import DatabaseSnapshot, Settings, SettingsSnapshot, TablesSnapshot, TableStat
+from pgradar.agent.snapshots import (
+    DatabaseSnapshot,
+    IndexesSnapshot,
+    Settings,
+    SettingsSnapshot,
+    StatementsSnapshot,
+    TablesSnapshot,
+    TableStat,
+)
 from pgradar.agent.thresholds import Thresholds
 
 
@@ -265,14 +275,45 @@ def _planned_relations(obs: Observation) -> set[tuple[str, str, str]]:
             if scan.schema is not None}
 
 
+MAX_TEXTS_SEARCHED = 50
+
+
+def suggested_index(obs: Observation, table: TableStat) -> tuple[tuple[str, ...], int] | None:
+    """An index for a table from the statements that filter it: (columns, queryid) or None.
+
+    The costliest statements with a known text (at most ``MAX_TEXTS_SEARCHED``)
+    are read with sqlglot; the first that filters this table gives the
+    proposal, unless an existing index already leads with it.
+    """
+    statements: StatementsSnapshot | None = obs.latest("statements")
+    indexes: IndexesSnapshot | None = obs.latest("indexes")
+    if statements is None:
+        return None
+    existing = [[c or "" for c in i.keys] for i in (indexes.indexes if indexes else ())
+                if i.database == table.database and i.relid == table.relid and i.predicate is None]
+    rows = sorted((r for r in statements.rows if r.database == table.database and r.toplevel),
+                  key=lambda r: -r.total_exec_ms)[:MAX_TEXTS_SEARCHED]
+    for row in rows:
+        text = obs.statement_texts.get((row.dbid, row.queryid))
+        for use in (sqlparse.table_uses(text) or ()) if text else ():
+            if use.table != table.relation or use.schema not in (None, table.schema):
+                continue
+            columns = sqlparse.propose_index(use)
+            if columns and not sqlparse.covered_by(columns, existing, len(use.equality)):
+                return columns, row.queryid
+    return None
+
+
 def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """A large table read mostly by sequential scans, each reading most of it.
 
     At least ``seq_scan_min_scans`` scans, ``seq_scan_share`` of all its
     scans, averaging ``large_table_rows`` rows each. Counters do not say
-    which statement, so the recommendation is the query that finds the
-    statements (``pgradar explain --queryid`` then names the index). A
-    relation a plan-level finding covers is left to that one.
+    which statement: the index comes from the costliest statement that
+    filters the table (``suggested_index``, unverified), else the
+    recommendation is the query that finds the statements (then
+    ``pgradar explain --queryid``). A relation a plan-level finding covers
+    is left to that one.
     """
     planned = _planned_relations(obs)
     for table in _tables(obs):
@@ -284,17 +325,27 @@ def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         if read / seq < t.large_table_rows or (table.database, table.schema, table.relation) in planned:
             continue
         target = qualified(table.schema, table.relation)
+        evidence: dict[str, object] = {"seq_scan": seq, "seq_tup_read": read, "idx_scan": idx,
+                                       "reltuples": table.reltuples, "size_bytes": table.size_bytes}
+        summary = (f"{target}: {seq} sequential scans reading {read / seq:,.0f} rows each "
+                   f"({human_bytes(table.size_bytes or 0)}), {seq / max(seq + idx, 1):.0%} of its scans")
+        suggestion = suggested_index(obs, table)
+        if suggestion is not None:
+            columns, queryid = suggestion
+            yield _finding("seq_scan", "warning", obs, table, summary + f"; statement {queryid} filters on "
+                           f"({', '.join(columns)})",
+                           create_index_sql(table.schema, table.relation, columns, table.relkind == "p")
+                           + f"\n-- from statement {queryid}'s text, unverified: `pgradar explain --queryid "
+                           f"{queryid}` plans it", {**evidence, "statement_queryid": str(queryid),
+                                                     "columns": list(columns)})
+            continue
         pattern = table.relation.replace("'", "''")
-        yield _finding("seq_scan", "warning", obs, table,
-                       f"{target}: {seq} sequential scans reading {read / seq:,.0f} rows each "
-                       f"({human_bytes(table.size_bytes or 0)}), {seq / max(seq + idx, 1):.0%} of its scans",
+        yield _finding("seq_scan", "warning", obs, table, summary,
                        "-- find the statements, then `pgradar explain --queryid N` names the index:\n"
                        "SELECT queryid, calls, round(total_exec_time) AS total_ms, left(query, 120) "
                        "FROM pg_stat_statements\n"
                        f" WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                       f" AND query ILIKE '%{pattern}%'\n ORDER BY total_exec_time DESC LIMIT 10;",
-                       {"seq_scan": seq, "seq_tup_read": read, "idx_scan": idx, "reltuples": table.reltuples,
-                        "size_bytes": table.size_bytes})
+                       f" AND query ILIKE '%{pattern}%'\n ORDER BY total_exec_time DESC LIMIT 10;", evidence)
 
 
 CLASSIFIERS = (stale_stats, dead_tuples, xid_wraparound, table_seq_scans)

@@ -98,6 +98,24 @@ def test_table_seq_scans() -> None:
     assert "pg_stat_statements" in found[0].recommendation
 
 
+def test_table_seq_scans_suggest_an_index_from_the_statement_texts() -> None:
+    from factories import snap, stat
+
+    hot = table(seq_scan=100, seq_tup_read=100 * 100_000, idx_scan=0)
+    statements = snap(0, stat(41, 10, 5.0), stat(42, 100, 900.0))
+    texts = {(5, 41): "SELECT * FROM other WHERE x = $1",
+             (5, 42): "SELECT id FROM orders WHERE customer_id = $1 AND created > $2"}
+    obs = replace(observation(tables=(hot,), extra={"statements": statements}), statement_texts=texts)
+    (found,) = run(tb.table_seq_scans, obs)
+    assert found.recommendation.startswith(
+        "CREATE INDEX CONCURRENTLY orders_customer_id_created_idx ON public.orders (customer_id, created);")
+    assert found.evidence["statement_queryid"] == "42"
+    covered = observation(tables=(hot,), indexes=(index("o_c_c", ["customer_id", "created", "x"], relid=hot.relid),),
+                          extra={"statements": statements})
+    (fallback,) = run(tb.table_seq_scans, replace(covered, statement_texts=texts))
+    assert "pg_stat_statements" in fallback.recommendation  # an index already leads with it: no proposal
+
+
 # --- unused_index --------------------------------------------------------------------------
 
 
