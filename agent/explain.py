@@ -295,21 +295,37 @@ class PlanContext(Protocol):
     def history(self, collector: str) -> tuple[Any, ...]: ...
 
 
-def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, int], str],
-               skip_user: str | None) -> list[Candidate]:
-    """Top-level statements with a text, costliest first over the kept snapshots.
+def worth_planning(text: str) -> bool:
+    """A plain read of at least one table outside the catalog.
+
+    Writes and utility statements are never planned. Statements that read
+    only the catalog (the agent's own, monitoring tools') or no table at all
+    have nothing to advise and would take the top N places on a quiet
+    server. A text sqlglot cannot parse is planned (plan-only advice).
+    """
+    if not sqlparse.is_plain_select(text):
+        return False
+    uses = sqlparse.table_uses(text)
+    if uses is None:
+        return True
+    return any(u.schema not in ("pg_catalog", "information_schema") and not u.table.startswith("pg_") for u in uses)
+
+
+def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, int], str]) -> list[Candidate]:
+    """Top-level plain reads of user tables (``worth_planning``), costliest first over the kept snapshots.
 
     The cost is the execution time between the oldest and the latest kept
     snapshot (what is expensive lately), then the total since the
     statistics were reset (so a statement idle for a few polls keeps its
-    place and its plan). The agent's own statements are left out.
+    place and its plan).
     """
     if not history:
         return []
     latest = history[-1]
     recent = {d.key: d.total_exec_ms for d in statement_deltas(history[0], latest).deltas} \
         if len(history) > 1 else {}
-    rows = [r for r in latest.rows if r.toplevel and (r.dbid, r.queryid) in texts and r.username != skip_user]
+    rows = [r for r in latest.rows if r.toplevel and (r.dbid, r.queryid) in texts
+            and worth_planning(texts[(r.dbid, r.queryid)])]
     rows.sort(key=lambda r: (-recent.get(r.key, 0.0), -r.total_exec_ms, r.queryid))
     seen: set[tuple[int, int]] = set()
     out = []
@@ -335,7 +351,7 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     previous: PlansSnapshot | None = (ctx.history("plans") or (None,))[-1]
     mark = index_mark((ctx.history("indexes") or (None,))[-1])
     cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous and previous.index_mark == mark else {}
-    top = [c for c in candidates(ctx.history("statements"), ctx.statement_texts, ctx.session().user)
+    top = [c for c in candidates(ctx.history("statements"), ctx.statement_texts)
            if c.database in ctx.databases][: int(t.explain_top_statements)]
     exhausted = False
     for c in due(top, cache, ctx.now, t.explain_replan_s):

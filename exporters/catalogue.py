@@ -96,7 +96,7 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_index_valid", "gauge", IDX, "0 when the index is invalid (a failed CREATE INDEX CONCURRENTLY)."),
     # --- EXPLAIN (plans collector) -------------------------------------------------------------
     _m("pgradar_explain_statements", "gauge", ("target", "outcome"),
-       "Statements of the top N for EXPLAIN, by outcome: planned, or skipped (not a plain SELECT, or failed)."),
+       "Top-N statements for EXPLAIN (plain reads of user tables), by outcome: planned, or skipped (planning failed)."),
     _m("pgradar_explain_cycle_seconds", "gauge", T, "Time the last EXPLAIN cycle took (bounded by the budget)."),
     _m("pgradar_explain_budget_exhausted", "gauge", T,
        "1 when the last EXPLAIN cycle ran out of its time budget and left statements for the next one."),

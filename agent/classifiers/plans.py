@@ -46,7 +46,8 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
     scans = [s for s in plan.seq_scans if s.filter]
     if plan.summary is None or not scans:
         return
-    queryid = str(plan.queryid)
+    queryid = str(plan.queryid) if plan.queryid else None  # None: `pgradar explain --query`
+    statement = f"statement {queryid}" if queryid else "the statement"
     usage = {"calls": stat.calls, "total_exec_ms": round(stat.total_exec_ms, 1)} if stat else {}
     for advice in plan.advice:
         if advice.reltuples < t.large_table_rows or not worth_recommending(advice, t):
@@ -54,7 +55,7 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
         filters = [s.filter for s in scans if s.relation == advice.relation or advice.partitioned]
         severity: Severity = "warning"
         yield Finding("seq_scan", severity, obs_target,
-                      f"statement {queryid} reads {qualified(advice.schema, advice.relation)} "
+                      f"{statement} reads {qualified(advice.schema, advice.relation)} "
                       f"({advice.reltuples:,.0f} rows) sequentially to filter {'; '.join(filters[:2])}; an index on "
                       f"({', '.join(advice.columns)}) serves it",
                       advice_sql(advice),
@@ -68,7 +69,7 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
         if (scan.reltuples or 0) < t.large_table_rows:
             continue
         yield Finding("seq_scan", "info", obs_target,
-                      f"statement {queryid} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "
+                      f"{statement} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "
                       f"filter {scan.filter}; its text could not be parsed, so no index is proposed",
                       f"-- index the columns of this filter on {qualified(scan.schema or 'public', scan.relation)}: "
                       f"{scan.filter}",

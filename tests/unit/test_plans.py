@@ -63,16 +63,19 @@ def test_seq_scan_classifier_needs_a_frequent_or_expensive_statement() -> None:
     assert list(pc.seq_scan(rare, DEFAULT)) == []
 
 
-def test_candidates_costliest_first_without_the_agents_own() -> None:
-    first = snap(0, stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 5.0, userid=99))
-    second = snap(1, stat(1, 20, 110.0), stat(2, 20, 300.0), stat(3, 20, 900.0, userid=99), stat(4, 5, 5000.0))
-    second = replace(second, rows=tuple(replace(r, username="agent") if r.userid == 99 else r for r in second.rows))
-    texts = {(5, 1): "SELECT 1", (5, 2): "SELECT 2", (5, 3): "SELECT 3", (5, 4): "SELECT 4"}
-    # recent cost first (2: +200, 1: +10, 4 is new: all 5000 of it counts as recent), the agent's own left out
-    assert [c.queryid for c in candidates([first, second], texts, "agent")] == [4, 2, 1]
-    third = snap(2, *[replace(r, rows=r.rows) for r in second.rows])
-    assert [c.queryid for c in candidates([second, third], texts, "agent")] == [4, 2, 1]  # idle: by total
-    assert [c.queryid for c in candidates([first], texts, None)] == [1, 2, 3]
+def test_candidates_costliest_plain_reads_of_user_tables() -> None:
+    first = snap(0, stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 5.0), stat(5, 1, 1.0))
+    second = snap(1, stat(1, 20, 110.0), stat(2, 20, 300.0), stat(3, 20, 900.0), stat(4, 5, 5000.0),
+                  stat(5, 2, 99_999.0))
+    texts = {(5, 1): "SELECT a FROM t WHERE b = $1", (5, 2): "SELECT * FROM u", (5, 4): "SELECT * FROM v",
+             (5, 3): "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+             (5, 5): "UPDATE t SET a = $1"}
+    # recent cost first (2: +200, 1: +10, 4 is new: all 5000 of it counts as recent);
+    # catalog-only reads (the agent's own) and writes are never candidates
+    assert [c.queryid for c in candidates([first, second], texts)] == [4, 2, 1]
+    third = snap(2, *second.rows)
+    assert [c.queryid for c in candidates([second, third], texts)] == [4, 2, 1]  # idle: by total
+    assert [c.queryid for c in candidates([first], texts)] == [1, 2]
 
 
 def test_due_replans_after_the_interval() -> None:
