@@ -56,6 +56,7 @@ def leading_keyword(text: str) -> str:
     return match.group(0).lower() if match else ""
 
 
+@functools.lru_cache(maxsize=4096)
 def is_plain_select(text: str) -> bool:
     """Safe to plan as a read: starts with SELECT/WITH/VALUES/TABLE, and no part of it writes.
 
