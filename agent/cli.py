@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
@@ -91,6 +92,18 @@ def build_parser() -> Parser:
                           description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
                                       "named by its uid). The files import into Grafana as they are.")
     dash.add_argument("--out", metavar="DIR", help="folder to write to (default: the package's dashboards/json)")
+    explain = sub.add_parser("explain", help="EXPLAIN one statement (generic plan, never executed); print its findings",
+                             description="Plan a statement as a generic plan (EXPLAIN GENERIC_PLAN on 16+, PREPARE "
+                                         "before), without executing it, and print the plan's findings with the index "
+                                         "advice (verified with hypopg where installed). Only plain SELECTs are "
+                                         "planned. The first target is used. Exit 2 when it cannot be planned.")
+    _add_target_flags(explain)
+    what = explain.add_mutually_exclusive_group(required=True)
+    what.add_argument("--queryid", type=int, metavar="N", help="a pg_stat_statements queryid (its text, database "
+                                                                   "and user come from there)")
+    what.add_argument("--query", metavar="TEXT", help="a statement text, with $1 parameters or constants")
+    explain.add_argument("--database", metavar="NAME", help="database to plan --query in (default: the DSN's)")
+    explain.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     return parser
 
 
@@ -190,7 +203,54 @@ class CheckFailed(Exception):
     pass
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "dashboards": cmd_dashboards}
+def cmd_explain(args: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from pgradar.agent import queries
+    from pgradar.agent.classifiers.plans import plan_seq_scans
+    from pgradar.agent.db import DatabaseError
+    from pgradar.agent.explain import plan_statement
+    from pgradar.agent.state import TargetState
+    from pgradar.agent.target import TargetRuntime
+    from pgradar.exporters.report import render_explain
+
+    cfg = load_config(args)
+    setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
+    target = cfg.targets[0]
+    runtime = TargetRuntime(target, cfg, TargetState(target.name))
+    try:
+        server = runtime.refresh_server()
+        session = runtime.session()
+        text, database, username = args.query, args.database, session.user
+        if args.queryid is not None:
+            if server.pgss_schema is None:
+                raise CheckFailed("pg_stat_statements is not installed: --queryid needs it (or give --query)")
+            rows = session.dicts(queries.resolve("explain", "statement", server.major), {"queryid": args.queryid},
+                                 pgss=server.pgss_schema)
+            if not rows:
+                raise CheckFailed(f"queryid {args.queryid} is not in pg_stat_statements")
+            text, database, username = rows[0]["query"], rows[0]["database"], rows[0]["username"] or username
+        database = database or session.dbname
+        plan = plan_statement(runtime.session(database), server, text, username, database=database, dbid=0,
+                              queryid=args.queryid or 0, now=datetime.now(UTC))
+    except DatabaseError as exc:
+        raise CheckFailed(f"cannot explain on {target.name}: {exc}") from None
+    finally:
+        runtime.close()
+    relaxed = replace(target.thresholds, large_table_rows=0)  # asked for: every filtered scan counts
+    findings = list(plan_seq_scans(target.name, plan, relaxed))
+    if args.format == "json":
+        print(json.dumps(render_explain(plan, text, findings, as_json=True), indent=2, default=str))
+    else:
+        sys.stdout.write(render_explain(plan, text, findings, as_json=False))
+    if plan.skipped:
+        print(f"pgradar: error: {plan.skipped}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "explain": cmd_explain, "dashboards": cmd_dashboards}
 
 
 def error_line(exc: Exception) -> str:

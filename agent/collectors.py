@@ -16,12 +16,15 @@ from typing import Any, Protocol
 
 from pgradar.agent import queries
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
+from pgradar.agent.explain import collect_plans
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
     ActivityGroup,
     ActivitySnapshot,
     DatabaseSnapshot,
     DatabaseStat,
+    ForeignKey,
+    ForeignKeysSnapshot,
     IndexesSnapshot,
     IndexStat,
     ServerSnapshot,
@@ -129,6 +132,12 @@ def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
     return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
 
 
+def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
+    query = _q("foreign_keys", "foreign_keys", ctx.server)
+    rows, failed = _each_database(ctx, lambda s: s.rows(query, ForeignKey))
+    return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
+
+
 # --- server-wide ------------------------------------------------------------------
 
 
@@ -205,6 +214,8 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("tables", collect_tables, 60, "pg_stat_user_tables in every database"),
     CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
     CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
+    CollectorSpec("foreign_keys", collect_foreign_keys, 300, "foreign keys and the indexes that serve them"),
+    CollectorSpec("plans", collect_plans, 60, "generic plans of the costliest statements (EXPLAIN), index advice"),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

@@ -136,6 +136,16 @@ class IndexStat:
     expressions: str | None
     constraint_type: str | None  # 'p', 'u' or 'x' when the index backs a constraint
     last_idx_scan: datetime | None
+    # For an index of a partition attached to a partitioned index: the
+    # partitioned index and table at the top of the tree (one index to the user).
+    root_schema: str | None = None
+    root_relation: str | None = None
+    root_index: str | None = None
+
+    @property
+    def keys(self) -> tuple[str | None, ...]:
+        """The key columns (None for an expression), without INCLUDE columns."""
+        return tuple(self.columns[: self.key_count])
 
 
 class PerDatabase(Protocol):
@@ -184,6 +194,45 @@ class IndexesSnapshot:
 
     def with_rows(self, rows: tuple[Any, ...]) -> IndexesSnapshot:
         return replace(self, indexes=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    database: str
+    constraint_oid: int
+    schema: str
+    relation: str
+    relkind: str  # 'p' for a partitioned table
+    constraint_name: str
+    columns: list[str]
+    referenced_schema: str
+    referenced_relation: str
+    reltuples: float  # of the referencing table (summed over partitions)
+    size_bytes: int
+    index_keys: list[str]  # each non-partial index's key columns, comma-joined ('' for an expression)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKeysSnapshot:
+    taken_at: datetime
+    foreign_keys: tuple[ForeignKey, ...]
+    failed_databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFirstSeen:
+    """When the agent first saw each index; None for those present at its first look.
+
+    PostgreSQL keeps no creation time for an index, so an index that appears
+    while the agent watches is dated by the agent; one there from the start
+    is as old as the statistics window at least.
+    """
+
+    taken_at: datetime
+    first_seen: tuple[tuple[tuple[str, int], datetime | None], ...]  # ((database, indexrelid), when)
+
+    def of(self, database: str, indexrelid: int) -> datetime | None:
+        return dict(self.first_seen).get((database, indexrelid))
 
 
 # --- database, activity, settings ----------------------------------------------

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
@@ -24,7 +25,7 @@ from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import StatementsSnapshot, carry_over
+from pgradar.agent.snapshots import IndexesSnapshot, IndexFirstSeen, StatementsSnapshot, carry_over
 from pgradar.agent.state import CollectorStatus, TargetState
 
 log = logging.getLogger("pgradar.target")
@@ -69,12 +70,31 @@ class _Context:
         self.now = now
         self.databases = runtime.state.databases
         self.statement_texts = runtime.state.statement_texts
+        self.thresholds = runtime.target.thresholds
+
+    def history(self, collector: str) -> tuple[Any, ...]:
+        return self._runtime.state.history(collector)
 
     def session(self, database: str | None = None) -> Session:
         return self._runtime.session(database)
 
     def database_failed(self, database: str, error: Exception) -> None:
         self._runtime.note_database_failure(database, error)
+
+
+def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot) -> IndexFirstSeen:
+    """Carry the first sightings forward: an index new since the last poll gets this poll's time.
+
+    On the first poll every index gets None (age unknown). Indexes of a
+    database that failed this time keep their entry, so a hiccup does not
+    make them look new.
+    """
+    known = dict(previous.first_seen) if previous is not None else {}
+    when = snapshot.taken_at if previous is not None else None
+    keys = [(i.database, i.indexrelid) for i in snapshot.indexes]
+    kept = [k for k in known if k[0] in snapshot.failed_databases]
+    seen = tuple((key, known.get(key, when)) for key in [*keys, *kept])
+    return IndexFirstSeen(snapshot.taken_at, seen)
 
 
 class TargetRuntime:
@@ -192,6 +212,9 @@ class TargetRuntime:
             if failed:
                 snapshot = carry_over(self.state.latest(name), snapshot)
             self.state.record(name, snapshot)
+            if isinstance(snapshot, IndexesSnapshot):
+                self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"),
+                                                                       snapshot))
             if failed:
                 reasons = "; ".join(f"database {db}: {self._database_errors.get(db, 'failed')}" for db in failed)
                 raise PartialFailure(f"{reasons} (previous rows kept)")

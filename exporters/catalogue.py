@@ -94,6 +94,14 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_index_rows_read_total", "counter", IDX, "Index entries returned by scans."),
     _m("pgradar_index_size_bytes", "gauge", IDX, "Size of the index."),
     _m("pgradar_index_valid", "gauge", IDX, "0 when the index is invalid (a failed CREATE INDEX CONCURRENTLY)."),
+    # --- EXPLAIN (plans collector) -------------------------------------------------------------
+    _m("pgradar_explain_statements", "gauge", ("target", "outcome"),
+       "Top-N statements for EXPLAIN (plain reads of user tables), by outcome: planned, or skipped (planning failed)."),
+    _m("pgradar_explain_cycle_seconds", "gauge", T, "Time the last EXPLAIN cycle took (bounded by the budget)."),
+    _m("pgradar_explain_budget_exhausted", "gauge", T,
+       "1 when the last EXPLAIN cycle ran out of its time budget and left statements for the next one."),
+    _m("pgradar_statement_plan_cost", "gauge", ("target", "database", "queryid"),
+       "Estimated total cost of a top-N statement's generic plan."),
     # --- databases -------------------------------------------------------------------------
     _m("pgradar_database_transactions_committed_total", "counter", TD, "Transactions committed."),
     _m("pgradar_database_transactions_rolled_back_total", "counter", TD, "Transactions rolled back."),

@@ -170,6 +170,20 @@ def render_activity(f: Families, t: TargetState) -> None:
         f.add("pgradar_longest_idle_in_transaction_seconds", idle, target=t.name, database=database)
 
 
+def render_plans(f: Families, t: TargetState) -> None:
+    plans = t.latest("plans")
+    if plans is None:
+        return
+    planned = [p for p in plans.plans if p.summary is not None]
+    f.add("pgradar_explain_statements", len(planned), target=t.name, outcome="planned")
+    f.add("pgradar_explain_statements", len(plans.plans) - len(planned), target=t.name, outcome="skipped")
+    f.add("pgradar_explain_cycle_seconds", plans.seconds, target=t.name)
+    f.add("pgradar_explain_budget_exhausted", float(plans.budget_exhausted), target=t.name)
+    for p in planned:
+        f.add("pgradar_statement_plan_cost", p.summary.total_cost, target=t.name, database=p.database,
+              queryid=str(p.queryid))
+
+
 def render_problems(f: Families, t: TargetState) -> None:
     counts = {(kind, severity): 0 for kind in KINDS for severity in SEVERITIES}
     for problem in t.problems.values():
@@ -197,6 +211,7 @@ class StateCollector(Collector):
                 render_statements(f, t, self.top_statements)
                 render_tables(f, t)
                 render_indexes(f, t)
+                render_plans(f, t)
                 render_databases(f, t)
                 render_activity(f, t)
                 render_problems(f, t)

@@ -13,6 +13,8 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
+from pgradar.agent.explain import StatementPlan
+from pgradar.agent.findings import Finding
 from pgradar.agent.problems import ActiveProblem, ordered
 from pgradar.agent.state import AgentState, TargetState
 
@@ -74,8 +76,9 @@ def render_table(doc: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"[{p['severity'].upper()}] {p['kind']} on {p['target']}: {_object(p)}")
         lines.extend(textwrap.wrap(p["summary"], width, initial_indent="  ", subsequent_indent="  "))
-        lines.extend(textwrap.wrap("fix: " + p["recommendation"], width, initial_indent="  ",
-                                   subsequent_indent="       "))
+        for i, line in enumerate(p["recommendation"].splitlines()):  # one statement or comment a line
+            lines.extend(textwrap.wrap(line, width, initial_indent="  fix: " if i == 0 else "       ",
+                                       subsequent_indent="         "))
     return "\n".join(lines) + "\n"
 
 
@@ -100,3 +103,38 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 def render(doc: dict[str, Any], fmt: str) -> str:
     return {"json": render_json, "table": render_table, "markdown": render_markdown}[fmt](doc)
+
+
+def render_explain(plan: StatementPlan, text: str, findings: list[Finding], *, as_json: bool) -> Any:
+    """``pgradar explain``: the plan's facts and its findings (a dict for JSON, else text)."""
+    summary = plan.summary
+    facts: dict[str, Any] = {
+        "database": plan.database, "queryid": str(plan.queryid) if plan.queryid else None, "user": plan.username,
+        "skipped": plan.skipped, "parsed": plan.parsed,
+        "plan": None if summary is None else {
+            "total_cost": summary.total_cost, "plan_rows": summary.plan_rows, "shape_hash": summary.shape_hash,
+            "nested_loops": summary.nested_loops, "sorts": list(summary.sorts),
+            "seq_scans": [{"schema": s.schema, "relation": s.relation, "filter": s.filter, "plan_rows": s.plan_rows,
+                           "reltuples": s.reltuples} for s in summary.seq_scans]},
+        "advice": [{"definition": a.definition(), "verified": a.verified, "cost_before": a.cost_before,
+                    "cost_after": a.cost_after, "note": a.note or None} for a in plan.advice],
+        "problems": [f.to_json() for f in findings]}
+    if as_json:
+        return facts
+    lines = [f"statement {facts['queryid'] or '(text)'} in database {plan.database}, as {plan.username}:",
+             *textwrap.wrap(" ".join(text.split()), 100, initial_indent="  ", subsequent_indent="  ")]
+    if plan.skipped:
+        return "\n".join([*lines, f"not planned: {plan.skipped}"]) + "\n"
+    assert summary is not None
+    lines.append(f"generic plan: cost {summary.total_cost:,.1f}, {summary.plan_rows:,.0f} rows, "
+                 f"{summary.nested_loops} nested loop(s), shape {summary.shape_hash}")
+    lines += [f"  sort on {s}" for s in summary.sorts]
+    lines += [f"  seq scan on {s.schema}.{s.relation} ({s.reltuples or 0:,.0f} rows)"
+              + (f" filter {s.filter}" if s.filter else "") for s in summary.seq_scans]
+    if not plan.parsed:
+        lines.append("  (sqlglot could not parse the text: plan-only advice)")
+    lines += ["", f"{len(findings)} finding(s)" + (":" if findings else "")]
+    for f in findings:
+        lines += ["", f"[{f.severity.upper()}] {f.kind}: {f.summary}",
+                  *(f"  {line}" for line in f.recommendation.splitlines())]
+    return "\n".join(lines) + "\n"

@@ -90,6 +90,7 @@ def wait_for(predicate, timeout: float = 60, step: float = 0.5, what: str = "con
 
 
 def pgradar(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, in a child process."""
+    """Run the CLI as a user would, in a child process (the tests' own PGRADAR_TEST_* left out)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")}
     return subprocess.run([sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**inherited, **(env or {})})
