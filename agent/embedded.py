@@ -258,19 +258,28 @@ class Sandbox:
         self.clusters.append(cluster)
         return cluster
 
-    def standby(self, primary: Cluster, name: str = "standby", slot: str | None = None) -> Cluster:
-        """A streaming standby of ``primary`` made with pg_basebackup -R."""
+    def standby(self, primary: Cluster, name: str = "standby", slot: str | None = None,
+                basebackup_from: Installation | None = None) -> Cluster:
+        """A streaming standby of ``primary`` made with pg_basebackup -R.
+
+        ``basebackup_from`` lends its pg_basebackup to a build that has none
+        (the npm builds): a newer pg_basebackup copies older servers.
+        """
         cluster = Cluster(primary.installation, self.root / name, free_port(), {})
         cluster.datadir.mkdir()
         _give_to(cluster.datadir, cluster.user)
         cluster.datadir.chmod(0o700)
         args = ["-D", str(cluster.datadir), "-h", "127.0.0.1", "-p", str(primary.port),
-                "-U", "postgres", "-R", "-X", "stream", "--no-sync"]
+                "-U", "postgres", "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]
         if slot:
             args += ["-C", "-S", slot]
-        cluster._run("pg_basebackup", *args, timeout=300)
+        runner = cluster if basebackup_from is None else Cluster(basebackup_from, cluster.datadir, cluster.port)
+        runner._run("pg_basebackup", *args, timeout=300)
         with open(cluster.datadir / "postgresql.conf", "a") as conf:
             conf.write(f"port = {cluster.port}\nhot_standby = on\n")
+        # pg_basebackup -R wrote its own primary_conninfo into postgresql.auto.conf,
+        # which is read after postgresql.conf: the standby's name goes there, last.
+        with open(cluster.datadir / "postgresql.auto.conf", "a") as conf:
             conf.write(f"primary_conninfo = 'host=127.0.0.1 port={primary.port} user=postgres "
                        f"application_name={name}'\n")
         cluster.start()

@@ -10,7 +10,12 @@ import urllib.request
 
 import psycopg
 import pytest
+from pgradar.agent.agent import Agent
+from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation
+from pgradar.agent.findings import Finding
+from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
+from pgradar.agent.thresholds import Thresholds
 
 ALL_VERSIONS = (13, 14, 15, 16, 17, 18)
 HEAVY_VERSIONS = (13, 18)  # oldest and newest: the heavy scenario tests run here
@@ -93,3 +98,23 @@ def pgradar(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     """Run the CLI as a user would, in a child process."""
     return subprocess.run([sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def watch(*targets: tuple[str, str], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Agent:
+    """An agent (not started) on NAME=DSN targets, each with the given thresholds."""
+    config = Config(targets=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in targets))
+    return Agent(config)
+
+
+def poll(agent: Agent, *collectors: str) -> dict[str, list[Finding]]:
+    """Run the given collectors on every target, classify, and return each target's findings."""
+    for runtime in agent.runtimes.values():
+        for name in ("server", *collectors):
+            runtime.run_collector(name)
+            assert runtime.state.collector(name).last_error is None, (name, runtime.state.collector(name))
+    agent.classify()
+    return {name: [p.finding for p in t.problems.values()] for name, t in agent.state.targets.items()}
+
+
+def of_kind(found: dict[str, list[Finding]], kind: str) -> list[Finding]:
+    return [f for findings in found.values() for f in findings if f.kind == kind]

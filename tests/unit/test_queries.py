@@ -42,6 +42,8 @@ def test_renamed_columns_are_picked_by_version() -> None:
 
 def test_variants_of_one_query_return_the_same_columns() -> None:
     def columns(text: str) -> list[str]:
+        if "SELECT" not in text:  # pgbouncer's SHOW commands: columns come from pgbouncer
+            return []
         select = text.split("SELECT", 1)[1].split("\n  FROM", 1)[0]
         return re.findall(r"(?:AS|\.)\s*(\w+),?\s*$", select, flags=re.MULTILINE)
 

@@ -1,0 +1,100 @@
+"""replication_lag and replication_slot_inactive on hand-built observations."""
+
+from dataclasses import replace
+
+import pytest
+from factories import MB, observation, receiver, replication, slot, standby_row
+from pgradar.agent.classifiers.replication import SECONDS_NEED_BYTES, lag, replication_lag, replication_slot_inactive
+from pgradar.agent.thresholds import DEFAULT
+
+T = replace(DEFAULT, replication_lag_warning_bytes=16 * MB, replication_lag_critical_bytes=1024 * MB,
+            replication_lag_warning_s=30, replication_lag_critical_s=300,
+            slot_retained_warning_bytes=1024 * MB, slot_retained_critical_bytes=10240 * MB)
+
+
+def lags(obs):
+    return list(replication_lag(obs, T))
+
+
+@pytest.mark.parametrize(("behind", "seconds", "severity"), [
+    (0, 0.01, None), (16 * MB - 1, 0.01, None), (16 * MB, 0.01, "warning"), (1024 * MB, 0.01, "critical"),
+    (1 * MB, 29.9, None), (1 * MB, 30, "warning"), (1 * MB, 300, "critical"),
+])
+def test_primary_side_thresholds(behind: float, seconds: float, severity: str | None) -> None:
+    found = lags(observation(replication=replication(standby_row(behind=behind, replay_lag=seconds))))
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    for f in found:
+        assert f.standby == "replica1" and f.kind == "replication_lag"
+        assert f.evidence["lag_bytes"] == behind and f.evidence["replay_lag_seconds"] == seconds
+
+
+def test_stale_replay_lag_on_an_idle_primary_is_no_lag() -> None:
+    # replay_lag keeps its last value (an hour) while nothing is written: no bytes behind, no lag.
+    assert lags(observation(replication=replication(standby_row(behind=0, replay_lag=3600)))) == []
+    # one small record in flight does not revive it either
+    assert lag(SECONDS_NEED_BYTES - 1, 3600).seconds == 0
+    assert lags(observation(replication=replication(standby_row(behind=200, replay_lag=3600)))) == []
+
+
+def test_standby_alone_uses_received_versus_replayed() -> None:
+    paused = receiver(received=1000 * MB, replayed=900 * MB, last_replay_ago=40, pause_state="paused")
+    (f,) = lags(observation("standby", replication=replication(receiver_stat=paused)))
+    assert f.target == "standby" and f.standby == "replica1" and f.severity == "warning"
+    assert f.evidence["lag_bytes"] == 100 * MB and f.evidence["lag_seconds"] == 40
+    assert "pg_wal_replay_resume()" in f.recommendation
+
+
+def test_idle_standby_caught_up_is_no_lag_however_old_the_last_replay() -> None:
+    idle = receiver(received=1000 * MB, replayed=1000 * MB, last_replay_ago=86400)
+    assert lags(observation("standby", replication=replication(receiver_stat=idle))) == []
+
+
+def test_linked_primary_and_standby_report_once_with_both_ends() -> None:
+    standby_obs = observation("standby", replication=replication(
+        receiver_stat=receiver(received=1000 * MB, replayed=900 * MB, pause_state="paused", last_replay_ago=12)))
+    primary_obs = observation("primary", replication=replication(standby_row(behind=100 * MB, replay_lag=3)),
+                              peers={"standby": standby_obs})
+    standby_obs = replace(standby_obs, peers={"primary": primary_obs})
+    (f,) = lags(primary_obs)
+    assert f.target == "primary" and f.standby == "replica1"
+    assert f.evidence["standby_target"] == "standby" and f.evidence["standby_pause_state"] == "paused"
+    assert f.evidence["lag_seconds"] == 12  # the standby's own clock, more than the primary's 3 s
+    assert "pg_wal_replay_resume()" in f.recommendation
+    assert lags(standby_obs) == []  # the primary covers it: one standby, one problem
+
+
+def test_unlinked_names_do_not_merge() -> None:
+    other = observation("other", replication=replication(receiver_stat=receiver(name="elsewhere")))
+    primary_obs = observation("primary", replication=replication(standby_row(behind=100 * MB)),
+                              peers={"other": other})
+    (f,) = lags(primary_obs)
+    assert "standby_target" not in f.evidence
+
+
+def test_slow_network_advice_names_write_lag() -> None:
+    (f,) = lags(observation(replication=replication(standby_row(behind=100 * MB, write_behind=90 * MB))))
+    assert "network" in f.recommendation
+
+
+@pytest.mark.parametrize(("kwargs", "severity"), [
+    ({"retained": 1024 * MB - 1}, None), ({"retained": 1024 * MB}, "warning"),
+    ({"retained": 10240 * MB}, "critical"), ({"retained": 1 * MB, "wal_status": "unreserved"}, "critical"),
+    ({"retained": 20480 * MB, "active": True}, None), ({"retained": 20480 * MB, "temporary": True}, None),
+    ({"retained": None}, None),
+])
+def test_inactive_slot(kwargs: dict, severity: str | None) -> None:
+    found = list(replication_slot_inactive(observation(replication=replication(slots=(slot(**kwargs),))), T))
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    for f in found:
+        assert f.slot == "old_slot" and f.evidence["retained_bytes"] == kwargs["retained"]
+        assert f.recommendation.startswith("SELECT pg_drop_replication_slot('old_slot');")
+
+
+def test_slot_name_is_quoted_as_a_literal() -> None:
+    (f,) = replication_slot_inactive(observation(replication=replication(slots=(slot("it's"),))), T)
+    assert "pg_drop_replication_slot('it''s')" in f.recommendation
+
+
+def test_no_snapshot_no_findings() -> None:
+    assert lags(observation()) == []
+    assert list(replication_slot_inactive(observation(), T)) == []
