@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
@@ -74,6 +75,10 @@ class _Context:
 
 
 class TargetRuntime:
+    """A PostgreSQL server; subclasses watch other kinds of target with the same jobs and health."""
+
+    collector_names: tuple[str, ...] = collectors.COLLECTOR_NAMES
+
     def __init__(self, target: TargetConfig, config: Config, state: TargetState) -> None:
         self.target = target
         self.config = config
@@ -103,7 +108,7 @@ class TargetRuntime:
                 # No attempt while backing off: the last real error again, so it is logged once.
                 raise ConnectFailed(link.last_error)
             try:
-                link.session = connect(self.target.dsn, self.settings, dbname=database)
+                link.session = self._open(database)
             except ConnectFailed as exc:
                 link.failures += 1
                 link.retry_at = now + backoff_delay(link.failures)
@@ -111,6 +116,9 @@ class TargetRuntime:
                 raise
             link.failures = 0
             return link.session
+
+    def _open(self, database: str | None) -> Session:
+        return connect(self.target.dsn, self.settings, dbname=database)
 
     def drop_session(self, database: str | None) -> None:
         link = self._link(database)
@@ -161,14 +169,7 @@ class TargetRuntime:
         started = time.monotonic()
         now = datetime.now(UTC)
         try:
-            server = self.refresh_server() if name == "server" or self.state.server is None \
-                else self.state.server
-            if not server.supported:
-                raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
-            snapshot = collectors.spec(name).collect(_Context(self, server, now))
-            if isinstance(snapshot, StatementsSnapshot):
-                snapshot = self._after_statements(_Context(self, server, now), snapshot)
-            self.state.record(name, snapshot)
+            self.state.record(name, self._collect(name, now))
         except CollectorUnavailable as exc:
             with self.state.lock:
                 status.disabled_reason = str(exc)
@@ -194,6 +195,17 @@ class TargetRuntime:
             with self.state.lock:
                 status.runs += 1
                 status.last_duration_s = time.monotonic() - started
+
+    def _collect(self, name: str, now: datetime) -> Any:
+        """One collector's snapshot; raises what ``run_collector`` sorts out."""
+        server = self.refresh_server() if name == "server" or self.state.server is None \
+            else self.state.server
+        if not server.supported:
+            raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
+        snapshot = collectors.spec(name).collect(_Context(self, server, now))
+        if isinstance(snapshot, StatementsSnapshot):
+            snapshot = self._after_statements(_Context(self, server, now), snapshot)
+        return snapshot
 
     def _failed(self, name: str, status: CollectorStatus, message: str, down: bool) -> None:
         with self.state.lock:

@@ -14,8 +14,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, find_installations
-from support import HEAVY, INSTALL_HINT, VERSIONS, installation, prepare
+from pgradar.agent.embedded import (
+    Bouncer,
+    Cluster,
+    Installation,
+    Sandbox,
+    find_installations,
+    find_pgbouncer,
+    free_port,
+)
+from support import (
+    BOUNCER_CLIENT_PASSWORD,
+    HEAVY,
+    INSTALL_HINT,
+    MONITOR_PASSWORD,
+    MONITOR_ROLE,
+    VERSIONS,
+    installation,
+    prepare,
+)
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +107,21 @@ def fresh_pg(request: pytest.FixtureRequest, installations: dict[int, Installati
     yield cluster
     cluster.stop("immediate")
     sandbox.clusters.remove(cluster)
+
+
+@pytest.fixture
+def pgbouncer(installations: dict[int, Installation], sandbox: Sandbox) -> Iterator[Bouncer]:
+    """A pgbouncer (pool_size 2, session pooling) in front of the newest shared cluster's ``app``.
+
+    Clients log in as postgres with BOUNCER_CLIENT_PASSWORD; the monitor role
+    may use the admin console.
+    """
+    binary = find_pgbouncer()
+    if binary is None:
+        pytest.fail("pgbouncer is not installed here: apt-get install pgbouncer", pytrace=False)
+    server = _shared(max(HEAVY), installations, sandbox)
+    bouncer = Bouncer(binary, sandbox.root / f"pgbouncer-{free_port()}", server, {"app": "app"},
+                      {"postgres": BOUNCER_CLIENT_PASSWORD, MONITOR_ROLE: MONITOR_PASSWORD}, (MONITOR_ROLE,),
+                      {"default_pool_size": "2", "pool_mode": "session"}).start()
+    yield bouncer
+    bouncer.stop()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -29,6 +31,7 @@ INSTALL_HINT = {
 }
 MONITOR_ROLE = "pgradar_mon"
 MONITOR_PASSWORD = "mon-S3cret-pw"
+BOUNCER_CLIENT_PASSWORD = "client-pw"  # clients log in to the test pgbouncer as postgres with it
 
 
 def _selected(versions: tuple[int, ...]) -> tuple[int, ...]:
@@ -100,16 +103,28 @@ def pgradar(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def watch(*targets: tuple[str, str], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Agent:
-    """An agent (not started) on NAME=DSN targets, each with the given thresholds."""
-    config = Config(targets=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in targets))
-    return Agent(config)
+@contextmanager
+def watch(*targets: tuple[str, str], thresholds: Thresholds = DEFAULT_THRESHOLDS,
+          pgbouncers: tuple[tuple[str, str], ...] = ()) -> Iterator[Agent]:
+    """An agent (not started) on NAME=DSN targets and pgbouncers, each with the given thresholds.
+
+    Its sessions are closed on the way out, whatever the test did.
+    """
+    config = Config(targets=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in targets),
+                    pgbouncers=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in pgbouncers))
+    agent = Agent(config)
+    try:
+        yield agent
+    finally:
+        agent.stop()
 
 
 def poll(agent: Agent, *collectors: str) -> dict[str, list[Finding]]:
-    """Run the given collectors on every target, classify, and return each target's findings."""
+    """Run the given collectors (those a target has) on every target, classify, return the findings."""
     for runtime in agent.runtimes.values():
         for name in ("server", *collectors):
+            if name not in runtime.collector_names:
+                continue
             runtime.run_collector(name)
             assert runtime.state.collector(name).last_error is None, (name, runtime.state.collector(name))
     agent.classify()

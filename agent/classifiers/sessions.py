@@ -101,6 +101,9 @@ def idle_in_transaction(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 def long_running_query(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """Statements active for at least the warning time, one finding per database and queryid.
 
+    A statement blocked by a lock is lock_contention's, not this rule's: it
+    waits rather than runs, and the fix is the blocker.
+
     Evidence: the sessions running it (pid, user, application, wait event),
     the longest run time, and the statement's normalized text when
     pg_stat_statements knows its queryid (14+, compute_query_id on).
@@ -108,8 +111,8 @@ def long_running_query(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     snapshot = _sessions(obs)
     if snapshot is None:
         return
-    running = [s for s in snapshot.sessions if s.state == "active" and (s.query_seconds or 0.0)
-               >= t.long_query_warning_s]
+    running = [s for s in snapshot.sessions if s.state == "active" and not s.blocked
+               and (s.query_seconds or 0.0) >= t.long_query_warning_s]
     for (database, queryid), rows in sorted(_by_key(running, lambda s: (s.database, s.queryid)).items(),
                                             key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         rows.sort(key=lambda s: -(s.query_seconds or 0.0))

@@ -32,15 +32,12 @@ def write_wal(conn: psycopg.Connection, rows: int = 30_000) -> None:
 
 def test_both_ends_on_every_version(pg: Cluster, pg_standby: Cluster) -> None:
     name = f"pg{pg.major}-standby"
-    agent = watch(("primary", monitor_dsn(pg)), ("standby", monitor_dsn(pg_standby)), thresholds=T)
-    try:
+    with watch(("primary", monitor_dsn(pg)), ("standby", monitor_dsn(pg_standby)), thresholds=T) as agent:
         with superuser(pg) as conn:
             wait_for(lambda: caught_up(conn, name), 30, what="the standby to catch up")
         poll(agent, "replication", "sessions", "settings")
         primary: ReplicationSnapshot = agent.state.target("primary").latest("replication")
         standby: ReplicationSnapshot = agent.state.target("standby").latest("replication")
-    finally:
-        agent.stop()
     assert not primary.in_recovery and primary.receiver is None
     (row,) = [s for s in primary.standbys if s.standby == name]
     assert row.state == "streaming" and row.sync_state == "async"
@@ -52,9 +49,9 @@ def test_both_ends_on_every_version(pg: Cluster, pg_standby: Cluster) -> None:
 
 def test_paused_replay_is_lag_and_resuming_clears_it(heavy_pg: Cluster, heavy_standby: Cluster) -> None:
     name = f"pg{heavy_pg.major}-standby"
-    both = watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T)
-    alone = watch(("standby", monitor_dsn(heavy_standby)), thresholds=T)
-    with superuser(heavy_pg, "app") as primary, superuser(heavy_standby) as standby:
+    with watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T) as both, \
+            watch(("standby", monitor_dsn(heavy_standby)), thresholds=T) as alone, \
+            superuser(heavy_pg, "app") as primary, superuser(heavy_standby) as standby:
         try:
             wait_for(lambda: caught_up(primary, name), 30, what="the standby to catch up")
             standby.execute("SELECT pg_wal_replay_pause()")
@@ -89,18 +86,15 @@ def test_paused_replay_is_lag_and_resuming_clears_it(heavy_pg: Cluster, heavy_st
         wait_for(lambda: caught_up(primary, name), 60, what="replay to catch up after resume")
         assert of_kind(poll(both, "replication"), "replication_lag") == []
         assert of_kind(poll(alone, "replication"), "replication_lag") == []
-    both.stop()
-    alone.stop()
 
 
 def test_idle_primary_with_healthy_standby_is_no_lag(heavy_pg: Cluster, heavy_standby: Cluster) -> None:
     name = f"pg{heavy_pg.major}-standby"
-    agent = watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T)
-    with superuser(heavy_pg, "app") as primary:
+    with watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T) as agent, \
+            superuser(heavy_pg, "app") as primary:
         write_wal(primary, 1000)  # some WAL, so replay_lag has a value that then goes stale
         wait_for(lambda: caught_up(primary, name), 30, what="the standby to catch up")
         found = poll(agent, "replication")
-    agent.stop()
     rep: ReplicationSnapshot = agent.state.target("standby").latest("replication")
     assert rep.receiver is not None and rep.receiver.last_replay_at is not None
     # The last replayed commit is older than the 0.001 s threshold, and the
@@ -109,8 +103,7 @@ def test_idle_primary_with_healthy_standby_is_no_lag(heavy_pg: Cluster, heavy_st
 
 
 def test_inactive_slot_holding_wal_is_reported_with_its_size(heavy_pg: Cluster) -> None:
-    agent = watch(("primary", monitor_dsn(heavy_pg)), thresholds=T)
-    with superuser(heavy_pg, "app") as conn:
+    with watch(("primary", monitor_dsn(heavy_pg)), thresholds=T) as agent, superuser(heavy_pg, "app") as conn:
         conn.execute("SELECT pg_create_physical_replication_slot('forgotten', true)")
         try:
             write_wal(conn)
@@ -124,4 +117,3 @@ def test_inactive_slot_holding_wal_is_reported_with_its_size(heavy_pg: Cluster) 
         assert abs(slot.evidence["retained_bytes"] - server) <= 64 * 1024 and server > 2 * MB
         assert slot.recommendation.startswith("SELECT pg_drop_replication_slot('forgotten');")
         assert of_kind(poll(agent, "replication"), "replication_slot_inactive") == []
-    agent.stop()

@@ -128,3 +128,10 @@ def test_sessions_need_their_snapshot() -> None:
     for rule in (idle_in_transaction, long_running_query, lock_contention, pgbouncer_pool_saturation,
                  server_connections_saturation):
         assert list(rule(obs, T)) == []
+
+
+def test_a_blocked_statement_is_lock_contention_not_long_running() -> None:
+    obs = observation(sessions=sessions(session(1, "idle in transaction", query_s=900),
+                                        session(2, query_s=900, blocked_by=(1,))))
+    assert list(long_running_query(obs, T)) == []
+    assert [f.kind for f in lock_contention(obs, T)] == ["lock_contention"]
