@@ -11,7 +11,17 @@ from pgradar.agent.embedded import Bouncer
 from pgradar.agent.snapshots import BouncerSnapshot
 from pgradar.agent.thresholds import DEFAULT
 from pgradar.exporters.prometheus import registry_for
-from support import BOUNCER_CLIENT_PASSWORD, MONITOR_PASSWORD, MONITOR_ROLE, of_kind, pgradar, poll, wait_for, watch
+from support import (
+    BOUNCER_CLIENT_PASSWORD,
+    MONITOR_PASSWORD,
+    MONITOR_ROLE,
+    monitor_dsn,
+    of_kind,
+    pgradar,
+    poll,
+    wait_for,
+    watch,
+)
 
 T = replace(DEFAULT, pool_maxwait_warning_s=1, pool_maxwait_critical_s=3600, pool_waiting_clients=100)
 CLIENTS = 5
@@ -71,3 +81,18 @@ def test_check_lists_a_pgbouncer_target(pgbouncer: Bouncer) -> None:
     (target,) = json.loads(proc.stdout)["targets"]
     assert target == {"name": "bouncer", "server_version": None, "role": "pgbouncer", "ok": True, "error": None}
     assert MONITOR_PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_scheduler_polls_a_pgbouncer_next_to_a_server(pgbouncer: Bouncer) -> None:
+    server = pgbouncer.server
+    with watch(("main", monitor_dsn(server)),
+               pgbouncers=(("bouncer", pgbouncer.dsn("pgbouncer", MONITOR_ROLE, MONITOR_PASSWORD)),)) as agent:
+        agent.start()
+        wait_for(lambda: agent.ready()[0], 60, what=f"readiness ({agent.ready()[1]})")
+        registry = registry_for(agent.state, 10)
+        assert registry.get_sample_value("pgradar_up", {"target": "bouncer"}) == 1.0
+        assert registry.get_sample_value("pgradar_collector_runs_total",
+                                         {"target": "bouncer", "collector": "pgbouncer"}) >= 1
+        assert registry.get_sample_value("pgradar_pgbouncer_pool_size", {"target": "bouncer", "database": "app"}) == 2
+        assert registry.get_sample_value("pgradar_wal_bytes_total", {"target": "main"}) > 0
+        assert agent.state.target("bouncer").collector("server").runs == 0  # no PostgreSQL collector on it

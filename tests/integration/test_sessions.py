@@ -81,7 +81,9 @@ def test_idle_transaction_long_query_and_row_lock(heavy_pg: Cluster) -> None:
         assert len(running) == 1 and running[0].database == "app" and running[0].evidence["pids"] == [sleeper_pid]
         assert f"pg_cancel_backend({sleeper_pid})" in running[0].recommendation
         sleeping = next(s for s in snapshot.sessions if s.pid == sleeper_pid)
-        if heavy_pg.major >= 14:  # pg_stat_activity.query_id: 14+
+        server = agent.state.target("main").server
+        assert server is not None
+        if server.has_query_id_in_activity:
             assert sleeping.queryid is not None and running[0].queryid == str(sleeping.queryid)
             assert running[0].evidence["running"]["statement"] in (None, "SELECT pg_sleep($1), $2")
         else:
