@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent import queries
-from pgradar.agent.db import Session, connect_bouncer
+from pgradar.agent.db import ConnectFailed, Session, connect_bouncer
 from pgradar.agent.snapshots import BouncerDatabase, BouncerSnapshot, BouncerStat, PoolStat
 from pgradar.agent.target import TargetRuntime
 
@@ -64,6 +64,13 @@ def parse_stats(rows: Sequence[Row]) -> tuple[BouncerStat, ...]:
         for r in rows if r.get("database") != ADMIN_DATABASE)
 
 
+def console_hint(message: str) -> str:
+    """pgbouncer says only "not allowed" to a role outside stats_users and admin_users: name the fix."""
+    if message.rstrip().endswith("not allowed"):
+        return f"{message}: add the role to pgbouncer's stats_users (read-only SHOW commands are enough)"
+    return message
+
+
 def collect_pgbouncer(session: Session, now: datetime) -> BouncerSnapshot:
     def show(command: str) -> list[dict[str, Any]]:
         return session.dicts(queries.resolve("pgbouncer", command, SQL_VERSION))
@@ -79,7 +86,10 @@ class BouncerRuntime(TargetRuntime):
     collector_names = (COLLECTOR,)
 
     def _open(self, database: str | None) -> Session:
-        return connect_bouncer(self.target.dsn, self.settings)
+        try:
+            return connect_bouncer(self.target.dsn, self.settings)
+        except ConnectFailed as exc:
+            raise ConnectFailed(console_hint(str(exc))) from None
 
     def _collect(self, name: str, now: datetime) -> BouncerSnapshot:
         snapshot = collect_pgbouncer(self.session(), now)

@@ -96,3 +96,6 @@ def test_scheduler_polls_a_pgbouncer_next_to_a_server(pgbouncer: Bouncer) -> Non
         assert registry.get_sample_value("pgradar_pgbouncer_pool_size", {"target": "bouncer", "database": "app"}) == 2
         assert registry.get_sample_value("pgradar_wal_bytes_total", {"target": "main"}) > 0
         assert agent.state.target("bouncer").collector("server").runs == 0  # no PostgreSQL collector on it
+    table = pgradar("check", "--pgbouncer", f"bouncer={pgbouncer.dsn('pgbouncer', MONITOR_ROLE, MONITOR_PASSWORD)}")
+    assert table.returncode == 0, table.stderr
+    assert "target bouncer: pgbouncer ok" in table.stdout and "checking 1 target(s)" in table.stderr

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from pgradar.agent import queries
-from pgradar.agent.bouncer import parse_databases, parse_pools, parse_stats
+from pgradar.agent.bouncer import console_hint, parse_databases, parse_pools, parse_stats
 from pgradar.agent.db import admin_command
 
 
@@ -34,3 +34,8 @@ def test_admin_commands_lose_their_header_comment() -> None:
         text = queries.resolve("pgbouncer", command, 1).text
         assert text.startswith(f"-- pgbouncer/{command}")
         assert admin_command(text) == f"SHOW {command.upper()}"
+
+
+def test_a_refused_console_login_names_stats_users() -> None:
+    assert "stats_users" in console_hint('connection failed: ... failed: FATAL:  not allowed')
+    assert console_hint("password authentication failed") == "password authentication failed"
