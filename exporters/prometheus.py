@@ -14,6 +14,7 @@ from datetime import datetime
 from pgradar.agent.analysis import rank_statements
 from pgradar.agent.classifiers.replication import lag
 from pgradar.agent.findings import KINDS, SEVERITIES
+from pgradar.agent.snapshots import ConnectionGroup
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -172,15 +173,27 @@ def render_activity(f: Families, t: TargetState) -> None:
 
 
 RUNNING_LISTED = 10
+CONNECTION_SERIES = 100  # application_name is free text: some clients put a unique id in it
+OTHER = "(other)"
+
+
+def bounded_connections(groups: Iterable[ConnectionGroup]) -> dict[tuple[str, str, str, str], int]:
+    """The biggest connection groups as they are; the rest summed per state under '(other)'."""
+    ordered = sorted(groups, key=lambda g: (-g.connections, g.database, g.username, g.application, g.state))
+    out = {(g.database, g.username, g.application, g.state): g.connections for g in ordered[:CONNECTION_SERIES]}
+    for g in ordered[CONNECTION_SERIES:]:
+        key = (OTHER, OTHER, OTHER, g.state)
+        out[key] = out.get(key, 0) + g.connections
+    return out
 
 
 def render_sessions(f: Families, t: TargetState) -> None:
     snapshot = t.latest("sessions")
     if snapshot is None:
         return
-    for c in snapshot.connections:
-        f.add("pgradar_connections", c.connections, target=t.name, database=c.database, user=c.username,
-              application=c.application, state=c.state)
+    for (database, user, application, state), count in bounded_connections(snapshot.connections).items():
+        f.add("pgradar_connections", count, target=t.name, database=database, user=user,
+              application=application, state=state)
     per_db: dict[str, list[float]] = {}
     for s in snapshot.sessions:
         counts = per_db.setdefault(s.database, [0.0, 0.0, 0.0])

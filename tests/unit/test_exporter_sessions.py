@@ -3,7 +3,7 @@
 from factories import MB, bouncer, pool, receiver, replication, session, sessions, slot, standby_row
 from pgradar.agent.snapshots import ConnectionGroup
 from pgradar.agent.state import AgentState, TargetState
-from pgradar.exporters.prometheus import registry_for
+from pgradar.exporters.prometheus import CONNECTION_SERIES, bounded_connections, registry_for
 
 
 def test_replication_sessions_and_pools_are_exported() -> None:
@@ -46,3 +46,12 @@ def test_caught_up_standby_exports_zero_lag_seconds() -> None:
     standby.record("replication", replication(receiver_stat=receiver(last_replay_ago=86400)))
     registry = registry_for(AgentState({"standby": standby}), 10)
     assert registry.get_sample_value("pgradar_standby_replay_lag_seconds", {"target": "standby"}) == 0
+
+
+def test_connection_series_are_bounded() -> None:
+    groups = [ConnectionGroup("app", "u", f"worker-{i}", "idle", 1) for i in range(150)]
+    groups.append(ConnectionGroup("app", "u", "web", "active", 40))
+    bounded = bounded_connections(groups)
+    assert len(bounded) == CONNECTION_SERIES + 1 and sum(bounded.values()) == 190
+    assert bounded[("app", "u", "web", "active")] == 40
+    assert bounded[("(other)", "(other)", "(other)", "idle")] == 51
