@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from pgradar.agent.analysis import rank_statements
-from pgradar.agent.classifiers.replication import lag
+from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
 from pgradar.agent.findings import KINDS, SEVERITIES
 from pgradar.agent.snapshots import ConnectionGroup
 from pgradar.agent.state import AgentState, TargetState
@@ -240,7 +240,7 @@ def render_replication(f: Families, t: TargetState) -> None:
     r = snapshot.receiver
     if r is None:
         return
-    since_replay = (snapshot.taken_at - r.last_replay_at).total_seconds() if r.last_replay_at else None
+    since_replay = standby_lag_seconds(snapshot.taken_at, r, t.history("replication"))
     f.add("pgradar_standby_replay_paused", 1.0 if r.paused else 0.0, target=t.name)
     f.add("pgradar_standby_receiver_streaming", 1.0 if r.receiver_status == "streaming" else 0.0, target=t.name)
     f.add("pgradar_standby_replay_behind_bytes", r.replay_behind_bytes, target=t.name)

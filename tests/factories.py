@@ -115,5 +115,7 @@ def bouncer(*pools: PoolStat, pool_size: int = 2) -> BouncerSnapshot:
 
 def observation(target: str = "primary", server: ServerInfo | None = None,
                 peers: dict[str, Observation] | None = None, texts: dict[tuple[int, int], str] | None = None,
-                **snapshots: object) -> Observation:
-    return Observation(target, T0, server, dict(snapshots), {}, (), texts or {}, peers or {})
+                earlier: dict[str, tuple[object, ...]] | None = None, **snapshots: object) -> Observation:
+    """An observation at T0 of the given snapshots; ``earlier`` ones go before them in the history."""
+    history = {name: (*(earlier or {}).get(name, ()), snap) for name, snap in snapshots.items()}
+    return Observation(target, T0, server, dict(snapshots), history, (), texts or {}, peers or {})

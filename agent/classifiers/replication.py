@@ -4,7 +4,8 @@ A standby's lag is judged in bytes (how much WAL it has not replayed) and in
 seconds, but seconds only count while it is behind in bytes: on an idle
 primary ``replay_lag`` keeps its last value and ``now() -
 pg_last_xact_replay_timestamp()`` grows without bound (DESIGN section 7), and
-neither means the standby is behind.
+neither means the standby is behind. A standby alone measures its lag by
+its own clock, bounded by how long the kept snapshots saw it behind.
 
 A primary and its standbys watched by the same agent are linked by the name
 the standby gives its primary (the WAL receiver's application_name): the
@@ -15,8 +16,9 @@ only when no watched server streams to it, so one standby is one problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds
@@ -104,10 +106,6 @@ def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding |
         assert receiver is not None
         paused = receiver.paused
         evidence |= {"standby_target": name, **_standby_evidence(receiver)}
-        # The standby's own clock: the last replayed commit, while it is behind.
-        if receiver.last_replay_at is not None:
-            own = (obs.now - receiver.last_replay_at).total_seconds()
-            seconds = max(seconds or 0.0, own)
     found = lag(row.replay_behind_bytes, seconds)
     severity = lag_severity(found, t)
     if severity is None:
@@ -122,15 +120,37 @@ def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding |
         evidence, standby=row.standby)
 
 
+def unreplayed(receiver: ReceiverStat) -> float:
+    """WAL a standby knows of and has not replayed: received, or announced by its sender."""
+    known_end = max(receiver.receive_wal_bytes or 0.0, receiver.primary_wal_bytes or 0.0)
+    return max(0.0, known_end - (receiver.replay_wal_bytes or known_end))
+
+
+def standby_lag_seconds(now: datetime, receiver: ReceiverStat,
+                        history: Sequence[ReplicationSnapshot]) -> float | None:
+    """A standby's lag by its own clock: since its last replayed commit, at most as long as it was seen behind.
+
+    After an idle hour the last replayed commit is an hour old, and a burst of
+    WAL being replayed normally would read as an hour of lag; the snapshots
+    kept (``history``, oldest first) show how long the standby has really
+    been behind. One snapshot alone shows no time behind: bytes decide.
+    """
+    if receiver.last_replay_at is None:
+        return None
+    since = now
+    for snapshot in reversed(history):
+        if snapshot.receiver is None or unreplayed(snapshot.receiver) < SECONDS_NEED_BYTES:
+            break
+        since = min(since, snapshot.taken_at)
+    return max(0.0, min((now - receiver.last_replay_at).total_seconds(), (now - since).total_seconds()))
+
+
 def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) -> Finding | None:
     """A standby seen only from itself (its primary is not watched, or it is not streaming)."""
     receiver = rep.receiver
     if receiver is None or upstream_peer(obs, receiver.standby_name) is not None:
         return None
-    known_end = max(receiver.receive_wal_bytes or 0.0, receiver.primary_wal_bytes or 0.0)
-    behind = known_end - (receiver.replay_wal_bytes or known_end)
-    seconds = (obs.now - receiver.last_replay_at).total_seconds() if receiver.last_replay_at else None
-    found = lag(behind, seconds)
+    found = lag(unreplayed(receiver), standby_lag_seconds(obs.now, receiver, obs.history.get("replication", ())))
     severity = lag_severity(found, t)
     if severity is None:
         return None
@@ -140,7 +160,7 @@ def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) ->
     return Finding(
         "replication_lag", severity, obs.target,
         f"this standby ({name}) has {human_bytes(found.behind_bytes)} of WAL not replayed"
-        + (f", last replayed commit {human_seconds(found.seconds)} ago" if found.seconds else "")
+        + (f", behind for {human_seconds(found.seconds)}" if found.seconds else "")
         + (", replay paused" if receiver.paused else ""),
         _stage_advice(receiver.paused, name, 0.0, found.behind_bytes), evidence, standby=name)
 

@@ -1,9 +1,10 @@
 """replication_lag and replication_slot_inactive on hand-built observations."""
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
-from factories import MB, observation, receiver, replication, slot, standby_row
+from factories import MB, T0, observation, receiver, replication, slot, standby_row
 from pgradar.agent.classifiers.replication import SECONDS_NEED_BYTES, lag, replication_lag, replication_slot_inactive
 from pgradar.agent.thresholds import DEFAULT
 
@@ -36,12 +37,32 @@ def test_stale_replay_lag_on_an_idle_primary_is_no_lag() -> None:
     assert lags(observation(replication=replication(standby_row(behind=200, replay_lag=3600)))) == []
 
 
+def behind_since(seconds_ago: float, rep):
+    return replace(rep, taken_at=T0 - timedelta(seconds=seconds_ago))
+
+
 def test_standby_alone_uses_received_versus_replayed() -> None:
     paused = receiver(received=1000 * MB, replayed=900 * MB, last_replay_ago=40, pause_state="paused")
-    (f,) = lags(observation("standby", replication=replication(receiver_stat=paused)))
+    rep = replication(receiver_stat=paused)
+    (f,) = lags(observation("standby", replication=rep, earlier={"replication": (behind_since(60, rep),)}))
     assert f.target == "standby" and f.standby == "replica1" and f.severity == "warning"
-    assert f.evidence["lag_bytes"] == 100 * MB and f.evidence["lag_seconds"] == 40
+    assert f.evidence["lag_bytes"] == 100 * MB and f.evidence["lag_seconds"] == 40  # its last commit: 40 s ago
     assert "pg_wal_replay_resume()" in f.recommendation
+
+
+def test_a_burst_after_an_idle_hour_is_not_an_hour_of_lag() -> None:
+    # Replaying normally, 10 MB behind, last commit replayed an hour ago (the primary was idle).
+    rep = replication(receiver_stat=receiver(received=1000 * MB, replayed=990 * MB, last_replay_ago=3600))
+    assert lags(observation("standby", replication=rep)) == []  # one snapshot: bytes decide (under 16 MB)
+    caught_up = replication(receiver_stat=receiver(last_replay_ago=3590))
+    ok = observation("standby", replication=rep, earlier={"replication": (behind_since(15, caught_up),)})
+    assert lags(ok) == []
+    # Seen behind for 45 s across the kept snapshots: 45 s of lag, not an hour.
+    stuck = observation("standby", replication=rep,
+                        earlier={"replication": (behind_since(60, caught_up), behind_since(45, rep),
+                                                 behind_since(30, rep))})
+    (f,) = lags(stuck)
+    assert f.evidence["lag_seconds"] == 45 and f.severity == "warning"
 
 
 def test_idle_standby_caught_up_is_no_lag_however_old_the_last_replay() -> None:
@@ -58,7 +79,7 @@ def test_linked_primary_and_standby_report_once_with_both_ends() -> None:
     (f,) = lags(primary_obs)
     assert f.target == "primary" and f.standby == "replica1"
     assert f.evidence["standby_target"] == "standby" and f.evidence["standby_pause_state"] == "paused"
-    assert f.evidence["lag_seconds"] == 12  # the standby's own clock, more than the primary's 3 s
+    assert f.evidence["lag_seconds"] == 3  # the primary's replay_lag: the server's own number
     assert "pg_wal_replay_resume()" in f.recommendation
     assert lags(standby_obs) == []  # the primary covers it: one standby, one problem
 

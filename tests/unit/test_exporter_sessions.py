@@ -1,5 +1,8 @@
 """Replication, session and pgbouncer series are rendered with catalogue names and labels."""
 
+from dataclasses import replace
+from datetime import timedelta
+
 from factories import MB, bouncer, pool, receiver, replication, session, sessions, slot, standby_row
 from pgradar.agent.snapshots import ConnectionGroup
 from pgradar.agent.state import AgentState, TargetState
@@ -12,8 +15,10 @@ def test_replication_sessions_and_pools_are_exported() -> None:
     primary.record("sessions", sessions(session(1, "idle in transaction", state_s=70),
                                         session(2, query_s=12, blocked_by=(1,)), session(3, query_s=400),
                                         connections=(ConnectionGroup("app", "shop", "web", "active", 7),)))
-    standby.record("replication", replication(receiver_stat=receiver(received=10 * MB, replayed=8 * MB,
-                                                                     last_replay_ago=30, pause_state="paused")))
+    paused = replication(receiver_stat=receiver(received=10 * MB, replayed=8 * MB, last_replay_ago=30,
+                                                pause_state="paused"))
+    standby.record("replication", replace(paused, taken_at=paused.taken_at - timedelta(seconds=45)))
+    standby.record("replication", paused)
     pgb.record("pgbouncer", bouncer(pool(waiting=4, maxwait=3.5)))
     registry = registry_for(AgentState({"primary": primary, "standby": standby, "bouncer": pgb}), 10)
 
