@@ -51,7 +51,8 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
                         "(a primary and its standbys may be given together). NAME labels its metrics; "
                         "default host:port")
     g.add_argument("--pgbouncer", action="append", default=[], metavar="[NAME=]DSN",
-                   help="a pgbouncer admin console (database 'pgbouncer'); repeatable")
+                   help="a pgbouncer admin console (database 'pgbouncer'; the role needs stats_users); "
+                        "repeatable")
     g.add_argument("--config", metavar="FILE", help="YAML configuration file (PGRADAR_CONFIG)")
     g.add_argument("--interval", action="append", default=[], type=_interval, metavar="COLLECTOR=SECONDS",
                    help="poll interval of one collector (or of 'classify'); repeatable. Defaults: "
@@ -183,7 +184,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
     if args.format == "table":
-        print(f"checking {len(cfg.targets)} target(s) ...", file=sys.stderr, flush=True)
+        print(f"checking {len(cfg.targets) + len(cfg.pgbouncers)} target(s) ...", file=sys.stderr, flush=True)
     agent = Agent(cfg)
     try:
         agent.run_once()

@@ -25,7 +25,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ENV_PREFIX = "PGRADAR_"
 DEFAULT_LISTEN = ":9188"
 # Classification is a scheduled job like a collector, on the agent's own state.
-JOB_INTERVALS = {"classify": 15.0}
+JOB_INTERVALS = {"classify": 15.0, "pgbouncer": 15.0}  # pgbouncer: its admin console, per pgbouncer target
 
 
 class ConfigError(ValueError):

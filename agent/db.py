@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from pgradar.agent.queries import Query
-from psycopg import sql
+from psycopg import ClientCursor, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import class_row, dict_row
 
@@ -255,3 +255,32 @@ def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> S
     except psycopg.Error as exc:
         raise ConnectFailed(_error_message(exc, dsn)) from None
     return Session(conn, dsn)
+
+
+def admin_command(text: str) -> str:
+    """A SQL file's text as pgbouncer's admin console takes it: without comment lines."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
+class BouncerSession(Session):
+    """A session to pgbouncer's admin console: SHOW commands, no parameters, no comments."""
+
+    def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.Composable:
+        return sql.SQL(admin_command(query.text if isinstance(query, Query) else query))  # type: ignore[arg-type]
+
+
+def connect_bouncer(dsn: str, settings: SessionSettings) -> BouncerSession:
+    """Open a session to pgbouncer's admin console (database ``pgbouncer`` unless the DSN names one).
+
+    The console speaks only the simple query protocol (psycopg's ClientCursor,
+    never prepared) and refuses startup parameters it does not know, so no
+    ``options`` here: it has no read-only mode or timeouts to set anyway.
+    """
+    extra: dict[str, Any] = {"application_name": APPLICATION_NAME, "connect_timeout": settings.connect_timeout_s}
+    try:
+        if not conninfo_to_dict(dsn).get("dbname"):
+            extra["dbname"] = "pgbouncer"
+        conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=None, cursor_factory=ClientCursor, **extra)
+    except psycopg.Error as exc:
+        raise ConnectFailed(_error_message(exc, dsn)) from None
+    return BouncerSession(conn, dsn)

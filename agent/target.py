@@ -98,6 +98,10 @@ def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot)
 
 
 class TargetRuntime:
+    """A PostgreSQL server; subclasses watch other kinds of target with the same jobs and health."""
+
+    collector_names: tuple[str, ...] = collectors.COLLECTOR_NAMES
+
     def __init__(self, target: TargetConfig, config: Config, state: TargetState) -> None:
         self.target = target
         self.config = config
@@ -141,7 +145,7 @@ class TargetRuntime:
                 # No attempt while backing off: the last real error again, so it is logged once.
                 raise ConnectFailed(link.last_error)
             try:
-                link.session = connect(self.target.dsn, self.settings, dbname=database)
+                link.session = self._open(database)
             except ConnectFailed as exc:
                 link.failures += 1
                 link.retry_at = time.monotonic() + backoff_delay(link.failures)
@@ -151,6 +155,9 @@ class TargetRuntime:
             return link.session
         finally:
             link.lock.release()
+
+    def _open(self, database: str | None) -> Session:
+        return connect(self.target.dsn, self.settings, dbname=database)
 
     def drop_session(self, database: str | None) -> None:
         link = self._link(database)
@@ -201,13 +208,7 @@ class TargetRuntime:
         started = time.monotonic()
         now = datetime.now(UTC)
         try:
-            server = self.refresh_server() if name == "server" or self.state.server is None \
-                else self.state.server
-            if not server.supported:
-                raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
-            snapshot = collectors.spec(name).collect(_Context(self, server, now))
-            if isinstance(snapshot, StatementsSnapshot):
-                snapshot = self._after_statements(_Context(self, server, now), snapshot)
+            snapshot = self._collect(name, now)
             failed = getattr(snapshot, "failed_databases", ())
             if failed:
                 snapshot = carry_over(self.state.latest(name), snapshot)
@@ -245,6 +246,17 @@ class TargetRuntime:
             with self.state.lock:
                 status.runs += 1
                 status.last_duration_s = time.monotonic() - started
+
+    def _collect(self, name: str, now: datetime) -> Any:
+        """One collector's snapshot; raises what ``run_collector`` sorts out."""
+        server = self.refresh_server() if name == "server" or self.state.server is None \
+            else self.state.server
+        if not server.supported:
+            raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
+        snapshot = collectors.spec(name).collect(_Context(self, server, now))
+        if isinstance(snapshot, StatementsSnapshot):
+            snapshot = self._after_statements(_Context(self, server, now), snapshot)
+        return snapshot
 
     def _failed(self, name: str, status: CollectorStatus, message: str, down: bool) -> None:
         with self.state.lock:

@@ -42,7 +42,7 @@ class Thresholds:
     slot_retained_critical_bytes: float = 10 * 1024 * 1024 * 1024
     connections_warning_ratio: float = 0.8
     connections_critical_ratio: float = 0.95
-    pool_waiting_clients: float = 1
+    pool_waiting_clients: float = 5  # a queue this long is saturation even before anyone waited a second
     pool_maxwait_warning_s: float = 1
     pool_maxwait_critical_s: float = 10
     idle_in_transaction_warning_s: float = 60

@@ -68,7 +68,8 @@ def render_table(doc: dict[str, Any]) -> str:
     for t in doc["targets"]:
         health = "ok" if t["ok"] else f"DOWN: {t['error']}"
         version = t["server_version"] and f"PostgreSQL {t['server_version'] // 10000}"
-        lines.append(f"target {t['name']}: {version or '?'} {t['role'] or ''} {health}".replace("  ", " "))
+        unknown = "" if t["role"] == "pgbouncer" else "?"  # a pgbouncer has no server version
+        lines.append(f"target {t['name']}: {version or unknown} {t['role'] or ''} {health}".replace("  ", " "))
     problems = doc["problems"]
     lines.append("")
     lines.append(f"{len(problems)} problem(s)" + (":" if problems else ""))

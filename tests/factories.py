@@ -7,14 +7,25 @@ from datetime import UTC, datetime, timedelta
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
+    BouncerDatabase,
+    BouncerSnapshot,
+    ConnectionGroup,
     DatabaseSnapshot,
     DatabaseStat,
     ForeignKey,
     ForeignKeysSnapshot,
     IndexesSnapshot,
     IndexStat,
+    PoolStat,
+    ReceiverStat,
+    RelationName,
+    ReplicationSnapshot,
+    SessionsSnapshot,
+    SessionStat,
     Settings,
     SettingsSnapshot,
+    SlotStat,
+    StandbyStat,
     StatementsInfo,
     StatementsSnapshot,
     StatementStat,
@@ -96,3 +107,83 @@ def observation(*, tables: tuple[TableStat, ...] = (), indexes: tuple[IndexStat,
 def database(name: str = "app", xid_age: int = 1000, stats_reset: datetime | None = None) -> DatabaseStat:
     return DatabaseStat(name, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, stats_reset, 1 << 30,
                         xid_age, 10)
+
+
+# --- replication, sessions, pools ---------------------------------------------------
+
+MB = 1024.0 * 1024.0
+
+
+def standby_row(name: str = "replica1", behind: float = 0.0, replay_lag: float | None = 0.01,
+                write_behind: float = 0.0) -> StandbyStat:
+    return StandbyStat(pid=4242, standby=name, client_addr="10.0.0.2", state="streaming", sync_state="async",
+                       write_lag_seconds=0.001, flush_lag_seconds=0.002, replay_lag_seconds=replay_lag,
+                       sent_behind_bytes=0.0, write_behind_bytes=write_behind, flush_behind_bytes=write_behind,
+                       replay_behind_bytes=behind, replay_wal_bytes=1000 * MB - behind, reply_time=T0)
+
+
+def slot(name: str = "old_slot", active: bool = False, retained: float | None = 2048 * MB,
+         wal_status: str = "extended", temporary: bool = False) -> SlotStat:
+    return SlotStat(slot=name, slot_type="physical", database="", temporary=temporary, active=active,
+                    active_pid=None, retained_bytes=retained, wal_status=wal_status, safe_wal_size_bytes=None,
+                    inactive_since=None, invalidation_reason=None)
+
+
+def receiver(name: str = "replica1", received: float = 1000 * MB, replayed: float = 1000 * MB,
+             primary: float | None = None, last_replay_ago: float | None = 5.0,
+             pause_state: str = "not paused", status: str = "streaming") -> ReceiverStat:
+    return ReceiverStat(standby_name=name, receiver_status=status, slot_name="", sender_host="db-0",
+                        sender_port=5432, receive_wal_bytes=received, replay_wal_bytes=replayed,
+                        primary_wal_bytes=received if primary is None else primary, last_msg_receipt_time=T0,
+                        last_replay_at=None if last_replay_ago is None else T0 - timedelta(seconds=last_replay_ago),
+                        pause_state=pause_state)
+
+
+def replication(*standbys: StandbyStat, slots: tuple[SlotStat, ...] = (),
+                receiver_stat: ReceiverStat | None = None) -> ReplicationSnapshot:
+    return ReplicationSnapshot(T0, receiver_stat is not None, 1000 * MB, standbys, slots, receiver_stat)
+
+
+def session(pid: int, state: str = "active", database: str = "app", query_s: float = 1.0,
+            state_s: float | None = None, queryid: int | None = 77, blocked_by: tuple[int, ...] = (),
+            lock_relid: int | None = None, user: str = "app_user") -> SessionStat:
+    return SessionStat(pid=pid, dbid=5, database=database, username=user, application="shop",
+                       client_addr="10.0.0.9", state=state, wait_event_type="Lock" if blocked_by else "",
+                       wait_event="transactionid" if blocked_by else "", xact_seconds=query_s,
+                       query_seconds=query_s, state_seconds=query_s if state_s is None else state_s,
+                       queryid=queryid, blocked_by=list(blocked_by), lock_relid=lock_relid)
+
+
+def sessions(*rows: SessionStat, connections: tuple[ConnectionGroup, ...] = (),
+             relations: tuple[RelationName, ...] = ()) -> SessionsSnapshot:
+    return SessionsSnapshot(T0, connections, rows, relations)
+
+
+def settings(max_connections: int = 100, reserved: int = 3, idle_timeout_s: float = 0.0) -> SettingsSnapshot:
+    return SettingsSnapshot(T0, Settings(
+        max_connections=max_connections, reserved_connections=reserved, work_mem_bytes=4 * 1024 * 1024,
+        track_io_timing=True, autovacuum=True, autovacuum_vacuum_threshold=50,
+        autovacuum_vacuum_scale_factor=0.2, autovacuum_analyze_threshold=50,
+        autovacuum_analyze_scale_factor=0.1, autovacuum_freeze_max_age=200_000_000, pgss_max=5000,
+        idle_in_transaction_session_timeout_s=idle_timeout_s, raw=()))
+
+
+def pool(waiting: int = 0, maxwait: float = 0.0, database: str = "app", user: str = "shop",
+         mode: str = "transaction") -> PoolStat:
+    return PoolStat(database=database, user=user, cl_active=2, cl_waiting=waiting, sv_active=2, sv_idle=0,
+                    sv_used=0, sv_tested=0, sv_login=0, maxwait_seconds=maxwait, pool_mode=mode)
+
+
+def bouncer(*pools: PoolStat, pool_size: int = 2) -> BouncerSnapshot:
+    entry = BouncerDatabase(name="app", host="127.0.0.1", port=5432, database="app", pool_size=pool_size,
+                            reserve_pool=0, pool_mode="transaction", max_connections=0, current_connections=2,
+                            paused=False, disabled=False)
+    return BouncerSnapshot(T0, pools, (entry,), (), (("default_pool_size", "20"), ("max_client_conn", "100")))
+
+
+def observation_of(target: str = "primary", server: ServerInfo | None = None,
+                peers: dict[str, Observation] | None = None, texts: dict[tuple[int, int], str] | None = None,
+                earlier: dict[str, tuple[object, ...]] | None = None, **snapshots: object) -> Observation:
+    """An observation at T0 of the given snapshots; ``earlier`` ones go before them in the history."""
+    history = {name: (*(earlier or {}).get(name, ()), snap) for name, snap in snapshots.items()}
+    return Observation(target, T0, server, dict(snapshots), history, (), texts or {}, peers or {})

@@ -42,7 +42,7 @@ def test_renamed_columns_are_picked_by_version() -> None:
 
 def test_variants_of_one_query_return_the_same_columns() -> None:
     def columns(text: str) -> list[str]:
-        if "SELECT" not in text:  # EXPLAIN, PREPARE, DEALLOCATE: no result columns of ours
+        if "SELECT" not in text:  # EXPLAIN/PREPARE/DEALLOCATE, pgbouncer SHOW: not our result columns
             return []
         select = text.split("SELECT", 1)[1].split("\n  FROM", 1)[0]
         return re.findall(r"(?:AS|\.)\s*(\w+),?\s*$", select, flags=re.MULTILINE)
