@@ -153,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     http.routes["/problems"] = lambda query, accept: (
-        200, "application/json", render_json(document(agent.state)).encode())
+        200, "application/json", render_json(document(agent.state, text_policy=cfg.statement_text)).encode())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -190,7 +190,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         agent.run_once()
     finally:
         agent.stop()
-    doc = document(agent.state)
+    doc = document(agent.state, text_policy=cfg.statement_text)
     down = [t for t in doc["targets"] if not t["ok"]]
     if down and len(down) == len(doc["targets"]):
         raise CheckFailed("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgradar.agent.explain import StatementPlan
-from pgradar.agent.findings import Finding
+from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.problems import ActiveProblem, ordered
 from pgradar.agent.state import AgentState, TargetState
 
@@ -39,13 +39,31 @@ def active_problems(state: AgentState) -> list[ActiveProblem]:
     return ordered(found)
 
 
-def document(state: AgentState, generated_at: datetime | None = None) -> dict[str, Any]:
+def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
+    """A problem with every statement text in its evidence cut to the policy (or removed)."""
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if key in STATEMENT_KEYS and isinstance(value, str):
+            return policy.show(value)
+        return value
+    return {**problem, "evidence": walk(problem["evidence"])}
+
+
+# Evidence keys that hold a statement's normalized text.
+STATEMENT_KEYS = frozenset({"statement", "query", "text", "blocker_statement", "parent_statement"})
+
+
+def document(state: AgentState, generated_at: datetime | None = None,
+             text_policy: TextPolicy = DEFAULT_TEXT_POLICY) -> dict[str, Any]:
     problems = active_problems(state)
     return {
         "version": 1,
         "generated_at": _iso(generated_at or datetime.now(UTC)),
         "targets": [target_entry(t) for t in state],
-        "problems": [p.finding.to_json(p.first_seen) for p in problems],
+        "problems": [_shown(p.finding.to_json(p.first_seen), text_policy) for p in problems],
     }
 
 
