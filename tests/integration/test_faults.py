@@ -146,3 +146,36 @@ def test_a_retry_in_progress_does_not_block_other_threads(black_hole: int) -> No
     assert waited < 1.0, f"waited {waited:.1f}s behind another thread's connect"
     assert runtime.state.collector("server").errors == 2
     assert "timeout" in (runtime.state.collector("activity").last_error or "")
+
+
+def test_a_promoted_standby_is_seen_as_primary(fresh_pg: Cluster, installations, sandbox) -> None:
+    from pgradar.agent.state import AgentState
+    from pgradar.exporters.prometheus import registry_for
+
+    tools = None if fresh_pg.installation.tool("pg_basebackup") else installations[max(installations)]
+    standby = sandbox.standby(fresh_pg, f"promoted{fresh_pg.major}", basebackup_from=tools)
+    try:
+        config = Config(targets=(TargetConfig("primary", monitor_dsn(fresh_pg)),
+                                 TargetConfig("replica", monitor_dsn(standby))))
+        agent = Agent(config)
+        agent.run_once()
+        replica = agent.state.target("replica")
+        assert replica.role == "standby" and replica.latest("replication").receiver is not None
+        assert [s.standby for s in agent.state.target("primary").latest("replication").standbys] == \
+            [f"promoted{fresh_pg.major}"]
+        standby.promote()
+
+        def promoted() -> bool:
+            agent.run_once()
+            return replica.role == "primary" and not agent.state.target("primary").latest("replication").standbys
+        wait_for(promoted, 60, step=1, what="the promotion seen from both ends")
+        assert replica.latest("replication").receiver is None
+        registry = registry_for(AgentState(agent.state.targets), 10)
+        assert registry.get_sample_value("pgradar_server_info", {"target": "replica", "version": replica.server.version,
+                                                                 "role": "primary"}) == 1.0
+        assert registry.get_sample_value("pgradar_server_in_recovery", {"target": "replica"}) == 0.0
+        assert all(s.last_error is None for s in replica.status.values()), replica.status
+        agent.stop()
+    finally:
+        standby.stop("immediate")
+        sandbox.clusters.remove(standby)
