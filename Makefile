@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install servers test unit lint try clean
+.PHONY: install servers test unit lint try bench bench-small clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,17 +19,25 @@ servers: install
 	$(PY) scripts/fetch_postgres.py
 
 test: install servers
-	$(PY) -m ruff check agent exporters tests scripts
+	$(PY) -m ruff check agent exporters tests scripts bench
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m ruff check agent exporters tests scripts
+	$(PY) -m ruff check agent exporters tests scripts bench
 
 try: install
 	$(PY) scripts/try_agent.py
+
+# pgradar against postgres_exporter on a large catalog (bench/README.md); not part of `make test`.
+# Needs `apt-get install -y prometheus-postgres-exporter`.
+bench: install
+	$(PY) bench/run.py --size full
+
+bench-small: install
+	$(PY) bench/run.py --size small
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
