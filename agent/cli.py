@@ -111,9 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     setup_logging(cfg.log_level)
     agent = Agent(cfg)
+    registry = registry_for(agent.state, cfg.top_statements, cfg.top_tables, cfg.top_indexes)
     try:
-        http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry_for(agent.state, cfg.top_statements),
-                               agent.healthy, agent.ready)
+        http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry, agent.healthy, agent.ready)
     except OSError as exc:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     http.routes["/problems"] = lambda query, accept: (

@@ -89,11 +89,15 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_table_last_vacuum_timestamp_seconds", "gauge", REL,
        "Unix time of the last vacuum, manual or automatic (absent: never vacuumed)."),
     _m("pgradar_table_xid_age", "gauge", REL, "Age of the table's relfrozenxid, in transactions."),
+    _m("pgradar_tables_tracked", "gauge", T,
+       "User tables seen; per-table series only for the most active (limits.top_tables) and those with a problem."),
     # --- indexes -------------------------------------------------------------------------
     _m("pgradar_index_scans_total", "counter", IDX, "Scans of the index."),
     _m("pgradar_index_rows_read_total", "counter", IDX, "Index entries returned by scans."),
     _m("pgradar_index_size_bytes", "gauge", IDX, "Size of the index."),
     _m("pgradar_index_valid", "gauge", IDX, "0 when the index is invalid (a failed CREATE INDEX CONCURRENTLY)."),
+    _m("pgradar_indexes_tracked", "gauge", T,
+       "User indexes seen; per-index series only for the most scanned (limits.top_indexes) and those with a problem."),
     # --- databases -------------------------------------------------------------------------
     _m("pgradar_database_transactions_committed_total", "counter", TD, "Transactions committed."),
     _m("pgradar_database_transactions_rolled_back_total", "counter", TD, "Transactions rolled back."),
