@@ -103,6 +103,7 @@ def setup_logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
     from pgradar.agent.agent import Agent
     from pgradar.exporters.http import AgentHTTPServer
     from pgradar.exporters.prometheus import registry_for
@@ -121,6 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # Every job changes what /metrics shows: render then, not on each scrape.
+    agent.scheduler.add_listener(http.render_in_background(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     agent.start()
     http.start()
     logging.getLogger("pgradar").info("serving http://%s:%d/metrics", cfg.listen.host or "0.0.0.0", http.port)
