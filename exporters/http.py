@@ -34,10 +34,13 @@ class Exposition:
 
     A format is rendered on the scrape path only the first time it is asked
     for; afterwards a scrape gets the body of the latest render, which starts
-    ``settle_s`` after a change so that jobs finishing together cost one render.
+    ``settle_s`` after a change so that jobs finishing together cost one render:
+    jobs are due on the same 15 s ticks and the slowest (tables in every
+    database) takes a second or two on a large catalog, so 3 s makes about one
+    render per tick, and /metrics lags a poll by at most that plus a render.
     """
 
-    def __init__(self, registry: CollectorRegistry, settle_s: float = 1.0) -> None:
+    def __init__(self, registry: CollectorRegistry, settle_s: float = 3.0) -> None:
         self.registry = registry
         self.settle_s = settle_s
         self.renders = 0
