@@ -216,5 +216,5 @@ def growth_table(rows: Sequence[tuple[str, float | None, float | None, float | N
     body = [(name, "-" if a is None else f"{a:,.4g}", "-" if b is None else f"{b:,.4g}",
              "-" if r is None else f"x{r:.2f}") for name, a, b, r in rows]
     widths = [max(len(r[i]) for r in (head, *body)) for i in range(4)]
-    return "\n".join("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-                     for r in (head, *body))
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in (head, *body)]
+    return "\n".join([lines[0], "|" + "|".join("-" * (w + 2) for w in widths) + "|", *lines[1:]])

@@ -319,6 +319,15 @@ def wait_listening(port: int, timeout: float) -> None:
         time.sleep(0.1)
 
 
+def _expected_jobs() -> tuple[str, ...]:
+    from pgradar.agent.collectors import COLLECTOR_NAMES
+    from pgradar.agent.config import JOB_INTERVALS
+    return (*COLLECTOR_NAMES, *JOB_INTERVALS)
+
+
+EXPECTED_JOBS = _expected_jobs()  # every collector, and the classification
+
+
 def wait_complete_metrics(url: str, started: float, deadline_s: float) -> tuple[float | None, list]:
     """Seconds since ``started`` until /metrics shows a last success for every collector, and its samples."""
     samples: list = []
@@ -327,8 +336,8 @@ def wait_complete_metrics(url: str, started: float, deadline_s: float) -> tuple[
             status, body, _ = http_get(url)
             if status == 200:
                 samples = measure.parse_samples(body.decode())
-                done = measure.collectors_succeeded(samples)
-                if done and all(done.values()):
+                done = {name for name, ok in measure.collectors_succeeded(samples).items() if ok}
+                if set(EXPECTED_JOBS) <= done:
                     return time.monotonic() - started, samples
         time.sleep(0.5)
     return None, samples
