@@ -63,6 +63,8 @@ class Config:
     listen: Listen = Listen("", 9188)
     intervals: Mapping[str, float] = field(default_factory=dict)
     top_statements: int = 50
+    top_tables: int = 200   # per-table series for the N most active tables (and every one a problem names)
+    top_indexes: int = 200  # per-index series likewise
     snapshots_kept: int = 5
     connect_timeout_s: int = 5
     statement_timeout_ms: int = 10_000
@@ -124,7 +126,7 @@ SCHEMA: dict[str, Any] = {
     "listen": _str,
     "intervals": dict.fromkeys((*COLLECTOR_NAMES, *JOB_INTERVALS), _positive(float)),
     "thresholds": _THRESHOLDS,
-    "limits": {"top_statements": _positive(int)},
+    "limits": {"top_statements": _positive(int), "top_tables": _positive(int), "top_indexes": _positive(int)},
     "databases": _FILTER,
     "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int),
                  "lock_ms": _positive(int)},
@@ -356,9 +358,11 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
     if errors:
         raise ConfigError("; ".join(errors))
     timeouts = data.get("timeouts", {})
+    limits = data.get("limits", {})
     return Config(
         targets=targets, pgbouncers=pgbouncers, listen=listen_at, intervals=intervals,
-        top_statements=int(top), snapshots_kept=int(data.get("snapshots_kept", 5)),
+        top_statements=int(top), top_tables=int(limits.get("top_tables", 200)),
+        top_indexes=int(limits.get("top_indexes", 200)), snapshots_kept=int(data.get("snapshots_kept", 5)),
         connect_timeout_s=int(timeouts.get("connect_seconds", 5)),
         statement_timeout_ms=int(timeouts.get("statement_ms", 10_000)),
         lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level),

@@ -92,6 +92,8 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_table_last_vacuum_timestamp_seconds", "gauge", REL,
        "Unix time of the last vacuum, manual or automatic (absent: never vacuumed)."),
     _m("pgradar_table_xid_age", "gauge", REL, "Age of the table's relfrozenxid, in transactions."),
+    _m("pgradar_tables_tracked", "gauge", T,
+       "User tables seen; per-table series only for the most active (limits.top_tables) and those with a problem."),
     # --- indexes -------------------------------------------------------------------------
     _m("pgradar_index_scans_total", "counter", IDX, "Scans of the index."),
     _m("pgradar_index_rows_read_total", "counter", IDX, "Index entries returned by scans."),
@@ -105,6 +107,8 @@ METRICS: tuple[Metric, ...] = (
        "1 when the last EXPLAIN cycle ran out of its time budget and left statements for the next one."),
     _m("pgradar_statement_plan_cost", "gauge", ("target", "database", "queryid"),
        "Estimated total cost of a top-N statement's generic plan."),
+    _m("pgradar_indexes_tracked", "gauge", T,
+       "User indexes seen; per-index series only for the most scanned (limits.top_indexes) and those with a problem."),
     # --- databases -------------------------------------------------------------------------
     _m("pgradar_database_transactions_committed_total", "counter", TD, "Transactions committed."),
     _m("pgradar_database_transactions_rolled_back_total", "counter", TD, "Transactions rolled back."),
