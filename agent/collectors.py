@@ -22,6 +22,7 @@ from pgradar.agent.snapshots import (
     ActivityGroup,
     ActivitySnapshot,
     ConnectionGroup,
+    DatabaseSize,
     DatabaseSnapshot,
     DatabaseStat,
     ForeignKey,
@@ -36,12 +37,14 @@ from pgradar.agent.snapshots import (
     SessionStat,
     Settings,
     SettingsSnapshot,
+    SizesSnapshot,
     SlotStat,
     StandbyStat,
     StatementsInfo,
     StatementsSnapshot,
     StatementStat,
     StatementText,
+    TableSize,
     TablesSnapshot,
     TableStat,
 )
@@ -147,6 +150,13 @@ def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
 
 
 # --- server-wide ------------------------------------------------------------------
+
+
+def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
+    tables_query = _q("sizes", "tables", ctx.server)
+    tables, failed = _each_database(ctx, lambda s: s.rows(tables_query, TableSize))
+    databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)
+    return SizesSnapshot(ctx.now, tuple(tables), tuple(databases), tuple(failed))
 
 
 def collect_database(ctx: CollectContext) -> DatabaseSnapshot:
@@ -272,6 +282,7 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("tables", collect_tables, 60, "pg_stat_user_tables in every database"),
     CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
     CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
+    CollectorSpec("sizes", collect_sizes, 300, "table and database sizes (file-system calls, so less often)"),
     CollectorSpec("foreign_keys", collect_foreign_keys, 300, "foreign keys and the indexes that serve them"),
     CollectorSpec("plans", collect_plans, 60, "generic plans of the costliest statements (EXPLAIN), index advice"),
     CollectorSpec("replication", collect_replication, 15, "standbys, slots, WAL receiver and replay"),

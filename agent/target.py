@@ -25,7 +25,14 @@ from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import IndexesSnapshot, IndexFirstSeen, StatementsSnapshot, carry_over
+from pgradar.agent.snapshots import (
+    IndexesSnapshot,
+    IndexFirstSeen,
+    SizesSnapshot,
+    StatementsSnapshot,
+    carry_over,
+    fill_sizes,
+)
 from pgradar.agent.state import CollectorStatus, TargetState
 
 log = logging.getLogger("pgradar.target")
@@ -212,7 +219,10 @@ class TargetRuntime:
             failed = getattr(snapshot, "failed_databases", ())
             if failed:
                 snapshot = carry_over(self.state.latest(name), snapshot)
-            self.state.record(name, snapshot)
+            self.state.record(name, fill_sizes(snapshot, self.state.latest("sizes")))
+            if isinstance(snapshot, SizesSnapshot):
+                for counters in ("tables", "database"):  # the latest counters get the new sizes at once
+                    self.state.replace_latest(counters, lambda old: fill_sizes(old, snapshot))
             if isinstance(snapshot, IndexesSnapshot):
                 self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"),
                                                                        snapshot))

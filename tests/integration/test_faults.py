@@ -53,27 +53,32 @@ def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
     config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),), statement_timeout_ms=1000,
                     lock_timeout_ms=5000)
     runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
-    for name in ("server", "tables", "database"):
+    for name in ("server", "sizes", "tables", "database"):
         runtime.run_collector(name)
-    assert any(t.relation == "locked_out" for t in runtime.state.latest("tables").tables)
+    assert any(z.relid for z in runtime.state.latest("sizes").tables if z.database == "app")
     holder = superuser(fresh_pg, "app")
     try:
         holder.execute("BEGIN")
         holder.execute("LOCK TABLE locked_out IN ACCESS EXCLUSIVE MODE")  # pg_table_size must wait
-        runtime.run_collector("tables")
+        runtime.run_collector("sizes")
+        runtime.run_collector("tables")  # the counters need no lock on the table
         runtime.run_collector("database")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    tables = runtime.state.collector("tables")
-    assert tables.errors == 1 and "statement timeout" in (tables.last_error or "")
-    assert "app" in (tables.last_error or "")
-    snapshot = runtime.state.latest("tables")
+    sizes = runtime.state.collector("sizes")
+    assert sizes.errors == 1 and "statement timeout" in (sizes.last_error or "")
+    assert "app" in (sizes.last_error or "")
+    snapshot = runtime.state.latest("sizes")
     assert snapshot.failed_databases == ("app",)
-    assert any(t.relation == "locked_out" for t in snapshot.tables), "the failed database's rows were dropped"
-    assert runtime.state.collector("database").errors == 0 and runtime.state.up
-    runtime.run_collector("tables")
-    assert runtime.state.latest("tables").failed_databases == ()
+    assert any(z.database == "app" for z in snapshot.tables), "the failed database's rows were dropped"
+    tables = runtime.state.latest("tables")
+    locked = next(t for t in tables.tables if t.relation == "locked_out")
+    assert locked.size_bytes is not None, "the kept sizes were not applied to the counters"
+    assert runtime.state.collector("tables").errors == 0 and runtime.state.collector("database").errors == 0
+    assert runtime.state.up
+    runtime.run_collector("sizes")
+    assert runtime.state.latest("sizes").failed_databases == ()
     runtime.close()
 
 

@@ -1,4 +1,4 @@
--- tables/tables: per-table activity, size and maintenance, in the current
+-- tables/tables: per-table activity and maintenance (sizes: sizes/tables), in the current
 -- database. Same columns on 13 to 15; 16 adds last_seq_scan (tables.16.sql).
 SELECT current_database()::text AS database,
        s.relid::int8 AS relid,
@@ -6,8 +6,10 @@ SELECT current_database()::text AS database,
        s.relname AS relation,
        c.relkind::text AS relkind,
        c.reltuples::float8 AS reltuples,
-       z.table_bytes AS size_bytes,
-       z.table_bytes + z.index_bytes AS total_size_bytes,
+       -- sizes come from sizes/tables.13.sql on a slower cadence: the file-size
+       -- calls cost more than all the counters together
+       NULL::int8 AS size_bytes,
+       NULL::int8 AS total_size_bytes,
        s.seq_scan,
        s.seq_tup_read,
        coalesce(s.idx_scan, 0) AS idx_scan,
@@ -31,7 +33,3 @@ SELECT current_database()::text AS database,
        coalesce(c.reloptions, '{}') AS reloptions
   FROM pg_stat_user_tables s
   JOIN pg_class c ON c.oid = s.relid
-  -- Each size once: pg_total_relation_size would measure the table (and its
-  -- TOAST) a second time; the file-size calls are most of this query's cost.
-  CROSS JOIN LATERAL (SELECT pg_table_size(s.relid) AS table_bytes,
-                             pg_indexes_size(s.relid) AS index_bytes) z
