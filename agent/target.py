@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.autoexplain import LogTail
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import CollectorUnavailable
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
@@ -69,6 +70,7 @@ class _Context:
         self.now = now
         self.databases = runtime.state.databases
         self.statement_texts = runtime.state.statement_texts
+        self.auto_explain_log = runtime.auto_explain_log
 
     def session(self, database: str | None = None) -> Session:
         return self._runtime.session(database)
@@ -88,6 +90,7 @@ class TargetRuntime:
         self._links_lock = threading.Lock()
         self._logged: dict[str, str] = {}
         self._database_errors: dict[str, str] = {}
+        self.auto_explain_log = LogTail(target.auto_explain_log) if target.auto_explain_log else None
 
     # --- sessions ---------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from pgradar.agent.thresholds import Thresholds
 
 Classifier = Callable[[Observation, Thresholds], Iterable[Finding]]
 
-CLASSIFIERS: tuple[Classifier, ...] = ()
+from pgradar.agent.classifiers import statements  # noqa: E402  (one import per family)
+
+CLASSIFIERS: tuple[Classifier, ...] = (*statements.CLASSIFIERS,)
 
 
 def classify(obs: Observation, thresholds: Thresholds,
