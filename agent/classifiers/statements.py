@@ -12,14 +12,13 @@ query-structure module and EXPLAIN plan shapes.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pgradar.agent.analysis import StatementDelta, StatementInterval
-from pgradar.agent.autoexplain import AutoExplainSnapshot, PlanSample, literal_free
+from pgradar.agent.autoexplain import AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import DatabaseSnapshot, SettingsSnapshot, TablesSnapshot, TableStat
@@ -400,16 +399,14 @@ def _misestimates(obs: Observation, t: Thresholds, plan: PlanSample, by_queryid:
         database, queryid = by_text[literal_free(plan.query)]
     if database is None and queryid is not None:
         database = by_queryid.get(queryid)
-    worst: dict[tuple[str | None, str | None], Any] = defaultdict(lambda: None)
+    worst: dict[tuple[str | None, str | None], PlanNode] = {}
     for node in plan.nodes:
         if node.factor < t.misestimate_factor or max(node.plan_rows, node.actual_rows) < t.misestimate_min_rows:
             continue
         key = (node.schema, node.relation)
-        if worst[key] is None or node.factor > worst[key].factor:
+        if key not in worst or node.factor > worst[key].factor:
             worst[key] = node
     for (schema, relation), node in worst.items():
-        if node is None:
-            continue
         name = qualified(schema, relation) if schema and relation else (quote_ident(relation) if relation else None)
         direction = "under" if node.actual_rows > node.plan_rows else "over"
         fix = (f"ANALYZE {name}; if the estimate stays off after a fresh analyze, raise the statistics "
