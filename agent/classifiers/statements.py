@@ -110,8 +110,8 @@ def temp_spill(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         yield Finding(
             "temp_spill", "critical" if share >= t.statement_min_share else "warning", obs.target,
             summary=(f"statement {d.queryid} writes {human_bytes(per_call)} of temporary files per call "
-                     f"({d.calls} calls in {interval.seconds:.0f}s); work_mem is "
-                     f"{human_bytes(work_mem) if work_mem else 'unknown'}"),
+                     f"({d.calls} calls in {interval.seconds:.0f}s); the server's work_mem is "
+                     f"{human_bytes(work_mem) if work_mem else 'unknown'} (a role or session may set less)"),
             recommendation=(f"ALTER ROLE {quote_ident(d.username)} SET work_mem = '{size}'; "
                             f"(or for this statement alone: SET LOCAL work_mem = '{size}'; in its transaction)"
                             f"{index_hint}" if d.username else
