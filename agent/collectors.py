@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pgradar.agent import queries
+from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.explain import collect_plans
 from pgradar.agent.server import ServerInfo
@@ -59,6 +60,7 @@ class CollectContext(Protocol):
     databases: tuple[str, ...]
     now: datetime
     statement_texts: Mapping[tuple[int, int], str]
+    auto_explain_log: LogTail | None  # the target's server log, when the user named one
 
     def session(self, database: str | None = None) -> Session: ...
 
@@ -200,12 +202,25 @@ def parse_settings(raw: list[tuple[str, str, str]]) -> Settings:
         pgss_max=int(num("pg_stat_statements.max")) if "pg_stat_statements.max" in values else None,
         idle_in_transaction_session_timeout_s=num("idle_in_transaction_session_timeout"),
         raw=tuple(sorted(raw)),
+        block_size=int(num("block_size", 8192)),
     )
 
 
 def collect_settings(ctx: CollectContext) -> SettingsSnapshot:
     rows = ctx.session().dicts(_q("settings", "settings", ctx.server))
     return SettingsSnapshot(ctx.now, parse_settings([(r["name"], r["setting"], r["unit"]) for r in rows]))
+
+
+def collect_auto_explain(ctx: CollectContext) -> AutoExplainSnapshot:
+    """New auto_explain plans from the server log (targets[i].auto_explain_log); empty when none is set."""
+    tail = ctx.auto_explain_log
+    if tail is None:
+        return AutoExplainSnapshot(ctx.now, None, ())
+    try:
+        read = tail.read(ctx.now)
+    except OSError as exc:
+        raise DatabaseError(f"cannot read the auto_explain log {tail.path}: {exc.strerror or exc}") from None
+    return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read)
 
 
 def collect_server(ctx: CollectContext) -> ServerSnapshot:
@@ -287,6 +302,7 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("plans", collect_plans, 60, "generic plans of the costliest statements (EXPLAIN), index advice"),
     CollectorSpec("replication", collect_replication, 15, "standbys, slots, WAL receiver and replay"),
     CollectorSpec("sessions", collect_sessions, 15, "connections, idle transactions, long statements, locks"),
+    CollectorSpec("auto_explain", collect_auto_explain, 30, "auto_explain plans from the server log, if named"),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

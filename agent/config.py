@@ -45,6 +45,7 @@ class TargetConfig:
     dsn: str  # with the password from password_file folded in; never shown
     databases: DatabaseFilter = DatabaseFilter()
     thresholds: Thresholds = DEFAULT_THRESHOLDS
+    auto_explain_log: str | None = None  # the server log with auto_explain JSON plans (row_misestimate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,18 @@ def _level(value: Any, path: str, errors: list[str]) -> Any:
 
 _FILTER = {"include": [_str], "exclude": [_str]}
 _THRESHOLDS = dict.fromkeys(THRESHOLD_NAMES, _positive(float))
-_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS}
+
+
+def _log_path(value: Any, path: str, errors: list[str]) -> Any:
+    """A log file path; it may not exist yet (rotation), but it cannot be a folder."""
+    _str(value, path, errors)
+    if isinstance(value, str) and value.strip() and Path(value).is_dir():
+        errors.append(f"{path}: {show(value)} is a folder; name the server log file auto_explain writes to")
+    return value
+
+
+_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS,
+           "auto_explain_log": _log_path}
 SCHEMA: dict[str, Any] = {
     "targets": [_TARGET],
     "pgbouncers": [{"name": _str, "dsn": _str, "password_file": _str}],
@@ -221,7 +233,7 @@ def _target(raw: Mapping[str, Any], where: str, errors: list[str],
     databases = default_filter if filt is None else DatabaseFilter(
         tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
     thresholds = with_overrides(default_thresholds, dict(raw.get("thresholds") or {}))
-    return TargetConfig(name, dsn, databases, thresholds)
+    return TargetConfig(name, dsn, databases, thresholds, raw.get("auto_explain_log") or None)
 
 
 def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str],

@@ -101,6 +101,7 @@ class TableStat:
     last_seq_scan: datetime | None
     xid_age: int | None
     reloptions: list[str]
+    column_count: int = 0  # live columns (select_star: is the table wide?)
 
     @property
     def last_analyzed(self) -> datetime | None:
@@ -353,6 +354,7 @@ class Settings:
     pgss_max: int | None
     idle_in_transaction_session_timeout_s: float
     raw: tuple[tuple[str, str, str], ...]  # (name, setting, unit) as read
+    block_size: int = 8192  # bytes per block: pg_stat_statements counts blocks
 
 
 @dataclass(frozen=True, slots=True)

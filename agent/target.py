@@ -19,6 +19,7 @@ from typing import Any
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.autoexplain import LogTail
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import CollectorUnavailable
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
@@ -78,6 +79,7 @@ class _Context:
         self.databases = runtime.state.databases
         self.statement_texts = runtime.state.statement_texts
         self.thresholds = runtime.target.thresholds
+        self.auto_explain_log = runtime.auto_explain_log
 
     def history(self, collector: str) -> tuple[Any, ...]:
         return self._runtime.state.history(collector)
@@ -119,6 +121,7 @@ class TargetRuntime:
         self._links_lock = threading.Lock()
         self._logged: dict[str, str] = {}
         self._database_errors: dict[str, str] = {}
+        self.auto_explain_log = LogTail(target.auto_explain_log) if target.auto_explain_log else None
 
     # --- sessions ---------------------------------------------------------------
 

@@ -90,6 +90,12 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
         f.add("pgradar_statements_exec_seconds_total", acc["total_exec_ms"] / 1000, target=t.name,
               database=database)
         f.add("pgradar_statements_rows_total", acc["rows"], target=t.name, database=database)
+        f.add("pgradar_statements_shared_blocks_hit_total", acc["shared_blks_hit"], target=t.name,
+              database=database)
+        f.add("pgradar_statements_shared_blocks_read_total", acc["shared_blks_read"], target=t.name,
+              database=database)
+        f.add("pgradar_statements_temp_blocks_written_total", acc["temp_blks_written"], target=t.name,
+              database=database)
     for delta in rank_statements(t.statement_intervals, top_n):
         acc = totals.counters.get(delta.key)
         if acc is None:

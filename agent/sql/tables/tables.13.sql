@@ -1,5 +1,6 @@
 -- tables/tables: per-table activity and maintenance (sizes: sizes/tables), in the current
--- database. Same columns on 13 to 15; 16 adds last_seq_scan (tables.16.sql).
+-- database, with the column count (for select_star). Same columns on 13 to
+-- 15; 16 adds last_seq_scan (tables.16.sql).
 SELECT current_database()::text AS database,
        s.relid::int8 AS relid,
        s.schemaname AS schema,
@@ -30,6 +31,8 @@ SELECT current_database()::text AS database,
        s.analyze_count + s.autoanalyze_count AS analyze_count,
        NULL::timestamptz AS last_seq_scan,
        CASE WHEN c.relfrozenxid <> '0'::xid THEN age(c.relfrozenxid) END AS xid_age,
-       coalesce(c.reloptions, '{}') AS reloptions
+       coalesce(c.reloptions, '{}') AS reloptions,
+       (SELECT count(*) FROM pg_attribute a
+         WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped)::int AS column_count
   FROM pg_stat_user_tables s
   JOIN pg_class c ON c.oid = s.relid

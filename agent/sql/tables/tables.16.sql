@@ -30,6 +30,8 @@ SELECT current_database()::text AS database,
        s.analyze_count + s.autoanalyze_count AS analyze_count,
        s.last_seq_scan,
        CASE WHEN c.relfrozenxid <> '0'::xid THEN age(c.relfrozenxid) END AS xid_age,
-       coalesce(c.reloptions, '{}') AS reloptions
+       coalesce(c.reloptions, '{}') AS reloptions,
+       (SELECT count(*) FROM pg_attribute a
+         WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped)::int AS column_count
   FROM pg_stat_user_tables s
   JOIN pg_class c ON c.oid = s.relid
