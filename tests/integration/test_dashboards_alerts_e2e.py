@@ -381,6 +381,11 @@ def test_dashboards_and_alerts_against_real_prometheus(small_pg: tuple[Cluster, 
         assert down["labels"]["severity"] == "critical"
         assert down["annotations"]["runbook_url"].endswith("/alerts/RUNBOOK.md#pgradartargetdown")
         assert "down" in down["annotations"]["summary"]
+        # The descriptions quote the raw numbers the exporter has for the object.
+        described = {x["labels"]["alertname"]: x["annotations"]["description"] for x in hook.alerts()}
+        assert re.search(r"Now [\d.]+MiB of WAL are not replayed", described["PostgresReplicationLag"]), described
+        assert re.search(r"It retains [\d.]+MiB of WAL now", described["PostgresReplicationSlotInactive"]), described
+        assert re.search(r"\b[1-3] client\(s\) wait, the oldest for ", described["PgbouncerPoolSaturation"]), described
         print(f"{report}; firing: {sorted(name for name, *_ in firing)}; {time.monotonic() - began:.0f}s")
 
 
