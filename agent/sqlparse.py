@@ -56,7 +56,7 @@ def leading_keyword(text: str) -> str:
     return match.group(0).lower() if match else ""
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=16384)  # a whole pg_stat_statements; see statement_text.star_sources
 def is_plain_select(text: str) -> bool:
     """Safe to plan as a read: starts with SELECT/WITH/VALUES/TABLE, and no part of it writes.
 
@@ -170,7 +170,7 @@ def _scan_select(select: exp.Select, found: list[_Use]) -> None:
     found.extend(uses.values())
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=16384)
 def table_uses(text: str) -> tuple[TableUse, ...] | None:
     """Per table reference: equality, range, join and ORDER BY columns; None if unparsable.
 

@@ -59,7 +59,6 @@ def is_query(text: str) -> bool:
     return bool(head) and head[0].lower() in _QUERY_HEADS
 
 
-@lru_cache(maxsize=4096)
 def parse(text: str) -> exp.Expression | None:
     """The statement's tree, or None when sqlglot cannot read it (about 3.5% of texts)."""
     try:
@@ -77,6 +76,10 @@ class StarSource:
     relation: str
 
 
+# Results are small and texts stable, so the cache holds a whole pg_stat_statements
+# (pg_stat_statements.max up to 10,000): a smaller LRU walked in the same order
+# every classification would miss every time. Trees are not kept.
+@lru_cache(maxsize=16384)
 def star_sources(text: str) -> tuple[StarSource, ...]:
     """Tables expanded by ``*`` (or ``alias.*``) in the outermost SELECT list.
 
