@@ -8,7 +8,8 @@ shop schema, a background workload, and the agent serving ``/metrics``,
 - ``orders`` (200,000 rows) has no index on ``customer_id``, and the hottest
   query looks orders up by customer: ``seq_scan`` (and ``missing_fk_index``);
 - ``orders_created_at_idx`` is never used: ``unused_index``;
-- ``customers_email_idx2`` repeats ``customers_email_idx``: ``duplicate_index``;
+- ``customers_email_idx`` and ``customers_email_idx2`` share one definition:
+  ``duplicate_index`` (for the one the workload does not use);
 - ``payments`` quadrupled in a bulk load after its last ANALYZE, with
   autovacuum off for it: ``stale_stats``;
 - the standby's replay is paused (``pg_wal_replay_pause()``) for a few
@@ -90,7 +91,7 @@ CREATE INDEX customers_email_idx2 ON customers (email);
 PLANTED = (
     ("seq_scan", "shop public.orders: the hot lookup by customer_id has no index"),
     ("unused_index", "shop public.orders_created_at_idx: never scanned (info until it has been unused for 7 days)"),
-    ("duplicate_index", "shop public.customers_email_idx2: same definition as customers_email_idx"),
+    ("duplicate_index", "shop public.customers_email_idx and _idx2: one definition, twice"),
     ("stale_stats", "shop public.payments: quadrupled by a bulk load after its last ANALYZE"),
     ("replication_lag", "standby: replay paused for minutes at a time while the primary writes"),
 )
