@@ -88,12 +88,28 @@ CREATE INDEX customers_email_idx ON customers (email);
 CREATE INDEX customers_email_idx2 ON customers (email);
 """
 
+@dataclass(frozen=True, slots=True)
+class Planted:
+    """A problem the demo plants: its kind, where the agent reports it, and how to tell it."""
+
+    kind: str
+    target: str  # the agent's target that reports it
+    field: str  # an object field of the finding ...
+    value: str  # ... and its value
+    description: str
+
+
 PLANTED = (
-    ("seq_scan", "shop public.orders: the hot lookup by customer_id has no index"),
-    ("unused_index", "shop public.orders_created_at_idx: never scanned (info until it has been unused for 7 days)"),
-    ("duplicate_index", "shop public.customers_email_idx and _idx2: one definition, twice"),
-    ("stale_stats", "shop public.payments: quadrupled by a bulk load after its last ANALYZE"),
-    ("replication_lag", "standby: replay paused for minutes at a time while the primary writes"),
+    Planted("seq_scan", "primary", "relation", "orders",
+            "shop public.orders: the hot lookup by customer_id has no index"),
+    Planted("unused_index", "primary", "index", "orders_created_at_idx",
+            "shop public.orders_created_at_idx: never scanned (info until it has been unused for 7 days)"),
+    Planted("duplicate_index", "primary", "relation", "customers",
+            "shop public.customers_email_idx and _idx2: one definition, twice"),
+    Planted("stale_stats", "primary", "relation", "payments",
+            "shop public.payments: quadrupled by a bulk load after its last ANALYZE"),
+    Planted("replication_lag", "primary", "standby", "standby",
+            "standby: replay paused for minutes at a time while the primary writes"),
 )
 
 
@@ -340,7 +356,7 @@ class Demo:
         base = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
         check = (f'pgradar check --dsn "primary={agent_dsn(self.primary)}" '
                  f'--dsn "standby={agent_dsn(self.standby)}" --fail-on never')
-        planted = "\n".join(f"  {kind:<16} {where}" for kind, where in PLANTED)
+        planted = "\n".join(f"  {p.kind:<16} {p.description}" for p in PLANTED)
         progress.begin("ready")
         print(f"""
 pgradar demo is running.

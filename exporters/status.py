@@ -149,8 +149,10 @@ def _evidence(evidence: dict[str, Any]) -> str:
 def _problem(p: ActiveProblem, now: datetime) -> str:
     f = p.finding
     since = human_seconds(max((now - p.first_seen).total_seconds(), 0.0))
+    # The object as data attributes too, for scripts and tests that look for one problem.
+    fields = "".join(f' data-{name}="{_e(value)}"' for name, value in f.object.items() if value is not None)
     return (f'<div class="problem {_e(f.severity)}" data-kind="{_e(f.kind)}" data-severity="{_e(f.severity)}" '
-            f'data-target="{_e(f.target)}" data-id="{_e(f.id)}">'
+            f'data-target="{_e(f.target)}" data-id="{_e(f.id)}"{fields}>'
             f'<div class="head"><span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span>'
             f'<span class="kind">{_e(f.kind)}</span><span class="object">on {_e(f.target)}: {_e(object_label(p))}'
             f'</span><span class="muted">for {_e(since)}</span></div>'

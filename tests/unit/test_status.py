@@ -85,6 +85,10 @@ def test_problems_grouped_by_severity_critical_first_with_object_evidence_and_fi
     assert "idx_scan=0" in page.body and "size_bytes=4423680" in page.body
     assert "for 3 min" in page.body  # first seen at T0
     assert len(page.all("pre", class_="fix")) == 4
+    (unused,) = page.all("div", data_kind="unused_index")
+    assert (unused["data-database"], unused["data-relation"], unused["data-index"]) == ("app", "orders", "orders_a_idx")
+    assert "data-queryid" not in unused
+    assert page.all("div", data_kind="replication_lag")[0]["data-standby"] == "standby1"
     assert "-- fix seq_scan\nSELECT 1;" in page.body  # the fix as written, line breaks kept
 
 
