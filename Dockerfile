@@ -11,6 +11,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY agent ./agent
 COPY exporters ./exporters
+COPY dashboards ./dashboards
+COPY alerts ./alerts
 COPY scripts/image_install.sh ./scripts/image_install.sh
 RUN sh scripts/image_install.sh /src /opt/pgradar
 

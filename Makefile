@@ -19,14 +19,14 @@ servers: install
 	$(PY) scripts/fetch_postgres.py
 
 test: install servers
-	$(PY) -m ruff check agent exporters tests scripts
+	$(PY) -m ruff check agent exporters dashboards alerts tests scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m ruff check agent exporters tests scripts
+	$(PY) -m ruff check agent exporters dashboards alerts tests scripts
 
 # Ctrl-C stops the servers and the agent and removes the temporary folder.
 demo: install

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from pgradar.agent.collectors import COLLECTOR_NAMES
+from pgradar.agent.bouncer import BouncerRuntime
 from pgradar.agent.config import Config
 from pgradar.agent.observation import observe, with_peers
 from pgradar.agent.state import AgentState, TargetState
@@ -31,6 +31,10 @@ class Agent:
             state = TargetState(target.name, keep=config.snapshots_kept)
             self.state.targets[target.name] = state
             self.runtimes[target.name] = TargetRuntime(target, config, state)
+        for target in config.pgbouncers:
+            state = TargetState(target.name, keep=config.snapshots_kept, kind="pgbouncer")
+            self.state.targets[target.name] = state
+            self.runtimes[target.name] = BouncerRuntime(target, config, state)
         workers = max(4, min(32, 2 * len(self.runtimes)))
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers)},
@@ -42,7 +46,7 @@ class Agent:
         self.state.started_at = datetime.now(UTC)
         now = datetime.now(UTC)
         for name, runtime in self.runtimes.items():
-            for collector in COLLECTOR_NAMES:
+            for collector in runtime.collector_names:
                 self.scheduler.add_job(runtime.run_collector, "interval", args=[collector],
                                        seconds=self.config.interval(collector), next_run_time=now,
                                        id=f"{name}/{collector}", name=f"{collector} on {name}")
@@ -54,7 +58,7 @@ class Agent:
     def run_once(self) -> None:
         """Every collector of every target once, in order, then classify (``check``, tests)."""
         for runtime in self.runtimes.values():
-            for collector in COLLECTOR_NAMES:
+            for collector in runtime.collector_names:
                 runtime.run_collector(collector)
         self.classify()
 
@@ -70,8 +74,8 @@ class Agent:
 
     def ready(self) -> tuple[bool, str]:
         """Ready once every collector of every target has run at least once, and been classified."""
-        waiting = [f"{t.name}/{c}" for t in self.state for c in (*COLLECTOR_NAMES, "classify")
-                   if t.collector(c).runs == 0]
+        waiting = [f"{name}/{c}" for name, rt in self.runtimes.items() for c in (*rt.collector_names, "classify")
+                   if rt.state.collector(c).runs == 0]
         if waiting:
             return False, f"first pass not finished: {', '.join(waiting[:10])}"
         return True, "ready"

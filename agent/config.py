@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pgradar.agent.collectors import COLLECTOR_NAMES, spec
 from pgradar.agent.db import CONNINFO_KEYWORDS, BadDsn, parse_dsn, with_params
+from pgradar.agent.findings import DEFAULT_TEXT_POLICY, TextPolicy
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import NAMES as THRESHOLD_NAMES
 from pgradar.agent.thresholds import Thresholds, with_overrides
@@ -25,7 +26,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ENV_PREFIX = "PGRADAR_"
 DEFAULT_LISTEN = ":9188"
 # Classification is a scheduled job like a collector, on the agent's own state.
-JOB_INTERVALS = {"classify": 15.0}
+JOB_INTERVALS = {"classify": 15.0, "pgbouncer": 15.0}  # pgbouncer: its admin console, per pgbouncer target
 
 
 class ConfigError(ValueError):
@@ -67,6 +68,7 @@ class Config:
     statement_timeout_ms: int = 10_000
     lock_timeout_ms: int = 1_000
     log_level: str = "INFO"
+    statement_text: TextPolicy = DEFAULT_TEXT_POLICY
 
     def interval(self, job: str) -> float:
         """Seconds between runs of a collector (or of 'classify')."""
@@ -99,6 +101,12 @@ def _positive(kind: type) -> Checker:
     return check
 
 
+def _bool(value: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(value, bool):
+        errors.append(f"{path}: expected true or false, got {show(value)}")
+    return value
+
+
 def _level(value: Any, path: str, errors: list[str]) -> Any:
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     if not isinstance(value, str) or value.upper() not in levels:
@@ -121,6 +129,7 @@ SCHEMA: dict[str, Any] = {
     "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int),
                  "lock_ms": _positive(int)},
     "snapshots_kept": _positive(int),
+    "statement_text": {"max_length": _positive(int), "hide": _bool},
     "log_level": _level,
 }
 
@@ -352,7 +361,9 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         top_statements=int(top), snapshots_kept=int(data.get("snapshots_kept", 5)),
         connect_timeout_s=int(timeouts.get("connect_seconds", 5)),
         statement_timeout_ms=int(timeouts.get("statement_ms", 10_000)),
-        lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level))
+        lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level),
+        statement_text=TextPolicy(int(data.get("statement_text", {}).get("max_length", 200)),
+                                  bool(data.get("statement_text", {}).get("hide", False))))
 
 
 def load(config_path: str | None, env: Mapping[str, str], flags: Overrides,

@@ -11,13 +11,14 @@ agent's small exception tree so that callers never import psycopg.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
 from pgradar.agent.queries import Query
-from psycopg import sql
+from psycopg import ClientCursor, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import class_row, dict_row
 
@@ -158,6 +159,10 @@ class Session:
         return str(self._conn.info.dbname)
 
     @property
+    def user(self) -> str:
+        return str(self._conn.info.user)
+
+    @property
     def closed(self) -> bool:
         return bool(self._conn.closed or self._conn.broken)
 
@@ -197,6 +202,40 @@ class Session:
             raise QueryFailed(f"{query.source} returned {len(rows)} rows, expected 1")
         return rows[0]
 
+    def with_statement(self, query: Query, statement: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                       **identifiers: str) -> list[dict[str, Any]]:
+        """Run ``query`` with a statement text in its ``{statement}`` slot (EXPLAIN, PREPARE).
+
+        The text is a normalized statement from pg_stat_statements, put in as
+        SQL, not as a value: only ever inside EXPLAIN or PREPARE, which plan
+        it and never run it. Parameters are bound only when given, so a ``%``
+        in the text is left alone.
+        """
+        parts: dict[str, sql.Composable] = {k: sql.Identifier(v) for k, v in identifiers.items()}
+        composed = sql.SQL(query.text).format(statement=sql.SQL(statement), **parts)  # type: ignore[arg-type]
+        try:
+            with self._conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(composed, params)
+                return cur.fetchall() if cur.description is not None else []
+        except psycopg.Error as exc:
+            raise QueryFailed(_error_message(exc, self._dsn) + f" ({query.source})",
+                              sqlstate=getattr(exc, "sqlstate", None)) from None
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[Session]:
+        """A transaction (read-only, as every session is) that is always rolled back.
+
+        SET LOCAL settings, hypothetical indexes' catalog lookups and whatever
+        a planned statement touched end with it; an error inside leaves the
+        session usable.
+        """
+        try:
+            with self._conn.transaction() as tx:
+                yield self
+                raise psycopg.Rollback(tx)
+        except psycopg.Error as exc:
+            raise QueryFailed(_error_message(exc, self._dsn), sqlstate=getattr(exc, "sqlstate", None)) from None
+
 
 def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> Session:
     """Open a hardened session; ``dbname`` replaces the DSN's database."""
@@ -216,3 +255,32 @@ def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> S
     except psycopg.Error as exc:
         raise ConnectFailed(_error_message(exc, dsn)) from None
     return Session(conn, dsn)
+
+
+def admin_command(text: str) -> str:
+    """A SQL file's text as pgbouncer's admin console takes it: without comment lines."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
+class BouncerSession(Session):
+    """A session to pgbouncer's admin console: SHOW commands, no parameters, no comments."""
+
+    def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.Composable:
+        return sql.SQL(admin_command(query.text if isinstance(query, Query) else query))  # type: ignore[arg-type]
+
+
+def connect_bouncer(dsn: str, settings: SessionSettings) -> BouncerSession:
+    """Open a session to pgbouncer's admin console (database ``pgbouncer`` unless the DSN names one).
+
+    The console speaks only the simple query protocol (psycopg's ClientCursor,
+    never prepared) and refuses startup parameters it does not know, so no
+    ``options`` here: it has no read-only mode or timeouts to set anyway.
+    """
+    extra: dict[str, Any] = {"application_name": APPLICATION_NAME, "connect_timeout": settings.connect_timeout_s}
+    try:
+        if not conninfo_to_dict(dsn).get("dbname"):
+            extra["dbname"] = "pgbouncer"
+        conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=None, cursor_factory=ClientCursor, **extra)
+    except psycopg.Error as exc:
+        raise ConnectFailed(_error_message(exc, dsn)) from None
+    return BouncerSession(conn, dsn)

@@ -120,7 +120,6 @@ class DemoOptions:
     pause_s: float = 240.0  # the standby's replay stays paused this long ...
     resume_s: float = 120.0  # ... then replays this long, and again
     pause_after_s: float = 10.0  # first pause, after the agent started
-    text_limit: int = 200
 
 
 class Progress:
@@ -341,8 +340,8 @@ class Demo:
         self.http = http
         agent = self.agent
         http.routes["/problems"] = lambda query, accept: (
-            200, "application/json", render_json(document(agent.state)).encode())
-        http.routes["/"] = status_route(agent.state, text_limit=o.text_limit, refresh_s=10)
+            200, "application/json", render_json(document(agent.state, text_policy=config.statement_text)).encode())
+        http.routes["/"] = status_route(agent.state, text_policy=config.statement_text, refresh_s=10)
         agent.start()
         http.start()
         deadline = time.monotonic() + 60

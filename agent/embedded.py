@@ -258,19 +258,28 @@ class Sandbox:
         self.clusters.append(cluster)
         return cluster
 
-    def standby(self, primary: Cluster, name: str = "standby", slot: str | None = None) -> Cluster:
-        """A streaming standby of ``primary`` made with pg_basebackup -R."""
+    def standby(self, primary: Cluster, name: str = "standby", slot: str | None = None,
+                basebackup_from: Installation | None = None) -> Cluster:
+        """A streaming standby of ``primary`` made with pg_basebackup -R.
+
+        ``basebackup_from`` lends its pg_basebackup to a build that has none
+        (the npm builds): a newer pg_basebackup copies older servers.
+        """
         cluster = Cluster(primary.installation, self.root / name, free_port(), {})
         cluster.datadir.mkdir()
         _give_to(cluster.datadir, cluster.user)
         cluster.datadir.chmod(0o700)
         args = ["-D", str(cluster.datadir), "-h", "127.0.0.1", "-p", str(primary.port),
-                "-U", "postgres", "-R", "-X", "stream", "--no-sync"]
+                "-U", "postgres", "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]
         if slot:
             args += ["-C", "-S", slot]
-        cluster._run("pg_basebackup", *args, timeout=300)
+        runner = cluster if basebackup_from is None else Cluster(basebackup_from, cluster.datadir, cluster.port)
+        runner._run("pg_basebackup", *args, timeout=300)
         with open(cluster.datadir / "postgresql.conf", "a") as conf:
             conf.write(f"port = {cluster.port}\nhot_standby = on\n")
+        # pg_basebackup -R wrote its own primary_conninfo into postgresql.auto.conf,
+        # which is read after postgresql.conf: the standby's name goes there, last.
+        with open(cluster.datadir / "postgresql.auto.conf", "a") as conf:
             conf.write(f"primary_conninfo = 'host=127.0.0.1 port={primary.port} user=postgres "
                        f"application_name={name}'\n")
         cluster.start()
@@ -288,3 +297,83 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PGBOUNCER_PATHS = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
+
+
+def find_pgbouncer() -> Path | None:
+    """pgbouncer on PATH, else where Debian puts it (/usr/sbin is not on every PATH)."""
+    found = shutil.which("pgbouncer")
+    if found:
+        return Path(found)
+    return next((Path(p) for p in PGBOUNCER_PATHS if Path(p).exists()), None)
+
+
+@dataclass
+class Bouncer:
+    """A pgbouncer in a folder of its own on 127.0.0.1, in front of one cluster.
+
+    It refuses to run as root, so it runs as the clusters' service user.
+    ``users`` maps user names to passwords for its auth_file (md5 auth);
+    ``admins`` may use the admin console (database ``pgbouncer``).
+    """
+
+    binary: Path
+    folder: Path
+    server: Cluster
+    databases: dict[str, str]  # pgbouncer database -> server database
+    users: dict[str, str]
+    admins: tuple[str, ...] = ()
+    settings: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    user: str | None = field(default_factory=_service_user)
+    process: subprocess.Popen[bytes] | None = None
+
+    def dsn(self, dbname: str, user: str, password: str) -> str:
+        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} password={password}"
+
+    def start(self) -> Bouncer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "users.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in self.users.items()))
+        dbs = "".join(f"{name} = host=127.0.0.1 port={self.server.port} dbname={target}\n"
+                      for name, target in self.databases.items())
+        base = {"listen_addr": "127.0.0.1", "listen_port": str(self.port), "unix_socket_dir": "",
+                "auth_type": "md5", "auth_file": str(self.folder / "users.txt"),
+                "admin_users": ",".join(self.admins), "logfile": str(self.folder / "pgbouncer.log"),
+                "pidfile": "", "ignore_startup_parameters": "extra_float_digits"}
+        conf = "".join(f"{k} = {v}\n" for k, v in {**base, **self.settings}.items())
+        (self.folder / "pgbouncer.ini").write_text(f"[databases]\n{dbs}\n[pgbouncer]\n{conf}")
+        for path in (self.folder, *self.folder.iterdir()):
+            _give_to(path, self.user)
+        self.process = subprocess.Popen([str(self.binary), str(self.folder / "pgbouncer.ini")], user=self.user,
+                                        cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ClusterError(f"pgbouncer exited: {self.log()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise ClusterError(f"pgbouncer did not listen on port {self.port}: {self.log()[-2000:]}")
+
+    def log(self) -> str:
+        try:
+            return (self.folder / "pgbouncer.log").read_text()
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None

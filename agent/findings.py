@@ -130,3 +130,19 @@ def human_seconds(s: float) -> str:
     if s < 172800:
         return f"{s / 3600:.1f} h"
     return f"{s / 86400:.1f} days"
+
+
+@dataclass(frozen=True, slots=True)
+class TextPolicy:
+    """How much of a statement's normalized text leaves the agent (``statement_text`` in the config)."""
+
+    max_length: int = 200
+    hide: bool = False
+
+    def show(self, text: str | None) -> str | None:
+        if text is None or self.hide:
+            return None
+        return text if len(text) <= self.max_length else text[: self.max_length - 1] + "…"
+
+
+DEFAULT_TEXT_POLICY = TextPolicy()

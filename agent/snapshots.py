@@ -136,6 +136,16 @@ class IndexStat:
     expressions: str | None
     constraint_type: str | None  # 'p', 'u' or 'x' when the index backs a constraint
     last_idx_scan: datetime | None
+    # For an index of a partition attached to a partitioned index: the
+    # partitioned index and table at the top of the tree (one index to the user).
+    root_schema: str | None = None
+    root_relation: str | None = None
+    root_index: str | None = None
+
+    @property
+    def keys(self) -> tuple[str | None, ...]:
+        """The key columns (None for an expression), without INCLUDE columns."""
+        return tuple(self.columns[: self.key_count])
 
 
 class PerDatabase(Protocol):
@@ -184,6 +194,45 @@ class IndexesSnapshot:
 
     def with_rows(self, rows: tuple[Any, ...]) -> IndexesSnapshot:
         return replace(self, indexes=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    database: str
+    constraint_oid: int
+    schema: str
+    relation: str
+    relkind: str  # 'p' for a partitioned table
+    constraint_name: str
+    columns: list[str]
+    referenced_schema: str
+    referenced_relation: str
+    reltuples: float  # of the referencing table (summed over partitions)
+    size_bytes: int
+    index_keys: list[str]  # each non-partial index's key columns, comma-joined ('' for an expression)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKeysSnapshot:
+    taken_at: datetime
+    foreign_keys: tuple[ForeignKey, ...]
+    failed_databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFirstSeen:
+    """When the agent first saw each index; None for those present at its first look.
+
+    PostgreSQL keeps no creation time for an index, so an index that appears
+    while the agent watches is dated by the agent; one there from the start
+    is as old as the statistics window at least.
+    """
+
+    taken_at: datetime
+    first_seen: tuple[tuple[tuple[str, int], datetime | None], ...]  # ((database, indexrelid), when)
+
+    def of(self, database: str, indexrelid: int) -> datetime | None:
+        return dict(self.first_seen).get((database, indexrelid))
 
 
 # --- database, activity, settings ----------------------------------------------
@@ -270,3 +319,217 @@ class SettingsSnapshot:
 class ServerSnapshot:
     taken_at: datetime
     databases: tuple[str, ...]  # discovered and selected for per-database collectors
+
+
+# --- replication ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StandbyStat:
+    """One row of pg_stat_replication: a standby as its sender sees it."""
+
+    pid: int
+    standby: str  # application_name (the standby's name), else its address
+    client_addr: str
+    state: str
+    sync_state: str
+    write_lag_seconds: float | None
+    flush_lag_seconds: float | None
+    replay_lag_seconds: float | None
+    sent_behind_bytes: float | None
+    write_behind_bytes: float | None
+    flush_behind_bytes: float | None
+    replay_behind_bytes: float | None
+    replay_wal_bytes: float | None
+    reply_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotStat:
+    slot: str
+    slot_type: str
+    database: str
+    temporary: bool
+    active: bool
+    active_pid: int | None
+    retained_bytes: float | None  # None when the slot never reserved WAL
+    wal_status: str  # reserved, extended, unreserved, lost ('' when no WAL reserved)
+    safe_wal_size_bytes: float | None
+    inactive_since: datetime | None  # 17+
+    invalidation_reason: str | None  # 17+
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStat:
+    """A standby's own view: WAL received, replayed, and whether replay is paused."""
+
+    standby_name: str  # the application_name its WAL receiver gives the primary
+    receiver_status: str  # '' when no WAL receiver runs
+    slot_name: str
+    sender_host: str
+    sender_port: int | None
+    receive_wal_bytes: float | None
+    replay_wal_bytes: float | None
+    primary_wal_bytes: float | None  # the sender's WAL end at its last message
+    last_msg_receipt_time: datetime | None
+    last_replay_at: datetime | None
+    pause_state: str  # 'not paused', 'pause requested' (14+) or 'paused'
+
+    @property
+    def paused(self) -> bool:
+        return self.pause_state != "not paused"
+
+    @property
+    def replay_behind_bytes(self) -> float:
+        """WAL received but not replayed yet."""
+        if self.receive_wal_bytes is None or self.replay_wal_bytes is None:
+            return 0.0
+        return max(0.0, self.receive_wal_bytes - self.replay_wal_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationSnapshot:
+    taken_at: datetime
+    in_recovery: bool
+    wal_bytes: float  # this server's WAL position (a standby: the last received)
+    standbys: tuple[StandbyStat, ...]
+    slots: tuple[SlotStat, ...]
+    receiver: ReceiverStat | None  # only on a standby
+
+
+# --- sessions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionGroup:
+    database: str
+    username: str
+    application: str
+    state: str
+    connections: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStat:
+    """One session worth naming; its statement is known by queryid, never by text."""
+
+    pid: int
+    dbid: int
+    database: str
+    username: str
+    application: str
+    client_addr: str
+    state: str
+    wait_event_type: str
+    wait_event: str
+    xact_seconds: float | None
+    query_seconds: float | None
+    state_seconds: float | None
+    queryid: int | None  # 14+, with compute_query_id on
+    blocked_by: list[int]
+    lock_relid: int | None  # the relation a blocked session waits on, where known
+
+    @property
+    def idle_in_transaction(self) -> bool:
+        return self.state.startswith("idle in transaction")
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blocked_by)
+
+
+@dataclass(frozen=True, slots=True)
+class RelationName:
+    dbid: int
+    relid: int
+    schema: str
+    relation: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsSnapshot:
+    taken_at: datetime
+    connections: tuple[ConnectionGroup, ...]
+    sessions: tuple[SessionStat, ...]
+    relations: tuple[RelationName, ...] = ()  # names of the relations in lock_relid
+
+    @property
+    def total_connections(self) -> int:
+        return sum(c.connections for c in self.connections)
+
+    def relation(self, dbid: int, relid: int | None) -> RelationName | None:
+        return next((r for r in self.relations if r.dbid == dbid and r.relid == relid), None)
+
+
+# --- pgbouncer ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStat:
+    """SHOW POOLS: one pool (database, user) of a pgbouncer."""
+
+    database: str
+    user: str
+    cl_active: int
+    cl_waiting: int
+    sv_active: int
+    sv_idle: int
+    sv_used: int
+    sv_tested: int
+    sv_login: int
+    maxwait_seconds: float
+    pool_mode: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.database}/{self.user}"
+
+    @property
+    def servers(self) -> int:
+        return self.sv_active + self.sv_idle + self.sv_used + self.sv_tested + self.sv_login
+
+
+@dataclass(frozen=True, slots=True)
+class BouncerDatabase:
+    """SHOW DATABASES: the pool limits of one pgbouncer database entry."""
+
+    name: str
+    host: str
+    port: int | None
+    database: str  # the server's database it points at
+    pool_size: int
+    reserve_pool: int
+    pool_mode: str
+    max_connections: int  # max_db_connections for this entry; 0 is unlimited
+    current_connections: int
+    paused: bool
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BouncerStat:
+    """SHOW STATS: totals per database since pgbouncer started."""
+
+    database: str
+    transactions: int
+    queries: int
+    received_bytes: int
+    sent_bytes: int
+    xact_seconds: float
+    query_seconds: float
+    wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BouncerSnapshot:
+    taken_at: datetime
+    pools: tuple[PoolStat, ...]
+    databases: tuple[BouncerDatabase, ...]
+    stats: tuple[BouncerStat, ...]
+    config: tuple[tuple[str, str], ...]  # SHOW CONFIG (key, value)
+
+    def setting(self, key: str) -> str | None:
+        return next((v for k, v in self.config if k == key), None)
+
+    def database(self, name: str) -> BouncerDatabase | None:
+        return next((d for d in self.databases if d.name == name), None)

@@ -38,6 +38,7 @@ class CollectorStatus:
 class TargetState:
     name: str
     keep: int = 5
+    kind: str = "postgresql"  # or "pgbouncer"
     server: ServerInfo | None = None
     up: bool = False
     last_error: str | None = None
@@ -73,6 +74,8 @@ class TargetState:
 
     @property
     def role(self) -> str | None:
+        if self.kind != "postgresql":
+            return self.kind
         return self.server.role if self.server else None
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
@@ -24,7 +25,7 @@ from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import StatementsSnapshot, carry_over
+from pgradar.agent.snapshots import IndexesSnapshot, IndexFirstSeen, StatementsSnapshot, carry_over
 from pgradar.agent.state import CollectorStatus, TargetState
 
 log = logging.getLogger("pgradar.target")
@@ -69,6 +70,10 @@ class _Context:
         self.now = now
         self.databases = runtime.state.databases
         self.statement_texts = runtime.state.statement_texts
+        self.thresholds = runtime.target.thresholds
+
+    def history(self, collector: str) -> tuple[Any, ...]:
+        return self._runtime.state.history(collector)
 
     def session(self, database: str | None = None) -> Session:
         return self._runtime.session(database)
@@ -77,7 +82,26 @@ class _Context:
         self._runtime.note_database_failure(database, error)
 
 
+def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot) -> IndexFirstSeen:
+    """Carry the first sightings forward: an index new since the last poll gets this poll's time.
+
+    On the first poll every index gets None (age unknown). Indexes of a
+    database that failed this time keep their entry, so a hiccup does not
+    make them look new.
+    """
+    known = dict(previous.first_seen) if previous is not None else {}
+    when = snapshot.taken_at if previous is not None else None
+    keys = [(i.database, i.indexrelid) for i in snapshot.indexes]
+    kept = [k for k in known if k[0] in snapshot.failed_databases]
+    seen = tuple((key, known.get(key, when)) for key in [*keys, *kept])
+    return IndexFirstSeen(snapshot.taken_at, seen)
+
+
 class TargetRuntime:
+    """A PostgreSQL server; subclasses watch other kinds of target with the same jobs and health."""
+
+    collector_names: tuple[str, ...] = collectors.COLLECTOR_NAMES
+
     def __init__(self, target: TargetConfig, config: Config, state: TargetState) -> None:
         self.target = target
         self.config = config
@@ -121,7 +145,7 @@ class TargetRuntime:
                 # No attempt while backing off: the last real error again, so it is logged once.
                 raise ConnectFailed(link.last_error)
             try:
-                link.session = connect(self.target.dsn, self.settings, dbname=database)
+                link.session = self._open(database)
             except ConnectFailed as exc:
                 link.failures += 1
                 link.retry_at = time.monotonic() + backoff_delay(link.failures)
@@ -131,6 +155,9 @@ class TargetRuntime:
             return link.session
         finally:
             link.lock.release()
+
+    def _open(self, database: str | None) -> Session:
+        return connect(self.target.dsn, self.settings, dbname=database)
 
     def drop_session(self, database: str | None) -> None:
         link = self._link(database)
@@ -181,17 +208,14 @@ class TargetRuntime:
         started = time.monotonic()
         now = datetime.now(UTC)
         try:
-            server = self.refresh_server() if name == "server" or self.state.server is None \
-                else self.state.server
-            if not server.supported:
-                raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
-            snapshot = collectors.spec(name).collect(_Context(self, server, now))
-            if isinstance(snapshot, StatementsSnapshot):
-                snapshot = self._after_statements(_Context(self, server, now), snapshot)
+            snapshot = self._collect(name, now)
             failed = getattr(snapshot, "failed_databases", ())
             if failed:
                 snapshot = carry_over(self.state.latest(name), snapshot)
             self.state.record(name, snapshot)
+            if isinstance(snapshot, IndexesSnapshot):
+                self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"),
+                                                                       snapshot))
             if failed:
                 reasons = "; ".join(f"database {db}: {self._database_errors.get(db, 'failed')}" for db in failed)
                 raise PartialFailure(f"{reasons} (previous rows kept)")
@@ -222,6 +246,17 @@ class TargetRuntime:
             with self.state.lock:
                 status.runs += 1
                 status.last_duration_s = time.monotonic() - started
+
+    def _collect(self, name: str, now: datetime) -> Any:
+        """One collector's snapshot; raises what ``run_collector`` sorts out."""
+        server = self.refresh_server() if name == "server" or self.state.server is None \
+            else self.state.server
+        if not server.supported:
+            raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
+        snapshot = collectors.spec(name).collect(_Context(self, server, now))
+        if isinstance(snapshot, StatementsSnapshot):
+            snapshot = self._after_statements(_Context(self, server, now), snapshot)
+        return snapshot
 
     def _failed(self, name: str, status: CollectorStatus, message: str, down: bool) -> None:
         with self.state.lock:

@@ -21,10 +21,18 @@ class Thresholds:
     unused_index_min_age_s: float = 7 * 86400  # observation window for a warning (shorter: info)
     unused_index_min_bytes: float = 1024 * 1024
     stale_stats_modified_ratio: float = 0.2  # rows modified since analyze / reltuples
+    stale_stats_grace_s: float = 600  # analyzed this recently and autovacuum is due: info, not warning
     dead_tuples_ratio: float = 0.2  # dead / (live + dead)
     dead_tuples_min_rows: float = 10_000
     xid_age_warning: float = 500_000_000
     xid_age_critical: float = 1_200_000_000
+    seq_scan_min_scans: float = 100  # sequential scans of a large table, for the table-level finding
+    unused_index_max_scans: float = 0  # "almost never": at most this many scans in the window
+    # --- EXPLAIN and index advice --------------------------------------------------------
+    explain_top_statements: float = 10  # the costliest N statements are planned each cycle
+    explain_budget_s: float = 5  # planning time per cycle and target; the rest waits for the next
+    explain_replan_s: float = 3600  # a cached plan is planned again after this long
+    index_advice_min_gain: float = 0.3  # hypopg: recommend only when the cost drops by this share
     # --- replication, sessions, pools --------------------------------------------------------
     replication_lag_warning_s: float = 30
     replication_lag_critical_s: float = 300
@@ -34,7 +42,7 @@ class Thresholds:
     slot_retained_critical_bytes: float = 10 * 1024 * 1024 * 1024
     connections_warning_ratio: float = 0.8
     connections_critical_ratio: float = 0.95
-    pool_waiting_clients: float = 1
+    pool_waiting_clients: float = 5  # a queue this long is saturation even before anyone waited a second
     pool_maxwait_warning_s: float = 1
     pool_maxwait_critical_s: float = 10
     idle_in_transaction_warning_s: float = 60

@@ -26,6 +26,9 @@ TD = ("target", "database")
 STMT = ("target", "database", "user", "queryid", "toplevel")
 REL = ("target", "database", "schema", "relation")
 IDX = ("target", "database", "schema", "relation", "index")
+STANDBY = ("target", "standby")
+SLOT = ("target", "slot")
+POOL = ("target", "pool", "database", "user")
 
 
 def _m(name: str, kind: Literal["gauge", "counter"], labels: tuple[str, ...], help_text: str) -> Metric:
@@ -94,6 +97,14 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_index_rows_read_total", "counter", IDX, "Index entries returned by scans."),
     _m("pgradar_index_size_bytes", "gauge", IDX, "Size of the index."),
     _m("pgradar_index_valid", "gauge", IDX, "0 when the index is invalid (a failed CREATE INDEX CONCURRENTLY)."),
+    # --- EXPLAIN (plans collector) -------------------------------------------------------------
+    _m("pgradar_explain_statements", "gauge", ("target", "outcome"),
+       "Top-N statements for EXPLAIN (plain reads of user tables), by outcome: planned, or skipped (planning failed)."),
+    _m("pgradar_explain_cycle_seconds", "gauge", T, "Time the last EXPLAIN cycle took (bounded by the budget)."),
+    _m("pgradar_explain_budget_exhausted", "gauge", T,
+       "1 when the last EXPLAIN cycle ran out of its time budget and left statements for the next one."),
+    _m("pgradar_statement_plan_cost", "gauge", ("target", "database", "queryid"),
+       "Estimated total cost of a top-N statement's generic plan."),
     # --- databases -------------------------------------------------------------------------
     _m("pgradar_database_transactions_committed_total", "counter", TD, "Transactions committed."),
     _m("pgradar_database_transactions_rolled_back_total", "counter", TD, "Transactions rolled back."),
@@ -113,6 +124,57 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_longest_query_seconds", "gauge", TD, "Run time of the longest active statement."),
     _m("pgradar_longest_idle_in_transaction_seconds", "gauge", TD,
        "Longest time a session has sat idle inside a transaction."),
+    _m("pgradar_connections", "gauge", ("target", "database", "user", "application", "state"),
+       "Client connections by database, user, application and state (this agent's included)."),
+    _m("pgradar_idle_in_transaction_sessions", "gauge", TD, "Sessions idle inside a transaction."),
+    _m("pgradar_blocked_sessions", "gauge", TD, "Sessions waiting for a lock another session holds."),
+    _m("pgradar_longest_lock_wait_seconds", "gauge", TD,
+       "Run time of the longest statement blocked by another session's lock."),
+    _m("pgradar_running_statement_seconds", "gauge", ("target", "database", "queryid"),
+       "Run time of the longest running statements (at most 10), by queryid (14+; empty before)."),
+    # --- replication ------------------------------------------------------------------------
+    _m("pgradar_wal_bytes_total", "counter", T,
+       "The server's WAL position in bytes (a standby: the last received); its rate is the WAL rate."),
+    _m("pgradar_replication_standby_info", "gauge", ("target", "standby", "state", "sync_state"),
+       "A standby streaming from the target (always 1; the standby label is its application_name)."),
+    _m("pgradar_replication_lag_bytes", "gauge", ("target", "standby", "stage"),
+       "WAL the standby has not yet passed a stage for (sent, write, flush, replay), from the sender's position."),
+    _m("pgradar_replication_lag_seconds", "gauge", ("target", "standby", "stage"),
+       "pg_stat_replication write/flush/replay lag; keeps its last value while the primary is idle, so "
+       "read it with the replay lag in bytes."),
+    _m("pgradar_replication_slot_info", "gauge", ("target", "slot", "slot_type", "database", "wal_status"),
+       "A replication slot (always 1)."),
+    _m("pgradar_replication_slot_active", "gauge", SLOT, "1 while a consumer uses the slot."),
+    _m("pgradar_replication_slot_retained_bytes", "gauge", SLOT, "WAL the slot holds back from removal."),
+    _m("pgradar_replication_slot_safe_wal_size_bytes", "gauge", SLOT,
+       "WAL that can still be written before the slot loses its WAL (max_slot_wal_keep_size set only)."),
+    _m("pgradar_standby_replay_paused", "gauge", T, "1 on a standby whose replay is paused or pause-requested."),
+    _m("pgradar_standby_receiver_streaming", "gauge", T, "1 on a standby whose WAL receiver streams."),
+    _m("pgradar_standby_replay_behind_bytes", "gauge", T, "WAL a standby received and has not replayed."),
+    _m("pgradar_standby_replay_lag_seconds", "gauge", T,
+       "Time since the last replayed commit while the standby has WAL left to replay; 0 when caught up "
+       "(an idle primary is no lag)."),
+    _m("pgradar_standby_last_replay_timestamp_seconds", "gauge", T, "Unix time of the last replayed commit."),
+    # --- pgbouncer --------------------------------------------------------------------------
+    _m("pgradar_pgbouncer_clients", "gauge", (*POOL, "state"), "Client connections of a pool: active, waiting."),
+    _m("pgradar_pgbouncer_servers", "gauge", (*POOL, "state"),
+       "Server connections of a pool: active, idle, used, tested, login."),
+    _m("pgradar_pgbouncer_maxwait_seconds", "gauge", POOL, "How long the oldest waiting client has waited."),
+    _m("pgradar_pgbouncer_pool_size", "gauge", TD, "pool_size of a pgbouncer database entry."),
+    _m("pgradar_pgbouncer_reserve_pool", "gauge", TD, "reserve_pool of a pgbouncer database entry."),
+    _m("pgradar_pgbouncer_database_max_connections", "gauge", TD,
+       "max_db_connections of a pgbouncer database entry (0: unlimited)."),
+    _m("pgradar_pgbouncer_database_connections", "gauge", TD, "Server connections of a pgbouncer database entry."),
+    _m("pgradar_pgbouncer_database_paused", "gauge", TD, "1 while the database entry is paused or disabled."),
+    _m("pgradar_pgbouncer_transactions_total", "counter", TD, "Transactions pooled."),
+    _m("pgradar_pgbouncer_queries_total", "counter", TD, "Queries pooled."),
+    _m("pgradar_pgbouncer_received_bytes_total", "counter", TD, "Bytes received from clients."),
+    _m("pgradar_pgbouncer_sent_bytes_total", "counter", TD, "Bytes sent to clients."),
+    _m("pgradar_pgbouncer_transaction_seconds_total", "counter", TD, "Time spent in transactions."),
+    _m("pgradar_pgbouncer_query_seconds_total", "counter", TD, "Time spent in queries."),
+    _m("pgradar_pgbouncer_wait_seconds_total", "counter", TD, "Time clients spent waiting for a server."),
+    _m("pgradar_pgbouncer_max_client_connections", "gauge", T, "max_client_conn."),
+    _m("pgradar_pgbouncer_default_pool_size", "gauge", T, "default_pool_size."),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from pgradar.agent.analysis import rank_statements
+from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
 from pgradar.agent.findings import KINDS, SEVERITIES
+from pgradar.agent.snapshots import ConnectionGroup
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -170,6 +172,130 @@ def render_activity(f: Families, t: TargetState) -> None:
         f.add("pgradar_longest_idle_in_transaction_seconds", idle, target=t.name, database=database)
 
 
+def render_plans(f: Families, t: TargetState) -> None:
+    plans = t.latest("plans")
+    if plans is None:
+        return
+    planned = [p for p in plans.plans if p.summary is not None]
+    f.add("pgradar_explain_statements", len(planned), target=t.name, outcome="planned")
+    f.add("pgradar_explain_statements", len(plans.plans) - len(planned), target=t.name, outcome="skipped")
+    f.add("pgradar_explain_cycle_seconds", plans.seconds, target=t.name)
+    f.add("pgradar_explain_budget_exhausted", float(plans.budget_exhausted), target=t.name)
+    for p in planned:
+        f.add("pgradar_statement_plan_cost", p.summary.total_cost, target=t.name, database=p.database,
+              queryid=str(p.queryid))
+
+
+RUNNING_LISTED = 10
+CONNECTION_SERIES = 100  # application_name is free text: some clients put a unique id in it
+OTHER = "(other)"
+
+
+def bounded_connections(groups: Iterable[ConnectionGroup]) -> dict[tuple[str, str, str, str], int]:
+    """The biggest connection groups as they are; the rest summed per state under '(other)'."""
+    ordered = sorted(groups, key=lambda g: (-g.connections, g.database, g.username, g.application, g.state))
+    out = {(g.database, g.username, g.application, g.state): g.connections for g in ordered[:CONNECTION_SERIES]}
+    for g in ordered[CONNECTION_SERIES:]:
+        key = (OTHER, OTHER, OTHER, g.state)
+        out[key] = out.get(key, 0) + g.connections
+    return out
+
+
+def render_sessions(f: Families, t: TargetState) -> None:
+    snapshot = t.latest("sessions")
+    if snapshot is None:
+        return
+    for (database, user, application, state), count in bounded_connections(snapshot.connections).items():
+        f.add("pgradar_connections", count, target=t.name, database=database, user=user,
+              application=application, state=state)
+    per_db: dict[str, list[float]] = {}
+    for s in snapshot.sessions:
+        counts = per_db.setdefault(s.database, [0.0, 0.0, 0.0])
+        counts[0] += s.idle_in_transaction
+        if s.blocked:
+            counts[1] += 1
+            counts[2] = max(counts[2], s.query_seconds or 0.0)
+    for database, (idle, blocked, wait) in sorted(per_db.items()):
+        labels = {"target": t.name, "database": database}
+        f.add("pgradar_idle_in_transaction_sessions", idle, **labels)
+        f.add("pgradar_blocked_sessions", blocked, **labels)
+        f.add("pgradar_longest_lock_wait_seconds", wait, **labels)
+    longest: dict[tuple[str, str], float] = {}
+    for s in snapshot.sessions:
+        if s.state == "active":
+            key = (s.database, str(s.queryid) if s.queryid is not None else "")
+            longest[key] = max(longest.get(key, 0.0), s.query_seconds or 0.0)
+    for (database, queryid), seconds in sorted(longest.items(), key=lambda kv: -kv[1])[:RUNNING_LISTED]:
+        f.add("pgradar_running_statement_seconds", seconds, target=t.name, database=database, queryid=queryid)
+
+
+_STAGES = ("sent", "write", "flush", "replay")
+
+
+def render_replication(f: Families, t: TargetState) -> None:
+    snapshot = t.latest("replication")
+    if snapshot is None:
+        return
+    f.add("pgradar_wal_bytes_total", snapshot.wal_bytes, target=t.name)
+    for s in snapshot.standbys:
+        labels = {"target": t.name, "standby": s.standby}
+        f.add("pgradar_replication_standby_info", 1.0, state=s.state, sync_state=s.sync_state, **labels)
+        for stage in _STAGES:
+            f.add("pgradar_replication_lag_bytes", getattr(s, f"{stage}_behind_bytes"), stage=stage, **labels)
+        for stage in _STAGES[1:]:
+            f.add("pgradar_replication_lag_seconds", getattr(s, f"{stage}_lag_seconds"), stage=stage, **labels)
+    for slot in snapshot.slots:
+        labels = {"target": t.name, "slot": slot.slot}
+        f.add("pgradar_replication_slot_info", 1.0, slot_type=slot.slot_type, database=slot.database,
+              wal_status=slot.wal_status, **labels)
+        f.add("pgradar_replication_slot_active", 1.0 if slot.active else 0.0, **labels)
+        f.add("pgradar_replication_slot_retained_bytes", slot.retained_bytes, **labels)
+        f.add("pgradar_replication_slot_safe_wal_size_bytes", slot.safe_wal_size_bytes, **labels)
+    r = snapshot.receiver
+    if r is None:
+        return
+    since_replay = standby_lag_seconds(snapshot.taken_at, r, t.history("replication"))
+    f.add("pgradar_standby_replay_paused", 1.0 if r.paused else 0.0, target=t.name)
+    f.add("pgradar_standby_receiver_streaming", 1.0 if r.receiver_status == "streaming" else 0.0, target=t.name)
+    f.add("pgradar_standby_replay_behind_bytes", r.replay_behind_bytes, target=t.name)
+    f.add("pgradar_standby_replay_lag_seconds", lag(r.replay_behind_bytes, since_replay).seconds, target=t.name)
+    f.add("pgradar_standby_last_replay_timestamp_seconds", _ts(r.last_replay_at), target=t.name)
+
+
+def render_pgbouncer(f: Families, t: TargetState) -> None:
+    snapshot = t.latest("pgbouncer")
+    if snapshot is None:
+        return
+    for p in snapshot.pools:
+        labels = {"target": t.name, "pool": p.name, "database": p.database, "user": p.user}
+        f.add("pgradar_pgbouncer_clients", p.cl_active, state="active", **labels)
+        f.add("pgradar_pgbouncer_clients", p.cl_waiting, state="waiting", **labels)
+        for state in ("active", "idle", "used", "tested", "login"):
+            f.add("pgradar_pgbouncer_servers", getattr(p, f"sv_{state}"), state=state, **labels)
+        f.add("pgradar_pgbouncer_maxwait_seconds", p.maxwait_seconds, **labels)
+    for d in snapshot.databases:
+        labels = {"target": t.name, "database": d.name}
+        f.add("pgradar_pgbouncer_pool_size", d.pool_size, **labels)
+        f.add("pgradar_pgbouncer_reserve_pool", d.reserve_pool, **labels)
+        f.add("pgradar_pgbouncer_database_max_connections", d.max_connections, **labels)
+        f.add("pgradar_pgbouncer_database_connections", d.current_connections, **labels)
+        f.add("pgradar_pgbouncer_database_paused", 1.0 if d.paused or d.disabled else 0.0, **labels)
+    for s in snapshot.stats:
+        labels = {"target": t.name, "database": s.database}
+        f.add("pgradar_pgbouncer_transactions_total", s.transactions, **labels)
+        f.add("pgradar_pgbouncer_queries_total", s.queries, **labels)
+        f.add("pgradar_pgbouncer_received_bytes_total", s.received_bytes, **labels)
+        f.add("pgradar_pgbouncer_sent_bytes_total", s.sent_bytes, **labels)
+        f.add("pgradar_pgbouncer_transaction_seconds_total", s.xact_seconds, **labels)
+        f.add("pgradar_pgbouncer_query_seconds_total", s.query_seconds, **labels)
+        f.add("pgradar_pgbouncer_wait_seconds_total", s.wait_seconds, **labels)
+    for key, metric in (("max_client_conn", "pgradar_pgbouncer_max_client_connections"),
+                        ("default_pool_size", "pgradar_pgbouncer_default_pool_size")):
+        value = snapshot.setting(key)
+        if value is not None and value.isdigit():
+            f.add(metric, float(value), target=t.name)
+
+
 def render_problems(f: Families, t: TargetState) -> None:
     counts = {(kind, severity): 0 for kind in KINDS for severity in SEVERITIES}
     for problem in t.problems.values():
@@ -197,8 +323,12 @@ class StateCollector(Collector):
                 render_statements(f, t, self.top_statements)
                 render_tables(f, t)
                 render_indexes(f, t)
+                render_plans(f, t)
                 render_databases(f, t)
                 render_activity(f, t)
+                render_sessions(f, t)
+                render_replication(f, t)
+                render_pgbouncer(f, t)
                 render_problems(f, t)
         return list(f)
 

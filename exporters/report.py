@@ -13,6 +13,8 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
+from pgradar.agent.explain import StatementPlan
+from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.problems import ActiveProblem, ordered
 from pgradar.agent.state import AgentState, TargetState
 
@@ -37,13 +39,31 @@ def active_problems(state: AgentState) -> list[ActiveProblem]:
     return ordered(found)
 
 
-def document(state: AgentState, generated_at: datetime | None = None) -> dict[str, Any]:
+def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
+    """A problem with every statement text in its evidence cut to the policy (or removed)."""
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if key in STATEMENT_KEYS and isinstance(value, str):
+            return policy.show(value)
+        return value
+    return {**problem, "evidence": walk(problem["evidence"])}
+
+
+# Evidence keys that hold a statement's normalized text.
+STATEMENT_KEYS = frozenset({"statement", "query", "text", "blocker_statement", "parent_statement"})
+
+
+def document(state: AgentState, generated_at: datetime | None = None,
+             text_policy: TextPolicy = DEFAULT_TEXT_POLICY) -> dict[str, Any]:
     problems = active_problems(state)
     return {
         "version": 1,
         "generated_at": _iso(generated_at or datetime.now(UTC)),
         "targets": [target_entry(t) for t in state],
-        "problems": [p.finding.to_json(p.first_seen) for p in problems],
+        "problems": [_shown(p.finding.to_json(p.first_seen), text_policy) for p in problems],
     }
 
 
@@ -66,7 +86,8 @@ def render_table(doc: dict[str, Any]) -> str:
     for t in doc["targets"]:
         health = "ok" if t["ok"] else f"DOWN: {t['error']}"
         version = t["server_version"] and f"PostgreSQL {t['server_version'] // 10000}"
-        lines.append(f"target {t['name']}: {version or '?'} {t['role'] or ''} {health}".replace("  ", " "))
+        unknown = "" if t["role"] == "pgbouncer" else "?"  # a pgbouncer has no server version
+        lines.append(f"target {t['name']}: {version or unknown} {t['role'] or ''} {health}".replace("  ", " "))
     problems = doc["problems"]
     lines.append("")
     lines.append(f"{len(problems)} problem(s)" + (":" if problems else ""))
@@ -74,8 +95,9 @@ def render_table(doc: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"[{p['severity'].upper()}] {p['kind']} on {p['target']}: {_object(p)}")
         lines.extend(textwrap.wrap(p["summary"], width, initial_indent="  ", subsequent_indent="  "))
-        lines.extend(textwrap.wrap("fix: " + p["recommendation"], width, initial_indent="  ",
-                                   subsequent_indent="       "))
+        for i, line in enumerate(p["recommendation"].splitlines()):  # one statement or comment a line
+            lines.extend(textwrap.wrap(line, width, initial_indent="  fix: " if i == 0 else "       ",
+                                       subsequent_indent="         "))
     return "\n".join(lines) + "\n"
 
 
@@ -100,3 +122,38 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 def render(doc: dict[str, Any], fmt: str) -> str:
     return {"json": render_json, "table": render_table, "markdown": render_markdown}[fmt](doc)
+
+
+def render_explain(plan: StatementPlan, text: str, findings: list[Finding], *, as_json: bool) -> Any:
+    """``pgradar explain``: the plan's facts and its findings (a dict for JSON, else text)."""
+    summary = plan.summary
+    facts: dict[str, Any] = {
+        "database": plan.database, "queryid": str(plan.queryid) if plan.queryid else None, "user": plan.username,
+        "skipped": plan.skipped, "parsed": plan.parsed,
+        "plan": None if summary is None else {
+            "total_cost": summary.total_cost, "plan_rows": summary.plan_rows, "shape_hash": summary.shape_hash,
+            "nested_loops": summary.nested_loops, "sorts": list(summary.sorts),
+            "seq_scans": [{"schema": s.schema, "relation": s.relation, "filter": s.filter, "plan_rows": s.plan_rows,
+                           "reltuples": s.reltuples} for s in summary.seq_scans]},
+        "advice": [{"definition": a.definition(), "verified": a.verified, "cost_before": a.cost_before,
+                    "cost_after": a.cost_after, "note": a.note or None} for a in plan.advice],
+        "problems": [f.to_json() for f in findings]}
+    if as_json:
+        return facts
+    lines = [f"statement {facts['queryid'] or '(text)'} in database {plan.database}, as {plan.username}:",
+             *textwrap.wrap(" ".join(text.split()), 100, initial_indent="  ", subsequent_indent="  ")]
+    if plan.skipped:
+        return "\n".join([*lines, f"not planned: {plan.skipped}"]) + "\n"
+    assert summary is not None
+    lines.append(f"generic plan: cost {summary.total_cost:,.1f}, {summary.plan_rows:,.0f} rows, "
+                 f"{summary.nested_loops} nested loop(s), shape {summary.shape_hash}")
+    lines += [f"  sort on {s}" for s in summary.sorts]
+    lines += [f"  seq scan on {s.schema}.{s.relation} ({s.reltuples or 0:,.0f} rows)"
+              + (f" filter {s.filter}" if s.filter else "") for s in summary.seq_scans]
+    if not plan.parsed:
+        lines.append("  (sqlglot could not parse the text: plan-only advice)")
+    lines += ["", f"{len(findings)} finding(s)" + (":" if findings else "")]
+    for f in findings:
+        lines += ["", f"[{f.severity.upper()}] {f.kind}: {f.summary}",
+                  *(f"  {line}" for line in f.recommendation.splitlines())]
+    return "\n".join(lines) + "\n"

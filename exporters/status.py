@@ -8,26 +8,27 @@ nothing can be fetched. Inline CSS, inline SVG sparklines, a meta refresh.
 Every text that comes from a database or a configuration (target names,
 errors, statement texts, evidence) goes through ``html.escape``. Statement
 texts are pg_stat_statements' normalized texts (constants already replaced
-by ``$n``), cut to ``text_limit`` characters; pg_stat_activity's raw texts
-are never shown.
+by ``$n``), shown as the ``statement_text`` policy allows (cut to
+``max_length``, or hidden), in the top statements and in evidence alike;
+pg_stat_activity's raw texts are never shown.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pgradar.agent.analysis import StatementInterval, rank_statements
-from pgradar.agent.findings import SEVERITIES, human_seconds
+from pgradar.agent.findings import DEFAULT_TEXT_POLICY, SEVERITIES, TextPolicy, human_seconds
 from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.snapshots import StatementKey
 from pgradar.agent.state import AgentState, TargetState
-from pgradar.exporters.report import active_problems
+from pgradar.exporters.http import Route
+from pgradar.exporters.report import _shown, active_problems
 
-TEXT_LIMIT = 200  # characters of a statement's normalized text
 TOP_STATEMENTS = 10  # per target
 
 CSS = """
@@ -146,7 +147,7 @@ def _evidence(evidence: dict[str, Any]) -> str:
     return f'<div class="evidence">{" · ".join(items)}</div>' if items else ""
 
 
-def _problem(p: ActiveProblem, now: datetime) -> str:
+def _problem(p: ActiveProblem, now: datetime, policy: TextPolicy) -> str:
     f = p.finding
     since = human_seconds(max((now - p.first_seen).total_seconds(), 0.0))
     # The object as data attributes too, for scripts and tests that look for one problem.
@@ -156,11 +157,11 @@ def _problem(p: ActiveProblem, now: datetime) -> str:
             f'<div class="head"><span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span>'
             f'<span class="kind">{_e(f.kind)}</span><span class="object">on {_e(f.target)}: {_e(object_label(p))}'
             f'</span><span class="muted">for {_e(since)}</span></div>'
-            f"<div>{_e(f.summary)}</div>{_evidence(dict(f.evidence))}"
+            f"<div>{_e(f.summary)}</div>{_evidence(_shown(f.to_json(), policy)['evidence'])}"
             f'<pre class="fix" title="fix (click to select)"><code>{_e(f.recommendation)}</code></pre></div>')
 
 
-def _problems(state: AgentState, now: datetime) -> str:
+def _problems(state: AgentState, now: datetime, policy: TextPolicy) -> str:
     problems = active_problems(state)
     if not problems:
         return '<h2>Problems</h2><p class="empty" id="no-problems">no active problems</p>'
@@ -170,12 +171,12 @@ def _problems(state: AgentState, now: datetime) -> str:
         group = [p for p in problems if p.finding.severity == severity]
         if group:
             out.append(f'<section class="severity" id="severity-{severity}" data-severity="{severity}">'
-                       f"<h3>{severity} ({len(group)})</h3>" + "".join(_problem(p, now) for p in group)
+                       f"<h3>{severity} ({len(group)})</h3>" + "".join(_problem(p, now, policy) for p in group)
                        + "</section>")
     return "".join(out)
 
 
-def _statements(t: TargetState, top_n: int, text_limit: int) -> str:
+def _statements(t: TargetState, top_n: int, policy: TextPolicy) -> str:
     with t.lock:
         intervals = tuple(t.statement_intervals)
         texts = dict(t.statement_texts)
@@ -189,11 +190,8 @@ def _statements(t: TargetState, top_n: int, text_limit: int) -> str:
         acc = totals.get(delta.key, {})
         calls = acc.get("calls", float(delta.calls))
         total_ms = acc.get("total_exec_ms", delta.total_exec_ms)
-        text = " ".join(texts.get((delta.dbid, delta.queryid), "").split())  # one line: layout is not meaning
-        if text_limit <= 0:
-            text = ""
-        elif len(text) > text_limit:
-            text = text[:text_limit] + "…"
+        # One line (layout is not meaning), then the policy: cut or hidden.
+        text = policy.show(" ".join(texts.get((delta.dbid, delta.queryid), "").split())) or ""
         series = mean_exec_series(intervals, delta.key)
         label = f"mean exec time per interval (ms), oldest first: {', '.join(f'{v:.2f}' for v in series)}"
         rows.append(f'<tr class="statement" data-queryid="{delta.queryid}"><td><code>{delta.queryid}</code></td>'
@@ -207,12 +205,12 @@ def _statements(t: TargetState, top_n: int, text_limit: int) -> str:
 
 
 def render_status(state: AgentState, now: datetime | None = None, *, top_n: int = TOP_STATEMENTS,
-                  text_limit: int = TEXT_LIMIT, refresh_s: int | None = 15) -> str:
+                  text_policy: TextPolicy = DEFAULT_TEXT_POLICY, refresh_s: int | None = 15) -> str:
     """The whole page. ``refresh_s`` adds a meta refresh (None: none)."""
     now = now or datetime.now(UTC)
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
     started = f" · agent started {_e(_iso(state.started_at))}" if state.started_at else ""
-    statements = "".join(_statements(t, top_n, text_limit) for t in state) or '<p class="empty">no targets</p>'
+    statements = "".join(_statements(t, top_n, text_policy) for t in state) or '<p class="empty">no targets</p>'
     return ("<!DOCTYPE html>\n"
             '<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -226,15 +224,15 @@ def render_status(state: AgentState, now: datetime | None = None, *, top_n: int 
             "<span><a style=\"color:#c7cdd8\" href=\"metrics\">/metrics</a> · "
             "<a style=\"color:#c7cdd8\" href=\"problems\">/problems</a></span></header><main>"
             f"<h2>Targets</h2>{_target_rows(state)}"
-            f"{_problems(state, now)}"
+            f"{_problems(state, now, text_policy)}"
             f"<h2>Top statements <span class=\"muted\">(by execution time over the recent intervals)</span></h2>"
             f"{statements}</main></body></html>\n")
 
 
-def status_route(state: AgentState, *, top_n: int = TOP_STATEMENTS, text_limit: int = TEXT_LIMIT,
-                 refresh_s: int | None = 15) -> Callable[[dict[str, list[str]], str], tuple[int, str, bytes]]:
+def status_route(state: AgentState, *, top_n: int = TOP_STATEMENTS,
+                 text_policy: TextPolicy = DEFAULT_TEXT_POLICY, refresh_s: int | None = 15) -> Route:
     """The ``/`` route of ``AgentHTTPServer``."""
     def route(query: dict[str, list[str]], accept: str) -> tuple[int, str, bytes]:
-        page = render_status(state, top_n=top_n, text_limit=text_limit, refresh_s=refresh_s)
+        page = render_status(state, top_n=top_n, text_policy=text_policy, refresh_s=refresh_s)
         return 200, "text/html; charset=utf-8", page.encode()
     return route

@@ -6,7 +6,7 @@ preloaded) and stopped at the end. A version that is not installed fails
 with the install step, it is never skipped: `make servers` (or .ci/run)
 installs all six.
 
-PGRADAR_TEST_VERSIONS=13,18 narrows a local run; CI runs them all.
+TEST_PG_VERSIONS=13,18 narrows a local run; CI runs them all.
 """
 
 from __future__ import annotations
@@ -14,8 +14,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, find_installations
-from support import HEAVY, VERSIONS, installation, prepare
+from pgradar.agent.embedded import (
+    Bouncer,
+    Cluster,
+    Installation,
+    Sandbox,
+    find_installations,
+    find_pgbouncer,
+    free_port,
+)
+from support import (
+    BOUNCER_CLIENT_PASSWORD,
+    HEAVY,
+    INSTALL_HINT,
+    MONITOR_PASSWORD,
+    MONITOR_ROLE,
+    VERSIONS,
+    installation,
+    prepare,
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,13 +49,51 @@ def sandbox() -> Iterator[Sandbox]:
 _clusters: dict[int, Cluster] = {}
 
 
-@pytest.fixture(params=VERSIONS, ids=lambda v: f"pg{v}")
-def pg(request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox) -> Cluster:
-    """The shared cluster of one version (tests must leave it as they found it)."""
-    major = request.param
+def _shared(major: int, installations: dict[int, Installation], sandbox: Sandbox) -> Cluster:
     if major not in _clusters:
         _clusters[major] = prepare(sandbox.cluster(installation(installations, major), f"pg{major}"))
     return _clusters[major]
+
+
+@pytest.fixture(params=VERSIONS, ids=lambda v: f"pg{v}")
+def pg(request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox) -> Cluster:
+    """The shared cluster of one version (tests must leave it as they found it)."""
+    return _shared(request.param, installations, sandbox)
+
+
+@pytest.fixture(params=HEAVY, ids=lambda v: f"pg{v}")
+def heavy_pg(request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox) -> Cluster:
+    """The shared cluster of the oldest and newest versions, for scenarios (left as found)."""
+    return _shared(request.param, installations, sandbox)
+
+
+_standbys: dict[int, Cluster] = {}
+
+
+def _standby_of(primary: Cluster, installations: dict[int, Installation], sandbox: Sandbox) -> Cluster:
+    """The streaming standby of a shared cluster, named (application_name) pg<major>-standby."""
+    if primary.major not in _standbys:
+        tools = None
+        if primary.installation.tool("pg_basebackup") is None:
+            tools = next((i for _, i in sorted(installations.items(), reverse=True)
+                          if i.major >= primary.major and i.tool("pg_basebackup")), None)
+            if tools is None:
+                pytest.fail(f"no pg_basebackup for a PostgreSQL {primary.major} standby: {INSTALL_HINT[18]}",
+                            pytrace=False)
+        _standbys[primary.major] = sandbox.standby(primary, f"pg{primary.major}-standby", basebackup_from=tools)
+    return _standbys[primary.major]
+
+
+@pytest.fixture
+def pg_standby(pg: Cluster, installations: dict[int, Installation], sandbox: Sandbox) -> Cluster:
+    """A streaming standby of ``pg`` (npm builds borrow a newer pg_basebackup)."""
+    return _standby_of(pg, installations, sandbox)
+
+
+@pytest.fixture
+def heavy_standby(heavy_pg: Cluster, installations: dict[int, Installation], sandbox: Sandbox) -> Cluster:
+    """A streaming standby of ``heavy_pg``; tests that pause its replay resume it."""
+    return _standby_of(heavy_pg, installations, sandbox)
 
 
 @pytest.fixture(params=HEAVY, ids=lambda v: f"pg{v}")
@@ -52,3 +107,21 @@ def fresh_pg(request: pytest.FixtureRequest, installations: dict[int, Installati
     yield cluster
     cluster.stop("immediate")
     sandbox.clusters.remove(cluster)
+
+
+@pytest.fixture
+def pgbouncer(installations: dict[int, Installation], sandbox: Sandbox) -> Iterator[Bouncer]:
+    """A pgbouncer (pool_size 2, session pooling) in front of the newest shared cluster's ``app``.
+
+    Clients log in as postgres with BOUNCER_CLIENT_PASSWORD; the monitor role
+    may use the admin console.
+    """
+    binary = find_pgbouncer()
+    if binary is None:
+        pytest.fail("pgbouncer is not installed here: apt-get install pgbouncer", pytrace=False)
+    server = _shared(max(HEAVY), installations, sandbox)
+    bouncer = Bouncer(binary, sandbox.root / f"pgbouncer-{free_port()}", server, {"app": "app"},
+                      {"postgres": BOUNCER_CLIENT_PASSWORD, MONITOR_ROLE: MONITOR_PASSWORD}, (MONITOR_ROLE,),
+                      {"default_pool_size": "2", "pool_mode": "session"}).start()
+    yield bouncer
+    bouncer.stop()

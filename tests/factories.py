@@ -4,7 +4,34 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pgradar.agent.snapshots import StatementsInfo, StatementsSnapshot, StatementStat
+from pgradar.agent.observation import Observation
+from pgradar.agent.server import ServerInfo
+from pgradar.agent.snapshots import (
+    BouncerDatabase,
+    BouncerSnapshot,
+    ConnectionGroup,
+    DatabaseSnapshot,
+    DatabaseStat,
+    ForeignKey,
+    ForeignKeysSnapshot,
+    IndexesSnapshot,
+    IndexStat,
+    PoolStat,
+    ReceiverStat,
+    RelationName,
+    ReplicationSnapshot,
+    SessionsSnapshot,
+    SessionStat,
+    Settings,
+    SettingsSnapshot,
+    SlotStat,
+    StandbyStat,
+    StatementsInfo,
+    StatementsSnapshot,
+    StatementStat,
+    TablesSnapshot,
+    TableStat,
+)
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
@@ -20,3 +47,143 @@ def stat(queryid: int, calls: int, exec_ms: float, rows: int = 0, userid: int = 
 def snap(minutes: int, *rows: StatementStat, reset: datetime | None = None) -> StatementsSnapshot:
     info = StatementsInfo(0, reset) if reset is not None else None
     return StatementsSnapshot(T0 + timedelta(minutes=minutes), rows, info, 0)
+
+
+# --- tables, indexes, foreign keys (classifier unit tests) ---------------------------------
+
+
+def table(relation: str = "orders", rows: float = 100_000, schema: str = "public", **kw: object) -> TableStat:
+    values: dict[str, object] = dict(
+        database="app", relid=1000 + len(relation), schema=schema, relation=relation, relkind="r", reltuples=rows,
+        size_bytes=int(rows * 100), total_size_bytes=int(rows * 150), seq_scan=0, seq_tup_read=0, idx_scan=1000,
+        idx_tup_fetch=1000, n_tup_ins=int(rows), n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0, n_live_tup=int(rows),
+        n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None, last_autovacuum=None,
+        last_analyze=T0 - timedelta(hours=1), last_autoanalyze=None, vacuum_count=1, analyze_count=1,
+        last_seq_scan=None, xid_age=1000, reloptions=[])
+    values.update(kw)
+    return TableStat(**values)  # type: ignore[arg-type]
+
+
+def index(name: str, columns: list[str | None], relation: str = "orders", **kw: object) -> IndexStat:
+    cols = ", ".join(c or "lower(email)" for c in columns)
+    unique = bool(kw.get("is_unique", False))
+    values: dict[str, object] = dict(
+        database="app", indexrelid=5000 + sum(map(ord, name)), relid=1000 + len(relation), schema="public",
+        relation=relation, index=name, idx_scan=0, idx_tup_read=0, idx_tup_fetch=0, size_bytes=50 * 1024 * 1024,
+        definition=f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON public.{relation} USING btree ({cols})",
+        method="btree", is_unique=unique, is_primary=False, is_valid=True, key_count=len(columns), columns=columns,
+        predicate=None, expressions=None, constraint_type=None, last_idx_scan=None)
+    values.update(kw)
+    return IndexStat(**values)  # type: ignore[arg-type]
+
+
+def foreign_key(columns: list[str], index_keys: list[str], rows: float = 100_000, **kw: object) -> ForeignKey:
+    values: dict[str, object] = dict(
+        database="app", constraint_oid=7000, schema="public", relation="order_lines", relkind="r",
+        constraint_name="order_lines_order_id_fkey", columns=columns, referenced_schema="public",
+        referenced_relation="orders", reltuples=rows, size_bytes=int(rows * 100), index_keys=index_keys)
+    values.update(kw)
+    return ForeignKey(**values)  # type: ignore[arg-type]
+
+
+def server(started_days_ago: float = 30, standby: bool = False) -> ServerInfo:
+    return ServerInfo(170000, standby, started_at=T0 - timedelta(days=started_days_ago))
+
+
+def observation(*, tables: tuple[TableStat, ...] = (), indexes: tuple[IndexStat, ...] = (),
+                foreign_keys: tuple[ForeignKey, ...] = (), databases: tuple[DatabaseStat, ...] = (),
+                settings: Settings | None = None, server_info: ServerInfo | None = None,
+                extra: dict[str, object] | None = None, target: str = "primary") -> Observation:
+    snaps: dict[str, object] = {"tables": TablesSnapshot(T0, tables), "indexes": IndexesSnapshot(T0, indexes),
+                                "foreign_keys": ForeignKeysSnapshot(T0, foreign_keys),
+                                "database": DatabaseSnapshot(T0, databases)}
+    if settings is not None:
+        snaps["settings"] = SettingsSnapshot(T0, settings)
+    snaps.update(extra or {})
+    return Observation(target, T0, server_info or server(), snaps,
+                       {k: (v,) for k, v in snaps.items()})
+
+
+def database(name: str = "app", xid_age: int = 1000, stats_reset: datetime | None = None) -> DatabaseStat:
+    return DatabaseStat(name, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, stats_reset, 1 << 30,
+                        xid_age, 10)
+
+
+# --- replication, sessions, pools ---------------------------------------------------
+
+MB = 1024.0 * 1024.0
+
+
+def standby_row(name: str = "replica1", behind: float = 0.0, replay_lag: float | None = 0.01,
+                write_behind: float = 0.0) -> StandbyStat:
+    return StandbyStat(pid=4242, standby=name, client_addr="10.0.0.2", state="streaming", sync_state="async",
+                       write_lag_seconds=0.001, flush_lag_seconds=0.002, replay_lag_seconds=replay_lag,
+                       sent_behind_bytes=0.0, write_behind_bytes=write_behind, flush_behind_bytes=write_behind,
+                       replay_behind_bytes=behind, replay_wal_bytes=1000 * MB - behind, reply_time=T0)
+
+
+def slot(name: str = "old_slot", active: bool = False, retained: float | None = 2048 * MB,
+         wal_status: str = "extended", temporary: bool = False) -> SlotStat:
+    return SlotStat(slot=name, slot_type="physical", database="", temporary=temporary, active=active,
+                    active_pid=None, retained_bytes=retained, wal_status=wal_status, safe_wal_size_bytes=None,
+                    inactive_since=None, invalidation_reason=None)
+
+
+def receiver(name: str = "replica1", received: float = 1000 * MB, replayed: float = 1000 * MB,
+             primary: float | None = None, last_replay_ago: float | None = 5.0,
+             pause_state: str = "not paused", status: str = "streaming") -> ReceiverStat:
+    return ReceiverStat(standby_name=name, receiver_status=status, slot_name="", sender_host="db-0",
+                        sender_port=5432, receive_wal_bytes=received, replay_wal_bytes=replayed,
+                        primary_wal_bytes=received if primary is None else primary, last_msg_receipt_time=T0,
+                        last_replay_at=None if last_replay_ago is None else T0 - timedelta(seconds=last_replay_ago),
+                        pause_state=pause_state)
+
+
+def replication(*standbys: StandbyStat, slots: tuple[SlotStat, ...] = (),
+                receiver_stat: ReceiverStat | None = None) -> ReplicationSnapshot:
+    return ReplicationSnapshot(T0, receiver_stat is not None, 1000 * MB, standbys, slots, receiver_stat)
+
+
+def session(pid: int, state: str = "active", database: str = "app", query_s: float = 1.0,
+            state_s: float | None = None, queryid: int | None = 77, blocked_by: tuple[int, ...] = (),
+            lock_relid: int | None = None, user: str = "app_user") -> SessionStat:
+    return SessionStat(pid=pid, dbid=5, database=database, username=user, application="shop",
+                       client_addr="10.0.0.9", state=state, wait_event_type="Lock" if blocked_by else "",
+                       wait_event="transactionid" if blocked_by else "", xact_seconds=query_s,
+                       query_seconds=query_s, state_seconds=query_s if state_s is None else state_s,
+                       queryid=queryid, blocked_by=list(blocked_by), lock_relid=lock_relid)
+
+
+def sessions(*rows: SessionStat, connections: tuple[ConnectionGroup, ...] = (),
+             relations: tuple[RelationName, ...] = ()) -> SessionsSnapshot:
+    return SessionsSnapshot(T0, connections, rows, relations)
+
+
+def settings(max_connections: int = 100, reserved: int = 3, idle_timeout_s: float = 0.0) -> SettingsSnapshot:
+    return SettingsSnapshot(T0, Settings(
+        max_connections=max_connections, reserved_connections=reserved, work_mem_bytes=4 * 1024 * 1024,
+        track_io_timing=True, autovacuum=True, autovacuum_vacuum_threshold=50,
+        autovacuum_vacuum_scale_factor=0.2, autovacuum_analyze_threshold=50,
+        autovacuum_analyze_scale_factor=0.1, autovacuum_freeze_max_age=200_000_000, pgss_max=5000,
+        idle_in_transaction_session_timeout_s=idle_timeout_s, raw=()))
+
+
+def pool(waiting: int = 0, maxwait: float = 0.0, database: str = "app", user: str = "shop",
+         mode: str = "transaction") -> PoolStat:
+    return PoolStat(database=database, user=user, cl_active=2, cl_waiting=waiting, sv_active=2, sv_idle=0,
+                    sv_used=0, sv_tested=0, sv_login=0, maxwait_seconds=maxwait, pool_mode=mode)
+
+
+def bouncer(*pools: PoolStat, pool_size: int = 2) -> BouncerSnapshot:
+    entry = BouncerDatabase(name="app", host="127.0.0.1", port=5432, database="app", pool_size=pool_size,
+                            reserve_pool=0, pool_mode="transaction", max_connections=0, current_connections=2,
+                            paused=False, disabled=False)
+    return BouncerSnapshot(T0, pools, (entry,), (), (("default_pool_size", "20"), ("max_client_conn", "100")))
+
+
+def observation_of(target: str = "primary", server: ServerInfo | None = None,
+                peers: dict[str, Observation] | None = None, texts: dict[tuple[int, int], str] | None = None,
+                earlier: dict[str, tuple[object, ...]] | None = None, **snapshots: object) -> Observation:
+    """An observation at T0 of the given snapshots; ``earlier`` ones go before them in the history."""
+    history = {name: (*(earlier or {}).get(name, ()), snap) for name, snap in snapshots.items()}
+    return Observation(target, T0, server, dict(snapshots), history, (), texts or {}, peers or {})

@@ -7,10 +7,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
+from pgradar.agent.agent import Agent
+from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation
+from pgradar.agent.findings import Finding
+from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
+from pgradar.agent.thresholds import Thresholds
 
 ALL_VERSIONS = (13, 14, 15, 16, 17, 18)
 HEAVY_VERSIONS = (13, 18)  # oldest and newest: the heavy scenario tests run here
@@ -24,10 +31,11 @@ INSTALL_HINT = {
 }
 MONITOR_ROLE = "pgradar_mon"
 MONITOR_PASSWORD = "mon-S3cret-pw"
+BOUNCER_CLIENT_PASSWORD = "client-pw"  # clients log in to the test pgbouncer as postgres with it
 
 
 def _selected(versions: tuple[int, ...]) -> tuple[int, ...]:
-    wanted = os.environ.get("PGRADAR_TEST_VERSIONS")
+    wanted = os.environ.get("TEST_PG_VERSIONS")
     if not wanted or os.environ.get("CI"):
         return versions
     picked = {int(v) for v in wanted.split(",") if v.strip()}
@@ -90,6 +98,39 @@ def wait_for(predicate, timeout: float = 60, step: float = 0.5, what: str = "con
 
 
 def pgradar(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, in a child process."""
+    """Run the CLI as a user would, in a child process (the tests' own PGRADAR_TEST_* left out)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")}
     return subprocess.run([sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**inherited, **(env or {})})
+
+
+@contextmanager
+def watch(*targets: tuple[str, str], thresholds: Thresholds = DEFAULT_THRESHOLDS,
+          pgbouncers: tuple[tuple[str, str], ...] = ()) -> Iterator[Agent]:
+    """An agent (not started) on NAME=DSN targets and pgbouncers, each with the given thresholds.
+
+    Its sessions are closed on the way out, whatever the test did.
+    """
+    config = Config(targets=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in targets),
+                    pgbouncers=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in pgbouncers))
+    agent = Agent(config)
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+def poll(agent: Agent, *collectors: str) -> dict[str, list[Finding]]:
+    """Run the given collectors (those a target has) on every target, classify, return the findings."""
+    for runtime in agent.runtimes.values():
+        for name in ("server", *collectors):
+            if name not in runtime.collector_names:
+                continue
+            runtime.run_collector(name)
+            assert runtime.state.collector(name).last_error is None, (name, runtime.state.collector(name))
+    agent.classify()
+    return {name: [p.finding for p in t.problems.values()] for name, t in agent.state.targets.items()}
+
+
+def of_kind(found: dict[str, list[Finding]], kind: str) -> list[Finding]:
+    return [f for findings in found.values() for f in findings if f.kind == kind]

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from pgradar.agent.classifiers import indexes, plans, pools, replication, sessions, tables
 from pgradar.agent.findings import Finding
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
 
 Classifier = Callable[[Observation, Thresholds], Iterable[Finding]]
 
-CLASSIFIERS: tuple[Classifier, ...] = ()
+CLASSIFIERS: tuple[Classifier, ...] = (
+    *tables.CLASSIFIERS,
+    *indexes.CLASSIFIERS,
+    *plans.CLASSIFIERS,
+    *replication.CLASSIFIERS,
+    *sessions.CLASSIFIERS,
+    *pools.CLASSIFIERS,
+)
 
 
 def classify(obs: Observation, thresholds: Thresholds,

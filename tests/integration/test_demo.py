@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pytest
 from browser import Chromium
-from pgradar.agent.demo import process_gone
+from pgradar.agent.demo import PLANTED, Planted, process_gone
 from pgradar.agent.embedded import free_port
 from support import sample, scrape, wait_for
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 START_TIMEOUT_S = 120
+PLANTED_WITHIN_S = 240  # "within a few minutes" (README)
 
 
 @dataclass
@@ -168,6 +169,23 @@ def test_check_command_it_prints_works(demo: RunningDemo) -> None:
     assert [t["name"] for t in json.loads(proc.stdout)["targets"]] == ["primary", "standby"]
 
 
+def _planted_missing(port: int) -> list[Planted]:
+    problems = json.loads(scrape(port, "/problems"))["problems"]
+    return [p for p in PLANTED if not any(x["kind"] == p.kind and x["target"] == p.target and x[p.field] == p.value
+                                          for x in problems)]
+
+
+def test_planted_problems_appear_within_minutes(demo: RunningDemo) -> None:
+    started = time.monotonic()
+    deadline = started + PLANTED_WITHIN_S
+    while (missing := _planted_missing(demo.port)) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not missing, (f"not reported after {PLANTED_WITHIN_S}s: "
+                         + ", ".join(f"{p.kind} on {p.target} ({p.field}={p.value})" for p in missing)
+                         + "\n" + scrape(demo.port, "/problems"))
+    print(f"\nevery planted problem reported {time.monotonic() - started:.0f}s after the checks began")
+
+
 def test_status_page_in_chromium(demo: RunningDemo) -> None:
     wait_for(lambda: _statements_on_page(demo.port), 90, what="statements with two intervals on the status page")
     started = time.monotonic()
@@ -185,7 +203,7 @@ def test_status_page_in_chromium(demo: RunningDemo) -> None:
               statements: all('tr.statement').map(r => r.innerText),
               polylines: all('tr.statement svg.spark polyline').length,
               sparkWidth: spark ? spark.getBoundingClientRect().width : 0,
-              problems: all('.problem').map(p => [p.dataset.kind, p.dataset.target, p.innerText]),
+              problems: all('.problem').map(p => ({...p.dataset, text: p.innerText})),
               scripts: all('script').length,
               overflowX: document.documentElement.scrollWidth > window.innerWidth,
             };
@@ -199,6 +217,11 @@ def test_status_page_in_chromium(demo: RunningDemo) -> None:
     assert facts["polylines"] >= 2 and facts["sparkWidth"] > 50
     assert facts["scripts"] == 0 and not facts["overflowX"]
     assert shot.stat().st_size > 10_000
+    for planted in PLANTED:  # each with its severity, summary and fix shown
+        shown = [p for p in facts["problems"] if p["kind"] == planted.kind and p["target"] == planted.target
+                 and p.get(planted.field) == planted.value]
+        assert shown, f"{planted.kind} ({planted.field}={planted.value}) is not on the page: {facts['problems']}"
+        assert shown[0]["severity"] in shown[0]["text"] and len(shown[0]["text"].splitlines()) >= 3
 
 
 def test_ctrl_c_stops_everything_and_removes_the_folder(demo: RunningDemo) -> None:

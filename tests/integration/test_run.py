@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from pgradar.agent.collectors import COLLECTOR_NAMES
 from pgradar.agent.embedded import Cluster, free_port
 from support import MONITOR_PASSWORD, MONITOR_ROLE, monitor_dsn, sample, scrape, superuser, wait_for
 
@@ -28,7 +29,8 @@ def agent(*args: str) -> Iterator[Running]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}",
                              *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PGRADAR_LOG_LEVEL": "INFO"})
+                            env={**{k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")},
+                                 "PGRADAR_LOG_LEVEL": "INFO"})
     try:
         wait_for(lambda: _answers(port) or proc.poll() is not None, 30, what="the agent's HTTP server")
         running = Running(proc, port)
@@ -114,8 +116,7 @@ def _agent_calls(cluster: Cluster) -> int:
 def test_scrapes_run_no_sql(fresh_pg: Cluster) -> None:
     # Long intervals: after the first pass nothing is due, so any statement
     # the agent's role runs from here on would come from a scrape.
-    long = [a for c in ("server", "activity", "database", "statements", "tables", "indexes", "settings")
-            for a in ("--interval", f"{c}=3600")]
+    long = [a for c in COLLECTOR_NAMES for a in ("--interval", f"{c}=3600")]
     with agent("--dsn", f"main={monitor_dsn(fresh_pg)}", *long) as a:
         port = a.port
         wait_for(lambda: "ready" in _ready(port), 30, what="readiness")

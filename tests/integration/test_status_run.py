@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pgradar.agent.embedded import Cluster, free_port
@@ -13,13 +14,15 @@ from support import monitor_dsn, scrape, superuser, wait_for
 
 
 @pytest.mark.parametrize("pg", [18], indirect=True, ids=["pg18"])
-def test_run_serves_the_status_page(pg: Cluster) -> None:
+def test_run_serves_the_status_page(pg: Cluster, tmp_path: Path) -> None:
     with superuser(pg, "app") as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS status_page_t (id int PRIMARY KEY, a_rather_long_column_name int)")
     port = free_port()
+    config = tmp_path / "pgradar.yml"
+    config.write_text("statement_text: {max_length: 30}\n")
     proc = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}",
                              "--dsn", f"main={monitor_dsn(pg)}", "--interval", "statements=1",
-                             "--status-text-limit", "30"],
+                             "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")})
     try:

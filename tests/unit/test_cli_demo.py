@@ -1,4 +1,4 @@
-"""Flags of `pgradar demo` and the status page's flag of `pgradar run`: bad values end in one line, exit 2."""
+"""Flags of `pgradar demo`: bad values end in one line, exit 2."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pgradar.agent import cli
     (["demo", "--replay-pause", "0"], "argument --replay-pause: expected a number of seconds above 0, got '0'"),
     (["demo", "--replay-resume", "nan"], "argument --replay-resume: expected a number of seconds above 0, got 'nan'"),
     (["demo", "--listen", "nowhere"], "listen: expected [HOST]:PORT"),
-    (["run", "--status-text-limit", "-1"], "argument --status-text-limit: expected a whole number of 0 or more"),
 ])
 def test_bad_values(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(argv) == 2
@@ -21,4 +20,3 @@ def test_bad_values(argv: list[str], message: str, capsys: pytest.CaptureFixture
 def test_defaults() -> None:
     args = cli.build_parser().parse_args(["demo"])
     assert (args.listen, args.replay_pause, args.replay_resume) == ("127.0.0.1:9188", 240.0, 120.0)
-    assert cli.build_parser().parse_args(["run"]).status_text_limit == 200

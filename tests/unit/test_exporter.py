@@ -46,3 +46,20 @@ def test_catalogue_follows_naming_rules() -> None:
         assert (m.kind == "counter") == m.name.endswith("_total"), m.name
         assert "target" in m.labels
         assert "query" not in m.labels  # query text is never a label
+
+
+def test_plans_are_exported() -> None:
+    from factories import T0
+    from pgradar.agent.explain import PlansSnapshot, StatementPlan, walk
+
+    state = state_with_statements(1)
+    plan = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "t", "Total Cost": 12.5, "Plan Rows": 3}}]
+    state.targets["main"].record("plans", PlansSnapshot(T0, (
+        StatementPlan("app", 5, 42, "u", T0, walk(plan)),
+        StatementPlan("app", 5, 43, "u", T0, None, skipped="not a plain SELECT: never planned")), True, 0.25))
+    registry = registry_for(state, top_statements=5)
+    assert registry.get_sample_value("pgradar_explain_statements", {"target": "main", "outcome": "planned"}) == 1
+    assert registry.get_sample_value("pgradar_explain_statements", {"target": "main", "outcome": "skipped"}) == 1
+    assert registry.get_sample_value("pgradar_explain_budget_exhausted", {"target": "main"}) == 1
+    assert registry.get_sample_value("pgradar_statement_plan_cost",
+                                     {"target": "main", "database": "app", "queryid": "42"}) == 12.5

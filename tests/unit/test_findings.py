@@ -91,3 +91,21 @@ def test_quote_ident(name: str, quoted: str) -> None:
 
 def test_qualified() -> None:
     assert qualified("Sales Data", "Orders") == '"Sales Data"."Orders"'
+
+
+def test_statement_texts_follow_the_text_policy() -> None:
+    from pgradar.agent.findings import TextPolicy
+
+    long_text = "SELECT " + ", ".join(f"c{i}" for i in range(100)) + " FROM t WHERE id = $1"
+    finding = Finding("long_running_query", "warning", "primary", "runs long", "SELECT pg_cancel_backend(1);",
+                      {"oldest": {"pid": 1, "statement": long_text}, "statements": [{"statement": long_text}]},
+                      database="app", queryid="42")
+    t = TargetState("primary")
+    t.problems = update({}, [finding], NOW)
+    state = AgentState({"primary": t})
+    shown = document(state, NOW, TextPolicy(max_length=40))["problems"][0]["evidence"]
+    assert len(shown["oldest"]["statement"]) == 40 and shown["oldest"]["statement"].endswith("…")
+    assert shown["statements"][0]["statement"] == shown["oldest"]["statement"]
+    hidden = document(state, NOW, TextPolicy(hide=True))["problems"][0]["evidence"]
+    assert hidden["oldest"]["statement"] is None and hidden["oldest"]["pid"] == 1
+    assert document(state, NOW)["problems"][0]["evidence"]["oldest"]["statement"] == long_text[:199] + "…"

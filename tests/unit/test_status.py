@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from html.parser import HTMLParser
 from itertools import pairwise
 
 from factories import T0, snap, stat
 from pgradar.agent.analysis import statement_deltas
-from pgradar.agent.findings import Finding
+from pgradar.agent.findings import Finding, TextPolicy
 from pgradar.agent.problems import update
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import AgentState, TargetState
@@ -139,12 +140,17 @@ def test_top_statements_with_totals_texts_and_sparklines() -> None:
     assert len(page.all("polyline")) == 2  # two intervals each: a line
 
 
-def test_statement_text_cut_to_the_limit() -> None:
-    long = "SELECT " + ", ".join(f"c{i}" for i in range(200)) + " FROM t"
-    page = Page(render_status(state_with(texts={(5, 1): long, (5, 2): "SELECT 1"}), T0, text_limit=50))
-    assert long[:50] + "…" in page.body and long not in page.body
-    hidden = Page(render_status(state_with(texts={(5, 1): long, (5, 2): "SELECT 1"}), T0, text_limit=0))
-    assert "SELECT c0" not in hidden.body
+def test_statement_texts_follow_the_text_policy() -> None:
+    long = "SELECT " + ", ".join(f"c{i}" for i in range(200)) + "\n  FROM t"
+    evidence = Finding("seq_scan", "warning", "primary", "s", "fix", {"query": long, "calls": 7}, database="app",
+                       queryid="1")
+    state = state_with(evidence, texts={(5, 1): long, (5, 2): "SELECT 1"})
+    page = Page(render_status(state, T0, text_policy=TextPolicy(50)))
+    one_line = " ".join(long.split())
+    assert one_line[:49] + "…" in page.body and one_line not in page.body  # top statements: one line, cut
+    assert json.dumps(long[:49] + "…") in page.body and "calls=<code>7</code>" in render_status(state, T0)
+    hidden = Page(render_status(state, T0, text_policy=TextPolicy(hide=True)))
+    assert "SELECT c0" not in hidden.body and "query=" not in hidden.body
 
 
 def test_empty_state() -> None:

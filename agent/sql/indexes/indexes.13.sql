@@ -27,8 +27,17 @@ SELECT current_database()::text AS database,
        (SELECT con.contype::text FROM pg_constraint con
          WHERE con.conindid = s.indexrelid AND con.contype IN ('p', 'u', 'x')
          LIMIT 1) AS constraint_type,
-       NULL::timestamptz AS last_idx_scan
+       NULL::timestamptz AS last_idx_scan,
+       -- an index of a partition attached to a partitioned index: the
+       -- partitioned index and table at the top of the tree (else NULL)
+       rn.nspname::text AS root_schema,
+       rt.relname::text AS root_relation,
+       ri.relname::text AS root_index
   FROM pg_stat_user_indexes s
   JOIN pg_index i ON i.indexrelid = s.indexrelid
   JOIN pg_class ic ON ic.oid = s.indexrelid
   JOIN pg_am am ON am.oid = ic.relam
+  LEFT JOIN pg_class ri ON ri.oid = pg_partition_root(s.indexrelid) AND ri.oid <> s.indexrelid
+  LEFT JOIN pg_index rix ON rix.indexrelid = ri.oid
+  LEFT JOIN pg_class rt ON rt.oid = rix.indrelid
+  LEFT JOIN pg_namespace rn ON rn.oid = ri.relnamespace

@@ -1,0 +1,26 @@
+"""SQL of the fixes that more than one family of rules recommends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pgradar.agent.findings import qualified, quote_ident
+
+
+def index_name_for(relation: str, columns: Sequence[str]) -> str:
+    """A name in PostgreSQL's own style, cut to fit 63 bytes."""
+    name = "_".join([relation, *columns, "idx"])
+    return name if len(name.encode()) <= 63 else name.encode()[:59].decode(errors="ignore") + "_idx"
+
+
+def create_index_sql(schema: str, relation: str, columns: Sequence[str], partitioned: bool,
+                     name: str | None = None) -> str:
+    """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY."""
+    cols = ", ".join(quote_ident(c) for c in columns)
+    index = quote_ident(name or index_name_for(relation, columns))
+    table = qualified(schema, relation)
+    if partitioned:
+        return (f"CREATE INDEX {index} ON {table} ({cols});\n-- partitioned table: CONCURRENTLY is not supported"
+                f" here; to avoid the lock, CREATE INDEX ... ON ONLY {table}, then CREATE INDEX CONCURRENTLY on"
+                " each partition and ALTER INDEX ... ATTACH PARTITION")
+    return f"CREATE INDEX CONCURRENTLY {index} ON {table} ({cols});"

@@ -1,0 +1,340 @@
+"""Index problems: unused_index, duplicate_index, invalid_index, missing_fk_index.
+
+An index on a partition that is attached to a partitioned index is one index
+to the user (the partitioned one): it is judged and dropped as a whole, and
+DROP INDEX CONCURRENTLY does not work on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pgradar.agent.classifiers.fixes import create_index_sql
+from pgradar.agent.classifiers.tables import is_large
+from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified
+from pgradar.agent.observation import Observation
+from pgradar.agent.snapshots import (
+    DatabaseSnapshot,
+    ForeignKey,
+    ForeignKeysSnapshot,
+    IndexesSnapshot,
+    IndexFirstSeen,
+    IndexStat,
+)
+from pgradar.agent.thresholds import Thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalIndex:
+    """One index as the user sees it: a plain index, or a partitioned one summed over its partitions."""
+
+    database: str
+    schema: str
+    relation: str
+    index: str
+    partitioned: bool
+    parts: tuple[IndexStat, ...]
+
+    @property
+    def first(self) -> IndexStat:
+        return self.parts[0]
+
+    @property
+    def idx_scan(self) -> int:
+        return sum(p.idx_scan for p in self.parts)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(p.size_bytes or 0 for p in self.parts)
+
+    @property
+    def name(self) -> str:
+        return qualified(self.schema, self.index)
+
+    def drop_sql(self) -> str:
+        if self.partitioned:
+            return (f"DROP INDEX {self.name};  -- partitioned index: CONCURRENTLY is not supported, "
+                    "this drops it on every partition")
+        return f"DROP INDEX CONCURRENTLY {self.name};"
+
+
+def logical_indexes(indexes: Sequence[IndexStat]) -> list[LogicalIndex]:
+    groups: dict[tuple[str, str, str, str, bool], list[IndexStat]] = defaultdict(list)
+    for i in indexes:
+        if i.root_index is not None and i.root_schema is not None and i.root_relation is not None:
+            groups[(i.database, i.root_schema, i.root_relation, i.root_index, True)].append(i)
+        else:
+            groups[(i.database, i.schema, i.relation, i.index, False)].append(i)
+    return [LogicalIndex(db, schema, rel, idx, part, tuple(parts))
+            for (db, schema, rel, idx, part), parts in groups.items()]
+
+
+def _indexes(obs: Observation) -> tuple[IndexStat, ...]:
+    snap: IndexesSnapshot | None = obs.latest("indexes")
+    return snap.indexes if snap is not None else ()
+
+
+def _finding(kind: str, severity: Severity, obs: Observation, index: LogicalIndex, summary: str,
+             recommendation: str, evidence: dict[str, object]) -> Finding:
+    return Finding(kind, severity, obs.target, summary, recommendation, evidence, database=index.database,
+                   schema=index.schema, relation=index.relation, index=index.index)
+
+
+# --- unused_index ------------------------------------------------------------------------
+
+
+def observation_window(obs: Observation, index: LogicalIndex) -> tuple[datetime | None, str]:
+    """Since when the index's scan count is known to cover, and what bounds it.
+
+    The latest of: the database's statistics reset, the server's start
+    (counters can be lost with a crash; on 15+ they survive a clean restart,
+    so this errs short), and when the agent first saw the index, if it
+    appeared while the agent watched.
+    """
+    candidates: list[tuple[datetime, str]] = []
+    dbs: DatabaseSnapshot | None = obs.latest("database")
+    if dbs is not None:
+        for db in dbs.databases:
+            if db.database == index.database and db.stats_reset is not None:
+                candidates.append((db.stats_reset, "statistics reset"))
+    if obs.server is not None and obs.server.started_at is not None:
+        candidates.append((obs.server.started_at, "server start"))
+    seen: IndexFirstSeen | None = obs.latest("index_first_seen")
+    if seen is not None:
+        firsts = [f for p in index.parts if (f := seen.of(p.database, p.indexrelid)) is not None]
+        if firsts:
+            candidates.append((max(firsts), "index first seen by pgradar"))
+    if not candidates:
+        return None, "unknown"
+    return max(candidates)
+
+
+def scanned_on_standby(obs: Observation, index: LogicalIndex) -> int:
+    """Scans of the same index on the watched standbys (an index may serve only the read replicas)."""
+    total = 0
+    for peer in obs.peers.values():
+        if peer.server is None or peer.server.role != "standby":
+            continue
+        for other in logical_indexes(_indexes(peer)):
+            if (other.database, other.schema, other.relation, other.index) == \
+                    (index.database, index.schema, index.relation, index.index):
+                total += other.idx_scan
+    return total
+
+
+def unused_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """An index scanned at most ``unused_index_max_scans`` times, not backing a constraint.
+
+    Indexes under ``unused_index_min_bytes`` cost too little to matter. A
+    warning needs an observation window of ``unused_index_min_age_s``; a
+    shorter one (a recent reset or restart, a new index) is reported as
+    info with its length. An index scanned on a watched standby is used.
+    Indexes that back a primary key, unique or exclusion constraint never
+    count: dropping them changes what the table accepts. Unique indexes
+    without a constraint are left out too: they may enforce a rule.
+    """
+    if obs.server is not None and obs.server.role == "standby":
+        return  # a standby's indexes are the primary's: judged there, with this standby's scans
+    for index in logical_indexes(_indexes(obs)):
+        first = index.first
+        if any(p.constraint_type is not None or p.is_unique or p.is_primary for p in index.parts):
+            continue
+        if not all(p.is_valid for p in index.parts) or index.size_bytes < t.unused_index_min_bytes:
+            continue
+        scans = index.idx_scan
+        standby_scans = scanned_on_standby(obs, index)
+        if scans > t.unused_index_max_scans or standby_scans > 0:
+            continue
+        start, bound = observation_window(obs, index)
+        window_s = (obs.now - start).total_seconds() if start is not None else 0.0
+        severity: Severity = "warning" if window_s >= t.unused_index_min_age_s else "info"
+        window = f"{human_seconds(window_s)} (since {bound})" if start is not None else "an unknown time"
+        yield _finding("unused_index", severity, obs, index,
+                       f"{index.name} on {qualified(index.schema, index.relation)} ({human_bytes(index.size_bytes)})"
+                       f" was scanned {scans} times in {window}",
+                       index.drop_sql() + f"\n-- to recreate it: {first.definition};",
+                       {"idx_scan": scans, "standby_idx_scan": standby_scans, "size_bytes": index.size_bytes,
+                        "window_seconds": round(window_s), "window_since": bound, "partitions": len(index.parts)
+                        if index.partitioned else None})
+
+
+# --- duplicate_index -----------------------------------------------------------------------
+
+
+_NAME_IN_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ")
+
+
+def definition_shape(index: IndexStat) -> str:
+    """The definition without the index's name: equal shapes are the same index."""
+    return _NAME_IN_DEF.sub(lambda m: f"CREATE {m.group(1) or ''}INDEX ON ", index.definition)
+
+
+def _key_defs(index: IndexStat) -> list[str]:
+    """The key items as written in the definition (columns with opclass/order, or expressions)."""
+    inside = index.definition.split(" USING ", 1)[-1]
+    inside = inside[inside.index("(") + 1:] if "(" in inside else ""
+    depth, item, items = 0, "", []
+    for ch in inside:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                items.append(item.strip())
+                break
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(item.strip())
+            item = ""
+            continue
+        item += ch
+    return items[: index.key_count]
+
+
+def covers(small: IndexStat, big: IndexStat) -> bool:
+    """``small`` is redundant given ``big``: same table, method and predicate, and its keys lead ``big``'s.
+
+    Identical definitions always cover each other. A left prefix (or the
+    same keys with other properties, such as a plain index on a primary
+    key's columns) counts for btree only (other methods do not search by prefix), when
+    ``small`` is not unique (its uniqueness on fewer columns is a stronger
+    rule than ``big`` enforces) and its INCLUDE columns are in ``big``.
+    """
+    if (small.database, small.relid) != (big.database, big.relid) or small.indexrelid == big.indexrelid:
+        return False
+    if small.method != big.method or (small.predicate or "") != (big.predicate or ""):
+        return False
+    if definition_shape(small) == definition_shape(big):
+        return True
+    if small.method != "btree" or small.is_unique:
+        return False
+    small_keys, big_keys = _key_defs(small), _key_defs(big)
+    if not small_keys or len(small_keys) > len(big_keys) or big_keys[: len(small_keys)] != small_keys:
+        return False
+    included = {c for c in small.columns[small.key_count:] if c is not None}
+    return included <= {c for c in big.columns if c is not None}
+
+
+def _keep_rank(index: IndexStat) -> tuple[int, int, int, int]:
+    """Which of two identical indexes to keep: the constraint's, the unique one, the used one, the older."""
+    return (index.constraint_type is not None, index.is_unique, index.idx_scan, -index.indexrelid)
+
+
+def _logical(index: IndexStat) -> LogicalIndex:
+    if index.root_index is not None and index.root_schema is not None and index.root_relation is not None:
+        return LogicalIndex(index.database, index.root_schema, index.root_relation, index.root_index, True, (index,))
+    return LogicalIndex(index.database, index.schema, index.relation, index.index, False, (index,))
+
+
+def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """An index whose definition another index of the same table has, or leads.
+
+    Of identical twins, the one backing a constraint, unique, more used or
+    older is kept and the other reported. An index backing a constraint is
+    never the one reported (drop the constraint instead, a schema change).
+    On a partitioned table the partitions' copies are compared and the
+    partitioned index reported once; a pair where only one side belongs to
+    a partitioned index is left alone (dropping it would touch every
+    partition).
+    """
+    by_table: dict[tuple[str, int], list[IndexStat]] = defaultdict(list)
+    for i in _indexes(obs):
+        if i.is_valid:
+            by_table[(i.database, i.relid)].append(i)
+    reported: set[tuple[str, str, str]] = set()
+    for group in by_table.values():
+        for small in group:
+            if small.constraint_type is not None:
+                continue
+            for big in group:
+                if not covers(small, big) or (small.root_index is None) != (big.root_index is None):
+                    continue
+                identical = covers(big, small)
+                if identical and _keep_rank(small) > _keep_rank(big):
+                    continue
+                logical, kept = _logical(small), _logical(big)
+                if (logical.database, logical.schema, logical.index) not in reported:
+                    reported.add((logical.database, logical.schema, logical.index))
+                    how = "the same definition as" if identical else (
+                        "the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
+                    yield _finding("duplicate_index", "warning", obs, logical,
+                                   f"{logical.name} has {how} {kept.name}: every lookup it serves, the other "
+                                   "serves too", logical.drop_sql() + f"\n-- kept: {big.definition};",
+                                   {"duplicate_of": kept.index, "identical": identical,
+                                    "size_bytes": small.size_bytes, "idx_scan": small.idx_scan,
+                                    "definition": small.definition})
+                break
+
+
+# --- invalid_index -------------------------------------------------------------------------
+
+
+def invalid_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """An index marked invalid: a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY that failed.
+
+    It is kept up to date on every write but never used for reads. One being
+    built right now is invalid too until it finishes, which the summary says.
+    A unique one most likely failed on duplicates, so the fix drops it
+    (rebuilding would fail again); another is rebuilt.
+    """
+    for index in _indexes(obs):
+        if index.is_valid:
+            continue
+        logical = LogicalIndex(index.database, index.schema, index.relation, index.index, False, (index,))
+        if index.is_unique:  # it failed on duplicate rows: rebuilding fails the same way
+            fix = (f"DROP INDEX CONCURRENTLY {logical.name};\n-- then remove the duplicate rows and: "
+                   + index.definition.replace("INDEX ", "INDEX CONCURRENTLY ", 1) + ";")
+        else:
+            fix = (f"REINDEX INDEX CONCURRENTLY {logical.name};\n"
+                   f"-- or, if it is not needed: DROP INDEX CONCURRENTLY {logical.name};")
+        yield _finding("invalid_index", "warning", obs, logical,
+                       f"{logical.name} is invalid (a failed CREATE INDEX CONCURRENTLY, unless one is running now):"
+                       " writes maintain it, reads never use it", fix,
+                       {"definition": index.definition, "size_bytes": index.size_bytes})
+
+
+# --- missing_fk_index ----------------------------------------------------------------------
+
+
+def fk_is_indexed(fk: ForeignKey) -> bool:
+    """Some index's leading key columns are the foreign key's columns, in any order."""
+    wanted = set(fk.columns)
+    for keys in fk.index_keys:
+        lead = keys.split(",")[: len(fk.columns)]
+        if len(lead) == len(fk.columns) and set(lead) == wanted:
+            return True
+    return False
+
+
+def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """Foreign keys on a large table whose columns no index leads with; one finding per table.
+
+    Every DELETE or key UPDATE on the referenced table then scans the
+    referencing table, under lock, and joins along the key cannot use an
+    index. Small referencing tables are left out (a scan is cheap).
+    """
+    snap: ForeignKeysSnapshot | None = obs.latest("foreign_keys")
+    if snap is None:
+        return
+    by_table: dict[tuple[str, str, str], list[ForeignKey]] = defaultdict(list)
+    for fk in snap.foreign_keys:
+        if not fk_is_indexed(fk) and is_large(fk.reltuples, fk.size_bytes, t):
+            by_table[(fk.database, fk.schema, fk.relation)].append(fk)
+    for (database, schema, relation), fks in by_table.items():
+        table = qualified(schema, relation)
+        keys = "; ".join(f"{fk.constraint_name} ({', '.join(fk.columns)}) to "
+                         f"{qualified(fk.referenced_schema, fk.referenced_relation)}" for fk in fks)
+        yield Finding("missing_fk_index", "warning", obs.target,
+                      f"{table} ({fks[0].reltuples:,.0f} rows): no index leads with the foreign key {keys}; "
+                      "deletes and key updates there scan this table",
+                      "\n".join(create_index_sql(schema, relation, fk.columns, fk.relkind == "p") for fk in fks),
+                      {"constraints": [fk.constraint_name for fk in fks], "columns": [list(fk.columns) for fk in fks],
+                       "referenced": [f"{fk.referenced_schema}.{fk.referenced_relation}" for fk in fks],
+                       "reltuples": fks[0].reltuples, "size_bytes": fks[0].size_bytes},
+                      database=database, schema=schema, relation=relation)
+
+
+CLASSIFIERS = (unused_index, duplicate_index, invalid_index, missing_fk_index)

@@ -1,0 +1,140 @@
+"""Problems in the generic plans of the costliest statements: seq_scan with the index that serves it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pgradar.agent.classifiers.fixes import create_index_sql
+from pgradar.agent.classifiers.tables import stale_stats
+from pgradar.agent.explain import IndexAdvice, PlansSnapshot, StatementPlan
+from pgradar.agent.findings import Finding, Severity, qualified
+from pgradar.agent.observation import Observation
+from pgradar.agent.snapshots import StatementsSnapshot, StatementStat
+from pgradar.agent.thresholds import Thresholds
+
+
+def advice_sql(advice: IndexAdvice) -> str:
+    """The CREATE INDEX to run, with what hypopg measured (or that nothing did)."""
+    statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned)
+    if advice.verified and advice.gain is not None:
+        statement += (f"\n-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
+                      f"({advice.gain:.0%} less)")
+    elif advice.note:
+        statement += f"\n-- unverified: {advice.note}"
+    else:
+        statement += "\n-- unverified: hypopg is not installed in this database (CREATE EXTENSION hypopg; verifies it)"
+    return statement
+
+
+def worth_recommending(advice: IndexAdvice, t: Thresholds) -> bool:
+    """Unverified advice stands; verified advice only with a cost drop of ``index_advice_min_gain``."""
+    if not advice.verified:
+        return True
+    return advice.gain is not None and advice.gain >= t.index_advice_min_gain
+
+
+def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
+                   stat: StatementStat | None = None) -> Iterator[Finding]:
+    """Filtered sequential scans of large tables in one plan, one finding per table.
+
+    Large means ``large_table_rows`` by the catalog's estimate (a partitioned
+    table by its partitions together). With index advice the finding is a
+    warning naming the index (hypopg-verified where installed); advice that
+    hypopg found useless means no finding (the scan is the right plan); a
+    statement sqlglot could not read gets plan-only advice, as info.
+    """
+    scans = [s for s in plan.seq_scans if s.filter]
+    if plan.summary is None or not scans:
+        return
+    queryid = str(plan.queryid) if plan.queryid else None  # None: `pgradar explain --query`
+    statement = f"statement {queryid}" if queryid else "the statement"
+    usage = {"calls": stat.calls, "total_exec_ms": round(stat.total_exec_ms, 1)} if stat else {}
+    for advice in plan.advice:
+        if advice.reltuples < t.large_table_rows or not worth_recommending(advice, t):
+            continue
+        filters = [s.filter for s in scans if s.relation == advice.relation or advice.partitioned]
+        severity: Severity = "warning"
+        yield Finding("seq_scan", severity, obs_target,
+                      f"{statement} reads {qualified(advice.schema, advice.relation)} "
+                      f"({advice.reltuples:,.0f} rows) sequentially to filter {'; '.join(filters[:2])}; an index on "
+                      f"({', '.join(advice.columns)}) serves it",
+                      advice_sql(advice),
+                      {"filter": filters[:3], "reltuples": advice.reltuples, "plan_cost": plan.summary.total_cost,
+                       "cost_with_index": advice.cost_after, "verified": advice.verified, "note": advice.note or None,
+                       "shape_hash": plan.summary.shape_hash, **usage},
+                      database=plan.database, schema=advice.schema, relation=advice.relation, queryid=queryid)
+    if plan.parsed:
+        return
+    for scan in scans:
+        if (scan.reltuples or 0) < t.large_table_rows:
+            continue
+        yield Finding("seq_scan", "info", obs_target,
+                      f"{statement} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "
+                      f"filter {scan.filter}; its text could not be parsed, so no index is proposed",
+                      f"-- index the columns of this filter on {qualified(scan.schema or 'public', scan.relation)}: "
+                      f"{scan.filter}",
+                      {"filter": scan.filter, "reltuples": scan.reltuples, "plan_rows": scan.plan_rows,
+                       "shape_hash": plan.summary.shape_hash, **usage},
+                      database=plan.database, schema=scan.schema, relation=scan.relation, queryid=queryid)
+
+
+def frequent_or_expensive(stat: StatementStat, total_exec_ms: float, t: Thresholds) -> bool:
+    return stat.calls >= t.statement_min_calls or stat.total_exec_ms >= t.statement_min_share * total_exec_ms
+
+
+def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """Plan-level seq_scan for statements run ``statement_min_calls`` times or taking ``statement_min_share``."""
+    plans: PlansSnapshot | None = obs.latest("plans")
+    statements: StatementsSnapshot | None = obs.latest("statements")
+    if plans is None or statements is None:
+        return
+    stats = {(r.dbid, r.queryid): r for r in statements.rows if r.toplevel}
+    total = sum(r.total_exec_ms for r in stats.values())
+    for plan in plans.plans:
+        stat = stats.get((plan.dbid, plan.queryid))
+        if stat is not None and frequent_or_expensive(stat, total, t):
+            yield from plan_seq_scans(obs.target, plan, t, stat)
+
+
+def estimate_drift(plan_rows: float, reltuples: float) -> float:
+    """How far a plan's row estimate for a whole table is from pg_class.reltuples (0: equal, 1: double or half)."""
+    low, high = sorted((max(plan_rows, 1.0), max(reltuples, 1.0)))
+    return high / low - 1.0
+
+
+def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """stale_stats from plans: a whole-table scan whose row estimate is far from pg_class.
+
+    For a scan without a filter the planner scales ``reltuples`` by the
+    table's pages now against ``relpages`` at the last analyze or vacuum, so
+    an estimate ``stale_stats_modified_ratio`` away from ``reltuples`` means
+    the table grew or shrank that much since: the statistics describe
+    another table. Reported with the statement's queryid, once per table,
+    and only for tables the counter-based rule does not already report.
+    """
+    plans: PlansSnapshot | None = obs.latest("plans")
+    if plans is None:
+        return
+    covered = {(f.database, f.schema, f.relation) for f in stale_stats(obs, t)}
+    seen: set[tuple[str, str | None, str]] = set()
+    for plan in plans.plans:
+        for scan in plan.seq_scans:
+            key = (plan.database, scan.schema, scan.relation)
+            rows = scan.reltuples
+            if scan.filter or rows is None or key in covered or key in seen:
+                continue
+            drift = estimate_drift(scan.plan_rows, rows)
+            if max(scan.plan_rows, rows) < t.large_table_rows or drift < t.stale_stats_modified_ratio:
+                continue
+            seen.add(key)
+            target = qualified(scan.schema or "public", scan.relation)
+            yield Finding("stale_stats", "warning", obs.target,
+                          f"{target}: statement {plan.queryid} is planned for {scan.plan_rows:,.0f} rows, the "
+                          f"statistics say {rows:,.0f}; the table changed size since its last analyze",
+                          f"ANALYZE {target};",
+                          {"plan_rows": scan.plan_rows, "reltuples": rows, "drift": round(drift, 3)},
+                          database=plan.database, schema=scan.schema, relation=scan.relation,
+                          queryid=str(plan.queryid))
+
+
+CLASSIFIERS = (seq_scan, plan_estimates)

@@ -1,0 +1,234 @@
+"""Replication: standbys that fall behind, slots that hold WAL back.
+
+A standby's lag is judged in bytes (how much WAL it has not replayed) and in
+seconds, but seconds only count while it is behind in bytes: on an idle
+primary ``replay_lag`` keeps its last value and ``now() -
+pg_last_xact_replay_timestamp()`` grows without bound (DESIGN section 7), and
+neither means the standby is behind. A standby alone measures its lag by
+its own clock, bounded by how long the kept snapshots saw it behind.
+
+A primary and its standbys watched by the same agent are linked by the name
+the standby gives its primary (the WAL receiver's application_name): the
+primary reports the lag, with the standby's own numbers (replay paused, WAL
+received but not replayed) in the evidence. A standby reports its lag itself
+only when no watched server streams to it, so one standby is one problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds
+from pgradar.agent.observation import Observation
+from pgradar.agent.snapshots import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
+from pgradar.agent.thresholds import Thresholds
+
+# Below this much unreplayed WAL a lag time is not trusted: one small record in
+# flight on an idle primary would otherwise revive a stale replay_lag.
+SECONDS_NEED_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    behind_bytes: float
+    seconds: float  # 0 unless behind in bytes
+
+
+def lag(behind_bytes: float | None, seconds: float | None) -> Lag:
+    """Seconds count only while WAL waits for replay: a stale lag time on an idle primary is no lag."""
+    behind = max(0.0, behind_bytes or 0.0)
+    return Lag(behind, max(0.0, seconds or 0.0) if behind >= SECONDS_NEED_BYTES else 0.0)
+
+
+def lag_severity(found: Lag, t: Thresholds) -> Severity | None:
+    if found.behind_bytes >= t.replication_lag_critical_bytes or found.seconds >= t.replication_lag_critical_s:
+        return "critical"
+    if found.behind_bytes >= t.replication_lag_warning_bytes or found.seconds >= t.replication_lag_warning_s:
+        return "warning"
+    return None
+
+
+def _replication(obs: Observation) -> ReplicationSnapshot | None:
+    snapshot = obs.latest("replication")
+    return snapshot if isinstance(snapshot, ReplicationSnapshot) else None
+
+
+def standby_peer(obs: Observation, standby: str) -> tuple[str, ReplicationSnapshot] | None:
+    """The watched standby that streams from this server under the name ``standby``."""
+    for name, peer in sorted(obs.peers.items()):
+        rep = _replication(peer)
+        if rep is not None and rep.receiver is not None and rep.receiver.standby_name == standby:
+            return name, rep
+    return None
+
+
+def upstream_peer(obs: Observation, standby: str) -> tuple[str, ReplicationSnapshot] | None:
+    """The watched server this standby streams from, found by the name it lists the standby under."""
+    for name, peer in sorted(obs.peers.items()):
+        rep = _replication(peer)
+        if rep is not None and any(s.standby == standby for s in rep.standbys):
+            return name, rep
+    return None
+
+
+def _stage_advice(paused: bool, standby: str, write_behind: float, behind: float) -> str:
+    if paused:
+        return f"replay is paused on {standby}: run SELECT pg_wal_replay_resume(); there"
+    if behind > 0 and write_behind >= behind / 2:
+        return (f"WAL is not reaching {standby} fast enough (write/flush lag): check the network "
+                "and the standby's disk, and wal_sender_timeout")
+    return (f"{standby} receives WAL but replays it slowly: look for long queries on it that conflict "
+            "with replay (max_standby_streaming_delay, hot_standby_feedback) and for its I/O; "
+            "SELECT pg_get_wal_replay_pause_state(); tells whether replay is paused")
+
+
+def _standby_evidence(receiver: ReceiverStat) -> dict[str, Any]:
+    return {"standby_receiver_status": receiver.receiver_status, "standby_pause_state": receiver.pause_state,
+            "standby_received_not_replayed_bytes": receiver.replay_behind_bytes}
+
+
+def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding | None:
+    """A standby as the server streaming to it sees it, with the standby's own view when watched too."""
+    linked = standby_peer(obs, row.standby)
+    seconds = row.replay_lag_seconds
+    evidence: dict[str, Any] = {
+        "state": row.state, "sync_state": row.sync_state, "replay_behind_bytes": row.replay_behind_bytes,
+        "write_behind_bytes": row.write_behind_bytes, "flush_behind_bytes": row.flush_behind_bytes,
+        "replay_lag_seconds": row.replay_lag_seconds, "write_lag_seconds": row.write_lag_seconds,
+        "flush_lag_seconds": row.flush_lag_seconds}
+    paused = False
+    if linked is not None:
+        name, rep = linked
+        receiver = rep.receiver
+        assert receiver is not None
+        paused = receiver.paused
+        evidence |= {"standby_target": name, **_standby_evidence(receiver)}
+    found = lag(row.replay_behind_bytes, seconds)
+    severity = lag_severity(found, t)
+    if severity is None:
+        return None
+    evidence |= {"lag_bytes": found.behind_bytes, "lag_seconds": found.seconds}
+    return Finding(
+        "replication_lag", severity, obs.target,
+        f"standby {row.standby} is {human_bytes(found.behind_bytes)} of WAL behind"
+        + (f" ({human_seconds(found.seconds)} replay lag)" if found.seconds else "")
+        + (", replay paused" if paused else ""),
+        _stage_advice(paused, row.standby, row.write_behind_bytes or 0.0, found.behind_bytes),
+        evidence, standby=row.standby)
+
+
+def unreplayed(receiver: ReceiverStat) -> float:
+    """WAL a standby knows of and has not replayed: received, or announced by its sender."""
+    known_end = max(receiver.receive_wal_bytes or 0.0, receiver.primary_wal_bytes or 0.0)
+    return max(0.0, known_end - (receiver.replay_wal_bytes or known_end))
+
+
+def standby_lag_seconds(now: datetime, receiver: ReceiverStat,
+                        history: Sequence[ReplicationSnapshot]) -> float | None:
+    """A standby's lag by its own clock: since its last replayed commit, at most as long as it was seen behind.
+
+    After an idle hour the last replayed commit is an hour old, and a burst of
+    WAL being replayed normally would read as an hour of lag; the snapshots
+    kept (``history``, oldest first) show how long the standby has really
+    been behind. One snapshot alone shows no time behind: bytes decide.
+    """
+    if receiver.last_replay_at is None:
+        return None
+    since = now
+    for snapshot in reversed(history):
+        if snapshot.receiver is None or unreplayed(snapshot.receiver) < SECONDS_NEED_BYTES:
+            break
+        since = min(since, snapshot.taken_at)
+    return max(0.0, min((now - receiver.last_replay_at).total_seconds(), (now - since).total_seconds()))
+
+
+def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) -> Finding | None:
+    """A standby seen only from itself (its primary is not watched, or it is not streaming)."""
+    receiver = rep.receiver
+    if receiver is None or upstream_peer(obs, receiver.standby_name) is not None:
+        return None
+    found = lag(unreplayed(receiver), standby_lag_seconds(obs.now, receiver, obs.history.get("replication", ())))
+    severity = lag_severity(found, t)
+    if severity is None:
+        return None
+    evidence = {**_standby_evidence(receiver), "lag_bytes": found.behind_bytes, "lag_seconds": found.seconds,
+                "seen_from": "standby"}
+    name = receiver.standby_name
+    return Finding(
+        "replication_lag", severity, obs.target,
+        f"this standby ({name}) has {human_bytes(found.behind_bytes)} of WAL not replayed"
+        + (f", behind for {human_seconds(found.seconds)}" if found.seconds else "")
+        + (", replay paused" if receiver.paused else ""),
+        _stage_advice(receiver.paused, name, 0.0, found.behind_bytes), evidence, standby=name)
+
+
+def replication_lag(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """A standby behind by at least the bytes or seconds thresholds.
+
+    Evidence: the byte distances (sent, write, flush, replay) from the
+    sender's WAL position, the write/flush/replay lag times, and when the
+    standby is watched too, its pause state and WAL received but not replayed.
+    """
+    rep = _replication(obs)
+    if rep is None:
+        return
+    for row in rep.standbys:
+        finding = _from_sender(obs, row, t)
+        if finding is not None:
+            yield finding
+    own = _from_receiver(obs, rep, t)
+    if own is not None:
+        yield own
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def slot_severity(slot: SlotStat, t: Thresholds) -> Severity | None:
+    if slot.active or slot.temporary:
+        return None
+    retained = slot.retained_bytes or 0.0
+    if retained >= t.slot_retained_critical_bytes or slot.wal_status in ("unreserved", "lost"):
+        return "critical"
+    if retained >= t.slot_retained_warning_bytes:
+        return "warning"
+    return None
+
+
+def replication_slot_inactive(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """An inactive slot that retains at least the warning size of WAL, or is about to lose it.
+
+    Evidence: retained bytes (from the server's WAL position to the slot's
+    restart_lsn), wal_status, safe_wal_size, and since when it is inactive
+    (17+). The fix drops the slot; a standby that still needs it must be
+    brought back instead, and max_slot_wal_keep_size caps what a slot may hold.
+    """
+    rep = _replication(obs)
+    if rep is None:
+        return []
+    found = []
+    for slot in rep.slots:
+        severity = slot_severity(slot, t)
+        if severity is None:
+            continue
+        retained = slot.retained_bytes or 0.0
+        since = f", inactive since {slot.inactive_since:%Y-%m-%d %H:%M:%S}" if slot.inactive_since else ""
+        found.append(Finding(
+            "replication_slot_inactive", severity, obs.target,
+            f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL"
+            f" (wal_status {slot.wal_status or 'none'}{since})",
+            f"SELECT pg_drop_replication_slot({_literal(slot.slot)}); -- unless its consumer comes back; "
+            "max_slot_wal_keep_size caps the WAL a slot may hold",
+            {"retained_bytes": retained, "wal_status": slot.wal_status, "slot_type": slot.slot_type,
+             "safe_wal_size_bytes": slot.safe_wal_size_bytes, "database": slot.database or None,
+             "inactive_since": slot.inactive_since.isoformat() if slot.inactive_since else None,
+             "invalidation_reason": slot.invalidation_reason},
+            slot=slot.slot))
+    return found
+
+
+CLASSIFIERS = (replication_lag, replication_slot_inactive)

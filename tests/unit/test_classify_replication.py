@@ -1,0 +1,121 @@
+"""replication_lag and replication_slot_inactive on hand-built observations."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from factories import MB, T0, observation_of, receiver, replication, slot, standby_row
+from pgradar.agent.classifiers.replication import SECONDS_NEED_BYTES, lag, replication_lag, replication_slot_inactive
+from pgradar.agent.thresholds import DEFAULT
+
+T = replace(DEFAULT, replication_lag_warning_bytes=16 * MB, replication_lag_critical_bytes=1024 * MB,
+            replication_lag_warning_s=30, replication_lag_critical_s=300,
+            slot_retained_warning_bytes=1024 * MB, slot_retained_critical_bytes=10240 * MB)
+
+
+def lags(obs):
+    return list(replication_lag(obs, T))
+
+
+@pytest.mark.parametrize(("behind", "seconds", "severity"), [
+    (0, 0.01, None), (16 * MB - 1, 0.01, None), (16 * MB, 0.01, "warning"), (1024 * MB, 0.01, "critical"),
+    (1 * MB, 29.9, None), (1 * MB, 30, "warning"), (1 * MB, 300, "critical"),
+])
+def test_primary_side_thresholds(behind: float, seconds: float, severity: str | None) -> None:
+    found = lags(observation_of(replication=replication(standby_row(behind=behind, replay_lag=seconds))))
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    for f in found:
+        assert f.standby == "replica1" and f.kind == "replication_lag"
+        assert f.evidence["lag_bytes"] == behind and f.evidence["replay_lag_seconds"] == seconds
+
+
+def test_stale_replay_lag_on_an_idle_primary_is_no_lag() -> None:
+    # replay_lag keeps its last value (an hour) while nothing is written: no bytes behind, no lag.
+    assert lags(observation_of(replication=replication(standby_row(behind=0, replay_lag=3600)))) == []
+    # one small record in flight does not revive it either
+    assert lag(SECONDS_NEED_BYTES - 1, 3600).seconds == 0
+    assert lags(observation_of(replication=replication(standby_row(behind=200, replay_lag=3600)))) == []
+
+
+def behind_since(seconds_ago: float, rep):
+    return replace(rep, taken_at=T0 - timedelta(seconds=seconds_ago))
+
+
+def test_standby_alone_uses_received_versus_replayed() -> None:
+    paused = receiver(received=1000 * MB, replayed=900 * MB, last_replay_ago=40, pause_state="paused")
+    rep = replication(receiver_stat=paused)
+    (f,) = lags(observation_of("standby", replication=rep, earlier={"replication": (behind_since(60, rep),)}))
+    assert f.target == "standby" and f.standby == "replica1" and f.severity == "warning"
+    assert f.evidence["lag_bytes"] == 100 * MB and f.evidence["lag_seconds"] == 40  # its last commit: 40 s ago
+    assert "pg_wal_replay_resume()" in f.recommendation
+
+
+def test_a_burst_after_an_idle_hour_is_not_an_hour_of_lag() -> None:
+    # Replaying normally, 10 MB behind, last commit replayed an hour ago (the primary was idle).
+    rep = replication(receiver_stat=receiver(received=1000 * MB, replayed=990 * MB, last_replay_ago=3600))
+    assert lags(observation_of("standby", replication=rep)) == []  # one snapshot: bytes decide (under 16 MB)
+    caught_up = replication(receiver_stat=receiver(last_replay_ago=3590))
+    ok = observation_of("standby", replication=rep, earlier={"replication": (behind_since(15, caught_up),)})
+    assert lags(ok) == []
+    # Seen behind for 45 s across the kept snapshots: 45 s of lag, not an hour.
+    stuck = observation_of("standby", replication=rep,
+                        earlier={"replication": (behind_since(60, caught_up), behind_since(45, rep),
+                                                 behind_since(30, rep))})
+    (f,) = lags(stuck)
+    assert f.evidence["lag_seconds"] == 45 and f.severity == "warning"
+
+
+def test_idle_standby_caught_up_is_no_lag_however_old_the_last_replay() -> None:
+    idle = receiver(received=1000 * MB, replayed=1000 * MB, last_replay_ago=86400)
+    assert lags(observation_of("standby", replication=replication(receiver_stat=idle))) == []
+
+
+def test_linked_primary_and_standby_report_once_with_both_ends() -> None:
+    standby_obs = observation_of("standby", replication=replication(
+        receiver_stat=receiver(received=1000 * MB, replayed=900 * MB, pause_state="paused", last_replay_ago=12)))
+    primary_obs = observation_of("primary", replication=replication(standby_row(behind=100 * MB, replay_lag=3)),
+                              peers={"standby": standby_obs})
+    standby_obs = replace(standby_obs, peers={"primary": primary_obs})
+    (f,) = lags(primary_obs)
+    assert f.target == "primary" and f.standby == "replica1"
+    assert f.evidence["standby_target"] == "standby" and f.evidence["standby_pause_state"] == "paused"
+    assert f.evidence["lag_seconds"] == 3  # the primary's replay_lag: the server's own number
+    assert "pg_wal_replay_resume()" in f.recommendation
+    assert lags(standby_obs) == []  # the primary covers it: one standby, one problem
+
+
+def test_unlinked_names_do_not_merge() -> None:
+    other = observation_of("other", replication=replication(receiver_stat=receiver(name="elsewhere")))
+    primary_obs = observation_of("primary", replication=replication(standby_row(behind=100 * MB)),
+                              peers={"other": other})
+    (f,) = lags(primary_obs)
+    assert "standby_target" not in f.evidence
+
+
+def test_slow_network_advice_names_write_lag() -> None:
+    (f,) = lags(observation_of(replication=replication(standby_row(behind=100 * MB, write_behind=90 * MB))))
+    assert "network" in f.recommendation
+
+
+@pytest.mark.parametrize(("kwargs", "severity"), [
+    ({"retained": 1024 * MB - 1}, None), ({"retained": 1024 * MB}, "warning"),
+    ({"retained": 10240 * MB}, "critical"), ({"retained": 1 * MB, "wal_status": "unreserved"}, "critical"),
+    ({"retained": 20480 * MB, "active": True}, None), ({"retained": 20480 * MB, "temporary": True}, None),
+    ({"retained": None}, None),
+])
+def test_inactive_slot(kwargs: dict, severity: str | None) -> None:
+    found = list(replication_slot_inactive(observation_of(replication=replication(slots=(slot(**kwargs),))), T))
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    for f in found:
+        assert f.slot == "old_slot" and f.evidence["retained_bytes"] == kwargs["retained"]
+        assert f.recommendation.startswith("SELECT pg_drop_replication_slot('old_slot');")
+
+
+def test_slot_name_is_quoted_as_a_literal() -> None:
+    (f,) = replication_slot_inactive(observation_of(replication=replication(slots=(slot("it's"),))), T)
+    assert "pg_drop_replication_slot('it''s')" in f.recommendation
+
+
+def test_no_snapshot_no_findings() -> None:
+    assert lags(observation_of()) == []
+    assert list(replication_slot_inactive(observation_of(), T)) == []

@@ -1,0 +1,110 @@
+"""The plan walk, and seq_scan from plans, on hand-built plans (no server)."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from factories import T0, observation, snap, stat
+from pgradar.agent.classifiers import plans as pc
+from pgradar.agent.explain import Candidate, IndexAdvice, PlansSnapshot, StatementPlan, candidates, due, walk
+from pgradar.agent.thresholds import DEFAULT
+
+PLAN = json.loads((Path(__file__).parent / "fixtures" / "plan_nested.json").read_text())
+
+
+def test_walk_finds_scans_sorts_loops_and_a_shape() -> None:
+    summary = walk(PLAN)
+    assert summary.total_cost == 2110.2 and summary.nested_loops == 1
+    assert summary.sorts == ("o.created_at DESC",)
+    (scan,) = summary.seq_scans
+    assert (scan.schema, scan.relation, scan.filter) == ("public", "orders", "(o.customer_id = $1)")
+    cheaper = json.loads(json.dumps(PLAN).replace("1990.0", "10.0"))
+    assert walk(cheaper).shape_hash == summary.shape_hash  # costs are not the shape
+    other = json.loads(json.dumps(PLAN).replace('"Nested Loop"', '"Hash Join"'))
+    assert walk(other).shape_hash != summary.shape_hash
+
+
+def _plan(advice: tuple[IndexAdvice, ...], parsed: bool = True, rows: float = 100_000) -> StatementPlan:
+    summary = walk(PLAN)
+    summary = replace(summary, seq_scans=tuple(replace(s, reltuples=rows) for s in summary.seq_scans))
+    return StatementPlan("app", 5, 42, "u", T0, summary, advice, parsed=parsed)
+
+
+def _advice(verified: bool | None, before: float | None = None, after: float | None = None,
+            rows: float = 100_000, partitioned: bool = False) -> IndexAdvice:
+    return IndexAdvice("public", "orders", ("customer_id",), partitioned, rows, verified, before, after)
+
+
+def test_seq_scan_with_verified_unverified_and_useless_advice() -> None:
+    (found,) = pc.plan_seq_scans("t", _plan((_advice(True, 2110.2, 20.0),)), DEFAULT)
+    assert (found.kind, found.severity, found.queryid, found.relation) == ("seq_scan", "warning", "42", "orders")
+    assert found.recommendation.startswith(
+        "CREATE INDEX CONCURRENTLY orders_customer_id_idx ON public.orders (customer_id);\n-- hypopg: estimated")
+    (unverified,) = pc.plan_seq_scans("t", _plan((_advice(None),)), DEFAULT)
+    assert "unverified: hypopg is not installed" in unverified.recommendation
+    assert list(pc.plan_seq_scans("t", _plan((_advice(True, 2110.2, 1600.0),)), DEFAULT)) == []  # 24% < 30%
+    assert list(pc.plan_seq_scans("t", _plan((_advice(None, rows=9_999),)), DEFAULT)) == []  # small table
+    (part,) = pc.plan_seq_scans("t", _plan((_advice(None, partitioned=True),)), DEFAULT)
+    assert part.recommendation.startswith("CREATE INDEX orders_customer_id_idx ON public.orders (customer_id);")
+    assert "CONCURRENTLY is not supported" in part.recommendation
+
+
+def test_unparsable_statement_gets_plan_only_advice() -> None:
+    (found,) = pc.plan_seq_scans("t", _plan((), parsed=False), DEFAULT)
+    assert found.severity == "info" and "(o.customer_id = $1)" in found.recommendation
+    assert list(pc.plan_seq_scans("t", _plan((), parsed=False, rows=200), DEFAULT)) == []
+
+
+def test_seq_scan_classifier_needs_a_frequent_or_expensive_statement() -> None:
+    plans = PlansSnapshot(T0, (_plan((_advice(None),)),))
+    busy = observation(extra={"plans": plans, "statements": snap(0, stat(42, 100, 10.0), stat(7, 1, 1000.0))})
+    assert [f.queryid for f in pc.seq_scan(busy, DEFAULT)] == ["42"]
+    rare = observation(extra={"plans": plans, "statements": snap(0, stat(42, 99, 10.0), stat(7, 1, 1000.0))})
+    assert list(pc.seq_scan(rare, DEFAULT)) == []
+
+
+def test_candidates_costliest_plain_reads_of_user_tables() -> None:
+    first = snap(0, stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 5.0), stat(5, 1, 1.0))
+    second = snap(1, stat(1, 20, 110.0), stat(2, 20, 300.0), stat(3, 20, 900.0), stat(4, 5, 5000.0),
+                  stat(5, 2, 99_999.0))
+    texts = {(5, 1): "SELECT a FROM t WHERE b = $1", (5, 2): "SELECT * FROM u", (5, 4): "SELECT * FROM v",
+             (5, 3): "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+             (5, 5): "UPDATE t SET a = $1"}
+    # recent cost first (2: +200, 1: +10, 4 is new: all 5000 of it counts as recent);
+    # catalog-only reads (the agent's own) and writes are never candidates
+    assert [c.queryid for c in candidates([first, second], texts)] == [4, 2, 1]
+    third = snap(2, *second.rows)
+    assert [c.queryid for c in candidates([second, third], texts)] == [4, 2, 1]  # idle: by total
+    assert [c.queryid for c in candidates([first], texts)] == [1, 2]
+
+
+def test_due_replans_after_the_interval() -> None:
+    from datetime import timedelta
+
+    c = Candidate("app", 5, 42, "u", "SELECT 1")
+    cache = {(5, 42): _plan(())}
+    assert due([c], cache, T0 + timedelta(seconds=3599), 3600) == []
+    assert due([c], cache, T0 + timedelta(seconds=3600), 3600) == [c]
+    assert due([c], {}, T0, 3600) == [c]
+
+
+def test_stale_stats_from_a_whole_table_estimate() -> None:
+    from factories import table
+
+    whole = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "public", "Total Cost": 900.0,
+                       "Plan Rows": 130_000}}]
+
+    def obs(rows: float, plan_rows: float = 130_000, tables: tuple = ()) -> list:
+        summary = walk(json.loads(json.dumps(whole).replace("130000", str(plan_rows))))
+        summary = replace(summary, seq_scans=tuple(replace(s, reltuples=rows) for s in summary.seq_scans))
+        plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
+        return list(pc.plan_estimates(observation(tables=tables, extra={"plans": plans}), DEFAULT))
+
+    (found,) = obs(100_000)  # 30% more rows than the statistics say
+    assert (found.kind, found.relation, found.queryid) == ("stale_stats", "orders", "42")
+    assert found.recommendation == "ANALYZE public.orders;"
+    assert obs(110_000) == []  # 18%: within the ratio
+    assert obs(100_000, plan_rows=70_000) != []  # shrank by 30%
+    assert obs(5_000, plan_rows=7_000) == []  # small
+    counted = table(rows=100_000, n_mod_since_analyze=30_000, n_tup_ins=100_000, n_tup_upd=30_000)
+    assert obs(100_000, tables=(counted,)) == []  # the counter-based rule reports it already
