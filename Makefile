@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install servers test unit lint demo try chart clean
+.PHONY: install servers test unit lint demo try chart bench bench-small clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,14 +19,14 @@ servers: install
 	$(PY) scripts/fetch_postgres.py
 
 test: install servers
-	$(PY) -m ruff check agent exporters dashboards alerts tests scripts
+	$(PY) -m ruff check agent exporters dashboards alerts tests scripts bench
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m ruff check agent exporters dashboards alerts tests scripts
+	$(PY) -m ruff check agent exporters dashboards alerts tests scripts bench
 
 # Ctrl-C stops the servers and the agent and removes the temporary folder.
 demo: install
@@ -44,6 +44,14 @@ chart: install
 	for f in $(CHART_VALUES); do \
 	  $(PY) scripts/helm_render.py -f $$f --output build/chart/$$(echo $${f#helm/pgradar/examples/} | tr / -) || exit 1; \
 	done
+
+# pgradar against postgres_exporter on a large catalog (bench/README.md); not part of `make test`.
+# Needs `apt-get install -y prometheus-postgres-exporter`.
+bench: install
+	$(PY) bench/run.py --size full
+
+bench-small: install
+	$(PY) bench/run.py --size small
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -160,6 +160,7 @@ def setup_logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
     from pgradar.agent.agent import Agent
     from pgradar.exporters.http import AgentHTTPServer
     from pgradar.exporters.prometheus import registry_for
@@ -170,9 +171,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     web = webconfig.load(args.web_config) if args.web_config else None
     setup_logging(cfg.log_level)
     agent = Agent(cfg)
+    registry = registry_for(agent.state, cfg.top_statements, cfg.top_tables, cfg.top_indexes)
     try:
-        http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry_for(agent.state, cfg.top_statements),
-                               agent.healthy, agent.ready, web)
+        http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry, agent.healthy, agent.ready, web)
     except OSError as exc:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     http.routes["/problems"] = lambda query, accept: (
@@ -181,6 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # Every job changes what /metrics shows: render then, not on each scrape.
+    agent.scheduler.add_listener(http.render_in_background(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     agent.start()
     http.start()
     scheme = "https" if web is not None and web.tls is not None else "http"

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pgradar.agent import queries
+from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.explain import collect_plans
 from pgradar.agent.server import ServerInfo
@@ -22,6 +23,7 @@ from pgradar.agent.snapshots import (
     ActivityGroup,
     ActivitySnapshot,
     ConnectionGroup,
+    DatabaseSize,
     DatabaseSnapshot,
     DatabaseStat,
     ForeignKey,
@@ -36,12 +38,14 @@ from pgradar.agent.snapshots import (
     SessionStat,
     Settings,
     SettingsSnapshot,
+    SizesSnapshot,
     SlotStat,
     StandbyStat,
     StatementsInfo,
     StatementsSnapshot,
     StatementStat,
     StatementText,
+    TableSize,
     TablesSnapshot,
     TableStat,
 )
@@ -56,6 +60,7 @@ class CollectContext(Protocol):
     databases: tuple[str, ...]
     now: datetime
     statement_texts: Mapping[tuple[int, int], str]
+    auto_explain_log: LogTail | None  # the target's server log, when the user named one
 
     def session(self, database: str | None = None) -> Session: ...
 
@@ -149,6 +154,13 @@ def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
 # --- server-wide ------------------------------------------------------------------
 
 
+def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
+    tables_query = _q("sizes", "tables", ctx.server)
+    tables, failed = _each_database(ctx, lambda s: s.rows(tables_query, TableSize))
+    databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)
+    return SizesSnapshot(ctx.now, tuple(tables), tuple(databases), tuple(failed))
+
+
 def collect_database(ctx: CollectContext) -> DatabaseSnapshot:
     rows = ctx.session().rows(_q("database", "database", ctx.server), DatabaseStat)
     return DatabaseSnapshot(ctx.now, tuple(rows))
@@ -190,12 +202,25 @@ def parse_settings(raw: list[tuple[str, str, str]]) -> Settings:
         pgss_max=int(num("pg_stat_statements.max")) if "pg_stat_statements.max" in values else None,
         idle_in_transaction_session_timeout_s=num("idle_in_transaction_session_timeout"),
         raw=tuple(sorted(raw)),
+        block_size=int(num("block_size", 8192)),
     )
 
 
 def collect_settings(ctx: CollectContext) -> SettingsSnapshot:
     rows = ctx.session().dicts(_q("settings", "settings", ctx.server))
     return SettingsSnapshot(ctx.now, parse_settings([(r["name"], r["setting"], r["unit"]) for r in rows]))
+
+
+def collect_auto_explain(ctx: CollectContext) -> AutoExplainSnapshot:
+    """New auto_explain plans from the server log (targets[i].auto_explain_log); empty when none is set."""
+    tail = ctx.auto_explain_log
+    if tail is None:
+        return AutoExplainSnapshot(ctx.now, None, ())
+    try:
+        read = tail.read(ctx.now)
+    except OSError as exc:
+        raise DatabaseError(f"cannot read the auto_explain log {tail.path}: {exc.strerror or exc}") from None
+    return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read)
 
 
 def collect_server(ctx: CollectContext) -> ServerSnapshot:
@@ -272,10 +297,12 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("tables", collect_tables, 60, "pg_stat_user_tables in every database"),
     CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
     CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
+    CollectorSpec("sizes", collect_sizes, 300, "table and database sizes (file-system calls, so less often)"),
     CollectorSpec("foreign_keys", collect_foreign_keys, 300, "foreign keys and the indexes that serve them"),
     CollectorSpec("plans", collect_plans, 60, "generic plans of the costliest statements (EXPLAIN), index advice"),
     CollectorSpec("replication", collect_replication, 15, "standbys, slots, WAL receiver and replay"),
     CollectorSpec("sessions", collect_sessions, 15, "connections, idle transactions, long statements, locks"),
+    CollectorSpec("auto_explain", collect_auto_explain, 30, "auto_explain plans from the server log, if named"),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

@@ -45,6 +45,7 @@ class TargetConfig:
     dsn: str  # with the password from password_file folded in; never shown
     databases: DatabaseFilter = DatabaseFilter()
     thresholds: Thresholds = DEFAULT_THRESHOLDS
+    auto_explain_log: str | None = None  # the server log with auto_explain JSON plans (row_misestimate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class Config:
     listen: Listen = Listen("", 9188)
     intervals: Mapping[str, float] = field(default_factory=dict)
     top_statements: int = 50
+    top_tables: int = 200   # per-table series for the N most active tables (and every one a problem names)
+    top_indexes: int = 200  # per-index series likewise
     snapshots_kept: int = 5
     connect_timeout_s: int = 5
     statement_timeout_ms: int = 10_000
@@ -117,14 +120,25 @@ def _level(value: Any, path: str, errors: list[str]) -> Any:
 
 _FILTER = {"include": [_str], "exclude": [_str]}
 _THRESHOLDS = dict.fromkeys(THRESHOLD_NAMES, _positive(float))
-_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS}
+
+
+def _log_path(value: Any, path: str, errors: list[str]) -> Any:
+    """A log file path; it may not exist yet (rotation), but it cannot be a folder."""
+    _str(value, path, errors)
+    if isinstance(value, str) and value.strip() and Path(value).is_dir():
+        errors.append(f"{path}: {show(value)} is a folder; name the server log file auto_explain writes to")
+    return value
+
+
+_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS,
+           "auto_explain_log": _log_path}
 SCHEMA: dict[str, Any] = {
     "targets": [_TARGET],
     "pgbouncers": [{"name": _str, "dsn": _str, "password_file": _str}],
     "listen": _str,
     "intervals": dict.fromkeys((*COLLECTOR_NAMES, *JOB_INTERVALS), _positive(float)),
     "thresholds": _THRESHOLDS,
-    "limits": {"top_statements": _positive(int)},
+    "limits": {"top_statements": _positive(int), "top_tables": _positive(int), "top_indexes": _positive(int)},
     "databases": _FILTER,
     "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int),
                  "lock_ms": _positive(int)},
@@ -219,7 +233,7 @@ def _target(raw: Mapping[str, Any], where: str, errors: list[str],
     databases = default_filter if filt is None else DatabaseFilter(
         tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
     thresholds = with_overrides(default_thresholds, dict(raw.get("thresholds") or {}))
-    return TargetConfig(name, dsn, databases, thresholds)
+    return TargetConfig(name, dsn, databases, thresholds, raw.get("auto_explain_log") or None)
 
 
 def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str],
@@ -356,9 +370,11 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
     if errors:
         raise ConfigError("; ".join(errors))
     timeouts = data.get("timeouts", {})
+    limits = data.get("limits", {})
     return Config(
         targets=targets, pgbouncers=pgbouncers, listen=listen_at, intervals=intervals,
-        top_statements=int(top), snapshots_kept=int(data.get("snapshots_kept", 5)),
+        top_statements=int(top), top_tables=int(limits.get("top_tables", 200)),
+        top_indexes=int(limits.get("top_indexes", 200)), snapshots_kept=int(data.get("snapshots_kept", 5)),
         connect_timeout_s=int(timeouts.get("connect_seconds", 5)),
         statement_timeout_ms=int(timeouts.get("statement_ms", 10_000)),
         lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level),

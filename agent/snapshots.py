@@ -101,6 +101,7 @@ class TableStat:
     last_seq_scan: datetime | None
     xid_age: int | None
     reloptions: list[str]
+    column_count: int = 0  # live columns (select_star: is the table wide?)
 
     @property
     def last_analyzed(self) -> datetime | None:
@@ -184,6 +185,52 @@ class TablesSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class TableSize:
+    database: str
+    relid: int
+    size_bytes: int | None
+    total_size_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSize:
+    database: str
+    size_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SizesSnapshot:
+    """On-disk sizes, collected apart from the counters and less often (each is a file-system call)."""
+
+    taken_at: datetime
+    tables: tuple[TableSize, ...]
+    databases: tuple[DatabaseSize, ...]
+    failed_databases: tuple[str, ...] = ()
+
+    def rows(self) -> tuple[TableSize, ...]:
+        return self.tables
+
+    def with_rows(self, rows: tuple[Any, ...]) -> SizesSnapshot:
+        return replace(self, tables=rows)
+
+
+def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None) -> Any:
+    """A tables or database snapshot with the sizes of the latest sizes snapshot filled in."""
+    if sizes is None:
+        return snapshot
+    if isinstance(snapshot, TablesSnapshot):
+        by_table = {(z.database, z.relid): z for z in sizes.tables}
+        return replace(snapshot, tables=tuple(
+            replace(t, size_bytes=z.size_bytes, total_size_bytes=z.total_size_bytes)
+            if (z := by_table.get((t.database, t.relid))) is not None else t for t in snapshot.tables))
+    if isinstance(snapshot, DatabaseSnapshot):
+        by_name = {z.database: z.size_bytes for z in sizes.databases}
+        return replace(snapshot, databases=tuple(replace(d, size_bytes=by_name.get(d.database, d.size_bytes))
+                                                 for d in snapshot.databases))
+    return snapshot
+
+
+@dataclass(frozen=True, slots=True)
 class IndexesSnapshot:
     taken_at: datetime
     indexes: tuple[IndexStat, ...]
@@ -258,7 +305,7 @@ class DatabaseStat:
     blk_read_ms: float
     blk_write_ms: float
     stats_reset: datetime | None
-    size_bytes: int
+    size_bytes: int | None  # filled from the sizes collector (fill_sizes)
     xid_age: int
     mxid_age: int
 
@@ -307,6 +354,7 @@ class Settings:
     pgss_max: int | None
     idle_in_transaction_session_timeout_s: float
     raw: tuple[tuple[str, str, str], ...]  # (name, setting, unit) as read
+    block_size: int = 8192  # bytes per block: pg_stat_statements counts blocks
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,6 +67,13 @@ class TargetState:
     def record(self, collector: str, snapshot: Any) -> None:
         with self.lock:
             self.snapshots.setdefault(collector, deque(maxlen=self.keep)).append(snapshot)
+
+    def replace_latest(self, collector: str, change: Callable[[Any], Any]) -> None:
+        """Swap the latest snapshot of a collector for a changed copy (history keeps its length)."""
+        with self.lock:
+            history = self.snapshots.get(collector)
+            if history:
+                history[-1] = change(history[-1])
 
     def collector(self, name: str) -> CollectorStatus:
         with self.lock:

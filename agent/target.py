@@ -19,13 +19,21 @@ from typing import Any
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.autoexplain import LogTail
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import CollectorUnavailable
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import IndexesSnapshot, IndexFirstSeen, StatementsSnapshot, carry_over
+from pgradar.agent.snapshots import (
+    IndexesSnapshot,
+    IndexFirstSeen,
+    SizesSnapshot,
+    StatementsSnapshot,
+    carry_over,
+    fill_sizes,
+)
 from pgradar.agent.state import CollectorStatus, TargetState
 
 log = logging.getLogger("pgradar.target")
@@ -71,6 +79,7 @@ class _Context:
         self.databases = runtime.state.databases
         self.statement_texts = runtime.state.statement_texts
         self.thresholds = runtime.target.thresholds
+        self.auto_explain_log = runtime.auto_explain_log
 
     def history(self, collector: str) -> tuple[Any, ...]:
         return self._runtime.state.history(collector)
@@ -112,6 +121,7 @@ class TargetRuntime:
         self._links_lock = threading.Lock()
         self._logged: dict[str, str] = {}
         self._database_errors: dict[str, str] = {}
+        self.auto_explain_log = LogTail(target.auto_explain_log) if target.auto_explain_log else None
 
     # --- sessions ---------------------------------------------------------------
 
@@ -212,7 +222,10 @@ class TargetRuntime:
             failed = getattr(snapshot, "failed_databases", ())
             if failed:
                 snapshot = carry_over(self.state.latest(name), snapshot)
-            self.state.record(name, snapshot)
+            self.state.record(name, fill_sizes(snapshot, self.state.latest("sizes")))
+            if isinstance(snapshot, SizesSnapshot):
+                for counters in ("tables", "database"):  # the latest counters get the new sizes at once
+                    self.state.replace_latest(counters, lambda old: fill_sizes(old, snapshot))
             if isinstance(snapshot, IndexesSnapshot):
                 self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"),
                                                                        snapshot))

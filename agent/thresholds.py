@@ -54,6 +54,17 @@ class Thresholds:
     # --- statements -------------------------------------------------------------------------
     statement_min_calls: float = 100  # per interval, for "frequent"
     statement_min_share: float = 0.05  # of total execution time, for "expensive"
+    temp_spill_bytes_per_call: float = 1024 * 1024  # temp blocks written per call, in bytes
+    low_cache_hit_read_ratio: float = 0.5  # shared_blks_read / (hit + read), at or above
+    low_cache_hit_min_blocks: float = 1000  # blocks read from disk in the interval
+    n_plus_one_min_calls: float = 500  # calls of one statement text in the interval
+    n_plus_one_max_rows_per_call: float = 1.5
+    n_plus_one_max_mean_ms: float = 2  # "tiny": its cost is the round trips
+    n_plus_one_calls_per_xact: float = 10  # calls per committed transaction
+    select_star_min_columns: float = 10  # a table at least this wide
+    misestimate_factor: float = 10  # actual/estimated rows (or the inverse), at or above
+    misestimate_min_rows: float = 1000  # the larger of the two, at or above
+    misestimate_max_age_s: float = 3600  # plans read from the log longer ago are not judged
 
 
 DEFAULT = Thresholds()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from .kit import TD, Q, T, dashboard, database_var, link, query_var, stat, table, timeseries
+from .kit import TD, Cell, Q, T, dashboard, database_var, link, query_var, stat, table, timeseries
 
 RI = "$__rate_interval"
 RANGE = "$__range"
@@ -39,7 +39,7 @@ def _problems_link() -> dict:
 
 
 def _top_statements(title: str, counter: str, unit: str, description: str, by_range: bool = True,
-                    w: int = 12) -> object:
+                    w: int = 12) -> Cell:
     if by_range:
         expr = (f"topk(10, sum by (target, database, user, queryid) "
                 f"(increase({counter}{{{TD}}}[{RANGE}])))")
@@ -52,16 +52,23 @@ def _top_statements(title: str, counter: str, unit: str, description: str, by_ra
 
 def overview() -> g.Dashboard:
     rows = [
-        [stat("Targets up", f"sum(pgradar_up{{{T}}})", "none", "Targets whose server answered the last poll."),
+        [stat("Targets up", f"sum(pgradar_up{{{T}}})", "none", "Targets whose server answered the last poll.", w=3),
          stat("Targets down", f"count(pgradar_up{{{T}}} == 0) or vector(0)", "none",
-              "Targets the agent cannot reach (alert PgradarTargetDown).", red_above=1),
-         stat("Active problems", f"sum(pgradar_problems{{{T}}})", "none", "Every active problem, any severity."),
+              "Targets the agent cannot reach (alert PgradarTargetDown).", red_above=1, w=3),
+         stat("Active problems", f"sum(pgradar_problems{{{T}}})", "none", "Every active problem, any severity.", w=3),
          stat("Critical problems", f'sum(pgradar_problems{{{T}, severity="critical"}})', "none",
-              "Active problems of severity critical.", red_above=1),
+              "Active problems of severity critical.", red_above=1, w=3),
          stat("Replication problems", f'sum(pgradar_problems{{{T}, kind=~"{REPLICATION_KINDS}"}})', "none",
-              "Standbys behind and inactive slots retaining WAL (see the Replication dashboard).", red_above=1),
+              "Standbys behind and inactive slots retaining WAL (see the Replication dashboard).", red_above=1,
+              w=3),
+         stat("Worst replication lag", f'max(pgradar_replication_lag_seconds{{{T}, stage="replay"}})', "s",
+              "Replay lag of the standby furthest behind, as its sender reports it. It keeps its last value "
+              "while the primary is idle: read it with the bytes next to it.", w=3),
+         stat("Worst replication lag, bytes", f'max(pgradar_replication_lag_bytes{{{T}, stage="replay"}})',
+              "bytes", "WAL the standby furthest behind has not replayed yet (alert PostgresReplicationLag).",
+              w=3),
          stat("Longest running query", f"max(pgradar_longest_query_seconds{{{TD}}})", "s",
-              "Run time of the longest active statement.")],
+              "Run time of the longest active statement.", w=3)],
         [timeseries("Transactions per second", [
             Q(f"sum by (target, database) (rate(pgradar_database_transactions_committed_total{{{TD}}}[{RI}]))",
               "{{target}} {{database}} commit"),
@@ -207,12 +214,6 @@ def tables() -> g.Dashboard:
 
 
 def replication() -> g.Dashboard:
-    # Lag in seconds and bytes per standby, slots and retained WAL come with the
-    # replication collector's metrics; until then the problems tell which
-    # standby or slot is in trouble. When they land, add a row here:
-    # timeseries of lag seconds and lag bytes by standby, a table of slots with
-    # active and retained WAL bytes, and point the overview's replication stat
-    # at the worst lag.
     rows = [
         [stat("Standbys", f"sum(pgradar_server_in_recovery{{{T}}})", "none",
               "Targets that are standbys (in recovery).", w=6),
@@ -234,6 +235,39 @@ def replication() -> g.Dashboard:
          table("Inactive replication slots", f'pgradar_problem{{{T}, kind="replication_slot_inactive"}}', "none",
                "Slots no consumer uses: they keep WAL on the primary until the disk fills. " + PROBLEMS_HELP,
                links=[_problems_link()], hide=(*PROBLEM_TABLE_HIDE, "Value"))],
+        [timeseries("Replication lag in seconds, by standby and stage", [
+            Q(f"pgradar_replication_lag_seconds{{{T}}}", "{{target}} → {{standby}} {{stage}}")], "s",
+            "Write, flush and replay lag as each sender reports it (pg_stat_replication). The values keep their "
+            "last reading while the primary is idle: lag in bytes tells whether anything is waiting."),
+         timeseries("Replication lag in bytes, by standby and stage", [
+             Q(f"pgradar_replication_lag_bytes{{{T}}}", "{{target}} → {{standby}} {{stage}}")], "bytes",
+             "WAL each standby has not yet been sent, written, flushed or replayed, from its sender's position "
+             "(alert PostgresReplicationLag on the replay stage).")],
+        [table("Replication slots: retained WAL",
+               f"pgradar_replication_slot_retained_bytes{{{T}}} * on (target, slot) group_left (slot_type, "
+               f"database, wal_status) pgradar_replication_slot_info{{{T}}}", "bytes",
+               "WAL each slot holds back from removal, with its type and wal_status ('lost': the consumer can "
+               "no longer catch up). An inactive slot keeps WAL until the disk fills "
+               "(alert PostgresReplicationSlotInactive).", value_name="retained WAL"),
+         timeseries("Replication slots active", [
+             Q(f"pgradar_replication_slot_active{{{T}}}", "{{target}} {{slot}}")], "none",
+             "1 while a consumer (a standby, pg_receivewal, a logical subscriber) uses the slot; 0 is a slot "
+             "nobody reads, retaining WAL.")],
+        [timeseries("Retained WAL by slot", [
+            Q(f"pgradar_replication_slot_retained_bytes{{{T}}}", "{{target}} {{slot}}")], "bytes",
+            "WAL each slot holds back over time: a steady climb on an inactive slot ends with a full disk."),
+         timeseries("Standbys: replay paused, receiver streaming", [
+             Q(f"pgradar_standby_replay_paused{{{T}}}", "{{target}} replay paused"),
+             Q(f"pgradar_standby_receiver_streaming{{{T}}}", "{{target}} receiver streaming")], "none",
+             "On each watched standby: 1 while replay is paused (pg_wal_replay_pause; resume with "
+             "pg_wal_replay_resume()), and 1 while its WAL receiver streams from the primary.")],
+        [timeseries("Standbys: WAL received, not replayed", [
+            Q(f"pgradar_standby_replay_behind_bytes{{{T}}}", "{{target}}")], "bytes",
+            "On each watched standby, WAL it has received and not yet replayed."),
+         timeseries("Standbys: replay lag by their own clock", [
+             Q(f"pgradar_standby_replay_lag_seconds{{{T}}}", "{{target}}")], "s",
+             "Time since the last replayed commit while WAL waits for replay; 0 when caught up, so an idle "
+             "primary is no lag.")],
         [timeseries("Replication problems by severity", [
             Q(f'sum by (kind, severity) (pgradar_problems{{{T}, kind=~"{REPLICATION_KINDS}"}})',
               "{{kind}} {{severity}}")], "short", "Active replication problems over time.", w=12),
@@ -244,10 +278,14 @@ def replication() -> g.Dashboard:
                      "Standbys and slots: which standby is behind, which slot retains WAL.", rows)
 
 
+def _connections_by(label: str, description: str) -> Cell:
+    """Client connections (pgradar_connections) summed by one label, against the connection limit."""
+    return timeseries(f"Connections by {label} against the limit", [
+        Q(f"sum by (target, {label}) (pgradar_connections{{{TD}}})", f"{{{{target}}}} {{{{{label}}}}}"),
+        Q(f"pgradar_connections_max{{{T}}}", "{{target}} limit")], "short", description, w=8)
+
+
 def connections() -> g.Dashboard:
-    # pgbouncer pools (waiting clients, max wait, server connections per pool)
-    # come with the pgbouncer collector's metrics: add a row of timeseries by
-    # pool here when they land. Until then saturated pools show as problems.
     rows = [
         [timeseries("Sessions by state against the limit", [
             Q(f"sum by (target, state) (pgradar_sessions{{{TD}}})", "{{target}} {{state}}"),
@@ -279,6 +317,23 @@ def connections() -> g.Dashboard:
          table("Pool and session problems", f'sort_desc(sum by (kind, severity) '
                                             f'(pgradar_problems{{{T}, kind=~"{SESSION_KINDS}"}}))', "short",
                "Active problems of pools and sessions by kind and severity.", value_name="problems")],
+        [_connections_by("state", "Client connections by state, the agent's own included, against max_connections "
+                                  "minus reserved slots."),
+         _connections_by("user", "Who holds the connections, by role; the biggest groups are kept as they are and "
+                                 "the rest summed under '(other)'."),
+         _connections_by("application", "Connections by application_name: which service's pool fills the server.")],
+        [timeseries("pgbouncer clients per pool, active and waiting", [
+            Q(f"sum by (target, pool, state) (pgradar_pgbouncer_clients{{{T}}})", "{{target}} {{pool}} {{state}}")],
+            "short", "Clients linked to a server connection (active) and clients queued for one (waiting): a "
+                     "waiting queue that does not drain is saturation (alert PgbouncerPoolSaturation).", w=8),
+         timeseries("pgbouncer longest wait per pool", [
+             Q(f"pgradar_pgbouncer_maxwait_seconds{{{T}}}", "{{target}} {{pool}}")], "s",
+             "How long the oldest waiting client of each pool has waited for a server connection.", w=8),
+         timeseries("pgbouncer server connections against pool_size", [
+             Q(f"sum by (target, pool, database) (pgradar_pgbouncer_servers{{{T}}})", "{{target}} {{pool}} servers"),
+             Q(f"pgradar_pgbouncer_pool_size{{{T}}}", "{{target}} {{database}} pool_size")], "short",
+             "Server connections of each pool (any state) against the pool_size of its database entry: at "
+             "pool_size, new clients wait.", w=8)],
         [table("Saturated pools", f'pgradar_problem{{{T}, kind="pool_saturation"}}', "none",
                "pgbouncer pools where clients wait for a server connection (pool label), or a server near its "
                "connection limit (no pool label). " + PROBLEMS_HELP, w=24, links=[_problems_link()],

@@ -4,12 +4,18 @@ Handlers only read the agent's state; no request can run SQL or read a file.
 TLS and basic auth come from a ``--web.config.file`` (see webconfig.py).
 A route is a function (query parameters) -> (status, content type, body),
 registered by name, so features add endpoints without touching the server.
+
+Rendering thousands of series takes a good part of a second in Python, so
+once ``render_in_background`` is wired to "the state changed" (``pgradar
+run`` calls it after every scheduled job), /metrics serves the body rendered
+after the latest change and a scrape costs a copy of bytes (bench/README.md).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +30,69 @@ Response = tuple[int, str, bytes]
 # Liveness and readiness answer without credentials, so that probes need no secret.
 UNAUTHENTICATED = frozenset({"/healthz", "/readyz"})
 Route = Callable[[dict[str, list[str]], str], Response]  # (query, Accept header) -> response
+Encoder = Callable[[CollectorRegistry], bytes]
+
+
+class Exposition:
+    """The /metrics body per format, rendered again in a thread of its own when told the state changed.
+
+    A format is rendered on the scrape path only the first time it is asked
+    for; afterwards a scrape gets the body of the latest render, which starts
+    ``settle_s`` after a change so that jobs finishing together cost one render:
+    jobs are due on the same 15 s ticks and the slowest (tables in every
+    database) takes a second or two on a large catalog, so 3 s makes about one
+    render per tick, and /metrics lags a poll by at most that plus a render.
+    """
+
+    def __init__(self, registry: CollectorRegistry, settle_s: float = 3.0) -> None:
+        self.registry = registry
+        self.settle_s = settle_s
+        self.renders = 0
+        self._bodies: dict[str, bytes] = {}
+        self._encoders: dict[str, Encoder] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="pgradar-render", daemon=True)
+        self._thread.start()
+
+    def body(self, accept: str) -> tuple[str, bytes]:
+        encoder, content_type = choose_encoder(accept)
+        with self._lock:
+            body = self._bodies.get(content_type)
+        if body is None:
+            body = self._render(content_type, encoder)
+        return content_type, body
+
+    def changed(self, *_: object) -> None:
+        self._changed.set()
+
+    def _render(self, content_type: str, encoder: Encoder) -> bytes:
+        body = encoder(self.registry)
+        with self._lock:
+            self._bodies[content_type] = body
+            self._encoders[content_type] = encoder
+            self.renders += 1
+        return body
+
+    def _loop(self) -> None:
+        while True:
+            self._changed.wait()
+            if self._stopping:
+                return
+            time.sleep(self.settle_s)
+            self._changed.clear()
+            with self._lock:
+                formats = list(self._encoders.items())
+            for content_type, encoder in formats:
+                try:
+                    self._render(content_type, encoder)
+                except Exception:  # the next change renders again; scrapes keep the last good body
+                    log.exception("rendering /metrics failed")
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._changed.set()
 
 
 class _Server(ThreadingHTTPServer):
@@ -41,6 +110,7 @@ class AgentHTTPServer:
         self.routes: dict[str, Route] = {}
         self.auth = BasicAuth(web.users) if web is not None and web.auth_required else None
         self.registry = registry
+        self.exposition: Exposition | None = None
         self.routes["/metrics"] = self._metrics
         self.routes["/healthz"] = lambda q, a: (200, "text/plain", b"ok\n") if healthy() \
             else (503, "text/plain", b"scheduler stopped\n")
@@ -58,7 +128,16 @@ class AgentHTTPServer:
     def port(self) -> int:
         return int(self.httpd.server_address[1])
 
+    def render_in_background(self) -> Callable[..., None]:
+        """Serve /metrics from bodies rendered off the scrape path; call the result when the state changed."""
+        if self.exposition is None:
+            self.exposition = Exposition(self.registry)
+        return self.exposition.changed
+
     def _metrics(self, query: dict[str, list[str]], accept: str) -> Response:
+        if self.exposition is not None:
+            content_type, body = self.exposition.body(accept)
+            return 200, content_type, body
         encoder, content_type = choose_encoder(accept)
         return 200, content_type, encoder(self.registry)
 
@@ -118,5 +197,7 @@ class AgentHTTPServer:
         self._thread.start()
 
     def stop(self) -> None:
+        if self.exposition is not None:
+            self.exposition.stop()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -8,8 +8,9 @@ registering the collector does not trigger a collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 from pgradar.agent.analysis import rank_statements
 from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
@@ -89,6 +90,12 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
         f.add("pgradar_statements_exec_seconds_total", acc["total_exec_ms"] / 1000, target=t.name,
               database=database)
         f.add("pgradar_statements_rows_total", acc["rows"], target=t.name, database=database)
+        f.add("pgradar_statements_shared_blocks_hit_total", acc["shared_blks_hit"], target=t.name,
+              database=database)
+        f.add("pgradar_statements_shared_blocks_read_total", acc["shared_blks_read"], target=t.name,
+              database=database)
+        f.add("pgradar_statements_temp_blocks_written_total", acc["temp_blks_written"], target=t.name,
+              database=database)
     for delta in rank_statements(t.statement_intervals, top_n):
         acc = totals.counters.get(delta.key)
         if acc is None:
@@ -100,11 +107,58 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
         f.add("pgradar_statement_mean_exec_seconds", delta.mean_exec_ms / 1000, **labels)
 
 
-def render_tables(f: Families, t: TargetState) -> None:
+R = TypeVar("R")
+
+
+def pick_top(rows: Sequence[R], oldest: Sequence[R] | None, n: int, key: Callable[[R], Any],
+             activity: Callable[[R], float], size: Callable[[R], float], keep: set[Any]) -> list[R]:
+    """The ``n`` rows most active since ``oldest``, then the largest, plus every row whose key is in ``keep``.
+
+    Activity is counted over the snapshots kept (like the statements' top N,
+    so a table busy every few minutes does not flicker in and out); a row new
+    since then, or whose counters went backwards (stats reset), counts as it
+    stands; without history (``oldest`` None), counters since the last reset
+    rank. Ties go to the larger relation, then to the name, so the choice is
+    stable.
+    """
+    if len(rows) <= n:
+        return list(rows)
+    before = {key(r): activity(r) for r in oldest} if oldest is not None else {}
+
+    def rank(r: R) -> tuple[float, float, Any]:
+        now, then = activity(r), before.get(key(r))
+        return (-(now - then if then is not None and now >= then else now), -(size(r) or 0), key(r))
+
+    ranked = sorted(rows, key=rank)
+    return ranked[:n] + [r for r in ranked[n:] if key(r) in keep]
+
+
+def _problem_objects(t: TargetState, with_index: bool) -> set[tuple[str, ...]]:
+    out = set()
+    for problem in t.problems.values():
+        o = problem.finding.object
+        if with_index and o.get("index"):
+            out.add((o.get("database") or "", o.get("schema") or "", o.get("relation") or "", o["index"]))
+        elif not with_index and o.get("relation"):
+            out.add((o.get("database") or "", o.get("schema") or "", o["relation"]))
+    return out
+
+
+def _oldest(t: TargetState, collector: str) -> Any:
+    history = t.history(collector)
+    return history[0] if len(history) > 1 else None
+
+
+def render_tables(f: Families, t: TargetState, top_n: int) -> None:
     snapshot = t.latest("tables")
     if snapshot is None:
         return
-    for r in snapshot.tables:
+    f.add("pgradar_tables_tracked", len(snapshot.tables), target=t.name)
+    oldest = _oldest(t, "tables")
+    for r in pick_top(snapshot.tables, oldest.tables if oldest is not None else None, top_n,
+                      key=lambda r: (r.database, r.schema, r.relation),
+                      activity=lambda r: r.seq_tup_read + r.idx_tup_fetch + r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
+                      size=lambda r: r.size_bytes or 0, keep=_problem_objects(t, with_index=False)):
         labels = {"target": t.name, "database": r.database, "schema": r.schema, "relation": r.relation}
         f.add("pgradar_table_seq_scans_total", r.seq_scan, **labels)
         f.add("pgradar_table_seq_rows_read_total", r.seq_tup_read, **labels)
@@ -121,11 +175,16 @@ def render_tables(f: Families, t: TargetState) -> None:
         f.add("pgradar_table_xid_age", r.xid_age, **labels)
 
 
-def render_indexes(f: Families, t: TargetState) -> None:
+def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
     snapshot = t.latest("indexes")
     if snapshot is None:
         return
-    for r in snapshot.indexes:
+    f.add("pgradar_indexes_tracked", len(snapshot.indexes), target=t.name)
+    oldest = _oldest(t, "indexes")
+    for r in pick_top(snapshot.indexes, oldest.indexes if oldest is not None else None, top_n,
+                      key=lambda r: (r.database, r.schema, r.relation, r.index),
+                      activity=lambda r: r.idx_scan, size=lambda r: r.size_bytes or 0,
+                      keep=_problem_objects(t, with_index=True)):
         labels = {"target": t.name, "database": r.database, "schema": r.schema, "relation": r.relation,
                   "index": r.index}
         f.add("pgradar_index_scans_total", r.idx_scan, **labels)
@@ -308,9 +367,12 @@ def render_problems(f: Families, t: TargetState) -> None:
 
 
 class StateCollector(Collector):
-    def __init__(self, state: AgentState, top_statements: int) -> None:
+    def __init__(self, state: AgentState, top_statements: int, top_tables: int = 200,
+                 top_indexes: int = 200) -> None:
         self.state = state
         self.top_statements = top_statements
+        self.top_tables = top_tables
+        self.top_indexes = top_indexes
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -321,8 +383,8 @@ class StateCollector(Collector):
             with t.lock:
                 render_self(f, t)
                 render_statements(f, t, self.top_statements)
-                render_tables(f, t)
-                render_indexes(f, t)
+                render_tables(f, t, self.top_tables)
+                render_indexes(f, t, self.top_indexes)
                 render_plans(f, t)
                 render_databases(f, t)
                 render_activity(f, t)
@@ -333,7 +395,8 @@ class StateCollector(Collector):
         return list(f)
 
 
-def registry_for(state: AgentState, top_statements: int) -> CollectorRegistry:
+def registry_for(state: AgentState, top_statements: int, top_tables: int = 200,
+                 top_indexes: int = 200) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state, top_statements))
+    registry.register(StateCollector(state, top_statements, top_tables, top_indexes))
     return registry

@@ -75,6 +75,15 @@ def scrape(port: int, path: str = "/metrics", timeout: float = 10) -> str:
         return response.read().decode()
 
 
+def answers(port: int, path: str = "/healthz") -> bool:
+    """True once the agent's HTTP server answers."""
+    try:
+        scrape(port, path, timeout=2)
+    except OSError:
+        return False
+    return True
+
+
 def sample(text: str, name: str, **labels: str) -> float | None:
     """The value of one sample in an exposition text, or None."""
     for line in text.splitlines():

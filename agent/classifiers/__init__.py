@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from pgradar.agent.classifiers import indexes, plans, pools, replication, sessions, tables
+from pgradar.agent.classifiers import indexes, plans, pools, replication, sessions, statements, tables
 from pgradar.agent.findings import Finding
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
@@ -24,6 +24,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *replication.CLASSIFIERS,
     *sessions.CLASSIFIERS,
     *pools.CLASSIFIERS,
+    *statements.CLASSIFIERS,
 )
 
 

@@ -61,6 +61,7 @@ def test_tables_and_indexes_from_every_database(app: Cluster) -> None:
     rt = runtime_for(app)
     rt.run_collector("server")
     rt.run_collector("tables")
+    rt.run_collector("sizes")  # fills the sizes into the latest tables snapshot
     rt.run_collector("indexes")
     tables: TablesSnapshot = rt.state.latest("tables")
     orders = next(t for t in tables.tables if t.relation == "Orders")

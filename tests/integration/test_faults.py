@@ -53,27 +53,32 @@ def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
     config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),), statement_timeout_ms=1000,
                     lock_timeout_ms=5000)
     runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
-    for name in ("server", "tables", "database"):
+    for name in ("server", "sizes", "tables", "database"):
         runtime.run_collector(name)
-    assert any(t.relation == "locked_out" for t in runtime.state.latest("tables").tables)
+    assert any(z.relid for z in runtime.state.latest("sizes").tables if z.database == "app")
     holder = superuser(fresh_pg, "app")
     try:
         holder.execute("BEGIN")
         holder.execute("LOCK TABLE locked_out IN ACCESS EXCLUSIVE MODE")  # pg_table_size must wait
-        runtime.run_collector("tables")
+        runtime.run_collector("sizes")
+        runtime.run_collector("tables")  # the counters need no lock on the table
         runtime.run_collector("database")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    tables = runtime.state.collector("tables")
-    assert tables.errors == 1 and "statement timeout" in (tables.last_error or "")
-    assert "app" in (tables.last_error or "")
-    snapshot = runtime.state.latest("tables")
+    sizes = runtime.state.collector("sizes")
+    assert sizes.errors == 1 and "statement timeout" in (sizes.last_error or "")
+    assert "app" in (sizes.last_error or "")
+    snapshot = runtime.state.latest("sizes")
     assert snapshot.failed_databases == ("app",)
-    assert any(t.relation == "locked_out" for t in snapshot.tables), "the failed database's rows were dropped"
-    assert runtime.state.collector("database").errors == 0 and runtime.state.up
-    runtime.run_collector("tables")
-    assert runtime.state.latest("tables").failed_databases == ()
+    assert any(z.database == "app" for z in snapshot.tables), "the failed database's rows were dropped"
+    tables = runtime.state.latest("tables")
+    locked = next(t for t in tables.tables if t.relation == "locked_out")
+    assert locked.size_bytes is not None, "the kept sizes were not applied to the counters"
+    assert runtime.state.collector("tables").errors == 0 and runtime.state.collector("database").errors == 0
+    assert runtime.state.up
+    runtime.run_collector("sizes")
+    assert runtime.state.latest("sizes").failed_databases == ()
     runtime.close()
 
 
@@ -146,3 +151,36 @@ def test_a_retry_in_progress_does_not_block_other_threads(black_hole: int) -> No
     assert waited < 1.0, f"waited {waited:.1f}s behind another thread's connect"
     assert runtime.state.collector("server").errors == 2
     assert "timeout" in (runtime.state.collector("activity").last_error or "")
+
+
+def test_a_promoted_standby_is_seen_as_primary(fresh_pg: Cluster, installations, sandbox) -> None:
+    from pgradar.agent.state import AgentState
+    from pgradar.exporters.prometheus import registry_for
+
+    tools = None if fresh_pg.installation.tool("pg_basebackup") else installations[max(installations)]
+    standby = sandbox.standby(fresh_pg, f"promoted{fresh_pg.major}", basebackup_from=tools)
+    try:
+        config = Config(targets=(TargetConfig("primary", monitor_dsn(fresh_pg)),
+                                 TargetConfig("replica", monitor_dsn(standby))))
+        agent = Agent(config)
+        agent.run_once()
+        replica = agent.state.target("replica")
+        assert replica.role == "standby" and replica.latest("replication").receiver is not None
+        assert [s.standby for s in agent.state.target("primary").latest("replication").standbys] == \
+            [f"promoted{fresh_pg.major}"]
+        standby.promote()
+
+        def promoted() -> bool:
+            agent.run_once()
+            return replica.role == "primary" and not agent.state.target("primary").latest("replication").standbys
+        wait_for(promoted, 60, step=1, what="the promotion seen from both ends")
+        assert replica.latest("replication").receiver is None
+        registry = registry_for(AgentState(agent.state.targets), 10)
+        assert registry.get_sample_value("pgradar_server_info", {"target": "replica", "version": replica.server.version,
+                                                                 "role": "primary"}) == 1.0
+        assert registry.get_sample_value("pgradar_server_in_recovery", {"target": "replica"}) == 0.0
+        assert all(s.last_error is None for s in replica.status.values()), replica.status
+        agent.stop()
+    finally:
+        standby.stop("immediate")
+        sandbox.clusters.remove(standby)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pgradar.agent.collectors import COLLECTOR_NAMES
 from pgradar.agent.embedded import Cluster, free_port
-from support import MONITOR_PASSWORD, MONITOR_ROLE, monitor_dsn, sample, scrape, superuser, wait_for
+from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, sample, scrape, superuser, wait_for
 
 
 @dataclass
@@ -32,7 +32,7 @@ def agent(*args: str) -> Iterator[Running]:
                             env={**{k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")},
                                  "PGRADAR_LOG_LEVEL": "INFO"})
     try:
-        wait_for(lambda: _answers(port) or proc.poll() is not None, 30, what="the agent's HTTP server")
+        wait_for(lambda: answers(port) or proc.poll() is not None, 30, what="the agent's HTTP server")
         running = Running(proc, port)
         assert proc.poll() is None, "the agent exited at start"
         yield running
@@ -48,13 +48,6 @@ def agent(*args: str) -> Iterator[Running]:
         else:
             print(out)
 
-
-def _answers(port: int) -> bool:
-    try:
-        scrape(port, "/healthz", timeout=2)
-    except OSError:
-        return False
-    return True
 
 
 def workload(cluster: Cluster) -> None:

@@ -14,7 +14,7 @@ from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, free_port
 from pgradar.agent.thresholds import DEFAULT
-from support import MONITOR_PASSWORD, MONITOR_ROLE, monitor_dsn, pgradar, scrape, superuser, wait_for
+from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, pgradar, scrape, superuser, wait_for
 
 WRITES = (
     "DELETE FROM victims WHERE id = 999",
@@ -151,7 +151,7 @@ def test_passwords_never_appear_even_when_connections_fail(fresh_pg: Cluster, tm
     proc, port = _agent(["--config", str(config)])
     outputs: dict[str, str] = {}
     try:
-        wait_for(lambda: _answers(port), 30, what="the agent")
+        wait_for(lambda: answers(port), 30, what="the agent")
         wait_for(lambda: 'pgradar_up{target="good"} 1.0' in scrape(port), 30, what="the good target up")
         outputs["/metrics"] = scrape(port)
         outputs["/problems"] = scrape(port, "/problems")
@@ -165,10 +165,3 @@ def test_passwords_never_appear_even_when_connections_fail(fresh_pg: Cluster, tm
         for secret in (MONITOR_PASSWORD, wrong, unreachable):
             assert secret not in text, f"a password leaked into {where}"
 
-
-def _answers(port: int) -> bool:
-    try:
-        scrape(port, "/healthz", timeout=2)
-    except OSError:
-        return False
-    return True

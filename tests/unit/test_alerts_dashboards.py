@@ -71,6 +71,9 @@ def every_expression() -> list[tuple[str, str]]:
     exprs = [(f"{d} / {title}", expr) for d, title, expr in panel_exprs()]
     exprs += [(f"{d} / variable", q) for d, q in variable_queries()]
     exprs += [(f"rule {r['alert']}", r["expr"]) for r in alerting_rules()]
+    # Queries annotations run (`query` in a template) to quote the raw numbers.
+    exprs += [(f"rule {r['alert']} annotation", q) for r in alerting_rules()
+              for q in re.findall(r"`([^`]*)`", " ".join(r["annotations"].values())) if "{" in q]
     return exprs
 
 

@@ -113,3 +113,12 @@ def test_listen_forms() -> None:
     assert parse_listen(":9188").port == 9188
     assert parse_listen("127.0.0.1:0") .host == "127.0.0.1"
     assert parse_listen("[::1]:9188").host == "::1"
+
+
+def test_auto_explain_log_per_target(tmp_path: Path) -> None:
+    log = tmp_path / "postgresql.log"  # need not exist yet: the server may not have rotated into it
+    cfg = build({"targets": [{"name": "a", "dsn": DSN, "auto_explain_log": str(log)}, {"name": "b", "dsn": DSN}]})
+    assert [t.auto_explain_log for t in cfg.targets] == [str(log), None]
+    assert cfg.interval("auto_explain") == 30
+    with pytest.raises(ConfigError, match=r"targets\[0\]\.auto_explain_log: .* is a folder"):
+        build({"targets": [{"name": "a", "dsn": DSN, "auto_explain_log": str(tmp_path)}]})

@@ -33,6 +33,11 @@ def test_top_n_bounds_per_statement_series() -> None:
     assert len(calls) == 5
     assert {s.labels["queryid"] for s in calls} == {"15", "16", "17", "18", "19"}
     assert registry.get_sample_value("pgradar_statements_calls_total", {"target": "main", "database": "app"}) == 20
+    # The aggregates cover every statement (the rest is the aggregate minus the top N).
+    assert registry.get_sample_value("pgradar_statements_shared_blocks_hit_total",
+                                     {"target": "main", "database": "app"}) == 20 * 10
+    for name in ("pgradar_statements_shared_blocks_read_total", "pgradar_statements_temp_blocks_written_total"):
+        assert registry.get_sample_value(name, {"target": "main", "database": "app"}) == 0
     assert registry.get_sample_value("pgradar_up", {"target": "main"}) == 1.0
     assert registry.get_sample_value("pgradar_server_info",
                                       {"target": "main", "version": "18.6", "role": "primary"}) == 1.0

@@ -1,5 +1,5 @@
 -- database/database: pg_stat_database for the databases pgradar visits,
--- with size and transaction ID age. Same columns on 13 to 18.
+-- with transaction ID age (sizes: sizes/databases). Same columns on 13 to 18.
 SELECT d.datname AS database,
        s.numbackends,
        s.xact_commit,
@@ -18,7 +18,7 @@ SELECT d.datname AS database,
        s.blk_read_time AS blk_read_ms,
        s.blk_write_time AS blk_write_ms,
        s.stats_reset,
-       pg_database_size(d.oid) AS size_bytes,
+       NULL::int8 AS size_bytes,  -- from sizes/databases.13.sql, on a slower cadence
        age(d.datfrozenxid) AS xid_age,
        mxid_age(d.datminmxid) AS mxid_age
   FROM pg_database d

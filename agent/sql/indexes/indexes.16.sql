@@ -22,9 +22,7 @@ SELECT current_database()::text AS database,
               ORDER BY k.ord) AS columns,
        pg_get_expr(i.indpred, i.indrelid) AS predicate,
        pg_get_expr(i.indexprs, i.indrelid) AS expressions,
-       (SELECT con.contype::text FROM pg_constraint con
-         WHERE con.conindid = s.indexrelid AND con.contype IN ('p', 'u', 'x')
-         LIMIT 1) AS constraint_type,
+       con.contype AS constraint_type,
        s.last_idx_scan,
        -- an index of a partition attached to a partitioned index: the
        -- partitioned index and table at the top of the tree (else NULL)
@@ -39,3 +37,10 @@ SELECT current_database()::text AS database,
   LEFT JOIN pg_index rix ON rix.indexrelid = ri.oid
   LEFT JOIN pg_class rt ON rt.oid = rix.indrelid
   LEFT JOIN pg_namespace rn ON rn.oid = ri.relnamespace
+  -- Joined, not a subquery per index: pg_constraint has no index on conindid,
+  -- and a scan of it per index made this query quadratic (3.7 s for 2,050
+  -- indexes in one database; bench/README.md).
+  LEFT JOIN (SELECT DISTINCT ON (conindid) conindid, contype::text AS contype
+               FROM pg_constraint
+              WHERE contype IN ('p', 'u', 'x') AND conindid <> 0
+              ORDER BY conindid, contype) con ON con.conindid = s.indexrelid

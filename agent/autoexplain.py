@@ -1,0 +1,219 @@
+"""auto_explain plans from the server log: estimated against actual rows.
+
+When a user points pgradar at the server log (``targets[i].auto_explain_log``)
+and the server runs auto_explain with ``log_format = json`` and
+``log_analyze = on``, each logged plan carries the planner's estimate
+(``Plan Rows``) and what happened (``Actual Rows``) for every node. This
+module reads the log incrementally and keeps, per statement, the nodes of
+its latest plan; the ``row_misestimate`` classifier judges them.
+
+Two log formats are read, line by line:
+
+- ``stderr`` (and ``csvlog``-free plain files, as ``pg_ctl -l`` writes):
+  a message starts on a line of its own and the JSON plan follows on
+  continuation lines that start with a tab;
+- ``jsonlog`` (15+, with the logging collector): one JSON object a line,
+  the plan inside ``message``, the database in ``dbname``.
+
+Bounded memory and work: at most ``chunk_bytes`` read per call, a message
+longer than ``max_message_bytes`` is dropped, at most ``max_plans``
+statements kept (the least recently seen go first). A rotated or truncated
+file (another inode, or shorter than where reading stopped) is read from its
+start; what the old file got after the last read is lost. A partial last
+line waits for the next call. On first sight of a file only its last
+``backlog_bytes`` are read.
+
+Statements map to queryids through ``Query Identifier``, which auto_explain
+logs on 14+ with ``auto_explain.log_verbose = on`` and ``compute_query_id``
+on (``auto`` with pg_stat_statements loaded). Without it the classifier
+matches the logged text against the normalized texts with literals blanked
+(good for simple statements, honest about the rest: no queryid).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+_PLAN_START = re.compile(r"duration: ([0-9.]+) ms\s+plan:\s*(.*)$", re.DOTALL)
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\$\d+|\b\d+(?:\.\d+)?\b")
+MAX_NODES = 50  # per plan: the nodes kept (by how far off their estimate is)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanNode:
+    node_type: str
+    schema: str | None
+    relation: str | None  # the scanned relation, or the first one below a join
+    plan_rows: float  # per loop, as the planner estimated
+    actual_rows: float  # per loop, as executed
+    loops: float
+    condition: str | None  # Filter / Index Cond / Hash Cond, for the evidence
+
+    @property
+    def factor(self) -> float:
+        """How many times the estimate is off, in either direction (>= 1)."""
+        high, low = max(self.plan_rows, self.actual_rows), min(self.plan_rows, self.actual_rows)
+        return high / max(low, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSample:
+    queryid: int | None
+    database: str | None  # known from jsonlog; else found through the queryid
+    query: str  # the text as logged (with literals), cut short
+    duration_ms: float
+    nodes: tuple[PlanNode, ...]
+    seen_at: datetime
+
+    @property
+    def key(self) -> str:
+        return str(self.queryid) if self.queryid is not None else literal_free(self.query)
+
+
+@dataclass(frozen=True, slots=True)
+class AutoExplainSnapshot:
+    taken_at: datetime
+    path: str | None  # None: no log configured for this target
+    plans: tuple[PlanSample, ...]  # the latest plan of each statement kept
+    bytes_read: int = 0
+
+
+def literal_free(text: str) -> str:
+    """A text with every literal and parameter blanked, for matching a logged text to a normalized one."""
+    return " ".join(_LITERAL.sub("?", text).split()).rstrip(";").lower()
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[PlanNode]:
+    relation = plan.get("Relation Name")
+    schema = plan.get("Schema")
+    children = plan.get("Plans") or []
+    if relation is None:
+        for child in _walk(children):
+            if child.get("Relation Name"):
+                relation, schema = child["Relation Name"], child.get("Schema")
+                break
+    if "Actual Rows" in plan and plan.get("Actual Loops", 0):
+        condition = next((plan[k] for k in ("Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond",
+                                            "Join Filter") if k in plan), None)
+        yield PlanNode(str(plan.get("Node Type", "")), schema, relation, float(plan.get("Plan Rows", 0)),
+                       float(plan["Actual Rows"]), float(plan["Actual Loops"]), condition)
+    for child in children:
+        yield from _nodes(child)
+
+
+def _walk(plans: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for plan in plans:
+        yield plan
+        yield from _walk(plan.get("Plans") or [])
+
+
+def sample_from(message: str, database: str | None, seen_at: datetime) -> PlanSample | None:
+    """The plan of one log message, or None when the message is not an auto_explain JSON plan."""
+    match = _PLAN_START.search(message)
+    if not match:
+        return None
+    try:
+        doc = json.loads(match[2])
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("Plan"), dict):
+        return None
+    nodes = sorted(_nodes(doc["Plan"]), key=lambda n: -n.factor)[:MAX_NODES]
+    queryid = doc.get("Query Identifier")
+    return PlanSample(int(queryid) if queryid else None, database, str(doc.get("Query Text", ""))[:2000],
+                      float(match[1]), tuple(nodes), seen_at)
+
+
+class LogTail:
+    """Reads what a log file got since the last call; keeps the latest plan per statement."""
+
+    def __init__(self, path: str, max_plans: int = 500, chunk_bytes: int = 8 << 20,
+                 max_message_bytes: int = 1 << 20, backlog_bytes: int = 4 << 20) -> None:
+        self.path = path
+        self.max_plans = max_plans
+        self.chunk_bytes = chunk_bytes
+        self.max_message_bytes = max_message_bytes
+        self.backlog_bytes = backlog_bytes
+        self._inode: int | None = None
+        self._offset = 0
+        self._partial = b""  # a last line without its newline yet
+        self._skip_to_line = False  # started mid-line: drop up to the next newline
+        self._message: list[str] = []  # the stderr message being assembled
+        self._message_bytes = 0
+        self._plans: OrderedDict[str, PlanSample] = OrderedDict()
+
+    @property
+    def plans(self) -> tuple[PlanSample, ...]:
+        return tuple(self._plans.values())
+
+    def read(self, now: datetime) -> int:
+        """Read new lines (at most ``chunk_bytes``); the number of bytes read. OSError if unreadable."""
+        st = os.stat(self.path)
+        if self._inode is None:
+            self._inode, self._offset = st.st_ino, max(0, st.st_size - self.backlog_bytes)
+            self._skip_to_line = self._offset > 0
+        elif st.st_ino != self._inode or st.st_size < self._offset:  # rotated or truncated
+            self._finish(now)
+            self._inode, self._offset, self._partial, self._skip_to_line = st.st_ino, 0, b"", False
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read(self.chunk_bytes)
+        self._offset += len(data)
+        if self._skip_to_line:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return len(data)
+            data, self._skip_to_line = data[newline + 1:], False
+        data = self._partial + data
+        *lines, self._partial = data.split(b"\n")
+        if len(self._partial) > self.max_message_bytes:
+            self._partial = b""
+            self._skip_to_line = True
+        for raw in lines:
+            self._line(raw.decode("utf-8", "replace"), now)
+        if not self._partial:
+            # The server writes a message in one write(): at the end of the
+            # file, the message being assembled is complete.
+            self._finish(now)
+        return len(data)
+
+    def _line(self, line: str, now: datetime) -> None:
+        if line.startswith("{"):
+            self._finish(now)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                return
+            if isinstance(entry, dict) and isinstance(entry.get("message"), str):
+                self._keep(sample_from(entry["message"], entry.get("dbname"), now))
+            return
+        if line.startswith("\t"):
+            if self._message and self._message_bytes + len(line) <= self.max_message_bytes:
+                self._message.append(line[1:])
+                self._message_bytes += len(line)
+            else:
+                self._message = []
+            return
+        self._finish(now)
+        if "plan:" in line:
+            self._message, self._message_bytes = [line], len(line)
+
+    def _finish(self, now: datetime) -> None:
+        if self._message:
+            self._keep(sample_from("\n".join(self._message), None, now))
+        self._message, self._message_bytes = [], 0
+
+    def _keep(self, sample: PlanSample | None) -> None:
+        if sample is None:
+            return
+        self._plans.pop(sample.key, None)
+        self._plans[sample.key] = sample
+        while len(self._plans) > self.max_plans:
+            self._plans.popitem(last=False)

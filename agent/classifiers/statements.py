@@ -1,0 +1,432 @@
+"""Statement-level problems: what is wrong with which query (DESIGN 3.2).
+
+Every rule here reads the statement deltas of the latest interval (two polls
+of pg_stat_statements), so a statement that stopped misbehaving, or stopped
+running, is gone on the next pass. Findings carry the queryid as a decimal
+string and the database; the evidence holds the numbers the rule compared.
+
+Not here yet: ``non_sargable_predicate`` and ``plan_regression`` need the
+query-structure module and EXPLAIN plan shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pgradar.agent.analysis import StatementDelta, StatementInterval
+from pgradar.agent.autoexplain import AutoExplainSnapshot, PlanNode, PlanSample, literal_free
+from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.observation import Observation
+from pgradar.agent.snapshots import DatabaseSnapshot, SettingsSnapshot, TablesSnapshot, TableStat
+from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
+from pgradar.agent.thresholds import Thresholds
+
+TEXT_IN_EVIDENCE = 200  # characters of a statement's text shown in the evidence
+
+
+def _latest(obs: Observation) -> StatementInterval | None:
+    return obs.statement_intervals[-1] if obs.statement_intervals else None
+
+
+def _text(obs: Observation, d: StatementDelta) -> str | None:
+    return obs.statement_texts.get((d.dbid, d.queryid))
+
+
+def _short(text: str | None) -> str | None:
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat if len(flat) <= TEXT_IN_EVIDENCE else flat[: TEXT_IN_EVIDENCE - 3] + "..."
+
+
+def _queries(obs: Observation, interval: StatementInterval) -> Iterable[StatementDelta]:
+    """The interval's deltas but utility statements (CREATE INDEX, ANALYZE...), whose reads and sorts are
+    their job; a statement whose text is unknown yet is kept."""
+    for d in interval.deltas:
+        text = _text(obs, d)
+        if text is None or is_query(text):
+            yield d
+
+
+def _block_size(obs: Observation) -> int:
+    settings: SettingsSnapshot | None = obs.latest("settings")
+    return settings.settings.block_size if settings else 8192
+
+
+def _work_mem(obs: Observation) -> int | None:
+    settings: SettingsSnapshot | None = obs.latest("settings")
+    return settings.settings.work_mem_bytes if settings else None
+
+
+def _mem_setting(n_bytes: float) -> str:
+    """A work_mem value for SQL: the next power of two in MB (at least 4MB, at most 2GB)."""
+    mb = max(4, min(2048, 2 ** math.ceil(math.log2(max(n_bytes / (1 << 20), 1)))))
+    return f"{mb}MB" if mb < 1024 else f"{mb // 1024}GB"
+
+
+# --- temp_spill ---------------------------------------------------------------------
+
+
+def temp_spill(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """Statements that write temporary files: sorts and hashes larger than work_mem.
+
+    Rule: in the latest interval, a query (not a utility statement such as
+    CREATE INDEX) whose temp blocks written per call times the
+    block size is at least ``temp_spill_bytes_per_call``. Critical when the
+    statement also takes ``statement_min_share`` of the interval's execution
+    time (the spill costs what the server spends most on).
+    Evidence: temp bytes per call, calls, mean time, work_mem, share of time.
+    Fix: a work_mem that holds it (four times the spilled size, rounded up to
+    a power of two: a sort in memory takes two to three times its size on
+    disk), for the role (``ALTER ROLE ... SET work_mem``) or for the
+    statement alone (``SET LOCAL work_mem`` in its transaction); or, for a
+    sort, an index that returns the rows in order.
+    """
+    interval = _latest(obs)
+    if interval is None:
+        return
+    block = _block_size(obs)
+    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
+    work_mem = _work_mem(obs)
+    for d in _queries(obs, interval):
+        per_call = d.temp_blks_written * block / d.calls
+        if per_call < t.temp_spill_bytes_per_call:
+            continue
+        share = d.total_exec_ms / total_ms
+        size = _mem_setting(4 * per_call)
+        text = _text(obs, d)
+        sorts = text is not None and "order by" in group_key(text)
+        evidence: dict[str, Any] = {
+            "temp_bytes_per_call": round(per_call), "temp_blocks_written": d.temp_blks_written,
+            "calls": d.calls, "mean_exec_ms": round(d.mean_exec_ms, 3), "exec_time_share": round(share, 4),
+            "work_mem_bytes": work_mem, "suggested_work_mem": size, "interval_seconds": round(interval.seconds, 1),
+            "query": _short(text)}
+        index_hint = " or an index matching its ORDER BY, so it reads the rows in order without sorting" \
+            if sorts else ""
+        yield Finding(
+            "temp_spill", "critical" if share >= t.statement_min_share else "warning", obs.target,
+            summary=(f"statement {d.queryid} writes {human_bytes(per_call)} of temporary files per call "
+                     f"({d.calls} calls in {interval.seconds:.0f}s); the server's work_mem is "
+                     f"{human_bytes(work_mem) if work_mem else 'unknown'} (a role or session may set less)"),
+            recommendation=(f"ALTER ROLE {quote_ident(d.username)} SET work_mem = '{size}'; "
+                            f"(or for this statement alone: SET LOCAL work_mem = '{size}'; in its transaction)"
+                            f"{index_hint}" if d.username else
+                            f"SET LOCAL work_mem = '{size}'; in the statement's transaction{index_hint}"),
+            evidence=evidence, database=d.database, queryid=str(d.queryid))
+
+
+# --- low_cache_hit --------------------------------------------------------------------
+
+
+def low_cache_hit(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """Statements that read most of their blocks from outside shared buffers.
+
+    Rule: in the latest interval, a query's (utility statements aside)
+    shared_blks_read / (hit + read) is at
+    least ``low_cache_hit_read_ratio``, at least ``low_cache_hit_min_blocks``
+    blocks were read, and the statement took at least ``statement_min_share``
+    of the interval's execution time: a rare query that reads from disk once
+    is noise, the one the server spends its time on is not.
+    Evidence: hit ratio, blocks read and per call, share of time, read time
+    (with track_io_timing).
+    Fix: read fewer blocks (an index that serves its filter: see seq_scan
+    findings on its tables) or give the working set room (shared_buffers).
+    """
+    interval = _latest(obs)
+    if interval is None:
+        return
+    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
+    block = _block_size(obs)
+    for d in _queries(obs, interval):
+        touched = d.shared_blks_hit + d.shared_blks_read
+        if touched == 0 or d.shared_blks_read < t.low_cache_hit_min_blocks:
+            continue
+        read_ratio = d.shared_blks_read / touched
+        share = d.total_exec_ms / total_ms
+        if read_ratio < t.low_cache_hit_read_ratio or share < t.statement_min_share:
+            continue
+        yield Finding(
+            "low_cache_hit", "warning", obs.target,
+            summary=(f"statement {d.queryid} reads {read_ratio:.0%} of its blocks from disk "
+                     f"({human_bytes(d.shared_blks_read * block / d.calls)} per call) and takes {share:.0%} "
+                     f"of the execution time"),
+            recommendation=("Make it read fewer blocks: index the columns it filters on (CREATE INDEX "
+                            "CONCURRENTLY ...; see the seq_scan findings of its tables) or, if it needs "
+                            "those blocks, raise shared_buffers so its working set stays cached"),
+            evidence={"hit_ratio": round(1 - read_ratio, 4), "blocks_read": d.shared_blks_read,
+                      "blocks_hit": d.shared_blks_hit, "bytes_read_per_call": round(d.shared_blks_read * block
+                                                                                    / d.calls),
+                      "calls": d.calls, "exec_time_share": round(share, 4),
+                      "io_read_ms": round(d.blk_read_ms, 3), "interval_seconds": round(interval.seconds, 1),
+                      "query": _short(_text(obs, d))},
+            database=d.database, queryid=str(d.queryid))
+
+
+# --- n_plus_one --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Group:
+    """The queryids of one statement text in one database (int2/int4/int8 bindings split them)."""
+
+    database: str
+    text: str | None
+    queryids: list[int]
+    calls: int = 0
+    rows: int = 0
+    exec_ms: float = 0.0
+
+    @property
+    def rows_per_call(self) -> float:
+        return self.rows / self.calls if self.calls else 0.0
+
+
+def statement_groups(obs: Observation, deltas: Sequence[StatementDelta]) -> list[_Group]:
+    """Top-level deltas grouped by database and normalized text (queryid alone when the text is unknown)."""
+    groups: dict[tuple[str, str], _Group] = {}
+    for d in deltas:
+        if not d.toplevel:
+            continue
+        text = _text(obs, d)
+        key = (d.database, group_key(text) if text is not None else f"#{d.queryid}")
+        g = groups.setdefault(key, _Group(d.database, text, []))
+        if d.queryid not in g.queryids:
+            g.queryids.append(d.queryid)
+        g.calls += d.calls
+        g.rows += d.rows
+        g.exec_ms += d.total_exec_ms
+    for g in groups.values():
+        g.queryids.sort()
+    return list(groups.values())
+
+
+def committed_in(obs: Observation, interval: StatementInterval) -> dict[str, float]:
+    """Transactions committed per database during the interval, from pg_stat_database.
+
+    The two database snapshots taken closest to the interval's start and
+    end give the delta, scaled to the interval's length when they span a
+    different time (the collectors run on their own schedules).
+    """
+    history: Sequence[DatabaseSnapshot] = obs.history.get("database", ())
+    if len(history) < 2:
+        return {}
+
+    def closest(moment: datetime, among: Sequence[DatabaseSnapshot]) -> DatabaseSnapshot:
+        return min(among, key=lambda s: abs((s.taken_at - moment).total_seconds()))
+
+    first = closest(interval.started_at, history[:-1])
+    last = closest(interval.ended_at, [s for s in history if s.taken_at > first.taken_at])
+    span = (last.taken_at - first.taken_at).total_seconds()
+    if span <= 0:
+        return {}
+    scale = interval.seconds / span
+    start = {s.database: s.xact_commit for s in first.databases}
+    out = {}
+    for s in last.databases:
+        if s.database in start and s.xact_commit >= start[s.database]:
+            out[s.database] = (s.xact_commit - start[s.database]) * scale
+    return out
+
+
+def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """The same tiny statement run once per row of another (the N+1 pattern).
+
+    Its cost is the round trips, which pg_stat_statements does not time, so
+    the rule judges calls, not its share of server time. A statement text
+    (its queryids grouped: drivers that bind ints as int2/int4/int8 split
+    one text over several) is an N+1 when, in the latest interval, it is a
+    SELECT run at least ``n_plus_one_min_calls`` times, returning at most
+    ``n_plus_one_max_rows_per_call`` rows per call with a mean time of at
+    most ``n_plus_one_max_mean_ms``, and either
+
+    - it runs at least ``n_plus_one_calls_per_xact`` times per committed
+      transaction of its database (pg_stat_database), or
+    - a parent is found: another SELECT of the same database that returns
+      many rows per call (at least ``n_plus_one_calls_per_xact``) and about
+      as many rows in all (within a factor of two) as this one is called.
+
+    Both signals: warning; one: info. A workload where each statement runs
+    once per transaction (pgbench) has neither. pg_stat_database lags
+    pg_stat_statements (0.5s on 13-14, until a session idles or ends on
+    15+), which matters only for intervals much shorter than the default.
+    Evidence: calls, calls per second, rows per call, mean time, calls per
+    transaction, the parent statement, every queryid of the text.
+    Fix: one statement for the whole set (a join with the parent, or
+    ``WHERE id = ANY($1)`` with the parent's keys).
+    """
+    interval = _latest(obs)
+    if interval is None:
+        return
+    groups = [g for g in statement_groups(obs, interval.deltas) if g.text is not None and is_select(g.text)]
+    xacts = committed_in(obs, interval)
+    for g in groups:
+        if g.calls < t.n_plus_one_min_calls or g.rows_per_call > t.n_plus_one_max_rows_per_call \
+                or g.exec_ms / g.calls > t.n_plus_one_max_mean_ms:
+            continue
+        committed = xacts.get(g.database) or None  # none counted yet: pg_stat_database lags, not known
+        per_xact = g.calls / max(committed, 1.0) if committed is not None else None
+        by_xact = per_xact is not None and per_xact >= t.n_plus_one_calls_per_xact
+        parents = [p for p in groups
+                   if p is not g and p.database == g.database and p.calls
+                   and p.rows_per_call >= t.n_plus_one_calls_per_xact and g.calls / 2 <= p.rows <= g.calls * 2]
+        parent = min(parents, key=lambda p: abs(math.log(p.rows / g.calls))) if parents else None
+        if not by_xact and parent is None:
+            continue
+        queryid = g.queryids[0]
+        evidence: dict[str, Any] = {
+            "calls": g.calls, "calls_per_second": round(g.calls / interval.seconds, 2),
+            "rows_per_call": round(g.rows_per_call, 3), "mean_exec_ms": round(g.exec_ms / g.calls, 4),
+            "transactions_committed": round(committed) if committed is not None else None,
+            "calls_per_transaction": round(per_xact, 2) if per_xact is not None else None,
+            "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+            "parent_queryid": str(parent.queryids[0]) if parent else None,
+            "parent_rows": parent.rows if parent else None, "parent_calls": parent.calls if parent else None,
+            "parent_query": _short(parent.text) if parent else None,
+            "interval_seconds": round(interval.seconds, 1)}
+        of_parent = f" once per row of statement {parent.queryids[0]}" if parent else ""
+        yield Finding(
+            "n_plus_one", "warning" if by_xact and parent else "info", obs.target,
+            summary=(f"statement {queryid} ran {g.calls} times in {interval.seconds:.0f}s{of_parent}, "
+                     f"{g.rows_per_call:.1f} row per call"
+                     + (f", {per_xact:.0f} calls per transaction" if per_xact is not None else "")),
+            recommendation=("Fetch the rows in one statement instead of one per row: join it into the parent "
+                            "query, or pass the parent's keys at once (WHERE id = ANY($1)); one round trip "
+                            f"instead of {g.calls}"),
+            evidence=evidence, database=g.database, queryid=str(queryid))
+
+
+# --- select_star ------------------------------------------------------------------------
+
+
+def _find_table(tables: Sequence[TableStat], database: str, schema: str | None,
+                relation: str) -> TableStat | None:
+    candidates = [x for x in tables if x.database == database and x.relation == relation
+                  and (schema is None or x.schema == schema)]
+    if len(candidates) > 1 and schema is None:  # search_path unknown: public first, as by default
+        candidates = [x for x in candidates if x.schema == "public"] or candidates[:1]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A frequent statement that returns every column of a wide table.
+
+    Rule: a statement text (queryids grouped) ran at least
+    ``statement_min_calls`` times in the latest interval, and its outer
+    SELECT list has ``*`` (or ``alias.*``) over a table with at least
+    ``select_star_min_columns`` columns (from the tables collector). A star
+    over a narrow lookup table is fine, and stars in subqueries are not
+    counted (the outer list decides what crosses the wire).
+    Evidence: calls, rows per call, the table and its column count.
+    Fix: list the columns the application uses.
+    """
+    interval = _latest(obs)
+    tables_snapshot: TablesSnapshot | None = obs.latest("tables")
+    if interval is None or tables_snapshot is None:
+        return
+    for g in statement_groups(obs, interval.deltas):
+        if g.text is None or g.calls < t.statement_min_calls:
+            continue
+        for source in star_sources(g.text):
+            table = _find_table(tables_snapshot.tables, g.database, source.schema, source.relation)
+            if table is None or table.column_count < t.select_star_min_columns:
+                continue
+            name = qualified(table.schema, table.relation)
+            yield Finding(
+                "select_star", "info", obs.target,
+                summary=(f"statement {g.queryids[0]} selects all {table.column_count} columns of {name}, "
+                         f"{g.calls} times in {interval.seconds:.0f}s"),
+                recommendation=(f"Name the columns the application reads instead of * (SELECT col_a, col_b "
+                                f"FROM {name} ...): fewer bytes per row, and index-only scans become possible"),
+                evidence={"calls": g.calls, "rows_per_call": round(g.rows_per_call, 3),
+                          "columns": table.column_count, "queryids": [str(q) for q in g.queryids],
+                          "query": _short(g.text), "interval_seconds": round(interval.seconds, 1)},
+                database=g.database, schema=table.schema, relation=table.relation, queryid=str(g.queryids[0]))
+            break
+
+
+# --- row_misestimate ----------------------------------------------------------------------
+
+
+def _statement_index(obs: Observation) -> tuple[dict[int, str], dict[str, tuple[str, int]]]:
+    """queryid -> database, and literal-free text -> (database, queryid), from pg_stat_statements."""
+    by_queryid: dict[int, str] = {}
+    snapshot = obs.latest("statements")
+    names = {}
+    for row in snapshot.rows if snapshot is not None else ():
+        by_queryid[row.queryid] = row.database
+        names[row.dbid] = row.database
+    by_text: dict[str, tuple[str, int]] = {}
+    for (dbid, queryid), text in obs.statement_texts.items():
+        if dbid in names:
+            by_text.setdefault(literal_free(text), (names[dbid], queryid))
+    return by_queryid, by_text
+
+
+def row_misestimate(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """Plan nodes whose row estimate was far from the rows they produced (auto_explain).
+
+    Rule: in the latest auto_explain plan of a statement (read from the
+    server log, see ``agent.autoexplain``), a node whose estimated and
+    actual rows per loop differ by at least ``misestimate_factor`` (either
+    way), with the larger at least ``misestimate_min_rows``. One finding per
+    statement and relation, for its worst node. The plan is matched to its
+    queryid through ``Query Identifier`` (14+, auto_explain.log_verbose), or
+    else its text with literals blanked against pg_stat_statements texts.
+    Evidence: node type, estimated and actual rows, loops, the condition.
+    Fix: ANALYZE the table; when a fresh analyze does not help, more
+    statistics for the column (SET STATISTICS) or extended statistics for
+    correlated columns (CREATE STATISTICS). Plans read more than
+    ``misestimate_max_age_s`` ago are not judged.
+    """
+    snapshot: AutoExplainSnapshot | None = obs.latest("auto_explain")
+    if snapshot is None or not snapshot.plans:
+        return
+    by_queryid, by_text = _statement_index(obs)
+    for plan in snapshot.plans:
+        if (obs.now - plan.seen_at).total_seconds() > t.misestimate_max_age_s:
+            continue
+        yield from _misestimates(obs, t, plan, by_queryid, by_text)
+
+
+def _misestimates(obs: Observation, t: Thresholds, plan: PlanSample, by_queryid: dict[int, str],
+                  by_text: dict[str, tuple[str, int]]) -> Iterable[Finding]:
+    queryid, database = plan.queryid, plan.database
+    if queryid is None and literal_free(plan.query) in by_text:
+        database, queryid = by_text[literal_free(plan.query)]
+    if database is None and queryid is not None:
+        database = by_queryid.get(queryid)
+    worst: dict[tuple[str | None, str | None], PlanNode] = {}
+    for node in plan.nodes:
+        if node.factor < t.misestimate_factor or max(node.plan_rows, node.actual_rows) < t.misestimate_min_rows:
+            continue
+        key = (node.schema, node.relation)
+        if key not in worst or node.factor > worst[key].factor:
+            worst[key] = node
+    for (schema, relation), node in worst.items():
+        name = qualified(schema, relation) if schema and relation else (quote_ident(relation) if relation else None)
+        direction = "under" if node.actual_rows > node.plan_rows else "over"
+        fix = (f"ANALYZE {name}; if the estimate stays off after a fresh analyze, raise the statistics "
+               f"target of the filtered column (ALTER TABLE {name} ALTER COLUMN ... SET STATISTICS 1000; then "
+               f"ANALYZE) or add extended statistics on correlated columns (CREATE STATISTICS ... ON ... "
+               f"FROM {name})") if name else \
+            "ANALYZE the tables of this statement; for correlated columns, CREATE STATISTICS"
+        yield Finding(
+            "row_misestimate", "warning", obs.target,
+            summary=(f"statement {queryid if queryid is not None else '(unknown queryid)'}: the planner "
+                     f"{direction}estimated {node.node_type} on {name or 'a join'} by {node.factor:.0f}x "
+                     f"({node.plan_rows:.0f} rows estimated, {node.actual_rows:.0f} actual)"),
+            recommendation=fix,
+            evidence={"node_type": node.node_type, "estimated_rows": node.plan_rows,
+                      "actual_rows": node.actual_rows, "loops": node.loops, "factor": round(node.factor, 1),
+                      "condition": node.condition, "duration_ms": plan.duration_ms,
+                      "query": _short(plan.query), "source": "auto_explain",
+                      "seen_at": plan.seen_at.isoformat()},
+            database=database, schema=schema, relation=relation,
+            queryid=str(queryid) if queryid is not None else None)
+
+
+CLASSIFIERS = (temp_spill, low_cache_hit, n_plus_one, select_star, row_misestimate)

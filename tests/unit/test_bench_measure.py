@@ -1,0 +1,94 @@
+"""The benchmark's pure parts: exposition parsing, targets, the table (bench/measure.py)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "measure.py"
+_SPEC = importlib.util.spec_from_file_location("bench_measure", _PATH)
+assert _SPEC is not None and _SPEC.loader is not None
+measure = importlib.util.module_from_spec(_SPEC)
+sys.modules["bench_measure"] = measure  # dataclasses look their module up by name
+_SPEC.loader.exec_module(measure)
+
+OPENMETRICS = """\
+# HELP pgradar_up 1 when the last attempt to reach the target's server succeeded.
+# TYPE pgradar_up gauge
+pgradar_up{target="main"} 1.0
+# TYPE pgradar_collector_last_success_timestamp_seconds gauge
+pgradar_collector_last_success_timestamp_seconds{collector="statements",target="main"} 1.7637e+09
+pgradar_collector_last_success_timestamp_seconds{collector="indexes",target="main"} 0.0
+pgradar_table_live_rows{database="app",relation="we\\"ird, {name}",schema="s 1",target="main"} 42.0
+go_goroutines 12
+# EOF
+"""
+
+
+def test_parse_samples_reads_names_labels_and_values() -> None:
+    samples = measure.parse_samples(OPENMETRICS)
+    assert len(samples) == 5 == measure.series_count(OPENMETRICS)
+    assert samples[0] == ("pgradar_up", {"target": "main"}, 1.0)
+    assert samples[3] == ("pgradar_table_live_rows",
+                          {"database": "app", "relation": 'we"ird, {name}', "schema": "s 1", "target": "main"},
+                          42.0)
+    assert samples[4] == ("go_goroutines", {}, 12.0)
+    assert measure.sample(samples, "pgradar_collector_last_success_timestamp_seconds",
+                          collector="statements") == pytest.approx(1.7637e9)
+    assert measure.sample(samples, "pgradar_missing") is None
+
+
+def test_collectors_succeeded_needs_a_timestamp() -> None:
+    assert measure.collectors_succeeded(measure.parse_samples(OPENMETRICS)) == {
+        "statements": True, "indexes": False}
+
+
+def _rows(ours: dict, peer: dict, new: int | None = 5) -> dict:
+    return {r.key: r for r in measure.evaluate(ours, peer, new)}
+
+
+def test_targets_pass_at_the_limit_and_fail_above() -> None:
+    rows = _rows({"scrape_latency_median_s": 0.05, "series": 16.0, "peak_rss_bytes": 100.0,
+                  "first_complete_pass_s": 60.0, "texts_after_first_poll": 5.0},
+                 {"scrape_latency_median_s": 1.0, "series": 100.0, "peak_rss_bytes": 100.0})
+    assert rows["scrape_latency_median_s"].passed is True
+    assert rows["scrape_latency_median_s"].ratio == pytest.approx(0.05)
+    assert rows["series"].passed is False
+    assert rows["peak_rss_bytes"].passed is True
+    assert rows["first_complete_pass_s"].passed is True
+    assert rows["texts_after_first_poll"].passed is True
+    assert rows["scrape_latency_max_s"].passed is None  # informational
+
+
+def test_unmeasured_figures_are_neither_pass_nor_fail() -> None:
+    rows = _rows({"agent_cpu_s_per_min": 1.0, "texts_after_first_poll": 6.0}, {"agent_cpu_s_per_min": 0.0},
+                 new=None)
+    assert rows["agent_cpu_s_per_min"].ratio is None and rows["agent_cpu_s_per_min"].passed is None
+    assert rows["first_complete_pass_s"].passed is None
+    assert rows["texts_after_first_poll"].passed is None
+    assert _rows({"texts_after_first_poll": 6.0}, {}, new=5)["texts_after_first_poll"].passed is False
+
+
+def test_table_prints_every_target_with_its_verdict() -> None:
+    text = measure.table(measure.evaluate({"series": 10.0, "peak_rss_bytes": 3 * 2**20},
+                                          {"series": 100.0, "peak_rss_bytes": 2 * 2**20}))
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(measure.TARGETS)
+    series = next(line for line in lines if "series exported" in line)
+    assert "10.0%" in series and "pass" in series
+    rss = next(line for line in lines if "peak RSS" in line)
+    assert "3.0 MiB" in rss and "FAIL" in rss
+
+
+def test_growth_divides_full_by_small() -> None:
+    small = {"catalog": {"tables": 200, "statements": 400},
+             "agents": {"pgradar": {"series": 1000.0, "agent_cpu_s_per_min": 0.5}}}
+    full = {"catalog": {"tables": 2600, "statements": 5000},
+            "agents": {"pgradar": {"series": 2000.0, "agent_cpu_s_per_min": 2.0}}}
+    rows = {name: r for name, _, _, r in measure.growth(small, full)}
+    assert rows["catalog tables"] == pytest.approx(13)
+    assert rows["pgradar series"] == pytest.approx(2)
+    assert rows["pgradar agent_cpu_s_per_min"] == pytest.approx(4)
+    assert rows["pgradar peak_rss_bytes"] is None
+    assert "x13.00" in measure.growth_table(measure.growth(small, full))

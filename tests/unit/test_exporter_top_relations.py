@@ -1,0 +1,87 @@
+"""Per-table and per-index series are bounded: the most active N, plus every one a problem names."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from factories import T0
+from pgradar.agent import config as configuration
+from pgradar.agent.findings import Finding
+from pgradar.agent.problems import ActiveProblem
+from pgradar.agent.snapshots import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
+from pgradar.agent.state import AgentState, TargetState
+from pgradar.exporters.prometheus import pick_top, registry_for
+
+
+def table(name: str, reads: int, size: int = 8192) -> TableStat:
+    return TableStat(database="app", relid=hash(name) % 10_000, schema="public", relation=name, relkind="r",
+                     reltuples=0.0, size_bytes=size, total_size_bytes=size, seq_scan=0, seq_tup_read=reads,
+                     idx_scan=0, idx_tup_fetch=0, n_tup_ins=0, n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0,
+                     n_live_tup=0, n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None,
+                     last_autovacuum=None, last_analyze=None, last_autoanalyze=None, vacuum_count=0,
+                     analyze_count=0, last_seq_scan=None, xid_age=1, reloptions=[])
+
+
+def index(name: str, scans: int) -> IndexStat:
+    return IndexStat(database="app", indexrelid=1, relid=1, schema="public", relation="t0", index=name,
+                     idx_scan=scans, idx_tup_read=0, idx_tup_fetch=0, size_bytes=8192, definition="", method="btree",
+                     is_unique=False, is_primary=False, is_valid=True, key_count=1, columns=["a"], predicate=None,
+                     expressions=None, constraint_type=None, last_idx_scan=None)
+
+
+def key(r: TableStat) -> str:
+    return r.relation
+
+
+def test_pick_top_ranks_by_activity_since_the_oldest_snapshot_then_size() -> None:
+    before = [table("busy_long_ago", 1_000_000), table("busy_now", 10), table("big_idle", 0, size=10**9),
+              table("small_idle", 0)]
+    now = [table("busy_long_ago", 1_000_000), table("busy_now", 500), table("big_idle", 0, size=10**9),
+           table("small_idle", 0), table("new", 50)]
+    picked = pick_top(now, before, 3, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep=set())
+    assert [r.relation for r in picked] == ["busy_now", "new", "big_idle"]
+    # without history, counters since the last reset rank
+    picked = pick_top(now, None, 2, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep=set())
+    assert [r.relation for r in picked] == ["busy_long_ago", "busy_now"]
+
+
+def test_pick_top_keeps_named_rows_and_counts_a_reset_as_it_stands() -> None:
+    before = [table("a", 100), table("b", 1_000)]
+    now = [table("a", 150), table("b", 70), table("c", 0)]  # b was reset: 70 since then beats a's 50
+    picked = pick_top(now, before, 1, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep={"c"})
+    assert [r.relation for r in picked] == ["b", "c"]
+    assert pick_top(now, before, 5, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep=set()) == now
+
+
+def state_with_relations(tables: int, indexes: int) -> AgentState:
+    t = TargetState("main")
+    rows = [table(f"t{i}", 0) for i in range(tables)]
+    t.record("tables", TablesSnapshot(T0, tuple(rows)))
+    busier = [replace(r, seq_tup_read=i) for i, r in enumerate(rows)]  # t{n-1} is the busiest
+    t.record("tables", TablesSnapshot(T0 + timedelta(minutes=1), tuple(busier)))
+    t.record("indexes", IndexesSnapshot(T0, tuple(index(f"i{i}", i) for i in range(indexes))))
+    finding = Finding("unused_index", "warning", "main", "i0 is never used", "DROP INDEX public.i0;",
+                      database="app", schema="public", relation="t0", index="i0")
+    t.problems = {finding.id: ActiveProblem(finding, T0, T0)}
+    return AgentState({"main": t})
+
+
+def test_exporter_bounds_table_and_index_series_and_keeps_problem_objects() -> None:
+    registry = registry_for(state_with_relations(50, 40), top_statements=5, top_tables=3, top_indexes=2)
+    samples = [s for m in registry.collect() for s in m.samples]
+    tables = {s.labels["relation"] for s in samples if s.name == "pgradar_table_live_rows"}
+    assert tables == {"t49", "t48", "t47", "t0"}  # the three busiest, and t0 whose index has a problem
+    indexes = {s.labels["index"] for s in samples if s.name == "pgradar_index_scans_total"}
+    assert indexes == {"i39", "i38", "i0"}
+    assert registry.get_sample_value("pgradar_tables_tracked", {"target": "main"}) == 50
+    assert registry.get_sample_value("pgradar_indexes_tracked", {"target": "main"}) == 40
+
+
+def test_limits_for_tables_and_indexes_come_from_the_file() -> None:
+    dsn = "postgresql://u@db:5432/postgres"
+    cfg = configuration.build({"targets": [{"dsn": dsn}], "limits": {"top_tables": 10, "top_indexes": 20}})
+    assert (cfg.top_tables, cfg.top_indexes) == (10, 20)
+    default = configuration.build({"targets": [{"dsn": dsn}]})
+    assert (default.top_tables, default.top_indexes) == (200, 200)
+    with pytest.raises(configuration.ConfigError, match=r"limits\.top_indexes: expected a positive whole number"):
+        configuration.build({"targets": [{"dsn": dsn}], "limits": {"top_indexes": 0}})
