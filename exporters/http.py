@@ -167,7 +167,7 @@ class AgentHTTPServer:
                     return
                 route = server.routes.get(parts.path)
                 if route is None:
-                    self._send(404, "text/plain", b"not found; try /metrics, /problems, /healthz, /readyz\n")
+                    self._send(404, "text/plain", b"not found; try /, /metrics, /problems, /healthz, /readyz\n")
                     return
                 try:
                     status, content_type, body = route(parse_qs(parts.query), self.headers.get("Accept", ""))
