@@ -122,7 +122,7 @@ def test_literals_of_running_sessions_never_leave_the_agent(fresh_pg: Cluster, t
             kinds = {p["kind"] for p in json.loads(text)["problems"]}
             return text if {"idle_in_transaction", "long_running_query"} <= kinds else None
         problems = wait_for(both_reported, 60, step=1, what="idle_in_transaction and long_running_query")
-        outputs = {"/problems": problems, "/metrics": scrape(port)}
+        outputs = {"/problems": problems, "/metrics": scrape(port), "/ (status page)": scrape(port, "/")}
         for fmt in ("json", "table", "markdown"):
             checked = pgradar("check", "--config", str(config), "--format", fmt, "--fail-on", "never",
                               env={"PGRADAR_LOG_LEVEL": "DEBUG"})
