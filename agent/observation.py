@@ -33,6 +33,15 @@ class Observation:
     def latest(self, collector: str) -> Any:
         return self.snapshots.get(collector)
 
+    @property
+    def on_standby(self) -> bool:
+        return self.server is not None and self.server.in_recovery
+
+    @property
+    def primary_watched(self) -> bool:
+        """A primary is among the peers: a standby's catalog problems are reported there, once."""
+        return any(p.server is not None and not p.server.in_recovery for p in self.peers.values())
+
 
 def observe(state: TargetState, now: datetime) -> Observation:
     """A consistent, immutable view of one target (taken under its lock)."""

@@ -240,6 +240,8 @@ def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     a partitioned index is left alone (dropping it would touch every
     partition).
     """
+    if obs.on_standby and obs.primary_watched:  # the same catalog: reported once, on the primary
+        return
     by_table: dict[tuple[str, int], list[IndexStat]] = defaultdict(list)
     for i in _indexes(obs):
         if i.is_valid:
@@ -280,6 +282,8 @@ def invalid_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     A unique one most likely failed on duplicates, so the fix drops it
     (rebuilding would fail again); another is rebuilt.
     """
+    if obs.on_standby and obs.primary_watched:  # the same catalog: reported once, on the primary
+        return
     for index in _indexes(obs):
         if index.is_valid:
             continue
@@ -316,6 +320,8 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     referencing table, under lock, and joins along the key cannot use an
     index. Small referencing tables are left out (a scan is cheap).
     """
+    if obs.on_standby and obs.primary_watched:  # the same catalog: reported once, on the primary
+        return
     snap: ForeignKeysSnapshot | None = obs.latest("foreign_keys")
     if snap is None:
         return

@@ -136,6 +136,8 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     left out: autovacuum never analyzes them and their partitions carry the
     statistics plans use.
     """
+    if obs.on_standby:  # analyze times and change counts are the standby's own; ANALYZE runs on the primary
+        return
     settings = _settings(obs)
     for table in _tables(obs):
         rows = table_rows(table)
@@ -183,6 +185,8 @@ def dead_tuples(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     let it wait; when autovacuum should have run already, a long transaction
     holding back the xmin horizon is the usual cause.
     """
+    if obs.on_standby:  # dead-row counts are the standby's own; VACUUM runs on the primary
+        return
     settings = _settings(obs)
     for table in _tables(obs):
         dead = float(table.n_dead_tup)
@@ -217,6 +221,8 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     database's), the finding names it and the fix freezes that table; else
     the whole database needs a VACUUM (FREEZE).
     """
+    if obs.on_standby and obs.primary_watched:  # the same datfrozenxid: reported on the primary
+        return
     snap: DatabaseSnapshot | None = obs.latest("database")
     if snap is None:
         return

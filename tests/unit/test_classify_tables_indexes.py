@@ -262,3 +262,33 @@ def test_duplicate_on_a_partitioned_table_is_reported_once_for_the_parent() -> N
     assert [(f.relation, f.index, f.evidence["duplicate_of"]) for f in found] == [
         ("events", "events_kind", "events_kind_at")]
     assert found[0].recommendation.startswith("DROP INDEX public.events_kind;")
+
+
+# --- a standby: local counters, and the primary's catalog ----------------------------------------
+
+
+def _on_standby(obs: Observation, with_primary: bool) -> Observation:
+    from dataclasses import replace as _replace
+
+    peers = {"primary": observation(server_info=server(standby=False))} if with_primary else {}
+    return _replace(obs, server=server(standby=True), target="replica", peers=peers)
+
+
+def test_a_standby_never_reports_its_local_maintenance_counters() -> None:
+    never_analyzed = table("orders", last_analyze=None, last_autoanalyze=None, analyze_count=0)
+    dead = table("events", n_live_tup=50_000, n_dead_tup=50_000)
+    primary = observation(tables=(never_analyzed, dead))
+    assert list(tb.stale_stats(primary, DEFAULT)) and list(tb.dead_tuples(primary, DEFAULT))
+    for with_primary in (False, True):
+        standby = _on_standby(primary, with_primary)
+        assert list(tb.stale_stats(standby, DEFAULT)) == []
+        assert list(tb.dead_tuples(standby, DEFAULT)) == []
+
+
+def test_catalog_problems_are_reported_on_the_primary_once() -> None:
+    twins = (index("orders_a", ["customer_id"]), index("orders_b", ["customer_id"]))
+    primary = observation(tables=(table("orders"),), indexes=twins)
+    assert len(list(ix.duplicate_index(primary, DEFAULT))) == 1
+    assert list(ix.duplicate_index(_on_standby(primary, with_primary=True), DEFAULT)) == []
+    # A standby watched without its primary still says what it sees.
+    assert len(list(ix.duplicate_index(_on_standby(primary, with_primary=False), DEFAULT))) == 1
