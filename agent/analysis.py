@@ -13,12 +13,13 @@ pandas does the per-key arithmetic: a poll can hold thousands of entries.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
 import pandas as pd
-from pgradar.agent.snapshots import StatementKey, StatementsSnapshot, StatementStat
+from pgradar.agent.snapshots import StatementKey, StatementsSnapshot, StatementStat, per_snapshot
 
 KEY = ["userid", "dbid", "queryid", "toplevel"]
 COUNTERS = ["calls", "total_exec_ms", "total_plan_ms", "rows", "shared_blks_hit", "shared_blks_read",
@@ -77,9 +78,17 @@ class StatementInterval:
 _DELTA_FIELDS = [f.name for f in fields(StatementDelta)]
 
 
+_COLUMNS = KEY + LABELS + COUNTERS
+_ROW_VALUES = operator.attrgetter(*_COLUMNS)
+
+
 def _frame(snapshot: StatementsSnapshot) -> pd.DataFrame:
-    columns = KEY + LABELS + COUNTERS
-    frame = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in snapshot.rows], columns=columns)
+    return _frame_of(snapshot.rows)
+
+
+@per_snapshot  # each snapshot is the current side once and the previous side once or more: build it once
+def _frame_of(rows: Sequence[StatementStat]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records([_ROW_VALUES(r) for r in rows], columns=_COLUMNS)
     return frame.drop_duplicates(subset=KEY, keep="last").set_index(KEY)
 
 

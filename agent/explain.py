@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -311,13 +311,16 @@ def worth_planning(text: str) -> bool:
     return any(u.schema not in ("pg_catalog", "information_schema") and not u.table.startswith("pg_") for u in uses)
 
 
-def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, int], str]) -> list[Candidate]:
+def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, int], str], *,
+               databases: Container[str] | None = None, limit: int | None = None) -> list[Candidate]:
     """Top-level plain reads of user tables (``worth_planning``), costliest first over the kept snapshots.
 
     The cost is the execution time between the oldest and the latest kept
     snapshot (what is expensive lately), then the total since the
     statistics were reset (so a statement idle for a few polls keeps its
-    place and its plan).
+    place and its plan). Statements are ranked first and parsed only while
+    the top ``limit`` is not full: parsing every text of a 5,000-statement
+    pg_stat_statements took 10 s of CPU and most of the agent's time.
     """
     if not history:
         return []
@@ -325,14 +328,18 @@ def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, 
     recent = {d.key: d.total_exec_ms for d in statement_deltas(history[0], latest).deltas} \
         if len(history) > 1 else {}
     rows = [r for r in latest.rows if r.toplevel and (r.dbid, r.queryid) in texts
-            and worth_planning(texts[(r.dbid, r.queryid)])]
+            and (databases is None or r.database in databases)]
     rows.sort(key=lambda r: (-recent.get(r.key, 0.0), -r.total_exec_ms, r.queryid))
     seen: set[tuple[int, int]] = set()
-    out = []
+    out: list[Candidate] = []
     for r in rows:
-        if (r.dbid, r.queryid) not in seen:
-            seen.add((r.dbid, r.queryid))
-            out.append(Candidate(r.database, r.dbid, r.queryid, r.username, texts[(r.dbid, r.queryid)]))
+        if limit is not None and len(out) >= limit:
+            break
+        key = (r.dbid, r.queryid)
+        if key not in seen:
+            seen.add(key)
+            if worth_planning(texts[key]):
+                out.append(Candidate(r.database, r.dbid, r.queryid, r.username, texts[key]))
     return out
 
 
@@ -351,8 +358,8 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     previous: PlansSnapshot | None = (ctx.history("plans") or (None,))[-1]
     mark = index_mark((ctx.history("indexes") or (None,))[-1])
     cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous and previous.index_mark == mark else {}
-    top = [c for c in candidates(ctx.history("statements"), ctx.statement_texts)
-           if c.database in ctx.databases][: int(t.explain_top_statements)]
+    top = candidates(ctx.history("statements"), ctx.statement_texts, databases=ctx.databases,
+                     limit=int(t.explain_top_statements))
     exhausted = False
     for c in due(top, cache, ctx.now, t.explain_replan_s):
         if not within_budget(started, t.explain_budget_s):

@@ -35,21 +35,30 @@ SELECT round(s.total_exec_time::numeric, 1) AS ms, s.calls, d.datname,
 """
 
 
+# Leaves where a thread waits (for work, a lock, a socket, a timer): py-spy does not always see
+# these as idle, and counting them would drown the work in waiting.
+WAITING = ("_worker (thread.py)", "Condition.wait (threading.py)", "_PollLikeSelector.select (selectors.py)",
+           "Event.wait (threading.py)", "Connection.wait (connection.py)", "wait (waiting.py)")
+
+
 def summarize(collapsed: Path, top: int = 25) -> None:
-    """Self and inclusive sample counts per function from py-spy's collapsed stacks."""
+    """Self and inclusive sample counts per function from py-spy's collapsed stacks, waits left out."""
     own: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
-    total = 0
+    total = waiting = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
         frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
                   for f in stack.split(";")]
+        if frames[-1] in WAITING:
+            waiting += n
+            continue
         total += n
         own[frames[-1]] += n
         for f in set(frames):
             incl[f] += n
-    print(f"\npy-spy: {total} samples")
+    print(f"\npy-spy: {total} samples working, {waiting} waiting (left out)")
     print("\nself:")
     for f, n in own.most_common(top):
         print(f"  {n / total:6.1%}  {f}")
@@ -103,7 +112,16 @@ def main() -> int:
         cpu = run.tree_cpu_seconds(agent.pid)
         print(f"\nagent CPU {cpu:.1f}s over {time.monotonic() - started:.0f}s; scrapes "
               f"{', '.join(f'{x * 1000:.0f}ms' for x in target.latencies)}; series {max(target.series or [0])}")
+        kept = HERE / "results" / f"profile-{args.size}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+        kept.parent.mkdir(exist_ok=True)
+        shutil.copy(out, kept)
+        print(f"py-spy stacks kept in {kept}")
         summarize(out)
+        print("\nseries by metric name (latest scrape):")
+        names = collections.Counter(line.split("{")[0].split(" ")[0] for line in target.last_body.splitlines()
+                                    if line and not line.startswith("#"))
+        for name, n in names.most_common(15):
+            print(f"  {n:6d}  {name}")
         with psycopg.connect(cluster.dsn(), autocommit=True) as su:
             print("\npgradar's statements by execution time:")
             for ms, calls, db, query in su.execute(TOP_STATEMENTS, [run.PGRADAR_ROLE]).fetchall():

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pgradar.agent.analysis import rank_statements
 from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
 from pgradar.agent.findings import KINDS, SEVERITIES
-from pgradar.agent.snapshots import ConnectionGroup
+from pgradar.agent.snapshots import ConnectionGroup, IndexStat, TableStat, per_snapshot
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -110,9 +110,9 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
 R = TypeVar("R")
 
 
-def pick_top(rows: Sequence[R], oldest: Sequence[R] | None, n: int, key: Callable[[R], Any],
-             activity: Callable[[R], float], size: Callable[[R], float], keep: set[Any]) -> list[R]:
-    """The ``n`` rows most active since ``oldest``, then the largest, plus every row whose key is in ``keep``.
+def rank_rows(rows: Sequence[R], oldest: Sequence[R] | None, key: Callable[[R], Any],
+              activity: Callable[[R], float], size: Callable[[R], float]) -> list[R]:
+    """``rows``, most active since ``oldest`` first, then the largest.
 
     Activity is counted over the snapshots kept (like the statements' top N,
     so a table busy every few minutes does not flicker in and out); a row new
@@ -121,16 +121,38 @@ def pick_top(rows: Sequence[R], oldest: Sequence[R] | None, n: int, key: Callabl
     rank. Ties go to the larger relation, then to the name, so the choice is
     stable.
     """
-    if len(rows) <= n:
-        return list(rows)
     before = {key(r): activity(r) for r in oldest} if oldest is not None else {}
 
     def rank(r: R) -> tuple[float, float, Any]:
         now, then = activity(r), before.get(key(r))
         return (-(now - then if then is not None and now >= then else now), -(size(r) or 0), key(r))
 
-    ranked = sorted(rows, key=rank)
-    return ranked[:n] + [r for r in ranked[n:] if key(r) in keep]
+    return sorted(rows, key=rank)
+
+
+def top_with(ranked: Sequence[R], n: int, key: Callable[[R], Any], keep: set[Any]) -> list[R]:
+    """The first ``n`` of ``ranked``, plus every later row whose key is in ``keep`` (the objects of problems)."""
+    return list(ranked[:n]) + [r for r in ranked[n:] if key(r) in keep]
+
+
+def _table_key(r: TableStat) -> tuple[str, str, str]:
+    return (r.database, r.schema, r.relation)
+
+
+def _index_key(r: IndexStat) -> tuple[str, str, str, str]:
+    return (r.database, r.schema, r.relation, r.index)
+
+
+@per_snapshot  # rendered after every job; the tables change once a minute
+def _ranked_tables(rows: Sequence[TableStat], oldest: Sequence[TableStat] | None) -> list[TableStat]:
+    return rank_rows(rows, oldest, _table_key,
+                     activity=lambda r: r.seq_tup_read + r.idx_tup_fetch + r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
+                     size=lambda r: r.size_bytes or 0)
+
+
+@per_snapshot
+def _ranked_indexes(rows: Sequence[IndexStat], oldest: Sequence[IndexStat] | None) -> list[IndexStat]:
+    return rank_rows(rows, oldest, _index_key, activity=lambda r: r.idx_scan, size=lambda r: r.size_bytes or 0)
 
 
 def _problem_objects(t: TargetState, with_index: bool) -> set[tuple[str, ...]]:
@@ -155,10 +177,8 @@ def render_tables(f: Families, t: TargetState, top_n: int) -> None:
         return
     f.add("pgradar_tables_tracked", len(snapshot.tables), target=t.name)
     oldest = _oldest(t, "tables")
-    for r in pick_top(snapshot.tables, oldest.tables if oldest is not None else None, top_n,
-                      key=lambda r: (r.database, r.schema, r.relation),
-                      activity=lambda r: r.seq_tup_read + r.idx_tup_fetch + r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
-                      size=lambda r: r.size_bytes or 0, keep=_problem_objects(t, with_index=False)):
+    ranked = _ranked_tables(snapshot.tables, oldest.tables if oldest is not None else None)
+    for r in top_with(ranked, top_n, _table_key, _problem_objects(t, with_index=False)):
         labels = {"target": t.name, "database": r.database, "schema": r.schema, "relation": r.relation}
         f.add("pgradar_table_seq_scans_total", r.seq_scan, **labels)
         f.add("pgradar_table_seq_rows_read_total", r.seq_tup_read, **labels)
@@ -181,10 +201,8 @@ def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
         return
     f.add("pgradar_indexes_tracked", len(snapshot.indexes), target=t.name)
     oldest = _oldest(t, "indexes")
-    for r in pick_top(snapshot.indexes, oldest.indexes if oldest is not None else None, top_n,
-                      key=lambda r: (r.database, r.schema, r.relation, r.index),
-                      activity=lambda r: r.idx_scan, size=lambda r: r.size_bytes or 0,
-                      keep=_problem_objects(t, with_index=True)):
+    ranked = _ranked_indexes(snapshot.indexes, oldest.indexes if oldest is not None else None)
+    for r in top_with(ranked, top_n, _index_key, _problem_objects(t, with_index=True)):
         labels = {"target": t.name, "database": r.database, "schema": r.schema, "relation": r.relation,
                   "index": r.index}
         f.add("pgradar_index_scans_total", r.idx_scan, **labels)

@@ -24,6 +24,7 @@ from pgradar.agent.snapshots import (
     IndexesSnapshot,
     IndexFirstSeen,
     IndexStat,
+    per_snapshot,
 )
 from pgradar.agent.thresholds import Thresholds
 
@@ -62,15 +63,16 @@ class LogicalIndex:
         return f"DROP INDEX CONCURRENTLY {self.name};"
 
 
-def logical_indexes(indexes: Sequence[IndexStat]) -> list[LogicalIndex]:
+@per_snapshot
+def logical_indexes(indexes: Sequence[IndexStat]) -> tuple[LogicalIndex, ...]:
     groups: dict[tuple[str, str, str, str, bool], list[IndexStat]] = defaultdict(list)
     for i in indexes:
         if i.root_index is not None and i.root_schema is not None and i.root_relation is not None:
             groups[(i.database, i.root_schema, i.root_relation, i.root_index, True)].append(i)
         else:
             groups[(i.database, i.schema, i.relation, i.index, False)].append(i)
-    return [LogicalIndex(db, schema, rel, idx, part, tuple(parts))
-            for (db, schema, rel, idx, part), parts in groups.items()]
+    return tuple(LogicalIndex(db, schema, rel, idx, part, tuple(parts))
+                 for (db, schema, rel, idx, part), parts in groups.items())
 
 
 def _indexes(obs: Observation) -> tuple[IndexStat, ...]:
@@ -113,17 +115,16 @@ def observation_window(obs: Observation, index: LogicalIndex) -> tuple[datetime 
     return max(candidates)
 
 
+@per_snapshot
+def _scans_by_name(indexes: Sequence[IndexStat]) -> dict[tuple[str, str, str, str], int]:
+    return {(i.database, i.schema, i.relation, i.index): i.idx_scan for i in logical_indexes(indexes)}
+
+
 def scanned_on_standby(obs: Observation, index: LogicalIndex) -> int:
     """Scans of the same index on the watched standbys (an index may serve only the read replicas)."""
-    total = 0
-    for peer in obs.peers.values():
-        if peer.server is None or peer.server.role != "standby":
-            continue
-        for other in logical_indexes(_indexes(peer)):
-            if (other.database, other.schema, other.relation, other.index) == \
-                    (index.database, index.schema, index.relation, index.index):
-                total += other.idx_scan
-    return total
+    name = (index.database, index.schema, index.relation, index.index)
+    return sum(_scans_by_name(_indexes(peer)).get(name, 0) for peer in obs.peers.values()
+               if peer.server is not None and peer.server.role == "standby")
 
 
 def unused_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
@@ -175,7 +176,11 @@ def definition_shape(index: IndexStat) -> str:
 
 def _key_defs(index: IndexStat) -> list[str]:
     """The key items as written in the definition (columns with opclass/order, or expressions)."""
-    inside = index.definition.split(" USING ", 1)[-1]
+    return _key_items(index.definition)[: index.key_count]
+
+
+def _key_items(definition: str) -> list[str]:
+    inside = definition.split(" USING ", 1)[-1]
     inside = inside[inside.index("(") + 1:] if "(" in inside else ""
     depth, item, items = 0, "", []
     for ch in inside:
@@ -191,7 +196,7 @@ def _key_defs(index: IndexStat) -> list[str]:
             item = ""
             continue
         item += ch
-    return items[: index.key_count]
+    return items
 
 
 def covers(small: IndexStat, big: IndexStat) -> bool:
@@ -229,6 +234,31 @@ def _logical(index: IndexStat) -> LogicalIndex:
     return LogicalIndex(index.database, index.schema, index.relation, index.index, False, (index,))
 
 
+@per_snapshot
+def duplicate_pairs(indexes: Sequence[IndexStat]) -> tuple[tuple[IndexStat, IndexStat, bool], ...]:
+    """(redundant index, the index that covers it, identical) for each redundant index: one per index."""
+    by_table: dict[tuple[str, int], list[IndexStat]] = defaultdict(list)
+    for i in indexes:
+        if i.is_valid:
+            by_table[(i.database, i.relid)].append(i)
+    pairs = []
+    for group in by_table.values():
+        if len(group) < 2:
+            continue
+        for small in group:
+            if small.constraint_type is not None:
+                continue
+            for big in group:
+                if not covers(small, big) or (small.root_index is None) != (big.root_index is None):
+                    continue
+                identical = covers(big, small)
+                if identical and _keep_rank(small) > _keep_rank(big):
+                    continue
+                pairs.append((small, big, identical))
+                break
+    return tuple(pairs)
+
+
 def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """An index whose definition another index of the same table has, or leads.
 
@@ -242,33 +272,20 @@ def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """
     if obs.on_standby and obs.primary_watched:  # the same catalog: reported once, on the primary
         return
-    by_table: dict[tuple[str, int], list[IndexStat]] = defaultdict(list)
-    for i in _indexes(obs):
-        if i.is_valid:
-            by_table[(i.database, i.relid)].append(i)
     reported: set[tuple[str, str, str]] = set()
-    for group in by_table.values():
-        for small in group:
-            if small.constraint_type is not None:
-                continue
-            for big in group:
-                if not covers(small, big) or (small.root_index is None) != (big.root_index is None):
-                    continue
-                identical = covers(big, small)
-                if identical and _keep_rank(small) > _keep_rank(big):
-                    continue
-                logical, kept = _logical(small), _logical(big)
-                if (logical.database, logical.schema, logical.index) not in reported:
-                    reported.add((logical.database, logical.schema, logical.index))
-                    how = "the same definition as" if identical else (
-                        "the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
-                    yield _finding("duplicate_index", "warning", obs, logical,
-                                   f"{logical.name} has {how} {kept.name}: every lookup it serves, the other "
-                                   "serves too", logical.drop_sql() + f"\n-- kept: {big.definition};",
-                                   {"duplicate_of": kept.index, "identical": identical,
-                                    "size_bytes": small.size_bytes, "idx_scan": small.idx_scan,
-                                    "definition": small.definition})
-                break
+    for small, big, identical in duplicate_pairs(_indexes(obs)):
+        logical, kept = _logical(small), _logical(big)
+        if (logical.database, logical.schema, logical.index) in reported:
+            continue
+        reported.add((logical.database, logical.schema, logical.index))
+        how = "the same definition as" if identical else (
+            "the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
+        yield _finding("duplicate_index", "warning", obs, logical,
+                       f"{logical.name} has {how} {kept.name}: every lookup it serves, the other "
+                       "serves too", logical.drop_sql() + f"\n-- kept: {big.definition};",
+                       {"duplicate_of": kept.index, "identical": identical,
+                        "size_bytes": small.size_bytes, "idx_scan": small.idx_scan,
+                        "definition": small.definition})
 
 
 # --- invalid_index -------------------------------------------------------------------------

@@ -53,3 +53,23 @@ def test_backoff_grows_and_caps() -> None:
     delays = [backoff_delay(n) for n in range(1, 12)]
     assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
     assert max(delays) == BACKOFF_MAX_S and delays == sorted(delays)
+
+
+def test_per_snapshot_computes_once_per_rows_tuple() -> None:
+    from pgradar.agent.snapshots import per_snapshot
+
+    calls: list[tuple[int, ...]] = []
+
+    @per_snapshot
+    def total(rows: tuple[int, ...]) -> int:
+        calls.append(rows)
+        return sum(rows)
+
+    rows = (1, 2, 3)
+    assert total(rows) == 6 and total(rows) == 6
+    assert len(calls) == 1
+    equal_but_new = tuple(list(rows))  # a new snapshot with the same rows is computed again
+    assert total(equal_but_new) == 6 and len(calls) == 2
+    for n in range(20):  # old entries are dropped: the cache stays small
+        total((n, n + 1000))
+    assert total(rows) == 6 and len(calls) == 23

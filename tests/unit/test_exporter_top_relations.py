@@ -10,7 +10,7 @@ from pgradar.agent.findings import Finding
 from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.snapshots import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.state import AgentState, TargetState
-from pgradar.exporters.prometheus import pick_top, registry_for
+from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
 
 
 def table(name: str, reads: int, size: int = 8192) -> TableStat:
@@ -33,24 +33,28 @@ def key(r: TableStat) -> str:
     return r.relation
 
 
+def pick_top(now: list[TableStat], before: list[TableStat] | None, n: int, keep: set[str]) -> list[TableStat]:
+    return top_with(rank_rows(now, before, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes), n, key, keep)
+
+
 def test_pick_top_ranks_by_activity_since_the_oldest_snapshot_then_size() -> None:
     before = [table("busy_long_ago", 1_000_000), table("busy_now", 10), table("big_idle", 0, size=10**9),
               table("small_idle", 0)]
     now = [table("busy_long_ago", 1_000_000), table("busy_now", 500), table("big_idle", 0, size=10**9),
            table("small_idle", 0), table("new", 50)]
-    picked = pick_top(now, before, 3, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep=set())
+    picked = pick_top(now, before, 3, keep=set())
     assert [r.relation for r in picked] == ["busy_now", "new", "big_idle"]
     # without history, counters since the last reset rank
-    picked = pick_top(now, None, 2, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep=set())
+    picked = pick_top(now, None, 2, keep=set())
     assert [r.relation for r in picked] == ["busy_long_ago", "busy_now"]
 
 
 def test_pick_top_keeps_named_rows_and_counts_a_reset_as_it_stands() -> None:
     before = [table("a", 100), table("b", 1_000)]
     now = [table("a", 150), table("b", 70), table("c", 0)]  # b was reset: 70 since then beats a's 50
-    picked = pick_top(now, before, 1, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep={"c"})
+    picked = pick_top(now, before, 1, keep={"c"})
     assert [r.relation for r in picked] == ["b", "c"]
-    assert pick_top(now, before, 5, key, lambda r: r.seq_tup_read, lambda r: r.size_bytes, keep=set()) == now
+    assert sorted(pick_top(now, before, 5, keep=set()), key=key) == now
 
 
 def state_with_relations(tables: int, indexes: int) -> AgentState:

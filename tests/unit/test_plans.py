@@ -76,6 +76,19 @@ def test_candidates_costliest_plain_reads_of_user_tables() -> None:
     third = snap(2, *second.rows)
     assert [c.queryid for c in candidates([second, third], texts)] == [4, 2, 1]  # idle: by total
     assert [c.queryid for c in candidates([first], texts)] == [1, 2]
+    # the top N: the write and the catalog read ranked above them do not take places
+    assert [c.queryid for c in candidates([first, second], texts, limit=2)] == [4, 2]
+    assert candidates([first, second], texts, databases=("other",)) == []
+
+
+def test_candidates_parse_only_until_the_top_is_full() -> None:
+    from pgradar.agent import sqlparse
+
+    rows = [stat(q, 10, 1000.0 - q) for q in range(1, 301)]
+    texts = {(5, q): f"SELECT a{q} FROM t{q} WHERE b = $1" for q in range(1, 301)}
+    sqlparse.is_plain_select.cache_clear()
+    assert [c.queryid for c in candidates([snap(0, *rows)], texts, limit=3)] == [1, 2, 3]
+    assert sqlparse.is_plain_select.cache_info().currsize == 3
 
 
 def test_due_replans_after_the_interval() -> None:
