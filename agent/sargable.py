@@ -165,6 +165,11 @@ def _normalized(node: exp.Expression) -> exp.Expression:
     return type(node)(**{k: convert(v) for k, v in node.args.items() if v is not None})
 
 
+def _sql(node: exp.Expression) -> str:
+    """SQL as shown to the user and run by the fixes: PostgreSQL's dialect, function names in lower case."""
+    return node.sql(dialect="postgres", normalize_functions="lower")
+
+
 def _key(node: exp.Expression) -> str:
     return _normalized(node).sql(dialect="postgres")
 
@@ -177,14 +182,14 @@ def _index_sql(node: exp.Expression) -> str:
     def unqualify(n: exp.Expression) -> exp.Expression:
         return _bare(str(_ident(n.this))) if isinstance(n, exp.Column) else n
 
-    return node.copy().transform(unqualify).sql(dialect="postgres", normalize_functions="lower")
+    return _sql(node.copy().transform(unqualify))
 
 
 def _word(node: exp.Expression, shape: str, cast_type: str | None) -> str:
     if shape in ("cast", "date") and cast_type:
         word = cast_type
     elif isinstance(node, exp.Func):  # the name as PostgreSQL spells it: date_trunc, not TIMESTAMP_TRUNC
-        word = node.sql(dialect="postgres").split("(", 1)[0]
+        word = _sql(node).split("(", 1)[0]
     else:
         word = "expr"
     word = word.lower()
@@ -201,9 +206,9 @@ def _shape(node: exp.Expression) -> tuple[str, str | None, str | None]:
     if isinstance(node, (exp.Add, exp.Sub)):
         left, right = node.this.unnest(), node.expression.unnest()
         if isinstance(left, exp.Column) and not right.find(exp.Column):
-            return ("add" if isinstance(node, exp.Add) else "sub"), right.sql(dialect="postgres"), None
+            return ("add" if isinstance(node, exp.Add) else "sub"), _sql(right), None
         if isinstance(node, exp.Add) and isinstance(right, exp.Column) and not left.find(exp.Column):
-            return "add", left.sql(dialect="postgres"), None
+            return "add", _sql(left), None
     return "function", None, None
 
 
@@ -259,11 +264,11 @@ def _wrapped(resolver: _Resolver, scope: exp.Expression, node: exp.Expression, s
     shape, amount, cast_type = _shape(inner)
     in_query = operator == "in" and node.args.get("query") is not None
     return Wrapped(
-        schema=source[0], table=source[1], column=str(names.pop()), predicate=node.sql(dialect="postgres"),
-        expression=inner.sql(dialect="postgres"), key=_key(inner), index_sql=_index_sql(inner), shape=shape,
+        schema=source[0], table=source[1], column=str(names.pop()), predicate=_sql(node),
+        expression=_sql(inner), key=_key(inner), index_sql=_index_sql(inner), shape=shape,
         word=_word(inner, shape, cast_type), operator=operator,
-        column_sql=next(c for c in columns).sql(dialect="postgres"),
-        values=() if in_query else tuple(o.sql(dialect="postgres") for o in others), amount=amount,
+        column_sql=_sql(columns[0]),
+        values=() if in_query else tuple(_sql(o) for o in others), amount=amount,
         cast_type=cast_type)
 
 

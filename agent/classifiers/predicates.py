@@ -16,7 +16,7 @@ from typing import Any
 
 from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
 from pgradar.agent.classifiers.statements import _short, statement_groups
-from pgradar.agent.findings import Finding, qualified
+from pgradar.agent.findings import Finding, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.sargable import (
     Wrapped,
@@ -115,10 +115,11 @@ def _fix_lines(h: _Hidden, schema: str, relation: str, partitioned: bool) -> lis
     if w.has_parameter:
         lines.append("-- an index expression cannot hold a parameter: write the constant the application "
                      "passes in place of each $n")
-    if is_timestamptz(h.column_type):
-        lines.append("-- an index expression must be IMMUTABLE: most functions of timestamptz are not")
+    if is_timestamptz(h.column_type) or w.shape != "function":
+        lines.append("-- PostgreSQL indexes only IMMUTABLE expressions: not casts between text and dates or "
+                     "times, nor most functions of timestamptz")
     if w.word in ("lower", "upper"):
-        lines.append(f"-- or make {w.column_sql} case-insensitive (citext) and compare it directly")
+        lines.append(f"-- or make {quote_ident(w.column)} case-insensitive (citext) and compare it directly")
     return lines
 
 
