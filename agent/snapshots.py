@@ -178,6 +178,9 @@ class IndexStat:
     root_schema: str | None = None
     root_relation: str | None = None
     root_index: str | None = None
+    # format_type() of each entry of ``columns`` (None for an expression):
+    # which casts of a column are no-ops, what type a rewritten predicate takes
+    column_types: tuple[str | None, ...] | list[str | None] = ()
 
     @property
     def keys(self) -> tuple[str | None, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pgradar.agent.analysis import StatementDelta, StatementInterval
@@ -37,6 +38,14 @@ from pgradar.agent.snapshots import (
 )
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+def text_cases(fixture: Path) -> list[tuple[str, list[str]]]:
+    """Cases as data: blocks separated by a blank line, an input line then its expected lines; ``#`` lines
+    are comments."""
+    lines = [x for x in fixture.read_text().splitlines() if not x.startswith("#")]
+    blocks = "\n".join(lines).strip().split("\n\n")
+    return [(b.splitlines()[0], b.splitlines()[1:]) for b in blocks]
 
 
 def stat(queryid: int, calls: int, exec_ms: float, rows: int = 0, userid: int = 10) -> StatementStat:
@@ -240,10 +249,12 @@ def stmt_settings(work_mem: int = 4 << 20, block_size: int = 8192) -> SettingsSn
 def stmt_observation(*intervals: StatementInterval, texts: dict[tuple[int, int], str] | None = None,
                 tables: tuple[TableStat, ...] = (), database_history: tuple[DatabaseSnapshot, ...] = (),
                 settings_snapshot: SettingsSnapshot | None = None, statements: StatementsSnapshot | None = None,
-                auto_explain: AutoExplainSnapshot | None = None,
+                auto_explain: AutoExplainSnapshot | None = None, indexes: tuple[IndexStat, ...] | None = None,
                 now: datetime = T0 + timedelta(minutes=5)) -> Observation:
     latest: dict[str, Any] = {"settings": settings_snapshot or stmt_settings(),
                               "tables": TablesSnapshot(T0, tables)}
+    if indexes is not None:
+        latest["indexes"] = IndexesSnapshot(T0, indexes)
     if database_history:
         latest["database"] = database_history[-1]
     if statements is not None:

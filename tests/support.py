@@ -9,13 +9,17 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from pgradar.agent.agent import Agent
+from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation
 from pgradar.agent.findings import Finding
+from pgradar.agent.observation import observe
+from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import Thresholds
 
@@ -127,6 +131,16 @@ def watch(*targets: tuple[str, str], thresholds: Thresholds = DEFAULT_THRESHOLDS
         yield agent
     finally:
         agent.stop()
+
+
+def collect_and_classify(rt: TargetRuntime, collectors: tuple[str, ...]) -> list[Finding]:
+    """Run the collectors of one target (each must succeed), then classify its state as of now."""
+    for name in collectors:
+        rt.run_collector(name)
+        assert rt.state.collector(name).last_error is None, (name, rt.state.collector(name).last_error)
+    findings, errors = classify(observe(rt.state, datetime.now(UTC)), rt.target.thresholds)
+    assert not errors
+    return findings
 
 
 def poll(agent: Agent, *collectors: str) -> dict[str, list[Finding]]:

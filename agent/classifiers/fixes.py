@@ -17,10 +17,15 @@ def create_index_sql(schema: str, relation: str, columns: Sequence[str], partiti
                      name: str | None = None) -> str:
     """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY."""
     cols = ", ".join(quote_ident(c) for c in columns)
-    index = quote_ident(name or index_name_for(relation, columns))
+    return create_index_on(schema, relation, cols, partitioned, name or index_name_for(relation, columns))
+
+
+def create_index_on(schema: str, relation: str, keys_sql: str, partitioned: bool, name: str) -> str:
+    """CREATE INDEX with keys already written as SQL (``(lower(email))`` for an expression)."""
+    index = quote_ident(name)
     table = qualified(schema, relation)
     if partitioned:
-        return (f"CREATE INDEX {index} ON {table} ({cols});\n-- partitioned table: CONCURRENTLY is not supported"
+        return (f"CREATE INDEX {index} ON {table} ({keys_sql});\n-- partitioned table: CONCURRENTLY is not supported"
                 f" here; to avoid the lock, CREATE INDEX ... ON ONLY {table}, then CREATE INDEX CONCURRENTLY on"
                 " each partition and ALTER INDEX ... ATTACH PARTITION")
-    return f"CREATE INDEX CONCURRENTLY {index} ON {table} ({cols});"
+    return f"CREATE INDEX CONCURRENTLY {index} ON {table} ({keys_sql});"

@@ -7,19 +7,16 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from pgradar.agent.findings import Finding
-from pgradar.agent.observation import observe
 from pgradar.agent.snapshots import SettingsSnapshot, TablesSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import HEAVY, installation, monitor_dsn, prepare, superuser
+from support import HEAVY, collect_and_classify, installation, monitor_dsn, prepare, superuser
 
 BEFORE = ("server", "settings", "tables", "database", "statements", "auto_explain")
 AFTER = ("statements", "database", "tables", "auto_explain")
@@ -41,12 +38,7 @@ def next_pass(rt: TargetRuntime) -> list[Finding]:
     can miss its transactions. A second's pause keeps the intervals honest.
     """
     time.sleep(1.0)
-    for name in AFTER:
-        rt.run_collector(name)
-        assert rt.state.collector(name).last_error is None, (name, rt.state.collector(name).last_error)
-    findings, errors = classify(observe(rt.state, datetime.now(UTC)), rt.target.thresholds)
-    assert not errors
-    return findings
+    return collect_and_classify(rt, AFTER)
 
 
 def of(findings: list[Finding], kind: str) -> list[Finding]:

@@ -3,15 +3,14 @@
 from pathlib import Path
 
 import pytest
+from factories import text_cases
 from pgradar.agent import sqlparse
 
 FIXTURE = Path(__file__).parent / "fixtures" / "index_advice.txt"
 
 
 def _cases() -> list[tuple[str, list[str]]]:
-    lines = [x for x in FIXTURE.read_text().splitlines() if not x.startswith("#")]
-    blocks = "\n".join(lines).strip().split("\n\n")
-    return [(b.splitlines()[0], b.splitlines()[1:]) for b in blocks]
+    return text_cases(FIXTURE)
 
 
 @pytest.mark.parametrize(("text", "expected"), _cases(), ids=lambda v: v[:40] if isinstance(v, str) else "")

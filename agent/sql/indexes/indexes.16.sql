@@ -20,6 +20,12 @@ SELECT current_database()::text AS database,
                FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
                LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
               ORDER BY k.ord) AS columns,
+       -- each key's column type (NULL for an expression): which casts of it
+       -- are no-ops, and the type a rewritten predicate casts its value to
+       ARRAY(SELECT format_type(a.atttypid, a.atttypmod)
+               FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+               LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              ORDER BY k.ord) AS column_types,
        pg_get_expr(i.indpred, i.indrelid) AS predicate,
        pg_get_expr(i.indexprs, i.indrelid) AS expressions,
        con.contype AS constraint_type,
