@@ -20,11 +20,19 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from pgradar.exporters.prometheus import PartedRegistry
 from pgradar.exporters.webconfig import BasicAuth, WebConfig, ssl_context
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 log = logging.getLogger("pgradar.http")
+
+
+def render(registry: CollectorRegistry, encoder: Callable[[CollectorRegistry], bytes], content_type: str) -> bytes:
+    """The exposition; a ``PartedRegistry`` reuses the text of the parts that did not change."""
+    if isinstance(registry, PartedRegistry):
+        return registry.render(encoder, content_type)
+    return encoder(registry)
 
 Response = tuple[int, str, bytes]
 # Liveness and readiness answer without credentials, so that probes need no secret.
@@ -68,7 +76,7 @@ class Exposition:
         self._changed.set()
 
     def _render(self, content_type: str, encoder: Encoder) -> bytes:
-        body = encoder(self.registry)
+        body = render(self.registry, encoder, content_type)
         with self._lock:
             self._bodies[content_type] = body
             self._encoders[content_type] = encoder
@@ -139,7 +147,7 @@ class AgentHTTPServer:
             content_type, body = self.exposition.body(accept)
             return 200, content_type, body
         encoder, content_type = choose_encoder(accept)
-        return 200, content_type, encoder(self.registry)
+        return 200, content_type, render(self.registry, encoder, content_type)
 
     @staticmethod
     def _ready_route(ready: Callable[[], tuple[bool, str]]) -> Route:

@@ -385,12 +385,11 @@ def render_problems(f: Families, t: TargetState) -> None:
 
 
 class StateCollector(Collector):
-    def __init__(self, state: AgentState, top_statements: int, top_tables: int = 200,
-                 top_indexes: int = 200) -> None:
+    """Every series but the per-table and per-index ones (RelationsCollector)."""
+
+    def __init__(self, state: AgentState, top_statements: int) -> None:
         self.state = state
         self.top_statements = top_statements
-        self.top_tables = top_tables
-        self.top_indexes = top_indexes
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -401,8 +400,6 @@ class StateCollector(Collector):
             with t.lock:
                 render_self(f, t)
                 render_statements(f, t, self.top_statements)
-                render_tables(f, t, self.top_tables)
-                render_indexes(f, t, self.top_indexes)
                 render_plans(f, t)
                 render_databases(f, t)
                 render_activity(f, t)
@@ -413,8 +410,96 @@ class StateCollector(Collector):
         return list(f)
 
 
+class RelationsCollector(Collector):
+    """The per-table and per-index series: two thirds of the exposition on a large catalog.
+
+    They change only when a tables or indexes snapshot or the set of
+    problems does (once a minute or less), while /metrics is rendered after
+    every job; ``version`` says what they were rendered from, so that
+    ``PartedRegistry`` renders them again only when it changed.
+    """
+
+    def __init__(self, state: AgentState, top_tables: int, top_indexes: int) -> None:
+        self.state = state
+        self.top_tables = top_tables
+        self.top_indexes = top_indexes
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def version(self) -> tuple[Any, ...]:
+        """Everything the output depends on; equal versions render the same text."""
+        out: list[Any] = []
+        for t in self.state:
+            with t.lock:
+                out.append(t.name)
+                for collector, rows in (("tables", "tables"), ("indexes", "indexes")):
+                    latest, oldest = t.latest(collector), _oldest(t, collector)
+                    out.append(getattr(latest, rows, None))
+                    out.append(getattr(oldest, rows, None))
+                out.append(frozenset(_problem_objects(t, with_index=False)))
+                out.append(frozenset(_problem_objects(t, with_index=True)))
+        return tuple(out)
+
+    def collect(self) -> Iterable[Metric]:
+        f = Families()
+        for t in self.state:
+            with t.lock:
+                render_tables(f, t, self.top_tables)
+                render_indexes(f, t, self.top_indexes)
+        return list(f)
+
+
+class _One:
+    """A registry of one collector, for an encoder (which only calls ``collect``)."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    def collect(self) -> Iterable[Metric]:
+        return self.collector.collect()
+
+
+OPENMETRICS_EOF = b"# EOF\n"
+
+
+class PartedRegistry(CollectorRegistry):
+    """A registry whose collectors ``render`` encodes one by one, reusing a collector's text while its version holds.
+
+    Each collector's families are whole in its part, so the parts joined are
+    one valid exposition (OpenMetrics: one ``# EOF``, at the end).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(auto_describe=False)
+        self.parts: list[Collector] = []
+        self._cache: dict[tuple[int, str], tuple[Any, bytes]] = {}
+
+    def register(self, collector: Collector) -> None:
+        super().register(collector)
+        self.parts.append(collector)
+
+    def render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
+        chunks = []
+        for part in self.parts:
+            version = part.version() if isinstance(part, RelationsCollector) else None
+            key = (id(part), content_type)
+            cached = self._cache.get(key)
+            if version is not None and cached is not None and cached[0] == version:
+                body = cached[1]
+            else:
+                body = encoder(_One(part)).removesuffix(OPENMETRICS_EOF)
+                if version is not None:
+                    self._cache[key] = (version, body)
+            chunks.append(body)
+        if "openmetrics" in content_type:
+            chunks.append(OPENMETRICS_EOF)
+        return b"".join(chunks)
+
+
 def registry_for(state: AgentState, top_statements: int, top_tables: int = 200,
-                 top_indexes: int = 200) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state, top_statements, top_tables, top_indexes))
+                 top_indexes: int = 200) -> PartedRegistry:
+    registry = PartedRegistry()
+    registry.register(StateCollector(state, top_statements))
+    registry.register(RelationsCollector(state, top_tables, top_indexes))
     return registry

@@ -89,3 +89,35 @@ def test_limits_for_tables_and_indexes_come_from_the_file() -> None:
     assert (default.top_tables, default.top_indexes) == (200, 200)
     with pytest.raises(configuration.ConfigError, match=r"limits\.top_indexes: expected a positive whole number"):
         configuration.build({"targets": [{"dsn": dsn}], "limits": {"top_indexes": 0}})
+
+
+def test_parted_render_reuses_relation_series_until_their_snapshot_or_problems_change() -> None:
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+    state = state_with_relations(50, 40)
+    registry = registry_for(state, top_statements=5, top_tables=3, top_indexes=2)
+    text = "text/plain; version=0.0.4"
+    first = registry.render(generate_latest, text)
+    assert sorted(first.splitlines()) == sorted(generate_latest(registry).splitlines())  # the same exposition
+    relations = registry.parts[1]
+    calls = []
+    collect = relations.collect
+    relations.collect = lambda: calls.append(1) or collect()  # count renders of the relations part
+    assert registry.render(generate_latest, text) == first and calls == []  # nothing changed: reused
+    t = state.targets["main"]
+    t.problems = {}  # the problem on i0 is gone: t0 and i0 are no longer kept
+    second = registry.render(generate_latest, text)
+    assert calls == [1] and b'index="i0"' in first and b'index="i0"' not in second
+    same_rows = replace(t.latest("tables"), taken_at=T0 + timedelta(minutes=2))
+    t.record("tables", same_rows)
+    registry.render(generate_latest, text)
+    assert calls == [1]  # the same rows render the same text
+    newer = TablesSnapshot(T0 + timedelta(minutes=3), tuple(replace(r, n_live_tup=7) for r in same_rows.tables))
+    t.record("tables", newer)
+    assert b"pgradar_table_live_rows" in registry.render(generate_latest, text)
+    assert calls == [1, 1]  # new rows render it again
+    om = registry.render(openmetrics, OPENMETRICS)
+    assert om.count(b"# EOF") == 1 and om.endswith(b"# EOF\n")
+    assert om.count(b"# TYPE pgradar_table_live_rows gauge") == 1
