@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from pgradar.agent.classifiers import indexes, plans, pools, replication, sessions, statements, tables
+from pgradar.agent.classifiers import indexes, plans, pools, regressions, replication, sessions, statements, tables
 from pgradar.agent.findings import Finding
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
@@ -25,6 +25,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *sessions.CLASSIFIERS,
     *pools.CLASSIFIERS,
     *statements.CLASSIFIERS,
+    *regressions.CLASSIFIERS,
 )
 
 
