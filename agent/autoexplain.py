@@ -71,6 +71,7 @@ class PlanSample:
     duration_ms: float
     nodes: tuple[PlanNode, ...]
     seen_at: datetime
+    source: str = "auto_explain"  # or "explain_analyze": run by pgradar on a standby (agent.analyze)
 
     @property
     def key(self) -> str:
@@ -125,10 +126,16 @@ def sample_from(message: str, database: str | None, seen_at: datetime) -> PlanSa
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("Plan"), dict):
         return None
-    nodes = sorted(_nodes(doc["Plan"]), key=lambda n: -n.factor)[:MAX_NODES]
     queryid = doc.get("Query Identifier")
-    return PlanSample(int(queryid) if queryid else None, database, str(doc.get("Query Text", ""))[:2000],
-                      float(match[1]), tuple(nodes), seen_at)
+    return plan_sample(doc, int(queryid) if queryid else None, database, str(doc.get("Query Text", "")),
+                       float(match[1]), seen_at)
+
+
+def plan_sample(doc: dict[str, Any], queryid: int | None, database: str | None, query: str, duration_ms: float,
+                seen_at: datetime, source: str = "auto_explain") -> PlanSample:
+    """A sample from one executed plan (``{"Plan": ...}`` with actual rows), its worst estimates first."""
+    nodes = sorted(_nodes(doc["Plan"]), key=lambda n: -n.factor)[:MAX_NODES]
+    return PlanSample(queryid, database, query[:2000], duration_ms, tuple(nodes), seen_at, source)
 
 
 class LogTail:

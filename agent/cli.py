@@ -61,6 +61,10 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-statements", metavar="N",
                    help="per-statement series only for the N costliest statements of each interval "
                         "(default 50); the rest are summed per database")
+    g.add_argument("--explain-analyze", action=argparse.BooleanOptionalAction, default=None,
+                   help="EXPLAIN ANALYZE the parameterless top reads on every target that is a standby "
+                        "(runs them, read-only, rolled back; ignored on a primary). Off by default; "
+                        "PGRADAR_EXPLAIN_ANALYZE, targets[i].explain_analyze")
     p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING or ERROR")
 
 
@@ -143,7 +147,8 @@ def _seconds(text: str) -> float:
 def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
     return configuration.Overrides(
         dsns=list(args.dsn), pgbouncers=list(args.pgbouncer), listen=getattr(args, "listen", None),
-        intervals=dict(args.interval), top_statements=args.top_statements, log_level=args.log_level)
+        intervals=dict(args.interval), top_statements=args.top_statements, log_level=args.log_level,
+        explain_analyze=args.explain_analyze)
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pgradar.agent import queries
+from pgradar.agent.analyze import AnalyzeContext, AnalyzeSnapshot, NotStandby, analyze_statements
 from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.explain import collect_plans
@@ -223,6 +224,27 @@ def collect_auto_explain(ctx: CollectContext) -> AutoExplainSnapshot:
     return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read)
 
 
+ANALYZE_ON_PRIMARY = ("explain_analyze is on for this target, but it is a primary: ignored, nothing is run "
+                     "(EXPLAIN ANALYZE executes the statement, so pgradar runs it only on a standby)")
+
+
+def collect_explain_analyze(ctx: AnalyzeContext) -> AnalyzeSnapshot:
+    """EXPLAIN ANALYZE of the top statements, only with targets[i].explain_analyze on and on a standby.
+
+    Off (the default): an empty snapshot, no query at all. On a primary the
+    collector is switched off with a message the runtime logs once; it is
+    asked again each interval, so a demoted server starts.
+    """
+    if not ctx.explain_analyze:
+        return AnalyzeSnapshot(ctx.now, False, ())
+    if not ctx.server.in_recovery:
+        raise CollectorUnavailable(ANALYZE_ON_PRIMARY)
+    try:
+        return analyze_statements(ctx)
+    except NotStandby:
+        raise CollectorUnavailable(ANALYZE_ON_PRIMARY) from None
+
+
 def collect_server(ctx: CollectContext) -> ServerSnapshot:
     """Placeholder snapshot: the runtime refreshes ServerInfo and databases itself."""
     return ServerSnapshot(ctx.now, ctx.databases)
@@ -303,6 +325,8 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("replication", collect_replication, 15, "standbys, slots, WAL receiver and replay"),
     CollectorSpec("sessions", collect_sessions, 15, "connections, idle transactions, long statements, locks"),
     CollectorSpec("auto_explain", collect_auto_explain, 30, "auto_explain plans from the server log, if named"),
+    CollectorSpec("explain_analyze", collect_explain_analyze, 300,
+                  "EXPLAIN ANALYZE of parameterless top reads on a standby, if turned on"),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

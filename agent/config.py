@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class TargetConfig:
     databases: DatabaseFilter = DatabaseFilter()
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     auto_explain_log: str | None = None  # the server log with auto_explain JSON plans (row_misestimate)
+    explain_analyze: bool = False  # EXPLAIN ANALYZE of parameterless top reads, honoured on a standby only
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ def _log_path(value: Any, path: str, errors: list[str]) -> Any:
 
 
 _TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS,
-           "auto_explain_log": _log_path}
+           "auto_explain_log": _log_path, "explain_analyze": _bool}
 SCHEMA: dict[str, Any] = {
     "targets": [_TARGET],
     "pgbouncers": [{"name": _str, "dsn": _str, "password_file": _str}],
@@ -140,6 +141,7 @@ SCHEMA: dict[str, Any] = {
     "thresholds": _THRESHOLDS,
     "limits": {"top_statements": _positive(int), "top_tables": _positive(int), "top_indexes": _positive(int)},
     "databases": _FILTER,
+    "explain_analyze": _bool,
     "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int),
                  "lock_ms": _positive(int)},
     "snapshots_kept": _positive(int),
@@ -208,8 +210,8 @@ def default_name(dsn: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
 
 
-def _target(raw: Mapping[str, Any], where: str, errors: list[str],
-            default_filter: DatabaseFilter, default_thresholds: Thresholds) -> TargetConfig | None:
+def _target(raw: Mapping[str, Any], where: str, errors: list[str], default_filter: DatabaseFilter,
+            default_thresholds: Thresholds, default_analyze: bool = False) -> TargetConfig | None:
     dsn = raw.get("dsn")
     if dsn is None:
         errors.append(f"{where}.dsn: missing (each target needs a dsn)")
@@ -233,13 +235,14 @@ def _target(raw: Mapping[str, Any], where: str, errors: list[str],
     databases = default_filter if filt is None else DatabaseFilter(
         tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
     thresholds = with_overrides(default_thresholds, dict(raw.get("thresholds") or {}))
-    return TargetConfig(name, dsn, databases, thresholds, raw.get("auto_explain_log") or None)
+    return TargetConfig(name, dsn, databases, thresholds, raw.get("auto_explain_log") or None,
+                        bool(raw.get("explain_analyze", default_analyze)))
 
 
-def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str],
-             default_filter: DatabaseFilter, default_thresholds: Thresholds) -> tuple[TargetConfig, ...]:
+def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str], default_filter: DatabaseFilter,
+             default_thresholds: Thresholds, default_analyze: bool = False) -> tuple[TargetConfig, ...]:
     found = [t for i, raw in enumerate(items)
-             if (t := _target(raw, f"{key}[{i}]", errors, default_filter, default_thresholds))]
+             if (t := _target(raw, f"{key}[{i}]", errors, default_filter, default_thresholds, default_analyze))]
     names = [t.name for t in found]
     for name in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"{key}: the name {show(name)} is used twice; give each a distinct NAME=")
@@ -267,6 +270,7 @@ class Overrides:
     intervals: dict[str, str] = field(default_factory=dict)
     top_statements: str | None = None
     log_level: str | None = None
+    explain_analyze: str | bool | None = None  # every target's explain_analyze; env: a word, flag: a bool
 
 
 def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
@@ -289,10 +293,12 @@ def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
             out.top_statements = value
         elif name == "LOG_LEVEL":
             out.log_level = value
+        elif name == "EXPLAIN_ANALYZE":
+            out.explain_analyze = value
         elif name.startswith("INTERVAL_") and name[9:].lower() in (*COLLECTOR_NAMES, *JOB_INTERVALS):
             out.intervals[name[9:].lower()] = value
         else:
-            known = "CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, INTERVAL_<COLLECTOR>"
+            known = "CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, EXPLAIN_ANALYZE, INTERVAL_<COLLECTOR>"
             raise ConfigError(f"environment: unknown variable {key} (known: PGRADAR_{{{known}}})")
     return config_file, out
 
@@ -333,6 +339,19 @@ def _number(text: str, where: str, kind: type, errors: list[str]) -> Any:
     return checked
 
 
+_SWITCH_WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False,
+                 "0": False}
+
+
+def _switch(value: str | bool, where: str, errors: list[str]) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if value.strip().lower() not in _SWITCH_WORDS:
+        errors.append(f"{where}: expected true or false, got {show(value)}")
+        return None
+    return _SWITCH_WORDS[value.strip().lower()]
+
+
 def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: bool = True) -> Config:
     """Merge file data and override layers (later wins) into a checked Config."""
     errors: list[str] = []
@@ -345,6 +364,8 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
     intervals = dict(data.get("intervals", {}))
     top = data.get("limits", {}).get("top_statements", 50)
     level = data.get("log_level", "INFO")
+    analyze = data.get("explain_analyze")
+    analyze_everywhere = None  # set by the environment or a flag: every target, whatever the file says
     for layer in layers:
         if layer.dsns:
             target_items = _dsn_items(layer.dsns)
@@ -357,8 +378,12 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
             top = _number(layer.top_statements, "top statements", int, errors)
         if layer.log_level is not None:
             level = _level(layer.log_level, "log level", errors)
+        if layer.explain_analyze is not None:
+            analyze_everywhere = _switch(layer.explain_analyze, "explain analyze", errors)
     thresholds = with_overrides(DEFAULT_THRESHOLDS, dict(data.get("thresholds", {})))
-    targets = _targets(target_items, "targets", errors, default_filter, thresholds)
+    targets = _targets(target_items, "targets", errors, default_filter, thresholds, analyze is True)
+    if analyze_everywhere is not None:
+        targets = tuple(replace(t, explain_analyze=analyze_everywhere) for t in targets)
     pgbouncers = _targets(bouncer_items, "pgbouncers", errors, DatabaseFilter(), thresholds)
     if require_targets and not target_items and not bouncer_items and not errors:
         errors.append("no targets: give --dsn [NAME=]DSN, PGRADAR_DSN, or targets: in --config")

@@ -47,6 +47,16 @@ class SeqScan:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanIndex:
+    """An index a plan reads (``Index Name`` of a scan node), in its table's schema."""
+
+    schema: str | None
+    relation: str
+    index: str
+    definition: str | None = None  # pg_get_indexdef, from the indexes snapshot when planned
+
+
+@dataclass(frozen=True, slots=True)
 class PlanSummary:
     total_cost: float
     plan_rows: float
@@ -54,6 +64,9 @@ class PlanSummary:
     sorts: tuple[str, ...]  # sort keys of each Sort node
     nested_loops: int
     shape_hash: str  # node types, relations and indexes, not costs: changes when the plan does
+    shape: str = ""  # the same, for a human: "Aggregate (Index Scan on public.t using t_a_idx)"
+    indexes: tuple[PlanIndex, ...] = ()
+    relations: tuple[tuple[str | None, str], ...] = ()  # (schema, relation) of every scan node, in plan order
 
 
 def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -67,11 +80,28 @@ def _shape(node: Mapping[str, Any]) -> list[Any]:
             [_shape(c) for c in node.get("Plans", ())]]
 
 
+SHAPE_TEXT_MAX = 500  # characters of a plan's shape as text (evidence)
+
+
+def _shape_text(node: Mapping[str, Any]) -> str:
+    """A plan's shape in one line: node type, relation, index, then the children in parentheses."""
+    text = str(node.get("Node Type", "?"))
+    if node.get("Relation Name"):
+        schema = node.get("Schema")
+        text += f" on {schema}.{node['Relation Name']}" if schema else f" on {node['Relation Name']}"
+    if node.get("Index Name"):
+        text += f" using {node['Index Name']}"
+    children = [_shape_text(c) for c in node.get("Plans", ())]
+    return f"{text} ({'; '.join(children)})" if children else text
+
+
 def walk(explain_json: Any) -> PlanSummary:
     """The facts of an ``EXPLAIN (FORMAT JSON)`` result that the classifiers use."""
     document = json.loads(explain_json) if isinstance(explain_json, str) else explain_json
     root = document[0]["Plan"]
     scans, sorts, loops = [], [], 0
+    indexes: list[PlanIndex] = []
+    relations: list[tuple[str | None, str]] = []
     for node in _nodes(root):
         kind = node.get("Node Type")
         if kind == "Seq Scan":
@@ -81,9 +111,20 @@ def walk(explain_json: Any) -> PlanSummary:
             sorts.append(", ".join(node.get("Sort Key", ())))
         elif kind == "Nested Loop":
             loops += 1
+        if node.get("Relation Name"):
+            relation = (node.get("Schema"), str(node["Relation Name"]))
+            if relation not in relations:
+                relations.append(relation)
+            if node.get("Index Name"):
+                used = PlanIndex(relation[0], relation[1], str(node["Index Name"]))
+                if used not in indexes:
+                    indexes.append(used)
     shape = hashlib.sha256(json.dumps(_shape(root)).encode()).hexdigest()[:16]
+    text = _shape_text(root)
+    if len(text) > SHAPE_TEXT_MAX:
+        text = text[: SHAPE_TEXT_MAX - 3] + "..."
     return PlanSummary(float(root.get("Total Cost", 0)), float(root.get("Plan Rows", 0)), tuple(scans),
-                       tuple(sorts), loops, shape)
+                       tuple(sorts), loops, shape, text, tuple(indexes), tuple(relations))
 
 
 # --- index advice ----------------------------------------------------------------------
@@ -114,8 +155,102 @@ class IndexAdvice:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanShape:
+    """One plan shape of a statement while it was in force, and what the statement did under it.
+
+    Each cycle the plans collector counts the statement's calls and
+    execution time (pg_stat_statements, top level, summed over its users)
+    for the shape it was last planned with. A plan that changes between two
+    plannings is found at the second: the time in between counts for the old
+    shape. If the change happened in it, the old shape's mean is overstated
+    and a regression understated, never the other way round.
+    """
+
+    shape_hash: str
+    shape: str
+    total_cost: float
+    first_seen: datetime  # the first planning that found it
+    last_seen: datetime  # the latest planning that found it
+    indexes: tuple[PlanIndex, ...] = ()
+    relations: tuple[tuple[str | None, str], ...] = ()
+    calls: int = 0
+    exec_ms: float = 0.0
+    recent_calls: int = 0  # the latest stretch counted (since the statements snapshot counted before)
+    recent_exec_ms: float = 0.0
+    counted_at: datetime | None = None  # the statements snapshot counted last (None: none yet)
+    counter_calls: int = 0  # the statement's counters in that snapshot
+    counter_exec_ms: float = 0.0
+
+    @property
+    def mean_exec_ms(self) -> float | None:
+        return self.exec_ms / self.calls if self.calls else None
+
+    @property
+    def recent_mean_exec_ms(self) -> float | None:
+        return self.recent_exec_ms / self.recent_calls if self.recent_calls else None
+
+
+# (statements snapshot taken_at, calls, total_exec_ms) of one (dbid, queryid)
+Counters = tuple[datetime, int, float]
+
+
+def statement_counters(snapshot: StatementsSnapshot | None) -> dict[tuple[int, int], Counters]:
+    """Calls and execution time per (dbid, queryid), top-level entries summed over users."""
+    out: dict[tuple[int, int], Counters] = {}
+    if snapshot is None:
+        return out
+    for r in snapshot.rows:
+        if r.toplevel:
+            _, calls, ms = out.get((r.dbid, r.queryid), (snapshot.taken_at, 0, 0.0))
+            out[(r.dbid, r.queryid)] = (snapshot.taken_at, calls + r.calls, ms + r.total_exec_ms)
+    return out
+
+
+def count(shape: PlanShape, counters: Counters | None) -> PlanShape:
+    """Add what the statement did since ``shape`` was last counted.
+
+    The first sighting only sets where counting starts. Counters that went
+    backwards (pg_stat_statements reset, or the entry evicted and back)
+    count as they stand, as the statement deltas do.
+    """
+    if counters is None:
+        return shape
+    at, calls, exec_ms = counters
+    if shape.counted_at is None:
+        return replace(shape, counted_at=at, counter_calls=calls, counter_exec_ms=exec_ms)
+    if at <= shape.counted_at:
+        return shape
+    d_calls, d_ms = calls - shape.counter_calls, exec_ms - shape.counter_exec_ms
+    if d_calls < 0 or d_ms < 0:
+        d_calls, d_ms = calls, exec_ms
+    return replace(shape, calls=shape.calls + d_calls, exec_ms=shape.exec_ms + d_ms, recent_calls=d_calls,
+                   recent_exec_ms=d_ms, counted_at=at, counter_calls=calls, counter_exec_ms=exec_ms)
+
+
+def next_shapes(current: PlanShape | None, previous: PlanShape | None, summary: PlanSummary | None,
+                indexes: tuple[PlanIndex, ...], counters: Counters | None,
+                now: datetime) -> tuple[PlanShape | None, PlanShape | None]:
+    """The (current, previous distinct) shapes after a planning found ``summary`` (None: it failed).
+
+    The same shape again carries on counting. Another one becomes the
+    current shape, counted from now, and the one it replaces (counted up to
+    now) becomes the previous; a shape that comes back starts afresh, so
+    what it did before is not mixed with what it does now.
+    """
+    counted = count(current, counters) if current is not None else None
+    if summary is None:
+        return counted, previous
+    if counted is not None and counted.shape_hash == summary.shape_hash:
+        return replace(counted, last_seen=now, total_cost=summary.total_cost,
+                       indexes=indexes or counted.indexes), previous
+    fresh = count(PlanShape(summary.shape_hash, summary.shape, summary.total_cost, now, now, indexes,
+                            summary.relations), counters)
+    return fresh, (counted if counted is not None else previous)
+
+
+@dataclass(frozen=True, slots=True)
 class StatementPlan:
-    """One statement's generic plan, or why it has none."""
+    """One statement's generic plan, or why it has none, and its plan shapes over time."""
 
     database: str
     dbid: int
@@ -126,6 +261,9 @@ class StatementPlan:
     advice: tuple[IndexAdvice, ...] = ()
     skipped: str | None = None  # not a plain read, or planning failed: why
     parsed: bool = True  # sqlglot read the text (advice needs it)
+    index_mark: str = ""  # the indexes when planned (``index_mark``): another mark means replan
+    current_shape: PlanShape | None = None
+    previous_shape: PlanShape | None = None  # the previous distinct shape, if the plan changed
 
     @property
     def seq_scans(self) -> tuple[SeqScan, ...]:
@@ -267,12 +405,14 @@ class Candidate:
 
 
 def due(candidates: Sequence[Candidate], cache: Mapping[tuple[int, int], StatementPlan], now: datetime,
-        replan_s: float) -> list[Candidate]:
-    """The candidates without a plan, or with one older than ``replan_s``, in the given (cost) order."""
+        replan_s: float, mark: str | None = None) -> list[Candidate]:
+    """The candidates without a plan, with one older than ``replan_s``, or (given the current ``mark``)
+    one made before an index changed; in the given (cost) order."""
     out = []
     for c in candidates:
         cached = cache.get((c.dbid, c.queryid))
-        if cached is None or (now - cached.planned_at).total_seconds() >= replan_s:
+        if cached is None or (now - cached.planned_at).total_seconds() >= replan_s \
+                or (mark is not None and cached.index_mark != mark):
             out.append(c)
     return out
 
@@ -343,6 +483,15 @@ def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, 
     return out
 
 
+def _with_definitions(used: tuple[PlanIndex, ...], database: str,
+                      indexes: IndexesSnapshot | None) -> tuple[PlanIndex, ...]:
+    """The indexes a plan reads, with their definitions from the indexes snapshot (to recreate one dropped)."""
+    if indexes is None:
+        return used
+    known = {(i.schema, i.index): i.definition for i in indexes.indexes if i.database == database}
+    return tuple(replace(u, definition=known.get((u.schema or "public", u.index), u.definition)) for u in used)
+
+
 def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     """Plan the top ``explain_top_statements`` statements, within ``explain_budget_s`` per cycle.
 
@@ -351,28 +500,45 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     created, dropped or became valid (so a fix shows on the next pass); a statement that falls out of
     the top N is forgotten. Only statements of the databases the target
     watches are planned. What the budget leaves over waits for the next
-    cycle (``budget_exhausted``).
+    cycle (``budget_exhausted``). Each cycle also counts what every kept
+    statement did under its current plan shape (``PlanShape``), and keeps
+    the previous distinct shape, for ``plan_regression``.
     """
     started = time.monotonic()
     t = ctx.thresholds
     previous: PlansSnapshot | None = (ctx.history("plans") or (None,))[-1]
-    mark = index_mark((ctx.history("indexes") or (None,))[-1])
-    cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous and previous.index_mark == mark else {}
+    indexes: IndexesSnapshot | None = (ctx.history("indexes") or (None,))[-1]
+    statements: StatementsSnapshot | None = (ctx.history("statements") or (None,))[-1]
+    mark = index_mark(indexes)
+    counters = statement_counters(statements)
+    cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous else {}
     top = candidates(ctx.history("statements"), ctx.statement_texts, databases=ctx.databases,
                      limit=int(t.explain_top_statements))
     exhausted = False
-    for c in due(top, cache, ctx.now, t.explain_replan_s):
+    planned: set[tuple[int, int]] = set()
+    for c in due(top, cache, ctx.now, t.explain_replan_s, mark):
         if not within_budget(started, t.explain_budget_s):
             exhausted = True
             break
+        key = (c.dbid, c.queryid)
         try:
             session = ctx.session(c.database)
         except DatabaseError as exc:
-            cache[(c.dbid, c.queryid)] = StatementPlan(c.database, c.dbid, c.queryid, c.username, ctx.now, None,
-                                                       skipped=f"cannot connect: {exc}")
-            continue
-        cache[(c.dbid, c.queryid)] = plan_statement(session, ctx.server, c.text, c.username, database=c.database,
-                                                    dbid=c.dbid, queryid=c.queryid, now=ctx.now)
+            plan = StatementPlan(c.database, c.dbid, c.queryid, c.username, ctx.now, None,
+                                 skipped=f"cannot connect: {exc}")
+        else:
+            plan = plan_statement(session, ctx.server, c.text, c.username, database=c.database,
+                                  dbid=c.dbid, queryid=c.queryid, now=ctx.now)
+        old = cache.get(key)
+        used = _with_definitions(plan.summary.indexes, c.database, indexes) if plan.summary else ()
+        current, prior = next_shapes(old.current_shape if old else None, old.previous_shape if old else None,
+                                     plan.summary, used, counters.get(key), ctx.now)
+        cache[key] = replace(plan, index_mark=mark, current_shape=current, previous_shape=prior)
+        planned.add(key)
     wanted = [(c.dbid, c.queryid) for c in top]
+    for key in wanted:
+        kept = cache.get(key)
+        if kept is not None and key not in planned and kept.current_shape is not None:
+            cache[key] = replace(kept, current_shape=count(kept.current_shape, counters.get(key)))
     plans = tuple(cache[k] for k in wanted if k in cache)
     return PlansSnapshot(ctx.now, plans, exhausted, time.monotonic() - started, mark)

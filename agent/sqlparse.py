@@ -74,6 +74,29 @@ def is_plain_select(text: str) -> bool:
     return isinstance(tree, (exp.Query, exp.Values)) and writes is None
 
 
+def not_executable(text: str) -> str | None:
+    """Why a statement may not be run under EXPLAIN ANALYZE (which executes it), or None when it may.
+
+    It must be a plain read (``is_plain_select``) that sqlglot parses, with
+    no ``$n`` parameter (pg_stat_statements replaced every constant with one,
+    and there is no value to run it with), and call no function sqlglot does
+    not know: user-defined and administrative functions (``pg_advisory_lock``,
+    ``dblink``, ``set_config``, ``pg_wal_replay_pause``...) can act beyond a
+    rolled-back, read-only transaction, the standard ones cannot.
+    """
+    if not is_plain_select(text):
+        return "not a plain SELECT"
+    tree = parse(text)
+    if tree is None:
+        return "its text could not be parsed"
+    if tree.find(exp.Parameter, exp.Placeholder) is not None:
+        return "it has $n parameters (constants normalized by pg_stat_statements): no values to run it with"
+    unknown = tree.find(exp.Anonymous)
+    if unknown is not None:
+        return f"it calls {unknown.name}(), a function pgradar does not run (it may act beyond the transaction)"
+    return None
+
+
 def _name(identifier: exp.Expression | None) -> str | None:
     if identifier is None:
         return None

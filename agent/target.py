@@ -80,6 +80,7 @@ class _Context:
         self.statement_texts = runtime.state.statement_texts
         self.thresholds = runtime.target.thresholds
         self.auto_explain_log = runtime.auto_explain_log
+        self.explain_analyze = runtime.target.explain_analyze
 
     def history(self, collector: str) -> tuple[Any, ...]:
         return self._runtime.state.history(collector)

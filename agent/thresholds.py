@@ -33,6 +33,12 @@ class Thresholds:
     explain_budget_s: float = 5  # planning time per cycle and target; the rest waits for the next
     explain_replan_s: float = 3600  # a cached plan is planned again after this long
     index_advice_min_gain: float = 0.3  # hypopg: recommend only when the cost drops by this share
+    plan_regression_factor: float = 2  # mean time under the new plan shape / under the old, at or above
+    plan_regression_critical_factor: float = 10  # the same ratio, for critical
+    plan_regression_min_calls: float = 20  # calls counted under each shape before judging
+    plan_regression_min_ms: float = 1  # the new mean time at least this (a 0.01 -> 0.03 ms change is noise)
+    explain_analyze_budget_s: float = 2  # EXPLAIN ANALYZE (standby, when on): execution time per cycle
+    explain_analyze_max_mean_ms: float = 500  # statements slower than this on average are not run
     # --- replication, sessions, pools --------------------------------------------------------
     replication_lag_warning_s: float = 30
     replication_lag_critical_s: float = 300

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from pgradar.agent.classifiers import indexes, plans, pools, predicates, replication, sessions, statements, tables
+from pgradar.agent.classifiers import (
+    indexes,
+    plans,
+    pools,
+    predicates,
+    regressions,
+    replication,
+    sessions,
+    statements,
+    tables,
+)
 from pgradar.agent.findings import Finding
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
@@ -26,6 +36,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *pools.CLASSIFIERS,
     *statements.CLASSIFIERS,
     *predicates.CLASSIFIERS,
+    *regressions.CLASSIFIERS,
 )
 
 

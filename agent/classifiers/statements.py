@@ -5,8 +5,8 @@ of pg_stat_statements), so a statement that stopped misbehaving, or stopped
 running, is gone on the next pass. Findings carry the queryid as a decimal
 string and the database; the evidence holds the numbers the rule compared.
 
-Not here yet: ``non_sargable_predicate`` and ``plan_regression`` need the
-query-structure module and EXPLAIN plan shapes.
+Not here: ``plan_regression`` (``classifiers.regressions``, from plan
+shapes) and ``non_sargable_predicate`` (``classifiers.predicates``, from the text).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent.analysis import StatementDelta, StatementInterval
+from pgradar.agent.analyze import AnalyzeSnapshot
 from pgradar.agent.autoexplain import AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
 from pgradar.agent.observation import Observation
@@ -366,11 +367,24 @@ def _statement_index(obs: Observation) -> tuple[dict[int, str], dict[str, tuple[
     return by_queryid, by_text
 
 
-def row_misestimate(obs: Observation, t: Thresholds) -> Iterable[Finding]:
-    """Plan nodes whose row estimate was far from the rows they produced (auto_explain).
+def _samples(obs: Observation) -> list[PlanSample]:
+    """The latest executed plan of each statement: auto_explain's from the log, pgradar's own EXPLAIN ANALYZE."""
+    latest: dict[str, PlanSample] = {}
+    for name in ("auto_explain", "explain_analyze"):
+        snapshot: AutoExplainSnapshot | AnalyzeSnapshot | None = obs.latest(name)
+        for plan in snapshot.plans if snapshot is not None else ():
+            if plan.key not in latest or plan.seen_at > latest[plan.key].seen_at:
+                latest[plan.key] = plan
+    return list(latest.values())
 
-    Rule: in the latest auto_explain plan of a statement (read from the
-    server log, see ``agent.autoexplain``), a node whose estimated and
+
+def row_misestimate(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """Plan nodes whose row estimate was far from the rows they produced (auto_explain, EXPLAIN ANALYZE).
+
+    Rule: in the latest executed plan of a statement (auto_explain's, read
+    from the server log, see ``agent.autoexplain``; or pgradar's own
+    EXPLAIN ANALYZE on a standby where a target turns it on, see
+    ``agent.analyze``), a node whose estimated and
     actual rows per loop differ by at least ``misestimate_factor`` (either
     way), with the larger at least ``misestimate_min_rows``. One finding per
     statement and relation, for its worst node. The plan is matched to its
@@ -382,11 +396,11 @@ def row_misestimate(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     correlated columns (CREATE STATISTICS). Plans read more than
     ``misestimate_max_age_s`` ago are not judged.
     """
-    snapshot: AutoExplainSnapshot | None = obs.latest("auto_explain")
-    if snapshot is None or not snapshot.plans:
+    samples = _samples(obs)
+    if not samples:
         return
     by_queryid, by_text = _statement_index(obs)
-    for plan in snapshot.plans:
+    for plan in samples:
         if (obs.now - plan.seen_at).total_seconds() > t.misestimate_max_age_s:
             continue
         yield from _misestimates(obs, t, plan, by_queryid, by_text)
@@ -423,7 +437,7 @@ def _misestimates(obs: Observation, t: Thresholds, plan: PlanSample, by_queryid:
             evidence={"node_type": node.node_type, "estimated_rows": node.plan_rows,
                       "actual_rows": node.actual_rows, "loops": node.loops, "factor": round(node.factor, 1),
                       "condition": node.condition, "duration_ms": plan.duration_ms,
-                      "query": _short(plan.query), "source": "auto_explain",
+                      "query": _short(plan.query), "source": plan.source,
                       "seen_at": plan.seen_at.isoformat()},
             database=database, schema=schema, relation=relation,
             queryid=str(queryid) if queryid is not None else None)

@@ -122,3 +122,21 @@ def test_auto_explain_log_per_target(tmp_path: Path) -> None:
     assert cfg.interval("auto_explain") == 30
     with pytest.raises(ConfigError, match=r"targets\[0\]\.auto_explain_log: .* is a folder"):
         build({"targets": [{"name": "a", "dsn": DSN, "auto_explain_log": str(tmp_path)}]})
+
+
+def test_explain_analyze_per_target_default_and_overrides() -> None:
+    data = {"explain_analyze": True,
+            "targets": [{"name": "a", "dsn": DSN}, {"name": "b", "dsn": DSN, "explain_analyze": False}]}
+    assert [t.explain_analyze for t in build(data).targets] == [True, False]
+    assert build({"targets": [{"name": "a", "dsn": DSN}]}).targets[0].explain_analyze is False  # off by default
+    with pytest.raises(ConfigError, match=r"targets\[0\]\.explain_analyze: expected true or false, got 'yes'"):
+        build({"targets": [{"name": "a", "dsn": DSN, "explain_analyze": "yes"}]})
+    _, env = from_environment({"PGRADAR_EXPLAIN_ANALYZE": "off"})
+    assert [t.explain_analyze for t in build(data, env).targets] == [False, False]  # env over the file
+    _, env = from_environment({"PGRADAR_EXPLAIN_ANALYZE": "On"})
+    assert [t.explain_analyze for t in build(data, env).targets] == [True, True]
+    flags = Overrides(explain_analyze=False)
+    assert [t.explain_analyze for t in build(data, env, flags).targets] == [False, False]  # the flag over both
+    _, env = from_environment({"PGRADAR_EXPLAIN_ANALYZE": "sometimes"})
+    with pytest.raises(ConfigError, match="explain analyze: expected true or false, got 'sometimes'"):
+        build(data, env)

@@ -61,3 +61,21 @@ def test_covered_by_existing_index() -> None:
     assert not sqlparse.covered_by(("a", "b"), [["a"]], equality=2)
     assert not sqlparse.covered_by(("a", "d"), [["d", "a"]], equality=1)
     assert sqlparse.covered_by(("a",), [["x"], ["a", "z"]], equality=1)
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("SELECT count(*) FROM t WHERE a = b", None),
+    ("SELECT lower(name), coalesce(a, b), count(*) FROM t WHERE created > now() GROUP BY 1, 2", None),
+    ("WITH x AS (SELECT a FROM t WHERE flag) SELECT * FROM x JOIN u ON u.id = x.a", None),
+    ("SELECT * FROM t WHERE a = $1", "$n parameters"),
+    ("SELECT * FROM t LIMIT $1", "$n parameters"),
+    ("SELECT pg_advisory_lock(id) FROM t", "calls pg_advisory_lock()"),
+    ("SELECT * FROM t WHERE my_func(a)", "calls my_func()"),
+    ("SELECT * FROM dblink('host=x', 'SELECT 1') AS r(a int)", "calls dblink()"),
+    ("SELECT * FROM t FOR UPDATE", "not a plain SELECT"),
+    ("WITH gone AS (DELETE FROM t RETURNING id) SELECT count(*) FROM gone", "not a plain SELECT"),
+    ("SELECT a FROM t t1 WINDOW w AS (PARTITION BY", "could not be parsed"),
+])
+def test_only_parameterless_reads_of_known_functions_are_executed(text: str, why: str | None) -> None:
+    found = sqlparse.not_executable(text)
+    assert (found is None) if why is None else (found is not None and why in found), found

@@ -226,3 +226,20 @@ def test_row_misestimate_matches_text_without_query_identifier() -> None:
 
 def test_row_misestimate_ignores_old_plans() -> None:
     assert list(row_misestimate(misestimate_obs(plan(77, 1, 5000, age_s=3601)), T)) == []
+
+
+def test_row_misestimate_from_explain_analyze_on_a_standby() -> None:
+    from dataclasses import replace
+
+    from pgradar.agent.analyze import AnalyzeSnapshot
+
+    ran = replace(plan(77, 250, 50_000), source="explain_analyze")
+    obs = misestimate_obs()
+    obs = replace(obs, snapshots={**obs.snapshots, "explain_analyze": AnalyzeSnapshot(T0, True, (ran,))})
+    (f,) = row_misestimate(obs, T)
+    assert f.evidence["source"] == "explain_analyze" and f.queryid == "77" and f.evidence["factor"] == 200
+    # the same statement in the log too: one finding, from the newer plan
+    logged = plan(77, 100, 5000, age_s=30)
+    both = replace(obs, snapshots={**obs.snapshots, "auto_explain": AutoExplainSnapshot(T0, "/log", (logged,))})
+    (g,) = row_misestimate(both, T)
+    assert g.evidence["source"] == "auto_explain" and g.evidence["factor"] == 50
