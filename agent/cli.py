@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
@@ -93,6 +94,10 @@ def build_parser() -> Parser:
                        help="table (default, for a terminal), json (DESIGN 3.1) or markdown")
     check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
+    check.add_argument("--window", type=_seconds, metavar="SECONDS",
+                       help="collect again after SECONDS and judge what happened in between: the statement "
+                            "problems (temp_spill, low_cache_hit, n_plus_one, select_star, "
+                            "non_sargable_predicate) are read from counter deltas, which one pass cannot give")
     dash = sub.add_parser("dashboards", help="write the Grafana dashboard JSON files",
                           description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
                                       "named by its uid). The files import into Grafana as they are.")
@@ -220,6 +225,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     agent = Agent(cfg)
     try:
         agent.run_once()
+        if args.window:
+            wait_window(args.window, quiet=args.format != "table")
+            agent.run_once()
+        elif args.format == "table":
+            print(f"statement problems ({', '.join(INTERVAL_KINDS)}) need two polls: add --window 60 to judge "
+                  "them", file=sys.stderr)
     finally:
         agent.stop()
     doc = document(agent.state, text_policy=cfg.statement_text)
@@ -230,6 +241,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     for t in down:
         print(f"pgradar: error: cannot check {t['name']}: {t['error']}", file=sys.stderr)
     return EXIT_USAGE if down else exit_code_for(doc, args.fail_on)
+
+
+INTERVAL_KINDS = ("temp_spill", "low_cache_hit", "n_plus_one", "select_star", "non_sargable_predicate")
+
+
+def wait_window(seconds: float, quiet: bool, step_s: float = 10.0) -> None:
+    """Sleep through ``check --window``, saying on stderr how long is left (unless the output is for a program)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if not quiet:
+            print(f"collecting again in {left:.0f}s ...", file=sys.stderr, flush=True)
+        time.sleep(min(step_s, left))
 
 
 class CheckFailed(Exception):

@@ -92,6 +92,44 @@ def test_temp_spill_found_and_cleared_by_work_mem(fresh_pg: Cluster) -> None:
     rt.close()
 
 
+def test_check_window_judges_statement_problems_one_pass_cannot(fresh_pg: Cluster) -> None:
+    """``pgradar check`` polls once: temp spills need an interval, which ``--window`` gives."""
+    import json
+    import threading
+
+    from support import pgradar
+
+    with superuser(fresh_pg, "app") as conn:
+        conn.execute("CREATE ROLE sorter LOGIN PASSWORD 'sort-pw'; ALTER ROLE sorter SET work_mem = '64kB';"
+                     "CREATE TABLE wide AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 60000) g;"
+                     "GRANT SELECT ON wide TO sorter")
+    stop = threading.Event()
+
+    def workload() -> None:  # spills all along, so that both polls of the window have it in between
+        with psycopg.connect(fresh_pg.dsn("app", user="sorter", password="sort-pw"), autocommit=True) as conn:
+            while not stop.is_set():
+                conn.execute("SELECT payload FROM wide ORDER BY payload OFFSET 59999").fetchall()
+
+    worker = threading.Thread(target=workload, daemon=True)
+    worker.start()
+    try:
+        target = f"main={monitor_dsn(fresh_pg)}"
+        once = pgradar("check", "--dsn", target, "--fail-on", "never")
+        assert once.returncode == 0, once.stderr
+        assert "need two polls: add --window 60" in once.stderr
+        windowed = pgradar("check", "--dsn", target, "--format", "json", "--fail-on", "never", "--window", "2")
+        assert windowed.returncode == 0, windowed.stderr
+        assert "collecting again" not in windowed.stderr  # json output is for programs: no progress lines
+        table = pgradar("check", "--dsn", target, "--fail-on", "never", "--window", "2")
+    finally:
+        stop.set()
+        worker.join(10)
+    assert "temp_spill" not in once.stdout
+    spills = [p for p in json.loads(windowed.stdout)["problems"] if p["kind"] == "temp_spill"]
+    assert [p["queryid"] for p in spills] == [queryid(fresh_pg, "app", "SELECT payload FROM wide ORDER BY%")]
+    assert "collecting again in 2s" in table.stderr and "temp_spill" in table.stdout
+
+
 # --- low_cache_hit ----------------------------------------------------------------------
 
 
