@@ -43,7 +43,7 @@ def per_snapshot(fn: Callable[..., R]) -> Callable[..., R]:
             return hit[1]
         result = fn(*rows)
         with lock:
-            if len(cache) >= 8:
+            if len(cache) >= 4:
                 cache.pop(next(iter(cache)))
             cache[key] = (rows, result)
         return result
@@ -115,7 +115,6 @@ class TableStat:
     relkind: str
     reltuples: float
     size_bytes: int | None
-    total_size_bytes: int | None
     seq_scan: int
     seq_tup_read: int
     idx_scan: int
@@ -137,7 +136,7 @@ class TableStat:
     last_seq_scan: datetime | None
     xid_age: int | None
     reloptions: list[str]
-    column_count: int = 0  # live columns (select_star: is the table wide?)
+    column_count: int = 0  # live columns (select_star: is the table wide?), from the sizes collector
 
     @property
     def last_analyzed(self) -> datetime | None:
@@ -228,7 +227,7 @@ class TableSize:
     database: str
     relid: int
     size_bytes: int | None
-    total_size_bytes: int | None
+    column_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,13 +253,13 @@ class SizesSnapshot:
 
 
 def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None) -> Any:
-    """A tables or database snapshot with the sizes of the latest sizes snapshot filled in."""
+    """A tables or database snapshot with the sizes (and column counts) of the latest sizes snapshot filled in."""
     if sizes is None:
         return snapshot
     if isinstance(snapshot, TablesSnapshot):
         by_table = {(z.database, z.relid): z for z in sizes.tables}
         return replace(snapshot, tables=tuple(
-            replace(t, size_bytes=z.size_bytes, total_size_bytes=z.total_size_bytes)
+            replace(t, size_bytes=z.size_bytes, column_count=z.column_count)
             if (z := by_table.get((t.database, t.relid))) is not None else t for t in snapshot.tables))
     if isinstance(snapshot, DatabaseSnapshot):
         by_name = {z.database: z.size_bytes for z in sizes.databases}

@@ -67,7 +67,7 @@ def snap(minutes: int, *rows: StatementStat, reset: datetime | None = None) -> S
 def table(relation: str = "orders", rows: float = 100_000, schema: str = "public", **kw: object) -> TableStat:
     values: dict[str, object] = dict(
         database="app", relid=1000 + len(relation), schema=schema, relation=relation, relkind="r", reltuples=rows,
-        size_bytes=int(rows * 100), total_size_bytes=int(rows * 150), seq_scan=0, seq_tup_read=0, idx_scan=1000,
+        size_bytes=int(rows * 100), seq_scan=0, seq_tup_read=0, idx_scan=1000,
         idx_tup_fetch=1000, n_tup_ins=int(rows), n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0, n_live_tup=int(rows),
         n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None, last_autovacuum=None,
         last_analyze=T0 - timedelta(hours=1), last_autoanalyze=None, vacuum_count=1, analyze_count=1,
@@ -220,7 +220,7 @@ def interval(*deltas: StatementDelta, seconds: float = 60, start: datetime = T0)
 
 def stmt_table(relation: str, columns: int, schema: str = "public", database: str = "app") -> TableStat:
     return TableStat(database=database, relid=1, schema=schema, relation=relation, relkind="r", reltuples=1000.0,
-                     size_bytes=8192, total_size_bytes=8192, seq_scan=0, seq_tup_read=0, idx_scan=0,
+                     size_bytes=8192, seq_scan=0, seq_tup_read=0, idx_scan=0,
                      idx_tup_fetch=0, n_tup_ins=0, n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0, n_live_tup=1000,
                      n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None,
                      last_autovacuum=None, last_analyze=None, last_autoanalyze=None, vacuum_count=0,

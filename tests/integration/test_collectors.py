@@ -9,10 +9,10 @@ import pytest
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot, TablesSnapshot
+from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import MONITOR_ROLE, monitor_dsn, superuser
+from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
 SCHEMA_SQL = """
 DROP SCHEMA IF EXISTS "Sales Data" CASCADE;
@@ -60,14 +60,20 @@ def test_every_collector_runs(app: Cluster) -> None:
 def test_tables_and_indexes_from_every_database(app: Cluster) -> None:
     rt = runtime_for(app)
     rt.run_collector("server")
-    rt.run_collector("tables")
-    rt.run_collector("sizes")  # fills the sizes into the latest tables snapshot
+    rt.run_collector("sizes")
+
+    def analyzed() -> TableStat | None:
+        """Orders once its ANALYZE shows (13 and 14 publish table statistics every half second)."""
+        rt.run_collector("tables")  # the latest sizes are filled into each new tables snapshot
+        tables: TablesSnapshot = rt.state.latest("tables")
+        orders = next(t for t in tables.tables if t.relation == "Orders")
+        return orders if orders.last_analyzed is not None else None
+
+    orders = wait_for(analyzed, timeout=10, what="the ANALYZE of Orders in pg_stat_user_tables")
     rt.run_collector("indexes")
-    tables: TablesSnapshot = rt.state.latest("tables")
-    orders = next(t for t in tables.tables if t.relation == "Orders")
     assert (orders.database, orders.schema) == ("app", "Sales Data")
     assert orders.reltuples == 2000 and orders.size_bytes and orders.size_bytes > 0
-    assert orders.last_analyzed is not None
+    assert orders.column_count == 5
     indexes: IndexesSnapshot = rt.state.latest("indexes")
     by_name = {i.index: i for i in indexes.indexes if i.relation == "Orders"}
     assert by_name["Orders_pkey"].constraint_type == "p" and by_name["Orders_pkey"].columns == ["id"]

@@ -18,7 +18,7 @@ from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from support import HEAVY, collect_and_classify, installation, monitor_dsn, prepare, superuser
 
-BEFORE = ("server", "settings", "tables", "database", "statements", "auto_explain")
+BEFORE = ("server", "settings", "tables", "sizes", "database", "statements", "auto_explain")
 AFTER = ("statements", "database", "tables", "auto_explain")
 
 

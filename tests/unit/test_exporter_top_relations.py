@@ -15,7 +15,7 @@ from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
 
 def table(name: str, reads: int, size: int = 8192) -> TableStat:
     return TableStat(database="app", relid=hash(name) % 10_000, schema="public", relation=name, relkind="r",
-                     reltuples=0.0, size_bytes=size, total_size_bytes=size, seq_scan=0, seq_tup_read=reads,
+                     reltuples=0.0, size_bytes=size, seq_scan=0, seq_tup_read=reads,
                      idx_scan=0, idx_tup_fetch=0, n_tup_ins=0, n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0,
                      n_live_tup=0, n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None,
                      last_autovacuum=None, last_analyze=None, last_autoanalyze=None, vacuum_count=0,

@@ -1,6 +1,6 @@
 -- tables/tables: per-table activity and maintenance (sizes: sizes/tables), in the current
--- database, with the column count (for select_star). Same columns on 13 to
--- 15; 16 adds last_seq_scan (tables.16.sql).
+-- database (sizes and column counts: sizes/tables, every few minutes). Same
+-- columns on 13 to 15; 16 adds last_seq_scan (tables.16.sql).
 SELECT current_database()::text AS database,
        s.relid::int8 AS relid,
        s.schemaname AS schema,
@@ -10,7 +10,6 @@ SELECT current_database()::text AS database,
        -- sizes come from sizes/tables.13.sql on a slower cadence: the file-size
        -- calls cost more than all the counters together
        NULL::int8 AS size_bytes,
-       NULL::int8 AS total_size_bytes,
        s.seq_scan,
        s.seq_tup_read,
        coalesce(s.idx_scan, 0) AS idx_scan,
@@ -31,8 +30,6 @@ SELECT current_database()::text AS database,
        s.analyze_count + s.autoanalyze_count AS analyze_count,
        NULL::timestamptz AS last_seq_scan,
        CASE WHEN c.relfrozenxid <> '0'::xid THEN age(c.relfrozenxid) END AS xid_age,
-       coalesce(c.reloptions, '{}') AS reloptions,
-       (SELECT count(*) FROM pg_attribute a
-         WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped)::int AS column_count
+       coalesce(c.reloptions, '{}') AS reloptions
   FROM pg_stat_user_tables s
   JOIN pg_class c ON c.oid = s.relid
