@@ -10,6 +10,7 @@ agent's small exception tree so that callers never import psycopg.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import psycopg
 from pgradar.agent.queries import Query
 from psycopg import ClientCursor, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import RowFactory, RowMaker, class_row, dict_row
 
 T = TypeVar("T")
 
@@ -147,6 +148,26 @@ def _error_message(exc: psycopg.Error, dsn: str) -> str:
     return redact(message, dsn)
 
 
+def dataclass_row(cls: type[T]) -> RowFactory[T]:
+    """psycopg's ``class_row``, positional when the columns are the dataclass's leading fields in order.
+
+    ``class_row`` builds a dict per row to call the class with keywords; a
+    poll of 5,000 statements or 8,000 indexes made that a tenth of the
+    agent's CPU. The check is made once per query, on the column names; a
+    query whose columns are in another order still works, by keyword.
+    """
+    by_keyword = class_row(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    def factory(cursor: Any) -> RowMaker[T]:
+        names = [c.name for c in cursor.description or ()]
+        if names and names == fields[: len(names)]:
+            return lambda values: cls(*values)
+        return by_keyword(cursor)
+
+    return factory
+
+
 class Session:
     """An autocommit, read-only connection to one database of one server."""
 
@@ -189,7 +210,7 @@ class Session:
     def rows(self, query: Query, row_type: type[T], params: Sequence[Any] | Mapping[str, Any] | None = None,
              **identifiers: str) -> list[T]:
         """Rows as instances of a dataclass whose fields are the query's columns."""
-        return self._execute(query, params, identifiers, class_row(row_type))
+        return self._execute(query, params, identifiers, dataclass_row(row_type))
 
     def dicts(self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None,
               **identifiers: str) -> list[dict[str, Any]]:

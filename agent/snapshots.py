@@ -317,7 +317,13 @@ class IndexFirstSeen:
     first_seen: tuple[tuple[tuple[str, int], datetime | None], ...]  # ((database, indexrelid), when)
 
     def of(self, database: str, indexrelid: int) -> datetime | None:
-        return dict(self.first_seen).get((database, indexrelid))
+        return _first_seen_by_index(self.first_seen).get((database, indexrelid))
+
+
+@per_snapshot  # asked once per index by the unused_index rule: a dict per call made that quadratic
+def _first_seen_by_index(first_seen: tuple[tuple[tuple[str, int], datetime | None], ...]
+                         ) -> dict[tuple[str, int], datetime | None]:
+    return dict(first_seen)
 
 
 # --- database, activity, settings ----------------------------------------------

@@ -26,7 +26,7 @@ from pgradar.agent.sargable import (
     rewrite,
     wrapped_predicates,
 )
-from pgradar.agent.snapshots import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
+from pgradar.agent.snapshots import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat, per_snapshot
 from pgradar.agent.statement_text import is_query
 from pgradar.agent.thresholds import Thresholds
 
@@ -77,6 +77,11 @@ class _Catalog:
         if schema is not None:
             return (schema, relation) if schema in schemas else None
         return (next(iter(schemas)), relation) if len(schemas) == 1 else None
+
+
+@per_snapshot  # classification runs every 15 s; the indexes change every 5 minutes, the tables every minute
+def _catalog(indexes: Sequence[IndexStat], tables: Sequence[TableStat]) -> _Catalog:
+    return _Catalog(indexes, tables)
 
 
 def _small(table: TableStat | None, t: Thresholds) -> bool:
@@ -176,7 +181,7 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
     if interval is None or indexes is None:
         return
     tables: TablesSnapshot | None = obs.latest("tables")
-    catalog = _Catalog(indexes.indexes, tables.tables if tables is not None else ())
+    catalog = _catalog(indexes.indexes, tables.tables if tables is not None else ())
     total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
     for g in statement_groups(obs, interval.deltas):
         if g.text is None or not is_query(g.text):

@@ -110,3 +110,29 @@ def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
     assert count_stmt.calls == 1
     assert all(r.username == MONITOR_ROLE or r.username for r in second.rows)
     rt.close()
+
+
+def test_rows_by_position_and_by_keyword_agree(app: Cluster) -> None:
+    """Collector queries list their columns in the dataclass's field order, so rows are built by position;
+    a query in another order falls back to keywords, with the same rows."""
+    import dataclasses
+
+    from pgradar.agent.db import SessionSettings, connect
+    from pgradar.agent.queries import Query
+    from pgradar.agent.snapshots import TableSize
+
+    in_order = Query("test", "sizes", 13, "SELECT 'app'::text AS database, 1::int8 AS relid, "
+                                          "2::int8 AS size_bytes, 3 AS column_count")
+    shuffled = Query("test", "sizes", 13, "SELECT 3 AS column_count, 2::int8 AS size_bytes, "
+                                          "1::int8 AS relid, 'app'::text AS database")
+    session = connect(monitor_dsn(app), SessionSettings())
+    try:
+        assert session.rows(in_order, TableSize) == session.rows(shuffled, TableSize) == [TableSize("app", 1, 2, 3)]
+        rt = runtime_for(app)  # the real indexes query: built by position (its columns are IndexStat's fields)
+        rt.run_collector("indexes")
+        index = rt.state.latest("indexes").indexes[0]
+        assert [f.name for f in dataclasses.fields(index)][:3] == ["database", "indexrelid", "relid"]
+        assert isinstance(index.column_types, list) and index.database in rt.state.databases
+        rt.close()
+    finally:
+        session.close()

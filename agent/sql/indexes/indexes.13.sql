@@ -18,10 +18,7 @@ SELECT current_database()::text AS database,
        i.indisprimary AS is_primary,
        i.indisvalid AS is_valid,
        i.indnkeyatts::int AS key_count,
-       -- each key's column (NULL for an expression) and its type: which casts
-       -- of it are no-ops, and the type a rewritten predicate casts its value to
-       k.columns,
-       k.column_types,
+       k.columns,  -- NULL for an expression
        pg_get_expr(i.indpred, i.indrelid) AS predicate,
        pg_get_expr(i.indexprs, i.indrelid) AS expressions,
        con.contype AS constraint_type,
@@ -30,7 +27,11 @@ SELECT current_database()::text AS database,
        -- partitioned index and table at the top of the tree (else NULL)
        rn.nspname::text AS root_schema,
        rt.relname::text AS root_relation,
-       ri.relname::text AS root_index
+       ri.relname::text AS root_index,
+       -- each key's column type (NULL for an expression): which casts of it are
+       -- no-ops, and the type a rewritten predicate casts its value to. Columns
+       -- in the order of IndexStat's fields: rows are built by position.
+       k.column_types
   FROM pg_stat_user_indexes s
   JOIN pg_index i ON i.indexrelid = s.indexrelid
   JOIN pg_class ic ON ic.oid = s.indexrelid
