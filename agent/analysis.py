@@ -82,10 +82,6 @@ _COLUMNS = KEY + LABELS + COUNTERS
 _ROW_VALUES = operator.attrgetter(*_COLUMNS)
 
 
-def _frame(snapshot: StatementsSnapshot) -> pd.DataFrame:
-    return _frame_of(snapshot.rows)
-
-
 @per_snapshot  # each snapshot is the current side once and the previous side once or more: build it once
 def _frame_of(rows: Sequence[StatementStat]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records([_ROW_VALUES(r) for r in rows], columns=_COLUMNS)
@@ -93,8 +89,8 @@ def _frame_of(rows: Sequence[StatementStat]) -> pd.DataFrame:
 
 
 def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) -> StatementInterval:
-    cur = _frame(current)
-    prev = _frame(previous)
+    cur = _frame_of(current.rows)
+    prev = _frame_of(previous.rows)
     whole_reset = (previous.info is not None and current.info is not None
                    and previous.info.stats_reset != current.info.stats_reset)
     joined = cur.join(prev[COUNTERS].add_suffix("_prev"), how="left")

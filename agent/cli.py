@@ -25,6 +25,8 @@ from pgradar.exporters import webconfig
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
+# Judged from two polls of the counters: one pass of ``check`` cannot see them (``--window``).
+INTERVAL_KINDS = ("temp_spill", "low_cache_hit", "n_plus_one", "select_star", "non_sargable_predicate")
 
 
 class UsageError(Exception):
@@ -96,8 +98,8 @@ def build_parser() -> Parser:
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
     check.add_argument("--window", type=_seconds, metavar="SECONDS",
                        help="collect again after SECONDS and judge what happened in between: the statement "
-                            "problems (temp_spill, low_cache_hit, n_plus_one, select_star, "
-                            "non_sargable_predicate) are read from counter deltas, which one pass cannot give")
+                            f"problems ({', '.join(INTERVAL_KINDS)}) are read from counter deltas, which one pass "
+                            "cannot give")
     dash = sub.add_parser("dashboards", help="write the Grafana dashboard JSON files",
                           description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
                                       "named by its uid). The files import into Grafana as they are.")
@@ -241,9 +243,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     for t in down:
         print(f"pgradar: error: cannot check {t['name']}: {t['error']}", file=sys.stderr)
     return EXIT_USAGE if down else exit_code_for(doc, args.fail_on)
-
-
-INTERVAL_KINDS = ("temp_spill", "low_cache_hit", "n_plus_one", "select_star", "non_sargable_predicate")
 
 
 def wait_window(seconds: float, quiet: bool, step_s: float = 10.0) -> None:

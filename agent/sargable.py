@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from pgradar.agent.findings import quote_ident
-from pgradar.agent.sqlparse import parse
+from pgradar.agent.sqlparse import identifier_name, parse
 from sqlglot import exp
 
 _SCOPES = (exp.Select, exp.Update, exp.Delete)
@@ -66,14 +66,6 @@ class Wrapped:
         return bool(_PARAMETER.search(self.index_sql))
 
 
-def _ident(node: exp.Expression | None) -> str | None:
-    if node is None:
-        return None
-    if isinstance(node, exp.Identifier):
-        return str(node.this) if node.quoted else str(node.this).lower()
-    return node.name.lower() if node.name else None
-
-
 def _bare(name: str) -> exp.Column:
     return exp.Column(this=exp.Identifier(this=name, quoted=quote_ident(name) != name))
 
@@ -89,9 +81,9 @@ def _sources(scope: exp.Expression, ctes: frozenset[str]) -> dict[str, Source]:
     items += list(scope.args.get("using") or ())
     out: dict[str, Source] = {}
     for n, item in enumerate(items):
-        alias = _ident(item.args["alias"].this) if item.args.get("alias") is not None else None
+        alias = identifier_name(item.args["alias"].this) if item.args.get("alias") is not None else None
         if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
-            name, schema = str(_ident(item.this)), _ident(item.args.get("db"))
+            name, schema = str(identifier_name(item.this)), identifier_name(item.args.get("db"))
             out[alias or name] = None if schema is None and name in ctes else (schema, name)
         else:
             out[alias or f"#{n}"] = None
@@ -102,7 +94,7 @@ class _Resolver:
     """Which table reference a column belongs to, walking out from its own scope."""
 
     def __init__(self, tree: exp.Expression) -> None:
-        self.ctes = frozenset(str(_ident(c.args["alias"].this)) for c in tree.find_all(exp.CTE)
+        self.ctes = frozenset(str(identifier_name(c.args["alias"].this)) for c in tree.find_all(exp.CTE)
                               if c.args.get("alias") is not None)
         self._cache: dict[int, dict[str, Source]] = {}
 
@@ -113,7 +105,7 @@ class _Resolver:
 
     def resolve(self, column: exp.Column) -> tuple[int, str] | None:
         """(id of the scope, reference name), or None when unknown or ambiguous."""
-        qualifier = _ident(column.args.get("table"))
+        qualifier = identifier_name(column.args.get("table"))
         scope = column.find_ancestor(*_SCOPES)
         while scope is not None:
             sources = self.sources(scope)
@@ -153,7 +145,7 @@ def _normalized(node: exp.Expression) -> exp.Expression:
     if _is_date_call(node):
         node = exp.Cast(this=node.this, to=exp.DataType.build("date"))
     if isinstance(node, exp.Column):
-        return _bare(str(_ident(node.this)))
+        return _bare(str(identifier_name(node.this)))
 
     def convert(value: Any) -> Any:
         if isinstance(value, exp.Expression):
@@ -180,7 +172,7 @@ def _is_date_call(node: exp.Expression) -> bool:
 
 def _index_sql(node: exp.Expression) -> str:
     def unqualify(n: exp.Expression) -> exp.Expression:
-        return _bare(str(_ident(n.this))) if isinstance(n, exp.Column) else n
+        return _bare(str(identifier_name(n.this))) if isinstance(n, exp.Column) else n
 
     return _sql(node.copy().transform(unqualify))
 
@@ -248,7 +240,7 @@ def _wrapped(resolver: _Resolver, scope: exp.Expression, node: exp.Expression, s
         return None
     columns = list(inner.find_all(exp.Column))
     refs = {resolver.resolve(c) for c in columns}
-    names = {_ident(c.this) for c in columns}
+    names = {identifier_name(c.this) for c in columns}
     if not columns or None in refs or len(refs) != 1 or len(names) != 1:
         return None
     ref = refs.pop()

@@ -27,7 +27,8 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 _GLUED_PARAM = re.compile(r"(?<=[^\s(])(\$\d+)")
 _TYPED_PARAM = re.compile(
-    r"\b(date|time|timestamp|timestamptz|interval|numeric|int|bigint|text|uuid|jsonb?|inet|boolean)\s+(\$\d+)",
+    r"\b(date|time|timestamp|timestamptz|interval|numeric|int[248]?|bigint|smallint|text|uuid|jsonb?|inet|boolean)"
+    r"\s+(\$\d+)",
     re.IGNORECASE)
 _LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s|\()*", re.DOTALL)
 _READ_KEYWORDS = frozenset(("select", "with", "values", "table"))
@@ -97,11 +98,12 @@ def not_executable(text: str) -> str | None:
     return None
 
 
-def _name(identifier: exp.Expression | None) -> str | None:
+def identifier_name(identifier: exp.Expression | None) -> str | None:
+    """A name as PostgreSQL stores it: quoted as written, unquoted folded to lower case."""
     if identifier is None:
         return None
     if isinstance(identifier, exp.Identifier):
-        return identifier.this if identifier.quoted else identifier.this.lower()
+        return str(identifier.this) if identifier.quoted else str(identifier.this).lower()
     return identifier.name.lower()
 
 
@@ -146,7 +148,7 @@ def _own(node: exp.Expression, select: exp.Select) -> bool:
 
 
 def _column_use(column: exp.Column, uses: dict[str, _Use]) -> _Use | None:
-    qualifier = _name(column.args.get("table"))
+    qualifier = identifier_name(column.args.get("table"))
     if qualifier is not None:
         return uses.get(qualifier)
     return next(iter(uses.values())) if len(uses) == 1 else None  # unqualified: only when one table
@@ -170,8 +172,9 @@ def _scan_select(select: exp.Select, found: list[_Use]) -> None:
     for table in [*(j.this for j in select.args.get("joins") or ()),
                   *([select.args["from_"].this] if select.args.get("from_") else [])]:
         if isinstance(table, exp.Table) and table.name:
-            use = _Use(_name(table.args.get("db")), str(_name(table.this)),
-                       _name(table.args["alias"].this) if table.args.get("alias") else str(_name(table.this)))
+            name = str(identifier_name(table.this))
+            alias = identifier_name(table.args["alias"].this) if table.args.get("alias") else name
+            use = _Use(identifier_name(table.args.get("db")), name, str(alias))
             uses[use.alias] = use
     where = select.args.get("where")
     conditions: list[exp.Expression] = [where] if where is not None else []
@@ -184,12 +187,12 @@ def _scan_select(select: exp.Select, found: list[_Use]) -> None:
                 use = _column_use(column, uses)
                 if use is not None:
                     kind = "join" if joined else ("range" if isinstance(node, _RANGE) else "equality")
-                    use.add(kind, str(_name(column.this)))
+                    use.add(kind, str(identifier_name(column.this)))
     order = select.args.get("order")
     if order is not None:
         for ordered in order.expressions:
             if isinstance(ordered.this, exp.Column) and (use := _column_use(ordered.this, uses)) is not None:
-                use.add("order", str(_name(ordered.this.this)))
+                use.add("order", str(identifier_name(ordered.this.this)))
     found.extend(uses.values())
 
 

@@ -1,14 +1,9 @@
-"""Normalized statement texts: grouping them, and parsing them with sqlglot.
+"""Normalized statement texts: grouping them, and what the statement rules read of them.
 
-Kept small on purpose (the EXPLAIN and query-structure work has its own
-sqlglot module; the two are meant to be consolidated). Two facts measured
-on real pg_stat_statements texts shape it (DESIGN 7):
-
-- sqlglot reads ``$1,$2`` (no space) as the start of a dollar-quoted string,
-  and fails on typed literals normalized to ``date $1``; a space before each
-  ``$n`` and ``CAST($n AS type)`` fix both without breaking anything else.
-- a driver that binds ints as int2/int4/int8 (psycopg 3) splits one
-  statement text over several queryids: ``group_key`` gives them one key.
+Parsing is ``sqlparse.parse`` (one place for the rewrites sqlglot needs on
+pg_stat_statements texts, DESIGN 7). A driver that binds ints as
+int2/int4/int8 (psycopg 3) splits one statement text over several queryids:
+``group_key`` gives them one key.
 """
 
 from __future__ import annotations
@@ -17,20 +12,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import sqlglot
+from pgradar.agent.sqlparse import parse
 from sqlglot import exp
 
-_PARAM_AFTER = re.compile(r"(?<=[^\s(])\$(\d+)")
 _WRITES = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
-_TYPED_LITERAL = re.compile(
-    r"\b(date|time|timestamp|timestamptz|interval|numeric|int[248]?|bigint|smallint|text|uuid|jsonb?)"
-    r"\s+\$(\d+)", re.IGNORECASE)
-
-
-def for_sqlglot(text: str) -> str:
-    """A normalized text in the form sqlglot parses (DESIGN 7)."""
-    text = _TYPED_LITERAL.sub(lambda m: f"CAST(${m[2]} AS {m[1]})", text)
-    return _PARAM_AFTER.sub(r" $\1", text)
 
 
 def group_key(text: str) -> str:
@@ -57,15 +42,6 @@ def is_query(text: str) -> bool:
     """A query (DML), not a utility statement: CREATE INDEX or ANALYZE read and sort too, by design."""
     head = text.lstrip(" \t\n(").split(None, 1)
     return bool(head) and head[0].lower() in _QUERY_HEADS
-
-
-def parse(text: str) -> exp.Expression | None:
-    """The statement's tree, or None when sqlglot cannot read it (about 3.5% of texts)."""
-    try:
-        tree = sqlglot.parse_one(for_sqlglot(text), read="postgres")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
-        return None
-    return tree
 
 
 @dataclass(frozen=True, slots=True)

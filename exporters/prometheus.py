@@ -466,6 +466,9 @@ OPENMETRICS_EOF = b"# EOF\n"
 class PartedRegistry(CollectorRegistry):
     """A registry whose collectors ``render`` encodes one by one, reusing a collector's text while its version holds.
 
+    A collector with a ``version()`` (RelationsCollector) says what its output
+    depends on; one without is rendered every time.
+
     Each collector's families are whole in its part, so the parts joined are
     one valid exposition (OpenMetrics: one ``# EOF``, at the end).
     """
@@ -482,7 +485,7 @@ class PartedRegistry(CollectorRegistry):
     def render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
         chunks = []
         for part in self.parts:
-            version = part.version() if isinstance(part, RelationsCollector) else None
+            version = part.version() if hasattr(part, "version") else None  # None: render every time
             key = (id(part), content_type)
             cached = self._cache.get(key)
             if version is not None and cached is not None and cached[0] == version:

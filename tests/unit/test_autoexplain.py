@@ -8,7 +8,8 @@ from pathlib import Path
 
 from factories import T0
 from pgradar.agent.autoexplain import LogTail, literal_free, sample_from
-from pgradar.agent.statement_text import for_sqlglot, group_key, is_query, is_select, star_sources
+from pgradar.agent.sqlparse import preprocess
+from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
 
 
 def plan_json(queryid: int | None, estimated: int, actual: int, relation: str = "items") -> dict:
@@ -104,7 +105,7 @@ def test_literal_free_matches_logged_and_normalized_texts() -> None:
 
 
 def test_statement_text_helpers() -> None:
-    assert for_sqlglot("SELECT * FROM t WHERE a IN ($1,$2) AND d > date $3") == \
+    assert preprocess("SELECT * FROM t WHERE a IN ($1,$2) AND d > date $3") == \
         "SELECT * FROM t WHERE a IN ($1, $2) AND d > CAST($3 AS date)"
     assert group_key("SELECT a\n  FROM t;") == group_key("select a from t")
     assert is_select("WITH x AS (SELECT 1) SELECT * FROM x")
