@@ -122,6 +122,33 @@ def _ensure_traversable(path: Path) -> None:
             folder.chmod(mode | 0o001)
 
 
+def as_user(user: str | None) -> dict[str, object]:
+    """``subprocess`` arguments that run a child as ``user`` with that user's own group only.
+
+    With ``user=`` alone the child keeps root's group and supplementary groups;
+    for a process in a folder's group the kernel applies the group bits, never
+    the other bits, so the o+x that ``_ensure_traversable`` adds to a 0700
+    clone (group bits ``---``) would not let it through. The user's primary
+    group and no supplementary groups make the other bits the ones that count.
+    """
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _exec_denied(tool: Path, user: str | None) -> ClusterError:
+    """One line naming the folder the service user cannot enter, and the fix."""
+    folders = [*reversed(tool.parents)]  # from / down
+    if user is None:
+        blocked = next((f for f in folders if not os.access(f, os.X_OK)), tool.parent)
+    else:
+        blocked = next((f for f in folders if not f.stat().st_mode & 0o001), tool.parent)
+    who = f"the {user} user" if user else "this user"
+    return ClusterError(f"{who} cannot execute {tool}: {blocked} is not searchable by it "
+                        f"(fix: chmod o+x {blocked}, or move the checkout out of a private folder)")
+
+
 def _give_to(path: Path, user: str | None) -> None:
     if user is not None:
         entry = pwd.getpwnam(user)
@@ -154,8 +181,11 @@ class Cluster:
             raise ClusterError(f"PostgreSQL {self.major} at {self.installation.bindir} has no {tool}")
         if self.user is not None:
             _ensure_traversable(self.installation.bindir)
-        proc = subprocess.run([str(path), *args], user=self.user, capture_output=True, text=True,
-                              timeout=timeout, cwd="/", env={**os.environ, **(env or {})})
+        try:
+            proc = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=timeout, cwd="/",
+                                  env={**os.environ, **(env or {})}, **as_user(self.user))  # type: ignore[call-overload]
+        except PermissionError as exc:
+            raise _exec_denied(path, self.user) from exc
         if proc.returncode != 0:
             raise ClusterError(f"{tool} {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc.stdout
@@ -346,8 +376,12 @@ class Bouncer:
         (self.folder / "pgbouncer.ini").write_text(f"[databases]\n{dbs}\n[pgbouncer]\n{conf}")
         for path in (self.folder, *self.folder.iterdir()):
             _give_to(path, self.user)
-        self.process = subprocess.Popen([str(self.binary), str(self.folder / "pgbouncer.ini")], user=self.user,
-                                        cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.process = subprocess.Popen(  # type: ignore[call-overload]
+                [str(self.binary), str(self.folder / "pgbouncer.ini")], cwd="/",
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_user(self.user))
+        except PermissionError as exc:
+            raise _exec_denied(self.binary, self.user) from exc
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
