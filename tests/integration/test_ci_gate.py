@@ -10,7 +10,9 @@ baseline from another server is refused.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -57,9 +59,9 @@ def schema(cluster: Cluster) -> None:
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
 
 
-def bad_workload(cluster: Cluster) -> None:
-    """The four problems, as an application's test suite would cause them."""
-    with psycopg.connect(cluster.dsn("app")) as conn:
+def bad_workload(dsn: str) -> None:
+    """The four problems, as an application's test suite would cause them (in database app)."""
+    with psycopg.connect(dsn) as conn:
         for _ in range(2):  # N+1: the books of each author, one statement per author, in one transaction
             with conn.transaction():
                 ids = [r[0] for r in conn.execute("SELECT id FROM authors ORDER BY id").fetchall()]
@@ -100,7 +102,7 @@ def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
     assert saved.returncode == 0, saved.stderr
     text = base.read_text()
     assert "lower(" not in text and "SELECT" not in text and "example.com" not in text  # counters only
-    bad_workload(fresh_pg)
+    bad_workload(fresh_pg.dsn("app"))
 
     found = gate("--dsn", target, "--baseline", str(base), "--format", "json", "--fail-on", "info")
     assert found.returncode == 1, found.stderr
@@ -146,7 +148,7 @@ def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
 def test_one_pass_judges_counters_since_reset(fresh_pg: Cluster, tmp_path: Path) -> None:
     """Without --window or --baseline: the four on the counters since the last reset, with an allow list."""
     schema(fresh_pg)
-    bad_workload(fresh_pg)
+    bad_workload(fresh_pg.dsn("app"))
     target = f"main={monitor_dsn(fresh_pg)}"
     result = gate("--dsn", target, "--format", "json", "--fail-on", "info")
     doc = json.loads(result.stdout)
@@ -182,3 +184,21 @@ def test_baseline_from_another_server_is_refused(fresh_pg: Cluster, installation
     assert refused.returncode == 2 and refused.stdout == ""
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "another server (system identifier" in refused.stderr, refused.stderr
+
+
+def test_example_gate_script_runs_as_written(fresh_pg: Cluster, tmp_path: Path) -> None:
+    """examples/ci/gate.sh: baseline, the tests given as its arguments, JUnit out, the gate's exit code."""
+    schema(fresh_pg)
+    script = Path(__file__).parents[2] / "examples" / "ci" / "gate.sh"
+    tests = [sys.executable, "-c", "import sys; sys.path[:0] = sys.argv[2:]; import test_ci_gate as t; "
+             "t.bad_workload(sys.argv[1])", fresh_pg.dsn("app"), str(Path(__file__).parent),
+             str(Path(__file__).parents[1])]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PGRADAR_DSN": monitor_dsn(fresh_pg), "PGRADAR_DATABASE": "app", "PGRADAR_FAIL_ON": "info",
+           "PGRADAR_OUT": str(tmp_path / "out")}
+    ran = subprocess.run(["sh", str(script), *tests], capture_output=True, text=True, env=env, timeout=600)
+    assert ran.returncode == 1, ran.stderr
+    root = ET.parse(tmp_path / "out" / "pgradar-junit.xml").getroot()
+    failed = {c.get("classname") for c in root.iter("testcase") if c.find("failure") is not None}
+    assert {f"pgradar.{k}" for k in FOUR} <= failed, sorted(failed)
+    assert "judged on counters app: since" in ran.stdout and "baseline" in ran.stdout

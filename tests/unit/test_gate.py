@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pgradar.agent import baseline as baselines
 from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.cli import main
-from pgradar.agent.config import ConfigError, build
+from pgradar.agent.config import ConfigError, build, load_file
 from pgradar.agent.gate import Scope, ScopeError, Window, cumulative_window, gate_document, scope_from
 from pgradar.agent.ignores import IgnoreRule, exit_code
 from pgradar.agent.server import ServerInfo
@@ -199,3 +200,9 @@ def test_github_annotations_escape_per_runner_rules() -> None:
 def test_json_form_is_the_gate_document() -> None:
     gated = gate_document(doc(problem("temp_spill")), {}, Scope(), ())
     assert json.loads(render_check(gated, "json", "warning"))["problems"][0]["ignored"] is False
+
+
+def test_example_gate_config_is_valid() -> None:
+    cfg = build(load_file(str(Path(__file__).parents[2] / "examples" / "ci" / "pgradar-gate.yaml")))
+    assert IgnoreRule(kind="select_star", schema="public", relation="colors") in cfg.ignore
+    assert cfg.targets[0].thresholds.statement_min_calls == 50
