@@ -89,6 +89,9 @@ def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None,
         return windows
     for name, rt in _postgres(agent).items():
         server, current = rt.state.server, rt.state.latest("statements")
+        if server is not None and options.scope.database is not None and not rt.state.databases:
+            raise CheckError(f"--database {options.scope.database}: no such database on {name} (or one that "
+                             "does not allow connections)")
         if server is None or current is None:
             continue
         target_saved = None

@@ -57,9 +57,6 @@ from pgradar.agent.snapshots import (
 )
 from pgradar.agent.state import TargetState
 
-# Judged from an interval of pg_stat_statements counters (cumulative in one pass).
-STATEMENT_KINDS = ("temp_spill", "low_cache_hit", "n_plus_one", "select_star", "non_sargable_predicate")
-
 
 class ScopeError(ValueError):
     """A bad --kinds/--exclude-kinds name: one line, exit 2."""

@@ -143,6 +143,9 @@ def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
     doc = json.loads(clean.stdout)
     assert clean.returncode == 0, [(p["kind"], p["summary"]) for p in doc["problems"]]
     assert doc["problems"] == [] and doc["scope"]["kinds"] == list(FOUR)
+    every_kind = gate("--dsn", target, "--baseline", str(base), "--format", "json", "--fail-on", "warning")
+    doc = json.loads(every_kind.stdout)
+    assert every_kind.returncode == 0, [(p["kind"], p["summary"]) for p in doc["problems"] if p["severity"] != "info"]
 
 
 def test_one_pass_judges_counters_since_reset(fresh_pg: Cluster, tmp_path: Path) -> None:
@@ -194,8 +197,8 @@ def test_example_gate_script_runs_as_written(fresh_pg: Cluster, tmp_path: Path) 
              "t.bad_workload(sys.argv[1])", fresh_pg.dsn("app"), str(Path(__file__).parent),
              str(Path(__file__).parents[1])]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PGRADAR_DSN": monitor_dsn(fresh_pg), "PGRADAR_DATABASE": "app", "PGRADAR_FAIL_ON": "info",
-           "PGRADAR_OUT": str(tmp_path / "out")}
+           "GATE_DSN": monitor_dsn(fresh_pg), "GATE_DATABASE": "app", "GATE_FAIL_ON": "info",
+           "GATE_OUT": str(tmp_path / "out")}
     ran = subprocess.run(["sh", str(script), *tests], capture_output=True, text=True, env=env, timeout=600)
     assert ran.returncode == 1, ran.stderr
     root = ET.parse(tmp_path / "out" / "pgradar-junit.xml").getroot()
