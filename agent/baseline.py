@@ -166,8 +166,23 @@ def from_json(text: str, where: str) -> Baseline:
     return Baseline(tuple(targets))
 
 
-def refusal(saved: TargetBaseline, now: Identity, where: str) -> str | None:
-    """Why ``saved`` cannot be subtracted from the counters of ``now``, in one line; None when it can."""
+def kept_counting(saved: TargetBaseline, current: StatementsSnapshot) -> bool:
+    """Some statement of the baseline is still there with counters at or above its baseline.
+
+    On 13 a ``pg_stat_statements_reset()`` leaves no reset time; it drops
+    every entry. Eviction under churn drops some and restarts them from
+    zero, never all of a busy server's, so "none kept counting" means a reset.
+    """
+    calls = {tuple(r[:4]): r[4] for r in saved.statements}
+    return any(r.calls >= calls[r.key] for r in current.rows if r.key in calls)
+
+
+def refusal(saved: TargetBaseline, now: Identity, where: str, current: StatementsSnapshot | None = None) -> str | None:
+    """Why ``saved`` cannot be subtracted from the counters of ``now``, in one line; None when it can.
+
+    ``current`` (the statements read now) lets a reset be seen where the
+    server records no reset time (13).
+    """
     was, here = saved.identity, now
     if was.system_identifier != here.system_identifier:
         return (f"baseline {where} was taken on another server (system identifier {was.system_identifier} "
@@ -178,6 +193,9 @@ def refusal(saved: TargetBaseline, now: Identity, where: str) -> str | None:
     if was.pgss_reset != here.pgss_reset:
         return (f"baseline {where} was taken before pg_stat_statements was reset (stats reset time "
                 f"{_iso(was.pgss_reset)} there, {_iso(here.pgss_reset)} now)")
+    if current is not None and was.pgss_reset is None and saved.statements and not kept_counting(saved, current):
+        return (f"baseline {where} was taken before pg_stat_statements was reset (none of its "
+                f"{len(saved.statements)} statements kept its counters; this server records no reset time)")
     before = dict(was.database_resets)
     for database, reset in here.database_resets:
         if database in before and before[database] != reset:

@@ -100,7 +100,7 @@ def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None,
             if target_saved is None:
                 raise CheckError(f"baseline {options.baseline} has no target {name} (it holds: "
                                  f"{', '.join(t.name for t in saved.targets) or 'none'})")
-            why = baselines.refusal(target_saved, _identity(name, rt), str(options.baseline))
+            why = baselines.refusal(target_saved, _identity(name, rt), str(options.baseline), current)
             if why:
                 raise CheckError(why)
             window = gate.Window(target_saved.taken_at, current.taken_at, "baseline")

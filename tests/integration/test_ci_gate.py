@@ -173,8 +173,8 @@ def test_one_pass_judges_counters_since_reset(fresh_pg: Cluster, tmp_path: Path)
     assert table.returncode == 0 and "accepted by ignore" in table.stdout and "judged on counters" in table.stdout
 
 
-def test_baseline_from_another_server_is_refused(fresh_pg: Cluster, installations: dict[int, Installation],
-                                                 sandbox: Sandbox, tmp_path: Path) -> None:
+def test_baseline_from_another_server_or_before_a_reset_is_refused(
+        fresh_pg: Cluster, installations: dict[int, Installation], sandbox: Sandbox, tmp_path: Path) -> None:
     other = prepare(sandbox.cluster(installation(installations, fresh_pg.major), f"other{fresh_pg.major}"))
     try:
         base = tmp_path / "other.json"
@@ -187,6 +187,15 @@ def test_baseline_from_another_server_is_refused(fresh_pg: Cluster, installation
     assert refused.returncode == 2 and refused.stdout == ""
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "another server (system identifier" in refused.stderr, refused.stderr
+
+    mine = tmp_path / "mine.json"
+    saved = gate("--dsn", f"main={monitor_dsn(fresh_pg)}", "--save-baseline", str(mine), "--fail-on", "never")
+    assert saved.returncode == 0, saved.stderr
+    with superuser(fresh_pg) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+    reset = gate("--dsn", f"main={monitor_dsn(fresh_pg)}", "--baseline", str(mine), "--format", "junit")
+    assert reset.returncode == 2 and reset.stdout == "", reset.stdout
+    assert "was taken before pg_stat_statements was reset" in reset.stderr, reset.stderr
 
 
 def test_example_gate_script_runs_as_written(fresh_pg: Cluster, tmp_path: Path) -> None:

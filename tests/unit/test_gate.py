@@ -153,6 +153,14 @@ def test_baseline_refused_naming_why(changed: dict[str, object], why: str) -> No
     assert reason is not None and why in reason and "\n" not in reason
 
 
+def test_reset_without_a_reset_time_is_seen_when_no_statement_kept_counting() -> None:
+    thirteen = identity(pgss_reset=None)
+    saved = baselines.capture("main", thirteen, snapshot(stat(1, 100), stat(2, 50)), None, None, None, T0)
+    assert baselines.refusal(saved, thirteen, "b.json", snapshot(stat(1, 100), stat(2, 3), stat(9, 1))) is None
+    reason = baselines.refusal(saved, thirteen, "b.json", snapshot(stat(1, 4), stat(9, 1)))
+    assert reason is not None and "pg_stat_statements was reset" in reason and "none of its 2 statements" in reason
+
+
 def test_not_a_baseline_is_a_clear_error() -> None:
     with pytest.raises(baselines.BaselineError, match=r"b\.json: not a pgradar baseline"):
         baselines.from_json('{"version": 1}', "b.json")
