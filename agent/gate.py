@@ -202,9 +202,9 @@ def gate_document(doc: Mapping[str, Any], windows: Mapping[str, Window], scope: 
                   rules: Sequence[IgnoreRule]) -> dict[str, Any]:
     """The check document scoped, with accepted findings marked and the judged window said.
 
-    Each target gets ``window_since``, ``window_seconds`` and
-    ``window_source`` (None for a pgbouncer or a target whose statements
-    could not be read); the top level gets the shortest of them (the latest
+    Each PostgreSQL target gets ``window_since``, ``window_seconds`` and
+    ``window_source`` (None when its statements could not be read; a
+    pgbouncer has none of them); the top level gets the shortest of them (the latest
     ``window_since``), which is the whole story for a single target. Each
     problem gets ``ignored`` (true when a rule accepts it) and
     ``ignored_by`` (the rule). ``scope`` lists the kinds judged.
@@ -212,6 +212,9 @@ def gate_document(doc: Mapping[str, Any], windows: Mapping[str, Window], scope: 
     targets = []
     for t in doc["targets"]:
         w = windows.get(t["name"])
+        if t.get("role") == "pgbouncer":  # no statement counters: no window
+            targets.append(dict(t))
+            continue
         targets.append({**t, "window_since": _iso(w.since) if w else None,
                         "window_seconds": round(w.seconds) if w and w.seconds is not None else None,
                         "window_source": w.source if w else None})

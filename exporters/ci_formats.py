@@ -158,8 +158,9 @@ def render_check(doc: Mapping[str, Any], fmt: str, fail_on: str) -> str:
     if fmt == "github":
         return render_github(doc, fail_on)
     shown = {**doc, "problems": [p for p in doc["problems"] if not p.get("ignored")]}
+    servers = any("window_since" in t for t in doc["targets"])  # a pgbouncer alone has no window to say
     if fmt == "markdown":
-        return render_markdown(shown) + "\n" + window_line(doc) + ".\n" + "".join(
+        return render_markdown(shown) + (f"\n{window_line(doc)}.\n" if servers else "") + "".join(
             f"\n{line}" for line in _accepted_lines(doc, "- ")) + ("\n" if _accepted_lines(doc, "") else "")
-    return render_table(shown) + "\n" + window_line(doc) + "\n" + "".join(
+    return render_table(shown) + (f"\n{window_line(doc)}\n" if servers else "") + "".join(
         f"{line}\n" for line in _accepted_lines(doc, "  "))

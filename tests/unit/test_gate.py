@@ -109,6 +109,12 @@ def test_cumulative_window_by_what_the_server_can_say() -> None:
     assert cumulative_window(server, snapshot(reset=reset), oldest).since == oldest
 
 
+def test_a_pgbouncer_target_has_no_window() -> None:
+    bouncer = {"name": "bouncer", "server_version": None, "role": "pgbouncer", "ok": True, "error": None}
+    gated = gate_document({**doc(), "targets": [bouncer]}, {}, Scope(), ())
+    assert gated["targets"] == [bouncer] and gated["window_since"] is None
+
+
 def test_gate_document_says_the_window_per_target_and_on_top() -> None:
     gated = gate_document(doc(), {"main": Window(T0 - timedelta(seconds=90), T0, "baseline")}, Scope(), ())
     assert gated["targets"][0]["window_since"] == "2026-11-22T02:58:30Z"
