@@ -4,7 +4,8 @@ A pg_monitor role (no right to reset statistics) takes a baseline, the
 application's "tests" run a workload with an N+1, a ``SELECT *`` on a wide
 table, a ``lower(email) = $1`` and a spilling sort, and the gate fails with
 all four in every CI form; a clean workload after a new baseline passes; a
-baseline from another server is refused.
+baseline from another server, or from before a reset, is refused. A light
+test on every version checks the window's source.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import psycopg
 import pytest
 from pgradar.agent.embedded import Cluster, Installation, Sandbox, _embedded_wheel_bindir
 from support import MONITOR_ROLE, installation, monitor_dsn, pgradar, prepare, superuser
-
-pytestmark = pytest.mark.heavy
 
 FOUR = ("n_plus_one", "select_star", "non_sargable_predicate", "temp_spill")
 
@@ -91,6 +90,7 @@ def gate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return pgradar("check", *args, env=env, timeout=300)
 
 
+@pytest.mark.heavy
 def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
     """The documented flow, as a role that cannot reset statistics."""
     schema(fresh_pg)
@@ -148,6 +148,7 @@ def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
     assert every_kind.returncode == 0, [(p["kind"], p["summary"]) for p in doc["problems"] if p["severity"] != "info"]
 
 
+@pytest.mark.heavy
 def test_one_pass_judges_counters_since_reset(fresh_pg: Cluster, tmp_path: Path) -> None:
     """Without --window or --baseline: the four on the counters since the last reset, with an allow list."""
     schema(fresh_pg)
@@ -173,6 +174,7 @@ def test_one_pass_judges_counters_since_reset(fresh_pg: Cluster, tmp_path: Path)
     assert table.returncode == 0 and "accepted by ignore" in table.stdout and "judged on counters" in table.stdout
 
 
+@pytest.mark.heavy
 def test_baseline_from_another_server_or_before_a_reset_is_refused(
         fresh_pg: Cluster, installations: dict[int, Installation], sandbox: Sandbox, tmp_path: Path) -> None:
     other = prepare(sandbox.cluster(installation(installations, fresh_pg.major), f"other{fresh_pg.major}"))
@@ -198,6 +200,7 @@ def test_baseline_from_another_server_or_before_a_reset_is_refused(
     assert "was taken before pg_stat_statements was reset" in reset.stderr, reset.stderr
 
 
+@pytest.mark.heavy
 def test_example_gate_script_runs_as_written(fresh_pg: Cluster, tmp_path: Path) -> None:
     """examples/ci/gate.sh: baseline, the tests given as its arguments, JUnit out, the gate's exit code."""
     schema(fresh_pg)
@@ -214,3 +217,13 @@ def test_example_gate_script_runs_as_written(fresh_pg: Cluster, tmp_path: Path) 
     failed = {c.get("classname") for c in root.iter("testcase") if c.find("failure") is not None}
     assert {f"pgradar.{k}" for k in FOUR} <= failed, sorted(failed)
     assert "judged on counters app: since" in ran.stdout and "baseline" in ran.stdout
+
+
+def test_one_pass_says_its_window_on_every_version(pg: Cluster) -> None:
+    """Light, on 13 to 18: the window's source follows what the server records (shared cluster, read only)."""
+    result = pgradar("check", "--dsn", f"main={monitor_dsn(pg)}", "--format", "json", "--fail-on", "never",
+                     "--kinds", "select_star")
+    assert result.returncode == 0, result.stderr
+    (target,) = json.loads(result.stdout)["targets"]
+    expected = "server start" if pg.major == 13 else "stats_since" if pg.major >= 17 else "stats_reset"
+    assert expected in target["window_source"] and target["window_seconds"] >= 0, target
