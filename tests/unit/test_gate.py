@@ -220,3 +220,22 @@ def test_example_gate_config_is_valid() -> None:
     cfg = build(load_file(str(Path(__file__).parents[2] / "examples" / "ci" / "pgradar-gate.yaml")))
     assert IgnoreRule(kind="select_star", schema="public", relation="colors") in cfg.ignore
     assert cfg.targets[0].thresholds.statement_min_calls == 50
+
+
+def test_example_commands_parse() -> None:
+    """Every ``pgradar check`` line of the example workflow and script takes flags pgradar has."""
+    import shlex
+
+    import yaml
+    from pgradar.agent.cli import build_parser
+
+    examples = Path(__file__).parents[2] / "examples" / "ci"
+    workflow = yaml.safe_load((examples / "pgradar-gate.yml").read_text())
+    lines = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "pgradar check" in step.get("run", "")]
+    script = (examples / "gate.sh").read_text().replace("\\\n", " ")
+    lines += [line for line in script.splitlines() if line.strip().startswith("pgradar check")]
+    assert len(lines) >= 6
+    for line in lines:
+        words = shlex.split(line.split(">")[0].split("||")[0].replace("$scope", "").replace("$fail_on", "info"))
+        args = build_parser().parse_args(words[1:])
+        assert args.command == "check" and (args.baseline or args.save_baseline), line
