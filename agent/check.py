@@ -83,6 +83,9 @@ def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None,
     if options.window_s:
         wait(options.window_s)
         agent.run_once()
+    if options.save_baseline:  # the counters as read, before a baseline's differences replace any
+        save(agent, options.save_baseline)
+    if options.window_s:
         for name, rt in _postgres(agent).items():
             if rt.state.latest("statements") is not None:
                 windows[name] = gate.Window(first_pass, rt.state.latest("statements").taken_at, "--window")
@@ -142,8 +145,6 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
     agent = Agent(scoped(cfg, options.scope.database))
     try:
         windows = judge(agent, options, saved, datetime.now(UTC), wait)
-        if options.save_baseline:
-            save(agent, options.save_baseline)
     finally:
         agent.stop()
     doc = gate.gate_document(document(agent.state, text_policy=cfg.statement_text), windows, options.scope,

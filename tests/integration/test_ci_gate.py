@@ -136,7 +136,11 @@ def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
     assert "# pgradar check" in summary.read_text() and "temp_spill" in summary.read_text()
 
     # The next deploy: a new baseline, a clean workload; what happened before does not count.
-    gate("--dsn", target, "--save-baseline", str(base), "--fail-on", "never", "--format", "json")
+    nxt = tmp_path / "next.json"  # judge since the last baseline and start the next, in one run
+    rolled = gate("--dsn", target, "--baseline", str(base), "--save-baseline", str(nxt), "--fail-on", "never",
+                  "--format", "json")
+    assert rolled.returncode == 0 and json.loads(rolled.stdout)["problems"], rolled.stderr
+    base = nxt
     clean_workload(fresh_pg)
     clean = gate("--dsn", target, "--baseline", str(base), "--format", "json", "--fail-on", "info",
                  "--kinds", ",".join(FOUR))
