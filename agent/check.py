@@ -83,6 +83,10 @@ def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None,
     if options.window_s:
         wait(options.window_s)
         agent.run_once()
+    for name, rt in _postgres(agent).items():
+        if rt.state.server is not None and options.scope.database is not None and not rt.state.databases:
+            raise CheckError(f"--database {options.scope.database}: no such database on {name} (or one that "
+                             "does not allow connections)")
     if options.save_baseline:  # the counters as read, before a baseline's differences replace any
         save(agent, options.save_baseline)
     if options.window_s:
@@ -92,9 +96,6 @@ def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None,
         return windows
     for name, rt in _postgres(agent).items():
         server, current = rt.state.server, rt.state.latest("statements")
-        if server is not None and options.scope.database is not None and not rt.state.databases:
-            raise CheckError(f"--database {options.scope.database}: no such database on {name} (or one that "
-                             "does not allow connections)")
         if server is None or current is None:
             continue
         target_saved = None

@@ -231,3 +231,7 @@ def test_one_pass_says_its_window_on_every_version(pg: Cluster) -> None:
     (target,) = json.loads(result.stdout)["targets"]
     expected = "server start" if pg.major == 13 else "stats_since" if pg.major >= 17 else "stats_reset"
     assert expected in target["window_source"] and target["window_seconds"] >= 0, target
+    missing = pgradar("check", "--dsn", f"main={monitor_dsn(pg)}", "--database", "no_such_db", "--format", "json")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.strip() == ("pgradar: error: --database no_such_db: no such database on main (or one that "
+                                      "does not allow connections)")
