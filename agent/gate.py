@@ -187,7 +187,7 @@ def apply_window(state: TargetState, window: Window, saved: TargetBaseline | Non
                 state.replace_latest("indexes", lambda old: indexes_since(saved, old))
                 # unused_index measures its window from the first sighting: the baseline's moment
                 state.record("index_first_seen", IndexFirstSeen(indexes.taken_at, tuple(
-                    ((i.database, i.indexrelid), saved.taken_at) for i in indexes.indexes)))
+                    ((i.database, i.indexrelid), saved.taken_at) for i in indexes.indexes), "baseline"))
     return True
 
 

@@ -239,3 +239,18 @@ def test_example_commands_parse() -> None:
         words = shlex.split(line.split(">")[0].split("||")[0].replace("$scope", "").replace("$fail_on", "info"))
         args = build_parser().parse_args(words[1:])
         assert args.command == "check" and (args.baseline or args.save_baseline), line
+
+
+def test_unused_index_since_a_baseline_says_so() -> None:
+    """With --baseline the index scans are counted since the baseline, and its summary names that window."""
+    from factories import T0 as NOW
+    from factories import index, observation, server
+    from pgradar.agent.classifiers.indexes import unused_index
+    from pgradar.agent.snapshots import IndexFirstSeen
+    from pgradar.agent.thresholds import DEFAULT
+
+    idx = index("orders_status_idx", ["status"])
+    seen = IndexFirstSeen(NOW, (((idx.database, idx.indexrelid), NOW - timedelta(minutes=5)),), "baseline")
+    found = list(unused_index(observation(indexes=(idx,), server_info=server(started_days_ago=30),
+                                          extra={"index_first_seen": seen}), DEFAULT))
+    assert found[0].severity == "info" and "5 min (since baseline)" in found[0].summary
