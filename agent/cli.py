@@ -20,7 +20,6 @@ from typing import Any, NoReturn
 from pgradar.agent import config as configuration
 from pgradar.agent.collectors import COLLECTORS
 from pgradar.agent.db import redact
-from pgradar.agent.findings import severity_rank
 from pgradar.exporters import webconfig
 from pgradar.exporters.report import FORMATS
 
@@ -92,14 +91,25 @@ def build_parser() -> Parser:
                                        "Exit codes: 0 nothing at or above --fail-on, 1 problems at or above "
                                        "it, 2 bad input or a target that could not be reached.")
     _add_target_flags(check)
-    check.add_argument("--format", choices=FORMATS, default="table",
-                       help="table (default, for a terminal), json (DESIGN 3.1) or markdown")
+    check.add_argument("--format", choices=(*FORMATS, "junit", "github"), default="table",
+                       help="table (default, for a terminal), json (DESIGN 3.1), markdown, junit (JUnit XML: a "
+                            "test case per problem) or github (workflow annotations; the markdown report is "
+                            "appended to $GITHUB_STEP_SUMMARY when set)")
     check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
     check.add_argument("--window", type=_seconds, metavar="SECONDS",
-                       help="collect again after SECONDS and judge what happened in between: the statement "
-                            f"problems ({', '.join(INTERVAL_KINDS)}) are read from counter deltas, which one pass "
-                            "cannot give")
+                       help="collect again after SECONDS and judge only what happened in between. Without "
+                            f"it, the statement problems ({', '.join(INTERVAL_KINDS)}) are judged on "
+                            "pg_stat_statements' counters since their last reset (the window is printed)")
+    check.add_argument("--save-baseline", metavar="FILE",
+                       help="write the counters read (per statement, table, index, database; no statement "
+                            "text) to FILE, for a later --baseline")
+    check.add_argument("--baseline", metavar="FILE",
+                       help="judge only what happened since FILE was saved (counter deltas); refused when it "
+                            "comes from another server, another server start, or before a statistics reset")
+    check.add_argument("--kinds", metavar="KIND,...", help="judge only these problem kinds (comma-separated)")
+    check.add_argument("--exclude-kinds", metavar="KIND,...", help="do not judge these problem kinds")
+    check.add_argument("--database", metavar="NAME", help="judge one database (and the server-wide problems)")
     dash = sub.add_parser("dashboards", help="write the Grafana dashboard JSON files",
                           description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
                                       "named by its uid). The files import into Grafana as they are.")
@@ -209,40 +219,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def exit_code_for(doc: dict[str, Any], fail_on: str) -> int:
-    """1 when a problem at or above ``fail_on`` exists, else 0 (never: always 0)."""
-    if fail_on == "never":
-        return 0
-    floor = severity_rank(fail_on)
-    return 1 if any(severity_rank(p["severity"]) >= floor for p in doc["problems"]) else 0
+    """1 when a problem at or above ``fail_on`` exists that ``ignore:`` does not accept, else 0 (never: 0)."""
+    from pgradar.agent.ignores import exit_code
+
+    return exit_code(doc, fail_on)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from pgradar.agent.agent import Agent
-    from pgradar.exporters.report import document, render
+    from pgradar.agent.check import CheckError, CheckOptions, run
+    from pgradar.agent.gate import ScopeError, scope_from
 
+    try:
+        scope = scope_from(args.kinds, args.exclude_kinds, args.database)
+    except ScopeError as exc:
+        raise UsageError(str(exc)) from None
     cfg = load_config(args)
     setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
-    if args.format == "table":
-        print(f"checking {len(cfg.targets) + len(cfg.pgbouncers)} target(s) ...", file=sys.stderr, flush=True)
-    agent = Agent(cfg)
+    options = CheckOptions(format=args.format, fail_on=args.fail_on, window_s=args.window, scope=scope,
+                           save_baseline=args.save_baseline, baseline=args.baseline)
     try:
-        agent.run_once()
-        if args.window:
-            wait_window(args.window, quiet=args.format != "table")
-            agent.run_once()
-        elif args.format == "table":
-            print(f"statement problems ({', '.join(INTERVAL_KINDS)}) need two polls: add --window 60 to judge "
-                  "them", file=sys.stderr)
-    finally:
-        agent.stop()
-    doc = document(agent.state, text_policy=cfg.statement_text)
-    down = [t for t in doc["targets"] if not t["ok"]]
-    if down and len(down) == len(doc["targets"]):
-        raise CheckFailed("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
-    sys.stdout.write(render(doc, args.format))
-    for t in down:
-        print(f"pgradar: error: cannot check {t['name']}: {t['error']}", file=sys.stderr)
-    return EXIT_USAGE if down else exit_code_for(doc, args.fail_on)
+        return run(cfg, options, wait=lambda s: wait_window(s, quiet=args.format != "table"))
+    except CheckError as exc:
+        raise CheckFailed(str(exc)) from None
 
 
 def wait_window(seconds: float, quiet: bool, step_s: float = 10.0) -> None:

@@ -18,6 +18,7 @@ import yaml
 from pgradar.agent.collectors import COLLECTOR_NAMES, spec
 from pgradar.agent.db import CONNINFO_KEYWORDS, BadDsn, parse_dsn, with_params
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, TextPolicy
+from pgradar.agent.ignores import IgnoreRule, check_rule
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import NAMES as THRESHOLD_NAMES
 from pgradar.agent.thresholds import Thresholds, with_overrides
@@ -73,6 +74,7 @@ class Config:
     lock_timeout_ms: int = 1_000
     log_level: str = "INFO"
     statement_text: TextPolicy = DEFAULT_TEXT_POLICY
+    ignore: tuple[IgnoreRule, ...] = ()  # pgradar check: findings a team accepted
 
     def interval(self, job: str) -> float:
         """Seconds between runs of a collector (or of 'classify')."""
@@ -147,6 +149,7 @@ SCHEMA: dict[str, Any] = {
     "snapshots_kept": _positive(int),
     "statement_text": {"max_length": _positive(int), "hide": _bool},
     "log_level": _level,
+    "ignore": [check_rule],  # pgradar check: accepted findings (agent.ignores)
 }
 
 
@@ -404,7 +407,8 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         statement_timeout_ms=int(timeouts.get("statement_ms", 10_000)),
         lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level),
         statement_text=TextPolicy(int(data.get("statement_text", {}).get("max_length", 200)),
-                                  bool(data.get("statement_text", {}).get("hide", False))))
+                                  bool(data.get("statement_text", {}).get("hide", False))),
+        ignore=tuple(data.get("ignore", ())))
 
 
 def load(config_path: str | None, env: Mapping[str, str], flags: Overrides,

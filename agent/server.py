@@ -70,3 +70,8 @@ class ServerInfo:
     def can_read_all_stats(self) -> bool:
         """Other roles' query texts and activity need pg_read_all_stats (in pg_monitor)."""
         return self.is_superuser or self.has_pg_monitor
+
+    @property
+    def has_pgss_stats_since(self) -> bool:
+        """pg_stat_statements.stats_since: when each entry began counting (17+)."""
+        return self.major >= 17

@@ -315,6 +315,7 @@ class IndexFirstSeen:
 
     taken_at: datetime
     first_seen: tuple[tuple[tuple[str, int], datetime | None], ...]  # ((database, indexrelid), when)
+    source: str = "index first seen by pgradar"  # what the times are (check --baseline: the baseline's)
 
     def of(self, database: str, indexrelid: int) -> datetime | None:
         return _first_seen_by_index(self.first_seen).get((database, indexrelid))

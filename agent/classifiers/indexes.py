@@ -109,7 +109,7 @@ def observation_window(obs: Observation, index: LogicalIndex) -> tuple[datetime 
     if seen is not None:
         firsts = [f for p in index.parts if (f := seen.of(p.database, p.indexrelid)) is not None]
         if firsts:
-            candidates.append((max(firsts), "index first seen by pgradar"))
+            candidates.append((max(firsts), seen.source))
     if not candidates:
         return None, "unknown"
     return max(candidates)

@@ -92,8 +92,8 @@ def test_temp_spill_found_and_cleared_by_work_mem(fresh_pg: Cluster) -> None:
     rt.close()
 
 
-def test_check_window_judges_statement_problems_one_pass_cannot(fresh_pg: Cluster) -> None:
-    """``pgradar check`` polls once: temp spills need an interval, which ``--window`` gives."""
+def test_check_judges_statement_problems_in_one_pass_and_in_a_window(fresh_pg: Cluster) -> None:
+    """One pass judges the counters since their reset (and says so); ``--window`` only the interval."""
     import json
     import threading
 
@@ -116,7 +116,7 @@ def test_check_window_judges_statement_problems_one_pass_cannot(fresh_pg: Cluste
         target = f"main={monitor_dsn(fresh_pg)}"
         once = pgradar("check", "--dsn", target, "--fail-on", "never")
         assert once.returncode == 0, once.stderr
-        assert "need two polls: add --window 60" in once.stderr
+        assert "statement problems judged on counters main: since" in once.stdout
         windowed = pgradar("check", "--dsn", target, "--format", "json", "--fail-on", "never", "--window", "2")
         assert windowed.returncode == 0, windowed.stderr
         assert "collecting again" not in windowed.stderr  # json output is for programs: no progress lines
@@ -124,7 +124,7 @@ def test_check_window_judges_statement_problems_one_pass_cannot(fresh_pg: Cluste
     finally:
         stop.set()
         worker.join(10)
-    assert "temp_spill" not in once.stdout
+    assert "temp_spill" in once.stdout
     spills = [p for p in json.loads(windowed.stdout)["problems"] if p["kind"] == "temp_spill"]
     assert [p["queryid"] for p in spills] == [queryid(fresh_pg, "app", "SELECT payload FROM wide ORDER BY%")]
     assert "collecting again in 2s" in table.stderr and "temp_spill" in table.stdout

@@ -8,7 +8,7 @@ from pgradar.agent.server import NEWEST_SUPPORTED, OLDEST_SUPPORTED
 
 MAJORS = range(OLDEST_SUPPORTED, NEWEST_SUPPORTED + 1)
 # Queries that exist only from a version on; the collector asks a capability first.
-STARTS_LATER = {("statements", "info"): 14, ("explain", "generic"): 16}
+STARTS_LATER = {("statements", "info"): 14, ("explain", "generic"): 16, ("statements", "since"): 17}
 
 
 @pytest.mark.parametrize(("collector", "name"), queries.all_queries())

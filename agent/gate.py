@@ -1,0 +1,233 @@
+"""``pgradar check`` as a gate in CI and before a deploy: which window is judged, and what counts.
+
+The statement rules (temp_spill, low_cache_hit, n_plus_one, select_star,
+non_sargable_predicate) read an interval of pg_stat_statements counters.
+The long-running agent gets one from two polls. One pass of ``check`` has
+one poll, so it judges the counters as they stand: everything since they
+began counting. That window is said, because a rule's count threshold
+(``statement_min_calls``, ``n_plus_one_min_calls``) reads the count in it:
+
+- 17+: the oldest entry's ``stats_since`` (entries evicted or reset one by
+  one start again);
+- 14 to 16: ``pg_stat_statements_info.stats_reset``;
+- 13: the server start (a ``pg_stat_statements_reset()`` on 13 leaves no
+  trace; the window is then longer than said, and the counts smaller than
+  the window suggests, which can only hide a finding, never invent one).
+
+Rate thresholds stay rates (per call, per transaction, share of time).
+Transactions per database (n_plus_one's calls per transaction) come from
+pg_stat_database, whose counters may cover a longer window than
+pg_stat_statements': they are scaled to the statement window, assuming an
+even rate. With ``--baseline`` the window starts at the baseline and every
+counter (statements, tables, indexes, databases) is the difference.
+
+This module also scopes the result (``--kinds``, ``--exclude-kinds``,
+``--database``) and marks accepted findings (``ignore:``), as pure functions
+of the JSON document; ``apply_window`` and ``identity_of`` are the only
+parts that touch a target's state or session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pgradar.agent import queries
+from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.baseline import (
+    Identity,
+    TargetBaseline,
+    database_resets,
+    databases_before,
+    indexes_since,
+    statements_before,
+    tables_before,
+)
+from pgradar.agent.findings import KINDS
+from pgradar.agent.ignores import IgnoreRule
+from pgradar.agent.server import ServerInfo
+from pgradar.agent.snapshots import (
+    DatabaseSnapshot,
+    IndexesSnapshot,
+    IndexFirstSeen,
+    StatementsSnapshot,
+    TablesSnapshot,
+)
+from pgradar.agent.state import TargetState
+
+
+class ScopeError(ValueError):
+    """A bad --kinds/--exclude-kinds name: one line, exit 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the gate judges: these kinds, in this database (None: every database)."""
+
+    kinds: tuple[str, ...] = tuple(KINDS)
+    database: str | None = None
+
+    def keeps(self, problem: Mapping[str, Any]) -> bool:
+        """A problem in scope: its kind is judged, and it is in the database (or belongs to none)."""
+        if problem["kind"] not in self.kinds:
+            return False
+        return self.database is None or problem.get("database") in (None, self.database)
+
+
+def kind_list(text: str | None, flag: str) -> tuple[str, ...]:
+    """Comma-separated kind names, each checked against the kind list."""
+    if text is None:
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in KINDS]
+    if unknown or not names:
+        raise ScopeError(f"{flag}: unknown kind {', '.join(map(repr, unknown)) or repr(text)} "
+                         f"(known: {', '.join(KINDS)})")
+    return names
+
+
+def scope_from(kinds: str | None, exclude: str | None, database: str | None) -> Scope:
+    chosen = kind_list(kinds, "--kinds") or tuple(KINDS)
+    dropped = set(kind_list(exclude, "--exclude-kinds"))
+    left = tuple(k for k in chosen if k not in dropped)
+    if not left:
+        raise ScopeError("--kinds/--exclude-kinds: no kind left to judge")
+    return Scope(left, database)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The span of counters the statement rules judged on one target."""
+
+    since: datetime | None
+    until: datetime
+    source: str  # what bounds it: "baseline", "pg_stat_statements reset", "server start", ...
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.since is None else max(0.0, (self.until - self.since).total_seconds())
+
+
+def cumulative_window(server: ServerInfo, snapshot: StatementsSnapshot, oldest_entry: datetime | None) -> Window:
+    """Since when pg_stat_statements' counters count, on this server (see the module docstring)."""
+    if oldest_entry is not None:
+        return Window(oldest_entry, snapshot.taken_at, "oldest pg_stat_statements entry (stats_since)")
+    if snapshot.info is not None and snapshot.info.stats_reset is not None:
+        return Window(snapshot.info.stats_reset, snapshot.taken_at, "pg_stat_statements reset (stats_reset)")
+    return Window(server.started_at, snapshot.taken_at, "server start")
+
+
+def databases_at(current: DatabaseSnapshot, window: Window, server_started: datetime | None) -> DatabaseSnapshot:
+    """pg_stat_database as estimated at the window's start, for calls per transaction over the window.
+
+    Each database's counters count since its own reset (or the server
+    start); the part that falls inside the statement window is taken in
+    proportion to time. An unknown start counts everything (fewer calls per
+    transaction: quieter, never noisier).
+    """
+    since = window.since or current.taken_at
+    rows = []
+    for d in current.databases:
+        start = d.stats_reset or server_started
+        span = (current.taken_at - start).total_seconds() if start is not None else 0.0
+        inside = min(1.0, (current.taken_at - since).total_seconds() / span) if span > 0 else 1.0
+        before = 1.0 - max(0.0, inside)
+        rows.append(replace(d, xact_commit=round(d.xact_commit * before),
+                            xact_rollback=round(d.xact_rollback * before)))
+    return DatabaseSnapshot(since, tuple(rows))
+
+
+def identity_of(runtime: Any) -> Identity:
+    """The current identity of one target's counters (one query; raises the session's DatabaseError)."""
+    row = runtime.session().one(queries.resolve("server", "identity", 13))
+    state: TargetState = runtime.state
+    statements: StatementsSnapshot | None = state.latest("statements")
+    return Identity(row["system_identifier"], row["started_at"],
+                    statements.info.stats_reset if statements is not None and statements.info else None,
+                    database_resets(state.latest("database")))
+
+
+def oldest_entry(runtime: Any, server: ServerInfo) -> datetime | None:
+    """min(stats_since) of pg_stat_statements on 17+, else None."""
+    if not server.has_pgss_stats_since or server.pgss_schema is None:
+        return None
+    row = runtime.session().one(queries.resolve("statements", "since", server.major), pgss=server.pgss_schema)
+    since = row["since"]
+    return since if isinstance(since, datetime) else None
+
+
+def apply_window(state: TargetState, window: Window, saved: TargetBaseline | None) -> bool:
+    """Give the statement rules one interval over ``window`` (and, with a baseline, the other counters' start).
+
+    The interval is the current counters minus the baseline's, or minus
+    nothing (cumulative). Returns False when there is nothing to judge
+    (pg_stat_statements not read).
+    """
+    with state.lock:
+        current: StatementsSnapshot | None = state.latest("statements")
+        if current is None or window.since is None:
+            return False
+        previous = statements_before(saved, current) if saved is not None \
+            else StatementsSnapshot(window.since, (), current.info, new_texts=0)
+        interval = statement_deltas(previous, current)
+        state.statement_intervals.append(replace(interval, started_at=window.since))
+        databases: DatabaseSnapshot | None = state.latest("database")
+        if databases is not None:
+            start = databases_before(saved, databases) if saved is not None \
+                else databases_at(databases, window, state.server.started_at if state.server else None)
+            state.snapshots["database"].appendleft(start)
+        if saved is not None:
+            tables: TablesSnapshot | None = state.latest("tables")
+            if tables is not None:
+                state.snapshots["tables"].appendleft(tables_before(saved, tables))
+            indexes: IndexesSnapshot | None = state.latest("indexes")
+            if indexes is not None:
+                state.replace_latest("indexes", lambda old: indexes_since(saved, old))
+                # unused_index measures its window from the first sighting: the baseline's moment
+                state.record("index_first_seen", IndexFirstSeen(indexes.taken_at, tuple(
+                    ((i.database, i.indexrelid), saved.taken_at) for i in indexes.indexes), "baseline"))
+    return True
+
+
+# --- the document ----------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def gate_document(doc: Mapping[str, Any], windows: Mapping[str, Window], scope: Scope,
+                  rules: Sequence[IgnoreRule]) -> dict[str, Any]:
+    """The check document scoped, with accepted findings marked and the judged window said.
+
+    Each PostgreSQL target gets ``window_since``, ``window_seconds`` and
+    ``window_source`` (None when its statements could not be read; a
+    pgbouncer has none of them); the top level gets the shortest of them (the latest
+    ``window_since``), which is the whole story for a single target. Each
+    problem gets ``ignored`` (true when a rule accepts it) and
+    ``ignored_by`` (the rule). ``scope`` lists the kinds judged.
+    """
+    targets = []
+    for t in doc["targets"]:
+        w = windows.get(t["name"])
+        if t.get("role") == "pgbouncer":  # no statement counters: no window
+            targets.append(dict(t))
+            continue
+        targets.append({**t, "window_since": _iso(w.since) if w else None,
+                        "window_seconds": round(w.seconds) if w and w.seconds is not None else None,
+                        "window_source": w.source if w else None})
+    problems = []
+    for p in doc["problems"]:
+        if not scope.keeps(p):
+            continue
+        rule = next((r for r in rules if r.matches(p)), None)
+        problems.append({**p, "ignored": rule is not None, "ignored_by": rule.describe() if rule else None})
+    known = [w for w in windows.values() if w.since is not None]
+    shortest = max(known, key=lambda w: w.since or datetime.min) if known else None  # type: ignore[arg-type,return-value]
+    return {**doc, "window_since": _iso(shortest.since) if shortest else None,
+            "window_seconds": round(shortest.seconds) if shortest and shortest.seconds is not None else None,
+            "scope": {"kinds": list(scope.kinds), "database": scope.database},
+            "targets": targets, "problems": problems}
+
