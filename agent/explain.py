@@ -67,6 +67,29 @@ class PlanSummary:
     shape: str = ""  # the same, for a human: "Aggregate (Index Scan on public.t using t_a_idx)"
     indexes: tuple[PlanIndex, ...] = ()
     relations: tuple[tuple[str | None, str], ...] = ()  # (schema, relation) of every scan node, in plan order
+    # query patterns (``patterns_of``): the root's row width, and the plan facts of classifiers.patterns
+    width: float = 0.0
+    subplans: tuple[SubPlanRun, ...] = ()
+    limit_input: str | None = None  # the shape below the outermost Limit, when one is at or near the root
+
+
+@dataclass(frozen=True, slots=True)
+class SubPlanRun:
+    """A SubPlan (not an InitPlan) and how often the plan runs it.
+
+    A SubPlan is run once per row of the node whose expression holds it
+    (its parent), unless it is hashed (``hashed SubPlan n`` in that
+    expression): then it runs once and is probed. ``outer_rows`` is the
+    parent's row estimate times its loops, the planner's count of runs (a
+    filter runs it for rows it then drops, so the real count is higher).
+    """
+
+    name: str
+    parent: str  # the parent's node type and relation, for a human
+    outer_rows: float
+    hashed: bool
+    run_cost: float  # the SubPlan's estimated cost per run
+    seq_scans: tuple[str, ...]  # relations the SubPlan reads sequentially on every run
 
 
 def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -124,7 +147,62 @@ def walk(explain_json: Any) -> PlanSummary:
     if len(text) > SHAPE_TEXT_MAX:
         text = text[: SHAPE_TEXT_MAX - 3] + "..."
     return PlanSummary(float(root.get("Total Cost", 0)), float(root.get("Plan Rows", 0)), tuple(scans),
-                       tuple(sorts), loops, shape, text, tuple(indexes), tuple(relations))
+                       tuple(sorts), loops, shape, text, tuple(indexes), tuple(relations),
+                       float(root.get("Plan Width", 0)), *patterns_of(root))
+
+
+_EXPRESSIONS = ("Filter", "Join Filter", "Hash Cond", "Merge Cond", "Index Cond", "Recheck Cond", "One-Time Filter",
+                "Output", "Sort Key", "Group Key")
+
+
+def _node_name(node: Mapping[str, Any]) -> str:
+    name = str(node.get("Node Type", "?"))
+    if node.get("Relation Name"):
+        schema = node.get("Schema")
+        name += f" on {schema}.{node['Relation Name']}" if schema else f" on {node['Relation Name']}"
+    return name
+
+
+def _subplans(node: Mapping[str, Any], loops: float, out: list[SubPlanRun]) -> None:
+    """SubPlans below ``node`` (run ``loops`` times), with the rows each is run for."""
+    rows = float(node.get("Plan Rows", 0)) * loops
+    expressions = " ".join(str(v) for k in _EXPRESSIONS for v in ([node[k]] if k in node else ()))
+    for child in node.get("Plans", ()):
+        relationship = child.get("Parent Relationship")
+        child_loops = loops
+        if relationship == "SubPlan":
+            name = str(child.get("Subplan Name", "SubPlan"))
+            hashed = f"hashed {name}" in expressions or name.startswith("hashed")
+            seq = tuple(dict.fromkeys(_node_name(n).removeprefix("Seq Scan on ") for n in _nodes(child)
+                                      if n.get("Node Type") == "Seq Scan"))
+            out.append(SubPlanRun(name, _node_name(node), rows, hashed, float(child.get("Total Cost", 0)), seq))
+            child_loops = 1.0 if hashed else max(rows, 1.0)
+        elif relationship == "Inner" and node.get("Node Type") == "Nested Loop":
+            outer = next((c for c in node.get("Plans", ()) if c.get("Parent Relationship") == "Outer"), None)
+            child_loops = loops * max(float(outer.get("Plan Rows", 1)) if outer else 1.0, 1.0)
+        _subplans(child, child_loops, out)
+
+
+_PASS_THROUGH = ("Result", "Unique", "Aggregate", "Gather", "Gather Merge")
+
+
+def patterns_of(root: Mapping[str, Any]) -> tuple[tuple[SubPlanRun, ...], str | None]:
+    """The SubPlans of a plan, and what its outermost Limit reads (for the query-pattern rules)."""
+    found: list[SubPlanRun] = []
+    _subplans(root, 1.0, found)
+    node: Mapping[str, Any] | None = root
+    limit_input = None
+    while node is not None:
+        if node.get("Node Type") == "Limit":
+            children = [c for c in node.get("Plans", ()) if c.get("Parent Relationship") == "Outer"]
+            limit_input = _shape_text(children[0]) if children else None
+            break
+        if node.get("Node Type") not in _PASS_THROUGH:
+            break
+        node = next(iter(node.get("Plans", ())), None)
+    if limit_input is not None and len(limit_input) > SHAPE_TEXT_MAX:
+        limit_input = limit_input[: SHAPE_TEXT_MAX - 3] + "..."
+    return tuple(found), limit_input
 
 
 # --- index advice ----------------------------------------------------------------------

@@ -1,0 +1,302 @@
+"""Query patterns: how a statement asks for its rows (DESIGN 3.2; docs/query-patterns.md).
+
+``unbounded_result`` and ``offset_pagination`` read the statement deltas of
+the latest interval (whatever window the caller built: two polls in ``run``,
+``check --window``), so a statement rewritten, or no longer run, is gone on
+the next pass. ``correlated_subquery`` reads the generic plans of the
+statements that were frequent or expensive in that interval. Texts are read
+with sqlglot (``sqlparse.paging``); a text it cannot read gives no finding:
+these rules prefer the quiet answer where the evidence does not decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgradar.agent import sqlparse
+from pgradar.agent.analysis import StatementDelta, StatementInterval
+from pgradar.agent.explain import PlansSnapshot, StatementPlan
+from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.observation import Observation
+from pgradar.agent.snapshots import IndexesSnapshot
+from pgradar.agent.statement_text import group_key, is_select
+from pgradar.agent.thresholds import Thresholds
+
+TEXT_IN_EVIDENCE = 200
+
+
+def _short(text: str | None) -> str | None:
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat if len(flat) <= TEXT_IN_EVIDENCE else flat[: TEXT_IN_EVIDENCE - 3] + "..."
+
+
+@dataclass(slots=True)
+class _Use:
+    """What one statement text (its queryids together) did in the interval."""
+
+    database: str
+    dbid: int
+    text: str | None
+    queryids: list[int] = field(default_factory=list)
+    calls: int = 0
+    rows: int = 0
+    exec_ms: float = 0.0
+    blocks: int = 0  # shared buffers touched: hit + read
+
+    @property
+    def rows_per_call(self) -> float:
+        return self.rows / self.calls if self.calls else 0.0
+
+    @property
+    def blocks_per_call(self) -> float:
+        return self.blocks / self.calls if self.calls else 0.0
+
+
+def _uses(obs: Observation, deltas: Sequence[StatementDelta]) -> list[_Use]:
+    """Top-level deltas grouped by database and normalized text (psycopg's int2/int4/int8 split one text)."""
+    groups: dict[tuple[str, str], _Use] = {}
+    for d in deltas:
+        if not d.toplevel:
+            continue
+        text = obs.statement_texts.get((d.dbid, d.queryid))
+        key = (d.database, group_key(text) if text is not None else f"#{d.queryid}")
+        g = groups.setdefault(key, _Use(d.database, d.dbid, text))
+        if d.queryid not in g.queryids:
+            g.queryids.append(d.queryid)
+        g.calls += d.calls
+        g.rows += d.rows
+        g.exec_ms += d.total_exec_ms
+        g.blocks += d.shared_blks_hit + d.shared_blks_read
+    for g in groups.values():
+        g.queryids.sort()
+    return list(groups.values())
+
+
+def _latest(obs: Observation) -> StatementInterval | None:
+    return obs.statement_intervals[-1] if obs.statement_intervals else None
+
+
+def _plans(obs: Observation) -> dict[tuple[int, int], StatementPlan]:
+    plans: PlansSnapshot | None = obs.latest("plans")
+    return {(p.dbid, p.queryid): p for p in plans.plans if p.summary is not None} if plans else {}
+
+
+def _plan_of(plans: dict[tuple[int, int], StatementPlan], use: _Use) -> StatementPlan | None:
+    return next((plans[(use.dbid, q)] for q in use.queryids if (use.dbid, q) in plans), None)
+
+
+# --- unbounded_result ---------------------------------------------------------------------
+
+
+def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A frequent SELECT that returns very many rows per call and has no LIMIT.
+
+    Rule: in the latest interval, a statement text (its queryids together)
+    that is a read, ran at least ``unbounded_min_calls`` times and returned
+    at least ``unbounded_min_rows_per_call`` rows per call, and whose
+    outermost query has no LIMIT (nor FETCH FIRST). Every row crosses the
+    wire and is held by the client, on every call; a screen shows twenty.
+    A text sqlglot cannot read gives no finding (it may have a LIMIT).
+    Evidence: rows per call, calls, mean time, the plan's row width and the
+    bytes per call it implies (when the statement was planned).
+    Fix: a LIMIT with keyset pagination, or the aggregation done in SQL.
+    """
+    interval = _latest(obs)
+    if interval is None:
+        return
+    plans = _plans(obs)
+    for g in _uses(obs, interval.deltas):
+        if g.text is None or g.calls < t.unbounded_min_calls or g.rows_per_call < t.unbounded_min_rows_per_call:
+            continue
+        if not is_select(g.text):
+            continue
+        shape = sqlparse.paging(g.text)
+        if shape is None or shape.limit is not None:
+            continue
+        plan = _plan_of(plans, g)
+        width = plan.summary.width if plan is not None and plan.summary is not None else None
+        per_call = width * g.rows_per_call if width else None
+        queryid = g.queryids[0]
+        size = f", about {human_bytes(per_call)} per call" if per_call else ""
+        order = ", ".join(shape.order) if shape.order else "a unique key"
+        yield Finding(
+            "unbounded_result", "warning", obs.target,
+            summary=(f"statement {queryid} returns {g.rows_per_call:,.0f} rows per call{size}, with no LIMIT "
+                     f"({g.calls} calls in {interval.seconds:.0f}s)"),
+            recommendation=(f"Bound the result: add LIMIT and page by key (... WHERE ({order.removesuffix(' DESC')})"
+                            f" > ($last) ORDER BY {order} LIMIT 100), or compute in SQL what the client does "
+                            "with the rows (GROUP BY, count(), sum()) so only the answer crosses the wire"),
+            evidence={"rows_per_call": round(g.rows_per_call), "calls": g.calls,
+                      "mean_exec_ms": round(g.exec_ms / g.calls, 3), "row_width_bytes": width,
+                      "bytes_per_call": round(per_call) if per_call else None, "aggregated": shape.aggregated,
+                      "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+                      "interval_seconds": round(interval.seconds, 1)},
+            database=g.database, queryid=str(queryid))
+
+
+# --- offset_pagination --------------------------------------------------------------------
+
+
+def _bare(key: str) -> str:
+    return key.removesuffix(" DESC")
+
+
+def _keyset(shape: sqlparse.Paging, relation: str) -> str:
+    """The keyset form of a paged statement: the last row's sort key instead of the OFFSET."""
+    keys = list(shape.order)
+    descending = [k.endswith(" DESC") for k in keys]
+    if not keys:
+        return (f"SELECT ... FROM {relation} WHERE id > $last_id ORDER BY id LIMIT $n "
+                "(page by a unique key: OFFSET without ORDER BY returns rows in no defined order)")
+    columns = [_bare(k) for k in keys]
+    if len(set(descending)) > 1:  # mixed directions: a row comparison does not express it
+        return (f"SELECT ... FROM {relation} WHERE <after the last row by {', '.join(keys)}> "
+                f"ORDER BY {', '.join(keys)} LIMIT $n (mixed directions: compare key by key, or store one "
+                "direction)")
+    op = "<" if descending[0] else ">"
+    lhs = f"({', '.join(columns)})" if len(columns) > 1 else columns[0]
+    last = ", ".join(f"$last_{c.split('.')[-1].strip(chr(34))}" for c in columns)
+    rhs = f"({last})" if len(columns) > 1 else last
+    where = f"({shape.where}) AND " if shape.where else ""
+    return f"SELECT ... FROM {relation} WHERE {where}{lhs} {op} {rhs} ORDER BY {', '.join(keys)} LIMIT $n"
+
+
+def _serving_index(obs: Observation, database: str, schema: str | None, relation: str,
+                   columns: Sequence[str]) -> str | None:
+    """An existing index that leads with the sort columns (in any leading order of equality ones)."""
+    indexes: IndexesSnapshot | None = obs.latest("indexes")
+    if indexes is None:
+        return None
+    for i in indexes.indexes:
+        if i.database == database and i.relation == relation and (schema is None or i.schema == schema) \
+                and i.is_valid and not i.predicate and list(i.keys[: len(columns)]) == list(columns):
+            return i.index
+    return None
+
+
+def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A frequent statement that pages with OFFSET and pays for every row it skips.
+
+    pg_stat_statements counts the rows a paged statement returns (20 per
+    call), not those it reads to skip the offset (``OFFSET 50000`` read
+    50,020 index rows per call): the cost shows in the buffers it touches.
+    Rule: in the latest interval, a read whose outermost query has an
+    OFFSET (a parameter, or a literal other than 0), run at least
+    ``offset_min_calls`` times, touching at least
+    ``offset_min_blocks_per_call`` shared buffers per call and at least
+    ``offset_min_blocks_per_row`` per row returned. OFFSET on a small table,
+    or a small offset, touches few buffers and stays quiet. Where the
+    statement was planned, the evidence adds what its Limit reads (an Index
+    Scan reads offset + limit rows; a Sort over a Seq Scan reads the table).
+    Fix: keyset pagination (the last row's sort key instead of the offset)
+    and, when none exists, the index on the sort key that serves it.
+    """
+    interval = _latest(obs)
+    if interval is None:
+        return
+    plans = _plans(obs)
+    for g in _uses(obs, interval.deltas):
+        if g.text is None or g.calls < t.offset_min_calls or g.blocks_per_call < t.offset_min_blocks_per_call:
+            continue
+        per_row = g.blocks / max(g.rows, 1)
+        if per_row < t.offset_min_blocks_per_row or not is_select(g.text):
+            continue
+        shape = sqlparse.paging(g.text)
+        if shape is None or shape.offset is None or shape.offset.strip() in ("0", "NULL"):
+            continue
+        schema, relation = shape.tables[0] if len(shape.tables) == 1 else (None, None)
+        columns = [_bare(k) for k in shape.order]
+        plain = relation is not None and all(c.replace("_", "").isalnum() for c in columns)
+        target_schema = schema or "public"
+        name = qualified(target_schema, relation) if relation else "<table>"
+        fix = _keyset(shape, name)
+        index = _serving_index(obs, g.database, schema, relation, columns) if plain and relation else None
+        if plain and relation and columns and index is None:
+            keys = ", ".join(quote_ident(c) + (" DESC" if k.endswith(" DESC") else "")
+                             for c, k in zip(columns, shape.order, strict=True))
+            fix = f"CREATE INDEX CONCURRENTLY ON {name} ({keys});\n-- then page by key: {fix}"
+        else:
+            served = f" (served by index {index})" if index else ""
+            fix = f"-- page by key{served}: {fix}"
+        plan = _plan_of(plans, g)
+        queryid = g.queryids[0]
+        yield Finding(
+            "offset_pagination", "warning", obs.target,
+            summary=(f"statement {queryid} pages with OFFSET {shape.offset}: it touches {g.blocks_per_call:,.0f} "
+                     f"buffers per call to return {g.rows_per_call:,.1f} rows ({g.calls} calls in "
+                     f"{interval.seconds:.0f}s); every skipped row is read again on each page"),
+            recommendation=fix,
+            evidence={"offset": shape.offset, "limit": shape.limit, "order_by": list(shape.order),
+                      "blocks_per_call": round(g.blocks_per_call), "blocks_per_row": round(per_row, 1),
+                      "rows_per_call": round(g.rows_per_call, 2), "calls": g.calls,
+                      "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                      "limit_reads": plan.summary.limit_input if plan is not None and plan.summary else None,
+                      "evidence_from": "pg_stat_statements buffers per call" + (" and the generic plan" if plan
+                                                                                 else ""),
+                      "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+                      "interval_seconds": round(interval.seconds, 1)},
+            database=g.database, schema=target_schema if relation else None, relation=relation,
+            queryid=str(queryid))
+
+
+# --- correlated_subquery ------------------------------------------------------------------
+
+
+def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A SubPlan run once per row of a large outer input, each run reading a table.
+
+    Rule: the generic plan of a statement that, in the latest interval, ran
+    at least ``statement_min_calls`` times or took ``statement_min_share`` of
+    the execution time has a SubPlan (not an InitPlan, which runs once; not
+    a hashed SubPlan, which runs once and is probed) whose parent the
+    planner expects to produce at least ``correlated_min_outer_rows`` rows,
+    and which reads a table sequentially on every run. A SubPlan whose run
+    is an index probe costs what a nested loop would, and a SubPlan over a
+    10-row outer table is cheap: both stay quiet.
+    Evidence: the SubPlan, its parent, the outer row estimate, the tables it
+    scans on each run, its cost per run (all from the generic plan: the
+    estimates, not a count of runs).
+    Fix: the JOIN / LATERAL / GROUP BY rewrite that reads the inner table
+    once, or the index on the correlated column that makes each run a probe.
+    """
+    interval = _latest(obs)
+    plans = _plans(obs)
+    if interval is None or not plans:
+        return
+    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
+    for g in _uses(obs, interval.deltas):
+        if g.calls < t.statement_min_calls and g.exec_ms < t.statement_min_share * total_ms:
+            continue
+        plan = _plan_of(plans, g)
+        if plan is None or plan.summary is None:
+            continue
+        runs = [s for s in plan.summary.subplans
+                if not s.hashed and s.seq_scans and s.outer_rows >= t.correlated_min_outer_rows]
+        if not runs:
+            continue
+        worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
+        tables = ", ".join(worst.seq_scans)
+        evidence: dict[str, Any] = {
+            "subplan": worst.name, "runs_for": worst.parent, "outer_rows_estimate": round(worst.outer_rows),
+            "scanned_each_run": list(worst.seq_scans), "cost_per_run": worst.run_cost,
+            "plan_cost": plan.summary.total_cost, "calls": g.calls, "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+            "evidence_from": "the generic plan (estimated rows, not counted runs)",
+            "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+            "interval_seconds": round(interval.seconds, 1)}
+        yield Finding(
+            "correlated_subquery", "warning", obs.target,
+            summary=(f"statement {g.queryids[0]} runs {worst.name} once per row of {worst.parent} "
+                     f"(about {worst.outer_rows:,.0f} rows), reading {tables} sequentially each time"),
+            recommendation=(f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP "
+                            f"BY of {tables}) so {tables} is read once: SELECT ... FROM outer o JOIN (SELECT key, "
+                            f"agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key; or index the column the "
+                            f"subquery correlates on (CREATE INDEX CONCURRENTLY ON {tables} (<correlated column>)) "
+                            "so each run is a probe"),
+            evidence=evidence, database=g.database, queryid=str(g.queryids[0]))
+
+
+CLASSIFIERS = (unbounded_result, offset_pagination, correlated_subquery)
