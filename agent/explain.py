@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -90,6 +91,7 @@ class SubPlanRun:
     hashed: bool
     run_cost: float  # the SubPlan's estimated cost per run
     seq_scans: tuple[str, ...]  # relations the SubPlan reads sequentially on every run
+    correlated: tuple[tuple[str, str], ...] = ()  # (relation, column) compared with an outer column in those scans
 
 
 def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -173,14 +175,35 @@ def _subplans(node: Mapping[str, Any], loops: float, out: list[SubPlanRun]) -> N
         if relationship == "SubPlan":
             name = str(child.get("Subplan Name", "SubPlan"))
             hashed = f"hashed {name}" in expressions or name.startswith("hashed")
-            seq = tuple(dict.fromkeys(_node_name(n).removeprefix("Seq Scan on ") for n in _nodes(child)
-                                      if n.get("Node Type") == "Seq Scan"))
-            out.append(SubPlanRun(name, _node_name(node), rows, hashed, float(child.get("Total Cost", 0)), seq))
+            scans = [n for n in _nodes(child) if n.get("Node Type") == "Seq Scan"]
+            seq = tuple(dict.fromkeys(_node_name(n).removeprefix("Seq Scan on ") for n in scans))
+            correlated = tuple(dict.fromkeys(pair for n in scans for pair in _correlated_columns(n)))
+            out.append(SubPlanRun(name, _node_name(node), rows, hashed, float(child.get("Total Cost", 0)), seq,
+                                  correlated))
             child_loops = 1.0 if hashed else max(rows, 1.0)
         elif relationship == "Inner" and node.get("Node Type") == "Nested Loop":
             outer = next((c for c in node.get("Plans", ()) if c.get("Parent Relationship") == "Outer"), None)
             child_loops = loops * max(float(outer.get("Plan Rows", 1)) if outer else 1.0, 1.0)
         _subplans(child, child_loops, out)
+
+
+_COLUMN_EQUALS = re.compile(r'("(?:[^"]|"")+"|\w+)\.("(?:[^"]|"")+"|\w+) = ("(?:[^"]|"")+"|\w+)\.("(?:[^"]|"")+"|\w+)')
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def _correlated_columns(scan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Columns of a scan inside a SubPlan compared with a column of another alias (an outer row's), by
+    VERBOSE's qualified names: ``(l.order_id = o.id)``."""
+    alias, relation = scan.get("Alias"), _node_name(scan).removeprefix("Seq Scan on ")
+    for m in _COLUMN_EQUALS.finditer(str(scan.get("Filter", ""))):
+        left, right = _unquote(m[1]), _unquote(m[3])
+        if left == alias and right != alias:
+            yield relation, _unquote(m[2])
+        elif right == alias and left != alias:
+            yield relation, _unquote(m[4])
 
 
 _PASS_THROUGH = ("Result", "Unique", "Aggregate", "Gather", "Gather Merge")

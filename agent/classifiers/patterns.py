@@ -246,6 +246,12 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
 # --- correlated_subquery ------------------------------------------------------------------
 
 
+def _relation_sql(name: str) -> str:
+    """``schema.relation`` as the plan names it (VERBOSE), quoted for SQL."""
+    schema, _, relation = name.rpartition(".")
+    return qualified(schema, relation) if schema else quote_ident(relation)
+
+
 def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     """A SubPlan run once per row of a large outer input, each run reading a table.
 
@@ -280,9 +286,12 @@ def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             continue
         worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
         tables = ", ".join(worst.seq_scans)
+        index = "".join(f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n"
+                        for rel, col in worst.correlated)
         evidence: dict[str, Any] = {
             "subplan": worst.name, "runs_for": worst.parent, "outer_rows_estimate": round(worst.outer_rows),
             "scanned_each_run": list(worst.seq_scans), "cost_per_run": worst.run_cost,
+            "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
             "plan_cost": plan.summary.total_cost, "calls": g.calls, "mean_exec_ms": round(g.exec_ms / g.calls, 3),
             "evidence_from": "the generic plan (estimated rows, not counted runs)",
             "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
@@ -291,11 +300,14 @@ def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             "correlated_subquery", "warning", obs.target,
             summary=(f"statement {g.queryids[0]} runs {worst.name} once per row of {worst.parent} "
                      f"(about {worst.outer_rows:,.0f} rows), reading {tables} sequentially each time"),
-            recommendation=(f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP "
-                            f"BY of {tables}) so {tables} is read once: SELECT ... FROM outer o JOIN (SELECT key, "
+            recommendation=(f"{index}-- each run becomes an index probe; or rewrite the subquery as a JOIN (JOIN "
+                            f"LATERAL, or a JOIN to a GROUP BY) so {tables} is read once: SELECT ... FROM outer o "
+                            f"LEFT JOIN (SELECT key, agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key"
+                            if index else
+                            f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP BY of "
+                            f"{tables}) so {tables} is read once: SELECT ... FROM outer o LEFT JOIN (SELECT key, "
                             f"agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key; or index the column the "
-                            f"subquery correlates on (CREATE INDEX CONCURRENTLY ON {tables} (<correlated column>)) "
-                            "so each run is a probe"),
+                            "subquery correlates on, so each run is a probe"),
             evidence=evidence, database=g.database, queryid=str(g.queryids[0]))
 
 

@@ -142,6 +142,8 @@ def test_correlated_subquery_from_real_plans() -> None:
         (f,) = correlated_subquery(_with_plan(busy, _plan(f"correlated.{major}.json")), T)
         assert f.kind == "correlated_subquery" and f.queryid == "1" and f.database == "app"
         assert f.evidence["outer_rows_estimate"] >= 1000 and f.evidence["scanned_each_run"] == ["public.lines"]
+        assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.lines (order_id);\n")
+        assert f.evidence["correlated_on"] == ["public.lines.order_id"]
         for quiet in ("hashed", "initplan", "indexed", "small_outer"):
             plan = _plan(f"correlated_{quiet}.{major}.json")
             assert list(correlated_subquery(_with_plan(busy, plan), T)) == [], (major, quiet)

@@ -1,0 +1,219 @@
+"""Query patterns and deadlocks on real servers (13 and 18): each kind planted, found, its fix applied,
+gone on the next pass; a healthy look-alike beside it stays quiet."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import psycopg
+import pytest
+from pgradar.agent.config import Config, TargetConfig
+from pgradar.agent.embedded import Cluster
+from pgradar.agent.findings import Finding
+from pgradar.agent.state import TargetState
+from pgradar.agent.target import TargetRuntime
+from pgradar.agent.thresholds import DEFAULT, Thresholds, with_overrides
+from support import MONITOR_ROLE, collect_and_classify, monitor_dsn, superuser
+
+pytestmark = pytest.mark.heavy
+
+BEFORE = ("server", "settings", "tables", "sizes", "database", "statements", "indexes", "auto_explain")
+AFTER = ("statements", "database", "tables", "indexes", "plans", "auto_explain")
+
+
+def runtime(cluster: Cluster, log: str | None = None, thresholds: Thresholds = DEFAULT) -> TargetRuntime:
+    target = TargetConfig("t", monitor_dsn(cluster), auto_explain_log=log, thresholds=thresholds)
+    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    for name in BEFORE:
+        rt.run_collector(name)
+    return rt
+
+
+def next_pass(rt: TargetRuntime, kind: str) -> list[Finding]:
+    time.sleep(1.0)  # pg_stat_database lags pg_stat_statements (13-14: every 0.5 s)
+    return [f for f in collect_and_classify(rt, AFTER) if f.kind == kind]
+
+
+def queryid(cluster: Cluster, text_like: str) -> str:
+    """The top-level statement's queryid (18 also records the statement inside pgradar's EXPLAIN, nested)."""
+    with superuser(cluster) as conn:
+        rows = conn.execute("SELECT DISTINCT s.queryid::text, s.query FROM pg_stat_statements s JOIN pg_database d "
+                            "ON d.oid = s.dbid WHERE d.datname = 'app' AND s.query LIKE %s "
+                            "AND s.query NOT LIKE '%%pgradar%%' AND s.query NOT LIKE 'EXPLAIN%%' "
+                            "AND coalesce(to_jsonb(s) ->> 'toplevel', 'true') = 'true'", (text_like,)).fetchall()
+    assert len(rows) == 1, (text_like, rows)
+    return str(rows[0][0])
+
+
+def run_sql(cluster: Cluster, recommendation: str) -> None:
+    """The recommendation's SQL lines (comments and guidance after ``--`` left out)."""
+    with superuser(cluster, "app") as conn:
+        for line in recommendation.splitlines():
+            if line.strip() and not line.lstrip().startswith("--"):
+                conn.execute(line)
+
+
+# --- unbounded_result ----------------------------------------------------------------------
+
+
+def test_unbounded_result_found_and_cleared_by_a_limit(fresh_pg: Cluster) -> None:
+    with superuser(fresh_pg, "app") as conn:
+        conn.execute("CREATE TABLE big (id int PRIMARY KEY, region int, payload text);"
+                     "INSERT INTO big SELECT g, g % 20, md5(g::text) FROM generate_series(1, 12000) g; ANALYZE big")
+    rt = runtime(fresh_pg)
+    with superuser(fresh_pg, "app") as conn:
+        for _ in range(50):
+            conn.execute("SELECT id, payload FROM big WHERE id > %s", (0,)).fetchall()
+        for _ in range(100):  # look-alike: a report of 20 rows
+            conn.execute("SELECT region, count(*) FROM big WHERE id > %s GROUP BY region", (0,)).fetchall()
+    found = next_pass(rt, "unbounded_result")
+    assert [f.queryid for f in found] == [queryid(fresh_pg, "SELECT id, payload FROM big WHERE id >%")], found
+    f = found[0]
+    assert f.database == "app" and f.evidence["rows_per_call"] == 12000 and f.evidence["calls"] == 50
+    assert "LIMIT" in f.recommendation
+    with superuser(fresh_pg, "app") as conn:  # the fix: a LIMIT, paged by key
+        last = 0
+        for _ in range(50):
+            rows = conn.execute("SELECT id, payload FROM big WHERE id > %s ORDER BY id LIMIT 100", (last,)).fetchall()
+            last = rows[-1][0]
+    assert next_pass(rt, "unbounded_result") == []
+    rt.close()
+
+
+# --- offset_pagination -----------------------------------------------------------------------
+
+
+def test_offset_pagination_found_and_cleared_by_keyset_and_its_index(fresh_pg: Cluster) -> None:
+    with superuser(fresh_pg, "app") as conn:
+        conn.execute("CREATE TABLE events (id int PRIMARY KEY, at timestamptz NOT NULL, note text);"
+                     "INSERT INTO events SELECT g, now() - (g * 7919 % 60000) * interval '1 s', repeat('x', 150) "
+                     "FROM generate_series(1, 60000) g;"
+                     "CREATE TABLE lookups (id int PRIMARY KEY, label text);"
+                     "INSERT INTO lookups SELECT g, 'l' || g FROM generate_series(1, 200) g; ANALYZE")
+    rt = runtime(fresh_pg)
+    with superuser(fresh_pg, "app") as conn:
+        for page in range(60):
+            conn.execute("SELECT id, at FROM events ORDER BY at DESC LIMIT %s OFFSET %s",
+                         (20, 20000 + 20 * page)).fetchall()
+            conn.execute("SELECT id, label FROM lookups ORDER BY id LIMIT %s OFFSET %s",  # look-alike: small table
+                         (20, (page % 9) * 20)).fetchall()
+    found = next_pass(rt, "offset_pagination")
+    assert [f.queryid for f in found] == [queryid(fresh_pg, "SELECT id, at FROM events ORDER BY at DESC%")], found
+    f = found[0]
+    assert (f.schema, f.relation) == ("public", "events")
+    assert f.evidence["blocks_per_call"] >= 1000 and f.evidence["rows_per_call"] == 20
+    assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.events (at DESC);\n")
+    assert "WHERE at < $last_at ORDER BY at DESC LIMIT $n" in f.recommendation
+    run_sql(fresh_pg, f.recommendation)
+    with superuser(fresh_pg, "app") as conn:  # pages by key, as the recommendation says
+        last = conn.execute("SELECT max(at) FROM events").fetchone()[0]
+        for _ in range(60):
+            rows = conn.execute("SELECT id, at FROM events WHERE at < %s ORDER BY at DESC LIMIT %s",
+                                (last, 20)).fetchall()
+            last = rows[-1][1]
+    assert next_pass(rt, "offset_pagination") == []
+    rt.close()
+
+
+# --- correlated_subquery ----------------------------------------------------------------------
+
+CORRELATED = "SELECT o.id, (SELECT sum(l.qty) FROM lines l WHERE l.order_id = o.id) FROM {outer} o WHERE o.total > %s"
+
+
+def test_correlated_subquery_found_and_cleared_by_its_index(fresh_pg: Cluster) -> None:
+    with superuser(fresh_pg, "app") as conn:
+        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, total int);"
+                     "INSERT INTO orders SELECT g, g FROM generate_series(1, 6000) g;"
+                     "CREATE TABLE tiny (id int PRIMARY KEY, total int);"
+                     "INSERT INTO tiny SELECT g, g FROM generate_series(1, 10) g;"
+                     "CREATE TABLE lines (order_id int, qty int);"
+                     "INSERT INTO lines SELECT g % 6000 + 1, g % 7 FROM generate_series(1, 30000) g; ANALYZE;"
+                     f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")  # EXPLAIN needs it
+
+    def workload() -> None:
+        with superuser(fresh_pg, "app") as conn:
+            for _ in range(20):
+                conn.execute(CORRELATED.format(outer="orders"), (5995,)).fetchall()  # few rows run it, but
+                conn.execute(CORRELATED.format(outer="tiny"), (0,)).fetchall()  # the plan expects 2,000
+
+    rt = runtime(fresh_pg)
+    workload()
+    next_pass(rt, "correlated_subquery")  # the texts arrive with this poll; the plans with the next
+    workload()
+    found = next_pass(rt, "correlated_subquery")
+    plans = rt.state.latest("plans")
+    assert [f.queryid for f in found] == [queryid(fresh_pg, "%FROM orders o WHERE o.total >%")], \
+        [(p.queryid, p.skipped, p.summary and p.summary.subplans) for p in plans.plans]
+    f = found[0]
+    assert f.evidence["scanned_each_run"] == ["public.lines"] and f.evidence["outer_rows_estimate"] >= 1000
+    assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.lines (order_id);\n")
+    run_sql(fresh_pg, f.recommendation)
+    workload()
+    assert next_pass(rt, "correlated_subquery") == []  # an index changed: replanned, each run is a probe
+    rt.close()
+
+
+# --- deadlocks ---------------------------------------------------------------------------------
+
+
+def _transfer(dsn: str, first: int, second: int, barrier: threading.Barrier, errors: list[str]) -> None:
+    with psycopg.connect(dsn) as conn:
+        try:
+            conn.execute("UPDATE accounts SET balance = balance - 10 WHERE id = %s", (first,))
+            with contextlib.suppress(threading.BrokenBarrierError):  # in one order, the second waits at its first
+                barrier.wait(3)
+            conn.execute("UPDATE accounts SET balance = balance + 10 WHERE id = %s", (second,))
+            conn.commit()
+        except psycopg.errors.DeadlockDetected as exc:
+            errors.append(str(exc))
+            conn.rollback()
+
+
+def transfers(cluster: Cluster, orders: tuple[tuple[int, int], tuple[int, int]]) -> list[str]:
+    """Two transactions at once, each updating two accounts in the given order; the deadlock errors."""
+    errors: list[str] = []
+    barrier = threading.Barrier(2)
+    workers = [threading.Thread(target=_transfer, args=(cluster.dsn("app"), a, b, barrier, errors))
+               for a, b in orders]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    return errors
+
+
+def deadlock_count(cluster: Cluster, database: str) -> int:
+    with superuser(cluster) as conn:
+        return int(conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = %s",
+                                (database,)).fetchone()[0])
+
+
+def test_deadlocks_found_with_the_log_and_gone_with_one_lock_order(fresh_pg: Cluster) -> None:
+    with superuser(fresh_pg) as conn:
+        conn.execute("CREATE DATABASE busy")
+    for db in ("app", "busy"):
+        with superuser(fresh_pg, db) as conn:
+            conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
+                         "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 100) g")
+    window = with_overrides(DEFAULT, {"deadlocks_window_s": 0})  # judge the latest interval alone
+    rt = runtime(fresh_pg, log=str(fresh_pg.logfile), thresholds=window)
+    with superuser(fresh_pg, "busy") as conn:  # look-alike: heavy updates, never a deadlock
+        for i in range(2000):
+            conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = %s", (i % 100 + 1,))
+    assert len(transfers(fresh_pg, ((1, 2), (2, 1)))) == 1  # opposite orders: one is the victim
+    deadline = time.monotonic() + 15  # counted when the victim's session flushes its statistics
+    while deadlock_count(fresh_pg, "app") < 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    found = next_pass(rt, "deadlocks")
+    assert [(f.database, f.evidence["deadlocks"]) for f in found] == [("app", 1)], found
+    f = found[0]
+    assert f.severity == "warning" and f.evidence["relations"] == ["accounts"]
+    assert set(f.evidence["statements"]) == {"UPDATE accounts SET balance = balance + ? WHERE id = ?"}
+    assert "FOR UPDATE" in f.recommendation and "ORDER BY id" in f.recommendation
+    # the fix: every transaction takes its locks in the same order
+    assert transfers(fresh_pg, ((1, 2), (1, 2))) == []
+    assert next_pass(rt, "deadlocks") == []
+    assert deadlock_count(fresh_pg, "busy") == 0
+    rt.close()
