@@ -27,7 +27,8 @@ from pgradar.exporters.report import FORMATS
 EXIT_USAGE = 2
 # Judged from two polls of the counters: one pass of ``check`` cannot see them (``--window``).
 INTERVAL_KINDS = ("temp_spill", "low_cache_hit", "n_plus_one", "select_star", "non_sargable_predicate",
-                  "unbounded_result", "offset_pagination", "correlated_subquery", "deadlocks")
+                  "unbounded_result", "offset_pagination", "correlated_subquery", "partition_pruning_missed",
+                  "deadlocks")
 
 
 class UsageError(Exception):

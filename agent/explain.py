@@ -72,6 +72,7 @@ class PlanSummary:
     width: float = 0.0
     subplans: tuple[SubPlanRun, ...] = ()
     limit_input: str | None = None  # the shape below the outermost Limit, when one is at or near the root
+    subplans_removed: int = 0  # Append/MergeAppend children pruned (13-15 generic plans: at executor start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,8 @@ def walk(explain_json: Any) -> PlanSummary:
         text = text[: SHAPE_TEXT_MAX - 3] + "..."
     return PlanSummary(float(root.get("Total Cost", 0)), float(root.get("Plan Rows", 0)), tuple(scans),
                        tuple(sorts), loops, shape, text, tuple(indexes), tuple(relations),
-                       float(root.get("Plan Width", 0)), *patterns_of(root))
+                       float(root.get("Plan Width", 0)), *patterns_of(root),
+                       sum(int(n.get("Subplans Removed", 0)) for n in _nodes(root)))
 
 
 _EXPRESSIONS = ("Filter", "Join Filter", "Hash Cond", "Merge Cond", "Index Cond", "Recheck Cond", "One-Time Filter",
@@ -350,6 +352,24 @@ def next_shapes(current: PlanShape | None, previous: PlanShape | None, summary: 
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionedUse:
+    """A partitioned table a statement reads: its key, its partitions, and whether the WHERE clause compares
+    a key column itself with a value (the text's side of pruning, which holds on every version)."""
+
+    schema: str
+    relation: str
+    key_columns: tuple[str | None, ...]  # None where the key is an expression
+    key_definition: str  # "RANGE (at)"
+    leaves: tuple[str, ...]  # "schema.relation" of each leaf partition
+    key_constrained: bool  # the WHERE compares a key column with a value (=, IN, range)
+    reltuples: float = 0.0
+
+    @property
+    def partitions(self) -> int:
+        return len(self.leaves)
+
+
+@dataclass(frozen=True, slots=True)
 class StatementPlan:
     """One statement's generic plan, or why it has none, and its plan shapes over time."""
 
@@ -365,6 +385,7 @@ class StatementPlan:
     index_mark: str = ""  # the indexes when planned (``index_mark``): another mark means replan
     current_shape: PlanShape | None = None
     previous_shape: PlanShape | None = None  # the previous distinct shape, if the plan changed
+    partitioned: tuple[PartitionedUse, ...] = ()  # partitioned tables it reads (partition_pruning_missed)
 
     @property
     def seq_scans(self) -> tuple[SeqScan, ...]:
@@ -483,9 +504,29 @@ def plan_statement(session: Session, server: ServerInfo, text: str, username: st
                     advice = [_verify(session, server, text, summary, a, hypopg) for a in advice]
             scans = tuple(_with_size(session, server, s) for s in summary.seq_scans)
             summary = replace(summary, seq_scans=scans)
+            partitioned = _partitioned(session, server, uses or ())
     except QueryFailed as exc:
         return replace(base, skipped=f"planning failed: {exc}", parsed=uses is not None)
-    return replace(base, summary=summary, advice=tuple(advice), parsed=uses is not None)
+    return replace(base, summary=summary, advice=tuple(advice), parsed=uses is not None, partitioned=partitioned)
+
+
+def _partitioned(session: Session, server: ServerInfo, uses: Sequence[sqlparse.TableUse]) -> tuple[PartitionedUse, ...]:
+    """The partitioned tables among the statement's tables, with their keys and leaf partitions."""
+    found: list[PartitionedUse] = []
+    for use in uses:
+        rel = _relation(session, server, use.schema, use.table)
+        if rel is None or rel["relkind"] != "p":
+            continue
+        name = qualified(rel["schema"], rel["relation"])
+        rows = session.dicts(_q("partitions", server), {"name": name})
+        if not rows:
+            continue
+        keys = tuple(rows[0]["key_columns"] or ())
+        compared = set(use.equality) | set(use.range)
+        found.append(PartitionedUse(rel["schema"], rel["relation"], keys, str(rows[0]["key_definition"]),
+                                    tuple(rows[0]["leaves"] or ()), any(k in compared for k in keys if k),
+                                    float(rel["reltuples"])))
+    return tuple(found)
 
 
 def _with_size(session: Session, server: ServerInfo, scan: SeqScan) -> SeqScan:

@@ -11,6 +11,7 @@ these rules prefer the quiet answer where the evidence does not decide.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -311,4 +312,80 @@ def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             evidence=evidence, database=g.database, queryid=str(g.queryids[0]))
 
 
-CLASSIFIERS = (unbounded_result, offset_pagination, correlated_subquery)
+# --- partition_pruning_missed --------------------------------------------------------------
+
+
+def _mentions(sql: str, column: str) -> bool:
+    """The SQL text names the column (as a whole identifier, not inside another name)."""
+    return re.search(rf"(?<![\w\"]){re.escape(quote_ident(column))}(?![\w\"])", sql) is not None
+
+
+def partition_pruning_missed(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A statement on a partitioned table that reads all, or nearly all, of its partitions.
+
+    Generic plans do not show pruning the same way on every version (on 18
+    ``EXPLAIN (GENERIC_PLAN)`` of a range on the key lists every partition,
+    while a real call reads one; on 13-15 EXECUTE with NULL parameters
+    removes them all), so the rule rests on the text, which holds on every
+    version, and the plan confirms: a statement that, in the latest
+    interval, ran ``statement_min_calls`` times or took
+    ``statement_min_share`` of the execution time, reads a partitioned table
+    of at least ``large_table_rows`` rows with at least two partitions, and
+    its WHERE clause compares no partition key column itself with a value
+    (no filter on it, or the key wrapped in a function or cast); and its
+    generic plan scans at least ``partition_scan_share`` of the partitions
+    with none removed. A range on the key stays quiet; a key that is an
+    expression is not judged (the text cannot tell).
+    Evidence: partitions scanned of total, the filter, the partition key.
+    Fix: a predicate on the key column itself (``WHERE at >= $1 AND at <
+    $2``, the rewrite of a function on it), or a partition key the queries
+    filter on.
+    """
+    interval = _latest(obs)
+    plans = _plans(obs)
+    if interval is None or not plans:
+        return
+    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
+    for g in _uses(obs, interval.deltas):
+        if g.calls < t.statement_min_calls and g.exec_ms < t.statement_min_share * total_ms:
+            continue
+        plan = _plan_of(plans, g)
+        if plan is None or plan.summary is None or plan.summary.subplans_removed:
+            continue
+        scanned_relations = {f"{schema}.{relation}" for schema, relation in plan.summary.relations}
+        shape = sqlparse.paging(g.text) if g.text else None
+        for part in plan.partitioned:
+            if part.key_constrained or None in part.key_columns or part.partitions < 2 \
+                    or part.reltuples < t.large_table_rows:
+                continue
+            scanned = sum(1 for leaf in part.leaves if leaf in scanned_relations)
+            if scanned < t.partition_scan_share * part.partitions:
+                continue
+            name = qualified(part.schema, part.relation)
+            keys = ", ".join(k for k in part.key_columns if k)
+            first = quote_ident(str(part.key_columns[0]))
+            where = shape.where if shape is not None else None
+            wrapped = where is not None and any(_mentions(where, str(k)) for k in part.key_columns)
+            how = (f"its filter uses the partition key ({keys}) only inside a function or cast" if wrapped else
+                   f"its filter does not mention the partition key ({keys})")
+            fix = (f"-- add a predicate on the key column itself so the planner prunes, e.g.\n"
+                   f"SELECT ... FROM {name} WHERE {where + ' AND ' if where else ''}{first} >= $from AND "
+                   f"{first} < $to;\n-- (rewrite a function on the key as a range on the column); or, if the "
+                   f"queries never filter on {keys}, partition by the column they do filter on")
+            yield Finding(
+                "partition_pruning_missed", "warning", obs.target,
+                summary=(f"statement {g.queryids[0]} reads {scanned} of the {part.partitions} partitions of "
+                         f"{name} (partitioned by {part.key_definition}): {how}"),
+                recommendation=fix,
+                evidence={"partitions_scanned": scanned, "partitions": part.partitions,
+                          "partition_key": part.key_definition, "filter": where, "key_in_function": wrapped,
+                          "reltuples": part.reltuples, "calls": g.calls,
+                          "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                          "evidence_from": "the statement's WHERE clause (no comparison of the key column), "
+                                           "confirmed by its generic plan (no partition removed)",
+                          "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+                          "interval_seconds": round(interval.seconds, 1)},
+                database=g.database, schema=part.schema, relation=part.relation, queryid=str(g.queryids[0]))
+
+
+CLASSIFIERS = (unbounded_result, offset_pagination, correlated_subquery, partition_pruning_missed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from datetime import date
 
 import psycopg
 import pytest
@@ -216,4 +217,47 @@ def test_deadlocks_found_with_the_log_and_gone_with_one_lock_order(fresh_pg: Clu
     assert transfers(fresh_pg, ((1, 2), (1, 2))) == []
     assert next_pass(rt, "deadlocks") == []
     assert deadlock_count(fresh_pg, "busy") == 0
+    rt.close()
+
+
+# --- partition_pruning_missed -------------------------------------------------------------------
+
+
+def test_partition_pruning_missed_found_and_cleared_by_a_key_predicate(fresh_pg: Cluster) -> None:
+    with superuser(fresh_pg, "app") as conn:
+        conn.execute("CREATE TABLE events (id int, account_id int, at date NOT NULL) PARTITION BY RANGE (at);"
+                     "CREATE TABLE events_q1 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2026-04-01');"
+                     "CREATE TABLE events_q2 PARTITION OF events FOR VALUES FROM ('2026-04-01') TO ('2026-07-01');"
+                     "CREATE TABLE events_q3 PARTITION OF events FOR VALUES FROM ('2026-07-01') TO ('2026-10-01');"
+                     "CREATE TABLE events_q4 PARTITION OF events FOR VALUES FROM ('2026-10-01') TO ('2027-01-01');"
+                     "INSERT INTO events SELECT g, g % 500, date '2026-01-01' + g % 365 "
+                     "FROM generate_series(1, 40000) g; ANALYZE events;"
+                     f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
+
+    def workload(by_account: str) -> None:
+        with superuser(fresh_pg, "app") as conn:
+            for i in range(100):
+                conn.execute(by_account, (i,) if by_account.count("%s") == 1 else
+                             (i, date(2026, 5, 1), date(2026, 6, 1))).fetchall()
+                conn.execute("SELECT count(*) FROM events WHERE at >= %s AND at < %s",  # look-alike: prunes
+                             (date(2026, 2, 1), date(2026, 3, 1))).fetchall()
+
+    rt = runtime(fresh_pg)
+    missed = "SELECT count(*) FROM events WHERE account_id = %s"
+    workload(missed)
+    next_pass(rt, "partition_pruning_missed")  # the texts arrive with this poll; the plans with the next
+    workload(missed)
+    found = next_pass(rt, "partition_pruning_missed")
+    assert [f.queryid for f in found] == [queryid(fresh_pg, "SELECT count(*) FROM events WHERE account_id =%")], \
+        [(p.queryid, p.skipped, p.partitioned) for p in rt.state.latest("plans").plans]
+    f = found[0]
+    assert (f.schema, f.relation) == ("public", "events")
+    assert (f.evidence["partitions_scanned"], f.evidence["partitions"]) == (4, 4)
+    assert f.evidence["partition_key"] == "RANGE (at)" and f.evidence["filter"] == "account_id = $1"
+    assert "at >= $from AND at < $to" in f.recommendation
+    fixed = "SELECT count(*) FROM events WHERE account_id = %s AND at >= %s AND at < %s"
+    workload(fixed)  # the rewrite: the key column compared with values
+    assert next_pass(rt, "partition_pruning_missed") == []
+    workload(fixed)  # and once its plan is made: still quiet
+    assert next_pass(rt, "partition_pruning_missed") == []
     rt.close()

@@ -11,8 +11,13 @@ from factories import T0, commits, delta, interval, stmt_observation
 from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.deadlocks import deadlocks
-from pgradar.agent.classifiers.patterns import correlated_subquery, offset_pagination, unbounded_result
-from pgradar.agent.explain import PlansSnapshot, StatementPlan, walk
+from pgradar.agent.classifiers.patterns import (
+    correlated_subquery,
+    offset_pagination,
+    partition_pruning_missed,
+    unbounded_result,
+)
+from pgradar.agent.explain import PartitionedUse, PlansSnapshot, StatementPlan, walk
 from pgradar.agent.observation import Observation
 from pgradar.agent.sqlparse import paging
 from pgradar.agent.thresholds import DEFAULT
@@ -218,3 +223,42 @@ def test_deadlock_reports_from_the_log(tmp_path: Path) -> None:
     (f,) = deadlocks(obs, T)
     assert f.evidence["relations"] == ["accounts"] and len(f.evidence["reports"]) == 1  # shop's is another db
     assert "on accounts" in f.summary and "'" not in json.dumps(f.evidence["statements"])
+
+
+# --- partition_pruning_missed -----------------------------------------------------------------------
+
+
+def _partitioned_plan(queryid: int, constrained: bool, scanned: int, removed: int = 0,
+                      key: tuple[str | None, ...] = ("at",)) -> StatementPlan:
+    leaves = tuple(f"public.events_q{i}" for i in range(1, 5))
+    children = [{"Node Type": "Seq Scan", "Relation Name": f"events_q{i}", "Schema": "public", "Plan Rows": 10,
+                 "Total Cost": 1.0} for i in range(1, scanned + 1)]
+    root = {"Node Type": "Append", "Total Cost": 10.0, "Plan Rows": 40, "Plans": children}
+    if removed:
+        root["Subplans Removed"] = removed
+    summary = walk([{"Plan": root}])
+    part = PartitionedUse("public", "events", key, "RANGE (at)", leaves, constrained, 40_000.0)
+    return StatementPlan("app", 5, queryid, "u", T0, summary, partitioned=(part,))
+
+
+def test_partition_pruning_missed_rests_on_the_text_and_the_plan_confirms() -> None:
+    texts = {(5, 1): "SELECT count(*) FROM events WHERE account_id = $1",
+             (5, 2): "SELECT count(*) FROM events WHERE date_trunc('month', at) = $1",
+             (5, 3): "SELECT count(*) FROM events WHERE at >= $1 AND at < $2",
+             (5, 4): "SELECT count(*) FROM events WHERE account_id = $1 -- 4",
+             (5, 5): "SELECT count(*) FROM events WHERE account_id = $1 -- 5",
+             (5, 6): "SELECT count(*) FROM events WHERE account_id = $1 -- 6"}
+    obs = stmt_observation(interval(*(delta(q, calls=100) for q in range(1, 7))), texts=texts)
+    obs = _with_plan(obs, _partitioned_plan(1, False, 4), _partitioned_plan(2, False, 4),
+                     _partitioned_plan(3, True, 4),  # 18's generic plan of a range lists every partition: quiet
+                     _partitioned_plan(4, False, 0, removed=4),  # 13-15: removed at executor start
+                     _partitioned_plan(5, False, 3),  # 3 of 4: below 0.8
+                     _partitioned_plan(6, False, 4, key=(None,)))  # an expression key: not judged
+    found = {f.queryid: f for f in partition_pruning_missed(obs, T)}
+    assert sorted(found) == ["1", "2"]
+    assert found["1"].evidence["partitions_scanned"] == 4 and not found["1"].evidence["key_in_function"]
+    assert found["2"].evidence["key_in_function"] and "inside a function" in found["2"].summary
+    assert (found["1"].schema, found["1"].relation) == ("public", "events")
+    assert "at >= $from AND at < $to" in found["1"].recommendation
+    rare = stmt_observation(interval(delta(1, calls=5, exec_ms=1), delta(9, calls=5, exec_ms=100)), texts=texts)
+    assert list(partition_pruning_missed(_with_plan(rare, _partitioned_plan(1, False, 4)), T)) == []
