@@ -4,6 +4,8 @@ gone on the next pass; a healthy look-alike beside it stays quiet."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 from datetime import date
@@ -11,7 +13,7 @@ from datetime import date
 import psycopg
 import pytest
 from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
+from pgradar.agent.embedded import Cluster, free_port
 from pgradar.agent.findings import Finding
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
@@ -261,3 +263,60 @@ def test_partition_pruning_missed_found_and_cleared_by_a_key_predicate(fresh_pg:
     workload(fixed)  # and once its plan is made: still quiet
     assert next_pass(rt, "partition_pruning_missed") == []
     rt.close()
+
+
+# --- judged by `pgradar run` (/problems, /metrics) and `pgradar check --window` ---------------------
+
+
+def test_run_and_check_report_unbounded_results_and_deadlocks(fresh_pg: Cluster) -> None:
+    import json
+
+    from support import pgradar, sample, scrape, wait_for
+
+    with superuser(fresh_pg, "app") as conn:
+        conn.execute("CREATE TABLE big (id int PRIMARY KEY, payload text);"
+                     "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 12000) g;"
+                     "CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
+                     "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 10) g; ANALYZE")
+    stop = threading.Event()
+
+    def work() -> None:  # both problems all along, so that every window has them
+        while not stop.is_set():
+            with superuser(fresh_pg, "app") as conn:
+                for _ in range(60):
+                    conn.execute("SELECT id, payload FROM big WHERE id > %s", (0,)).fetchall()
+            transfers(fresh_pg, ((1, 2), (2, 1)))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        target = f"main={monitor_dsn(fresh_pg)}"
+        port = free_port()
+        run = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}",
+                                "--dsn", target, "--interval", "statements=2", "--interval", "database=2",
+                                "--interval", "classify=2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+        try:
+            def kinds() -> set[str] | None:
+                try:
+                    found = {p["kind"] for p in json.loads(scrape(port, "/problems"))["problems"]}
+                except OSError:
+                    return None
+                return found if {"unbounded_result", "deadlocks"} <= found else None
+
+            wait_for(kinds, 90, what="unbounded_result and deadlocks on /problems")
+            metrics = scrape(port)
+        finally:
+            run.terminate()
+            run.communicate(timeout=30)
+        assert sample(metrics, "pgradar_problem", kind="deadlocks", database="app") == 1.0
+        assert sample(metrics, "pgradar_problem", kind="unbounded_result", database="app") == 1.0
+        checked = pgradar("check", "--dsn", target, "--format", "json", "--fail-on", "never", "--window", "6")
+    finally:
+        stop.set()
+        worker.join(30)
+    assert checked.returncode == 0, checked.stderr
+    problems = json.loads(checked.stdout)["problems"]
+    assert {"unbounded_result", "deadlocks"} <= {p["kind"] for p in problems}, problems
+    (dead,) = [p for p in problems if p["kind"] == "deadlocks"]
+    assert dead["database"] == "app" and dead["evidence"]["deadlocks"] >= 1
