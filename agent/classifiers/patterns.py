@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pgradar.agent import sqlparse
@@ -123,13 +123,14 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         per_call = width * g.rows_per_call if width else None
         queryid = g.queryids[0]
         size = f", about {human_bytes(per_call)} per call" if per_call else ""
-        order = ", ".join(shape.order) if shape.order else "a unique key"
+        keys = ", ".join(_bare(k) for k in shape.order) if shape.order else "key"
+        order = ", ".join(shape.order) if shape.order else "key"
         yield Finding(
             "unbounded_result", "warning", obs.target,
             summary=(f"statement {queryid} returns {g.rows_per_call:,.0f} rows per call{size}, with no LIMIT "
                      f"({g.calls} calls in {interval.seconds:.0f}s)"),
-            recommendation=(f"Bound the result: add LIMIT and page by key (... WHERE ({order.removesuffix(' DESC')})"
-                            f" > ($last) ORDER BY {order} LIMIT 100), or compute in SQL what the client does "
+            recommendation=(f"Bound the result: add LIMIT and page by key (... WHERE ({keys}) > ($last) ORDER BY "
+                            f"{order} LIMIT 100, with a unique key last), or compute in SQL what the client does "
                             "with the rows (GROUP BY, count(), sum()) so only the answer crosses the wire"),
             evidence={"rows_per_call": round(g.rows_per_call), "calls": g.calls,
                       "mean_exec_ms": round(g.exec_ms / g.calls, 3), "row_width_bytes": width,
@@ -210,6 +211,9 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if shape is None or shape.offset is None or shape.offset.strip() in ("0", "NULL"):
             continue
         schema, relation = shape.tables[0] if len(shape.tables) == 1 else (None, None)
+        if relation is not None:  # one table: a qualifier on the sort keys is its alias or name
+            shape = replace(shape, order=tuple(k.split(".", 1)[1] if "." in k.split(" ")[0] else k
+                                               for k in shape.order))
         columns = [_bare(k) for k in shape.order]
         plain = relation is not None and all(c.replace("_", "").isalnum() for c in columns)
         target_schema = schema or "public"

@@ -121,12 +121,13 @@ def test_offset_pagination_at_the_edges() -> None:
 def test_offset_pagination_keyset_keeps_the_filter_and_names_an_existing_index() -> None:
     from factories import index
 
-    text = "SELECT id FROM events WHERE kind = $1 ORDER BY at, id LIMIT $2 OFFSET $3"
+    text = "SELECT e.id FROM events e WHERE kind = $1 ORDER BY e.at, e.id LIMIT $2 OFFSET $3"
     obs = stmt_observation(interval(delta(1, calls=100, rows=2000, hit=100 * 4000)), texts={(5, 1): text},
                            indexes=(index("events_at_id", ["at", "id"], relation="events", database="app"),))
     (f,) = offset_pagination(obs, T)
     assert "events_at_id" in f.recommendation and "CREATE INDEX" not in f.recommendation
     assert "WHERE (kind = $1) AND (at, id) > ($last_at, $last_id) ORDER BY at, id LIMIT $n" in f.recommendation
+    assert f.evidence["order_by"] == ["at", "id"]
 
 
 # --- correlated_subquery ------------------------------------------------------------------------
