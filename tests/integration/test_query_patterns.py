@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 
 import psycopg
 import pytest
@@ -236,31 +236,37 @@ def test_partition_pruning_missed_found_and_cleared_by_a_key_predicate(fresh_pg:
                      "FROM generate_series(1, 40000) g; ANALYZE events;"
                      f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
 
-    def workload(by_account: str) -> None:
+    def workload(by_account: str, by_month: str) -> None:
         with superuser(fresh_pg, "app") as conn:
             for i in range(100):
                 conn.execute(by_account, (i,) if by_account.count("%s") == 1 else
                              (i, date(2026, 5, 1), date(2026, 6, 1))).fetchall()
+                conn.execute(by_month, (datetime(2026, i % 12 + 1, 1),) if by_month.count("%s") == 1 else
+                             (date(2026, 5, 1), date(2026, 6, 1))).fetchall()
                 conn.execute("SELECT count(*) FROM events WHERE at >= %s AND at < %s",  # look-alike: prunes
                              (date(2026, 2, 1), date(2026, 3, 1))).fetchall()
 
     rt = runtime(fresh_pg)
     missed = "SELECT count(*) FROM events WHERE account_id = %s"
-    workload(missed)
+    wrapped = "SELECT count(*) FROM events WHERE date_trunc('month', at) = %s"  # the key inside a function
+    workload(missed, wrapped)
     next_pass(rt, "partition_pruning_missed")  # the texts arrive with this poll; the plans with the next
-    workload(missed)
-    found = next_pass(rt, "partition_pruning_missed")
-    assert [f.queryid for f in found] == [queryid(fresh_pg, "SELECT count(*) FROM events WHERE account_id =%")], \
+    workload(missed, wrapped)
+    found = sorted(next_pass(rt, "partition_pruning_missed"), key=lambda f: f.evidence["key_in_function"])
+    assert [f.queryid for f in found] == [queryid(fresh_pg, "SELECT count(*) FROM events WHERE account_id =%"),
+                                          queryid(fresh_pg, "SELECT count(*) FROM events WHERE date_trunc(%")], \
         [(p.queryid, p.skipped, p.partitioned) for p in rt.state.latest("plans").plans]
+    assert "inside a function" in found[1].summary and found[1].evidence["partitions_scanned"] == 4
     f = found[0]
     assert (f.schema, f.relation) == ("public", "events")
     assert (f.evidence["partitions_scanned"], f.evidence["partitions"]) == (4, 4)
     assert f.evidence["partition_key"] == "RANGE (at)" and f.evidence["filter"] == "account_id = $1"
     assert "at >= $from AND at < $to" in f.recommendation
     fixed = "SELECT count(*) FROM events WHERE account_id = %s AND at >= %s AND at < %s"
-    workload(fixed)  # the rewrite: the key column compared with values
+    by_range = "SELECT count(*) FROM events WHERE at >= %s AND at < %s AND account_id > 0"
+    workload(fixed, by_range)  # the rewrites: the key column compared with values
     assert next_pass(rt, "partition_pruning_missed") == []
-    workload(fixed)  # and once its plan is made: still quiet
+    workload(fixed, by_range)  # and once their plans are made: still quiet
     assert next_pass(rt, "partition_pruning_missed") == []
     rt.close()
 
