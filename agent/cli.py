@@ -281,6 +281,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from pgradar.agent import queries
+    from pgradar.agent.classifiers.patterns import plan_patterns
     from pgradar.agent.classifiers.plans import plan_seq_scans
     from pgradar.agent.db import DatabaseError
     from pgradar.agent.explain import plan_statement
@@ -313,6 +314,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         runtime.close()
     relaxed = replace(target.thresholds, large_table_rows=0)  # asked for: every filtered scan counts
     findings = list(plan_seq_scans(target.name, plan, relaxed))
+    findings += plan_patterns(target.name, plan, text, relaxed)
     if args.format == "json":
         print(json.dumps(render_explain(plan, text, findings, as_json=True), indent=2, default=str))
     else:

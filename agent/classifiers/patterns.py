@@ -12,7 +12,7 @@ these rules prefer the quiet answer where the evidence does not decide.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -257,6 +257,24 @@ def _relation_sql(name: str) -> str:
     return qualified(schema, relation) if schema else quote_ident(relation)
 
 
+def _frequent(obs: Observation, t: Thresholds) -> Iterator[tuple[_Use, StatementPlan, dict[str, Any]]]:
+    """Each statement text that ran ``statement_min_calls`` times in the latest interval, or took
+    ``statement_min_share`` of its execution time, with its plan and its usage for the evidence."""
+    interval = _latest(obs)
+    plans = _plans(obs)
+    if interval is None or not plans:
+        return
+    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
+    for g in _uses(obs, interval.deltas):
+        if g.calls < t.statement_min_calls and g.exec_ms < t.statement_min_share * total_ms:
+            continue
+        plan = _plan_of(plans, g)
+        if plan is not None and plan.summary is not None:
+            yield g, plan, {"calls": g.calls, "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                            "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+                            "interval_seconds": round(interval.seconds, 1)}
+
+
 def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     """A SubPlan run once per row of a large outer input, each run reading a table.
 
@@ -274,46 +292,42 @@ def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     Fix: the JOIN / LATERAL / GROUP BY rewrite that reads the inner table
     once, or the index on the correlated column that makes each run a probe.
     """
-    interval = _latest(obs)
-    plans = _plans(obs)
-    if interval is None or not plans:
+    for g, plan, usage in _frequent(obs, t):
+        yield from plan_correlated(obs.target, plan, t, g.database, str(g.queryids[0]), usage)
+
+
+def plan_correlated(target: str, plan: StatementPlan, t: Thresholds, database: str | None, queryid: str | None,
+                    usage: dict[str, Any]) -> Iterator[Finding]:
+    """``correlated_subquery`` in one plan (also ``pgradar explain``'s): its worst SubPlan run per row."""
+    if plan.summary is None:
         return
-    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
-    for g in _uses(obs, interval.deltas):
-        if g.calls < t.statement_min_calls and g.exec_ms < t.statement_min_share * total_ms:
-            continue
-        plan = _plan_of(plans, g)
-        if plan is None or plan.summary is None:
-            continue
-        runs = [s for s in plan.summary.subplans
-                if not s.hashed and s.seq_scans and s.outer_rows >= t.correlated_min_outer_rows]
-        if not runs:
-            continue
-        worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
-        tables = ", ".join(worst.seq_scans)
-        index = "".join(f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n"
-                        for rel, col in worst.correlated)
-        evidence: dict[str, Any] = {
-            "subplan": worst.name, "runs_for": worst.parent, "outer_rows_estimate": round(worst.outer_rows),
-            "scanned_each_run": list(worst.seq_scans), "cost_per_run": worst.run_cost,
-            "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
-            "plan_cost": plan.summary.total_cost, "calls": g.calls, "mean_exec_ms": round(g.exec_ms / g.calls, 3),
-            "evidence_from": "the generic plan (estimated rows, not counted runs)",
-            "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
-            "interval_seconds": round(interval.seconds, 1)}
-        yield Finding(
-            "correlated_subquery", "warning", obs.target,
-            summary=(f"statement {g.queryids[0]} runs {worst.name} once per row of {worst.parent} "
-                     f"(about {worst.outer_rows:,.0f} rows), reading {tables} sequentially each time"),
-            recommendation=(f"{index}-- each run becomes an index probe; or rewrite the subquery as a JOIN (JOIN "
-                            f"LATERAL, or a JOIN to a GROUP BY) so {tables} is read once: SELECT ... FROM outer o "
-                            f"LEFT JOIN (SELECT key, agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key"
-                            if index else
-                            f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP BY of "
-                            f"{tables}) so {tables} is read once: SELECT ... FROM outer o LEFT JOIN (SELECT key, "
-                            f"agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key; or index the column the "
-                            "subquery correlates on, so each run is a probe"),
-            evidence=evidence, database=g.database, queryid=str(g.queryids[0]))
+    runs = [s for s in plan.summary.subplans
+            if not s.hashed and s.seq_scans and s.outer_rows >= t.correlated_min_outer_rows]
+    if not runs:
+        return
+    worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
+    tables = ", ".join(worst.seq_scans)
+    index = "".join(f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n"
+                    for rel, col in worst.correlated)
+    statement = f"statement {queryid}" if queryid else "the statement"
+    yield Finding(
+        "correlated_subquery", "warning", target,
+        summary=(f"{statement} runs {worst.name} once per row of {worst.parent} "
+                 f"(about {worst.outer_rows:,.0f} rows), reading {tables} sequentially each time"),
+        recommendation=(f"{index}-- each run becomes an index probe; or rewrite the subquery as a JOIN (JOIN "
+                        f"LATERAL, or a JOIN to a GROUP BY) so {tables} is read once: SELECT ... FROM outer o "
+                        f"LEFT JOIN (SELECT key, agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key"
+                        if index else
+                        f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP BY of "
+                        f"{tables}) so {tables} is read once: SELECT ... FROM outer o LEFT JOIN (SELECT key, "
+                        f"agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key; or index the column the "
+                        "subquery correlates on, so each run is a probe"),
+        evidence={"subplan": worst.name, "runs_for": worst.parent, "outer_rows_estimate": round(worst.outer_rows),
+                  "scanned_each_run": list(worst.seq_scans), "cost_per_run": worst.run_cost,
+                  "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
+                  "plan_cost": plan.summary.total_cost,
+                  "evidence_from": "the generic plan (estimated rows, not counted runs)", **usage},
+        database=database, queryid=queryid)
 
 
 # --- partition_pruning_missed --------------------------------------------------------------
@@ -345,51 +359,54 @@ def partition_pruning_missed(obs: Observation, t: Thresholds) -> Iterable[Findin
     $2``, the rewrite of a function on it), or a partition key the queries
     filter on.
     """
-    interval = _latest(obs)
-    plans = _plans(obs)
-    if interval is None or not plans:
+    for g, plan, usage in _frequent(obs, t):
+        yield from plan_partitions(obs.target, plan, g.text, t, g.database, str(g.queryids[0]), usage)
+
+
+def plan_partitions(target: str, plan: StatementPlan, text: str | None, t: Thresholds, database: str | None,
+                    queryid: str | None, usage: dict[str, Any]) -> Iterator[Finding]:
+    """``partition_pruning_missed`` in one plan (also ``pgradar explain``'s), one finding per table."""
+    if plan.summary is None or plan.summary.subplans_removed:
         return
-    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
-    for g in _uses(obs, interval.deltas):
-        if g.calls < t.statement_min_calls and g.exec_ms < t.statement_min_share * total_ms:
+    scanned_relations = {f"{schema}.{relation}" for schema, relation in plan.summary.relations}
+    shape = sqlparse.paging(text) if text else None
+    statement = f"statement {queryid}" if queryid else "the statement"
+    for part in plan.partitioned:
+        if part.key_constrained or None in part.key_columns or part.partitions < 2 \
+                or part.reltuples < t.large_table_rows:
             continue
-        plan = _plan_of(plans, g)
-        if plan is None or plan.summary is None or plan.summary.subplans_removed:
+        scanned = sum(1 for leaf in part.leaves if leaf in scanned_relations)
+        if scanned < t.partition_scan_share * part.partitions:
             continue
-        scanned_relations = {f"{schema}.{relation}" for schema, relation in plan.summary.relations}
-        shape = sqlparse.paging(g.text) if g.text else None
-        for part in plan.partitioned:
-            if part.key_constrained or None in part.key_columns or part.partitions < 2 \
-                    or part.reltuples < t.large_table_rows:
-                continue
-            scanned = sum(1 for leaf in part.leaves if leaf in scanned_relations)
-            if scanned < t.partition_scan_share * part.partitions:
-                continue
-            name = qualified(part.schema, part.relation)
-            keys = ", ".join(k for k in part.key_columns if k)
-            first = quote_ident(str(part.key_columns[0]))
-            where = shape.where if shape is not None else None
-            wrapped = where is not None and any(_mentions(where, str(k)) for k in part.key_columns)
-            how = (f"its filter uses the partition key ({keys}) only inside a function or cast" if wrapped else
-                   f"its filter does not mention the partition key ({keys})")
-            fix = (f"-- add a predicate on the key column itself so the planner prunes, e.g.\n"
-                   f"SELECT ... FROM {name} WHERE {where + ' AND ' if where else ''}{first} >= $from AND "
-                   f"{first} < $to;\n-- (rewrite a function on the key as a range on the column); or, if the "
-                   f"queries never filter on {keys}, partition by the column they do filter on")
-            yield Finding(
-                "partition_pruning_missed", "warning", obs.target,
-                summary=(f"statement {g.queryids[0]} reads {scanned} of the {part.partitions} partitions of "
-                         f"{name} (partitioned by {part.key_definition}): {how}"),
-                recommendation=fix,
-                evidence={"partitions_scanned": scanned, "partitions": part.partitions,
-                          "partition_key": part.key_definition, "filter": where, "key_in_function": wrapped,
-                          "reltuples": part.reltuples, "calls": g.calls,
-                          "mean_exec_ms": round(g.exec_ms / g.calls, 3),
-                          "evidence_from": "the statement's WHERE clause (no comparison of the key column), "
-                                           "confirmed by its generic plan (no partition removed)",
-                          "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
-                          "interval_seconds": round(interval.seconds, 1)},
-                database=g.database, schema=part.schema, relation=part.relation, queryid=str(g.queryids[0]))
+        name = qualified(part.schema, part.relation)
+        keys = ", ".join(k for k in part.key_columns if k)
+        first = quote_ident(str(part.key_columns[0]))
+        where = shape.where if shape is not None else None
+        wrapped = where is not None and any(_mentions(where, str(k)) for k in part.key_columns)
+        how = (f"its filter uses the partition key ({keys}) only inside a function or cast" if wrapped else
+               f"its filter does not mention the partition key ({keys})")
+        fix = (f"-- add a predicate on the key column itself so the planner prunes, e.g.\n"
+               f"SELECT ... FROM {name} WHERE {where + ' AND ' if where else ''}{first} >= $from AND "
+               f"{first} < $to;\n-- (rewrite a function on the key as a range on the column); or, if the "
+               f"queries never filter on {keys}, partition by the column they do filter on")
+        yield Finding(
+            "partition_pruning_missed", "warning", target,
+            summary=(f"{statement} reads {scanned} of the {part.partitions} partitions of "
+                     f"{name} (partitioned by {part.key_definition}): {how}"),
+            recommendation=fix,
+            evidence={"partitions_scanned": scanned, "partitions": part.partitions,
+                      "partition_key": part.key_definition, "filter": where, "key_in_function": wrapped,
+                      "reltuples": part.reltuples,
+                      "evidence_from": "the statement's WHERE clause (no comparison of the key column), "
+                                       "confirmed by its generic plan (no partition removed)", **usage},
+            database=database, schema=part.schema, relation=part.relation, queryid=queryid)
+
+
+def plan_patterns(target: str, plan: StatementPlan, text: str, t: Thresholds) -> Iterator[Finding]:
+    """The plan-based pattern findings of one statement, for ``pgradar explain`` (no usage to judge)."""
+    queryid = str(plan.queryid) if plan.queryid else None
+    yield from plan_correlated(target, plan, t, plan.database, queryid, {})
+    yield from plan_partitions(target, plan, text, t, plan.database, queryid, {})
 
 
 CLASSIFIERS = (unbounded_result, offset_pagination, correlated_subquery, partition_pruning_missed)

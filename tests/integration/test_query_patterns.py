@@ -4,6 +4,7 @@ gone on the next pass; a healthy look-alike beside it stays quiet."""
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import threading
@@ -152,6 +153,13 @@ def test_correlated_subquery_found_and_cleared_by_its_index(fresh_pg: Cluster) -
     f = found[0]
     assert f.evidence["scanned_each_run"] == ["public.lines"] and f.evidence["outer_rows_estimate"] >= 1000
     assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.lines (order_id);\n")
+    from support import pgradar  # `pgradar explain` of one statement says the same
+
+    explained = pgradar("explain", "--dsn", monitor_dsn(fresh_pg), "--database", "app", "--format", "json",
+                        "--query", CORRELATED.format(outer="orders").replace("%s", "$1"))
+    assert explained.returncode == 0, explained.stderr
+    (said,) = [p for p in json.loads(explained.stdout)["problems"] if p["kind"] == "correlated_subquery"]
+    assert said["recommendation"] == f.recommendation and said["evidence"]["subplan"] == f.evidence["subplan"]
     run_sql(fresh_pg, f.recommendation)
     workload()
     assert next_pass(rt, "correlated_subquery") == []  # an index changed: replanned, each run is a probe
@@ -275,8 +283,6 @@ def test_partition_pruning_missed_found_and_cleared_by_a_key_predicate(fresh_pg:
 
 
 def test_run_and_check_report_unbounded_results_and_deadlocks(fresh_pg: Cluster) -> None:
-    import json
-
     from support import pgradar, sample, scrape, wait_for
 
     with superuser(fresh_pg, "app") as conn:
