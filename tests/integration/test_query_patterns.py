@@ -9,17 +9,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import date, datetime
 
 import psycopg
 import pytest
 from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster, free_port
+from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 from pgradar.agent.findings import Finding
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT, Thresholds, with_overrides
-from support import MONITOR_ROLE, collect_and_classify, monitor_dsn, superuser
+from support import HEAVY, MONITOR_ROLE, collect_and_classify, installation, monitor_dsn, prepare, superuser
 
 pytestmark = pytest.mark.heavy
 
@@ -332,3 +333,34 @@ def test_run_and_check_report_unbounded_results_and_deadlocks(fresh_pg: Cluster)
     assert {"unbounded_result", "deadlocks"} <= {p["kind"] for p in problems}, problems
     (dead,) = [p for p in problems if p["kind"] == "deadlocks"]
     assert dead["database"] == "app" and dead["evidence"]["deadlocks"] >= 1
+
+
+@pytest.fixture(params=tuple(v for v in HEAVY if v >= 15) or (18,), ids=lambda v: f"pg{v}")
+def jsonlog_pg(request: pytest.FixtureRequest, installations: dict[int, Installation],
+               sandbox: Sandbox) -> Iterator[Cluster]:
+    """A cluster whose logging collector writes jsonlog (15+) to log/postgresql.json."""
+    cluster = sandbox.cluster(installation(installations, request.param), f"dljson{request.param}",
+                              settings={"logging_collector": "on", "log_destination": "'jsonlog'",
+                                        "log_filename": "'postgresql.log'", "log_file_mode": "0644"})
+    prepare(cluster)
+    yield cluster
+    cluster.stop("immediate")
+    sandbox.clusters.remove(cluster)
+
+
+def test_deadlock_reports_from_jsonlog_name_their_database(jsonlog_pg: Cluster) -> None:
+    log = jsonlog_pg.datadir / "log" / "postgresql.json"
+    with superuser(jsonlog_pg, "app") as conn:
+        conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
+                     "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 10) g")
+    rt = runtime(jsonlog_pg, log=str(log), thresholds=with_overrides(DEFAULT, {"deadlocks_window_s": 0}))
+    assert len(transfers(jsonlog_pg, ((1, 2), (2, 1)))) == 1
+    wait_until = time.monotonic() + 15
+    while deadlock_count(jsonlog_pg, "app") < 1 and time.monotonic() < wait_until:
+        time.sleep(0.5)
+    (f,) = next_pass(rt, "deadlocks")
+    (report,) = f.evidence["reports"]
+    assert report["database"] == "app" and report["relations"] == ["accounts"]
+    assert report["statements"] == ["UPDATE accounts SET balance = balance + ? WHERE id = ?"] * 2
+    assert len(report["waits"]) == 2 and f.evidence["evidence_from"].endswith("and the server log")
+    rt.close()
