@@ -176,7 +176,8 @@ def _subplans(node: Mapping[str, Any], loops: float, out: list[SubPlanRun]) -> N
         child_loops = loops
         if relationship == "SubPlan":
             name = str(child.get("Subplan Name", "SubPlan"))
-            hashed = f"hashed {name}" in expressions or name.startswith("hashed")
+            hashed = re.search(rf"hashed {re.escape(name)}(?!\d)", expressions) is not None \
+                or name.startswith("hashed")
             scans = [n for n in _nodes(child) if n.get("Node Type") == "Seq Scan"]
             seq = tuple(dict.fromkeys(_node_name(n).removeprefix("Seq Scan on ") for n in scans))
             correlated = tuple(dict.fromkeys(pair for n in scans for pair in _correlated_columns(n)))

@@ -263,3 +263,15 @@ def test_partition_pruning_missed_rests_on_the_text_and_the_plan_confirms() -> N
     assert "at >= $from AND at < $to" in found["1"].recommendation
     rare = stmt_observation(interval(delta(1, calls=5, exec_ms=1), delta(9, calls=5, exec_ms=100)), texts=texts)
     assert list(partition_pruning_missed(_with_plan(rare, _partitioned_plan(1, False, 4)), T)) == []
+
+
+def test_a_hashed_subplan_is_told_from_another_by_its_whole_number() -> None:
+    scan = {"Node Type": "Seq Scan", "Parent Relationship": "SubPlan", "Schema": "public", "Alias": "l",
+            "Total Cost": 500.0}
+    plan = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "o", "Schema": "public", "Alias": "o",
+                      "Plan Rows": 5000, "Filter": "(hashed SubPlan 10)", "Plans": [
+                          {**scan, "Subplan Name": "SubPlan 1", "Relation Name": "lines", "Filter": "(l.x = o.id)"},
+                          {**scan, "Subplan Name": "SubPlan 10", "Relation Name": "other"}]}}]
+    runs = walk(plan).subplans
+    assert [(r.name, r.hashed, r.outer_rows) for r in runs] == [("SubPlan 1", False, 5000), ("SubPlan 10", True, 5000)]
+    assert runs[0].correlated == (("public.lines", "x"),) and runs[0].seq_scans == ("public.lines",)
