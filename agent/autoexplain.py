@@ -23,6 +23,11 @@ start; what the old file got after the last read is lost. A partial last
 line waits for the next call. On first sight of a file only its last
 ``backlog_bytes`` are read.
 
+The same reader keeps the latest deadlock reports (``ERROR: deadlock
+detected`` with its DETAIL, CONTEXT and STATEMENT lines, or the jsonlog
+entry's fields): the processes' statements with literals blanked, and the
+relations named in the context, for the ``deadlocks`` finding.
+
 Statements map to queryids through ``Query Identifier``, which auto_explain
 logs on 14+ with ``auto_explain.log_verbose = on`` and ``compute_query_id``
 on (``auto`` with pg_stat_statements loaded). Without it the classifier
@@ -79,11 +84,52 @@ class PlanSample:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlockReport:
+    """One ``deadlock detected`` report of the server log, literals blanked."""
+
+    database: str | None  # known from jsonlog (or a log_line_prefix with %d); else None
+    seen_at: datetime
+    statements: tuple[str, ...]  # each process's statement, as "Process n: ..." says it
+    relations: tuple[str, ...]  # relations the report names ('in relation "accounts"')
+    waits: tuple[str, ...]  # "Process n waits for ShareLock on transaction m; blocked by process k."
+
+    def to_json(self) -> dict[str, object]:
+        return {"database": self.database, "seen_at": self.seen_at.isoformat(), "statements": list(self.statements),
+                "relations": list(self.relations), "waits": list(self.waits)}
+
+
+MAX_DEADLOCKS = 20  # reports kept, the latest
+_PROCESS_STATEMENT = re.compile(r"^\s*Process \d+: (.*)$")
+_PROCESS_WAIT = re.compile(r"^\s*(Process \d+ waits for .*)$")
+_IN_RELATION = re.compile(r'relation "((?:[^"]|"")+)"')
+_DB_PREFIX = re.compile(r"\bdb=([^\s,]+)")
+_SEVERITY_FIELD = re.compile(r"\b(DETAIL|HINT|CONTEXT|STATEMENT|ERROR|LOG|WARNING|FATAL|PANIC|NOTICE):  ")
+
+
+def blank_literals(text: str) -> str:
+    """A statement with its literals and parameters blanked (``?``), whitespace collapsed."""
+    return " ".join(_LITERAL.sub("?", text).split())
+
+
+def deadlock_report(detail: str, context: str, database: str | None, seen_at: datetime) -> DeadlockReport:
+    """A report from the DETAIL text (process waits and statements) and the CONTEXT text."""
+    statements, waits = [], []
+    for line in detail.splitlines():
+        if (m := _PROCESS_STATEMENT.match(line)) is not None:
+            statements.append(blank_literals(m[1])[:500])
+        elif (m := _PROCESS_WAIT.match(line)) is not None:
+            waits.append(m[1].strip())
+    relations = tuple(dict.fromkeys(r.replace('""', '"') for r in _IN_RELATION.findall(context)))
+    return DeadlockReport(database, seen_at, tuple(statements), relations, tuple(waits))
+
+
+@dataclass(frozen=True, slots=True)
 class AutoExplainSnapshot:
     taken_at: datetime
     path: str | None  # None: no log configured for this target
     plans: tuple[PlanSample, ...]  # the latest plan of each statement kept
     bytes_read: int = 0
+    deadlocks: tuple[DeadlockReport, ...] = ()  # the latest deadlock reports, oldest first
 
 
 def literal_free(text: str) -> str:
@@ -155,6 +201,12 @@ class LogTail:
         self._message: list[str] = []  # the stderr message being assembled
         self._message_bytes = 0
         self._plans: OrderedDict[str, PlanSample] = OrderedDict()
+        self._deadlock: list[str] = []  # the stderr deadlock report being assembled
+        self._deadlocks: list[DeadlockReport] = []
+
+    @property
+    def deadlocks(self) -> tuple[DeadlockReport, ...]:
+        return tuple(self._deadlocks)
 
     @property
     def plans(self) -> tuple[PlanSample, ...]:
@@ -189,6 +241,7 @@ class LogTail:
             # The server writes a message in one write(): at the end of the
             # file, the message being assembled is complete.
             self._finish(now)
+            self._finish_deadlock(now)
         return len(data)
 
     def _line(self, line: str, now: datetime) -> None:
@@ -199,7 +252,21 @@ class LogTail:
             except ValueError:
                 return
             if isinstance(entry, dict) and isinstance(entry.get("message"), str):
+                if entry.get("state_code") == "40P01" or entry["message"] == "deadlock detected":
+                    self._keep_deadlock(deadlock_report(str(entry.get("detail", "")), str(entry.get("context", "")),
+                                                        entry.get("dbname"), now))
+                    return
                 self._keep(sample_from(entry["message"], entry.get("dbname"), now))
+            return
+        if self._deadlock and (line.startswith("\t") or _continues_deadlock(line)):
+            if len(self._deadlock) < 200:
+                self._deadlock.append(line)
+            return
+        if self._deadlock:
+            self._finish_deadlock(now)
+        if "ERROR:  deadlock detected" in line:
+            self._finish(now)
+            self._deadlock = [line]
             return
         if line.startswith("\t"):
             if self._message and self._message_bytes + len(line) <= self.max_message_bytes:
@@ -211,6 +278,24 @@ class LogTail:
         self._finish(now)
         if "plan:" in line:
             self._message, self._message_bytes = [line], len(line)
+
+    def _finish_deadlock(self, now: datetime) -> None:
+        lines, self._deadlock = self._deadlock, []
+        if not lines:
+            return
+        detail, context, field = [], [], None
+        for line in lines:
+            m = _SEVERITY_FIELD.search(line) if not line.startswith("\t") else None
+            if m is not None:
+                field = m[1]
+                line = line[m.end():]
+            (detail if field == "DETAIL" else context if field == "CONTEXT" else []).append(line)
+        db = _DB_PREFIX.search(lines[0])
+        self._keep_deadlock(deadlock_report("\n".join(detail), "\n".join(context), db[1] if db else None, now))
+
+    def _keep_deadlock(self, report: DeadlockReport) -> None:
+        self._deadlocks.append(report)
+        del self._deadlocks[:-MAX_DEADLOCKS]
 
     def _finish(self, now: datetime) -> None:
         if self._message:
@@ -224,3 +309,9 @@ class LogTail:
         self._plans[sample.key] = sample
         while len(self._plans) > self.max_plans:
             self._plans.popitem(last=False)
+
+
+def _continues_deadlock(line: str) -> bool:
+    """A DETAIL, HINT, CONTEXT or STATEMENT line of the report being assembled (same prefix, next field)."""
+    m = _SEVERITY_FIELD.search(line)
+    return m is not None and m[1] in ("DETAIL", "HINT", "CONTEXT", "STATEMENT")

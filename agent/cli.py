@@ -25,7 +25,9 @@ from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
 # Judged from two polls of the counters: one pass of ``check`` cannot see them (``--window``).
-INTERVAL_KINDS = ("temp_spill", "low_cache_hit", "n_plus_one", "select_star", "non_sargable_predicate")
+INTERVAL_KINDS = ("temp_spill", "low_cache_hit", "n_plus_one", "select_star", "non_sargable_predicate",
+                  "unbounded_result", "offset_pagination", "correlated_subquery", "partition_pruning_missed",
+                  "deadlocks")
 
 
 class UsageError(Exception):
@@ -277,6 +279,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from pgradar.agent import queries
+    from pgradar.agent.classifiers.patterns import plan_patterns
     from pgradar.agent.classifiers.plans import plan_seq_scans
     from pgradar.agent.db import DatabaseError
     from pgradar.agent.explain import plan_statement
@@ -309,6 +312,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         runtime.close()
     relaxed = replace(target.thresholds, large_table_rows=0)  # asked for: every filtered scan counts
     findings = list(plan_seq_scans(target.name, plan, relaxed))
+    findings += plan_patterns(target.name, plan, text, relaxed)
     if args.format == "json":
         print(json.dumps(render_explain(plan, text, findings, as_json=True), indent=2, default=str))
     else:

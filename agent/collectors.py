@@ -221,7 +221,7 @@ def collect_auto_explain(ctx: CollectContext) -> AutoExplainSnapshot:
         read = tail.read(ctx.now)
     except OSError as exc:
         raise DatabaseError(f"cannot read the auto_explain log {tail.path}: {exc.strerror or exc}") from None
-    return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read)
+    return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read, tail.deadlocks)
 
 
 ANALYZE_ON_PRIMARY = ("explain_analyze is on for this target, but it is a primary: ignored, nothing is run "

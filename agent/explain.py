@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -67,6 +68,31 @@ class PlanSummary:
     shape: str = ""  # the same, for a human: "Aggregate (Index Scan on public.t using t_a_idx)"
     indexes: tuple[PlanIndex, ...] = ()
     relations: tuple[tuple[str | None, str], ...] = ()  # (schema, relation) of every scan node, in plan order
+    # query patterns (``patterns_of``): the root's row width, and the plan facts of classifiers.patterns
+    width: float = 0.0
+    subplans: tuple[SubPlanRun, ...] = ()
+    limit_input: str | None = None  # the shape below the outermost Limit, when one is at or near the root
+    subplans_removed: int = 0  # Append/MergeAppend children pruned (13-15 generic plans: at executor start)
+
+
+@dataclass(frozen=True, slots=True)
+class SubPlanRun:
+    """A SubPlan (not an InitPlan) and how often the plan runs it.
+
+    A SubPlan is run once per row of the node whose expression holds it
+    (its parent), unless it is hashed (``hashed SubPlan n`` in that
+    expression): then it runs once and is probed. ``outer_rows`` is the
+    parent's row estimate times its loops, the planner's count of runs (a
+    filter runs it for rows it then drops, so the real count is higher).
+    """
+
+    name: str
+    parent: str  # the parent's node type and relation, for a human
+    outer_rows: float
+    hashed: bool
+    run_cost: float  # the SubPlan's estimated cost per run
+    seq_scans: tuple[str, ...]  # relations the SubPlan reads sequentially on every run
+    correlated: tuple[tuple[str, str], ...] = ()  # (relation, column) compared with an outer column in those scans
 
 
 def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -124,7 +150,85 @@ def walk(explain_json: Any) -> PlanSummary:
     if len(text) > SHAPE_TEXT_MAX:
         text = text[: SHAPE_TEXT_MAX - 3] + "..."
     return PlanSummary(float(root.get("Total Cost", 0)), float(root.get("Plan Rows", 0)), tuple(scans),
-                       tuple(sorts), loops, shape, text, tuple(indexes), tuple(relations))
+                       tuple(sorts), loops, shape, text, tuple(indexes), tuple(relations),
+                       float(root.get("Plan Width", 0)), *patterns_of(root),
+                       sum(int(n.get("Subplans Removed", 0)) for n in _nodes(root)))
+
+
+_EXPRESSIONS = ("Filter", "Join Filter", "Hash Cond", "Merge Cond", "Index Cond", "Recheck Cond", "One-Time Filter",
+                "Output", "Sort Key", "Group Key")
+
+
+def _node_name(node: Mapping[str, Any]) -> str:
+    name = str(node.get("Node Type", "?"))
+    if node.get("Relation Name"):
+        schema = node.get("Schema")
+        name += f" on {schema}.{node['Relation Name']}" if schema else f" on {node['Relation Name']}"
+    return name
+
+
+def _subplans(node: Mapping[str, Any], loops: float, out: list[SubPlanRun]) -> None:
+    """SubPlans below ``node`` (run ``loops`` times), with the rows each is run for."""
+    rows = float(node.get("Plan Rows", 0)) * loops
+    expressions = " ".join(str(v) for k in _EXPRESSIONS for v in ([node[k]] if k in node else ()))
+    for child in node.get("Plans", ()):
+        relationship = child.get("Parent Relationship")
+        child_loops = loops
+        if relationship == "SubPlan":
+            name = str(child.get("Subplan Name", "SubPlan"))
+            hashed = re.search(rf"hashed {re.escape(name)}(?!\d)", expressions) is not None \
+                or name.startswith("hashed")
+            scans = [n for n in _nodes(child) if n.get("Node Type") == "Seq Scan"]
+            seq = tuple(dict.fromkeys(_node_name(n).removeprefix("Seq Scan on ") for n in scans))
+            correlated = tuple(dict.fromkeys(pair for n in scans for pair in _correlated_columns(n)))
+            out.append(SubPlanRun(name, _node_name(node), rows, hashed, float(child.get("Total Cost", 0)), seq,
+                                  correlated))
+            child_loops = 1.0 if hashed else max(rows, 1.0)
+        elif relationship == "Inner" and node.get("Node Type") == "Nested Loop":
+            outer = next((c for c in node.get("Plans", ()) if c.get("Parent Relationship") == "Outer"), None)
+            child_loops = loops * max(float(outer.get("Plan Rows", 1)) if outer else 1.0, 1.0)
+        _subplans(child, child_loops, out)
+
+
+_COLUMN_EQUALS = re.compile(r'("(?:[^"]|"")+"|\w+)\.("(?:[^"]|"")+"|\w+) = ("(?:[^"]|"")+"|\w+)\.("(?:[^"]|"")+"|\w+)')
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def _correlated_columns(scan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Columns of a scan inside a SubPlan compared with a column of another alias (an outer row's), by
+    VERBOSE's qualified names: ``(l.order_id = o.id)``."""
+    alias, relation = scan.get("Alias"), _node_name(scan).removeprefix("Seq Scan on ")
+    for m in _COLUMN_EQUALS.finditer(str(scan.get("Filter", ""))):
+        left, right = _unquote(m[1]), _unquote(m[3])
+        if left == alias and right != alias:
+            yield relation, _unquote(m[2])
+        elif right == alias and left != alias:
+            yield relation, _unquote(m[4])
+
+
+_PASS_THROUGH = ("Result", "Unique", "Aggregate", "Gather", "Gather Merge")
+
+
+def patterns_of(root: Mapping[str, Any]) -> tuple[tuple[SubPlanRun, ...], str | None]:
+    """The SubPlans of a plan, and what its outermost Limit reads (for the query-pattern rules)."""
+    found: list[SubPlanRun] = []
+    _subplans(root, 1.0, found)
+    node: Mapping[str, Any] | None = root
+    limit_input = None
+    while node is not None:
+        if node.get("Node Type") == "Limit":
+            children = [c for c in node.get("Plans", ()) if c.get("Parent Relationship") == "Outer"]
+            limit_input = _shape_text(children[0]) if children else None
+            break
+        if node.get("Node Type") not in _PASS_THROUGH:
+            break
+        node = next(iter(node.get("Plans", ())), None)
+    if limit_input is not None and len(limit_input) > SHAPE_TEXT_MAX:
+        limit_input = limit_input[: SHAPE_TEXT_MAX - 3] + "..."
+    return tuple(found), limit_input
 
 
 # --- index advice ----------------------------------------------------------------------
@@ -249,6 +353,24 @@ def next_shapes(current: PlanShape | None, previous: PlanShape | None, summary: 
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionedUse:
+    """A partitioned table a statement reads: its key, its partitions, and whether the WHERE clause compares
+    a key column itself with a value (the text's side of pruning, which holds on every version)."""
+
+    schema: str
+    relation: str
+    key_columns: tuple[str | None, ...]  # None where the key is an expression
+    key_definition: str  # "RANGE (at)"
+    leaves: tuple[str, ...]  # "schema.relation" of each leaf partition
+    key_constrained: bool  # the WHERE compares a key column with a value (=, IN, range)
+    reltuples: float = 0.0
+
+    @property
+    def partitions(self) -> int:
+        return len(self.leaves)
+
+
+@dataclass(frozen=True, slots=True)
 class StatementPlan:
     """One statement's generic plan, or why it has none, and its plan shapes over time."""
 
@@ -264,6 +386,7 @@ class StatementPlan:
     index_mark: str = ""  # the indexes when planned (``index_mark``): another mark means replan
     current_shape: PlanShape | None = None
     previous_shape: PlanShape | None = None  # the previous distinct shape, if the plan changed
+    partitioned: tuple[PartitionedUse, ...] = ()  # partitioned tables it reads (partition_pruning_missed)
 
     @property
     def seq_scans(self) -> tuple[SeqScan, ...]:
@@ -382,9 +505,29 @@ def plan_statement(session: Session, server: ServerInfo, text: str, username: st
                     advice = [_verify(session, server, text, summary, a, hypopg) for a in advice]
             scans = tuple(_with_size(session, server, s) for s in summary.seq_scans)
             summary = replace(summary, seq_scans=scans)
+            partitioned = _partitioned(session, server, uses or ())
     except QueryFailed as exc:
         return replace(base, skipped=f"planning failed: {exc}", parsed=uses is not None)
-    return replace(base, summary=summary, advice=tuple(advice), parsed=uses is not None)
+    return replace(base, summary=summary, advice=tuple(advice), parsed=uses is not None, partitioned=partitioned)
+
+
+def _partitioned(session: Session, server: ServerInfo, uses: Sequence[sqlparse.TableUse]) -> tuple[PartitionedUse, ...]:
+    """The partitioned tables among the statement's tables, with their keys and leaf partitions."""
+    found: list[PartitionedUse] = []
+    for use in uses:
+        rel = _relation(session, server, use.schema, use.table)
+        if rel is None or rel["relkind"] != "p":
+            continue
+        name = qualified(rel["schema"], rel["relation"])
+        rows = session.dicts(_q("partitions", server), {"name": name})
+        if not rows:
+            continue
+        keys = tuple(rows[0]["key_columns"] or ())
+        compared = set(use.equality) | set(use.range)
+        found.append(PartitionedUse(rel["schema"], rel["relation"], keys, str(rows[0]["key_definition"]),
+                                    tuple(rows[0]["leaves"] or ()), any(k in compared for k in keys if k),
+                                    float(rel["reltuples"])))
+    return tuple(found)
 
 
 def _with_size(session: Session, server: ServerInfo, scan: SeqScan) -> SeqScan:

@@ -41,6 +41,11 @@ KINDS: dict[str, str] = {
     "non_sargable_predicate": "a function or cast on an indexed column hides the index",
     "plan_regression": "a statement's plan changed and it got slower",
     "row_misestimate": "the planner's row estimate is far from the actual rows",
+    "offset_pagination": "a frequent statement pages with OFFSET and reads far more rows than it returns",
+    "unbounded_result": "a frequent statement returns very many rows per call with no LIMIT",
+    "partition_pruning_missed": "a statement on a partitioned table reads all or nearly all partitions",
+    "correlated_subquery": "a SubPlan runs once per row of a large outer input",
+    "deadlocks": "deadlocks happened in the window",
 }
 
 

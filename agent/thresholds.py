@@ -71,6 +71,16 @@ class Thresholds:
     misestimate_factor: float = 10  # actual/estimated rows (or the inverse), at or above
     misestimate_min_rows: float = 1000  # the larger of the two, at or above
     misestimate_max_age_s: float = 3600  # plans read from the log longer ago are not judged
+    # --- query patterns (docs/query-patterns.md) -----------------------------------------------
+    unbounded_min_rows_per_call: float = 10_000  # rows returned per call, at or above, with no LIMIT
+    unbounded_min_calls: float = 50  # calls in the interval, at or above
+    offset_min_calls: float = 50  # calls in the interval of a statement with OFFSET, at or above
+    offset_min_blocks_per_call: float = 1000  # buffers touched per call, at or above (what the skipped rows cost)
+    offset_min_blocks_per_row: float = 20  # buffers touched per row returned, at or above
+    partition_scan_share: float = 0.8  # of a partitioned table's partitions in the plan, at or above
+    correlated_min_outer_rows: float = 1000  # estimated rows the SubPlan runs for, at or above
+    deadlocks_window_s: float = 900  # deadlocks counted over this long (at least the latest interval)
+    deadlocks_critical: float = 10  # deadlocks in the window, for critical
 
 
 DEFAULT = Thresholds()

@@ -317,6 +317,12 @@ def connections() -> g.Dashboard:
          table("Pool and session problems", f'sort_desc(sum by (kind, severity) '
                                             f'(pgradar_problems{{{T}, kind=~"{SESSION_KINDS}"}}))', "short",
                "Active problems of pools and sessions by kind and severity.", value_name="problems")],
+        [timeseries("Deadlocks per database", [
+            Q(f"sum by (target, database) (increase(pgradar_database_deadlocks_total{{{TD}}}[15m]))",
+              "{{target}} {{database}}")], "short",
+            "Transactions aborted to break a deadlock in the 15 minutes before each point (alert "
+            "PostgresDeadlocks); the deadlocks problem names the statements and relations when the agent reads "
+            "the server log.", w=24)],
         [_connections_by("state", "Client connections by state, the agent's own included, against max_connections "
                                   "minus reserved slots."),
          _connections_by("user", "Who holds the connections, by role; the biggest groups are kept as they are and "

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from pgradar.agent.classifiers import (
+    deadlocks,
     indexes,
+    patterns,
     plans,
     pools,
     predicates,
@@ -37,6 +39,8 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *statements.CLASSIFIERS,
     *predicates.CLASSIFIERS,
     *regressions.CLASSIFIERS,
+    *patterns.CLASSIFIERS,
+    *deadlocks.CLASSIFIERS,
 )
 
 

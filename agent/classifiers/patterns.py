@@ -1,0 +1,412 @@
+"""Query patterns: how a statement asks for its rows (DESIGN 3.2; docs/query-patterns.md).
+
+``unbounded_result`` and ``offset_pagination`` read the statement deltas of
+the latest interval (whatever window the caller built: two polls in ``run``,
+``check --window``), so a statement rewritten, or no longer run, is gone on
+the next pass. ``correlated_subquery`` reads the generic plans of the
+statements that were frequent or expensive in that interval. Texts are read
+with sqlglot (``sqlparse.paging``); a text it cannot read gives no finding:
+these rules prefer the quiet answer where the evidence does not decide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pgradar.agent import sqlparse
+from pgradar.agent.analysis import StatementDelta, StatementInterval
+from pgradar.agent.explain import PlansSnapshot, StatementPlan
+from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.observation import Observation
+from pgradar.agent.snapshots import IndexesSnapshot
+from pgradar.agent.statement_text import group_key, is_select
+from pgradar.agent.thresholds import Thresholds
+
+TEXT_IN_EVIDENCE = 200
+
+
+def _short(text: str | None) -> str | None:
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat if len(flat) <= TEXT_IN_EVIDENCE else flat[: TEXT_IN_EVIDENCE - 3] + "..."
+
+
+@dataclass(slots=True)
+class _Use:
+    """What one statement text (its queryids together) did in the interval."""
+
+    database: str
+    dbid: int
+    text: str | None
+    queryids: list[int] = field(default_factory=list)
+    calls: int = 0
+    rows: int = 0
+    exec_ms: float = 0.0
+    blocks: int = 0  # shared buffers touched: hit + read
+
+    @property
+    def rows_per_call(self) -> float:
+        return self.rows / self.calls if self.calls else 0.0
+
+    @property
+    def blocks_per_call(self) -> float:
+        return self.blocks / self.calls if self.calls else 0.0
+
+
+def _uses(obs: Observation, deltas: Sequence[StatementDelta]) -> list[_Use]:
+    """Top-level deltas grouped by database and normalized text (psycopg's int2/int4/int8 split one text)."""
+    groups: dict[tuple[str, str], _Use] = {}
+    for d in deltas:
+        if not d.toplevel:
+            continue
+        text = obs.statement_texts.get((d.dbid, d.queryid))
+        key = (d.database, group_key(text) if text is not None else f"#{d.queryid}")
+        g = groups.setdefault(key, _Use(d.database, d.dbid, text))
+        if d.queryid not in g.queryids:
+            g.queryids.append(d.queryid)
+        g.calls += d.calls
+        g.rows += d.rows
+        g.exec_ms += d.total_exec_ms
+        g.blocks += d.shared_blks_hit + d.shared_blks_read
+    for g in groups.values():
+        g.queryids.sort()
+    return list(groups.values())
+
+
+def _latest(obs: Observation) -> StatementInterval | None:
+    return obs.statement_intervals[-1] if obs.statement_intervals else None
+
+
+def _plans(obs: Observation) -> dict[tuple[int, int], StatementPlan]:
+    plans: PlansSnapshot | None = obs.latest("plans")
+    return {(p.dbid, p.queryid): p for p in plans.plans if p.summary is not None} if plans else {}
+
+
+def _plan_of(plans: dict[tuple[int, int], StatementPlan], use: _Use) -> StatementPlan | None:
+    return next((plans[(use.dbid, q)] for q in use.queryids if (use.dbid, q) in plans), None)
+
+
+# --- unbounded_result ---------------------------------------------------------------------
+
+
+def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A frequent SELECT that returns very many rows per call and has no LIMIT.
+
+    Rule: in the latest interval, a statement text (its queryids together)
+    that is a read, ran at least ``unbounded_min_calls`` times and returned
+    at least ``unbounded_min_rows_per_call`` rows per call, and whose
+    outermost query has no LIMIT (nor FETCH FIRST). Every row crosses the
+    wire and is held by the client, on every call; a screen shows twenty.
+    A text sqlglot cannot read gives no finding (it may have a LIMIT).
+    Evidence: rows per call, calls, mean time, the plan's row width and the
+    bytes per call it implies (when the statement was planned).
+    Fix: a LIMIT with keyset pagination, or the aggregation done in SQL.
+    """
+    interval = _latest(obs)
+    if interval is None:
+        return
+    plans = _plans(obs)
+    for g in _uses(obs, interval.deltas):
+        if g.text is None or g.calls < t.unbounded_min_calls or g.rows_per_call < t.unbounded_min_rows_per_call:
+            continue
+        if not is_select(g.text):
+            continue
+        shape = sqlparse.paging(g.text)
+        if shape is None or shape.limit is not None:
+            continue
+        plan = _plan_of(plans, g)
+        width = plan.summary.width if plan is not None and plan.summary is not None else None
+        per_call = width * g.rows_per_call if width else None
+        queryid = g.queryids[0]
+        size = f", about {human_bytes(per_call)} per call" if per_call else ""
+        keys = ", ".join(_bare(k) for k in shape.order) if shape.order else "key"
+        order = ", ".join(shape.order) if shape.order else "key"
+        yield Finding(
+            "unbounded_result", "warning", obs.target,
+            summary=(f"statement {queryid} returns {g.rows_per_call:,.0f} rows per call{size}, with no LIMIT "
+                     f"({g.calls} calls in {interval.seconds:.0f}s)"),
+            recommendation=(f"Bound the result: add LIMIT and page by key (... WHERE ({keys}) > ($last) ORDER BY "
+                            f"{order} LIMIT 100, with a unique key last), or compute in SQL what the client does "
+                            "with the rows (GROUP BY, count(), sum()) so only the answer crosses the wire"),
+            evidence={"rows_per_call": round(g.rows_per_call), "calls": g.calls,
+                      "mean_exec_ms": round(g.exec_ms / g.calls, 3), "row_width_bytes": width,
+                      "bytes_per_call": round(per_call) if per_call else None, "aggregated": shape.aggregated,
+                      "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+                      "interval_seconds": round(interval.seconds, 1)},
+            database=g.database, queryid=str(queryid))
+
+
+# --- offset_pagination --------------------------------------------------------------------
+
+
+def _bare(key: str) -> str:
+    return key.removesuffix(" DESC")
+
+
+def _keyset(shape: sqlparse.Paging, relation: str) -> str:
+    """The keyset form of a paged statement: the last row's sort key instead of the OFFSET."""
+    keys = list(shape.order)
+    descending = [k.endswith(" DESC") for k in keys]
+    if not keys:
+        return (f"SELECT ... FROM {relation} WHERE id > $last_id ORDER BY id LIMIT $n "
+                "(page by a unique key: OFFSET without ORDER BY returns rows in no defined order)")
+    columns = [_bare(k) for k in keys]
+    if len(set(descending)) > 1:  # mixed directions: a row comparison does not express it
+        return (f"SELECT ... FROM {relation} WHERE <after the last row by {', '.join(keys)}> "
+                f"ORDER BY {', '.join(keys)} LIMIT $n (mixed directions: compare key by key, or store one "
+                "direction)")
+    op = "<" if descending[0] else ">"
+    lhs = f"({', '.join(columns)})" if len(columns) > 1 else columns[0]
+    last = ", ".join(f"$last_{c.split('.')[-1].strip(chr(34))}" for c in columns)
+    rhs = f"({last})" if len(columns) > 1 else last
+    where = f"({shape.where}) AND " if shape.where else ""
+    return f"SELECT ... FROM {relation} WHERE {where}{lhs} {op} {rhs} ORDER BY {', '.join(keys)} LIMIT $n"
+
+
+def _serving_index(obs: Observation, database: str, schema: str | None, relation: str,
+                   columns: Sequence[str]) -> str | None:
+    """An existing index that leads with the sort columns (in any leading order of equality ones)."""
+    indexes: IndexesSnapshot | None = obs.latest("indexes")
+    if indexes is None:
+        return None
+    for i in indexes.indexes:
+        if i.database == database and i.relation == relation and (schema is None or i.schema == schema) \
+                and i.is_valid and not i.predicate and list(i.keys[: len(columns)]) == list(columns):
+            return i.index
+    return None
+
+
+def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A frequent statement that pages with OFFSET and pays for every row it skips.
+
+    pg_stat_statements counts the rows a paged statement returns (20 per
+    call), not those it reads to skip the offset (``OFFSET 50000`` read
+    50,020 index rows per call): the cost shows in the buffers it touches.
+    Rule: in the latest interval, a read whose outermost query has an
+    OFFSET (a parameter, or a literal other than 0), run at least
+    ``offset_min_calls`` times, touching at least
+    ``offset_min_blocks_per_call`` shared buffers per call and at least
+    ``offset_min_blocks_per_row`` per row returned. OFFSET on a small table,
+    or a small offset, touches few buffers and stays quiet. Where the
+    statement was planned, the evidence adds what its Limit reads (an Index
+    Scan reads offset + limit rows; a Sort over a Seq Scan reads the table).
+    Fix: keyset pagination (the last row's sort key instead of the offset)
+    and, when none exists, the index on the sort key that serves it.
+    """
+    interval = _latest(obs)
+    if interval is None:
+        return
+    plans = _plans(obs)
+    for g in _uses(obs, interval.deltas):
+        if g.text is None or g.calls < t.offset_min_calls or g.blocks_per_call < t.offset_min_blocks_per_call:
+            continue
+        per_row = g.blocks / max(g.rows, 1)
+        if per_row < t.offset_min_blocks_per_row or not is_select(g.text):
+            continue
+        shape = sqlparse.paging(g.text)
+        if shape is None or shape.offset is None or shape.offset.strip() in ("0", "NULL"):
+            continue
+        schema, relation = shape.tables[0] if len(shape.tables) == 1 else (None, None)
+        if relation is not None:  # one table: a qualifier on the sort keys is its alias or name
+            shape = replace(shape, order=tuple(k.split(".", 1)[1] if "." in k.split(" ")[0] else k
+                                               for k in shape.order))
+        columns = [_bare(k) for k in shape.order]
+        plain = relation is not None and all(c.replace("_", "").isalnum() for c in columns)
+        target_schema = schema or "public"
+        name = qualified(target_schema, relation) if relation else "<table>"
+        fix = _keyset(shape, name)
+        index = _serving_index(obs, g.database, schema, relation, columns) if plain and relation else None
+        if plain and relation and columns and index is None:
+            keys = ", ".join(quote_ident(c) + (" DESC" if k.endswith(" DESC") else "")
+                             for c, k in zip(columns, shape.order, strict=True))
+            fix = f"CREATE INDEX CONCURRENTLY ON {name} ({keys});\n-- then page by key: {fix}"
+        else:
+            served = f" (served by index {index})" if index else ""
+            fix = f"-- page by key{served}: {fix}"
+        plan = _plan_of(plans, g)
+        queryid = g.queryids[0]
+        yield Finding(
+            "offset_pagination", "warning", obs.target,
+            summary=(f"statement {queryid} pages with OFFSET {shape.offset}: it touches {g.blocks_per_call:,.0f} "
+                     f"buffers per call to return {g.rows_per_call:,.1f} rows ({g.calls} calls in "
+                     f"{interval.seconds:.0f}s); every skipped row is read again on each page"),
+            recommendation=fix,
+            evidence={"offset": shape.offset, "limit": shape.limit, "order_by": list(shape.order),
+                      "blocks_per_call": round(g.blocks_per_call), "blocks_per_row": round(per_row, 1),
+                      "rows_per_call": round(g.rows_per_call, 2), "calls": g.calls,
+                      "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                      "limit_reads": plan.summary.limit_input if plan is not None and plan.summary else None,
+                      "evidence_from": "pg_stat_statements buffers per call" + (" and the generic plan" if plan
+                                                                                 else ""),
+                      "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+                      "interval_seconds": round(interval.seconds, 1)},
+            database=g.database, schema=target_schema if relation else None, relation=relation,
+            queryid=str(queryid))
+
+
+# --- correlated_subquery ------------------------------------------------------------------
+
+
+def _relation_sql(name: str) -> str:
+    """``schema.relation`` as the plan names it (VERBOSE), quoted for SQL."""
+    schema, _, relation = name.rpartition(".")
+    return qualified(schema, relation) if schema else quote_ident(relation)
+
+
+def _frequent(obs: Observation, t: Thresholds) -> Iterator[tuple[_Use, StatementPlan, dict[str, Any]]]:
+    """Each statement text that ran ``statement_min_calls`` times in the latest interval, or took
+    ``statement_min_share`` of its execution time, with its plan and its usage for the evidence."""
+    interval = _latest(obs)
+    plans = _plans(obs)
+    if interval is None or not plans:
+        return
+    total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
+    for g in _uses(obs, interval.deltas):
+        if g.calls < t.statement_min_calls and g.exec_ms < t.statement_min_share * total_ms:
+            continue
+        plan = _plan_of(plans, g)
+        if plan is not None and plan.summary is not None:
+            yield g, plan, {"calls": g.calls, "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                            "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+                            "interval_seconds": round(interval.seconds, 1)}
+
+
+def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A SubPlan run once per row of a large outer input, each run reading a table.
+
+    Rule: the generic plan of a statement that, in the latest interval, ran
+    at least ``statement_min_calls`` times or took ``statement_min_share`` of
+    the execution time has a SubPlan (not an InitPlan, which runs once; not
+    a hashed SubPlan, which runs once and is probed) whose parent the
+    planner expects to produce at least ``correlated_min_outer_rows`` rows,
+    and which reads a table sequentially on every run. A SubPlan whose run
+    is an index probe costs what a nested loop would, and a SubPlan over a
+    10-row outer table is cheap: both stay quiet.
+    Evidence: the SubPlan, its parent, the outer row estimate, the tables it
+    scans on each run, its cost per run (all from the generic plan: the
+    estimates, not a count of runs).
+    Fix: the JOIN / LATERAL / GROUP BY rewrite that reads the inner table
+    once, or the index on the correlated column that makes each run a probe.
+    """
+    for g, plan, usage in _frequent(obs, t):
+        yield from plan_correlated(obs.target, plan, t, g.database, str(g.queryids[0]), usage)
+
+
+def plan_correlated(target: str, plan: StatementPlan, t: Thresholds, database: str | None, queryid: str | None,
+                    usage: dict[str, Any]) -> Iterator[Finding]:
+    """``correlated_subquery`` in one plan (also ``pgradar explain``'s): its worst SubPlan run per row."""
+    if plan.summary is None:
+        return
+    runs = [s for s in plan.summary.subplans
+            if not s.hashed and s.seq_scans and s.outer_rows >= t.correlated_min_outer_rows]
+    if not runs:
+        return
+    worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
+    tables = ", ".join(worst.seq_scans)
+    index = "".join(f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n"
+                    for rel, col in worst.correlated)
+    statement = f"statement {queryid}" if queryid else "the statement"
+    yield Finding(
+        "correlated_subquery", "warning", target,
+        summary=(f"{statement} runs {worst.name} once per row of {worst.parent} "
+                 f"(about {worst.outer_rows:,.0f} rows), reading {tables} sequentially each time"),
+        recommendation=(f"{index}-- each run becomes an index probe; or rewrite the subquery as a JOIN (JOIN "
+                        f"LATERAL, or a JOIN to a GROUP BY) so {tables} is read once: SELECT ... FROM outer o "
+                        f"LEFT JOIN (SELECT key, agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key"
+                        if index else
+                        f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP BY of "
+                        f"{tables}) so {tables} is read once: SELECT ... FROM outer o LEFT JOIN (SELECT key, "
+                        f"agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key; or index the column the "
+                        "subquery correlates on, so each run is a probe"),
+        evidence={"subplan": worst.name, "runs_for": worst.parent, "outer_rows_estimate": round(worst.outer_rows),
+                  "scanned_each_run": list(worst.seq_scans), "cost_per_run": worst.run_cost,
+                  "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
+                  "plan_cost": plan.summary.total_cost,
+                  "evidence_from": "the generic plan (estimated rows, not counted runs)", **usage},
+        database=database, queryid=queryid)
+
+
+# --- partition_pruning_missed --------------------------------------------------------------
+
+
+def _mentions(sql: str, column: str) -> bool:
+    """The SQL text names the column (as a whole identifier, not inside another name)."""
+    return re.search(rf"(?<![\w\"]){re.escape(quote_ident(column))}(?![\w\"])", sql) is not None
+
+
+def partition_pruning_missed(obs: Observation, t: Thresholds) -> Iterable[Finding]:
+    """A statement on a partitioned table that reads all, or nearly all, of its partitions.
+
+    Generic plans do not show pruning the same way on every version (on 18
+    ``EXPLAIN (GENERIC_PLAN)`` of a range on the key lists every partition,
+    while a real call reads one; on 13-15 EXECUTE with NULL parameters
+    removes them all), so the rule rests on the text, which holds on every
+    version, and the plan confirms: a statement that, in the latest
+    interval, ran ``statement_min_calls`` times or took
+    ``statement_min_share`` of the execution time, reads a partitioned table
+    of at least ``large_table_rows`` rows with at least two partitions, and
+    its WHERE clause compares no partition key column itself with a value
+    (no filter on it, or the key wrapped in a function or cast); and its
+    generic plan scans at least ``partition_scan_share`` of the partitions
+    with none removed. A range on the key stays quiet; a key that is an
+    expression is not judged (the text cannot tell).
+    Evidence: partitions scanned of total, the filter, the partition key.
+    Fix: a predicate on the key column itself (``WHERE at >= $1 AND at <
+    $2``, the rewrite of a function on it), or a partition key the queries
+    filter on.
+    """
+    for g, plan, usage in _frequent(obs, t):
+        yield from plan_partitions(obs.target, plan, g.text, t, g.database, str(g.queryids[0]), usage)
+
+
+def plan_partitions(target: str, plan: StatementPlan, text: str | None, t: Thresholds, database: str | None,
+                    queryid: str | None, usage: dict[str, Any]) -> Iterator[Finding]:
+    """``partition_pruning_missed`` in one plan (also ``pgradar explain``'s), one finding per table."""
+    if plan.summary is None or plan.summary.subplans_removed:
+        return
+    scanned_relations = {f"{schema}.{relation}" for schema, relation in plan.summary.relations}
+    shape = sqlparse.paging(text) if text else None
+    statement = f"statement {queryid}" if queryid else "the statement"
+    for part in plan.partitioned:
+        if part.key_constrained or None in part.key_columns or part.partitions < 2 \
+                or part.reltuples < t.large_table_rows:
+            continue
+        scanned = sum(1 for leaf in part.leaves if leaf in scanned_relations)
+        if scanned < t.partition_scan_share * part.partitions:
+            continue
+        name = qualified(part.schema, part.relation)
+        keys = ", ".join(k for k in part.key_columns if k)
+        first = quote_ident(str(part.key_columns[0]))
+        where = shape.where if shape is not None else None
+        wrapped = where is not None and any(_mentions(where, str(k)) for k in part.key_columns)
+        how = (f"its filter uses the partition key ({keys}) only inside a function or cast" if wrapped else
+               f"its filter does not mention the partition key ({keys})")
+        fix = (f"-- add a predicate on the key column itself so the planner prunes, e.g.\n"
+               f"SELECT ... FROM {name} WHERE {where + ' AND ' if where else ''}{first} >= $from AND "
+               f"{first} < $to;\n-- (rewrite a function on the key as a range on the column); or, if the "
+               f"queries never filter on {keys}, partition by the column they do filter on")
+        yield Finding(
+            "partition_pruning_missed", "warning", target,
+            summary=(f"{statement} reads {scanned} of the {part.partitions} partitions of "
+                     f"{name} (partitioned by {part.key_definition}): {how}"),
+            recommendation=fix,
+            evidence={"partitions_scanned": scanned, "partitions": part.partitions,
+                      "partition_key": part.key_definition, "filter": where, "key_in_function": wrapped,
+                      "reltuples": part.reltuples,
+                      "evidence_from": "the statement's WHERE clause (no comparison of the key column), "
+                                       "confirmed by its generic plan (no partition removed)", **usage},
+            database=database, schema=part.schema, relation=part.relation, queryid=queryid)
+
+
+def plan_patterns(target: str, plan: StatementPlan, text: str, t: Thresholds) -> Iterator[Finding]:
+    """The plan-based pattern findings of one statement, for ``pgradar explain`` (no usage to judge)."""
+    queryid = str(plan.queryid) if plan.queryid else None
+    yield from plan_correlated(target, plan, t, plan.database, queryid, {})
+    yield from plan_partitions(target, plan, text, t, plan.database, queryid, {})
+
+
+CLASSIFIERS = (unbounded_result, offset_pagination, correlated_subquery, partition_pruning_missed)
