@@ -22,7 +22,7 @@ import pytest
 import yaml
 from pgradar.agent.embedded import Cluster, free_port
 from prometheus_client.parser import text_string_to_metric_families
-from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, sample, scrape, superuser, wait_for
+from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, pgradar, sample, scrape, superuser, wait_for
 
 FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "custom_queries" / "queries.yaml"
 EXPORTER = shutil.which("prometheus-postgres-exporter")
@@ -182,3 +182,16 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
     assert sample(text, "pgradar_custom_query_series_dropped_total", custom_query="flood",
                   reason="max_series") == 49_000
     assert len(text) < 2_000_000
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_bad_file_stops_the_command_with_one_line_and_exit_2(heavy_pg: Cluster, tmp_path: Path,
+                                                               command: str) -> None:
+    path = tmp_path / "queries.yaml"
+    path.write_text(FIXTURE.read_text().replace('usage: "GAUGE"', 'usage: "GUAGE"', 1))
+    done = pgradar(command, "--dsn", monitor_dsn(heavy_pg), "--custom-queries", str(path),
+                   *(["--listen", f"127.0.0.1:{free_port()}"] if command == "run" else []), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "query pg_replication.metrics.lag.usage: unknown usage 'GUAGE'" in done.stderr
+    assert done.stdout == ""
