@@ -492,9 +492,12 @@ def check_set(queries: Sequence[CustomQuery]) -> list[str]:
 
 
 def series_names(query: CustomQuery, metric: str) -> tuple[str, ...]:
+    """Every name a metric takes in an exposition: its series, and its family name in OpenMetrics."""
     column = next(c for c in query.columns if c.metric == metric)
     if column.kind == "histogram":
-        return (f"{metric}_bucket", f"{metric}_sum", f"{metric}_count")
+        return (metric, f"{metric}_bucket", f"{metric}_sum", f"{metric}_count")
+    if column.kind == "counter":
+        return (metric, metric.removesuffix("_total"))
     return (metric,)
 
 
@@ -510,6 +513,7 @@ class Family:
     help: str
     labels: tuple[str, ...]
     samples: tuple[tuple[tuple[str, ...], Any], ...]  # histogram value: (buckets ((le, count), ...), sum)
+    unlisted: bool = False  # from a column the file does not list (postgres_exporter's format)
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,8 +688,9 @@ def to_series(query: CustomQuery, answers: Iterable[Rows], target: str, server: 
             series += len(out)
             for metric, value in out:
                 samples[metric].append((key, value))
-    families = tuple(Family(metric, meta[metric].kind, meta[metric].help, label_names, tuple(rows))
-                     for metric, rows in samples.items())
+    listed = {c.metric for c in query.columns}
+    families = tuple(Family(metric, meta[metric].kind, meta[metric].help, label_names, tuple(rows),
+                            metric not in listed) for metric, rows in samples.items())
     return Series(families, series, dropped, duplicates, tuple(problems.values()))
 
 

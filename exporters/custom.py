@@ -65,6 +65,8 @@ class CustomCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         health = Families()
         families: dict[str, Metric] = {}
+        owners: dict[str, tuple[str, str, tuple[str, ...]]] = {}  # name -> the query, kind and labels it came from
+        found: list[tuple[str, Family]] = []
         for runner in self.runners:
             with runner.lock:
                 for query in runner.queries():
@@ -83,13 +85,17 @@ class CustomCollector(Collector):
                                reason="max_series", **labels)
                     health.add("pgradar_custom_query_series_dropped_total", status.duplicates_total,
                                reason="duplicate", **labels)
-                    if status.series is None:
-                        continue
-                    for spec in status.series.families:
-                        if not spec.samples:
-                            continue
-                        metric = families.get(spec.name)
-                        if metric is None:
-                            metric = families[spec.name] = _family(spec)
-                        _add(metric, spec)
+                    if status.series is not None:
+                        found.extend((query.name, spec) for spec in status.series.families)
+        # A listed column's metric first: an unlisted column named like it is left out, never a second family.
+        for query_name, spec in sorted(found, key=lambda item: item[1].unlisted):
+            if not spec.samples:
+                continue
+            if owners.setdefault(spec.name, (query_name, spec.kind, spec.labels)) != (query_name, spec.kind,
+                                                                                       spec.labels):
+                continue
+            metric = families.get(spec.name)
+            if metric is None:
+                metric = families[spec.name] = _family(spec)
+            _add(metric, spec)
         return [*health, *families.values()]

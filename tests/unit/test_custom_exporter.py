@@ -108,3 +108,19 @@ def test_backoff_and_where_a_query_runs() -> None:
                                  "config", custom.Defaults())[0][0]
     assert applies(native, ServerInfo(version_num=180001, in_recovery=True)) is None
     assert "runs on a standby" in applies(native, ServerInfo(version_num=180001, in_recovery=False))
+
+
+def test_an_unlisted_column_named_like_another_querys_metric_is_not_a_second_family(tmp_path: Path) -> None:
+    path = tmp_path / "q.yaml"
+    path.write_text("pg_a:\n  query: SELECT 1 AS n, 2 AS b_c\n  metrics:\n    - n: {usage: GAUGE}\n"
+                    "pg_a_b:\n  query: SELECT 'x' AS l, 3 AS c\n  metrics:\n    - l: {usage: LABEL}\n"
+                    "    - c: {usage: GAUGE}\n")
+    cfg = build({"targets": [{"name": "primary", "dsn": DSN}], "custom_queries": [{"file": str(path)}]})
+    r = CustomRunner(cfg.targets[0], cfg, TargetState("primary"))
+    a, b = cfg.custom_queries
+    r.status["pg_a"].series = custom.to_series(a, [custom.Rows("p", ("n", "b_c"), ((1, 2),))], "primary", "s")
+    r.status["pg_a_b"].series = custom.to_series(b, [custom.Rows("p", ("l", "c"), (("x", 3),))], "primary", "s")
+    text = render(CustomCollector([r]), CONTENT_TYPE_LATEST)
+    assert text.count("# TYPE pg_a_b_c ") == 1 and "# TYPE pg_a_b_c gauge" in text  # the listed column's
+    assert value(text, "pg_a_b_c", l="x") == 3
+    assert value(text, "pg_a_n") == 1

@@ -262,3 +262,10 @@ def test_exporter_format_durations_unknown_columns_and_histograms() -> None:
     (family,) = hist.families
     assert family.kind == "histogram"
     assert family.samples == ((("t", "db:5432", "psql"), ((("1.0", 1.0), ("5.0", 2.0), ("+Inf", 3.0)), 12.0)),)
+
+
+def test_a_counter_and_a_gauge_cannot_share_a_family_name() -> None:
+    a = _query(name="a", columns=[{"name": "x", "usage": "counter", "help": "x"}])  # a_x_total, family a_x
+    c = custom.CustomQuery("b", "SELECT 1", (custom.Column("n", "gauge", "n", "a_x"),), "other")
+    errors = custom.check_set([a, c])
+    assert errors and "metric a_x is also made by query a" in errors[0]
