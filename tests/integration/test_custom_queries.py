@@ -144,6 +144,8 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
                          "SELECT count(*) AS n FROM w"),
         _gauge("two_statements", "SELECT 1 AS n; SET default_transaction_read_only = off"),
         _gauge("good", "SELECT 42 AS n"),
+        _gauge("standby_only", "SELECT 1 AS n", on="standby"),
+        _gauge("every_database", "SELECT length(current_database()) AS n", databases="all"),
         {"name": "flood", "sql": "SELECT g::text AS k, g AS n FROM generate_series(1, 50000) g", "interval": 60,
          "columns": [{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "one per row"}]},
     ]
@@ -165,6 +167,12 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
     assert sample(text, "pgradar_collector_last_success_timestamp_seconds", collector="database")
     assert sample(text, "good_n", target="primary") == 42
     assert sample(text, "pgradar_custom_query_errors_total", custom_query="good") == 0
+    # Where a query runs: every database the target visits (with a database label), or not on a primary.
+    assert sample(text, "every_database_n", database="app") == 3
+    assert sample(text, "every_database_n", database="postgres") == 8
+    assert sample(text, "pgradar_custom_query_enabled", custom_query="standby_only") == 0
+    assert sample(text, "pgradar_custom_query_errors_total", custom_query="standby_only") == 0
+    assert "standby_only_n{" not in text
     # The writer failed once and was stopped: never retried, while `broken` kept being retried.
     assert sample(text, "pgradar_custom_query_runs_total", custom_query="writer") == 1
     assert sample(text, "pgradar_custom_query_errors_total", custom_query="writer") == 1
