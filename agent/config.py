@@ -133,6 +133,14 @@ def _log_path(value: Any, path: str, errors: list[str]) -> Any:
     return value
 
 
+def _custom_list(value: Any, path: str, errors: list[str]) -> Any:
+    """custom_queries: a list; each entry a query, or ``{file: PATH}``. Checked in full by ``_custom``."""
+    if not isinstance(value, list):
+        errors.append(f"{path}: expected a list of queries (or of file: PATH), got {type(value).__name__}")
+        return []
+    return value
+
+
 _TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS,
            "auto_explain_log": _log_path, "explain_analyze": _bool}
 SCHEMA: dict[str, Any] = {
@@ -149,16 +157,8 @@ SCHEMA: dict[str, Any] = {
     "snapshots_kept": _positive(int),
     "statement_text": {"max_length": _positive(int), "hide": _bool},
     "log_level": _level,
-    "custom_queries": lambda value, path, errors: _custom_list(value, path, errors),
+    "custom_queries": _custom_list,
 }
-
-
-def _custom_list(value: Any, path: str, errors: list[str]) -> Any:
-    """custom_queries: a list; each entry a query, or ``{file: PATH}``. Checked in full by ``_custom``."""
-    if not isinstance(value, list):
-        errors.append(f"{path}: expected a list of queries (or of file: PATH), got {type(value).__name__}")
-        return []
-    return value
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -429,6 +429,9 @@ def _custom(entries: Sequence[Any], files: Sequence[str], defaults: custom.Defau
     found: list[custom.CustomQuery] = []
     inline = [e for e in entries if not (isinstance(e, dict) and "file" in e)]
     sources = [e["file"] for e in entries if isinstance(e, dict) and "file" in e] + list(files)
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and "file" in entry and set(entry) != {"file"}:
+            errors.append(f"custom_queries[{i}]: a file entry takes only file: (got {', '.join(map(str, entry))})")
     if inline:
         queries, problems = custom.parse_native(inline, "custom_queries", defaults)
         found.extend(queries)

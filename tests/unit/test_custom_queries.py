@@ -169,6 +169,8 @@ def test_config_takes_inline_queries_and_files_and_the_session_timeout_bounds_th
     names = [q.name for q in cfg.custom_queries]
     assert names[0] == "inline" and "pg_stat_user_tables" in names
     assert all(q.timeout_s == 3 for q in cfg.custom_queries)  # default 5 s, never above statement_timeout
+    with pytest.raises(ConfigError, match=r"custom_queries\[0\]: a file entry takes only file: \(got file, sql\)"):
+        build({"targets": [{"dsn": DSN}], "custom_queries": [{"file": str(FIXTURE), "sql": "SELECT 1"}]})
     with pytest.raises(ConfigError, match=r"custom_queries: expected a list"):
         build({"targets": [{"dsn": DSN}], "custom_queries": {"name": "x"}})
 
