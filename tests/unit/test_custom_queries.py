@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from pgradar.agent import custom_queries as custom
 from pgradar.agent.cli import main
 from pgradar.agent.config import ConfigError, Overrides, build
@@ -271,3 +272,12 @@ def test_a_counter_and_a_gauge_cannot_share_a_family_name() -> None:
     c = custom.CustomQuery("b", "SELECT 1", (custom.Column("n", "gauge", "n", "a_x"),), "other")
     errors = custom.check_set([a, c])
     assert errors and "metric a_x is also made by query a" in errors[0]
+
+
+def test_a_file_in_pgradars_format_as_a_list_or_under_custom_queries(tmp_path: Path) -> None:
+    for name, data in (("list.yaml", [_native(name="a")]), ("keyed.yaml", {"custom_queries": [_native(name="b")]})):
+        (tmp_path / name).write_text(yaml.safe_dump(data))
+    cfg = build({"targets": [{"dsn": DSN}]}, Overrides(custom_query_files=[str(tmp_path / "list.yaml"),
+                                                                            str(tmp_path / "keyed.yaml")]))
+    assert [(q.name, q.exporter_format, q.metric_names()) for q in cfg.custom_queries] == [
+        ("a", False, ("a_n",)), ("b", False, ("b_n",))]

@@ -51,6 +51,8 @@ VALUE_SETS = {
     "everything": EVERYTHING,
     "zalando-sidecar": hr.load_values([EXAMPLES / "zalando" / "values.yaml"]),
     "bitnami-sidecar": hr.load_values([EXAMPLES / "bitnami" / "values.yaml"]),
+    "custom-queries": {"customQueries": {"files": {"queries.yaml": "pg_x:\n  query: SELECT 1 AS n\n"
+                                                                   "  metrics:\n    - n: {usage: GAUGE}\n"}}},
 }
 
 
