@@ -247,6 +247,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                   "them", file=sys.stderr)
     finally:
         agent.stop()
+    if agent.custom:
+        from pgradar.agent.custom_collector import failures
+
+        for line in failures(agent.custom.values()):
+            print(line, file=sys.stderr)
     doc = document(agent.state, text_policy=cfg.statement_text)
     down = [t for t in doc["targets"] if not t["ok"]]
     if down and len(down) == len(doc["targets"]):

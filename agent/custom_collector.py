@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -218,3 +219,19 @@ class CustomRunner:
     def close(self) -> None:
         if self._sessions is not None:
             self._sessions.close()
+
+
+def failures(runners: Iterable[CustomRunner]) -> list[str]:
+    """One line per custom query that failed on its last run (``pgradar check`` prints them on stderr).
+
+    ``check`` logs only errors, and a custom query's failure is not a
+    problem of the database: without these lines a user trying a queries
+    file on a real server would see nothing go wrong.
+    """
+    lines = []
+    for runner in runners:
+        with runner.lock:
+            for name, status in runner.status.items():
+                if status.last_error is not None:
+                    lines.append(f"pgradar: warning: custom query {name} on {runner.target.name}: {status.last_error}")
+    return lines

@@ -203,3 +203,13 @@ def test_a_bad_file_stops_the_command_with_one_line_and_exit_2(heavy_pg: Cluster
     assert done.stderr.count("\n") == 1, done.stderr
     assert "query pg_replication.metrics.lag.usage: unknown usage 'GUAGE'" in done.stderr
     assert done.stdout == ""
+
+
+def test_check_runs_the_queries_once_and_names_the_ones_that_failed(heavy_pg: Cluster, tmp_path: Path) -> None:
+    path = tmp_path / "queries.yaml"
+    path.write_text(yaml.safe_dump([_gauge("fine", "SELECT 1 AS n"), _gauge("broken", "SELECT 1 / 0 AS n")]))
+    done = pgradar("check", "--dsn", monitor_dsn(heavy_pg), "--custom-queries", str(path), "--format", "json",
+                   "--fail-on", "never", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "pgradar: warning: custom query broken on " in done.stderr and "division by zero" in done.stderr
+    assert "custom query fine" not in done.stderr
