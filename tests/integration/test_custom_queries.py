@@ -146,6 +146,8 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
         _gauge("good", "SELECT 42 AS n"),
         _gauge("standby_only", "SELECT 1 AS n", on="standby"),
         _gauge("every_database", "SELECT length(current_database()) AS n", databases="all"),
+        {"name": "twice", "sql": "SELECT 'a' AS k, 1 AS n UNION ALL SELECT 'a', 2", "interval": 60,
+         "columns": [{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "first kept"}]},
         {"name": "flood", "sql": "SELECT g::text AS k, g AS n FROM generate_series(1, 50000) g", "interval": 60,
          "columns": [{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "one per row"}]},
     ]
@@ -190,6 +192,9 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
     assert sample(text, "pgradar_custom_query_series_dropped_total", custom_query="flood",
                   reason="max_series") == 49_000
     assert len(text) < 2_000_000
+    # A label set given twice: the first row kept, the other counted.
+    assert sample(text, "twice_n", k="a") == 1
+    assert sample(text, "pgradar_custom_query_series_dropped_total", custom_query="twice", reason="duplicate") == 1
 
 
 @pytest.mark.parametrize("command", ["run", "check"])
@@ -213,3 +218,17 @@ def test_check_runs_the_queries_once_and_names_the_ones_that_failed(heavy_pg: Cl
     assert done.returncode == 0, done.stderr
     assert "pgradar: warning: custom query broken on " in done.stderr and "division by zero" in done.stderr
     assert "custom query fine" not in done.stderr
+
+
+def test_on_primary_and_on_standby(heavy_pg: Cluster, heavy_standby: Cluster, tmp_path: Path) -> None:
+    path = tmp_path / "custom.yaml"
+    path.write_text(yaml.safe_dump([_gauge("primary_side", "SELECT 1 AS n", on="primary"),
+                                    _gauge("standby_side", "SELECT 2 AS n", on="standby")]))
+    with running("--dsn", f"primary={monitor_dsn(heavy_pg)}", "--dsn", f"standby={monitor_dsn(heavy_standby)}",
+                 "--custom-queries", str(path)) as port:
+        text = scraped(port, lambda t: "primary_side_n{" in t and "standby_side_n{" in t, "both sides' series")
+    assert sample(text, "primary_side_n", target="primary") == 1
+    assert sample(text, "standby_side_n", target="standby") == 2
+    assert sample(text, "primary_side_n", target="standby") is None
+    assert sample(text, "standby_side_n", target="primary") is None
+    assert sample(text, "pgradar_custom_query_enabled", target="standby", custom_query="primary_side") == 0
