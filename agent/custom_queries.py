@@ -607,7 +607,7 @@ def _label(raw: Any) -> str:
     return str(raw)
 
 
-def _histogram(query: CustomQuery, column: Column, row: Mapping[str, Any]) -> tuple[Any, str | None]:
+def _histogram(column: Column, row: Mapping[str, Any]) -> tuple[Any, str | None]:
     bounds, counts = row.get(column.name), row.get(f"{column.name}_bucket")
     total, count = number(row.get(f"{column.name}_sum")), number(row.get(f"{column.name}_count"))
     if not isinstance(bounds, list) or not isinstance(counts, list) or total is None or count is None:
@@ -669,7 +669,7 @@ def to_series(query: CustomQuery, answers: Iterable[Rows], target: str, server: 
                 if column.name not in row:
                     continue
                 if column.kind == "histogram":
-                    value, problem = _histogram(query, column, row)
+                    value, problem = _histogram(column, row)
                     if problem:
                         problems.setdefault(column.name, problem)
                         continue
