@@ -236,7 +236,8 @@ def _text(raw: Mapping[str, Any], key: str, where: str, errors: list[str], requi
 
 def _mapping(raw: Any, where: str, errors: list[str]) -> tuple[tuple[str, float], ...]:
     if not isinstance(raw, Mapping) or not raw:
-        errors.append(f"{where}.mapping: a mapped column needs mapping: {{TEXT: NUMBER, ...}}")
+        errors.append(f"{where}.mapping: a mapped column needs mapping: {{TEXT: NUMBER, ...}} "
+                      f"(metric_mapping: in postgres_exporter's format)")
         return ()
     out = []
     for key, value in raw.items():
@@ -370,7 +371,9 @@ def _versions(raw: Any, where: str, errors: list[str]) -> VersionRange | None:
 
 
 _EXPORTER_KEYS = ("query", "metrics", "master", "cache_seconds", "runonserver")
-_EXPORTER_COLUMN_KEYS = ("usage", "description", "mapping")
+# metric_mapping and pg_version are postgres_exporter's own keys (its MappingOptions); 0.11 read
+# neither for a user query. mapping is accepted for metric_mapping; pg_version is accepted and, as there, unused.
+_EXPORTER_COLUMN_KEYS = ("usage", "description", "metric_mapping", "mapping", "pg_version")
 
 
 def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> tuple[list[CustomQuery], list[str]]:
@@ -424,13 +427,16 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
             for key in spec:
                 if key not in _EXPORTER_COLUMN_KEYS:
                     found.append(f"{cwhere}.{key}: unknown key (known: {', '.join(_EXPORTER_COLUMN_KEYS)})")
-            usage = EXPORTER_USAGES.get(str(spec.get("usage", "")).upper())
+            usage = EXPORTER_USAGES.get(str(spec.get("usage", "")))
             if usage is None:
+                hint = " (postgres_exporter takes upper case only and dropped this column)" \
+                    if str(spec.get("usage", "")).upper() in EXPORTER_USAGES else ""
                 found.append(f"{cwhere}.usage: unknown usage {_show(spec.get('usage'))} "
-                             f"(known: {', '.join(EXPORTER_USAGES)})")
+                             f"(known: {', '.join(EXPORTER_USAGES)}){hint}")
                 continue
             help_text = str(spec.get("description") or f"{spec.get('usage')} column {cname} of {namespace}")
-            mapping = _mapping(spec.get("mapping"), cwhere, found) if usage == "mapped" else ()
+            mapping = _mapping(spec.get("metric_mapping", spec.get("mapping")), cwhere, found) \
+                if usage == "mapped" else ()
             metric = "" if usage in ("label", "discard") else \
                 f"{namespace}_{cname}" + ("_milliseconds" if usage == "duration" else "")
             # COUNTER keeps its name without _total: OpenMetrics would rename a counter, so it is untyped.

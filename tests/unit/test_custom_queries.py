@@ -129,6 +129,11 @@ def test_a_bad_native_query_is_one_line_naming_query_key_and_problem(query: dict
 @pytest.mark.parametrize(("text", "expected"), [
     ("pg_x:\n  query: SELECT 1 AS a\n  metrics:\n    - a: {usage: GUAGE}\n",
      "bad.yaml: query pg_x.metrics.a.usage: unknown usage 'GUAGE'"),
+    ("pg_x:\n  query: SELECT 1 AS a\n  metrics:\n    - a: {usage: gauge}\n",
+     "bad.yaml: query pg_x.metrics.a.usage: unknown usage 'gauge' (known: LABEL, GAUGE, COUNTER, DURATION, "
+     "MAPPEDMETRIC, HISTOGRAM, DISCARD) (postgres_exporter takes upper case only and dropped this column)"),
+    ("pg_x:\n  query: SELECT 'a' AS a\n  metrics:\n    - a: {usage: MAPPEDMETRIC}\n",
+     "bad.yaml: query pg_x.metrics.a.mapping: a mapped column needs mapping:"),
     ("pg_x:\n  query: SELECT 1 AS a\n  metrics:\n    - a: {usage: GAUGE}\n    - a: {usage: COUNTER}\n",
      "bad.yaml: query pg_x: column 'a' is listed twice"),
     ("pg-x:\n  query: SELECT 1 AS a\n  metrics:\n    - a: {usage: GAUGE}\n",
