@@ -15,6 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from pgradar.agent.bouncer import BouncerRuntime
 from pgradar.agent.config import Config
+from pgradar.agent.custom_collector import CustomRunner
 from pgradar.agent.observation import observe, with_peers
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.agent.target import TargetRuntime
@@ -35,6 +36,10 @@ class Agent:
             state = TargetState(target.name, keep=config.snapshots_kept, kind="pgbouncer")
             self.state.targets[target.name] = state
             self.runtimes[target.name] = BouncerRuntime(target, config, state)
+        # Custom SQL collectors: their own sessions and status, one job per target and query.
+        self.custom: dict[str, CustomRunner] = {
+            t.name: CustomRunner(t, config, self.state.targets[t.name]) for t in config.targets
+        } if config.custom_queries else {}
         workers = max(4, min(32, 2 * len(self.runtimes)))
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers)},
@@ -50,6 +55,11 @@ class Agent:
                 self.scheduler.add_job(runtime.run_collector, "interval", args=[collector],
                                        seconds=self.config.interval(collector), next_run_time=now,
                                        id=f"{name}/{collector}", name=f"{collector} on {name}")
+        for name, runner in self.custom.items():
+            for query in runner.queries():
+                self.scheduler.add_job(runner.run, "interval", args=[query.name], seconds=query.interval_s,
+                                       next_run_time=now, id=f"{name}/custom:{query.name}",
+                                       name=f"custom query {query.name} on {name}")
         self.scheduler.add_job(self.classify, "interval", seconds=self.config.interval("classify"),
                                next_run_time=now, id="classify", name="classify all targets")
         self.scheduler.start()
@@ -60,6 +70,9 @@ class Agent:
         for runtime in self.runtimes.values():
             for collector in runtime.collector_names:
                 runtime.run_collector(collector)
+        for runner in self.custom.values():
+            for query in runner.queries():
+                runner.run(query.name, scheduled=False)
         self.classify()
 
     def classify(self) -> None:
@@ -85,3 +98,5 @@ class Agent:
             self.scheduler.shutdown(wait=True)
         for runtime in self.runtimes.values():
             runtime.close()
+        for runner in self.custom.values():
+            runner.close()

@@ -148,6 +148,11 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
         windows = judge(agent, options, saved, datetime.now(UTC), wait)
     finally:
         agent.stop()
+    if agent.custom:
+        from pgradar.agent.custom_collector import failures
+
+        for line in failures(agent.custom.values()):
+            print(line, file=sys.stderr)
     doc = gate.gate_document(document(agent.state, text_policy=cfg.statement_text), windows, options.scope,
                              cfg.ignore)
     down = [t for t in doc["targets"] if not t["ok"]]

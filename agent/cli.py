@@ -72,6 +72,12 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING or ERROR")
 
 
+def _add_custom_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--custom-queries", action="append", default=[], metavar="FILE",
+                   help="custom SQL collectors: a postgres_exporter queries.yaml (read unchanged) or a list in "
+                        "pgradar's format; repeatable, added to custom_queries: of --config (docs/custom-queries.md)")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="pgradar", description=(
         "PostgreSQL query-performance agent: polls the statistics views, finds what is wrong, "
@@ -83,6 +89,7 @@ def build_parser() -> Parser:
                          description="Run the agent until interrupted. A target that is down is retried "
                                      "with backoff; the agent never exits because a database went away.")
     _add_target_flags(run)
+    _add_custom_flag(run)
     run.add_argument("--listen", metavar="[HOST]:PORT",
                      help="where to serve HTTP (default :9188; PGRADAR_LISTEN)")
     run.add_argument("--web.config.file", dest="web_config", metavar="FILE",
@@ -93,6 +100,7 @@ def build_parser() -> Parser:
                                        "Exit codes: 0 nothing at or above --fail-on, 1 problems at or above "
                                        "it, 2 bad input or a target that could not be reached.")
     _add_target_flags(check)
+    _add_custom_flag(check)
     check.add_argument("--format", choices=(*FORMATS, "junit", "github"), default="table",
                        help="table (default, for a terminal), json (DESIGN 3.1), markdown, junit (JUnit XML: a "
                             "test case per problem) or github (workflow annotations; the markdown report is "
@@ -167,7 +175,7 @@ def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
     return configuration.Overrides(
         dsns=list(args.dsn), pgbouncers=list(args.pgbouncer), listen=getattr(args, "listen", None),
         intervals=dict(args.interval), top_statements=args.top_statements, log_level=args.log_level,
-        explain_analyze=args.explain_analyze)
+        explain_analyze=args.explain_analyze, custom_query_files=list(getattr(args, "custom_queries", [])))
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:
@@ -196,6 +204,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(cfg.log_level)
     agent = Agent(cfg)
     registry = registry_for(agent.state, cfg.top_statements, cfg.top_tables, cfg.top_indexes)
+    if agent.custom:
+        from pgradar.exporters.custom import CustomCollector
+
+        registry.register(CustomCollector(agent.custom.values()))
     try:
         http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry, agent.healthy, agent.ready, web)
     except OSError as exc:

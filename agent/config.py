@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pgradar.agent import custom_queries as custom
 from pgradar.agent.collectors import COLLECTOR_NAMES, spec
 from pgradar.agent.db import CONNINFO_KEYWORDS, BadDsn, parse_dsn, with_params
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, TextPolicy
@@ -75,6 +76,7 @@ class Config:
     log_level: str = "INFO"
     statement_text: TextPolicy = DEFAULT_TEXT_POLICY
     ignore: tuple[IgnoreRule, ...] = ()  # pgradar check: findings a team accepted
+    custom_queries: tuple[custom.CustomQuery, ...] = ()  # custom SQL collectors (agent/custom_queries.py)
 
     def interval(self, job: str) -> float:
         """Seconds between runs of a collector (or of 'classify')."""
@@ -133,6 +135,14 @@ def _log_path(value: Any, path: str, errors: list[str]) -> Any:
     return value
 
 
+def _custom_list(value: Any, path: str, errors: list[str]) -> Any:
+    """custom_queries: a list; each entry a query, or ``{file: PATH}``. Checked in full by ``_custom``."""
+    if not isinstance(value, list):
+        errors.append(f"{path}: expected a list of queries (or of file: PATH), got {type(value).__name__}")
+        return []
+    return value
+
+
 _TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS,
            "auto_explain_log": _log_path, "explain_analyze": _bool}
 SCHEMA: dict[str, Any] = {
@@ -150,6 +160,7 @@ SCHEMA: dict[str, Any] = {
     "statement_text": {"max_length": _positive(int), "hide": _bool},
     "log_level": _level,
     "ignore": [check_rule],  # pgradar check: accepted findings (agent.ignores)
+    "custom_queries": _custom_list,
 }
 
 
@@ -274,6 +285,7 @@ class Overrides:
     top_statements: str | None = None
     log_level: str | None = None
     explain_analyze: str | bool | None = None  # every target's explain_analyze; env: a word, flag: a bool
+    custom_query_files: list[str] = field(default_factory=list)  # --custom-queries FILE, added to the config's
 
 
 def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
@@ -395,9 +407,12 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
     except ConfigError as exc:
         errors.append(str(exc))
         listen_at = Listen("", 9188)
+    timeouts = data.get("timeouts", {})
+    custom_set = _custom(data.get("custom_queries", []), [f for layer in layers for f in layer.custom_query_files],
+                         custom.Defaults(session_timeout_s=int(timeouts.get("statement_ms", 10_000)) / 1000),
+                         errors)
     if errors:
         raise ConfigError("; ".join(errors))
-    timeouts = data.get("timeouts", {})
     limits = data.get("limits", {})
     return Config(
         targets=targets, pgbouncers=pgbouncers, listen=listen_at, intervals=intervals,
@@ -408,7 +423,33 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level),
         statement_text=TextPolicy(int(data.get("statement_text", {}).get("max_length", 200)),
                                   bool(data.get("statement_text", {}).get("hide", False))),
-        ignore=tuple(data.get("ignore", ())))
+        ignore=tuple(data.get("ignore", ())), custom_queries=custom_set)
+
+
+def _custom(entries: Sequence[Any], files: Sequence[str], defaults: custom.Defaults,
+            errors: list[str]) -> tuple[custom.CustomQuery, ...]:
+    """The custom queries of the config (inline, or ``file:``) and of ``--custom-queries`` files, checked."""
+    found: list[custom.CustomQuery] = []
+    inline = [e for e in entries if not (isinstance(e, dict) and "file" in e)]
+    sources = [e["file"] for e in entries if isinstance(e, dict) and "file" in e] + list(files)
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and "file" in entry and set(entry) != {"file"}:
+            errors.append(f"custom_queries[{i}]: a file entry takes only file: (got {', '.join(map(str, entry))})")
+    if inline:
+        queries, problems = custom.parse_native(inline, "custom_queries", defaults)
+        found.extend(queries)
+        errors.extend(problems)
+    for i, source in enumerate(sources):
+        if not isinstance(source, str) or not source.strip():
+            errors.append(f"custom_queries: file {i}: expected a path, got {show(source)}")
+            continue
+        data, problems = custom.read_file(source)
+        if not problems:
+            queries, problems = custom.parse_source(data, source, defaults)
+            found.extend(queries)
+        errors.extend(problems)
+    errors.extend(custom.check_set(found))
+    return tuple(found)
 
 
 def load(config_path: str | None, env: Mapping[str, str], flags: Overrides,

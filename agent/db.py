@@ -242,6 +242,21 @@ class Session:
             raise QueryFailed(_error_message(exc, self._dsn) + f" ({query.source})",
                               sqlstate=getattr(exc, "sqlstate", None)) from None
 
+    def table(self, text: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """A custom query's column names and rows, in order (agent/custom_collector.py).
+
+        The text is the user's, sent as SQL. It goes as a prepared statement,
+        so a text holding several statements is refused whole by the server
+        (no ``SELECT 1; SET ...`` runs in part) and a ``%`` in it is left alone.
+        """
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql.SQL(text), prepare=True)  # type: ignore[arg-type]
+                names = tuple(c.name for c in cur.description or ())
+                return names, cur.fetchall() if cur.description is not None else []
+        except psycopg.Error as exc:
+            raise QueryFailed(_error_message(exc, self._dsn), sqlstate=getattr(exc, "sqlstate", None)) from None
+
     @contextmanager
     def rolled_back(self) -> Iterator[Session]:
         """A transaction (read-only, as every session is) that is always rolled back.

@@ -29,6 +29,7 @@ IDX = ("target", "database", "schema", "relation", "index")
 STANDBY = ("target", "standby")
 SLOT = ("target", "slot")
 POOL = ("target", "pool", "database", "user")
+CQ = ("target", "custom_query")  # a custom query by its name (never its text)
 
 
 def _m(name: str, kind: Literal["gauge", "counter"], labels: tuple[str, ...], help_text: str) -> Metric:
@@ -184,6 +185,19 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_pgbouncer_wait_seconds_total", "counter", TD, "Time clients spent waiting for a server."),
     _m("pgradar_pgbouncer_max_client_connections", "gauge", T, "max_client_conn."),
     _m("pgradar_pgbouncer_default_pool_size", "gauge", T, "default_pool_size."),
+    # --- custom SQL collectors (their own series are named by their config: exporters/custom.py) ------
+    _m("pgradar_custom_query_runs_total", "counter", CQ, "Runs of a custom query, failed or not."),
+    _m("pgradar_custom_query_errors_total", "counter", CQ,
+       "Runs of a custom query that failed, timed out or tried to write (the agent's log says which)."),
+    _m("pgradar_custom_query_duration_seconds", "gauge", CQ, "Duration of a custom query's last run."),
+    _m("pgradar_custom_query_last_success_timestamp_seconds", "gauge", CQ,
+       "Unix time of a custom query's last successful run."),
+    _m("pgradar_custom_query_enabled", "gauge", CQ,
+       "0 while a custom query is off: backing off after an error, stopped after a write, or not for this server."),
+    _m("pgradar_custom_query_series", "gauge", CQ, "Series a custom query's last run produced."),
+    _m("pgradar_custom_query_series_dropped_total", "counter", ("target", "custom_query", "reason"),
+       "Series a custom query's runs left out: over its max_series (reason max_series) or a label set "
+       "given twice (reason duplicate)."),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

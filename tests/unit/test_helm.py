@@ -51,6 +51,8 @@ VALUE_SETS = {
     "everything": EVERYTHING,
     "zalando-sidecar": hr.load_values([EXAMPLES / "zalando" / "values.yaml"]),
     "bitnami-sidecar": hr.load_values([EXAMPLES / "bitnami" / "values.yaml"]),
+    "custom-queries": {"customQueries": {"files": {"queries.yaml": "pg_x:\n  query: SELECT 1 AS n\n"
+                                                                   "  metrics:\n    - n: {usage: GAUGE}\n"}}},
 }
 
 
@@ -457,3 +459,44 @@ def test_readme_render_commands_work_as_written(tmp_path: Path, monkeypatch: pyt
         output = tmp_path / args[args.index("--output") + 1]
         assert {d["kind"] for d in yaml.safe_load_all(output.read_text())} >= {"ConfigMap", "Service"}
     assert hr.main(["-f", "no-such-values.yaml"]) == 2
+
+
+# --- custom SQL collectors: files from a ConfigMap ---------------------------------------------
+
+
+def test_custom_query_files_come_from_a_config_map_the_agent_reads(tmp_path: Path) -> None:
+    """postgres_exporter's queries.yaml, given as a value, reaches the agent byte for byte and is loaded."""
+    text = (ROOT / "tests" / "unit" / "fixtures" / "custom_queries" / "queries.yaml").read_text()
+    values = hr.merge(EVERYTHING, {"customQueries": {"files": {"queries.yaml": text}},
+                                   "config": {"custom_queries": [{"name": "inline", "sql": "SELECT 1 AS n", "columns": [
+                                       {"name": "n", "usage": "gauge", "help": "one"}]}]}})
+    rendered = hr.render(values)
+    maps = {m["metadata"]["name"]: m["data"] for m in rendered.of_kind("ConfigMap")}
+    assert maps["pgradar-custom-queries"] == {"queries.yaml": text}
+    data = yaml.safe_load(maps["pgradar-config"]["config.yaml"])
+    assert data["custom_queries"][1] == {"file": "/etc/pgradar/custom-queries/queries.yaml"}
+    pod = rendered.of_kind("Deployment")[0]["spec"]["template"]
+    assert {"name": "pgradar-custom-queries", "configMap": {"name": "pgradar-custom-queries"}} in pod["spec"]["volumes"]
+    assert {"name": "pgradar-custom-queries", "mountPath": "/etc/pgradar/custom-queries", "readOnly": True} \
+        in pod["spec"]["containers"][0]["volumeMounts"]
+    assert "checksum/custom-queries" in pod["metadata"]["annotations"]  # a changed file restarts the pod
+    (tmp_path / "queries.yaml").write_text(maps["pgradar-custom-queries"]["queries.yaml"])  # as mounted
+    data["custom_queries"][1]["file"] = str(tmp_path / "queries.yaml")
+    for item in [*data["targets"], *data["pgbouncers"]]:
+        item.pop("password_file")
+    cfg = configuration.build(data)
+    names = [q.name for q in cfg.custom_queries]
+    assert names[0] == "inline" and "pg_stat_user_tables" in names and len(names) == 9
+
+
+def test_custom_queries_from_an_existing_config_map() -> None:
+    rendered = hr.render({"customQueries": {"existingConfigMap": "team-queries", "keys": ["a.yaml", "b.yaml"]}})
+    assert not [m for m in rendered.of_kind("ConfigMap") if m["metadata"]["name"].endswith("custom-queries")]
+    config = yaml.safe_load(next(m for m in rendered.of_kind("ConfigMap") if "config.yaml" in m["data"])["data"]
+                            ["config.yaml"])
+    assert config["custom_queries"] == [{"file": "/etc/pgradar/custom-queries/a.yaml"},
+                                        {"file": "/etc/pgradar/custom-queries/b.yaml"}]
+    pod = rendered.of_kind("Deployment")[0]["spec"]["template"]["spec"]
+    assert {"name": "pgradar-custom-queries", "configMap": {"name": "team-queries"}} in pod["volumes"]
+    assert "custom_queries" not in yaml.safe_load(
+        next(m for m in hr.render({}).of_kind("ConfigMap") if "config.yaml" in m["data"])["data"]["config.yaml"])

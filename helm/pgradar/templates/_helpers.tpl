@@ -56,6 +56,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Where the container finds its files. */}}
 {{- define "pgradar.configDir" -}}/etc/pgradar/config{{- end }}
 {{- define "pgradar.secretDir" -}}/etc/pgradar/secrets{{- end }}
+{{- define "pgradar.customQueriesDir" -}}/etc/pgradar/custom-queries{{- end }}
+
+{{/* The ConfigMap holding the custom query files: the user's, the chart's (customQueries.files), or none. */}}
+{{- define "pgradar.customQueriesConfigMap" -}}
+{{- if .Values.customQueries.existingConfigMap }}
+{{- .Values.customQueries.existingConfigMap }}
+{{- else if .Values.customQueries.files }}
+{{- printf "%s-custom-queries" (include "pgradar.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* The custom query file names (the ConfigMap's keys), as a YAML list. */}}
+{{- define "pgradar.customQueryKeys" -}}
+{{- if .Values.customQueries.existingConfigMap }}
+{{- toYaml .Values.customQueries.keys }}
+{{- else }}
+{{- toYaml (keys .Values.customQueries.files | sortAlpha) }}
+{{- end }}
+{{- end }}
 
 {{/*
 Checks no schema can express; each failure is one line naming the value and the fix.
@@ -107,6 +126,13 @@ A password must never reach the ConfigMap: a dsn carrying one is refused.
 {{- $_ := set $cfg $kind $items }}
 {{- end }}
 {{- end }}
+{{- if include "pgradar.customQueriesConfigMap" . }}
+{{- $custom := default list $cfg.custom_queries }}
+{{- range $key := include "pgradar.customQueryKeys" . | fromYamlArray }}
+{{- $custom = append $custom (dict "file" (printf "%s/%s" (include "pgradar.customQueriesDir" $) $key)) }}
+{{- end }}
+{{- $_ := set $cfg "custom_queries" $custom }}
+{{- end }}
 {{- $_ := set $cfg "listen" (printf ":%d" (int .Values.port)) }}
 {{- toYaml $cfg }}
 {{- end }}
@@ -140,6 +166,11 @@ volumeMounts:
     mountPath: {{ include "pgradar.secretDir" . }}
     readOnly: true
   {{- end }}
+  {{- if include "pgradar.customQueriesConfigMap" . }}
+  - name: pgradar-custom-queries
+    mountPath: {{ include "pgradar.customQueriesDir" . }}
+    readOnly: true
+  {{- end }}
   - name: pgradar-tmp
     mountPath: /tmp
 {{- end }}
@@ -154,6 +185,11 @@ volumeMounts:
   secret:
     secretName: {{ . }}
     defaultMode: 0440
+{{- end }}
+{{- with include "pgradar.customQueriesConfigMap" . }}
+- name: pgradar-custom-queries
+  configMap:
+    name: {{ . }}
 {{- end }}
 - name: pgradar-tmp
   emptyDir:
