@@ -13,17 +13,26 @@ from pgradar.agent.snapshots import StatementsSnapshot, StatementStat
 from pgradar.agent.thresholds import Thresholds
 
 
+def advice_comment(advice: IndexAdvice) -> str:
+    """What hypopg measured for the index (or that nothing did), as an SQL comment."""
+    if advice.verified and advice.gain is not None:
+        return (f"-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
+                f"({advice.gain:.0%} less)")
+    if advice.note:
+        return f"-- unverified: {advice.note}"
+    return "-- unverified: hypopg is not installed in this database (CREATE EXTENSION hypopg; verifies it)"
+
+
 def advice_sql(advice: IndexAdvice) -> str:
     """The CREATE INDEX to run, with what hypopg measured (or that nothing did)."""
     statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned)
-    if advice.verified and advice.gain is not None:
-        statement += (f"\n-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
-                      f"({advice.gain:.0%} less)")
-    elif advice.note:
-        statement += f"\n-- unverified: {advice.note}"
-    else:
-        statement += "\n-- unverified: hypopg is not installed in this database (CREATE EXTENSION hypopg; verifies it)"
-    return statement
+    return f"{statement}\n{advice_comment(advice)}"
+
+
+def index_candidate(advice: IndexAdvice) -> dict[str, object]:
+    """The advice as an ``onefix`` candidate, merged with the table's other index recommendations."""
+    return {"columns": list(advice.columns), "equality": advice.equality, "partitioned": advice.partitioned,
+            "sql": advice_sql(advice), "comment": advice_comment(advice)}
 
 
 def worth_recommending(advice: IndexAdvice, t: Thresholds) -> bool:
@@ -61,7 +70,8 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
                       advice_sql(advice),
                       {"filter": filters[:3], "reltuples": advice.reltuples, "plan_cost": plan.summary.total_cost,
                        "cost_with_index": advice.cost_after, "verified": advice.verified, "note": advice.note or None,
-                       "shape_hash": plan.summary.shape_hash, **usage},
+                       "shape_hash": plan.summary.shape_hash, "index_candidates": [index_candidate(advice)],
+                       **usage},
                       database=plan.database, schema=advice.schema, relation=advice.relation, queryid=queryid)
     if plan.parsed:
         return

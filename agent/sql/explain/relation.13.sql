@@ -1,7 +1,8 @@
 -- explain/relation: a relation named as in a statement, resolved with the
--- statement's search path: its schema, kind (p: partitioned), size, and the
+-- statement's search path: its schema, kind (p: partitioned), size, the
 -- key columns of each valid, non-partial index (comma-joined, '' for an
--- expression), including partitioned indexes.
+-- expression), including partitioned indexes, and for a partition the
+-- partitioned table at the top of its tree (advice goes there).
 SELECT n.nspname::text AS schema,
        c.relname::text AS relation,
        c.relkind::text AS relkind,
@@ -16,7 +17,8 @@ SELECT n.nspname::text AS schema,
                                            WHERE k.ord <= i.indnkeyatts
                                            ORDER BY k.ord), ',')
                FROM pg_index i
-              WHERE i.indrelid = c.oid AND i.indpred IS NULL AND i.indisvalid) AS index_keys
+              WHERE i.indrelid = c.oid AND i.indpred IS NULL AND i.indisvalid) AS index_keys,
+       CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::regclass::text END AS root
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid = to_regclass(%(name)s)
