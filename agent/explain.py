@@ -389,15 +389,19 @@ def order_by_selectivity(columns: tuple[str, ...], equality: int,
 
 
 def unselective(share: float | None, use: sqlparse.TableUse, limited: bool, max_share: float) -> bool:
-    """The filter keeps more than ``max_share`` of the table: no index serves that read.
+    """An equality filter keeps more than ``max_share`` of the table: no index serves that read.
 
-    Except where the statement wants the first rows in an order the index
-    gives (equality columns then the sort columns, under a Limit): the
-    index scan stops after those rows however many match.
+    The generic plan's estimate of ``col = $1`` comes from the column's
+    statistics (its distinct values), so it tells; that of a range
+    (``created > $1``) is a fixed default (a third), which says nothing of
+    the data, so a filter with a range is not judged. Nor is one where the
+    statement wants the first rows in an order the index gives (equality
+    columns then the sort columns, under a Limit): the index scan stops
+    after those rows however many match.
     """
-    if share is None or share <= max_share:
+    if share is None or share <= max_share or use.range:
         return False
-    return not (limited and use.order and not use.range)
+    return not (limited and use.order)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,13 +46,15 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
                    stat: StatementStat | None = None) -> Iterator[Finding]:
     """Filtered sequential scans of large tables in one plan, one finding per table.
 
+    A scan sorted whole for the first rows (ORDER BY ... LIMIT) counts too.
+
     Large means ``large_table_rows`` by the catalog's estimate (a partitioned
     table by its partitions together). With index advice the finding is a
     warning naming the index (hypopg-verified where installed); advice that
     hypopg found useless means no finding (the scan is the right plan); a
     statement sqlglot could not read gets plan-only advice, as info.
     """
-    scans = [s for s in plan.seq_scans if s.filter]
+    scans = [s for s in plan.seq_scans if s.filter or s.limited]
     if plan.summary is None or not scans:
         return
     queryid = str(plan.queryid) if plan.queryid else None  # None: `pgradar explain --query`
@@ -61,11 +63,14 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
     for advice in plan.advice:
         if advice.reltuples < t.large_table_rows or not worth_recommending(advice, t):
             continue
-        filters = [s.filter for s in scans if s.relation == advice.relation or advice.partitioned]
+        mine = [s for s in scans if s.relation == advice.relation or advice.partitioned]
+        filters = [s.filter for s in mine if s.filter]
+        sorts = [", ".join(s.sort_keys) for s in mine if s.limited]
+        why = f"to filter {'; '.join(filters[:2])}" if filters else f"and sorts it all by {sorts[0]} for the first rows"
         severity: Severity = "warning"
         yield Finding("seq_scan", severity, obs_target,
                       f"{statement} reads {qualified(advice.schema, advice.relation)} "
-                      f"({advice.reltuples:,.0f} rows) sequentially to filter {'; '.join(filters[:2])}; an index on "
+                      f"({advice.reltuples:,.0f} rows) sequentially {why}; an index on "
                       f"({', '.join(advice.columns)}) serves it",
                       advice_sql(advice),
                       {"filter": filters[:3], "reltuples": advice.reltuples, "plan_cost": plan.summary.total_cost,
@@ -76,7 +81,7 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
     if plan.parsed:
         return
     for scan in scans:
-        if (scan.reltuples or 0) < t.large_table_rows:
+        if (scan.reltuples or 0) < t.large_table_rows or not scan.filter:
             continue
         yield Finding("seq_scan", "info", obs_target,
                       f"{statement} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "

@@ -80,6 +80,8 @@ def test_unselective_filter_gets_no_advice_unless_a_limit_stops_early() -> None:
     assert not unselective(None, use, False, 0.2)  # no filter: ORDER BY ... LIMIT alone
     ordered = sqlparse.TableUse(None, "logs", "logs", equality=("level",), order=("ts",))
     assert not unselective(0.9, ordered, True, 0.2) and unselective(0.9, ordered, False, 0.2)
+    ranged = sqlparse.TableUse(None, "logs", "logs", range=("ts",))  # a range's generic estimate is a default
+    assert not unselective(1 / 3, ranged, False, 0.2)
 
 
 def test_order_by_ordinal_alias_and_directions() -> None:
