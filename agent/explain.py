@@ -436,7 +436,7 @@ def _scanned_tables(session: Session, server: ServerInfo, summary: PlanSummary) 
             continue
         rel = _relation(session, server, scan.schema, scan.relation)
         if rel is not None and rel.get("root"):
-            rel = _relation(session, server, None, rel["root"])
+            rel = _relation(session, server, rel["root_schema"], rel["root"])
         if rel is None or rel["relkind"] not in ("r", "p", "m"):
             continue
         key = (str(rel["schema"]), str(rel["relation"]))

@@ -18,7 +18,10 @@ SELECT n.nspname::text AS schema,
                                            ORDER BY k.ord), ',')
                FROM pg_index i
               WHERE i.indrelid = c.oid AND i.indpred IS NULL AND i.indisvalid) AS index_keys,
-       CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::regclass::text END AS root
+       rn.nspname::text AS root_schema,
+       r.relname::text AS root
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid)
+  LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
  WHERE c.oid = to_regclass(%(name)s)
