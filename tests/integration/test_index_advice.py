@@ -69,7 +69,7 @@ def advised(rt: TargetRuntime) -> dict[str, set[str]]:
     for case in CASES:
         plan = texts.get(_normal(case["sql"]))
         out[case["sql"]] = {f"{a.relation} ({', '.join(a.columns)})" for a in plan.advice} \
-            if plan is not None and plan.skipped is None else {"(not planned)"}
+            if plan is not None and plan.skipped is None else {f"(not planned: {plan.skipped if plan else 'no plan'})"}
     return out
 
 

@@ -2,4 +2,4 @@
 -- prunes every partition at executor start (a NULL matches nothing), so
 -- no scan is left to advise on; for that one EXPLAIN, inside a savepoint
 -- that is rolled back, the partitions are planned without pruning.
-SET LOCAL enable_partition_pruning = off
+SELECT set_config('enable_partition_pruning', 'off', true) AS enable_partition_pruning
