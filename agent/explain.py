@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import time
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -49,6 +50,7 @@ class SeqScan:
     sort_keys: tuple[str, ...] = ()  # a Sort right above it (nothing else between) sorts its rows by these
     limited: bool = False  # a Limit above that Sort: the statement wants the first rows of the order
     parallel_divisor: float = 1.0  # a Parallel Seq Scan's rows are per worker: plan_rows * this is the total
+    output: tuple[str, ...] = ()  # what it returns (VERBOSE ``Output``): the columns a covering index needs
 
     @property
     def rows(self) -> float:
@@ -148,7 +150,8 @@ def walk(explain_json: Any) -> PlanSummary:
             sort, limited, divisor = contexts[id(node)]
             scans.append(SeqScan(node.get("Schema"), node.get("Relation Name", ""), node.get("Alias"),
                                  node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0)),
-                                 sort_keys=sort, limited=limited, parallel_divisor=divisor))
+                                 sort_keys=sort, limited=limited, parallel_divisor=divisor,
+                                 output=tuple(node.get("Output", ()))))
         elif kind in ("Sort", "Incremental Sort"):
             sorts.append(", ".join(node.get("Sort Key", ())))
         elif kind == "Nested Loop":
@@ -184,6 +187,8 @@ class IndexAdvice:
     cost_after: float | None = None
     note: str = ""
     equality: int = 0  # the leading columns compared for equality: any order of them serves (``onefix``)
+    include: tuple[str, ...] = ()  # INCLUDE columns: only where hypopg showed an index-only scan would follow
+    table_columns: int = 0  # the table's width (columns), to judge whether a covering index is worth it
 
     @property
     def gain(self) -> float | None:
@@ -194,7 +199,8 @@ class IndexAdvice:
     def definition(self, concurrently: bool = True) -> str:
         cols = ", ".join(quote_ident(c) for c in self.columns)
         how = "CONCURRENTLY " if concurrently and not self.partitioned else ""
-        return f"CREATE INDEX {how}ON {qualified(self.schema, self.relation)} ({cols})"
+        include = f" INCLUDE ({', '.join(quote_ident(c) for c in self.include)})" if self.include else ""
+        return f"CREATE INDEX {how}ON {qualified(self.schema, self.relation)} ({cols}){include}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,14 +388,16 @@ def order_by_selectivity(columns: tuple[str, ...], equality: int,
 
     Any order of the equality columns serves a statement comparing them
     all; the most selective first also serves best the statements that
-    compare only it. Without statistics for every one of them the order
+    compare only it. A column holding one value only is left out (it
+    selects nothing). Without statistics for every one of them the order
     written in the statement stays.
     """
     head = columns[:equality]
     if len(head) < 2 or any(distinct.get(c) is None for c in head):
         return columns
     ranked = sorted(head, key=lambda c: -distinct[c])  # stable: ties keep the statement's order
-    return (*ranked, *columns[equality:])
+    kept = [c for c in ranked if distinct[c] > 1] or ranked[:1]  # a column of one value selects nothing
+    return (*kept, *columns[equality:])
 
 
 def unselective(share: float | None, use: sqlparse.TableUse, limited: bool, max_share: float) -> bool:
@@ -418,6 +426,7 @@ class _Table:
     reltuples: float
     index_keys: tuple[tuple[str, ...], ...]
     scans: tuple[SeqScan, ...]
+    columns: int = 0
 
     @property
     def share(self) -> float | None:
@@ -447,7 +456,7 @@ def _scanned_tables(session: Session, server: ServerInfo, summary: PlanSummary) 
         known = tables.get(key)
         scans = (*known.scans, scan) if known else (scan,)
         tables[key] = _Table(key[0], key[1], str(rel["relkind"]), float(rel["reltuples"]),
-                             tuple(tuple(k.split(",")) for k in rel["index_keys"]), scans)
+                             tuple(tuple(k.split(",")) for k in rel["index_keys"]), scans, int(rel["columns"]))
     return tables
 
 
@@ -482,11 +491,12 @@ def _advise(session: Session, server: ServerInfo, summary: PlanSummary,
         if equality > 1:
             stats = session.dicts(_q("column_stats", server), {"schema": table.schema, "relation": table.relation,
                                                                "reltuples": table.reltuples})
-            columns = order_by_selectivity(columns, equality, {r["column_name"]: r["n_distinct"] for r in stats})
+            ordered = order_by_selectivity(columns, equality, {r["column_name"]: r["n_distinct"] for r in stats})
+            columns, equality = ordered, equality - (len(columns) - len(ordered))
         if sqlparse.covered_by(columns, [list(k) for k in table.index_keys], equality):
             continue
         candidate = IndexAdvice(table.schema, table.relation, columns, table.relkind == "p", table.reltuples, None,
-                                equality=equality)
+                                equality=equality, table_columns=table.columns)
         if candidate not in advice:
             advice.append(candidate)
     return advice
@@ -505,6 +515,64 @@ def _verify(session: Session, server: ServerInfo, text: str, summary: PlanSummar
     finally:
         session.dicts(_q("hypopg_reset", server), hypopg=hypopg)
     return replace(advice, verified=True, cost_before=summary.total_cost, cost_after=after.total_cost)
+
+
+MAX_INCLUDE = 3  # columns a covering index may carry besides its keys
+WIDE_TABLE_COLUMNS = 10  # a table this wide is worth covering (as select_star_min_columns judges width)
+_PLAIN_COLUMN = re.compile(r'^(?:(?:"[^"]+"|[a-z_][a-z0-9_$]*)\.)?("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)$')
+
+
+def covering_columns(advice: IndexAdvice, summary: PlanSummary) -> tuple[str, ...]:
+    """The columns the statement reads from the table besides the index's keys, when a covering index fits.
+
+    Only for a plain table of ``WIDE_TABLE_COLUMNS`` columns or more and at
+    least twice as wide as what the statement reads, scanned for plain columns (an expression in the output, or a
+    filter on a column the index does not hold, and there is nothing to
+    cover), and at most ``MAX_INCLUDE`` of them.
+    """
+    scans = [s for s in summary.seq_scans if s.relation == advice.relation and (s.schema in (None, advice.schema))]
+    if advice.partitioned or not scans:
+        return ()
+    read: list[str] = []
+    for scan in scans:
+        use = sqlparse.plan_use(scan.schema, scan.relation, scan.alias, scan.filter)
+        if use is None or not set(use.equality + use.range + use.join) <= set(advice.columns):
+            return ()
+        for item in scan.output:
+            match = _PLAIN_COLUMN.match(item)
+            if match is None:
+                return ()
+            name = match.group(1)
+            name = name[1:-1].replace('""', '"') if name.startswith('"') else name
+            if name not in advice.columns and name not in read:
+                read.append(name)
+    if not read or len(read) > MAX_INCLUDE \
+            or advice.table_columns < max(WIDE_TABLE_COLUMNS, 2 * (len(advice.columns) + len(read))):
+        return ()
+    return tuple(read)
+
+
+def _cover(session: Session, server: ServerInfo, text: str, summary: PlanSummary, advice: IndexAdvice,
+           hypopg: str, pruning: bool) -> IndexAdvice:
+    """The verified advice with INCLUDE columns, when hypopg shows an index-only scan would follow and cost less."""
+    include = covering_columns(advice, summary)
+    if not include or not advice.verified or advice.cost_after is None:
+        return advice
+    covering = replace(advice, include=include)
+    try:
+        with session.rolled_back():
+            session.dicts(_q("hypopg_create", server), {"definition": covering.definition(concurrently=False)},
+                          hypopg=hypopg)
+            plan = _explain(session, server, text, pruning)
+    except QueryFailed:
+        return advice
+    finally:
+        session.dicts(_q("hypopg_reset", server), hypopg=hypopg)
+    document = json.loads(plan) if isinstance(plan, str) else plan
+    only = any(n.get("Node Type") == "Index Only Scan" and n.get("Relation Name") == advice.relation
+               for n in _nodes(document[0]["Plan"]))
+    cost = float(document[0]["Plan"].get("Total Cost", 0))
+    return replace(covering, cost_after=cost) if only and cost < advice.cost_after else advice
 
 
 def all_pruned(explain_json: Any) -> bool:
@@ -549,6 +617,7 @@ def plan_statement(session: Session, server: ServerInfo, text: str, username: st
                 hypopg = _hypopg_schema(session, server) if advice else None
                 if hypopg is not None:
                     advice = [_verify(session, server, text, summary, a, hypopg, pruning) for a in advice]
+                    advice = [_cover(session, server, text, summary, a, hypopg, pruning) for a in advice]
             scans = tuple(_with_size(session, server, s) for s in summary.seq_scans)
             summary = replace(summary, seq_scans=scans)
     except QueryFailed as exc:

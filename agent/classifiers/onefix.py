@@ -10,7 +10,8 @@ others into a pointer to the index that serves them, so each index is
 recommended once and running every recommendation builds no duplicate.
 
 An index serves a candidate when it leads with the candidate's columns, the
-candidate's equality columns in any order (``sqlparse.covered_by``). Where a
+candidate's equality columns in any order (``sqlparse.covered_by``); of
+equal keys, one with INCLUDE columns is kept (it serves the others too). Where a
 candidate of equality columns only would be served if a kept index put its
 equality columns in another order, the kept index is reordered, provided
 everything it already serves is still served: equality columns may come in
@@ -45,6 +46,7 @@ class _Candidate:
     partitioned: bool
     sql: str
     comment: str
+    include: tuple[str, ...] = ()
     served_by: _Candidate | None = None
     serves: list[_Candidate] = field(default_factory=list)
 
@@ -73,13 +75,14 @@ def _candidates(findings: Sequence[Finding]) -> dict[tuple[Any, ...], list[_Cand
         for slot, c in enumerate(f.evidence.get("index_candidates") or ()):
             by_table[(f.target, f.database, f.schema, f.relation)].append(
                 _Candidate(i, slot, tuple(c["columns"]), int(c["equality"]), bool(c["partitioned"]),
-                           str(c["sql"]), str(c.get("comment") or "")))
+                           str(c["sql"]), str(c.get("comment") or ""), tuple(c.get("include") or ())))
     return by_table
 
 
 def _rank(findings: Sequence[Finding], c: _Candidate) -> tuple[Any, ...]:
     f = findings[c.finding]
-    return (-len(c.columns), _KIND_RANK.get(f.kind, 9), f.queryid is None, f.queryid or "", c.finding, c.slot)
+    return (-len(c.columns), -len(c.include), _KIND_RANK.get(f.kind, 9), f.queryid is None, f.queryid or "",
+            c.finding, c.slot)
 
 
 def merge(findings: Sequence[Finding]) -> list[_Candidate]:
@@ -128,7 +131,8 @@ def one_fix_per_table(findings: Iterable[Finding]) -> list[Finding]:
             served[c.finding].append({"columns": list(c.columns), "kind": owner.kind, "queryid": owner.queryid,
                                       "index_columns": list(c.served_by.columns)})
         elif c.serves:
-            sql = create_index_sql(f.schema or "public", f.relation or "", c.columns, c.partitioned)
+            sql = create_index_sql(f.schema or "public", f.relation or "", c.columns, c.partitioned,
+                                   include=c.include)
             lines[c.slot] = sql + (f"\n{c.comment}" if c.comment else "")
     out = []
     for i, f in enumerate(found):

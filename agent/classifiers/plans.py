@@ -16,8 +16,9 @@ from pgradar.agent.thresholds import Thresholds
 def advice_comment(advice: IndexAdvice) -> str:
     """What hypopg measured for the index (or that nothing did), as an SQL comment."""
     if advice.verified and advice.gain is not None:
+        only = "; with INCLUDE, an index-only scan" if advice.include else ""
         return (f"-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
-                f"({advice.gain:.0%} less)")
+                f"({advice.gain:.0%} less{only})")
     if advice.note:
         return f"-- unverified: {advice.note}"
     return "-- unverified: hypopg is not installed in this database (CREATE EXTENSION hypopg; verifies it)"
@@ -25,14 +26,15 @@ def advice_comment(advice: IndexAdvice) -> str:
 
 def advice_sql(advice: IndexAdvice) -> str:
     """The CREATE INDEX to run, with what hypopg measured (or that nothing did)."""
-    statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned)
+    statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned,
+                                 include=advice.include)
     return f"{statement}\n{advice_comment(advice)}"
 
 
 def index_candidate(advice: IndexAdvice) -> dict[str, object]:
     """The advice as an ``onefix`` candidate, merged with the table's other index recommendations."""
     return {"columns": list(advice.columns), "equality": advice.equality, "partitioned": advice.partitioned,
-            "sql": advice_sql(advice), "comment": advice_comment(advice)}
+            "include": list(advice.include), "sql": advice_sql(advice), "comment": advice_comment(advice)}
 
 
 def worth_recommending(advice: IndexAdvice, t: Thresholds) -> bool:

@@ -71,6 +71,7 @@ def test_order_by_selectivity() -> None:
     assert order_by_selectivity(("blog_id", "user_id", "created"), 2, stats) == ("user_id", "blog_id", "created")
     assert order_by_selectivity(("blog_id", "user_id"), 2, {"user_id": 9.0}) == ("blog_id", "user_id")  # unknown
     assert order_by_selectivity(("blog_id", "user_id"), 1, stats) == ("blog_id", "user_id")
+    assert order_by_selectivity(("lang", "user_id", "created"), 2, {**stats, "lang": 1.0}) == ("user_id", "created")
 
 
 def test_unselective_filter_gets_no_advice_unless_a_limit_stops_early() -> None:

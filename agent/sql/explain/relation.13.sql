@@ -2,10 +2,12 @@
 -- statement's search path: its schema, kind (p: partitioned), size, the
 -- key columns of each valid, non-partial index (comma-joined, '' for an
 -- expression), including partitioned indexes, and for a partition the
--- partitioned table at the top of its tree (advice goes there).
+-- partitioned table at the top of its tree (advice goes there); its width
+-- in columns (for a covering index).
 SELECT n.nspname::text AS schema,
        c.relname::text AS relation,
        c.relkind::text AS relkind,
+       c.relnatts::int AS columns,
        greatest(c.reltuples, (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0)
                                 FROM pg_partition_tree(c.oid) t
                                 JOIN pg_class p ON p.oid = t.relid
