@@ -9,13 +9,9 @@ candidate of a table, keeps the ones no other candidate serves, and turns the
 others into a pointer to the index that serves them, so each index is
 recommended once and running every recommendation builds no duplicate.
 
-An index serves a candidate when it leads with the candidate's columns, the
-candidate's equality columns in any order (``sqlparse.covered_by``); of
-equal keys, one with INCLUDE columns is kept (it serves the others too). Where a
-candidate of equality columns only would be served if a kept index put its
-equality columns in another order, the kept index is reordered, provided
-everything it already serves is still served: equality columns may come in
-any order for the statements that compare them all.
+Which candidate serves which is ``indexmerge``; of equal keys, one with
+INCLUDE columns is kept (it serves the others too), and a candidate the
+plans collector found the merged index does not serve (hypopg) stays alone.
 
 A finding takes part by carrying ``evidence["index_candidates"]``: a list of
 ``{"columns", "equality", "partitioned", "sql", "comment"}``, one per index
@@ -26,10 +22,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
-from pgradar.agent import sqlparse
+from pgradar.agent import indexmerge
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.findings import Finding, qualified
 
@@ -38,35 +34,12 @@ _KIND_RANK = {"seq_scan": 0, "non_sargable_predicate": 1, "missing_fk_index": 2}
 
 
 @dataclass(slots=True)
-class _Candidate:
-    finding: int  # position in the findings
-    slot: int  # position in its finding's candidates
-    columns: tuple[str, ...]
-    equality: int
-    partitioned: bool
-    sql: str
-    comment: str
-    include: tuple[str, ...] = ()
-    served_by: _Candidate | None = None
-    serves: list[_Candidate] = field(default_factory=list)
-
-
-def serves(index: Sequence[str], candidate: _Candidate) -> bool:
-    """``index`` leads with the candidate's columns (its equality columns in any order)."""
-    return sqlparse.covered_by(candidate.columns, [list(index)], candidate.equality)
-
-
-def reordered(kept: _Candidate, candidate: _Candidate) -> tuple[str, ...] | None:
-    """``kept``'s columns with ``candidate``'s (equality only) first, if that still serves all it serves."""
-    if candidate.equality != len(candidate.columns):
-        return None
-    head = kept.columns[:kept.equality]
-    if not set(candidate.columns) <= set(head):
-        return None
-    columns = (*candidate.columns, *(c for c in head if c not in candidate.columns), *kept.columns[kept.equality:])
-    if all(serves(columns, other) for other in (kept, *kept.serves)):
-        return columns
-    return None
+class _Candidate(indexmerge.Candidate):
+    finding: int = 0  # position in the findings
+    slot: int = 0  # position in its finding's candidates
+    partitioned: bool = False
+    sql: str = ""
+    comment: str = ""
 
 
 def _candidates(findings: Sequence[Finding]) -> dict[tuple[Any, ...], list[_Candidate]]:
@@ -74,8 +47,9 @@ def _candidates(findings: Sequence[Finding]) -> dict[tuple[Any, ...], list[_Cand
     for i, f in enumerate(findings):
         for slot, c in enumerate(f.evidence.get("index_candidates") or ()):
             by_table[(f.target, f.database, f.schema, f.relation)].append(
-                _Candidate(i, slot, tuple(c["columns"]), int(c["equality"]), bool(c["partitioned"]),
-                           str(c["sql"]), str(c.get("comment") or ""), tuple(c.get("include") or ())))
+                _Candidate(tuple(c["columns"]), int(c["equality"]), tuple(c.get("include") or ()),
+                           bool(c.get("alone")), finding=i, slot=slot, partitioned=bool(c["partitioned"]),
+                           sql=str(c["sql"]), comment=str(c.get("comment") or "")))
     return by_table
 
 
@@ -89,20 +63,7 @@ def merge(findings: Sequence[Finding]) -> list[_Candidate]:
     """Every candidate, each either kept (``served_by`` None) or served by a kept one."""
     out: list[_Candidate] = []
     for group in _candidates(findings).values():
-        kept: list[_Candidate] = []
-        for c in sorted(group, key=lambda c: _rank(findings, c)):
-            owner = next((k for k in kept if serves(k.columns, c)), None)
-            if owner is None:
-                for k in kept:
-                    columns = reordered(k, c)
-                    if columns is not None:
-                        k.columns, owner = columns, k
-                        break
-            if owner is None:
-                kept.append(c)
-            else:
-                c.served_by = owner
-                owner.serves.append(c)
+        indexmerge.merge_group(sorted(group, key=lambda c: _rank(findings, c)))
         out.extend(group)
     return out
 
@@ -124,12 +85,13 @@ def one_fix_per_table(findings: Iterable[Finding]) -> list[Finding]:
         f = found[c.finding]
         lines = texts.setdefault(c.finding, [str(x["sql"]) for x in f.evidence["index_candidates"]])
         if c.served_by is not None:
-            owner = found[c.served_by.finding]
+            by = cast(_Candidate, c.served_by)  # merge_group links candidates of one group only
+            owner = found[by.finding]
             table = qualified(f.schema or "public", f.relation or "")
             lines[c.slot] = (f"-- ({', '.join(c.columns)}) is served by the index recommended for "
-                             f"{_owner_name(owner)} on {table}: ({', '.join(c.served_by.columns)})")
+                             f"{_owner_name(owner)} on {table}: ({', '.join(by.columns)})")
             served[c.finding].append({"columns": list(c.columns), "kind": owner.kind, "queryid": owner.queryid,
-                                      "index_columns": list(c.served_by.columns)})
+                                      "index_columns": list(by.columns)})
         elif c.serves:
             sql = create_index_sql(f.schema or "public", f.relation or "", c.columns, c.partitioned,
                                    include=c.include)
