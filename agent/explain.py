@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from pgradar.agent import queries, sqlparse
+from pgradar.agent import indexmerge, queries, sqlparse
 from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.findings import qualified, quote_ident
@@ -188,6 +188,8 @@ class IndexAdvice:
     note: str = ""
     equality: int = 0  # the leading columns compared for equality: any order of them serves (``onefix``)
     include: tuple[str, ...] = ()  # INCLUDE columns: only where hypopg showed an index-only scan would follow
+    merged: tuple[str, ...] = ()  # the merged index (``indexmerge``) hypopg found serves this statement too
+    alone: bool = False  # hypopg found the merged index does not serve it: recommended apart
     table_columns: int = 0  # the table's width (columns), to judge whether a covering index is worth it
 
     @property
@@ -730,6 +732,73 @@ def _with_definitions(used: tuple[PlanIndex, ...], database: str,
     return tuple(replace(u, definition=known.get((u.schema or "public", u.index), u.definition)) for u in used)
 
 
+def _merged_cost(session: Session, server: ServerInfo, text: str, username: str, definition: str) -> float | None:
+    """The statement's estimated cost with one hypothetical index (hypopg), or None when it cannot tell."""
+    if not sqlparse.is_plain_select(text):
+        text = sqlparse.equivalent_read(text) or ""
+    hypopg = None
+    try:
+        with session.rolled_back():
+            session.dicts(_q("search_path", server), {"path": search_path_for(username)})
+            hypopg = _hypopg_schema(session, server)
+            if hypopg is None or not text:
+                return None
+            pruning = server.has_generic_plan or not all_pruned(_explain(session, server, text))
+            session.dicts(_q("hypopg_create", server), {"definition": definition}, hypopg=hypopg)
+            return walk(_explain(session, server, text, pruning)).total_cost
+    except QueryFailed:
+        return None
+    finally:
+        if hypopg is not None:
+            with contextlib.suppress(QueryFailed):
+                session.dicts(_q("hypopg_reset", server), hypopg=hypopg)
+
+
+def verify_merged(ctx: PlanContext, plans: dict[tuple[int, int], StatementPlan]) -> None:
+    """Where one index serves several statements' advice (``indexmerge``), check it with hypopg for each.
+
+    Each statement's own index was verified when it was planned; the index
+    recommended once for the table may be wider or in another order. Each
+    statement it would serve is planned again with that index: if the cost
+    does not drop by ``index_advice_min_gain`` the advice stays apart
+    (``alone``), recommended on its own; else it records the merged index.
+    Only verified advice (hypopg installed) takes part.
+    """
+    groups: dict[tuple[str, str, str], list[tuple[indexmerge.Candidate, tuple[int, int], int]]] = {}
+    for key, plan in plans.items():
+        for j, a in enumerate(plan.advice):
+            if a.verified:
+                groups.setdefault((plan.database, a.schema, a.relation), []).append(
+                    (indexmerge.Candidate(a.columns, a.equality, a.include, a.alone), key, j))
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda m: (-len(m[0].columns), -len(m[0].include), str(m[1][1])))  # as onefix ranks
+        indexmerge.merge_group([m[0] for m in members])
+        for candidate, key, j in members:
+            owner = candidate.served_by
+            plan = plans[key]
+            advice = plan.advice[j]
+            if owner is None or (owner.columns, owner.include) == (advice.columns, advice.include) \
+                    or advice.merged == owner.columns:
+                continue
+            text = ctx.statement_texts.get(key)
+            try:
+                session = ctx.session(plan.database)
+            except DatabaseError:
+                continue
+            merged = replace(advice, columns=owner.columns, include=owner.include)
+            cost = _merged_cost(session, ctx.server, text, plan.username, merged.definition(concurrently=False)) \
+                if text else None
+            if cost is None:
+                continue
+            before = advice.cost_before or 0.0
+            serves = before > 0 and 1.0 - cost / before >= ctx.thresholds.index_advice_min_gain
+            changed = replace(advice, merged=owner.columns) if serves else replace(
+                advice, alone=True, note=f"the merged index ({', '.join(owner.columns)}) does not serve it (hypopg)")
+            plans[key] = replace(plan, advice=tuple(changed if i == j else a for i, a in enumerate(plan.advice)))
+
+
 def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     """Plan the top ``explain_top_statements`` statements, within ``explain_budget_s`` per cycle.
 
@@ -774,6 +843,8 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
         cache[key] = replace(plan, index_mark=mark, current_shape=current, previous_shape=prior)
         planned.add(key)
     wanted = [(c.dbid, c.queryid) for c in top]
+    if planned:
+        verify_merged(ctx, cache)
     for key in wanted:
         kept = cache.get(key)
         if kept is not None and key not in planned and kept.current_shape is not None:

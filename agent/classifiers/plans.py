@@ -34,7 +34,8 @@ def advice_sql(advice: IndexAdvice) -> str:
 def index_candidate(advice: IndexAdvice) -> dict[str, object]:
     """The advice as an ``onefix`` candidate, merged with the table's other index recommendations."""
     return {"columns": list(advice.columns), "equality": advice.equality, "partitioned": advice.partitioned,
-            "include": list(advice.include), "sql": advice_sql(advice), "comment": advice_comment(advice)}
+            "include": list(advice.include), "alone": advice.alone, "sql": advice_sql(advice),
+            "comment": advice_comment(advice)}
 
 
 def worth_recommending(advice: IndexAdvice, t: Thresholds) -> bool:

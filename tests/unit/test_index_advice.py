@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pgradar.agent import sqlparse
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.onefix import one_fix_per_table
@@ -55,6 +57,14 @@ def test_equality_columns_reorder_to_serve_a_foreign_key() -> None:
     ranged = one_fix_per_table([_finding("seq_scan", "8", (("blog_id", "created"), 1)),
                                 _finding("missing_fk_index", None, (("created",), 1))])
     assert len(_creates(ranged)) == 2
+
+
+def test_advice_hypopg_found_the_merged_index_does_not_serve_stays_apart() -> None:
+    wide = _finding("seq_scan", "1", (("a", "b"), 1))
+    narrow = _finding("seq_scan", "2", (("a",), 1))
+    apart = replace(narrow, evidence={"index_candidates": [{**narrow.evidence["index_candidates"][0], "alone": True}]})
+    assert len(_creates(one_fix_per_table([wide, narrow]))) == 1
+    assert len(_creates(one_fix_per_table([wide, apart]))) == 2
 
 
 def test_unrelated_indexes_and_other_tables_are_left_alone() -> None:
