@@ -446,12 +446,16 @@ class _Table:
 def _scanned_tables(session: Session, server: ServerInfo, summary: PlanSummary) -> dict[tuple[str, str], _Table]:
     """The tables whose sequential scans advice may serve: filtered, or sorted under a Limit."""
     tables: dict[tuple[str, str], _Table] = {}
+    roots: dict[tuple[str, str], dict[str, Any] | None] = {}  # a partitioned table's partitions share one look-up
     for scan in summary.seq_scans:
         if not scan.filter and not scan.limited:
             continue
         rel = _relation(session, server, scan.schema, scan.relation)
         if rel is not None and rel.get("root"):
-            rel = _relation(session, server, rel["root_schema"], rel["root"])
+            root = (str(rel["root_schema"]), str(rel["root"]))
+            if root not in roots:
+                roots[root] = _relation(session, server, *root)
+            rel = roots[root]
         if rel is None or rel["relkind"] not in ("r", "p", "m"):
             continue
         key = (str(rel["schema"]), str(rel["relation"]))
