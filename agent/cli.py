@@ -127,8 +127,10 @@ def build_parser() -> Parser:
     explain = sub.add_parser("explain", help="EXPLAIN one statement (generic plan, never executed); print its findings",
                              description="Plan a statement as a generic plan (EXPLAIN GENERIC_PLAN on 16+, PREPARE "
                                          "before), without executing it, and print the plan's findings with the index "
-                                         "advice (verified with hypopg where installed). Only plain SELECTs are "
-                                         "planned. The first target is used. Exit 2 when it cannot be planned.")
+                                         "advice (verified with hypopg where installed). Plain SELECTs are "
+                                         "planned, and UPDATE/DELETE through the read of the rows they change; "
+                                         "nothing is executed. The first target is used. Exit 2 when it cannot be "
+                                         "planned.")
     _add_target_flags(explain)
     what = explain.add_mutually_exclusive_group(required=True)
     what.add_argument("--queryid", type=int, metavar="N", help="a pg_stat_statements queryid (its text, database "

@@ -16,6 +16,7 @@ recorded. ``walk`` and the dataclasses are pure; ``plan_statement`` does the I/O
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -25,12 +26,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from pgradar.agent import queries, sqlparse
+from pgradar.agent import indexmerge, queries, sqlparse
 from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.findings import qualified, quote_ident
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot
+from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import Thresholds
 
 # --- what a plan says (pure) -----------------------------------------------------------
@@ -45,6 +47,15 @@ class SeqScan:
     plan_rows: float
     total_cost: float
     reltuples: float | None = None  # filled in from the catalog when planned
+    sort_keys: tuple[str, ...] = ()  # a Sort right above it (nothing else between) sorts its rows by these
+    limited: bool = False  # a Limit above that Sort: the statement wants the first rows of the order
+    parallel_divisor: float = 1.0  # a Parallel Seq Scan's rows are per worker: plan_rows * this is the total
+    output: tuple[str, ...] = ()  # what it returns (VERBOSE ``Output``): the columns a covering index needs
+
+    @property
+    def rows(self) -> float:
+        """The rows the scan keeps, all workers together (DESIGN 7: parallel estimates are per worker)."""
+        return self.plan_rows * self.parallel_divisor
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +132,34 @@ def _shape_text(node: Mapping[str, Any]) -> str:
     return f"{text} ({'; '.join(children)})" if children else text
 
 
+# nodes a sort order (and a Limit's "first rows") passes through unchanged, down to one table's scan
+_ORDER_KEEPING = frozenset(("Limit", "Sort", "Incremental Sort", "Gather Merge", "Gather", "Result",
+                            "Subquery Scan", "Append", "Seq Scan"))
+
+
+def parallel_divisor(workers: int) -> float:
+    """PostgreSQL's share of a parallel plan's rows per process: workers, plus the leader's part."""
+    leader = 1.0 - 0.3 * workers
+    return workers + (leader if leader > 0 else 0.0)
+
+
+def _scan_contexts(node: Mapping[str, Any], sort: tuple[str, ...], limited: bool, divisor: float,
+                   out: dict[int, tuple[tuple[str, ...], bool, float]]) -> None:
+    """For each Seq Scan: the sort keys and Limit right above it, and its parallel divisor."""
+    kind = node.get("Node Type")
+    if kind not in _ORDER_KEEPING:
+        sort, limited = (), False
+    if kind == "Limit":
+        limited = True
+    elif kind in ("Sort", "Incremental Sort"):
+        sort = tuple(node.get("Sort Key", ()))
+    elif kind in ("Gather", "Gather Merge"):
+        divisor = parallel_divisor(int(node.get("Workers Planned", 0)))
+    out[id(node)] = (sort, limited and bool(sort), divisor if node.get("Parallel Aware") else 1.0)
+    for child in node.get("Plans", ()):
+        _scan_contexts(child, sort, limited, divisor, out)
+
+
 def walk(explain_json: Any) -> PlanSummary:
     """The facts of an ``EXPLAIN (FORMAT JSON)`` result that the classifiers use."""
     document = json.loads(explain_json) if isinstance(explain_json, str) else explain_json
@@ -128,11 +167,16 @@ def walk(explain_json: Any) -> PlanSummary:
     scans, sorts, loops = [], [], 0
     indexes: list[PlanIndex] = []
     relations: list[tuple[str | None, str]] = []
+    contexts: dict[int, tuple[tuple[str, ...], bool, float]] = {}
+    _scan_contexts(root, (), False, 1.0, contexts)
     for node in _nodes(root):
         kind = node.get("Node Type")
         if kind == "Seq Scan":
+            sort, limited, divisor = contexts[id(node)]
             scans.append(SeqScan(node.get("Schema"), node.get("Relation Name", ""), node.get("Alias"),
-                                 node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0))))
+                                 node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0)),
+                                 sort_keys=sort, limited=limited, parallel_divisor=divisor,
+                                 output=tuple(node.get("Output", ()))))
         elif kind in ("Sort", "Incremental Sort"):
             sorts.append(", ".join(node.get("Sort Key", ())))
         elif kind == "Nested Loop":
@@ -245,6 +289,11 @@ class IndexAdvice:
     cost_before: float | None = None
     cost_after: float | None = None
     note: str = ""
+    equality: int = 0  # the leading columns compared for equality: any order of them serves (``onefix``)
+    include: tuple[str, ...] = ()  # INCLUDE columns: only where hypopg showed an index-only scan would follow
+    merged: tuple[str, ...] = ()  # the merged index (``indexmerge``) hypopg found serves this statement too
+    alone: bool = False  # hypopg found the merged index does not serve it: recommended apart
+    table_columns: int = 0  # the table's width (columns), to judge whether a covering index is worth it
 
     @property
     def gain(self) -> float | None:
@@ -255,7 +304,8 @@ class IndexAdvice:
     def definition(self, concurrently: bool = True) -> str:
         cols = ", ".join(quote_ident(c) for c in self.columns)
         how = "CONCURRENTLY " if concurrently and not self.partitioned else ""
-        return f"CREATE INDEX {how}ON {qualified(self.schema, self.relation)} ({cols})"
+        include = f" INCLUDE ({', '.join(quote_ident(c) for c in self.include)})" if self.include else ""
+        return f"CREATE INDEX {how}ON {qualified(self.schema, self.relation)} ({cols}){include}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,19 +472,28 @@ def search_path_for(username: str) -> str:
     return f"{quote_ident(username)}, public"
 
 
-def _explain(session: Session, server: ServerInfo, text: str) -> Any:
-    """The JSON plan of ``text``, inside the caller's transaction; never runs the statement."""
+def _explain(session: Session, server: ServerInfo, text: str, pruning: bool = True) -> Any:
+    """The JSON plan of ``text``, inside the caller's transaction; never runs the statement.
+
+    ``pruning=False`` (before 16 only) plans every partition: the generic
+    plan with NULL parameters prunes them all at executor start (DESIGN 7).
+    """
     if server.has_generic_plan:
         return session.with_statement(_q("generic", server), text)[0]["QUERY PLAN"]
     session.dicts(_q("generic_mode", server))
     session.with_statement(_q("prepare", server), text)
     try:
         with session.rolled_back():  # a savepoint: a failure leaves the transaction usable for DEALLOCATE
+            if not pruning:
+                session.dicts(_q("no_pruning", server))
             n = int(session.one(_q("parameters", server))["n"])
             args = "(" + ", ".join(["NULL"] * n) + ")" if n else ""
             return session.with_statement(_q("execute", server), args)[0]["QUERY PLAN"]
     finally:
-        session.with_statement(_q("deallocate", server), "")
+        # in a savepoint of its own: with a hypothetical index on a partitioned table (hypopg, 15) the
+        # prepared statement can be gone by now, and a failed DEALLOCATE must not abort the transaction
+        with contextlib.suppress(QueryFailed), session.rolled_back():  # DEALLOCATE is not undone by the rollback
+            session.with_statement(_q("deallocate", server), "")
 
 
 def _relation(session: Session, server: ServerInfo, schema: str | None, name: str) -> dict[str, Any] | None:
@@ -447,38 +506,138 @@ def _hypopg_schema(session: Session, server: ServerInfo) -> str | None:
     return str(rows[0]["schema"]) if rows else None
 
 
-def _advise(session: Session, server: ServerInfo, text: str, summary: PlanSummary,
-            uses: Sequence[sqlparse.TableUse]) -> list[IndexAdvice]:
-    """An index per filtered sequential scan, from the statement's structure; none an index covers."""
-    advice: list[IndexAdvice] = []
-    for use in uses:
-        columns = sqlparse.propose_index(use)
-        if not columns:
+def order_by_selectivity(columns: tuple[str, ...], equality: int,
+                         distinct: Mapping[str, float]) -> tuple[str, ...]:
+    """The equality columns most selective first (most distinct values, pg_stats), the rest as they were.
+
+    Any order of the equality columns serves a statement comparing them
+    all; the most selective first also serves best the statements that
+    compare only it. A column holding one value only is left out (it
+    selects nothing). Without statistics for every one of them the order
+    written in the statement stays.
+    """
+    head = columns[:equality]
+    if len(head) < 2 or any(distinct.get(c) is None for c in head):
+        return columns
+    ranked = sorted(head, key=lambda c: -distinct[c])  # stable: ties keep the statement's order
+    kept = [c for c in ranked if distinct[c] > 1] or ranked[:1]  # a column of one value selects nothing
+    return (*kept, *columns[equality:])
+
+
+def unselective(share: float | None, use: sqlparse.TableUse, limited: bool, max_share: float) -> bool:
+    """An equality filter keeps more than ``max_share`` of the table: no index serves that read.
+
+    The generic plan's estimate of ``col = $1`` comes from the column's
+    statistics (its distinct values), so it tells; that of a range
+    (``created > $1``) is a fixed default (a third), which says nothing of
+    the data, so a filter with a range is not judged. Nor is one where the
+    statement wants the first rows in an order the index gives (equality
+    columns then the sort columns, under a Limit): the index scan stops
+    after those rows however many match.
+    """
+    if share is None or share <= max_share or use.range:
+        return False
+    return not (limited and use.order)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """One table the plan scans sequentially (partitions under their partitioned table)."""
+
+    schema: str
+    relation: str
+    relkind: str
+    reltuples: float
+    index_keys: tuple[tuple[str, ...], ...]
+    scans: tuple[SeqScan, ...]
+    columns: int = 0
+
+    @property
+    def share(self) -> float | None:
+        """The share of the table the filtered scans keep (None: no filter)."""
+        filtered = [s for s in self.scans if s.filter]
+        if not filtered or self.reltuples <= 0:
+            return None
+        return sum(s.rows for s in filtered) / self.reltuples
+
+    @property
+    def limited(self) -> bool:
+        return any(s.limited for s in self.scans)
+
+
+def _scanned_tables(session: Session, server: ServerInfo, summary: PlanSummary) -> dict[tuple[str, str], _Table]:
+    """The tables whose sequential scans advice may serve: filtered, or sorted under a Limit."""
+    tables: dict[tuple[str, str], _Table] = {}
+    roots: dict[tuple[str, str], dict[str, Any] | None] = {}  # a partitioned table's partitions share one look-up
+    for scan in summary.seq_scans:
+        if not scan.filter and not scan.limited:
             continue
-        rel = _relation(session, server, use.schema, use.table)
+        rel = _relation(session, server, scan.schema, scan.relation)
+        if rel is not None and rel.get("root"):
+            root = (str(rel["root_schema"]), str(rel["root"]))
+            if root not in roots:
+                roots[root] = _relation(session, server, *root)
+            rel = roots[root]
         if rel is None or rel["relkind"] not in ("r", "p", "m"):
             continue
-        scanned = {s.relation for s in summary.seq_scans if s.filter}
-        if rel["relation"] not in scanned and rel["relkind"] != "p":
+        key = (str(rel["schema"]), str(rel["relation"]))
+        known = tables.get(key)
+        scans = (*known.scans, scan) if known else (scan,)
+        tables[key] = _Table(key[0], key[1], str(rel["relkind"]), float(rel["reltuples"]),
+                             tuple(tuple(k.split(",")) for k in rel["index_keys"]), scans, int(rel["columns"]))
+    return tables
+
+
+def _advise(session: Session, server: ServerInfo, summary: PlanSummary,
+            uses: Sequence[sqlparse.TableUse] | None, max_share: float) -> list[IndexAdvice]:
+    """An index per table the plan scans sequentially for a filter or a sorted Limit; none an index covers.
+
+    The columns come from the statement's text where it names the table,
+    else from the plan's own filter and sort keys (``sqlparse.plan_use``:
+    views, inlined CTEs, subqueries, writes). A filter that keeps most of
+    the table gets none (``unselective``); equality columns are ordered by
+    pg_stats (``order_by_selectivity``).
+    """
+    advice: list[IndexAdvice] = []
+    tables = _scanned_tables(session, server, summary)
+    from_text: dict[tuple[str, str], sqlparse.TableUse] = {}
+    for use in uses or ():
+        rel = _relation(session, server, use.schema, use.table)
+        if rel is not None and (str(rel["schema"]), str(rel["relation"])) in tables:
+            from_text.setdefault((str(rel["schema"]), str(rel["relation"])), use)
+    for key, table in tables.items():
+        use = from_text.get(key)
+        if use is None or not sqlparse.propose_index(use):
+            scan = table.scans[0]
+            use = sqlparse.plan_use(scan.schema, scan.relation, scan.alias, scan.filter,
+                                    scan.sort_keys if scan.limited else ())
+        if use is None or unselective(table.share, use, table.limited, max_share):
             continue
-        existing = [k.split(",") for k in rel["index_keys"]]
-        if sqlparse.covered_by(columns, existing, len(use.equality)):
+        columns, equality = sqlparse.propose_index(use), sqlparse.equality_count(use)
+        if not columns:
             continue
-        candidate = IndexAdvice(rel["schema"], rel["relation"], columns, rel["relkind"] == "p",
-                                float(rel["reltuples"]), None)
+        if equality > 1:
+            stats = session.dicts(_q("column_stats", server), {"schema": table.schema, "relation": table.relation,
+                                                               "reltuples": table.reltuples})
+            ordered = order_by_selectivity(columns, equality, {r["column_name"]: r["n_distinct"] for r in stats})
+            columns, equality = ordered, equality - (len(columns) - len(ordered))
+        if sqlparse.covered_by(columns, [list(k) for k in table.index_keys], equality):
+            continue
+        candidate = IndexAdvice(table.schema, table.relation, columns, table.relkind == "p", table.reltuples, None,
+                                equality=equality, table_columns=table.columns)
         if candidate not in advice:
             advice.append(candidate)
     return advice
 
 
 def _verify(session: Session, server: ServerInfo, text: str, summary: PlanSummary, advice: IndexAdvice,
-            hypopg: str) -> IndexAdvice:
+            hypopg: str, pruning: bool = True) -> IndexAdvice:
     """Plan again with the index created hypothetically (hypopg), in the same rolled-back transaction."""
     try:
         with session.rolled_back():  # a savepoint: a refused index must not abort the whole transaction
             session.dicts(_q("hypopg_create", server), {"definition": advice.definition(concurrently=False)},
                           hypopg=hypopg)
-            after = walk(_explain(session, server, text))
+            after = walk(_explain(session, server, text, pruning))
     except QueryFailed as exc:
         return replace(advice, note=f"hypopg could not verify it: {exc}")
     finally:
@@ -486,23 +645,107 @@ def _verify(session: Session, server: ServerInfo, text: str, summary: PlanSummar
     return replace(advice, verified=True, cost_before=summary.total_cost, cost_after=after.total_cost)
 
 
+MAX_INCLUDE = 3  # columns a covering index may carry besides its keys
+WIDE_TABLE_COLUMNS = 10  # a table this wide is worth covering (as select_star_min_columns judges width)
+_PLAIN_COLUMN = re.compile(r'^(?:(?:"[^"]+"|[a-z_][a-z0-9_$]*)\.)?("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)$')
+
+
+def covering_columns(advice: IndexAdvice, summary: PlanSummary) -> tuple[str, ...]:
+    """The columns the statement reads from the table besides the index's keys, when a covering index fits.
+
+    Only for a plain table of ``WIDE_TABLE_COLUMNS`` columns or more and at
+    least twice as wide as what the statement reads, scanned for plain columns (an expression in the output, or a
+    filter on a column the index does not hold, and there is nothing to
+    cover), and at most ``MAX_INCLUDE`` of them.
+    """
+    scans = [s for s in summary.seq_scans if s.relation == advice.relation and (s.schema in (None, advice.schema))]
+    if advice.partitioned or not scans:
+        return ()
+    read: list[str] = []
+    for scan in scans:
+        use = sqlparse.plan_use(scan.schema, scan.relation, scan.alias, scan.filter)
+        if use is None or not set(use.equality + use.range + use.join) <= set(advice.columns):
+            return ()
+        for item in scan.output:
+            match = _PLAIN_COLUMN.match(item)
+            if match is None:
+                return ()
+            name = match.group(1)
+            name = name[1:-1].replace('""', '"') if name.startswith('"') else name
+            if name not in advice.columns and name not in read:
+                read.append(name)
+    if not read or len(read) > MAX_INCLUDE \
+            or advice.table_columns < max(WIDE_TABLE_COLUMNS, 2 * (len(advice.columns) + len(read))):
+        return ()
+    return tuple(read)
+
+
+def _cover(session: Session, server: ServerInfo, text: str, summary: PlanSummary, advice: IndexAdvice,
+           hypopg: str, pruning: bool) -> IndexAdvice:
+    """The verified advice with INCLUDE columns, when hypopg shows an index-only scan would follow and cost less."""
+    include = covering_columns(advice, summary)
+    if not include or not advice.verified or advice.cost_after is None:
+        return advice
+    covering = replace(advice, include=include)
+    try:
+        with session.rolled_back():
+            session.dicts(_q("hypopg_create", server), {"definition": covering.definition(concurrently=False)},
+                          hypopg=hypopg)
+            plan = _explain(session, server, text, pruning)
+    except QueryFailed:
+        return advice
+    finally:
+        session.dicts(_q("hypopg_reset", server), hypopg=hypopg)
+    document = json.loads(plan) if isinstance(plan, str) else plan
+    only = any(n.get("Node Type") == "Index Only Scan" and n.get("Relation Name") == advice.relation
+               for n in _nodes(document[0]["Plan"]))
+    cost = float(document[0]["Plan"].get("Total Cost", 0))
+    return replace(covering, cost_after=cost) if only and cost < advice.cost_after else advice
+
+
+def all_pruned(explain_json: Any) -> bool:
+    """The plan scans nothing because every partition was pruned (``Subplans Removed``, no scan left)."""
+    document = json.loads(explain_json) if isinstance(explain_json, str) else explain_json
+    nodes = list(_nodes(document[0]["Plan"]))
+    return any(n.get("Subplans Removed") for n in nodes) and not any(n.get("Relation Name") for n in nodes)
+
+
 def plan_statement(session: Session, server: ServerInfo, text: str, username: str, *, database: str, dbid: int,
-                   queryid: int, now: datetime, advise: bool = True) -> StatementPlan:
-    """Plan one statement in ``session`` (connected to its database); errors become ``skipped``."""
+                   queryid: int, now: datetime, advise: bool = True,
+                   max_share: float = DEFAULT_THRESHOLDS.index_advice_max_share) -> StatementPlan:
+    """Plan one statement in ``session`` (connected to its database); errors become ``skipped``.
+
+    Reads and UPDATE/DELETE (``sqlparse.is_plannable``) are planned; a
+    write through the read of the same rows (``sqlparse.equivalent_read``:
+    EXPLAIN of the write itself needs the write privilege), so nothing that
+    writes is ever sent; everything is rolled back. Before 16
+    a plan whose partitions were all pruned at executor start is planned
+    again without pruning, for the scans the advice needs.
+    """
     base = StatementPlan(database, dbid, queryid, username, now, None)
-    if not sqlparse.is_plain_select(text):
-        return replace(base, skipped="not a plain SELECT: never planned")
+    if not sqlparse.is_plannable(text):
+        return replace(base, skipped="not a plain SELECT, UPDATE or DELETE: never planned")
     uses = sqlparse.table_uses(text)
+    if not sqlparse.is_plain_select(text):
+        read = sqlparse.equivalent_read(text)
+        if read is None:
+            return replace(base, skipped="a write whose WHERE could not be read: never planned")
+        text = read
     try:
         with session.rolled_back():
             session.dicts(_q("search_path", server), {"path": search_path_for(username)})
-            summary = walk(_explain(session, server, text))
+            plan = _explain(session, server, text)
+            summary, pruning = walk(plan), True
+            if not server.has_generic_plan and all_pruned(plan):
+                pruning = False
+                summary = replace(summary, seq_scans=walk(_explain(session, server, text, pruning)).seq_scans)
             advice: list[IndexAdvice] = []
-            if advise and uses and any(s.filter for s in summary.seq_scans):
-                advice = _advise(session, server, text, summary, uses)
+            if advise and any(s.filter or s.limited for s in summary.seq_scans):
+                advice = _advise(session, server, summary, uses, max_share)
                 hypopg = _hypopg_schema(session, server) if advice else None
                 if hypopg is not None:
-                    advice = [_verify(session, server, text, summary, a, hypopg) for a in advice]
+                    advice = [_verify(session, server, text, summary, a, hypopg, pruning) for a in advice]
+                    advice = [_cover(session, server, text, summary, a, hypopg, pruning) for a in advice]
             scans = tuple(_with_size(session, server, s) for s in summary.seq_scans)
             summary = replace(summary, seq_scans=scans)
             partitioned = _partitioned(session, server, uses or ())
@@ -579,14 +822,14 @@ class PlanContext(Protocol):
 
 
 def worth_planning(text: str) -> bool:
-    """A plain read of at least one table outside the catalog.
+    """A plain read, UPDATE or DELETE of at least one table outside the catalog.
 
-    Writes and utility statements are never planned. Statements that read
+    Other writes and utility statements are never planned. Statements that read
     only the catalog (the agent's own, monitoring tools') or no table at all
     have nothing to advise and would take the top N places on a quiet
     server. A text sqlglot cannot parse is planned (plan-only advice).
     """
-    if not sqlparse.is_plain_select(text):
+    if not sqlparse.is_plannable(text):
         return False
     uses = sqlparse.table_uses(text)
     if uses is None:
@@ -635,6 +878,73 @@ def _with_definitions(used: tuple[PlanIndex, ...], database: str,
     return tuple(replace(u, definition=known.get((u.schema or "public", u.index), u.definition)) for u in used)
 
 
+def _merged_cost(session: Session, server: ServerInfo, text: str, username: str, definition: str) -> float | None:
+    """The statement's estimated cost with one hypothetical index (hypopg), or None when it cannot tell."""
+    if not sqlparse.is_plain_select(text):
+        text = sqlparse.equivalent_read(text) or ""
+    hypopg = None
+    try:
+        with session.rolled_back():
+            session.dicts(_q("search_path", server), {"path": search_path_for(username)})
+            hypopg = _hypopg_schema(session, server)
+            if hypopg is None or not text:
+                return None
+            pruning = server.has_generic_plan or not all_pruned(_explain(session, server, text))
+            session.dicts(_q("hypopg_create", server), {"definition": definition}, hypopg=hypopg)
+            return walk(_explain(session, server, text, pruning)).total_cost
+    except QueryFailed:
+        return None
+    finally:
+        if hypopg is not None:
+            with contextlib.suppress(QueryFailed):
+                session.dicts(_q("hypopg_reset", server), hypopg=hypopg)
+
+
+def verify_merged(ctx: PlanContext, plans: dict[tuple[int, int], StatementPlan]) -> None:
+    """Where one index serves several statements' advice (``indexmerge``), check it with hypopg for each.
+
+    Each statement's own index was verified when it was planned; the index
+    recommended once for the table may be wider or in another order. Each
+    statement it would serve is planned again with that index: if the cost
+    does not drop by ``index_advice_min_gain`` the advice stays apart
+    (``alone``), recommended on its own; else it records the merged index.
+    Only verified advice (hypopg installed) takes part.
+    """
+    groups: dict[tuple[str, str, str], list[tuple[indexmerge.Candidate, tuple[int, int], int]]] = {}
+    for key, plan in plans.items():
+        for j, a in enumerate(plan.advice):
+            if a.verified:
+                groups.setdefault((plan.database, a.schema, a.relation), []).append(
+                    (indexmerge.Candidate(a.columns, a.equality, a.include, a.alone), key, j))
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda m: (-len(m[0].columns), -len(m[0].include), str(m[1][1])))  # as onefix ranks
+        indexmerge.merge_group([m[0] for m in members])
+        for candidate, key, j in members:
+            owner = candidate.served_by
+            plan = plans[key]
+            advice = plan.advice[j]
+            if owner is None or (owner.columns, owner.include) == (advice.columns, advice.include) \
+                    or advice.merged == owner.columns:
+                continue
+            text = ctx.statement_texts.get(key)
+            try:
+                session = ctx.session(plan.database)
+            except DatabaseError:
+                continue
+            merged = replace(advice, columns=owner.columns, include=owner.include)
+            cost = _merged_cost(session, ctx.server, text, plan.username, merged.definition(concurrently=False)) \
+                if text else None
+            if cost is None:
+                continue
+            before = advice.cost_before or 0.0
+            serves = before > 0 and 1.0 - cost / before >= ctx.thresholds.index_advice_min_gain
+            changed = replace(advice, merged=owner.columns) if serves else replace(
+                advice, alone=True, note=f"the merged index ({', '.join(owner.columns)}) does not serve it (hypopg)")
+            plans[key] = replace(plan, advice=tuple(changed if i == j else a for i, a in enumerate(plan.advice)))
+
+
 def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     """Plan the top ``explain_top_statements`` statements, within ``explain_budget_s`` per cycle.
 
@@ -671,7 +981,7 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
                                  skipped=f"cannot connect: {exc}")
         else:
             plan = plan_statement(session, ctx.server, c.text, c.username, database=c.database,
-                                  dbid=c.dbid, queryid=c.queryid, now=ctx.now)
+                                  dbid=c.dbid, queryid=c.queryid, now=ctx.now, max_share=t.index_advice_max_share)
         old = cache.get(key)
         used = _with_definitions(plan.summary.indexes, c.database, indexes) if plan.summary else ()
         current, prior = next_shapes(old.current_shape if old else None, old.previous_shape if old else None,
@@ -679,6 +989,8 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
         cache[key] = replace(plan, index_mark=mark, current_shape=current, previous_shape=prior)
         planned.add(key)
     wanted = [(c.dbid, c.queryid) for c in top]
+    if planned:
+        verify_merged(ctx, cache)
     for key in wanted:
         kept = cache.get(key)
         if kept is not None and key not in planned and kept.current_shape is not None:

@@ -75,6 +75,61 @@ def is_plain_select(text: str) -> bool:
     return isinstance(tree, (exp.Query, exp.Values)) and writes is None
 
 
+@functools.lru_cache(maxsize=16384)
+def is_plannable(text: str) -> bool:
+    """A plain read, or an UPDATE or DELETE that sqlglot reads whole and that writes nothing else.
+
+    EXPLAIN without ANALYZE plans a write without running it, inside the
+    read-only transaction (DESIGN 4): its WHERE is what the advice needs.
+    A write is planned only when it parses as one UPDATE or DELETE with no
+    WITH (a CTE could hide another write), so nothing unexpected is sent.
+    """
+    if is_plain_select(text):
+        return True
+    if leading_keyword(text) not in ("update", "delete"):
+        return False
+    tree = parse(text)
+    return isinstance(tree, (exp.Update, exp.Delete)) and tree.find(exp.With, exp.Insert, exp.Merge) is None \
+        and not any(isinstance(n, (exp.Update, exp.Delete)) for n in tree.iter_expressions() if n is not tree)
+
+
+@functools.lru_cache(maxsize=4096)
+def equivalent_read(text: str) -> str | None:
+    """``SELECT 1 FROM`` the tables an UPDATE or DELETE reads, with its WHERE: the plan its rows are found by.
+
+    A monitoring role may read but not write the table, and PostgreSQL
+    checks the write privilege even for EXPLAIN without ANALYZE: the read
+    of the same rows needs SELECT only and is planned the same way.
+    Parameters are renumbered ``$1..$n`` in the order they appear (a SET's
+    ``$1`` is gone, and a generic plan needs every parameter's type). None
+    when the text is not one UPDATE or DELETE sqlglot reads.
+    """
+    if not is_plannable(text) or is_plain_select(text):
+        return None
+    tree = parse(text)
+    if not isinstance(tree, (exp.Update, exp.Delete)) or tree.args.get("where") is None:
+        return None
+    tables = [tree.this.copy()]
+    source = tree.args.get("from_")
+    if source is not None:
+        tables.append(source.this.copy())
+    tables += [t.copy() for t in tree.args.get("using") or ()]
+    joins = [*(exp.Join(this=t) for t in tables[1:]), *(j.copy() for j in tree.args.get("joins") or ())]
+    read = exp.Select(expressions=[exp.Literal.number(1)], from_=exp.From(this=tables[0]), joins=joins,
+                      where=tree.args["where"].copy())
+    numbers: dict[str, int] = {}
+
+    def renumber(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Parameter):
+            n = numbers.setdefault(node.name, len(numbers) + 1)
+            return exp.Parameter(this=exp.Literal.number(n))
+        return node
+    try:
+        return read.transform(renumber).sql(dialect="postgres")
+    except Exception:  # sqlglot could not write it back: no plan rather than a failed cycle
+        return None
+
+
 def not_executable(text: str) -> str | None:
     """Why a statement may not be run under EXPLAIN ANALYZE (which executes it), or None when it may.
 
@@ -143,8 +198,21 @@ class _Use:
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 
 
-def _own(node: exp.Expression, select: exp.Select) -> bool:
-    return node.find_ancestor(exp.Select) is select
+_STATEMENTS = (exp.Select, exp.Update, exp.Delete)
+
+
+def _own(node: exp.Expression, select: exp.Expression) -> bool:
+    """The predicate belongs to this statement (not a subquery's) and not to one branch of an OR."""
+    return node.find_ancestor(*_STATEMENTS) is select and _or_above(node, select) is None
+
+
+def _or_above(node: exp.Expression, select: exp.Expression) -> exp.Expression | None:
+    parent = node.parent
+    while parent is not None and parent is not select:
+        if isinstance(parent, exp.Or):
+            return parent
+        parent = parent.parent
+    return None
 
 
 def _column_use(column: exp.Column, uses: dict[str, _Use]) -> _Use | None:
@@ -167,10 +235,27 @@ def _columns_compared(node: exp.Expression) -> list[tuple[exp.Column, bool]]:
     return [(c, False) for c in columns if not any(isinstance(s, exp.Column) for s in sides if s is not c)]
 
 
-def _scan_select(select: exp.Select, found: list[_Use]) -> None:
+def _order_column(ordered: exp.Expression, select: exp.Expression) -> exp.Column | None:
+    """The column an ORDER BY item sorts on: itself, or the output column its ordinal or alias names."""
+    outputs = select.expressions if isinstance(select, exp.Select) else []
+    if isinstance(ordered, exp.Literal) and not ordered.is_string and ordered.name.isdigit():
+        n = int(ordered.name)
+        ordered = outputs[n - 1] if 0 < n <= len(outputs) else ordered
+    elif isinstance(ordered, exp.Column) and ordered.args.get("table") is None:
+        named = next((o for o in outputs if isinstance(o, exp.Alias) and o.alias == ordered.name), None)
+        ordered = named if named is not None else ordered
+    if isinstance(ordered, exp.Alias):
+        ordered = ordered.this
+    return ordered if isinstance(ordered, exp.Column) else None
+
+
+def _scan_select(select: exp.Expression, found: list[_Use]) -> None:
     uses: dict[str, _Use] = {}
-    for table in [*(j.this for j in select.args.get("joins") or ()),
-                  *([select.args["from_"].this] if select.args.get("from_") else [])]:
+    tables = [*(j.this for j in select.args.get("joins") or ()),
+              *([select.args["from_"].this] if select.args.get("from_") else [])]
+    if isinstance(select, (exp.Update, exp.Delete)):  # the written table, then FROM / USING
+        tables = [select.this, *(select.args.get("using") or ()), *tables]
+    for table in tables:
         if isinstance(table, exp.Table) and table.name:
             name = str(identifier_name(table.this))
             alias = identifier_name(table.args["alias"].this) if table.args.get("alias") else name
@@ -189,10 +274,12 @@ def _scan_select(select: exp.Select, found: list[_Use]) -> None:
                     kind = "join" if joined else ("range" if isinstance(node, _RANGE) else "equality")
                     use.add(kind, str(identifier_name(column.this)))
     order = select.args.get("order")
-    if order is not None:
+    directions = {bool(o.args.get("desc")) for o in order.expressions} if order is not None else set()
+    if order is not None and len(directions) == 1:  # mixed ASC/DESC: a plain index serves neither way
         for ordered in order.expressions:
-            if isinstance(ordered.this, exp.Column) and (use := _column_use(ordered.this, uses)) is not None:
-                use.add("order", str(identifier_name(ordered.this.this)))
+            column = _order_column(ordered.this, select)
+            if column is not None and (use := _column_use(column, uses)) is not None:
+                use.add("order", str(identifier_name(column.this)))
     found.extend(uses.values())
 
 
@@ -208,7 +295,7 @@ def table_uses(text: str) -> tuple[TableUse, ...] | None:
         return None
     found: list[_Use] = []
     try:
-        for select in tree.find_all(exp.Select):
+        for select in tree.find_all(*_STATEMENTS):
             _scan_select(select, found)
     except Exception:  # an unexpected tree shape: no advice rather than a failed cycle
         return None
@@ -232,6 +319,60 @@ def propose_index(use: TableUse) -> tuple[str, ...]:
     elif use.order:
         columns += [c for c in use.order if c not in columns]
     return tuple(dict.fromkeys(columns))[:MAX_INDEX_COLUMNS]
+
+
+def equality_count(use: TableUse) -> int:
+    """How many leading columns of ``propose_index(use)`` are compared for equality (any order serves)."""
+    columns = propose_index(use)
+    equal = list(use.equality) or ([] if use.range else list(use.join))
+    return sum(1 for c in columns[:len(equal)] if c in equal)
+
+
+def _text_casts_unwrapped(tree: exp.Expression) -> exp.Expression:
+    """``(o.status)::text`` as ``o.status``: the plan spells a varchar column compared with text so.
+
+    A cast to text of a varchar or char column changes no value and the
+    index still serves it; casts to any other type (``(created)::date``)
+    are functions of the column, kept as they are.
+    """
+    def unwrap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.TEXT,):
+            inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
+            if isinstance(inner, exp.Column):
+                return inner
+        return node
+    return tree.transform(unwrap)
+
+
+@functools.lru_cache(maxsize=4096)
+def plan_use(schema: str | None, relation: str, alias: str | None, filter_text: str | None,
+             sort_keys: tuple[str, ...] = ()) -> TableUse | None:
+    """What a plan's scan node filters and sorts on, as a TableUse of the base table it scans.
+
+    EXPLAIN VERBOSE names the base table and its columns whatever the
+    statement's text went through (a view, an inlined CTE, a subquery, an
+    ``ORDER BY 1`` or an alias): its filter and sort keys, read as the
+    WHERE and ORDER BY of a statement on that table, give the columns.
+    """
+    table = f"{_ident(schema)}.{_ident(relation)}" if schema else _ident(relation)
+    text = f"SELECT 1 FROM {table} AS {_ident(alias or relation)}"
+    if filter_text:
+        text += f" WHERE {filter_text}"
+    if sort_keys:
+        text += " ORDER BY " + ", ".join(sort_keys)
+    tree = parse(text)
+    if tree is None:
+        return None
+    found: list[_Use] = []
+    try:
+        _scan_select(_text_casts_unwrapped(tree), found)
+    except Exception:  # an unexpected tree shape: no advice rather than a failed cycle
+        return None
+    return found[0].frozen() if found else None
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def covered_by(proposal: Sequence[str], existing: Sequence[Sequence[str]], equality: int) -> bool:

@@ -33,6 +33,7 @@ class Thresholds:
     explain_budget_s: float = 5  # planning time per cycle and target; the rest waits for the next
     explain_replan_s: float = 3600  # a cached plan is planned again after this long
     index_advice_min_gain: float = 0.3  # hypopg: recommend only when the cost drops by this share
+    index_advice_max_share: float = 0.2  # a filter keeping more of the table than this gets no index advice
     plan_regression_factor: float = 2  # mean time under the new plan shape / under the old, at or above
     plan_regression_critical_factor: float = 10  # the same ratio, for critical
     plan_regression_min_calls: float = 20  # calls counted under each shape before judging

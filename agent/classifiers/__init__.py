@@ -3,7 +3,8 @@
 One module per family; each exports ``CLASSIFIERS``, a tuple of functions,
 and this package lists the families in one place. A classifier's docstring
 states its rule and its evidence. A classifier that raises is reported by
-``classify`` and skipped; the others still run.
+``classify`` and skipped; the others still run. The index recommendations
+of all of them are then merged per table (``onefix``: one cause, one fix).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pgradar.agent.classifiers import (
     deadlocks,
     indexes,
+    onefix,
     patterns,
     plans,
     pools,
@@ -54,4 +56,4 @@ def classify(obs: Observation, thresholds: Thresholds,
             findings.extend(classifier(obs, thresholds))
         except Exception as exc:  # one broken rule must not hide the others
             errors.append(f"{classifier.__module__}.{classifier.__name__}: {type(exc).__name__}: {exc}")
-    return findings, errors
+    return onefix.one_fix_per_table(findings), errors

@@ -14,9 +14,11 @@ def index_name_for(relation: str, columns: Sequence[str]) -> str:
 
 
 def create_index_sql(schema: str, relation: str, columns: Sequence[str], partitioned: bool,
-                     name: str | None = None) -> str:
+                     name: str | None = None, include: Sequence[str] = ()) -> str:
     """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY."""
     cols = ", ".join(quote_ident(c) for c in columns)
+    if include:
+        cols += ") INCLUDE (" + ", ".join(quote_ident(c) for c in include)
     return create_index_on(schema, relation, cols, partitioned, name or index_name_for(relation, columns))
 
 

@@ -335,7 +335,9 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 
     Every DELETE or key UPDATE on the referenced table then scans the
     referencing table, under lock, and joins along the key cannot use an
-    index. Small referencing tables are left out (a scan is cheap).
+    index. Small referencing tables are left out (a scan is cheap). Each
+    index is an ``index_candidates`` entry: where a seq_scan's index leads
+    with the key, the finding points to it (``onefix``).
     """
     if obs.on_standby and obs.primary_watched:  # the same catalog: reported once, on the primary
         return
@@ -348,15 +350,18 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             by_table[(fk.database, fk.schema, fk.relation)].append(fk)
     for (database, schema, relation), fks in by_table.items():
         table = qualified(schema, relation)
+        candidates = [{"columns": list(fk.columns), "equality": len(fk.columns), "partitioned": fk.relkind == "p",
+                       "sql": create_index_sql(schema, relation, fk.columns, fk.relkind == "p")} for fk in fks]
         keys = "; ".join(f"{fk.constraint_name} ({', '.join(fk.columns)}) to "
                          f"{qualified(fk.referenced_schema, fk.referenced_relation)}" for fk in fks)
         yield Finding("missing_fk_index", "warning", obs.target,
                       f"{table} ({fks[0].reltuples:,.0f} rows): no index leads with the foreign key {keys}; "
                       "deletes and key updates there scan this table",
-                      "\n".join(create_index_sql(schema, relation, fk.columns, fk.relkind == "p") for fk in fks),
+                      "\n".join(c["sql"] for c in candidates),
                       {"constraints": [fk.constraint_name for fk in fks], "columns": [list(fk.columns) for fk in fks],
                        "referenced": [f"{fk.referenced_schema}.{fk.referenced_relation}" for fk in fks],
-                       "reltuples": fks[0].reltuples, "size_bytes": fks[0].size_bytes},
+                       "reltuples": fks[0].reltuples, "size_bytes": fks[0].size_bytes,
+                       "index_candidates": candidates},
                       database=database, schema=schema, relation=relation)
 
 

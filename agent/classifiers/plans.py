@@ -13,17 +13,29 @@ from pgradar.agent.snapshots import StatementsSnapshot, StatementStat
 from pgradar.agent.thresholds import Thresholds
 
 
+def advice_comment(advice: IndexAdvice) -> str:
+    """What hypopg measured for the index (or that nothing did), as an SQL comment."""
+    if advice.verified and advice.gain is not None:
+        only = "; with INCLUDE, an index-only scan" if advice.include else ""
+        return (f"-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
+                f"({advice.gain:.0%} less{only})")
+    if advice.note:
+        return f"-- unverified: {advice.note}"
+    return "-- unverified: hypopg is not installed in this database (CREATE EXTENSION hypopg; verifies it)"
+
+
 def advice_sql(advice: IndexAdvice) -> str:
     """The CREATE INDEX to run, with what hypopg measured (or that nothing did)."""
-    statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned)
-    if advice.verified and advice.gain is not None:
-        statement += (f"\n-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
-                      f"({advice.gain:.0%} less)")
-    elif advice.note:
-        statement += f"\n-- unverified: {advice.note}"
-    else:
-        statement += "\n-- unverified: hypopg is not installed in this database (CREATE EXTENSION hypopg; verifies it)"
-    return statement
+    statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned,
+                                 include=advice.include)
+    return f"{statement}\n{advice_comment(advice)}"
+
+
+def index_candidate(advice: IndexAdvice) -> dict[str, object]:
+    """The advice as an ``onefix`` candidate, merged with the table's other index recommendations."""
+    return {"columns": list(advice.columns), "equality": advice.equality, "partitioned": advice.partitioned,
+            "include": list(advice.include), "alone": advice.alone, "sql": advice_sql(advice),
+            "comment": advice_comment(advice)}
 
 
 def worth_recommending(advice: IndexAdvice, t: Thresholds) -> bool:
@@ -37,13 +49,15 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
                    stat: StatementStat | None = None) -> Iterator[Finding]:
     """Filtered sequential scans of large tables in one plan, one finding per table.
 
+    A scan sorted whole for the first rows (ORDER BY ... LIMIT) counts too.
+
     Large means ``large_table_rows`` by the catalog's estimate (a partitioned
     table by its partitions together). With index advice the finding is a
     warning naming the index (hypopg-verified where installed); advice that
     hypopg found useless means no finding (the scan is the right plan); a
     statement sqlglot could not read gets plan-only advice, as info.
     """
-    scans = [s for s in plan.seq_scans if s.filter]
+    scans = [s for s in plan.seq_scans if s.filter or s.limited]
     if plan.summary is None or not scans:
         return
     queryid = str(plan.queryid) if plan.queryid else None  # None: `pgradar explain --query`
@@ -52,21 +66,25 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
     for advice in plan.advice:
         if advice.reltuples < t.large_table_rows or not worth_recommending(advice, t):
             continue
-        filters = [s.filter for s in scans if s.relation == advice.relation or advice.partitioned]
+        mine = [s for s in scans if s.relation == advice.relation or advice.partitioned]
+        filters = [s.filter for s in mine if s.filter]
+        sorts = [", ".join(s.sort_keys) for s in mine if s.limited]
+        why = f"to filter {'; '.join(filters[:2])}" if filters else f"and sorts it all by {sorts[0]} for the first rows"
         severity: Severity = "warning"
         yield Finding("seq_scan", severity, obs_target,
                       f"{statement} reads {qualified(advice.schema, advice.relation)} "
-                      f"({advice.reltuples:,.0f} rows) sequentially to filter {'; '.join(filters[:2])}; an index on "
+                      f"({advice.reltuples:,.0f} rows) sequentially {why}; an index on "
                       f"({', '.join(advice.columns)}) serves it",
                       advice_sql(advice),
                       {"filter": filters[:3], "reltuples": advice.reltuples, "plan_cost": plan.summary.total_cost,
                        "cost_with_index": advice.cost_after, "verified": advice.verified, "note": advice.note or None,
-                       "shape_hash": plan.summary.shape_hash, **usage},
+                       "shape_hash": plan.summary.shape_hash, "index_candidates": [index_candidate(advice)],
+                       **usage},
                       database=plan.database, schema=advice.schema, relation=advice.relation, queryid=queryid)
     if plan.parsed:
         return
     for scan in scans:
-        if (scan.reltuples or 0) < t.large_table_rows:
+        if (scan.reltuples or 0) < t.large_table_rows or not scan.filter:
             continue
         yield Finding("seq_scan", "info", obs_target,
                       f"{statement} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "

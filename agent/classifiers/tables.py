@@ -284,8 +284,8 @@ def _planned_relations(obs: Observation) -> set[tuple[str, str, str]]:
 MAX_TEXTS_SEARCHED = 50
 
 
-def suggested_index(obs: Observation, table: TableStat) -> tuple[tuple[str, ...], int] | None:
-    """An index for a table from the statements that filter it: (columns, queryid) or None.
+def suggested_index(obs: Observation, table: TableStat) -> tuple[tuple[str, ...], int, int] | None:
+    """An index for a table from the statements that filter it: (columns, equality columns, queryid) or None.
 
     The costliest statements with a known text (at most ``MAX_TEXTS_SEARCHED``)
     are read with sqlglot; the first that filters this table gives the
@@ -306,7 +306,7 @@ def suggested_index(obs: Observation, table: TableStat) -> tuple[tuple[str, ...]
                 continue
             columns = sqlparse.propose_index(use)
             if columns and not sqlparse.covered_by(columns, existing, len(use.equality)):
-                return columns, row.queryid
+                return columns, sqlparse.equality_count(use), row.queryid
     return None
 
 
@@ -337,13 +337,15 @@ def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
                    f"({human_bytes(table.size_bytes or 0)}), {seq / max(seq + idx, 1):.0%} of its scans")
         suggestion = suggested_index(obs, table)
         if suggestion is not None:
-            columns, queryid = suggestion
+            columns, equality, queryid = suggestion
+            comment = f"-- from statement {queryid}'s text, unverified: `pgradar explain --queryid {queryid}` plans it"
+            sql = create_index_sql(table.schema, table.relation, columns, table.relkind == "p") + "\n" + comment
+            candidate = {"columns": list(columns), "equality": equality, "partitioned": table.relkind == "p",
+                         "sql": sql, "comment": comment}
             yield _finding("seq_scan", "warning", obs, table, summary + f"; statement {queryid} filters on "
-                           f"({', '.join(columns)})",
-                           create_index_sql(table.schema, table.relation, columns, table.relkind == "p")
-                           + f"\n-- from statement {queryid}'s text, unverified: `pgradar explain --queryid "
-                           f"{queryid}` plans it", {**evidence, "statement_queryid": str(queryid),
-                                                     "columns": list(columns)})
+                           f"({', '.join(columns)})", sql,
+                           {**evidence, "statement_queryid": str(queryid), "columns": list(columns),
+                            "index_candidates": [candidate]})
             continue
         pattern = table.relation.replace("'", "''")
         yield _finding("seq_scan", "warning", obs, table, summary,

@@ -69,10 +69,12 @@ def test_candidates_costliest_plain_reads_of_user_tables() -> None:
                   stat(5, 2, 99_999.0))
     texts = {(5, 1): "SELECT a FROM t WHERE b = $1", (5, 2): "SELECT * FROM u", (5, 4): "SELECT * FROM v",
              (5, 3): "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
-             (5, 5): "UPDATE t SET a = $1"}
+             (5, 5): "INSERT INTO t SELECT * FROM u"}
     # recent cost first (2: +200, 1: +10, 4 is new: all 5000 of it counts as recent);
-    # catalog-only reads (the agent's own) and writes are never candidates
+    # catalog-only reads (the agent's own) and writes other than UPDATE/DELETE are never candidates
     assert [c.queryid for c in candidates([first, second], texts)] == [4, 2, 1]
+    updates = {**texts, (5, 5): "UPDATE t SET a = $1 WHERE b = $2"}  # planned without running (DESIGN 4)
+    assert [c.queryid for c in candidates([first, second], updates)] == [5, 4, 2, 1]
     third = snap(2, *second.rows)
     assert [c.queryid for c in candidates([second, third], texts)] == [4, 2, 1]  # idle: by total
     assert [c.queryid for c in candidates([first], texts)] == [1, 2]
