@@ -739,6 +739,8 @@ def plan_statement(session: Session, server: ServerInfo, text: str, username: st
             if not server.has_generic_plan and all_pruned(plan):
                 pruning = False
                 summary = replace(summary, seq_scans=walk(_explain(session, server, text, pruning)).seq_scans)
+            if not wants_first_rows(text):
+                summary = replace(summary, seq_scans=tuple(replace(s, limited=False) for s in summary.seq_scans))
             advice: list[IndexAdvice] = []
             if advise and any(s.filter or s.limited for s in summary.seq_scans):
                 advice = _advise(session, server, summary, uses, max_share)
@@ -752,6 +754,17 @@ def plan_statement(session: Session, server: ServerInfo, text: str, username: st
     except QueryFailed as exc:
         return replace(base, skipped=f"planning failed: {exc}", parsed=uses is not None)
     return replace(base, summary=summary, advice=tuple(advice), parsed=uses is not None, partitioned=partitioned)
+
+
+def wants_first_rows(text: str) -> bool:
+    """A LIMIT or FETCH with a count: only then does an index on the sort keys stop early.
+
+    An OFFSET alone also puts a Limit node over the Sort, but the statement
+    still reads the whole order (``ORDER BY payload OFFSET 59999``): an index
+    on the sort keys would not save that work. Unparsable text keeps the plan's word.
+    """
+    paging = sqlparse.paging(text)
+    return paging is None or (paging.limit is not None and paging.limit != "ALL")
 
 
 def _partitioned(session: Session, server: ServerInfo, uses: Sequence[sqlparse.TableUse]) -> tuple[PartitionedUse, ...]:

@@ -132,3 +132,12 @@ def test_walk_sort_limit_and_parallel_rows() -> None:
         {"Node Type": "Hash Join", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "a", "Plan Rows": 5},
                                              {"Node Type": "Seq Scan", "Relation Name": "b", "Plan Rows": 5}]}]}]}}]
     assert all(not s.limited and not s.sort_keys for s in walk(joined).seq_scans)
+
+
+def test_only_a_limit_with_a_count_wants_the_first_rows() -> None:
+    from pgradar.agent.explain import wants_first_rows
+
+    assert wants_first_rows("SELECT id FROM users ORDER BY id LIMIT $1")
+    assert wants_first_rows("SELECT id FROM users ORDER BY id FETCH FIRST 10 ROWS ONLY")
+    assert not wants_first_rows("SELECT payload FROM wide ORDER BY payload OFFSET 59999")
+    assert not wants_first_rows("SELECT payload FROM wide ORDER BY payload LIMIT ALL")
