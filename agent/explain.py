@@ -44,6 +44,7 @@ class SeqScan:
     plan_rows: float
     total_cost: float
     reltuples: float | None = None  # filled in from the catalog when planned
+    workers: int = 0  # a Parallel Seq Scan: its Gather's planned workers (plan_rows is then per process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +70,13 @@ class PlanSummary:
     relations: tuple[tuple[str | None, str], ...] = ()  # (schema, relation) of every scan node, in plan order
 
 
-def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    yield node
+def _with_workers(node: Mapping[str, Any], workers: int = 0) -> Iterator[tuple[Mapping[str, Any], int]]:
+    """Every node with the planned workers of the Gather (Merge) above it (0 outside one)."""
+    workers = int(node.get("Workers Planned", workers) or 0) if node.get("Node Type", "").startswith("Gather") \
+        else workers
+    yield node, workers
     for child in node.get("Plans", ()):
-        yield from _nodes(child)
+        yield from _with_workers(child, workers)
 
 
 def _shape(node: Mapping[str, Any]) -> list[Any]:
@@ -102,11 +106,12 @@ def walk(explain_json: Any) -> PlanSummary:
     scans, sorts, loops = [], [], 0
     indexes: list[PlanIndex] = []
     relations: list[tuple[str | None, str]] = []
-    for node in _nodes(root):
+    for node, workers in _with_workers(root):
         kind = node.get("Node Type")
         if kind == "Seq Scan":
             scans.append(SeqScan(node.get("Schema"), node.get("Relation Name", ""), node.get("Alias"),
-                                 node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0))))
+                                 node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0)),
+                                 workers=workers if node.get("Parallel Aware") else 0))
         elif kind in ("Sort", "Incremental Sort"):
             sorts.append(", ".join(node.get("Sort Key", ())))
         elif kind == "Nested Loop":
