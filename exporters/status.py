@@ -16,6 +16,7 @@ pg_stat_activity's raw texts are never shown.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -159,15 +160,21 @@ def figure(key: str, value: Any) -> str:
             return human_seconds(float(value))
         if key.endswith("_ms"):
             return _ms(float(value))
-        if key.endswith(("_share", "ratio")) and 0 <= value <= 1:
-            return f"{value:.1%}"
+        if key.endswith(("_share", "ratio")):
+            return f"{value:.1%}".replace(".0%", "%")
         return _number(value)
     if isinstance(value, (list, tuple)):
         return "; ".join(f"({', '.join(map(str, v))})" if isinstance(v, (list, tuple)) else figure(key, v)
                          for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k} {figure(k, v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, str) and _ISO.match(value):  # a moment: to the second, in UTC
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return _iso(moment).replace("T", " ").replace("Z", " UTC") if moment.tzinfo else value[:19].replace("T", " ")
     return str(value)
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 
 def evidence_items(evidence: dict[str, Any], summary: str = "") -> list[tuple[str, str]]:
@@ -178,15 +185,17 @@ def evidence_items(evidence: dict[str, Any], summary: str = "") -> list[tuple[st
     """
     shown: list[tuple[str, str]] = []
     numbers: set[float] = set()
+    texts: set[str] = set()
     for key, value in evidence.items():
         if value is None or value == [] or value == "":
             continue
         text = figure(key, value)
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if is_number and (float(value) in numbers or (len(text) > 2 and text in summary)):
+        if is_number and (float(value) in numbers or text in texts or (len(text) > 2 and text in summary)):
             continue
         if is_number:
             numbers.add(float(value))
+            texts.add(text)
         shown.append((key.replace("_", " "), text))
     return shown
 

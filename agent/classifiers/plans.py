@@ -103,7 +103,11 @@ def per_statement(statements: StatementsSnapshot) -> dict[tuple[int, int], State
 
 
 def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
-    """Plan-level seq_scan for statements run ``statement_min_calls`` times or taking ``statement_min_share``."""
+    """Plan-level seq_scan for statements run ``statement_min_calls`` times or taking ``statement_min_share``.
+
+    Evidence adds the statement's share of the execution time since the
+    statistics were reset: what the fix is worth.
+    """
     plans: PlansSnapshot | None = obs.latest("plans")
     statements: StatementsSnapshot | None = obs.latest("statements")
     if plans is None or statements is None:
@@ -113,7 +117,10 @@ def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     for plan in plans.plans:
         stat = stats.get((plan.dbid, plan.queryid))
         if stat is not None and frequent_or_expensive(stat, total, t):
-            yield from plan_seq_scans(obs.target, plan, t, stat)
+            share = round(stat.total_exec_ms / total, 4) if total > 0 else None
+            # The share of execution time orders the problems (problems.impact).
+            for finding in plan_seq_scans(obs.target, plan, t, stat):
+                yield replace(finding, evidence={**finding.evidence, "exec_time_share": share})
 
 
 def estimate_drift(plan_rows: float, reltuples: float) -> float:

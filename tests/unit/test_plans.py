@@ -179,3 +179,16 @@ def test_plan_stale_stats_on_a_standby_says_the_fix_runs_on_the_primary() -> Non
 def test_plan_made_before_the_last_analyze_is_not_judged() -> None:
     """The cached plan still says 200,000 rows at analyze time; the catalog now says 300,000: analyzed since."""
     assert _parallel_obs(200_000, plan_rows=176_470, table_rows=300_000) == []
+
+
+def test_counters_summed_over_users_and_share_in_evidence() -> None:
+    """One row per user: the agent's few EXPLAIN calls (13 has no toplevel) must not hide the application's."""
+    app = stat(42, 500, 900.0)
+    agent = stat(42, 3, 0.5, userid=77)
+    other = stat(43, 10, 99.5)
+    statements = snap(0, app, agent, other)
+    summed = pc.per_statement(statements)[(5, 42)]
+    assert (summed.calls, summed.total_exec_ms) == (503, 900.5)
+    plans = PlansSnapshot(T0, (_plan((_advice(None),)),))
+    (found,) = pc.seq_scan(observation(extra={"plans": plans, "statements": statements}), DEFAULT)
+    assert found.evidence["calls"] == 503 and found.evidence["exec_time_share"] == 0.9005

@@ -220,4 +220,8 @@ def test_evidence_in_units_each_figure_once() -> None:
     assert items == {"reltuples": "200,000", "columns": "(customer_id)", "retained bytes": "700.0 MB",
                      "inactive seconds": "2.0 h", "exec time share": "12.3%", "mean exec ms": "12.50 ms",
                      "verified": "no"}
-    assert figure("ratio", 0.25) == "25.0%" and figure("drift", 0.712) == "0.712" and figure("calls", 3) == "3"
+    assert figure("ratio", 0.25) == "25%" and figure("ratio", 3) == "300%" and figure("drift", 0.712) == "0.712"
+    assert figure("calls", 3) == "3" and figure("last_analyze", "2026-12-01T22:37:41.423023+00:00") == \
+        "2026-12-01 22:37:41 UTC"
+    zeros = evidence_items({"write_behind_bytes": 0, "write_lag_seconds": 0.0002, "flush_lag_seconds": 0.0003})
+    assert zeros == [("write behind bytes", "0 B"), ("write lag seconds", "0s")]  # "0s" once
