@@ -269,10 +269,18 @@ def replication_slot_inactive(obs: Observation, t: Thresholds) -> Iterable[Findi
             since = ""
         above = (f", more than max_wal_size ({human_bytes(max_wal)})" if max_wal is not None and retained > max_wal
                  else "")
+        if slot.wal_status == "lost":
+            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and lost: the WAL it needs was removed, "
+                       f"no consumer can use it again (wal_status lost{since})")
+        elif slot.wal_status == "unreserved":
+            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL, "
+                       f"more than the server keeps for it: it is lost at the next checkpoint (wal_status "
+                       f"unreserved{since})")
+        else:
+            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL"
+                       f"{above} (wal_status {slot.wal_status or 'none'}{since})")
         found.append(Finding(
-            "replication_slot_inactive", severity, obs.target,
-            f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL{above}"
-            f" (wal_status {slot.wal_status or 'none'}{since})",
+            "replication_slot_inactive", severity, obs.target, summary,
             f"SELECT pg_drop_replication_slot({_literal(slot.slot)}); -- unless its consumer comes back; "
             "max_slot_wal_keep_size caps the WAL a slot may hold",
             {"retained_bytes": retained, "max_wal_size_bytes": max_wal, "wal_status": slot.wal_status,

@@ -160,3 +160,32 @@ def test_inactive_slot_reported_at_any_size_then_warning_then_dropped(heavy_pg: 
         finally:
             root.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                          "WHERE slot_name = 'never_used'")
+
+
+def test_slot_past_max_slot_wal_keep_size_is_critical(heavy_pg: Cluster) -> None:
+    """A slot whose WAL the server has stopped keeping (wal_status unreserved, then lost) is useless: critical."""
+    with watch(("main", monitor_dsn(heavy_pg))) as agent, superuser(heavy_pg, "app") as conn, \
+            superuser(heavy_pg) as root:
+        root.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+        root.execute("ALTER SYSTEM SET max_wal_size = '32MB'")
+        root.execute("SELECT pg_reload_conf()")
+        conn.execute("SELECT pg_create_physical_replication_slot('outrun', true)")
+        try:
+            write_wal(conn, 400_000)
+            root.execute("CHECKPOINT")
+            (status,) = root.execute("SELECT wal_status FROM pg_replication_slots "
+                                     "WHERE slot_name = 'outrun'").fetchone()
+            assert status in ("unreserved", "lost"), status
+            (lost,) = [f for f in of_kind(poll(agent, "settings", "replication"), "replication_slot_inactive")
+                       if f.slot == "outrun"]
+            assert lost.severity == "critical" and lost.evidence["wal_status"] == status, lost
+            assert ("is inactive and lost" if status == "lost" else "lost at the next checkpoint") in lost.summary
+            run_fix(root, lost.recommendation)
+            assert [f for f in of_kind(poll(agent, "replication"), "replication_slot_inactive")
+                    if f.slot == "outrun"] == []
+        finally:
+            root.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                         "WHERE slot_name = 'outrun'")
+            root.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+            root.execute("ALTER SYSTEM RESET max_wal_size")
+            root.execute("SELECT pg_reload_conf()")
