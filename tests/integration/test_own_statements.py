@@ -104,3 +104,24 @@ def test_own_statements_are_marked_and_left_out(fresh_pg: Cluster) -> None:
         assert MARKER not in page and "pg_stat_statements(false)" not in page
     finally:
         second.stop()
+
+
+def test_marker_survives_in_pg_stat_statements_on_every_version(pg: Cluster) -> None:
+    """The marker ends the recorded text on 13 to 18 (18 drops a leading comment), transaction commands too."""
+    from pgradar.agent import queries
+    from pgradar.agent.db import SessionSettings, connect
+
+    session = connect(monitor_dsn(pg), SessionSettings())
+    try:
+        session.dicts(queries.resolve("settings", "settings", pg.major))
+        with session.rolled_back():
+            session.dicts(queries.resolve("explain", "hypopg", pg.major))
+    finally:
+        session.close()
+    with superuser(pg) as conn:
+        texts = [q for (q,) in conn.execute(
+            "SELECT s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = %s "
+            "AND (s.query LIKE '%%FROM pg_settings%%' OR s.query LIKE '%%pg_extension%%' "
+            "OR s.query ~* '(^|\\n)\\s*(BEGIN|ROLLBACK)\\M')", (MONITOR_ROLE,))]
+    assert len(texts) >= 3, texts
+    assert all(is_own(q) for q in texts), [q for q in texts if not is_own(q)]
