@@ -192,3 +192,19 @@ def test_counters_summed_over_users_and_share_in_evidence() -> None:
     plans = PlansSnapshot(T0, (_plan((_advice(None),)),))
     (found,) = pc.seq_scan(observation(extra={"plans": plans, "statements": statements}), DEFAULT)
     assert found.evidence["calls"] == 503 and found.evidence["exec_time_share"] == 0.9005
+
+
+def test_standby_leaves_a_table_to_the_watched_primarys_counter_rule() -> None:
+    """The primary reports the changed table from its counters (with an ANALYZE that runs there): once."""
+    from factories import server, table
+
+    grown = table(rows=200_000, n_mod_since_analyze=150_000, n_tup_ins=200_000, n_tup_upd=150_000)
+    primary = observation(tables=(grown,), target="primary")
+    doc = json.loads(json.dumps(PARALLEL).replace("117647", "205882"))  # 350,000 over 1.7 processes
+    summary = walk(doc)
+    summary = replace(summary, seq_scans=tuple(replace(s, reltuples=200_000) for s in summary.seq_scans))
+    plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
+    standby = observation(tables=(table(rows=200_000),), extra={"plans": plans}, server_info=server(standby=True),
+                          target="standby")
+    assert len(list(pc.plan_estimates(standby, DEFAULT))) == 1  # alone: reported, fix on the primary
+    assert list(pc.plan_estimates(replace(standby, peers={"primary": primary}), DEFAULT)) == []
