@@ -172,9 +172,10 @@ def dataclass_row(cls: type[T]) -> RowFactory[T]:
 class Session:
     """An autocommit, read-only connection to one database of one server.
 
-    Every statement it sends starts with ``queries.MARKER`` (DESIGN 4), its
-    EXPLAIN and PREPARE texts included, so pg_stat_statements tells the
-    agent's own statements from the application's.
+    Every statement it sends ends with ``queries.MARKER`` (DESIGN 4), its
+    EXPLAIN and PREPARE texts and transaction commands included, so
+    pg_stat_statements tells the agent's own statements from the
+    application's.
     """
 
     def __init__(self, conn: psycopg.Connection[Any], dsn: str) -> None:
