@@ -204,6 +204,8 @@ def parse_settings(raw: list[tuple[str, str, str]]) -> Settings:
         idle_in_transaction_session_timeout_s=num("idle_in_transaction_session_timeout"),
         raw=tuple(sorted(raw)),
         block_size=int(num("block_size", 8192)),
+        max_wal_size_bytes=int(num("max_wal_size")) if "max_wal_size" in values else None,
+        parallel_leader_participation=values.get("parallel_leader_participation", ("on", ""))[0] == "on",
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
-from pgradar.agent.queries import Query
+from pgradar.agent.queries import Query, marked, resolve
 from psycopg import ClientCursor, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import RowFactory, RowMaker, class_row, dict_row
@@ -26,6 +26,7 @@ from psycopg.rows import RowFactory, RowMaker, class_row, dict_row
 T = TypeVar("T")
 
 APPLICATION_NAME = "pgradar"
+SESSION_SQL_MAJOR = 13  # agent/sql/session: transaction commands, the same on every version
 
 # libpq's connection keywords: a "NAME=" prefix that is one of these is part
 # of a key/value DSN, not a target name.
@@ -169,11 +170,18 @@ def dataclass_row(cls: type[T]) -> RowFactory[T]:
 
 
 class Session:
-    """An autocommit, read-only connection to one database of one server."""
+    """An autocommit, read-only connection to one database of one server.
+
+    Every statement it sends ends with ``queries.MARKER`` (DESIGN 4), its
+    EXPLAIN and PREPARE texts and transaction commands included, so
+    pg_stat_statements tells the agent's own statements from the
+    application's.
+    """
 
     def __init__(self, conn: psycopg.Connection[Any], dsn: str) -> None:
         self._conn = conn
         self._dsn = dsn
+        self._depth = 0  # nesting of rolled_back(): 0 outside a transaction
 
     @property
     def dbname(self) -> str:
@@ -191,7 +199,7 @@ class Session:
         self._conn.close()
 
     def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.Composable:
-        text = query.text if isinstance(query, Query) else query
+        text = marked(query.text if isinstance(query, Query) else query)
         if identifiers:
             return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})  # type: ignore[arg-type]
         return sql.SQL(text)  # type: ignore[arg-type]
@@ -233,7 +241,7 @@ class Session:
         in the text is left alone.
         """
         parts: dict[str, sql.Composable] = {k: sql.Identifier(v) for k, v in identifiers.items()}
-        composed = sql.SQL(query.text).format(statement=sql.SQL(statement), **parts)  # type: ignore[arg-type]
+        composed = sql.SQL(marked(query.text)).format(statement=sql.SQL(statement), **parts)  # type: ignore[arg-type]
         try:
             with self._conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(composed, params)
@@ -265,12 +273,36 @@ class Session:
         a planned statement touched end with it; an error inside leaves the
         session usable.
         """
+        depth = self._depth
+        savepoint = f"pgradar_{depth}"
+        if depth == 0:
+            self._command("begin")
+        else:
+            self._command("savepoint", name=savepoint)
+        self._depth += 1
         try:
-            with self._conn.transaction() as tx:
-                yield self
-                raise psycopg.Rollback(tx)
+            yield self
+        finally:
+            self._depth -= 1
+            if depth == 0:
+                self._command("rollback")
+            else:
+                self._command("rollback_to", name=savepoint)
+                self._command("release", name=savepoint)
+
+    def _command(self, command: str, /, **identifiers: str) -> None:
+        """A transaction command of ``rolled_back``, sent as SQL with the marker (psycopg's own would not be).
+
+        The driver's ``transaction()`` sends BEGIN, SAVEPOINT "_pg3_1" and
+        RELEASE unmarked: with pg_stat_statements.track_utility they land
+        among the application's statements.
+        """
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(self._compose(resolve("session", command, SESSION_SQL_MAJOR), identifiers))
         except psycopg.Error as exc:
-            raise QueryFailed(_error_message(exc, self._dsn), sqlstate=getattr(exc, "sqlstate", None)) from None
+            raise QueryFailed(_error_message(exc, self._dsn) + f" (session/{command})",
+                              sqlstate=getattr(exc, "sqlstate", None)) from None
 
 
 def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> Session:

@@ -56,6 +56,7 @@ class SeqScan:
     def rows(self) -> float:
         """The rows the scan keeps, all workers together (DESIGN 7: parallel estimates are per worker)."""
         return self.plan_rows * self.parallel_divisor
+    workers: int = 0  # a Parallel Seq Scan: its Gather's planned workers (plan_rows is then per process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,15 @@ def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield node
     for child in node.get("Plans", ()):
         yield from _nodes(child)
+
+
+def _with_workers(node: Mapping[str, Any], workers: int = 0) -> Iterator[tuple[Mapping[str, Any], int]]:
+    """Every node with the planned workers of the Gather (Merge) above it (0 outside one)."""
+    workers = int(node.get("Workers Planned", workers) or 0) if node.get("Node Type", "").startswith("Gather") \
+        else workers
+    yield node, workers
+    for child in node.get("Plans", ()):
+        yield from _with_workers(child, workers)
 
 
 def _shape(node: Mapping[str, Any]) -> list[Any]:
@@ -169,14 +179,15 @@ def walk(explain_json: Any) -> PlanSummary:
     relations: list[tuple[str | None, str]] = []
     contexts: dict[int, tuple[tuple[str, ...], bool, float]] = {}
     _scan_contexts(root, (), False, 1.0, contexts)
-    for node in _nodes(root):
+    for node, workers in _with_workers(root):
         kind = node.get("Node Type")
         if kind == "Seq Scan":
             sort, limited, divisor = contexts[id(node)]
             scans.append(SeqScan(node.get("Schema"), node.get("Relation Name", ""), node.get("Alias"),
                                  node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0)),
                                  sort_keys=sort, limited=limited, parallel_divisor=divisor,
-                                 output=tuple(node.get("Output", ()))))
+                                 output=tuple(node.get("Output", ())),
+                                 workers=workers if node.get("Parallel Aware") else 0))
         elif kind in ("Sort", "Incremental Sort"):
             sorts.append(", ".join(node.get("Sort Key", ())))
         elif kind == "Nested Loop":

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent.analysis import StatementInterval
+from pgradar.agent.queries import is_own
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import TargetState
 
@@ -51,7 +52,8 @@ def observe(state: TargetState, now: datetime) -> Observation:
             snapshots={name: history[-1] for name, history in state.snapshots.items() if history},
             history={name: tuple(history) for name, history in state.snapshots.items()},
             statement_intervals=tuple(state.statement_intervals),
-            statement_texts=dict(state.statement_texts))
+            # The agent's own texts (DESIGN 4) are known to the state, never to a classifier.
+            statement_texts={k: v for k, v in state.statement_texts.items() if not is_own(v)})
 
 
 def with_peers(observations: Mapping[str, Observation]) -> dict[str, Observation]:

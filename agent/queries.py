@@ -15,6 +15,29 @@ from functools import cache
 from pathlib import Path
 
 SQL_ROOT = Path(__file__).parent / "sql"
+
+# Every statement pgradar sends ends with this comment (DESIGN 4), so its
+# own statements can be told from the application's in pg_stat_statements:
+# with ``pg_stat_statements.track = all`` even its EXPLAIN and PREPARE texts
+# are recorded there, under the application's queryids. At the end, not the
+# start: PostgreSQL 18 records a statement from its first token, so a leading
+# comment is lost, while a trailing one is kept on 13 to 18.
+MARKER = "/* pgradar */"
+
+
+def marked(text: str) -> str:
+    """``text`` as sent to a server: the marker last, on its own line (after any ``--`` comment)."""
+    body = text.rstrip()
+    if body.endswith(MARKER):
+        return text
+    if body.endswith(";"):  # the marker goes inside the statement, not after it
+        body = body[:-1].rstrip()
+    return f"{body}\n{MARKER}"
+
+
+def is_own(text: str) -> bool:
+    """A statement text pgradar sent: it ends with the marker (a ``;`` and blanks aside)."""
+    return text.rstrip().rstrip(";").rstrip().endswith(MARKER)
 _FILE = re.compile(r"^(?P<name>[a-z_]+)\.(?P<major>\d+)\.sql$")
 
 

@@ -400,6 +400,8 @@ class Settings:
     idle_in_transaction_session_timeout_s: float
     raw: tuple[tuple[str, str, str], ...]  # (name, setting, unit) as read
     block_size: int = 8192  # bytes per block: pg_stat_statements counts blocks
+    max_wal_size_bytes: int | None = None  # WAL kept between checkpoints: an inactive slot holding more is a warning
+    parallel_leader_participation: bool = True  # the leader runs a share of a parallel plan's scan
 
 
 @dataclass(frozen=True, slots=True)

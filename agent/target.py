@@ -13,7 +13,8 @@ import fnmatch
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,6 +106,20 @@ def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot)
     kept = [k for k in known if k[0] in snapshot.failed_databases]
     seen = tuple((key, known.get(key, when)) for key in [*keys, *kept])
     return IndexFirstSeen(snapshot.taken_at, seen)
+
+
+def without_own(snapshot: StatementsSnapshot, texts: Mapping[tuple[int, int], str]) -> StatementsSnapshot:
+    """The snapshot without the agent's own statements: those whose text carries ``queries.MARKER``.
+
+    The text look-up prefers an application's text over a marked one
+    (texts.*.sql), so a queryid the application runs keeps its rows even when
+    pgradar's EXPLAIN or PREPARE of it was recorded under the same queryid;
+    only statements that nobody but the agent ran are left out.
+    """
+    rows = tuple(r for r in snapshot.rows if not queries.is_own(texts.get((r.dbid, r.queryid), "")))
+    if len(rows) == len(snapshot.rows):
+        return snapshot
+    return replace(snapshot, rows=rows)
 
 
 class TargetRuntime:
@@ -313,7 +328,6 @@ class TargetRuntime:
     def _after_statements(self, ctx: _Context, snapshot: StatementsSnapshot) -> StatementsSnapshot:
         texts = collectors.fetch_new_texts(ctx, snapshot)
         previous = self.state.latest("statements")
-        present_keys = {r.key for r in snapshot.rows}
         present_texts = {(r.dbid, r.queryid) for r in snapshot.rows}
         with self.state.lock:
             self.state.texts_fetched_total += len(texts)
@@ -321,6 +335,11 @@ class TargetRuntime:
                 self.state.statement_texts[(text.dbid, text.queryid)] = text.query
             for gone in [k for k in self.state.statement_texts if k not in present_texts]:
                 del self.state.statement_texts[gone]
+            # The agent's own statements (DESIGN 4) stop here: their texts stay
+            # known (never fetched again) but no interval, total, problem or
+            # top-statement list sees them.
+            snapshot = without_own(snapshot, self.state.statement_texts)
+            present_keys = {r.key for r in snapshot.rows}
             if previous is not None:
                 interval = statement_deltas(previous, snapshot)
                 self.state.statement_totals.add(interval, present_keys)

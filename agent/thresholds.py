@@ -47,6 +47,7 @@ class Thresholds:
     replication_lag_critical_bytes: float = 2 * 1024 * 1024 * 1024
     slot_retained_warning_bytes: float = 1024 * 1024 * 1024
     slot_retained_critical_bytes: float = 10 * 1024 * 1024 * 1024
+    slot_inactive_warning_s: float = 86400  # an inactive slot (any size) this long is a warning, not info
     connections_warning_ratio: float = 0.8
     connections_critical_ratio: float = 0.95
     pool_waiting_clients: float = 5  # a queue this long is saturation even before anyone waited a second

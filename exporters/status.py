@@ -16,13 +16,13 @@ pg_stat_activity's raw texts are never shown.
 from __future__ import annotations
 
 import html
-import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pgradar.agent.analysis import StatementInterval, rank_statements
-from pgradar.agent.findings import DEFAULT_TEXT_POLICY, SEVERITIES, TextPolicy, human_seconds
+from pgradar.agent.findings import DEFAULT_TEXT_POLICY, SEVERITIES, TextPolicy, human_bytes, human_seconds
 from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.snapshots import StatementKey
 from pgradar.agent.state import AgentState, TargetState
@@ -142,8 +142,66 @@ def _target_rows(state: AgentState) -> str:
             "<th>databases</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
-def _evidence(evidence: dict[str, Any]) -> str:
-    items = [f"{_e(k)}=<code>{_e(json.dumps(v, default=str))}</code>" for k, v in evidence.items() if v is not None]
+def _number(value: float) -> str:
+    """A count without ``.0``; a fraction with as few decimals as it needs."""
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def figure(key: str, value: Any) -> str:
+    """One evidence value as a DBA reads it: bytes, durations and shares in their units, lists as lists."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if key.endswith("_bytes") or key == "bytes":
+            return human_bytes(float(value))
+        if key.endswith(("_seconds", "_s")):
+            return human_seconds(float(value))
+        if key.endswith("_ms"):
+            return _ms(float(value))
+        if key.endswith(("_share", "ratio")):
+            return f"{value:.1%}".replace(".0%", "%")
+        return _number(value)
+    if isinstance(value, (list, tuple)):
+        return "; ".join(f"({', '.join(map(str, v))})" if isinstance(v, (list, tuple)) else figure(key, v)
+                         for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {figure(k, v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, str) and _ISO.match(value):  # a moment: to the second, in UTC
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return _iso(moment).replace("T", " ").replace("Z", " UTC") if moment.tzinfo else value[:19].replace("T", " ")
+    return str(value)
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+
+def evidence_items(evidence: dict[str, Any], summary: str = "") -> list[tuple[str, str]]:
+    """(key, formatted value) of the evidence worth showing under a summary: each figure once.
+
+    Left out: empty values, a figure the summary already shows, and a
+    number equal to one shown before it (the same bytes under two names).
+    """
+    shown: list[tuple[str, str]] = []
+    numbers: set[float] = set()
+    texts: set[str] = set()
+    for key, value in evidence.items():
+        if value is None or value == [] or value == "":
+            continue
+        text = figure(key, value)
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if is_number and (float(value) in numbers or text in texts or (len(text) > 2 and text in summary)):
+            continue
+        if is_number:
+            numbers.add(float(value))
+            texts.add(text)
+        shown.append((key.replace("_", " "), text))
+    return shown
+
+
+def _evidence(evidence: dict[str, Any], summary: str = "") -> str:
+    items = [f"{_e(k)} <code>{_e(v)}</code>" for k, v in evidence_items(evidence, summary)]
     return f'<div class="evidence">{" · ".join(items)}</div>' if items else ""
 
 
@@ -157,7 +215,7 @@ def _problem(p: ActiveProblem, now: datetime, policy: TextPolicy) -> str:
             f'<div class="head"><span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span>'
             f'<span class="kind">{_e(f.kind)}</span><span class="object">on {_e(f.target)}: {_e(object_label(p))}'
             f'</span><span class="muted">for {_e(since)}</span></div>'
-            f"<div>{_e(f.summary)}</div>{_evidence(_shown(f.to_json(), policy)['evidence'])}"
+            f"<div>{_e(f.summary)}</div>{_evidence(_shown(f.to_json(), policy)['evidence'], f.summary)}"
             f'<pre class="fix" title="fix (click to select)"><code>{_e(f.recommendation)}</code></pre></div>')
 
 

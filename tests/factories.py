@@ -171,13 +171,14 @@ def sessions(*rows: SessionStat, connections: tuple[ConnectionGroup, ...] = (),
     return SessionsSnapshot(T0, connections, rows, relations)
 
 
-def settings(max_connections: int = 100, reserved: int = 3, idle_timeout_s: float = 0.0) -> SettingsSnapshot:
+def settings(max_connections: int = 100, reserved: int = 3, idle_timeout_s: float = 0.0,
+             max_wal_size: int | None = None) -> SettingsSnapshot:
     return SettingsSnapshot(T0, Settings(
         max_connections=max_connections, reserved_connections=reserved, work_mem_bytes=4 * 1024 * 1024,
         track_io_timing=True, autovacuum=True, autovacuum_vacuum_threshold=50,
         autovacuum_vacuum_scale_factor=0.2, autovacuum_analyze_threshold=50,
         autovacuum_analyze_scale_factor=0.1, autovacuum_freeze_max_age=200_000_000, pgss_max=5000,
-        idle_in_transaction_session_timeout_s=idle_timeout_s, raw=()))
+        idle_in_transaction_session_timeout_s=idle_timeout_s, raw=(), max_wal_size_bytes=max_wal_size))
 
 
 def pool(waiting: int = 0, maxwait: float = 0.0, database: str = "app", user: str = "shop",

@@ -354,8 +354,9 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
                        "sql": create_index_sql(schema, relation, fk.columns, fk.relkind == "p")} for fk in fks]
         keys = "; ".join(f"{fk.constraint_name} ({', '.join(fk.columns)}) to "
                          f"{qualified(fk.referenced_schema, fk.referenced_relation)}" for fk in fks)
+        size = human_bytes(fks[0].size_bytes)
         yield Finding("missing_fk_index", "warning", obs.target,
-                      f"{table} ({fks[0].reltuples:,.0f} rows): no index leads with the foreign key {keys}; "
+                      f"{table} ({fks[0].reltuples:,.0f} rows, {size}): no index leads with the foreign key {keys}; "
                       "deletes and key updates there scan this table",
                       "\n".join(c["sql"] for c in candidates),
                       {"constraints": [fk.constraint_name for fk in fks], "columns": [list(fk.columns) for fk in fks],

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
-from pgradar.agent.explain import IndexAdvice, PlansSnapshot, StatementPlan
+from pgradar.agent.explain import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan
 from pgradar.agent.findings import Finding, Severity, qualified
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import StatementsSnapshot, StatementStat
+from pgradar.agent.snapshots import SettingsSnapshot, StatementsSnapshot, StatementStat, TablesSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 
@@ -100,24 +101,85 @@ def frequent_or_expensive(stat: StatementStat, total_exec_ms: float, t: Threshol
     return stat.calls >= t.statement_min_calls or stat.total_exec_ms >= t.statement_min_share * total_exec_ms
 
 
+def per_statement(statements: StatementsSnapshot) -> dict[tuple[int, int], StatementStat]:
+    """Top-level counters per (database, queryid), summed over the users that ran the statement.
+
+    A plan is keyed by (dbid, queryid), while pg_stat_statements keeps a row
+    per user: keeping one row per key let the last one win, and on 13 (no
+    toplevel column) that could be the agent's own EXPLAIN of the
+    statement, with a handful of calls, so the advice disappeared.
+    """
+    out: dict[tuple[int, int], StatementStat] = {}
+    for r in statements.rows:
+        if not r.toplevel:
+            continue
+        key = (r.dbid, r.queryid)
+        seen = out.get(key)
+        out[key] = r if seen is None else replace(seen, calls=seen.calls + r.calls,
+                                                  total_exec_ms=seen.total_exec_ms + r.total_exec_ms)
+    return out
+
+
 def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
-    """Plan-level seq_scan for statements run ``statement_min_calls`` times or taking ``statement_min_share``."""
+    """Plan-level seq_scan for statements run ``statement_min_calls`` times or taking ``statement_min_share``.
+
+    Evidence adds the statement's share of the execution time since the
+    statistics were reset: what the fix is worth.
+    """
     plans: PlansSnapshot | None = obs.latest("plans")
     statements: StatementsSnapshot | None = obs.latest("statements")
     if plans is None or statements is None:
         return
-    stats = {(r.dbid, r.queryid): r for r in statements.rows if r.toplevel}
+    stats = per_statement(statements)
     total = sum(r.total_exec_ms for r in stats.values())
     for plan in plans.plans:
         stat = stats.get((plan.dbid, plan.queryid))
         if stat is not None and frequent_or_expensive(stat, total, t):
-            yield from plan_seq_scans(obs.target, plan, t, stat)
+            share = round(stat.total_exec_ms / total, 4) if total > 0 else None
+            # The share of execution time orders the problems (problems.impact).
+            for finding in plan_seq_scans(obs.target, plan, t, stat):
+                yield replace(finding, evidence={**finding.evidence, "exec_time_share": share})
 
 
 def estimate_drift(plan_rows: float, reltuples: float) -> float:
     """How far a plan's row estimate for a whole table is from pg_class.reltuples (0: equal, 1: double or half)."""
     low, high = sorted((max(plan_rows, 1.0), max(reltuples, 1.0)))
     return high / low - 1.0
+
+
+def parallel_divisor(workers: int, leader_participates: bool = True) -> float:
+    """What the planner divided a parallel scan's rows by: its workers, plus the leader's share.
+
+    PostgreSQL's ``get_parallel_divisor``: with ``parallel_leader_participation``
+    on, the leader counts as ``1 - 0.3 * workers`` of a process while that
+    is positive (200,000 rows over one worker show as 117,647: 1.7
+    processes). A scan outside a parallel plan: 1.
+    """
+    if workers <= 0:
+        return 1.0
+    return workers + (max(0.0, 1.0 - 0.3 * workers) if leader_participates else 0.0)
+
+
+def whole_table_drift(scan: SeqScan, reltuples: float, leader_participates: bool = True) -> tuple[float, float]:
+    """(drift, the plan's estimate for the whole table): a parallel scan's per-process rows multiplied back."""
+    estimate = scan.plan_rows * parallel_divisor(scan.workers, leader_participates)
+    return estimate_drift(estimate, reltuples), estimate
+
+
+def _analyzed_since(obs: Observation, database: str, scan: SeqScan) -> bool:
+    """The table's reltuples moved since the plan was made: an ANALYZE ran, the cached plan is older."""
+    snap: TablesSnapshot | None = obs.latest("tables")
+    if snap is None or scan.reltuples is None:
+        return False
+    table = next((x for x in snap.tables if x.database == database and x.relation == scan.relation
+                  and x.schema == (scan.schema or "public")), None)
+    return table is not None and abs(table.reltuples - scan.reltuples) > 0.5
+
+
+def _covered(obs: Observation, t: Thresholds) -> set[tuple[str | None, str | None, str | None]]:
+    """Tables the counter-based stale_stats reports, here or (from a standby) on the watched primary."""
+    sources = [obs] + [p for p in obs.peers.values() if obs.on_standby and not p.on_standby]
+    return {(f.database, f.schema, f.relation) for o in sources for f in stale_stats(o, t)}
 
 
 def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
@@ -127,13 +189,20 @@ def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     table's pages now against ``relpages`` at the last analyze or vacuum, so
     an estimate ``stale_stats_modified_ratio`` away from ``reltuples`` means
     the table grew or shrank that much since: the statistics describe
-    another table. Reported with the statement's queryid, once per table,
-    and only for tables the counter-based rule does not already report.
+    another table. Like is compared with like: a Parallel Seq Scan's
+    estimate is per process, so it is multiplied back first
+    (``whole_table_drift``). A plan made before the table's last ANALYZE
+    (reltuples moved since) is not judged. Reported with the statement's
+    queryid, once per table, and only for tables the counter-based rule
+    does not already report. On a standby the statistics are the primary's
+    and ANALYZE cannot run there: the fix says to run it on the primary.
     """
     plans: PlansSnapshot | None = obs.latest("plans")
     if plans is None:
         return
-    covered = {(f.database, f.schema, f.relation) for f in stale_stats(obs, t)}
+    covered = _covered(obs, t)
+    settings: SettingsSnapshot | None = obs.latest("settings")
+    leader = settings.settings.parallel_leader_participation if settings is not None else True
     seen: set[tuple[str, str | None, str]] = set()
     for plan in plans.plans:
         for scan in plan.seq_scans:
@@ -141,16 +210,24 @@ def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             rows = scan.reltuples
             if scan.filter or rows is None or key in covered or key in seen:
                 continue
-            drift = estimate_drift(scan.plan_rows, rows)
-            if max(scan.plan_rows, rows) < t.large_table_rows or drift < t.stale_stats_modified_ratio:
+            drift, estimate = whole_table_drift(scan, rows, leader)
+            if max(estimate, rows) < t.large_table_rows or drift < t.stale_stats_modified_ratio:
+                continue
+            if _analyzed_since(obs, plan.database, scan):
                 continue
             seen.add(key)
             target = qualified(scan.schema or "public", scan.relation)
+            per_process = (f" ({scan.plan_rows:,.0f} per process, {scan.workers} worker(s)"
+                           f"{' and the leader' if leader else ''})" if scan.workers else "")
+            fix = f"ANALYZE {target};"
+            if obs.on_standby:
+                fix = f"-- on the primary (a standby cannot run ANALYZE; it replays the primary's statistics):\n{fix}"
             yield Finding("stale_stats", "warning", obs.target,
-                          f"{target}: statement {plan.queryid} is planned for {scan.plan_rows:,.0f} rows, the "
-                          f"statistics say {rows:,.0f}; the table changed size since its last analyze",
-                          f"ANALYZE {target};",
-                          {"plan_rows": scan.plan_rows, "reltuples": rows, "drift": round(drift, 3)},
+                          f"{target}: statement {plan.queryid} is planned for {estimate:,.0f} rows{per_process}, "
+                          f"the statistics say {rows:,.0f}; the table changed size since its last analyze",
+                          fix,
+                          {"plan_rows": round(estimate), "reltuples": rows, "drift": round(drift, 3),
+                           "parallel_workers": scan.workers or None},
                           database=plan.database, schema=scan.schema, relation=scan.relation,
                           queryid=str(plan.queryid))
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
+from pgradar.agent.snapshots import ReceiverStat, ReplicationSnapshot, SettingsSnapshot, SlotStat, StandbyStat
 from pgradar.agent.thresholds import Thresholds
 
 # Below this much unreplayed WAL a lag time is not trusted: one small record in
@@ -188,44 +188,107 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def slot_severity(slot: SlotStat, t: Thresholds) -> Severity | None:
+def inactive_for(obs: Observation, slot: SlotStat) -> tuple[float | None, bool]:
+    """How long the slot has been inactive, and whether that is only as long as the agent has watched.
+
+    17+ says when the slot was last released (``inactive_since``); before
+    that, the kept snapshots bound it from below: the oldest one in an
+    unbroken run in which the slot was inactive.
+    """
+    if slot.inactive_since is not None:
+        return max(0.0, (obs.now - slot.inactive_since).total_seconds()), False
+    since = None
+    for snapshot in reversed(obs.history.get("replication", ())):
+        seen = next((s for s in getattr(snapshot, "slots", ()) if s.slot == slot.slot), None)
+        if seen is None or seen.active:
+            break
+        since = snapshot.taken_at
+    return (max(0.0, (obs.now - since).total_seconds()), True) if since is not None else (None, True)
+
+
+def slot_severity(slot: SlotStat, t: Thresholds, max_wal_size_bytes: float | None = None,
+                  inactive_s: float | None = None) -> Severity | None:
+    """Severity of an inactive permanent slot; None when active, temporary, or holding no WAL.
+
+    Any WAL held is info (nothing consumes it, and it only grows); more than
+    ``max_wal_size`` (what the server itself keeps between checkpoints) or
+    ``slot_retained_warning_bytes``, or inactive for
+    ``slot_inactive_warning_s``, is a warning; ``slot_retained_critical_bytes``
+    or a ``wal_status`` of unreserved/lost (the WAL is, or is about to be,
+    gone: the slot is useless) is critical.
+    """
     if slot.active or slot.temporary:
         return None
-    retained = slot.retained_bytes or 0.0
-    if retained >= t.slot_retained_critical_bytes or slot.wal_status in ("unreserved", "lost"):
+    if slot.wal_status in ("unreserved", "lost"):
         return "critical"
-    if retained >= t.slot_retained_warning_bytes:
+    retained = slot.retained_bytes
+    if retained is None or retained <= 0:
+        return None
+    if retained >= t.slot_retained_critical_bytes:
+        return "critical"
+    if (retained >= t.slot_retained_warning_bytes
+            or (max_wal_size_bytes is not None and retained > max_wal_size_bytes)
+            or (inactive_s is not None and inactive_s >= t.slot_inactive_warning_s)):
         return "warning"
-    return None
+    return "info"
+
+
+def _max_wal_size(obs: Observation) -> float | None:
+    snap: SettingsSnapshot | None = obs.latest("settings")
+    return snap.settings.max_wal_size_bytes if snap is not None else None
 
 
 def replication_slot_inactive(obs: Observation, t: Thresholds) -> Iterable[Finding]:
-    """An inactive slot that retains at least the warning size of WAL, or is about to lose it.
+    """An inactive permanent slot that retains WAL, at any size (``slot_severity`` grades it).
 
-    Evidence: retained bytes (from the server's WAL position to the slot's
-    restart_lsn), wal_status, safe_wal_size, and since when it is inactive
-    (17+). The fix drops the slot; a standby that still needs it must be
-    brought back instead, and max_slot_wal_keep_size caps what a slot may hold.
+    A slot created and never used, or whose consumer is gone, keeps every
+    WAL segment from its restart_lsn on: the disk fills until the server
+    stops. Evidence: retained bytes (from the server's WAL position to the
+    slot's restart_lsn), ``max_wal_size``, wal_status, safe_wal_size, and how
+    long it has been inactive (17+: ``inactive_since``; before, as long as
+    the agent has seen it so). The fix drops the slot; a standby that still
+    needs it must be brought back instead, and max_slot_wal_keep_size caps
+    what a slot may hold.
     """
     rep = _replication(obs)
     if rep is None:
         return []
+    max_wal = _max_wal_size(obs)
     found = []
     for slot in rep.slots:
-        severity = slot_severity(slot, t)
+        idle_s, watched_only = inactive_for(obs, slot)
+        severity = slot_severity(slot, t, max_wal, idle_s)
         if severity is None:
             continue
         retained = slot.retained_bytes or 0.0
-        since = f", inactive since {slot.inactive_since:%Y-%m-%d %H:%M:%S}" if slot.inactive_since else ""
+        if slot.inactive_since is not None:
+            since = f", inactive since {slot.inactive_since:%Y-%m-%d %H:%M:%S} ({human_seconds(idle_s or 0)})"
+        elif idle_s:
+            since = f", inactive for at least {human_seconds(idle_s)}"
+        else:
+            since = ""
+        above = (f", more than max_wal_size ({human_bytes(max_wal)})" if max_wal is not None and retained > max_wal
+                 else "")
+        if slot.wal_status == "lost":
+            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and lost: the WAL it needs was removed, "
+                       f"no consumer can use it again (wal_status lost{since})")
+        elif slot.wal_status == "unreserved":
+            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL, "
+                       f"more than the server keeps for it: it is lost at the next checkpoint (wal_status "
+                       f"unreserved{since})")
+        else:
+            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL"
+                       f"{above} (wal_status {slot.wal_status or 'none'}{since})")
         found.append(Finding(
-            "replication_slot_inactive", severity, obs.target,
-            f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL"
-            f" (wal_status {slot.wal_status or 'none'}{since})",
+            "replication_slot_inactive", severity, obs.target, summary,
             f"SELECT pg_drop_replication_slot({_literal(slot.slot)}); -- unless its consumer comes back; "
             "max_slot_wal_keep_size caps the WAL a slot may hold",
-            {"retained_bytes": retained, "wal_status": slot.wal_status, "slot_type": slot.slot_type,
-             "safe_wal_size_bytes": slot.safe_wal_size_bytes, "database": slot.database or None,
+            {"retained_bytes": retained, "max_wal_size_bytes": max_wal, "wal_status": slot.wal_status,
+             "slot_type": slot.slot_type, "safe_wal_size_bytes": slot.safe_wal_size_bytes,
+             "database": slot.database or None,
              "inactive_since": slot.inactive_since.isoformat() if slot.inactive_since else None,
+             "inactive_seconds": round(idle_s) if idle_s is not None else None,
+             "inactive_seconds_from": None if idle_s is None else "agent" if watched_only else "inactive_since",
              "invalidation_reason": slot.invalidation_reason},
             slot=slot.slot))
     return found

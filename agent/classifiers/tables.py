@@ -156,7 +156,7 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         recommendation = f"ANALYZE {target};" + (f"\n{fix}" if fix else "")
         if table.last_analyzed is None:
             yield _finding("stale_stats", "warning", obs, table,
-                           f"{target} ({rows:.0f} rows) has never been analyzed: the planner guesses its size "
+                           f"{target} ({rows:,.0f} rows) has never been analyzed: the planner guesses its size "
                            "and value distribution", recommendation, evidence)
         elif ratio >= t.stale_stats_modified_ratio:
             since = (obs.now - table.last_analyzed).total_seconds()
@@ -165,8 +165,8 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             why = (f"; autovacuum is due to analyze it (last analyze {human_seconds(since)} ago)" if due
                    else "; plans use out-of-date statistics")
             yield _finding("stale_stats", severity, obs, table,
-                           f"{target}: {changed:.0f} rows changed since the last analyze, {ratio:.0%} of "
-                           f"{base:.0f}{why}", recommendation, {**evidence, "ratio": round(ratio, 3)})
+                           f"{target}: {changed:,.0f} rows changed since the last analyze, {ratio:.0%} of "
+                           f"{base:,.0f}{why}", recommendation, {**evidence, "ratio": round(ratio, 3)})
 
 
 def _iso(moment: object) -> str | None:
@@ -203,7 +203,7 @@ def dead_tuples(obs: Observation, t: Thresholds) -> Iterator[Finding]:
                        "(pg_stat_activity.backend_xmin, replication slots, prepared transactions)")
         severity: Severity = "critical" if ratio >= min(2 * t.dead_tuples_ratio, 0.5) else "warning"
         yield _finding("dead_tuples", severity, obs, table,
-                       f"{target}: {dead:.0f} dead rows, {ratio:.0%} of the table; vacuum is not keeping up",
+                       f"{target}: {dead:,.0f} dead rows, {ratio:.0%} of the table; vacuum is not keeping up",
                        f"VACUUM (VERBOSE, ANALYZE) {target};\n{hint}",
                        {"n_dead_tup": table.n_dead_tup, "n_live_tup": table.n_live_tup, "ratio": round(ratio, 3),
                         "last_vacuum": _iso(table.last_vacuumed), "size_bytes": table.size_bytes,

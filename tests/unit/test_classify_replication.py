@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from factories import MB, T0, observation_of, receiver, replication, slot, standby_row
+from factories import MB, T0, observation_of, receiver, replication, settings, slot, standby_row
 from pgradar.agent.classifiers.replication import SECONDS_NEED_BYTES, lag, replication_lag, replication_slot_inactive
 from pgradar.agent.thresholds import DEFAULT
 
@@ -98,7 +98,8 @@ def test_slow_network_advice_names_write_lag() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "severity"), [
-    ({"retained": 1024 * MB - 1}, None), ({"retained": 1024 * MB}, "warning"),
+    ({"retained": 1024 * MB - 1}, "info"), ({"retained": 1024 * MB}, "warning"), ({"retained": 0.0}, None),
+    ({"retained": None, "wal_status": "lost"}, "critical"),
     ({"retained": 10240 * MB}, "critical"), ({"retained": 1 * MB, "wal_status": "unreserved"}, "critical"),
     ({"retained": 20480 * MB, "active": True}, None), ({"retained": 20480 * MB, "temporary": True}, None),
     ({"retained": None}, None),
@@ -107,7 +108,7 @@ def test_inactive_slot(kwargs: dict, severity: str | None) -> None:
     found = list(replication_slot_inactive(observation_of(replication=replication(slots=(slot(**kwargs),))), T))
     assert [f.severity for f in found] == ([severity] if severity else [])
     for f in found:
-        assert f.slot == "old_slot" and f.evidence["retained_bytes"] == kwargs["retained"]
+        assert f.slot == "old_slot" and f.evidence["retained_bytes"] == (kwargs["retained"] or 0.0)
         assert f.recommendation.startswith("SELECT pg_drop_replication_slot('old_slot');")
 
 
@@ -119,3 +120,32 @@ def test_slot_name_is_quoted_as_a_literal() -> None:
 def test_no_snapshot_no_findings() -> None:
     assert lags(observation_of()) == []
     assert list(replication_slot_inactive(observation_of(), T)) == []
+
+
+def test_inactive_slot_warning_above_max_wal_size_or_long_inactive() -> None:
+    """Below the warning size: info, unless it holds more than max_wal_size or has been inactive long."""
+    small = slot(retained=300 * MB)
+    (info,) = replication_slot_inactive(observation_of(replication=replication(slots=(small,)),
+                                                       settings=settings(max_wal_size=1024 * MB)), T)
+    assert info.severity == "info" and info.evidence["max_wal_size_bytes"] == 1024 * MB
+    (above,) = replication_slot_inactive(observation_of(replication=replication(slots=(small,)),
+                                                        settings=settings(max_wal_size=256 * MB)), T)
+    assert above.severity == "warning" and "more than max_wal_size (256.0 MB)" in above.summary
+    since = replace(small, inactive_since=T0 - timedelta(seconds=T.slot_inactive_warning_s))
+    (old,) = replication_slot_inactive(observation_of(replication=replication(slots=(since,))), T)
+    assert old.severity == "warning" and old.evidence["inactive_seconds"] == T.slot_inactive_warning_s
+    recent = replace(small, inactive_since=T0 - timedelta(seconds=T.slot_inactive_warning_s - 1))
+    (young,) = replication_slot_inactive(observation_of(replication=replication(slots=(recent,))), T)
+    assert young.severity == "info"
+
+
+def test_inactive_time_before_17_comes_from_the_kept_snapshots() -> None:
+    """Without inactive_since, the agent's own snapshots bound how long the slot has been inactive."""
+    small = slot(retained=300 * MB)
+    day = T.slot_inactive_warning_s
+    earlier = (replace(replication(slots=(replace(small, active=True),)), taken_at=T0 - timedelta(seconds=2 * day)),
+               replace(replication(slots=(small,)), taken_at=T0 - timedelta(seconds=day)))
+    (f,) = replication_slot_inactive(observation_of(replication=replication(slots=(small,)),
+                                                    earlier={"replication": earlier}), T)
+    assert f.severity == "warning" and f.evidence["inactive_seconds"] == day
+    assert f.evidence["inactive_seconds_from"] == "agent" and "inactive for at least 24.0 h" in f.summary

@@ -123,3 +123,90 @@ def test_stale_stats_from_a_whole_table_estimate() -> None:
     assert obs(5_000, plan_rows=7_000) == []  # small
     counted = table(rows=100_000, n_mod_since_analyze=30_000, n_tup_ins=100_000, n_tup_upd=30_000)
     assert obs(100_000, tables=(counted,)) == []  # the counter-based rule reports it already
+
+
+PARALLEL = [{"Plan": {"Node Type": "Aggregate", "Total Cost": 3000.0, "Plan Rows": 1, "Plans": [
+    {"Node Type": "Gather", "Workers Planned": 1, "Total Cost": 2900.0, "Plan Rows": 1, "Plans": [
+        {"Node Type": "Aggregate", "Total Cost": 2800.0, "Plan Rows": 1, "Plans": [
+            {"Node Type": "Seq Scan", "Parallel Aware": True, "Relation Name": "orders", "Schema": "public",
+             "Total Cost": 2500.0, "Plan Rows": 117_647}]}]}]}}]
+
+
+def _parallel_obs(reltuples: float, plan_rows: float = 117_647, workers: int = 1, standby: bool = False,
+                  table_rows: float | None = None, leader: bool = True) -> list:
+    from factories import server, settings, table
+
+    doc = json.loads(json.dumps(PARALLEL).replace("117647", str(plan_rows))
+                     .replace('"Workers Planned": 1', f'"Workers Planned": {workers}'))
+    summary = walk(doc)
+    summary = replace(summary, seq_scans=tuple(replace(s, reltuples=reltuples) for s in summary.seq_scans))
+    plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
+    tables = (table(rows=table_rows if table_rows is not None else reltuples),)
+    config = replace(settings().settings, parallel_leader_participation=leader)
+    return list(pc.plan_estimates(observation(tables=tables, extra={"plans": plans}, settings=config,
+                                              server_info=server(standby=standby)), DEFAULT))
+
+
+def test_walk_records_the_workers_of_a_parallel_scan() -> None:
+    (scan,) = walk(PARALLEL).seq_scans
+    assert (scan.plan_rows, scan.workers) == (117_647, 1)
+    (plain,) = walk([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 5}}]).seq_scans
+    assert plain.workers == 0
+
+
+def test_parallel_seq_scan_of_an_unchanged_table_is_no_stale_stats() -> None:
+    """200,000 rows over one worker and the leader (1.7 processes) show as 117,647: nothing changed."""
+    assert _parallel_obs(200_000) == []
+    assert _parallel_obs(200_000, plan_rows=83_333, workers=2) == []  # 2.4 processes
+    assert _parallel_obs(200_000, plan_rows=100_000, workers=2, leader=False) == []  # the workers alone
+    assert _parallel_obs(200_000, plan_rows=110_000, workers=2) != []  # 264,000 with the leader
+    assert _parallel_obs(200_000, plan_rows=110_000, workers=2, leader=False) == []  # 220,000: 10%
+    assert pc.parallel_divisor(0) == 1.0 and pc.parallel_divisor(4) == 4.0 and pc.parallel_divisor(1, False) == 1.0
+
+
+def test_parallel_seq_scan_of_a_grown_table_is_stale_stats_multiplied_back() -> None:
+    (found,) = _parallel_obs(200_000, plan_rows=176_470)  # 300,000 rows over 1.7 processes
+    assert found.evidence["plan_rows"] == 299_999 and found.evidence["parallel_workers"] == 1
+    assert "planned for 299,999 rows (176,470 per process, 1 worker(s) and the leader)" in found.summary
+    assert found.recommendation == "ANALYZE public.orders;"
+
+
+def test_plan_stale_stats_on_a_standby_says_the_fix_runs_on_the_primary() -> None:
+    (found,) = _parallel_obs(200_000, plan_rows=176_470, standby=True)
+    assert found.recommendation.splitlines() == [
+        "-- on the primary (a standby cannot run ANALYZE; it replays the primary's statistics):",
+        "ANALYZE public.orders;"]
+
+
+def test_plan_made_before_the_last_analyze_is_not_judged() -> None:
+    """The cached plan still says 200,000 rows at analyze time; the catalog now says 300,000: analyzed since."""
+    assert _parallel_obs(200_000, plan_rows=176_470, table_rows=300_000) == []
+
+
+def test_counters_summed_over_users_and_share_in_evidence() -> None:
+    """One row per user: the agent's few EXPLAIN calls (13 has no toplevel) must not hide the application's."""
+    app = stat(42, 500, 900.0)
+    agent = stat(42, 3, 0.5, userid=77)
+    other = stat(43, 10, 99.5)
+    statements = snap(0, app, agent, other)
+    summed = pc.per_statement(statements)[(5, 42)]
+    assert (summed.calls, summed.total_exec_ms) == (503, 900.5)
+    plans = PlansSnapshot(T0, (_plan((_advice(None),)),))
+    (found,) = pc.seq_scan(observation(extra={"plans": plans, "statements": statements}), DEFAULT)
+    assert found.evidence["calls"] == 503 and found.evidence["exec_time_share"] == 0.9005
+
+
+def test_standby_leaves_a_table_to_the_watched_primarys_counter_rule() -> None:
+    """The primary reports the changed table from its counters (with an ANALYZE that runs there): once."""
+    from factories import server, table
+
+    grown = table(rows=200_000, n_mod_since_analyze=150_000, n_tup_ins=200_000, n_tup_upd=150_000)
+    primary = observation(tables=(grown,), target="primary")
+    doc = json.loads(json.dumps(PARALLEL).replace("117647", "205882"))  # 350,000 over 1.7 processes
+    summary = walk(doc)
+    summary = replace(summary, seq_scans=tuple(replace(s, reltuples=200_000) for s in summary.seq_scans))
+    plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
+    standby = observation(tables=(table(rows=200_000),), extra={"plans": plans}, server_info=server(standby=True),
+                          target="standby")
+    assert len(list(pc.plan_estimates(standby, DEFAULT))) == 1  # alone: reported, fix on the primary
+    assert list(pc.plan_estimates(replace(standby, peers={"primary": primary}), DEFAULT)) == []

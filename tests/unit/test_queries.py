@@ -57,3 +57,30 @@ def test_variants_of_one_query_return_the_same_columns() -> None:
 def test_unknown_query_is_a_clear_error() -> None:
     with pytest.raises(queries.QueryNotFound, match="no SQL for nope/x"):
         queries.resolve("nope", "x", 15)
+
+
+def test_marker_ends_every_statement_once() -> None:
+    """At the end, on its own line: PostgreSQL 18 drops leading comments from pg_stat_statements texts."""
+    assert queries.marked("SELECT 1") == "SELECT 1\n/* pgradar */"
+    assert queries.marked(queries.marked("SELECT 1")) == "SELECT 1\n/* pgradar */"
+    assert queries.marked("SELECT 1 -- why\n;\n") == "SELECT 1 -- why\n/* pgradar */"
+    assert queries.is_own("EXPLAIN (GENERIC_PLAN) SELECT $1\n/* pgradar */")
+    assert queries.is_own("SELECT 1 /* pgradar */;")
+    assert not queries.is_own("/* pgradar */ SELECT 1") and not queries.is_own("PREPARE p AS SELECT 1")
+
+
+def test_agent_statements_leave_the_snapshot_and_the_observation() -> None:
+    """Rows whose only text carries the marker are the agent's own: no interval, problem or top list sees them."""
+    from factories import T0, snap, stat
+    from pgradar.agent.observation import observe
+    from pgradar.agent.state import TargetState
+    from pgradar.agent.target import without_own
+
+    rows = snap(0, stat(1, 10, 10.0), stat(2, 10, 10.0))
+    texts = {(5, 1): "SELECT * FROM orders WHERE id = $1", (5, 2): "-- statements/pgss\nSELECT ...\n/* pgradar */"}
+    kept = without_own(rows, texts)
+    assert [r.queryid for r in kept.rows] == [1]
+    assert without_own(kept, texts) is kept
+    state = TargetState("t")
+    state.statement_texts.update(texts)
+    assert list(observe(state, T0).statement_texts) == [(5, 1)]

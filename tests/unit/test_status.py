@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from html.parser import HTMLParser
 from itertools import pairwise
@@ -13,7 +12,7 @@ from pgradar.agent.findings import Finding, TextPolicy
 from pgradar.agent.problems import update
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import AgentState, TargetState
-from pgradar.exporters.status import mean_exec_series, render_status, sparkline, status_route
+from pgradar.exporters.status import evidence_items, figure, mean_exec_series, render_status, sparkline, status_route
 
 EVIL = "<script>alert(1)</script>"
 
@@ -83,7 +82,7 @@ def test_problems_grouped_by_severity_critical_first_with_object_evidence_and_fi
     assert "4 problems" not in page.body and "(4: 1 critical, 2 warning, 1 info)" in page.body
     assert "app, public.orders, index orders_a_idx" in page.body
     assert "standby standby1" in page.body and "queryid 42" in page.body
-    assert "idx_scan=0" in page.body and "size_bytes=4423680" in page.body
+    assert "idx scan <code>0</code>" in text and "size bytes <code>4.2 MB</code>" in text  # in units, no JSON
     assert "for 3 min" in page.body  # first seen at T0
     assert len(page.all("pre", class_="fix")) == 4
     (unused,) = page.all("div", data_kind="unused_index")
@@ -148,9 +147,9 @@ def test_statement_texts_follow_the_text_policy() -> None:
     page = Page(render_status(state, T0, text_policy=TextPolicy(50)))
     one_line = " ".join(long.split())
     assert one_line[:49] + "…" in page.body and one_line not in page.body  # top statements: one line, cut
-    assert json.dumps(long[:49] + "…") in page.body and "calls=<code>7</code>" in render_status(state, T0)
+    assert f"query {long[:49]}…" in page.body and "calls <code>7</code>" in render_status(state, T0)
     hidden = Page(render_status(state, T0, text_policy=TextPolicy(hide=True)))
-    assert "SELECT c0" not in hidden.body and "query=" not in hidden.body
+    assert "SELECT c0" not in hidden.body and "query " not in hidden.body
 
 
 def test_empty_state() -> None:
@@ -195,3 +194,34 @@ def test_route_serves_html() -> None:
     status, content_type, body = status_route(state_with())({}, "text/html")
     assert status == 200 and content_type == "text/html; charset=utf-8"
     assert body.startswith(b"<!DOCTYPE html>")
+
+
+def test_problems_ordered_by_severity_then_impact() -> None:
+    """Within a severity: share of execution time first, then bytes, then seconds; the heaviest on top."""
+    small = Finding("dead_tuples", "warning", "primary", "s", "VACUUM t;", {"size_bytes": 10 * 1024 ** 2},
+                    database="app", schema="public", relation="small")
+    big = Finding("replication_slot_inactive", "warning", "primary", "s", "SELECT 1;",
+                  {"retained_bytes": 30 * 1024 ** 3}, slot="s1")
+    hot = Finding("temp_spill", "warning", "primary", "s", "SET work_mem = '64MB';", {"exec_time_share": 0.4},
+                  database="app", queryid="7")
+    behind = Finding("replication_lag", "warning", "primary", "s", "-- look", {"lag_seconds": 600.0}, standby="r1")
+    info = Finding("unused_index", "info", "primary", "s", "DROP INDEX i;", {"size_bytes": 99 * 1024 ** 3},
+                   database="app", schema="public", relation="t", index="i")
+    page = Page(render_status(state_with(info, small, behind, big, hot), T0))
+    kinds = [a["data-kind"] for a in page.all("div") if "data-kind" in a]
+    assert kinds == ["temp_spill", "replication_slot_inactive", "dead_tuples", "replication_lag", "unused_index"]
+
+
+def test_evidence_in_units_each_figure_once() -> None:
+    evidence = {"reltuples": 200000.0, "columns": [["customer_id"]], "retained_bytes": 734003200.0,
+                "lag_bytes": 734003200.0, "inactive_seconds": 7200, "exec_time_share": 0.1234,
+                "mean_exec_ms": 12.5, "verified": False, "note": None, "plan_rows": 117647.0}
+    items = dict(evidence_items(evidence, "public.orders is planned for 117,647 rows"))
+    assert items == {"reltuples": "200,000", "columns": "(customer_id)", "retained bytes": "700.0 MB",
+                     "inactive seconds": "2.0 h", "exec time share": "12.3%", "mean exec ms": "12.50 ms",
+                     "verified": "no"}
+    assert figure("ratio", 0.25) == "25%" and figure("ratio", 3) == "300%" and figure("drift", 0.712) == "0.712"
+    assert figure("calls", 3) == "3" and figure("last_analyze", "2026-12-01T22:37:41.423023+00:00") == \
+        "2026-12-01 22:37:41 UTC"
+    zeros = evidence_items({"write_behind_bytes": 0, "write_lag_seconds": 0.0002, "flush_lag_seconds": 0.0003})
+    assert zeros == [("write behind bytes", "0 B"), ("write lag seconds", "0s")]  # "0s" once

@@ -2,7 +2,8 @@
 -- topmost one on a partitioned table, not its per-partition clones), its
 -- referencing columns, and the key columns of every index on the referencing
 -- table, so a pure rule can tell whether an index leads with the key.
--- Partitioned tables are sized by the sum of their partitions.
+-- Partitioned tables are sized by the sum of their partitions, every other
+-- table by its own size (pg_partition_tree() has no rows for a plain table).
 SELECT current_database()::text AS database,
        con.oid::int8 AS constraint_oid,
        n.nspname::text AS schema,
@@ -19,8 +20,10 @@ SELECT current_database()::text AS database,
                                 FROM pg_partition_tree(c.oid) t
                                 JOIN pg_class p ON p.oid = t.relid
                                WHERE t.isleaf))::float8 AS reltuples,
-       (SELECT coalesce(sum(pg_table_size(t.relid)), 0)
-          FROM pg_partition_tree(c.oid) t WHERE t.isleaf)::int8 AS size_bytes,
+       (CASE WHEN c.relkind = 'p'
+             THEN (SELECT coalesce(sum(pg_table_size(t.relid)), 0)
+                     FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+             ELSE pg_table_size(c.oid) END)::int8 AS size_bytes,
        ARRAY(SELECT array_to_string(ARRAY(SELECT coalesce(a.attname::text, '')
                                             FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
                                             LEFT JOIN pg_attribute a

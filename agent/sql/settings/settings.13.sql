@@ -10,4 +10,4 @@ SELECT name, setting, coalesce(unit, '') AS unit
                 'autovacuum_multixact_freeze_max_age', 'pg_stat_statements.max',
                 'pg_stat_statements.track', 'compute_query_id',
                 'idle_in_transaction_session_timeout', 'statement_timeout',
-                'block_size')
+                'block_size', 'max_wal_size', 'parallel_leader_participation')

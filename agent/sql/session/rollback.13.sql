@@ -1,0 +1,2 @@
+-- session/rollback: end the transaction of Session.rolled_back; nothing it did stays.
+ROLLBACK
