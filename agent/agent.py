@@ -1,16 +1,23 @@
 """The long-running agent: one APScheduler job per target and collector.
 
 Jobs never overlap themselves (``max_instances=1``) and a late job runs once,
-not once per missed slot (``coalesce``). All jobs start at once so the first
-complete picture is there within one pass; after that each keeps its own
-interval.
+not once per missed slot (``coalesce``). The fast collectors start at once;
+the first run of each slow one (every minute or less often) is spread over
+the first ``START_SPREAD_S`` seconds, at a phase fixed by the target's and
+collector's names: started together, the slow collectors of every target hit
+the databases (and the agent's CPU) in the same second, and stayed in step
+at every later multiple of their intervals (docs/fleet.md). Each job records
+how late it started, so a fleet that is too big for one process shows it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from pgradar.agent.bouncer import BouncerRuntime
@@ -20,6 +27,22 @@ from pgradar.agent.state import AgentState, TargetState
 from pgradar.agent.target import TargetRuntime
 
 log = logging.getLogger("pgradar.agent")
+
+START_SPREAD_S = 40.0  # the slow collectors' first runs within this: the first complete pass stays under 60 s
+SLOW_S = 60.0  # collectors run this often or less are slow (tables, indexes, sizes, plans, ...)
+ON_TIME_S = 1.0  # a job that starts later than this after it was due counts as late
+
+
+def phase(target: str, job: str) -> float:
+    """A stable fraction in [0, 1) for one target's job: the same on every start and every replica."""
+    return zlib.crc32(f"{target}/{job}".encode()) / 2**32
+
+
+def first_run_offset(target: str, job: str, interval: float) -> float:
+    """Seconds after start of a job's first run: 0 for fast collectors, spread for slow ones."""
+    if interval < SLOW_S:
+        return 0.0
+    return phase(target, job) * min(interval, START_SPREAD_S)
 
 
 class Agent:
@@ -47,13 +70,34 @@ class Agent:
         now = datetime.now(UTC)
         for name, runtime in self.runtimes.items():
             for collector in runtime.collector_names:
-                self.scheduler.add_job(runtime.run_collector, "interval", args=[collector],
-                                       seconds=self.config.interval(collector), next_run_time=now,
+                interval = self.config.interval(collector)
+                first = now + timedelta(seconds=first_run_offset(name, collector, interval))
+                self.scheduler.add_job(self._run, "interval", args=[runtime, collector, first.timestamp(), interval],
+                                       seconds=interval, next_run_time=first,
                                        id=f"{name}/{collector}", name=f"{collector} on {name}")
+        self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self.scheduler.add_job(self.classify, "interval", seconds=self.config.interval("classify"),
                                next_run_time=now, id="classify", name="classify all targets")
         self.scheduler.start()
         log.info("watching %d target(s): %s", len(self.runtimes), ", ".join(self.runtimes))
+
+    def _run(self, runtime: TargetRuntime, collector: str, first: float, interval: float) -> None:
+        """A scheduled run: how late it started (against its fixed grid of due times), then the run."""
+        lateness = (time.time() - first) % interval
+        status = runtime.state.collector(collector)
+        with runtime.state.lock:
+            status.last_lateness_s = lateness
+            status.late += lateness > ON_TIME_S
+        runtime.run_collector(collector)
+
+    def _skipped(self, event: JobEvent) -> None:
+        """A run that was due while the previous one still ran, or missed altogether."""
+        name, _, collector = event.job_id.partition("/")
+        runtime = self.runtimes.get(name)
+        if runtime is not None and collector:
+            status = runtime.state.collector(collector)
+            with runtime.state.lock:
+                status.skipped += 1
 
     def run_once(self) -> None:
         """Every collector of every target once, in order, then classify (``check``, tests)."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -21,6 +23,27 @@ from typing import Any, Protocol, TypeVar
 R = TypeVar("R")
 
 
+_SCOPE: ContextVar[str] = ContextVar("pgradar_snapshot_scope", default="")
+PER_SCOPE = 4  # entries kept per function and target: the latest and previous snapshots, a margin
+
+
+@contextmanager
+def snapshot_scope(target: str) -> Iterator[None]:
+    """Derivations inside run in ``target``'s own cache slots (see ``per_snapshot``).
+
+    One process watches many targets: with one small cache shared by all,
+    the targets evicted each other's entries and with more than four of them
+    nothing was ever reused (the fleet benchmark, docs/fleet.md). The
+    runtime, the classification and the exporter enter the scope of the
+    target whose snapshots they derive from.
+    """
+    token = _SCOPE.set(target)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
 def per_snapshot(fn: Callable[..., R]) -> Callable[..., R]:
     """``fn`` of snapshots' rows, computed once per combination of snapshots.
 
@@ -28,26 +51,32 @@ def per_snapshot(fn: Callable[..., R]) -> Callable[..., R]:
     identity is its version: classification runs every 15 s and /metrics is
     rendered after every job, over tables and indexes polled every minute or
     five, and deriving 8,000 indexes' groups or ranking 2,600 tables each
-    time was most of their cost. The cache holds the last few arguments (and
-    so keeps them alive, which keeps their ids unique).
+    time was most of their cost. Each target (``snapshot_scope``) has its own
+    last few arguments (kept alive, which keeps their ids unique), so the
+    memory held is bounded by the targets' own history, and one target's
+    polls never evict another's. ``derivations`` counts the calls of ``fn``.
     """
-    cache: dict[tuple[int, ...], tuple[tuple[Any, ...], R]] = {}
+    caches: dict[str, dict[tuple[int, ...], tuple[tuple[Any, ...], R]]] = {}
     lock = threading.Lock()
 
     @functools.wraps(fn)
     def cached(*rows: Any) -> R:
         key = tuple(id(r) for r in rows)
+        scope = _SCOPE.get()
         with lock:
+            cache = caches.setdefault(scope, {})
             hit = cache.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], rows, strict=True)):
             return hit[1]
         result = fn(*rows)
         with lock:
-            if len(cache) >= 4:
+            cached.derivations += 1  # type: ignore[attr-defined]
+            if len(cache) >= PER_SCOPE:
                 cache.pop(next(iter(cache)))
             cache[key] = (rows, result)
         return result
 
+    cached.derivations = 0  # type: ignore[attr-defined]
     return cached
 
 

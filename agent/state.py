@@ -28,6 +28,9 @@ class CollectorStatus:
     last_success_at: datetime | None = None
     last_error: str | None = None
     disabled_reason: str | None = None  # set while a missing extension or privilege stops it
+    late: int = 0  # scheduled runs that started more than agent.ON_TIME_S after they were due
+    skipped: int = 0  # scheduled runs not started: the previous one still ran
+    last_lateness_s: float = 0.0
 
     @property
     def enabled(self) -> bool:

@@ -33,6 +33,7 @@ from pgradar.agent.snapshots import (
     StatementsSnapshot,
     carry_over,
     fill_sizes,
+    snapshot_scope,
 )
 from pgradar.agent.state import CollectorStatus, TargetState
 
@@ -215,6 +216,10 @@ class TargetRuntime:
     # --- one scheduled run ----------------------------------------------------------
 
     def run_collector(self, name: str) -> None:
+        with snapshot_scope(self.target.name):
+            self._run_collector(name)
+
+    def _run_collector(self, name: str) -> None:
         status = self.state.collector(name)
         started = time.monotonic()
         now = datetime.now(UTC)
@@ -296,7 +301,8 @@ class TargetRuntime:
         """Run every classifier on an observation of this target and keep the active set."""
         status = self.state.collector("classify")
         started = time.monotonic()
-        findings, errors = classify(obs, self.target.thresholds)
+        with snapshot_scope(self.target.name):
+            findings, errors = classify(obs, self.target.thresholds)
         with self.state.lock:
             self.state.problems = problems.update(self.state.problems, findings, obs.now)
             status.runs += 1
