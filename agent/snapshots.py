@@ -216,6 +216,54 @@ class IndexStat:
         return tuple(self.columns[: self.key_count])
 
 
+@dataclass(frozen=True, slots=True)
+class IndexCounters:
+    """What an index poll reads every time (indexes/counters), with the stamp of its catalog rows."""
+
+    database: str
+    indexrelid: int
+    relid: int
+    schema: str
+    relation: str
+    index: str
+    idx_scan: int
+    idx_tup_read: int
+    idx_tup_fetch: int
+    size_bytes: int | None
+    last_idx_scan: datetime | None
+    stamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDefinition:
+    """The catalog side of an index (indexes/definitions), read again only when its stamp changes."""
+
+    indexrelid: int
+    definition: str
+    method: str
+    is_unique: bool
+    is_primary: bool
+    is_valid: bool
+    key_count: int
+    columns: list[str | None]
+    predicate: str | None
+    expressions: str | None
+    constraint_type: str | None
+    root_schema: str | None
+    root_relation: str | None
+    root_index: str | None
+    column_types: tuple[str | None, ...] | list[str | None]
+
+
+def index_stat(c: IndexCounters, d: IndexDefinition) -> IndexStat:
+    """One index's row from this poll's counters and its (possibly earlier) definition."""
+    return IndexStat(c.database, c.indexrelid, c.relid, c.schema, c.relation, c.index, c.idx_scan,
+                     c.idx_tup_read, c.idx_tup_fetch, c.size_bytes, d.definition, d.method, d.is_unique,
+                     d.is_primary, d.is_valid, d.key_count, d.columns, d.predicate, d.expressions,
+                     d.constraint_type, c.last_idx_scan, d.root_schema, d.root_relation, d.root_index,
+                     d.column_types)
+
+
 class PerDatabase(Protocol):
     """A snapshot gathered database by database, some of which may have failed."""
 

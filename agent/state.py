@@ -53,6 +53,8 @@ class TargetState:
     statement_intervals: deque[StatementInterval] = field(default_factory=lambda: deque(maxlen=5))
     texts_fetched_total: int = 0
     problems: dict[str, ActiveProblem] = field(default_factory=dict)  # by finding id
+    # (collector, database) -> what a collector read of the catalog, to read again only what changed
+    catalog: dict[tuple[str, str], dict[int, Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:

@@ -92,6 +92,10 @@ class _Context:
     def database_failed(self, database: str, error: Exception) -> None:
         self._runtime.note_database_failure(database, error)
 
+    def catalog_cache(self, collector: str, database: str) -> dict[int, Any]:
+        with self._runtime.state.lock:
+            return self._runtime.state.catalog.setdefault((collector, database), {})
+
 
 def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot) -> IndexFirstSeen:
     """Carry the first sightings forward: an index new since the last poll gets this poll's time.
@@ -211,6 +215,9 @@ class TargetRuntime:
                      server.role, len(databases))
         for gone in set(self._links) - {None, *databases}:
             self.drop_session(gone)
+        with self.state.lock:
+            for key in [k for k in self.state.catalog if k[1] not in databases]:
+                del self.state.catalog[key]
         return server
 
     # --- one scheduled run ----------------------------------------------------------
