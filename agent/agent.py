@@ -1,12 +1,13 @@
 """The long-running agent: one APScheduler job per target and collector.
 
 Jobs never overlap themselves (``max_instances=1``) and a late job runs once,
-not once per missed slot (``coalesce``). The fast collectors start at once;
-the first run of each slow one (every minute or less often) is spread over
-the first ``START_SPREAD_S`` seconds, at a phase fixed by the target's and
-collector's names: started together, the slow collectors of every target hit
-the databases (and the agent's CPU) in the same second, and stayed in step
-at every later multiple of their intervals (docs/fleet.md). Each job records
+not once per missed slot (``coalesce``). Each job's first run is spread
+over its interval (at most ``spread_window``: 10 s for a few targets, up to
+40 s for a fleet), at a phase fixed by the
+target's and collector's names, and later runs keep that phase: started
+together, the jobs of every target hit the databases (and the agent's CPU,
+and the 32 worker threads) in the same second, and stayed in step at every
+multiple of their intervals (docs/fleet.md). Each job records
 how late it started, so a fleet that is too big for one process shows it.
 """
 
@@ -28,8 +29,9 @@ from pgradar.agent.target import TargetRuntime
 
 log = logging.getLogger("pgradar.agent")
 
-START_SPREAD_S = 40.0  # the slow collectors' first runs within this: the first complete pass stays under 60 s
-SLOW_S = 60.0  # collectors run this often or less are slow (tables, indexes, sizes, plans, ...)
+START_SPREAD_S = 40.0  # every first run within this: the first complete pass stays under 60 s
+SPREAD_MIN_S = 10.0  # one target: its slow collectors no longer hit the database in the same second
+SPREAD_PER_TARGET_S = 0.5  # a fleet: about 2 targets' jobs start per second at 80 targets and more
 ON_TIME_S = 1.0  # a job that starts later than this after it was due counts as late
 
 
@@ -38,11 +40,14 @@ def phase(target: str, job: str) -> float:
     return zlib.crc32(f"{target}/{job}".encode()) / 2**32
 
 
-def first_run_offset(target: str, job: str, interval: float) -> float:
-    """Seconds after start of a job's first run: 0 for fast collectors, spread for slow ones."""
-    if interval < SLOW_S:
-        return 0.0
-    return phase(target, job) * min(interval, START_SPREAD_S)
+def spread_window(targets: int) -> float:
+    """Seconds over which the first runs start: readiness stays quick for a sidecar, a fleet starts smoothly."""
+    return min(START_SPREAD_S, max(SPREAD_MIN_S, SPREAD_PER_TARGET_S * targets))
+
+
+def first_run_offset(target: str, job: str, interval: float, window: float = START_SPREAD_S) -> float:
+    """Seconds after start of a job's first run, within its interval and the spread window."""
+    return phase(target, job) * min(interval, window)
 
 
 class Agent:
@@ -68,12 +73,14 @@ class Agent:
     def start(self) -> None:
         self.state.started_at = datetime.now(UTC)
         now = datetime.now(UTC)
+        window = spread_window(len(self.runtimes))
         for name, runtime in self.runtimes.items():
             for collector in runtime.collector_names:
                 interval = self.config.interval(collector)
-                first = now + timedelta(seconds=first_run_offset(name, collector, interval))
+                first = now + timedelta(seconds=first_run_offset(name, collector, interval, window))
+                # start_date anchors every later run on the first one (next_run_time alone does not)
                 self.scheduler.add_job(self._run, "interval", args=[runtime, collector, first.timestamp(), interval],
-                                       seconds=interval, next_run_time=first,
+                                       seconds=interval, start_date=first,
                                        id=f"{name}/{collector}", name=f"{collector} on {name}")
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self.scheduler.add_job(self.classify, "interval", seconds=self.config.interval("classify"),
