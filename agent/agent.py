@@ -55,11 +55,11 @@ class Agent:
         self.config = config
         self.state = AgentState()
         self.runtimes: dict[str, TargetRuntime] = {}
-        for target in config.targets:
+        for target in config.owned(config.targets):
             state = TargetState(target.name, keep=config.snapshots_kept)
             self.state.targets[target.name] = state
             self.runtimes[target.name] = TargetRuntime(target, config, state)
-        for target in config.pgbouncers:
+        for target in config.owned(config.pgbouncers):
             state = TargetState(target.name, keep=config.snapshots_kept, kind="pgbouncer")
             self.state.targets[target.name] = state
             self.runtimes[target.name] = BouncerRuntime(target, config, state)
@@ -86,7 +86,9 @@ class Agent:
         self.scheduler.add_job(self.classify, "interval", seconds=self.config.interval("classify"),
                                next_run_time=now, id="classify", name="classify all targets")
         self.scheduler.start()
-        log.info("watching %d target(s): %s", len(self.runtimes), ", ".join(self.runtimes))
+        shard = f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})" \
+            if self.config.shard else ""
+        log.info("watching %d target(s)%s: %s", len(self.runtimes), shard, ", ".join(self.runtimes))
 
     def _run(self, runtime: TargetRuntime, collector: str, first: float, interval: float) -> None:
         """A scheduled run: how late it started (against its fixed grid of due times), then the run."""
