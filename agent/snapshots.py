@@ -24,7 +24,10 @@ R = TypeVar("R")
 
 
 _SCOPE: ContextVar[str] = ContextVar("pgradar_snapshot_scope", default="")
-PER_SCOPE = 4  # entries kept per function and target: the latest and previous snapshots, a margin
+# Entries kept per function and target: a statements frame is derived from the latest snapshot and
+# the one before (2); the rankings and groups from the latest (1). Each entry keeps its snapshots
+# and its result (a pandas frame) alive, for every target (docs/fleet.md).
+PER_SCOPE = 2
 
 
 @contextmanager
