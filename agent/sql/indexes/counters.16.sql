@@ -7,8 +7,7 @@
 -- an UPDATE of a catalog row (RENAME, ATTACH PARTITION, a constraint added,
 -- indisvalid set) writes a new row version with a new xmin, while VACUUM and
 -- ANALYZE change pg_class in place and leave it. REINDEX CONCURRENTLY and a
--- column type change create a new index (a new indexrelid). 13 to 15; 16
--- adds last_idx_scan (counters.16.sql).
+-- column type change create a new index (a new indexrelid).
 SELECT current_database()::text AS database,
        s.indexrelid::int8 AS indexrelid,
        s.relid::int8 AS relid,
