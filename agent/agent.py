@@ -1,16 +1,24 @@
 """The long-running agent: one APScheduler job per target and collector.
 
 Jobs never overlap themselves (``max_instances=1``) and a late job runs once,
-not once per missed slot (``coalesce``). All jobs start at once so the first
-complete picture is there within one pass; after that each keeps its own
-interval.
+not once per missed slot (``coalesce``). Each job's first run is spread
+over its interval (at most ``spread_window``: 10 s for a few targets, up to
+40 s for a fleet), at a phase fixed by the
+target's and collector's names, and later runs keep that phase: started
+together, the jobs of every target hit the databases (and the agent's CPU,
+and the 32 worker threads) in the same second, and stayed in step at every
+multiple of their intervals (docs/fleet.md). Each job records
+how late it started, so a fleet that is too big for one process shows it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from pgradar.agent.bouncer import BouncerRuntime
@@ -22,23 +30,43 @@ from pgradar.agent.target import TargetRuntime
 
 log = logging.getLogger("pgradar.agent")
 
+START_SPREAD_S = 40.0  # every first run within this: the first complete pass stays under 60 s
+SPREAD_MIN_S = 10.0  # one target: its slow collectors no longer hit the database in the same second
+SPREAD_PER_TARGET_S = 0.5  # a fleet: about 2 targets' jobs start per second at 80 targets and more
+ON_TIME_S = 1.0  # a job that starts later than this after it was due counts as late
+
+
+def phase(target: str, job: str) -> float:
+    """A stable fraction in [0, 1) for one target's job: the same on every start and every replica."""
+    return zlib.crc32(f"{target}/{job}".encode()) / 2**32
+
+
+def spread_window(targets: int) -> float:
+    """Seconds over which the first runs start: readiness stays quick for a sidecar, a fleet starts smoothly."""
+    return min(START_SPREAD_S, max(SPREAD_MIN_S, SPREAD_PER_TARGET_S * targets))
+
+
+def first_run_offset(target: str, job: str, interval: float, window: float = START_SPREAD_S) -> float:
+    """Seconds after start of a job's first run, within its interval and the spread window."""
+    return phase(target, job) * min(interval, window)
+
 
 class Agent:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.state = AgentState()
         self.runtimes: dict[str, TargetRuntime] = {}
-        for target in config.targets:
+        for target in config.owned(config.targets):
             state = TargetState(target.name, keep=config.snapshots_kept)
             self.state.targets[target.name] = state
             self.runtimes[target.name] = TargetRuntime(target, config, state)
-        for target in config.pgbouncers:
+        for target in config.owned(config.pgbouncers):
             state = TargetState(target.name, keep=config.snapshots_kept, kind="pgbouncer")
             self.state.targets[target.name] = state
             self.runtimes[target.name] = BouncerRuntime(target, config, state)
         # Custom SQL collectors: their own sessions and status, one job per target and query.
         self.custom: dict[str, CustomRunner] = {
-            t.name: CustomRunner(t, config, self.state.targets[t.name]) for t in config.targets
+            t.name: CustomRunner(t, config, self.state.targets[t.name]) for t in config.owned(config.targets)
         } if config.custom_queries else {}
         workers = max(4, min(32, 2 * len(self.runtimes)))
         self.scheduler = BackgroundScheduler(
@@ -50,20 +78,45 @@ class Agent:
     def start(self) -> None:
         self.state.started_at = datetime.now(UTC)
         now = datetime.now(UTC)
+        window = spread_window(len(self.runtimes))
         for name, runtime in self.runtimes.items():
             for collector in runtime.collector_names:
-                self.scheduler.add_job(runtime.run_collector, "interval", args=[collector],
-                                       seconds=self.config.interval(collector), next_run_time=now,
+                interval = self.config.interval(collector)
+                first = now + timedelta(seconds=first_run_offset(name, collector, interval, window))
+                # start_date anchors every later run on the first one (next_run_time alone does not)
+                self.scheduler.add_job(self._run, "interval", args=[runtime, collector, first.timestamp(), interval],
+                                       seconds=interval, start_date=first,
                                        id=f"{name}/{collector}", name=f"{collector} on {name}")
         for name, runner in self.custom.items():
             for query in runner.queries():
                 self.scheduler.add_job(runner.run, "interval", args=[query.name], seconds=query.interval_s,
                                        next_run_time=now, id=f"{name}/custom:{query.name}",
                                        name=f"custom query {query.name} on {name}")
+        self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self.scheduler.add_job(self.classify, "interval", seconds=self.config.interval("classify"),
                                next_run_time=now, id="classify", name="classify all targets")
         self.scheduler.start()
-        log.info("watching %d target(s): %s", len(self.runtimes), ", ".join(self.runtimes))
+        shard = f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})" \
+            if self.config.shard else ""
+        log.info("watching %d target(s)%s: %s", len(self.runtimes), shard, ", ".join(self.runtimes))
+
+    def _run(self, runtime: TargetRuntime, collector: str, first: float, interval: float) -> None:
+        """A scheduled run: how late it started (against its fixed grid of due times), then the run."""
+        lateness = (time.time() - first) % interval
+        status = runtime.state.collector(collector)
+        with runtime.state.lock:
+            status.last_lateness_s = lateness
+            status.late += lateness > ON_TIME_S
+        runtime.run_collector(collector)
+
+    def _skipped(self, event: JobEvent) -> None:
+        """A run that was due while the previous one still ran, or missed altogether."""
+        name, _, collector = event.job_id.partition("/")
+        runtime = self.runtimes.get(name)
+        if runtime is not None and collector:
+            status = runtime.state.collector(collector)
+            with runtime.state.lock:
+                status.skipped += 1
 
     def run_once(self) -> None:
         """Every collector of every target once, in order, then classify (``check``, tests)."""

@@ -69,6 +69,9 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
                    help="EXPLAIN ANALYZE the parameterless top reads on every target that is a standby "
                         "(runs them, read-only, rolled back; ignored on a primary). Off by default; "
                         "PGRADAR_EXPLAIN_ANALYZE, targets[i].explain_analyze")
+    g.add_argument("--shard", metavar="I/N",
+                   help="watch only the targets whose name hashes to I of N (0 <= I < N; 'ordinal/N' takes I "
+                        "from the host name's -<n> suffix, as in a StatefulSet); PGRADAR_SHARD, shard:")
     p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING or ERROR")
 
 
@@ -177,7 +180,8 @@ def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
     return configuration.Overrides(
         dsns=list(args.dsn), pgbouncers=list(args.pgbouncer), listen=getattr(args, "listen", None),
         intervals=dict(args.interval), top_statements=args.top_statements, log_level=args.log_level,
-        explain_analyze=args.explain_analyze, custom_query_files=list(getattr(args, "custom_queries", [])))
+        explain_analyze=args.explain_analyze, custom_query_files=list(getattr(args, "custom_queries", [])),
+        shard=getattr(args, "shard", None))
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:

@@ -9,6 +9,7 @@ traceback. Nothing here connects to a database.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,40 @@ JOB_INTERVALS = {"classify": 15.0, "pgbouncer": 15.0}  # pgbouncer: its admin co
 
 class ConfigError(ValueError):
     """Bad configuration; the message is one line naming the key and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Replica ``index`` of ``count``: it watches the targets whose name hashes to ``index``.
+
+    Scale past one process the way Prometheus does (DESIGN 6): several agents,
+    each a scrape target of its own, each watching a stable share of the
+    targets; nothing aggregates them but Prometheus. The hash is CRC-32 of
+    the name, the same in every process and release, so a target stays with
+    its replica across restarts (docs/fleet.md).
+    """
+
+    index: int
+    count: int
+
+    def owns(self, name: str) -> bool:
+        return zlib.crc32(name.encode()) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str, hostname: str = "") -> Shard:
+    """``I/N``; I may be ``ordinal``: the number after the last '-' of the host name (a StatefulSet's pod)."""
+    index_text, sep, count_text = text.strip().partition("/")
+    if index_text == "ordinal":
+        index_text = hostname.rpartition("-")[2]
+        if not index_text.isdigit():
+            raise ConfigError(f"shard {text!r}: the host name {hostname!r} does not end in -<ordinal> "
+                              "(a StatefulSet's pods do)")
+    if not sep or not index_text.isdigit() or not count_text.isdigit() or not 0 <= int(index_text) < int(count_text):
+        raise ConfigError(f"shard {text!r}: expected I/N with 0 <= I < N (or ordinal/N), for example 0/3")
+    return Shard(int(index_text), int(count_text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +112,11 @@ class Config:
     statement_text: TextPolicy = DEFAULT_TEXT_POLICY
     ignore: tuple[IgnoreRule, ...] = ()  # pgradar check: findings a team accepted
     custom_queries: tuple[custom.CustomQuery, ...] = ()  # custom SQL collectors (agent/custom_queries.py)
+    shard: Shard | None = None  # None: every target
+
+    def owned(self, targets: tuple[TargetConfig, ...]) -> tuple[TargetConfig, ...]:
+        """The targets this replica watches."""
+        return targets if self.shard is None else tuple(t for t in targets if self.shard.owns(t.name))
 
     def interval(self, job: str) -> float:
         """Seconds between runs of a collector (or of 'classify')."""
@@ -161,6 +201,7 @@ SCHEMA: dict[str, Any] = {
     "log_level": _level,
     "ignore": [check_rule],  # pgradar check: accepted findings (agent.ignores)
     "custom_queries": _custom_list,
+    "shard": _str,
 }
 
 
@@ -286,6 +327,7 @@ class Overrides:
     log_level: str | None = None
     explain_analyze: str | bool | None = None  # every target's explain_analyze; env: a word, flag: a bool
     custom_query_files: list[str] = field(default_factory=list)  # --custom-queries FILE, added to the config's
+    shard: str | None = None  # I/N or ordinal/N
 
 
 def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
@@ -310,10 +352,13 @@ def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
             out.log_level = value
         elif name == "EXPLAIN_ANALYZE":
             out.explain_analyze = value
+        elif name == "SHARD":
+            out.shard = value
         elif name.startswith("INTERVAL_") and name[9:].lower() in (*COLLECTOR_NAMES, *JOB_INTERVALS):
             out.intervals[name[9:].lower()] = value
         else:
-            known = "CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, EXPLAIN_ANALYZE, INTERVAL_<COLLECTOR>"
+            known = ("CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, EXPLAIN_ANALYZE, SHARD, "
+                     "INTERVAL_<COLLECTOR>")
             raise ConfigError(f"environment: unknown variable {key} (known: PGRADAR_{{{known}}})")
     return config_file, out
 
@@ -367,7 +412,8 @@ def _switch(value: str | bool, where: str, errors: list[str]) -> bool | None:
     return _SWITCH_WORDS[value.strip().lower()]
 
 
-def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: bool = True) -> Config:
+def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: bool = True,
+          hostname: str = "") -> Config:
     """Merge file data and override layers (later wins) into a checked Config."""
     errors: list[str] = []
     data = check(dict(file_data), SCHEMA, "", errors)
@@ -381,6 +427,7 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
     level = data.get("log_level", "INFO")
     analyze = data.get("explain_analyze")
     analyze_everywhere = None  # set by the environment or a flag: every target, whatever the file says
+    shard_text = data.get("shard")
     for layer in layers:
         if layer.dsns:
             target_items = _dsn_items(layer.dsns)
@@ -395,6 +442,13 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
             level = _level(layer.log_level, "log level", errors)
         if layer.explain_analyze is not None:
             analyze_everywhere = _switch(layer.explain_analyze, "explain analyze", errors)
+        shard_text = layer.shard if layer.shard is not None else shard_text
+    shard = None
+    if shard_text is not None:
+        try:
+            shard = parse_shard(str(shard_text), hostname)
+        except ConfigError as exc:
+            errors.append(str(exc))
     thresholds = with_overrides(DEFAULT_THRESHOLDS, dict(data.get("thresholds", {})))
     targets = _targets(target_items, "targets", errors, default_filter, thresholds, analyze is True)
     if analyze_everywhere is not None:
@@ -423,7 +477,8 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level),
         statement_text=TextPolicy(int(data.get("statement_text", {}).get("max_length", 200)),
                                   bool(data.get("statement_text", {}).get("hide", False))),
-        ignore=tuple(data.get("ignore", ())), custom_queries=custom_set)
+        ignore=tuple(data.get("ignore", ())), custom_queries=custom_set,
+        shard=shard)
 
 
 def _custom(entries: Sequence[Any], files: Sequence[str], defaults: custom.Defaults,
@@ -457,4 +512,4 @@ def load(config_path: str | None, env: Mapping[str, str], flags: Overrides,
     env_path, env_layer = from_environment(env)
     path = config_path or env_path
     file_data = load_file(path) if path else {}
-    return build(file_data, env_layer, flags, require_targets=require_targets)
+    return build(file_data, env_layer, flags, require_targets=require_targets, hostname=env.get("HOSTNAME", ""))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -21,6 +23,30 @@ from typing import Any, Protocol, TypeVar
 R = TypeVar("R")
 
 
+_SCOPE: ContextVar[str] = ContextVar("pgradar_snapshot_scope", default="")
+# Entries kept per function and target: a statements frame is derived from the latest snapshot and
+# the one before (2); the rankings and groups from the latest (1). Each entry keeps its snapshots
+# and its result (a pandas frame) alive, for every target (docs/fleet.md).
+PER_SCOPE = 2
+
+
+@contextmanager
+def snapshot_scope(target: str) -> Iterator[None]:
+    """Derivations inside run in ``target``'s own cache slots (see ``per_snapshot``).
+
+    One process watches many targets: with one small cache shared by all,
+    the targets evicted each other's entries and with more than four of them
+    nothing was ever reused (the fleet benchmark, docs/fleet.md). The
+    runtime, the classification and the exporter enter the scope of the
+    target whose snapshots they derive from.
+    """
+    token = _SCOPE.set(target)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
 def per_snapshot(fn: Callable[..., R]) -> Callable[..., R]:
     """``fn`` of snapshots' rows, computed once per combination of snapshots.
 
@@ -28,26 +54,32 @@ def per_snapshot(fn: Callable[..., R]) -> Callable[..., R]:
     identity is its version: classification runs every 15 s and /metrics is
     rendered after every job, over tables and indexes polled every minute or
     five, and deriving 8,000 indexes' groups or ranking 2,600 tables each
-    time was most of their cost. The cache holds the last few arguments (and
-    so keeps them alive, which keeps their ids unique).
+    time was most of their cost. Each target (``snapshot_scope``) has its own
+    last few arguments (kept alive, which keeps their ids unique), so the
+    memory held is bounded by the targets' own history, and one target's
+    polls never evict another's. ``derivations`` counts the calls of ``fn``.
     """
-    cache: dict[tuple[int, ...], tuple[tuple[Any, ...], R]] = {}
+    caches: dict[str, dict[tuple[int, ...], tuple[tuple[Any, ...], R]]] = {}
     lock = threading.Lock()
 
     @functools.wraps(fn)
     def cached(*rows: Any) -> R:
         key = tuple(id(r) for r in rows)
+        scope = _SCOPE.get()
         with lock:
+            cache = caches.setdefault(scope, {})
             hit = cache.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], rows, strict=True)):
             return hit[1]
         result = fn(*rows)
         with lock:
-            if len(cache) >= 4:
+            cached.derivations += 1  # type: ignore[attr-defined]
+            if len(cache) >= PER_SCOPE:
                 cache.pop(next(iter(cache)))
             cache[key] = (rows, result)
         return result
 
+    cached.derivations = 0  # type: ignore[attr-defined]
     return cached
 
 
@@ -185,6 +217,54 @@ class IndexStat:
     def keys(self) -> tuple[str | None, ...]:
         """The key columns (None for an expression), without INCLUDE columns."""
         return tuple(self.columns[: self.key_count])
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCounters:
+    """What an index poll reads every time (indexes/counters), with the stamp of its catalog rows."""
+
+    database: str
+    indexrelid: int
+    relid: int
+    schema: str
+    relation: str
+    index: str
+    idx_scan: int
+    idx_tup_read: int
+    idx_tup_fetch: int
+    size_bytes: int | None
+    last_idx_scan: datetime | None
+    stamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDefinition:
+    """The catalog side of an index (indexes/definitions), read again only when its stamp changes."""
+
+    indexrelid: int
+    definition: str
+    method: str
+    is_unique: bool
+    is_primary: bool
+    is_valid: bool
+    key_count: int
+    columns: list[str | None]
+    predicate: str | None
+    expressions: str | None
+    constraint_type: str | None
+    root_schema: str | None
+    root_relation: str | None
+    root_index: str | None
+    column_types: tuple[str | None, ...] | list[str | None]
+
+
+def index_stat(c: IndexCounters, d: IndexDefinition) -> IndexStat:
+    """One index's row from this poll's counters and its (possibly earlier) definition."""
+    return IndexStat(c.database, c.indexrelid, c.relid, c.schema, c.relation, c.index, c.idx_scan,
+                     c.idx_tup_read, c.idx_tup_fetch, c.size_bytes, d.definition, d.method, d.is_unique,
+                     d.is_primary, d.is_valid, d.key_count, d.columns, d.predicate, d.expressions,
+                     d.constraint_type, c.last_idx_scan, d.root_schema, d.root_relation, d.root_index,
+                     d.column_types)
 
 
 class PerDatabase(Protocol):

@@ -28,6 +28,9 @@ class CollectorStatus:
     last_success_at: datetime | None = None
     last_error: str | None = None
     disabled_reason: str | None = None  # set while a missing extension or privilege stops it
+    late: int = 0  # scheduled runs that started more than agent.ON_TIME_S after they were due
+    skipped: int = 0  # scheduled runs not started: the previous one still ran
+    last_lateness_s: float = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -50,6 +53,8 @@ class TargetState:
     statement_intervals: deque[StatementInterval] = field(default_factory=lambda: deque(maxlen=5))
     texts_fetched_total: int = 0
     problems: dict[str, ActiveProblem] = field(default_factory=dict)  # by finding id
+    # (collector, database) -> what a collector read of the catalog, to read again only what changed
+    catalog: dict[tuple[str, str], dict[int, Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:

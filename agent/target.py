@@ -34,6 +34,7 @@ from pgradar.agent.snapshots import (
     StatementsSnapshot,
     carry_over,
     fill_sizes,
+    snapshot_scope,
 )
 from pgradar.agent.state import CollectorStatus, TargetState
 
@@ -91,6 +92,10 @@ class _Context:
 
     def database_failed(self, database: str, error: Exception) -> None:
         self._runtime.note_database_failure(database, error)
+
+    def catalog_cache(self, collector: str, database: str) -> dict[int, Any]:
+        with self._runtime.state.lock:
+            return self._runtime.state.catalog.setdefault((collector, database), {})
 
 
 def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot) -> IndexFirstSeen:
@@ -225,11 +230,18 @@ class TargetRuntime:
                      server.role, len(databases))
         for gone in set(self._links) - {None, *databases}:
             self.drop_session(gone)
+        with self.state.lock:
+            for key in [k for k in self.state.catalog if k[1] not in databases]:
+                del self.state.catalog[key]
         return server
 
     # --- one scheduled run ----------------------------------------------------------
 
     def run_collector(self, name: str) -> None:
+        with snapshot_scope(self.target.name):
+            self._run_collector(name)
+
+    def _run_collector(self, name: str) -> None:
         status = self.state.collector(name)
         started = time.monotonic()
         now = datetime.now(UTC)
@@ -311,7 +323,8 @@ class TargetRuntime:
         """Run every classifier on an observation of this target and keep the active set."""
         status = self.state.collector("classify")
         started = time.monotonic()
-        findings, errors = classify(obs, self.target.thresholds)
+        with snapshot_scope(self.target.name):
+            findings, errors = classify(obs, self.target.thresholds)
         with self.state.lock:
             self.state.problems = problems.update(self.state.problems, findings, obs.now)
             status.runs += 1

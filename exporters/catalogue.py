@@ -53,6 +53,13 @@ METRICS: tuple[Metric, ...] = (
        "Unix time of the collector's last successful run."),
     _m("pgradar_collector_enabled", "gauge", TC,
        "0 while a missing extension or privilege keeps the collector off (see the agent's log)."),
+    _m("pgradar_collector_late_runs_total", "counter", TC,
+       "Scheduled runs that started more than a second after they were due: the process is too busy for "
+       "its targets (shard them, docs/fleet.md)."),
+    _m("pgradar_collector_skipped_runs_total", "counter", TC,
+       "Scheduled runs not started because the previous run still ran (the collector is slower than its "
+       "interval)."),
+    _m("pgradar_collector_lateness_seconds", "gauge", TC, "How late the collector's last scheduled run started."),
     _m("pgradar_server_info", "gauge", ("target", "version", "role"), "Server version and role (always 1)."),
     _m("pgradar_server_in_recovery", "gauge", T, "1 on a standby."),
     _m("pgradar_server_start_time_seconds", "gauge", T, "Unix time the postmaster started."),

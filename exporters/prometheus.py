@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pgradar.agent.analysis import rank_statements
 from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
 from pgradar.agent.findings import KINDS, SEVERITIES
-from pgradar.agent.snapshots import ConnectionGroup, IndexStat, TableStat, per_snapshot
+from pgradar.agent.snapshots import ConnectionGroup, IndexStat, TableStat, per_snapshot, snapshot_scope
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -58,6 +58,9 @@ def render_self(f: Families, t: TargetState) -> None:
         f.add("pgradar_collector_errors_total", status.errors, **labels)
         f.add("pgradar_collector_last_success_timestamp_seconds", _ts(status.last_success_at), **labels)
         f.add("pgradar_collector_enabled", 1.0 if status.enabled else 0.0, **labels)
+        f.add("pgradar_collector_late_runs_total", status.late, **labels)
+        f.add("pgradar_collector_skipped_runs_total", status.skipped, **labels)
+        f.add("pgradar_collector_lateness_seconds", status.last_lateness_s, **labels)
     if t.server is not None:
         f.add("pgradar_server_info", 1.0, target=t.name, version=t.server.version, role=t.server.role)
         f.add("pgradar_server_in_recovery", 1.0 if t.server.in_recovery else 0.0, target=t.name)
@@ -397,7 +400,7 @@ class StateCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         f = Families()
         for t in self.state:
-            with t.lock:
+            with t.lock, snapshot_scope(t.name):
                 render_self(f, t)
                 render_statements(f, t, self.top_statements)
                 render_plans(f, t)
@@ -444,7 +447,7 @@ class RelationsCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         f = Families()
         for t in self.state:
-            with t.lock:
+            with t.lock, snapshot_scope(t.name):
                 render_tables(f, t, self.top_tables)
                 render_indexes(f, t, self.top_indexes)
         return list(f)

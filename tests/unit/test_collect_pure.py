@@ -73,3 +73,65 @@ def test_per_snapshot_computes_once_per_rows_tuple() -> None:
     for n in range(20):  # old entries are dropped: the cache stays small
         total((n, n + 1000))
     assert total(rows) == 6 and len(calls) == 23
+
+
+def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
+    """One process, 20 targets: each target's rows are derived once per snapshot, by the
+    exporter and the classification alike, however many renders and passes follow.
+
+    With one cache of four entries shared by every target, each render evicted the
+    other targets' entries and every render derived every target again.
+    """
+    from pgradar.agent.classifiers.indexes import logical_indexes
+    from pgradar.agent.observation import observe
+    from pgradar.agent.snapshots import IndexesSnapshot, TablesSnapshot, snapshot_scope
+    from pgradar.agent.state import AgentState, TargetState
+    from pgradar.exporters.prometheus import RelationsCollector, _ranked_indexes, _ranked_tables
+
+    from tests.factories import T0, index, table
+
+    state = AgentState()
+    for n in range(20):
+        t = TargetState(f"db{n:02d}")
+        t.record("tables", TablesSnapshot(T0, tuple(table(f"t{n}_{i}", relid=i) for i in range(30))))
+        t.record("indexes", IndexesSnapshot(T0, tuple(index(f"i{n}_{i}", ["a"], relation=f"t{n}_{i}",
+                                                            indexrelid=i) for i in range(30))))
+        state.targets[t.name] = t
+    exporter = RelationsCollector(state, top_tables=10, top_indexes=10)
+    before = (_ranked_tables.derivations, _ranked_indexes.derivations,  # type: ignore[attr-defined]
+              logical_indexes.derivations)  # type: ignore[attr-defined]
+
+    def one_pass() -> None:
+        names = {m.name for m in exporter.collect()}
+        assert "pgradar_table_seq_scans" in names  # the render produced the tables' series
+        for t in state:
+            with snapshot_scope(t.name):
+                groups = logical_indexes(observe(t, T0).latest("indexes").indexes)
+            assert len(groups) == 30
+
+    for _ in range(3):
+        one_pass()
+    derived = (_ranked_tables.derivations - before[0], _ranked_indexes.derivations - before[1],  # type: ignore[attr-defined]
+               logical_indexes.derivations - before[2])  # type: ignore[attr-defined]
+    assert derived == (20, 20, 20)
+    # a new snapshot of one target: only that target is derived again
+    t = state.target("db07")
+    t.record("tables", TablesSnapshot(T0, tuple(table(f"x{i}", relid=i) for i in range(30))))
+    one_pass()
+    assert _ranked_tables.derivations - before[0] == 21  # type: ignore[attr-defined]
+    assert _ranked_indexes.derivations - before[1] == 20  # type: ignore[attr-defined]
+
+
+def test_first_runs_spread_over_the_start_window() -> None:
+    """100 targets: the collectors' first runs spread over the start window (or their interval), in a fixed order."""
+    from pgradar.agent.agent import START_SPREAD_S, first_run_offset, spread_window
+    from pgradar.agent.collectors import COLLECTORS
+
+    offsets = [first_run_offset(f"db{n:03d}", c.name, c.default_interval_s) for n in range(100) for c in COLLECTORS]
+    assert all(0 <= o < START_SPREAD_S for o in offsets)
+    per_second = [sum(1 for o in offsets if s <= o < s + 1) for s in range(int(START_SPREAD_S))]
+    assert max(per_second) < len(offsets) / 10  # no second holds a tenth of them (all at once: every one)
+    assert all(0 <= first_run_offset(f"db{n:03d}", "activity", 15) < 15 for n in range(100))
+    assert spread_window(1) == 10.0 and spread_window(100) == START_SPREAD_S  # a sidecar is ready quickly
+    assert max(first_run_offset("db000", c.name, c.default_interval_s, spread_window(1)) for c in COLLECTORS) < 10
+    assert first_run_offset("db000", "indexes", 300) == first_run_offset("db000", "indexes", 300)

@@ -140,3 +140,30 @@ def test_explain_analyze_per_target_default_and_overrides() -> None:
     _, env = from_environment({"PGRADAR_EXPLAIN_ANALYZE": "sometimes"})
     with pytest.raises(ConfigError, match="explain analyze: expected true or false, got 'sometimes'"):
         build(data, env)
+
+
+def test_shards_split_the_targets_stably_and_completely() -> None:
+    """Every target is watched by exactly one of N replicas, the same one on every start."""
+    from pgradar.agent import config as configuration
+    from pgradar.agent.agent import Agent
+    from pgradar.agent.config import build, parse_shard
+
+    dsns = [f"db{n:03d}=postgresql://m@db{n}:5432/postgres" for n in range(100)]
+    owners: dict[str, list[int]] = {}
+    for i in range(3):
+        config = build({}, configuration.Overrides(dsns=dsns, shard=f"{i}/3"))
+        agent = Agent(config)
+        assert 20 < len(agent.runtimes) < 47  # about a third each
+        for name in agent.runtimes:
+            owners.setdefault(name, []).append(i)
+    assert len(owners) == 100 and all(len(v) == 1 for v in owners.values())
+    assert parse_shard("ordinal/3", "pgradar-2") == parse_shard("2/3")
+    assert build({"shard": "1/3"}, configuration.Overrides(dsns=dsns)).shard == parse_shard("1/3")
+    env_path, env = configuration.from_environment({"PGRADAR_SHARD": "ordinal/4", "HOSTNAME": "x"})
+    assert env.shard == "ordinal/4" and env_path is None
+    with pytest.raises(configuration.ConfigError, match="does not end in -<ordinal>"):
+        configuration.load(None, {"PGRADAR_SHARD": "ordinal/4", "HOSTNAME": "pgradar"},
+                           configuration.Overrides(dsns=dsns))
+    for bad in ("3/3", "1", "a/2", "-1/2"):
+        with pytest.raises(configuration.ConfigError, match="expected I/N"):
+            build({}, configuration.Overrides(dsns=dsns, shard=bad))

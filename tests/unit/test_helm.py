@@ -53,6 +53,7 @@ VALUE_SETS = {
     "bitnami-sidecar": hr.load_values([EXAMPLES / "bitnami" / "values.yaml"]),
     "custom-queries": {"customQueries": {"files": {"queries.yaml": "pg_x:\n  query: SELECT 1 AS n\n"
                                                                    "  metrics:\n    - n: {usage: GAUGE}\n"}}},
+    "sharded": hr.merge(hr.load_values([EXAMPLES / "standalone.yaml"]), {"shards": 3}),
 }
 
 
@@ -67,7 +68,8 @@ def rule_files(folder: Path = ROOT / "alerts") -> dict[str, Any]:
 
 
 def containers(rendered: Any) -> list[dict[str, Any]]:
-    return [c for d in rendered.of_kind("Deployment") for c in d["spec"]["template"]["spec"]["containers"]]
+    return [c for d in [*rendered.of_kind("Deployment"), *rendered.of_kind("StatefulSet")]
+            for c in d["spec"]["template"]["spec"]["containers"]]
 
 
 def sidecar_snippet(notes: str) -> dict[str, Any]:
@@ -97,7 +99,8 @@ def test_value_set_lints_clean_and_every_manifest_validates(name: str) -> None:
     rendered = hr.render(values, namespace="db")
     kinds = {m["kind"] for m in rendered.manifests}
     assert {"ConfigMap", "Service"} <= kinds
-    assert ("Deployment" in kinds) == (values.get("mode", "standalone") == "standalone")
+    workload = "StatefulSet" if values.get("shards", 1) > 1 else "Deployment"
+    assert (workload in kinds) == (values.get("mode", "standalone") == "standalone")
     assert [p for m in rendered.manifests if (p := hr.validate(m))] == []
     # ... and on the oldest Kubernetes the chart admits (Chart.yaml kubeVersion)
     oldest = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"].removeprefix(">=").rsplit(".", 1)[0]
@@ -158,7 +161,9 @@ def assert_locked_down(container: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", [n for n, v in VALUE_SETS.items() if v.get("mode", "standalone") == "standalone"])
 def test_every_container_is_locked_down(name: str) -> None:
     rendered = hr.render(VALUE_SETS[name])
-    for deployment in rendered.of_kind("Deployment"):
+    workloads = [*rendered.of_kind("Deployment"), *rendered.of_kind("StatefulSet")]
+    assert len(workloads) == 1
+    for deployment in workloads:
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -500,3 +505,32 @@ def test_custom_queries_from_an_existing_config_map() -> None:
     assert {"name": "pgradar-custom-queries", "configMap": {"name": "team-queries"}} in pod["volumes"]
     assert "custom_queries" not in yaml.safe_load(
         next(m for m in hr.render({}).of_kind("ConfigMap") if "config.yaml" in m["data"])["data"]["config.yaml"])
+
+
+def test_shards_are_a_statefulset_of_scrape_targets_each_watching_its_share(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """shards: 3 renders 3 agents; pod i takes shard i of 3 from its name, and together they watch every target once."""
+    values = hr.merge(VALUE_SETS["sharded"], {"targets": [{"name": f"db{n:02d}", "dsn": f"postgresql://m@db{n}/postgres"}
+                                                          for n in range(30)], "pgbouncers": [],
+                                              "auth": {"existingSecret": "", "passwords": {}}})
+    rendered = hr.render(values)
+    assert not rendered.of_kind("Deployment")
+    sts = rendered.one("StatefulSet")
+    assert sts["spec"]["replicas"] == 3 and sts["spec"]["serviceName"] == rendered.one("Service")["metadata"]["name"]
+    assert rendered.one("Service")["spec"]["clusterIP"] == "None"  # each pod is scraped at its own address
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PGRADAR_SHARD"] == "ordinal/3"
+    config_file = tmp_path / "config.yaml"
+    (config_map,) = [m for m in rendered.of_kind("ConfigMap") if "config.yaml" in m.get("data", {})]
+    config_file.write_text(config_map["data"]["config.yaml"])
+    from pgradar.agent.agent import Agent
+    watched: list[str] = []
+    for ordinal in range(3):
+        cfg = configuration.load(str(config_file), {**env, "PGRADAR_CONFIG": str(config_file),
+                                                    "HOSTNAME": f"{sts['metadata']['name']}-{ordinal}"},
+                                 configuration.Overrides())
+        watched += list(Agent(cfg).runtimes)
+    assert sorted(watched) == [f"db{n:02d}" for n in range(30)]
+    with pytest.raises(Exception, match="shards: sharding is for standalone mode"):
+        hr.render(hr.merge(VALUE_SETS["zalando-sidecar"], {"shards": 2}))

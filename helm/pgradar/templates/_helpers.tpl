@@ -84,6 +84,12 @@ A password must never reach the ConfigMap: a dsn carrying one is refused.
 {{- if and (eq .Values.mode "standalone") (not (or .Values.targets .Values.pgbouncers)) }}
 {{- fail "targets: standalone mode needs at least one target or pgbouncer to watch" }}
 {{- end }}
+{{- if and (gt (int .Values.shards) 1) (ne .Values.mode "standalone") }}
+{{- fail "shards: sharding is for standalone mode; a sidecar watches its own database pod" }}
+{{- end }}
+{{- if and (gt (int .Values.shards) 1) .Values.config.shard }}
+{{- fail "config.shard: with shards > 1 each replica takes its shard from its pod ordinal; leave config.shard unset" }}
+{{- end }}
 {{- if and (eq .Values.mode "sidecar") .Values.networkPolicy.enabled }}
 {{- fail "networkPolicy.enabled: the NetworkPolicy is for standalone mode; in sidecar mode the pods belong to the database, whose own policy must admit the scrape port" }}
 {{- end }}
@@ -145,6 +151,10 @@ imagePullPolicy: {{ .Values.image.pullPolicy }}
 env:
   - name: PGRADAR_CONFIG
     value: {{ include "pgradar.configDir" . }}/config.yaml
+  {{- if and (eq .Values.mode "standalone") (gt (int .Values.shards) 1) }}
+  - name: PGRADAR_SHARD  # the pod's ordinal (its host name pgradar-<i>) of shards
+    value: "ordinal/{{ .Values.shards }}"
+  {{- end }}
 ports:
   - name: http
     containerPort: {{ .Values.port }}

@@ -1,0 +1,123 @@
+"""Index definitions read once, then only where the catalog changed, and never stale.
+
+Between polls the test creates, renames, reindexes, attaches, re-types and
+drops objects; after each poll the tracked snapshot must equal a full read
+(indexes/indexes) of the same moment, and a poll after no change must read no
+definition again (the cached definition objects are the same objects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from pgradar.agent import collectors
+from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
+from pgradar.agent.embedded import Cluster
+from pgradar.agent.snapshots import IndexStat
+from pgradar.agent.state import TargetState
+from pgradar.agent.target import TargetRuntime, _Context
+from support import monitor_dsn, superuser
+
+DB = "catalog_changes"
+
+SETUP = """
+CREATE SCHEMA shop;
+CREATE TABLE shop.customers (id int PRIMARY KEY, email text);
+CREATE TABLE shop.orders (id int PRIMARY KEY, customer_id int REFERENCES shop.customers, status text,
+                          note text, total numeric);
+CREATE INDEX orders_status ON shop.orders (status);
+CREATE INDEX orders_lower_note ON shop.orders (lower(note)) WHERE status = 'open';
+CREATE TABLE shop.events (id int, at date, kind text) PARTITION BY RANGE (at);
+CREATE TABLE shop.events_2025 PARTITION OF shop.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE INDEX events_kind ON shop.events (kind);
+"""
+
+
+def _without_counters(r: IndexStat) -> IndexStat:
+    return replace(r, idx_scan=0, idx_tup_read=0, idx_tup_fetch=0, last_idx_scan=None, size_bytes=None,
+                   column_types=tuple(r.column_types), columns=list(r.columns))
+
+
+def _poll(rt: TargetRuntime) -> tuple[list[IndexStat], list[IndexStat]]:
+    """The tracked read (the collector as scheduled) and a full read right after it."""
+    rt.run_collector("indexes")
+    assert rt.state.collector("indexes").last_error is None, rt.state.collector("indexes").last_error
+    tracked = rt.state.latest("indexes").indexes
+    assert rt.state.server is not None
+    full = collectors.collect_indexes_full(_Context(rt, rt.state.server, datetime.now(UTC))).indexes
+    key = lambda r: r.indexrelid  # noqa: E731
+    return (sorted(map(_without_counters, tracked), key=key), sorted(map(_without_counters, full), key=key))
+
+
+def _definitions(rt: TargetRuntime) -> dict[int, object]:
+    return {oid: d for oid, (_, d) in rt.state.catalog[("indexes", DB)].items()}
+
+
+@pytest.fixture
+def db(heavy_pg: Cluster) -> Cluster:
+    with superuser(heavy_pg) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
+        conn.execute(f"CREATE DATABASE {DB}")
+    with superuser(heavy_pg, DB) as conn:
+        conn.execute(SETUP)
+    yield heavy_pg
+    with superuser(heavy_pg) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
+
+
+def test_tracked_index_reads_equal_a_full_read_through_ddl(db: Cluster) -> None:
+    target = TargetConfig("t", monitor_dsn(db), databases=DatabaseFilter(include=(DB,)))
+    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    try:
+        tracked, full = _poll(rt)
+        assert tracked == full and len(full) == 5  # 2 primary keys, 2 on orders, 1 on the partition
+        first = _definitions(rt)
+
+        tracked, full = _poll(rt)  # nothing changed: nothing read again
+        assert tracked == full
+        again = _definitions(rt)
+        assert again.keys() == first.keys() and all(again[k] is first[k] for k in first)
+
+        steps = [
+            # renames reach the definition text, the names and the columns
+            "ALTER INDEX shop.orders_status RENAME TO orders_by_status",
+            "ALTER TABLE shop.orders RENAME TO purchases",
+            "ALTER TABLE shop.purchases RENAME COLUMN status TO state",  # in a key and in a predicate
+            "ALTER SCHEMA shop RENAME TO store",
+            # a new index, and one made to back a constraint
+            "CREATE UNIQUE INDEX purchases_note ON store.purchases (note)",
+            "ALTER TABLE store.purchases ADD CONSTRAINT purchases_note_key UNIQUE USING INDEX purchases_note",
+            # rebuilt: a new index under the old name
+            "REINDEX INDEX CONCURRENTLY store.orders_by_status",
+            # a partition attached (its index joins the tree), and the tree's root renamed
+            "CREATE TABLE store.events_2026 (id int, at date, kind text)",
+            "CREATE INDEX events_2026_kind ON store.events_2026 (kind)",
+            "ALTER TABLE store.events ATTACH PARTITION store.events_2026 FOR VALUES FROM ('2026-01-01') "
+            "TO ('2027-01-01')",
+            "ALTER INDEX store.events_kind RENAME TO events_by_kind",
+            # a column's type: its indexes are built again
+            "ALTER TABLE store.purchases ALTER COLUMN total TYPE float8",
+            "CREATE INDEX purchases_total ON store.purchases (total)",
+            "ALTER TABLE store.purchases ALTER COLUMN total TYPE numeric",
+            # dropped objects disappear at once
+            "DROP INDEX store.orders_by_status",
+            "DROP TABLE store.events_2025",
+        ]
+        for step in steps:
+            with superuser(db, DB) as conn:
+                conn.execute(step)
+            tracked, full = _poll(rt)
+            assert tracked == full, step
+            if step.startswith("ALTER INDEX store.events_kind RENAME"):
+                assert {r.root_index for r in tracked if r.root_relation == "events"} == {"events_by_kind"}
+            if step.startswith("DROP INDEX"):
+                assert "orders_by_status" not in {r.index for r in tracked}
+                assert set(_definitions(rt)) == {r.indexrelid for r in tracked}
+        names = {r.index for r in tracked}
+        assert {"purchases_note_key", "purchases_total", "events_2026_kind"} <= names  # USING INDEX renames it
+        assert next(r for r in tracked if r.index == "purchases_note_key").constraint_type == "u"
+        assert next(r for r in tracked if r.index == "orders_lower_note").predicate == "(state = 'open'::text)"
+    finally:
+        rt.close()
