@@ -2,6 +2,10 @@
 
 Every user error (bad flag, bad config, bad DSN) ends in one line on stderr,
 ``pgradar: error: ...``, and exit code 2; never a traceback.
+
+Each command imports what it uses, inside its ``cmd_*`` function: ``--version``
+and ``--help`` load none of psycopg, pandas, sqlglot, APScheduler or
+prometheus_client, and answer at once (tests/unit/test_cli_imports.py).
 """
 
 from __future__ import annotations
@@ -18,10 +22,8 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
-from pgradar.agent.collectors import COLLECTORS
-from pgradar.agent.db import redact
 from pgradar.agent.findings import severity_rank
-from pgradar.exporters import webconfig
+from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
@@ -35,6 +37,8 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        from pgradar.agent.db import redact
+
         # argparse echoes stray arguments as given: keep it one line, without passwords.
         message = redact(message).replace("\r", "\\r").replace("\n", "\\n")
         raise UsageError(f"{message} (see: {self.prog} --help)")
@@ -59,8 +63,7 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="FILE", help="YAML configuration file (PGRADAR_CONFIG)")
     g.add_argument("--interval", action="append", default=[], type=_interval, metavar="COLLECTOR=SECONDS",
                    help="poll interval of one collector (or of 'classify'); repeatable. Defaults: "
-                        + ", ".join(f"{c.name}={c.default_interval_s:g}s" for c in COLLECTORS)
-                        + ", " + ", ".join(f"{k}={v:g}s" for k, v in configuration.JOB_INTERVALS.items()))
+                        + ", ".join(f"{k}={v:g}s" for k, v in {**COLLECTOR_INTERVALS, **JOB_INTERVALS}.items()))
     g.add_argument("--top-statements", metavar="N",
                    help="per-statement series only for the N costliest statements of each interval "
                         "(default 50); the rest are summed per database")
@@ -71,12 +74,23 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING or ERROR")
 
 
+def version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("pgradar")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="pgradar", description=(
         "PostgreSQL query-performance agent: polls the statistics views, finds what is wrong, "
         "and publishes it as Prometheus metrics. Configuration: --config FILE, then PGRADAR_* "
         "environment variables, then flags (later wins)."))
-    parser.add_argument("--version", action="version", version="pgradar 0.1.0")
+    parser.add_argument("--version", action="version", version=f"pgradar {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     run = sub.add_parser("run", help="run the agent: poll on schedule, serve /metrics, /healthz, /readyz",
                          description="Run the agent until interrupted. A target that is down is retried "
@@ -93,7 +107,7 @@ def build_parser() -> Parser:
                                        "it, 2 bad input or a target that could not be reached.")
     _add_target_flags(check)
     check.add_argument("--format", choices=FORMATS, default="table",
-                       help="table (default, for a terminal), json (DESIGN 3.1) or markdown")
+                       help="table (default, for a terminal), json (the document README.md describes) or markdown")
     check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
     check.add_argument("--window", type=_seconds, metavar="SECONDS",
@@ -159,7 +173,7 @@ def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:
-    known = [c.name for c in COLLECTORS] + list(configuration.JOB_INTERVALS)
+    known = [*COLLECTOR_INTERVALS, *JOB_INTERVALS]
     for name, _ in args.interval:
         if name not in known:
             raise configuration.ConfigError(f"--interval: unknown collector {name!r} (known: {', '.join(known)})")
@@ -174,6 +188,7 @@ def setup_logging(level: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
     from pgradar.agent.agent import Agent
+    from pgradar.exporters import webconfig
     from pgradar.exporters.http import AgentHTTPServer
     from pgradar.exporters.prometheus import registry_for
     from pgradar.exporters.report import document, render_json
@@ -327,6 +342,8 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "explain": cmd_explain, "dashboa
 
 def error_line(exc: Exception) -> str:
     """The one line a user error prints; any DSN password in it is masked."""
+    from pgradar.agent.db import redact
+
     return "pgradar: error: " + redact(str(exc)).replace("\n", "\\n")
 
 

@@ -11,12 +11,14 @@ import json
 import shutil
 import textwrap
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgradar.agent.explain import StatementPlan
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.problems import ActiveProblem, ordered
-from pgradar.agent.state import AgentState, TargetState
+
+if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sqlglot on import
+    from pgradar.agent.explain import StatementPlan
+    from pgradar.agent.state import AgentState, TargetState
 
 FORMATS = ("table", "json", "markdown")
 
