@@ -28,6 +28,7 @@ class CollectorStatus:
     last_success_at: datetime | None = None
     last_error: str | None = None
     disabled_reason: str | None = None  # set while a missing extension or privilege stops it
+    disabled_fix: str | None = None  # what to run or change to turn it on
 
     @property
     def enabled(self) -> bool:
