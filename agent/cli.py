@@ -117,7 +117,8 @@ def build_parser() -> Parser:
     dash = sub.add_parser("dashboards", help="write the Grafana dashboard JSON files",
                           description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
                                       "named by its uid). The files import into Grafana as they are.")
-    dash.add_argument("--out", metavar="DIR", help="folder to write to (default: the package's dashboards/json)")
+    dash.add_argument("--out", metavar="DIR", default=".",
+                      help="folder to write to (default: the current directory; never the installed package)")
     explain = sub.add_parser("explain", help="EXPLAIN one statement (generic plan, never executed); print its findings",
                              description="Plan a statement as a generic plan (EXPLAIN GENERIC_PLAN on 16+, PREPARE "
                                          "before), without executing it, and print the plan's findings with the index "
@@ -148,9 +149,9 @@ def build_parser() -> Parser:
 def cmd_dashboards(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pgradar.dashboards import JSON_DIR, write_all
+    from pgradar.dashboards import write_all
 
-    for path in write_all(Path(args.out) if args.out else JSON_DIR):
+    for path in write_all(Path(args.out)):
         print(path)
     return 0
 
