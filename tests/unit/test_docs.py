@@ -51,3 +51,11 @@ def test_the_pages_the_readme_links_exist() -> None:
         for link in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
             assert (page.parent / link).exists(), f"{page.name} links {link}, which does not exist"
     assert len(readme.splitlines()) < 250, "the README is the front door; the reference goes in docs/"
+
+
+def test_every_problem_kind_is_documented() -> None:
+    """Each kind a finding can have is described on a reference page (docs/kinds.md, or a topic page)."""
+    from pgradar.agent.findings import KINDS
+
+    pages = "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    assert [kind for kind in KINDS if f"`{kind}`" not in pages] == []
