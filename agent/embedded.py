@@ -31,9 +31,9 @@ from pathlib import Path
 
 # scripts/fetch_postgres.py unpacks the npm builds into <checkout>/.cache/postgres. An installed
 # package (the wheel CI tests) cannot find the checkout from its own path, so the folder is looked
-# up in PGRADAR_POSTGRES_CACHE, then under the current directory, then next to the source folders
-# (an editable install).
-NPM_CACHE_ENV = "PGRADAR_POSTGRES_CACHE"
+# up in TEST_POSTGRES_CACHE (not PGRADAR_*: the agent refuses unknown PGRADAR_ variables), then
+# under the current directory, then next to the source folders (an editable install).
+NPM_CACHE_ENV = "TEST_POSTGRES_CACHE"
 
 
 def npm_caches() -> list[Path]:

@@ -1,6 +1,6 @@
 """What ships is what is in the source tree: every module and data file, nothing else.
 
-CI (.ci/run) installs the built wheel, not the checkout, and sets PGRADAR_TEST_INSTALL=wheel: there
+CI (.ci/run) installs the built wheel, not the checkout, and sets TEST_PGRADAR_INSTALL=wheel: there
 this test compares the installed ``pgradar.*`` files with the source folders, so a subpackage or a
 data file the build leaves out fails here, by name, before any test that needs it. (A hand-written
 package list once left ``pgradar.agent.classifiers`` out of the wheel while every test, run from an
@@ -23,7 +23,7 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-WHEEL = os.environ.get("PGRADAR_TEST_INSTALL") == "wheel"  # set by .ci/run
+WHEEL = os.environ.get("TEST_PGRADAR_INSTALL") == "wheel"  # set by .ci/run
 
 
 def test_the_installed_package_has_every_file_of_the_source_tree() -> None:
@@ -40,7 +40,7 @@ def test_the_tests_import_what_ships() -> None:
     for folder, package in FOLDERS.items():
         where = package_dir(package)
         if WHEEL:
-            assert not where.is_relative_to(ROOT), f"{package} comes from the checkout, not the wheel"
+            assert where != ROOT / folder, f"{package} comes from the checkout, not the wheel"
             assert where.parent.name == "pgradar" and "site-packages" in where.parts
         else:
             assert where == ROOT / folder
