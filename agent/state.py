@@ -31,6 +31,7 @@ class CollectorStatus:
     late: int = 0  # scheduled runs that started more than agent.ON_TIME_S after they were due
     skipped: int = 0  # scheduled runs not started: the previous one still ran
     last_lateness_s: float = 0.0
+    disabled_fix: str | None = None  # what to run or change to turn it on
 
     @property
     def enabled(self) -> bool:

@@ -264,8 +264,9 @@ class TargetRuntime:
             self._failed(name, status, str(exc), down=False)
         except CollectorUnavailable as exc:
             with self.state.lock:
-                status.disabled_reason = str(exc)
-            self._log_change(name, f"collector {name} is off: {exc}", logging.WARNING)
+                status.disabled_reason, status.disabled_fix = exc.reason, exc.fix or None
+            self._log_change(name, f"collector {name} is off: {exc.reason}"
+                             + (f"; fix: {exc.fix}" if exc.fix else ""), logging.WARNING)
         except ConnectFailed as exc:
             self._failed(name, status, f"cannot connect: {exc}", down=True)
         except QueryFailed as exc:
@@ -279,7 +280,7 @@ class TargetRuntime:
             self._failed(name, status, f"internal error: {type(exc).__name__}: {exc}", down=False)
         else:
             with self.state.lock:
-                status.disabled_reason = None
+                status.disabled_reason = status.disabled_fix = None
                 status.last_success_at = now
                 status.last_error = None
             self._log_change(name, "ok")
@@ -293,7 +294,8 @@ class TargetRuntime:
         server = self.refresh_server() if name == "server" or self.state.server is None \
             else self.state.server
         if not server.supported:
-            raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs")
+            raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs",
+                                       "upgrade the server to PostgreSQL 13 or later")
         snapshot = collectors.spec(name).collect(_Context(self, server, now))
         if isinstance(snapshot, StatementsSnapshot):
             snapshot = self._after_statements(_Context(self, server, now), snapshot)

@@ -28,7 +28,8 @@ def render_all() -> dict[str, str]:
     return out
 
 
-def write_all(out_dir: Path = JSON_DIR) -> list[Path]:
+def write_all(out_dir: Path) -> list[Path]:
+    """Write every dashboard into ``out_dir`` (the repository's copy: ``pgradar dashboards --out dashboards/json``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render_all().items():

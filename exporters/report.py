@@ -11,12 +11,14 @@ import json
 import shutil
 import textwrap
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgradar.agent.explain import StatementPlan
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.problems import ActiveProblem, ordered
-from pgradar.agent.state import AgentState, TargetState
+
+if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sqlglot on import
+    from pgradar.agent.explain import StatementPlan
+    from pgradar.agent.state import AgentState, TargetState
 
 FORMATS = ("table", "json", "markdown")
 
@@ -27,8 +29,17 @@ def _iso(moment: datetime) -> str:
 
 def target_entry(t: TargetState) -> dict[str, Any]:
     with t.lock:
+        # What could not be seen: a collector switched off for a missing extension or privilege.
+        disabled = [{"collector": name, "reason": s.disabled_reason, "fix": s.disabled_fix}
+                    for name, s in sorted(t.status.items()) if s.disabled_reason]
         return {"name": t.name, "server_version": t.server.version_num if t.server else None,
-                "role": t.role, "ok": t.up, "error": None if t.up else (t.last_error or "not polled yet")}
+                "role": t.role, "ok": t.up, "error": None if t.up else (t.last_error or "not polled yet"),
+                "disabled": disabled}
+
+
+def _not_seen(d: dict[str, Any]) -> str:
+    """One line for a collector that is off: what was not seen, why, and the fix."""
+    return f"collector {d['collector']} is off: {d['reason']}" + (f" (fix: {d['fix']})" if d["fix"] else "")
 
 
 def active_problems(state: AgentState) -> list[ActiveProblem]:
@@ -88,6 +99,8 @@ def render_table(doc: dict[str, Any]) -> str:
         version = t["server_version"] and f"PostgreSQL {t['server_version'] // 10000}"
         unknown = "" if t["role"] == "pgbouncer" else "?"  # a pgbouncer has no server version
         lines.append(f"target {t['name']}: {version or unknown} {t['role'] or ''} {health}".replace("  ", " "))
+        for d in t.get("disabled", ()):
+            lines.extend(textwrap.wrap(_not_seen(d), width, initial_indent="  ", subsequent_indent="    "))
     problems = doc["problems"]
     lines.append("")
     lines.append(f"{len(problems)} problem(s)" + (":" if problems else ""))
@@ -110,6 +123,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
              "| target | version | role | status |", "|---|---|---|---|"]
     for t in doc["targets"]:
         status = "ok" if t["ok"] else f"down: {_md(t['error'] or '')}"
+        status += "".join(f"<br>{_md(_not_seen(d))}" for d in t.get("disabled", ()))
         lines.append(f"| {t['name']} | {t['server_version'] or ''} | {t['role'] or ''} | {status} |")
     lines += ["", f"## {len(doc['problems'])} problem(s)", ""]
     if doc["problems"]:

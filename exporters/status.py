@@ -129,7 +129,8 @@ def _target_rows(state: AgentState) -> str:
     for t in state:
         with t.lock:
             server, up, error, databases = t.server, t.up, t.last_error, t.databases
-            disabled = sorted((name, s.disabled_reason) for name, s in t.status.items() if s.disabled_reason)
+            disabled = sorted((name, s.disabled_reason + (f" (fix: {s.disabled_fix})" if s.disabled_fix else ""))
+                              for name, s in t.status.items() if s.disabled_reason)
         health = ('<span class="badge up">up</span>' if up else
                   f'<span class="badge down">down</span> <span class="muted">{_e(error or "not polled yet")}</span>')
         notes = "".join(f'<div class="muted">collector {_e(n)} off: {_e(r)}</div>' for n, r in disabled)

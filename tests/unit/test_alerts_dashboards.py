@@ -202,9 +202,9 @@ def test_grouping_legend_and_template_labels_exist() -> None:
 def test_committed_dashboard_json_is_up_to_date() -> None:
     rendered = render_all()
     committed = {p.name: p.read_text() for p in JSON_DIR.glob("*.json")}
-    assert set(committed) == set(rendered), "run `pgradar dashboards` and commit dashboards/json"
+    assert set(committed) == set(rendered), "run `pgradar dashboards --out dashboards/json` and commit it"
     for name, text in rendered.items():
-        assert committed[name] == text, f"{name} is out of date: run `pgradar dashboards` and commit it"
+        assert committed[name] == text, f"{name} is out of date: run `pgradar dashboards --out dashboards/json`"
 
 
 def test_dashboards_import_as_they_are() -> None:
@@ -251,3 +251,16 @@ def test_pgradar_dashboards_writes_the_files(tmp_path: Path) -> None:
 
     assert main(["dashboards", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(render_all())
+
+
+def test_pgradar_dashboards_writes_into_the_current_directory(tmp_path: Path) -> None:
+    """Without --out the files land where the user is, never in the installed package (site-packages)."""
+    import subprocess
+    import sys
+
+    before = {p.name: p.stat().st_mtime_ns for p in JSON_DIR.glob("*.json")}
+    done = subprocess.run([sys.executable, "-m", "pgradar.agent.cli", "dashboards"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(render_all())
+    assert {p.name: p.stat().st_mtime_ns for p in JSON_DIR.glob("*.json")} == before

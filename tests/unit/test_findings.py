@@ -8,7 +8,7 @@ from pgradar.agent.cli import exit_code_for
 from pgradar.agent.findings import Finding, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.problems import update
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.state import AgentState, CollectorStatus, TargetState
 from pgradar.agent.thresholds import DEFAULT
 from pgradar.exporters.report import document, render
 
@@ -51,7 +51,7 @@ def test_json_document_follows_the_contract() -> None:
     doc = document(AgentState({"primary": t}), NOW)
     assert doc["version"] == 1 and doc["generated_at"] == "2026-11-22T03:00:00Z"
     assert doc["targets"] == [{"name": "primary", "server_version": None, "role": None, "ok": False,
-                               "error": "not polled yet"}]
+                               "error": "not polled yet", "disabled": []}]
     (p,) = doc["problems"]
     assert list(p)[:14] == ["id", "kind", "severity", "target", "database", "schema", "relation", "index",
                             "queryid", "standby", "slot", "pool", "summary", "recommendation"]
@@ -109,3 +109,17 @@ def test_statement_texts_follow_the_text_policy() -> None:
     hidden = document(state, NOW, TextPolicy(hide=True))["problems"][0]["evidence"]
     assert hidden["oldest"]["statement"] is None and hidden["oldest"]["pid"] == 1
     assert document(state, NOW)["problems"][0]["evidence"]["oldest"]["statement"] == long_text[:199] + "…"
+
+
+def test_a_collector_that_is_off_is_in_every_form() -> None:
+    t = TargetState("primary")
+    t.status["statements"] = CollectorStatus(disabled_reason="pg_stat_statements is not in shared_preload_libraries",
+                                             disabled_fix="CREATE EXTENSION pg_stat_statements;")
+    doc = document(AgentState({"primary": t}), NOW)
+    assert doc["targets"][0]["disabled"] == [{"collector": "statements",
+                                              "reason": "pg_stat_statements is not in shared_preload_libraries",
+                                              "fix": "CREATE EXTENSION pg_stat_statements;"}]
+    line = ("collector statements is off: pg_stat_statements is not in shared_preload_libraries "
+            "(fix: CREATE EXTENSION pg_stat_statements;)")
+    assert line in render(doc, "markdown")
+    assert line in " ".join(render(doc, "table").split())

@@ -446,13 +446,13 @@ def test_helmignore_keeps_python_out_of_the_package(tmp_path: Path) -> None:
 
 
 def test_readme_render_commands_work_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every `scripts/helm_render.py` command of the README's Deployment section, run as written."""
-    readme = (ROOT / "README.md").read_text()
+    """Every `scripts/helm_render.py` command of docs/deployment.md, run as written."""
+    readme = (ROOT / "docs" / "deployment.md").read_text()
     commands = [line.split("#")[0].split() for line in readme.splitlines()
                 if line.startswith(".venv/bin/python scripts/helm_render.py")]
     assert len(commands) >= 2
     monkeypatch.chdir(tmp_path)
-    for example in EXAMPLES.rglob("*.yaml"):  # the README's paths are relative to the repository
+    for example in EXAMPLES.rglob("*.yaml"):  # the page's paths are relative to the repository
         (tmp_path / example.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / example.relative_to(ROOT)).write_text(example.read_text())
     (tmp_path / "build" / "chart").mkdir(parents=True)

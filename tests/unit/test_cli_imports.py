@@ -1,0 +1,52 @@
+"""The command line's front door is light: ``--version`` and every ``--help`` load no heavy library.
+
+Checked by what a fresh interpreter has in ``sys.modules`` after the command, not by timing (timings
+on a shared machine prove nothing). Before this was enforced, ``pgradar --version`` took about 2 s
+because importing the CLI pulled in pandas, sqlglot and psycopg through the config module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from pgradar.agent import collectors, jobs
+
+HEAVY = ("pandas", "numpy", "sqlglot", "psycopg", "apscheduler", "prometheus_client", "grafanalib")
+PROBE = """
+import json, sys
+from pgradar.agent.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(m.split(".")[0] for m in sys.modules)}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["--version"], ["--help"], ["run", "--help"], ["check", "--help"], ["explain", "--help"],
+    ["dashboards", "--help"], ["demo", "--help"],
+])
+def test_version_and_help_import_no_heavy_library(args: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] in (0, None), done.stderr
+    assert "usage: pgradar" in done.stdout or done.stdout.startswith("pgradar ")
+    loaded = sorted(set(HEAVY) & set(report["modules"]))
+    assert loaded == [], f"pgradar {' '.join(args)} imported {loaded}"
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "pgradar.agent.cli", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.strip() == f"pgradar {version('pgradar')}"
+
+
+def test_the_leaf_job_list_matches_the_collector_registry() -> None:
+    """jobs.py repeats names and intervals so --help need not import the collectors: keep them equal."""
+    assert {c.name: c.default_interval_s for c in collectors.COLLECTORS} == jobs.COLLECTOR_INTERVALS
