@@ -33,7 +33,6 @@ log = logging.getLogger("pgradar.custom")
 
 READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: the query tried to write
 BACKOFF_MAX_S = 3600.0
-MARKER = "/* pgradar */\n"  # DESIGN 4: every statement pgradar sends carries it
 
 
 @dataclass(slots=True)
@@ -152,7 +151,8 @@ class CustomRunner:
 
     def _run(self, query: custom.CustomQuery, status: QueryStatus) -> custom.Series | None:
         assert self._sessions is not None
-        server = self.state.server or self._sessions.refresh_server()
+        with self._database_lock(None):  # refresh_server reads on the session the queries of None use
+            server = self.state.server or self._sessions.refresh_server()
         reason = applies(query, server)
         with self.lock:
             status.not_here = reason
@@ -173,7 +173,7 @@ class CustomRunner:
                 session = self._sessions.session(database)
                 with session.rolled_back():
                     session.one(timeout, {"ms": str(int(query.timeout_s * 1000))})
-                    columns, rows = session.table(MARKER + query.sql)
+                    columns, rows = session.table(queries.marked(query.sql))  # DESIGN 4: the marker
             answers.append(custom.Rows(database or session.dbname, columns, tuple(rows)))
         return custom.to_series(query, answers, self.target.name, self.server_label)
 
