@@ -219,6 +219,28 @@ def plant_tables(cluster: Cluster) -> None:
             conn.execute("SELECT sum(id) FROM items")
 
 
+@contextmanager
+def app_workload(cluster: Cluster) -> Iterator[None]:
+    """The application's statements, a few times a second, until the block ends."""
+    stop = threading.Event()
+
+    def run() -> None:
+        with superuser(cluster, "app") as conn:
+            i = 0
+            while not stop.is_set():
+                conn.execute("SELECT count(*) FROM items WHERE kind = %s", (i % 7,))
+                i += 1
+                stop.wait(0.1)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(10)
+
+
 def write_wal(cluster: Cluster) -> None:
     """A few MB of WAL the paused standby does not replay and the slot keeps."""
     with superuser(cluster, "postgres") as conn:
@@ -368,6 +390,12 @@ def test_dashboards_and_alerts_against_real_prometheus(small_pg: tuple[Cluster, 
         assert (critical["kind"], critical["relation"]) == ("dead_tuples", "churn"), critical
 
         # Every panel's query returns data.
+        # The application keeps querying while the panels are read: per-statement series rank what ran in
+        # the kept intervals (rate() needs it running), and the agent's own (marked) statements never count.
+        stack.enter_context(app_workload(primary))
+        wait_for(lambda: prom.query('pgradar_statement_calls_total{target="main", database="app"}'), 60, step=1,
+                 what="per-statement series of the application's statements")
+        time.sleep(12)  # more than the panels' 10 s rate window of samples
         report = _check_panels(prom, agent_port)
         log = (tmp_path / "agent.log").read_text()
         assert "Traceback" not in log and MONITOR_PASSWORD not in log
