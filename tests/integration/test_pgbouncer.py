@@ -79,7 +79,8 @@ def test_check_lists_a_pgbouncer_target(pgbouncer: Bouncer) -> None:
                    "--format", "json", "--fail-on", "never")
     assert proc.returncode == 0, proc.stderr
     (target,) = json.loads(proc.stdout)["targets"]
-    assert target == {"name": "bouncer", "server_version": None, "role": "pgbouncer", "ok": True, "error": None}
+    assert target == {"name": "bouncer", "server_version": None, "role": "pgbouncer", "ok": True, "error": None,
+                      "disabled": []}  # the admin console has nothing to switch off
     assert MONITOR_PASSWORD not in proc.stdout + proc.stderr
 
 
