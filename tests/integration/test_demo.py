@@ -225,6 +225,28 @@ def test_status_page_in_chromium(demo: RunningDemo) -> None:
         assert shown[0]["severity"] in shown[0]["text"] and len(shown[0]["text"].splitlines()) >= 3
 
 
+def test_page_reads_like_a_diagnosis_without_false_alarms(demo: RunningDemo) -> None:
+    """No agent statement among the top statements, no stale_stats from a parallel plan, problems by severity."""
+    wait_for(lambda: _statements_on_page(demo.port), 90, what="statements with two intervals on the status page")
+    deadline = time.monotonic() + PLANTED_WITHIN_S
+    while _planted_missing(demo.port) and time.monotonic() < deadline:
+        time.sleep(2)
+    html = scrape(demo.port, "/")
+    top = html[html.index("<h2>Top statements"):]
+    statements = re.findall(r'<tr class="statement" data-queryid="(-?\d+)"', top)
+    own = [marker for marker in ("/* pgradar */", "pg_stat_statements(", "pg_stat_user_tables", "pg_replication_slots",
+                                 "pg_settings", "pg_class") if marker in top]
+    print(f"\ntop statements on the page: {len(statements)}, of them the agent's own: {len(own)}")
+    assert statements and own == [], own
+    problems = json.loads(scrape(demo.port, "/problems"))["problems"]
+    ranks = [("critical", "warning", "info").index(p["severity"]) for p in problems]
+    assert ranks == sorted(ranks)
+    stale = [(p["target"], p["relation"], p["summary"]) for p in problems if p["kind"] == "stale_stats"
+             and p["relation"] == "orders"]
+    assert stale == [], stale  # orders never changed after its ANALYZE; its count(*) plans are parallel
+    assert "=<code>" not in html and "[[&quot;" not in html  # evidence in units, not JSON
+
+
 def test_ctrl_c_stops_everything_and_removes_the_folder(demo: RunningDemo) -> None:
     folder, pids = demo.folder, demo.server_pids
     assert folder is not None and pids
@@ -249,25 +271,3 @@ def test_busy_port_fails_at_once_and_starts_nothing() -> None:
     assert proc.stderr.strip() == (f"pgradar: error: demo: --listen 127.0.0.1:{port}: cannot listen: "
                                    "Address already in use")
     assert "demo: folder" not in proc.stdout
-
-
-def test_page_reads_like_a_diagnosis_without_false_alarms(demo: RunningDemo) -> None:
-    """No agent statement among the top statements, no stale_stats from a parallel plan, problems by severity."""
-    wait_for(lambda: _statements_on_page(demo.port), 90, what="statements with two intervals on the status page")
-    deadline = time.monotonic() + PLANTED_WITHIN_S
-    while _planted_missing(demo.port) and time.monotonic() < deadline:
-        time.sleep(2)
-    html = scrape(demo.port, "/")
-    top = html[html.index("<h2>Top statements"):]
-    statements = re.findall(r'<tr class="statement" data-queryid="(-?\d+)"', top)
-    own = [marker for marker in ("/* pgradar */", "pg_stat_statements(", "pg_stat_user_tables", "pg_replication_slots",
-                                 "pg_settings", "pg_class") if marker in top]
-    print(f"\ntop statements on the page: {len(statements)}, of them the agent's own: {len(own)}")
-    assert statements and own == [], own
-    problems = json.loads(scrape(demo.port, "/problems"))["problems"]
-    ranks = [("critical", "warning", "info").index(p["severity"]) for p in problems]
-    assert ranks == sorted(ranks)
-    stale = [(p["target"], p["relation"], p["summary"]) for p in problems if p["kind"] == "stale_stats"
-             and p["relation"] == "orders"]
-    assert stale == [], stale  # orders never changed after its ANALYZE; its count(*) plans are parallel
-    assert "=<code>" not in html and "[[&quot;" not in html  # evidence in units, not JSON
