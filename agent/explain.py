@@ -49,13 +49,12 @@ class SeqScan:
     reltuples: float | None = None  # filled in from the catalog when planned
     sort_keys: tuple[str, ...] = ()  # a Sort right above it (nothing else between) sorts its rows by these
     limited: bool = False  # a Limit above that Sort: the statement wants the first rows of the order
-    parallel_divisor: float = 1.0  # a Parallel Seq Scan's rows are per worker: plan_rows * this is the total
     output: tuple[str, ...] = ()  # what it returns (VERBOSE ``Output``): the columns a covering index needs
 
     @property
     def rows(self) -> float:
         """The rows the scan keeps, all workers together (DESIGN 7: parallel estimates are per worker)."""
-        return self.plan_rows * self.parallel_divisor
+        return self.plan_rows * parallel_divisor(self.workers)
     workers: int = 0  # a Parallel Seq Scan: its Gather's planned workers (plan_rows is then per process)
 
 
@@ -147,15 +146,22 @@ _ORDER_KEEPING = frozenset(("Limit", "Sort", "Incremental Sort", "Gather Merge",
                             "Subquery Scan", "Append", "Seq Scan"))
 
 
-def parallel_divisor(workers: int) -> float:
-    """PostgreSQL's share of a parallel plan's rows per process: workers, plus the leader's part."""
-    leader = 1.0 - 0.3 * workers
-    return workers + (leader if leader > 0 else 0.0)
+def parallel_divisor(workers: int, leader_participates: bool = True) -> float:
+    """What the planner divided a parallel scan's rows by: its workers, plus the leader's share.
+
+    PostgreSQL's ``get_parallel_divisor``: with ``parallel_leader_participation``
+    on, the leader counts as ``1 - 0.3 * workers`` of a process while that
+    is positive (200,000 rows over one worker show as 117,647: 1.7
+    processes). A scan outside a parallel plan: 1.
+    """
+    if workers <= 0:
+        return 1.0
+    return workers + (max(0.0, 1.0 - 0.3 * workers) if leader_participates else 0.0)
 
 
-def _scan_contexts(node: Mapping[str, Any], sort: tuple[str, ...], limited: bool, divisor: float,
-                   out: dict[int, tuple[tuple[str, ...], bool, float]]) -> None:
-    """For each Seq Scan: the sort keys and Limit right above it, and its parallel divisor."""
+def _scan_contexts(node: Mapping[str, Any], sort: tuple[str, ...], limited: bool,
+                   out: dict[int, tuple[tuple[str, ...], bool]]) -> None:
+    """For each Seq Scan: the sort keys and Limit right above it."""
     kind = node.get("Node Type")
     if kind not in _ORDER_KEEPING:
         sort, limited = (), False
@@ -163,11 +169,9 @@ def _scan_contexts(node: Mapping[str, Any], sort: tuple[str, ...], limited: bool
         limited = True
     elif kind in ("Sort", "Incremental Sort"):
         sort = tuple(node.get("Sort Key", ()))
-    elif kind in ("Gather", "Gather Merge"):
-        divisor = parallel_divisor(int(node.get("Workers Planned", 0)))
-    out[id(node)] = (sort, limited and bool(sort), divisor if node.get("Parallel Aware") else 1.0)
+    out[id(node)] = (sort, limited and bool(sort))
     for child in node.get("Plans", ()):
-        _scan_contexts(child, sort, limited, divisor, out)
+        _scan_contexts(child, sort, limited, out)
 
 
 def walk(explain_json: Any) -> PlanSummary:
@@ -177,15 +181,15 @@ def walk(explain_json: Any) -> PlanSummary:
     scans, sorts, loops = [], [], 0
     indexes: list[PlanIndex] = []
     relations: list[tuple[str | None, str]] = []
-    contexts: dict[int, tuple[tuple[str, ...], bool, float]] = {}
-    _scan_contexts(root, (), False, 1.0, contexts)
+    contexts: dict[int, tuple[tuple[str, ...], bool]] = {}
+    _scan_contexts(root, (), False, contexts)
     for node, workers in _with_workers(root):
         kind = node.get("Node Type")
         if kind == "Seq Scan":
-            sort, limited, divisor = contexts[id(node)]
+            sort, limited = contexts[id(node)]
             scans.append(SeqScan(node.get("Schema"), node.get("Relation Name", ""), node.get("Alias"),
                                  node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0)),
-                                 sort_keys=sort, limited=limited, parallel_divisor=divisor,
+                                 sort_keys=sort, limited=limited,
                                  output=tuple(node.get("Output", ())),
                                  workers=workers if node.get("Parallel Aware") else 0))
         elif kind in ("Sort", "Incremental Sort"):

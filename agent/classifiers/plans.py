@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
-from pgradar.agent.explain import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan
+from pgradar.agent.explain import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan, parallel_divisor
 from pgradar.agent.findings import Finding, Severity, qualified
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import SettingsSnapshot, StatementsSnapshot, StatementStat, TablesSnapshot
@@ -145,19 +145,6 @@ def estimate_drift(plan_rows: float, reltuples: float) -> float:
     """How far a plan's row estimate for a whole table is from pg_class.reltuples (0: equal, 1: double or half)."""
     low, high = sorted((max(plan_rows, 1.0), max(reltuples, 1.0)))
     return high / low - 1.0
-
-
-def parallel_divisor(workers: int, leader_participates: bool = True) -> float:
-    """What the planner divided a parallel scan's rows by: its workers, plus the leader's share.
-
-    PostgreSQL's ``get_parallel_divisor``: with ``parallel_leader_participation``
-    on, the leader counts as ``1 - 0.3 * workers`` of a process while that
-    is positive (200,000 rows over one worker show as 117,647: 1.7
-    processes). A scan outside a parallel plan: 1.
-    """
-    if workers <= 0:
-        return 1.0
-    return workers + (max(0.0, 1.0 - 0.3 * workers) if leader_participates else 0.0)
 
 
 def whole_table_drift(scan: SeqScan, reltuples: float, leader_participates: bool = True) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""Servers and the demo started as root from a folder only root can enter (a clone under /root).
+"""Servers and the demo started from a folder only its owner can enter (a clone under /root, as root).
 
 As root, servers run as the ``postgres`` service user and the folders above
 their binaries get o+x. That only helps if the child runs with the service
@@ -28,8 +28,6 @@ import psycopg
 import pytest
 from pgradar.agent.embedded import Installation, Sandbox, _exec_denied, free_port
 from support import scrape, wait_for
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs servers as another user")
 
 
 @pytest.fixture
@@ -92,7 +90,12 @@ def test_server_starts_from_a_private_folder(source: str, private: Path,
         assert pid is not None
         status = Path(f"/proc/{pid}/status").read_text()
         groups = re.search(r"^Groups:\s*(.*)$", status, re.M)
-        assert groups is not None and "0" not in groups.group(1).split(), "the server kept root's groups"
+        uid = re.search(r"^Uid:\s*(\d+)", status, re.M)
+        assert groups is not None and uid is not None
+        if cluster.user is None:  # not root: the server runs as this user, from this user's private folder
+            assert int(uid.group(1)) == os.geteuid()
+        else:  # root: as the service user, in its own group only (no root group, no supplementary groups)
+            assert int(uid.group(1)) != 0 and "0" not in groups.group(1).split(), "the server kept root's groups"
 
 
 def test_unreachable_binary_names_the_folder_and_the_fix(private: Path) -> None:

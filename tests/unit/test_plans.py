@@ -6,7 +6,16 @@ from pathlib import Path
 
 from factories import T0, observation, snap, stat
 from pgradar.agent.classifiers import plans as pc
-from pgradar.agent.explain import Candidate, IndexAdvice, PlansSnapshot, StatementPlan, candidates, due, walk
+from pgradar.agent.explain import (
+    Candidate,
+    IndexAdvice,
+    PlansSnapshot,
+    StatementPlan,
+    candidates,
+    due,
+    parallel_divisor,
+    walk,
+)
 from pgradar.agent.thresholds import DEFAULT
 
 PLAN = json.loads((Path(__file__).parent / "fixtures" / "plan_nested.json").read_text())
@@ -161,7 +170,7 @@ def test_parallel_seq_scan_of_an_unchanged_table_is_no_stale_stats() -> None:
     assert _parallel_obs(200_000, plan_rows=100_000, workers=2, leader=False) == []  # the workers alone
     assert _parallel_obs(200_000, plan_rows=110_000, workers=2) != []  # 264,000 with the leader
     assert _parallel_obs(200_000, plan_rows=110_000, workers=2, leader=False) == []  # 220,000: 10%
-    assert pc.parallel_divisor(0) == 1.0 and pc.parallel_divisor(4) == 4.0 and pc.parallel_divisor(1, False) == 1.0
+    assert parallel_divisor(0) == 1.0 and parallel_divisor(4) == 4.0 and parallel_divisor(1, False) == 1.0
 
 
 def test_parallel_seq_scan_of_a_grown_table_is_stale_stats_multiplied_back() -> None:
