@@ -169,10 +169,14 @@ def test_inactive_slot_reported_at_any_size_then_warning_then_dropped(heavy_pg: 
                          "WHERE slot_name = 'never_used'")
 
 
-def test_slot_past_max_slot_wal_keep_size_is_critical(heavy_pg: Cluster) -> None:
-    """A slot whose WAL the server has stopped keeping (wal_status unreserved, then lost) is useless: critical."""
-    with watch(("main", monitor_dsn(heavy_pg))) as agent, superuser(heavy_pg, "app") as conn, \
-            superuser(heavy_pg) as root:
+def test_slot_past_max_slot_wal_keep_size_is_critical(fresh_pg: Cluster) -> None:
+    """A slot whose WAL the server has stopped keeping (wal_status unreserved, then lost) is useless: critical.
+
+    On a cluster of its own: shrinking max_wal_size and checkpointing removes WAL that the shared
+    clusters' standby (which has no slot) may still need, and it then never catches up.
+    """
+    with watch(("main", monitor_dsn(fresh_pg))) as agent, superuser(fresh_pg, "app") as conn, \
+            superuser(fresh_pg) as root:
         root.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
         root.execute("ALTER SYSTEM SET max_wal_size = '32MB'")
         root.execute("SELECT pg_reload_conf()")
