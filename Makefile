@@ -18,15 +18,19 @@ install: $(VENV)/.installed
 servers: install
 	$(PY) scripts/fetch_postgres.py
 
-test: install servers
-	$(PY) -m ruff check agent exporters dashboards alerts tests scripts bench
+LINTED := agent exporters dashboards alerts tests scripts bench setup.py
+
+test: install servers lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
+# ruff's rules and its formatting, and mypy --strict over the package (scripts/typecheck.sh).
 lint: install
-	$(PY) -m ruff check agent exporters dashboards alerts tests scripts bench
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
+	PYTHON=$(PY) scripts/typecheck.sh
 
 # The demo as a user meets it: its own venv with pgradar installed (not editable) and the embedded
 # PostgreSQL 18 only, no test tools; it runs by absolute path, so the `check` command it prints works

@@ -13,6 +13,12 @@ from setuptools import find_namespace_packages, setup
 
 FOLDERS = ("agent", "exporters", "dashboards", "alerts")
 
-setup(packages=[f"pgradar.{name}" for name in find_namespace_packages(
-    include=[f"{folder}{tail}" for folder in FOLDERS for tail in ("", ".*")],
-    exclude=["*.__pycache__", "*.__pycache__.*"])])
+setup(
+    packages=[
+        f"pgradar.{name}"
+        for name in find_namespace_packages(
+            include=[f"{folder}{tail}" for folder in FOLDERS for tail in ("", ".*")],
+            exclude=["*.__pycache__", "*.__pycache__.*"],
+        )
+    ]
+)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+
 from pgradar.agent.bouncer import BouncerRuntime
 from pgradar.agent.config import Config
 from pgradar.agent.custom_collector import CustomRunner
@@ -65,14 +66,17 @@ class Agent:
             self.state.targets[target.name] = state
             self.runtimes[target.name] = BouncerRuntime(target, config, state)
         # Custom SQL collectors: their own sessions and status, one job per target and query.
-        self.custom: dict[str, CustomRunner] = {
-            t.name: CustomRunner(t, config, self.state.targets[t.name]) for t in config.owned(config.targets)
-        } if config.custom_queries else {}
+        self.custom: dict[str, CustomRunner] = (
+            {t.name: CustomRunner(t, config, self.state.targets[t.name]) for t in config.owned(config.targets)}
+            if config.custom_queries
+            else {}
+        )
         workers = max(4, min(32, 2 * len(self.runtimes)))
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-            timezone=UTC)
+            timezone=UTC,
+        )
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     def start(self) -> None:
@@ -84,20 +88,41 @@ class Agent:
                 interval = self.config.interval(collector)
                 first = now + timedelta(seconds=first_run_offset(name, collector, interval, window))
                 # start_date anchors every later run on the first one (next_run_time alone does not)
-                self.scheduler.add_job(self._run, "interval", args=[runtime, collector, first.timestamp(), interval],
-                                       seconds=interval, start_date=first,
-                                       id=f"{name}/{collector}", name=f"{collector} on {name}")
+                self.scheduler.add_job(
+                    self._run,
+                    "interval",
+                    args=[runtime, collector, first.timestamp(), interval],
+                    seconds=interval,
+                    start_date=first,
+                    id=f"{name}/{collector}",
+                    name=f"{collector} on {name}",
+                )
         for name, runner in self.custom.items():
             for query in runner.queries():
-                self.scheduler.add_job(runner.run, "interval", args=[query.name], seconds=query.interval_s,
-                                       next_run_time=now, id=f"{name}/custom:{query.name}",
-                                       name=f"custom query {query.name} on {name}")
+                self.scheduler.add_job(
+                    runner.run,
+                    "interval",
+                    args=[query.name],
+                    seconds=query.interval_s,
+                    next_run_time=now,
+                    id=f"{name}/custom:{query.name}",
+                    name=f"custom query {query.name} on {name}",
+                )
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
-        self.scheduler.add_job(self.classify, "interval", seconds=self.config.interval("classify"),
-                               next_run_time=now, id="classify", name="classify all targets")
+        self.scheduler.add_job(
+            self.classify,
+            "interval",
+            seconds=self.config.interval("classify"),
+            next_run_time=now,
+            id="classify",
+            name="classify all targets",
+        )
         self.scheduler.start()
-        shard = f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})" \
-            if self.config.shard else ""
+        shard = (
+            f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})"
+            if self.config.shard
+            else ""
+        )
         log.info("watching %d target(s)%s: %s", len(self.runtimes), shard, ", ".join(self.runtimes))
 
     def _run(self, runtime: TargetRuntime, collector: str, first: float, interval: float) -> None:
@@ -140,8 +165,12 @@ class Agent:
 
     def ready(self) -> tuple[bool, str]:
         """Ready once every collector of every target has run at least once, and been classified."""
-        waiting = [f"{name}/{c}" for name, rt in self.runtimes.items() for c in (*rt.collector_names, "classify")
-                   if rt.state.collector(c).runs == 0]
+        waiting = [
+            f"{name}/{c}"
+            for name, rt in self.runtimes.items()
+            for c in (*rt.collector_names, "classify")
+            if rt.state.collector(c).runs == 0
+        ]
         if waiting:
             return False, f"first pass not finished: {', '.join(waiting[:10])}"
         return True, "ready"

@@ -19,12 +19,25 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 import pandas as pd
+
 from pgradar.agent.snapshots import StatementKey, StatementsSnapshot, StatementStat, per_snapshot
 
 KEY = ["userid", "dbid", "queryid", "toplevel"]
-COUNTERS = ["calls", "total_exec_ms", "total_plan_ms", "rows", "shared_blks_hit", "shared_blks_read",
-            "shared_blks_dirtied", "shared_blks_written", "temp_blks_read", "temp_blks_written",
-            "blk_read_ms", "blk_write_ms", "wal_bytes"]
+COUNTERS = [
+    "calls",
+    "total_exec_ms",
+    "total_plan_ms",
+    "rows",
+    "shared_blks_hit",
+    "shared_blks_read",
+    "shared_blks_dirtied",
+    "shared_blks_written",
+    "temp_blks_read",
+    "temp_blks_written",
+    "blk_read_ms",
+    "blk_write_ms",
+    "wal_bytes",
+]
 LABELS = ["database", "username"]
 
 
@@ -91,8 +104,9 @@ def _frame_of(rows: Sequence[StatementStat]) -> pd.DataFrame:
 def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) -> StatementInterval:
     cur = _frame_of(current.rows)
     prev = _frame_of(previous.rows)
-    whole_reset = (previous.info is not None and current.info is not None
-                   and previous.info.stats_reset != current.info.stats_reset)
+    whole_reset = (
+        previous.info is not None and current.info is not None and previous.info.stats_reset != current.info.stats_reset
+    )
     joined = cur.join(prev[COUNTERS].add_suffix("_prev"), how="left")
     prev_cols = [f"{c}_prev" for c in COUNTERS]
     is_new = joined[prev_cols[0]].isna()
@@ -106,8 +120,7 @@ def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) 
     out[LABELS] = joined[LABELS]
     active = out[out["calls"] > 0].sort_values("total_exec_ms", ascending=False).reset_index()
     deltas = tuple(
-        StatementDelta(**{name: _cast(name, row[name]) for name in _DELTA_FIELDS})
-        for row in active.to_dict("records")
+        StatementDelta(**{name: _cast(name, row[name]) for name in _DELTA_FIELDS}) for row in active.to_dict("records")
     )
     reset_seen = bool(whole_reset or went_back.any())
     return StatementInterval(previous.taken_at, current.taken_at, deltas, reset_seen)

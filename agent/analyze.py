@@ -59,8 +59,7 @@ def _q(name: str, server: ServerInfo) -> queries.Query:
     return queries.resolve("explain", name, server.major)
 
 
-def analyze_statement(session: Session, server: ServerInfo, c: Candidate, timeout_ms: int,
-                      now: datetime) -> PlanSample:
+def analyze_statement(session: Session, server: ServerInfo, c: Candidate, timeout_ms: int, now: datetime) -> PlanSample:
     """Run one statement under EXPLAIN ANALYZE in a rolled-back read-only transaction; NotStandby on a primary."""
     with session.rolled_back():
         guard = session.one(_q("analyze_guard", server), {"ms": timeout_ms})
@@ -68,8 +67,7 @@ def analyze_statement(session: Session, server: ServerInfo, c: Candidate, timeou
             raise NotStandby("the server is not in recovery")
         session.dicts(_q("search_path", server), {"path": search_path_for(c.username)})
         document = session.with_statement(_q("analyze", server), c.text)[0]["QUERY PLAN"][0]
-    return plan_sample(document, c.queryid, c.database, c.text, float(document.get("Execution Time", 0.0)), now,
-                       SOURCE)
+    return plan_sample(document, c.queryid, c.database, c.text, float(document.get("Execution Time", 0.0)), now, SOURCE)
 
 
 def analyze_statements(ctx: AnalyzeContext) -> AnalyzeSnapshot:
@@ -86,8 +84,14 @@ def analyze_statements(ctx: AnalyzeContext) -> AnalyzeSnapshot:
     top = candidates(history, ctx.statement_texts, databases=ctx.databases, limit=int(t.explain_top_statements))
     samples = {(s.database, s.queryid): s for s in previous.plans} if previous else {}
     # never run first, then the longest ago; the cost order otherwise
-    order = sorted(top, key=lambda c: (samples[(c.database, c.queryid)].seen_at.timestamp()
-                                       if (c.database, c.queryid) in samples else float("-inf")))
+    order = sorted(
+        top,
+        key=lambda c: (
+            samples[(c.database, c.queryid)].seen_at.timestamp()
+            if (c.database, c.queryid) in samples
+            else float("-inf")
+        ),
+    )
     skipped: list[tuple[int, str]] = []
     ran = 0
     exhausted = False
@@ -105,8 +109,9 @@ def analyze_statements(ctx: AnalyzeContext) -> AnalyzeSnapshot:
             exhausted = True
             break
         try:
-            samples[(c.database, c.queryid)] = analyze_statement(ctx.session(c.database), ctx.server, c,
-                                                                 int(left_ms), ctx.now)
+            samples[(c.database, c.queryid)] = analyze_statement(
+                ctx.session(c.database), ctx.server, c, int(left_ms), ctx.now
+            )
             ran += 1
         except QueryFailed as exc:  # timed out, a recovery conflict, no privilege: this one only
             skipped.append((c.queryid, f"EXPLAIN ANALYZE failed: {exc}"))

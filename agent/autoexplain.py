@@ -94,8 +94,13 @@ class DeadlockReport:
     waits: tuple[str, ...]  # "Process n waits for ShareLock on transaction m; blocked by process k."
 
     def to_json(self) -> dict[str, object]:
-        return {"database": self.database, "seen_at": self.seen_at.isoformat(), "statements": list(self.statements),
-                "relations": list(self.relations), "waits": list(self.waits)}
+        return {
+            "database": self.database,
+            "seen_at": self.seen_at.isoformat(),
+            "statements": list(self.statements),
+            "relations": list(self.relations),
+            "waits": list(self.waits),
+        }
 
 
 MAX_DEADLOCKS = 20  # reports kept, the latest
@@ -147,10 +152,23 @@ def _nodes(plan: dict[str, Any]) -> Iterator[PlanNode]:
                 relation, schema = child["Relation Name"], child.get("Schema")
                 break
     if "Actual Rows" in plan and plan.get("Actual Loops", 0):
-        condition = next((plan[k] for k in ("Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond",
-                                            "Join Filter") if k in plan), None)
-        yield PlanNode(str(plan.get("Node Type", "")), schema, relation, float(plan.get("Plan Rows", 0)),
-                       float(plan["Actual Rows"]), float(plan["Actual Loops"]), condition)
+        condition = next(
+            (
+                plan[k]
+                for k in ("Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond", "Join Filter")
+                if k in plan
+            ),
+            None,
+        )
+        yield PlanNode(
+            str(plan.get("Node Type", "")),
+            schema,
+            relation,
+            float(plan.get("Plan Rows", 0)),
+            float(plan["Actual Rows"]),
+            float(plan["Actual Loops"]),
+            condition,
+        )
     for child in children:
         yield from _nodes(child)
 
@@ -173,12 +191,20 @@ def sample_from(message: str, database: str | None, seen_at: datetime) -> PlanSa
     if not isinstance(doc, dict) or not isinstance(doc.get("Plan"), dict):
         return None
     queryid = doc.get("Query Identifier")
-    return plan_sample(doc, int(queryid) if queryid else None, database, str(doc.get("Query Text", "")),
-                       float(match[1]), seen_at)
+    return plan_sample(
+        doc, int(queryid) if queryid else None, database, str(doc.get("Query Text", "")), float(match[1]), seen_at
+    )
 
 
-def plan_sample(doc: dict[str, Any], queryid: int | None, database: str | None, query: str, duration_ms: float,
-                seen_at: datetime, source: str = "auto_explain") -> PlanSample:
+def plan_sample(
+    doc: dict[str, Any],
+    queryid: int | None,
+    database: str | None,
+    query: str,
+    duration_ms: float,
+    seen_at: datetime,
+    source: str = "auto_explain",
+) -> PlanSample:
     """A sample from one executed plan (``{"Plan": ...}`` with actual rows), its worst estimates first."""
     nodes = sorted(_nodes(doc["Plan"]), key=lambda n: -n.factor)[:MAX_NODES]
     return PlanSample(queryid, database, query[:2000], duration_ms, tuple(nodes), seen_at, source)
@@ -187,8 +213,14 @@ def plan_sample(doc: dict[str, Any], queryid: int | None, database: str | None, 
 class LogTail:
     """Reads what a log file got since the last call; keeps the latest plan per statement."""
 
-    def __init__(self, path: str, max_plans: int = 500, chunk_bytes: int = 8 << 20,
-                 max_message_bytes: int = 1 << 20, backlog_bytes: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        path: str,
+        max_plans: int = 500,
+        chunk_bytes: int = 8 << 20,
+        max_message_bytes: int = 1 << 20,
+        backlog_bytes: int = 4 << 20,
+    ) -> None:
         self.path = path
         self.max_plans = max_plans
         self.chunk_bytes = chunk_bytes
@@ -229,7 +261,7 @@ class LogTail:
             newline = data.find(b"\n")
             if newline < 0:
                 return len(data)
-            data, self._skip_to_line = data[newline + 1:], False
+            data, self._skip_to_line = data[newline + 1 :], False
         data = self._partial + data
         *lines, self._partial = data.split(b"\n")
         if len(self._partial) > self.max_message_bytes:
@@ -253,8 +285,11 @@ class LogTail:
                 return
             if isinstance(entry, dict) and isinstance(entry.get("message"), str):
                 if entry.get("state_code") == "40P01" or entry["message"] == "deadlock detected":
-                    self._keep_deadlock(deadlock_report(str(entry.get("detail", "")), str(entry.get("context", "")),
-                                                        entry.get("dbname"), now))
+                    self._keep_deadlock(
+                        deadlock_report(
+                            str(entry.get("detail", "")), str(entry.get("context", "")), entry.get("dbname"), now
+                        )
+                    )
                     return
                 self._keep(sample_from(entry["message"], entry.get("dbname"), now))
             return
@@ -288,7 +323,7 @@ class LogTail:
             m = _SEVERITY_FIELD.search(line) if not line.startswith("\t") else None
             if m is not None:
                 field = m[1]
-                line = line[m.end():]
+                line = line[m.end() :]
             (detail if field == "DETAIL" else context if field == "CONTEXT" else []).append(line)
         db = _DB_PREFIX.search(lines[0])
         self._keep_deadlock(deadlock_report("\n".join(detail), "\n".join(context), db[1] if db else None, now))

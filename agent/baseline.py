@@ -40,15 +40,49 @@ FORMAT = "pgradar-baseline"
 VERSION = 1
 
 STATEMENT_KEY = ("userid", "dbid", "queryid", "toplevel")
-STATEMENT_COUNTERS = ("calls", "total_exec_ms", "total_plan_ms", "rows", "shared_blks_hit", "shared_blks_read",
-                      "shared_blks_dirtied", "shared_blks_written", "temp_blks_read", "temp_blks_written",
-                      "blk_read_ms", "blk_write_ms", "wal_bytes")
-TABLE_COUNTERS = ("seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch", "n_tup_ins", "n_tup_upd", "n_tup_del",
-                  "n_tup_hot_upd")
+STATEMENT_COUNTERS = (
+    "calls",
+    "total_exec_ms",
+    "total_plan_ms",
+    "rows",
+    "shared_blks_hit",
+    "shared_blks_read",
+    "shared_blks_dirtied",
+    "shared_blks_written",
+    "temp_blks_read",
+    "temp_blks_written",
+    "blk_read_ms",
+    "blk_write_ms",
+    "wal_bytes",
+)
+TABLE_COUNTERS = (
+    "seq_scan",
+    "seq_tup_read",
+    "idx_scan",
+    "idx_tup_fetch",
+    "n_tup_ins",
+    "n_tup_upd",
+    "n_tup_del",
+    "n_tup_hot_upd",
+)
 INDEX_COUNTERS = ("idx_scan", "idx_tup_read", "idx_tup_fetch")
-DATABASE_COUNTERS = ("xact_commit", "xact_rollback", "blks_read", "blks_hit", "tup_returned", "tup_fetched",
-                     "tup_inserted", "tup_updated", "tup_deleted", "conflicts", "temp_files", "temp_bytes",
-                     "deadlocks", "blk_read_ms", "blk_write_ms")
+DATABASE_COUNTERS = (
+    "xact_commit",
+    "xact_rollback",
+    "blks_read",
+    "blks_hit",
+    "tup_returned",
+    "tup_fetched",
+    "tup_inserted",
+    "tup_updated",
+    "tup_deleted",
+    "conflicts",
+    "temp_files",
+    "temp_bytes",
+    "deadlocks",
+    "blk_read_ms",
+    "blk_write_ms",
+)
 
 
 class BaselineError(Exception):
@@ -101,36 +135,62 @@ def _when(text: Any, where: str) -> datetime | None:
         raise BaselineError(f"{where}: not a time: {str(text)[:40]!r}") from None
 
 
-def capture(name: str, identity: Identity, statements: StatementsSnapshot | None, tables: TablesSnapshot | None,
-            indexes: IndexesSnapshot | None, databases: DatabaseSnapshot | None, taken_at: datetime) -> TargetBaseline:
+def capture(
+    name: str,
+    identity: Identity,
+    statements: StatementsSnapshot | None,
+    tables: TablesSnapshot | None,
+    indexes: IndexesSnapshot | None,
+    databases: DatabaseSnapshot | None,
+    taken_at: datetime,
+) -> TargetBaseline:
     """The counters of one target's latest snapshots (no text, no names but databases')."""
     return TargetBaseline(
-        name=name, taken_at=statements.taken_at if statements is not None else taken_at, identity=identity,
-        statements=tuple(tuple(getattr(r, f) for f in (*STATEMENT_KEY, *STATEMENT_COUNTERS))
-                         for r in (statements.rows if statements else ())),
-        tables=tuple((t.database, t.relid, *(getattr(t, f) for f in TABLE_COUNTERS))
-                     for t in (tables.tables if tables else ())),
-        indexes=tuple((i.database, i.indexrelid, *(getattr(i, f) for f in INDEX_COUNTERS))
-                      for i in (indexes.indexes if indexes else ())),
-        databases=tuple((d.database, *(getattr(d, f) for f in DATABASE_COUNTERS))
-                        for d in (databases.databases if databases else ())))
+        name=name,
+        taken_at=statements.taken_at if statements is not None else taken_at,
+        identity=identity,
+        statements=tuple(
+            tuple(getattr(r, f) for f in (*STATEMENT_KEY, *STATEMENT_COUNTERS))
+            for r in (statements.rows if statements else ())
+        ),
+        tables=tuple(
+            (t.database, t.relid, *(getattr(t, f) for f in TABLE_COUNTERS)) for t in (tables.tables if tables else ())
+        ),
+        indexes=tuple(
+            (i.database, i.indexrelid, *(getattr(i, f) for f in INDEX_COUNTERS))
+            for i in (indexes.indexes if indexes else ())
+        ),
+        databases=tuple(
+            (d.database, *(getattr(d, f) for f in DATABASE_COUNTERS))
+            for d in (databases.databases if databases else ())
+        ),
+    )
 
 
 def to_json(baseline: Baseline) -> str:
     def target(t: TargetBaseline) -> dict[str, Any]:
         return {
-            "name": t.name, "taken_at": _iso(t.taken_at),
-            "system_identifier": t.identity.system_identifier, "started_at": _iso(t.identity.started_at),
+            "name": t.name,
+            "taken_at": _iso(t.taken_at),
+            "system_identifier": t.identity.system_identifier,
+            "started_at": _iso(t.identity.started_at),
             "pgss_stats_reset": _iso(t.identity.pgss_reset),
             "database_stats_reset": {db: _iso(when) for db, when in t.identity.database_resets},
             "statement_columns": [*STATEMENT_KEY, *STATEMENT_COUNTERS],
             # queryid is a signed 64-bit number: text, so no JSON reader rounds it
             "statements": [[r[0], r[1], str(r[2]), *r[3:]] for r in t.statements],
-            "table_columns": ["database", "relid", *TABLE_COUNTERS], "tables": [list(r) for r in t.tables],
-            "index_columns": ["database", "indexrelid", *INDEX_COUNTERS], "indexes": [list(r) for r in t.indexes],
-            "database_columns": ["database", *DATABASE_COUNTERS], "databases": [list(r) for r in t.databases]}
-    return json.dumps({"format": FORMAT, "version": VERSION, "targets": [target(t) for t in baseline.targets]},
-                      indent=1) + "\n"
+            "table_columns": ["database", "relid", *TABLE_COUNTERS],
+            "tables": [list(r) for r in t.tables],
+            "index_columns": ["database", "indexrelid", *INDEX_COUNTERS],
+            "indexes": [list(r) for r in t.indexes],
+            "database_columns": ["database", *DATABASE_COUNTERS],
+            "databases": [list(r) for r in t.databases],
+        }
+
+    return (
+        json.dumps({"format": FORMAT, "version": VERSION, "targets": [target(t) for t in baseline.targets]}, indent=1)
+        + "\n"
+    )
 
 
 def from_json(text: str, where: str) -> Baseline:
@@ -146,21 +206,32 @@ def from_json(text: str, where: str) -> Baseline:
     try:
         targets = []
         for t in data["targets"]:
-            expected = {"statement_columns": [*STATEMENT_KEY, *STATEMENT_COUNTERS],
-                        "table_columns": ["database", "relid", *TABLE_COUNTERS],
-                        "index_columns": ["database", "indexrelid", *INDEX_COUNTERS],
-                        "database_columns": ["database", *DATABASE_COUNTERS]}
+            expected = {
+                "statement_columns": [*STATEMENT_KEY, *STATEMENT_COUNTERS],
+                "table_columns": ["database", "relid", *TABLE_COUNTERS],
+                "index_columns": ["database", "indexrelid", *INDEX_COUNTERS],
+                "database_columns": ["database", *DATABASE_COUNTERS],
+            }
             for key, columns in expected.items():
                 if t[key] != columns:
                     raise BaselineError(f"{where}: {key} differ from what this pgradar writes")
             identity = Identity(
-                t["system_identifier"], _when(t["started_at"], where), _when(t["pgss_stats_reset"], where),
-                tuple((str(db), _when(when, where)) for db, when in t["database_stats_reset"].items()))
-            targets.append(TargetBaseline(
-                str(t["name"]), _when(t["taken_at"], where) or datetime.min, identity,
-                tuple((int(r[0]), int(r[1]), int(r[2]), bool(r[3]), *r[4:]) for r in t["statements"]),
-                tuple(tuple(r) for r in t["tables"]), tuple(tuple(r) for r in t["indexes"]),
-                tuple(tuple(r) for r in t["databases"])))
+                t["system_identifier"],
+                _when(t["started_at"], where),
+                _when(t["pgss_stats_reset"], where),
+                tuple((str(db), _when(when, where)) for db, when in t["database_stats_reset"].items()),
+            )
+            targets.append(
+                TargetBaseline(
+                    str(t["name"]),
+                    _when(t["taken_at"], where) or datetime.min,
+                    identity,
+                    tuple((int(r[0]), int(r[1]), int(r[2]), bool(r[3]), *r[4:]) for r in t["statements"]),
+                    tuple(tuple(r) for r in t["tables"]),
+                    tuple(tuple(r) for r in t["indexes"]),
+                    tuple(tuple(r) for r in t["databases"]),
+                )
+            )
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise BaselineError(f"{where}: not a pgradar baseline (malformed: {type(exc).__name__} {exc})") from None
     return Baseline(tuple(targets))
@@ -185,30 +256,50 @@ def refusal(saved: TargetBaseline, now: Identity, where: str, current: Statement
     """
     was, here = saved.identity, now
     if was.system_identifier != here.system_identifier:
-        return (f"baseline {where} was taken on another server (system identifier {was.system_identifier} "
-                f"there, {here.system_identifier} on target {saved.name})")
+        return (
+            f"baseline {where} was taken on another server (system identifier {was.system_identifier} "
+            f"there, {here.system_identifier} on target {saved.name})"
+        )
     if was.started_at != here.started_at:
-        return (f"baseline {where} was taken before the server restarted (postmaster start time "
-                f"{_iso(was.started_at)} there, {_iso(here.started_at)} now): counters may have been lost")
+        return (
+            f"baseline {where} was taken before the server restarted (postmaster start time "
+            f"{_iso(was.started_at)} there, {_iso(here.started_at)} now): counters may have been lost"
+        )
     if was.pgss_reset != here.pgss_reset:
-        return (f"baseline {where} was taken before pg_stat_statements was reset (stats reset time "
-                f"{_iso(was.pgss_reset)} there, {_iso(here.pgss_reset)} now)")
+        return (
+            f"baseline {where} was taken before pg_stat_statements was reset (stats reset time "
+            f"{_iso(was.pgss_reset)} there, {_iso(here.pgss_reset)} now)"
+        )
     if current is not None and was.pgss_reset is None and saved.statements and not kept_counting(saved, current):
-        return (f"baseline {where} was taken before pg_stat_statements was reset (none of its "
-                f"{len(saved.statements)} statements kept its counters; this server records no reset time)")
+        return (
+            f"baseline {where} was taken before pg_stat_statements was reset (none of its "
+            f"{len(saved.statements)} statements kept its counters; this server records no reset time)"
+        )
     before = dict(was.database_resets)
     for database, reset in here.database_resets:
         if database in before and before[database] != reset:
-            return (f"baseline {where} was taken before the statistics of database {database} were reset "
-                    f"(stats reset time {_iso(before[database])} there, {_iso(reset)} now)")
+            return (
+                f"baseline {where} was taken before the statistics of database {database} were reset "
+                f"(stats reset time {_iso(before[database])} there, {_iso(reset)} now)"
+            )
     return None
 
 
 def statements_before(saved: TargetBaseline, current: StatementsSnapshot) -> StatementsSnapshot:
     """The baseline as a statements snapshot to subtract (labels come from the current side)."""
-    rows = tuple(StatementStat(userid=r[0], dbid=r[1], queryid=r[2], toplevel=r[3], database="", username="",
-                               max_exec_ms=0.0, **dict(zip(STATEMENT_COUNTERS, r[4:], strict=True)))
-                 for r in saved.statements)
+    rows = tuple(
+        StatementStat(
+            userid=r[0],
+            dbid=r[1],
+            queryid=r[2],
+            toplevel=r[3],
+            database="",
+            username="",
+            max_exec_ms=0.0,
+            **dict(zip(STATEMENT_COUNTERS, r[4:], strict=True)),
+        )
+        for r in saved.statements
+    )
     return StatementsSnapshot(saved.taken_at, rows, current.info, new_texts=0)
 
 
@@ -240,12 +331,14 @@ def databases_before(saved: TargetBaseline, current: DatabaseSnapshot) -> Databa
     rows: list[DatabaseStat] = []
     for d in current.databases:
         counters = by_name.get(d.database)
-        values = dict(zip(DATABASE_COUNTERS, counters, strict=True)) if counters is not None \
+        values = (
+            dict(zip(DATABASE_COUNTERS, counters, strict=True))
+            if counters is not None
             else dict.fromkeys(DATABASE_COUNTERS, 0)
+        )
         rows.append(replace(d, **values))
     return DatabaseSnapshot(saved.taken_at, tuple(rows))
 
 
 def database_resets(snapshot: DatabaseSnapshot | None) -> tuple[tuple[str, datetime | None], ...]:
     return tuple((d.database, d.stats_reset) for d in snapshot.databases) if snapshot is not None else ()
-

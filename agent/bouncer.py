@@ -38,30 +38,60 @@ def _str(row: Row, key: str) -> str:
 
 
 def parse_pools(rows: Sequence[Row]) -> tuple[PoolStat, ...]:
-    return tuple(PoolStat(
-        database=_str(r, "database"), user=_str(r, "user"), cl_active=_int(r, "cl_active"),
-        cl_waiting=_int(r, "cl_waiting"), sv_active=_int(r, "sv_active"), sv_idle=_int(r, "sv_idle"),
-        sv_used=_int(r, "sv_used"), sv_tested=_int(r, "sv_tested"), sv_login=_int(r, "sv_login"),
-        maxwait_seconds=_int(r, "maxwait") + _int(r, "maxwait_us") / US, pool_mode=_str(r, "pool_mode"))
-        for r in rows if r.get("database") != ADMIN_DATABASE)
+    return tuple(
+        PoolStat(
+            database=_str(r, "database"),
+            user=_str(r, "user"),
+            cl_active=_int(r, "cl_active"),
+            cl_waiting=_int(r, "cl_waiting"),
+            sv_active=_int(r, "sv_active"),
+            sv_idle=_int(r, "sv_idle"),
+            sv_used=_int(r, "sv_used"),
+            sv_tested=_int(r, "sv_tested"),
+            sv_login=_int(r, "sv_login"),
+            maxwait_seconds=_int(r, "maxwait") + _int(r, "maxwait_us") / US,
+            pool_mode=_str(r, "pool_mode"),
+        )
+        for r in rows
+        if r.get("database") != ADMIN_DATABASE
+    )
 
 
 def parse_databases(rows: Sequence[Row]) -> tuple[BouncerDatabase, ...]:
-    return tuple(BouncerDatabase(
-        name=_str(r, "name"), host=_str(r, "host"), port=_int(r, "port") or None, database=_str(r, "database"),
-        pool_size=_int(r, "pool_size"), reserve_pool=_int(r, "reserve_pool"), pool_mode=_str(r, "pool_mode"),
-        max_connections=_int(r, "max_connections"), current_connections=_int(r, "current_connections"),
-        paused=bool(_int(r, "paused")), disabled=bool(_int(r, "disabled")))
-        for r in rows if r.get("name") != ADMIN_DATABASE)
+    return tuple(
+        BouncerDatabase(
+            name=_str(r, "name"),
+            host=_str(r, "host"),
+            port=_int(r, "port") or None,
+            database=_str(r, "database"),
+            pool_size=_int(r, "pool_size"),
+            reserve_pool=_int(r, "reserve_pool"),
+            pool_mode=_str(r, "pool_mode"),
+            max_connections=_int(r, "max_connections"),
+            current_connections=_int(r, "current_connections"),
+            paused=bool(_int(r, "paused")),
+            disabled=bool(_int(r, "disabled")),
+        )
+        for r in rows
+        if r.get("name") != ADMIN_DATABASE
+    )
 
 
 def parse_stats(rows: Sequence[Row]) -> tuple[BouncerStat, ...]:
-    return tuple(BouncerStat(
-        database=_str(r, "database"), transactions=_int(r, "total_xact_count"),
-        queries=_int(r, "total_query_count"), received_bytes=_int(r, "total_received"),
-        sent_bytes=_int(r, "total_sent"), xact_seconds=_int(r, "total_xact_time") / US,
-        query_seconds=_int(r, "total_query_time") / US, wait_seconds=_int(r, "total_wait_time") / US)
-        for r in rows if r.get("database") != ADMIN_DATABASE)
+    return tuple(
+        BouncerStat(
+            database=_str(r, "database"),
+            transactions=_int(r, "total_xact_count"),
+            queries=_int(r, "total_query_count"),
+            received_bytes=_int(r, "total_received"),
+            sent_bytes=_int(r, "total_sent"),
+            xact_seconds=_int(r, "total_xact_time") / US,
+            query_seconds=_int(r, "total_query_time") / US,
+            wait_seconds=_int(r, "total_wait_time") / US,
+        )
+        for r in rows
+        if r.get("database") != ADMIN_DATABASE
+    )
 
 
 def console_hint(message: str) -> str:
@@ -76,8 +106,9 @@ def collect_pgbouncer(session: Session, now: datetime) -> BouncerSnapshot:
         return session.dicts(queries.resolve("pgbouncer", command, SQL_VERSION))
 
     config = tuple((_str(r, "key"), _str(r, "value")) for r in show("config"))
-    return BouncerSnapshot(now, parse_pools(show("pools")), parse_databases(show("databases")),
-                           parse_stats(show("stats")), config)
+    return BouncerSnapshot(
+        now, parse_pools(show("pools")), parse_databases(show("databases")), parse_stats(show("stats")), config
+    )
 
 
 class BouncerRuntime(TargetRuntime):

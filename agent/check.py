@@ -75,8 +75,13 @@ def _identity(name: str, runtime: TargetRuntime) -> baselines.Identity:
         raise CheckError(f"cannot read the identity of {name} for the baseline: {exc}") from None
 
 
-def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None, first_pass: datetime,
-          wait: Callable[[float], None]) -> dict[str, gate.Window]:
+def judge(
+    agent: Agent,
+    options: CheckOptions,
+    saved: baselines.Baseline | None,
+    first_pass: datetime,
+    wait: Callable[[float], None],
+) -> dict[str, gate.Window]:
     """Collect, give the statement rules their window, classify again; the window of each target."""
     agent.run_once()
     windows: dict[str, gate.Window] = {}
@@ -85,8 +90,10 @@ def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None,
         agent.run_once()
     for name, rt in _postgres(agent).items():
         if rt.state.server is not None and options.scope.database is not None and not rt.state.databases:
-            raise CheckError(f"--database {options.scope.database}: no such database on {name} (or one that "
-                             "does not allow connections)")
+            raise CheckError(
+                f"--database {options.scope.database}: no such database on {name} (or one that "
+                "does not allow connections)"
+            )
     if options.save_baseline:  # the counters as read, before a baseline's differences replace any
         save(agent, options.save_baseline)
     if options.window_s:
@@ -102,8 +109,10 @@ def judge(agent: Agent, options: CheckOptions, saved: baselines.Baseline | None,
         if saved is not None:
             target_saved = saved.target(name)
             if target_saved is None:
-                raise CheckError(f"baseline {options.baseline} has no target {name} (it holds: "
-                                 f"{', '.join(t.name for t in saved.targets) or 'none'})")
+                raise CheckError(
+                    f"baseline {options.baseline} has no target {name} (it holds: "
+                    f"{', '.join(t.name for t in saved.targets) or 'none'})"
+                )
             why = baselines.refusal(target_saved, _identity(name, rt), str(options.baseline), current)
             if why:
                 raise CheckError(why)
@@ -127,9 +136,17 @@ def save(agent: Agent, path: str) -> None:
         if not rt.state.up:
             continue
         state = rt.state
-        targets.append(baselines.capture(name, _identity(name, rt), state.latest("statements"),
-                                         state.latest("tables"), state.latest("indexes"),
-                                         state.latest("database"), datetime.now(UTC)))
+        targets.append(
+            baselines.capture(
+                name,
+                _identity(name, rt),
+                state.latest("statements"),
+                state.latest("tables"),
+                state.latest("indexes"),
+                state.latest("database"),
+                datetime.now(UTC),
+            )
+        )
     try:
         Path(path).write_text(baselines.to_json(baselines.Baseline(tuple(targets))), encoding="utf-8")
     except OSError as exc:
@@ -153,8 +170,7 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
 
         for line in failures(agent.custom.values()):
             print(line, file=sys.stderr)
-    doc = gate.gate_document(document(agent.state, text_policy=cfg.statement_text), windows, options.scope,
-                             cfg.ignore)
+    doc = gate.gate_document(document(agent.state, text_policy=cfg.statement_text), windows, options.scope, cfg.ignore)
     down = [t for t in doc["targets"] if not t["ok"]]
     if down and len(down) == len(doc["targets"]) and options.format not in ("junit", "github"):
         raise CheckError("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))

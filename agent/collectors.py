@@ -90,19 +90,25 @@ def _q(collector: str, name: str, server: ServerInfo) -> queries.Query:
 
 # --- statements ----------------------------------------------------------------
 
-PGSS_FIX = ("pg_stat_statements is not available{where}: add it to shared_preload_libraries "
-            "(restart needed), then run CREATE EXTENSION pg_stat_statements;{db}")
+PGSS_FIX = (
+    "pg_stat_statements is not available{where}: add it to shared_preload_libraries "
+    "(restart needed), then run CREATE EXTENSION pg_stat_statements;{db}"
+)
 
 
 def pgss_unavailable(server: ServerInfo, database: str) -> tuple[str, str] | None:
     """Why pg_stat_statements cannot be read and the fix, apart; None when it can."""
     if not server.pgss_preloaded:
-        return ("pg_stat_statements is not in shared_preload_libraries",
-                "add it to shared_preload_libraries (restart needed), then run CREATE EXTENSION "
-                f"pg_stat_statements; in database {database}")
+        return (
+            "pg_stat_statements is not in shared_preload_libraries",
+            "add it to shared_preload_libraries (restart needed), then run CREATE EXTENSION "
+            f"pg_stat_statements; in database {database}",
+        )
     if server.pgss_schema is None:
-        return (f"pg_stat_statements is loaded but the extension is not created in database {database}",
-                "CREATE EXTENSION pg_stat_statements;")
+        return (
+            f"pg_stat_statements is loaded but the extension is not created in database {database}",
+            "CREATE EXTENSION pg_stat_statements;",
+        )
     return None
 
 
@@ -111,8 +117,10 @@ def pgss_unavailable_reason(server: ServerInfo, database: str) -> str | None:
     if not server.pgss_preloaded:
         return PGSS_FIX.format(where=" (not in shared_preload_libraries)", db=f" in database {database}")
     if server.pgss_schema is None:
-        return (f"pg_stat_statements is loaded but the extension is not created in database {database}: "
-                "run CREATE EXTENSION pg_stat_statements;")
+        return (
+            f"pg_stat_statements is loaded but the extension is not created in database {database}: "
+            "run CREATE EXTENSION pg_stat_statements;"
+        )
     return None
 
 
@@ -126,8 +134,9 @@ def collect_statements(ctx: CollectContext) -> StatementsSnapshot:
         rows = session.rows(_q("statements", "pgss", ctx.server), StatementStat, pgss=schema)
     except QueryFailed as exc:
         if exc.denied:
-            raise CollectorUnavailable(f"cannot read pg_stat_statements ({exc})",
-                                       f"GRANT pg_monitor TO {session.user};") from None
+            raise CollectorUnavailable(
+                f"cannot read pg_stat_statements ({exc})", f"GRANT pg_monitor TO {session.user};"
+            ) from None
         raise
     info = None
     if ctx.server.has_pgss_toplevel:
@@ -140,8 +149,9 @@ def fetch_new_texts(ctx: CollectContext, snapshot: StatementsSnapshot) -> list[S
     wanted = sorted({r.queryid for r in snapshot.rows if (r.dbid, r.queryid) not in ctx.statement_texts})
     if not wanted:
         return []
-    return ctx.session().rows(_q("statements", "texts", ctx.server), StatementText,
-                              {"queryids": wanted}, pgss=str(ctx.server.pgss_schema))
+    return ctx.session().rows(
+        _q("statements", "texts", ctx.server), StatementText, {"queryids": wanted}, pgss=str(ctx.server.pgss_schema)
+    )
 
 
 # --- per-database: tables and indexes ---------------------------------------------
@@ -231,8 +241,19 @@ def collect_activity(ctx: CollectContext) -> ActivitySnapshot:
     return ActivitySnapshot(ctx.now, tuple(rows))
 
 
-_UNIT_FACTORS = {"": 1.0, "B": 1.0, "kB": 1024.0, "8kB": 8192.0, "MB": 1024.0**2, "GB": 1024.0**3,
-                 "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_UNIT_FACTORS = {
+    "": 1.0,
+    "B": 1.0,
+    "kB": 1024.0,
+    "8kB": 8192.0,
+    "MB": 1024.0**2,
+    "GB": 1024.0**3,
+    "ms": 0.001,
+    "s": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
 
 
 def setting_in_base_units(setting: str, unit: str) -> float:
@@ -285,8 +306,10 @@ def collect_auto_explain(ctx: CollectContext) -> AutoExplainSnapshot:
     return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read, tail.deadlocks)
 
 
-ANALYZE_ON_PRIMARY = ("explain_analyze is on for this target, but it is a primary: ignored, nothing is run "
-                     "(EXPLAIN ANALYZE executes the statement, so pgradar runs it only on a standby)")
+ANALYZE_ON_PRIMARY = (
+    "explain_analyze is on for this target, but it is a primary: ignored, nothing is run "
+    "(EXPLAIN ANALYZE executes the statement, so pgradar runs it only on a standby)"
+)
 ANALYZE_ON_PRIMARY_FIX = "set explain_analyze on the standby targets only"
 
 
@@ -324,8 +347,14 @@ def collect_replication(ctx: CollectContext) -> ReplicationSnapshot:
     receiver = None
     if position["in_recovery"]:  # asked of the server now: a promotion may not be in ServerInfo yet
         receiver = session.rows(_q("replication", "receiver", ctx.server), ReceiverStat)[0]
-    return ReplicationSnapshot(ctx.now, bool(position["in_recovery"]), float(position["wal_bytes"] or 0.0),
-                               tuple(standbys), tuple(slots), receiver)
+    return ReplicationSnapshot(
+        ctx.now,
+        bool(position["in_recovery"]),
+        float(position["wal_bytes"] or 0.0),
+        tuple(standbys),
+        tuple(slots),
+        receiver,
+    )
 
 
 # --- sessions -----------------------------------------------------------------------
@@ -387,8 +416,12 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("replication", collect_replication, 15, "standbys, slots, WAL receiver and replay"),
     CollectorSpec("sessions", collect_sessions, 15, "connections, idle transactions, long statements, locks"),
     CollectorSpec("auto_explain", collect_auto_explain, 30, "auto_explain plans from the server log, if named"),
-    CollectorSpec("explain_analyze", collect_explain_analyze, 300,
-                  "EXPLAIN ANALYZE of parameterless top reads on a standby, if turned on"),
+    CollectorSpec(
+        "explain_analyze",
+        collect_explain_analyze,
+        300,
+        "EXPLAIN ANALYZE of parameterless top reads on a standby, if turned on",
+    ),
 )
 COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
 

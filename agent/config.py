@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from pgradar.agent import custom_queries as custom
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, TextPolicy
 from pgradar.agent.ignores import IgnoreRule, check_rule
@@ -62,8 +63,9 @@ def parse_shard(text: str, hostname: str = "") -> Shard:
     if index_text == "ordinal":
         index_text = hostname.rpartition("-")[2]
         if not index_text.isdigit():
-            raise ConfigError(f"shard {text!r}: the host name {hostname!r} does not end in -<ordinal> "
-                              "(a StatefulSet's pods do)")
+            raise ConfigError(
+                f"shard {text!r}: the host name {hostname!r} does not end in -<ordinal> (a StatefulSet's pods do)"
+            )
     if not sep or not index_text.isdigit() or not count_text.isdigit() or not 0 <= int(index_text) < int(count_text):
         raise ConfigError(f"shard {text!r}: expected I/N with 0 <= I < N (or ordinal/N), for example 0/3")
     return Shard(int(index_text), int(count_text))
@@ -101,7 +103,7 @@ class Config:
     listen: Listen = Listen("", 9188)
     intervals: Mapping[str, float] = field(default_factory=dict)
     top_statements: int = 50
-    top_tables: int = 200   # per-table series for the N most active tables (and every one a problem names)
+    top_tables: int = 200  # per-table series for the N most active tables (and every one a problem names)
     top_indexes: int = 200  # per-index series likewise
     snapshots_kept: int = 5
     connect_timeout_s: int = 5
@@ -139,12 +141,18 @@ def _str(value: Any, path: str, errors: list[str]) -> Any:
 
 def _positive(kind: type) -> Checker:
     def check(value: Any, path: str, errors: list[str]) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 \
-                or (kind is int and not float(value).is_integer()):
-            errors.append(f"{path}: expected a positive {'whole number' if kind is int else 'number'}, "
-                          f"got {show(value)}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value <= 0
+            or (kind is int and not float(value).is_integer())
+        ):
+            errors.append(
+                f"{path}: expected a positive {'whole number' if kind is int else 'number'}, got {show(value)}"
+            )
             return value
         return kind(value)
+
     return check
 
 
@@ -182,8 +190,15 @@ def _custom_list(value: Any, path: str, errors: list[str]) -> Any:
     return value
 
 
-_TARGET = {"name": _str, "dsn": _str, "password_file": _str, "databases": _FILTER, "thresholds": _THRESHOLDS,
-           "auto_explain_log": _log_path, "explain_analyze": _bool}
+_TARGET = {
+    "name": _str,
+    "dsn": _str,
+    "password_file": _str,
+    "databases": _FILTER,
+    "thresholds": _THRESHOLDS,
+    "auto_explain_log": _log_path,
+    "explain_analyze": _bool,
+}
 SCHEMA: dict[str, Any] = {
     "targets": [_TARGET],
     "pgbouncers": [{"name": _str, "dsn": _str, "password_file": _str}],
@@ -193,8 +208,7 @@ SCHEMA: dict[str, Any] = {
     "limits": {"top_statements": _positive(int), "top_tables": _positive(int), "top_indexes": _positive(int)},
     "databases": _FILTER,
     "explain_analyze": _bool,
-    "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int),
-                 "lock_ms": _positive(int)},
+    "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int), "lock_ms": _positive(int)},
     "snapshots_kept": _positive(int),
     "statement_text": {"max_length": _positive(int), "hide": _bool},
     "log_level": _level,
@@ -268,8 +282,14 @@ def default_name(dsn: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
 
 
-def _target(raw: Mapping[str, Any], where: str, errors: list[str], default_filter: DatabaseFilter,
-            default_thresholds: Thresholds, default_analyze: bool = False) -> TargetConfig | None:
+def _target(
+    raw: Mapping[str, Any],
+    where: str,
+    errors: list[str],
+    default_filter: DatabaseFilter,
+    default_thresholds: Thresholds,
+    default_analyze: bool = False,
+) -> TargetConfig | None:
     from pgradar.agent.db import BadDsn, parse_dsn, with_params
 
     dsn = raw.get("dsn")
@@ -292,17 +312,35 @@ def _target(raw: Mapping[str, Any], where: str, errors: list[str], default_filte
     if not NAME_RE.fullmatch(name):
         errors.append(f"{where}.name: {show(name)} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
     filt = raw.get("databases")
-    databases = default_filter if filt is None else DatabaseFilter(
-        tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
+    databases = (
+        default_filter
+        if filt is None
+        else DatabaseFilter(tuple(filt.get("include", ())), tuple(filt.get("exclude", ())))
+    )
     thresholds = with_overrides(default_thresholds, dict(raw.get("thresholds") or {}))
-    return TargetConfig(name, dsn, databases, thresholds, raw.get("auto_explain_log") or None,
-                        bool(raw.get("explain_analyze", default_analyze)))
+    return TargetConfig(
+        name,
+        dsn,
+        databases,
+        thresholds,
+        raw.get("auto_explain_log") or None,
+        bool(raw.get("explain_analyze", default_analyze)),
+    )
 
 
-def _targets(items: Sequence[Mapping[str, Any]], key: str, errors: list[str], default_filter: DatabaseFilter,
-             default_thresholds: Thresholds, default_analyze: bool = False) -> tuple[TargetConfig, ...]:
-    found = [t for i, raw in enumerate(items)
-             if (t := _target(raw, f"{key}[{i}]", errors, default_filter, default_thresholds, default_analyze))]
+def _targets(
+    items: Sequence[Mapping[str, Any]],
+    key: str,
+    errors: list[str],
+    default_filter: DatabaseFilter,
+    default_thresholds: Thresholds,
+    default_analyze: bool = False,
+) -> tuple[TargetConfig, ...]:
+    found = [
+        t
+        for i, raw in enumerate(items)
+        if (t := _target(raw, f"{key}[{i}]", errors, default_filter, default_thresholds, default_analyze))
+    ]
     names = [t.name for t in found]
     for name in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"{key}: the name {show(name)} is used twice; give each a distinct NAME=")
@@ -342,7 +380,7 @@ def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
     for key, value in sorted(env.items()):
         if not key.startswith(ENV_PREFIX):
             continue
-        name = key[len(ENV_PREFIX):]
+        name = key[len(ENV_PREFIX) :]
         if name == "CONFIG":
             config_file = value
         elif name == "DSN":
@@ -362,8 +400,10 @@ def from_environment(env: Mapping[str, str]) -> tuple[str | None, Overrides]:
         elif name.startswith("INTERVAL_") and name[9:].lower() in (*COLLECTOR_NAMES, *JOB_INTERVALS):
             out.intervals[name[9:].lower()] = value
         else:
-            known = ("CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, EXPLAIN_ANALYZE, SHARD, "
-                     "INTERVAL_<COLLECTOR>")
+            known = (
+                "CONFIG, DSN, PGBOUNCER, LISTEN, TOP_STATEMENTS, LOG_LEVEL, EXPLAIN_ANALYZE, SHARD, "
+                "INTERVAL_<COLLECTOR>"
+            )
             raise ConfigError(f"environment: unknown variable {key} (known: PGRADAR_{{{known}}})")
     return config_file, out
 
@@ -395,8 +435,7 @@ def _number(text: str, where: str, kind: type, errors: list[str]) -> Any:
     try:
         value = kind(text)
     except ValueError:
-        errors.append(f"{where}: expected a positive {'whole number' if kind is int else 'number'}, "
-                      f"got {show(text)}")
+        errors.append(f"{where}: expected a positive {'whole number' if kind is int else 'number'}, got {show(text)}")
         return None
     problems: list[str] = []
     checked = _positive(kind)(value, where, problems)
@@ -404,8 +443,16 @@ def _number(text: str, where: str, kind: type, errors: list[str]) -> Any:
     return checked
 
 
-_SWITCH_WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False,
-                 "0": False}
+_SWITCH_WORDS = {
+    "true": True,
+    "on": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "off": False,
+    "no": False,
+    "0": False,
+}
 
 
 def _switch(value: str | bool, where: str, errors: list[str]) -> bool | None:
@@ -417,13 +464,13 @@ def _switch(value: str | bool, where: str, errors: list[str]) -> bool | None:
     return _SWITCH_WORDS[value.strip().lower()]
 
 
-def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: bool = True,
-          hostname: str = "") -> Config:
+def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: bool = True, hostname: str = "") -> Config:
     """Merge file data and override layers (later wins) into a checked Config."""
     errors: list[str] = []
     data = check(dict(file_data), SCHEMA, "", errors)
-    default_filter = DatabaseFilter(tuple(data.get("databases", {}).get("include", ())),
-                                    tuple(data.get("databases", {}).get("exclude", ())))
+    default_filter = DatabaseFilter(
+        tuple(data.get("databases", {}).get("include", ())), tuple(data.get("databases", {}).get("exclude", ()))
+    )
     target_items: list[dict[str, Any]] = list(data.get("targets", []))
     bouncer_items: list[dict[str, Any]] = list(data.get("pgbouncers", []))
     listen = data.get("listen", DEFAULT_LISTEN)
@@ -467,27 +514,41 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         errors.append(str(exc))
         listen_at = Listen("", 9188)
     timeouts = data.get("timeouts", {})
-    custom_set = _custom(data.get("custom_queries", []), [f for layer in layers for f in layer.custom_query_files],
-                         custom.Defaults(session_timeout_s=int(timeouts.get("statement_ms", 10_000)) / 1000),
-                         errors)
+    custom_set = _custom(
+        data.get("custom_queries", []),
+        [f for layer in layers for f in layer.custom_query_files],
+        custom.Defaults(session_timeout_s=int(timeouts.get("statement_ms", 10_000)) / 1000),
+        errors,
+    )
     if errors:
         raise ConfigError("; ".join(errors))
     limits = data.get("limits", {})
     return Config(
-        targets=targets, pgbouncers=pgbouncers, listen=listen_at, intervals=intervals,
-        top_statements=int(top), top_tables=int(limits.get("top_tables", 200)),
-        top_indexes=int(limits.get("top_indexes", 200)), snapshots_kept=int(data.get("snapshots_kept", 5)),
+        targets=targets,
+        pgbouncers=pgbouncers,
+        listen=listen_at,
+        intervals=intervals,
+        top_statements=int(top),
+        top_tables=int(limits.get("top_tables", 200)),
+        top_indexes=int(limits.get("top_indexes", 200)),
+        snapshots_kept=int(data.get("snapshots_kept", 5)),
         connect_timeout_s=int(timeouts.get("connect_seconds", 5)),
         statement_timeout_ms=int(timeouts.get("statement_ms", 10_000)),
-        lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)), log_level=str(level),
-        statement_text=TextPolicy(int(data.get("statement_text", {}).get("max_length", 200)),
-                                  bool(data.get("statement_text", {}).get("hide", False))),
-        ignore=tuple(data.get("ignore", ())), custom_queries=custom_set,
-        shard=shard)
+        lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)),
+        log_level=str(level),
+        statement_text=TextPolicy(
+            int(data.get("statement_text", {}).get("max_length", 200)),
+            bool(data.get("statement_text", {}).get("hide", False)),
+        ),
+        ignore=tuple(data.get("ignore", ())),
+        custom_queries=custom_set,
+        shard=shard,
+    )
 
 
-def _custom(entries: Sequence[Any], files: Sequence[str], defaults: custom.Defaults,
-            errors: list[str]) -> tuple[custom.CustomQuery, ...]:
+def _custom(
+    entries: Sequence[Any], files: Sequence[str], defaults: custom.Defaults, errors: list[str]
+) -> tuple[custom.CustomQuery, ...]:
     """The custom queries of the config (inline, or ``file:``) and of ``--custom-queries`` files, checked."""
     found: list[custom.CustomQuery] = []
     inline = [e for e in entries if not (isinstance(e, dict) and "file" in e)]
@@ -512,8 +573,7 @@ def _custom(entries: Sequence[Any], files: Sequence[str], defaults: custom.Defau
     return tuple(found)
 
 
-def load(config_path: str | None, env: Mapping[str, str], flags: Overrides,
-         require_targets: bool = True) -> Config:
+def load(config_path: str | None, env: Mapping[str, str], flags: Overrides, require_targets: bool = True) -> Config:
     env_path, env_layer = from_environment(env)
     path = config_path or env_path
     file_data = load_file(path) if path else {}

@@ -118,8 +118,13 @@ class CustomRunner:
                 assert self._sessions is not None
                 self._sessions.drop_session(None)
             stop = exc.sqlstate == READ_ONLY_SQLSTATE
-            what = "tried to write (pgradar's sessions are read-only); stopped until restart" if stop \
-                else "timed out" if exc.timed_out else "failed"
+            what = (
+                "tried to write (pgradar's sessions are read-only); stopped until restart"
+                if stop
+                else "timed out"
+                if exc.timed_out
+                else "failed"
+            )
             self._failed(query, status, f"{what}: {exc}", stop=stop, started=started)
         except ConnectFailed as exc:
             self._failed(query, status, f"cannot connect: {exc}", stop=False, started=started)
@@ -127,8 +132,7 @@ class CustomRunner:
             self._failed(query, status, str(exc), stop=False, started=started)
         except Exception as exc:  # a bug must not kill the job thread; logged in full once
             log.exception("target %s: custom query %s failed unexpectedly", self.target.name, name)
-            self._failed(query, status, f"internal error: {type(exc).__name__}: {exc}", stop=False,
-                         started=started)
+            self._failed(query, status, f"internal error: {type(exc).__name__}: {exc}", stop=False, started=started)
         else:
             with self.lock:
                 status.runs += 1
@@ -186,8 +190,9 @@ class CustomRunner:
         with self.lock:
             return self._database_locks.setdefault(database, threading.Lock())
 
-    def _failed(self, query: custom.CustomQuery, status: QueryStatus, message: str, *, stop: bool,
-                started: float) -> None:
+    def _failed(
+        self, query: custom.CustomQuery, status: QueryStatus, message: str, *, stop: bool, started: float
+    ) -> None:
         with self.lock:
             status.runs += 1
             status.errors += 1
@@ -201,8 +206,12 @@ class CustomRunner:
                 status.skip_runs = skipped_runs(status.failures, query.interval_s)
             self.version += 1
         later = "" if stop else f"; next try in {status.skip_runs + 1} run(s)"
-        self._log_change(query.name, f"custom query {query.name} {message}{later}", logging.WARNING,
-                         key_message=f"{query.name}: {message}")
+        self._log_change(
+            query.name,
+            f"custom query {query.name} {message}{later}",
+            logging.WARNING,
+            key_message=f"{query.name}: {message}",
+        )
 
     def _log_change(self, key: str, message: str, level: int = logging.INFO, key_message: str | None = None) -> None:
         """Log when a query's condition changes, not on every run (the backoff would repeat it)."""

@@ -40,10 +40,17 @@ ROLES = ("primary", "standby", "any")
 
 # What each usage becomes: pgradar's spelling, then postgres_exporter's (upper case).
 USAGES = ("label", "gauge", "counter", "duration", "mapped", "histogram", "discard")
-EXPORTER_USAGES = {"LABEL": "label", "GAUGE": "gauge", "COUNTER": "counter", "DURATION": "duration",
-                   "MAPPEDMETRIC": "mapped", "HISTOGRAM": "histogram", "DISCARD": "discard"}
+EXPORTER_USAGES = {
+    "LABEL": "label",
+    "GAUGE": "gauge",
+    "COUNTER": "counter",
+    "DURATION": "duration",
+    "MAPPEDMETRIC": "mapped",
+    "HISTOGRAM": "histogram",
+    "DISCARD": "discard",
+}
 TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "seconds": 1.0, "min": 60.0, "h": 3600.0}
-BYTE_UNITS = {"bytes": 1.0, "kB": 1024.0, "MB": 1024.0 ** 2, "GB": 1024.0 ** 3, "blocks": 8192.0}
+BYTE_UNITS = {"bytes": 1.0, "kB": 1024.0, "MB": 1024.0**2, "GB": 1024.0**3, "blocks": 8192.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +73,15 @@ _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
 
 
 def _compare(version: tuple[int, int, int], op: str, bound: tuple[int, int, int]) -> bool:
-    return {">=": version >= bound, "<=": version <= bound, ">": version > bound, "<": version < bound,
-            "!=": version != bound, "==": version == bound, "=": version == bound}[op]
+    return {
+        ">=": version >= bound,
+        "<=": version <= bound,
+        ">": version > bound,
+        "<": version < bound,
+        "!=": version != bound,
+        "==": version == bound,
+        "=": version == bound,
+    }[op]
 
 
 def parse_range(text: str) -> VersionRange:
@@ -77,7 +91,7 @@ def parse_range(text: str) -> VersionRange:
         terms = []
         for term in part.split():
             op = next((o for o in _OPS if term.startswith(o)), "=")
-            match = _VERSION.match(term[len(op):] if term.startswith(op) else term)
+            match = _VERSION.match(term[len(op) :] if term.startswith(op) else term)
             if not match:
                 raise ValueError(f"{term!r} is not a version comparison like >=10.0.0")
             terms.append((op, tuple(int(g or 0) for g in match.groups())))
@@ -131,8 +145,11 @@ class CustomQuery:
     @property
     def extra_labels(self) -> tuple[str, ...]:
         """The labels pgradar adds to every series of this query, in order."""
-        return ("target",) + (("server",) if self.exporter_format else ()) \
+        return (
+            ("target",)
+            + (("server",) if self.exporter_format else ())
             + (("database",) if self.databases is not None else ())
+        )
 
     @property
     def every_database(self) -> bool:
@@ -166,8 +183,7 @@ def _no_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool 
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"the key {key!r} is given twice", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep)
 
@@ -219,8 +235,10 @@ def _timeout(raw: Mapping[str, Any], where: str, errors: list[str], defaults: De
     default = min(defaults.timeout_s, defaults.session_timeout_s)
     value = _positive(raw, "timeout", where, errors, default)
     if value > defaults.session_timeout_s:
-        errors.append(f"{where}.timeout: {value:g}s is above the sessions' statement_timeout "
-                      f"({defaults.session_timeout_s:g}s, timeouts.statement_ms); lower it or raise that")
+        errors.append(
+            f"{where}.timeout: {value:g}s is above the sessions' statement_timeout "
+            f"({defaults.session_timeout_s:g}s, timeouts.statement_ms); lower it or raise that"
+        )
     return value
 
 
@@ -236,8 +254,10 @@ def _text(raw: Mapping[str, Any], key: str, where: str, errors: list[str], requi
 
 def _mapping(raw: Any, where: str, errors: list[str]) -> tuple[tuple[str, float], ...]:
     if not isinstance(raw, Mapping) or not raw:
-        errors.append(f"{where}.mapping: a mapped column needs mapping: {{TEXT: NUMBER, ...}} "
-                      f"(metric_mapping: in postgres_exporter's format)")
+        errors.append(
+            f"{where}.mapping: a mapped column needs mapping: {{TEXT: NUMBER, ...}} "
+            f"(metric_mapping: in postgres_exporter's format)"
+        )
         return ()
     out = []
     for key, value in raw.items():
@@ -271,8 +291,19 @@ def _native_metric(prefix: str, query: str, column: str, suffix: str, counter: b
     return name
 
 
-_NATIVE_KEYS = ("name", "help", "sql", "prefix", "interval", "timeout", "databases", "on", "server_version",
-                "max_series", "columns")
+_NATIVE_KEYS = (
+    "name",
+    "help",
+    "sql",
+    "prefix",
+    "interval",
+    "timeout",
+    "databases",
+    "on",
+    "server_version",
+    "max_series",
+    "columns",
+)
 _COLUMN_KEYS = ("name", "usage", "help", "unit", "mapping")
 
 
@@ -332,16 +363,31 @@ def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple
             help_text = col.get("help")
             if usage not in ("label", "discard") and (not isinstance(help_text, str) or not help_text.strip()):
                 found.append(f"{cwhere}.help: missing (every metric needs help text)")
-            suffix, scale = _unit(col, usage, cwhere, found) if usage not in ("label", "discard", "mapped",
-                                                                                 "histogram") else ("", 1.0)
+            suffix, scale = (
+                _unit(col, usage, cwhere, found)
+                if usage not in ("label", "discard", "mapped", "histogram")
+                else ("", 1.0)
+            )
             mapping = _mapping(col.get("mapping"), cwhere, found) if usage == "mapped" else ()
-            metric = "" if usage in ("label", "discard") else \
-                _native_metric(prefix, name, cname, suffix, counter=usage == "counter")
+            metric = (
+                ""
+                if usage in ("label", "discard")
+                else _native_metric(prefix, name, cname, suffix, counter=usage == "counter")
+            )
             kind = {"counter": "counter", "histogram": "histogram"}.get(usage, "gauge")
             columns.append(Column(cname, usage, str(help_text or ""), metric, kind, scale, False, mapping))
-        query = CustomQuery(name, sql, tuple(columns), source, _positive(raw, "interval", where, found,
-                                                                         defaults.interval_s),
-                            _timeout(raw, where, found, defaults), databases, str(on), versions, max_series)
+        query = CustomQuery(
+            name,
+            sql,
+            tuple(columns),
+            source,
+            _positive(raw, "interval", where, found, defaults.interval_s),
+            _timeout(raw, where, found, defaults),
+            databases,
+            str(on),
+            versions,
+            max_series,
+        )
         found.extend(check_query(query, where))
         errors.extend(found)
         if not found:
@@ -429,22 +475,41 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
                     found.append(f"{cwhere}.{key}: unknown key (known: {', '.join(_EXPORTER_COLUMN_KEYS)})")
             usage = EXPORTER_USAGES.get(str(spec.get("usage", "")))
             if usage is None:
-                hint = " (postgres_exporter takes upper case only and dropped this column)" \
-                    if str(spec.get("usage", "")).upper() in EXPORTER_USAGES else ""
-                found.append(f"{cwhere}.usage: unknown usage {_show(spec.get('usage'))} "
-                             f"(known: {', '.join(EXPORTER_USAGES)}){hint}")
+                hint = (
+                    " (postgres_exporter takes upper case only and dropped this column)"
+                    if str(spec.get("usage", "")).upper() in EXPORTER_USAGES
+                    else ""
+                )
+                found.append(
+                    f"{cwhere}.usage: unknown usage {_show(spec.get('usage'))} "
+                    f"(known: {', '.join(EXPORTER_USAGES)}){hint}"
+                )
                 continue
             help_text = str(spec.get("description") or f"{spec.get('usage')} column {cname} of {namespace}")
-            mapping = _mapping(spec.get("metric_mapping", spec.get("mapping")), cwhere, found) \
-                if usage == "mapped" else ()
-            metric = "" if usage in ("label", "discard") else \
-                f"{namespace}_{cname}" + ("_milliseconds" if usage == "duration" else "")
+            mapping = (
+                _mapping(spec.get("metric_mapping", spec.get("mapping")), cwhere, found) if usage == "mapped" else ()
+            )
+            metric = (
+                ""
+                if usage in ("label", "discard")
+                else f"{namespace}_{cname}" + ("_milliseconds" if usage == "duration" else "")
+            )
             # COUNTER keeps its name without _total: OpenMetrics would rename a counter, so it is untyped.
             kind = {"counter": "untyped", "histogram": "histogram"}.get(usage, "gauge")
             columns.append(Column(str(cname), usage, help_text, metric, kind, 1.0, usage == "duration", mapping))
-        query = CustomQuery(namespace, sql, tuple(columns), source, interval,
-                            min(defaults.timeout_s, defaults.session_timeout_s), None, "any", versions,
-                            DEFAULT_MAX_SERIES, exporter_format=True)
+        query = CustomQuery(
+            namespace,
+            sql,
+            tuple(columns),
+            source,
+            interval,
+            min(defaults.timeout_s, defaults.session_timeout_s),
+            None,
+            "any",
+            versions,
+            DEFAULT_MAX_SERIES,
+            exporter_format=True,
+        )
         found.extend(check_query(query, where))
         errors.extend(found)
         if not found:
@@ -460,20 +525,27 @@ def check_query(query: CustomQuery, where: str) -> list[str]:
         errors.append(f"{where}: column {name!r} is listed twice; give each result column one usage")
     if query.columns and not query.metric_names():
         errors.append(f"{where}: no column is a metric (every one is a label or discarded)")
-    reserved = set(query.extra_labels) | {"le"} if any(c.usage == "histogram" for c in query.columns) \
+    reserved = (
+        set(query.extra_labels) | {"le"}
+        if any(c.usage == "histogram" for c in query.columns)
         else set(query.extra_labels)
+    )
     for column in query.columns:
         if column.usage == "label":
             if not LABEL_NAME.fullmatch(column.name) or column.name.startswith("__"):
                 errors.append(f"{where}: label column {column.name!r} is not a valid label name")
             elif column.name in reserved:
-                errors.append(f"{where}: label column {column.name!r} collides with the label pgradar adds "
-                              f"({', '.join(sorted(reserved))}); rename it in the SQL (AS ...)")
+                errors.append(
+                    f"{where}: label column {column.name!r} collides with the label pgradar adds "
+                    f"({', '.join(sorted(reserved))}); rename it in the SQL (AS ...)"
+                )
         if column.metric and not METRIC_NAME.fullmatch(column.metric):
             errors.append(f"{where}: column {column.name!r} makes {column.metric!r}, not a valid metric name")
         elif column.metric.startswith(OWN_NAMESPACE):
-            errors.append(f"{where}: column {column.name!r} makes {column.metric!r}, in pgradar's own namespace "
-                          f"({OWN_NAMESPACE}); choose another prefix")
+            errors.append(
+                f"{where}: column {column.name!r} makes {column.metric!r}, in pgradar's own namespace "
+                f"({OWN_NAMESPACE}); choose another prefix"
+            )
     return errors
 
 
@@ -491,8 +563,10 @@ def check_set(queries: Sequence[CustomQuery]) -> list[str]:
             for name in series_names(query, metric):
                 other = metrics.get(name)
                 if other is not None and other is not query:
-                    errors.append(f"{query.source}: query {query.name}: metric {name} is also made by query "
-                                  f"{other.name} ({other.source})")
+                    errors.append(
+                        f"{query.source}: query {query.name}: metric {name} is also made by query "
+                        f"{other.name} ({other.source})"
+                    )
                 metrics[name] = query
     return errors
 
@@ -617,8 +691,10 @@ def _histogram(column: Column, row: Mapping[str, Any]) -> tuple[Any, str | None]
     bounds, counts = row.get(column.name), row.get(f"{column.name}_bucket")
     total, count = number(row.get(f"{column.name}_sum")), number(row.get(f"{column.name}_count"))
     if not isinstance(bounds, list) or not isinstance(counts, list) or total is None or count is None:
-        return None, (f"histogram {column.name} needs array columns {column.name} and {column.name}_bucket "
-                      f"and numbers {column.name}_sum and {column.name}_count")
+        return None, (
+            f"histogram {column.name} needs array columns {column.name} and {column.name}_bucket "
+            f"and numbers {column.name}_sum and {column.name}_count"
+        )
     buckets = []
     for bound, value in zip(bounds, counts, strict=False):
         b, v = number(bound), number(value)
@@ -649,8 +725,9 @@ def to_series(query: CustomQuery, answers: Iterable[Rows], target: str, server: 
     seen: set[tuple[str, ...]] = set()
     series = dropped = duplicates = 0
     problems: dict[str, str] = {}
-    histogram_parts = {f"{c.name}_{part}" for c in query.columns if c.usage == "histogram"
-                       for part in ("bucket", "sum", "count")}
+    histogram_parts = {
+        f"{c.name}_{part}" for c in query.columns if c.usage == "histogram" for part in ("bucket", "sum", "count")
+    }
     for answer in answers:
         listed = {c.name for c in query.columns} | histogram_parts
         unlisted = [name for name in answer.columns if name not in listed]
@@ -664,8 +741,11 @@ def to_series(query: CustomQuery, answers: Iterable[Rows], target: str, server: 
                 problems.setdefault(name, f"column {name} is not listed in columns: (left out)")
         for values in answer.rows:
             row = dict(zip(answer.columns, values, strict=False))
-            extra = (target,) + ((server,) if query.exporter_format else ()) \
+            extra = (
+                (target,)
+                + ((server,) if query.exporter_format else ())
                 + ((answer.database,) if query.databases is not None else ())
+            )
             key = extra + tuple(_label(row.get(name)) for name in query.labels)
             if key in seen:
                 duplicates += 1
@@ -683,8 +763,11 @@ def to_series(query: CustomQuery, answers: Iterable[Rows], target: str, server: 
                     value = _value(column, row[column.name])
                     if value is None:
                         if row[column.name] is not None:
-                            problems.setdefault(column.name, f"column {column.name}: {_show(row[column.name])} "
-                                                             f"is not a {column.usage} value (left out)")
+                            problems.setdefault(
+                                column.name,
+                                f"column {column.name}: {_show(row[column.name])} "
+                                f"is not a {column.usage} value (left out)",
+                            )
                         continue
                 out.append((metric, value))
             if series + len(out) > query.max_series:
@@ -695,8 +778,10 @@ def to_series(query: CustomQuery, answers: Iterable[Rows], target: str, server: 
             for metric, value in out:
                 samples[metric].append((key, value))
     listed = {c.metric for c in query.columns}
-    families = tuple(Family(metric, meta[metric].kind, meta[metric].help, label_names, tuple(rows),
-                            metric not in listed) for metric, rows in samples.items())
+    families = tuple(
+        Family(metric, meta[metric].kind, meta[metric].help, label_names, tuple(rows), metric not in listed)
+        for metric, rows in samples.items()
+    )
     return Series(families, series, dropped, duplicates, tuple(problems.values()))
 
 

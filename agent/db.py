@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
-from pgradar.agent.queries import Query, marked, resolve
 from psycopg import ClientCursor, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import RowFactory, RowMaker, class_row, dict_row
+
+from pgradar.agent.queries import Query, marked, resolve
 
 T = TypeVar("T")
 
@@ -30,15 +31,52 @@ SESSION_SQL_MAJOR = 13  # agent/sql/session: transaction commands, the same on e
 
 # libpq's connection keywords: a "NAME=" prefix that is one of these is part
 # of a key/value DSN, not a target name.
-CONNINFO_KEYWORDS = frozenset((
-    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding",
-    "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name",
-    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-    "replication", "gssencmode", "sslmode", "requiressl", "sslnegotiation", "sslcompression", "sslcert",
-    "sslkey", "sslpassword", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni",
-    "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib",
-    "gssdelegation", "service", "target_session_attrs", "load_balance_hosts", "require_auth",
-))
+CONNINFO_KEYWORDS = frozenset(
+    (
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "passfile",
+        "channel_binding",
+        "connect_timeout",
+        "client_encoding",
+        "options",
+        "application_name",
+        "fallback_application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "replication",
+        "gssencmode",
+        "sslmode",
+        "requiressl",
+        "sslnegotiation",
+        "sslcompression",
+        "sslcert",
+        "sslkey",
+        "sslpassword",
+        "sslcertmode",
+        "sslrootcert",
+        "sslcrl",
+        "sslcrldir",
+        "sslsni",
+        "requirepeer",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "krbsrvname",
+        "gsslib",
+        "gssdelegation",
+        "service",
+        "target_session_attrs",
+        "load_balance_hosts",
+        "require_auth",
+    )
+)
 
 
 class DatabaseError(Exception):
@@ -204,35 +242,47 @@ class Session:
             return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})  # type: ignore[arg-type]
         return sql.SQL(text)  # type: ignore[arg-type]
 
-    def _execute(self, query: Query | str, params: Sequence[Any] | Mapping[str, Any] | None,
-                 identifiers: Mapping[str, str], row_factory: Any) -> list[Any]:
+    def _execute(
+        self,
+        query: Query | str,
+        params: Sequence[Any] | Mapping[str, Any] | None,
+        identifiers: Mapping[str, str],
+        row_factory: Any,
+    ) -> list[Any]:
         try:
             with self._conn.cursor(row_factory=row_factory) as cur:
                 cur.execute(self._compose(query, identifiers), params)
                 return cur.fetchall()
         except psycopg.Error as exc:
             where = f" ({query.source})" if isinstance(query, Query) else ""
-            raise QueryFailed(_error_message(exc, self._dsn) + where,
-                              sqlstate=getattr(exc, "sqlstate", None)) from None
+            raise QueryFailed(_error_message(exc, self._dsn) + where, sqlstate=getattr(exc, "sqlstate", None)) from None
 
-    def rows(self, query: Query, row_type: type[T], params: Sequence[Any] | Mapping[str, Any] | None = None,
-             **identifiers: str) -> list[T]:
+    def rows(
+        self,
+        query: Query,
+        row_type: type[T],
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        **identifiers: str,
+    ) -> list[T]:
         """Rows as instances of a dataclass whose fields are the query's columns."""
         return self._execute(query, params, identifiers, dataclass_row(row_type))
 
-    def dicts(self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None,
-              **identifiers: str) -> list[dict[str, Any]]:
+    def dicts(
+        self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None, **identifiers: str
+    ) -> list[dict[str, Any]]:
         return self._execute(query, params, identifiers, dict_row)
 
-    def one(self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None,
-            **identifiers: str) -> dict[str, Any]:
+    def one(
+        self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None, **identifiers: str
+    ) -> dict[str, Any]:
         rows = self.dicts(query, params, **identifiers)
         if len(rows) != 1:
             raise QueryFailed(f"{query.source} returned {len(rows)} rows, expected 1")
         return rows[0]
 
-    def with_statement(self, query: Query, statement: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
-                       **identifiers: str) -> list[dict[str, Any]]:
+    def with_statement(
+        self, query: Query, statement: str, params: Sequence[Any] | Mapping[str, Any] | None = None, **identifiers: str
+    ) -> list[dict[str, Any]]:
         """Run ``query`` with a statement text in its ``{statement}`` slot (EXPLAIN, PREPARE).
 
         The text is a normalized statement from pg_stat_statements, put in as
@@ -247,8 +297,9 @@ class Session:
                 cur.execute(composed, params)
                 return cur.fetchall() if cur.description is not None else []
         except psycopg.Error as exc:
-            raise QueryFailed(_error_message(exc, self._dsn) + f" ({query.source})",
-                              sqlstate=getattr(exc, "sqlstate", None)) from None
+            raise QueryFailed(
+                _error_message(exc, self._dsn) + f" ({query.source})", sqlstate=getattr(exc, "sqlstate", None)
+            ) from None
 
     def table(self, text: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
         """A custom query's column names and rows, in order (agent/custom_collector.py).
@@ -301,21 +352,30 @@ class Session:
             with self._conn.cursor() as cur:
                 cur.execute(self._compose(resolve("session", command, SESSION_SQL_MAJOR), identifiers))
         except psycopg.Error as exc:
-            raise QueryFailed(_error_message(exc, self._dsn) + f" (session/{command})",
-                              sqlstate=getattr(exc, "sqlstate", None)) from None
+            raise QueryFailed(
+                _error_message(exc, self._dsn) + f" (session/{command})", sqlstate=getattr(exc, "sqlstate", None)
+            ) from None
 
 
 def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> Session:
     """Open a hardened session; ``dbname`` replaces the DSN's database."""
-    options = (f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
-               f" -c lock_timeout={settings.lock_timeout_ms} -c search_path=pg_catalog")
+    options = (
+        f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
+        f" -c lock_timeout={settings.lock_timeout_ms} -c search_path=pg_catalog"
+    )
     # Keepalives and tcp_user_timeout end a session whose server vanished
     # mid-query (a dead host, a dropped route): statement_timeout cannot,
     # since it runs on the server.
-    extra: dict[str, Any] = {"application_name": APPLICATION_NAME, "options": options,
-                             "connect_timeout": settings.connect_timeout_s, "keepalives": 1,
-                             "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-                             "tcp_user_timeout": settings.statement_timeout_ms + 10_000}
+    extra: dict[str, Any] = {
+        "application_name": APPLICATION_NAME,
+        "options": options,
+        "connect_timeout": settings.connect_timeout_s,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": settings.statement_timeout_ms + 10_000,
+    }
     if dbname is not None:
         extra["dbname"] = dbname
     try:

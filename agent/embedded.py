@@ -41,6 +41,8 @@ def npm_caches() -> list[Path]:
     places = [Path(named)] if named else []
     places += [Path.cwd() / ".cache" / "postgres", Path(__file__).resolve().parent.parent / ".cache" / "postgres"]
     return [p for p in dict.fromkeys(places) if p.is_dir()]
+
+
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 SERVICE_USER = "postgres"
 
@@ -74,8 +76,9 @@ def _embedded_wheel_bindir() -> Path | None:
 
 def _major_of(bindir: Path) -> int | None:
     try:
-        out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True,
-                             text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
@@ -155,8 +158,10 @@ def _exec_denied(tool: Path, user: str | None) -> ClusterError:
     else:
         blocked = next((f for f in folders if not f.stat().st_mode & 0o001), tool.parent)
     who = f"the {user} user" if user else "this user"
-    return ClusterError(f"{who} cannot execute {tool}: {blocked} is not searchable by it "
-                        f"(fix: chmod o+x {blocked}, or move the checkout out of a private folder)")
+    return ClusterError(
+        f"{who} cannot execute {tool}: {blocked} is not searchable by it "
+        f"(fix: chmod o+x {blocked}, or move the checkout out of a private folder)"
+    )
 
 
 def _give_to(path: Path, user: str | None) -> None:
@@ -180,20 +185,25 @@ class Cluster:
         return self.installation.major
 
     def dsn(self, dbname: str = "postgres", user: str = "postgres", **extra: str) -> str:
-        parts = {"host": "127.0.0.1", "port": str(self.port), "dbname": dbname,
-                 "user": user, **extra}
+        parts = {"host": "127.0.0.1", "port": str(self.port), "dbname": dbname, "user": user, **extra}
         return " ".join(f"{k}={v}" for k, v in parts.items())
 
-    def _run(self, tool: str, *args: str, timeout: float = 120,
-             env: Mapping[str, str] | None = None) -> str:
+    def _run(self, tool: str, *args: str, timeout: float = 120, env: Mapping[str, str] | None = None) -> str:
         path = self.installation.tool(tool)
         if path is None:
             raise ClusterError(f"PostgreSQL {self.major} at {self.installation.bindir} has no {tool}")
         if self.user is not None:
             _ensure_traversable(self.installation.bindir)
         try:
-            proc = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=timeout, cwd="/",
-                                  env={**os.environ, **(env or {})}, **as_user(self.user))  # type: ignore[call-overload]
+            proc = subprocess.run(
+                [str(path), *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd="/",
+                env={**os.environ, **(env or {})},
+                **as_user(self.user),
+            )  # type: ignore[call-overload]
         except PermissionError as exc:
             raise _exec_denied(path, self.user) from exc
         if proc.returncode != 0:
@@ -204,8 +214,17 @@ class Cluster:
         self.datadir.mkdir(parents=True, exist_ok=True)
         _give_to(self.datadir, self.user)
         self.datadir.chmod(0o700)
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--locale=C", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         base = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
@@ -232,7 +251,8 @@ class Cluster:
         (self.datadir / "pg_hba.conf").write_text(
             "host all postgres 127.0.0.1/32 trust\n"
             "host replication all 127.0.0.1/32 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n")
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
         return self
 
     @property
@@ -291,15 +311,21 @@ class Sandbox:
     def __post_init__(self) -> None:
         self.root.chmod(0o755)
 
-    def cluster(self, installation: Installation, name: str = "primary",
-                settings: dict[str, str] | None = None) -> Cluster:
+    def cluster(
+        self, installation: Installation, name: str = "primary", settings: dict[str, str] | None = None
+    ) -> Cluster:
         cluster = Cluster(installation, self.root / name, free_port(), dict(settings or {}))
         cluster.init().start()
         self.clusters.append(cluster)
         return cluster
 
-    def standby(self, primary: Cluster, name: str = "standby", slot: str | None = None,
-                basebackup_from: Installation | None = None) -> Cluster:
+    def standby(
+        self,
+        primary: Cluster,
+        name: str = "standby",
+        slot: str | None = None,
+        basebackup_from: Installation | None = None,
+    ) -> Cluster:
         """A streaming standby of ``primary`` made with pg_basebackup -R.
 
         ``basebackup_from`` lends its pg_basebackup to a build that has none
@@ -309,8 +335,21 @@ class Sandbox:
         cluster.datadir.mkdir()
         _give_to(cluster.datadir, cluster.user)
         cluster.datadir.chmod(0o700)
-        args = ["-D", str(cluster.datadir), "-h", "127.0.0.1", "-p", str(primary.port),
-                "-U", "postgres", "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]
+        args = [
+            "-D",
+            str(cluster.datadir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+            "--checkpoint=fast",
+        ]
         if slot:
             args += ["-C", "-S", slot]
         runner = cluster if basebackup_from is None else Cluster(basebackup_from, cluster.datadir, cluster.port)
@@ -320,8 +359,9 @@ class Sandbox:
         # pg_basebackup -R wrote its own primary_conninfo into postgresql.auto.conf,
         # which is read after postgresql.conf: the standby's name goes there, last.
         with open(cluster.datadir / "postgresql.auto.conf", "a") as conf:
-            conf.write(f"primary_conninfo = 'host=127.0.0.1 port={primary.port} user=postgres "
-                       f"application_name={name}'\n")
+            conf.write(
+                f"primary_conninfo = 'host=127.0.0.1 port={primary.port} user=postgres application_name={name}'\n"
+            )
         cluster.start()
         self.clusters.append(cluster)
         return cluster
@@ -376,20 +416,33 @@ class Bouncer:
     def start(self) -> Bouncer:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "users.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in self.users.items()))
-        dbs = "".join(f"{name} = host=127.0.0.1 port={self.server.port} dbname={target}\n"
-                      for name, target in self.databases.items())
-        base = {"listen_addr": "127.0.0.1", "listen_port": str(self.port), "unix_socket_dir": "",
-                "auth_type": "md5", "auth_file": str(self.folder / "users.txt"),
-                "admin_users": ",".join(self.admins), "logfile": str(self.folder / "pgbouncer.log"),
-                "pidfile": "", "ignore_startup_parameters": "extra_float_digits"}
+        dbs = "".join(
+            f"{name} = host=127.0.0.1 port={self.server.port} dbname={target}\n"
+            for name, target in self.databases.items()
+        )
+        base = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "md5",
+            "auth_file": str(self.folder / "users.txt"),
+            "admin_users": ",".join(self.admins),
+            "logfile": str(self.folder / "pgbouncer.log"),
+            "pidfile": "",
+            "ignore_startup_parameters": "extra_float_digits",
+        }
         conf = "".join(f"{k} = {v}\n" for k, v in {**base, **self.settings}.items())
         (self.folder / "pgbouncer.ini").write_text(f"[databases]\n{dbs}\n[pgbouncer]\n{conf}")
         for path in (self.folder, *self.folder.iterdir()):
             _give_to(path, self.user)
         try:
             self.process = subprocess.Popen(  # type: ignore[call-overload]
-                [str(self.binary), str(self.folder / "pgbouncer.ini")], cwd="/",
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_user(self.user))
+                [str(self.binary), str(self.folder / "pgbouncer.ini")],
+                cwd="/",
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                **as_user(self.user),
+            )
         except PermissionError as exc:
             raise _exec_denied(self.binary, self.user) from exc
         deadline = time.monotonic() + 30

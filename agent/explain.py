@@ -55,6 +55,7 @@ class SeqScan:
     def rows(self) -> float:
         """The rows the scan keeps, all workers together (DESIGN 7: parallel estimates are per worker)."""
         return self.plan_rows * parallel_divisor(self.workers)
+
     workers: int = 0  # a Parallel Seq Scan: its Gather's planned workers (plan_rows is then per process)
 
 
@@ -114,16 +115,22 @@ def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 def _with_workers(node: Mapping[str, Any], workers: int = 0) -> Iterator[tuple[Mapping[str, Any], int]]:
     """Every node with the planned workers of the Gather (Merge) above it (0 outside one)."""
-    workers = int(node.get("Workers Planned", workers) or 0) if node.get("Node Type", "").startswith("Gather") \
-        else workers
+    workers = (
+        int(node.get("Workers Planned", workers) or 0) if node.get("Node Type", "").startswith("Gather") else workers
+    )
     yield node, workers
     for child in node.get("Plans", ()):
         yield from _with_workers(child, workers)
 
 
 def _shape(node: Mapping[str, Any]) -> list[Any]:
-    return [node.get("Node Type"), node.get("Relation Name"), node.get("Index Name"), node.get("Join Type"),
-            [_shape(c) for c in node.get("Plans", ())]]
+    return [
+        node.get("Node Type"),
+        node.get("Relation Name"),
+        node.get("Index Name"),
+        node.get("Join Type"),
+        [_shape(c) for c in node.get("Plans", ())],
+    ]
 
 
 SHAPE_TEXT_MAX = 500  # characters of a plan's shape as text (evidence)
@@ -142,8 +149,9 @@ def _shape_text(node: Mapping[str, Any]) -> str:
 
 
 # nodes a sort order (and a Limit's "first rows") passes through unchanged, down to one table's scan
-_ORDER_KEEPING = frozenset(("Limit", "Sort", "Incremental Sort", "Gather Merge", "Gather", "Result",
-                            "Subquery Scan", "Append", "Seq Scan"))
+_ORDER_KEEPING = frozenset(
+    ("Limit", "Sort", "Incremental Sort", "Gather Merge", "Gather", "Result", "Subquery Scan", "Append", "Seq Scan")
+)
 
 
 def parallel_divisor(workers: int, leader_participates: bool = True) -> float:
@@ -159,8 +167,9 @@ def parallel_divisor(workers: int, leader_participates: bool = True) -> float:
     return workers + (max(0.0, 1.0 - 0.3 * workers) if leader_participates else 0.0)
 
 
-def _scan_contexts(node: Mapping[str, Any], sort: tuple[str, ...], limited: bool,
-                   out: dict[int, tuple[tuple[str, ...], bool]]) -> None:
+def _scan_contexts(
+    node: Mapping[str, Any], sort: tuple[str, ...], limited: bool, out: dict[int, tuple[tuple[str, ...], bool]]
+) -> None:
     """For each Seq Scan: the sort keys and Limit right above it."""
     kind = node.get("Node Type")
     if kind not in _ORDER_KEEPING:
@@ -187,11 +196,20 @@ def walk(explain_json: Any) -> PlanSummary:
         kind = node.get("Node Type")
         if kind == "Seq Scan":
             sort, limited = contexts[id(node)]
-            scans.append(SeqScan(node.get("Schema"), node.get("Relation Name", ""), node.get("Alias"),
-                                 node.get("Filter"), float(node.get("Plan Rows", 0)), float(node.get("Total Cost", 0)),
-                                 sort_keys=sort, limited=limited,
-                                 output=tuple(node.get("Output", ())),
-                                 workers=workers if node.get("Parallel Aware") else 0))
+            scans.append(
+                SeqScan(
+                    node.get("Schema"),
+                    node.get("Relation Name", ""),
+                    node.get("Alias"),
+                    node.get("Filter"),
+                    float(node.get("Plan Rows", 0)),
+                    float(node.get("Total Cost", 0)),
+                    sort_keys=sort,
+                    limited=limited,
+                    output=tuple(node.get("Output", ())),
+                    workers=workers if node.get("Parallel Aware") else 0,
+                )
+            )
         elif kind in ("Sort", "Incremental Sort"):
             sorts.append(", ".join(node.get("Sort Key", ())))
         elif kind == "Nested Loop":
@@ -208,14 +226,34 @@ def walk(explain_json: Any) -> PlanSummary:
     text = _shape_text(root)
     if len(text) > SHAPE_TEXT_MAX:
         text = text[: SHAPE_TEXT_MAX - 3] + "..."
-    return PlanSummary(float(root.get("Total Cost", 0)), float(root.get("Plan Rows", 0)), tuple(scans),
-                       tuple(sorts), loops, shape, text, tuple(indexes), tuple(relations),
-                       float(root.get("Plan Width", 0)), *patterns_of(root),
-                       sum(int(n.get("Subplans Removed", 0)) for n in _nodes(root)))
+    return PlanSummary(
+        float(root.get("Total Cost", 0)),
+        float(root.get("Plan Rows", 0)),
+        tuple(scans),
+        tuple(sorts),
+        loops,
+        shape,
+        text,
+        tuple(indexes),
+        tuple(relations),
+        float(root.get("Plan Width", 0)),
+        *patterns_of(root),
+        sum(int(n.get("Subplans Removed", 0)) for n in _nodes(root)),
+    )
 
 
-_EXPRESSIONS = ("Filter", "Join Filter", "Hash Cond", "Merge Cond", "Index Cond", "Recheck Cond", "One-Time Filter",
-                "Output", "Sort Key", "Group Key")
+_EXPRESSIONS = (
+    "Filter",
+    "Join Filter",
+    "Hash Cond",
+    "Merge Cond",
+    "Index Cond",
+    "Recheck Cond",
+    "One-Time Filter",
+    "Output",
+    "Sort Key",
+    "Group Key",
+)
 
 
 def _node_name(node: Mapping[str, Any]) -> str:
@@ -235,13 +273,13 @@ def _subplans(node: Mapping[str, Any], loops: float, out: list[SubPlanRun]) -> N
         child_loops = loops
         if relationship == "SubPlan":
             name = str(child.get("Subplan Name", "SubPlan"))
-            hashed = re.search(rf"hashed {re.escape(name)}(?!\d)", expressions) is not None \
-                or name.startswith("hashed")
+            hashed = re.search(rf"hashed {re.escape(name)}(?!\d)", expressions) is not None or name.startswith("hashed")
             scans = [n for n in _nodes(child) if n.get("Node Type") == "Seq Scan"]
             seq = tuple(dict.fromkeys(_node_name(n).removeprefix("Seq Scan on ") for n in scans))
             correlated = tuple(dict.fromkeys(pair for n in scans for pair in _correlated_columns(n)))
-            out.append(SubPlanRun(name, _node_name(node), rows, hashed, float(child.get("Total Cost", 0)), seq,
-                                  correlated))
+            out.append(
+                SubPlanRun(name, _node_name(node), rows, hashed, float(child.get("Total Cost", 0)), seq, correlated)
+            )
             child_loops = 1.0 if hashed else max(rows, 1.0)
         elif relationship == "Inner" and node.get("Node Type") == "Nested Loop":
             outer = next((c for c in node.get("Plans", ()) if c.get("Parent Relationship") == "Outer"), None)
@@ -392,13 +430,26 @@ def count(shape: PlanShape, counters: Counters | None) -> PlanShape:
     d_calls, d_ms = calls - shape.counter_calls, exec_ms - shape.counter_exec_ms
     if d_calls < 0 or d_ms < 0:
         d_calls, d_ms = calls, exec_ms
-    return replace(shape, calls=shape.calls + d_calls, exec_ms=shape.exec_ms + d_ms, recent_calls=d_calls,
-                   recent_exec_ms=d_ms, counted_at=at, counter_calls=calls, counter_exec_ms=exec_ms)
+    return replace(
+        shape,
+        calls=shape.calls + d_calls,
+        exec_ms=shape.exec_ms + d_ms,
+        recent_calls=d_calls,
+        recent_exec_ms=d_ms,
+        counted_at=at,
+        counter_calls=calls,
+        counter_exec_ms=exec_ms,
+    )
 
 
-def next_shapes(current: PlanShape | None, previous: PlanShape | None, summary: PlanSummary | None,
-                indexes: tuple[PlanIndex, ...], counters: Counters | None,
-                now: datetime) -> tuple[PlanShape | None, PlanShape | None]:
+def next_shapes(
+    current: PlanShape | None,
+    previous: PlanShape | None,
+    summary: PlanSummary | None,
+    indexes: tuple[PlanIndex, ...],
+    counters: Counters | None,
+    now: datetime,
+) -> tuple[PlanShape | None, PlanShape | None]:
     """The (current, previous distinct) shapes after a planning found ``summary`` (None: it failed).
 
     The same shape again carries on counting. Another one becomes the
@@ -410,10 +461,12 @@ def next_shapes(current: PlanShape | None, previous: PlanShape | None, summary: 
     if summary is None:
         return counted, previous
     if counted is not None and counted.shape_hash == summary.shape_hash:
-        return replace(counted, last_seen=now, total_cost=summary.total_cost,
-                       indexes=indexes or counted.indexes), previous
-    fresh = count(PlanShape(summary.shape_hash, summary.shape, summary.total_cost, now, now, indexes,
-                            summary.relations), counters)
+        return replace(
+            counted, last_seen=now, total_cost=summary.total_cost, indexes=indexes or counted.indexes
+        ), previous
+    fresh = count(
+        PlanShape(summary.shape_hash, summary.shape, summary.total_cost, now, now, indexes, summary.relations), counters
+    )
     return fresh, (counted if counted is not None else previous)
 
 
@@ -521,8 +574,7 @@ def _hypopg_schema(session: Session, server: ServerInfo) -> str | None:
     return str(rows[0]["schema"]) if rows else None
 
 
-def order_by_selectivity(columns: tuple[str, ...], equality: int,
-                         distinct: Mapping[str, float]) -> tuple[str, ...]:
+def order_by_selectivity(columns: tuple[str, ...], equality: int, distinct: Mapping[str, float]) -> tuple[str, ...]:
     """The equality columns most selective first (most distinct values, pg_stats), the rest as they were.
 
     Any order of the equality columns serves a statement comparing them
@@ -598,13 +650,25 @@ def _scanned_tables(session: Session, server: ServerInfo, summary: PlanSummary) 
         key = (str(rel["schema"]), str(rel["relation"]))
         known = tables.get(key)
         scans = (*known.scans, scan) if known else (scan,)
-        tables[key] = _Table(key[0], key[1], str(rel["relkind"]), float(rel["reltuples"]),
-                             tuple(tuple(k.split(",")) for k in rel["index_keys"]), scans, int(rel["columns"]))
+        tables[key] = _Table(
+            key[0],
+            key[1],
+            str(rel["relkind"]),
+            float(rel["reltuples"]),
+            tuple(tuple(k.split(",")) for k in rel["index_keys"]),
+            scans,
+            int(rel["columns"]),
+        )
     return tables
 
 
-def _advise(session: Session, server: ServerInfo, summary: PlanSummary,
-            uses: Sequence[sqlparse.TableUse] | None, max_share: float) -> list[IndexAdvice]:
+def _advise(
+    session: Session,
+    server: ServerInfo,
+    summary: PlanSummary,
+    uses: Sequence[sqlparse.TableUse] | None,
+    max_share: float,
+) -> list[IndexAdvice]:
     """An index per table the plan scans sequentially for a filter or a sorted Limit; none an index covers.
 
     The columns come from the statement's text where it names the table,
@@ -624,34 +688,53 @@ def _advise(session: Session, server: ServerInfo, summary: PlanSummary,
         use = from_text.get(key)
         if use is None or not sqlparse.propose_index(use):
             scan = table.scans[0]
-            use = sqlparse.plan_use(scan.schema, scan.relation, scan.alias, scan.filter,
-                                    scan.sort_keys if scan.limited else ())
+            use = sqlparse.plan_use(
+                scan.schema, scan.relation, scan.alias, scan.filter, scan.sort_keys if scan.limited else ()
+            )
         if use is None or unselective(table.share, use, table.limited, max_share):
             continue
         columns, equality = sqlparse.propose_index(use), sqlparse.equality_count(use)
         if not columns:
             continue
         if equality > 1:
-            stats = session.dicts(_q("column_stats", server), {"schema": table.schema, "relation": table.relation,
-                                                               "reltuples": table.reltuples})
+            stats = session.dicts(
+                _q("column_stats", server),
+                {"schema": table.schema, "relation": table.relation, "reltuples": table.reltuples},
+            )
             ordered = order_by_selectivity(columns, equality, {r["column_name"]: r["n_distinct"] for r in stats})
             columns, equality = ordered, equality - (len(columns) - len(ordered))
         if sqlparse.covered_by(columns, [list(k) for k in table.index_keys], equality):
             continue
-        candidate = IndexAdvice(table.schema, table.relation, columns, table.relkind == "p", table.reltuples, None,
-                                equality=equality, table_columns=table.columns)
+        candidate = IndexAdvice(
+            table.schema,
+            table.relation,
+            columns,
+            table.relkind == "p",
+            table.reltuples,
+            None,
+            equality=equality,
+            table_columns=table.columns,
+        )
         if candidate not in advice:
             advice.append(candidate)
     return advice
 
 
-def _verify(session: Session, server: ServerInfo, text: str, summary: PlanSummary, advice: IndexAdvice,
-            hypopg: str, pruning: bool = True) -> IndexAdvice:
+def _verify(
+    session: Session,
+    server: ServerInfo,
+    text: str,
+    summary: PlanSummary,
+    advice: IndexAdvice,
+    hypopg: str,
+    pruning: bool = True,
+) -> IndexAdvice:
     """Plan again with the index created hypothetically (hypopg), in the same rolled-back transaction."""
     try:
         with session.rolled_back():  # a savepoint: a refused index must not abort the whole transaction
-            session.dicts(_q("hypopg_create", server), {"definition": advice.definition(concurrently=False)},
-                          hypopg=hypopg)
+            session.dicts(
+                _q("hypopg_create", server), {"definition": advice.definition(concurrently=False)}, hypopg=hypopg
+            )
             after = walk(_explain(session, server, text, pruning))
     except QueryFailed as exc:
         return replace(advice, note=f"hypopg could not verify it: {exc}")
@@ -689,14 +772,24 @@ def covering_columns(advice: IndexAdvice, summary: PlanSummary) -> tuple[str, ..
             name = name[1:-1].replace('""', '"') if name.startswith('"') else name
             if name not in advice.columns and name not in read:
                 read.append(name)
-    if not read or len(read) > MAX_INCLUDE \
-            or advice.table_columns < max(WIDE_TABLE_COLUMNS, 2 * (len(advice.columns) + len(read))):
+    if (
+        not read
+        or len(read) > MAX_INCLUDE
+        or advice.table_columns < max(WIDE_TABLE_COLUMNS, 2 * (len(advice.columns) + len(read)))
+    ):
         return ()
     return tuple(read)
 
 
-def _cover(session: Session, server: ServerInfo, text: str, summary: PlanSummary, advice: IndexAdvice,
-           hypopg: str, pruning: bool) -> IndexAdvice:
+def _cover(
+    session: Session,
+    server: ServerInfo,
+    text: str,
+    summary: PlanSummary,
+    advice: IndexAdvice,
+    hypopg: str,
+    pruning: bool,
+) -> IndexAdvice:
     """The verified advice with INCLUDE columns, when hypopg shows an index-only scan would follow and cost less."""
     include = covering_columns(advice, summary)
     if not include or not advice.verified or advice.cost_after is None:
@@ -704,16 +797,19 @@ def _cover(session: Session, server: ServerInfo, text: str, summary: PlanSummary
     covering = replace(advice, include=include)
     try:
         with session.rolled_back():
-            session.dicts(_q("hypopg_create", server), {"definition": covering.definition(concurrently=False)},
-                          hypopg=hypopg)
+            session.dicts(
+                _q("hypopg_create", server), {"definition": covering.definition(concurrently=False)}, hypopg=hypopg
+            )
             plan = _explain(session, server, text, pruning)
     except QueryFailed:
         return advice
     finally:
         session.dicts(_q("hypopg_reset", server), hypopg=hypopg)
     document = json.loads(plan) if isinstance(plan, str) else plan
-    only = any(n.get("Node Type") == "Index Only Scan" and n.get("Relation Name") == advice.relation
-               for n in _nodes(document[0]["Plan"]))
+    only = any(
+        n.get("Node Type") == "Index Only Scan" and n.get("Relation Name") == advice.relation
+        for n in _nodes(document[0]["Plan"])
+    )
     cost = float(document[0]["Plan"].get("Total Cost", 0))
     return replace(covering, cost_after=cost) if only and cost < advice.cost_after else advice
 
@@ -725,9 +821,19 @@ def all_pruned(explain_json: Any) -> bool:
     return any(n.get("Subplans Removed") for n in nodes) and not any(n.get("Relation Name") for n in nodes)
 
 
-def plan_statement(session: Session, server: ServerInfo, text: str, username: str, *, database: str, dbid: int,
-                   queryid: int, now: datetime, advise: bool = True,
-                   max_share: float = DEFAULT_THRESHOLDS.index_advice_max_share) -> StatementPlan:
+def plan_statement(
+    session: Session,
+    server: ServerInfo,
+    text: str,
+    username: str,
+    *,
+    database: str,
+    dbid: int,
+    queryid: int,
+    now: datetime,
+    advise: bool = True,
+    max_share: float = DEFAULT_THRESHOLDS.index_advice_max_share,
+) -> StatementPlan:
     """Plan one statement in ``session`` (connected to its database); errors become ``skipped``.
 
     Reads and UPDATE/DELETE (``sqlparse.is_plannable``) are planned; a
@@ -795,9 +901,17 @@ def _partitioned(session: Session, server: ServerInfo, uses: Sequence[sqlparse.T
             continue
         keys = tuple(rows[0]["key_columns"] or ())
         compared = set(use.equality) | set(use.range)
-        found.append(PartitionedUse(rel["schema"], rel["relation"], keys, str(rows[0]["key_definition"]),
-                                    tuple(rows[0]["leaves"] or ()), any(k in compared for k in keys if k),
-                                    float(rel["reltuples"])))
+        found.append(
+            PartitionedUse(
+                rel["schema"],
+                rel["relation"],
+                keys,
+                str(rows[0]["key_definition"]),
+                tuple(rows[0]["leaves"] or ()),
+                any(k in compared for k in keys if k),
+                float(rel["reltuples"]),
+            )
+        )
     return tuple(found)
 
 
@@ -818,15 +932,23 @@ class Candidate:
     text: str
 
 
-def due(candidates: Sequence[Candidate], cache: Mapping[tuple[int, int], StatementPlan], now: datetime,
-        replan_s: float, mark: str | None = None) -> list[Candidate]:
+def due(
+    candidates: Sequence[Candidate],
+    cache: Mapping[tuple[int, int], StatementPlan],
+    now: datetime,
+    replan_s: float,
+    mark: str | None = None,
+) -> list[Candidate]:
     """The candidates without a plan, with one older than ``replan_s``, or (given the current ``mark``)
     one made before an index changed; in the given (cost) order."""
     out = []
     for c in candidates:
         cached = cache.get((c.dbid, c.queryid))
-        if cached is None or (now - cached.planned_at).total_seconds() >= replan_s \
-                or (mark is not None and cached.index_mark != mark):
+        if (
+            cached is None
+            or (now - cached.planned_at).total_seconds() >= replan_s
+            or (mark is not None and cached.index_mark != mark)
+        ):
             out.append(c)
     return out
 
@@ -865,8 +987,13 @@ def worth_planning(text: str) -> bool:
     return any(u.schema not in ("pg_catalog", "information_schema") and not u.table.startswith("pg_") for u in uses)
 
 
-def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, int], str], *,
-               databases: Container[str] | None = None, limit: int | None = None) -> list[Candidate]:
+def candidates(
+    history: Sequence[StatementsSnapshot],
+    texts: Mapping[tuple[int, int], str],
+    *,
+    databases: Container[str] | None = None,
+    limit: int | None = None,
+) -> list[Candidate]:
     """Top-level plain reads of user tables (``worth_planning``), costliest first over the kept snapshots.
 
     The cost is the execution time between the oldest and the latest kept
@@ -879,10 +1006,12 @@ def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, 
     if not history:
         return []
     latest = history[-1]
-    recent = {d.key: d.total_exec_ms for d in statement_deltas(history[0], latest).deltas} \
-        if len(history) > 1 else {}
-    rows = [r for r in latest.rows if r.toplevel and (r.dbid, r.queryid) in texts
-            and (databases is None or r.database in databases)]
+    recent = {d.key: d.total_exec_ms for d in statement_deltas(history[0], latest).deltas} if len(history) > 1 else {}
+    rows = [
+        r
+        for r in latest.rows
+        if r.toplevel and (r.dbid, r.queryid) in texts and (databases is None or r.database in databases)
+    ]
     rows.sort(key=lambda r: (-recent.get(r.key, 0.0), -r.total_exec_ms, r.queryid))
     seen: set[tuple[int, int]] = set()
     out: list[Candidate] = []
@@ -897,8 +1026,9 @@ def candidates(history: Sequence[StatementsSnapshot], texts: Mapping[tuple[int, 
     return out
 
 
-def _with_definitions(used: tuple[PlanIndex, ...], database: str,
-                      indexes: IndexesSnapshot | None) -> tuple[PlanIndex, ...]:
+def _with_definitions(
+    used: tuple[PlanIndex, ...], database: str, indexes: IndexesSnapshot | None
+) -> tuple[PlanIndex, ...]:
     """The indexes a plan reads, with their definitions from the indexes snapshot (to recreate one dropped)."""
     if indexes is None:
         return used
@@ -943,7 +1073,8 @@ def verify_merged(ctx: PlanContext, plans: dict[tuple[int, int], StatementPlan])
         for j, a in enumerate(plan.advice):
             if a.verified:
                 groups.setdefault((plan.database, a.schema, a.relation), []).append(
-                    (indexmerge.Candidate(a.columns, a.equality, a.include, a.alone), key, j))
+                    (indexmerge.Candidate(a.columns, a.equality, a.include, a.alone), key, j)
+                )
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -953,8 +1084,11 @@ def verify_merged(ctx: PlanContext, plans: dict[tuple[int, int], StatementPlan])
             owner = candidate.served_by
             plan = plans[key]
             advice = plan.advice[j]
-            if owner is None or (owner.columns, owner.include) == (advice.columns, advice.include) \
-                    or advice.merged == owner.columns:
+            if (
+                owner is None
+                or (owner.columns, owner.include) == (advice.columns, advice.include)
+                or advice.merged == owner.columns
+            ):
                 continue
             text = ctx.statement_texts.get(key)
             try:
@@ -962,14 +1096,22 @@ def verify_merged(ctx: PlanContext, plans: dict[tuple[int, int], StatementPlan])
             except DatabaseError:
                 continue
             merged = replace(advice, columns=owner.columns, include=owner.include)
-            cost = _merged_cost(session, ctx.server, text, plan.username, merged.definition(concurrently=False)) \
-                if text else None
+            cost = (
+                _merged_cost(session, ctx.server, text, plan.username, merged.definition(concurrently=False))
+                if text
+                else None
+            )
             if cost is None:
                 continue
             before = advice.cost_before or 0.0
             serves = before > 0 and 1.0 - cost / before >= ctx.thresholds.index_advice_min_gain
-            changed = replace(advice, merged=owner.columns) if serves else replace(
-                advice, alone=True, note=f"the merged index ({', '.join(owner.columns)}) does not serve it (hypopg)")
+            changed = (
+                replace(advice, merged=owner.columns)
+                if serves
+                else replace(
+                    advice, alone=True, note=f"the merged index ({', '.join(owner.columns)}) does not serve it (hypopg)"
+                )
+            )
             plans[key] = replace(plan, advice=tuple(changed if i == j else a for i, a in enumerate(plan.advice)))
 
 
@@ -993,8 +1135,9 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     mark = index_mark(indexes)
     counters = statement_counters(statements)
     cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous else {}
-    top = candidates(ctx.history("statements"), ctx.statement_texts, databases=ctx.databases,
-                     limit=int(t.explain_top_statements))
+    top = candidates(
+        ctx.history("statements"), ctx.statement_texts, databases=ctx.databases, limit=int(t.explain_top_statements)
+    )
     exhausted = False
     planned: set[tuple[int, int]] = set()
     for c in due(top, cache, ctx.now, t.explain_replan_s, mark):
@@ -1005,15 +1148,31 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
         try:
             session = ctx.session(c.database)
         except DatabaseError as exc:
-            plan = StatementPlan(c.database, c.dbid, c.queryid, c.username, ctx.now, None,
-                                 skipped=f"cannot connect: {exc}")
+            plan = StatementPlan(
+                c.database, c.dbid, c.queryid, c.username, ctx.now, None, skipped=f"cannot connect: {exc}"
+            )
         else:
-            plan = plan_statement(session, ctx.server, c.text, c.username, database=c.database,
-                                  dbid=c.dbid, queryid=c.queryid, now=ctx.now, max_share=t.index_advice_max_share)
+            plan = plan_statement(
+                session,
+                ctx.server,
+                c.text,
+                c.username,
+                database=c.database,
+                dbid=c.dbid,
+                queryid=c.queryid,
+                now=ctx.now,
+                max_share=t.index_advice_max_share,
+            )
         old = cache.get(key)
         used = _with_definitions(plan.summary.indexes, c.database, indexes) if plan.summary else ()
-        current, prior = next_shapes(old.current_shape if old else None, old.previous_shape if old else None,
-                                     plan.summary, used, counters.get(key), ctx.now)
+        current, prior = next_shapes(
+            old.current_shape if old else None,
+            old.previous_shape if old else None,
+            plan.summary,
+            used,
+            counters.get(key),
+            ctx.now,
+        )
         cache[key] = replace(plan, index_mark=mark, current_shape=current, previous_shape=prior)
         planned.add(key)
     wanted = [(c.dbid, c.queryid) for c in top]

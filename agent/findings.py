@@ -87,16 +87,24 @@ class Finding:
 
     def to_json(self, first_seen: datetime | None = None) -> dict[str, Any]:
         """The problem object of ``pgradar check --format json`` (DESIGN 3.1)."""
-        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "severity": self.severity,
-                               "target": self.target, **self.object, "summary": self.summary,
-                               "recommendation": self.recommendation, "evidence": dict(self.evidence)}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "target": self.target,
+            **self.object,
+            "summary": self.summary,
+            "recommendation": self.recommendation,
+            "evidence": dict(self.evidence),
+        }
         if first_seen is not None:
             out["first_seen"] = first_seen.isoformat().replace("+00:00", "Z")
         return out
 
 
 # Reserved and type/function-name keywords: as identifiers they must be quoted.
-_RESERVED = frozenset("""
+_RESERVED = frozenset(
+    """
 all analyse analyze and any array as asc asymmetric authorization binary both case cast check
 collate collation column concurrently constraint create cross current_catalog current_date
 current_role current_schema current_time current_timestamp current_user default deferrable desc
@@ -105,7 +113,8 @@ initially inner intersect into is isnull join lateral leading left like limit lo
 localtimestamp natural not notnull null offset on only or order outer overlaps placing primary
 references returning right select session_user similar some symmetric system_user table tablesample
 then to trailing true union unique user using variadic verbose when where window with
-""".split())
+""".split()
+)
 
 
 def quote_ident(name: str) -> str:

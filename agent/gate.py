@@ -83,8 +83,9 @@ def kind_list(text: str | None, flag: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in KINDS]
     if unknown or not names:
-        raise ScopeError(f"{flag}: unknown kind {', '.join(map(repr, unknown)) or repr(text)} "
-                         f"(known: {', '.join(KINDS)})")
+        raise ScopeError(
+            f"{flag}: unknown kind {', '.join(map(repr, unknown)) or repr(text)} (known: {', '.join(KINDS)})"
+        )
     return names
 
 
@@ -134,8 +135,9 @@ def databases_at(current: DatabaseSnapshot, window: Window, server_started: date
         span = (current.taken_at - start).total_seconds() if start is not None else 0.0
         inside = min(1.0, (current.taken_at - since).total_seconds() / span) if span > 0 else 1.0
         before = 1.0 - max(0.0, inside)
-        rows.append(replace(d, xact_commit=round(d.xact_commit * before),
-                            xact_rollback=round(d.xact_rollback * before)))
+        rows.append(
+            replace(d, xact_commit=round(d.xact_commit * before), xact_rollback=round(d.xact_rollback * before))
+        )
     return DatabaseSnapshot(since, tuple(rows))
 
 
@@ -144,9 +146,12 @@ def identity_of(runtime: Any) -> Identity:
     row = runtime.session().one(queries.resolve("server", "identity", 13))
     state: TargetState = runtime.state
     statements: StatementsSnapshot | None = state.latest("statements")
-    return Identity(row["system_identifier"], row["started_at"],
-                    statements.info.stats_reset if statements is not None and statements.info else None,
-                    database_resets(state.latest("database")))
+    return Identity(
+        row["system_identifier"],
+        row["started_at"],
+        statements.info.stats_reset if statements is not None and statements.info else None,
+        database_resets(state.latest("database")),
+    )
 
 
 def oldest_entry(runtime: Any, server: ServerInfo) -> datetime | None:
@@ -169,14 +174,20 @@ def apply_window(state: TargetState, window: Window, saved: TargetBaseline | Non
         current: StatementsSnapshot | None = state.latest("statements")
         if current is None or window.since is None:
             return False
-        previous = statements_before(saved, current) if saved is not None \
+        previous = (
+            statements_before(saved, current)
+            if saved is not None
             else StatementsSnapshot(window.since, (), current.info, new_texts=0)
+        )
         interval = statement_deltas(previous, current)
         state.statement_intervals.append(replace(interval, started_at=window.since))
         databases: DatabaseSnapshot | None = state.latest("database")
         if databases is not None:
-            start = databases_before(saved, databases) if saved is not None \
+            start = (
+                databases_before(saved, databases)
+                if saved is not None
                 else databases_at(databases, window, state.server.started_at if state.server else None)
+            )
             state.snapshots["database"].appendleft(start)
         if saved is not None:
             tables: TablesSnapshot | None = state.latest("tables")
@@ -186,8 +197,14 @@ def apply_window(state: TargetState, window: Window, saved: TargetBaseline | Non
             if indexes is not None:
                 state.replace_latest("indexes", lambda old: indexes_since(saved, old))
                 # unused_index measures its window from the first sighting: the baseline's moment
-                state.record("index_first_seen", IndexFirstSeen(indexes.taken_at, tuple(
-                    ((i.database, i.indexrelid), saved.taken_at) for i in indexes.indexes), "baseline"))
+                state.record(
+                    "index_first_seen",
+                    IndexFirstSeen(
+                        indexes.taken_at,
+                        tuple(((i.database, i.indexrelid), saved.taken_at) for i in indexes.indexes),
+                        "baseline",
+                    ),
+                )
     return True
 
 
@@ -198,8 +215,9 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def gate_document(doc: Mapping[str, Any], windows: Mapping[str, Window], scope: Scope,
-                  rules: Sequence[IgnoreRule]) -> dict[str, Any]:
+def gate_document(
+    doc: Mapping[str, Any], windows: Mapping[str, Window], scope: Scope, rules: Sequence[IgnoreRule]
+) -> dict[str, Any]:
     """The check document scoped, with accepted findings marked and the judged window said.
 
     Each PostgreSQL target gets ``window_since``, ``window_seconds`` and
@@ -215,9 +233,14 @@ def gate_document(doc: Mapping[str, Any], windows: Mapping[str, Window], scope: 
         if t.get("role") == "pgbouncer":  # no statement counters: no window
             targets.append(dict(t))
             continue
-        targets.append({**t, "window_since": _iso(w.since) if w else None,
-                        "window_seconds": round(w.seconds) if w and w.seconds is not None else None,
-                        "window_source": w.source if w else None})
+        targets.append(
+            {
+                **t,
+                "window_since": _iso(w.since) if w else None,
+                "window_seconds": round(w.seconds) if w and w.seconds is not None else None,
+                "window_source": w.source if w else None,
+            }
+        )
     problems = []
     for p in doc["problems"]:
         if not scope.keeps(p):
@@ -226,8 +249,11 @@ def gate_document(doc: Mapping[str, Any], windows: Mapping[str, Window], scope: 
         problems.append({**p, "ignored": rule is not None, "ignored_by": rule.describe() if rule else None})
     known = [w for w in windows.values() if w.since is not None]
     shortest = max(known, key=lambda w: w.since or datetime.min) if known else None  # type: ignore[arg-type,return-value]
-    return {**doc, "window_since": _iso(shortest.since) if shortest else None,
-            "window_seconds": round(shortest.seconds) if shortest and shortest.seconds is not None else None,
-            "scope": {"kinds": list(scope.kinds), "database": scope.database},
-            "targets": targets, "problems": problems}
-
+    return {
+        **doc,
+        "window_since": _iso(shortest.since) if shortest else None,
+        "window_seconds": round(shortest.seconds) if shortest and shortest.seconds is not None else None,
+        "scope": {"kinds": list(scope.kinds), "database": scope.database},
+        "targets": targets,
+        "problems": problems,
+    }

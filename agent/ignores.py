@@ -58,8 +58,10 @@ def check_rule(value: Any, path: str, errors: list[str]) -> Any:
     accept everything), as the rest of the config check does.
     """
     if not isinstance(value, dict):
-        errors.append(f"{path}: expected a mapping such as {{kind: select_star, relation: public.colors}}, "
-                      f"got {type(value).__name__}")
+        errors.append(
+            f"{path}: expected a mapping such as {{kind: select_star, relation: public.colors}}, "
+            f"got {type(value).__name__}"
+        )
         return value
     before = len(errors)
     values: dict[str, str | None] = {}

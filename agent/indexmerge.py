@@ -42,10 +42,10 @@ def reordered(kept: Candidate, candidate: Candidate) -> tuple[str, ...] | None:
     """``kept``'s columns with ``candidate``'s (equality only) first, if that still serves all it serves."""
     if candidate.equality != len(candidate.columns):
         return None
-    head = kept.columns[:kept.equality]
+    head = kept.columns[: kept.equality]
     if not set(candidate.columns) <= set(head):
         return None
-    columns = (*candidate.columns, *(c for c in head if c not in candidate.columns), *kept.columns[kept.equality:])
+    columns = (*candidate.columns, *(c for c in head if c not in candidate.columns), *kept.columns[kept.equality :])
     if all(serves(columns, other) for other in (kept, *kept.serves)):
         return columns
     return None

@@ -11,9 +11,20 @@ from __future__ import annotations
 
 # collector name -> default seconds between polls
 COLLECTOR_INTERVALS: dict[str, float] = {
-    "server": 15, "activity": 15, "database": 30, "statements": 30, "tables": 60, "indexes": 300,
-    "settings": 300, "sizes": 300, "foreign_keys": 300, "plans": 60, "replication": 15, "sessions": 15,
-    "auto_explain": 30, "explain_analyze": 300,
+    "server": 15,
+    "activity": 15,
+    "database": 30,
+    "statements": 30,
+    "tables": 60,
+    "indexes": 300,
+    "settings": 300,
+    "sizes": 300,
+    "foreign_keys": 300,
+    "plans": 60,
+    "replication": 15,
+    "sessions": 15,
+    "auto_explain": 30,
+    "explain_analyze": 300,
 }
 COLLECTOR_NAMES = tuple(COLLECTOR_INTERVALS)
 # Classification is a scheduled job like a collector, on the agent's own state; pgbouncer: its admin

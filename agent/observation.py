@@ -48,12 +48,15 @@ def observe(state: TargetState, now: datetime) -> Observation:
     """A consistent, immutable view of one target (taken under its lock)."""
     with state.lock:
         return Observation(
-            target=state.name, now=now, server=state.server,
+            target=state.name,
+            now=now,
+            server=state.server,
             snapshots={name: history[-1] for name, history in state.snapshots.items() if history},
             history={name: tuple(history) for name, history in state.snapshots.items()},
             statement_intervals=tuple(state.statement_intervals),
             # The agent's own texts (DESIGN 4) are known to the state, never to a classifier.
-            statement_texts={k: v for k, v in state.statement_texts.items() if not is_own(v)})
+            statement_texts={k: v for k, v in state.statement_texts.items() if not is_own(v)},
+        )
 
 
 def with_peers(observations: Mapping[str, Observation]) -> dict[str, Observation]:
@@ -61,6 +64,14 @@ def with_peers(observations: Mapping[str, Observation]) -> dict[str, Observation
     out = {}
     for name, obs in observations.items():
         peers = {n: o for n, o in observations.items() if n != name}
-        out[name] = Observation(obs.target, obs.now, obs.server, obs.snapshots, obs.history,
-                                obs.statement_intervals, obs.statement_texts, peers)
+        out[name] = Observation(
+            obs.target,
+            obs.now,
+            obs.server,
+            obs.snapshots,
+            obs.history,
+            obs.statement_intervals,
+            obs.statement_texts,
+            peers,
+        )
     return out

@@ -21,8 +21,7 @@ class ActiveProblem:
     last_seen: datetime
 
 
-def update(active: Mapping[str, ActiveProblem], findings: Iterable[Finding],
-           now: datetime) -> dict[str, ActiveProblem]:
+def update(active: Mapping[str, ActiveProblem], findings: Iterable[Finding], now: datetime) -> dict[str, ActiveProblem]:
     """The new active set: this pass's findings, each with its first sighting."""
     out: dict[str, ActiveProblem] = {}
     for finding in findings:
@@ -38,8 +37,16 @@ def update(active: Mapping[str, ActiveProblem], findings: Iterable[Finding],
 # Evidence keys that measure a problem's weight, by the unit it is measured in.
 SHARE_KEYS = ("exec_time_share",)
 BYTES_KEYS = ("retained_bytes", "lag_bytes", "replay_behind_bytes", "temp_bytes_per_call", "size_bytes")
-SECONDS_KEYS = ("lag_seconds", "longest_seconds", "longest_wait_seconds", "query_seconds", "xact_seconds",
-                "state_seconds", "maxwait_seconds", "inactive_seconds")
+SECONDS_KEYS = (
+    "lag_seconds",
+    "longest_seconds",
+    "longest_wait_seconds",
+    "query_seconds",
+    "xact_seconds",
+    "state_seconds",
+    "maxwait_seconds",
+    "inactive_seconds",
+)
 
 
 def _first_number(evidence: Mapping[str, object], keys: tuple[str, ...]) -> float:
@@ -59,8 +66,11 @@ def impact(finding: Finding) -> tuple[float, float, float]:
     that measures none of them comes after those that do.
     """
     evidence = finding.evidence
-    return (_first_number(evidence, SHARE_KEYS), _first_number(evidence, BYTES_KEYS),
-            _first_number(evidence, SECONDS_KEYS))
+    return (
+        _first_number(evidence, SHARE_KEYS),
+        _first_number(evidence, BYTES_KEYS),
+        _first_number(evidence, SECONDS_KEYS),
+    )
 
 
 def ordered(problems: Iterable[ActiveProblem]) -> list[ActiveProblem]:
@@ -69,8 +79,17 @@ def ordered(problems: Iterable[ActiveProblem]) -> list[ActiveProblem]:
     The status page, the table and the Markdown report read like a
     diagnosis: the first problem is the one to fix first.
     """
+
     def key(p: ActiveProblem) -> tuple[object, ...]:
         share, size, seconds = impact(p.finding)
-        return (-severity_rank(p.finding.severity), -share, -size, -seconds, p.finding.kind, p.finding.target,
-                [v or "" for v in p.finding.object.values()])
+        return (
+            -severity_rank(p.finding.severity),
+            -share,
+            -size,
+            -seconds,
+            p.finding.kind,
+            p.finding.target,
+            [v or "" for v in p.finding.object.values()],
+        )
+
     return sorted(problems, key=key)

@@ -38,6 +38,8 @@ def marked(text: str) -> str:
 def is_own(text: str) -> bool:
     """A statement text pgradar sent: it ends with the marker (a ``;`` and blanks aside)."""
     return text.rstrip().rstrip(";").rstrip().endswith(MARKER)
+
+
 _FILE = re.compile(r"^(?P<name>[a-z_]+)\.(?P<major>\d+)\.sql$")
 
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from sqlglot import exp
+
 from pgradar.agent.findings import quote_ident
 from pgradar.agent.sqlparse import identifier_name, parse
-from sqlglot import exp
 
 _SCOPES = (exp.Select, exp.Update, exp.Delete)
 _CONSTANTS = (exp.Parameter, exp.Placeholder, exp.Literal, exp.Null, exp.Boolean)
-_OPERATORS: dict[type[exp.Expression], str] = {exp.EQ: "=", exp.GT: ">", exp.GTE: ">=", exp.LT: "<",
-                                               exp.LTE: "<="}
+_OPERATORS: dict[type[exp.Expression], str] = {exp.EQ: "=", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
 _FLIPPED = {"=": "=", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
 _COMPARISONS = (*_OPERATORS, exp.Between, exp.In)
 _CONNECTIVES = (exp.And, exp.Or, exp.Paren)  # a comparison under anything else (NOT, CASE, a call) is not a filter
@@ -94,8 +94,11 @@ class _Resolver:
     """Which table reference a column belongs to, walking out from its own scope."""
 
     def __init__(self, tree: exp.Expression) -> None:
-        self.ctes = frozenset(str(identifier_name(c.args["alias"].this)) for c in tree.find_all(exp.CTE)
-                              if c.args.get("alias") is not None)
+        self.ctes = frozenset(
+            str(identifier_name(c.args["alias"].this))
+            for c in tree.find_all(exp.CTE)
+            if c.args.get("alias") is not None
+        )
         self._cache: dict[int, dict[str, Source]] = {}
 
     def sources(self, scope: exp.Expression) -> dict[str, Source]:
@@ -233,8 +236,14 @@ def _sides(node: exp.Expression) -> list[tuple[exp.Expression, str, list[exp.Exp
     return [(node.this, op, [node.expression]), (node.expression, _FLIPPED[op], [node.this])]
 
 
-def _wrapped(resolver: _Resolver, scope: exp.Expression, node: exp.Expression, side: exp.Expression,
-             operator: str, others: list[exp.Expression]) -> Wrapped | None:
+def _wrapped(
+    resolver: _Resolver,
+    scope: exp.Expression,
+    node: exp.Expression,
+    side: exp.Expression,
+    operator: str,
+    others: list[exp.Expression],
+) -> Wrapped | None:
     inner = side.unnest()
     if isinstance(inner, (exp.Column, *_CONSTANTS, *_UNSUPPORTED)) or inner.find(*_UNSUPPORTED):
         return None
@@ -256,12 +265,21 @@ def _wrapped(resolver: _Resolver, scope: exp.Expression, node: exp.Expression, s
     shape, amount, cast_type = _shape(inner)
     in_query = operator == "in" and node.args.get("query") is not None
     return Wrapped(
-        schema=source[0], table=source[1], column=str(names.pop()), predicate=_sql(node),
-        expression=_sql(inner), key=_key(inner), index_sql=_index_sql(inner), shape=shape,
-        word=_word(inner, shape, cast_type), operator=operator,
+        schema=source[0],
+        table=source[1],
+        column=str(names.pop()),
+        predicate=_sql(node),
+        expression=_sql(inner),
+        key=_key(inner),
+        index_sql=_index_sql(inner),
+        shape=shape,
+        word=_word(inner, shape, cast_type),
+        operator=operator,
         column_sql=_sql(columns[0]),
-        values=() if in_query else tuple(_sql(o) for o in others), amount=amount,
-        cast_type=cast_type)
+        values=() if in_query else tuple(_sql(o) for o in others),
+        amount=amount,
+        cast_type=cast_type,
+    )
 
 
 @lru_cache(maxsize=16384)  # a whole pg_stat_statements; see statement_text.star_sources
@@ -356,9 +374,14 @@ def rewrite(w: Wrapped, column_type: str | None) -> str | None:
         if parsed is None or parsed.this not in _TIMESTAMPS:
             return None
         day = [_typed(v, "date") for v in w.values]
-        forms = {"=": f"{col} >= {day[0]} AND {col} < {day[0]} + 1", ">=": f"{col} >= {day[0]}",
-                 ">": f"{col} >= {day[0]} + 1", "<": f"{col} < {day[0]}", "<=": f"{col} < {day[0]} + 1",
-                 "between": f"{col} >= {day[0]} AND {col} < {day[-1]} + 1"}
+        forms = {
+            "=": f"{col} >= {day[0]} AND {col} < {day[0]} + 1",
+            ">=": f"{col} >= {day[0]}",
+            ">": f"{col} >= {day[0]} + 1",
+            "<": f"{col} < {day[0]}",
+            "<=": f"{col} < {day[0]} + 1",
+            "between": f"{col} >= {day[0]} AND {col} < {day[-1]} + 1",
+        }
         return forms.get(w.operator)
     if w.shape == "cast":
         if column_type is None or w.operator not in ("=", "in"):

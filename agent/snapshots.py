@@ -260,11 +260,33 @@ class IndexDefinition:
 
 def index_stat(c: IndexCounters, d: IndexDefinition) -> IndexStat:
     """One index's row from this poll's counters and its (possibly earlier) definition."""
-    return IndexStat(c.database, c.indexrelid, c.relid, c.schema, c.relation, c.index, c.idx_scan,
-                     c.idx_tup_read, c.idx_tup_fetch, c.size_bytes, d.definition, d.method, d.is_unique,
-                     d.is_primary, d.is_valid, d.key_count, d.columns, d.predicate, d.expressions,
-                     d.constraint_type, c.last_idx_scan, d.root_schema, d.root_relation, d.root_index,
-                     d.column_types)
+    return IndexStat(
+        c.database,
+        c.indexrelid,
+        c.relid,
+        c.schema,
+        c.relation,
+        c.index,
+        c.idx_scan,
+        c.idx_tup_read,
+        c.idx_tup_fetch,
+        c.size_bytes,
+        d.definition,
+        d.method,
+        d.is_unique,
+        d.is_primary,
+        d.is_valid,
+        d.key_count,
+        d.columns,
+        d.predicate,
+        d.expressions,
+        d.constraint_type,
+        c.last_idx_scan,
+        d.root_schema,
+        d.root_relation,
+        d.root_index,
+        d.column_types,
+    )
 
 
 class PerDatabase(Protocol):
@@ -338,13 +360,21 @@ def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None) -> Any:
         return snapshot
     if isinstance(snapshot, TablesSnapshot):
         by_table = {(z.database, z.relid): z for z in sizes.tables}
-        return replace(snapshot, tables=tuple(
-            replace(t, size_bytes=z.size_bytes, column_count=z.column_count)
-            if (z := by_table.get((t.database, t.relid))) is not None else t for t in snapshot.tables))
+        return replace(
+            snapshot,
+            tables=tuple(
+                replace(t, size_bytes=z.size_bytes, column_count=z.column_count)
+                if (z := by_table.get((t.database, t.relid))) is not None
+                else t
+                for t in snapshot.tables
+            ),
+        )
     if isinstance(snapshot, DatabaseSnapshot):
         by_name = {z.database: z.size_bytes for z in sizes.databases}
-        return replace(snapshot, databases=tuple(replace(d, size_bytes=by_name.get(d.database, d.size_bytes))
-                                                 for d in snapshot.databases))
+        return replace(
+            snapshot,
+            databases=tuple(replace(d, size_bytes=by_name.get(d.database, d.size_bytes)) for d in snapshot.databases),
+        )
     return snapshot
 
 
@@ -402,8 +432,9 @@ class IndexFirstSeen:
 
 
 @per_snapshot  # asked once per index by the unused_index rule: a dict per call made that quadratic
-def _first_seen_by_index(first_seen: tuple[tuple[tuple[str, int], datetime | None], ...]
-                         ) -> dict[tuple[str, int], datetime | None]:
+def _first_seen_by_index(
+    first_seen: tuple[tuple[tuple[str, int], datetime | None], ...],
+) -> dict[tuple[str, int], datetime | None]:
     return dict(first_seen)
 
 

@@ -29,7 +29,8 @@ _GLUED_PARAM = re.compile(r"(?<=[^\s(])(\$\d+)")
 _TYPED_PARAM = re.compile(
     r"\b(date|time|timestamp|timestamptz|interval|numeric|int[248]?|bigint|smallint|text|uuid|jsonb?|inet|boolean)"
     r"\s+(\$\d+)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s|\()*", re.DOTALL)
 _READ_KEYWORDS = frozenset(("select", "with", "values", "table"))
 _WRITE_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
@@ -69,8 +70,9 @@ def is_plain_select(text: str) -> bool:
         return False
     tree = parse(text)
     if tree is None:
-        return not re.search(r"\b(insert|update|delete|merge|into|for\s+(update|share|no\s+key|key))\b", text,
-                             re.IGNORECASE)
+        return not re.search(
+            r"\b(insert|update|delete|merge|into|for\s+(update|share|no\s+key|key))\b", text, re.IGNORECASE
+        )
     writes = tree.find(*_WRITE_NODES, exp.Into, exp.Lock)
     return isinstance(tree, (exp.Query, exp.Values)) and writes is None
 
@@ -89,8 +91,11 @@ def is_plannable(text: str) -> bool:
     if leading_keyword(text) not in ("update", "delete"):
         return False
     tree = parse(text)
-    return isinstance(tree, (exp.Update, exp.Delete)) and tree.find(exp.With, exp.Insert, exp.Merge) is None \
+    return (
+        isinstance(tree, (exp.Update, exp.Delete))
+        and tree.find(exp.With, exp.Insert, exp.Merge) is None
         and not any(isinstance(n, (exp.Update, exp.Delete)) for n in tree.iter_expressions() if n is not tree)
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -115,8 +120,12 @@ def equivalent_read(text: str) -> str | None:
         tables.append(source.this.copy())
     tables += [t.copy() for t in tree.args.get("using") or ()]
     joins = [*(exp.Join(this=t) for t in tables[1:]), *(j.copy() for j in tree.args.get("joins") or ())]
-    read = exp.Select(expressions=[exp.Literal.number(1)], from_=exp.From(this=tables[0]), joins=joins,
-                      where=tree.args["where"].copy())
+    read = exp.Select(
+        expressions=[exp.Literal.number(1)],
+        from_=exp.From(this=tables[0]),
+        joins=joins,
+        where=tree.args["where"].copy(),
+    )
     numbers: dict[str, int] = {}
 
     def renumber(node: exp.Expression) -> exp.Expression:
@@ -124,6 +133,7 @@ def equivalent_read(text: str) -> str | None:
             n = numbers.setdefault(node.name, len(numbers) + 1)
             return exp.Parameter(this=exp.Literal.number(n))
         return node
+
     try:
         return read.transform(renumber).sql(dialect="postgres")
     except Exception:  # sqlglot could not write it back: no plan rather than a failed cycle
@@ -191,8 +201,15 @@ class _Use:
             bucket.append(column)
 
     def frozen(self) -> TableUse:
-        return TableUse(self.schema, self.table, self.alias, tuple(self.equality), tuple(self.range),
-                        tuple(self.join), tuple(self.order))
+        return TableUse(
+            self.schema,
+            self.table,
+            self.alias,
+            tuple(self.equality),
+            tuple(self.range),
+            tuple(self.join),
+            tuple(self.order),
+        )
 
 
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
@@ -251,8 +268,10 @@ def _order_column(ordered: exp.Expression, select: exp.Expression) -> exp.Column
 
 def _scan_select(select: exp.Expression, found: list[_Use]) -> None:
     uses: dict[str, _Use] = {}
-    tables = [*(j.this for j in select.args.get("joins") or ()),
-              *([select.args["from_"].this] if select.args.get("from_") else [])]
+    tables = [
+        *(j.this for j in select.args.get("joins") or ()),
+        *([select.args["from_"].this] if select.args.get("from_") else []),
+    ]
     if isinstance(select, (exp.Update, exp.Delete)):  # the written table, then FROM / USING
         tables = [select.this, *(select.args.get("using") or ()), *tables]
     for table in tables:
@@ -325,7 +344,7 @@ def equality_count(use: TableUse) -> int:
     """How many leading columns of ``propose_index(use)`` are compared for equality (any order serves)."""
     columns = propose_index(use)
     equal = list(use.equality) or ([] if use.range else list(use.join))
-    return sum(1 for c in columns[:len(equal)] if c in equal)
+    return sum(1 for c in columns[: len(equal)] if c in equal)
 
 
 def _text_casts_unwrapped(tree: exp.Expression) -> exp.Expression:
@@ -335,18 +354,21 @@ def _text_casts_unwrapped(tree: exp.Expression) -> exp.Expression:
     index still serves it; casts to any other type (``(created)::date``)
     are functions of the column, kept as they are.
     """
+
     def unwrap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.TEXT,):
             inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
             if isinstance(inner, exp.Column):
                 return inner
         return node
+
     return tree.transform(unwrap)
 
 
 @functools.lru_cache(maxsize=4096)
-def plan_use(schema: str | None, relation: str, alias: str | None, filter_text: str | None,
-             sort_keys: tuple[str, ...] = ()) -> TableUse | None:
+def plan_use(
+    schema: str | None, relation: str, alias: str | None, filter_text: str | None, sort_keys: tuple[str, ...] = ()
+) -> TableUse | None:
     """What a plan's scan node filters and sorts on, as a TableUse of the base table it scans.
 
     EXPLAIN VERBOSE names the base table and its columns whatever the
@@ -380,8 +402,11 @@ def covered_by(proposal: Sequence[str], existing: Sequence[Sequence[str]], equal
     n = len(proposal)
     for keys in existing:
         lead = list(keys[:n])
-        if len(lead) == n and set(lead[:equality]) == set(proposal[:equality]) \
-                and lead[equality:] == list(proposal[equality:]):
+        if (
+            len(lead) == n
+            and set(lead[:equality]) == set(proposal[:equality])
+            and lead[equality:] == list(proposal[equality:])
+        ):
             return True
     return False
 
@@ -414,28 +439,37 @@ def paging(text: str) -> Paging | None:
     try:
         limit, offset = tree.args.get("limit"), tree.args.get("offset")
         order = tree.args.get("order")
-        keys = tuple(o.this.sql(dialect="postgres", comments=False) + (" DESC" if o.args.get("desc") else "")
-                     for o in (order.expressions if order is not None else ()))
+        keys = tuple(
+            o.this.sql(dialect="postgres", comments=False) + (" DESC" if o.args.get("desc") else "")
+            for o in (order.expressions if order is not None else ())
+        )
         tables: list[tuple[str | None, str]] = []
         aggregated = False
         where = None
         if isinstance(tree, exp.Select):
-            sources = ([tree.args["from_"].this] if tree.args.get("from_") else []) + \
-                [j.this for j in tree.args.get("joins") or ()]
+            sources = ([tree.args["from_"].this] if tree.args.get("from_") else []) + [
+                j.this for j in tree.args.get("joins") or ()
+            ]
             for source in sources:
                 if isinstance(source, exp.Table) and source.name:
                     tables.append((identifier_name(source.args.get("db")), str(identifier_name(source.this))))
             aggregated = tree.args.get("group") is not None or any(
-                e.find(exp.AggFunc) is not None and e.find(exp.Window) is None for e in tree.expressions)
+                e.find(exp.AggFunc) is not None and e.find(exp.Window) is None for e in tree.expressions
+            )
             if tree.args.get("where") is not None:
                 where = tree.args["where"].this.sql(dialect="postgres", comments=False)
-        value = limit.expression if isinstance(limit, exp.Limit) else \
-            (limit.args.get("count") if isinstance(limit, exp.Fetch) else None)
+        value = (
+            limit.expression
+            if isinstance(limit, exp.Limit)
+            else (limit.args.get("count") if isinstance(limit, exp.Fetch) else None)
+        )
         off = offset.expression if isinstance(offset, exp.Offset) else None
+
         def text(node: exp.Expression | None) -> str | None:
             return node.sql(dialect="postgres", comments=False) if node is not None else None
 
-        return Paging(text(value) or ("ALL" if limit is not None else None), text(off), keys, tuple(tables),
-                      aggregated, where)
+        return Paging(
+            text(value) or ("ALL" if limit is not None else None), text(off), keys, tuple(tables), aggregated, where
+        )
     except Exception:  # an unexpected tree shape: no judgement rather than a failed cycle
         return None

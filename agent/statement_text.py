@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pgradar.agent.sqlparse import parse
 from sqlglot import exp
+
+from pgradar.agent.sqlparse import parse
 
 _WRITES = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
 

@@ -50,10 +50,11 @@ class PartialFailure(Exception):
 
 def select_databases(found: list[str], rule: DatabaseFilter) -> tuple[str, ...]:
     """Databases matching include (all when empty) and not exclude (glob patterns)."""
+
     def matches(name: str, patterns: tuple[str, ...]) -> bool:
         return any(fnmatch.fnmatchcase(name, p) for p in patterns)
-    return tuple(d for d in found
-                 if (not rule.include or matches(d, rule.include)) and not matches(d, rule.exclude))
+
+    return tuple(d for d in found if (not rule.include or matches(d, rule.include)) and not matches(d, rule.exclude))
 
 
 def backoff_delay(failures: int) -> float:
@@ -136,8 +137,7 @@ class TargetRuntime:
         self.target = target
         self.config = config
         self.state = state
-        self.settings = SessionSettings(config.connect_timeout_s, config.statement_timeout_ms,
-                                        config.lock_timeout_ms)
+        self.settings = SessionSettings(config.connect_timeout_s, config.statement_timeout_ms, config.lock_timeout_ms)
         self._links: dict[str | None, _Link] = {}
         self._links_lock = threading.Lock()
         self._logged: dict[str, str] = {}
@@ -164,8 +164,11 @@ class TargetRuntime:
         """
         link = self._link(database)
         healthy = link.failures == 0
-        acquired = link.lock.acquire(timeout=self.settings.connect_timeout_s + 1) if healthy \
+        acquired = (
+            link.lock.acquire(timeout=self.settings.connect_timeout_s + 1)
+            if healthy
             else link.lock.acquire(blocking=False)
+        )
         if not acquired:
             raise ConnectFailed(link.last_error or "connection attempt in progress")
         try:
@@ -226,8 +229,13 @@ class TargetRuntime:
             self.state.up = True
             self.state.last_error = None
         if previous is None or previous.role != server.role or previous.version_num != server.version_num:
-            log.info("target %s: PostgreSQL %s, %s, %d database(s)", self.target.name, server.version,
-                     server.role, len(databases))
+            log.info(
+                "target %s: PostgreSQL %s, %s, %d database(s)",
+                self.target.name,
+                server.version,
+                server.role,
+                len(databases),
+            )
         for gone in set(self._links) - {None, *databases}:
             self.drop_session(gone)
         with self.state.lock:
@@ -255,8 +263,7 @@ class TargetRuntime:
                 for counters in ("tables", "database"):  # the latest counters get the new sizes at once
                     self.state.replace_latest(counters, lambda old: fill_sizes(old, snapshot))
             if isinstance(snapshot, IndexesSnapshot):
-                self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"),
-                                                                       snapshot))
+                self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"), snapshot))
             if failed:
                 reasons = "; ".join(f"database {db}: {self._database_errors.get(db, 'failed')}" for db in failed)
                 raise PartialFailure(f"{reasons} (previous rows kept)")
@@ -265,8 +272,11 @@ class TargetRuntime:
         except CollectorUnavailable as exc:
             with self.state.lock:
                 status.disabled_reason, status.disabled_fix = exc.reason, exc.fix or None
-            self._log_change(name, f"collector {name} is off: {exc.reason}"
-                             + (f"; fix: {exc.fix}" if exc.fix else ""), logging.WARNING)
+            self._log_change(
+                name,
+                f"collector {name} is off: {exc.reason}" + (f"; fix: {exc.fix}" if exc.fix else ""),
+                logging.WARNING,
+            )
         except ConnectFailed as exc:
             self._failed(name, status, f"cannot connect: {exc}", down=True)
         except QueryFailed as exc:
@@ -291,11 +301,12 @@ class TargetRuntime:
 
     def _collect(self, name: str, now: datetime) -> Any:
         """One collector's snapshot; raises what ``run_collector`` sorts out."""
-        server = self.refresh_server() if name == "server" or self.state.server is None \
-            else self.state.server
+        server = self.refresh_server() if name == "server" or self.state.server is None else self.state.server
         if not server.supported:
-            raise CollectorUnavailable(f"PostgreSQL {server.version} is older than 13, which pgradar needs",
-                                       "upgrade the server to PostgreSQL 13 or later")
+            raise CollectorUnavailable(
+                f"PostgreSQL {server.version} is older than 13, which pgradar needs",
+                "upgrade the server to PostgreSQL 13 or later",
+            )
         snapshot = collectors.spec(name).collect(_Context(self, server, now))
         if isinstance(snapshot, StatementsSnapshot):
             snapshot = self._after_statements(_Context(self, server, now), snapshot)
@@ -360,4 +371,3 @@ class TargetRuntime:
                 self.state.statement_totals.add(interval, present_keys)
                 self.state.statement_intervals.append(interval)
         return StatementsSnapshot(snapshot.taken_at, snapshot.rows, snapshot.info, new_texts=len(texts))
-

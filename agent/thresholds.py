@@ -91,6 +91,7 @@ NAMES = tuple(f.name for f in fields(Thresholds))
 
 def with_overrides(base: Thresholds, values: dict[str, Any]) -> Thresholds:
     """``base`` with the given fields replaced; values the config check refused are left out."""
-    numbers = {k: float(v) for k, v in values.items()
-               if k in NAMES and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numbers = {
+        k: float(v) for k, v in values.items() if k in NAMES and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     return replace(base, **numbers)

@@ -27,11 +27,11 @@ class Size:
     schemas_per_db: int
     tables_per_schema: int
     rows_per_table: int
-    statements: int        # distinct statements the workload runs
-    extra_calls: int       # calls spread over them, Zipf-like
-    big_tables: int        # tables of big_rows rows, in the first database
+    statements: int  # distinct statements the workload runs
+    extra_calls: int  # calls spread over them, Zipf-like
+    big_tables: int  # tables of big_rows rows, in the first database
     big_rows: int
-    window_s: float        # default measurement window
+    window_s: float  # default measurement window
 
     @property
     def tables(self) -> int:
@@ -39,10 +39,30 @@ class Size:
 
 
 SIZES = {
-    "small": Size("small", databases=2, schemas_per_db=4, tables_per_schema=25, rows_per_table=50,
-                  statements=400, extra_calls=4_000, big_tables=1, big_rows=200_000, window_s=90),
-    "full": Size("full", databases=4, schemas_per_db=10, tables_per_schema=65, rows_per_table=50,
-                 statements=5_000, extra_calls=40_000, big_tables=3, big_rows=1_000_000, window_s=300),
+    "small": Size(
+        "small",
+        databases=2,
+        schemas_per_db=4,
+        tables_per_schema=25,
+        rows_per_table=50,
+        statements=400,
+        extra_calls=4_000,
+        big_tables=1,
+        big_rows=200_000,
+        window_s=90,
+    ),
+    "full": Size(
+        "full",
+        databases=4,
+        schemas_per_db=10,
+        tables_per_schema=65,
+        rows_per_table=50,
+        statements=5_000,
+        extra_calls=40_000,
+        big_tables=3,
+        big_rows=1_000_000,
+        window_s=300,
+    ),
 }
 
 # Every 13th table carries a duplicate of its (a) index, every 13th (offset 6)
@@ -85,7 +105,8 @@ def ddl_script(size: Size, database: str) -> tuple[str, int]:
             f"d text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());"
             f"INSERT INTO {name} (id, a, b, c, d) SELECT g, g % 97, g % 13, g % 7, md5(g::text) "
             f"FROM generate_series(1, {size.rows_per_table}) g;"
-            f"CREATE INDEX ON {name} (a);CREATE INDEX ON {name} (b, c);")
+            f"CREATE INDEX ON {name} (a);CREATE INDEX ON {name} (b, c);"
+        )
         indexes += 3
         if n % DUPLICATE_EVERY == 0:
             parts.append(f"CREATE INDEX {table}_a_dup ON {name} (a);")
@@ -98,14 +119,16 @@ def ddl_script(size: Size, database: str) -> tuple[str, int]:
 
 def big_table_script(i: int, rows: int) -> str:
     name = f"big.orders{i}"
-    return (f"SET LOCAL synchronous_commit = off;"
-            f"CREATE TABLE {name} (id bigint PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL, "
-            f"amount numeric(12,2) NOT NULL, created_at timestamptz NOT NULL);"
-            f"INSERT INTO {name} SELECT g, (g::int8 * 7919) % 100000, "
-            f"(ARRAY['new','paid','shipped','done'])[g % 4 + 1], "
-            f"(g % 1000) / 10.0, now() - (g % 100000) * interval '1 minute' FROM generate_series(1, {rows}) g;"
-            f"CREATE INDEX ON {name} (customer_id);CREATE INDEX ON {name} (created_at);"
-            f"CREATE INDEX orders{i}_customer_dup ON {name} (customer_id);")
+    return (
+        f"SET LOCAL synchronous_commit = off;"
+        f"CREATE TABLE {name} (id bigint PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL, "
+        f"amount numeric(12,2) NOT NULL, created_at timestamptz NOT NULL);"
+        f"INSERT INTO {name} SELECT g, (g::int8 * 7919) % 100000, "
+        f"(ARRAY['new','paid','shipped','done'])[g % 4 + 1], "
+        f"(g % 1000) / 10.0, now() - (g % 100000) * interval '1 minute' FROM generate_series(1, {rows}) g;"
+        f"CREATE INDEX ON {name} (customer_id);CREATE INDEX ON {name} (created_at);"
+        f"CREATE INDEX orders{i}_customer_dup ON {name} (customer_id);"
+    )
 
 
 # --- statements -------------------------------------------------------------------------
@@ -126,8 +149,11 @@ BIG_TEMPLATES = (
 def statements_of(size: Size) -> list[tuple[str, str]]:
     """(database, SQL) of the ``size.statements`` distinct statements, template by template."""
     tables = tables_of(size)
-    out = [(database_names(size)[0], tmpl.format(t=f"big.orders{i}", v="{v}"))
-           for i in range(size.big_tables) for tmpl in BIG_TEMPLATES]
+    out = [
+        (database_names(size)[0], tmpl.format(t=f"big.orders{i}", v="{v}"))
+        for i in range(size.big_tables)
+        for tmpl in BIG_TEMPLATES
+    ]
     for tmpl in TEMPLATES:
         for db, schema, table in tables:
             if len(out) >= size.statements:
@@ -170,8 +196,10 @@ def build(dsn_for: Callable[[str], str], size: Size, progress: Progress) -> dict
         with lock:
             counts["tables"] += tables
             counts["indexes"] += indexes
-            progress(f"{what} in {database}: {time.monotonic() - t0:.1f}s "
-                     f"({counts['tables']:,}/{size.tables + size.big_tables:,} tables so far)")
+            progress(
+                f"{what} in {database}: {time.monotonic() - t0:.1f}s "
+                f"({counts['tables']:,}/{size.tables + size.big_tables:,} tables so far)"
+            )
 
     jobs = []
     per_db = size.schemas_per_db * size.tables_per_schema
@@ -180,18 +208,22 @@ def build(dsn_for: Callable[[str], str], size: Size, progress: Progress) -> dict
         jobs.append((database, script, f"{per_db} tables", per_db, indexes))
     if size.big_tables:
         jobs.insert(0, (names[0], "CREATE SCHEMA big;", "schema big", 0, 0))
-    big_jobs = [(names[0], big_table_script(i, size.big_rows), f"big.orders{i} ({size.big_rows:,} rows)", 1, 4)
-                for i in range(size.big_tables)]
+    big_jobs = [
+        (names[0], big_table_script(i, size.big_rows), f"big.orders{i} ({size.big_rows:,} rows)", 1, 4)
+        for i in range(size.big_tables)
+    ]
     if size.big_tables:
         run(*jobs.pop(0))
     with ThreadPoolExecutor(max_workers=2) as pool:
         for f in [pool.submit(run, *job) for job in big_jobs + jobs]:
             f.result()
     with ThreadPoolExecutor(max_workers=2) as pool:
+
         def analyze(database: str) -> None:
             with psycopg.connect(dsn_for(database), autocommit=True) as conn:
                 conn.execute("SET pg_stat_statements.track_utility = off")
                 conn.execute("VACUUM (ANALYZE)")
+
         list(pool.map(analyze, names))
     progress(f"VACUUM ANALYZE done; catalog built in {time.monotonic() - started:.0f}s")
     return counts
@@ -222,8 +254,7 @@ def run_workload(dsn_for: Callable[[str], str], size: Size, progress: Progress, 
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         made = sum(pool.map(run, by_db))
-    progress(f"workload: {len(statements):,} distinct statements, {made:,} calls in "
-             f"{time.monotonic() - started:.0f}s")
+    progress(f"workload: {len(statements):,} distinct statements, {made:,} calls in {time.monotonic() - started:.0f}s")
     return made
 
 
@@ -234,8 +265,7 @@ class BackgroundWorkload(threading.Thread):
     is what the "texts only for new statements" figure needs.
     """
 
-    def __init__(self, dsn_for: Callable[[str], str], size: Size, qps: float = 10.0,
-                 new_every_s: float = 10.0) -> None:
+    def __init__(self, dsn_for: Callable[[str], str], size: Size, qps: float = 10.0, new_every_s: float = 10.0) -> None:
         super().__init__(name="bench-workload", daemon=True)
         self.dsn_for = dsn_for
         self.size = size

@@ -64,12 +64,18 @@ def measure_server(conn, major: int, rounds: int) -> tuple[int, dict[str, float]
             t0 = time.perf_counter()
             cases[name]()
             times[name].append(time.perf_counter() - t0)
-    marks = {"indexes/indexes": "pg_get_indexdef(s.indexrelid)", "indexes/counters": "AS stamp",
-             "indexes/definitions": "pg_get_indexdef(i.indexrelid)"}
+    marks = {
+        "indexes/indexes": "pg_get_indexdef(s.indexrelid)",
+        "indexes/counters": "AS stamp",
+        "indexes/definitions": "pg_get_indexdef(i.indexrelid)",
+    }
     server = {}
     for name, mark in marks.items():
-        ms, calls = conn.execute("SELECT coalesce(sum(total_exec_time), 0)::float8, coalesce(sum(calls), 0)::int8 "
-                                 "FROM pg_stat_statements WHERE strpos(query, %s) > 0", [mark]).fetchone()
+        ms, calls = conn.execute(
+            "SELECT coalesce(sum(total_exec_time), 0)::float8, coalesce(sum(calls), 0)::int8 "
+            "FROM pg_stat_statements WHERE strpos(query, %s) > 0",
+            [mark],
+        ).fetchone()
         server[name] = (ms, calls)
     return len(oids), {k: statistics.median(v) for k, v in times.items()}, server
 
@@ -82,31 +88,47 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import psycopg
+
     from pgradar.agent.embedded import Sandbox, find_installations
 
     found = find_installations()
-    size = catalog.Size("reads", databases=1, schemas_per_db=10, tables_per_schema=max(1, args.tables // 10),
-                        rows_per_table=50, statements=10, extra_calls=0, big_tables=0, big_rows=0, window_s=0)
+    size = catalog.Size(
+        "reads",
+        databases=1,
+        schemas_per_db=10,
+        tables_per_schema=max(1, args.tables // 10),
+        rows_per_table=50,
+        statements=10,
+        extra_calls=0,
+        big_tables=0,
+        big_rows=0,
+        window_s=0,
+    )
     load_before = os.getloadavg()
     results = []
     with Sandbox() as sandbox:
         for major in [int(m) for m in args.majors.split(",") if int(m) in found]:
-            cluster = sandbox.cluster(found[major], f"pg{major}",
-                                      settings={"max_locks_per_transaction": "512"})
+            cluster = sandbox.cluster(found[major], f"pg{major}", settings={"max_locks_per_transaction": "512"})
             catalog.build(lambda db, c=cluster: c.dsn(db), size, lambda m: None)
             database = catalog.database_names(size)[0]
             with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
                 results.append((major, *measure_server(conn, major, args.rounds)))
     load_after = os.getloadavg()
-    print(f"\n## indexes poll, {args.rounds} rounds alternating; load average {load_before[0]:.2f} before, "
-          f"{load_after[0]:.2f} after ({os.cpu_count()} CPUs)\n")
-    print("| server | indexes | full (before) | steady (counters) | first (counters + all definitions) "
-          "| one changed | steady / full |")
+    print(
+        f"\n## indexes poll, {args.rounds} rounds alternating; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after ({os.cpu_count()} CPUs)\n"
+    )
+    print(
+        "| server | indexes | full (before) | steady (counters) | first (counters + all definitions) "
+        "| one changed | steady / full |"
+    )
     print("|---|---|---|---|---|---|---|")
     for major, n, med, _ in results:
-        print(f"| PostgreSQL {major} | {n:,} | {med['full'] * 1000:.1f} ms | {med['steady'] * 1000:.1f} ms | "
-              f"{med['first'] * 1000:.1f} ms | {med['one changed'] * 1000:.1f} ms | "
-              f"{med['steady'] / med['full']:.0%} |")
+        print(
+            f"| PostgreSQL {major} | {n:,} | {med['full'] * 1000:.1f} ms | {med['steady'] * 1000:.1f} ms | "
+            f"{med['first'] * 1000:.1f} ms | {med['one changed'] * 1000:.1f} ms | "
+            f"{med['steady'] / med['full']:.0%} |"
+        )
     print("\nserver execution time per call (pg_stat_statements):")
     for major, _, _, server in results:
         for name, (ms, calls) in server.items():

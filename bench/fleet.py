@@ -40,8 +40,18 @@ import measure  # noqa: E402
 import run as bench  # noqa: E402
 
 ROLE, PASSWORD = "pgradar_fleet", "fleet-S3cret-pw"
-FLEET = catalog.Size("fleet", databases=1, schemas_per_db=2, tables_per_schema=50, rows_per_table=50,
-                     statements=200, extra_calls=1_000, big_tables=0, big_rows=0, window_s=300)
+FLEET = catalog.Size(
+    "fleet",
+    databases=1,
+    schemas_per_db=2,
+    tables_per_schema=50,
+    rows_per_table=50,
+    statements=200,
+    extra_calls=1_000,
+    big_tables=0,
+    big_rows=0,
+    window_s=300,
+)
 SETTINGS = {"max_connections": "400", "pg_stat_statements.max": "5000", "max_locks_per_transaction": "256"}
 PACKAGES = ("agent", "exporters", "dashboards", "alerts")
 
@@ -50,8 +60,9 @@ def before_tree(ref: str, root: Path) -> Path:
     """The agent of commit ``ref`` as an importable ``pgradar`` namespace under ``root``."""
     src = root / "src"
     src.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", ref, *PACKAGES], check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(HERE.parent), "archive", ref, *PACKAGES], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
     (root / "pgradar").mkdir()
     for package in PACKAGES:
@@ -64,7 +75,7 @@ def config_text(clusters: list, targets: int) -> str:
     for n in range(targets):
         cluster = clusters[n % len(clusters)]
         dsn = cluster.dsn("postgres", user=ROLE, password=PASSWORD)
-        lines += [f"  - name: pg{cluster.major}-{n // len(clusters):02d}", f"    dsn: \"{dsn}\""]
+        lines += [f"  - name: pg{cluster.major}-{n // len(clusters):02d}", f'    dsn: "{dsn}"']
     return "\n".join(lines) + "\n"
 
 
@@ -93,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import psycopg
+
     from pgradar.agent.embedded import Sandbox, find_installations, free_port
 
     found = find_installations()
@@ -132,18 +144,33 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         for kind, kind_env in kinds:
             port = free_port()
-            cmd = [sys.executable, "-m", "pgradar.agent.cli", "run", "--config", str(config),
-                   "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pgradar.agent.cli",
+                "run",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "WARNING",
+            ]
             proc = bench.launch(cmd, kind_env, tmp / f"{kind}.log", Path("/"))
             procs.append(proc)
             agents[kind] = (proc, bench.Scrapes(kind, f"http://127.0.0.1:{port}/metrics"))
             bench.wait_listening(port, 60)
-        bench.say(f"{args.targets} targets on {len(clusters)} clusters (PostgreSQL {', '.join(map(str, majors))}); "
-                  f"agents: {', '.join(f'{k} pid {p.pid}' for k, (p, _) in agents.items())}; window opens")
+        bench.say(
+            f"{args.targets} targets on {len(clusters)} clusters (PostgreSQL {', '.join(map(str, majors))}); "
+            f"agents: {', '.join(f'{k} pid {p.pid}' for k, (p, _) in agents.items())}; window opens"
+        )
         until = started + args.window
         stop = threading.Event()
-        scraper = threading.Thread(target=bench.scraper, args=([s for _, s in agents.values()], args.cadence,
-                                                               started, until, stop), daemon=True)
+        scraper = threading.Thread(
+            target=bench.scraper,
+            args=([s for _, s in agents.values()], args.cadence, started, until, stop),
+            daemon=True,
+        )
         scraper.start()
         while time.monotonic() < until:
             for kind, (proc, _) in agents.items():
@@ -160,27 +187,38 @@ def main(argv: list[str] | None = None) -> int:
             rss = bench.peak_rss_bytes(proc.pid) or 0
             _, body, _ = bench.http_get(scrapes.url)
             jobs = job_counts(measure.parse_samples(body.decode()))
-            on_time = (1 - (jobs["late"] + jobs["skipped"]) / max(1.0, jobs["runs"] + jobs["skipped"])
-                       if jobs["late_recorded"] else None)
-            rows.append((kind, {
-                "agent CPU per target-minute": f"{cpu / args.targets / (elapsed / 60) * 1000:.1f} ms",
-                "agent CPU, cores": f"{cpu / elapsed:.2f}",
-                "peak RSS": f"{rss / 2**20:.0f} MiB",
-                "peak RSS per target": f"{rss / args.targets / 2**20:.2f} MiB",
-                "/metrics latency, median": f"{(measure.median(scrapes.latencies) or 0) * 1000:.0f} ms",
-                "/metrics latency, max": f"{max(scrapes.latencies or [0]) * 1000:.0f} ms",
-                "series": f"{max(scrapes.series or [0]):,}",
-                "collector runs done": f"{jobs['runs']:,.0f}",
-                "runs started on time (<= 1 s late)": "not recorded" if on_time is None else f"{on_time:.1%}",
-                "late, skipped runs": "not recorded" if on_time is None
-                else f"{jobs['late']:,.0f}, {jobs['skipped']:,.0f}",
-                "scrapes (failed)": f"{len(scrapes.latencies)} ({len(scrapes.errors)})",
-            }))
+            on_time = (
+                1 - (jobs["late"] + jobs["skipped"]) / max(1.0, jobs["runs"] + jobs["skipped"])
+                if jobs["late_recorded"]
+                else None
+            )
+            rows.append(
+                (
+                    kind,
+                    {
+                        "agent CPU per target-minute": f"{cpu / args.targets / (elapsed / 60) * 1000:.1f} ms",
+                        "agent CPU, cores": f"{cpu / elapsed:.2f}",
+                        "peak RSS": f"{rss / 2**20:.0f} MiB",
+                        "peak RSS per target": f"{rss / args.targets / 2**20:.2f} MiB",
+                        "/metrics latency, median": f"{(measure.median(scrapes.latencies) or 0) * 1000:.0f} ms",
+                        "/metrics latency, max": f"{max(scrapes.latencies or [0]) * 1000:.0f} ms",
+                        "series": f"{max(scrapes.series or [0]):,}",
+                        "collector runs done": f"{jobs['runs']:,.0f}",
+                        "runs started on time (<= 1 s late)": "not recorded" if on_time is None else f"{on_time:.1%}",
+                        "late, skipped runs": "not recorded"
+                        if on_time is None
+                        else f"{jobs['late']:,.0f}, {jobs['skipped']:,.0f}",
+                        "scrapes (failed)": f"{len(scrapes.latencies)} ({len(scrapes.errors)})",
+                    },
+                )
+            )
         print()
-        print(f"## fleet: {args.targets} targets on {len(clusters)} clusters "
-              f"({FLEET.tables} tables, {FLEET.statements} statements each); window {elapsed:.0f}s, "
-              f"scrape every {args.cadence:.0f}s; load average {load_before[0]:.2f} before, "
-              f"{load_after[0]:.2f} after ({os.cpu_count()} CPUs)")
+        print(
+            f"## fleet: {args.targets} targets on {len(clusters)} clusters "
+            f"({FLEET.tables} tables, {FLEET.statements} statements each); window {elapsed:.0f}s, "
+            f"scrape every {args.cadence:.0f}s; load average {load_before[0]:.2f} before, "
+            f"{load_after[0]:.2f} after ({os.cpu_count()} CPUs)"
+        )
         print()
         names = [k for k, _ in rows]
         print("| figure | " + " | ".join(names) + " |")

@@ -56,7 +56,7 @@ def _labels(line: str, i: int) -> tuple[dict[str, str], str]:
                 i += 1
         labels[key] = "".join(value)
         i += 1
-    return labels, line[i + 1:]
+    return labels, line[i + 1 :]
 
 
 def series_count(text: str) -> int:
@@ -72,8 +72,11 @@ def sample(samples: Iterable[tuple[str, dict[str, str], float]], name: str, **la
 
 def collectors_succeeded(samples: Iterable[tuple[str, dict[str, str], float]]) -> dict[str, bool]:
     """Per collector: has pgradar_collector_last_success_timestamp_seconds been set."""
-    return {lab["collector"]: value > 0 for n, lab, value in samples
-            if n == "pgradar_collector_last_success_timestamp_seconds"}
+    return {
+        lab["collector"]: value > 0
+        for n, lab, value in samples
+        if n == "pgradar_collector_last_success_timestamp_seconds"
+    }
 
 
 # --- figures -------------------------------------------------------------------------
@@ -95,10 +98,10 @@ def ratio(ours: float | None, peer: float | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    key: str          # figure name in the per-agent results
-    label: str        # what the table prints
+    key: str  # figure name in the per-agent results
+    label: str  # what the table prints
     unit: str
-    kind: str         # "ratio": pgradar/peer <= limit; "absolute": pgradar <= limit; "info": no target
+    kind: str  # "ratio": pgradar/peer <= limit; "absolute": pgradar <= limit; "info": no target
     limit: float | None = None
 
 
@@ -131,8 +134,9 @@ class Row:
         return asdict(self)
 
 
-def evaluate(pgradar: Mapping[str, float | None], peer: Mapping[str, float | None],
-             new_statements: int | None = None) -> list[Row]:
+def evaluate(
+    pgradar: Mapping[str, float | None], peer: Mapping[str, float | None], new_statements: int | None = None
+) -> list[Row]:
     """One row per target: both figures, the ratio, and pass/fail against the issue's limit.
 
     ``texts_after_first_poll`` passes when pgradar fetched no more texts after
@@ -180,8 +184,16 @@ def table(rows: Sequence[Row]) -> str:
     body = []
     for row in rows:
         result = "-" if row.passed is None else ("pass" if row.passed else "FAIL")
-        body.append((row.label, human(row.pgradar, row.unit), human(row.peer, row.unit),
-                     "-" if row.ratio is None else f"{row.ratio:.1%}", row.target or "-", result))
+        body.append(
+            (
+                row.label,
+                human(row.pgradar, row.unit),
+                human(row.peer, row.unit),
+                "-" if row.ratio is None else f"{row.ratio:.1%}",
+                row.target or "-",
+                result,
+            )
+        )
     widths = [max(len(r[i]) for r in (head, *body)) for i in range(len(head))]
 
     def line(cells: Sequence[str]) -> str:
@@ -192,13 +204,22 @@ def table(rows: Sequence[Row]) -> str:
 
 # --- growth from small to full ---------------------------------------------------------
 
-GROWTH_KEYS = ("scrape_latency_median_s", "response_bytes", "series", "db_exec_ms_per_min",
-               "db_backend_cpu_s_per_min", "agent_cpu_s_per_min", "peak_rss_bytes", "first_complete_pass_s")
+GROWTH_KEYS = (
+    "scrape_latency_median_s",
+    "response_bytes",
+    "series",
+    "db_exec_ms_per_min",
+    "db_backend_cpu_s_per_min",
+    "agent_cpu_s_per_min",
+    "peak_rss_bytes",
+    "first_complete_pass_s",
+)
 CATALOG_KEYS = ("databases", "tables", "indexes", "statements")
 
 
-def growth(small: Mapping[str, object], full: Mapping[str, object]) -> list[tuple[str, float | None, float | None,
-                                                                                  float | None]]:
+def growth(
+    small: Mapping[str, object], full: Mapping[str, object]
+) -> list[tuple[str, float | None, float | None, float | None]]:
     """(figure, small, full, full/small) for the catalog and pgradar's figures of two results."""
     out = []
     for key in CATALOG_KEYS:
@@ -213,8 +234,10 @@ def growth(small: Mapping[str, object], full: Mapping[str, object]) -> list[tupl
 
 def growth_table(rows: Sequence[tuple[str, float | None, float | None, float | None]]) -> str:
     head = ("figure", "small", "full", "full/small")
-    body = [(name, "-" if a is None else f"{a:,.4g}", "-" if b is None else f"{b:,.4g}",
-             "-" if r is None else f"x{r:.2f}") for name, a, b, r in rows]
+    body = [
+        (name, "-" if a is None else f"{a:,.4g}", "-" if b is None else f"{b:,.4g}", "-" if r is None else f"x{r:.2f}")
+        for name, a, b, r in rows
+    ]
     widths = [max(len(r[i]) for r in (head, *body)) for i in range(4)]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in (head, *body)]
     return "\n".join([lines[0], "|" + "|".join("-" * (w + 2) for w in widths) + "|", *lines[1:]])

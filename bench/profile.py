@@ -37,8 +37,14 @@ SELECT round(s.total_exec_time::numeric, 1) AS ms, s.calls, d.datname,
 
 # Leaves where a thread waits (for work, a lock, a socket, a timer): py-spy does not always see
 # these as idle, and counting them would drown the work in waiting.
-WAITING = ("_worker (thread.py)", "Condition.wait (threading.py)", "_PollLikeSelector.select (selectors.py)",
-           "Event.wait (threading.py)", "Connection.wait (connection.py)", "wait (waiting.py)")
+WAITING = (
+    "_worker (thread.py)",
+    "Condition.wait (threading.py)",
+    "_PollLikeSelector.select (selectors.py)",
+    "Event.wait (threading.py)",
+    "Connection.wait (connection.py)",
+    "wait (waiting.py)",
+)
 
 
 def summarize(collapsed: Path, top: int = 25) -> None:
@@ -49,8 +55,9 @@ def summarize(collapsed: Path, top: int = 25) -> None:
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")" for f in stack.split(";")
+        ]
         if frames[-1] in WAITING:
             waiting += n
             continue
@@ -74,6 +81,7 @@ def main() -> int:
     parser.add_argument("--scrape", type=float, default=15)
     args = parser.parse_args()
     import psycopg
+
     from pgradar.agent.embedded import Sandbox, free_port
 
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -92,34 +100,69 @@ def main() -> int:
             su.execute(f"CREATE ROLE {run.PGRADAR_ROLE} LOGIN PASSWORD '{run.PASSWORD}' IN ROLE pg_monitor")
         port = free_port()
         dsn = cluster.dsn("postgres", user=run.PGRADAR_ROLE, password=run.PASSWORD)
-        agent = run.launch([sys.executable, "-m", "pgradar.agent.cli", "run", "--dsn", f"bench={dsn}",
-                            "--listen", f"127.0.0.1:{port}"], {}, sandbox.root / "pgradar.log", HERE.parent)
+        agent = run.launch(
+            [
+                sys.executable,
+                "-m",
+                "pgradar.agent.cli",
+                "run",
+                "--dsn",
+                f"bench={dsn}",
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            {},
+            sandbox.root / "pgradar.log",
+            HERE.parent,
+        )
         procs.append(agent)
         out = sandbox.root / "profile.txt"
-        spy = subprocess.Popen([pyspy, "record", "--pid", str(agent.pid), "--duration", str(int(args.seconds)),
-                                "--rate", "50", "--format", "raw", "--output", str(out), "--threads"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                pyspy,
+                "record",
+                "--pid",
+                str(agent.pid),
+                "--duration",
+                str(int(args.seconds)),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+                "--threads",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         procs.append(spy)
         run.wait_listening(port, 30)
         stop = threading.Event()
         target = run.Scrapes("pgradar", f"http://127.0.0.1:{port}/metrics")
         started = time.monotonic()
-        scraper = threading.Thread(target=run.scraper, args=([target], args.scrape, started,
-                                                             started + args.seconds, stop), daemon=True)
+        scraper = threading.Thread(
+            target=run.scraper, args=([target], args.scrape, started, started + args.seconds, stop), daemon=True
+        )
         scraper.start()
         spy.wait(timeout=args.seconds + 120)
         stop.set()
         cpu = run.tree_cpu_seconds(agent.pid)
-        print(f"\nagent CPU {cpu:.1f}s over {time.monotonic() - started:.0f}s; scrapes "
-              f"{', '.join(f'{x * 1000:.0f}ms' for x in target.latencies)}; series {max(target.series or [0])}")
+        print(
+            f"\nagent CPU {cpu:.1f}s over {time.monotonic() - started:.0f}s; scrapes "
+            f"{', '.join(f'{x * 1000:.0f}ms' for x in target.latencies)}; series {max(target.series or [0])}"
+        )
         kept = HERE / "results" / f"profile-{args.size}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
         kept.parent.mkdir(exist_ok=True)
         shutil.copy(out, kept)
         print(f"py-spy stacks kept in {kept}")
         summarize(out)
         print("\nseries by metric name (latest scrape):")
-        names = collections.Counter(line.split("{")[0].split(" ")[0] for line in target.last_body.splitlines()
-                                    if line and not line.startswith("#"))
+        names = collections.Counter(
+            line.split("{")[0].split(" ")[0]
+            for line in target.last_body.splitlines()
+            if line and not line.startswith("#")
+        )
         for name, n in names.most_common(15):
             print(f"  {n:6d}  {name}")
         with psycopg.connect(cluster.dsn(), autocommit=True) as su:

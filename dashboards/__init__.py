@@ -23,8 +23,9 @@ def render_all() -> dict[str, str]:
     out = {}
     for build in DASHBOARDS:
         board = build()
-        out[f"{board.uid}.json"] = json.dumps(board.to_json_data(), cls=DashboardEncoder, indent=2,
-                                              sort_keys=True) + "\n"
+        out[f"{board.uid}.json"] = (
+            json.dumps(board.to_json_data(), cls=DashboardEncoder, indent=2, sort_keys=True) + "\n"
+        )
     return out
 
 

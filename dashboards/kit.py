@@ -35,9 +35,17 @@ def _targets(queries: Sequence[Q | str], instant: bool, table: bool) -> list[g.T
     out = []
     for i, q in enumerate(queries):
         q = Q(q) if isinstance(q, str) else q
-        out.append(g.Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=instant,
-                            format="table" if table else "time_series", datasource=DATASOURCE,
-                            intervalFactor=1))
+        out.append(
+            g.Target(
+                expr=q.expr,
+                legendFormat=q.legend,
+                refId=chr(ord("A") + i),
+                instant=instant,
+                format="table" if table else "time_series",
+                datasource=DATASOURCE,
+                intervalFactor=1,
+            )
+        )
     return out
 
 
@@ -50,41 +58,101 @@ class Cell:
     h: int
 
 
-def timeseries(title: str, queries: Sequence[Q | str], unit: str, description: str = "", w: int = 12,
-               h: int = 8, stack: bool = False) -> Cell:
-    return Cell(g.TimeSeries(
-        title=title, description=description or None, dataSource=DATASOURCE,
-        targets=_targets(queries, instant=False, table=False), unit=unit, legendDisplayMode="table",
-        legendPlacement="right" if w >= 16 else "bottom", legendCalcs=["lastNotNull", "max"],
-        tooltipMode="multi", tooltipSort="desc", fillOpacity=10 if stack else 0, thresholds=BASE,
-        stacking={"mode": "normal", "group": "A"} if stack else {}), w, h)
+def timeseries(
+    title: str,
+    queries: Sequence[Q | str],
+    unit: str,
+    description: str = "",
+    w: int = 12,
+    h: int = 8,
+    stack: bool = False,
+) -> Cell:
+    return Cell(
+        g.TimeSeries(
+            title=title,
+            description=description or None,
+            dataSource=DATASOURCE,
+            targets=_targets(queries, instant=False, table=False),
+            unit=unit,
+            legendDisplayMode="table",
+            legendPlacement="right" if w >= 16 else "bottom",
+            legendCalcs=["lastNotNull", "max"],
+            tooltipMode="multi",
+            tooltipSort="desc",
+            fillOpacity=10 if stack else 0,
+            thresholds=BASE,
+            stacking={"mode": "normal", "group": "A"} if stack else {},
+        ),
+        w,
+        h,
+    )
 
 
-def stat(title: str, query: Q | str, unit: str, description: str = "", w: int = 4, h: int = 4,
-         red_above: float | None = None, mappings: Sequence[dict] = ()) -> Cell:
+def stat(
+    title: str,
+    query: Q | str,
+    unit: str,
+    description: str = "",
+    w: int = 4,
+    h: int = 4,
+    red_above: float | None = None,
+    mappings: Sequence[dict] = (),
+) -> Cell:
     steps = list(BASE)
     if red_above is not None:
         steps.append({"color": "red", "value": red_above})
-    return Cell(g.Stat(
-        title=title, description=description or None, dataSource=DATASOURCE,
-        targets=_targets([query], instant=True, table=False), format=unit, reduceCalc="lastNotNull",
-        graphMode="none", colorMode="value", thresholds=steps, mappings=list(mappings)), w, h)
+    return Cell(
+        g.Stat(
+            title=title,
+            description=description or None,
+            dataSource=DATASOURCE,
+            targets=_targets([query], instant=True, table=False),
+            format=unit,
+            reduceCalc="lastNotNull",
+            graphMode="none",
+            colorMode="value",
+            thresholds=steps,
+            mappings=list(mappings),
+        ),
+        w,
+        h,
+    )
 
 
-def table(title: str, query: Q | str, unit: str, description: str = "", w: int = 12, h: int = 8,
-          hide: Sequence[str] = ("Time", "__name__", "job", "instance"), links: Sequence[dict] = (),
-          value_name: str = "Value") -> Cell:
+def table(
+    title: str,
+    query: Q | str,
+    unit: str,
+    description: str = "",
+    w: int = 12,
+    h: int = 8,
+    hide: Sequence[str] = ("Time", "__name__", "job", "instance"),
+    links: Sequence[dict] = (),
+    value_name: str = "Value",
+) -> Cell:
     """An instant query shown as a table, one row per series, its labels as columns."""
-    overrides = [{"matcher": {"id": "byName", "options": "Value"},
-                  "properties": [{"id": "displayName", "value": value_name}]}]
+    overrides = [
+        {"matcher": {"id": "byName", "options": "Value"}, "properties": [{"id": "displayName", "value": value_name}]}
+    ]
     if links:
-        overrides.append({"matcher": {"id": "byRegexp", "options": ".*"},
-                          "properties": [{"id": "links", "value": list(links)}]})
-    return Cell(g.Table(
-        title=title, description=description or None, dataSource=DATASOURCE,
-        targets=_targets([query], instant=True, table=True), unit=unit, filterable=True, thresholds=BASE,
-        overrides=overrides,
-        transformations=[{"id": "organize", "options": {"excludeByName": dict.fromkeys(hide, True)}}]), w, h)
+        overrides.append(
+            {"matcher": {"id": "byRegexp", "options": ".*"}, "properties": [{"id": "links", "value": list(links)}]}
+        )
+    return Cell(
+        g.Table(
+            title=title,
+            description=description or None,
+            dataSource=DATASOURCE,
+            targets=_targets([query], instant=True, table=True),
+            unit=unit,
+            filterable=True,
+            thresholds=BASE,
+            overrides=overrides,
+            transformations=[{"id": "organize", "options": {"excludeByName": dict.fromkeys(hide, True)}}],
+        ),
+        w,
+        h,
+    )
 
 
 def layout(rows: Sequence[Sequence[Cell]]) -> list[g.Panel]:
@@ -105,14 +173,21 @@ def layout(rows: Sequence[Sequence[Cell]]) -> list[g.Panel]:
 
 
 def datasource_var() -> g.Template:
-    return g.Template(name="datasource", label="Data source", query="prometheus", type="datasource",
-                      default="default")
+    return g.Template(name="datasource", label="Data source", query="prometheus", type="datasource", default="default")
 
 
 def query_var(name: str, label: str, query: str, include_all: bool = True, multi: bool = True) -> g.Template:
-    return g.Template(name=name, label=label, query=query, dataSource=DATASOURCE, includeAll=include_all,
-                      multi=multi, allValue=".*" if include_all else None, refresh=2,
-                      default="$__all" if include_all else None)
+    return g.Template(
+        name=name,
+        label=label,
+        query=query,
+        dataSource=DATASOURCE,
+        includeAll=include_all,
+        multi=multi,
+        allValue=".*" if include_all else None,
+        refresh=2,
+        default="$__all" if include_all else None,
+    )
 
 
 def target_var() -> g.Template:
@@ -123,20 +198,38 @@ def database_var() -> g.Template:
     return query_var("database", "Database", 'label_values(pgradar_database_size_bytes{target=~"$target"}, database)')
 
 
-def dashboard(uid: str, title: str, description: str, rows: Sequence[Sequence[Cell]],
-              variables: Sequence[g.Template] = ()) -> g.Dashboard:
+def dashboard(
+    uid: str, title: str, description: str, rows: Sequence[Sequence[Cell]], variables: Sequence[g.Template] = ()
+) -> g.Dashboard:
     return g.Dashboard(
-        uid=uid, title=title, description=description, tags=[TAG], timezone="browser", refresh="30s",
-        schemaVersion=SCHEMA_VERSION, graphTooltip=1, editable=True,
+        uid=uid,
+        title=title,
+        description=description,
+        tags=[TAG],
+        timezone="browser",
+        refresh="30s",
+        schemaVersion=SCHEMA_VERSION,
+        graphTooltip=1,
+        editable=True,
         time=g.Time("now-1h", "now"),
         templating=g.Templating([datasource_var(), target_var(), *variables]),
-        links=[g.DashboardLink(title="pgradar", type="dashboards", tags=[TAG], asDropdown=True, includeVars=True,
-                               keepTime=True)],
-        panels=layout(rows)).auto_panel_ids()
+        links=[
+            g.DashboardLink(
+                title="pgradar", type="dashboards", tags=[TAG], asDropdown=True, includeVars=True, keepTime=True
+            )
+        ],
+        panels=layout(rows),
+    ).auto_panel_ids()
 
 
 def link(uid: str, title: str, **vars_: str) -> dict:
     """A data link to another pgradar dashboard, carrying the time range and variables."""
-    params = "&".join(["${__url_time_range}", "var-datasource=${datasource}", "var-target=${__data.fields.target}",
-                       *(f"var-{k}={v}" for k, v in vars_.items())])
+    params = "&".join(
+        [
+            "${__url_time_range}",
+            "var-datasource=${datasource}",
+            "var-target=${__data.fields.target}",
+            *(f"var-{k}={v}" for k, v in vars_.items()),
+        ]
+    )
     return {"title": title, "url": f"/d/{uid}/{uid}?{params}"}

@@ -30,22 +30,32 @@ CI_FORMATS = ("junit", "github")
 
 
 def _object(p: Mapping[str, Any]) -> str:
-    parts = [p.get("database"), p.get("schema") and p.get("relation") and f"{p['schema']}.{p['relation']}",
-             p.get("index") and f"index {p['index']}", p.get("queryid") and f"queryid {p['queryid']}",
-             p.get("standby") and f"standby {p['standby']}", p.get("slot") and f"slot {p['slot']}",
-             p.get("pool") and f"pool {p['pool']}"]
+    parts = [
+        p.get("database"),
+        p.get("schema") and p.get("relation") and f"{p['schema']}.{p['relation']}",
+        p.get("index") and f"index {p['index']}",
+        p.get("queryid") and f"queryid {p['queryid']}",
+        p.get("standby") and f"standby {p['standby']}",
+        p.get("slot") and f"slot {p['slot']}",
+        p.get("pool") and f"pool {p['pool']}",
+    ]
     return " ".join(x for x in parts if x) or "-"
 
 
 def fails(problem: Mapping[str, Any], fail_on: str) -> bool:
     """At or above ``fail_on`` and not accepted: what makes the exit code 1."""
-    return (fail_on != "never" and not problem.get("ignored")
-            and severity_rank(problem["severity"]) >= severity_rank(fail_on))
+    return (
+        fail_on != "never"
+        and not problem.get("ignored")
+        and severity_rank(problem["severity"]) >= severity_rank(fail_on)
+    )
 
 
 def _body(p: Mapping[str, Any]) -> str:
-    return (f"{p['summary']}\n\nobject: {p['target']} {_object(p)}\n\nevidence:\n"
-            f"{json.dumps(p['evidence'], indent=2, default=str)}\n\nfix:\n{p['recommendation']}\n")
+    return (
+        f"{p['summary']}\n\nobject: {p['target']} {_object(p)}\n\nevidence:\n"
+        f"{json.dumps(p['evidence'], indent=2, default=str)}\n\nfix:\n{p['recommendation']}\n"
+    )
 
 
 def render_junit(doc: Mapping[str, Any], fail_on: str) -> str:
@@ -69,8 +79,12 @@ def render_junit(doc: Mapping[str, Any], fail_on: str) -> str:
         if not found:
             ET.SubElement(suite, "testcase", classname=f"pgradar.{kind}", name=f"no {kind} found")
         for p in found:
-            case = ET.SubElement(suite, "testcase", classname=f"pgradar.{kind}",
-                                 name=f"{p['severity']} {kind} on {p['target']}: {_object(p)}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"pgradar.{kind}",
+                name=f"{p['severity']} {kind} on {p['target']}: {_object(p)}",
+            )
             if p.get("ignored"):
                 ET.SubElement(case, "skipped", message=f"accepted by ignore: {p.get('ignored_by') or ''}")
                 s_skip += 1
@@ -118,8 +132,10 @@ def render_github(doc: Mapping[str, Any], fail_on: str) -> str:
         lines.append(f"::{level} title={escape_property(title)}::{escape_data(message)}")
     counted = [p for p in doc["problems"] if not p.get("ignored")]
     ignored = len(doc["problems"]) - len(counted)
-    lines.append(f"pgradar check: {len(counted)} problem(s), {sum(fails(p, fail_on) for p in counted)} at or above "
-                 f"--fail-on {fail_on}" + (f", {ignored} ignored" if ignored else ""))
+    lines.append(
+        f"pgradar check: {len(counted)} problem(s), {sum(fails(p, fail_on) for p in counted)} at or above "
+        f"--fail-on {fail_on}" + (f", {ignored} ignored" if ignored else "")
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -143,8 +159,10 @@ def _accepted_lines(doc: Mapping[str, Any], bullet: str) -> list[str]:
     ignored = [p for p in doc["problems"] if p.get("ignored")]
     if not ignored:
         return []
-    return [f"{len(ignored)} accepted by ignore: in the config (not counted):",
-            *(f"{bullet}{p['kind']} on {p['target']}: {_object(p)} ({p.get('ignored_by')})" for p in ignored)]
+    return [
+        f"{len(ignored)} accepted by ignore: in the config (not counted):",
+        *(f"{bullet}{p['kind']} on {p['target']}: {_object(p)} ({p.get('ignored_by')})" for p in ignored),
+    ]
 
 
 def render_check(doc: Mapping[str, Any], fmt: str, fail_on: str) -> str:
@@ -160,7 +178,14 @@ def render_check(doc: Mapping[str, Any], fmt: str, fail_on: str) -> str:
     shown = {**doc, "problems": [p for p in doc["problems"] if not p.get("ignored")]}
     servers = any("window_since" in t for t in doc["targets"])  # a pgbouncer alone has no window to say
     if fmt == "markdown":
-        return render_markdown(shown) + (f"\n{window_line(doc)}.\n" if servers else "") + "".join(
-            f"\n{line}" for line in _accepted_lines(doc, "- ")) + ("\n" if _accepted_lines(doc, "") else "")
-    return render_table(shown) + (f"\n{window_line(doc)}\n" if servers else "") + "".join(
-        f"{line}\n" for line in _accepted_lines(doc, "  "))
+        return (
+            render_markdown(shown)
+            + (f"\n{window_line(doc)}.\n" if servers else "")
+            + "".join(f"\n{line}" for line in _accepted_lines(doc, "- "))
+            + ("\n" if _accepted_lines(doc, "") else "")
+        )
+    return (
+        render_table(shown)
+        + (f"\n{window_line(doc)}\n" if servers else "")
+        + "".join(f"{line}\n" for line in _accepted_lines(doc, "  "))
+    )

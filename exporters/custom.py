@@ -16,9 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pgradar.agent.custom_collector import CustomRunner
-from pgradar.agent.custom_queries import Family
-from pgradar.exporters.prometheus import Families
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -27,6 +24,10 @@ from prometheus_client.core import (
     UnknownMetricFamily,
 )
 from prometheus_client.registry import Collector
+
+from pgradar.agent.custom_collector import CustomRunner
+from pgradar.agent.custom_queries import Family
+from pgradar.exporters.prometheus import Families
 
 
 def _family(spec: Family) -> Metric:
@@ -76,23 +77,37 @@ class CustomCollector(Collector):
                     health.add("pgradar_custom_query_errors_total", status.errors, **labels)
                     health.add("pgradar_custom_query_duration_seconds", status.last_duration_s, **labels)
                     if status.last_success_at is not None:
-                        health.add("pgradar_custom_query_last_success_timestamp_seconds",
-                                   status.last_success_at.timestamp(), **labels)
+                        health.add(
+                            "pgradar_custom_query_last_success_timestamp_seconds",
+                            status.last_success_at.timestamp(),
+                            **labels,
+                        )
                     health.add("pgradar_custom_query_enabled", 1.0 if status.enabled else 0.0, **labels)
-                    health.add("pgradar_custom_query_series",
-                               status.series.series if status.series is not None else 0, **labels)
-                    health.add("pgradar_custom_query_series_dropped_total", status.dropped_total,
-                               reason="max_series", **labels)
-                    health.add("pgradar_custom_query_series_dropped_total", status.duplicates_total,
-                               reason="duplicate", **labels)
+                    health.add(
+                        "pgradar_custom_query_series",
+                        status.series.series if status.series is not None else 0,
+                        **labels,
+                    )
+                    health.add(
+                        "pgradar_custom_query_series_dropped_total", status.dropped_total, reason="max_series", **labels
+                    )
+                    health.add(
+                        "pgradar_custom_query_series_dropped_total",
+                        status.duplicates_total,
+                        reason="duplicate",
+                        **labels,
+                    )
                     if status.series is not None:
                         found.extend((query.name, spec) for spec in status.series.families)
         # A listed column's metric first: an unlisted column named like it is left out, never a second family.
         for query_name, spec in sorted(found, key=lambda item: item[1].unlisted):
             if not spec.samples:
                 continue
-            if owners.setdefault(spec.name, (query_name, spec.kind, spec.labels)) != (query_name, spec.kind,
-                                                                                       spec.labels):
+            if owners.setdefault(spec.name, (query_name, spec.kind, spec.labels)) != (
+                query_name,
+                spec.kind,
+                spec.labels,
+            ):
                 continue
             metric = families.get(spec.name)
             if metric is None:

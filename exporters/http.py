@@ -20,10 +20,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from pgradar.exporters.prometheus import PartedRegistry
-from pgradar.exporters.webconfig import BasicAuth, WebConfig, ssl_context
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
+
+from pgradar.exporters.prometheus import PartedRegistry
+from pgradar.exporters.webconfig import BasicAuth, WebConfig, ssl_context
 
 log = logging.getLogger("pgradar.http")
 
@@ -33,6 +34,7 @@ def render(registry: CollectorRegistry, encoder: Callable[[CollectorRegistry], b
     if isinstance(registry, PartedRegistry):
         return registry.render(encoder, content_type)
     return encoder(registry)
+
 
 Response = tuple[int, str, bytes]
 # Liveness and readiness answer without credentials, so that probes need no secret.
@@ -112,16 +114,23 @@ class _Server(ThreadingHTTPServer):
 
 
 class AgentHTTPServer:
-    def __init__(self, host: str, port: int, registry: CollectorRegistry,
-                 healthy: Callable[[], bool], ready: Callable[[], tuple[bool, str]],
-                 web: WebConfig | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        healthy: Callable[[], bool],
+        ready: Callable[[], tuple[bool, str]],
+        web: WebConfig | None = None,
+    ) -> None:
         self.routes: dict[str, Route] = {}
         self.auth = BasicAuth(web.users) if web is not None and web.auth_required else None
         self.registry = registry
         self.exposition: Exposition | None = None
         self.routes["/metrics"] = self._metrics
-        self.routes["/healthz"] = lambda q, a: (200, "text/plain", b"ok\n") if healthy() \
-            else (503, "text/plain", b"scheduler stopped\n")
+        self.routes["/healthz"] = lambda q, a: (
+            (200, "text/plain", b"ok\n") if healthy() else (503, "text/plain", b"scheduler stopped\n")
+        )
         self.routes["/readyz"] = self._ready_route(ready)
         handler = self._handler()
         self.httpd = _Server((host, port), handler)
@@ -129,7 +138,8 @@ class AgentHTTPServer:
             # The handshake happens in the request's own thread (on first read),
             # so a slow or silent client cannot hold up the accept loop.
             self.httpd.socket = ssl_context(web.tls).wrap_socket(
-                self.httpd.socket, server_side=True, do_handshake_on_connect=False)
+                self.httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread: threading.Thread | None = None
 
     @property
@@ -154,6 +164,7 @@ class AgentHTTPServer:
         def route(query: dict[str, list[str]], accept: str) -> Response:
             ok, why = ready()
             return (200 if ok else 503), "text/plain", (why + "\n").encode()
+
         return route
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -166,8 +177,11 @@ class AgentHTTPServer:
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
-                if server.auth is not None and parts.path not in UNAUTHENTICATED \
-                        and not server.auth.allows(self.headers.get("Authorization")):
+                if (
+                    server.auth is not None
+                    and parts.path not in UNAUTHENTICATED
+                    and not server.auth.allows(self.headers.get("Authorization"))
+                ):
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="pgradar"')
                     self.send_header("Content-Length", "0")

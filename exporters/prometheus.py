@@ -12,14 +12,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
 from pgradar.agent.analysis import rank_statements
 from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
 from pgradar.agent.findings import KINDS, SEVERITIES
 from pgradar.agent.snapshots import ConnectionGroup, IndexStat, TableStat, per_snapshot, snapshot_scope
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
 
 
 class Families:
@@ -90,21 +91,24 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
     totals = t.statement_totals
     for database, acc in sorted(totals.by_database.items()):
         f.add("pgradar_statements_calls_total", acc["calls"], target=t.name, database=database)
-        f.add("pgradar_statements_exec_seconds_total", acc["total_exec_ms"] / 1000, target=t.name,
-              database=database)
+        f.add("pgradar_statements_exec_seconds_total", acc["total_exec_ms"] / 1000, target=t.name, database=database)
         f.add("pgradar_statements_rows_total", acc["rows"], target=t.name, database=database)
-        f.add("pgradar_statements_shared_blocks_hit_total", acc["shared_blks_hit"], target=t.name,
-              database=database)
-        f.add("pgradar_statements_shared_blocks_read_total", acc["shared_blks_read"], target=t.name,
-              database=database)
-        f.add("pgradar_statements_temp_blocks_written_total", acc["temp_blks_written"], target=t.name,
-              database=database)
+        f.add("pgradar_statements_shared_blocks_hit_total", acc["shared_blks_hit"], target=t.name, database=database)
+        f.add("pgradar_statements_shared_blocks_read_total", acc["shared_blks_read"], target=t.name, database=database)
+        f.add(
+            "pgradar_statements_temp_blocks_written_total", acc["temp_blks_written"], target=t.name, database=database
+        )
     for delta in rank_statements(t.statement_intervals, top_n):
         acc = totals.counters.get(delta.key)
         if acc is None:
             continue
-        labels = {"target": t.name, "database": delta.database, "user": delta.username,
-                  "queryid": str(delta.queryid), "toplevel": "true" if delta.toplevel else "false"}
+        labels = {
+            "target": t.name,
+            "database": delta.database,
+            "user": delta.username,
+            "queryid": str(delta.queryid),
+            "toplevel": "true" if delta.toplevel else "false",
+        }
         for metric, counter, scale in _STATEMENT_COUNTERS:
             f.add(metric, acc[counter] * scale, **labels)
         f.add("pgradar_statement_mean_exec_seconds", delta.mean_exec_ms / 1000, **labels)
@@ -113,8 +117,13 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
 R = TypeVar("R")
 
 
-def rank_rows(rows: Sequence[R], oldest: Sequence[R] | None, key: Callable[[R], Any],
-              activity: Callable[[R], float], size: Callable[[R], float]) -> list[R]:
+def rank_rows(
+    rows: Sequence[R],
+    oldest: Sequence[R] | None,
+    key: Callable[[R], Any],
+    activity: Callable[[R], float],
+    size: Callable[[R], float],
+) -> list[R]:
     """``rows``, most active since ``oldest`` first, then the largest.
 
     Activity is counted over the snapshots kept (like the statements' top N,
@@ -148,9 +157,13 @@ def _index_key(r: IndexStat) -> tuple[str, str, str, str]:
 
 @per_snapshot  # rendered after every job; the tables change once a minute
 def _ranked_tables(rows: Sequence[TableStat], oldest: Sequence[TableStat] | None) -> list[TableStat]:
-    return rank_rows(rows, oldest, _table_key,
-                     activity=lambda r: r.seq_tup_read + r.idx_tup_fetch + r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
-                     size=lambda r: r.size_bytes or 0)
+    return rank_rows(
+        rows,
+        oldest,
+        _table_key,
+        activity=lambda r: r.seq_tup_read + r.idx_tup_fetch + r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
+        size=lambda r: r.size_bytes or 0,
+    )
 
 
 @per_snapshot
@@ -206,8 +219,13 @@ def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
     oldest = _oldest(t, "indexes")
     ranked = _ranked_indexes(snapshot.indexes, oldest.indexes if oldest is not None else None)
     for r in top_with(ranked, top_n, _index_key, _problem_objects(t, with_index=True)):
-        labels = {"target": t.name, "database": r.database, "schema": r.schema, "relation": r.relation,
-                  "index": r.index}
+        labels = {
+            "target": t.name,
+            "database": r.database,
+            "schema": r.schema,
+            "relation": r.relation,
+            "index": r.index,
+        }
         f.add("pgradar_index_scans_total", r.idx_scan, **labels)
         f.add("pgradar_index_rows_read_total", r.idx_tup_read, **labels)
         f.add("pgradar_index_size_bytes", r.size_bytes, **labels)
@@ -241,11 +259,20 @@ def render_activity(f: Families, t: TargetState) -> None:
         return
     worst: dict[str, tuple[float, float, float]] = {}
     for g in snapshot.groups:
-        f.add("pgradar_sessions", g.sessions, target=t.name, database=g.database, state=g.state,
-              wait_event_type=g.wait_event_type)
+        f.add(
+            "pgradar_sessions",
+            g.sessions,
+            target=t.name,
+            database=g.database,
+            state=g.state,
+            wait_event_type=g.wait_event_type,
+        )
         old = worst.get(g.database, (0.0, 0.0, 0.0))
-        worst[g.database] = (max(old[0], g.oldest_xact_seconds), max(old[1], g.longest_query_seconds),
-                             max(old[2], g.longest_idle_in_xact_seconds))
+        worst[g.database] = (
+            max(old[0], g.oldest_xact_seconds),
+            max(old[1], g.longest_query_seconds),
+            max(old[2], g.longest_idle_in_xact_seconds),
+        )
     for database, (xact, query, idle) in sorted(worst.items()):
         f.add("pgradar_oldest_transaction_seconds", xact, target=t.name, database=database)
         f.add("pgradar_longest_query_seconds", query, target=t.name, database=database)
@@ -262,8 +289,13 @@ def render_plans(f: Families, t: TargetState) -> None:
     f.add("pgradar_explain_cycle_seconds", plans.seconds, target=t.name)
     f.add("pgradar_explain_budget_exhausted", float(plans.budget_exhausted), target=t.name)
     for p in planned:
-        f.add("pgradar_statement_plan_cost", p.summary.total_cost, target=t.name, database=p.database,
-              queryid=str(p.queryid))
+        f.add(
+            "pgradar_statement_plan_cost",
+            p.summary.total_cost,
+            target=t.name,
+            database=p.database,
+            queryid=str(p.queryid),
+        )
 
 
 RUNNING_LISTED = 10
@@ -286,8 +318,15 @@ def render_sessions(f: Families, t: TargetState) -> None:
     if snapshot is None:
         return
     for (database, user, application, state), count in bounded_connections(snapshot.connections).items():
-        f.add("pgradar_connections", count, target=t.name, database=database, user=user,
-              application=application, state=state)
+        f.add(
+            "pgradar_connections",
+            count,
+            target=t.name,
+            database=database,
+            user=user,
+            application=application,
+            state=state,
+        )
     per_db: dict[str, list[float]] = {}
     for s in snapshot.sessions:
         counts = per_db.setdefault(s.database, [0.0, 0.0, 0.0])
@@ -326,8 +365,14 @@ def render_replication(f: Families, t: TargetState) -> None:
             f.add("pgradar_replication_lag_seconds", getattr(s, f"{stage}_lag_seconds"), stage=stage, **labels)
     for slot in snapshot.slots:
         labels = {"target": t.name, "slot": slot.slot}
-        f.add("pgradar_replication_slot_info", 1.0, slot_type=slot.slot_type, database=slot.database,
-              wal_status=slot.wal_status, **labels)
+        f.add(
+            "pgradar_replication_slot_info",
+            1.0,
+            slot_type=slot.slot_type,
+            database=slot.database,
+            wal_status=slot.wal_status,
+            **labels,
+        )
         f.add("pgradar_replication_slot_active", 1.0 if slot.active else 0.0, **labels)
         f.add("pgradar_replication_slot_retained_bytes", slot.retained_bytes, **labels)
         f.add("pgradar_replication_slot_safe_wal_size_bytes", slot.safe_wal_size_bytes, **labels)
@@ -369,8 +414,10 @@ def render_pgbouncer(f: Families, t: TargetState) -> None:
         f.add("pgradar_pgbouncer_transaction_seconds_total", s.xact_seconds, **labels)
         f.add("pgradar_pgbouncer_query_seconds_total", s.query_seconds, **labels)
         f.add("pgradar_pgbouncer_wait_seconds_total", s.wait_seconds, **labels)
-    for key, metric in (("max_client_conn", "pgradar_pgbouncer_max_client_connections"),
-                        ("default_pool_size", "pgradar_pgbouncer_default_pool_size")):
+    for key, metric in (
+        ("max_client_conn", "pgradar_pgbouncer_max_client_connections"),
+        ("default_pool_size", "pgradar_pgbouncer_default_pool_size"),
+    ):
         value = snapshot.setting(key)
         if value is not None and value.isdigit():
             f.add(metric, float(value), target=t.name)
@@ -381,8 +428,14 @@ def render_problems(f: Families, t: TargetState) -> None:
     for problem in t.problems.values():
         finding = problem.finding
         counts[(finding.kind, finding.severity)] += 1
-        f.add("pgradar_problem", 1.0, kind=finding.kind, severity=finding.severity, target=t.name,
-              **{name: value or "" for name, value in finding.object.items()})
+        f.add(
+            "pgradar_problem",
+            1.0,
+            kind=finding.kind,
+            severity=finding.severity,
+            target=t.name,
+            **{name: value or "" for name, value in finding.object.items()},
+        )
     for (kind, severity), count in counts.items():
         f.add("pgradar_problems", count, kind=kind, severity=severity, target=t.name)
 
@@ -503,8 +556,9 @@ class PartedRegistry(CollectorRegistry):
         return b"".join(chunks)
 
 
-def registry_for(state: AgentState, top_statements: int, top_tables: int = 200,
-                 top_indexes: int = 200) -> PartedRegistry:
+def registry_for(
+    state: AgentState, top_statements: int, top_tables: int = 200, top_indexes: int = 200
+) -> PartedRegistry:
     registry = PartedRegistry()
     registry.register(StateCollector(state, top_statements))
     registry.register(RelationsCollector(state, top_tables, top_indexes))

@@ -30,11 +30,19 @@ def _iso(moment: datetime) -> str:
 def target_entry(t: TargetState) -> dict[str, Any]:
     with t.lock:
         # What could not be seen: a collector switched off for a missing extension or privilege.
-        disabled = [{"collector": name, "reason": s.disabled_reason, "fix": s.disabled_fix}
-                    for name, s in sorted(t.status.items()) if s.disabled_reason]
-        return {"name": t.name, "server_version": t.server.version_num if t.server else None,
-                "role": t.role, "ok": t.up, "error": None if t.up else (t.last_error or "not polled yet"),
-                "disabled": disabled}
+        disabled = [
+            {"collector": name, "reason": s.disabled_reason, "fix": s.disabled_fix}
+            for name, s in sorted(t.status.items())
+            if s.disabled_reason
+        ]
+        return {
+            "name": t.name,
+            "server_version": t.server.version_num if t.server else None,
+            "role": t.role,
+            "ok": t.up,
+            "error": None if t.up else (t.last_error or "not polled yet"),
+            "disabled": disabled,
+        }
 
 
 def _not_seen(d: dict[str, Any]) -> str:
@@ -52,6 +60,7 @@ def active_problems(state: AgentState) -> list[ActiveProblem]:
 
 def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
     """A problem with every statement text in its evidence cut to the policy (or removed)."""
+
     def walk(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
             return {k: walk(v, k) for k, v in value.items()}
@@ -60,6 +69,7 @@ def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
         if key in STATEMENT_KEYS and isinstance(value, str):
             return policy.show(value)
         return value
+
     return {**problem, "evidence": walk(problem["evidence"])}
 
 
@@ -67,8 +77,9 @@ def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
 STATEMENT_KEYS = frozenset({"statement", "query", "text", "blocker_statement", "parent_statement"})
 
 
-def document(state: AgentState, generated_at: datetime | None = None,
-             text_policy: TextPolicy = DEFAULT_TEXT_POLICY) -> dict[str, Any]:
+def document(
+    state: AgentState, generated_at: datetime | None = None, text_policy: TextPolicy = DEFAULT_TEXT_POLICY
+) -> dict[str, Any]:
     problems = active_problems(state)
     return {
         "version": 1,
@@ -83,11 +94,15 @@ def render_json(doc: dict[str, Any]) -> str:
 
 
 def _object(problem: dict[str, Any]) -> str:
-    parts = [problem["database"], problem["schema"] and problem["relation"] and
-             f"{problem['schema']}.{problem['relation']}", problem["index"] and f"index {problem['index']}",
-             problem["queryid"] and f"queryid {problem['queryid']}", problem["standby"] and
-             f"standby {problem['standby']}", problem["slot"] and f"slot {problem['slot']}",
-             problem["pool"] and f"pool {problem['pool']}"]
+    parts = [
+        problem["database"],
+        problem["schema"] and problem["relation"] and f"{problem['schema']}.{problem['relation']}",
+        problem["index"] and f"index {problem['index']}",
+        problem["queryid"] and f"queryid {problem['queryid']}",
+        problem["standby"] and f"standby {problem['standby']}",
+        problem["slot"] and f"slot {problem['slot']}",
+        problem["pool"] and f"pool {problem['pool']}",
+    ]
     return " ".join(p for p in parts if p) or "-"
 
 
@@ -109,8 +124,11 @@ def render_table(doc: dict[str, Any]) -> str:
         lines.append(f"[{p['severity'].upper()}] {p['kind']} on {p['target']}: {_object(p)}")
         lines.extend(textwrap.wrap(p["summary"], width, initial_indent="  ", subsequent_indent="  "))
         for i, line in enumerate(p["recommendation"].splitlines()):  # one statement or comment a line
-            lines.extend(textwrap.wrap(line, width, initial_indent="  fix: " if i == 0 else "       ",
-                                       subsequent_indent="         "))
+            lines.extend(
+                textwrap.wrap(
+                    line, width, initial_indent="  fix: " if i == 0 else "       ", subsequent_indent="         "
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -119,8 +137,14 @@ def _md(text: str) -> str:
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    lines = ["# pgradar check", "", f"Generated {doc['generated_at']}.", "",
-             "| target | version | role | status |", "|---|---|---|---|"]
+    lines = [
+        "# pgradar check",
+        "",
+        f"Generated {doc['generated_at']}.",
+        "",
+        "| target | version | role | status |",
+        "|---|---|---|---|",
+    ]
     for t in doc["targets"]:
         status = "ok" if t["ok"] else f"down: {_md(t['error'] or '')}"
         status += "".join(f"<br>{_md(_not_seen(d))}" for d in t.get("disabled", ()))
@@ -129,8 +153,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
     if doc["problems"]:
         lines += ["| severity | kind | target | object | summary | fix |", "|---|---|---|---|---|---|"]
         for p in doc["problems"]:
-            lines.append(f"| {p['severity']} | {p['kind']} | {p['target']} | {_md(_object(p))} | "
-                         f"{_md(p['summary'])} | `{_md(p['recommendation'])}` |")
+            lines.append(
+                f"| {p['severity']} | {p['kind']} | {p['target']} | {_md(_object(p))} | "
+                f"{_md(p['summary'])} | `{_md(p['recommendation'])}` |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -142,32 +168,68 @@ def render_explain(plan: StatementPlan, text: str, findings: list[Finding], *, a
     """``pgradar explain``: the plan's facts and its findings (a dict for JSON, else text)."""
     summary = plan.summary
     facts: dict[str, Any] = {
-        "database": plan.database, "queryid": str(plan.queryid) if plan.queryid else None, "user": plan.username,
-        "skipped": plan.skipped, "parsed": plan.parsed,
-        "plan": None if summary is None else {
-            "total_cost": summary.total_cost, "plan_rows": summary.plan_rows, "shape_hash": summary.shape_hash,
-            "nested_loops": summary.nested_loops, "sorts": list(summary.sorts),
-            "seq_scans": [{"schema": s.schema, "relation": s.relation, "filter": s.filter, "plan_rows": s.plan_rows,
-                           "reltuples": s.reltuples} for s in summary.seq_scans]},
-        "advice": [{"definition": a.definition(), "verified": a.verified, "cost_before": a.cost_before,
-                    "cost_after": a.cost_after, "note": a.note or None} for a in plan.advice],
-        "problems": [f.to_json() for f in findings]}
+        "database": plan.database,
+        "queryid": str(plan.queryid) if plan.queryid else None,
+        "user": plan.username,
+        "skipped": plan.skipped,
+        "parsed": plan.parsed,
+        "plan": None
+        if summary is None
+        else {
+            "total_cost": summary.total_cost,
+            "plan_rows": summary.plan_rows,
+            "shape_hash": summary.shape_hash,
+            "nested_loops": summary.nested_loops,
+            "sorts": list(summary.sorts),
+            "seq_scans": [
+                {
+                    "schema": s.schema,
+                    "relation": s.relation,
+                    "filter": s.filter,
+                    "plan_rows": s.plan_rows,
+                    "reltuples": s.reltuples,
+                }
+                for s in summary.seq_scans
+            ],
+        },
+        "advice": [
+            {
+                "definition": a.definition(),
+                "verified": a.verified,
+                "cost_before": a.cost_before,
+                "cost_after": a.cost_after,
+                "note": a.note or None,
+            }
+            for a in plan.advice
+        ],
+        "problems": [f.to_json() for f in findings],
+    }
     if as_json:
         return facts
-    lines = [f"statement {facts['queryid'] or '(text)'} in database {plan.database}, as {plan.username}:",
-             *textwrap.wrap(" ".join(text.split()), 100, initial_indent="  ", subsequent_indent="  ")]
+    lines = [
+        f"statement {facts['queryid'] or '(text)'} in database {plan.database}, as {plan.username}:",
+        *textwrap.wrap(" ".join(text.split()), 100, initial_indent="  ", subsequent_indent="  "),
+    ]
     if plan.skipped:
         return "\n".join([*lines, f"not planned: {plan.skipped}"]) + "\n"
     assert summary is not None
-    lines.append(f"generic plan: cost {summary.total_cost:,.1f}, {summary.plan_rows:,.0f} rows, "
-                 f"{summary.nested_loops} nested loop(s), shape {summary.shape_hash}")
+    lines.append(
+        f"generic plan: cost {summary.total_cost:,.1f}, {summary.plan_rows:,.0f} rows, "
+        f"{summary.nested_loops} nested loop(s), shape {summary.shape_hash}"
+    )
     lines += [f"  sort on {s}" for s in summary.sorts]
-    lines += [f"  seq scan on {s.schema}.{s.relation} ({s.reltuples or 0:,.0f} rows)"
-              + (f" filter {s.filter}" if s.filter else "") for s in summary.seq_scans]
+    lines += [
+        f"  seq scan on {s.schema}.{s.relation} ({s.reltuples or 0:,.0f} rows)"
+        + (f" filter {s.filter}" if s.filter else "")
+        for s in summary.seq_scans
+    ]
     if not plan.parsed:
         lines.append("  (sqlglot could not parse the text: plan-only advice)")
     lines += ["", f"{len(findings)} finding(s)" + (":" if findings else "")]
     for f in findings:
-        lines += ["", f"[{f.severity.upper()}] {f.kind}: {f.summary}",
-                  *(f"  {line}" for line in f.recommendation.splitlines())]
+        lines += [
+            "",
+            f"[{f.severity.upper()}] {f.kind}: {f.summary}",
+            *(f"  {line}" for line in f.recommendation.splitlines()),
+        ]
     return "\n".join(lines) + "\n"

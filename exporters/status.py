@@ -76,18 +76,25 @@ def _iso(moment: datetime | None) -> str:
 def object_label(p: ActiveProblem) -> str:
     """The problem's object as a DBA names it: database, schema.relation, index, queryid, ..."""
     f = p.finding
-    parts = [f.database and f"database {f.database}",
-             f.relation and (f"{f.schema}.{f.relation}" if f.schema else f.relation),
-             f.index and f"index {f.index}", f.queryid and f"queryid {f.queryid}",
-             f.standby and f"standby {f.standby}", f.slot and f"slot {f.slot}", f.pool and f"pool {f.pool}"]
+    parts = [
+        f.database and f"database {f.database}",
+        f.relation and (f"{f.schema}.{f.relation}" if f.schema else f.relation),
+        f.index and f"index {f.index}",
+        f.queryid and f"queryid {f.queryid}",
+        f.standby and f"standby {f.standby}",
+        f.slot and f"slot {f.slot}",
+        f.pool and f"pool {f.pool}",
+    ]
     return ", ".join(x for x in parts if x) or "server"
 
 
 def sparkline(values: Sequence[float], width: int = 140, height: int = 28, label: str = "") -> str:
     """An inline SVG line of ``values`` (oldest first), scaled to its own min and max."""
     title = f"<title>{_e(label)}</title>" if label else ""
-    head = (f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">{title}')
+    head = (
+        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">{title}'
+    )
     if not values:
         return head + "</svg>"
     low, high = min(values), max(values)
@@ -129,18 +136,28 @@ def _target_rows(state: AgentState) -> str:
     for t in state:
         with t.lock:
             server, up, error, databases = t.server, t.up, t.last_error, t.databases
-            disabled = sorted((name, s.disabled_reason + (f" (fix: {s.disabled_fix})" if s.disabled_fix else ""))
-                              for name, s in t.status.items() if s.disabled_reason)
-        health = ('<span class="badge up">up</span>' if up else
-                  f'<span class="badge down">down</span> <span class="muted">{_e(error or "not polled yet")}</span>')
+            disabled = sorted(
+                (name, s.disabled_reason + (f" (fix: {s.disabled_fix})" if s.disabled_fix else ""))
+                for name, s in t.status.items()
+                if s.disabled_reason
+            )
+        health = (
+            '<span class="badge up">up</span>'
+            if up
+            else f'<span class="badge down">down</span> <span class="muted">{_e(error or "not polled yet")}</span>'
+        )
         notes = "".join(f'<div class="muted">collector {_e(n)} off: {_e(r)}</div>' for n, r in disabled)
-        rows.append(f'<tr class="target" data-target="{_e(t.name)}"><td>{_e(t.name)}</td>'
-                    f"<td>{_e(server.version if server else '')}</td><td>{_e(server.role if server else '')}</td>"
-                    f"<td>{health}{notes}</td><td class=\"num\">{len(databases)}</td></tr>")
+        rows.append(
+            f'<tr class="target" data-target="{_e(t.name)}"><td>{_e(t.name)}</td>'
+            f"<td>{_e(server.version if server else '')}</td><td>{_e(server.role if server else '')}</td>"
+            f'<td>{health}{notes}</td><td class="num">{len(databases)}</td></tr>'
+        )
     if not rows:
         return '<p class="empty">no targets configured</p>'
-    return ("<table><thead><tr><th>target</th><th>PostgreSQL</th><th>role</th><th>health</th>"
-            "<th>databases</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        "<table><thead><tr><th>target</th><th>PostgreSQL</th><th>role</th><th>health</th>"
+        "<th>databases</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def _number(value: float) -> str:
@@ -165,8 +182,9 @@ def figure(key: str, value: Any) -> str:
             return f"{value:.1%}".replace(".0%", "%")
         return _number(value)
     if isinstance(value, (list, tuple)):
-        return "; ".join(f"({', '.join(map(str, v))})" if isinstance(v, (list, tuple)) else figure(key, v)
-                         for v in value)
+        return "; ".join(
+            f"({', '.join(map(str, v))})" if isinstance(v, (list, tuple)) else figure(key, v) for v in value
+        )
     if isinstance(value, dict):
         return ", ".join(f"{k} {figure(k, v)}" for k, v in value.items() if v is not None)
     if isinstance(value, str) and _ISO.match(value):  # a moment: to the second, in UTC
@@ -211,13 +229,15 @@ def _problem(p: ActiveProblem, now: datetime, policy: TextPolicy) -> str:
     since = human_seconds(max((now - p.first_seen).total_seconds(), 0.0))
     # The object as data attributes too, for scripts and tests that look for one problem.
     fields = "".join(f' data-{name}="{_e(value)}"' for name, value in f.object.items() if value is not None)
-    return (f'<div class="problem {_e(f.severity)}" data-kind="{_e(f.kind)}" data-severity="{_e(f.severity)}" '
-            f'data-target="{_e(f.target)}" data-id="{_e(f.id)}"{fields}>'
-            f'<div class="head"><span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span>'
-            f'<span class="kind">{_e(f.kind)}</span><span class="object">on {_e(f.target)}: {_e(object_label(p))}'
-            f'</span><span class="muted">for {_e(since)}</span></div>'
-            f"<div>{_e(f.summary)}</div>{_evidence(_shown(f.to_json(), policy)['evidence'], f.summary)}"
-            f'<pre class="fix" title="fix (click to select)"><code>{_e(f.recommendation)}</code></pre></div>')
+    return (
+        f'<div class="problem {_e(f.severity)}" data-kind="{_e(f.kind)}" data-severity="{_e(f.severity)}" '
+        f'data-target="{_e(f.target)}" data-id="{_e(f.id)}"{fields}>'
+        f'<div class="head"><span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span>'
+        f'<span class="kind">{_e(f.kind)}</span><span class="object">on {_e(f.target)}: {_e(object_label(p))}'
+        f'</span><span class="muted">for {_e(since)}</span></div>'
+        f"<div>{_e(f.summary)}</div>{_evidence(_shown(f.to_json(), policy)['evidence'], f.summary)}"
+        f'<pre class="fix" title="fix (click to select)"><code>{_e(f.recommendation)}</code></pre></div>'
+    )
 
 
 def _problems(state: AgentState, now: datetime, policy: TextPolicy) -> str:
@@ -225,13 +245,14 @@ def _problems(state: AgentState, now: datetime, policy: TextPolicy) -> str:
     if not problems:
         return '<h2>Problems</h2><p class="empty" id="no-problems">no active problems</p>'
     counts = ", ".join(f"{sum(p.finding.severity == s for p in problems)} {s}" for s in reversed(SEVERITIES))
-    out = [f"<h2>Problems <span class=\"muted\">({len(problems)}: {_e(counts)})</span></h2>"]
+    out = [f'<h2>Problems <span class="muted">({len(problems)}: {_e(counts)})</span></h2>']
     for severity in reversed(SEVERITIES):  # critical first
         group = [p for p in problems if p.finding.severity == severity]
         if group:
-            out.append(f'<section class="severity" id="severity-{severity}" data-severity="{severity}">'
-                       f"<h3>{severity} ({len(group)})</h3>" + "".join(_problem(p, now, policy) for p in group)
-                       + "</section>")
+            out.append(
+                f'<section class="severity" id="severity-{severity}" data-severity="{severity}">'
+                f"<h3>{severity} ({len(group)})</h3>" + "".join(_problem(p, now, policy) for p in group) + "</section>"
+            )
     return "".join(out)
 
 
@@ -242,8 +263,10 @@ def _statements(t: TargetState, top_n: int, policy: TextPolicy) -> str:
         totals = {k: dict(v) for k, v in t.statement_totals.counters.items()}
     ranked = rank_statements(intervals, top_n)
     if not ranked:
-        return (f'<h3>{_e(t.name)}</h3><p class="empty">no statement activity seen yet '
-                "(needs two polls of pg_stat_statements)</p>")
+        return (
+            f'<h3>{_e(t.name)}</h3><p class="empty">no statement activity seen yet '
+            "(needs two polls of pg_stat_statements)</p>"
+        )
     rows = []
     for delta in ranked:
         acc = totals.get(delta.key, {})
@@ -253,45 +276,64 @@ def _statements(t: TargetState, top_n: int, policy: TextPolicy) -> str:
         text = policy.show(" ".join(texts.get((delta.dbid, delta.queryid), "").split())) or ""
         series = mean_exec_series(intervals, delta.key)
         label = f"mean exec time per interval (ms), oldest first: {', '.join(f'{v:.2f}' for v in series)}"
-        rows.append(f'<tr class="statement" data-queryid="{delta.queryid}"><td><code>{delta.queryid}</code></td>'
-                    f"<td>{_e(delta.database)}</td><td>{_e(delta.username)}</td>"
-                    f'<td class="num">{calls:,.0f}</td><td class="num">{_ms(delta.mean_exec_ms)}</td>'
-                    f'<td class="num">{_ms(total_ms)}</td><td>{sparkline(series, label=label)}</td>'
-                    f'<td class="stmt"><code>{_e(text)}</code></td></tr>')
-    return (f"<h3>{_e(t.name)}</h3><table><thead><tr><th>queryid</th><th>database</th><th>user</th>"
-            "<th>calls</th><th>mean (last interval)</th><th>total</th><th>mean, recent intervals</th>"
-            "<th>statement (normalized)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+        rows.append(
+            f'<tr class="statement" data-queryid="{delta.queryid}"><td><code>{delta.queryid}</code></td>'
+            f"<td>{_e(delta.database)}</td><td>{_e(delta.username)}</td>"
+            f'<td class="num">{calls:,.0f}</td><td class="num">{_ms(delta.mean_exec_ms)}</td>'
+            f'<td class="num">{_ms(total_ms)}</td><td>{sparkline(series, label=label)}</td>'
+            f'<td class="stmt"><code>{_e(text)}</code></td></tr>'
+        )
+    return (
+        f"<h3>{_e(t.name)}</h3><table><thead><tr><th>queryid</th><th>database</th><th>user</th>"
+        "<th>calls</th><th>mean (last interval)</th><th>total</th><th>mean, recent intervals</th>"
+        "<th>statement (normalized)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
-def render_status(state: AgentState, now: datetime | None = None, *, top_n: int = TOP_STATEMENTS,
-                  text_policy: TextPolicy = DEFAULT_TEXT_POLICY, refresh_s: int | None = 15) -> str:
+def render_status(
+    state: AgentState,
+    now: datetime | None = None,
+    *,
+    top_n: int = TOP_STATEMENTS,
+    text_policy: TextPolicy = DEFAULT_TEXT_POLICY,
+    refresh_s: int | None = 15,
+) -> str:
     """The whole page. ``refresh_s`` adds a meta refresh (None: none)."""
     now = now or datetime.now(UTC)
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
     started = f" · agent started {_e(_iso(state.started_at))}" if state.started_at else ""
     statements = "".join(_statements(t, top_n, text_policy) for t in state) or '<p class="empty">no targets</p>'
-    return ("<!DOCTYPE html>\n"
-            '<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="icon" href="data:,">'
-            f"{refresh}<title>pgradar status</title>"
-            # The page needs nothing from anywhere: no script, no font, no image outside it.
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-            "img-src data:\">"
-            f"<style>{CSS}</style></head><body>"
-            f"<header><h1>pgradar</h1><span>generated {_e(_iso(now))}{started}</span>"
-            "<span><a style=\"color:#c7cdd8\" href=\"metrics\">/metrics</a> · "
-            "<a style=\"color:#c7cdd8\" href=\"problems\">/problems</a></span></header><main>"
-            f"<h2>Targets</h2>{_target_rows(state)}"
-            f"{_problems(state, now, text_policy)}"
-            f"<h2>Top statements <span class=\"muted\">(by execution time over the recent intervals)</span></h2>"
-            f"{statements}</main></body></html>\n")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
+        f"{refresh}<title>pgradar status</title>"
+        # The page needs nothing from anywhere: no script, no font, no image outside it.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        'img-src data:">'
+        f"<style>{CSS}</style></head><body>"
+        f"<header><h1>pgradar</h1><span>generated {_e(_iso(now))}{started}</span>"
+        '<span><a style="color:#c7cdd8" href="metrics">/metrics</a> · '
+        '<a style="color:#c7cdd8" href="problems">/problems</a></span></header><main>'
+        f"<h2>Targets</h2>{_target_rows(state)}"
+        f"{_problems(state, now, text_policy)}"
+        f'<h2>Top statements <span class="muted">(by execution time over the recent intervals)</span></h2>'
+        f"{statements}</main></body></html>\n"
+    )
 
 
-def status_route(state: AgentState, *, top_n: int = TOP_STATEMENTS,
-                 text_policy: TextPolicy = DEFAULT_TEXT_POLICY, refresh_s: int | None = 15) -> Route:
+def status_route(
+    state: AgentState,
+    *,
+    top_n: int = TOP_STATEMENTS,
+    text_policy: TextPolicy = DEFAULT_TEXT_POLICY,
+    refresh_s: int | None = 15,
+) -> Route:
     """The ``/`` route of ``AgentHTTPServer``."""
+
     def route(query: dict[str, list[str]], accept: str) -> tuple[int, str, bytes]:
         page = render_status(state, top_n=top_n, text_policy=text_policy, refresh_s=refresh_s)
         return 200, "text/html; charset=utf-8", page.encode()
+
     return route

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bcrypt
+
 from pgradar.agent.config import ConfigError, read_yaml
 
 CLIENT_AUTH = {
@@ -85,8 +86,14 @@ def _tls(raw: Any, where: str) -> TLSConfig:
     for key in ("min_version", "max_version"):
         if key in raw and raw[key] not in TLS_VERSIONS:
             raise WebConfigError(f"{where}.{key}: expected one of {', '.join(TLS_VERSIONS)}, got {raw[key]!r}")
-    return TLSConfig(raw["cert_file"], raw["key_file"], raw.get("client_ca_file"), auth,
-                     raw.get("min_version", "TLS12"), raw.get("max_version"))
+    return TLSConfig(
+        raw["cert_file"],
+        raw["key_file"],
+        raw.get("client_ca_file"),
+        auth,
+        raw.get("min_version", "TLS12"),
+        raw.get("max_version"),
+    )
 
 
 def _users(raw: Any, where: str) -> dict[str, bytes]:
@@ -108,8 +115,9 @@ def parse(data: Any, source: str = "web config") -> WebConfig:
         raise WebConfigError(f"{source}: the top level must be a mapping")
     unknown = sorted(set(data) - {"tls_server_config", "basic_auth_users"})
     if unknown:
-        raise WebConfigError(f"{source}: {unknown[0]}: not supported by pgradar "
-                             "(supported: tls_server_config, basic_auth_users)")
+        raise WebConfigError(
+            f"{source}: {unknown[0]}: not supported by pgradar (supported: tls_server_config, basic_auth_users)"
+        )
     tls = _tls(data["tls_server_config"], "tls_server_config") if "tls_server_config" in data else None
     users = _users(data["basic_auth_users"], "basic_auth_users") if "basic_auth_users" in data else {}
     return WebConfig(tls, users)

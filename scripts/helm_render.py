@@ -66,13 +66,17 @@ def lint(values: dict[str, Any], chart: Path = CHART, kube_version: str = KUBE_V
     return [f"{m['path']}: {m['error'].strip()}" for m in report["messages"] if m["severity"] >= WARNING]
 
 
-def render(values: dict[str, Any], chart: Path = CHART, name: str = "pgradar",
-           namespace: str = "default") -> Rendered:
+def render(values: dict[str, Any], chart: Path = CHART, name: str = "pgradar", namespace: str = "default") -> Rendered:
     """The chart's manifests as `helm install` would create them (raises helm.HelmError when refused)."""
     with helm.Chart.load(str(chart)) as loaded:
         files = loaded.render(values, name=name, namespace=namespace, is_install=True)
-    manifests = [doc for path, text in sorted(files.items()) if not path.endswith(NOTES)
-                 for doc in yaml.safe_load_all(text) if doc]
+    manifests = [
+        doc
+        for path, text in sorted(files.items())
+        if not path.endswith(NOTES)
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
     notes = next((text for path, text in files.items() if path.endswith(NOTES)), "")
     return Rendered(tuple(manifests), notes)
 
@@ -80,8 +84,9 @@ def render(values: dict[str, Any], chart: Path = CHART, name: str = "pgradar",
 def _operator_model(kind: str) -> Callable[[dict[str, Any]], Any] | None:
     from cloudcoil.models.prometheus_operator import v1
 
-    model = {"ServiceMonitor": v1.ServiceMonitor, "PrometheusRule": v1.PrometheusRule,
-             "PodMonitor": v1.PodMonitor}.get(kind)
+    model = {"ServiceMonitor": v1.ServiceMonitor, "PrometheusRule": v1.PrometheusRule, "PodMonitor": v1.PodMonitor}.get(
+        kind
+    )
     return model.model_validate if model else None
 
 
@@ -111,8 +116,14 @@ def validate(manifest: dict[str, Any], kube_version: str = KUBE_VERSION) -> str 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-f", "--values", action="append", default=[], metavar="FILE",
-                        help="a values file (repeatable; later wins, as with helm -f)")
+    parser.add_argument(
+        "-f",
+        "--values",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a values file (repeatable; later wins, as with helm -f)",
+    )
     parser.add_argument("--name", default="pgradar", help="release name (default pgradar)")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--kube-version", default=KUBE_VERSION, help=f"Kubernetes version (default {KUBE_VERSION})")
@@ -120,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     known = sorted({utils.major_minor(v) for v in utils.all_versions()}, key=lambda v: tuple(map(int, v.split("."))))
     if args.kube_version not in known:
-        print(f"helm_render: --kube-version {args.kube_version}: kubernetes-validate knows {', '.join(known)}",
-              file=sys.stderr)
+        print(
+            f"helm_render: --kube-version {args.kube_version}: kubernetes-validate knows {', '.join(known)}",
+            file=sys.stderr,
+        )
         return 2
     label = " ".join(f"-f {v}" for v in args.values) or "default values"
     try:
@@ -142,9 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     kinds = ", ".join(sorted(f"{m['kind']}/{m['metadata']['name']}" for m in rendered.manifests))
-    print(f"helm_render: {label}: lint {'clean' if not any(p.startswith('lint') for p in problems) else 'FAILED'}; "
-          f"{len(rendered.manifests)} manifests ({kinds}); "
-          f"validated against Kubernetes {args.kube_version}: {len(problems)} problem(s)", file=sys.stderr)
+    print(
+        f"helm_render: {label}: lint {'clean' if not any(p.startswith('lint') for p in problems) else 'FAILED'}; "
+        f"{len(rendered.manifests)} manifests ({kinds}); "
+        f"validated against Kubernetes {args.kube_version}: {len(problems)} problem(s)",
+        file=sys.stderr,
+    )
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
     return 1 if problems else 0

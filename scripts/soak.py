@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psycopg
+
 from pgradar.agent.embedded import Sandbox, find_installations, free_port
 
 PGSS_MAX = 200
@@ -76,12 +77,30 @@ def soak(polls: int, top: int, major: int, progress: bool = True) -> SoakResult:
         worker = threading.Thread(target=churn, args=(cluster.dsn(), stop), daemon=True)
         worker.start()
         port = free_port()
-        intervals = [a for c in ("server", "activity", "database", "statements", "tables", "indexes", "classify")
-                     for a in ("--interval", f"{c}=1")]
-        agent = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "run", "--dsn", f"soak={cluster.dsn()}",
-                                  "--listen", f"127.0.0.1:{port}", "--top-statements", str(top),
-                                  "--log-level", "WARNING", *intervals],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        intervals = [
+            a
+            for c in ("server", "activity", "database", "statements", "tables", "indexes", "classify")
+            for a in ("--interval", f"{c}=1")
+        ]
+        agent = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pgradar.agent.cli",
+                "run",
+                "--dsn",
+                f"soak={cluster.dsn()}",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--top-statements",
+                str(top),
+                "--log-level",
+                "WARNING",
+                *intervals,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             max_series = max_statements = 0
             warm = 0
@@ -93,13 +112,13 @@ def soak(polls: int, top: int, major: int, progress: bool = True) -> SoakResult:
                     continue
                 samples = [line for line in text.splitlines() if line and not line.startswith("#")]
                 max_series = max(max_series, len(samples))
-                max_statements = max(max_statements,
-                                     sum(1 for s in samples if s.startswith("pgradar_statement_calls_total{")))
+                max_statements = max(
+                    max_statements, sum(1 for s in samples if s.startswith("pgradar_statement_calls_total{"))
+                )
                 if poll == min(30, polls // 3):
                     warm = rss_kib(agent.pid)[0]
                 if progress and poll % 60 == 0:
-                    print(f"  poll {poll}/{polls}: rss {rss_kib(agent.pid)[0]} KiB, series {len(samples)}",
-                          flush=True)
+                    print(f"  poll {poll}/{polls}: rss {rss_kib(agent.pid)[0]} KiB, series {len(samples)}", flush=True)
             current, peak = rss_kib(agent.pid)
             return SoakResult(polls, warm, current, peak, max_series, max_statements, top, PGSS_MAX)
         finally:
@@ -118,10 +137,12 @@ def main() -> int:
     result = soak(args.polls, args.top, args.major)
     print(json.dumps(asdict(result), indent=2))
     growth = result.rss_at_end_kib - result.rss_after_warmup_kib
-    print(f"RSS after warm-up {result.rss_after_warmup_kib / 1024:.1f} MiB, at the end "
-          f"{result.rss_at_end_kib / 1024:.1f} MiB ({growth / 1024:+.1f} MiB over {result.polls} polls); "
-          f"series at most {result.max_series}, per-statement at most {result.max_statement_series} "
-          f"(top {result.top_statements})")
+    print(
+        f"RSS after warm-up {result.rss_after_warmup_kib / 1024:.1f} MiB, at the end "
+        f"{result.rss_at_end_kib / 1024:.1f} MiB ({growth / 1024:+.1f} MiB over {result.polls} polls); "
+        f"series at most {result.max_series}, per-statement at most {result.max_statement_series} "
+        f"(top {result.top_statements})"
+    )
     return 0
 
 

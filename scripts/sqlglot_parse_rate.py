@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 import psycopg
 import sqlglot
+
 from pgradar.agent import sqlparse
 from pgradar.agent.embedded import Sandbox, find_installations
 
@@ -47,11 +48,25 @@ INSERT INTO lines SELECT g, g % 200 + 1, g % 5 + 1, 9.5 FROM generate_series(1, 
 ANALYZE;
 """
 
-COLUMNS = {"customers": ["id", "name", "email", "country", "created_at"], "orders": ["id", "customer_id", "status",
-           "total", "ordered_on"], "products": ["id", "sku", "price", "category"]}
-VALUES = {"id": "42", "customer_id": "7", "name": "'c1'", "email": "'c1@x.org'", "country": "'de'",
-          "created_at": "timestamptz '2026-01-01 00:00'", "status": "'open'", "total": "12.5",
-          "ordered_on": "date '2026-02-01'", "sku": "'sku1'", "price": "9.5", "category": "'x'"}
+COLUMNS = {
+    "customers": ["id", "name", "email", "country", "created_at"],
+    "orders": ["id", "customer_id", "status", "total", "ordered_on"],
+    "products": ["id", "sku", "price", "category"],
+}
+VALUES = {
+    "id": "42",
+    "customer_id": "7",
+    "name": "'c1'",
+    "email": "'c1@x.org'",
+    "country": "'de'",
+    "created_at": "timestamptz '2026-01-01 00:00'",
+    "status": "'open'",
+    "total": "12.5",
+    "ordered_on": "date '2026-02-01'",
+    "sku": "'sku1'",
+    "price": "9.5",
+    "category": "'x'",
+}
 
 
 def corpus() -> Iterable[str]:
@@ -68,10 +83,14 @@ def corpus() -> Iterable[str]:
         yield f"SELECT * FROM {table} t WHERE EXISTS (SELECT 1 FROM {table} u WHERE u.id = t.id AND u.id < 5)"
     joins = ["JOIN", "LEFT JOIN", "INNER JOIN", "RIGHT JOIN"]
     for join in joins:
-        yield (f"SELECT c.name, o.total FROM customers c {join} orders o ON o.customer_id = c.id "
-               "WHERE c.country = 'de' AND o.ordered_on > date '2026-03-01' ORDER BY o.total DESC LIMIT 5")
-        yield (f"SELECT p.category, sum(l.qty * l.price) FROM lines l {join} products p ON p.id = l.product_id "
-               "GROUP BY p.category ORDER BY 2 DESC")
+        yield (
+            f"SELECT c.name, o.total FROM customers c {join} orders o ON o.customer_id = c.id "
+            "WHERE c.country = 'de' AND o.ordered_on > date '2026-03-01' ORDER BY o.total DESC LIMIT 5"
+        )
+        yield (
+            f"SELECT p.category, sum(l.qty * l.price) FROM lines l {join} products p ON p.id = l.product_id "
+            "GROUP BY p.category ORDER BY 2 DESC"
+        )
     for days in ("1 day", "7 days", "1 month"):
         yield f"SELECT * FROM orders WHERE shipped_at > now() - interval '{days}'"
         yield f"SELECT count(*) FROM customers WHERE created_at < now() - interval '{days}' AND tags @> ARRAY['a']"
@@ -133,14 +152,19 @@ def parses(text: str, rewrite: bool) -> bool:
 
 
 def report(all_texts: list[str]) -> None:
-    dml = [t for t in all_texts if sqlparse.leading_keyword(t) in {"select", "insert", "update", "delete", "with",
-                                                                   "values"}]
+    dml = [
+        t
+        for t in all_texts
+        if sqlparse.leading_keyword(t) in {"select", "insert", "update", "delete", "with", "values"}
+    ]
     print(f"sqlglot {sqlglot.__version__}: {len(all_texts)} distinct normalized texts, {len(dml)} of them DML")
     for name, group in (("DML (SELECT/INSERT/UPDATE/DELETE/WITH/VALUES)", dml), ("every text", all_texts)):
         raw = sum(parses(t, False) for t in group)
         fixed = sum(parses(t, True) for t in group)
-        print(f"  {name}: {raw / len(group):.1%} as recorded, {fixed / len(group):.1%} with pgradar's rewrites "
-              f"({fixed}/{len(group)})")
+        print(
+            f"  {name}: {raw / len(group):.1%} as recorded, {fixed / len(group):.1%} with pgradar's rewrites "
+            f"({fixed}/{len(group)})"
+        )
     failing = [t for t in dml if not parses(t, True)]
     for text in failing[:5]:
         print("  still fails:", " ".join(text.split())[:150])

@@ -27,9 +27,19 @@ from typing import Any
 import pytest
 import websocket
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--remote-debugging-port=0", "--remote-allow-origins=*")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+)
 
 
 def chromium_path() -> str:
@@ -44,8 +54,12 @@ class Chromium:
     def __init__(self) -> None:
         self.profile = Path(tempfile.mkdtemp(prefix="pgradar-chromium-"))
         self._log = open(self.profile / "chromium.log", "wb")  # noqa: SIM115 (closed in close())
-        self.proc = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [chromium_path(), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.ws: websocket.WebSocket | None = None
         self.events: list[dict[str, Any]] = []
         self._next_id = 0
@@ -142,8 +156,10 @@ class Chromium:
         for event in self.events:
             method, params = event["method"], event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                found.append(f"console.{params['type']}: " + " ".join(
-                    str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+                found.append(
+                    f"console.{params['type']}: "
+                    + " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+                )
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
                 found.append(f"exception: {details.get('text')} {details.get('exception', {}).get('description', '')}")
@@ -155,8 +171,13 @@ class Chromium:
     def screenshot(self, path: Path) -> Path:
         """A PNG of the whole page, not only the viewport."""
         height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)") or 900)
-        self.call("Emulation.setDeviceMetricsOverride", width=1280, height=min(max(height, 600), 8000),
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=min(max(height, 600), 8000),
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))

@@ -14,15 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pgradar.agent.embedded import (
-    Bouncer,
-    Cluster,
-    Installation,
-    Sandbox,
-    find_installations,
-    find_pgbouncer,
-    free_port,
-)
 from support import (
     BOUNCER_CLIENT_PASSWORD,
     HEAVY,
@@ -32,6 +23,16 @@ from support import (
     VERSIONS,
     installation,
     prepare,
+)
+
+from pgradar.agent.embedded import (
+    Bouncer,
+    Cluster,
+    Installation,
+    Sandbox,
+    find_installations,
+    find_pgbouncer,
+    free_port,
 )
 
 
@@ -75,11 +76,18 @@ def _standby_of(primary: Cluster, installations: dict[int, Installation], sandbo
     if primary.major not in _standbys:
         tools = None
         if primary.installation.tool("pg_basebackup") is None:
-            tools = next((i for _, i in sorted(installations.items(), reverse=True)
-                          if i.major >= primary.major and i.tool("pg_basebackup")), None)
+            tools = next(
+                (
+                    i
+                    for _, i in sorted(installations.items(), reverse=True)
+                    if i.major >= primary.major and i.tool("pg_basebackup")
+                ),
+                None,
+            )
             if tools is None:
-                pytest.fail(f"no pg_basebackup for a PostgreSQL {primary.major} standby: {INSTALL_HINT[18]}",
-                            pytrace=False)
+                pytest.fail(
+                    f"no pg_basebackup for a PostgreSQL {primary.major} standby: {INSTALL_HINT[18]}", pytrace=False
+                )
         _standbys[primary.major] = sandbox.standby(primary, f"pg{primary.major}-standby", basebackup_from=tools)
     return _standbys[primary.major]
 
@@ -97,12 +105,14 @@ def heavy_standby(heavy_pg: Cluster, installations: dict[int, Installation], san
 
 
 @pytest.fixture(params=HEAVY, ids=lambda v: f"pg{v}")
-def fresh_pg(request: pytest.FixtureRequest, installations: dict[int, Installation],
-             sandbox: Sandbox) -> Iterator[Cluster]:
+def fresh_pg(
+    request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
+) -> Iterator[Cluster]:
     """A cluster of its own, for tests that stop, reset or reconfigure it."""
     major = request.param
-    cluster = sandbox.cluster(installation(installations, major), f"fresh{major}-{request.node.name[-40:]}"
-                              .replace("[", "-").replace("]", ""))
+    cluster = sandbox.cluster(
+        installation(installations, major), f"fresh{major}-{request.node.name[-40:]}".replace("[", "-").replace("]", "")
+    )
     prepare(cluster)
     yield cluster
     cluster.stop("immediate")
@@ -120,8 +130,14 @@ def pgbouncer(installations: dict[int, Installation], sandbox: Sandbox) -> Itera
     if binary is None:
         pytest.fail("pgbouncer is not installed here: apt-get install pgbouncer", pytrace=False)
     server = _shared(max(HEAVY), installations, sandbox)
-    bouncer = Bouncer(binary, sandbox.root / f"pgbouncer-{free_port()}", server, {"app": "app"},
-                      {"postgres": BOUNCER_CLIENT_PASSWORD, MONITOR_ROLE: MONITOR_PASSWORD}, (MONITOR_ROLE,),
-                      {"default_pool_size": "2", "pool_mode": "session"}).start()
+    bouncer = Bouncer(
+        binary,
+        sandbox.root / f"pgbouncer-{free_port()}",
+        server,
+        {"app": "app"},
+        {"postgres": BOUNCER_CLIENT_PASSWORD, MONITOR_ROLE: MONITOR_PASSWORD},
+        (MONITOR_ROLE,),
+        {"default_pool_size": "2", "pool_mode": "session"},
+    ).start()
     yield bouncer
     bouncer.stop()

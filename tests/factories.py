@@ -49,11 +49,28 @@ def text_cases(fixture: Path) -> list[tuple[str, list[str]]]:
 
 
 def stat(queryid: int, calls: int, exec_ms: float, rows: int = 0, userid: int = 10) -> StatementStat:
-    return StatementStat(userid=userid, dbid=5, queryid=queryid, toplevel=True, database="app",
-                         username="u", calls=calls, total_exec_ms=exec_ms, total_plan_ms=0.0,
-                         max_exec_ms=1.0, rows=rows, shared_blks_hit=calls * 10, shared_blks_read=0,
-                         shared_blks_dirtied=0, shared_blks_written=0, temp_blks_read=0,
-                         temp_blks_written=0, blk_read_ms=0.0, blk_write_ms=0.0, wal_bytes=0.0)
+    return StatementStat(
+        userid=userid,
+        dbid=5,
+        queryid=queryid,
+        toplevel=True,
+        database="app",
+        username="u",
+        calls=calls,
+        total_exec_ms=exec_ms,
+        total_plan_ms=0.0,
+        max_exec_ms=1.0,
+        rows=rows,
+        shared_blks_hit=calls * 10,
+        shared_blks_read=0,
+        shared_blks_dirtied=0,
+        shared_blks_written=0,
+        temp_blks_read=0,
+        temp_blks_written=0,
+        blk_read_ms=0.0,
+        blk_write_ms=0.0,
+        wal_bytes=0.0,
+    )
 
 
 def snap(minutes: int, *rows: StatementStat, reset: datetime | None = None) -> StatementsSnapshot:
@@ -66,12 +83,35 @@ def snap(minutes: int, *rows: StatementStat, reset: datetime | None = None) -> S
 
 def table(relation: str = "orders", rows: float = 100_000, schema: str = "public", **kw: object) -> TableStat:
     values: dict[str, object] = dict(
-        database="app", relid=1000 + len(relation), schema=schema, relation=relation, relkind="r", reltuples=rows,
-        size_bytes=int(rows * 100), seq_scan=0, seq_tup_read=0, idx_scan=1000,
-        idx_tup_fetch=1000, n_tup_ins=int(rows), n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0, n_live_tup=int(rows),
-        n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None, last_autovacuum=None,
-        last_analyze=T0 - timedelta(hours=1), last_autoanalyze=None, vacuum_count=1, analyze_count=1,
-        last_seq_scan=None, xid_age=1000, reloptions=[])
+        database="app",
+        relid=1000 + len(relation),
+        schema=schema,
+        relation=relation,
+        relkind="r",
+        reltuples=rows,
+        size_bytes=int(rows * 100),
+        seq_scan=0,
+        seq_tup_read=0,
+        idx_scan=1000,
+        idx_tup_fetch=1000,
+        n_tup_ins=int(rows),
+        n_tup_upd=0,
+        n_tup_del=0,
+        n_tup_hot_upd=0,
+        n_live_tup=int(rows),
+        n_dead_tup=0,
+        n_mod_since_analyze=0,
+        n_ins_since_vacuum=0,
+        last_vacuum=None,
+        last_autovacuum=None,
+        last_analyze=T0 - timedelta(hours=1),
+        last_autoanalyze=None,
+        vacuum_count=1,
+        analyze_count=1,
+        last_seq_scan=None,
+        xid_age=1000,
+        reloptions=[],
+    )
     values.update(kw)
     return TableStat(**values)  # type: ignore[arg-type]
 
@@ -80,20 +120,47 @@ def index(name: str, columns: list[str | None], relation: str = "orders", **kw: 
     cols = ", ".join(c or "lower(email)" for c in columns)
     unique = bool(kw.get("is_unique", False))
     values: dict[str, object] = dict(
-        database="app", indexrelid=5000 + sum(map(ord, name)), relid=1000 + len(relation), schema="public",
-        relation=relation, index=name, idx_scan=0, idx_tup_read=0, idx_tup_fetch=0, size_bytes=50 * 1024 * 1024,
+        database="app",
+        indexrelid=5000 + sum(map(ord, name)),
+        relid=1000 + len(relation),
+        schema="public",
+        relation=relation,
+        index=name,
+        idx_scan=0,
+        idx_tup_read=0,
+        idx_tup_fetch=0,
+        size_bytes=50 * 1024 * 1024,
         definition=f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON public.{relation} USING btree ({cols})",
-        method="btree", is_unique=unique, is_primary=False, is_valid=True, key_count=len(columns), columns=columns,
-        predicate=None, expressions=None, constraint_type=None, last_idx_scan=None)
+        method="btree",
+        is_unique=unique,
+        is_primary=False,
+        is_valid=True,
+        key_count=len(columns),
+        columns=columns,
+        predicate=None,
+        expressions=None,
+        constraint_type=None,
+        last_idx_scan=None,
+    )
     values.update(kw)
     return IndexStat(**values)  # type: ignore[arg-type]
 
 
 def foreign_key(columns: list[str], index_keys: list[str], rows: float = 100_000, **kw: object) -> ForeignKey:
     values: dict[str, object] = dict(
-        database="app", constraint_oid=7000, schema="public", relation="order_lines", relkind="r",
-        constraint_name="order_lines_order_id_fkey", columns=columns, referenced_schema="public",
-        referenced_relation="orders", reltuples=rows, size_bytes=int(rows * 100), index_keys=index_keys)
+        database="app",
+        constraint_oid=7000,
+        schema="public",
+        relation="order_lines",
+        relkind="r",
+        constraint_name="order_lines_order_id_fkey",
+        columns=columns,
+        referenced_schema="public",
+        referenced_relation="orders",
+        reltuples=rows,
+        size_bytes=int(rows * 100),
+        index_keys=index_keys,
+    )
     values.update(kw)
     return ForeignKey(**values)  # type: ignore[arg-type]
 
@@ -102,23 +169,31 @@ def server(started_days_ago: float = 30, standby: bool = False) -> ServerInfo:
     return ServerInfo(170000, standby, started_at=T0 - timedelta(days=started_days_ago))
 
 
-def observation(*, tables: tuple[TableStat, ...] = (), indexes: tuple[IndexStat, ...] = (),
-                foreign_keys: tuple[ForeignKey, ...] = (), databases: tuple[DatabaseStat, ...] = (),
-                settings: Settings | None = None, server_info: ServerInfo | None = None,
-                extra: dict[str, object] | None = None, target: str = "primary") -> Observation:
-    snaps: dict[str, object] = {"tables": TablesSnapshot(T0, tables), "indexes": IndexesSnapshot(T0, indexes),
-                                "foreign_keys": ForeignKeysSnapshot(T0, foreign_keys),
-                                "database": DatabaseSnapshot(T0, databases)}
+def observation(
+    *,
+    tables: tuple[TableStat, ...] = (),
+    indexes: tuple[IndexStat, ...] = (),
+    foreign_keys: tuple[ForeignKey, ...] = (),
+    databases: tuple[DatabaseStat, ...] = (),
+    settings: Settings | None = None,
+    server_info: ServerInfo | None = None,
+    extra: dict[str, object] | None = None,
+    target: str = "primary",
+) -> Observation:
+    snaps: dict[str, object] = {
+        "tables": TablesSnapshot(T0, tables),
+        "indexes": IndexesSnapshot(T0, indexes),
+        "foreign_keys": ForeignKeysSnapshot(T0, foreign_keys),
+        "database": DatabaseSnapshot(T0, databases),
+    }
     if settings is not None:
         snaps["settings"] = SettingsSnapshot(T0, settings)
     snaps.update(extra or {})
-    return Observation(target, T0, server_info or server(), snaps,
-                       {k: (v,) for k, v in snaps.items()})
+    return Observation(target, T0, server_info or server(), snaps, {k: (v,) for k, v in snaps.items()})
 
 
 def database(name: str = "app", xid_age: int = 1000, stats_reset: datetime | None = None) -> DatabaseStat:
-    return DatabaseStat(name, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, stats_reset, 1 << 30,
-                        xid_age, 10)
+    return DatabaseStat(name, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, stats_reset, 1 << 30, xid_age, 10)
 
 
 # --- replication, sessions, pools ---------------------------------------------------
@@ -126,77 +201,182 @@ def database(name: str = "app", xid_age: int = 1000, stats_reset: datetime | Non
 MB = 1024.0 * 1024.0
 
 
-def standby_row(name: str = "replica1", behind: float = 0.0, replay_lag: float | None = 0.01,
-                write_behind: float = 0.0) -> StandbyStat:
-    return StandbyStat(pid=4242, standby=name, client_addr="10.0.0.2", state="streaming", sync_state="async",
-                       write_lag_seconds=0.001, flush_lag_seconds=0.002, replay_lag_seconds=replay_lag,
-                       sent_behind_bytes=0.0, write_behind_bytes=write_behind, flush_behind_bytes=write_behind,
-                       replay_behind_bytes=behind, replay_wal_bytes=1000 * MB - behind, reply_time=T0)
+def standby_row(
+    name: str = "replica1", behind: float = 0.0, replay_lag: float | None = 0.01, write_behind: float = 0.0
+) -> StandbyStat:
+    return StandbyStat(
+        pid=4242,
+        standby=name,
+        client_addr="10.0.0.2",
+        state="streaming",
+        sync_state="async",
+        write_lag_seconds=0.001,
+        flush_lag_seconds=0.002,
+        replay_lag_seconds=replay_lag,
+        sent_behind_bytes=0.0,
+        write_behind_bytes=write_behind,
+        flush_behind_bytes=write_behind,
+        replay_behind_bytes=behind,
+        replay_wal_bytes=1000 * MB - behind,
+        reply_time=T0,
+    )
 
 
-def slot(name: str = "old_slot", active: bool = False, retained: float | None = 2048 * MB,
-         wal_status: str = "extended", temporary: bool = False) -> SlotStat:
-    return SlotStat(slot=name, slot_type="physical", database="", temporary=temporary, active=active,
-                    active_pid=None, retained_bytes=retained, wal_status=wal_status, safe_wal_size_bytes=None,
-                    inactive_since=None, invalidation_reason=None)
+def slot(
+    name: str = "old_slot",
+    active: bool = False,
+    retained: float | None = 2048 * MB,
+    wal_status: str = "extended",
+    temporary: bool = False,
+) -> SlotStat:
+    return SlotStat(
+        slot=name,
+        slot_type="physical",
+        database="",
+        temporary=temporary,
+        active=active,
+        active_pid=None,
+        retained_bytes=retained,
+        wal_status=wal_status,
+        safe_wal_size_bytes=None,
+        inactive_since=None,
+        invalidation_reason=None,
+    )
 
 
-def receiver(name: str = "replica1", received: float = 1000 * MB, replayed: float = 1000 * MB,
-             primary: float | None = None, last_replay_ago: float | None = 5.0,
-             pause_state: str = "not paused", status: str = "streaming") -> ReceiverStat:
-    return ReceiverStat(standby_name=name, receiver_status=status, slot_name="", sender_host="db-0",
-                        sender_port=5432, receive_wal_bytes=received, replay_wal_bytes=replayed,
-                        primary_wal_bytes=received if primary is None else primary, last_msg_receipt_time=T0,
-                        last_replay_at=None if last_replay_ago is None else T0 - timedelta(seconds=last_replay_ago),
-                        pause_state=pause_state)
+def receiver(
+    name: str = "replica1",
+    received: float = 1000 * MB,
+    replayed: float = 1000 * MB,
+    primary: float | None = None,
+    last_replay_ago: float | None = 5.0,
+    pause_state: str = "not paused",
+    status: str = "streaming",
+) -> ReceiverStat:
+    return ReceiverStat(
+        standby_name=name,
+        receiver_status=status,
+        slot_name="",
+        sender_host="db-0",
+        sender_port=5432,
+        receive_wal_bytes=received,
+        replay_wal_bytes=replayed,
+        primary_wal_bytes=received if primary is None else primary,
+        last_msg_receipt_time=T0,
+        last_replay_at=None if last_replay_ago is None else T0 - timedelta(seconds=last_replay_ago),
+        pause_state=pause_state,
+    )
 
 
-def replication(*standbys: StandbyStat, slots: tuple[SlotStat, ...] = (),
-                receiver_stat: ReceiverStat | None = None) -> ReplicationSnapshot:
+def replication(
+    *standbys: StandbyStat, slots: tuple[SlotStat, ...] = (), receiver_stat: ReceiverStat | None = None
+) -> ReplicationSnapshot:
     return ReplicationSnapshot(T0, receiver_stat is not None, 1000 * MB, standbys, slots, receiver_stat)
 
 
-def session(pid: int, state: str = "active", database: str = "app", query_s: float = 1.0,
-            state_s: float | None = None, queryid: int | None = 77, blocked_by: tuple[int, ...] = (),
-            lock_relid: int | None = None, user: str = "app_user") -> SessionStat:
-    return SessionStat(pid=pid, dbid=5, database=database, username=user, application="shop",
-                       client_addr="10.0.0.9", state=state, wait_event_type="Lock" if blocked_by else "",
-                       wait_event="transactionid" if blocked_by else "", xact_seconds=query_s,
-                       query_seconds=query_s, state_seconds=query_s if state_s is None else state_s,
-                       queryid=queryid, blocked_by=list(blocked_by), lock_relid=lock_relid)
+def session(
+    pid: int,
+    state: str = "active",
+    database: str = "app",
+    query_s: float = 1.0,
+    state_s: float | None = None,
+    queryid: int | None = 77,
+    blocked_by: tuple[int, ...] = (),
+    lock_relid: int | None = None,
+    user: str = "app_user",
+) -> SessionStat:
+    return SessionStat(
+        pid=pid,
+        dbid=5,
+        database=database,
+        username=user,
+        application="shop",
+        client_addr="10.0.0.9",
+        state=state,
+        wait_event_type="Lock" if blocked_by else "",
+        wait_event="transactionid" if blocked_by else "",
+        xact_seconds=query_s,
+        query_seconds=query_s,
+        state_seconds=query_s if state_s is None else state_s,
+        queryid=queryid,
+        blocked_by=list(blocked_by),
+        lock_relid=lock_relid,
+    )
 
 
-def sessions(*rows: SessionStat, connections: tuple[ConnectionGroup, ...] = (),
-             relations: tuple[RelationName, ...] = ()) -> SessionsSnapshot:
+def sessions(
+    *rows: SessionStat, connections: tuple[ConnectionGroup, ...] = (), relations: tuple[RelationName, ...] = ()
+) -> SessionsSnapshot:
     return SessionsSnapshot(T0, connections, rows, relations)
 
 
-def settings(max_connections: int = 100, reserved: int = 3, idle_timeout_s: float = 0.0,
-             max_wal_size: int | None = None) -> SettingsSnapshot:
-    return SettingsSnapshot(T0, Settings(
-        max_connections=max_connections, reserved_connections=reserved, work_mem_bytes=4 * 1024 * 1024,
-        track_io_timing=True, autovacuum=True, autovacuum_vacuum_threshold=50,
-        autovacuum_vacuum_scale_factor=0.2, autovacuum_analyze_threshold=50,
-        autovacuum_analyze_scale_factor=0.1, autovacuum_freeze_max_age=200_000_000, pgss_max=5000,
-        idle_in_transaction_session_timeout_s=idle_timeout_s, raw=(), max_wal_size_bytes=max_wal_size))
+def settings(
+    max_connections: int = 100, reserved: int = 3, idle_timeout_s: float = 0.0, max_wal_size: int | None = None
+) -> SettingsSnapshot:
+    return SettingsSnapshot(
+        T0,
+        Settings(
+            max_connections=max_connections,
+            reserved_connections=reserved,
+            work_mem_bytes=4 * 1024 * 1024,
+            track_io_timing=True,
+            autovacuum=True,
+            autovacuum_vacuum_threshold=50,
+            autovacuum_vacuum_scale_factor=0.2,
+            autovacuum_analyze_threshold=50,
+            autovacuum_analyze_scale_factor=0.1,
+            autovacuum_freeze_max_age=200_000_000,
+            pgss_max=5000,
+            idle_in_transaction_session_timeout_s=idle_timeout_s,
+            raw=(),
+            max_wal_size_bytes=max_wal_size,
+        ),
+    )
 
 
-def pool(waiting: int = 0, maxwait: float = 0.0, database: str = "app", user: str = "shop",
-         mode: str = "transaction") -> PoolStat:
-    return PoolStat(database=database, user=user, cl_active=2, cl_waiting=waiting, sv_active=2, sv_idle=0,
-                    sv_used=0, sv_tested=0, sv_login=0, maxwait_seconds=maxwait, pool_mode=mode)
+def pool(
+    waiting: int = 0, maxwait: float = 0.0, database: str = "app", user: str = "shop", mode: str = "transaction"
+) -> PoolStat:
+    return PoolStat(
+        database=database,
+        user=user,
+        cl_active=2,
+        cl_waiting=waiting,
+        sv_active=2,
+        sv_idle=0,
+        sv_used=0,
+        sv_tested=0,
+        sv_login=0,
+        maxwait_seconds=maxwait,
+        pool_mode=mode,
+    )
 
 
 def bouncer(*pools: PoolStat, pool_size: int = 2) -> BouncerSnapshot:
-    entry = BouncerDatabase(name="app", host="127.0.0.1", port=5432, database="app", pool_size=pool_size,
-                            reserve_pool=0, pool_mode="transaction", max_connections=0, current_connections=2,
-                            paused=False, disabled=False)
+    entry = BouncerDatabase(
+        name="app",
+        host="127.0.0.1",
+        port=5432,
+        database="app",
+        pool_size=pool_size,
+        reserve_pool=0,
+        pool_mode="transaction",
+        max_connections=0,
+        current_connections=2,
+        paused=False,
+        disabled=False,
+    )
     return BouncerSnapshot(T0, pools, (entry,), (), (("default_pool_size", "20"), ("max_client_conn", "100")))
 
 
-def observation_of(target: str = "primary", server: ServerInfo | None = None,
-                peers: dict[str, Observation] | None = None, texts: dict[tuple[int, int], str] | None = None,
-                earlier: dict[str, tuple[object, ...]] | None = None, **snapshots: object) -> Observation:
+def observation_of(
+    target: str = "primary",
+    server: ServerInfo | None = None,
+    peers: dict[str, Observation] | None = None,
+    texts: dict[tuple[int, int], str] | None = None,
+    earlier: dict[str, tuple[object, ...]] | None = None,
+    **snapshots: object,
+) -> Observation:
     """An observation at T0 of the given snapshots; ``earlier`` ones go before them in the history."""
     history = {name: (*(earlier or {}).get(name, ()), snap) for name, snap in snapshots.items()}
     return Observation(target, T0, server, dict(snapshots), history, (), texts or {}, peers or {})
@@ -205,14 +385,40 @@ def observation_of(target: str = "primary", server: ServerInfo | None = None,
 # --- statement classifiers: deltas, intervals and observations ----------------------
 
 
-def delta(queryid: int, calls: int, exec_ms: float = 1.0, rows: int = 0, hit: int = 0, read: int = 0,
-          temp_written: int = 0, database: str = "app", username: str = "u", dbid: int = 5,
-          toplevel: bool = True) -> StatementDelta:
-    return StatementDelta(userid=10, dbid=dbid, queryid=queryid, toplevel=toplevel, database=database,
-                          username=username, calls=calls, total_exec_ms=exec_ms, total_plan_ms=0.0, rows=rows,
-                          shared_blks_hit=hit, shared_blks_read=read, shared_blks_dirtied=0,
-                          shared_blks_written=0, temp_blks_read=temp_written, temp_blks_written=temp_written,
-                          blk_read_ms=0.0, blk_write_ms=0.0, wal_bytes=0.0)
+def delta(
+    queryid: int,
+    calls: int,
+    exec_ms: float = 1.0,
+    rows: int = 0,
+    hit: int = 0,
+    read: int = 0,
+    temp_written: int = 0,
+    database: str = "app",
+    username: str = "u",
+    dbid: int = 5,
+    toplevel: bool = True,
+) -> StatementDelta:
+    return StatementDelta(
+        userid=10,
+        dbid=dbid,
+        queryid=queryid,
+        toplevel=toplevel,
+        database=database,
+        username=username,
+        calls=calls,
+        total_exec_ms=exec_ms,
+        total_plan_ms=0.0,
+        rows=rows,
+        shared_blks_hit=hit,
+        shared_blks_read=read,
+        shared_blks_dirtied=0,
+        shared_blks_written=0,
+        temp_blks_read=temp_written,
+        temp_blks_written=temp_written,
+        blk_read_ms=0.0,
+        blk_write_ms=0.0,
+        wal_bytes=0.0,
+    )
 
 
 def interval(*deltas: StatementDelta, seconds: float = 60, start: datetime = T0) -> StatementInterval:
@@ -220,40 +426,106 @@ def interval(*deltas: StatementDelta, seconds: float = 60, start: datetime = T0)
 
 
 def stmt_table(relation: str, columns: int, schema: str = "public", database: str = "app") -> TableStat:
-    return TableStat(database=database, relid=1, schema=schema, relation=relation, relkind="r", reltuples=1000.0,
-                     size_bytes=8192, seq_scan=0, seq_tup_read=0, idx_scan=0,
-                     idx_tup_fetch=0, n_tup_ins=0, n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0, n_live_tup=1000,
-                     n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None,
-                     last_autovacuum=None, last_analyze=None, last_autoanalyze=None, vacuum_count=0,
-                     analyze_count=0, last_seq_scan=None, xid_age=None, reloptions=[], column_count=columns)
+    return TableStat(
+        database=database,
+        relid=1,
+        schema=schema,
+        relation=relation,
+        relkind="r",
+        reltuples=1000.0,
+        size_bytes=8192,
+        seq_scan=0,
+        seq_tup_read=0,
+        idx_scan=0,
+        idx_tup_fetch=0,
+        n_tup_ins=0,
+        n_tup_upd=0,
+        n_tup_del=0,
+        n_tup_hot_upd=0,
+        n_live_tup=1000,
+        n_dead_tup=0,
+        n_mod_since_analyze=0,
+        n_ins_since_vacuum=0,
+        last_vacuum=None,
+        last_autovacuum=None,
+        last_analyze=None,
+        last_autoanalyze=None,
+        vacuum_count=0,
+        analyze_count=0,
+        last_seq_scan=None,
+        xid_age=None,
+        reloptions=[],
+        column_count=columns,
+    )
 
 
 def commits(seconds: float, **per_database: int) -> DatabaseSnapshot:
     """pg_stat_database at T0 + seconds, with xact_commit per database."""
-    return DatabaseSnapshot(T0 + timedelta(seconds=seconds), tuple(
-        DatabaseStat(database=name, numbackends=1, xact_commit=n, xact_rollback=0, blks_read=0, blks_hit=0,
-                     tup_returned=0, tup_fetched=0, tup_inserted=0, tup_updated=0, tup_deleted=0, conflicts=0,
-                     temp_files=0, temp_bytes=0, deadlocks=0, blk_read_ms=0.0, blk_write_ms=0.0, stats_reset=None,
-                     size_bytes=0, xid_age=0, mxid_age=0)
-        for name, n in per_database.items()))
+    return DatabaseSnapshot(
+        T0 + timedelta(seconds=seconds),
+        tuple(
+            DatabaseStat(
+                database=name,
+                numbackends=1,
+                xact_commit=n,
+                xact_rollback=0,
+                blks_read=0,
+                blks_hit=0,
+                tup_returned=0,
+                tup_fetched=0,
+                tup_inserted=0,
+                tup_updated=0,
+                tup_deleted=0,
+                conflicts=0,
+                temp_files=0,
+                temp_bytes=0,
+                deadlocks=0,
+                blk_read_ms=0.0,
+                blk_write_ms=0.0,
+                stats_reset=None,
+                size_bytes=0,
+                xid_age=0,
+                mxid_age=0,
+            )
+            for name, n in per_database.items()
+        ),
+    )
 
 
 def stmt_settings(work_mem: int = 4 << 20, block_size: int = 8192) -> SettingsSnapshot:
-    return SettingsSnapshot(T0, Settings(
-        max_connections=100, reserved_connections=3, work_mem_bytes=work_mem, track_io_timing=True,
-        autovacuum=True, autovacuum_vacuum_threshold=50, autovacuum_vacuum_scale_factor=0.2,
-        autovacuum_analyze_threshold=50, autovacuum_analyze_scale_factor=0.1,
-        autovacuum_freeze_max_age=200_000_000, pgss_max=5000, idle_in_transaction_session_timeout_s=0.0,
-        raw=(), block_size=block_size))
+    return SettingsSnapshot(
+        T0,
+        Settings(
+            max_connections=100,
+            reserved_connections=3,
+            work_mem_bytes=work_mem,
+            track_io_timing=True,
+            autovacuum=True,
+            autovacuum_vacuum_threshold=50,
+            autovacuum_vacuum_scale_factor=0.2,
+            autovacuum_analyze_threshold=50,
+            autovacuum_analyze_scale_factor=0.1,
+            autovacuum_freeze_max_age=200_000_000,
+            pgss_max=5000,
+            idle_in_transaction_session_timeout_s=0.0,
+            raw=(),
+            block_size=block_size,
+        ),
+    )
 
 
-def stmt_observation(*intervals: StatementInterval, texts: dict[tuple[int, int], str] | None = None,
-                tables: tuple[TableStat, ...] = (), database_history: tuple[DatabaseSnapshot, ...] = (),
-                settings_snapshot: SettingsSnapshot | None = None, statements: StatementsSnapshot | None = None,
-                auto_explain: AutoExplainSnapshot | None = None, indexes: tuple[IndexStat, ...] | None = None,
-                now: datetime = T0 + timedelta(minutes=5)) -> Observation:
-    latest: dict[str, Any] = {"settings": settings_snapshot or stmt_settings(),
-                              "tables": TablesSnapshot(T0, tables)}
+def stmt_observation(
+    *intervals: StatementInterval,
+    texts: dict[tuple[int, int], str] | None = None,
+    tables: tuple[TableStat, ...] = (),
+    database_history: tuple[DatabaseSnapshot, ...] = (),
+    settings_snapshot: SettingsSnapshot | None = None,
+    statements: StatementsSnapshot | None = None,
+    auto_explain: AutoExplainSnapshot | None = None,
+    indexes: tuple[IndexStat, ...] | None = None,
+    now: datetime = T0 + timedelta(minutes=5),
+) -> Observation:
+    latest: dict[str, Any] = {"settings": settings_snapshot or stmt_settings(), "tables": TablesSnapshot(T0, tables)}
     if indexes is not None:
         latest["indexes"] = IndexesSnapshot(T0, indexes)
     if database_history:
@@ -262,5 +534,11 @@ def stmt_observation(*intervals: StatementInterval, texts: dict[tuple[int, int],
         latest["statements"] = statements
     if auto_explain is not None:
         latest["auto_explain"] = auto_explain
-    return Observation("t", now, snapshots=latest, history={"database": database_history},
-                       statement_intervals=intervals, statement_texts=dict(texts or {}))
+    return Observation(
+        "t",
+        now,
+        snapshots=latest,
+        history={"database": database_history},
+        statement_intervals=intervals,
+        statement_texts=dict(texts or {}),
+    )

@@ -9,8 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"agent": "pgradar.agent", "exporters": "pgradar.exporters", "dashboards": "pgradar.dashboards",
-           "alerts": "pgradar.alerts"}
+FOLDERS = {
+    "agent": "pgradar.agent",
+    "exporters": "pgradar.exporters",
+    "dashboards": "pgradar.dashboards",
+    "alerts": "pgradar.alerts",
+}
 
 
 def _kept(path: Path) -> bool:
@@ -19,8 +23,12 @@ def _kept(path: Path) -> bool:
 
 def source_files() -> set[str]:
     """``pgradar/<folder>/...`` for every file of the mapped folders a wheel must carry."""
-    return {f"pgradar/{folder}/{p.relative_to(ROOT / folder).as_posix()}"
-            for folder in FOLDERS for p in (ROOT / folder).rglob("*") if _kept(p)}
+    return {
+        f"pgradar/{folder}/{p.relative_to(ROOT / folder).as_posix()}"
+        for folder in FOLDERS
+        for p in (ROOT / folder).rglob("*")
+        if _kept(p)
+    }
 
 
 def installed_files(package: Path) -> set[str]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+
 from pgradar.agent.agent import Agent
 from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
@@ -52,8 +53,10 @@ HEAVY = _selected(HEAVY_VERSIONS)
 
 def installation(installations: dict[int, Installation], major: int) -> Installation:
     if major not in installations:
-        pytest.fail(f"PostgreSQL {major} is not installed here: {INSTALL_HINT[major]} "
-                    f"(or `make servers` for all of them)", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL {major} is not installed here: {INSTALL_HINT[major]} (or `make servers` for all of them)",
+            pytrace=False,
+        )
     return installations[major]
 
 
@@ -113,19 +116,27 @@ def wait_for(predicate, timeout: float = 60, step: float = 0.5, what: str = "con
 def pgradar(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would, in a child process (the tests' own PGRADAR_TEST_* left out)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")}
-    return subprocess.run([sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**inherited, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "pgradar.agent.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**inherited, **(env or {})},
+    )
 
 
 @contextmanager
-def watch(*targets: tuple[str, str], thresholds: Thresholds = DEFAULT_THRESHOLDS,
-          pgbouncers: tuple[tuple[str, str], ...] = ()) -> Iterator[Agent]:
+def watch(
+    *targets: tuple[str, str], thresholds: Thresholds = DEFAULT_THRESHOLDS, pgbouncers: tuple[tuple[str, str], ...] = ()
+) -> Iterator[Agent]:
     """An agent (not started) on NAME=DSN targets and pgbouncers, each with the given thresholds.
 
     Its sessions are closed on the way out, whatever the test did.
     """
-    config = Config(targets=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in targets),
-                    pgbouncers=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in pgbouncers))
+    config = Config(
+        targets=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in targets),
+        pgbouncers=tuple(TargetConfig(name, dsn, thresholds=thresholds) for name, dsn in pgbouncers),
+    )
     agent = Agent(config)
     try:
         yield agent

@@ -46,8 +46,9 @@ CLASSIFIERS: tuple[Classifier, ...] = (
 )
 
 
-def classify(obs: Observation, thresholds: Thresholds,
-             classifiers: Iterable[Classifier] = CLASSIFIERS) -> tuple[list[Finding], list[str]]:
+def classify(
+    obs: Observation, thresholds: Thresholds, classifiers: Iterable[Classifier] = CLASSIFIERS
+) -> tuple[list[Finding], list[str]]:
     """Every finding for one observation, and the errors of classifiers that failed."""
     findings: list[Finding] = []
     errors: list[str] = []

@@ -67,19 +67,31 @@ def deadlocks(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         on = f" on {', '.join(relations)}" if relations else ""
         statements = [s for r in seen for s in r.statements]
         yield Finding(
-            "deadlocks", "critical" if count >= t.deadlocks_critical else "warning", obs.target,
-            summary=(f"{count} deadlock{'s' if count != 1 else ''} in database {now.database} in the last "
-                     f"{human_seconds(seconds)}{on}"
-                     + ("" if seen else " (statements: read the server log, or set auto_explain_log)")),
-            recommendation=("Take row locks in one order in every transaction that touches these rows: "
-                            "SELECT ... FROM <table> WHERE id = ANY($1) ORDER BY id FOR UPDATE; first, then "
-                            "update them; keep those transactions short (no user or network wait inside), "
-                            "and retry the victim's transaction (SQLSTATE 40P01)"),
-            evidence={"deadlocks": count, "window_seconds": round(seconds, 1), "stats_reset_in_window": reset,
-                      "relations": relations, "statements": statements[: 2 * REPORTS_IN_EVIDENCE],
-                      "reports": [r.to_json() for r in seen],
-                      "evidence_from": "pg_stat_database.deadlocks" + (" and the server log" if seen else "")},
-            database=now.database)
+            "deadlocks",
+            "critical" if count >= t.deadlocks_critical else "warning",
+            obs.target,
+            summary=(
+                f"{count} deadlock{'s' if count != 1 else ''} in database {now.database} in the last "
+                f"{human_seconds(seconds)}{on}"
+                + ("" if seen else " (statements: read the server log, or set auto_explain_log)")
+            ),
+            recommendation=(
+                "Take row locks in one order in every transaction that touches these rows: "
+                "SELECT ... FROM <table> WHERE id = ANY($1) ORDER BY id FOR UPDATE; first, then "
+                "update them; keep those transactions short (no user or network wait inside), "
+                "and retry the victim's transaction (SQLSTATE 40P01)"
+            ),
+            evidence={
+                "deadlocks": count,
+                "window_seconds": round(seconds, 1),
+                "stats_reset_in_window": reset,
+                "relations": relations,
+                "statements": statements[: 2 * REPORTS_IN_EVIDENCE],
+                "reports": [r.to_json() for r in seen],
+                "evidence_from": "pg_stat_database.deadlocks" + (" and the server log" if seen else ""),
+            },
+            database=now.database,
+        )
 
 
 CLASSIFIERS = (deadlocks,)

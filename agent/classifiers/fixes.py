@@ -13,8 +13,14 @@ def index_name_for(relation: str, columns: Sequence[str]) -> str:
     return name if len(name.encode()) <= 63 else name.encode()[:59].decode(errors="ignore") + "_idx"
 
 
-def create_index_sql(schema: str, relation: str, columns: Sequence[str], partitioned: bool,
-                     name: str | None = None, include: Sequence[str] = ()) -> str:
+def create_index_sql(
+    schema: str,
+    relation: str,
+    columns: Sequence[str],
+    partitioned: bool,
+    name: str | None = None,
+    include: Sequence[str] = (),
+) -> str:
     """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY."""
     cols = ", ".join(quote_ident(c) for c in columns)
     if include:
@@ -27,7 +33,9 @@ def create_index_on(schema: str, relation: str, keys_sql: str, partitioned: bool
     index = quote_ident(name)
     table = qualified(schema, relation)
     if partitioned:
-        return (f"CREATE INDEX {index} ON {table} ({keys_sql});\n-- partitioned table: CONCURRENTLY is not supported"
-                f" here; to avoid the lock, CREATE INDEX ... ON ONLY {table}, then CREATE INDEX CONCURRENTLY on"
-                " each partition and ALTER INDEX ... ATTACH PARTITION")
+        return (
+            f"CREATE INDEX {index} ON {table} ({keys_sql});\n-- partitioned table: CONCURRENTLY is not supported"
+            f" here; to avoid the lock, CREATE INDEX ... ON ONLY {table}, then CREATE INDEX CONCURRENTLY on"
+            " each partition and ALTER INDEX ... ATTACH PARTITION"
+        )
     return f"CREATE INDEX CONCURRENTLY {index} ON {table} ({keys_sql});"

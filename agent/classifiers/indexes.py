@@ -58,8 +58,10 @@ class LogicalIndex:
 
     def drop_sql(self) -> str:
         if self.partitioned:
-            return (f"DROP INDEX {self.name};  -- partitioned index: CONCURRENTLY is not supported, "
-                    "this drops it on every partition")
+            return (
+                f"DROP INDEX {self.name};  -- partitioned index: CONCURRENTLY is not supported, "
+                "this drops it on every partition"
+            )
         return f"DROP INDEX CONCURRENTLY {self.name};"
 
 
@@ -71,8 +73,9 @@ def logical_indexes(indexes: Sequence[IndexStat]) -> tuple[LogicalIndex, ...]:
             groups[(i.database, i.root_schema, i.root_relation, i.root_index, True)].append(i)
         else:
             groups[(i.database, i.schema, i.relation, i.index, False)].append(i)
-    return tuple(LogicalIndex(db, schema, rel, idx, part, tuple(parts))
-                 for (db, schema, rel, idx, part), parts in groups.items())
+    return tuple(
+        LogicalIndex(db, schema, rel, idx, part, tuple(parts)) for (db, schema, rel, idx, part), parts in groups.items()
+    )
 
 
 def _indexes(obs: Observation) -> tuple[IndexStat, ...]:
@@ -80,10 +83,27 @@ def _indexes(obs: Observation) -> tuple[IndexStat, ...]:
     return snap.indexes if snap is not None else ()
 
 
-def _finding(kind: str, severity: Severity, obs: Observation, index: LogicalIndex, summary: str,
-             recommendation: str, evidence: dict[str, object]) -> Finding:
-    return Finding(kind, severity, obs.target, summary, recommendation, evidence, database=index.database,
-                   schema=index.schema, relation=index.relation, index=index.index)
+def _finding(
+    kind: str,
+    severity: Severity,
+    obs: Observation,
+    index: LogicalIndex,
+    summary: str,
+    recommendation: str,
+    evidence: dict[str, object],
+) -> Finding:
+    return Finding(
+        kind,
+        severity,
+        obs.target,
+        summary,
+        recommendation,
+        evidence,
+        database=index.database,
+        schema=index.schema,
+        relation=index.relation,
+        index=index.index,
+    )
 
 
 # --- unused_index ------------------------------------------------------------------------
@@ -123,8 +143,11 @@ def _scans_by_name(indexes: Sequence[IndexStat]) -> dict[tuple[str, str, str, st
 def scanned_on_standby(obs: Observation, index: LogicalIndex) -> int:
     """Scans of the same index on the watched standbys (an index may serve only the read replicas)."""
     name = (index.database, index.schema, index.relation, index.index)
-    return sum(_scans_by_name(_indexes(peer)).get(name, 0) for peer in obs.peers.values()
-               if peer.server is not None and peer.server.role == "standby")
+    return sum(
+        _scans_by_name(_indexes(peer)).get(name, 0)
+        for peer in obs.peers.values()
+        if peer.server is not None and peer.server.role == "standby"
+    )
 
 
 def unused_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
@@ -154,13 +177,23 @@ def unused_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         window_s = (obs.now - start).total_seconds() if start is not None else 0.0
         severity: Severity = "warning" if window_s >= t.unused_index_min_age_s else "info"
         window = f"{human_seconds(window_s)} (since {bound})" if start is not None else "an unknown time"
-        yield _finding("unused_index", severity, obs, index,
-                       f"{index.name} on {qualified(index.schema, index.relation)} ({human_bytes(index.size_bytes)})"
-                       f" was scanned {scans} times in {window}",
-                       index.drop_sql() + f"\n-- to recreate it: {first.definition};",
-                       {"idx_scan": scans, "standby_idx_scan": standby_scans, "size_bytes": index.size_bytes,
-                        "window_seconds": round(window_s), "window_since": bound, "partitions": len(index.parts)
-                        if index.partitioned else None})
+        yield _finding(
+            "unused_index",
+            severity,
+            obs,
+            index,
+            f"{index.name} on {qualified(index.schema, index.relation)} ({human_bytes(index.size_bytes)})"
+            f" was scanned {scans} times in {window}",
+            index.drop_sql() + f"\n-- to recreate it: {first.definition};",
+            {
+                "idx_scan": scans,
+                "standby_idx_scan": standby_scans,
+                "size_bytes": index.size_bytes,
+                "window_seconds": round(window_s),
+                "window_since": bound,
+                "partitions": len(index.parts) if index.partitioned else None,
+            },
+        )
 
 
 # --- duplicate_index -----------------------------------------------------------------------
@@ -181,7 +214,7 @@ def _key_defs(index: IndexStat) -> list[str]:
 
 def _key_items(definition: str) -> list[str]:
     inside = definition.split(" USING ", 1)[-1]
-    inside = inside[inside.index("(") + 1:] if "(" in inside else ""
+    inside = inside[inside.index("(") + 1 :] if "(" in inside else ""
     depth, item, items = 0, "", []
     for ch in inside:
         if ch == "(":
@@ -219,7 +252,7 @@ def covers(small: IndexStat, big: IndexStat) -> bool:
     small_keys, big_keys = _key_defs(small), _key_defs(big)
     if not small_keys or len(small_keys) > len(big_keys) or big_keys[: len(small_keys)] != small_keys:
         return False
-    included = {c for c in small.columns[small.key_count:] if c is not None}
+    included = {c for c in small.columns[small.key_count :] if c is not None}
     return included <= {c for c in big.columns if c is not None}
 
 
@@ -278,14 +311,26 @@ def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         if (logical.database, logical.schema, logical.index) in reported:
             continue
         reported.add((logical.database, logical.schema, logical.index))
-        how = "the same definition as" if identical else (
-            "the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
-        yield _finding("duplicate_index", "warning", obs, logical,
-                       f"{logical.name} has {how} {kept.name}: every lookup it serves, the other "
-                       "serves too", logical.drop_sql() + f"\n-- kept: {big.definition};",
-                       {"duplicate_of": kept.index, "identical": identical,
-                        "size_bytes": small.size_bytes, "idx_scan": small.idx_scan,
-                        "definition": small.definition})
+        how = (
+            "the same definition as"
+            if identical
+            else ("the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
+        )
+        yield _finding(
+            "duplicate_index",
+            "warning",
+            obs,
+            logical,
+            f"{logical.name} has {how} {kept.name}: every lookup it serves, the other serves too",
+            logical.drop_sql() + f"\n-- kept: {big.definition};",
+            {
+                "duplicate_of": kept.index,
+                "identical": identical,
+                "size_bytes": small.size_bytes,
+                "idx_scan": small.idx_scan,
+                "definition": small.definition,
+            },
+        )
 
 
 # --- invalid_index -------------------------------------------------------------------------
@@ -306,15 +351,26 @@ def invalid_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             continue
         logical = LogicalIndex(index.database, index.schema, index.relation, index.index, False, (index,))
         if index.is_unique:  # it failed on duplicate rows: rebuilding fails the same way
-            fix = (f"DROP INDEX CONCURRENTLY {logical.name};\n-- then remove the duplicate rows and: "
-                   + index.definition.replace("INDEX ", "INDEX CONCURRENTLY ", 1) + ";")
+            fix = (
+                f"DROP INDEX CONCURRENTLY {logical.name};\n-- then remove the duplicate rows and: "
+                + index.definition.replace("INDEX ", "INDEX CONCURRENTLY ", 1)
+                + ";"
+            )
         else:
-            fix = (f"REINDEX INDEX CONCURRENTLY {logical.name};\n"
-                   f"-- or, if it is not needed: DROP INDEX CONCURRENTLY {logical.name};")
-        yield _finding("invalid_index", "warning", obs, logical,
-                       f"{logical.name} is invalid (a failed CREATE INDEX CONCURRENTLY, unless one is running now):"
-                       " writes maintain it, reads never use it", fix,
-                       {"definition": index.definition, "size_bytes": index.size_bytes})
+            fix = (
+                f"REINDEX INDEX CONCURRENTLY {logical.name};\n"
+                f"-- or, if it is not needed: DROP INDEX CONCURRENTLY {logical.name};"
+            )
+        yield _finding(
+            "invalid_index",
+            "warning",
+            obs,
+            logical,
+            f"{logical.name} is invalid (a failed CREATE INDEX CONCURRENTLY, unless one is running now):"
+            " writes maintain it, reads never use it",
+            fix,
+            {"definition": index.definition, "size_bytes": index.size_bytes},
+        )
 
 
 # --- missing_fk_index ----------------------------------------------------------------------
@@ -350,20 +406,40 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             by_table[(fk.database, fk.schema, fk.relation)].append(fk)
     for (database, schema, relation), fks in by_table.items():
         table = qualified(schema, relation)
-        candidates = [{"columns": list(fk.columns), "equality": len(fk.columns), "partitioned": fk.relkind == "p",
-                       "sql": create_index_sql(schema, relation, fk.columns, fk.relkind == "p")} for fk in fks]
-        keys = "; ".join(f"{fk.constraint_name} ({', '.join(fk.columns)}) to "
-                         f"{qualified(fk.referenced_schema, fk.referenced_relation)}" for fk in fks)
+        candidates = [
+            {
+                "columns": list(fk.columns),
+                "equality": len(fk.columns),
+                "partitioned": fk.relkind == "p",
+                "sql": create_index_sql(schema, relation, fk.columns, fk.relkind == "p"),
+            }
+            for fk in fks
+        ]
+        keys = "; ".join(
+            f"{fk.constraint_name} ({', '.join(fk.columns)}) to "
+            f"{qualified(fk.referenced_schema, fk.referenced_relation)}"
+            for fk in fks
+        )
         size = human_bytes(fks[0].size_bytes)
-        yield Finding("missing_fk_index", "warning", obs.target,
-                      f"{table} ({fks[0].reltuples:,.0f} rows, {size}): no index leads with the foreign key {keys}; "
-                      "deletes and key updates there scan this table",
-                      "\n".join(c["sql"] for c in candidates),
-                      {"constraints": [fk.constraint_name for fk in fks], "columns": [list(fk.columns) for fk in fks],
-                       "referenced": [f"{fk.referenced_schema}.{fk.referenced_relation}" for fk in fks],
-                       "reltuples": fks[0].reltuples, "size_bytes": fks[0].size_bytes,
-                       "index_candidates": candidates},
-                      database=database, schema=schema, relation=relation)
+        yield Finding(
+            "missing_fk_index",
+            "warning",
+            obs.target,
+            f"{table} ({fks[0].reltuples:,.0f} rows, {size}): no index leads with the foreign key {keys}; "
+            "deletes and key updates there scan this table",
+            "\n".join(c["sql"] for c in candidates),
+            {
+                "constraints": [fk.constraint_name for fk in fks],
+                "columns": [list(fk.columns) for fk in fks],
+                "referenced": [f"{fk.referenced_schema}.{fk.referenced_relation}" for fk in fks],
+                "reltuples": fks[0].reltuples,
+                "size_bytes": fks[0].size_bytes,
+                "index_candidates": candidates,
+            },
+            database=database,
+            schema=schema,
+            relation=relation,
+        )
 
 
 CLASSIFIERS = (unused_index, duplicate_index, invalid_index, missing_fk_index)

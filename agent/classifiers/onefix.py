@@ -47,16 +47,32 @@ def _candidates(findings: Sequence[Finding]) -> dict[tuple[Any, ...], list[_Cand
     for i, f in enumerate(findings):
         for slot, c in enumerate(f.evidence.get("index_candidates") or ()):
             by_table[(f.target, f.database, f.schema, f.relation)].append(
-                _Candidate(tuple(c["columns"]), int(c["equality"]), tuple(c.get("include") or ()),
-                           bool(c.get("alone")), finding=i, slot=slot, partitioned=bool(c["partitioned"]),
-                           sql=str(c["sql"]), comment=str(c.get("comment") or "")))
+                _Candidate(
+                    tuple(c["columns"]),
+                    int(c["equality"]),
+                    tuple(c.get("include") or ()),
+                    bool(c.get("alone")),
+                    finding=i,
+                    slot=slot,
+                    partitioned=bool(c["partitioned"]),
+                    sql=str(c["sql"]),
+                    comment=str(c.get("comment") or ""),
+                )
+            )
     return by_table
 
 
 def _rank(findings: Sequence[Finding], c: _Candidate) -> tuple[Any, ...]:
     f = findings[c.finding]
-    return (-len(c.columns), -len(c.include), _KIND_RANK.get(f.kind, 9), f.queryid is None, f.queryid or "",
-            c.finding, c.slot)
+    return (
+        -len(c.columns),
+        -len(c.include),
+        _KIND_RANK.get(f.kind, 9),
+        f.queryid is None,
+        f.queryid or "",
+        c.finding,
+        c.slot,
+    )
 
 
 def merge(findings: Sequence[Finding]) -> list[_Candidate]:
@@ -88,13 +104,20 @@ def one_fix_per_table(findings: Iterable[Finding]) -> list[Finding]:
             by = cast(_Candidate, c.served_by)  # merge_group links candidates of one group only
             owner = found[by.finding]
             table = qualified(f.schema or "public", f.relation or "")
-            lines[c.slot] = (f"-- ({', '.join(c.columns)}) is served by the index recommended for "
-                             f"{_owner_name(owner)} on {table}: ({', '.join(by.columns)})")
-            served[c.finding].append({"columns": list(c.columns), "kind": owner.kind, "queryid": owner.queryid,
-                                      "index_columns": list(by.columns)})
+            lines[c.slot] = (
+                f"-- ({', '.join(c.columns)}) is served by the index recommended for "
+                f"{_owner_name(owner)} on {table}: ({', '.join(by.columns)})"
+            )
+            served[c.finding].append(
+                {
+                    "columns": list(c.columns),
+                    "kind": owner.kind,
+                    "queryid": owner.queryid,
+                    "index_columns": list(by.columns),
+                }
+            )
         elif c.serves:
-            sql = create_index_sql(f.schema or "public", f.relation or "", c.columns, c.partitioned,
-                                   include=c.include)
+            sql = create_index_sql(f.schema or "public", f.relation or "", c.columns, c.partitioned, include=c.include)
             lines[c.slot] = sql + (f"\n{c.comment}" if c.comment else "")
     out = []
     for i, f in enumerate(found):

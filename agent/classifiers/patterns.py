@@ -126,18 +126,32 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         keys = ", ".join(_bare(k) for k in shape.order) if shape.order else "key"
         order = ", ".join(shape.order) if shape.order else "key"
         yield Finding(
-            "unbounded_result", "warning", obs.target,
-            summary=(f"statement {queryid} returns {g.rows_per_call:,.0f} rows per call{size}, with no LIMIT "
-                     f"({g.calls} calls in {interval.seconds:.0f}s)"),
-            recommendation=(f"Bound the result: add LIMIT and page by key (... WHERE ({keys}) > ($last) ORDER BY "
-                            f"{order} LIMIT 100, with a unique key last), or compute in SQL what the client does "
-                            "with the rows (GROUP BY, count(), sum()) so only the answer crosses the wire"),
-            evidence={"rows_per_call": round(g.rows_per_call), "calls": g.calls,
-                      "mean_exec_ms": round(g.exec_ms / g.calls, 3), "row_width_bytes": width,
-                      "bytes_per_call": round(per_call) if per_call else None, "aggregated": shape.aggregated,
-                      "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
-                      "interval_seconds": round(interval.seconds, 1)},
-            database=g.database, queryid=str(queryid))
+            "unbounded_result",
+            "warning",
+            obs.target,
+            summary=(
+                f"statement {queryid} returns {g.rows_per_call:,.0f} rows per call{size}, with no LIMIT "
+                f"({g.calls} calls in {interval.seconds:.0f}s)"
+            ),
+            recommendation=(
+                f"Bound the result: add LIMIT and page by key (... WHERE ({keys}) > ($last) ORDER BY "
+                f"{order} LIMIT 100, with a unique key last), or compute in SQL what the client does "
+                "with the rows (GROUP BY, count(), sum()) so only the answer crosses the wire"
+            ),
+            evidence={
+                "rows_per_call": round(g.rows_per_call),
+                "calls": g.calls,
+                "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                "row_width_bytes": width,
+                "bytes_per_call": round(per_call) if per_call else None,
+                "aggregated": shape.aggregated,
+                "queryids": [str(q) for q in g.queryids],
+                "query": _short(g.text),
+                "interval_seconds": round(interval.seconds, 1),
+            },
+            database=g.database,
+            queryid=str(queryid),
+        )
 
 
 # --- offset_pagination --------------------------------------------------------------------
@@ -152,13 +166,17 @@ def _keyset(shape: sqlparse.Paging, relation: str) -> str:
     keys = list(shape.order)
     descending = [k.endswith(" DESC") for k in keys]
     if not keys:
-        return (f"SELECT ... FROM {relation} WHERE id > $last_id ORDER BY id LIMIT $n "
-                "(page by a unique key: OFFSET without ORDER BY returns rows in no defined order)")
+        return (
+            f"SELECT ... FROM {relation} WHERE id > $last_id ORDER BY id LIMIT $n "
+            "(page by a unique key: OFFSET without ORDER BY returns rows in no defined order)"
+        )
     columns = [_bare(k) for k in keys]
     if len(set(descending)) > 1:  # mixed directions: a row comparison does not express it
-        return (f"SELECT ... FROM {relation} WHERE <after the last row by {', '.join(keys)}> "
-                f"ORDER BY {', '.join(keys)} LIMIT $n (mixed directions: compare key by key, or store one "
-                "direction)")
+        return (
+            f"SELECT ... FROM {relation} WHERE <after the last row by {', '.join(keys)}> "
+            f"ORDER BY {', '.join(keys)} LIMIT $n (mixed directions: compare key by key, or store one "
+            "direction)"
+        )
     op = "<" if descending[0] else ">"
     lhs = f"({', '.join(columns)})" if len(columns) > 1 else columns[0]
     last = ", ".join(f"$last_{c.split('.')[-1].strip(chr(34))}" for c in columns)
@@ -167,15 +185,22 @@ def _keyset(shape: sqlparse.Paging, relation: str) -> str:
     return f"SELECT ... FROM {relation} WHERE {where}{lhs} {op} {rhs} ORDER BY {', '.join(keys)} LIMIT $n"
 
 
-def _serving_index(obs: Observation, database: str, schema: str | None, relation: str,
-                   columns: Sequence[str]) -> str | None:
+def _serving_index(
+    obs: Observation, database: str, schema: str | None, relation: str, columns: Sequence[str]
+) -> str | None:
     """An existing index that leads with the sort columns (in any leading order of equality ones)."""
     indexes: IndexesSnapshot | None = obs.latest("indexes")
     if indexes is None:
         return None
     for i in indexes.indexes:
-        if i.database == database and i.relation == relation and (schema is None or i.schema == schema) \
-                and i.is_valid and not i.predicate and list(i.keys[: len(columns)]) == list(columns):
+        if (
+            i.database == database
+            and i.relation == relation
+            and (schema is None or i.schema == schema)
+            and i.is_valid
+            and not i.predicate
+            and list(i.keys[: len(columns)]) == list(columns)
+        ):
             return i.index
     return None
 
@@ -212,8 +237,9 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             continue
         schema, relation = shape.tables[0] if len(shape.tables) == 1 else (None, None)
         if relation is not None:  # one table: a qualifier on the sort keys is its alias or name
-            shape = replace(shape, order=tuple(k.split(".", 1)[1] if "." in k.split(" ")[0] else k
-                                               for k in shape.order))
+            shape = replace(
+                shape, order=tuple(k.split(".", 1)[1] if "." in k.split(" ")[0] else k for k in shape.order)
+            )
         columns = [_bare(k) for k in shape.order]
         plain = relation is not None and all(c.replace("_", "").isalnum() for c in columns)
         target_schema = schema or "public"
@@ -221,8 +247,10 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         fix = _keyset(shape, name)
         index = _serving_index(obs, g.database, schema, relation, columns) if plain and relation else None
         if plain and relation and columns and index is None:
-            keys = ", ".join(quote_ident(c) + (" DESC" if k.endswith(" DESC") else "")
-                             for c, k in zip(columns, shape.order, strict=True))
+            keys = ", ".join(
+                quote_ident(c) + (" DESC" if k.endswith(" DESC") else "")
+                for c, k in zip(columns, shape.order, strict=True)
+            )
             fix = f"CREATE INDEX CONCURRENTLY ON {name} ({keys});\n-- then page by key: {fix}"
         else:
             served = f" (served by index {index})" if index else ""
@@ -230,22 +258,35 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         plan = _plan_of(plans, g)
         queryid = g.queryids[0]
         yield Finding(
-            "offset_pagination", "warning", obs.target,
-            summary=(f"statement {queryid} pages with OFFSET {shape.offset}: it touches {g.blocks_per_call:,.0f} "
-                     f"buffers per call to return {g.rows_per_call:,.1f} rows ({g.calls} calls in "
-                     f"{interval.seconds:.0f}s); every skipped row is read again on each page"),
+            "offset_pagination",
+            "warning",
+            obs.target,
+            summary=(
+                f"statement {queryid} pages with OFFSET {shape.offset}: it touches {g.blocks_per_call:,.0f} "
+                f"buffers per call to return {g.rows_per_call:,.1f} rows ({g.calls} calls in "
+                f"{interval.seconds:.0f}s); every skipped row is read again on each page"
+            ),
             recommendation=fix,
-            evidence={"offset": shape.offset, "limit": shape.limit, "order_by": list(shape.order),
-                      "blocks_per_call": round(g.blocks_per_call), "blocks_per_row": round(per_row, 1),
-                      "rows_per_call": round(g.rows_per_call, 2), "calls": g.calls,
-                      "mean_exec_ms": round(g.exec_ms / g.calls, 3),
-                      "limit_reads": plan.summary.limit_input if plan is not None and plan.summary else None,
-                      "evidence_from": "pg_stat_statements buffers per call" + (" and the generic plan" if plan
-                                                                                 else ""),
-                      "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
-                      "interval_seconds": round(interval.seconds, 1)},
-            database=g.database, schema=target_schema if relation else None, relation=relation,
-            queryid=str(queryid))
+            evidence={
+                "offset": shape.offset,
+                "limit": shape.limit,
+                "order_by": list(shape.order),
+                "blocks_per_call": round(g.blocks_per_call),
+                "blocks_per_row": round(per_row, 1),
+                "rows_per_call": round(g.rows_per_call, 2),
+                "calls": g.calls,
+                "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                "limit_reads": plan.summary.limit_input if plan is not None and plan.summary else None,
+                "evidence_from": "pg_stat_statements buffers per call" + (" and the generic plan" if plan else ""),
+                "queryids": [str(q) for q in g.queryids],
+                "query": _short(g.text),
+                "interval_seconds": round(interval.seconds, 1),
+            },
+            database=g.database,
+            schema=target_schema if relation else None,
+            relation=relation,
+            queryid=str(queryid),
+        )
 
 
 # --- correlated_subquery ------------------------------------------------------------------
@@ -270,9 +311,17 @@ def _frequent(obs: Observation, t: Thresholds) -> Iterator[tuple[_Use, Statement
             continue
         plan = _plan_of(plans, g)
         if plan is not None and plan.summary is not None:
-            yield g, plan, {"calls": g.calls, "mean_exec_ms": round(g.exec_ms / g.calls, 3),
-                            "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
-                            "interval_seconds": round(interval.seconds, 1)}
+            yield (
+                g,
+                plan,
+                {
+                    "calls": g.calls,
+                    "mean_exec_ms": round(g.exec_ms / g.calls, 3),
+                    "queryids": [str(q) for q in g.queryids],
+                    "query": _short(g.text),
+                    "interval_seconds": round(interval.seconds, 1),
+                },
+            )
 
 
 def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
@@ -296,38 +345,55 @@ def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         yield from plan_correlated(obs.target, plan, t, g.database, str(g.queryids[0]), usage)
 
 
-def plan_correlated(target: str, plan: StatementPlan, t: Thresholds, database: str | None, queryid: str | None,
-                    usage: dict[str, Any]) -> Iterator[Finding]:
+def plan_correlated(
+    target: str, plan: StatementPlan, t: Thresholds, database: str | None, queryid: str | None, usage: dict[str, Any]
+) -> Iterator[Finding]:
     """``correlated_subquery`` in one plan (also ``pgradar explain``'s): its worst SubPlan run per row."""
     if plan.summary is None:
         return
-    runs = [s for s in plan.summary.subplans
-            if not s.hashed and s.seq_scans and s.outer_rows >= t.correlated_min_outer_rows]
+    runs = [
+        s for s in plan.summary.subplans if not s.hashed and s.seq_scans and s.outer_rows >= t.correlated_min_outer_rows
+    ]
     if not runs:
         return
     worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
     tables = ", ".join(worst.seq_scans)
-    index = "".join(f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n"
-                    for rel, col in worst.correlated)
+    index = "".join(
+        f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n" for rel, col in worst.correlated
+    )
     statement = f"statement {queryid}" if queryid else "the statement"
     yield Finding(
-        "correlated_subquery", "warning", target,
-        summary=(f"{statement} runs {worst.name} once per row of {worst.parent} "
-                 f"(about {worst.outer_rows:,.0f} rows), reading {tables} sequentially each time"),
-        recommendation=(f"{index}-- each run becomes an index probe; or rewrite the subquery as a JOIN (JOIN "
-                        f"LATERAL, or a JOIN to a GROUP BY) so {tables} is read once: SELECT ... FROM outer o "
-                        f"LEFT JOIN (SELECT key, agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key"
-                        if index else
-                        f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP BY of "
-                        f"{tables}) so {tables} is read once: SELECT ... FROM outer o LEFT JOIN (SELECT key, "
-                        f"agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key; or index the column the "
-                        "subquery correlates on, so each run is a probe"),
-        evidence={"subplan": worst.name, "runs_for": worst.parent, "outer_rows_estimate": round(worst.outer_rows),
-                  "scanned_each_run": list(worst.seq_scans), "cost_per_run": worst.run_cost,
-                  "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
-                  "plan_cost": plan.summary.total_cost,
-                  "evidence_from": "the generic plan (estimated rows, not counted runs)", **usage},
-        database=database, queryid=queryid)
+        "correlated_subquery",
+        "warning",
+        target,
+        summary=(
+            f"{statement} runs {worst.name} once per row of {worst.parent} "
+            f"(about {worst.outer_rows:,.0f} rows), reading {tables} sequentially each time"
+        ),
+        recommendation=(
+            f"{index}-- each run becomes an index probe; or rewrite the subquery as a JOIN (JOIN "
+            f"LATERAL, or a JOIN to a GROUP BY) so {tables} is read once: SELECT ... FROM outer o "
+            f"LEFT JOIN (SELECT key, agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key"
+            if index
+            else f"Rewrite the correlated subquery as a JOIN (or JOIN LATERAL, or a JOIN to a GROUP BY of "
+            f"{tables}) so {tables} is read once: SELECT ... FROM outer o LEFT JOIN (SELECT key, "
+            f"agg(...) FROM {tables} GROUP BY key) s ON s.key = o.key; or index the column the "
+            "subquery correlates on, so each run is a probe"
+        ),
+        evidence={
+            "subplan": worst.name,
+            "runs_for": worst.parent,
+            "outer_rows_estimate": round(worst.outer_rows),
+            "scanned_each_run": list(worst.seq_scans),
+            "cost_per_run": worst.run_cost,
+            "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
+            "plan_cost": plan.summary.total_cost,
+            "evidence_from": "the generic plan (estimated rows, not counted runs)",
+            **usage,
+        },
+        database=database,
+        queryid=queryid,
+    )
 
 
 # --- partition_pruning_missed --------------------------------------------------------------
@@ -363,8 +429,15 @@ def partition_pruning_missed(obs: Observation, t: Thresholds) -> Iterable[Findin
         yield from plan_partitions(obs.target, plan, g.text, t, g.database, str(g.queryids[0]), usage)
 
 
-def plan_partitions(target: str, plan: StatementPlan, text: str | None, t: Thresholds, database: str | None,
-                    queryid: str | None, usage: dict[str, Any]) -> Iterator[Finding]:
+def plan_partitions(
+    target: str,
+    plan: StatementPlan,
+    text: str | None,
+    t: Thresholds,
+    database: str | None,
+    queryid: str | None,
+    usage: dict[str, Any],
+) -> Iterator[Finding]:
     """``partition_pruning_missed`` in one plan (also ``pgradar explain``'s), one finding per table."""
     if plan.summary is None or plan.summary.subplans_removed:
         return
@@ -372,8 +445,12 @@ def plan_partitions(target: str, plan: StatementPlan, text: str | None, t: Thres
     shape = sqlparse.paging(text) if text else None
     statement = f"statement {queryid}" if queryid else "the statement"
     for part in plan.partitioned:
-        if part.key_constrained or None in part.key_columns or part.partitions < 2 \
-                or part.reltuples < t.large_table_rows:
+        if (
+            part.key_constrained
+            or None in part.key_columns
+            or part.partitions < 2
+            or part.reltuples < t.large_table_rows
+        ):
             continue
         scanned = sum(1 for leaf in part.leaves if leaf in scanned_relations)
         if scanned < t.partition_scan_share * part.partitions:
@@ -383,23 +460,42 @@ def plan_partitions(target: str, plan: StatementPlan, text: str | None, t: Thres
         first = quote_ident(str(part.key_columns[0]))
         where = shape.where if shape is not None else None
         wrapped = where is not None and any(_mentions(where, str(k)) for k in part.key_columns)
-        how = (f"its filter uses the partition key ({keys}) only inside a function or cast" if wrapped else
-               f"its filter does not mention the partition key ({keys})")
-        fix = (f"-- add a predicate on the key column itself so the planner prunes, e.g.\n"
-               f"SELECT ... FROM {name} WHERE {where + ' AND ' if where else ''}{first} >= $from AND "
-               f"{first} < $to;\n-- (rewrite a function on the key as a range on the column); or, if the "
-               f"queries never filter on {keys}, partition by the column they do filter on")
+        how = (
+            f"its filter uses the partition key ({keys}) only inside a function or cast"
+            if wrapped
+            else f"its filter does not mention the partition key ({keys})"
+        )
+        fix = (
+            f"-- add a predicate on the key column itself so the planner prunes, e.g.\n"
+            f"SELECT ... FROM {name} WHERE {where + ' AND ' if where else ''}{first} >= $from AND "
+            f"{first} < $to;\n-- (rewrite a function on the key as a range on the column); or, if the "
+            f"queries never filter on {keys}, partition by the column they do filter on"
+        )
         yield Finding(
-            "partition_pruning_missed", "warning", target,
-            summary=(f"{statement} reads {scanned} of the {part.partitions} partitions of "
-                     f"{name} (partitioned by {part.key_definition}): {how}"),
+            "partition_pruning_missed",
+            "warning",
+            target,
+            summary=(
+                f"{statement} reads {scanned} of the {part.partitions} partitions of "
+                f"{name} (partitioned by {part.key_definition}): {how}"
+            ),
             recommendation=fix,
-            evidence={"partitions_scanned": scanned, "partitions": part.partitions,
-                      "partition_key": part.key_definition, "filter": where, "key_in_function": wrapped,
-                      "reltuples": part.reltuples,
-                      "evidence_from": "the statement's WHERE clause (no comparison of the key column), "
-                                       "confirmed by its generic plan (no partition removed)", **usage},
-            database=database, schema=part.schema, relation=part.relation, queryid=queryid)
+            evidence={
+                "partitions_scanned": scanned,
+                "partitions": part.partitions,
+                "partition_key": part.key_definition,
+                "filter": where,
+                "key_in_function": wrapped,
+                "reltuples": part.reltuples,
+                "evidence_from": "the statement's WHERE clause (no comparison of the key column), "
+                "confirmed by its generic plan (no partition removed)",
+                **usage,
+            },
+            database=database,
+            schema=part.schema,
+            relation=part.relation,
+            queryid=queryid,
+        )
 
 
 def plan_patterns(target: str, plan: StatementPlan, text: str, t: Thresholds) -> Iterator[Finding]:

@@ -18,8 +18,10 @@ def advice_comment(advice: IndexAdvice) -> str:
     """What hypopg measured for the index (or that nothing did), as an SQL comment."""
     if advice.verified and advice.gain is not None:
         only = "; with INCLUDE, an index-only scan" if advice.include else ""
-        return (f"-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
-                f"({advice.gain:.0%} less{only})")
+        return (
+            f"-- hypopg: estimated cost {advice.cost_before:,.0f} -> {advice.cost_after:,.0f} "
+            f"({advice.gain:.0%} less{only})"
+        )
     if advice.note:
         return f"-- unverified: {advice.note}"
     return "-- unverified: hypopg is not installed in this database (CREATE EXTENSION hypopg; verifies it)"
@@ -27,16 +29,23 @@ def advice_comment(advice: IndexAdvice) -> str:
 
 def advice_sql(advice: IndexAdvice) -> str:
     """The CREATE INDEX to run, with what hypopg measured (or that nothing did)."""
-    statement = create_index_sql(advice.schema, advice.relation, advice.columns, advice.partitioned,
-                                 include=advice.include)
+    statement = create_index_sql(
+        advice.schema, advice.relation, advice.columns, advice.partitioned, include=advice.include
+    )
     return f"{statement}\n{advice_comment(advice)}"
 
 
 def index_candidate(advice: IndexAdvice) -> dict[str, object]:
     """The advice as an ``onefix`` candidate, merged with the table's other index recommendations."""
-    return {"columns": list(advice.columns), "equality": advice.equality, "partitioned": advice.partitioned,
-            "include": list(advice.include), "alone": advice.alone, "sql": advice_sql(advice),
-            "comment": advice_comment(advice)}
+    return {
+        "columns": list(advice.columns),
+        "equality": advice.equality,
+        "partitioned": advice.partitioned,
+        "include": list(advice.include),
+        "alone": advice.alone,
+        "sql": advice_sql(advice),
+        "comment": advice_comment(advice),
+    }
 
 
 def worth_recommending(advice: IndexAdvice, t: Thresholds) -> bool:
@@ -46,8 +55,9 @@ def worth_recommending(advice: IndexAdvice, t: Thresholds) -> bool:
     return advice.gain is not None and advice.gain >= t.index_advice_min_gain
 
 
-def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
-                   stat: StatementStat | None = None) -> Iterator[Finding]:
+def plan_seq_scans(
+    obs_target: str, plan: StatementPlan, t: Thresholds, stat: StatementStat | None = None
+) -> Iterator[Finding]:
     """Filtered sequential scans of large tables in one plan, one finding per table.
 
     A scan sorted whole for the first rows (ORDER BY ... LIMIT) counts too.
@@ -72,29 +82,55 @@ def plan_seq_scans(obs_target: str, plan: StatementPlan, t: Thresholds,
         sorts = [", ".join(s.sort_keys) for s in mine if s.limited]
         why = f"to filter {'; '.join(filters[:2])}" if filters else f"and sorts it all by {sorts[0]} for the first rows"
         severity: Severity = "warning"
-        yield Finding("seq_scan", severity, obs_target,
-                      f"{statement} reads {qualified(advice.schema, advice.relation)} "
-                      f"({advice.reltuples:,.0f} rows) sequentially {why}; an index on "
-                      f"({', '.join(advice.columns)}) serves it",
-                      advice_sql(advice),
-                      {"filter": filters[:3], "reltuples": advice.reltuples, "plan_cost": plan.summary.total_cost,
-                       "cost_with_index": advice.cost_after, "verified": advice.verified, "note": advice.note or None,
-                       "shape_hash": plan.summary.shape_hash, "index_candidates": [index_candidate(advice)],
-                       **usage},
-                      database=plan.database, schema=advice.schema, relation=advice.relation, queryid=queryid)
+        yield Finding(
+            "seq_scan",
+            severity,
+            obs_target,
+            f"{statement} reads {qualified(advice.schema, advice.relation)} "
+            f"({advice.reltuples:,.0f} rows) sequentially {why}; an index on "
+            f"({', '.join(advice.columns)}) serves it",
+            advice_sql(advice),
+            {
+                "filter": filters[:3],
+                "reltuples": advice.reltuples,
+                "plan_cost": plan.summary.total_cost,
+                "cost_with_index": advice.cost_after,
+                "verified": advice.verified,
+                "note": advice.note or None,
+                "shape_hash": plan.summary.shape_hash,
+                "index_candidates": [index_candidate(advice)],
+                **usage,
+            },
+            database=plan.database,
+            schema=advice.schema,
+            relation=advice.relation,
+            queryid=queryid,
+        )
     if plan.parsed:
         return
     for scan in scans:
         if (scan.reltuples or 0) < t.large_table_rows or not scan.filter:
             continue
-        yield Finding("seq_scan", "info", obs_target,
-                      f"{statement} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "
-                      f"filter {scan.filter}; its text could not be parsed, so no index is proposed",
-                      f"-- index the columns of this filter on {qualified(scan.schema or 'public', scan.relation)}: "
-                      f"{scan.filter}",
-                      {"filter": scan.filter, "reltuples": scan.reltuples, "plan_rows": scan.plan_rows,
-                       "shape_hash": plan.summary.shape_hash, **usage},
-                      database=plan.database, schema=scan.schema, relation=scan.relation, queryid=queryid)
+        yield Finding(
+            "seq_scan",
+            "info",
+            obs_target,
+            f"{statement} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "
+            f"filter {scan.filter}; its text could not be parsed, so no index is proposed",
+            f"-- index the columns of this filter on {qualified(scan.schema or 'public', scan.relation)}: "
+            f"{scan.filter}",
+            {
+                "filter": scan.filter,
+                "reltuples": scan.reltuples,
+                "plan_rows": scan.plan_rows,
+                "shape_hash": plan.summary.shape_hash,
+                **usage,
+            },
+            database=plan.database,
+            schema=scan.schema,
+            relation=scan.relation,
+            queryid=queryid,
+        )
 
 
 def frequent_or_expensive(stat: StatementStat, total_exec_ms: float, t: Thresholds) -> bool:
@@ -115,8 +151,11 @@ def per_statement(statements: StatementsSnapshot) -> dict[tuple[int, int], State
             continue
         key = (r.dbid, r.queryid)
         seen = out.get(key)
-        out[key] = r if seen is None else replace(seen, calls=seen.calls + r.calls,
-                                                  total_exec_ms=seen.total_exec_ms + r.total_exec_ms)
+        out[key] = (
+            r
+            if seen is None
+            else replace(seen, calls=seen.calls + r.calls, total_exec_ms=seen.total_exec_ms + r.total_exec_ms)
+        )
     return out
 
 
@@ -158,8 +197,14 @@ def _analyzed_since(obs: Observation, database: str, scan: SeqScan) -> bool:
     snap: TablesSnapshot | None = obs.latest("tables")
     if snap is None or scan.reltuples is None:
         return False
-    table = next((x for x in snap.tables if x.database == database and x.relation == scan.relation
-                  and x.schema == (scan.schema or "public")), None)
+    table = next(
+        (
+            x
+            for x in snap.tables
+            if x.database == database and x.relation == scan.relation and x.schema == (scan.schema or "public")
+        ),
+        None,
+    )
     return table is not None and abs(table.reltuples - scan.reltuples) > 0.5
 
 
@@ -204,19 +249,32 @@ def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
                 continue
             seen.add(key)
             target = qualified(scan.schema or "public", scan.relation)
-            per_process = (f" ({scan.plan_rows:,.0f} per process, {scan.workers} worker(s)"
-                           f"{' and the leader' if leader else ''})" if scan.workers else "")
+            per_process = (
+                f" ({scan.plan_rows:,.0f} per process, {scan.workers} worker(s){' and the leader' if leader else ''})"
+                if scan.workers
+                else ""
+            )
             fix = f"ANALYZE {target};"
             if obs.on_standby:
                 fix = f"-- on the primary (a standby cannot run ANALYZE; it replays the primary's statistics):\n{fix}"
-            yield Finding("stale_stats", "warning", obs.target,
-                          f"{target}: statement {plan.queryid} is planned for {estimate:,.0f} rows{per_process}, "
-                          f"the statistics say {rows:,.0f}; the table changed size since its last analyze",
-                          fix,
-                          {"plan_rows": round(estimate), "reltuples": rows, "drift": round(drift, 3),
-                           "parallel_workers": scan.workers or None},
-                          database=plan.database, schema=scan.schema, relation=scan.relation,
-                          queryid=str(plan.queryid))
+            yield Finding(
+                "stale_stats",
+                "warning",
+                obs.target,
+                f"{target}: statement {plan.queryid} is planned for {estimate:,.0f} rows{per_process}, "
+                f"the statistics say {rows:,.0f}; the table changed size since its last analyze",
+                fix,
+                {
+                    "plan_rows": round(estimate),
+                    "reltuples": rows,
+                    "drift": round(drift, 3),
+                    "parallel_workers": scan.workers or None,
+                },
+                database=plan.database,
+                schema=scan.schema,
+                relation=scan.relation,
+                queryid=str(plan.queryid),
+            )
 
 
 CLASSIFIERS = (seq_scan, plan_estimates)

@@ -36,10 +36,11 @@ def _pool_advice(snapshot: BouncerSnapshot, pool: PoolStat) -> tuple[str, int | 
     if size is None:
         default = snapshot.setting("default_pool_size")
         size = int(default) if default and default.isdigit() else None
-    where = (f"pool_size in the [databases] entry {pool.database}" if entry is not None
-             else "default_pool_size")
-    advice = (f"raise {where} (now {size if size is not None else '?'}) if the server has connections to "
-              f"spare, then RELOAD; or shorten what holds the {pool.sv_active} busy server connection(s)")
+    where = f"pool_size in the [databases] entry {pool.database}" if entry is not None else "default_pool_size"
+    advice = (
+        f"raise {where} (now {size if size is not None else '?'}) if the server has connections to "
+        f"spare, then RELOAD; or shorten what holds the {pool.sv_active} busy server connection(s)"
+    )
     if pool.pool_mode == "session":
         advice += "; pool_mode = transaction lets clients share server connections between transactions"
     return advice, size
@@ -60,15 +61,25 @@ def pgbouncer_pool_saturation(obs: Observation, t: Thresholds) -> Iterator[Findi
             continue
         advice, size = _pool_advice(snapshot, pool)
         yield Finding(
-            "pool_saturation", severity, obs.target,
+            "pool_saturation",
+            severity,
+            obs.target,
             f"pool {pool.name}: {pool.cl_waiting} client(s) waiting, the oldest for "
             f"{human_seconds(pool.maxwait_seconds)}; {pool.servers} server connection(s) of pool_size "
             f"{size if size is not None else '?'}",
             advice,
-            {"cl_waiting": pool.cl_waiting, "cl_active": pool.cl_active, "maxwait_seconds": pool.maxwait_seconds,
-             "sv_active": pool.sv_active, "sv_idle": pool.sv_idle, "servers": pool.servers, "pool_size": size,
-             "pool_mode": pool.pool_mode},
-            pool=pool.name)
+            {
+                "cl_waiting": pool.cl_waiting,
+                "cl_active": pool.cl_active,
+                "maxwait_seconds": pool.maxwait_seconds,
+                "sv_active": pool.sv_active,
+                "sv_idle": pool.sv_idle,
+                "servers": pool.servers,
+                "pool_size": size,
+                "pool_mode": pool.pool_mode,
+            },
+            pool=pool.name,
+        )
 
 
 def connections_severity(used: int, limit: int, t: Thresholds) -> Severity | None:
@@ -104,13 +115,22 @@ def server_connections_saturation(obs: Observation, t: Thresholds) -> Iterator[F
     top = dict(sorted(holders.items(), key=lambda kv: -kv[1])[:5])
     idle = sum(g.connections for g in sessions.connections if g.state == "idle")
     yield Finding(
-        "pool_saturation", severity, obs.target,
+        "pool_saturation",
+        severity,
+        obs.target,
         f"{used} of {limit} connections in use ({used / limit:.0%}; max_connections {s.max_connections} minus "
         f"{s.reserved_connections} reserved), {idle} of them idle",
         "put a transaction-mode pooler (pgbouncer) in front or shrink the applications' pools; "
         "raising max_connections needs a restart and memory for each connection",
-        {"connections": used, "limit": limit, "max_connections": s.max_connections,
-         "reserved_connections": s.reserved_connections, "idle": idle, "top": top})
+        {
+            "connections": used,
+            "limit": limit,
+            "max_connections": s.max_connections,
+            "reserved_connections": s.reserved_connections,
+            "idle": idle,
+            "top": top,
+        },
+    )
 
 
 CLASSIFIERS = (pgbouncer_pool_saturation, server_connections_saturation)

@@ -41,8 +41,13 @@ def hidden_index(w: Wrapped, indexes: Sequence[IndexStat]) -> tuple[IndexStat, s
     writes ``lower((email)::text)`` for ``lower(email)``).
     """
     usable = [i for i in indexes if i.is_valid and i.predicate is None]
-    leading = [i for i in usable if i.keys and i.keys[0] == w.column
-               and (i.method == "btree" or (i.method == "hash" and w.operator in ("=", "in")))]
+    leading = [
+        i
+        for i in usable
+        if i.keys
+        and i.keys[0] == w.column
+        and (i.method == "btree" or (i.method == "hash" and w.operator in ("=", "in")))
+    ]
     if not leading:
         return None
     best = min(leading, key=lambda i: (not i.is_primary, not i.is_unique, i.index))
@@ -112,24 +117,39 @@ def _fix_lines(h: _Hidden, schema: str, relation: str, partitioned: bool) -> lis
     if w.shape != "function" and better is not None:
         return lines
     if is_timestamptz(h.column_type) and w.shape != "function":
-        lines.append(f"-- compare {w.column_sql} itself with a range instead of {w.expression}: casts of "
-                     "timestamptz depend on the TimeZone setting and cannot be indexed")
+        lines.append(
+            f"-- compare {w.column_sql} itself with a range instead of {w.expression}: casts of "
+            "timestamptz depend on the TimeZone setting and cannot be indexed"
+        )
         return lines
     name = index_name_for(relation, [w.column, w.word])
     lines.append(create_index_on(schema, relation, f"({w.index_sql})", partitioned, name))
     if w.has_parameter:
-        lines.append("-- an index expression cannot hold a parameter: write the constant the application "
-                     "passes in place of each $n")
+        lines.append(
+            "-- an index expression cannot hold a parameter: write the constant the application "
+            "passes in place of each $n"
+        )
     if is_timestamptz(h.column_type) or w.shape != "function":
-        lines.append("-- PostgreSQL indexes only IMMUTABLE expressions: not casts between text and dates or "
-                     "times, nor most functions of timestamptz")
+        lines.append(
+            "-- PostgreSQL indexes only IMMUTABLE expressions: not casts between text and dates or "
+            "times, nor most functions of timestamptz"
+        )
     if w.word in ("lower", "upper"):
         lines.append(f"-- or make {quote_ident(w.column)} case-insensitive (citext) and compare it directly")
     return lines
 
 
-def _finding(obs: Observation, g: Any, share: float, interval_seconds: float, schema: str, relation: str,
-             found: list[_Hidden], partitioned: bool, table: TableStat | None) -> Finding:
+def _finding(
+    obs: Observation,
+    g: Any,
+    share: float,
+    interval_seconds: float,
+    schema: str,
+    relation: str,
+    found: list[_Hidden],
+    partitioned: bool,
+    table: TableStat | None,
+) -> Finding:
     first = found[0]
     lines: list[str] = []
     for h in found:
@@ -139,22 +159,46 @@ def _finding(obs: Observation, g: Any, share: float, interval_seconds: float, sc
     name = qualified(schema, relation)
     w = first.wrapped
     evidence: dict[str, Any] = {
-        "predicate": w.predicate, "column": w.column, "column_type": first.column_type,
-        "index": first.index_name, "expression": w.expression, "rewrite": rewrite(w, first.column_type),
-        "predicates": [{"predicate": h.wrapped.predicate, "column": h.wrapped.column, "index": h.index_name,
-                        "rewrite": rewrite(h.wrapped, h.column_type)} for h in found],
-        "calls": g.calls, "mean_exec_ms": round(mean_ms, 3), "exec_time_share": round(share, 4),
+        "predicate": w.predicate,
+        "column": w.column,
+        "column_type": first.column_type,
+        "index": first.index_name,
+        "expression": w.expression,
+        "rewrite": rewrite(w, first.column_type),
+        "predicates": [
+            {
+                "predicate": h.wrapped.predicate,
+                "column": h.wrapped.column,
+                "index": h.index_name,
+                "rewrite": rewrite(h.wrapped, h.column_type),
+            }
+            for h in found
+        ],
+        "calls": g.calls,
+        "mean_exec_ms": round(mean_ms, 3),
+        "exec_time_share": round(share, 4),
         "table_rows": round(max(table.reltuples, table.n_live_tup)) if table is not None else None,
-        "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
-        "interval_seconds": round(interval_seconds, 1)}
+        "queryids": [str(q) for q in g.queryids],
+        "query": _short(g.text),
+        "interval_seconds": round(interval_seconds, 1),
+    }
     more = f" (and {len(found) - 1} more predicate{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
     return Finding(
-        "non_sargable_predicate", "warning", obs.target,
-        summary=(f"statement {queryid} filters {name} on {w.expression}, so index {first.index_name} on "
-                 f"{w.column} cannot serve it{more}; {g.calls} calls in {interval_seconds:.0f}s, "
-                 f"{mean_ms:.2f} ms each"),
-        recommendation="\n".join(lines), evidence=evidence,
-        database=g.database, schema=schema, relation=relation, queryid=queryid)
+        "non_sargable_predicate",
+        "warning",
+        obs.target,
+        summary=(
+            f"statement {queryid} filters {name} on {w.expression}, so index {first.index_name} on "
+            f"{w.column} cannot serve it{more}; {g.calls} calls in {interval_seconds:.0f}s, "
+            f"{mean_ms:.2f} ms each"
+        ),
+        recommendation="\n".join(lines),
+        evidence=evidence,
+        database=g.database,
+        schema=schema,
+        relation=relation,
+        queryid=queryid,
+    )
 
 
 def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]:
@@ -199,9 +243,17 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
                 by_table[name].append(_Hidden(w, *hidden))
         for (schema, relation), found in by_table.items():
             if found:
-                yield _finding(obs, g, share, interval.seconds, schema, relation, found,
-                               (g.database, schema, relation) in catalog.partitioned,
-                               catalog.tables.get((g.database, schema, relation)))
+                yield _finding(
+                    obs,
+                    g,
+                    share,
+                    interval.seconds,
+                    schema,
+                    relation,
+                    found,
+                    (g.database, schema, relation) in catalog.partitioned,
+                    catalog.tables.get((g.database, schema, relation)),
+                )
 
 
 CLASSIFIERS = (non_sargable_predicate,)

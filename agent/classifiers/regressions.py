@@ -28,10 +28,12 @@ def _table(schema: str | None, relation: str) -> str:
 def recreate_sql(index: PlanIndex) -> str:
     """The CREATE INDEX that brings back an index the old plan used (CONCURRENTLY where allowed)."""
     if index.definition is None:
-        return (f"-- the old plan used index {_table(index.schema, index.index)} on "
-                f"{_table(index.schema, index.relation)}, which no longer exists; pgradar never saw its definition: "
-                f"recreate it as it was (CREATE INDEX CONCURRENTLY {quote_ident(index.index)} ON "
-                f"{_table(index.schema, index.relation)} (...);)")
+        return (
+            f"-- the old plan used index {_table(index.schema, index.index)} on "
+            f"{_table(index.schema, index.relation)}, which no longer exists; pgradar never saw its definition: "
+            f"recreate it as it was (CREATE INDEX CONCURRENTLY {quote_ident(index.index)} ON "
+            f"{_table(index.schema, index.relation)} (...);)"
+        )
     if " ON ONLY " in index.definition:  # a partitioned table's own index: CONCURRENTLY is not supported
         return index.definition + ";"
     return _CREATE_INDEX.sub(lambda m: f"CREATE {m[1] or ''}INDEX CONCURRENTLY ", index.definition, count=1) + ";"
@@ -56,8 +58,9 @@ def _fix(obs: Observation, plan: StatementPlan, old: PlanShape, new: PlanShape) 
     lines: list[str] = []
     gone: list[str] = []
     if indexes is not None and not indexes.failed_databases:
-        present: dict[tuple[str, str], IndexStat] = {(i.schema, i.index): i for i in indexes.indexes
-                                                     if i.database == plan.database}
+        present: dict[tuple[str, str], IndexStat] = {
+            (i.schema, i.index): i for i in indexes.indexes if i.database == plan.database
+        }
         for used in old.indexes:
             if (used.schema, used.index) in now_used:
                 continue
@@ -74,10 +77,12 @@ def _fix(obs: Observation, plan: StatementPlan, old: PlanShape, new: PlanShape) 
         return "\n".join(lines), gone
     tables = list(dict.fromkeys(_table(schema, relation) for schema, relation in new.relations))
     lines = [f"ANALYZE {t};" for t in tables] or ["-- ANALYZE the tables the statement reads"]
-    lines.append("-- then, if the planner keeps the new plan: pgradar compared the mean execution time of this "
-                 "statement under each plan shape (pg_stat_statements), not the plans' costs; look for what moved "
-                 "the planner (a changed setting such as random_page_cost, effective_cache_size or work_mem, "
-                 "data growth, a new column statistic) and check the statement with EXPLAIN (ANALYZE, BUFFERS)")
+    lines.append(
+        "-- then, if the planner keeps the new plan: pgradar compared the mean execution time of this "
+        "statement under each plan shape (pg_stat_statements), not the plans' costs; look for what moved "
+        "the planner (a changed setting such as random_page_cost, effective_cache_size or work_mem, "
+        "data growth, a new column statistic) and check the statement with EXPLAIN (ANALYZE, BUFFERS)"
+    )
     return "\n".join(lines), gone
 
 
@@ -109,8 +114,12 @@ def plan_regression(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if old is None or new is None or old.shape_hash == new.shape_hash:
             continue
         old_mean, whole_mean = old.mean_exec_ms, new.mean_exec_ms
-        if old_mean is None or whole_mean is None or old.calls < t.plan_regression_min_calls \
-                or new.calls < t.plan_regression_min_calls:
+        if (
+            old_mean is None
+            or whole_mean is None
+            or old.calls < t.plan_regression_min_calls
+            or new.calls < t.plan_regression_min_calls
+        ):
             continue
         recent = new.recent_mean_exec_ms if new.recent_calls >= t.plan_regression_min_calls else None
         new_mean = recent if recent is not None else whole_mean
@@ -120,20 +129,37 @@ def plan_regression(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         severity: Severity = "critical" if factor >= t.plan_regression_critical_factor else "warning"
         fix, gone = _fix(obs, plan, old, new)
         evidence: dict[str, Any] = {
-            "old_shape": old.shape, "new_shape": new.shape, "old_cost": old.total_cost, "new_cost": new.total_cost,
-            "old_mean_exec_ms": round(old_mean, 3), "new_mean_exec_ms": round(new_mean, 3),
-            "new_mean_exec_ms_since_change": round(whole_mean, 3), "factor": round(factor, 2),
-            "old_calls": old.calls, "new_calls": new.calls,
+            "old_shape": old.shape,
+            "new_shape": new.shape,
+            "old_cost": old.total_cost,
+            "new_cost": new.total_cost,
+            "old_mean_exec_ms": round(old_mean, 3),
+            "new_mean_exec_ms": round(new_mean, 3),
+            "new_mean_exec_ms_since_change": round(whole_mean, 3),
+            "factor": round(factor, 2),
+            "old_calls": old.calls,
+            "new_calls": new.calls,
             "old_seen": [old.first_seen.isoformat(), old.last_seen.isoformat()],
-            "new_since": new.first_seen.isoformat(), "old_shape_hash": old.shape_hash,
-            "new_shape_hash": new.shape_hash, "indexes_gone": gone,
-            "query": _short(obs.statement_texts.get((plan.dbid, plan.queryid)))}
+            "new_since": new.first_seen.isoformat(),
+            "old_shape_hash": old.shape_hash,
+            "new_shape_hash": new.shape_hash,
+            "indexes_gone": gone,
+            "query": _short(obs.statement_texts.get((plan.dbid, plan.queryid))),
+        }
         yield Finding(
-            "plan_regression", severity, obs.target,
-            summary=(f"statement {plan.queryid}: the plan changed from {_clip(old.shape)} to {_clip(new.shape)} and "
-                     f"its mean time rose {factor:.1f}x ({old_mean:.3g} ms over {old.calls} calls -> "
-                     f"{new_mean:.3g} ms over {new.calls if recent is None else new.recent_calls} calls)"),
-            recommendation=fix, evidence=evidence, database=plan.database, queryid=str(plan.queryid))
+            "plan_regression",
+            severity,
+            obs.target,
+            summary=(
+                f"statement {plan.queryid}: the plan changed from {_clip(old.shape)} to {_clip(new.shape)} and "
+                f"its mean time rose {factor:.1f}x ({old_mean:.3g} ms over {old.calls} calls -> "
+                f"{new_mean:.3g} ms over {new.calls if recent is None else new.recent_calls} calls)"
+            ),
+            recommendation=fix,
+            evidence=evidence,
+            database=plan.database,
+            queryid=str(plan.queryid),
+        )
 
 
 def _clip(text: str, limit: int = 80) -> str:

@@ -78,16 +78,23 @@ def _stage_advice(paused: bool, standby: str, write_behind: float, behind: float
     if paused:
         return f"replay is paused on {standby}: run SELECT pg_wal_replay_resume(); there"
     if behind > 0 and write_behind >= behind / 2:
-        return (f"WAL is not reaching {standby} fast enough (write/flush lag): check the network "
-                "and the standby's disk, and wal_sender_timeout")
-    return (f"{standby} receives WAL but replays it slowly: look for long queries on it that conflict "
-            "with replay (max_standby_streaming_delay, hot_standby_feedback) and for its I/O; "
-            "SELECT pg_get_wal_replay_pause_state(); tells whether replay is paused")
+        return (
+            f"WAL is not reaching {standby} fast enough (write/flush lag): check the network "
+            "and the standby's disk, and wal_sender_timeout"
+        )
+    return (
+        f"{standby} receives WAL but replays it slowly: look for long queries on it that conflict "
+        "with replay (max_standby_streaming_delay, hot_standby_feedback) and for its I/O; "
+        "SELECT pg_get_wal_replay_pause_state(); tells whether replay is paused"
+    )
 
 
 def _standby_evidence(receiver: ReceiverStat) -> dict[str, Any]:
-    return {"standby_receiver_status": receiver.receiver_status, "standby_pause_state": receiver.pause_state,
-            "standby_received_not_replayed_bytes": receiver.replay_behind_bytes}
+    return {
+        "standby_receiver_status": receiver.receiver_status,
+        "standby_pause_state": receiver.pause_state,
+        "standby_received_not_replayed_bytes": receiver.replay_behind_bytes,
+    }
 
 
 def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding | None:
@@ -95,10 +102,15 @@ def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding |
     linked = standby_peer(obs, row.standby)
     seconds = row.replay_lag_seconds
     evidence: dict[str, Any] = {
-        "state": row.state, "sync_state": row.sync_state, "replay_behind_bytes": row.replay_behind_bytes,
-        "write_behind_bytes": row.write_behind_bytes, "flush_behind_bytes": row.flush_behind_bytes,
-        "replay_lag_seconds": row.replay_lag_seconds, "write_lag_seconds": row.write_lag_seconds,
-        "flush_lag_seconds": row.flush_lag_seconds}
+        "state": row.state,
+        "sync_state": row.sync_state,
+        "replay_behind_bytes": row.replay_behind_bytes,
+        "write_behind_bytes": row.write_behind_bytes,
+        "flush_behind_bytes": row.flush_behind_bytes,
+        "replay_lag_seconds": row.replay_lag_seconds,
+        "write_lag_seconds": row.write_lag_seconds,
+        "flush_lag_seconds": row.flush_lag_seconds,
+    }
     paused = False
     if linked is not None:
         name, rep = linked
@@ -112,12 +124,16 @@ def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding |
         return None
     evidence |= {"lag_bytes": found.behind_bytes, "lag_seconds": found.seconds}
     return Finding(
-        "replication_lag", severity, obs.target,
+        "replication_lag",
+        severity,
+        obs.target,
         f"standby {row.standby} is {human_bytes(found.behind_bytes)} of WAL behind"
         + (f" ({human_seconds(found.seconds)} replay lag)" if found.seconds else "")
         + (", replay paused" if paused else ""),
         _stage_advice(paused, row.standby, row.write_behind_bytes or 0.0, found.behind_bytes),
-        evidence, standby=row.standby)
+        evidence,
+        standby=row.standby,
+    )
 
 
 def unreplayed(receiver: ReceiverStat) -> float:
@@ -126,8 +142,7 @@ def unreplayed(receiver: ReceiverStat) -> float:
     return max(0.0, known_end - (receiver.replay_wal_bytes or known_end))
 
 
-def standby_lag_seconds(now: datetime, receiver: ReceiverStat,
-                        history: Sequence[ReplicationSnapshot]) -> float | None:
+def standby_lag_seconds(now: datetime, receiver: ReceiverStat, history: Sequence[ReplicationSnapshot]) -> float | None:
     """A standby's lag by its own clock: since its last replayed commit, at most as long as it was seen behind.
 
     After an idle hour the last replayed commit is an hour old, and a burst of
@@ -154,15 +169,24 @@ def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) ->
     severity = lag_severity(found, t)
     if severity is None:
         return None
-    evidence = {**_standby_evidence(receiver), "lag_bytes": found.behind_bytes, "lag_seconds": found.seconds,
-                "seen_from": "standby"}
+    evidence = {
+        **_standby_evidence(receiver),
+        "lag_bytes": found.behind_bytes,
+        "lag_seconds": found.seconds,
+        "seen_from": "standby",
+    }
     name = receiver.standby_name
     return Finding(
-        "replication_lag", severity, obs.target,
+        "replication_lag",
+        severity,
+        obs.target,
         f"this standby ({name}) has {human_bytes(found.behind_bytes)} of WAL not replayed"
         + (f", behind for {human_seconds(found.seconds)}" if found.seconds else "")
         + (", replay paused" if receiver.paused else ""),
-        _stage_advice(receiver.paused, name, 0.0, found.behind_bytes), evidence, standby=name)
+        _stage_advice(receiver.paused, name, 0.0, found.behind_bytes),
+        evidence,
+        standby=name,
+    )
 
 
 def replication_lag(obs: Observation, t: Thresholds) -> Iterator[Finding]:
@@ -206,8 +230,9 @@ def inactive_for(obs: Observation, slot: SlotStat) -> tuple[float | None, bool]:
     return (max(0.0, (obs.now - since).total_seconds()), True) if since is not None else (None, True)
 
 
-def slot_severity(slot: SlotStat, t: Thresholds, max_wal_size_bytes: float | None = None,
-                  inactive_s: float | None = None) -> Severity | None:
+def slot_severity(
+    slot: SlotStat, t: Thresholds, max_wal_size_bytes: float | None = None, inactive_s: float | None = None
+) -> Severity | None:
     """Severity of an inactive permanent slot; None when active, temporary, or holding no WAL.
 
     Any WAL held is info (nothing consumes it, and it only grows); more than
@@ -226,9 +251,11 @@ def slot_severity(slot: SlotStat, t: Thresholds, max_wal_size_bytes: float | Non
         return None
     if retained >= t.slot_retained_critical_bytes:
         return "critical"
-    if (retained >= t.slot_retained_warning_bytes
-            or (max_wal_size_bytes is not None and retained > max_wal_size_bytes)
-            or (inactive_s is not None and inactive_s >= t.slot_inactive_warning_s)):
+    if (
+        retained >= t.slot_retained_warning_bytes
+        or (max_wal_size_bytes is not None and retained > max_wal_size_bytes)
+        or (inactive_s is not None and inactive_s >= t.slot_inactive_warning_s)
+    ):
         return "warning"
     return "info"
 
@@ -267,30 +294,48 @@ def replication_slot_inactive(obs: Observation, t: Thresholds) -> Iterable[Findi
             since = f", inactive for at least {human_seconds(idle_s)}"
         else:
             since = ""
-        above = (f", more than max_wal_size ({human_bytes(max_wal)})" if max_wal is not None and retained > max_wal
-                 else "")
+        above = (
+            f", more than max_wal_size ({human_bytes(max_wal)})" if max_wal is not None and retained > max_wal else ""
+        )
         if slot.wal_status == "lost":
-            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and lost: the WAL it needs was removed, "
-                       f"no consumer can use it again (wal_status lost{since})")
+            summary = (
+                f"{slot.slot_type} slot {slot.slot} is inactive and lost: the WAL it needs was removed, "
+                f"no consumer can use it again (wal_status lost{since})"
+            )
         elif slot.wal_status == "unreserved":
-            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL, "
-                       f"more than the server keeps for it: it is lost at the next checkpoint (wal_status "
-                       f"unreserved{since})")
+            summary = (
+                f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL, "
+                f"more than the server keeps for it: it is lost at the next checkpoint (wal_status "
+                f"unreserved{since})"
+            )
         else:
-            summary = (f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL"
-                       f"{above} (wal_status {slot.wal_status or 'none'}{since})")
-        found.append(Finding(
-            "replication_slot_inactive", severity, obs.target, summary,
-            f"SELECT pg_drop_replication_slot({_literal(slot.slot)}); -- unless its consumer comes back; "
-            "max_slot_wal_keep_size caps the WAL a slot may hold",
-            {"retained_bytes": retained, "max_wal_size_bytes": max_wal, "wal_status": slot.wal_status,
-             "slot_type": slot.slot_type, "safe_wal_size_bytes": slot.safe_wal_size_bytes,
-             "database": slot.database or None,
-             "inactive_since": slot.inactive_since.isoformat() if slot.inactive_since else None,
-             "inactive_seconds": round(idle_s) if idle_s is not None else None,
-             "inactive_seconds_from": None if idle_s is None else "agent" if watched_only else "inactive_since",
-             "invalidation_reason": slot.invalidation_reason},
-            slot=slot.slot))
+            summary = (
+                f"{slot.slot_type} slot {slot.slot} is inactive and retains {human_bytes(retained)} of WAL"
+                f"{above} (wal_status {slot.wal_status or 'none'}{since})"
+            )
+        found.append(
+            Finding(
+                "replication_slot_inactive",
+                severity,
+                obs.target,
+                summary,
+                f"SELECT pg_drop_replication_slot({_literal(slot.slot)}); -- unless its consumer comes back; "
+                "max_slot_wal_keep_size caps the WAL a slot may hold",
+                {
+                    "retained_bytes": retained,
+                    "max_wal_size_bytes": max_wal,
+                    "wal_status": slot.wal_status,
+                    "slot_type": slot.slot_type,
+                    "safe_wal_size_bytes": slot.safe_wal_size_bytes,
+                    "database": slot.database or None,
+                    "inactive_since": slot.inactive_since.isoformat() if slot.inactive_since else None,
+                    "inactive_seconds": round(idle_s) if idle_s is not None else None,
+                    "inactive_seconds_from": None if idle_s is None else "agent" if watched_only else "inactive_since",
+                    "invalidation_reason": slot.invalidation_reason,
+                },
+                slot=slot.slot,
+            )
+        )
     return found
 
 

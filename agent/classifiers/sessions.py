@@ -41,10 +41,18 @@ def statement_of(obs: Observation, s: SessionStat) -> str | None:
 
 
 def describe(obs: Observation, s: SessionStat) -> dict[str, Any]:
-    return {"pid": s.pid, "user": s.username, "application": s.application, "client_addr": s.client_addr,
-            "state": s.state, "queryid": str(s.queryid) if s.queryid is not None else None,
-            "statement": statement_of(obs, s), "xact_seconds": s.xact_seconds, "query_seconds": s.query_seconds,
-            "state_seconds": s.state_seconds}
+    return {
+        "pid": s.pid,
+        "user": s.username,
+        "application": s.application,
+        "client_addr": s.client_addr,
+        "state": s.state,
+        "queryid": str(s.queryid) if s.queryid is not None else None,
+        "statement": statement_of(obs, s),
+        "xact_seconds": s.xact_seconds,
+        "query_seconds": s.query_seconds,
+        "state_seconds": s.state_seconds,
+    }
 
 
 def as_setting(seconds: float) -> str:
@@ -74,8 +82,11 @@ def idle_in_transaction(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     snapshot = _sessions(obs)
     if snapshot is None:
         return
-    idle = [s for s in snapshot.sessions if s.idle_in_transaction
-            and (s.state_seconds or 0.0) >= t.idle_in_transaction_warning_s]
+    idle = [
+        s
+        for s in snapshot.sessions
+        if s.idle_in_transaction and (s.state_seconds or 0.0) >= t.idle_in_transaction_warning_s
+    ]
     timeout = _timeout_setting(obs)
     for database, rows in sorted(_by_key(idle, lambda s: s.database).items()):
         rows.sort(key=lambda s: -(s.state_seconds or 0.0))
@@ -84,18 +95,29 @@ def idle_in_transaction(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         severity = tiered(longest, t.idle_in_transaction_warning_s, t.idle_in_transaction_critical_s)
         assert severity is not None
         limit = as_setting(t.idle_in_transaction_critical_s)
-        setting = (f"idle_in_transaction_session_timeout is {human_seconds(timeout)} on the server"
-                   if timeout else "set idle_in_transaction_session_timeout so the server ends them: "
-                   f"ALTER DATABASE {quote_ident(database)} SET idle_in_transaction_session_timeout = '{limit}';")
+        setting = (
+            f"idle_in_transaction_session_timeout is {human_seconds(timeout)} on the server"
+            if timeout
+            else "set idle_in_transaction_session_timeout so the server ends them: "
+            f"ALTER DATABASE {quote_ident(database)} SET idle_in_transaction_session_timeout = '{limit}';"
+        )
         yield Finding(
-            "idle_in_transaction", severity, obs.target,
+            "idle_in_transaction",
+            severity,
+            obs.target,
             f"{len(rows)} session(s) in {database} idle in transaction, the longest for {human_seconds(longest)} "
             f"(pid {worst.pid}, user {worst.username}, application {worst.application or '-'})",
             f"SELECT pg_terminate_backend({worst.pid}); -- then fix the application that leaves transactions "
             f"open; {setting}",
-            {"sessions": len(rows), "longest_seconds": longest, "pids": [s.pid for s in rows[:MAX_LISTED]],
-             "idle_in_transaction_session_timeout_s": timeout, "oldest": describe(obs, worst)},
-            database=database)
+            {
+                "sessions": len(rows),
+                "longest_seconds": longest,
+                "pids": [s.pid for s in rows[:MAX_LISTED]],
+                "idle_in_transaction_session_timeout_s": timeout,
+                "oldest": describe(obs, worst),
+            },
+            database=database,
+        )
 
 
 def long_running_query(obs: Observation, t: Thresholds) -> Iterator[Finding]:
@@ -111,10 +133,14 @@ def long_running_query(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     snapshot = _sessions(obs)
     if snapshot is None:
         return
-    running = [s for s in snapshot.sessions if s.state == "active" and not s.blocked
-               and (s.query_seconds or 0.0) >= t.long_query_warning_s]
-    for (database, queryid), rows in sorted(_by_key(running, lambda s: (s.database, s.queryid)).items(),
-                                            key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    running = [
+        s
+        for s in snapshot.sessions
+        if s.state == "active" and not s.blocked and (s.query_seconds or 0.0) >= t.long_query_warning_s
+    ]
+    for (database, queryid), rows in sorted(
+        _by_key(running, lambda s: (s.database, s.queryid)).items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)
+    ):
         rows.sort(key=lambda s: -(s.query_seconds or 0.0))
         worst = rows[0]
         longest = worst.query_seconds or 0.0
@@ -122,16 +148,26 @@ def long_running_query(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         assert severity is not None
         what = f"queryid {queryid}" if queryid is not None else "a statement"
         yield Finding(
-            "long_running_query", severity, obs.target,
+            "long_running_query",
+            severity,
+            obs.target,
             f"{what} in {database} has run for {human_seconds(longest)} (pid {worst.pid}, user {worst.username}"
-            + (f", waiting on {worst.wait_event_type}/{worst.wait_event}" if worst.wait_event_type else "") + ")",
+            + (f", waiting on {worst.wait_event_type}/{worst.wait_event}" if worst.wait_event_type else "")
+            + ")",
             f"SELECT pg_cancel_backend({worst.pid}); -- if it should not run this long; a limit for its role: "
             f"ALTER ROLE {quote_ident(worst.username)} SET statement_timeout = "
             f"'{as_setting(t.long_query_critical_s)}';",
-            {"sessions": len(rows), "longest_seconds": longest, "pids": [s.pid for s in rows[:MAX_LISTED]],
-             "wait_event_type": worst.wait_event_type or None, "wait_event": worst.wait_event or None,
-             "running": describe(obs, worst)},
-            database=database, queryid=str(queryid) if queryid is not None else None)
+            {
+                "sessions": len(rows),
+                "longest_seconds": longest,
+                "pids": [s.pid for s in rows[:MAX_LISTED]],
+                "wait_event_type": worst.wait_event_type or None,
+                "wait_event": worst.wait_event or None,
+                "running": describe(obs, worst),
+            },
+            database=database,
+            queryid=str(queryid) if queryid is not None else None,
+        )
 
 
 def root_blockers(sessions: Sequence[SessionStat], blocked: Iterable[SessionStat]) -> list[int]:
@@ -182,20 +218,35 @@ def lock_contention(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         on = f" on {qualified(schema, relation)}" if relation else ""
         blocker = f"pid {roots[0]}" if roots else "another session"
         if head is not None:
-            blocker += f" ({head.state}, user {head.username}" + (
-                f", queryid {head.queryid}" if head.queryid is not None else "") + ")"
+            blocker += (
+                f" ({head.state}, user {head.username}"
+                + (f", queryid {head.queryid}" if head.queryid is not None else "")
+                + ")"
+            )
         yield Finding(
-            "lock_contention", severity, obs.target,
+            "lock_contention",
+            severity,
+            obs.target,
             f"{len(rows)} session(s) in {database} blocked{on} for up to {human_seconds(longest)} by {blocker}",
-            (f"SELECT pg_terminate_backend({roots[0]}); -- the session holding the lock, if it should not hold it"
-             if roots else "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity; -- find the holder")
+            (
+                f"SELECT pg_terminate_backend({roots[0]}); -- the session holding the lock, if it should not hold it"
+                if roots
+                else "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity; -- find the holder"
+            )
             + "; lock_timeout keeps waiters from queueing behind it",
-            {"blocked_sessions": len(rows), "longest_wait_seconds": longest,
-             "blocked_pids": [s.pid for s in rows[:MAX_LISTED]],
-             "blocking_pids": sorted({p for s in rows for p in s.blocked_by})[:MAX_LISTED],
-             "root_blocking_pids": roots[:MAX_LISTED], "relid": rows[0].lock_relid,
-             "blocker": describe(obs, head) if head is not None else None},
-            database=database, schema=schema or None, relation=relation or None)
+            {
+                "blocked_sessions": len(rows),
+                "longest_wait_seconds": longest,
+                "blocked_pids": [s.pid for s in rows[:MAX_LISTED]],
+                "blocking_pids": sorted({p for s in rows for p in s.blocked_by})[:MAX_LISTED],
+                "root_blocking_pids": roots[:MAX_LISTED],
+                "relid": rows[0].lock_relid,
+                "blocker": describe(obs, head) if head is not None else None,
+            },
+            database=database,
+            schema=schema or None,
+            relation=relation or None,
+        )
 
 
 CLASSIFIERS = (idle_in_transaction, long_running_query, lock_contention)

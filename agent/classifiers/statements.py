@@ -102,22 +102,39 @@ def temp_spill(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         text = _text(obs, d)
         sorts = text is not None and "order by" in group_key(text)
         evidence: dict[str, Any] = {
-            "temp_bytes_per_call": round(per_call), "temp_blocks_written": d.temp_blks_written,
-            "calls": d.calls, "mean_exec_ms": round(d.mean_exec_ms, 3), "exec_time_share": round(share, 4),
-            "work_mem_bytes": work_mem, "suggested_work_mem": size, "interval_seconds": round(interval.seconds, 1),
-            "query": _short(text)}
-        index_hint = " or an index matching its ORDER BY, so it reads the rows in order without sorting" \
-            if sorts else ""
+            "temp_bytes_per_call": round(per_call),
+            "temp_blocks_written": d.temp_blks_written,
+            "calls": d.calls,
+            "mean_exec_ms": round(d.mean_exec_ms, 3),
+            "exec_time_share": round(share, 4),
+            "work_mem_bytes": work_mem,
+            "suggested_work_mem": size,
+            "interval_seconds": round(interval.seconds, 1),
+            "query": _short(text),
+        }
+        index_hint = (
+            " or an index matching its ORDER BY, so it reads the rows in order without sorting" if sorts else ""
+        )
         yield Finding(
-            "temp_spill", "critical" if share >= t.statement_min_share else "warning", obs.target,
-            summary=(f"statement {d.queryid} writes {human_bytes(per_call)} of temporary files per call "
-                     f"({d.calls} calls in {interval.seconds:.0f}s); the server's work_mem is "
-                     f"{human_bytes(work_mem) if work_mem else 'unknown'} (a role or session may set less)"),
-            recommendation=(f"ALTER ROLE {quote_ident(d.username)} SET work_mem = '{size}'; "
-                            f"(or for this statement alone: SET LOCAL work_mem = '{size}'; in its transaction)"
-                            f"{index_hint}" if d.username else
-                            f"SET LOCAL work_mem = '{size}'; in the statement's transaction{index_hint}"),
-            evidence=evidence, database=d.database, queryid=str(d.queryid))
+            "temp_spill",
+            "critical" if share >= t.statement_min_share else "warning",
+            obs.target,
+            summary=(
+                f"statement {d.queryid} writes {human_bytes(per_call)} of temporary files per call "
+                f"({d.calls} calls in {interval.seconds:.0f}s); the server's work_mem is "
+                f"{human_bytes(work_mem) if work_mem else 'unknown'} (a role or session may set less)"
+            ),
+            recommendation=(
+                f"ALTER ROLE {quote_ident(d.username)} SET work_mem = '{size}'; "
+                f"(or for this statement alone: SET LOCAL work_mem = '{size}'; in its transaction)"
+                f"{index_hint}"
+                if d.username
+                else f"SET LOCAL work_mem = '{size}'; in the statement's transaction{index_hint}"
+            ),
+            evidence=evidence,
+            database=d.database,
+            queryid=str(d.queryid),
+        )
 
 
 # --- low_cache_hit --------------------------------------------------------------------
@@ -151,20 +168,33 @@ def low_cache_hit(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if read_ratio < t.low_cache_hit_read_ratio or share < t.statement_min_share:
             continue
         yield Finding(
-            "low_cache_hit", "warning", obs.target,
-            summary=(f"statement {d.queryid} reads {read_ratio:.0%} of its blocks from disk "
-                     f"({human_bytes(d.shared_blks_read * block / d.calls)} per call) and takes {share:.0%} "
-                     f"of the execution time"),
-            recommendation=("Make it read fewer blocks: index the columns it filters on (CREATE INDEX "
-                            "CONCURRENTLY ...; see the seq_scan findings of its tables) or, if it needs "
-                            "those blocks, raise shared_buffers so its working set stays cached"),
-            evidence={"hit_ratio": round(1 - read_ratio, 4), "blocks_read": d.shared_blks_read,
-                      "blocks_hit": d.shared_blks_hit, "bytes_read_per_call": round(d.shared_blks_read * block
-                                                                                    / d.calls),
-                      "calls": d.calls, "exec_time_share": round(share, 4),
-                      "io_read_ms": round(d.blk_read_ms, 3), "interval_seconds": round(interval.seconds, 1),
-                      "query": _short(_text(obs, d))},
-            database=d.database, queryid=str(d.queryid))
+            "low_cache_hit",
+            "warning",
+            obs.target,
+            summary=(
+                f"statement {d.queryid} reads {read_ratio:.0%} of its blocks from disk "
+                f"({human_bytes(d.shared_blks_read * block / d.calls)} per call) and takes {share:.0%} "
+                f"of the execution time"
+            ),
+            recommendation=(
+                "Make it read fewer blocks: index the columns it filters on (CREATE INDEX "
+                "CONCURRENTLY ...; see the seq_scan findings of its tables) or, if it needs "
+                "those blocks, raise shared_buffers so its working set stays cached"
+            ),
+            evidence={
+                "hit_ratio": round(1 - read_ratio, 4),
+                "blocks_read": d.shared_blks_read,
+                "blocks_hit": d.shared_blks_hit,
+                "bytes_read_per_call": round(d.shared_blks_read * block / d.calls),
+                "calls": d.calls,
+                "exec_time_share": round(share, 4),
+                "io_read_ms": round(d.blk_read_ms, 3),
+                "interval_seconds": round(interval.seconds, 1),
+                "query": _short(_text(obs, d)),
+            },
+            database=d.database,
+            queryid=str(d.queryid),
+        )
 
 
 # --- n_plus_one --------------------------------------------------------------------------
@@ -265,48 +295,73 @@ def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     groups = [g for g in statement_groups(obs, interval.deltas) if g.text is not None and is_select(g.text)]
     xacts = committed_in(obs, interval)
     for g in groups:
-        if g.calls < t.n_plus_one_min_calls or g.rows_per_call > t.n_plus_one_max_rows_per_call \
-                or g.exec_ms / g.calls > t.n_plus_one_max_mean_ms:
+        if (
+            g.calls < t.n_plus_one_min_calls
+            or g.rows_per_call > t.n_plus_one_max_rows_per_call
+            or g.exec_ms / g.calls > t.n_plus_one_max_mean_ms
+        ):
             continue
         committed = xacts.get(g.database) or None  # none counted yet: pg_stat_database lags, not known
         per_xact = g.calls / max(committed, 1.0) if committed is not None else None
         by_xact = per_xact is not None and per_xact >= t.n_plus_one_calls_per_xact
-        parents = [p for p in groups
-                   if p is not g and p.database == g.database and p.calls
-                   and p.rows_per_call >= t.n_plus_one_calls_per_xact and g.calls / 2 <= p.rows <= g.calls * 2]
+        parents = [
+            p
+            for p in groups
+            if p is not g
+            and p.database == g.database
+            and p.calls
+            and p.rows_per_call >= t.n_plus_one_calls_per_xact
+            and g.calls / 2 <= p.rows <= g.calls * 2
+        ]
         parent = min(parents, key=lambda p: abs(math.log(p.rows / g.calls))) if parents else None
         if not by_xact and parent is None:
             continue
         queryid = g.queryids[0]
         evidence: dict[str, Any] = {
-            "calls": g.calls, "calls_per_second": round(g.calls / interval.seconds, 2),
-            "rows_per_call": round(g.rows_per_call, 3), "mean_exec_ms": round(g.exec_ms / g.calls, 4),
+            "calls": g.calls,
+            "calls_per_second": round(g.calls / interval.seconds, 2),
+            "rows_per_call": round(g.rows_per_call, 3),
+            "mean_exec_ms": round(g.exec_ms / g.calls, 4),
             "transactions_committed": round(committed) if committed is not None else None,
             "calls_per_transaction": round(per_xact, 2) if per_xact is not None else None,
-            "queryids": [str(q) for q in g.queryids], "query": _short(g.text),
+            "queryids": [str(q) for q in g.queryids],
+            "query": _short(g.text),
             "parent_queryid": str(parent.queryids[0]) if parent else None,
-            "parent_rows": parent.rows if parent else None, "parent_calls": parent.calls if parent else None,
+            "parent_rows": parent.rows if parent else None,
+            "parent_calls": parent.calls if parent else None,
             "parent_query": _short(parent.text) if parent else None,
-            "interval_seconds": round(interval.seconds, 1)}
+            "interval_seconds": round(interval.seconds, 1),
+        }
         of_parent = f" once per row of statement {parent.queryids[0]}" if parent else ""
         yield Finding(
-            "n_plus_one", "warning" if by_xact and parent else "info", obs.target,
-            summary=(f"statement {queryid} ran {g.calls} times in {interval.seconds:.0f}s{of_parent}, "
-                     f"{g.rows_per_call:.1f} row per call"
-                     + (f", {per_xact:.0f} calls per transaction" if per_xact is not None else "")),
-            recommendation=("Fetch the rows in one statement instead of one per row: join it into the parent "
-                            "query, or pass the parent's keys at once (WHERE id = ANY($1)); one round trip "
-                            f"instead of {g.calls}"),
-            evidence=evidence, database=g.database, queryid=str(queryid))
+            "n_plus_one",
+            "warning" if by_xact and parent else "info",
+            obs.target,
+            summary=(
+                f"statement {queryid} ran {g.calls} times in {interval.seconds:.0f}s{of_parent}, "
+                f"{g.rows_per_call:.1f} row per call"
+                + (f", {per_xact:.0f} calls per transaction" if per_xact is not None else "")
+            ),
+            recommendation=(
+                "Fetch the rows in one statement instead of one per row: join it into the parent "
+                "query, or pass the parent's keys at once (WHERE id = ANY($1)); one round trip "
+                f"instead of {g.calls}"
+            ),
+            evidence=evidence,
+            database=g.database,
+            queryid=str(queryid),
+        )
 
 
 # --- select_star ------------------------------------------------------------------------
 
 
-def _find_table(tables: Sequence[TableStat], database: str, schema: str | None,
-                relation: str) -> TableStat | None:
-    candidates = [x for x in tables if x.database == database and x.relation == relation
-                  and (schema is None or x.schema == schema)]
+def _find_table(tables: Sequence[TableStat], database: str, schema: str | None, relation: str) -> TableStat | None:
+    candidates = [
+        x
+        for x in tables
+        if x.database == database and x.relation == relation and (schema is None or x.schema == schema)
+    ]
     if len(candidates) > 1 and schema is None:  # search_path unknown: public first, as by default
         candidates = [x for x in candidates if x.schema == "public"] or candidates[:1]
     return candidates[0] if len(candidates) == 1 else None
@@ -337,15 +392,30 @@ def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 continue
             name = qualified(table.schema, table.relation)
             yield Finding(
-                "select_star", "info", obs.target,
-                summary=(f"statement {g.queryids[0]} selects all {table.column_count} columns of {name}, "
-                         f"{g.calls} times in {interval.seconds:.0f}s"),
-                recommendation=(f"Name the columns the application reads instead of * (SELECT col_a, col_b "
-                                f"FROM {name} ...): fewer bytes per row, and index-only scans become possible"),
-                evidence={"calls": g.calls, "rows_per_call": round(g.rows_per_call, 3),
-                          "columns": table.column_count, "queryids": [str(q) for q in g.queryids],
-                          "query": _short(g.text), "interval_seconds": round(interval.seconds, 1)},
-                database=g.database, schema=table.schema, relation=table.relation, queryid=str(g.queryids[0]))
+                "select_star",
+                "info",
+                obs.target,
+                summary=(
+                    f"statement {g.queryids[0]} selects all {table.column_count} columns of {name}, "
+                    f"{g.calls} times in {interval.seconds:.0f}s"
+                ),
+                recommendation=(
+                    f"Name the columns the application reads instead of * (SELECT col_a, col_b "
+                    f"FROM {name} ...): fewer bytes per row, and index-only scans become possible"
+                ),
+                evidence={
+                    "calls": g.calls,
+                    "rows_per_call": round(g.rows_per_call, 3),
+                    "columns": table.column_count,
+                    "queryids": [str(q) for q in g.queryids],
+                    "query": _short(g.text),
+                    "interval_seconds": round(interval.seconds, 1),
+                },
+                database=g.database,
+                schema=table.schema,
+                relation=table.relation,
+                queryid=str(g.queryids[0]),
+            )
             break
 
 
@@ -406,8 +476,9 @@ def row_misestimate(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         yield from _misestimates(obs, t, plan, by_queryid, by_text)
 
 
-def _misestimates(obs: Observation, t: Thresholds, plan: PlanSample, by_queryid: dict[int, str],
-                  by_text: dict[str, tuple[str, int]]) -> Iterable[Finding]:
+def _misestimates(
+    obs: Observation, t: Thresholds, plan: PlanSample, by_queryid: dict[int, str], by_text: dict[str, tuple[str, int]]
+) -> Iterable[Finding]:
     queryid, database = plan.queryid, plan.database
     if queryid is None and literal_free(plan.query) in by_text:
         database, queryid = by_text[literal_free(plan.query)]
@@ -423,24 +494,43 @@ def _misestimates(obs: Observation, t: Thresholds, plan: PlanSample, by_queryid:
     for (schema, relation), node in worst.items():
         name = qualified(schema, relation) if schema and relation else (quote_ident(relation) if relation else None)
         direction = "under" if node.actual_rows > node.plan_rows else "over"
-        fix = (f"ANALYZE {name}; if the estimate stays off after a fresh analyze, raise the statistics "
-               f"target of the filtered column (ALTER TABLE {name} ALTER COLUMN ... SET STATISTICS 1000; then "
-               f"ANALYZE) or add extended statistics on correlated columns (CREATE STATISTICS ... ON ... "
-               f"FROM {name})") if name else \
-            "ANALYZE the tables of this statement; for correlated columns, CREATE STATISTICS"
+        fix = (
+            (
+                f"ANALYZE {name}; if the estimate stays off after a fresh analyze, raise the statistics "
+                f"target of the filtered column (ALTER TABLE {name} ALTER COLUMN ... SET STATISTICS 1000; then "
+                f"ANALYZE) or add extended statistics on correlated columns (CREATE STATISTICS ... ON ... "
+                f"FROM {name})"
+            )
+            if name
+            else "ANALYZE the tables of this statement; for correlated columns, CREATE STATISTICS"
+        )
         yield Finding(
-            "row_misestimate", "warning", obs.target,
-            summary=(f"statement {queryid if queryid is not None else '(unknown queryid)'}: the planner "
-                     f"{direction}estimated {node.node_type} on {name or 'a join'} by {node.factor:.0f}x "
-                     f"({node.plan_rows:.0f} rows estimated, {node.actual_rows:.0f} actual)"),
+            "row_misestimate",
+            "warning",
+            obs.target,
+            summary=(
+                f"statement {queryid if queryid is not None else '(unknown queryid)'}: the planner "
+                f"{direction}estimated {node.node_type} on {name or 'a join'} by {node.factor:.0f}x "
+                f"({node.plan_rows:.0f} rows estimated, {node.actual_rows:.0f} actual)"
+            ),
             recommendation=fix,
-            evidence={"node_type": node.node_type, "estimated_rows": node.plan_rows,
-                      "actual_rows": node.actual_rows, "loops": node.loops, "factor": round(node.factor, 1),
-                      "condition": node.condition, "duration_ms": plan.duration_ms,
-                      "query": _short(plan.query), "source": plan.source,
-                      "seen_at": plan.seen_at.isoformat()},
-            database=database, schema=schema, relation=relation,
-            queryid=str(queryid) if queryid is not None else None)
+            evidence={
+                "node_type": node.node_type,
+                "estimated_rows": node.plan_rows,
+                "actual_rows": node.actual_rows,
+                "loops": node.loops,
+                "factor": round(node.factor, 1),
+                "condition": node.condition,
+                "duration_ms": plan.duration_ms,
+                "query": _short(plan.query),
+                "source": plan.source,
+                "seen_at": plan.seen_at.isoformat(),
+            },
+            database=database,
+            schema=schema,
+            relation=relation,
+            queryid=str(queryid) if queryid is not None else None,
+        )
 
 
 CLASSIFIERS = (temp_spill, low_cache_hit, n_plus_one, select_star, row_misestimate)

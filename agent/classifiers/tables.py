@@ -61,10 +61,26 @@ def _table_float(table: TableStat, name: str, default: float) -> float:
         return default
 
 
-def _finding(kind: str, severity: Severity, obs: Observation, table: TableStat, summary: str,
-             recommendation: str, evidence: dict[str, object]) -> Finding:
-    return Finding(kind, severity, obs.target, summary, recommendation, evidence,
-                   database=table.database, schema=table.schema, relation=table.relation)
+def _finding(
+    kind: str,
+    severity: Severity,
+    obs: Observation,
+    table: TableStat,
+    summary: str,
+    recommendation: str,
+    evidence: dict[str, object],
+) -> Finding:
+    return Finding(
+        kind,
+        severity,
+        obs.target,
+        summary,
+        recommendation,
+        evidence,
+        database=table.database,
+        schema=table.schema,
+        relation=table.relation,
+    )
 
 
 # --- stale_stats -----------------------------------------------------------------------
@@ -82,8 +98,7 @@ def modified_since_analyze(table: TableStat) -> float:
     """
     mods = float(table.n_mod_since_analyze)
     inserted = float(table.n_tup_ins)
-    if (table.last_analyzed is not None and inserted > 0 and mods >= inserted
-            and table.reltuples >= 0.9 * inserted):
+    if table.last_analyzed is not None and inserted > 0 and mods >= inserted and table.reltuples >= 0.9 * inserted:
         return max(mods - inserted, abs(table.n_live_tup - table.reltuples))
     return mods
 
@@ -102,10 +117,16 @@ def autovacuum_limit(table: TableStat, settings: Settings | None, kind: str) -> 
     """When autovacuum runs ``kind`` ('analyze' or 'vacuum') here: per-table reloptions over the settings."""
     defaults = {"analyze": (50, 0.1), "vacuum": (50, 0.2)}[kind]
     enabled = (settings.autovacuum if settings else True) and reloption(table, "autovacuum_enabled") != "false"
-    threshold = _table_float(table, f"autovacuum_{kind}_threshold",
-                             getattr(settings, f"autovacuum_{kind}_threshold") if settings else defaults[0])
-    scale = _table_float(table, f"autovacuum_{kind}_scale_factor",
-                         getattr(settings, f"autovacuum_{kind}_scale_factor") if settings else defaults[1])
+    threshold = _table_float(
+        table,
+        f"autovacuum_{kind}_threshold",
+        getattr(settings, f"autovacuum_{kind}_threshold") if settings else defaults[0],
+    )
+    scale = _table_float(
+        table,
+        f"autovacuum_{kind}_scale_factor",
+        getattr(settings, f"autovacuum_{kind}_scale_factor") if settings else defaults[1],
+    )
     return AutovacuumLimit(enabled, threshold, scale)
 
 
@@ -117,8 +138,10 @@ def autovacuum_fix(name: str, table: TableStat, limit: AutovacuumLimit, changed:
     rows = table_rows(table)
     if limit.trigger(rows) > changed:
         wanted = max(round(ratio / 4, 3), 0.001)
-        return (f"ALTER TABLE {target} SET (autovacuum_{name}_scale_factor = {wanted});  -- autovacuum waits for "
-                f"{limit.trigger(rows):.0f} changed rows on this table")
+        return (
+            f"ALTER TABLE {target} SET (autovacuum_{name}_scale_factor = {wanted});  -- autovacuum waits for "
+            f"{limit.trigger(rows):.0f} changed rows on this table"
+        )
     return ""
 
 
@@ -148,25 +171,46 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         base = table.reltuples if table.reltuples > 0 else float(table.n_live_tup)
         ratio = changed / max(base, 1.0)
         limit = autovacuum_limit(table, settings, "analyze")
-        evidence = {"n_mod_since_analyze": table.n_mod_since_analyze, "modified_estimate": round(changed),
-                    "reltuples": table.reltuples, "n_live_tup": table.n_live_tup,
-                    "last_analyze": _iso(table.last_analyzed), "autovacuum_analyze_trigger_rows":
-                    round(limit.trigger(rows)), "autovacuum_enabled": limit.enabled}
+        evidence = {
+            "n_mod_since_analyze": table.n_mod_since_analyze,
+            "modified_estimate": round(changed),
+            "reltuples": table.reltuples,
+            "n_live_tup": table.n_live_tup,
+            "last_analyze": _iso(table.last_analyzed),
+            "autovacuum_analyze_trigger_rows": round(limit.trigger(rows)),
+            "autovacuum_enabled": limit.enabled,
+        }
         fix = autovacuum_fix("analyze", table, limit, changed, t.stale_stats_modified_ratio)
         recommendation = f"ANALYZE {target};" + (f"\n{fix}" if fix else "")
         if table.last_analyzed is None:
-            yield _finding("stale_stats", "warning", obs, table,
-                           f"{target} ({rows:,.0f} rows) has never been analyzed: the planner guesses its size "
-                           "and value distribution", recommendation, evidence)
+            yield _finding(
+                "stale_stats",
+                "warning",
+                obs,
+                table,
+                f"{target} ({rows:,.0f} rows) has never been analyzed: the planner guesses its size "
+                "and value distribution",
+                recommendation,
+                evidence,
+            )
         elif ratio >= t.stale_stats_modified_ratio:
             since = (obs.now - table.last_analyzed).total_seconds()
             due = limit.enabled and not fix and since < t.stale_stats_grace_s
             severity: Severity = "info" if due else "warning"
-            why = (f"; autovacuum is due to analyze it (last analyze {human_seconds(since)} ago)" if due
-                   else "; plans use out-of-date statistics")
-            yield _finding("stale_stats", severity, obs, table,
-                           f"{target}: {changed:,.0f} rows changed since the last analyze, {ratio:.0%} of "
-                           f"{base:,.0f}{why}", recommendation, {**evidence, "ratio": round(ratio, 3)})
+            why = (
+                f"; autovacuum is due to analyze it (last analyze {human_seconds(since)} ago)"
+                if due
+                else "; plans use out-of-date statistics"
+            )
+            yield _finding(
+                "stale_stats",
+                severity,
+                obs,
+                table,
+                f"{target}: {changed:,.0f} rows changed since the last analyze, {ratio:.0%} of {base:,.0f}{why}",
+                recommendation,
+                {**evidence, "ratio": round(ratio, 3)},
+            )
 
 
 def _iso(moment: object) -> str | None:
@@ -199,15 +243,27 @@ def dead_tuples(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         target = qualified(table.schema, table.relation)
         limit = autovacuum_limit(table, settings, "vacuum")
         fix = autovacuum_fix("vacuum", table, limit, dead, t.dead_tuples_ratio)
-        hint = fix or ("-- autovacuum should have run: look for long transactions holding back the xmin horizon "
-                       "(pg_stat_activity.backend_xmin, replication slots, prepared transactions)")
+        hint = fix or (
+            "-- autovacuum should have run: look for long transactions holding back the xmin horizon "
+            "(pg_stat_activity.backend_xmin, replication slots, prepared transactions)"
+        )
         severity: Severity = "critical" if ratio >= min(2 * t.dead_tuples_ratio, 0.5) else "warning"
-        yield _finding("dead_tuples", severity, obs, table,
-                       f"{target}: {dead:,.0f} dead rows, {ratio:.0%} of the table; vacuum is not keeping up",
-                       f"VACUUM (VERBOSE, ANALYZE) {target};\n{hint}",
-                       {"n_dead_tup": table.n_dead_tup, "n_live_tup": table.n_live_tup, "ratio": round(ratio, 3),
-                        "last_vacuum": _iso(table.last_vacuumed), "size_bytes": table.size_bytes,
-                        "autovacuum_vacuum_trigger_rows": round(limit.trigger(table_rows(table)))})
+        yield _finding(
+            "dead_tuples",
+            severity,
+            obs,
+            table,
+            f"{target}: {dead:,.0f} dead rows, {ratio:.0%} of the table; vacuum is not keeping up",
+            f"VACUUM (VERBOSE, ANALYZE) {target};\n{hint}",
+            {
+                "n_dead_tup": table.n_dead_tup,
+                "n_live_tup": table.n_live_tup,
+                "ratio": round(ratio, 3),
+                "last_vacuum": _iso(table.last_vacuumed),
+                "size_bytes": table.size_bytes,
+                "autovacuum_vacuum_trigger_rows": round(limit.trigger(table_rows(table))),
+            },
+        )
 
 
 # --- xid_wraparound --------------------------------------------------------------------
@@ -232,23 +288,41 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         if age < t.xid_age_warning:
             continue
         severity: Severity = "critical" if age >= t.xid_age_critical else "warning"
-        oldest = max((x for x in tables if x.database == db.database and x.xid_age is not None),
-                     key=lambda x: x.xid_age or 0, default=None)
-        evidence: dict[str, object] = {"xid_age": db.xid_age, "mxid_age": db.mxid_age,
-                                       "warning_at": t.xid_age_warning, "critical_at": t.xid_age_critical}
+        oldest = max(
+            (x for x in tables if x.database == db.database and x.xid_age is not None),
+            key=lambda x: x.xid_age or 0,
+            default=None,
+        )
+        evidence: dict[str, object] = {
+            "xid_age": db.xid_age,
+            "mxid_age": db.mxid_age,
+            "warning_at": t.xid_age_warning,
+            "critical_at": t.xid_age_critical,
+        }
         if oldest is not None and (oldest.xid_age or 0) >= 0.9 * age:
             target = qualified(oldest.schema, oldest.relation)
-            yield Finding("xid_wraparound", severity, obs.target,
-                          f"database {db.database}: transaction ID age {age:,.0f}, held back by {target} "
-                          f"(age {oldest.xid_age:,}); writes stop near 2,000,000,000",
-                          f"-- in database {quote_ident(db.database)}:\nVACUUM (FREEZE, VERBOSE) {target};",
-                          {**evidence, "table_xid_age": oldest.xid_age}, database=db.database,
-                          schema=oldest.schema, relation=oldest.relation)
+            yield Finding(
+                "xid_wraparound",
+                severity,
+                obs.target,
+                f"database {db.database}: transaction ID age {age:,.0f}, held back by {target} "
+                f"(age {oldest.xid_age:,}); writes stop near 2,000,000,000",
+                f"-- in database {quote_ident(db.database)}:\nVACUUM (FREEZE, VERBOSE) {target};",
+                {**evidence, "table_xid_age": oldest.xid_age},
+                database=db.database,
+                schema=oldest.schema,
+                relation=oldest.relation,
+            )
         else:
-            yield Finding("xid_wraparound", severity, obs.target,
-                          f"database {db.database}: transaction ID age {age:,.0f}; writes stop near 2,000,000,000",
-                          f"-- in database {quote_ident(db.database)}:\nVACUUM (FREEZE, VERBOSE);", evidence,
-                          database=db.database)
+            yield Finding(
+                "xid_wraparound",
+                severity,
+                obs.target,
+                f"database {db.database}: transaction ID age {age:,.0f}; writes stop near 2,000,000,000",
+                f"-- in database {quote_ident(db.database)}:\nVACUUM (FREEZE, VERBOSE);",
+                evidence,
+                database=db.database,
+            )
 
 
 # --- seq_scan from table counters ----------------------------------------------------------
@@ -263,12 +337,21 @@ def _scan_counts(obs: Observation, table: TableStat) -> tuple[int, int, int]:
     counters went backwards (a reset).
     """
     history: Iterable[TablesSnapshot] = obs.history.get("tables", ())
-    first = next((x for snap in history for x in snap.tables
-                  if x.database == table.database and x.relid == table.relid), None)
-    if first is not None and first is not table and table.seq_scan >= first.seq_scan \
-            and table.idx_scan >= first.idx_scan and table.seq_tup_read >= first.seq_tup_read:
-        return (table.seq_scan - first.seq_scan, table.seq_tup_read - first.seq_tup_read,
-                table.idx_scan - first.idx_scan)
+    first = next(
+        (x for snap in history for x in snap.tables if x.database == table.database and x.relid == table.relid), None
+    )
+    if (
+        first is not None
+        and first is not table
+        and table.seq_scan >= first.seq_scan
+        and table.idx_scan >= first.idx_scan
+        and table.seq_tup_read >= first.seq_tup_read
+    ):
+        return (
+            table.seq_scan - first.seq_scan,
+            table.seq_tup_read - first.seq_tup_read,
+            table.idx_scan - first.idx_scan,
+        )
     return table.seq_scan, table.seq_tup_read, table.idx_scan
 
 
@@ -277,8 +360,9 @@ def _planned_relations(obs: Observation) -> set[tuple[str, str, str]]:
     plans = obs.latest("plans")
     if plans is None:
         return set()
-    return {(p.database, scan.schema, scan.relation) for p in plans.plans for scan in p.seq_scans
-            if scan.schema is not None}
+    return {
+        (p.database, scan.schema, scan.relation) for p in plans.plans for scan in p.seq_scans if scan.schema is not None
+    }
 
 
 MAX_TEXTS_SEARCHED = 50
@@ -295,10 +379,14 @@ def suggested_index(obs: Observation, table: TableStat) -> tuple[tuple[str, ...]
     indexes: IndexesSnapshot | None = obs.latest("indexes")
     if statements is None:
         return None
-    existing = [[c or "" for c in i.keys] for i in (indexes.indexes if indexes else ())
-                if i.database == table.database and i.relid == table.relid and i.predicate is None]
-    rows = sorted((r for r in statements.rows if r.database == table.database and r.toplevel),
-                  key=lambda r: -r.total_exec_ms)[:MAX_TEXTS_SEARCHED]
+    existing = [
+        [c or "" for c in i.keys]
+        for i in (indexes.indexes if indexes else ())
+        if i.database == table.database and i.relid == table.relid and i.predicate is None
+    ]
+    rows = sorted(
+        (r for r in statements.rows if r.database == table.database and r.toplevel), key=lambda r: -r.total_exec_ms
+    )[:MAX_TEXTS_SEARCHED]
     for row in rows:
         text = obs.statement_texts.get((row.dbid, row.queryid))
         for use in (sqlparse.table_uses(text) or ()) if text else ():
@@ -331,29 +419,58 @@ def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         if read / seq < t.large_table_rows or (table.database, table.schema, table.relation) in planned:
             continue
         target = qualified(table.schema, table.relation)
-        evidence: dict[str, object] = {"seq_scan": seq, "seq_tup_read": read, "idx_scan": idx,
-                                       "reltuples": table.reltuples, "size_bytes": table.size_bytes}
-        summary = (f"{target}: {seq} sequential scans reading {read / seq:,.0f} rows each "
-                   f"({human_bytes(table.size_bytes or 0)}), {seq / max(seq + idx, 1):.0%} of its scans")
+        evidence: dict[str, object] = {
+            "seq_scan": seq,
+            "seq_tup_read": read,
+            "idx_scan": idx,
+            "reltuples": table.reltuples,
+            "size_bytes": table.size_bytes,
+        }
+        summary = (
+            f"{target}: {seq} sequential scans reading {read / seq:,.0f} rows each "
+            f"({human_bytes(table.size_bytes or 0)}), {seq / max(seq + idx, 1):.0%} of its scans"
+        )
         suggestion = suggested_index(obs, table)
         if suggestion is not None:
             columns, equality, queryid = suggestion
             comment = f"-- from statement {queryid}'s text, unverified: `pgradar explain --queryid {queryid}` plans it"
             sql = create_index_sql(table.schema, table.relation, columns, table.relkind == "p") + "\n" + comment
-            candidate = {"columns": list(columns), "equality": equality, "partitioned": table.relkind == "p",
-                         "sql": sql, "comment": comment}
-            yield _finding("seq_scan", "warning", obs, table, summary + f"; statement {queryid} filters on "
-                           f"({', '.join(columns)})", sql,
-                           {**evidence, "statement_queryid": str(queryid), "columns": list(columns),
-                            "index_candidates": [candidate]})
+            candidate = {
+                "columns": list(columns),
+                "equality": equality,
+                "partitioned": table.relkind == "p",
+                "sql": sql,
+                "comment": comment,
+            }
+            yield _finding(
+                "seq_scan",
+                "warning",
+                obs,
+                table,
+                summary + f"; statement {queryid} filters on ({', '.join(columns)})",
+                sql,
+                {
+                    **evidence,
+                    "statement_queryid": str(queryid),
+                    "columns": list(columns),
+                    "index_candidates": [candidate],
+                },
+            )
             continue
         pattern = table.relation.replace("'", "''")
-        yield _finding("seq_scan", "warning", obs, table, summary,
-                       "-- find the statements, then `pgradar explain --queryid N` names the index:\n"
-                       "SELECT queryid, calls, round(total_exec_time) AS total_ms, left(query, 120) "
-                       "FROM pg_stat_statements\n"
-                       f" WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                       f" AND query ILIKE '%{pattern}%'\n ORDER BY total_exec_time DESC LIMIT 10;", evidence)
+        yield _finding(
+            "seq_scan",
+            "warning",
+            obs,
+            table,
+            summary,
+            "-- find the statements, then `pgradar explain --queryid N` names the index:\n"
+            "SELECT queryid, calls, round(total_exec_time) AS total_ms, left(query, 120) "
+            "FROM pg_stat_statements\n"
+            f" WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            f" AND query ILIKE '%{pattern}%'\n ORDER BY total_exec_time DESC LIMIT 10;",
+            evidence,
+        )
 
 
 CLASSIFIERS = (stale_stats, dead_tuples, xid_wraparound, table_seq_scans)

@@ -12,13 +12,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from support import monitor_dsn, superuser
+
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.snapshots import IndexStat
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime, _Context
-from support import monitor_dsn, superuser
 
 DB = "catalog_changes"
 
@@ -36,8 +37,16 @@ CREATE INDEX events_kind ON shop.events (kind);
 
 
 def _without_counters(r: IndexStat) -> IndexStat:
-    return replace(r, idx_scan=0, idx_tup_read=0, idx_tup_fetch=0, last_idx_scan=None, size_bytes=None,
-                   column_types=tuple(r.column_types), columns=list(r.columns))
+    return replace(
+        r,
+        idx_scan=0,
+        idx_tup_read=0,
+        idx_tup_fetch=0,
+        last_idx_scan=None,
+        size_bytes=None,
+        column_types=tuple(r.column_types),
+        columns=list(r.columns),
+    )
 
 
 def _poll(rt: TargetRuntime) -> tuple[list[IndexStat], list[IndexStat]]:

@@ -12,14 +12,16 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from support import HEAVY, MONITOR_ROLE, installation, monitor_dsn, pgradar, superuser
+
+from pgradar.agent.embedded import Cluster, Installation, Sandbox
 
 
 @pytest.fixture(scope="module")
 def no_pgss(installations: dict[int, Installation], sandbox: Sandbox) -> Iterator[Cluster]:
-    cluster = sandbox.cluster(installation(installations, max(HEAVY)), "no-pgss",
-                              settings={"shared_preload_libraries": "''"})
+    cluster = sandbox.cluster(
+        installation(installations, max(HEAVY)), "no-pgss", settings={"shared_preload_libraries": "''"}
+    )
     with superuser(cluster) as conn:
         conn.execute(f"CREATE ROLE {MONITOR_ROLE} LOGIN PASSWORD 'mon-S3cret-pw' IN ROLE pg_monitor")
     yield cluster

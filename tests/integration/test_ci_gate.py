@@ -19,8 +19,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, _embedded_wheel_bindir
 from support import MONITOR_ROLE, installation, monitor_dsn, pgradar, prepare, superuser
+
+from pgradar.agent.embedded import Cluster, Installation, Sandbox, _embedded_wheel_bindir
 
 FOUR = ("n_plus_one", "select_star", "non_sargable_predicate", "temp_spill")
 
@@ -126,8 +127,17 @@ def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
     assert "pgradar.replication_lag" in clean_kinds  # a kind checked and found clean is a passing case
 
     summary = tmp_path / "summary.md"
-    github = gate("--dsn", target, "--baseline", str(base), "--format", "github", "--fail-on", "info",
-                  env={"GITHUB_STEP_SUMMARY": str(summary)})
+    github = gate(
+        "--dsn",
+        target,
+        "--baseline",
+        str(base),
+        "--format",
+        "github",
+        "--fail-on",
+        "info",
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
     assert github.returncode == 1, github.stderr
     lines = github.stdout.splitlines()
     for kind in FOUR:
@@ -137,13 +147,15 @@ def test_gate_flow_as_pg_monitor(fresh_pg: Cluster, tmp_path: Path) -> None:
 
     # The next deploy: a new baseline, a clean workload; what happened before does not count.
     nxt = tmp_path / "next.json"  # judge since the last baseline and start the next, in one run
-    rolled = gate("--dsn", target, "--baseline", str(base), "--save-baseline", str(nxt), "--fail-on", "never",
-                  "--format", "json")
+    rolled = gate(
+        "--dsn", target, "--baseline", str(base), "--save-baseline", str(nxt), "--fail-on", "never", "--format", "json"
+    )
     assert rolled.returncode == 0 and json.loads(rolled.stdout)["problems"], rolled.stderr
     base = nxt
     clean_workload(fresh_pg)
-    clean = gate("--dsn", target, "--baseline", str(base), "--format", "json", "--fail-on", "info",
-                 "--kinds", ",".join(FOUR))
+    clean = gate(
+        "--dsn", target, "--baseline", str(base), "--format", "json", "--fail-on", "info", "--kinds", ",".join(FOUR)
+    )
     doc = json.loads(clean.stdout)
     assert clean.returncode == 0, [(p["kind"], p["summary"]) for p in doc["problems"]]
     assert doc["problems"] == [] and doc["scope"]["kinds"] == list(FOUR)
@@ -167,10 +179,24 @@ def test_one_pass_judges_counters_since_reset(fresh_pg: Cluster, tmp_path: Path)
     assert doc["targets"][0]["window_seconds"] > 0
 
     config = tmp_path / "gate.yaml"
-    config.write_text("ignore:\n  - {kind: select_star, relation: public.events}\n  - {kind: n_plus_one}\n"
-                      "  - {kind: temp_spill}\n  - {kind: non_sargable_predicate}\n")
-    accepted = gate("--dsn", target, "--config", str(config), "--format", "json", "--fail-on", "info",
-                    "--kinds", ",".join(FOUR), "--database", "app")
+    config.write_text(
+        "ignore:\n  - {kind: select_star, relation: public.events}\n  - {kind: n_plus_one}\n"
+        "  - {kind: temp_spill}\n  - {kind: non_sargable_predicate}\n"
+    )
+    accepted = gate(
+        "--dsn",
+        target,
+        "--config",
+        str(config),
+        "--format",
+        "json",
+        "--fail-on",
+        "info",
+        "--kinds",
+        ",".join(FOUR),
+        "--database",
+        "app",
+    )
     doc = json.loads(accepted.stdout)
     assert accepted.returncode == 0, [(p["kind"], p["ignored"]) for p in doc["problems"]]
     assert {p["kind"] for p in doc["problems"]} == set(FOUR) and all(p["ignored"] for p in doc["problems"])
@@ -180,7 +206,8 @@ def test_one_pass_judges_counters_since_reset(fresh_pg: Cluster, tmp_path: Path)
 
 @pytest.mark.heavy
 def test_baseline_from_another_server_or_before_a_reset_is_refused(
-        fresh_pg: Cluster, installations: dict[int, Installation], sandbox: Sandbox, tmp_path: Path) -> None:
+    fresh_pg: Cluster, installations: dict[int, Installation], sandbox: Sandbox, tmp_path: Path
+) -> None:
     other = prepare(sandbox.cluster(installation(installations, fresh_pg.major), f"other{fresh_pg.major}"))
     try:
         base = tmp_path / "other.json"
@@ -209,12 +236,22 @@ def test_example_gate_script_runs_as_written(fresh_pg: Cluster, tmp_path: Path) 
     """examples/ci/gate.sh: baseline, the tests given as its arguments, JUnit out, the gate's exit code."""
     schema(fresh_pg)
     script = Path(__file__).parents[2] / "examples" / "ci" / "gate.sh"
-    tests = [sys.executable, "-c", "import sys; sys.path[:0] = sys.argv[2:]; import test_ci_gate as t; "
-             "t.bad_workload(sys.argv[1])", fresh_pg.dsn("app"), str(Path(__file__).parent),
-             str(Path(__file__).parents[1])]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GATE_DSN": monitor_dsn(fresh_pg), "GATE_DATABASE": "app", "GATE_FAIL_ON": "info",
-           "GATE_OUT": str(tmp_path / "out")}
+    tests = [
+        sys.executable,
+        "-c",
+        "import sys; sys.path[:0] = sys.argv[2:]; import test_ci_gate as t; t.bad_workload(sys.argv[1])",
+        fresh_pg.dsn("app"),
+        str(Path(__file__).parent),
+        str(Path(__file__).parents[1]),
+    ]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GATE_DSN": monitor_dsn(fresh_pg),
+        "GATE_DATABASE": "app",
+        "GATE_FAIL_ON": "info",
+        "GATE_OUT": str(tmp_path / "out"),
+    }
     ran = subprocess.run(["sh", str(script), *tests], capture_output=True, text=True, env=env, timeout=600)
     assert ran.returncode == 1, ran.stderr
     root = ET.parse(tmp_path / "out" / "pgradar-junit.xml").getroot()
@@ -225,13 +262,15 @@ def test_example_gate_script_runs_as_written(fresh_pg: Cluster, tmp_path: Path) 
 
 def test_one_pass_says_its_window_on_every_version(pg: Cluster) -> None:
     """Light, on 13 to 18: the window's source follows what the server records (shared cluster, read only)."""
-    result = pgradar("check", "--dsn", f"main={monitor_dsn(pg)}", "--format", "json", "--fail-on", "never",
-                     "--kinds", "select_star")
+    result = pgradar(
+        "check", "--dsn", f"main={monitor_dsn(pg)}", "--format", "json", "--fail-on", "never", "--kinds", "select_star"
+    )
     assert result.returncode == 0, result.stderr
     (target,) = json.loads(result.stdout)["targets"]
     expected = "server start" if pg.major == 13 else "stats_since" if pg.major >= 17 else "stats_reset"
     assert expected in target["window_source"] and target["window_seconds"] >= 0, target
     missing = pgradar("check", "--dsn", f"main={monitor_dsn(pg)}", "--database", "no_such_db", "--format", "json")
     assert missing.returncode == 2 and missing.stdout == ""
-    assert missing.stderr.strip() == ("pgradar: error: --database no_such_db: no such database on main (or one that "
-                                      "does not allow connections)")
+    assert missing.stderr.strip() == (
+        "pgradar: error: --database no_such_db: no such database on main (or one that does not allow connections)"
+    )

@@ -6,13 +6,14 @@ The test output names the version of each run (pg13 ... pg18).
 from __future__ import annotations
 
 import pytest
+from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
+
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
 SCHEMA_SQL = """
 DROP SCHEMA IF EXISTS "Sales Data" CASCADE;
@@ -104,9 +105,11 @@ def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
     assert second.new_texts == len({k for k in new_keys})
     assert any("max(id)" in rt.state.statement_texts[k] for k in new_keys)
     interval = rt.state.statement_intervals[-1]
-    count_stmt = next(d for d in interval.deltas
-                      if "customer_id = $1" in rt.state.statement_texts.get((d.dbid, d.queryid), "")
-                      and d.username == "postgres")
+    count_stmt = next(
+        d
+        for d in interval.deltas
+        if "customer_id = $1" in rt.state.statement_texts.get((d.dbid, d.queryid), "") and d.username == "postgres"
+    )
     assert count_stmt.calls == 1
     assert all(r.username == MONITOR_ROLE or r.username for r in second.rows)
     rt.close()
@@ -121,10 +124,18 @@ def test_rows_by_position_and_by_keyword_agree(app: Cluster) -> None:
     from pgradar.agent.queries import Query
     from pgradar.agent.snapshots import TableSize
 
-    in_order = Query("test", "sizes", 13, "SELECT 'app'::text AS database, 1::int8 AS relid, "
-                                          "2::int8 AS size_bytes, 3 AS column_count")
-    shuffled = Query("test", "sizes", 13, "SELECT 3 AS column_count, 2::int8 AS size_bytes, "
-                                          "1::int8 AS relid, 'app'::text AS database")
+    in_order = Query(
+        "test",
+        "sizes",
+        13,
+        "SELECT 'app'::text AS database, 1::int8 AS relid, 2::int8 AS size_bytes, 3 AS column_count",
+    )
+    shuffled = Query(
+        "test",
+        "sizes",
+        13,
+        "SELECT 3 AS column_count, 2::int8 AS size_bytes, 1::int8 AS relid, 'app'::text AS database",
+    )
     session = connect(monitor_dsn(app), SessionSettings())
     try:
         assert session.rows(in_order, TableSize) == session.rows(shuffled, TableSize) == [TableSize("app", 1, 2, 3)]

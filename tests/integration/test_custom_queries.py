@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pgradar.agent.embedded import Cluster, free_port
 from prometheus_client.parser import text_string_to_metric_families
 from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, pgradar, sample, scrape, superuser, wait_for
+
+from pgradar.agent.embedded import Cluster, free_port
 
 FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "custom_queries" / "queries.yaml"
 EXPORTER = shutil.which("prometheus-postgres-exporter")
@@ -30,15 +31,23 @@ NAMESPACES = tuple(yaml.safe_load(FIXTURE.read_text()))
 
 
 @contextmanager
-def running(*args: str, binary: list[str] | None = None, env: dict[str, str] | None = None,
-            health: str = "/healthz") -> Iterator[int]:
+def running(
+    *args: str, binary: list[str] | None = None, env: dict[str, str] | None = None, health: str = "/healthz"
+) -> Iterator[int]:
     """A child process serving HTTP on a free port (pgradar run, or the given binary); its port."""
     port = free_port()
-    command = [*binary, f"--web.listen-address=127.0.0.1:{port}"] if binary else \
-        [sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}", *args]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**{k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")},
-                                 **(env or {})})
+    command = (
+        [*binary, f"--web.listen-address=127.0.0.1:{port}"]
+        if binary
+        else [sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}", *args]
+    )
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")}, **(env or {})},
+    )
     try:
         wait_for(lambda: answers(port, health) or proc.poll() is not None, 30, what=f"{command[0]} to answer")
         assert proc.poll() is None, f"{command[0]} exited at start: {proc.communicate()[0]}"
@@ -80,8 +89,11 @@ def test_the_example_queries_yaml_unchanged_gives_postgres_exporters_names(heavy
 
 def compare_with_postgres_exporter(heavy_pg: Cluster, dsn: str) -> None:
     with running("--dsn", f"primary={dsn}", "--custom-queries", str(FIXTURE)) as port:
-        text = scraped(port, lambda t: "pg_process_idle_seconds_bucket" in t and "pg_stat_user_tables_seq_scan" in t,
-                       "the custom series")
+        text = scraped(
+            port,
+            lambda t: "pg_process_idle_seconds_bucket" in t and "pg_stat_user_tables_seq_scan" in t,
+            "the custom series",
+        )
     ours = label_keys(text)
     seq = sample(text, "pg_stat_user_tables_seq_scan", relname="custom_q_items", target="primary")
     assert seq is not None and seq >= 1
@@ -93,26 +105,34 @@ def compare_with_postgres_exporter(heavy_pg: Cluster, dsn: str) -> None:
     for name, keys in ours.items():
         assert all({"target", "server"} <= k for k in keys), name
     if EXPORTER is None:
-        pytest.fail("prometheus-postgres-exporter is not installed: apt-get install prometheus-postgres-exporter",
-                    pytrace=False)
+        pytest.fail(
+            "prometheus-postgres-exporter is not installed: apt-get install prometheus-postgres-exporter", pytrace=False
+        )
     exporter_dsn = f"postgresql://{MONITOR_ROLE}:{MONITOR_PASSWORD}@127.0.0.1:{heavy_pg.port}/app?sslmode=disable"
-    with running(binary=[EXPORTER, "--disable-default-metrics", "--disable-settings-metrics",
-                         f"--extend.query-path={FIXTURE}"],
-                 env={"DATA_SOURCE_NAME": exporter_dsn}, health="/") as port:
+    with running(
+        binary=[EXPORTER, "--disable-default-metrics", "--disable-settings-metrics", f"--extend.query-path={FIXTURE}"],
+        env={"DATA_SOURCE_NAME": exporter_dsn},
+        health="/",
+    ) as port:
         theirs_text = scraped(port, lambda t: "pg_stat_user_tables_seq_scan" in t, "postgres_exporter's series")
     theirs = label_keys(theirs_text)
     # pgradar adds `target`; postgres_exporter 0.11 read runonserver but never applied it (pg_future_only ran),
     # and dropped every MAPPEDMETRIC of a user query (its mapping was not read): those two differ on purpose.
-    expected = {name: {frozenset(k | {"target"}) for k in keys} for name, keys in theirs.items()
-                if not name.startswith("pg_future_only")}
+    expected = {
+        name: {frozenset(k | {"target"}) for k in keys}
+        for name, keys in theirs.items()
+        if not name.startswith("pg_future_only")
+    }
     expected["pg_database_state_state"] = {frozenset({"target", "server", "datname"})}
     assert ours == expected
     for name in ("pg_settings_checkpoint_timeout_milliseconds", "pg_postmaster_start_time_seconds"):
         assert sample(text, name) == sample(theirs_text, name), name
-    theirs_server = {s.labels["server"] for f in text_string_to_metric_families(theirs_text)
-                     if f.name in theirs for s in f.samples}
-    ours_server = {s.labels["server"] for f in text_string_to_metric_families(text) if f.name in ours
-                   for s in f.samples}
+    theirs_server = {
+        s.labels["server"] for f in text_string_to_metric_families(theirs_text) if f.name in theirs for s in f.samples
+    }
+    ours_server = {
+        s.labels["server"] for f in text_string_to_metric_families(text) if f.name in ours for s in f.samples
+    }
     assert ours_server == theirs_server and len(ours_server) == 1
 
 
@@ -129,8 +149,13 @@ def scraped(port: int, ready: Callable[[str], bool], what: str, timeout: float =
 
 
 def _gauge(name: str, sql: str, **extra: object) -> dict[str, object]:
-    return {"name": name, "sql": sql, "interval": 1, **extra,
-            "columns": [{"name": "n", "usage": "gauge", "help": f"{name}'s value"}]}
+    return {
+        "name": name,
+        "sql": sql,
+        "interval": 1,
+        **extra,
+        "columns": [{"name": "n", "usage": "gauge", "help": f"{name}'s value"}],
+    }
 
 
 def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Path) -> None:
@@ -140,28 +165,48 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
     queries = [
         _gauge("sleeper", "SELECT 1 AS n FROM pg_sleep(3)", timeout=1),
         _gauge("broken", "SELECT 1 / 0 AS n"),
-        _gauge("writer", "WITH w AS (INSERT INTO public.custom_q_writes VALUES (1) RETURNING n) "
-                         "SELECT count(*) AS n FROM w"),
+        _gauge(
+            "writer",
+            "WITH w AS (INSERT INTO public.custom_q_writes VALUES (1) RETURNING n) SELECT count(*) AS n FROM w",
+        ),
         _gauge("two_statements", "SELECT 1 AS n; SET default_transaction_read_only = off"),
         _gauge("good", "SELECT 42 AS n"),
         _gauge("standby_only", "SELECT 1 AS n", on="standby"),
         _gauge("every_database", "SELECT length(current_database()) AS n", databases="all"),
-        {"name": "twice", "sql": "SELECT 'a' AS k, 1 AS n UNION ALL SELECT 'a', 2", "interval": 60,
-         "columns": [{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "first kept"}]},
-        {"name": "flood", "sql": "SELECT g::text AS k, g AS n FROM generate_series(1, 50000) g", "interval": 60,
-         "columns": [{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "one per row"}]},
+        {
+            "name": "twice",
+            "sql": "SELECT 'a' AS k, 1 AS n UNION ALL SELECT 'a', 2",
+            "interval": 60,
+            "columns": [{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "first kept"}],
+        },
+        {
+            "name": "flood",
+            "sql": "SELECT g::text AS k, g AS n FROM generate_series(1, 50000) g",
+            "interval": 60,
+            "columns": [{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "one per row"}],
+        },
     ]
     path = tmp_path / "custom.yaml"
-    path.write_text(yaml.safe_dump({"targets": [{"name": "primary", "dsn": monitor_dsn(heavy_pg, "app")}],
-                                    "custom_queries": queries}))
+    path.write_text(
+        yaml.safe_dump(
+            {"targets": [{"name": "primary", "dsn": monitor_dsn(heavy_pg, "app")}], "custom_queries": queries}
+        )
+    )
 
     def errors(text: str, query: str) -> float:
         return sample(text, "pgradar_custom_query_errors_total", custom_query=query) or 0.0
 
     with running("--config", str(path), "--interval", "database=2") as port:
-        text = scraped(port, lambda t: errors(t, "broken") >= 3 and errors(t, "sleeper") >= 2
-                       and bool(sample(t, "pgradar_collector_runs_total", collector="database")),
-                       "the failing queries to fail again after their backoff", timeout=90)
+        text = scraped(
+            port,
+            lambda t: (
+                errors(t, "broken") >= 3
+                and errors(t, "sleeper") >= 2
+                and bool(sample(t, "pgradar_collector_runs_total", collector="database"))
+            ),
+            "the failing queries to fail again after their backoff",
+            timeout=90,
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             assert response.status == 200
     assert sample(text, "pgradar_up", target="primary") == 1
@@ -189,8 +234,9 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
     # The flood: capped at 1,000 series, the rest counted.
     assert sum(1 for line in text.splitlines() if line.startswith("flood_n{")) == 1000
     assert sample(text, "pgradar_custom_query_series", custom_query="flood") == 1000
-    assert sample(text, "pgradar_custom_query_series_dropped_total", custom_query="flood",
-                  reason="max_series") == 49_000
+    assert (
+        sample(text, "pgradar_custom_query_series_dropped_total", custom_query="flood", reason="max_series") == 49_000
+    )
     assert len(text) < 2_000_000
     # A label set given twice: the first row kept, the other counted.
     assert sample(text, "twice_n", k="a") == 1
@@ -198,12 +244,18 @@ def test_bad_queries_are_reported_and_contained(heavy_pg: Cluster, tmp_path: Pat
 
 
 @pytest.mark.parametrize("command", ["run", "check"])
-def test_a_bad_file_stops_the_command_with_one_line_and_exit_2(heavy_pg: Cluster, tmp_path: Path,
-                                                               command: str) -> None:
+def test_a_bad_file_stops_the_command_with_one_line_and_exit_2(heavy_pg: Cluster, tmp_path: Path, command: str) -> None:
     path = tmp_path / "queries.yaml"
     path.write_text(FIXTURE.read_text().replace('usage: "GAUGE"', 'usage: "GUAGE"', 1))
-    done = pgradar(command, "--dsn", monitor_dsn(heavy_pg), "--custom-queries", str(path),
-                   *(["--listen", f"127.0.0.1:{free_port()}"] if command == "run" else []), timeout=60)
+    done = pgradar(
+        command,
+        "--dsn",
+        monitor_dsn(heavy_pg),
+        "--custom-queries",
+        str(path),
+        *(["--listen", f"127.0.0.1:{free_port()}"] if command == "run" else []),
+        timeout=60,
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert "query pg_replication.metrics.lag.usage: unknown usage 'GUAGE'" in done.stderr
@@ -213,8 +265,18 @@ def test_a_bad_file_stops_the_command_with_one_line_and_exit_2(heavy_pg: Cluster
 def test_check_runs_the_queries_once_and_names_the_ones_that_failed(heavy_pg: Cluster, tmp_path: Path) -> None:
     path = tmp_path / "queries.yaml"
     path.write_text(yaml.safe_dump([_gauge("fine", "SELECT 1 AS n"), _gauge("broken", "SELECT 1 / 0 AS n")]))
-    done = pgradar("check", "--dsn", monitor_dsn(heavy_pg), "--custom-queries", str(path), "--format", "json",
-                   "--fail-on", "never", timeout=120)
+    done = pgradar(
+        "check",
+        "--dsn",
+        monitor_dsn(heavy_pg),
+        "--custom-queries",
+        str(path),
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "pgradar: warning: custom query broken on " in done.stderr and "division by zero" in done.stderr
     assert "custom query fine" not in done.stderr
@@ -222,10 +284,22 @@ def test_check_runs_the_queries_once_and_names_the_ones_that_failed(heavy_pg: Cl
 
 def test_on_primary_and_on_standby(heavy_pg: Cluster, heavy_standby: Cluster, tmp_path: Path) -> None:
     path = tmp_path / "custom.yaml"
-    path.write_text(yaml.safe_dump([_gauge("primary_side", "SELECT 1 AS n", on="primary"),
-                                    _gauge("standby_side", "SELECT 2 AS n", on="standby")]))
-    with running("--dsn", f"primary={monitor_dsn(heavy_pg)}", "--dsn", f"standby={monitor_dsn(heavy_standby)}",
-                 "--custom-queries", str(path)) as port:
+    path.write_text(
+        yaml.safe_dump(
+            [
+                _gauge("primary_side", "SELECT 1 AS n", on="primary"),
+                _gauge("standby_side", "SELECT 2 AS n", on="standby"),
+            ]
+        )
+    )
+    with running(
+        "--dsn",
+        f"primary={monitor_dsn(heavy_pg)}",
+        "--dsn",
+        f"standby={monitor_dsn(heavy_standby)}",
+        "--custom-queries",
+        str(path),
+    ) as port:
         text = scraped(port, lambda t: "primary_side_n{" in t and "standby_side_n{" in t, "both sides' series")
     assert sample(text, "primary_side_n", target="primary") == 1
     assert sample(text, "standby_side_n", target="standby") == 2

@@ -52,9 +52,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from pgradar.agent.embedded import Bouncer, Cluster, Installation, Sandbox, find_pgbouncer, free_port
-from pgradar.alerts import rule_files
-from pgradar.dashboards import JSON_DIR
 from support import (
     BOUNCER_CLIENT_PASSWORD,
     HEAVY,
@@ -68,19 +65,43 @@ from support import (
     wait_for,
 )
 
+from pgradar.agent.embedded import Bouncer, Cluster, Installation, Sandbox, find_pgbouncer, free_port
+from pgradar.alerts import rule_files
+from pgradar.dashboards import JSON_DIR
+
 FOR = "2s"
 # (alert, severity) -> (text in the committed expression, text in the e2e copy)
-LOWERED = {("PostgresIdleInTransaction", "warning"): ("> 600", "> 4"),
-           ("PostgresLongRunningQuery", "warning"): ("> 900", "> 4")}
+LOWERED = {
+    ("PostgresIdleInTransaction", "warning"): ("> 600", "> 4"),
+    ("PostgresLongRunningQuery", "warning"): ("> 900", "> 4"),
+}
 MAX_CONNECTIONS = 30
 WANTED_SESSIONS = 23  # of 27 usable (30 - 3 reserved): above 80%, below 95%
 MB = 1024 * 1024
 # The agent's thresholds: warnings within reach of a test, critical tiers out of it (they must stay silent).
-THRESHOLDS = {"unused_index_min_bytes": 8192, "dead_tuples_min_rows": 1000,
-              "replication_lag_warning_bytes": 1 * MB, "slot_retained_warning_bytes": 1 * MB,
-              "pool_maxwait_warning_s": 1, "pool_maxwait_critical_s": 3600}
-FAST = {"server": 1, "activity": 1, "database": 1, "statements": 1, "tables": 1, "indexes": 1, "settings": 1,
-        "foreign_keys": 5, "plans": 5, "replication": 1, "sessions": 1, "classify": 1, "pgbouncer": 1}
+THRESHOLDS = {
+    "unused_index_min_bytes": 8192,
+    "dead_tuples_min_rows": 1000,
+    "replication_lag_warning_bytes": 1 * MB,
+    "slot_retained_warning_bytes": 1 * MB,
+    "pool_maxwait_warning_s": 1,
+    "pool_maxwait_critical_s": 3600,
+}
+FAST = {
+    "server": 1,
+    "activity": 1,
+    "database": 1,
+    "statements": 1,
+    "tables": 1,
+    "indexes": 1,
+    "settings": 1,
+    "foreign_keys": 5,
+    "plans": 5,
+    "replication": 1,
+    "sessions": 1,
+    "classify": 1,
+    "pgbouncer": 1,
+}
 STANDBY = "e2e-standby"
 POOL_SIZE, POOL_CLIENTS = 2, 5
 TARGETS = "(main|replica|bouncer)"  # what Grafana puts in $target for a multi-value selection
@@ -90,8 +111,10 @@ VARIABLES = {"$__rate_interval": "10s", "$__range": "5m", "$target": TARGETS, "$
 def binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: apt-get install prometheus prometheus-alertmanager (or run .ci/run)",
-                    pytrace=False)
+        pytest.fail(
+            f"{name} is not installed: apt-get install prometheus prometheus-alertmanager (or run .ci/run)",
+            pytrace=False,
+        )
     return path
 
 
@@ -125,6 +148,7 @@ def process(args: list[str], log: Path, port: int, ready_path: str) -> Iterator[
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent, env=env)
     try:
+
         def ready() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"{args[0]} exited: {log.read_text()[-2000:]}")
@@ -133,6 +157,7 @@ def process(args: list[str], log: Path, port: int, ready_path: str) -> Iterator[
                     return response.status == 200
             except OSError:
                 return False
+
         wait_for(ready, 60, what=f"{Path(args[0]).name} to be ready")
         yield proc
     finally:
@@ -190,8 +215,15 @@ class Prometheus:
         return body["data"]["result"]
 
     def firing(self) -> set[tuple[str, ...]]:
-        return {(a["metric"]["alertname"], a["metric"]["severity"], a["metric"].get("target", ""),
-                 a["metric"].get("database", "")) for a in self.query('ALERTS{alertstate="firing"}')}
+        return {
+            (
+                a["metric"]["alertname"],
+                a["metric"]["severity"],
+                a["metric"].get("target", ""),
+                a["metric"].get("database", ""),
+            )
+            for a in self.query('ALERTS{alertstate="firing"}')
+        }
 
 
 # --- the planted problems -------------------------------------------------------------------------
@@ -251,8 +283,11 @@ def write_wal(cluster: Cluster) -> None:
 
 def caught_up(primary: Cluster) -> bool:
     with superuser(primary) as conn:
-        row = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication "
-                           "WHERE application_name = %s", (STANDBY,)).fetchone()
+        row = conn.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication "
+            "WHERE application_name = %s",
+            (STANDBY,),
+        ).fetchone()
     return row is not None and row[0] == 0
 
 
@@ -264,6 +299,7 @@ def pool_clients(bouncer: Bouncer) -> Iterator[None]:
     def client() -> None:
         with contextlib.suppress(psycopg.Error), psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SELECT pg_sleep(600)")
+
     threads = [threading.Thread(target=client, daemon=True) for _ in range(POOL_CLIENTS)]
     for thread in threads:
         thread.start()
@@ -276,11 +312,13 @@ def pool_clients(bouncer: Bouncer) -> Iterator[None]:
 
 
 @pytest.fixture(params=HEAVY[-1:], ids=lambda v: f"pg{v}")
-def small_pg(request: pytest.FixtureRequest, installations: dict[int, Installation],
-             sandbox: Sandbox) -> Iterator[tuple[Cluster, Cluster]]:
+def small_pg(
+    request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
+) -> Iterator[tuple[Cluster, Cluster]]:
     """A primary of its own with a small max_connections, and its streaming standby."""
-    cluster = sandbox.cluster(installation(installations, request.param), f"e2e{request.param}",
-                              {"max_connections": str(MAX_CONNECTIONS)})
+    cluster = sandbox.cluster(
+        installation(installations, request.param), f"e2e{request.param}", {"max_connections": str(MAX_CONNECTIONS)}
+    )
     prepare(cluster)
     standby = sandbox.standby(cluster, STANDBY)
     yield cluster, standby
@@ -291,17 +329,27 @@ def small_pg(request: pytest.FixtureRequest, installations: dict[int, Installati
 
 def agent_config(path: Path, port: int, primary: Cluster, standby: Cluster, bouncer: Bouncer) -> Path:
     """The agent's config file, as an operator writes it: targets, the pgbouncer, fast polls, thresholds."""
-    path.write_text(yaml.safe_dump({
-        "targets": [{"name": "main", "dsn": monitor_dsn(primary)},
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "targets": [
+                    {"name": "main", "dsn": monitor_dsn(primary)},
                     {"name": "replica", "dsn": monitor_dsn(standby)},
-                    {"name": "down", "dsn": f"host=127.0.0.1 port={free_port()} dbname=postgres user=pgradar"}],
-        "pgbouncers": [{"name": "bouncer", "dsn": bouncer.dsn("pgbouncer", MONITOR_ROLE, MONITOR_PASSWORD)}],
-        "listen": f"127.0.0.1:{port}", "intervals": FAST, "thresholds": THRESHOLDS}))
+                    {"name": "down", "dsn": f"host=127.0.0.1 port={free_port()} dbname=postgres user=pgradar"},
+                ],
+                "pgbouncers": [{"name": "bouncer", "dsn": bouncer.dsn("pgbouncer", MONITOR_ROLE, MONITOR_PASSWORD)}],
+                "listen": f"127.0.0.1:{port}",
+                "intervals": FAST,
+                "thresholds": THRESHOLDS,
+            }
+        )
+    )
     return path
 
 
-def test_dashboards_and_alerts_against_real_prometheus(small_pg: tuple[Cluster, Cluster], sandbox: Sandbox,
-                                                       tmp_path: Path) -> None:
+def test_dashboards_and_alerts_against_real_prometheus(
+    small_pg: tuple[Cluster, Cluster], sandbox: Sandbox, tmp_path: Path
+) -> None:
     began = time.monotonic()
     prometheus_bin, alertmanager_bin = binary("prometheus"), binary("prometheus-alertmanager")
     pgbouncer_bin = find_pgbouncer()
@@ -317,44 +365,97 @@ def test_dashboards_and_alerts_against_real_prometheus(small_pg: tuple[Cluster, 
     write_wal(primary)
     rules = e2e_rules(tmp_path)
     with ExitStack() as stack:
-        bouncer = Bouncer(pgbouncer_bin, sandbox.root / f"e2e-pgbouncer-{free_port()}", primary, {"app": "app"},
-                          {"postgres": BOUNCER_CLIENT_PASSWORD, MONITOR_ROLE: MONITOR_PASSWORD}, (MONITOR_ROLE,),
-                          {"default_pool_size": str(POOL_SIZE), "pool_mode": "session"}).start()
+        bouncer = Bouncer(
+            pgbouncer_bin,
+            sandbox.root / f"e2e-pgbouncer-{free_port()}",
+            primary,
+            {"app": "app"},
+            {"postgres": BOUNCER_CLIENT_PASSWORD, MONITOR_ROLE: MONITOR_PASSWORD},
+            (MONITOR_ROLE,),
+            {"default_pool_size": str(POOL_SIZE), "pool_mode": "session"},
+        ).start()
         stack.callback(bouncer.stop)
         stack.enter_context(pool_clients(bouncer))
         hook = stack.enter_context(Webhook())
         am_port, prom_port = free_port(), free_port()
-        (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump({
-            "route": {"receiver": "hook", "group_by": ["alertname", "target"], "group_wait": "1s",
-                      "group_interval": "1s", "repeat_interval": "1h"},
-            "receivers": [{"name": "hook", "webhook_configs": [{"url": f"http://127.0.0.1:{hook.port}/"}]}]}))
-        stack.enter_context(process(
-            [alertmanager_bin, f"--config.file={tmp_path / 'alertmanager.yml'}",
-             f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
-             "--cluster.listen-address="], tmp_path / "alertmanager.log", am_port, "/-/ready"))
+        (tmp_path / "alertmanager.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "route": {
+                        "receiver": "hook",
+                        "group_by": ["alertname", "target"],
+                        "group_wait": "1s",
+                        "group_interval": "1s",
+                        "repeat_interval": "1h",
+                    },
+                    "receivers": [{"name": "hook", "webhook_configs": [{"url": f"http://127.0.0.1:{hook.port}/"}]}],
+                }
+            )
+        )
+        stack.enter_context(
+            process(
+                [
+                    alertmanager_bin,
+                    f"--config.file={tmp_path / 'alertmanager.yml'}",
+                    f"--storage.path={tmp_path / 'am-data'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ],
+                tmp_path / "alertmanager.log",
+                am_port,
+                "/-/ready",
+            )
+        )
         agent_port = free_port()
         config = agent_config(tmp_path / "pgradar.yml", agent_port, primary, standby, bouncer)
-        stack.enter_context(process(
-            [sys.executable, "-m", "pgradar.agent.cli", "run", "--config", str(config)],
-            tmp_path / "agent.log", agent_port, "/healthz"))
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in rules],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-            "scrape_configs": [{"job_name": "pgradar", "static_configs": [{"targets": [f"127.0.0.1:{agent_port}"]}]}]}))
-        stack.enter_context(process(
-            [prometheus_bin, f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'prom-data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-            tmp_path / "prometheus.log", prom_port, "/-/ready"))
+        stack.enter_context(
+            process(
+                [sys.executable, "-m", "pgradar.agent.cli", "run", "--config", str(config)],
+                tmp_path / "agent.log",
+                agent_port,
+                "/healthz",
+            )
+        )
+        (tmp_path / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(p) for p in rules],
+                    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+                    "scrape_configs": [
+                        {"job_name": "pgradar", "static_configs": [{"targets": [f"127.0.0.1:{agent_port}"]}]}
+                    ],
+                }
+            )
+        )
+        stack.enter_context(
+            process(
+                [
+                    prometheus_bin,
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                tmp_path / "prometheus.log",
+                prom_port,
+                "/-/ready",
+            )
+        )
         prom = Prometheus(prom_port)
 
         # The planted session problem, then connections up to WANTED_SESSIONS.
         idle = stack.enter_context(superuser(primary, "app"))
         idle.autocommit = False
         idle.execute("SELECT 1")  # BEGIN; SELECT 1; and then nothing: idle in transaction
-        wait_for(lambda: prom.query('pgradar_up{target="main"} == 1') and prom.query("pgradar_sessions")
-                 and prom.query('pgradar_pgbouncer_clients{state="waiting"} > 0'), 60,
-                 what="Prometheus to scrape the agent with the targets up and clients waiting in pgbouncer")
+        wait_for(
+            lambda: (
+                prom.query('pgradar_up{target="main"} == 1')
+                and prom.query("pgradar_sessions")
+                and prom.query('pgradar_pgbouncer_clients{state="waiting"} > 0')
+            ),
+            60,
+            what="Prometheus to scrape the agent with the targets up and clients waiting in pgbouncer",
+        )
         time.sleep(2)  # the agent sees the planted sessions
         counted = sum(float(r["value"][1]) for r in prom.query('sum(pgradar_sessions{target="main"})'))
         extra = int(WANTED_SESSIONS - counted)
@@ -362,21 +463,25 @@ def test_dashboards_and_alerts_against_real_prometheus(small_pg: tuple[Cluster, 
         for _ in range(extra):
             stack.enter_context(superuser(primary, "postgres"))
 
-        expected = {("PgradarTargetDown", "critical", "down", ""),
-                    ("PostgresIdleInTransaction", "warning", "main", "app"),
-                    ("PostgresLongRunningQuery", "warning", "main", "app"),  # the pgbouncer clients' pg_sleep
-                    ("PostgresConnectionsNearLimit", "warning", "main", ""),
-                    ("PgradarCriticalProblem", "critical", "main", "app"),  # dead_tuples of churn
-                    ("PostgresReplicationLag", "warning", "main", ""),
-                    ("PostgresReplicationSlotInactive", "warning", "main", ""),
-                    ("PgbouncerPoolSaturation", "warning", "bouncer", "")}
+        expected = {
+            ("PgradarTargetDown", "critical", "down", ""),
+            ("PostgresIdleInTransaction", "warning", "main", "app"),
+            ("PostgresLongRunningQuery", "warning", "main", "app"),  # the pgbouncer clients' pg_sleep
+            ("PostgresConnectionsNearLimit", "warning", "main", ""),
+            ("PgradarCriticalProblem", "critical", "main", "app"),  # dead_tuples of churn
+            ("PostgresReplicationLag", "warning", "main", ""),
+            ("PostgresReplicationSlotInactive", "warning", "main", ""),
+            ("PgbouncerPoolSaturation", "warning", "bouncer", ""),
+        }
         try:
             wait_for(lambda: prom.firing() >= expected, 90, step=1, what="the planted alerts to fire")
         except AssertionError:
             problems = json.loads(scrape(agent_port, "/problems"))["problems"]
-            raise AssertionError(f"missing: {expected - prom.firing()}; firing: {prom.firing()}; problems: "
-                                 f"{[(p['target'], p['kind'], p['severity']) for p in problems]}; agent log: "
-                                 f"{(tmp_path / 'agent.log').read_text()[-3000:]}") from None
+            raise AssertionError(
+                f"missing: {expected - prom.firing()}; firing: {prom.firing()}; problems: "
+                f"{[(p['target'], p['kind'], p['severity']) for p in problems]}; agent log: "
+                f"{(tmp_path / 'agent.log').read_text()[-3000:]}"
+            ) from None
         time.sleep(3)  # a few more evaluations: nothing else fires
         firing = prom.firing()
         assert firing == expected, f"alerts for healthy objects fired: {firing - expected}"
@@ -393,8 +498,12 @@ def test_dashboards_and_alerts_against_real_prometheus(small_pg: tuple[Cluster, 
         # The application keeps querying while the panels are read: per-statement series rank what ran in
         # the kept intervals (rate() needs it running), and the agent's own (marked) statements never count.
         stack.enter_context(app_workload(primary))
-        wait_for(lambda: prom.query('pgradar_statement_calls_total{target="main", database="app"}'), 60, step=1,
-                 what="per-statement series of the application's statements")
+        wait_for(
+            lambda: prom.query('pgradar_statement_calls_total{target="main", database="app"}'),
+            60,
+            step=1,
+            what="per-statement series of the application's statements",
+        )
         time.sleep(12)  # more than the panels' 10 s rate window of samples
         report = _check_panels(prom, agent_port)
         log = (tmp_path / "agent.log").read_text()
@@ -402,8 +511,11 @@ def test_dashboards_and_alerts_against_real_prometheus(small_pg: tuple[Cluster, 
 
         # Alertmanager delivered the firing alerts to the webhook, runbook link and all.
         wanted_names = {name for name, *_ in expected}
-        wait_for(lambda: {x["labels"]["alertname"] for x in hook.alerts()} >= wanted_names, 60,
-                 what="Alertmanager to deliver every firing alert")
+        wait_for(
+            lambda: {x["labels"]["alertname"] for x in hook.alerts()} >= wanted_names,
+            60,
+            what="Alertmanager to deliver every firing alert",
+        )
         down = next(x for x in hook.alerts() if x["labels"]["alertname"] == "PgradarTargetDown")
         assert down["status"] == "firing" and down["labels"]["target"] == "down"
         assert down["labels"]["severity"] == "critical"
@@ -438,15 +550,19 @@ def _check_panels(prom: Prometheus, agent_port: int) -> str:
     values = {**VARIABLES, "$queryid": queryids[0]["metric"]["queryid"]}
     problems = json.loads(scrape(agent_port, "/problems"))["problems"]
     planted = {(p["kind"], p["index"]) for p in problems if p["relation"] == "items"}
-    assert planted >= {("invalid_index", "items_kind_unique"), ("unused_index", "items_note"),
-                       ("duplicate_index", "items_note_again")}, problems
+    assert planted >= {
+        ("invalid_index", "items_kind_unique"),
+        ("unused_index", "items_note"),
+        ("duplicate_index", "items_note_again"),
+    }, problems
     with_data, empty = 0, []
     for path in sorted(JSON_DIR.glob("*.json")):
         board = json.loads(path.read_text())
         for variable in board["templating"]["list"]:
             if variable["type"] == "query":
-                assert prom.query(_substitute(_label_values(variable["query"]), values)), \
+                assert prom.query(_substitute(_label_values(variable["query"]), values)), (
                     f"{path.name}: variable {variable['name']} has no values"
+                )
         for panel in board["panels"]:
             for target in panel["targets"]:
                 expr = _substitute(target["expr"], values)

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 from browser import Chromium
+from support import sample, scrape, wait_for
+
 from pgradar.agent.demo import PLANTED, Planted, process_gone
 from pgradar.agent.embedded import free_port
-from support import sample, scrape, wait_for
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 START_TIMEOUT_S = 120
@@ -87,9 +88,13 @@ def demo() -> Iterator[RunningDemo]:
     port = free_port()
     started = time.monotonic()
     # A long pause: the standby stays behind for the whole module.
-    proc = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}",
-                             "--replay-pause", "900"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}", "--replay-pause", "900"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")},
+    )
     running = RunningDemo(proc, port)
     stdout = proc.stdout
     assert stdout is not None
@@ -101,8 +106,12 @@ def demo() -> Iterator[RunningDemo]:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        wait_for(lambda: "pgradar demo is running." in running.output or proc.poll() is not None, START_TIMEOUT_S,
-                 step=0.2, what="the demo to start")
+        wait_for(
+            lambda: "pgradar demo is running." in running.output or proc.poll() is not None,
+            START_TIMEOUT_S,
+            step=0.2,
+            what="the demo to start",
+        )
         assert proc.poll() is None, f"the demo exited with {proc.returncode}:\n{running.output}"
         running.started_s = time.monotonic() - started
         print(f"\npgradar demo started in {running.started_s:.1f}s")
@@ -151,11 +160,18 @@ def test_metrics_and_problems_on_both_servers(demo: RunningDemo) -> None:
     assert sample(text, "pgradar_up", target="standby") == 1.0
     assert sample(text, "pgradar_server_info", target="standby", role="standby") == 1.0
     assert sample(text, "pgradar_server_in_recovery", target="standby") == 1.0
-    wait_for(lambda: sample(scrape(demo.port), "pgradar_statement_calls_total", target="primary",
-                            database="shop") is not None, 60, what="per-statement series of the shop")
+    wait_for(
+        lambda: (
+            sample(scrape(demo.port), "pgradar_statement_calls_total", target="primary", database="shop") is not None
+        ),
+        60,
+        what="per-statement series of the shop",
+    )
     doc = json.loads(scrape(demo.port, "/problems"))
-    assert [(t["name"], t["role"], t["ok"]) for t in doc["targets"]] == [("primary", "primary", True),
-                                                                         ("standby", "standby", True)]
+    assert [(t["name"], t["role"], t["ok"]) for t in doc["targets"]] == [
+        ("primary", "primary", True),
+        ("standby", "standby", True),
+    ]
 
 
 def test_check_command_it_prints_works(demo: RunningDemo) -> None:
@@ -164,16 +180,20 @@ def test_check_command_it_prints_works(demo: RunningDemo) -> None:
     assert found, demo.output
     assert found.group(1).startswith("/"), "a venv is rarely on PATH: the command names pgradar by absolute path"
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
-    proc = subprocess.run(found.group(1) + " --format json", shell=True, capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = subprocess.run(
+        found.group(1) + " --format json", shell=True, capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert [t["name"] for t in json.loads(proc.stdout)["targets"]] == ["primary", "standby"]
 
 
 def _planted_missing(port: int) -> list[Planted]:
     problems = json.loads(scrape(port, "/problems"))["problems"]
-    return [p for p in PLANTED if not any(x["kind"] == p.kind and x["target"] == p.target and x[p.field] == p.value
-                                          for x in problems)]
+    return [
+        p
+        for p in PLANTED
+        if not any(x["kind"] == p.kind and x["target"] == p.target and x[p.field] == p.value for x in problems)
+    ]
 
 
 def test_planted_problems_appear_within_minutes(demo: RunningDemo) -> None:
@@ -181,9 +201,12 @@ def test_planted_problems_appear_within_minutes(demo: RunningDemo) -> None:
     deadline = started + PLANTED_WITHIN_S
     while (missing := _planted_missing(demo.port)) and time.monotonic() < deadline:
         time.sleep(2)
-    assert not missing, (f"not reported after {PLANTED_WITHIN_S}s: "
-                         + ", ".join(f"{p.kind} on {p.target} ({p.field}={p.value})" for p in missing)
-                         + "\n" + scrape(demo.port, "/problems"))
+    assert not missing, (
+        f"not reported after {PLANTED_WITHIN_S}s: "
+        + ", ".join(f"{p.kind} on {p.target} ({p.field}={p.value})" for p in missing)
+        + "\n"
+        + scrape(demo.port, "/problems")
+    )
     print(f"\nevery planted problem reported {time.monotonic() - started:.0f}s after the checks began")
 
 
@@ -219,8 +242,11 @@ def test_status_page_in_chromium(demo: RunningDemo) -> None:
     assert facts["scripts"] == 0 and not facts["overflowX"]
     assert shot.stat().st_size > 10_000
     for planted in PLANTED:  # each with its severity, summary and fix shown
-        shown = [p for p in facts["problems"] if p["kind"] == planted.kind and p["target"] == planted.target
-                 and p.get(planted.field) == planted.value]
+        shown = [
+            p
+            for p in facts["problems"]
+            if p["kind"] == planted.kind and p["target"] == planted.target and p.get(planted.field) == planted.value
+        ]
         assert shown, f"{planted.kind} ({planted.field}={planted.value}) is not on the page: {facts['problems']}"
         assert shown[0]["severity"] in shown[0]["text"] and len(shown[0]["text"].splitlines()) >= 3
 
@@ -232,17 +258,30 @@ def test_page_reads_like_a_diagnosis_without_false_alarms(demo: RunningDemo) -> 
     while _planted_missing(demo.port) and time.monotonic() < deadline:
         time.sleep(2)
     html = scrape(demo.port, "/")
-    top = html[html.index("<h2>Top statements"):]
+    top = html[html.index("<h2>Top statements") :]
     statements = re.findall(r'<tr class="statement" data-queryid="(-?\d+)"', top)
-    own = [marker for marker in ("/* pgradar */", "pg_stat_statements(", "pg_stat_user_tables", "pg_replication_slots",
-                                 "pg_settings", "pg_class") if marker in top]
+    own = [
+        marker
+        for marker in (
+            "/* pgradar */",
+            "pg_stat_statements(",
+            "pg_stat_user_tables",
+            "pg_replication_slots",
+            "pg_settings",
+            "pg_class",
+        )
+        if marker in top
+    ]
     print(f"\ntop statements on the page: {len(statements)}, of them the agent's own: {len(own)}")
     assert statements and own == [], own
     problems = json.loads(scrape(demo.port, "/problems"))["problems"]
     ranks = [("critical", "warning", "info").index(p["severity"]) for p in problems]
     assert ranks == sorted(ranks)
-    stale = [(p["target"], p["relation"], p["summary"]) for p in problems if p["kind"] == "stale_stats"
-             and p["relation"] == "orders"]
+    stale = [
+        (p["target"], p["relation"], p["summary"])
+        for p in problems
+        if p["kind"] == "stale_stats" and p["relation"] == "orders"
+    ]
     assert stale == [], stale  # orders never changed after its ANALYZE; its count(*) plans are parallel
     assert "=<code>" not in html and "[[&quot;" not in html  # evidence in units, not JSON
 
@@ -265,9 +304,14 @@ def test_busy_port_fails_at_once_and_starts_nothing() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}"],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"pgradar: error: demo: --listen 127.0.0.1:{port}: cannot listen: "
-                                   "Address already in use")
+    assert proc.stderr.strip() == (
+        f"pgradar: error: demo: --listen 127.0.0.1:{port}: cannot listen: Address already in use"
+    )
     assert "demo: folder" not in proc.stdout

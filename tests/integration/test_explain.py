@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
+
 from pgradar.agent.classifiers.plans import plan_seq_scans
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
@@ -18,7 +20,6 @@ from pgradar.agent.explain import PlansSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT
-from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS "Plan Test" CASCADE;
@@ -39,11 +40,14 @@ def planted(pg: Cluster) -> Iterator[Cluster]:
     with superuser(pg, "app") as conn:
         conn.execute(SCHEMA.format(role=MONITOR_ROLE))
         for i in range(5):
-            conn.execute('SELECT id, status FROM "Plan Test"."Orders" WHERE "Customer" = %s AND created > %s',
-                         (i, "2026-02-01"))
+            conn.execute(
+                'SELECT id, status FROM "Plan Test"."Orders" WHERE "Customer" = %s AND created > %s', (i, "2026-02-01")
+            )
             conn.execute('UPDATE "Plan Test"."Orders" SET status = %s WHERE id = %s', ("open", i + 1))
-            conn.execute('WITH gone AS (DELETE FROM "Plan Test"."Orders" WHERE id = %s RETURNING id) '
-                         'SELECT count(*) FROM gone', (-i,))
+            conn.execute(
+                'WITH gone AS (DELETE FROM "Plan Test"."Orders" WHERE id = %s RETURNING id) SELECT count(*) FROM gone',
+                (-i,),
+            )
     yield pg
     with superuser(pg, "app") as conn:
         conn.execute('DROP SCHEMA "Plan Test" CASCADE')
@@ -68,7 +72,8 @@ def test_generic_plans_and_advice(planted: Cluster) -> None:
         assert advice.verified is None  # hypopg is not installed in this database
         finding = next(plan_seq_scans("t", select, DEFAULT))
         assert finding.recommendation.startswith(
-            'CREATE INDEX CONCURRENTLY "Orders_Customer_created_idx" ON "Plan Test"."Orders" ("Customer", created);')
+            'CREATE INDEX CONCURRENTLY "Orders_Customer_created_idx" ON "Plan Test"."Orders" ("Customer", created);'
+        )
         assert "unverified" in finding.recommendation
         # UPDATE is planned (EXPLAIN without ANALYZE, read-only: DESIGN 4); a write hidden in a CTE and utility never
         assert {text.split()[0] for text in by_text} == {"SELECT", "UPDATE"}, list(by_text)
@@ -90,8 +95,9 @@ def test_generic_plans_and_advice(planted: Cluster) -> None:
 
 def _queryid(cluster: Cluster, prefix: str) -> int:
     with superuser(cluster) as conn:
-        row = conn.execute("SELECT queryid FROM pg_stat_statements WHERE query LIKE %s ORDER BY calls DESC LIMIT 1",
-                           (prefix + "%",)).fetchone()
+        row = conn.execute(
+            "SELECT queryid FROM pg_stat_statements WHERE query LIKE %s ORDER BY calls DESC LIMIT 1", (prefix + "%",)
+        ).fetchone()
     assert row is not None, prefix
     return int(row[0])
 
@@ -101,22 +107,40 @@ def test_cli_explain_by_queryid_and_text(planted: Cluster) -> None:
     result = pgradar("explain", "--dsn", monitor_dsn(planted), "--queryid", str(queryid))
     assert result.returncode == 0, result.stderr
     assert f"statement {queryid} in database app" in result.stdout
-    assert 'seq scan on Plan Test.Orders (20,000 rows) filter' in result.stdout
+    assert "seq scan on Plan Test.Orders (20,000 rows) filter" in result.stdout
     assert 'CREATE INDEX CONCURRENTLY "Orders_Customer_created_idx" ON "Plan Test"."Orders"' in result.stdout
     update = _queryid(planted, 'UPDATE "Plan Test"')
     planned = pgradar("explain", "--dsn", monitor_dsn(planted), "--queryid", str(update))
     assert planned.returncode == 0 and "Plan Test" in planned.stdout, planned.stderr
-    hidden = _queryid(planted, 'WITH gone AS (DELETE')
+    hidden = _queryid(planted, "WITH gone AS (DELETE")
     refused = pgradar("explain", "--dsn", monitor_dsn(planted), "--queryid", str(hidden))
     assert refused.returncode == 2 and "not a plain SELECT" in refused.stderr
-    text = pgradar("explain", "--dsn", monitor_dsn(planted), "--database", "app", "--format", "json",
-                   "--query", 'SELECT * FROM "Plan Test"."Orders" WHERE status = $1 ORDER BY created LIMIT $2')
+    text = pgradar(
+        "explain",
+        "--dsn",
+        monitor_dsn(planted),
+        "--database",
+        "app",
+        "--format",
+        "json",
+        "--query",
+        'SELECT * FROM "Plan Test"."Orders" WHERE status = $1 ORDER BY created LIMIT $2',
+    )
     assert text.returncode == 0, text.stderr
     doc = json.loads(text.stdout)
     # status keeps every row, but under ORDER BY ... LIMIT the index stops after the first rows
     assert doc["plan"]["sorts"] and doc["advice"][0]["definition"].endswith('"Plan Test"."Orders" (status, created)')
-    unlimited = pgradar("explain", "--dsn", monitor_dsn(planted), "--database", "app", "--format", "json",
-                        "--query", 'SELECT * FROM "Plan Test"."Orders" WHERE status = $1 ORDER BY created')
+    unlimited = pgradar(
+        "explain",
+        "--dsn",
+        monitor_dsn(planted),
+        "--database",
+        "app",
+        "--format",
+        "json",
+        "--query",
+        'SELECT * FROM "Plan Test"."Orders" WHERE status = $1 ORDER BY created',
+    )
     assert json.loads(unlimited.stdout)["advice"] == []  # every row, all of them sorted: no index serves it
 
 
@@ -125,8 +149,17 @@ def test_hypopg_verifies_the_advice(planted: Cluster) -> None:
     with superuser(planted, "app") as conn:
         conn.execute("CREATE EXTENSION hypopg")
     try:
-        result = pgradar("explain", "--dsn", monitor_dsn(planted), "--database", "app", "--format", "json",
-                         "--query", 'SELECT id FROM "Plan Test"."Orders" WHERE "Customer" = $1')
+        result = pgradar(
+            "explain",
+            "--dsn",
+            monitor_dsn(planted),
+            "--database",
+            "app",
+            "--format",
+            "json",
+            "--query",
+            'SELECT id FROM "Plan Test"."Orders" WHERE "Customer" = $1',
+        )
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         (advice,) = doc["advice"]
@@ -135,8 +168,17 @@ def test_hypopg_verifies_the_advice(planted: Cluster) -> None:
         (problem,) = doc["problems"]
         assert "-- hypopg: estimated cost" in problem["recommendation"]
         # a filter an index would not help (every row matches): no advice, nothing is recommended
-        useless = pgradar("explain", "--dsn", monitor_dsn(planted), "--database", "app", "--format", "json",
-                          "--query", 'SELECT id FROM "Plan Test"."Orders" WHERE status = $1')
+        useless = pgradar(
+            "explain",
+            "--dsn",
+            monitor_dsn(planted),
+            "--database",
+            "app",
+            "--format",
+            "json",
+            "--query",
+            'SELECT id FROM "Plan Test"."Orders" WHERE status = $1',
+        )
         doc = json.loads(useless.stdout)
         assert doc["advice"] == [] and doc["problems"] == [], doc
     finally:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
+
 from pgradar.agent.analyze import AnalyzeSnapshot
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import ANALYZE_ON_PRIMARY
@@ -20,7 +22,6 @@ from pgradar.agent.findings import Finding
 from pgradar.agent.observation import observe
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
 ROWS = 50_000
 SCHEMA = f"""
@@ -42,9 +43,15 @@ def replicated(pg: Cluster, pg_standby: Cluster) -> Iterator[tuple[Cluster, Clus
     with superuser(pg, "app") as conn:
         conn.execute(SCHEMA)
     with superuser(pg_standby, "app") as conn:
-        wait_for(lambda: conn.execute("SELECT to_regclass('corr.pairs') IS NOT NULL AND "
-                                      "(SELECT count(*) FROM pg_stats WHERE tablename = 'pairs') = 2").fetchone()[0],
-                 30, 0.2, "the standby to replay the schema")
+        wait_for(
+            lambda: conn.execute(
+                "SELECT to_regclass('corr.pairs') IS NOT NULL AND "
+                "(SELECT count(*) FROM pg_stats WHERE tablename = 'pairs') = 2"
+            ).fetchone()[0],
+            30,
+            0.2,
+            "the standby to replay the schema",
+        )
     yield pg, pg_standby
     with superuser(pg, "app") as conn:
         conn.execute("DROP SCHEMA corr CASCADE")
@@ -66,8 +73,9 @@ def explain_analyze_calls(cluster: Cluster) -> int:
     (toplevel false) that counts the same calls: the largest count is the number of runs.
     """
     with superuser(cluster) as conn:
-        row = conn.execute("SELECT coalesce(max(calls), 0) FROM pg_stat_statements "
-                           "WHERE query ILIKE %s", ("%EXPLAIN (ANALYZE%",)).fetchone()
+        row = conn.execute(
+            "SELECT coalesce(max(calls), 0) FROM pg_stat_statements WHERE query ILIKE %s", ("%EXPLAIN (ANALYZE%",)
+        ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -127,8 +135,9 @@ def test_switched_off_nothing_runs(replicated: tuple[Cluster, Cluster]) -> None:
         rt.close()
 
 
-def test_on_a_primary_it_is_ignored_and_said_once(replicated: tuple[Cluster, Cluster],
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_on_a_primary_it_is_ignored_and_said_once(
+    replicated: tuple[Cluster, Cluster], caplog: pytest.LogCaptureFixture
+) -> None:
     primary, _ = replicated
     workload(primary)
     caplog.set_level(logging.WARNING, logger="pgradar.target")

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import psycopg
+from support import MONITOR_ROLE, monitor_dsn, of_kind, poll, superuser, wait_for, watch
+
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
 from pgradar.agent.thresholds import DEFAULT
-from support import MONITOR_ROLE, monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
 MB = 1024 * 1024
 PLANNED = ("settings", "tables", "statements", "plans")
@@ -33,8 +34,11 @@ def run_fix(conn: psycopg.Connection, recommendation: str) -> None:
 
 def caught_up(primary: psycopg.Connection, name: str) -> bool:
     """Everything inserted into the WAL replayed (the insert position: commits here are asynchronous)."""
-    row = primary.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), replay_lsn) FROM pg_stat_replication "
-                          "WHERE application_name = %s", (name,)).fetchone()
+    row = primary.execute(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), replay_lsn) FROM pg_stat_replication "
+        "WHERE application_name = %s",
+        (name,),
+    ).fetchone()
     return row is not None and row[0] <= 0
 
 
@@ -47,8 +51,9 @@ def _stale(found: dict[str, list[Finding]], relation: str) -> list[Finding]:
     return [f for f in of_kind(found, "stale_stats") if f.relation == relation]
 
 
-def test_parallel_scan_on_a_standby_stale_stats_only_when_the_table_changed(heavy_pg: Cluster,
-                                                                            heavy_standby: Cluster) -> None:
+def test_parallel_scan_on_a_standby_stale_stats_only_when_the_table_changed(
+    heavy_pg: Cluster, heavy_standby: Cluster
+) -> None:
     name = f"pg{heavy_pg.major}-standby"
     count = "SELECT count(*) FROM par_orders"
     with superuser(heavy_pg, "app") as primary, superuser(heavy_pg) as root:
@@ -85,8 +90,9 @@ def test_parallel_scan_on_a_standby_stale_stats_only_when_the_table_changed(heav
                 assert stale.recommendation.startswith("-- on the primary")
                 assert stale.recommendation.splitlines()[-1] == "ANALYZE public.par_orders;"
                 run_fix(primary, stale.recommendation)  # on the primary, as it says
-                wait_for(lambda: standby_reltuples(heavy_standby) > 900_000, 60,
-                         what="the standby to replay the statistics")
+                wait_for(
+                    lambda: standby_reltuples(heavy_standby) > 900_000, 60, what="the standby to replay the statistics"
+                )
                 assert _stale(poll(agent, *PLANNED), "par_orders") == []  # the next pass, same agent
             workload()
             with watch(("standby", monitor_dsn(heavy_standby))) as fresh:
@@ -103,20 +109,24 @@ def test_missing_fk_index_on_a_plain_table_large_by_bytes(heavy_pg: Cluster) -> 
         try:
             conn.execute("ALTER TABLE wide_child ALTER COLUMN pad SET STORAGE EXTERNAL")  # not compressed
             conn.execute("INSERT INTO wide_parent SELECT g FROM generate_series(1, 10) g")
-            conn.execute("INSERT INTO wide_child SELECT g, g % 10 + 1, repeat('x', 20000) "
-                         "FROM generate_series(1, 500) g")
+            conn.execute(
+                "INSERT INTO wide_child SELECT g, g % 10 + 1, repeat('x', 20000) FROM generate_series(1, 500) g"
+            )
             conn.execute("ANALYZE wide_parent, wide_child")
             (size,) = conn.execute("SELECT pg_table_size('wide_child')").fetchone()
             assert size >= DEFAULT.large_table_bytes
             with watch(("main", monitor_dsn(heavy_pg))) as agent:
-                (fk,) = [f for f in of_kind(poll(agent, "foreign_keys"), "missing_fk_index")
-                         if f.relation == "wide_child"]
+                (fk,) = [
+                    f for f in of_kind(poll(agent, "foreign_keys"), "missing_fk_index") if f.relation == "wide_child"
+                ]
                 assert fk.evidence["size_bytes"] == size and fk.evidence["reltuples"] < DEFAULT.large_table_rows
-                assert fk.recommendation == ("CREATE INDEX CONCURRENTLY wide_child_parent_id_idx "
-                                             "ON public.wide_child (parent_id);")
+                assert fk.recommendation == (
+                    "CREATE INDEX CONCURRENTLY wide_child_parent_id_idx ON public.wide_child (parent_id);"
+                )
                 run_fix(conn, fk.recommendation)
-                assert [f for f in of_kind(poll(agent, "foreign_keys"), "missing_fk_index")
-                        if f.relation == "wide_child"] == []
+                assert [
+                    f for f in of_kind(poll(agent, "foreign_keys"), "missing_fk_index") if f.relation == "wide_child"
+                ] == []
         finally:
             conn.execute("DROP TABLE IF EXISTS wide_child, wide_parent")
 
@@ -130,22 +140,29 @@ def write_wal(conn: psycopg.Connection, rows: int) -> None:
 def test_inactive_slot_reported_at_any_size_then_warning_then_dropped(heavy_pg: Cluster) -> None:
     """A slot created and never used: info while small; a warning above max_wal_size or inactive long."""
     long_ago = replace(DEFAULT, slot_inactive_warning_s=2)
-    with watch(("main", monitor_dsn(heavy_pg))) as agent, watch(("main", monitor_dsn(heavy_pg)),
-                                                                 thresholds=long_ago) as strict, \
-            superuser(heavy_pg, "app") as conn, superuser(heavy_pg) as root:
+    with (
+        watch(("main", monitor_dsn(heavy_pg))) as agent,
+        watch(("main", monitor_dsn(heavy_pg)), thresholds=long_ago) as strict,
+        superuser(heavy_pg, "app") as conn,
+        superuser(heavy_pg) as root,
+    ):
         conn.execute("SELECT pg_create_physical_replication_slot('never_used', true)")
         try:
             write_wal(conn, 20_000)
-            (info,) = [f for f in of_kind(poll(agent, "settings", "replication"), "replication_slot_inactive")
-                       if f.slot == "never_used"]
+            (info,) = [
+                f
+                for f in of_kind(poll(agent, "settings", "replication"), "replication_slot_inactive")
+                if f.slot == "never_used"
+            ]
             assert info.severity == "info", info
             assert 0 < info.evidence["retained_bytes"] < info.evidence["max_wal_size_bytes"]
 
             # Inactive for longer than slot_inactive_warning_s (17+: inactive_since; before: the kept snapshots).
             poll(strict, "settings", "replication")
             root.execute("SELECT pg_sleep(2.5)")
-            (old,) = [f for f in of_kind(poll(strict, "replication"), "replication_slot_inactive")
-                      if f.slot == "never_used"]
+            (old,) = [
+                f for f in of_kind(poll(strict, "replication"), "replication_slot_inactive") if f.slot == "never_used"
+            ]
             assert old.severity == "warning" and old.evidence["inactive_seconds"] >= 2, old
 
             # More than max_wal_size retained (32 MB, the least it may be).
@@ -153,8 +170,11 @@ def test_inactive_slot_reported_at_any_size_then_warning_then_dropped(heavy_pg: 
             root.execute("SELECT pg_reload_conf()")
             try:
                 write_wal(conn, 300_000)
-                (big,) = [f for f in of_kind(poll(agent, "settings", "replication"), "replication_slot_inactive")
-                          if f.slot == "never_used"]
+                (big,) = [
+                    f
+                    for f in of_kind(poll(agent, "settings", "replication"), "replication_slot_inactive")
+                    if f.slot == "never_used"
+                ]
             finally:
                 root.execute("ALTER SYSTEM RESET max_wal_size")
                 root.execute("SELECT pg_reload_conf()")
@@ -162,11 +182,13 @@ def test_inactive_slot_reported_at_any_size_then_warning_then_dropped(heavy_pg: 
             assert big.evidence["retained_bytes"] > 32 * MB and "more than max_wal_size" in big.summary
 
             run_fix(root, big.recommendation)
-            assert [f for f in of_kind(poll(agent, "replication"), "replication_slot_inactive")
-                    if f.slot == "never_used"] == []
+            assert [
+                f for f in of_kind(poll(agent, "replication"), "replication_slot_inactive") if f.slot == "never_used"
+            ] == []
         finally:
-            root.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                         "WHERE slot_name = 'never_used'")
+            root.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'never_used'"
+            )
 
 
 def test_slot_past_max_slot_wal_keep_size_is_critical(fresh_pg: Cluster) -> None:
@@ -175,8 +197,11 @@ def test_slot_past_max_slot_wal_keep_size_is_critical(fresh_pg: Cluster) -> None
     On a cluster of its own: shrinking max_wal_size and checkpointing removes WAL that the shared
     clusters' standby (which has no slot) may still need, and it then never catches up.
     """
-    with watch(("main", monitor_dsn(fresh_pg))) as agent, superuser(fresh_pg, "app") as conn, \
-            superuser(fresh_pg) as root:
+    with (
+        watch(("main", monitor_dsn(fresh_pg))) as agent,
+        superuser(fresh_pg, "app") as conn,
+        superuser(fresh_pg) as root,
+    ):
         root.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
         root.execute("ALTER SYSTEM SET max_wal_size = '32MB'")
         root.execute("SELECT pg_reload_conf()")
@@ -184,19 +209,25 @@ def test_slot_past_max_slot_wal_keep_size_is_critical(fresh_pg: Cluster) -> None
         try:
             write_wal(conn, 400_000)
             root.execute("CHECKPOINT")
-            (status,) = root.execute("SELECT wal_status FROM pg_replication_slots "
-                                     "WHERE slot_name = 'outrun'").fetchone()
+            (status,) = root.execute(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'outrun'"
+            ).fetchone()
             assert status in ("unreserved", "lost"), status
-            (lost,) = [f for f in of_kind(poll(agent, "settings", "replication"), "replication_slot_inactive")
-                       if f.slot == "outrun"]
+            (lost,) = [
+                f
+                for f in of_kind(poll(agent, "settings", "replication"), "replication_slot_inactive")
+                if f.slot == "outrun"
+            ]
             assert lost.severity == "critical" and lost.evidence["wal_status"] == status, lost
             assert ("is inactive and lost" if status == "lost" else "lost at the next checkpoint") in lost.summary
             run_fix(root, lost.recommendation)
-            assert [f for f in of_kind(poll(agent, "replication"), "replication_slot_inactive")
-                    if f.slot == "outrun"] == []
+            assert [
+                f for f in of_kind(poll(agent, "replication"), "replication_slot_inactive") if f.slot == "outrun"
+            ] == []
         finally:
-            root.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                         "WHERE slot_name = 'outrun'")
+            root.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'outrun'"
+            )
             root.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
             root.execute("ALTER SYSTEM RESET max_wal_size")
             root.execute("SELECT pg_reload_conf()")

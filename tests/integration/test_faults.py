@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
+
 from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
 
 @pytest.fixture
@@ -28,9 +29,13 @@ def black_hole() -> Iterator[int]:
 
 def test_a_silent_host_does_not_hold_up_the_others(fresh_pg: Cluster, black_hole: int) -> None:
     config = Config(
-        targets=(TargetConfig("good", monitor_dsn(fresh_pg)),
-                 TargetConfig("silent", f"host=127.0.0.1 port={black_hole} user=x dbname=postgres")),
-        intervals={"server": 1, "activity": 1, "database": 1}, connect_timeout_s=3)
+        targets=(
+            TargetConfig("good", monitor_dsn(fresh_pg)),
+            TargetConfig("silent", f"host=127.0.0.1 port={black_hole} user=x dbname=postgres"),
+        ),
+        intervals={"server": 1, "activity": 1, "database": 1},
+        connect_timeout_s=3,
+    )
     agent = Agent(config)
     agent.start()
     try:
@@ -50,8 +55,9 @@ def test_a_silent_host_does_not_hold_up_the_others(fresh_pg: Cluster, black_hole
 def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
     with superuser(fresh_pg, "app") as conn:
         conn.execute("CREATE TABLE locked_out (id int)")
-    config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),), statement_timeout_ms=1000,
-                    lock_timeout_ms=5000)
+    config = Config(
+        targets=(TargetConfig("t", monitor_dsn(fresh_pg)),), statement_timeout_ms=1000, lock_timeout_ms=5000
+    )
     runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
     for name in ("server", "sizes", "tables", "database"):
         runtime.run_collector(name)
@@ -125,6 +131,7 @@ def test_killed_and_back(fresh_pg: Cluster) -> None:
     def recovered() -> bool:
         runtime.run_collector("server")
         return runtime.state.up
+
     wait_for(recovered, 90, step=1, what="reconnect")
     with superuser(fresh_pg) as conn:  # the application's statement after the restart
         conn.execute("SELECT count(*) FROM pg_class")
@@ -139,8 +146,7 @@ def test_killed_and_back(fresh_pg: Cluster) -> None:
 
 
 def test_a_retry_in_progress_does_not_block_other_threads(black_hole: int) -> None:
-    config = Config(targets=(TargetConfig("silent", f"host=127.0.0.1 port={black_hole} user=x"),),
-                    connect_timeout_s=2)
+    config = Config(targets=(TargetConfig("silent", f"host=127.0.0.1 port={black_hole} user=x"),), connect_timeout_s=2)
     runtime = TargetRuntime(config.targets[0], config, TargetState("silent"))
     runtime.run_collector("server")  # the first attempt times out: the link is now failing
     time.sleep(1.2)  # past the first backoff step
@@ -163,24 +169,31 @@ def test_a_promoted_standby_is_seen_as_primary(fresh_pg: Cluster, installations,
     tools = None if fresh_pg.installation.tool("pg_basebackup") else installations[max(installations)]
     standby = sandbox.standby(fresh_pg, f"promoted{fresh_pg.major}", basebackup_from=tools)
     try:
-        config = Config(targets=(TargetConfig("primary", monitor_dsn(fresh_pg)),
-                                 TargetConfig("replica", monitor_dsn(standby))))
+        config = Config(
+            targets=(TargetConfig("primary", monitor_dsn(fresh_pg)), TargetConfig("replica", monitor_dsn(standby)))
+        )
         agent = Agent(config)
         agent.run_once()
         replica = agent.state.target("replica")
         assert replica.role == "standby" and replica.latest("replication").receiver is not None
-        assert [s.standby for s in agent.state.target("primary").latest("replication").standbys] == \
-            [f"promoted{fresh_pg.major}"]
+        assert [s.standby for s in agent.state.target("primary").latest("replication").standbys] == [
+            f"promoted{fresh_pg.major}"
+        ]
         standby.promote()
 
         def promoted() -> bool:
             agent.run_once()
             return replica.role == "primary" and not agent.state.target("primary").latest("replication").standbys
+
         wait_for(promoted, 60, step=1, what="the promotion seen from both ends")
         assert replica.latest("replication").receiver is None
         registry = registry_for(AgentState(agent.state.targets), 10)
-        assert registry.get_sample_value("pgradar_server_info", {"target": "replica", "version": replica.server.version,
-                                                                 "role": "primary"}) == 1.0
+        assert (
+            registry.get_sample_value(
+                "pgradar_server_info", {"target": "replica", "version": replica.server.version, "role": "primary"}
+            )
+            == 1.0
+        )
         assert registry.get_sample_value("pgradar_server_in_recovery", {"target": "replica"}) == 0.0
         assert all(s.last_error is None for s in replica.status.values()), replica.status
         agent.stop()

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 from shipped import FOLDERS, installed_files, source_files
 from support import (
     HEAVY,
@@ -41,6 +40,8 @@ from support import (
     superuser,
     wait_for,
 )
+
+from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -101,8 +102,9 @@ def test_dockerfile_shape() -> None:
 
 def test_dockerignore_admits_everything_the_build_copies() -> None:
     _, stages = parse(DOCKERFILE.read_text())
-    admitted = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.startswith("!")}
+    admitted = {
+        line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    }
     for copy in stages[0].all("COPY"):
         *sources, _ = shlex.split(copy)
         for source in sources:
@@ -119,8 +121,9 @@ class Image:
     stdout: str
 
     def pgradar(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.venv / "bin" / "pgradar"), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [str(self.venv / "bin" / "pgradar"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +151,12 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     command = run.replace(venv_in_image, str(venv)).replace(workdir, str(context))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON", "PGRADAR_"))}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if "venv" not in p)
-    done = subprocess.run(["sh", "-c", command], cwd=context, env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(["sh", "-c", command], cwd=context, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # the runtime stage's environment: its PATH first, nothing written at run time
-    return Image(venv, {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}", "PYTHONDONTWRITEBYTECODE": "1"},
-                 done.stdout)
+    return Image(
+        venv, {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}", "PYTHONDONTWRITEBYTECODE": "1"}, done.stdout
+    )
 
 
 def test_build_stage_installs_a_working_agent(image: Image) -> None:
@@ -199,17 +202,28 @@ def test_the_image_checks_runs_and_explains_against_a_real_server(image: Image, 
     doc = json.loads(checked.stdout)
     assert [(t["name"], t["ok"], t["disabled"]) for t in doc["targets"]] == [("main", True, [])]
 
-    explained = image.pgradar("explain", "--dsn", monitor_dsn(server, "app"), "--format", "json",
-                              "--query", "SELECT * FROM orders WHERE customer_id = $1")
+    explained = image.pgradar(
+        "explain",
+        "--dsn",
+        monitor_dsn(server, "app"),
+        "--format",
+        "json",
+        "--query",
+        "SELECT * FROM orders WHERE customer_id = $1",
+    )
     assert explained.returncode == 0, explained.stderr
     plan = json.loads(explained.stdout)
     assert [s["relation"] for s in plan["plan"]["seq_scans"]] == ["orders"]
     assert any("customer_id" in a["definition"] for a in plan["advice"]), plan["advice"]
 
     port = free_port()
-    agent = subprocess.Popen([str(image.venv / "bin" / "pgradar"), "run", "--dsn", dsn, "--listen",
-                              f"127.0.0.1:{port}"], env=image.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    agent = subprocess.Popen(
+        [str(image.venv / "bin" / "pgradar"), "run", "--dsn", dsn, "--listen", f"127.0.0.1:{port}"],
+        env=image.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for(lambda: answers(port, "/readyz") and "ready" in scrape(port, "/readyz"), 60, what="readiness")
         metrics = scrape(port, "/metrics")

@@ -20,20 +20,27 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support import MONITOR_ROLE, collect_and_classify, monitor_dsn, superuser
+
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.explain import PlansSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT
-from support import MONITOR_ROLE, collect_and_classify, monitor_dsn, superuser
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = json.loads((FIXTURES / "index_advice_cases.json").read_text())["cases"]
 ROLE, PASSWORD = "advice", "advice-pw"
 COLLECTORS = ("server", "statements", "tables", "indexes", "foreign_keys", "plans")
-THRESHOLDS = DEFAULT.__class__(**{**{f: getattr(DEFAULT, f) for f in DEFAULT.__slots__},  # type: ignore[attr-defined]
-                                  "explain_top_statements": 100, "explain_budget_s": 300, "statement_min_calls": 1})
+THRESHOLDS = DEFAULT.__class__(
+    **{
+        **{f: getattr(DEFAULT, f) for f in DEFAULT.__slots__},  # type: ignore[attr-defined]
+        "explain_top_statements": 100,
+        "explain_budget_s": 300,
+        "statement_min_calls": 1,
+    }
+)
 
 
 def _normal(text: str) -> str:
@@ -68,9 +75,14 @@ def advised(rt: TargetRuntime) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for case in CASES:
         plan = texts.get(_normal(case["sql"]))
-        out[case["sql"]] = {f"{a.relation} ({', '.join(a.columns)})"
-                            + (f" INCLUDE ({', '.join(a.include)})" if a.include else "") for a in plan.advice} \
-            if plan is not None and plan.skipped is None else {f"(not planned: {plan.skipped if plan else 'no plan'})"}
+        out[case["sql"]] = (
+            {
+                f"{a.relation} ({', '.join(a.columns)})" + (f" INCLUDE ({', '.join(a.include)})" if a.include else "")
+                for a in plan.advice
+            }
+            if plan is not None and plan.skipped is None
+            else {f"(not planned: {plan.skipped if plan else 'no plan'})"}
+        )
     return out
 
 
@@ -124,8 +136,11 @@ def check_cases(workload: Cluster, hypopg: bool = False) -> PlansSnapshot:
                 conn.execute(statement)
             conn.execute("VACUUM ANALYZE advice.users, advice.blogs, advice.posts, advice.events, advice.profiles")
         after = collect_and_classify(rt, COLLECTORS)
-        left = [(f.kind, f.relation, f.queryid) for f in after if f.schema == "advice"
-                and f.kind in ("seq_scan", "missing_fk_index", "duplicate_index")]
+        left = [
+            (f.kind, f.relation, f.queryid)
+            for f in after
+            if f.schema == "advice" and f.kind in ("seq_scan", "missing_fk_index", "duplicate_index")
+        ]
         assert left == [], left
         assert {s: a for s, a in advised(rt).items() if a} == {}
     finally:

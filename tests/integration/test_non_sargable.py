@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 
+from support import collect_and_classify, monitor_dsn, superuser
+
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
 from pgradar.agent.snapshots import IndexesSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import collect_and_classify, monitor_dsn, superuser
 
 COLLECTORS = ("statements", "database", "tables", "indexes")
 
@@ -37,14 +38,20 @@ def workload(cluster: Cluster) -> None:
 
 def next_pass(rt: TargetRuntime) -> list[Finding]:
     time.sleep(0.2)
-    return [f for f in collect_and_classify(rt, COLLECTORS)
-            if f.kind == "non_sargable_predicate" and f.relation == "ns_users"]
+    return [
+        f
+        for f in collect_and_classify(rt, COLLECTORS)
+        if f.kind == "non_sargable_predicate" and f.relation == "ns_users"
+    ]
 
 
 def queryids(cluster: Cluster, text: str) -> set[str]:
     with superuser(cluster) as conn:
-        rows = conn.execute("SELECT s.queryid::text FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                            "WHERE d.datname = 'app' AND s.query = %s", (text,)).fetchall()
+        rows = conn.execute(
+            "SELECT s.queryid::text FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            "WHERE d.datname = 'app' AND s.query = %s",
+            (text,),
+        ).fetchall()
     assert rows, text
     return {r[0] for r in rows}
 
@@ -66,8 +73,12 @@ def test_non_sargable_found_and_cleared_by_the_expression_index(pg: Cluster) -> 
         (lower,) = (f for q, f in found.items() if q in lower_id)
         (cast,) = (f for q, f in found.items() if q in cast_id)
 
-        assert (lower.database, lower.schema, lower.relation, lower.severity) == ("app", "public", "ns_users",
-                                                                                 "warning")
+        assert (lower.database, lower.schema, lower.relation, lower.severity) == (
+            "app",
+            "public",
+            "ns_users",
+            "warning",
+        )
         ev = lower.evidence
         assert (ev["predicate"], ev["column"], ev["index"]) == ("lower(email) = $1", "email", "ns_users_email_idx")
         assert ev["column_type"] == "character varying(200)" and ev["calls"] == 120 and ev["mean_exec_ms"] > 0

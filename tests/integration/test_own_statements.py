@@ -9,18 +9,27 @@ problems nor the top statements (DESIGN 4).
 from __future__ import annotations
 
 import psycopg
+from psycopg.types.numeric import Int4
+from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
+
 from pgradar.agent.agent import Agent
 from pgradar.agent.analysis import rank_statements
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.queries import MARKER, is_own
 from pgradar.exporters.status import render_status
-from psycopg.types.numeric import Int4
-from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 
 LOOKUP = "SELECT id, note FROM own_orders WHERE customer_id = %s"
-STATEMENT_KINDS = {"temp_spill", "low_cache_hit", "n_plus_one", "select_star", "plan_regression",
-                   "row_misestimate", "non_sargable_predicate", "long_running_query"}
+STATEMENT_KINDS = {
+    "temp_spill",
+    "low_cache_hit",
+    "n_plus_one",
+    "select_star",
+    "plan_regression",
+    "row_misestimate",
+    "non_sargable_predicate",
+    "long_running_query",
+}
 
 
 def _agent(cluster: Cluster) -> Agent:
@@ -28,8 +37,10 @@ def _agent(cluster: Cluster) -> Agent:
 
 
 def _user_queryid(conn: psycopg.Connection) -> int:
-    (queryid,) = conn.execute("SELECT queryid FROM pg_stat_statements WHERE query LIKE 'SELECT id, note FROM "
-                              "own_orders%' AND calls > 0 ORDER BY calls DESC LIMIT 1").fetchone()
+    (queryid,) = conn.execute(
+        "SELECT queryid FROM pg_stat_statements WHERE query LIKE 'SELECT id, note FROM "
+        "own_orders%' AND calls > 0 ORDER BY calls DESC LIMIT 1"
+    ).fetchone()
     return int(queryid)
 
 
@@ -55,13 +66,21 @@ def test_own_statements_are_marked_and_left_out(fresh_pg: Cluster) -> None:
         first.stop()
     # pgradar explain --query plans the same statement again: its PREPARE (before 16) or
     # EXPLAIN (GENERIC_PLAN) is recorded under the application's queryid.
-    run = pgradar("explain", "--dsn", monitor_dsn(fresh_pg, "app"), "--query",
-                  "SELECT id, note FROM own_orders WHERE customer_id = $1")
+    run = pgradar(
+        "explain",
+        "--dsn",
+        monitor_dsn(fresh_pg, "app"),
+        "--query",
+        "SELECT id, note FROM own_orders WHERE customer_id = $1",
+    )
     assert run.returncode == 0, run.stderr
 
     with superuser(fresh_pg) as conn:
-        mine = conn.execute("SELECT s.query, s.queryid FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
-                            "WHERE r.rolname = %s", (MONITOR_ROLE,)).fetchall()
+        mine = conn.execute(
+            "SELECT s.query, s.queryid FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+            "WHERE r.rolname = %s",
+            (MONITOR_ROLE,),
+        ).fetchall()
         wrappers = [q for q, _ in mine if is_own(q) and ("EXPLAIN (" in q or "PREPARE pgradar_explain" in q)]
         for_user = [q for q, qid in mine if qid == user_queryid]
     assert wrappers, mine  # its EXPLAIN/PREPARE texts were recorded, marked
@@ -73,11 +92,12 @@ def test_own_statements_are_marked_and_left_out(fresh_pg: Cluster) -> None:
 
     second = _agent(fresh_pg)  # a new agent: the text look-up sees the wrappers too
     try:
+
         def planned() -> bool:
             second.run_once()
             plans = second.state.target("main").latest("plans")
-            return plans is not None and any(p.queryid == user_queryid and p.summary is not None
-                                             for p in plans.plans)
+            return plans is not None and any(p.queryid == user_queryid and p.summary is not None for p in plans.plans)
+
         wait_for(planned, 60, step=1, what="the application's statement planned")
         with superuser(fresh_pg, "app") as conn:
             for i in range(50):
@@ -119,9 +139,14 @@ def test_marker_survives_in_pg_stat_statements_on_every_version(pg: Cluster) -> 
     finally:
         session.close()
     with superuser(pg) as conn:
-        texts = [q for (q,) in conn.execute(
-            "SELECT s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = %s "
-            "AND (s.query LIKE '%%FROM pg_settings%%' OR s.query LIKE '%%pg_extension%%' "
-            "OR s.query ~* '(^|\\n)\\s*(BEGIN|ROLLBACK)\\M')", (MONITOR_ROLE,))]
+        texts = [
+            q
+            for (q,) in conn.execute(
+                "SELECT s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = %s "
+                "AND (s.query LIKE '%%FROM pg_settings%%' OR s.query LIKE '%%pg_extension%%' "
+                "OR s.query ~* '(^|\\n)\\s*(BEGIN|ROLLBACK)\\M')",
+                (MONITOR_ROLE,),
+            )
+        ]
     assert len(texts) >= 3, texts
     assert all(is_own(q) for q in texts), [q for q in texts if not is_own(q)]

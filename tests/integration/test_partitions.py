@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from support import MONITOR_ROLE, monitor_dsn, superuser
+
 from pgradar.agent import collectors
 from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
@@ -17,7 +19,6 @@ from pgradar.agent.observation import observe
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT, with_overrides
-from support import MONITOR_ROLE, monitor_dsn, superuser
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS "Part Test" CASCADE;
@@ -92,15 +93,19 @@ def test_partitions_expressions_and_quoting(planted: Cluster) -> None:
         fk = found[("missing_fk_index", "Events", None)]
         seq = next(f for f in found.values() if f.kind == "seq_scan" and f.relation == "Events")
         assert seq.recommendation.startswith(
-            'CREATE INDEX "Events_account_id_idx" ON "Part Test"."Events" (account_id);')
+            'CREATE INDEX "Events_account_id_idx" ON "Part Test"."Events" (account_id);'
+        )
         assert fk.recommendation.startswith("-- (account_id) is served by the index recommended for seq_scan")
         assert fk.evidence["served_by"][0]["queryid"] == seq.queryid
 
         for f in (unused, mail[0], seq):
             run_fix(planted, f.recommendation)
         after = {(f.kind, f.relation, f.index) for f in findings(rt)}
-        assert not after & {("unused_index", "Events", "events_kind"), ("duplicate_index", "accounts", "Mail lower 2"),
-                            ("missing_fk_index", "Events", None)}
+        assert not after & {
+            ("unused_index", "Events", "events_kind"),
+            ("duplicate_index", "accounts", "Mail lower 2"),
+            ("missing_fk_index", "Events", None),
+        }
         assert not any(kind == "seq_scan" and rel == "Events" for kind, rel, _ in after)
     finally:
         rt.close()

@@ -7,10 +7,6 @@ import threading
 from dataclasses import replace
 
 import psycopg
-from pgradar.agent.embedded import Bouncer
-from pgradar.agent.snapshots import BouncerSnapshot
-from pgradar.agent.thresholds import DEFAULT
-from pgradar.exporters.prometheus import registry_for
 from support import (
     BOUNCER_CLIENT_PASSWORD,
     MONITOR_PASSWORD,
@@ -22,6 +18,11 @@ from support import (
     wait_for,
     watch,
 )
+
+from pgradar.agent.embedded import Bouncer
+from pgradar.agent.snapshots import BouncerSnapshot
+from pgradar.agent.thresholds import DEFAULT
+from pgradar.exporters.prometheus import registry_for
 
 T = replace(DEFAULT, pool_maxwait_warning_s=1, pool_maxwait_critical_s=3600, pool_waiting_clients=100)
 CLIENTS = 5
@@ -44,11 +45,13 @@ def test_waiting_clients_are_pool_saturation(pgbouncer: Bouncer) -> None:
     for thread in threads:
         thread.start()
     with watch(pgbouncers=console, thresholds=T) as agent:
+
         def saturated() -> BouncerSnapshot | None:
             poll(agent, "pgbouncer")
             snapshot: BouncerSnapshot = agent.state.target("bouncer").latest("pgbouncer")
             pool = next((p for p in snapshot.pools if p.name == "app/postgres"), None)
             return snapshot if pool is not None and pool.cl_waiting and pool.maxwait_seconds >= 1.2 else None
+
         snapshot = wait_for(saturated, SLEEP_S, step=0.2, what="clients waiting over a second")
         found = poll(agent, "pgbouncer")
         text = registry_for(agent.state, 10)
@@ -75,25 +78,42 @@ def test_waiting_clients_are_pool_saturation(pgbouncer: Bouncer) -> None:
 
 
 def test_check_lists_a_pgbouncer_target(pgbouncer: Bouncer) -> None:
-    proc = pgradar("check", "--pgbouncer", f"bouncer={pgbouncer.dsn('pgbouncer', MONITOR_ROLE, MONITOR_PASSWORD)}",
-                   "--format", "json", "--fail-on", "never")
+    proc = pgradar(
+        "check",
+        "--pgbouncer",
+        f"bouncer={pgbouncer.dsn('pgbouncer', MONITOR_ROLE, MONITOR_PASSWORD)}",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    )
     assert proc.returncode == 0, proc.stderr
     (target,) = json.loads(proc.stdout)["targets"]
-    assert target == {"name": "bouncer", "server_version": None, "role": "pgbouncer", "ok": True, "error": None,
-                      "disabled": []}  # the admin console has nothing to switch off
+    assert target == {
+        "name": "bouncer",
+        "server_version": None,
+        "role": "pgbouncer",
+        "ok": True,
+        "error": None,
+        "disabled": [],
+    }  # the admin console has nothing to switch off
     assert MONITOR_PASSWORD not in proc.stdout + proc.stderr
 
 
 def test_scheduler_polls_a_pgbouncer_next_to_a_server(pgbouncer: Bouncer) -> None:
     server = pgbouncer.server
-    with watch(("main", monitor_dsn(server)),
-               pgbouncers=(("bouncer", pgbouncer.dsn("pgbouncer", MONITOR_ROLE, MONITOR_PASSWORD)),)) as agent:
+    with watch(
+        ("main", monitor_dsn(server)),
+        pgbouncers=(("bouncer", pgbouncer.dsn("pgbouncer", MONITOR_ROLE, MONITOR_PASSWORD)),),
+    ) as agent:
         agent.start()
         wait_for(lambda: agent.ready()[0], 60, what=f"readiness ({agent.ready()[1]})")
         registry = registry_for(agent.state, 10)
         assert registry.get_sample_value("pgradar_up", {"target": "bouncer"}) == 1.0
-        assert registry.get_sample_value("pgradar_collector_runs_total",
-                                         {"target": "bouncer", "collector": "pgbouncer"}) >= 1
+        assert (
+            registry.get_sample_value("pgradar_collector_runs_total", {"target": "bouncer", "collector": "pgbouncer"})
+            >= 1
+        )
         assert registry.get_sample_value("pgradar_pgbouncer_pool_size", {"target": "bouncer", "database": "app"}) == 2
         assert registry.get_sample_value("pgradar_wal_bytes_total", {"target": "main"}) > 0
         assert agent.state.target("bouncer").collector("server").runs == 0  # no PostgreSQL collector on it

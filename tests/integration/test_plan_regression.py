@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from support import MONITOR_ROLE, monitor_dsn, superuser
+
 from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
@@ -19,7 +21,6 @@ from pgradar.agent.findings import Finding
 from pgradar.agent.observation import observe
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import MONITOR_ROLE, monitor_dsn, superuser
 
 ROWS = 100_000
 CALLS = 30  # per workload and statement: above plan_regression_min_calls (20)
@@ -70,8 +71,10 @@ def next_pass(rt: TargetRuntime) -> list[Finding]:
 
 def queryids(cluster: Cluster) -> dict[str, str]:
     with superuser(cluster) as conn:
-        rows = conn.execute("SELECT query, queryid::text FROM pg_stat_statements "
-                            "WHERE query LIKE 'SELECT id, pad FROM regress.lookups WHERE %'").fetchall()
+        rows = conn.execute(
+            "SELECT query, queryid::text FROM pg_stat_statements "
+            "WHERE query LIKE 'SELECT id, pad FROM regress.lookups WHERE %'"
+        ).fetchall()
     found = {("lookup" if " a = " in q else "control"): qid for q, qid in rows}
     assert set(found) == {"lookup", "control"}, rows
     return found

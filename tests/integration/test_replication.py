@@ -6,17 +6,24 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import psycopg
+from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
+
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.snapshots import ReplicationSnapshot
 from pgradar.agent.thresholds import DEFAULT
-from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
 MB = 1024 * 1024
 # Low enough for a test to cross with a few MB of WAL; seconds as low as the
 # config allows, so a stale lag time on an idle primary would show at once.
-T = replace(DEFAULT, replication_lag_warning_bytes=1 * MB, replication_lag_critical_bytes=1024 * MB,
-            replication_lag_warning_s=0.001, replication_lag_critical_s=3600,
-            slot_retained_warning_bytes=2 * MB, slot_retained_critical_bytes=1024 * MB)
+T = replace(
+    DEFAULT,
+    replication_lag_warning_bytes=1 * MB,
+    replication_lag_critical_bytes=1024 * MB,
+    replication_lag_warning_s=0.001,
+    replication_lag_critical_s=3600,
+    slot_retained_warning_bytes=2 * MB,
+    slot_retained_critical_bytes=1024 * MB,
+)
 
 
 def caught_up(primary: psycopg.Connection, name: str) -> Callable[[], bool]:
@@ -28,9 +35,11 @@ def caught_up(primary: psycopg.Connection, name: str) -> Callable[[], bool]:
     (target,) = primary.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone() or (None,)
 
     def replayed() -> bool:
-        row = primary.execute("SELECT replay_lsn >= %s::pg_lsn FROM pg_stat_replication WHERE application_name = %s",
-                              (target, name)).fetchone()
+        row = primary.execute(
+            "SELECT replay_lsn >= %s::pg_lsn FROM pg_stat_replication WHERE application_name = %s", (target, name)
+        ).fetchone()
         return row is not None and bool(row[0])
+
     return replayed
 
 
@@ -59,24 +68,33 @@ def test_both_ends_on_every_version(pg: Cluster, pg_standby: Cluster) -> None:
 
 def test_paused_replay_is_lag_and_resuming_clears_it(heavy_pg: Cluster, heavy_standby: Cluster) -> None:
     name = f"pg{heavy_pg.major}-standby"
-    with watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T) as both, \
-            watch(("standby", monitor_dsn(heavy_standby)), thresholds=T) as alone, \
-            superuser(heavy_pg, "app") as primary, superuser(heavy_standby) as standby:
+    with (
+        watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T) as both,
+        watch(("standby", monitor_dsn(heavy_standby)), thresholds=T) as alone,
+        superuser(heavy_pg, "app") as primary,
+        superuser(heavy_standby) as standby,
+    ):
         try:
             wait_for(caught_up(primary, name), 30, what="the standby to catch up")
             standby.execute("SELECT pg_wal_replay_pause()")
             write_wal(primary)
-            wait_for(lambda: standby.execute("SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), "
-                                             "pg_last_wal_replay_lsn()) > 2 * 1024 * 1024").fetchone()[0],
-                     30, what="WAL received and not replayed")
+            wait_for(
+                lambda: standby.execute(
+                    "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) > 2 * 1024 * 1024"
+                ).fetchone()[0],
+                30,
+                what="WAL received and not replayed",
+            )
             found = poll(both, "replication")
             server = primary.execute(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8, "
                 "extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication WHERE application_name = %s",
-                (name,)).fetchone()
+                (name,),
+            ).fetchone()
             own = poll(alone, "replication")
-            received_not_replayed = standby.execute("SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), "
-                                                    "pg_last_wal_replay_lsn())::float8").fetchone()[0]
+            received_not_replayed = standby.execute(
+                "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8"
+            ).fetchone()[0]
         finally:
             standby.execute("SELECT pg_wal_replay_resume()")
         (lag,) = of_kind(found, "replication_lag")
@@ -100,8 +118,10 @@ def test_paused_replay_is_lag_and_resuming_clears_it(heavy_pg: Cluster, heavy_st
 
 def test_idle_primary_with_healthy_standby_is_no_lag(heavy_pg: Cluster, heavy_standby: Cluster) -> None:
     name = f"pg{heavy_pg.major}-standby"
-    with watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T) as agent, \
-            superuser(heavy_pg, "app") as primary:
+    with (
+        watch(("primary", monitor_dsn(heavy_pg)), ("standby", monitor_dsn(heavy_standby)), thresholds=T) as agent,
+        superuser(heavy_pg, "app") as primary,
+    ):
         write_wal(primary, 1000)  # some WAL, so replay_lag has a value that then goes stale
         wait_for(caught_up(primary, name), 30, what="the standby to catch up")
         found = poll(agent, "replication")
@@ -118,8 +138,10 @@ def test_inactive_slot_holding_wal_is_reported_with_its_size(heavy_pg: Cluster) 
         try:
             write_wal(conn)
             found = poll(agent, "replication")
-            (server,) = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 "
-                                     "FROM pg_replication_slots WHERE slot_name = 'forgotten'").fetchone()
+            (server,) = conn.execute(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 "
+                "FROM pg_replication_slots WHERE slot_name = 'forgotten'"
+            ).fetchone()
         finally:
             conn.execute("SELECT pg_drop_replication_slot('forgotten')")
         (slot,) = of_kind(found, "replication_slot_inactive")

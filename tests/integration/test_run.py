@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, sample, scrape, superuser, wait_for
+
 from pgradar.agent.collectors import COLLECTOR_NAMES
 from pgradar.agent.embedded import Cluster, free_port
-from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, sample, scrape, superuser, wait_for
 
 
 @dataclass
@@ -27,10 +28,13 @@ class Running:
 @contextmanager
 def agent(*args: str) -> Iterator[Running]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**{k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")},
-                                 "PGRADAR_LOG_LEVEL": "INFO"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")}, "PGRADAR_LOG_LEVEL": "INFO"},
+    )
     try:
         wait_for(lambda: answers(port) or proc.poll() is not None, 30, what="the agent's HTTP server")
         running = Running(proc, port)
@@ -49,7 +53,6 @@ def agent(*args: str) -> Iterator[Running]:
             print(out)
 
 
-
 def workload(cluster: Cluster) -> None:
     with superuser(cluster, "app") as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, kind int, note text)")
@@ -61,19 +64,32 @@ def workload(cluster: Cluster) -> None:
 
 def test_metrics_outage_and_recovery(fresh_pg: Cluster) -> None:
     workload(fresh_pg)
-    with agent("--dsn", f"main={monitor_dsn(fresh_pg)}", "--interval", "server=1", "--interval", "statements=1",
-               "--interval", "tables=1", "--interval", "indexes=1") as a:
+    with agent(
+        "--dsn",
+        f"main={monitor_dsn(fresh_pg)}",
+        "--interval",
+        "server=1",
+        "--interval",
+        "statements=1",
+        "--interval",
+        "tables=1",
+        "--interval",
+        "indexes=1",
+    ) as a:
         proc, port = a.proc, a.port
         wait_for(lambda: "ready" in _ready(port), 30, what="readiness")
         workload(fresh_pg)  # a second interval with work in it
 
         def complete() -> str | None:
             text = scrape(port)
-            wanted = [sample(text, "pgradar_up", target="main") == 1.0,
-                      sample(text, "pgradar_table_live_rows", relation="items", database="app") is not None,
-                      sample(text, "pgradar_index_scans_total", index="items_kind") is not None,
-                      sample(text, "pgradar_statement_calls_total", database="app", user="postgres") is not None]
+            wanted = [
+                sample(text, "pgradar_up", target="main") == 1.0,
+                sample(text, "pgradar_table_live_rows", relation="items", database="app") is not None,
+                sample(text, "pgradar_index_scans_total", index="items_kind") is not None,
+                sample(text, "pgradar_statement_calls_total", database="app", user="postgres") is not None,
+            ]
             return text if all(wanted) else None
+
         text = wait_for(complete, 30, what="per-statement, per-table and per-index series")
         assert sample(text, "pgradar_collector_enabled", collector="statements") == 1.0
 
@@ -101,8 +117,11 @@ def _ready(port: int) -> str:
 
 def _agent_calls(cluster: Cluster) -> int:
     with superuser(cluster) as conn:
-        row = conn.execute("SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
-                           "JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = %s", (MONITOR_ROLE,)).fetchone()
+        row = conn.execute(
+            "SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
+            "JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = %s",
+            (MONITOR_ROLE,),
+        ).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -7,22 +7,27 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from support import HEAVY, installation, monitor_dsn, prepare, superuser
+
 from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.exporters.prometheus import registry_for
-from support import HEAVY, installation, monitor_dsn, prepare, superuser
 
 PGSS_MAX = 100
 
 
 @pytest.fixture(params=HEAVY, ids=lambda v: f"pg{v}")
-def small_pgss(request: pytest.FixtureRequest, installations: dict[int, Installation],
-               sandbox: Sandbox) -> Iterator[Cluster]:
-    cluster = sandbox.cluster(installation(installations, request.param), f"churn{request.param}",
-                              settings={"pg_stat_statements.max": str(PGSS_MAX)})
+def small_pgss(
+    request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
+) -> Iterator[Cluster]:
+    cluster = sandbox.cluster(
+        installation(installations, request.param),
+        f"churn{request.param}",
+        settings={"pg_stat_statements.max": str(PGSS_MAX)},
+    )
     prepare(cluster)
     yield cluster
     cluster.stop("immediate")
@@ -85,11 +90,14 @@ def test_fifty_targets_stay_on_time_while_one_hangs(many_databases: Cluster) -> 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
-    targets = [TargetConfig(f"db{i:02d}", monitor_dsn(many_databases, f"db{i:02d}"),
-                            DatabaseFilter(include=(f"db{i:02d}",))) for i in range(50)]
+    targets = [
+        TargetConfig(f"db{i:02d}", monitor_dsn(many_databases, f"db{i:02d}"), DatabaseFilter(include=(f"db{i:02d}",)))
+        for i in range(50)
+    ]
     targets.append(TargetConfig("silent", f"host=127.0.0.1 port={silent.getsockname()[1]} user=x"))
-    config = Config(targets=tuple(targets), intervals={"server": 2, "activity": 2, "database": 4, "tables": 4},
-                    connect_timeout_s=3)
+    config = Config(
+        targets=tuple(targets), intervals={"server": 2, "activity": 2, "database": 4, "tables": 4}, connect_timeout_s=3
+    )
     agent = Agent(config)
     agent.start()
     try:

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import yaml
+from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, pgradar, scrape, superuser, wait_for
+
 from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, free_port
 from pgradar.agent.thresholds import DEFAULT
-from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, pgradar, scrape, superuser, wait_for
 
 WRITES = (
     "DELETE FROM victims WHERE id = 999",
@@ -37,8 +38,10 @@ def test_least_privilege_and_no_statement_text_ever_writes(fresh_pg: Cluster) ->
         conn.execute("CREATE TABLE spare (id int)")
         conn.execute("CREATE TABLE evidence (at timestamptz)")
         # A function that writes: running `SELECT evil($1)` would leave a row in evidence.
-        conn.execute("CREATE FUNCTION evil(int) RETURNS int LANGUAGE sql AS "
-                     "$$ INSERT INTO evidence VALUES (now()) RETURNING 1 $$")
+        conn.execute(
+            "CREATE FUNCTION evil(int) RETURNS int LANGUAGE sql AS "
+            "$$ INSERT INTO evidence VALUES (now()) RETURNING 1 $$"
+        )
         conn.execute("ANALYZE victims")
         for text in WRITES:
             for _ in range(3):
@@ -50,8 +53,9 @@ def test_least_privilege_and_no_statement_text_ever_writes(fresh_pg: Cluster) ->
     with superuser(fresh_pg) as conn:
         conn.execute("REVOKE CONNECT ON DATABASE app FROM PUBLIC")
         conn.execute(f"GRANT CONNECT ON DATABASE app TO {MONITOR_ROLE}")
-    thresholds = DEFAULT.__class__(**{**{f: getattr(DEFAULT, f) for f in DEFAULT.__slots__},
-                                      "explain_top_statements": 50})
+    thresholds = DEFAULT.__class__(
+        **{**{f: getattr(DEFAULT, f) for f in DEFAULT.__slots__}, "explain_top_statements": 50}
+    )
     config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg), thresholds=thresholds),))
 
     def run_all() -> Agent:
@@ -84,9 +88,23 @@ def test_least_privilege_and_no_statement_text_ever_writes(fresh_pg: Cluster) ->
 def _agent(args: list[str]) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")}
-    proc = subprocess.Popen([sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}",
-                             "--log-level", "DEBUG", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pgradar.agent.cli",
+            "run",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "DEBUG",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     return proc, port
 
 
@@ -101,14 +119,25 @@ def test_literals_of_running_sessions_never_leave_the_agent(fresh_pg: Cluster, t
     with superuser(fresh_pg, "app") as conn:
         conn.execute("CREATE TABLE accounts (id int, email text)")
     config = tmp_path / "pgradar.yaml"
-    config.write_text(yaml.safe_dump({
-        "targets": [{"name": "main", "dsn": monitor_dsn(fresh_pg)}],
-        "intervals": {"sessions": 1, "statements": 1, "classify": 1},
-        "thresholds": {"idle_in_transaction_warning_s": 1, "long_query_warning_s": 1}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "targets": [{"name": "main", "dsn": monitor_dsn(fresh_pg)}],
+                "intervals": {"sessions": 1, "statements": 1, "classify": 1},
+                "thresholds": {"idle_in_transaction_warning_s": 1, "long_query_warning_s": 1},
+            }
+        )
+    )
     idle = superuser(fresh_pg, "app")
-    running = subprocess.Popen([sys.executable, "-c",
-                                "import psycopg,sys; c=psycopg.connect(sys.argv[1], autocommit=True); "
-                                f"c.execute(\"SELECT pg_sleep(60), '{literal_running}'\")", fresh_pg.dsn("app")])
+    running = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import psycopg,sys; c=psycopg.connect(sys.argv[1], autocommit=True); "
+            f"c.execute(\"SELECT pg_sleep(60), '{literal_running}'\")",
+            fresh_pg.dsn("app"),
+        ]
+    )
     proc, port = _agent(["--config", str(config)])
     try:
         idle.execute("BEGIN")
@@ -121,11 +150,20 @@ def test_literals_of_running_sessions_never_leave_the_agent(fresh_pg: Cluster, t
                 return None
             kinds = {p["kind"] for p in json.loads(text)["problems"]}
             return text if {"idle_in_transaction", "long_running_query"} <= kinds else None
+
         problems = wait_for(both_reported, 60, step=1, what="idle_in_transaction and long_running_query")
         outputs = {"/problems": problems, "/metrics": scrape(port), "/ (status page)": scrape(port, "/")}
         for fmt in ("json", "table", "markdown"):
-            checked = pgradar("check", "--config", str(config), "--format", fmt, "--fail-on", "never",
-                              env={"PGRADAR_LOG_LEVEL": "DEBUG"})
+            checked = pgradar(
+                "check",
+                "--config",
+                str(config),
+                "--format",
+                fmt,
+                "--fail-on",
+                "never",
+                env={"PGRADAR_LOG_LEVEL": "DEBUG"},
+            )
             outputs[f"check {fmt}"] = checked.stdout + checked.stderr
             assert checked.returncode == 0, checked.stderr
         assert "long_running_query" in outputs["check json"]
@@ -143,11 +181,18 @@ def test_passwords_never_appear_even_when_connections_fail(fresh_pg: Cluster, tm
     password_file = tmp_path / "password"
     password_file.write_text(MONITOR_PASSWORD + "\n")
     config = tmp_path / "pgradar.yaml"
-    config.write_text(yaml.safe_dump({"targets": [
-        {"name": "good", "dsn": fresh_pg.dsn(user=MONITOR_ROLE), "password_file": str(password_file)},
-        {"name": "wrong", "dsn": f"postgresql://{MONITOR_ROLE}:{wrong}@127.0.0.1:{fresh_pg.port}/postgres"},
-        {"name": "gone", "dsn": f"host=127.0.0.1 port=1 user=x password={unreachable}"}],
-        "intervals": {"server": 1}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "targets": [
+                    {"name": "good", "dsn": fresh_pg.dsn(user=MONITOR_ROLE), "password_file": str(password_file)},
+                    {"name": "wrong", "dsn": f"postgresql://{MONITOR_ROLE}:{wrong}@127.0.0.1:{fresh_pg.port}/postgres"},
+                    {"name": "gone", "dsn": f"host=127.0.0.1 port=1 user=x password={unreachable}"},
+                ],
+                "intervals": {"server": 1},
+            }
+        )
+    )
     proc, port = _agent(["--config", str(config)])
     outputs: dict[str, str] = {}
     try:
@@ -164,4 +209,3 @@ def test_passwords_never_appear_even_when_connections_fail(fresh_pg: Cluster, tm
     for where, text in outputs.items():
         for secret in (MONITOR_PASSWORD, wrong, unreachable):
             assert secret not in text, f"a password leaked into {where}"
-

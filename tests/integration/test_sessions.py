@@ -8,14 +8,22 @@ import threading
 from dataclasses import replace
 
 import psycopg
+from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
+
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
 from pgradar.agent.snapshots import SessionsSnapshot
 from pgradar.agent.thresholds import DEFAULT
-from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
-T = replace(DEFAULT, idle_in_transaction_warning_s=1, idle_in_transaction_critical_s=3600,
-            long_query_warning_s=1, long_query_critical_s=3600, lock_wait_warning_s=1, lock_wait_critical_s=3600)
+T = replace(
+    DEFAULT,
+    idle_in_transaction_warning_s=1,
+    idle_in_transaction_critical_s=3600,
+    long_query_warning_s=1,
+    long_query_critical_s=3600,
+    lock_wait_warning_s=1,
+    lock_wait_critical_s=3600,
+)
 SECRET = "literal-4242-secret"
 
 
@@ -47,8 +55,11 @@ def one(found: dict[str, list[Finding]], kind: str, **match: object) -> Finding:
 
 
 def test_idle_transaction_long_query_and_row_lock(heavy_pg: Cluster) -> None:
-    with watch(("main", monitor_dsn(heavy_pg)), thresholds=T) as agent, \
-            superuser(heavy_pg, "app") as admin, superuser(heavy_pg, "app") as holder:
+    with (
+        watch(("main", monitor_dsn(heavy_pg)), thresholds=T) as agent,
+        superuser(heavy_pg, "app") as admin,
+        superuser(heavy_pg, "app") as holder,
+    ):
         admin.execute("CREATE TABLE IF NOT EXISTS locked (id int PRIMARY KEY, v int)")
         admin.execute("INSERT INTO locked VALUES (1, 0) ON CONFLICT DO NOTHING")
         holder.execute("BEGIN")
@@ -57,13 +68,20 @@ def test_idle_transaction_long_query_and_row_lock(heavy_pg: Cluster) -> None:
         sleeper, sleep_errors = in_thread(heavy_pg.dsn("app"), f"SELECT pg_sleep(60), '{SECRET}'")
         waiter, wait_errors = in_thread(heavy_pg.dsn("app"), "UPDATE locked SET v = v + 10 WHERE id = 1")
         try:
-            sleeper_pid = wait_for(lambda: pid_of(admin, "query LIKE 'SELECT pg_sleep(60)%' AND state = 'active'"),
-                                   10, what="the sleeper")
-            waiter_pid = wait_for(lambda: pid_of(admin, f"{holder_pid} = ANY(pg_blocking_pids(pid))"),
-                                  10, what="the blocked update")
-            wait_for(lambda: admin.execute("SELECT min(now() - query_start) > interval '1.5 s' FROM "
-                                           "pg_stat_activity WHERE pid IN (%s, %s)", (sleeper_pid, waiter_pid))
-                     .fetchone()[0], 10, what="both to run over a second")
+            sleeper_pid = wait_for(
+                lambda: pid_of(admin, "query LIKE 'SELECT pg_sleep(60)%' AND state = 'active'"), 10, what="the sleeper"
+            )
+            waiter_pid = wait_for(
+                lambda: pid_of(admin, f"{holder_pid} = ANY(pg_blocking_pids(pid))"), 10, what="the blocked update"
+            )
+            wait_for(
+                lambda: admin.execute(
+                    "SELECT min(now() - query_start) > interval '1.5 s' FROM pg_stat_activity WHERE pid IN (%s, %s)",
+                    (sleeper_pid, waiter_pid),
+                ).fetchone()[0],
+                10,
+                what="both to run over a second",
+            )
             found = poll(agent, "settings", "statements", "sessions")
             snapshot: SessionsSnapshot = agent.state.target("main").latest("sessions")
         finally:

@@ -10,13 +10,14 @@ import time
 
 import psycopg
 import pytest
+from support import HEAVY, collect_and_classify, installation, monitor_dsn, prepare, superuser
+
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from pgradar.agent.findings import Finding
 from pgradar.agent.snapshots import SettingsSnapshot, TablesSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
-from support import HEAVY, collect_and_classify, installation, monitor_dsn, prepare, superuser
 
 BEFORE = ("server", "settings", "tables", "sizes", "database", "statements", "auto_explain")
 AFTER = ("statements", "database", "tables", "auto_explain")
@@ -47,9 +48,11 @@ def of(findings: list[Finding], kind: str) -> list[Finding]:
 
 def queryid(cluster: Cluster, database: str, text_like: str) -> str:
     with superuser(cluster) as conn:
-        rows = conn.execute("SELECT DISTINCT s.queryid::text FROM pg_stat_statements s "
-                            "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s AND s.query LIKE %s",
-                            (database, text_like)).fetchall()
+        rows = conn.execute(
+            "SELECT DISTINCT s.queryid::text FROM pg_stat_statements s "
+            "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s AND s.query LIKE %s",
+            (database, text_like),
+        ).fetchall()
     assert len(rows) >= 1, text_like
     return str(rows[0][0])
 
@@ -63,10 +66,14 @@ def first_statement(recommendation: str) -> str:
 
 def test_temp_spill_found_and_cleared_by_work_mem(fresh_pg: Cluster) -> None:
     with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE ROLE reporter LOGIN PASSWORD 'rep-pw'; GRANT ALL ON SCHEMA public TO reporter;"
-                     "ALTER ROLE reporter SET work_mem = '64kB'")
-        conn.execute("CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 100000) g;"
-                     "ANALYZE big; GRANT SELECT ON big TO reporter")
+        conn.execute(
+            "CREATE ROLE reporter LOGIN PASSWORD 'rep-pw'; GRANT ALL ON SCHEMA public TO reporter;"
+            "ALTER ROLE reporter SET work_mem = '64kB'"
+        )
+        conn.execute(
+            "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 100000) g;"
+            "ANALYZE big; GRANT SELECT ON big TO reporter"
+        )
     report = fresh_pg.dsn("app", user="reporter", password="rep-pw")
 
     def workload() -> None:
@@ -100,9 +107,11 @@ def test_check_judges_statement_problems_in_one_pass_and_in_a_window(fresh_pg: C
     from support import pgradar
 
     with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE ROLE sorter LOGIN PASSWORD 'sort-pw'; ALTER ROLE sorter SET work_mem = '64kB';"
-                     "CREATE TABLE wide AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 60000) g;"
-                     "GRANT SELECT ON wide TO sorter")
+        conn.execute(
+            "CREATE ROLE sorter LOGIN PASSWORD 'sort-pw'; ALTER ROLE sorter SET work_mem = '64kB';"
+            "CREATE TABLE wide AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 60000) g;"
+            "GRANT SELECT ON wide TO sorter"
+        )
     stop = threading.Event()
 
     def workload() -> None:  # spills all along, so that both polls of the window have it in between
@@ -136,8 +145,9 @@ def test_check_judges_statement_problems_in_one_pass_and_in_a_window(fresh_pg: C
 @pytest.fixture(params=HEAVY, ids=lambda v: f"pg{v}")
 def small_buffers(request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox):
     """A cluster with 2MB of shared buffers: a 13MB table cannot stay cached."""
-    cluster = sandbox.cluster(installation(installations, request.param), f"smallbuf{request.param}",
-                              settings={"shared_buffers": "'2MB'"})
+    cluster = sandbox.cluster(
+        installation(installations, request.param), f"smallbuf{request.param}", settings={"shared_buffers": "'2MB'"}
+    )
     prepare(cluster)
     yield cluster
     cluster.stop("immediate")
@@ -147,10 +157,12 @@ def small_buffers(request: pytest.FixtureRequest, installations: dict[int, Insta
 def test_low_cache_hit_found_and_cleared_by_an_index(small_buffers: Cluster) -> None:
     pg = small_buffers
     with superuser(pg, "app") as conn:
-        conn.execute("CREATE TABLE events AS SELECT g AS id, g / 100 AS account, repeat('x', 100) AS filler "
-                     "FROM generate_series(1, 100000) g; ANALYZE events;"
-                     "CREATE TABLE plans (id int PRIMARY KEY, name text);"
-                     "INSERT INTO plans SELECT g, 'p' || g FROM generate_series(1, 10) g")
+        conn.execute(
+            "CREATE TABLE events AS SELECT g AS id, g / 100 AS account, repeat('x', 100) AS filler "
+            "FROM generate_series(1, 100000) g; ANALYZE events;"
+            "CREATE TABLE plans (id int PRIMARY KEY, name text);"
+            "INSERT INTO plans SELECT g, 'p' || g FROM generate_series(1, 10) g"
+        )
 
     def workload() -> None:
         with superuser(pg, "app") as conn:
@@ -241,8 +253,11 @@ def test_pgbench_is_not_n_plus_one(fresh_pg: Cluster, installations: dict[int, I
     findings = of(next_pass(rt), "n_plus_one")
     assert findings == [], [f.evidence for f in findings]
     interval = rt.state.statement_intervals[-1]
-    select = [d for d in interval.deltas
-              if "abalance" in rt.state.statement_texts.get((d.dbid, d.queryid), "") and d.calls >= 1200]
+    select = [
+        d
+        for d in interval.deltas
+        if "abalance" in rt.state.statement_texts.get((d.dbid, d.queryid), "") and d.calls >= 1200
+    ]
     assert select and select[0].rows == select[0].calls  # one row per call, once per transaction
     rt.close()
 
@@ -254,11 +269,13 @@ WIDE = ", ".join(f"c{i} int DEFAULT {i}" for i in range(12))
 
 def test_select_star_and_temp_spill_on_every_version(pg: Cluster) -> None:
     with superuser(pg, "app") as conn:
-        conn.execute("DROP TABLE IF EXISTS star_wide, star_lookup;"
-                     f"CREATE TABLE star_wide (id int PRIMARY KEY, {WIDE});"
-                     "CREATE TABLE star_lookup (id int PRIMARY KEY, code text, label text);"
-                     "INSERT INTO star_wide (id) SELECT g FROM generate_series(1, 50) g;"
-                     "INSERT INTO star_lookup SELECT g, 'c' || g, 'l' || g FROM generate_series(1, 50) g")
+        conn.execute(
+            "DROP TABLE IF EXISTS star_wide, star_lookup;"
+            f"CREATE TABLE star_wide (id int PRIMARY KEY, {WIDE});"
+            "CREATE TABLE star_lookup (id int PRIMARY KEY, code text, label text);"
+            "INSERT INTO star_wide (id) SELECT g FROM generate_series(1, 50) g;"
+            "INSERT INTO star_lookup SELECT g, 'c' || g, 'l' || g FROM generate_series(1, 50) g"
+        )
     rt = runtime(pg)
     with superuser(pg, "app") as conn:
         for i in range(150):
@@ -274,7 +291,8 @@ def test_select_star_and_temp_spill_on_every_version(pg: Cluster) -> None:
     assert widths["star_wide"] == 13 and widths["star_lookup"] == 3
     stars = of(findings, "select_star")
     assert [(f.relation, f.queryid) for f in stars] == [
-        ("star_wide", queryid(pg, "app", "SELECT * FROM star_wide WHERE id =%"))], stars
+        ("star_wide", queryid(pg, "app", "SELECT * FROM star_wide WHERE id =%"))
+    ], stars
     spills = of(findings, "temp_spill")
     assert queryid(pg, "app", "SELECT g FROM generate_series%") in {f.queryid for f in spills}
     # Listing the columns clears it.
@@ -293,15 +311,21 @@ def test_select_star_and_temp_spill_on_every_version(pg: Cluster) -> None:
 def misestimate_cleared_by_analyze(cluster: Cluster, log: str) -> None:
     """A plan whose estimate is off by 1000x is found in the log, and ANALYZE clears it."""
     with superuser(cluster, "app") as conn:
-        conn.execute("CREATE TABLE items (id int, status text) WITH (autovacuum_enabled = false);"
-                     "INSERT INTO items SELECT g, 'a' FROM generate_series(1, 20000) g; ANALYZE items;"
-                     "UPDATE items SET status = 'b' WHERE id % 2 = 0")  # statistics now say: no 'b'
+        conn.execute(
+            "CREATE TABLE items (id int, status text) WITH (autovacuum_enabled = false);"
+            "INSERT INTO items SELECT g, 'a' FROM generate_series(1, 20000) g; ANALYZE items;"
+            "UPDATE items SET status = 'b' WHERE id % 2 = 0"
+        )  # statistics now say: no 'b'
 
     def workload() -> None:
         with superuser(cluster, "app") as conn:
             conn.execute("LOAD 'auto_explain'")
-            for key, value in (("log_format", "json"), ("log_analyze", "on"), ("log_verbose", "on"),
-                               ("log_min_duration", "0")):
+            for key, value in (
+                ("log_format", "json"),
+                ("log_analyze", "on"),
+                ("log_verbose", "on"),
+                ("log_min_duration", "0"),
+            ):
                 conn.execute(f"SET auto_explain.{key} = '{value}'")
             for _ in range(2):
                 conn.execute("SELECT count(*) FROM items WHERE status = %s", ("b",)).fetchall()
@@ -335,9 +359,16 @@ JSONLOG = tuple(v for v in HEAVY if v >= 15) or (18,)  # jsonlog arrived in 15; 
 @pytest.fixture(params=JSONLOG, ids=lambda v: f"pg{v}")
 def jsonlog_pg(request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox):
     """A cluster whose logging collector writes jsonlog (15+) to log/postgresql.json."""
-    cluster = sandbox.cluster(installation(installations, request.param), f"jsonlog{request.param}",
-                              settings={"logging_collector": "on", "log_destination": "'jsonlog'",
-                                        "log_filename": "'postgresql.log'", "log_file_mode": "0644"})
+    cluster = sandbox.cluster(
+        installation(installations, request.param),
+        f"jsonlog{request.param}",
+        settings={
+            "logging_collector": "on",
+            "log_destination": "'jsonlog'",
+            "log_filename": "'postgresql.log'",
+            "log_file_mode": "0644",
+        },
+    )
     prepare(cluster)
     yield cluster
     cluster.stop("immediate")

@@ -14,11 +14,12 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
+from support import pgradar
+
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters import webconfig
 from pgradar.exporters.http import AgentHTTPServer
 from pgradar.exporters.prometheus import registry_for
-from support import pgradar
 
 PASSWORD = "scrape-Pa55"
 
@@ -27,13 +28,41 @@ def make_certs(folder: Path) -> tuple[Path, Path, Path]:
     """A CA and a server certificate for 127.0.0.1, made with openssl."""
     ca_key, ca, key, csr, cert = (folder / n for n in ("ca.key", "ca.crt", "tls.key", "tls.csr", "tls.crt"))
     run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-        "-days", "2", "-subj", "/CN=pgradar test CA")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=pgradar test CA",
+    )
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
     ext = folder / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-        "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return ca, cert, key
 
 
@@ -42,8 +71,14 @@ def web_files(tmp_path: Path) -> tuple[Path, Path]:
     ca, cert, key = make_certs(tmp_path)
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode().replace("$2b$", "$2y$")
     config = tmp_path / "web.yml"
-    config.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(cert), "key_file": str(key)},
-                                      "basic_auth_users": {"prometheus": hashed}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {"cert_file": str(cert), "key_file": str(key)},
+                "basic_auth_users": {"prometheus": hashed},
+            }
+        )
+    )
     return config, ca
 
 
@@ -51,15 +86,17 @@ def web_files(tmp_path: Path) -> tuple[Path, Path]:
 def server(web_files: tuple[Path, Path]) -> Iterator[tuple[AgentHTTPServer, ssl.SSLContext]]:
     config, ca = web_files
     state = AgentState({"main": TargetState("main")})
-    srv = AgentHTTPServer("127.0.0.1", 0, registry_for(state, 10), lambda: True, lambda: (True, "ready"),
-                          webconfig.load(str(config)))
+    srv = AgentHTTPServer(
+        "127.0.0.1", 0, registry_for(state, 10), lambda: True, lambda: (True, "ready"), webconfig.load(str(config))
+    )
     srv.start()
     yield srv, ssl.create_default_context(cafile=str(ca))
     srv.stop()
 
 
-def get(port: int, path: str, context: ssl.SSLContext, user: str | None = None,
-        password: str = PASSWORD) -> tuple[int, str]:
+def get(
+    port: int, path: str, context: ssl.SSLContext, user: str | None = None, password: str = PASSWORD
+) -> tuple[int, str]:
     request = urllib.request.Request(f"https://127.0.0.1:{port}{path}")
     if user:
         request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
@@ -91,15 +128,28 @@ def test_requests_cannot_reach_files(server: tuple[AgentHTTPServer, ssl.SSLConte
         assert status == 404, path
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"basic_auth_users": {"p": "plaintext"}}, "basic_auth_users.p: expected a bcrypt hash"),
-    ({"tls_server_config": {"cert_file": "a"}}, "tls_server_config.key_file: required"),
-    ({"tls_server_config": {"cert_file": "a", "key_file": "b", "cipher_suites": []}},
-     "tls_server_config.cipher_suites: not supported"),
-    ({"http_server_config": {"http2": True}}, "http_server_config: not supported"),
-    ({"tls_server_config": {"cert_file": "a", "key_file": "b", "client_auth_type": "RequireAndVerifyClientCert"}},
-     "client_ca_file: required"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"basic_auth_users": {"p": "plaintext"}}, "basic_auth_users.p: expected a bcrypt hash"),
+        ({"tls_server_config": {"cert_file": "a"}}, "tls_server_config.key_file: required"),
+        (
+            {"tls_server_config": {"cert_file": "a", "key_file": "b", "cipher_suites": []}},
+            "tls_server_config.cipher_suites: not supported",
+        ),
+        ({"http_server_config": {"http2": True}}, "http_server_config: not supported"),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "a",
+                    "key_file": "b",
+                    "client_auth_type": "RequireAndVerifyClientCert",
+                }
+            },
+            "client_ca_file: required",
+        ),
+    ],
+)
 def test_bad_web_config_is_named(data: dict, message: str) -> None:
     with pytest.raises(webconfig.WebConfigError, match=message):
         webconfig.parse(data)

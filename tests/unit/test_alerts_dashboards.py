@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pgradar.alerts import RULES_DIR, RUNBOOK, rule_files
 from pgradar.dashboards import JSON_DIR, render_all
 from pgradar.exporters.catalogue import BY_NAME
@@ -57,14 +58,22 @@ def panel_exprs() -> list[tuple[str, str, str]]:
 
 
 def variable_queries() -> list[tuple[str, str]]:
-    return [(name, v["query"]) for name, board in dashboards().items() for v in board["templating"]["list"]
-            if v["type"] == "query"]
+    return [
+        (name, v["query"])
+        for name, board in dashboards().items()
+        for v in board["templating"]["list"]
+        if v["type"] == "query"
+    ]
 
 
 def panel_legends() -> list[tuple[str, str, str]]:
     """(where, expression, legend) of every panel query."""
-    return [(f"{name} / {panel['title']}", t["expr"], t.get("legendFormat", ""))
-            for name, board in dashboards().items() for panel in board["panels"] for t in panel["targets"]]
+    return [
+        (f"{name} / {panel['title']}", t["expr"], t.get("legendFormat", ""))
+        for name, board in dashboards().items()
+        for panel in board["panels"]
+        for t in panel["targets"]
+    ]
 
 
 def every_expression() -> list[tuple[str, str]]:
@@ -72,8 +81,12 @@ def every_expression() -> list[tuple[str, str]]:
     exprs += [(f"{d} / variable", q) for d, q in variable_queries()]
     exprs += [(f"rule {r['alert']}", r["expr"]) for r in alerting_rules()]
     # Queries annotations run (`query` in a template) to quote the raw numbers.
-    exprs += [(f"rule {r['alert']} annotation", q) for r in alerting_rules()
-              for q in re.findall(r"`([^`]*)`", " ".join(r["annotations"].values())) if "{" in q]
+    exprs += [
+        (f"rule {r['alert']} annotation", q)
+        for r in alerting_rules()
+        for q in re.findall(r"`([^`]*)`", " ".join(r["annotations"].values()))
+        if "{" in q
+    ]
     return exprs
 
 
@@ -99,8 +112,7 @@ def test_rule_files_pass_promtool_check() -> None:
 
 @pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
 def test_promtool_unit_tests(path: Path) -> None:
-    proc = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True,
-                          cwd=path.parent)
+    proc = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True, cwd=path.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout + proc.stderr
 
@@ -210,8 +222,14 @@ def test_committed_dashboard_json_is_up_to_date() -> None:
 def test_dashboards_import_as_they_are() -> None:
     boards = dashboards()
     assert {b["uid"] for b in boards.values()} == {
-        "pgradar-overview", "pgradar-statements", "pgradar-tables", "pgradar-replication", "pgradar-connections",
-        "pgradar-problems", "pgradar-agent"}
+        "pgradar-overview",
+        "pgradar-statements",
+        "pgradar-tables",
+        "pgradar-replication",
+        "pgradar-connections",
+        "pgradar-problems",
+        "pgradar-agent",
+    }
     for name, board in boards.items():
         assert board["schemaVersion"] >= 36, name
         assert board["id"] is None, "an id makes Grafana overwrite another dashboard on import"
@@ -259,8 +277,13 @@ def test_pgradar_dashboards_writes_into_the_current_directory(tmp_path: Path) ->
     import sys
 
     before = {p.name: p.stat().st_mtime_ns for p in JSON_DIR.glob("*.json")}
-    done = subprocess.run([sys.executable, "-m", "pgradar.agent.cli", "dashboards"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pgradar.agent.cli", "dashboards"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(render_all())
     assert {p.name: p.stat().st_mtime_ns for p in JSON_DIR.glob("*.json")} == before

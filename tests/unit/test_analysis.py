@@ -4,6 +4,7 @@ from datetime import timedelta
 from itertools import pairwise
 
 from factories import T0, snap, stat
+
 from pgradar.agent.analysis import StatementTotals, rank_statements, statement_deltas
 
 
@@ -36,10 +37,12 @@ def test_reset_seen_through_stats_reset_even_when_counters_grew_past() -> None:
 
 
 def test_totals_never_go_backwards_across_reset_and_eviction() -> None:
-    snaps = [snap(0, stat(1, 10, 10.0), stat(2, 10, 10.0)),
-             snap(1, stat(1, 20, 20.0), stat(2, 12, 12.0)),
-             snap(2, stat(1, 3, 3.0)),  # reset: 1 restarted, 2 evicted
-             snap(3, stat(1, 8, 8.0), stat(2, 1, 1.0))]  # 2 back from zero
+    snaps = [
+        snap(0, stat(1, 10, 10.0), stat(2, 10, 10.0)),
+        snap(1, stat(1, 20, 20.0), stat(2, 12, 12.0)),
+        snap(2, stat(1, 3, 3.0)),  # reset: 1 restarted, 2 evicted
+        snap(3, stat(1, 8, 8.0), stat(2, 1, 1.0)),
+    ]  # 2 back from zero
     totals = StatementTotals.empty()
     seen = []
     for prev, cur in pairwise(snaps):
@@ -60,8 +63,7 @@ def test_forgotten_when_gone_from_pgss() -> None:
 
 def test_rank_uses_several_intervals() -> None:
     i1 = statement_deltas(snap(0), snap(1, stat(1, 1, 500.0), stat(2, 1, 10.0)))
-    i2 = statement_deltas(snap(1, stat(1, 1, 500.0), stat(2, 1, 10.0)),
-                          snap(2, stat(1, 1, 500.0), stat(2, 2, 30.0)))
+    i2 = statement_deltas(snap(1, stat(1, 1, 500.0), stat(2, 1, 10.0)), snap(2, stat(1, 1, 500.0), stat(2, 2, 30.0)))
     assert [d.queryid for d in rank_statements([i1, i2], 2)] == [1, 2]
     assert [d.queryid for d in rank_statements([i2], 2)] == [2]
     assert [d.queryid for d in rank_statements([i1, i2], 1)] == [1]

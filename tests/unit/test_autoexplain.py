@@ -7,17 +7,33 @@ import os
 from pathlib import Path
 
 from factories import T0
+
 from pgradar.agent.autoexplain import LogTail, literal_free, sample_from
 from pgradar.agent.sqlparse import preprocess
 from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
 
 
 def plan_json(queryid: int | None, estimated: int, actual: int, relation: str = "items") -> dict:
-    doc = {"Query Text": f"SELECT count(*) FROM {relation} WHERE s = $1",
-           "Plan": {"Node Type": "Aggregate", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1,
-                    "Plans": [{"Node Type": "Seq Scan", "Relation Name": relation, "Schema": "public",
-                               "Plan Rows": estimated, "Actual Rows": actual, "Actual Loops": 1,
-                               "Filter": "(s = 'b'::text)"}]}}
+    doc = {
+        "Query Text": f"SELECT count(*) FROM {relation} WHERE s = $1",
+        "Plan": {
+            "Node Type": "Aggregate",
+            "Plan Rows": 1,
+            "Actual Rows": 1,
+            "Actual Loops": 1,
+            "Plans": [
+                {
+                    "Node Type": "Seq Scan",
+                    "Relation Name": relation,
+                    "Schema": "public",
+                    "Plan Rows": estimated,
+                    "Actual Rows": actual,
+                    "Actual Loops": 1,
+                    "Filter": "(s = 'b'::text)",
+                }
+            ],
+        },
+    }
     if queryid is not None:
         doc["Query Identifier"] = queryid
     return doc
@@ -26,16 +42,22 @@ def plan_json(queryid: int | None, estimated: int, actual: int, relation: str = 
 def stderr_entry(doc: dict, pid: int = 42) -> str:
     """As the server writes it to stderr: the JSON on continuation lines that start with a tab."""
     body = json.dumps(doc, indent=2).splitlines()
-    return (f"2026-11-22 03:00:00.000 UTC [{pid}] LOG:  duration: 1.500 ms  plan:\n"
-            + "".join(f"\t{line}\n" for line in body))
+    return f"2026-11-22 03:00:00.000 UTC [{pid}] LOG:  duration: 1.500 ms  plan:\n" + "".join(
+        f"\t{line}\n" for line in body
+    )
 
 
 def test_sample_from_a_message() -> None:
     sample = sample_from("duration: 3.250 ms  plan:\n" + json.dumps(plan_json(7, 1, 5000)), "app", T0)
     assert sample is not None and sample.queryid == 7 and sample.database == "app" and sample.duration_ms == 3.25
     scan = next(n for n in sample.nodes if n.node_type == "Seq Scan")
-    assert (scan.schema, scan.relation, scan.plan_rows, scan.actual_rows, scan.factor) == \
-        ("public", "items", 1, 5000, 5000)
+    assert (scan.schema, scan.relation, scan.plan_rows, scan.actual_rows, scan.factor) == (
+        "public",
+        "items",
+        1,
+        5000,
+        5000,
+    )
     aggregate = next(n for n in sample.nodes if n.node_type == "Aggregate")
     assert aggregate.relation == "items"  # the first relation below it
     assert sample_from("duration: 1 ms  statement: SELECT 1", None, T0) is None
@@ -100,13 +122,16 @@ def test_first_read_starts_near_the_end(tmp_path: Path) -> None:
 
 
 def test_literal_free_matches_logged_and_normalized_texts() -> None:
-    assert literal_free("SELECT * FROM t WHERE a = 'it''s' AND b = 42;") == \
-        literal_free("select *  from t where a = $1 and b = $2")
+    assert literal_free("SELECT * FROM t WHERE a = 'it''s' AND b = 42;") == literal_free(
+        "select *  from t where a = $1 and b = $2"
+    )
 
 
 def test_statement_text_helpers() -> None:
-    assert preprocess("SELECT * FROM t WHERE a IN ($1,$2) AND d > date $3") == \
-        "SELECT * FROM t WHERE a IN ($1, $2) AND d > CAST($3 AS date)"
+    assert (
+        preprocess("SELECT * FROM t WHERE a IN ($1,$2) AND d > date $3")
+        == "SELECT * FROM t WHERE a IN ($1, $2) AND d > CAST($3 AS date)"
+    )
     assert group_key("SELECT a\n  FROM t;") == group_key("select a from t")
     assert is_select("WITH x AS (SELECT 1) SELECT * FROM x")
     assert not is_select("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x")

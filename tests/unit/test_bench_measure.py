@@ -30,18 +30,20 @@ def test_parse_samples_reads_names_labels_and_values() -> None:
     samples = measure.parse_samples(OPENMETRICS)
     assert len(samples) == 5 == measure.series_count(OPENMETRICS)
     assert samples[0] == ("pgradar_up", {"target": "main"}, 1.0)
-    assert samples[3] == ("pgradar_table_live_rows",
-                          {"database": "app", "relation": 'we"ird, {name}', "schema": "s 1", "target": "main"},
-                          42.0)
+    assert samples[3] == (
+        "pgradar_table_live_rows",
+        {"database": "app", "relation": 'we"ird, {name}', "schema": "s 1", "target": "main"},
+        42.0,
+    )
     assert samples[4] == ("go_goroutines", {}, 12.0)
-    assert measure.sample(samples, "pgradar_collector_last_success_timestamp_seconds",
-                          collector="statements") == pytest.approx(1.7637e9)
+    assert measure.sample(
+        samples, "pgradar_collector_last_success_timestamp_seconds", collector="statements"
+    ) == pytest.approx(1.7637e9)
     assert measure.sample(samples, "pgradar_missing") is None
 
 
 def test_collectors_succeeded_needs_a_timestamp() -> None:
-    assert measure.collectors_succeeded(measure.parse_samples(OPENMETRICS)) == {
-        "statements": True, "indexes": False}
+    assert measure.collectors_succeeded(measure.parse_samples(OPENMETRICS)) == {"statements": True, "indexes": False}
 
 
 def _rows(ours: dict, peer: dict, new: int | None = 5) -> dict:
@@ -49,9 +51,16 @@ def _rows(ours: dict, peer: dict, new: int | None = 5) -> dict:
 
 
 def test_targets_pass_at_the_limit_and_fail_above() -> None:
-    rows = _rows({"scrape_latency_median_s": 0.05, "series": 16.0, "peak_rss_bytes": 100.0,
-                  "first_complete_pass_s": 60.0, "texts_after_first_poll": 5.0},
-                 {"scrape_latency_median_s": 1.0, "series": 100.0, "peak_rss_bytes": 100.0})
+    rows = _rows(
+        {
+            "scrape_latency_median_s": 0.05,
+            "series": 16.0,
+            "peak_rss_bytes": 100.0,
+            "first_complete_pass_s": 60.0,
+            "texts_after_first_poll": 5.0,
+        },
+        {"scrape_latency_median_s": 1.0, "series": 100.0, "peak_rss_bytes": 100.0},
+    )
     assert rows["scrape_latency_median_s"].passed is True
     assert rows["scrape_latency_median_s"].ratio == pytest.approx(0.05)
     assert rows["series"].passed is False
@@ -62,8 +71,7 @@ def test_targets_pass_at_the_limit_and_fail_above() -> None:
 
 
 def test_unmeasured_figures_are_neither_pass_nor_fail() -> None:
-    rows = _rows({"agent_cpu_s_per_min": 1.0, "texts_after_first_poll": 6.0}, {"agent_cpu_s_per_min": 0.0},
-                 new=None)
+    rows = _rows({"agent_cpu_s_per_min": 1.0, "texts_after_first_poll": 6.0}, {"agent_cpu_s_per_min": 0.0}, new=None)
     assert rows["agent_cpu_s_per_min"].ratio is None and rows["agent_cpu_s_per_min"].passed is None
     assert rows["first_complete_pass_s"].passed is None
     assert rows["texts_after_first_poll"].passed is None
@@ -71,8 +79,9 @@ def test_unmeasured_figures_are_neither_pass_nor_fail() -> None:
 
 
 def test_table_prints_every_target_with_its_verdict() -> None:
-    text = measure.table(measure.evaluate({"series": 10.0, "peak_rss_bytes": 3 * 2**20},
-                                          {"series": 100.0, "peak_rss_bytes": 2 * 2**20}))
+    text = measure.table(
+        measure.evaluate({"series": 10.0, "peak_rss_bytes": 3 * 2**20}, {"series": 100.0, "peak_rss_bytes": 2 * 2**20})
+    )
     lines = text.splitlines()
     assert len(lines) == 2 + len(measure.TARGETS)
     series = next(line for line in lines if "series exported" in line)
@@ -82,10 +91,14 @@ def test_table_prints_every_target_with_its_verdict() -> None:
 
 
 def test_growth_divides_full_by_small() -> None:
-    small = {"catalog": {"tables": 200, "statements": 400},
-             "agents": {"pgradar": {"series": 1000.0, "agent_cpu_s_per_min": 0.5}}}
-    full = {"catalog": {"tables": 2600, "statements": 5000},
-            "agents": {"pgradar": {"series": 2000.0, "agent_cpu_s_per_min": 2.0}}}
+    small = {
+        "catalog": {"tables": 200, "statements": 400},
+        "agents": {"pgradar": {"series": 1000.0, "agent_cpu_s_per_min": 0.5}},
+    }
+    full = {
+        "catalog": {"tables": 2600, "statements": 5000},
+        "agents": {"pgradar": {"series": 2000.0, "agent_cpu_s_per_min": 2.0}},
+    }
     rows = {name: r for name, _, _, r in measure.growth(small, full)}
     assert rows["catalog tables"] == pytest.approx(13)
     assert rows["pgradar series"] == pytest.approx(2)

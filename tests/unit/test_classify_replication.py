@@ -5,22 +5,37 @@ from datetime import timedelta
 
 import pytest
 from factories import MB, T0, observation_of, receiver, replication, settings, slot, standby_row
+
 from pgradar.agent.classifiers.replication import SECONDS_NEED_BYTES, lag, replication_lag, replication_slot_inactive
 from pgradar.agent.thresholds import DEFAULT
 
-T = replace(DEFAULT, replication_lag_warning_bytes=16 * MB, replication_lag_critical_bytes=1024 * MB,
-            replication_lag_warning_s=30, replication_lag_critical_s=300,
-            slot_retained_warning_bytes=1024 * MB, slot_retained_critical_bytes=10240 * MB)
+T = replace(
+    DEFAULT,
+    replication_lag_warning_bytes=16 * MB,
+    replication_lag_critical_bytes=1024 * MB,
+    replication_lag_warning_s=30,
+    replication_lag_critical_s=300,
+    slot_retained_warning_bytes=1024 * MB,
+    slot_retained_critical_bytes=10240 * MB,
+)
 
 
 def lags(obs):
     return list(replication_lag(obs, T))
 
 
-@pytest.mark.parametrize(("behind", "seconds", "severity"), [
-    (0, 0.01, None), (16 * MB - 1, 0.01, None), (16 * MB, 0.01, "warning"), (1024 * MB, 0.01, "critical"),
-    (1 * MB, 29.9, None), (1 * MB, 30, "warning"), (1 * MB, 300, "critical"),
-])
+@pytest.mark.parametrize(
+    ("behind", "seconds", "severity"),
+    [
+        (0, 0.01, None),
+        (16 * MB - 1, 0.01, None),
+        (16 * MB, 0.01, "warning"),
+        (1024 * MB, 0.01, "critical"),
+        (1 * MB, 29.9, None),
+        (1 * MB, 30, "warning"),
+        (1 * MB, 300, "critical"),
+    ],
+)
 def test_primary_side_thresholds(behind: float, seconds: float, severity: str | None) -> None:
     found = lags(observation_of(replication=replication(standby_row(behind=behind, replay_lag=seconds))))
     assert [f.severity for f in found] == ([severity] if severity else [])
@@ -58,9 +73,11 @@ def test_a_burst_after_an_idle_hour_is_not_an_hour_of_lag() -> None:
     ok = observation_of("standby", replication=rep, earlier={"replication": (behind_since(15, caught_up),)})
     assert lags(ok) == []
     # Seen behind for 45 s across the kept snapshots: 45 s of lag, not an hour.
-    stuck = observation_of("standby", replication=rep,
-                        earlier={"replication": (behind_since(60, caught_up), behind_since(45, rep),
-                                                 behind_since(30, rep))})
+    stuck = observation_of(
+        "standby",
+        replication=rep,
+        earlier={"replication": (behind_since(60, caught_up), behind_since(45, rep), behind_since(30, rep))},
+    )
     (f,) = lags(stuck)
     assert f.evidence["lag_seconds"] == 45 and f.severity == "warning"
 
@@ -71,10 +88,15 @@ def test_idle_standby_caught_up_is_no_lag_however_old_the_last_replay() -> None:
 
 
 def test_linked_primary_and_standby_report_once_with_both_ends() -> None:
-    standby_obs = observation_of("standby", replication=replication(
-        receiver_stat=receiver(received=1000 * MB, replayed=900 * MB, pause_state="paused", last_replay_ago=12)))
-    primary_obs = observation_of("primary", replication=replication(standby_row(behind=100 * MB, replay_lag=3)),
-                              peers={"standby": standby_obs})
+    standby_obs = observation_of(
+        "standby",
+        replication=replication(
+            receiver_stat=receiver(received=1000 * MB, replayed=900 * MB, pause_state="paused", last_replay_ago=12)
+        ),
+    )
+    primary_obs = observation_of(
+        "primary", replication=replication(standby_row(behind=100 * MB, replay_lag=3)), peers={"standby": standby_obs}
+    )
     standby_obs = replace(standby_obs, peers={"primary": primary_obs})
     (f,) = lags(primary_obs)
     assert f.target == "primary" and f.standby == "replica1"
@@ -86,8 +108,9 @@ def test_linked_primary_and_standby_report_once_with_both_ends() -> None:
 
 def test_unlinked_names_do_not_merge() -> None:
     other = observation_of("other", replication=replication(receiver_stat=receiver(name="elsewhere")))
-    primary_obs = observation_of("primary", replication=replication(standby_row(behind=100 * MB)),
-                              peers={"other": other})
+    primary_obs = observation_of(
+        "primary", replication=replication(standby_row(behind=100 * MB)), peers={"other": other}
+    )
     (f,) = lags(primary_obs)
     assert "standby_target" not in f.evidence
 
@@ -97,13 +120,20 @@ def test_slow_network_advice_names_write_lag() -> None:
     assert "network" in f.recommendation
 
 
-@pytest.mark.parametrize(("kwargs", "severity"), [
-    ({"retained": 1024 * MB - 1}, "info"), ({"retained": 1024 * MB}, "warning"), ({"retained": 0.0}, None),
-    ({"retained": None, "wal_status": "lost"}, "critical"),
-    ({"retained": 10240 * MB}, "critical"), ({"retained": 1 * MB, "wal_status": "unreserved"}, "critical"),
-    ({"retained": 20480 * MB, "active": True}, None), ({"retained": 20480 * MB, "temporary": True}, None),
-    ({"retained": None}, None),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "severity"),
+    [
+        ({"retained": 1024 * MB - 1}, "info"),
+        ({"retained": 1024 * MB}, "warning"),
+        ({"retained": 0.0}, None),
+        ({"retained": None, "wal_status": "lost"}, "critical"),
+        ({"retained": 10240 * MB}, "critical"),
+        ({"retained": 1 * MB, "wal_status": "unreserved"}, "critical"),
+        ({"retained": 20480 * MB, "active": True}, None),
+        ({"retained": 20480 * MB, "temporary": True}, None),
+        ({"retained": None}, None),
+    ],
+)
 def test_inactive_slot(kwargs: dict, severity: str | None) -> None:
     found = list(replication_slot_inactive(observation_of(replication=replication(slots=(slot(**kwargs),))), T))
     assert [f.severity for f in found] == ([severity] if severity else [])
@@ -125,11 +155,13 @@ def test_no_snapshot_no_findings() -> None:
 def test_inactive_slot_warning_above_max_wal_size_or_long_inactive() -> None:
     """Below the warning size: info, unless it holds more than max_wal_size or has been inactive long."""
     small = slot(retained=300 * MB)
-    (info,) = replication_slot_inactive(observation_of(replication=replication(slots=(small,)),
-                                                       settings=settings(max_wal_size=1024 * MB)), T)
+    (info,) = replication_slot_inactive(
+        observation_of(replication=replication(slots=(small,)), settings=settings(max_wal_size=1024 * MB)), T
+    )
     assert info.severity == "info" and info.evidence["max_wal_size_bytes"] == 1024 * MB
-    (above,) = replication_slot_inactive(observation_of(replication=replication(slots=(small,)),
-                                                        settings=settings(max_wal_size=256 * MB)), T)
+    (above,) = replication_slot_inactive(
+        observation_of(replication=replication(slots=(small,)), settings=settings(max_wal_size=256 * MB)), T
+    )
     assert above.severity == "warning" and "more than max_wal_size (256.0 MB)" in above.summary
     since = replace(small, inactive_since=T0 - timedelta(seconds=T.slot_inactive_warning_s))
     (old,) = replication_slot_inactive(observation_of(replication=replication(slots=(since,))), T)
@@ -143,9 +175,12 @@ def test_inactive_time_before_17_comes_from_the_kept_snapshots() -> None:
     """Without inactive_since, the agent's own snapshots bound how long the slot has been inactive."""
     small = slot(retained=300 * MB)
     day = T.slot_inactive_warning_s
-    earlier = (replace(replication(slots=(replace(small, active=True),)), taken_at=T0 - timedelta(seconds=2 * day)),
-               replace(replication(slots=(small,)), taken_at=T0 - timedelta(seconds=day)))
-    (f,) = replication_slot_inactive(observation_of(replication=replication(slots=(small,)),
-                                                    earlier={"replication": earlier}), T)
+    earlier = (
+        replace(replication(slots=(replace(small, active=True),)), taken_at=T0 - timedelta(seconds=2 * day)),
+        replace(replication(slots=(small,)), taken_at=T0 - timedelta(seconds=day)),
+    )
+    (f,) = replication_slot_inactive(
+        observation_of(replication=replication(slots=(small,)), earlier={"replication": earlier}), T
+    )
     assert f.severity == "warning" and f.evidence["inactive_seconds"] == day
     assert f.evidence["inactive_seconds_from"] == "agent" and "inactive for at least 24.0 h" in f.summary

@@ -4,6 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from factories import T0, database, foreign_key, index, observation, server, table
+
 from pgradar.agent.classifiers import indexes as ix
 from pgradar.agent.classifiers import tables as tb
 from pgradar.agent.collectors import parse_settings
@@ -76,13 +77,16 @@ def test_dead_tuples_edges() -> None:
 
 def test_xid_wraparound_names_the_table_that_holds_it_back() -> None:
     old = table(xid_age=1_250_000_000)
-    found = run(tb.xid_wraparound, observation(tables=(old,), databases=(database(xid_age=1_250_000_000),
-                                                                          database("other", 499_999_999))))
+    found = run(
+        tb.xid_wraparound,
+        observation(tables=(old,), databases=(database(xid_age=1_250_000_000), database("other", 499_999_999))),
+    )
     assert len(found) == 1
     assert (found[0].severity, found[0].database, found[0].relation) == ("critical", "app", "orders")
     assert "VACUUM (FREEZE, VERBOSE) public.orders;" in found[0].recommendation
-    spread = run(tb.xid_wraparound, observation(tables=(table(xid_age=100),),
-                                                databases=(database(xid_age=500_000_000),)))
+    spread = run(
+        tb.xid_wraparound, observation(tables=(table(xid_age=100),), databases=(database(xid_age=500_000_000),))
+    )
     assert spread[0].severity == "warning" and spread[0].relation is None
 
 
@@ -103,15 +107,21 @@ def test_table_seq_scans_suggest_an_index_from_the_statement_texts() -> None:
 
     hot = table(seq_scan=100, seq_tup_read=100 * 100_000, idx_scan=0)
     statements = snap(0, stat(41, 10, 5.0), stat(42, 100, 900.0))
-    texts = {(5, 41): "SELECT * FROM other WHERE x = $1",
-             (5, 42): "SELECT id FROM orders WHERE customer_id = $1 AND created > $2"}
+    texts = {
+        (5, 41): "SELECT * FROM other WHERE x = $1",
+        (5, 42): "SELECT id FROM orders WHERE customer_id = $1 AND created > $2",
+    }
     obs = replace(observation(tables=(hot,), extra={"statements": statements}), statement_texts=texts)
     (found,) = run(tb.table_seq_scans, obs)
     assert found.recommendation.startswith(
-        "CREATE INDEX CONCURRENTLY orders_customer_id_created_idx ON public.orders (customer_id, created);")
+        "CREATE INDEX CONCURRENTLY orders_customer_id_created_idx ON public.orders (customer_id, created);"
+    )
     assert found.evidence["statement_queryid"] == "42"
-    covered = observation(tables=(hot,), indexes=(index("o_c_c", ["customer_id", "created", "x"], relid=hot.relid),),
-                          extra={"statements": statements})
+    covered = observation(
+        tables=(hot,),
+        indexes=(index("o_c_c", ["customer_id", "created", "x"], relid=hot.relid),),
+        extra={"statements": statements},
+    )
     (fallback,) = run(tb.table_seq_scans, replace(covered, statement_texts=texts))
     assert "pg_stat_statements" in fallback.recommendation  # an index already leads with it: no proposal
 
@@ -126,8 +136,9 @@ def test_unused_index_window_decides_the_severity() -> None:
     assert found[0].recommendation.startswith("DROP INDEX CONCURRENTLY public.orders_status_idx;")
     short = run(ix.unused_index, observation(indexes=(idx,), server_info=server(started_days_ago=6.9)))
     assert short[0].severity == "info" and "6.9 days (since server start)" in short[0].summary
-    reset = run(ix.unused_index, observation(indexes=(idx,), databases=(database(stats_reset=T0 - timedelta(
-        minutes=10)),)))
+    reset = run(
+        ix.unused_index, observation(indexes=(idx,), databases=(database(stats_reset=T0 - timedelta(minutes=10)),))
+    )
     assert reset[0].severity == "info" and "10 min (since statistics reset)" in reset[0].summary
     seen = IndexFirstSeen(T0, (((idx.database, idx.indexrelid), T0 - timedelta(hours=2)),))
     new = run(ix.unused_index, observation(indexes=(idx,), extra={"index_first_seen": seen}))
@@ -135,11 +146,13 @@ def test_unused_index_window_decides_the_severity() -> None:
 
 
 def test_unused_index_never_for_constraints_used_or_small() -> None:
-    cases = (index("pk", ["id"], is_primary=True, is_unique=True, constraint_type="p"),
-             index("uq", ["email"], is_unique=True),
-             index("ex", ["period"], method="gist", constraint_type="x"),
-             index("used", ["status"], idx_scan=1),
-             index("small", ["note"], size_bytes=1024))
+    cases = (
+        index("pk", ["id"], is_primary=True, is_unique=True, constraint_type="p"),
+        index("uq", ["email"], is_unique=True),
+        index("ex", ["period"], method="gist", constraint_type="x"),
+        index("used", ["status"], idx_scan=1),
+        index("small", ["note"], size_bytes=1024),
+    )
     assert run(ix.unused_index, observation(indexes=cases)) == []
 
 
@@ -147,15 +160,25 @@ def test_an_index_scanned_on_a_standby_is_used() -> None:
     idx = index("orders_status_idx", ["status"])
     standby = observation(indexes=(replace(idx, idx_scan=5),), server_info=server(standby=True), target="replica")
     primary = observation(indexes=(idx,))
-    primary = Observation(primary.target, primary.now, primary.server, primary.snapshots, primary.history,
-                          peers={"replica": standby})
+    primary = Observation(
+        primary.target, primary.now, primary.server, primary.snapshots, primary.history, peers={"replica": standby}
+    )
     assert run(ix.unused_index, primary) == []
     assert run(ix.unused_index, standby) == []  # judged on the primary only
 
 
 def test_unused_partitioned_index_is_one_finding_without_concurrently() -> None:
-    parts = tuple(index(f"events_{m}_kind_idx", ["kind"], relation=f"events_{m}", root_schema="public",
-                        root_relation="events", root_index="events_kind_idx") for m in ("jan", "feb"))
+    parts = tuple(
+        index(
+            f"events_{m}_kind_idx",
+            ["kind"],
+            relation=f"events_{m}",
+            root_schema="public",
+            root_relation="events",
+            root_index="events_kind_idx",
+        )
+        for m in ("jan", "feb")
+    )
     found = run(ix.unused_index, observation(indexes=parts))
     assert len(found) == 1
     assert (found[0].relation, found[0].index) == ("events", "events_kind_idx")
@@ -172,7 +195,8 @@ def test_duplicate_identical_keeps_the_constraint_and_reports_the_other() -> Non
     plain = index("orders_id_plain", ["id"])
     found = run(ix.duplicate_index, observation(indexes=(pk, twin)))
     assert [(f.index, f.evidence["duplicate_of"], f.evidence["identical"]) for f in found] == [
-        ("orders_id_idx", "orders_pkey", True)]
+        ("orders_id_idx", "orders_pkey", True)
+    ]
     # a plain index on the primary key's columns serves nothing the key does not
     found = run(ix.duplicate_index, observation(indexes=(pk, plain)))
     assert [(f.index, f.evidence["identical"]) for f in found] == [("orders_id_plain", False)]
@@ -184,10 +208,15 @@ def test_duplicate_left_prefix_rules() -> None:
     a = index("orders_a", ["a"])
     b = index("orders_b", ["b"])
     a_unique = index("orders_a_uq", ["a"], is_unique=True)
-    a_hash = index("orders_a_hash", ["a"], method="hash",
-                   definition="CREATE INDEX orders_a_hash ON public.orders USING hash (a)")
-    a_partial = index("orders_a_part", ["a"], predicate="(a > 0)",
-                      definition="CREATE INDEX orders_a_part ON public.orders USING btree (a) WHERE (a > 0)")
+    a_hash = index(
+        "orders_a_hash", ["a"], method="hash", definition="CREATE INDEX orders_a_hash ON public.orders USING hash (a)"
+    )
+    a_partial = index(
+        "orders_a_part",
+        ["a"],
+        predicate="(a > 0)",
+        definition="CREATE INDEX orders_a_part ON public.orders USING btree (a) WHERE (a > 0)",
+    )
     found = run(ix.duplicate_index, observation(indexes=(ab, a, b, a_unique, a_hash, a_partial)))
     assert [(f.index, f.evidence["duplicate_of"]) for f in found] == [("orders_a", "orders_a_b")]
 
@@ -195,8 +224,12 @@ def test_duplicate_left_prefix_rules() -> None:
 def test_duplicate_identical_expression_indexes_keep_one() -> None:
     one = index("lower1", [None], expressions="lower(email)")
     two = index("lower2", [None], expressions="lower(email)")
-    other = index("upper", [None], expressions="upper(email)",
-                  definition="CREATE INDEX upper ON public.orders USING btree (upper(email))")
+    other = index(
+        "upper",
+        [None],
+        expressions="upper(email)",
+        definition="CREATE INDEX upper ON public.orders USING btree (upper(email))",
+    )
     found = run(ix.duplicate_index, observation(indexes=(one, two, other)))
     assert len(found) == 1 and found[0].evidence["identical"] is True
 
@@ -242,8 +275,14 @@ def test_index_first_seen_carries_forward() -> None:
 
 def test_stale_stats_is_info_while_autovacuum_is_due() -> None:
     # pgbench_history: analyzed empty (reltuples -1) a few minutes ago, then filled by the workload
-    busy = table("history", reltuples=-1, n_live_tup=16_679, n_tup_ins=16_679, n_mod_since_analyze=16_679,
-                 last_analyze=T0 - timedelta(minutes=5))
+    busy = table(
+        "history",
+        reltuples=-1,
+        n_live_tup=16_679,
+        n_tup_ins=16_679,
+        n_mod_since_analyze=16_679,
+        last_analyze=T0 - timedelta(minutes=5),
+    )
     (found,) = run(tb.stale_stats, observation(tables=(busy,), settings=parse_settings([])))
     assert found.severity == "info" and "autovacuum is due" in found.summary
     late = replace(busy, last_analyze=T0 - timedelta(minutes=10))
@@ -253,14 +292,33 @@ def test_stale_stats_is_info_while_autovacuum_is_due() -> None:
 def test_duplicate_on_a_partitioned_table_is_reported_once_for_the_parent() -> None:
     leaves = []
     for relid, part in ((1, "events_jan"), (2, "events_feb")):
-        leaves.append(index(f"{part}_kind_idx", ["kind"], relation=part, relid=relid, root_schema="public",
-                            root_relation="events", root_index="events_kind"))
-        leaves.append(index(f"{part}_kind_at_idx", ["kind", "at"], relation=part, relid=relid, root_schema="public",
-                            root_relation="events", root_index="events_kind_at"))
+        leaves.append(
+            index(
+                f"{part}_kind_idx",
+                ["kind"],
+                relation=part,
+                relid=relid,
+                root_schema="public",
+                root_relation="events",
+                root_index="events_kind",
+            )
+        )
+        leaves.append(
+            index(
+                f"{part}_kind_at_idx",
+                ["kind", "at"],
+                relation=part,
+                relid=relid,
+                root_schema="public",
+                root_relation="events",
+                root_index="events_kind_at",
+            )
+        )
     alone = index("events_jan_local", ["kind", "at", "x"], relation="events_jan", relid=1)  # one partition only
     found = run(ix.duplicate_index, observation(indexes=(*leaves, alone)))
     assert [(f.relation, f.index, f.evidence["duplicate_of"]) for f in found] == [
-        ("events", "events_kind", "events_kind_at")]
+        ("events", "events_kind", "events_kind_at")
+    ]
     assert found[0].recommendation.startswith("DROP INDEX public.events_kind;")
 
 

@@ -8,22 +8,28 @@ import pytest
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True,
-                          text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["run", "--dsn", "host=db port=abc"], "invalid port"),
-    (["run", "--dsn", "postgresql://u:hunter2@db/x", "--interval", "statements=-5"],
-     "interval statements: expected a positive number, got '-5'"),
-    (["run", "--dsn", "host=db", "--interval", "nosuch=5"], "unknown collector 'nosuch'"),
-    (["run", "--dsn", "host=db", "--interval", "statements"], "expected COLLECTOR=SECONDS"),
-    (["run", "--dsn", "host=db", "--listen", "nope"], "listen: expected [HOST]:PORT"),
-    (["run", "--config", "/nonexistent/pgradar.yaml"], "cannot read /nonexistent/pgradar.yaml"),
-    (["run"], "no targets"),
-    (["run", "--bogus"], "unrecognized arguments: --bogus"),
-    (["nosuchcommand"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--dsn", "host=db port=abc"], "invalid port"),
+        (
+            ["run", "--dsn", "postgresql://u:hunter2@db/x", "--interval", "statements=-5"],
+            "interval statements: expected a positive number, got '-5'",
+        ),
+        (["run", "--dsn", "host=db", "--interval", "nosuch=5"], "unknown collector 'nosuch'"),
+        (["run", "--dsn", "host=db", "--interval", "statements"], "expected COLLECTOR=SECONDS"),
+        (["run", "--dsn", "host=db", "--listen", "nope"], "listen: expected [HOST]:PORT"),
+        (["run", "--config", "/nonexistent/pgradar.yaml"], "cannot read /nonexistent/pgradar.yaml"),
+        (["run"], "no targets"),
+        (["run", "--bogus"], "unrecognized arguments: --bogus"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
 def test_bad_input(args: list[str], expected: str) -> None:
     proc = run(*args)
     assert proc.returncode == 2, proc.stderr

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import pytest
+
 from pgradar.agent import cli
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["demo", "--replay-pause", "0"], "argument --replay-pause: expected a number of seconds above 0, got '0'"),
-    (["demo", "--replay-resume", "nan"], "argument --replay-resume: expected a number of seconds above 0, got 'nan'"),
-    (["demo", "--listen", "nowhere"], "listen: expected [HOST]:PORT"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--replay-pause", "0"], "argument --replay-pause: expected a number of seconds above 0, got '0'"),
+        (
+            ["demo", "--replay-resume", "nan"],
+            "argument --replay-resume: expected a number of seconds above 0, got 'nan'",
+        ),
+        (["demo", "--listen", "nowhere"], "listen: expected [HOST]:PORT"),
+    ],
+)
 def test_bad_values(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(argv) == 2
     err = capsys.readouterr().err

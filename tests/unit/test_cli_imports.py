@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+
 from pgradar.agent import collectors, jobs
 
 HEAVY = ("pandas", "numpy", "sqlglot", "psycopg", "apscheduler", "prometheus_client", "grafanalib")
@@ -26,10 +27,18 @@ print(json.dumps({"code": code, "modules": sorted(m.split(".")[0] for m in sys.m
 """
 
 
-@pytest.mark.parametrize("args", [
-    ["--version"], ["--help"], ["run", "--help"], ["check", "--help"], ["explain", "--help"],
-    ["dashboards", "--help"], ["demo", "--help"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["--help"],
+        ["run", "--help"],
+        ["check", "--help"],
+        ["explain", "--help"],
+        ["dashboards", "--help"],
+        ["demo", "--help"],
+    ],
+)
 def test_version_and_help_import_no_heavy_library(args: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
     report = json.loads(done.stderr.strip().splitlines()[-1])
@@ -42,8 +51,9 @@ def test_version_and_help_import_no_heavy_library(args: list[str]) -> None:
 def test_version_is_the_installed_distributions() -> None:
     from importlib.metadata import version
 
-    done = subprocess.run([sys.executable, "-m", "pgradar.agent.cli", "--version"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "pgradar.agent.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert done.stdout.strip() == f"pgradar {version('pgradar')}"
 
 

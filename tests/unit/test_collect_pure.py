@@ -1,24 +1,38 @@
 """Small pure decisions of the collectors and the runtime."""
 
 import pytest
+
 from pgradar.agent.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
 from pgradar.agent.config import DatabaseFilter
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.target import BACKOFF_MAX_S, backoff_delay, select_databases
 
 
-@pytest.mark.parametrize(("setting", "unit", "expected"), [
-    ("4096", "kB", 4 * 1024 * 1024), ("16384", "8kB", 128 * 1024 * 1024), ("30", "s", 30.0),
-    ("1500", "ms", 1.5), ("100", "", 100.0), ("2", "min", 120.0),
-])
+@pytest.mark.parametrize(
+    ("setting", "unit", "expected"),
+    [
+        ("4096", "kB", 4 * 1024 * 1024),
+        ("16384", "8kB", 128 * 1024 * 1024),
+        ("30", "s", 30.0),
+        ("1500", "ms", 1.5),
+        ("100", "", 100.0),
+        ("2", "min", 120.0),
+    ],
+)
 def test_units(setting: str, unit: str, expected: float) -> None:
     assert setting_in_base_units(setting, unit) == expected
 
 
 def test_parse_settings() -> None:
-    s = parse_settings([("max_connections", "100", ""), ("superuser_reserved_connections", "3", ""),
-                        ("reserved_connections", "2", ""), ("work_mem", "4096", "kB"),
-                        ("idle_in_transaction_session_timeout", "60000", "ms")])
+    s = parse_settings(
+        [
+            ("max_connections", "100", ""),
+            ("superuser_reserved_connections", "3", ""),
+            ("reserved_connections", "2", ""),
+            ("work_mem", "4096", "kB"),
+            ("idle_in_transaction_session_timeout", "60000", "ms"),
+        ]
+    )
     assert (s.max_connections, s.reserved_connections, s.work_mem_bytes) == (100, 5, 4 * 1024 * 1024)
     assert s.idle_in_transaction_session_timeout_s == 60.0
     assert s.pgss_max is None
@@ -87,19 +101,25 @@ def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
     from pgradar.agent.snapshots import IndexesSnapshot, TablesSnapshot, snapshot_scope
     from pgradar.agent.state import AgentState, TargetState
     from pgradar.exporters.prometheus import RelationsCollector, _ranked_indexes, _ranked_tables
-
     from tests.factories import T0, index, table
 
     state = AgentState()
     for n in range(20):
         t = TargetState(f"db{n:02d}")
         t.record("tables", TablesSnapshot(T0, tuple(table(f"t{n}_{i}", relid=i) for i in range(30))))
-        t.record("indexes", IndexesSnapshot(T0, tuple(index(f"i{n}_{i}", ["a"], relation=f"t{n}_{i}",
-                                                            indexrelid=i) for i in range(30))))
+        t.record(
+            "indexes",
+            IndexesSnapshot(
+                T0, tuple(index(f"i{n}_{i}", ["a"], relation=f"t{n}_{i}", indexrelid=i) for i in range(30))
+            ),
+        )
         state.targets[t.name] = t
     exporter = RelationsCollector(state, top_tables=10, top_indexes=10)
-    before = (_ranked_tables.derivations, _ranked_indexes.derivations,  # type: ignore[attr-defined]
-              logical_indexes.derivations)  # type: ignore[attr-defined]
+    before = (
+        _ranked_tables.derivations,
+        _ranked_indexes.derivations,  # type: ignore[attr-defined]
+        logical_indexes.derivations,
+    )  # type: ignore[attr-defined]
 
     def one_pass() -> None:
         names = {m.name for m in exporter.collect()}
@@ -111,8 +131,11 @@ def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
 
     for _ in range(3):
         one_pass()
-    derived = (_ranked_tables.derivations - before[0], _ranked_indexes.derivations - before[1],  # type: ignore[attr-defined]
-               logical_indexes.derivations - before[2])  # type: ignore[attr-defined]
+    derived = (
+        _ranked_tables.derivations - before[0],
+        _ranked_indexes.derivations - before[1],  # type: ignore[attr-defined]
+        logical_indexes.derivations - before[2],
+    )  # type: ignore[attr-defined]
     assert derived == (20, 20, 20)
     # a new snapshot of one target: only that target is derived again
     t = state.target("db07")

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from pgradar.agent.config import (
     ConfigError,
     Overrides,
@@ -31,22 +32,25 @@ def test_unknown_keys_are_named_with_their_path() -> None:
     assert "listn: unknown key" in message
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    ({"intervals": {"statements": -5}}, "intervals.statements: expected a positive number, got -5"),
-    ({"intervals": {"statements": "soon"}}, "intervals.statements: expected a positive number"),
-    ({"intervals": {"bogus": 5}}, "intervals.bogus: unknown key"),
-    ({"limits": {"top_statements": 2.5}}, "limits.top_statements: expected a positive whole number"),
-    ({"targets": {"name": "x"}}, "targets: expected a list"),
-    ({"targets": [{"name": "x"}]}, "targets[0].dsn: missing"),
-    ({"targets": [{"dsn": "host=a port=notaport"}]}, "targets[0].dsn: not a valid connection string"),
-    ({"targets": [{"dsn": "host='open"}]}, "unterminated quoted string"),
-    ({"targets": [{"name": "a", "dsn": DSN}, {"name": "a", "dsn": DSN}]}, "the name 'a' is used twice"),
-    ({"targets": [{"name": "a b", "dsn": DSN}]}, "targets[0].name: 'a b' must be"),
-    ({"targets": [{"dsn": DSN}], "listen": "9188"}, "listen: expected [HOST]:PORT"),
-    ({"targets": [{"dsn": DSN}], "listen": ":70000"}, "listen: expected [HOST]:PORT"),
-    ({"targets": [{"dsn": DSN}], "log_level": "loud"}, "log_level: expected one of"),
-    ({}, "no targets"),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"intervals": {"statements": -5}}, "intervals.statements: expected a positive number, got -5"),
+        ({"intervals": {"statements": "soon"}}, "intervals.statements: expected a positive number"),
+        ({"intervals": {"bogus": 5}}, "intervals.bogus: unknown key"),
+        ({"limits": {"top_statements": 2.5}}, "limits.top_statements: expected a positive whole number"),
+        ({"targets": {"name": "x"}}, "targets: expected a list"),
+        ({"targets": [{"name": "x"}]}, "targets[0].dsn: missing"),
+        ({"targets": [{"dsn": "host=a port=notaport"}]}, "targets[0].dsn: not a valid connection string"),
+        ({"targets": [{"dsn": "host='open"}]}, "unterminated quoted string"),
+        ({"targets": [{"name": "a", "dsn": DSN}, {"name": "a", "dsn": DSN}]}, "the name 'a' is used twice"),
+        ({"targets": [{"name": "a b", "dsn": DSN}]}, "targets[0].name: 'a b' must be"),
+        ({"targets": [{"dsn": DSN}], "listen": "9188"}, "listen: expected [HOST]:PORT"),
+        ({"targets": [{"dsn": DSN}], "listen": ":70000"}, "listen: expected [HOST]:PORT"),
+        ({"targets": [{"dsn": DSN}], "log_level": "loud"}, "log_level: expected one of"),
+        ({}, "no targets"),
+    ],
+)
 def test_bad_values_are_named(data: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         build(data)
@@ -56,8 +60,9 @@ def test_bad_values_are_named(data: dict, expected: str) -> None:
 
 def test_environment_overrides_file_and_flags_override_both() -> None:
     file_data = {"targets": [{"name": "file", "dsn": DSN}], "listen": ":1000", "limits": {"top_statements": 7}}
-    _, env = from_environment({"PGRADAR_LISTEN": ":2000", "PGRADAR_TOP_STATEMENTS": "9",
-                               "PGRADAR_DSN": "env=" + DSN, "PATH": "/bin"})
+    _, env = from_environment(
+        {"PGRADAR_LISTEN": ":2000", "PGRADAR_TOP_STATEMENTS": "9", "PGRADAR_DSN": "env=" + DSN, "PATH": "/bin"}
+    )
     cfg = build(file_data, env)
     assert cfg.listen.port == 2000 and cfg.top_statements == 9 and cfg.targets[0].name == "env"
     cfg = build(file_data, env, Overrides(listen=":3000", dsns=["flag=" + DSN]))
@@ -93,13 +98,16 @@ def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
         load(str(tmp_path / "nope.yaml"), {}, Overrides())
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("primary=postgresql://u@h/db", ("primary", "postgresql://u@h/db")),
-    ("primary=host=h port=5432", ("primary", "host=h port=5432")),
-    ("host=h port=5432", (None, "host=h port=5432")),
-    ("dbname=x", (None, "dbname=x")),
-    ("postgresql://u@h/db?sslmode=require", (None, "postgresql://u@h/db?sslmode=require")),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("primary=postgresql://u@h/db", ("primary", "postgresql://u@h/db")),
+        ("primary=host=h port=5432", ("primary", "host=h port=5432")),
+        ("host=h port=5432", (None, "host=h port=5432")),
+        ("dbname=x", (None, "dbname=x")),
+        ("postgresql://u@h/db?sslmode=require", (None, "postgresql://u@h/db?sslmode=require")),
+    ],
+)
 def test_split_named(text: str, expected: tuple) -> None:
     assert split_named(text) == expected
 
@@ -111,7 +119,7 @@ def test_default_name_is_host_and_port() -> None:
 
 def test_listen_forms() -> None:
     assert parse_listen(":9188").port == 9188
-    assert parse_listen("127.0.0.1:0") .host == "127.0.0.1"
+    assert parse_listen("127.0.0.1:0").host == "127.0.0.1"
     assert parse_listen("[::1]:9188").host == "::1"
 
 
@@ -125,8 +133,10 @@ def test_auto_explain_log_per_target(tmp_path: Path) -> None:
 
 
 def test_explain_analyze_per_target_default_and_overrides() -> None:
-    data = {"explain_analyze": True,
-            "targets": [{"name": "a", "dsn": DSN}, {"name": "b", "dsn": DSN, "explain_analyze": False}]}
+    data = {
+        "explain_analyze": True,
+        "targets": [{"name": "a", "dsn": DSN}, {"name": "b", "dsn": DSN, "explain_analyze": False}],
+    }
     assert [t.explain_analyze for t in build(data).targets] == [True, False]
     assert build({"targets": [{"name": "a", "dsn": DSN}]}).targets[0].explain_analyze is False  # off by default
     with pytest.raises(ConfigError, match=r"targets\[0\]\.explain_analyze: expected true or false, got 'yes'"):
@@ -162,8 +172,9 @@ def test_shards_split_the_targets_stably_and_completely() -> None:
     env_path, env = configuration.from_environment({"PGRADAR_SHARD": "ordinal/4", "HOSTNAME": "x"})
     assert env.shard == "ordinal/4" and env_path is None
     with pytest.raises(configuration.ConfigError, match="does not end in -<ordinal>"):
-        configuration.load(None, {"PGRADAR_SHARD": "ordinal/4", "HOSTNAME": "pgradar"},
-                           configuration.Overrides(dsns=dsns))
+        configuration.load(
+            None, {"PGRADAR_SHARD": "ordinal/4", "HOSTNAME": "pgradar"}, configuration.Overrides(dsns=dsns)
+        )
     for bad in ("3/3", "1", "a/2", "-1/2"):
         with pytest.raises(configuration.ConfigError, match="expected I/N"):
             build({}, configuration.Overrides(dsns=dsns, shard=bad))

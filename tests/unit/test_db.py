@@ -1,15 +1,19 @@
 """Passwords never survive into a message; DSNs are checked without connecting."""
 
 import pytest
+
 from pgradar.agent.db import BadDsn, parse_dsn, redact, safe_dsn
 
 
-@pytest.mark.parametrize("text", [
-    "could not connect to postgresql://mon:hunter2@db/app",
-    "conninfo: host=db password=hunter2 user=mon",
-    "conninfo: host=db password='hunter2' user=mon",
-    "conninfo: host=db PASSWORD = hunter2",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "could not connect to postgresql://mon:hunter2@db/app",
+        "conninfo: host=db password=hunter2 user=mon",
+        "conninfo: host=db password='hunter2' user=mon",
+        "conninfo: host=db PASSWORD = hunter2",
+    ],
+)
 def test_redact_patterns(text: str) -> None:
     assert "hunter2" not in redact(text)
 

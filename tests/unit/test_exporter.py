@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from factories import snap, stat
+
 from pgradar.agent.analysis import StatementTotals, statement_deltas
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import AgentState, TargetState
@@ -34,15 +35,18 @@ def test_top_n_bounds_per_statement_series() -> None:
     assert {s.labels["queryid"] for s in calls} == {"15", "16", "17", "18", "19"}
     assert registry.get_sample_value("pgradar_statements_calls_total", {"target": "main", "database": "app"}) == 20
     # The aggregates cover every statement (the rest is the aggregate minus the top N).
-    assert registry.get_sample_value("pgradar_statements_shared_blocks_hit_total",
-                                     {"target": "main", "database": "app"}) == 20 * 10
+    assert (
+        registry.get_sample_value("pgradar_statements_shared_blocks_hit_total", {"target": "main", "database": "app"})
+        == 20 * 10
+    )
     for name in ("pgradar_statements_shared_blocks_read_total", "pgradar_statements_temp_blocks_written_total"):
         assert registry.get_sample_value(name, {"target": "main", "database": "app"}) == 0
     assert registry.get_sample_value("pgradar_up", {"target": "main"}) == 1.0
-    assert registry.get_sample_value("pgradar_server_info",
-                                      {"target": "main", "version": "18.6", "role": "primary"}) == 1.0
-    assert registry.get_sample_value("pgradar_collector_enabled",
-                                     {"target": "main", "collector": "statements"}) == 1.0
+    assert (
+        registry.get_sample_value("pgradar_server_info", {"target": "main", "version": "18.6", "role": "primary"})
+        == 1.0
+    )
+    assert registry.get_sample_value("pgradar_collector_enabled", {"target": "main", "collector": "statements"}) == 1.0
 
 
 def test_catalogue_follows_naming_rules() -> None:
@@ -55,16 +59,28 @@ def test_catalogue_follows_naming_rules() -> None:
 
 def test_plans_are_exported() -> None:
     from factories import T0
+
     from pgradar.agent.explain import PlansSnapshot, StatementPlan, walk
 
     state = state_with_statements(1)
     plan = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "t", "Total Cost": 12.5, "Plan Rows": 3}}]
-    state.targets["main"].record("plans", PlansSnapshot(T0, (
-        StatementPlan("app", 5, 42, "u", T0, walk(plan)),
-        StatementPlan("app", 5, 43, "u", T0, None, skipped="not a plain SELECT: never planned")), True, 0.25))
+    state.targets["main"].record(
+        "plans",
+        PlansSnapshot(
+            T0,
+            (
+                StatementPlan("app", 5, 42, "u", T0, walk(plan)),
+                StatementPlan("app", 5, 43, "u", T0, None, skipped="not a plain SELECT: never planned"),
+            ),
+            True,
+            0.25,
+        ),
+    )
     registry = registry_for(state, top_statements=5)
     assert registry.get_sample_value("pgradar_explain_statements", {"target": "main", "outcome": "planned"}) == 1
     assert registry.get_sample_value("pgradar_explain_statements", {"target": "main", "outcome": "skipped"}) == 1
     assert registry.get_sample_value("pgradar_explain_budget_exhausted", {"target": "main"}) == 1
-    assert registry.get_sample_value("pgradar_statement_plan_cost",
-                                     {"target": "main", "database": "app", "queryid": "42"}) == 12.5
+    assert (
+        registry.get_sample_value("pgradar_statement_plan_cost", {"target": "main", "database": "app", "queryid": "42"})
+        == 12.5
+    )

@@ -4,6 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from factories import MB, bouncer, pool, receiver, replication, session, sessions, slot, standby_row
+
 from pgradar.agent.snapshots import ConnectionGroup
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.prometheus import CONNECTION_SERIES, bounded_connections, registry_for
@@ -12,11 +13,18 @@ from pgradar.exporters.prometheus import CONNECTION_SERIES, bounded_connections,
 def test_replication_sessions_and_pools_are_exported() -> None:
     primary, standby, pgb = TargetState("primary"), TargetState("standby"), TargetState("bouncer")
     primary.record("replication", replication(standby_row(behind=5 * MB, replay_lag=2.5), slots=(slot(),)))
-    primary.record("sessions", sessions(session(1, "idle in transaction", state_s=70),
-                                        session(2, query_s=12, blocked_by=(1,)), session(3, query_s=400),
-                                        connections=(ConnectionGroup("app", "shop", "web", "active", 7),)))
-    paused = replication(receiver_stat=receiver(received=10 * MB, replayed=8 * MB, last_replay_ago=30,
-                                                pause_state="paused"))
+    primary.record(
+        "sessions",
+        sessions(
+            session(1, "idle in transaction", state_s=70),
+            session(2, query_s=12, blocked_by=(1,)),
+            session(3, query_s=400),
+            connections=(ConnectionGroup("app", "shop", "web", "active", 7),),
+        ),
+    )
+    paused = replication(
+        receiver_stat=receiver(received=10 * MB, replayed=8 * MB, last_replay_ago=30, pause_state="paused")
+    )
     standby.record("replication", replace(paused, taken_at=paused.taken_at - timedelta(seconds=45)))
     standby.record("replication", paused)
     pgb.record("pgbouncer", bouncer(pool(waiting=4, maxwait=3.5)))
@@ -33,8 +41,10 @@ def test_replication_sessions_and_pools_are_exported() -> None:
     assert value("pgradar_standby_replay_paused", target="standby") == 1
     assert value("pgradar_standby_replay_behind_bytes", target="standby") == 2 * MB
     assert value("pgradar_standby_replay_lag_seconds", target="standby") == 30
-    assert value("pgradar_connections", target="primary", database="app", user="shop", application="web",
-                 state="active") == 7
+    assert (
+        value("pgradar_connections", target="primary", database="app", user="shop", application="web", state="active")
+        == 7
+    )
     assert value("pgradar_idle_in_transaction_sessions", target="primary", database="app") == 1
     assert value("pgradar_blocked_sessions", target="primary", database="app") == 1
     assert value("pgradar_longest_lock_wait_seconds", target="primary", database="app") == 12

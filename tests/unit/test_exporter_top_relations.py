@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from factories import T0
+
 from pgradar.agent import config as configuration
 from pgradar.agent.findings import Finding
 from pgradar.agent.problems import ActiveProblem
@@ -14,19 +15,62 @@ from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
 
 
 def table(name: str, reads: int, size: int = 8192) -> TableStat:
-    return TableStat(database="app", relid=hash(name) % 10_000, schema="public", relation=name, relkind="r",
-                     reltuples=0.0, size_bytes=size, seq_scan=0, seq_tup_read=reads,
-                     idx_scan=0, idx_tup_fetch=0, n_tup_ins=0, n_tup_upd=0, n_tup_del=0, n_tup_hot_upd=0,
-                     n_live_tup=0, n_dead_tup=0, n_mod_since_analyze=0, n_ins_since_vacuum=0, last_vacuum=None,
-                     last_autovacuum=None, last_analyze=None, last_autoanalyze=None, vacuum_count=0,
-                     analyze_count=0, last_seq_scan=None, xid_age=1, reloptions=[])
+    return TableStat(
+        database="app",
+        relid=hash(name) % 10_000,
+        schema="public",
+        relation=name,
+        relkind="r",
+        reltuples=0.0,
+        size_bytes=size,
+        seq_scan=0,
+        seq_tup_read=reads,
+        idx_scan=0,
+        idx_tup_fetch=0,
+        n_tup_ins=0,
+        n_tup_upd=0,
+        n_tup_del=0,
+        n_tup_hot_upd=0,
+        n_live_tup=0,
+        n_dead_tup=0,
+        n_mod_since_analyze=0,
+        n_ins_since_vacuum=0,
+        last_vacuum=None,
+        last_autovacuum=None,
+        last_analyze=None,
+        last_autoanalyze=None,
+        vacuum_count=0,
+        analyze_count=0,
+        last_seq_scan=None,
+        xid_age=1,
+        reloptions=[],
+    )
 
 
 def index(name: str, scans: int) -> IndexStat:
-    return IndexStat(database="app", indexrelid=1, relid=1, schema="public", relation="t0", index=name,
-                     idx_scan=scans, idx_tup_read=0, idx_tup_fetch=0, size_bytes=8192, definition="", method="btree",
-                     is_unique=False, is_primary=False, is_valid=True, key_count=1, columns=["a"], predicate=None,
-                     expressions=None, constraint_type=None, last_idx_scan=None)
+    return IndexStat(
+        database="app",
+        indexrelid=1,
+        relid=1,
+        schema="public",
+        relation="t0",
+        index=name,
+        idx_scan=scans,
+        idx_tup_read=0,
+        idx_tup_fetch=0,
+        size_bytes=8192,
+        definition="",
+        method="btree",
+        is_unique=False,
+        is_primary=False,
+        is_valid=True,
+        key_count=1,
+        columns=["a"],
+        predicate=None,
+        expressions=None,
+        constraint_type=None,
+        last_idx_scan=None,
+    )
 
 
 def key(r: TableStat) -> str:
@@ -38,10 +82,19 @@ def pick_top(now: list[TableStat], before: list[TableStat] | None, n: int, keep:
 
 
 def test_pick_top_ranks_by_activity_since_the_oldest_snapshot_then_size() -> None:
-    before = [table("busy_long_ago", 1_000_000), table("busy_now", 10), table("big_idle", 0, size=10**9),
-              table("small_idle", 0)]
-    now = [table("busy_long_ago", 1_000_000), table("busy_now", 500), table("big_idle", 0, size=10**9),
-           table("small_idle", 0), table("new", 50)]
+    before = [
+        table("busy_long_ago", 1_000_000),
+        table("busy_now", 10),
+        table("big_idle", 0, size=10**9),
+        table("small_idle", 0),
+    ]
+    now = [
+        table("busy_long_ago", 1_000_000),
+        table("busy_now", 500),
+        table("big_idle", 0, size=10**9),
+        table("small_idle", 0),
+        table("new", 50),
+    ]
     picked = pick_top(now, before, 3, keep=set())
     assert [r.relation for r in picked] == ["busy_now", "new", "big_idle"]
     # without history, counters since the last reset rank
@@ -64,8 +117,17 @@ def state_with_relations(tables: int, indexes: int) -> AgentState:
     busier = [replace(r, seq_tup_read=i) for i, r in enumerate(rows)]  # t{n-1} is the busiest
     t.record("tables", TablesSnapshot(T0 + timedelta(minutes=1), tuple(busier)))
     t.record("indexes", IndexesSnapshot(T0, tuple(index(f"i{i}", i) for i in range(indexes))))
-    finding = Finding("unused_index", "warning", "main", "i0 is never used", "DROP INDEX public.i0;",
-                      database="app", schema="public", relation="t0", index="i0")
+    finding = Finding(
+        "unused_index",
+        "warning",
+        "main",
+        "i0 is never used",
+        "DROP INDEX public.i0;",
+        database="app",
+        schema="public",
+        relation="t0",
+        index="i0",
+    )
     t.problems = {finding.id: ActiveProblem(finding, T0, T0)}
     return AgentState({"main": t})
 

@@ -2,9 +2,10 @@
 
 import time
 
-from pgradar.exporters.http import Exposition
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from pgradar.exporters.http import Exposition
 
 TEXT = "text/plain"
 OPENMETRICS = "application/openmetrics-text;version=1.0.0"
@@ -44,8 +45,11 @@ def test_scrapes_serve_the_latest_render_and_a_change_renders_every_format_asked
             assert exposition.body(TEXT)[1] == text
         assert source.collections == 2
         exposition.changed()
-        wait_until(lambda: b"pgradar_up 2.0" in exposition.body(TEXT)[1]
-                   and b"pgradar_up 2.0" in exposition.body(OPENMETRICS)[1])
+        wait_until(
+            lambda: (
+                b"pgradar_up 2.0" in exposition.body(TEXT)[1] and b"pgradar_up 2.0" in exposition.body(OPENMETRICS)[1]
+            )
+        )
         assert source.collections == 4  # one render per format, not per scrape
     finally:
         exposition.stop()

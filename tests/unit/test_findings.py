@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from pgradar.agent.classifiers import classify
 from pgradar.agent.cli import exit_code_for
 from pgradar.agent.findings import Finding, qualified, quote_ident
@@ -16,16 +17,34 @@ NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 def unused(index: str = "orders_status_idx", severity: str = "warning", scans: int = 0) -> Finding:
-    return Finding("unused_index", severity, "primary", "never scanned", f"DROP INDEX CONCURRENTLY public.{index};",
-                   {"idx_scan": scans, "size_bytes": 52428800}, database="app", schema="public",
-                   relation="orders", index=index)
+    return Finding(
+        "unused_index",
+        severity,
+        "primary",
+        "never scanned",
+        f"DROP INDEX CONCURRENTLY public.{index};",
+        {"idx_scan": scans, "size_bytes": 52428800},
+        database="app",
+        schema="public",
+        relation="orders",
+        index=index,
+    )
 
 
 def test_id_depends_on_kind_target_and_object_only() -> None:
     assert unused().id == unused(severity="critical", scans=3).id
     assert unused().id != unused(index="other").id
-    other_target = Finding("unused_index", "warning", "standby", "x", "y", database="app", schema="public",
-                           relation="orders", index="orders_status_idx")
+    other_target = Finding(
+        "unused_index",
+        "warning",
+        "standby",
+        "x",
+        "y",
+        database="app",
+        schema="public",
+        relation="orders",
+        index="orders_status_idx",
+    )
     assert other_target.id != unused().id
 
 
@@ -50,21 +69,51 @@ def test_json_document_follows_the_contract() -> None:
     t.problems = update({}, [unused()], NOW)
     doc = document(AgentState({"primary": t}), NOW)
     assert doc["version"] == 1 and doc["generated_at"] == "2026-11-22T03:00:00Z"
-    assert doc["targets"] == [{"name": "primary", "server_version": None, "role": None, "ok": False,
-                               "error": "not polled yet", "disabled": []}]
+    assert doc["targets"] == [
+        {
+            "name": "primary",
+            "server_version": None,
+            "role": None,
+            "ok": False,
+            "error": "not polled yet",
+            "disabled": [],
+        }
+    ]
     (p,) = doc["problems"]
-    assert list(p)[:14] == ["id", "kind", "severity", "target", "database", "schema", "relation", "index",
-                            "queryid", "standby", "slot", "pool", "summary", "recommendation"]
+    assert list(p)[:14] == [
+        "id",
+        "kind",
+        "severity",
+        "target",
+        "database",
+        "schema",
+        "relation",
+        "index",
+        "queryid",
+        "standby",
+        "slot",
+        "pool",
+        "summary",
+        "recommendation",
+    ]
     assert p["evidence"] == {"idx_scan": 0, "size_bytes": 52428800}
     assert p["queryid"] is None and p["standby"] is None
     for fmt in ("table", "markdown", "json"):
         assert "DROP INDEX CONCURRENTLY public.orders_status_idx;" in render(doc, fmt)
 
 
-@pytest.mark.parametrize(("severities", "fail_on", "code"), [
-    ([], "warning", 0), (["info"], "warning", 0), (["warning"], "warning", 1), (["warning"], "critical", 0),
-    (["critical"], "critical", 1), (["critical"], "never", 0), (["info"], "info", 1),
-])
+@pytest.mark.parametrize(
+    ("severities", "fail_on", "code"),
+    [
+        ([], "warning", 0),
+        (["info"], "warning", 0),
+        (["warning"], "warning", 1),
+        (["warning"], "critical", 0),
+        (["critical"], "critical", 1),
+        (["critical"], "never", 0),
+        (["info"], "info", 1),
+    ],
+)
 def test_exit_code(severities: list[str], fail_on: str, code: int) -> None:
     assert exit_code_for({"problems": [{"severity": s} for s in severities]}, fail_on) == code
 
@@ -81,10 +130,20 @@ def test_a_failing_classifier_does_not_hide_the_others() -> None:
     assert len(errors) == 1 and "boom" in errors[0]
 
 
-@pytest.mark.parametrize(("name", "quoted"), [
-    ("orders", "orders"), ("Orders", '"Orders"'), ("sales data", '"sales data"'), ("order", '"order"'),
-    ("user", '"user"'), ('we"ird', '"we""ird"'), ("t1", "t1"), ("1t", '"1t"'), ("ünï", '"ünï"'),
-])
+@pytest.mark.parametrize(
+    ("name", "quoted"),
+    [
+        ("orders", "orders"),
+        ("Orders", '"Orders"'),
+        ("sales data", '"sales data"'),
+        ("order", '"order"'),
+        ("user", '"user"'),
+        ('we"ird', '"we""ird"'),
+        ("t1", "t1"),
+        ("1t", '"1t"'),
+        ("ünï", '"ünï"'),
+    ],
+)
 def test_quote_ident(name: str, quoted: str) -> None:
     assert quote_ident(name) == quoted
 
@@ -97,9 +156,16 @@ def test_statement_texts_follow_the_text_policy() -> None:
     from pgradar.agent.findings import TextPolicy
 
     long_text = "SELECT " + ", ".join(f"c{i}" for i in range(100)) + " FROM t WHERE id = $1"
-    finding = Finding("long_running_query", "warning", "primary", "runs long", "SELECT pg_cancel_backend(1);",
-                      {"oldest": {"pid": 1, "statement": long_text}, "statements": [{"statement": long_text}]},
-                      database="app", queryid="42")
+    finding = Finding(
+        "long_running_query",
+        "warning",
+        "primary",
+        "runs long",
+        "SELECT pg_cancel_backend(1);",
+        {"oldest": {"pid": 1, "statement": long_text}, "statements": [{"statement": long_text}]},
+        database="app",
+        queryid="42",
+    )
     t = TargetState("primary")
     t.problems = update({}, [finding], NOW)
     state = AgentState({"primary": t})
@@ -113,13 +179,21 @@ def test_statement_texts_follow_the_text_policy() -> None:
 
 def test_a_collector_that_is_off_is_in_every_form() -> None:
     t = TargetState("primary")
-    t.status["statements"] = CollectorStatus(disabled_reason="pg_stat_statements is not in shared_preload_libraries",
-                                             disabled_fix="CREATE EXTENSION pg_stat_statements;")
+    t.status["statements"] = CollectorStatus(
+        disabled_reason="pg_stat_statements is not in shared_preload_libraries",
+        disabled_fix="CREATE EXTENSION pg_stat_statements;",
+    )
     doc = document(AgentState({"primary": t}), NOW)
-    assert doc["targets"][0]["disabled"] == [{"collector": "statements",
-                                              "reason": "pg_stat_statements is not in shared_preload_libraries",
-                                              "fix": "CREATE EXTENSION pg_stat_statements;"}]
-    line = ("collector statements is off: pg_stat_statements is not in shared_preload_libraries "
-            "(fix: CREATE EXTENSION pg_stat_statements;)")
+    assert doc["targets"][0]["disabled"] == [
+        {
+            "collector": "statements",
+            "reason": "pg_stat_statements is not in shared_preload_libraries",
+            "fix": "CREATE EXTENSION pg_stat_statements;",
+        }
+    ]
+    line = (
+        "collector statements is off: pg_stat_statements is not in shared_preload_libraries "
+        "(fix: CREATE EXTENSION pg_stat_statements;)"
+    )
     assert line in render(doc, "markdown")
     assert line in " ".join(render(doc, "table").split())

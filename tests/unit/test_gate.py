@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from pgradar.agent import baseline as baselines
 from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.cli import main
@@ -22,16 +23,33 @@ T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 def problem(kind: str, severity: str = "warning", **fields: str | None) -> dict[str, object]:
-    base: dict[str, object] = {"id": kind, "kind": kind, "severity": severity, "target": "main", "database": "app",
-                               "schema": None, "relation": None, "index": None, "queryid": None, "standby": None,
-                               "slot": None, "pool": None, "summary": f"{kind} here", "evidence": {"calls": 5},
-                               "recommendation": f"fix {kind}"}
+    base: dict[str, object] = {
+        "id": kind,
+        "kind": kind,
+        "severity": severity,
+        "target": "main",
+        "database": "app",
+        "schema": None,
+        "relation": None,
+        "index": None,
+        "queryid": None,
+        "standby": None,
+        "slot": None,
+        "pool": None,
+        "summary": f"{kind} here",
+        "evidence": {"calls": 5},
+        "recommendation": f"fix {kind}",
+    }
     return {**base, **fields}
 
 
 def doc(*problems: dict[str, object]) -> dict[str, object]:
-    return {"version": 1, "generated_at": "2026-11-22T03:00:00Z", "problems": list(problems),
-            "targets": [{"name": "main", "server_version": 180001, "role": "primary", "ok": True, "error": None}]}
+    return {
+        "version": 1,
+        "generated_at": "2026-11-22T03:00:00Z",
+        "problems": list(problems),
+        "targets": [{"name": "main", "server_version": 180001, "role": "primary", "ok": True, "error": None}],
+    }
 
 
 # --- scope and allow list ---------------------------------------------------------------
@@ -63,12 +81,20 @@ def test_scope_keeps_server_wide_problems_under_database() -> None:
 
 
 def test_ignore_rules_are_validated_and_unknown_keys_named() -> None:
-    cfg = build({"targets": [{"name": "a", "dsn": "postgresql://x@h/db"}],
-                 "ignore": [{"queryid": 42}, {"kind": "select_star", "relation": "public.colors"}]})
+    cfg = build(
+        {
+            "targets": [{"name": "a", "dsn": "postgresql://x@h/db"}],
+            "ignore": [{"queryid": 42}, {"kind": "select_star", "relation": "public.colors"}],
+        }
+    )
     assert cfg.ignore == (IgnoreRule(queryid="42"), IgnoreRule(kind="select_star", schema="public", relation="colors"))
     with pytest.raises(ConfigError) as err:
-        build({"targets": [{"name": "a", "dsn": "postgresql://x@h/db"}],
-               "ignore": [{"kind": "select_starr"}, {"relaton": "x"}, {"queryid": "abc"}, {}]})
+        build(
+            {
+                "targets": [{"name": "a", "dsn": "postgresql://x@h/db"}],
+                "ignore": [{"kind": "select_starr"}, {"relaton": "x"}, {"queryid": "abc"}, {}],
+            }
+        )
     message = str(err.value)
     assert "ignore[0].kind: unknown kind 'select_starr'" in message
     assert "ignore[1].relaton: unknown key (known: kind, target, database, schema, relation, index, queryid)" in message
@@ -78,9 +104,16 @@ def test_ignore_rules_are_validated_and_unknown_keys_named() -> None:
 
 def test_ignored_findings_show_but_never_count() -> None:
     rules = (IgnoreRule(kind="select_star", schema="public", relation="colors"), IgnoreRule(queryid="-7"))
-    gated = gate_document(doc(problem("select_star", "critical", schema="public", relation="colors"),
-                              problem("select_star", "info", schema="public", relation="events"),
-                              problem("temp_spill", "critical", queryid="-7")), {}, Scope(), rules)
+    gated = gate_document(
+        doc(
+            problem("select_star", "critical", schema="public", relation="colors"),
+            problem("select_star", "info", schema="public", relation="events"),
+            problem("temp_spill", "critical", queryid="-7"),
+        ),
+        {},
+        Scope(),
+        rules,
+    )
     flags = [(p["relation"], p["queryid"], p["ignored"]) for p in gated["problems"]]
     assert flags == [("colors", None, True), ("events", None, False), (None, "-7", True)]
     assert exit_code(gated, "warning") == 0 and exit_code(gated, "info") == 1
@@ -95,8 +128,9 @@ def snapshot(*rows: StatementStat, reset: datetime | None = None) -> StatementsS
 
 
 def stat(queryid: int, calls: int, temp: int = 0) -> StatementStat:
-    return StatementStat(10, 1, queryid, True, "app", "app", calls, calls * 1.0, 0.0, 1.0, calls, 0, 0, 0, 0, 0,
-                         temp, 0.0, 0.0, 0.0)
+    return StatementStat(
+        10, 1, queryid, True, "app", "app", calls, calls * 1.0, 0.0, 1.0, calls, 0, 0, 0, 0, 0, temp, 0.0, 0.0, 0.0
+    )
 
 
 def test_cumulative_window_by_what_the_server_can_say() -> None:
@@ -120,16 +154,16 @@ def test_gate_document_says_the_window_per_target_and_on_top() -> None:
     assert gated["targets"][0]["window_since"] == "2026-11-22T02:58:30Z"
     assert gated["targets"][0]["window_seconds"] == 90 and gated["targets"][0]["window_source"] == "baseline"
     assert (gated["window_since"], gated["window_seconds"]) == ("2026-11-22T02:58:30Z", 90)
-    assert "judged on counters main: since 2026-11-22T02:58:30Z (90s, baseline)" in render_check(gated, "table",
-                                                                                                  "warning")
+    assert "judged on counters main: since 2026-11-22T02:58:30Z (90s, baseline)" in render_check(
+        gated, "table", "warning"
+    )
 
 
 # --- baseline --------------------------------------------------------------------------------
 
 
 def identity(**changes: object) -> baselines.Identity:
-    base = baselines.Identity("7301234567890123456", T0 - timedelta(days=1), T0 - timedelta(hours=1),
-                              (("app", None),))
+    base = baselines.Identity("7301234567890123456", T0 - timedelta(days=1), T0 - timedelta(hours=1), (("app", None),))
     return baselines.Identity(**{**{f: getattr(base, f) for f in base.__slots__}, **changes})  # type: ignore[arg-type]
 
 
@@ -143,15 +177,20 @@ def test_baseline_round_trip_has_no_text_and_subtracts() -> None:
     after = snapshot(stat(-9223372036854775807, 130, temp=25), stat(5, 7))
     interval = statement_deltas(baselines.statements_before(back, after), after)
     assert {d.queryid: (d.calls, d.temp_blks_written) for d in interval.deltas} == {
-        -9223372036854775807: (30, 15), 5: (7, 0)}
+        -9223372036854775807: (30, 15),
+        5: (7, 0),
+    }
 
 
-@pytest.mark.parametrize(("changed", "why"), [
-    ({"system_identifier": "1"}, "another server (system identifier 7301234567890123456 there, 1 on target main)"),
-    ({"started_at": T0}, "before the server restarted (postmaster start time"),
-    ({"pgss_reset": T0}, "before pg_stat_statements was reset (stats reset time"),
-    ({"database_resets": (("app", T0),)}, "before the statistics of database app were reset"),
-])
+@pytest.mark.parametrize(
+    ("changed", "why"),
+    [
+        ({"system_identifier": "1"}, "another server (system identifier 7301234567890123456 there, 1 on target main)"),
+        ({"started_at": T0}, "before the server restarted (postmaster start time"),
+        ({"pgss_reset": T0}, "before pg_stat_statements was reset (stats reset time"),
+        ({"database_resets": (("app", T0),)}, "before the statistics of database app were reset"),
+    ],
+)
 def test_baseline_refused_naming_why(changed: dict[str, object], why: str) -> None:
     saved = baselines.capture("main", identity(), None, None, None, None, T0)
     assert baselines.refusal(saved, identity(), "b.json") is None
@@ -183,10 +222,16 @@ def test_missing_baseline_file_is_exit_2(tmp_path: object, capsys: pytest.Captur
 
 
 def test_junit_fails_at_fail_on_passes_below_skips_ignored_and_lists_clean_kinds() -> None:
-    gated = gate_document(doc(problem("temp_spill", "critical", queryid="1"), problem("select_star", "info"),
-                              problem("n_plus_one", "warning", queryid="2")),
-                          {}, Scope(("temp_spill", "select_star", "n_plus_one", "low_cache_hit")),
-                          (IgnoreRule(kind="n_plus_one"),))
+    gated = gate_document(
+        doc(
+            problem("temp_spill", "critical", queryid="1"),
+            problem("select_star", "info"),
+            problem("n_plus_one", "warning", queryid="2"),
+        ),
+        {},
+        Scope(("temp_spill", "select_star", "n_plus_one", "low_cache_hit")),
+        (IgnoreRule(kind="n_plus_one"),),
+    )
     root = ET.fromstring(render_junit(gated, "warning"))
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("4", "1", "1")
     cases = {c.get("classname"): c for c in root.iter("testcase")}
@@ -201,12 +246,19 @@ def test_junit_fails_at_fail_on_passes_below_skips_ignored_and_lists_clean_kinds
 def test_github_annotations_escape_per_runner_rules() -> None:
     assert escape_data("50% done\r\nnext") == "50%25 done%0D%0Anext"
     assert escape_property("a: b, c%") == "a%3A b%2C c%25"
-    tricky = problem("temp_spill", "critical", summary="spills 5% per call\n::error::fake", queryid="1",
-                     recommendation="SET work_mem = '64MB';\nor an index")
+    tricky = problem(
+        "temp_spill",
+        "critical",
+        summary="spills 5% per call\n::error::fake",
+        queryid="1",
+        recommendation="SET work_mem = '64MB';\nor an index",
+    )
     out = render_github(gate_document(doc(tricky, problem("select_star", "info")), {}, Scope(), ()), "warning")
     lines = out.splitlines()
-    assert lines[0] == ("::error title=pgradar temp_spill (critical) on main%3A app queryid 1::spills 5%25 per call"
-                        "%0A::error::fake%0Afix: SET work_mem = '64MB';%0Aor an index")
+    assert lines[0] == (
+        "::error title=pgradar temp_spill (critical) on main%3A app queryid 1::spills 5%25 per call"
+        "%0A::error::fake%0Afix: SET work_mem = '64MB';%0Aor an index"
+    )
     assert lines[1].startswith("::notice title=pgradar select_star (info)")
     assert lines[-1] == "pgradar check: 2 problem(s), 1 at or above --fail-on warning"
 
@@ -227,6 +279,7 @@ def test_example_commands_parse() -> None:
     import shlex
 
     import yaml
+
     from pgradar.agent.cli import build_parser
 
     examples = Path(__file__).parents[2] / "examples" / "ci"
@@ -245,12 +298,17 @@ def test_unused_index_since_a_baseline_says_so() -> None:
     """With --baseline the index scans are counted since the baseline, and its summary names that window."""
     from factories import T0 as NOW
     from factories import index, observation, server
+
     from pgradar.agent.classifiers.indexes import unused_index
     from pgradar.agent.snapshots import IndexFirstSeen
     from pgradar.agent.thresholds import DEFAULT
 
     idx = index("orders_status_idx", ["status"])
     seen = IndexFirstSeen(NOW, (((idx.database, idx.indexrelid), NOW - timedelta(minutes=5)),), "baseline")
-    found = list(unused_index(observation(indexes=(idx,), server_info=server(started_days_ago=30),
-                                          extra={"index_first_seen": seen}), DEFAULT))
+    found = list(
+        unused_index(
+            observation(indexes=(idx,), server_info=server(started_days_ago=30), extra={"index_first_seen": seen}),
+            DEFAULT,
+        )
+    )
     assert found[0].severity == "info" and "5 min (since baseline)" in found[0].summary

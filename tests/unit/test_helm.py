@@ -21,6 +21,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 import yaml
+
 from pgradar.agent import config as configuration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,24 +36,35 @@ _spec.loader.exec_module(hr)
 PASSWORD = "Kn0wn-pw/for+tests="  # the password the tests hunt for
 STANDBY_PASSWORD = "st4ndby-pw-S3cret"
 
-EVERYTHING = hr.merge(hr.load_values([EXAMPLES / "standalone.yaml"]), {
-    "auth": {"existingSecret": "",
-             "passwords": {"primary": PASSWORD, "standby": STANDBY_PASSWORD, "bouncer": PASSWORD}},
-    "replicaCount": 2,
-    "config": {"thresholds": {"long_query_warning_s": 30}, "snapshots_kept": 3,
-               "databases": {"exclude": ["template*"]}},
-    "podAnnotations": {"team": "dba"},
-    "imagePullSecrets": [{"name": "registry"}],
-    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "monitoring", "effect": "NoSchedule"}],
-})
+EVERYTHING = hr.merge(
+    hr.load_values([EXAMPLES / "standalone.yaml"]),
+    {
+        "auth": {
+            "existingSecret": "",
+            "passwords": {"primary": PASSWORD, "standby": STANDBY_PASSWORD, "bouncer": PASSWORD},
+        },
+        "replicaCount": 2,
+        "config": {
+            "thresholds": {"long_query_warning_s": 30},
+            "snapshots_kept": 3,
+            "databases": {"exclude": ["template*"]},
+        },
+        "podAnnotations": {"team": "dba"},
+        "imagePullSecrets": [{"name": "registry"}],
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "monitoring", "effect": "NoSchedule"}],
+    },
+)
 VALUE_SETS = {
     "defaults": {},
     "standalone-example": hr.load_values([EXAMPLES / "standalone.yaml"]),
     "everything": EVERYTHING,
     "zalando-sidecar": hr.load_values([EXAMPLES / "zalando" / "values.yaml"]),
     "bitnami-sidecar": hr.load_values([EXAMPLES / "bitnami" / "values.yaml"]),
-    "custom-queries": {"customQueries": {"files": {"queries.yaml": "pg_x:\n  query: SELECT 1 AS n\n"
-                                                                   "  metrics:\n    - n: {usage: GAUGE}\n"}}},
+    "custom-queries": {
+        "customQueries": {
+            "files": {"queries.yaml": "pg_x:\n  query: SELECT 1 AS n\n  metrics:\n    - n: {usage: GAUGE}\n"}
+        }
+    },
     "sharded": hr.merge(hr.load_values([EXAMPLES / "standalone.yaml"]), {"shards": 3}),
 }
 
@@ -68,8 +80,11 @@ def rule_files(folder: Path = ROOT / "alerts") -> dict[str, Any]:
 
 
 def containers(rendered: Any) -> list[dict[str, Any]]:
-    return [c for d in [*rendered.of_kind("Deployment"), *rendered.of_kind("StatefulSet")]
-            for c in d["spec"]["template"]["spec"]["containers"]]
+    return [
+        c
+        for d in [*rendered.of_kind("Deployment"), *rendered.of_kind("StatefulSet")]
+        for c in d["spec"]["template"]["spec"]["containers"]
+    ]
 
 
 def sidecar_snippet(notes: str) -> dict[str, Any]:
@@ -110,8 +125,15 @@ def test_value_set_lints_clean_and_every_manifest_validates(name: str) -> None:
 def test_everything_renders_every_optional_object() -> None:
     rendered = hr.render(EVERYTHING)
     assert {m["kind"] for m in rendered.manifests} == {
-        "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Service", "ServiceMonitor",
-        "PrometheusRule", "NetworkPolicy"}
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "NetworkPolicy",
+    }
     assert rendered.one("Deployment")["spec"]["replicas"] == 2
     monitor = rendered.one("ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
@@ -184,8 +206,12 @@ def test_the_bitnami_sidecar_is_the_deployment_container() -> None:
 
 def test_no_password_outside_secrets() -> None:
     rendered = hr.render(EVERYTHING)
-    needles = [PASSWORD, STANDBY_PASSWORD, base64.b64encode(PASSWORD.encode()).decode(),
-               base64.b64encode(STANDBY_PASSWORD.encode()).decode()]
+    needles = [
+        PASSWORD,
+        STANDBY_PASSWORD,
+        base64.b64encode(PASSWORD.encode()).decode(),
+        base64.b64encode(STANDBY_PASSWORD.encode()).decode(),
+    ]
     for manifest in rendered.manifests:
         if manifest["kind"] != "Secret":
             text = yaml.safe_dump(manifest)
@@ -196,15 +222,20 @@ def test_no_password_outside_secrets() -> None:
     assert base64.b64decode(secret["data"]["standby"]).decode() == STANDBY_PASSWORD
     # ... and the Secret is what the pod mounts, read-only
     pod = rendered.one("Deployment")["spec"]["template"]["spec"]
-    assert {"name": "pgradar-secrets", "secret": {"secretName": secret["metadata"]["name"], "defaultMode": 0o440}} \
-        in pod["volumes"]
+    assert {
+        "name": "pgradar-secrets",
+        "secret": {"secretName": secret["metadata"]["name"], "defaultMode": 0o440},
+    } in pod["volumes"]
 
 
-@pytest.mark.parametrize("dsn", [
-    "postgresql://pgradar:hunter2@db:5432/postgres",
-    "postgresql://pgradar@db:5432/postgres?sslmode=require&password=hunter2",
-    "host=db user=pgradar password=hunter2 dbname=postgres",
-])
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://pgradar:hunter2@db:5432/postgres",
+        "postgresql://pgradar@db:5432/postgres?sslmode=require&password=hunter2",
+        "host=db user=pgradar password=hunter2 dbname=postgres",
+    ],
+)
 def test_a_dsn_with_a_password_is_refused(dsn: str) -> None:
     values = {"targets": [{"name": "primary", "dsn": dsn}]}
     with pytest.raises(helm.HelmRenderError, match=r"targets\[0\]\.dsn: the DSN carries a password"):
@@ -241,10 +272,12 @@ def test_config_is_accepted_by_the_agent(tmp_path: Path) -> None:
 def test_schema_knows_exactly_the_agent_config_keys() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     from_values = set(schema["properties"]["config"]["properties"])
-    assert from_values == set(configuration.SCHEMA) - {"targets", "pgbouncers", "listen"}, \
+    assert from_values == set(configuration.SCHEMA) - {"targets", "pgbouncers", "listen"}, (
         "values.schema.json config keys differ from pgradar.agent.config.SCHEMA"
-    assert set(schema["properties"]["targets"]["items"]["properties"]) - {"passwordKey"} == \
-        set(configuration.SCHEMA["targets"][0]) - {"password_file"}
+    )
+    assert set(schema["properties"]["targets"]["items"]["properties"]) - {"passwordKey"} == set(
+        configuration.SCHEMA["targets"][0]
+    ) - {"password_file"}
 
 
 # --- alerts and dashboards: the one source ----------------------------------------------------
@@ -270,17 +303,22 @@ def test_only_rule_files_become_prometheus_rules(tmp_path: Path) -> None:
     (alerts / "tests").mkdir(exist_ok=True)
     (alerts / "tests" / "target_down.test.yml").write_text("rule_files: [../pgradar.rules.yml]\ntests: []\n")
     (alerts / "tests" / "extra.rules.yaml").write_text(
-        "groups:\n  - name: extra\n    rules:\n      - record: x:y\n        expr: vector(1)\n")
+        "groups:\n  - name: extra\n    rules:\n      - record: x:y\n        expr: vector(1)\n"
+    )
     rendered = hr.render({"prometheusRule": {"enabled": True}}, chart=chart)
     expected = rule_files(alerts)
     assert "alerts/tests/extra.rules.yaml" in expected and len(expected) == len(rule_files()) + 1
-    assert {r["metadata"]["annotations"]["pgradar.io/rule-file"]: r["spec"]
-            for r in rendered.of_kind("PrometheusRule")} == expected
+    assert {
+        r["metadata"]["annotations"]["pgradar.io/rule-file"]: r["spec"] for r in rendered.of_kind("PrometheusRule")
+    } == expected
 
 
 def dashboard_config_maps(rendered: Any) -> dict[str, dict[str, Any]]:
-    return {m["metadata"]["name"]: m for m in rendered.of_kind("ConfigMap")
-            if m["metadata"].get("labels", {}).get("grafana_dashboard") == "1"}
+    return {
+        m["metadata"]["name"]: m
+        for m in rendered.of_kind("ConfigMap")
+        if m["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    }
 
 
 def test_dashboard_config_maps_are_the_committed_json_exactly() -> None:
@@ -297,8 +335,15 @@ def test_dashboard_config_maps_from_json_files(tmp_path: Path) -> None:
     for existing in folder.glob("*.json"):  # only this test's files
         existing.unlink()
     dashboards = {
-        "pgradar-overview.json": json.dumps({"uid": "pgradar-overview", "title": "pgradar / Overview",
-                                             "panels": [{"title": "<b>p99 & \"lag\"</b> — µs"}]}, indent=2) + "\n",
+        "pgradar-overview.json": json.dumps(
+            {
+                "uid": "pgradar-overview",
+                "title": "pgradar / Overview",
+                "panels": [{"title": '<b>p99 & "lag"</b> — µs'}],
+            },
+            indent=2,
+        )
+        + "\n",
         "pgradar_statements.json": json.dumps({"uid": "pgradar-statements", "templating": {"list": []}}),
     }
     for name, text in dashboards.items():
@@ -329,10 +374,24 @@ def test_zalando_example_is_what_the_chart_prints() -> None:
     # as the operator assembles it, the container and its volumes make a valid pod
     volumes = cluster["spec"]["additionalVolumes"]
     (sidecar,) = cluster["spec"]["sidecars"]
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "acid-main-0"}, "spec": {
-        "containers": [{**sidecar, "volumeMounts": [{"name": v["name"], "mountPath": v["mountPath"]} for v in volumes
-                                                     if sidecar["name"] in v["targetContainers"]]}],
-        "volumes": [{"name": v["name"], **v["volumeSource"]} for v in volumes]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "acid-main-0"},
+        "spec": {
+            "containers": [
+                {
+                    **sidecar,
+                    "volumeMounts": [
+                        {"name": v["name"], "mountPath": v["mountPath"]}
+                        for v in volumes
+                        if sidecar["name"] in v["targetContainers"]
+                    ],
+                }
+            ],
+            "volumes": [{"name": v["name"], **v["volumeSource"]} for v in volumes],
+        },
+    }
     assert hr.validate(pod) is None
     assert_config_names_the_mounted_secret(rendered, pod["spec"]["containers"][0], pod["spec"]["volumes"])
 
@@ -343,14 +402,19 @@ def test_bitnami_example_is_what_the_chart_prints() -> None:
     values = yaml.safe_load((EXAMPLES / "bitnami" / "postgresql-values.yaml").read_text())
     assert printed == {"sidecars": values["primary"]["sidecars"], "extraVolumes": values["primary"]["extraVolumes"]}
     (sidecar,) = printed["sidecars"]
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db-postgresql-0"},
-           "spec": {"containers": [sidecar], "volumes": printed["extraVolumes"]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "db-postgresql-0"},
+        "spec": {"containers": [sidecar], "volumes": printed["extraVolumes"]},
+    }
     assert hr.validate(pod) is None
     assert_config_names_the_mounted_secret(rendered, sidecar, printed["extraVolumes"])
 
 
-def assert_config_names_the_mounted_secret(rendered: Any, container: dict[str, Any],
-                                           volumes: list[dict[str, Any]]) -> None:
+def assert_config_names_the_mounted_secret(
+    rendered: Any, container: dict[str, Any], volumes: list[dict[str, Any]]
+) -> None:
     """Over localhost, and the password file is a key of the Secret the sidecar mounts."""
     config = yaml.safe_load(rendered.one("ConfigMap")["data"]["config.yaml"])
     (target,) = config["targets"]
@@ -375,14 +439,17 @@ def test_sidecar_mode_selects_the_database_pods() -> None:
 # --- bad values fail with a clear message -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('replicaCount: "two"\n', "at '/replicaCount': got string, want integer"),
-    ("mode: daemonset\n", "at '/mode': value must be one of 'standalone', 'sidecar'"),
-    ("config:\n  log_levl: DEBUG\n", "at '/config': additional properties 'log_levl' not allowed"),
-    ("targets:\n  - {name: primary}\n", "missing property 'dsn'"),
-    ("mode: sidecar\n", "at '/sidecar/podSelector'"),
-    ("serviceMonitor: {enabled: yes, interval: 1min}\n", "at '/serviceMonitor/interval'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('replicaCount: "two"\n', "at '/replicaCount': got string, want integer"),
+        ("mode: daemonset\n", "at '/mode': value must be one of 'standalone', 'sidecar'"),
+        ("config:\n  log_levl: DEBUG\n", "at '/config': additional properties 'log_levl' not allowed"),
+        ("targets:\n  - {name: primary}\n", "missing property 'dsn'"),
+        ("mode: sidecar\n", "at '/sidecar/podSelector'"),
+        ("serviceMonitor: {enabled: yes, interval: 1min}\n", "at '/serviceMonitor/interval'"),
+    ],
+)
 def test_bad_values_file_fails_with_the_schema_message(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "values.yaml"
     path.write_text(text)
@@ -394,12 +461,17 @@ def test_bad_values_file_fails_with_the_schema_message(tmp_path: Path, text: str
     assert hr.main(["-f", str(path), "--output", str(tmp_path / "out.yaml")]) == 2
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"targets": [], "pgbouncers": []}, "targets: standalone mode needs at least one target"),
-    ({"targets": [{"name": "a", "dsn": "postgresql://x@h/db"}, {"name": "a", "dsn": "postgresql://x@i/db"}]},
-     "targets[1].name: \"a\" is used twice"),
-    ({"auth": {"passwords": {"other": "pw"}}}, 'auth.passwords: no password for targets[0] (key "primary")'),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"targets": [], "pgbouncers": []}, "targets: standalone mode needs at least one target"),
+        (
+            {"targets": [{"name": "a", "dsn": "postgresql://x@h/db"}, {"name": "a", "dsn": "postgresql://x@i/db"}]},
+            'targets[1].name: "a" is used twice',
+        ),
+        ({"auth": {"passwords": {"other": "pw"}}}, 'auth.passwords: no password for targets[0] (key "primary")'),
+    ],
+)
 def test_values_the_templates_refuse(values: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmRenderError) as refused:
         hr.render(values)
@@ -448,8 +520,11 @@ def test_helmignore_keeps_python_out_of_the_package(tmp_path: Path) -> None:
 def test_readme_render_commands_work_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every `scripts/helm_render.py` command of docs/deployment.md, run as written."""
     readme = (ROOT / "docs" / "deployment.md").read_text()
-    commands = [line.split("#")[0].split() for line in readme.splitlines()
-                if line.startswith(".venv/bin/python scripts/helm_render.py")]
+    commands = [
+        line.split("#")[0].split()
+        for line in readme.splitlines()
+        if line.startswith(".venv/bin/python scripts/helm_render.py")
+    ]
     assert len(commands) >= 2
     monkeypatch.chdir(tmp_path)
     for example in EXAMPLES.rglob("*.yaml"):  # the page's paths are relative to the repository
@@ -459,7 +534,7 @@ def test_readme_render_commands_work_as_written(tmp_path: Path, monkeypatch: pyt
     for words in commands:
         args = words[2:]
         if ">" in args:
-            args = [*args[:args.index(">")], "--output", args[args.index(">") + 1]]
+            args = [*args[: args.index(">")], "--output", args[args.index(">") + 1]]
         assert hr.main(args) == 0, words
         output = tmp_path / args[args.index("--output") + 1]
         assert {d["kind"] for d in yaml.safe_load_all(output.read_text())} >= {"ConfigMap", "Service"}
@@ -472,9 +547,21 @@ def test_readme_render_commands_work_as_written(tmp_path: Path, monkeypatch: pyt
 def test_custom_query_files_come_from_a_config_map_the_agent_reads(tmp_path: Path) -> None:
     """postgres_exporter's queries.yaml, given as a value, reaches the agent byte for byte and is loaded."""
     text = (ROOT / "tests" / "unit" / "fixtures" / "custom_queries" / "queries.yaml").read_text()
-    values = hr.merge(EVERYTHING, {"customQueries": {"files": {"queries.yaml": text}},
-                                   "config": {"custom_queries": [{"name": "inline", "sql": "SELECT 1 AS n", "columns": [
-                                       {"name": "n", "usage": "gauge", "help": "one"}]}]}})
+    values = hr.merge(
+        EVERYTHING,
+        {
+            "customQueries": {"files": {"queries.yaml": text}},
+            "config": {
+                "custom_queries": [
+                    {
+                        "name": "inline",
+                        "sql": "SELECT 1 AS n",
+                        "columns": [{"name": "n", "usage": "gauge", "help": "one"}],
+                    }
+                ]
+            },
+        },
+    )
     rendered = hr.render(values)
     maps = {m["metadata"]["name"]: m["data"] for m in rendered.of_kind("ConfigMap")}
     assert maps["pgradar-custom-queries"] == {"queries.yaml": text}
@@ -482,8 +569,9 @@ def test_custom_query_files_come_from_a_config_map_the_agent_reads(tmp_path: Pat
     assert data["custom_queries"][1] == {"file": "/etc/pgradar/custom-queries/queries.yaml"}
     pod = rendered.of_kind("Deployment")[0]["spec"]["template"]
     assert {"name": "pgradar-custom-queries", "configMap": {"name": "pgradar-custom-queries"}} in pod["spec"]["volumes"]
-    assert {"name": "pgradar-custom-queries", "mountPath": "/etc/pgradar/custom-queries", "readOnly": True} \
-        in pod["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "pgradar-custom-queries", "mountPath": "/etc/pgradar/custom-queries", "readOnly": True} in pod[
+        "spec"
+    ]["containers"][0]["volumeMounts"]
     assert "checksum/custom-queries" in pod["metadata"]["annotations"]  # a changed file restarts the pod
     (tmp_path / "queries.yaml").write_text(maps["pgradar-custom-queries"]["queries.yaml"])  # as mounted
     data["custom_queries"][1]["file"] = str(tmp_path / "queries.yaml")
@@ -497,22 +585,32 @@ def test_custom_query_files_come_from_a_config_map_the_agent_reads(tmp_path: Pat
 def test_custom_queries_from_an_existing_config_map() -> None:
     rendered = hr.render({"customQueries": {"existingConfigMap": "team-queries", "keys": ["a.yaml", "b.yaml"]}})
     assert not [m for m in rendered.of_kind("ConfigMap") if m["metadata"]["name"].endswith("custom-queries")]
-    config = yaml.safe_load(next(m for m in rendered.of_kind("ConfigMap") if "config.yaml" in m["data"])["data"]
-                            ["config.yaml"])
-    assert config["custom_queries"] == [{"file": "/etc/pgradar/custom-queries/a.yaml"},
-                                        {"file": "/etc/pgradar/custom-queries/b.yaml"}]
+    config = yaml.safe_load(
+        next(m for m in rendered.of_kind("ConfigMap") if "config.yaml" in m["data"])["data"]["config.yaml"]
+    )
+    assert config["custom_queries"] == [
+        {"file": "/etc/pgradar/custom-queries/a.yaml"},
+        {"file": "/etc/pgradar/custom-queries/b.yaml"},
+    ]
     pod = rendered.of_kind("Deployment")[0]["spec"]["template"]["spec"]
     assert {"name": "pgradar-custom-queries", "configMap": {"name": "team-queries"}} in pod["volumes"]
     assert "custom_queries" not in yaml.safe_load(
-        next(m for m in hr.render({}).of_kind("ConfigMap") if "config.yaml" in m["data"])["data"]["config.yaml"])
+        next(m for m in hr.render({}).of_kind("ConfigMap") if "config.yaml" in m["data"])["data"]["config.yaml"]
+    )
 
 
-def test_shards_are_a_statefulset_of_scrape_targets_each_watching_its_share(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shards_are_a_statefulset_of_scrape_targets_each_watching_its_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """shards: 3 renders 3 agents; pod i takes shard i of 3 from its name, and together they watch every target once."""
-    values = hr.merge(VALUE_SETS["sharded"], {"targets": [{"name": f"db{n:02d}", "dsn": f"postgresql://m@db{n}/postgres"}
-                                                          for n in range(30)], "pgbouncers": [],
-                                              "auth": {"existingSecret": "", "passwords": {}}})
+    values = hr.merge(
+        VALUE_SETS["sharded"],
+        {
+            "targets": [{"name": f"db{n:02d}", "dsn": f"postgresql://m@db{n}/postgres"} for n in range(30)],
+            "pgbouncers": [],
+            "auth": {"existingSecret": "", "passwords": {}},
+        },
+    )
     rendered = hr.render(values)
     assert not rendered.of_kind("Deployment")
     sts = rendered.one("StatefulSet")
@@ -525,11 +623,14 @@ def test_shards_are_a_statefulset_of_scrape_targets_each_watching_its_share(tmp_
     (config_map,) = [m for m in rendered.of_kind("ConfigMap") if "config.yaml" in m.get("data", {})]
     config_file.write_text(config_map["data"]["config.yaml"])
     from pgradar.agent.agent import Agent
+
     watched: list[str] = []
     for ordinal in range(3):
-        cfg = configuration.load(str(config_file), {**env, "PGRADAR_CONFIG": str(config_file),
-                                                    "HOSTNAME": f"{sts['metadata']['name']}-{ordinal}"},
-                                 configuration.Overrides())
+        cfg = configuration.load(
+            str(config_file),
+            {**env, "PGRADAR_CONFIG": str(config_file), "HOSTNAME": f"{sts['metadata']['name']}-{ordinal}"},
+            configuration.Overrides(),
+        )
         watched += list(Agent(cfg).runtimes)
     assert sorted(watched) == [f"db{n:02d}" for n in range(30)]
     with pytest.raises(Exception, match="shards: sharding is for standalone mode"):

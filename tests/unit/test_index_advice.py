@@ -13,12 +13,28 @@ from pgradar.agent.findings import Finding
 
 def _finding(kind: str, queryid: str | None, *indexes: tuple[tuple[str, ...], int]) -> Finding:
     note = "-- note" if kind == "seq_scan" else ""
-    candidates = [{"columns": list(cols), "equality": eq, "partitioned": False,
-                   "sql": create_index_sql("public", "orders", cols, False) + (f"\n{note}" if note else ""),
-                   "comment": note} for cols, eq in indexes]
-    return Finding(kind, "warning", "t", "s", "\n".join(c["sql"] for c in candidates),
-                   {"index_candidates": candidates}, database="app", schema="public", relation="orders",
-                   queryid=queryid)
+    candidates = [
+        {
+            "columns": list(cols),
+            "equality": eq,
+            "partitioned": False,
+            "sql": create_index_sql("public", "orders", cols, False) + (f"\n{note}" if note else ""),
+            "comment": note,
+        }
+        for cols, eq in indexes
+    ]
+    return Finding(
+        kind,
+        "warning",
+        "t",
+        "s",
+        "\n".join(c["sql"] for c in candidates),
+        {"index_candidates": candidates},
+        database="app",
+        schema="public",
+        relation="orders",
+        queryid=queryid,
+    )
 
 
 def _creates(findings: list[Finding]) -> list[str]:
@@ -31,12 +47,14 @@ def test_the_demo_one_cause_one_fix() -> None:
     fk = _finding("missing_fk_index", None, (("customer_id",), 1), (("product_id",), 1))
     out = one_fix_per_table([fk, scan])
     assert sorted(_creates(out)) == [
-        'CREATE INDEX CONCURRENTLY orders_customer_id_id_idx ON public.orders (customer_id, id);',
-        'CREATE INDEX CONCURRENTLY orders_product_id_idx ON public.orders (product_id);']
+        "CREATE INDEX CONCURRENTLY orders_customer_id_id_idx ON public.orders (customer_id, id);",
+        "CREATE INDEX CONCURRENTLY orders_product_id_idx ON public.orders (product_id);",
+    ]
     pointer = out[0].recommendation.splitlines()[0]
     assert pointer.startswith("-- (customer_id) is served by the index recommended for seq_scan (statement 42)")
-    assert out[0].evidence["served_by"] == [{"columns": ["customer_id"], "kind": "seq_scan", "queryid": "42",
-                                             "index_columns": ["customer_id", "id"]}]
+    assert out[0].evidence["served_by"] == [
+        {"columns": ["customer_id"], "kind": "seq_scan", "queryid": "42", "index_columns": ["customer_id", "id"]}
+    ]
     assert out[1] == scan  # the owner is unchanged
 
 
@@ -51,11 +69,13 @@ def test_equality_columns_reorder_to_serve_a_foreign_key() -> None:
     fk = _finding("missing_fk_index", None, (("user_id",), 1))
     out = one_fix_per_table([scan, fk])
     assert _creates(out) == [
-        "CREATE INDEX CONCURRENTLY orders_user_id_blog_id_idx ON public.orders (user_id, blog_id);"]
+        "CREATE INDEX CONCURRENTLY orders_user_id_blog_id_idx ON public.orders (user_id, blog_id);"
+    ]
     assert out[0].recommendation.endswith("\n-- note")
     # a range column cannot move: (created) range after blog_id does not serve created alone
-    ranged = one_fix_per_table([_finding("seq_scan", "8", (("blog_id", "created"), 1)),
-                                _finding("missing_fk_index", None, (("created",), 1))])
+    ranged = one_fix_per_table(
+        [_finding("seq_scan", "8", (("blog_id", "created"), 1)), _finding("missing_fk_index", None, (("created",), 1))]
+    )
     assert len(_creates(ranged)) == 2
 
 
@@ -71,8 +91,17 @@ def test_unrelated_indexes_and_other_tables_are_left_alone() -> None:
     findings = [_finding("seq_scan", "1", (("a",), 1)), _finding("seq_scan", "2", (("b",), 1))]
     assert one_fix_per_table(findings) == findings
     other = _finding("missing_fk_index", None, (("a",), 1))
-    other = Finding(other.kind, other.severity, other.target, other.summary, other.recommendation, other.evidence,
-                    database="app", schema="public", relation="customers")
+    other = Finding(
+        other.kind,
+        other.severity,
+        other.target,
+        other.summary,
+        other.recommendation,
+        other.evidence,
+        database="app",
+        schema="public",
+        relation="customers",
+    )
     assert one_fix_per_table([findings[0], other]) == [findings[0], other]
 
 
@@ -106,31 +135,84 @@ def test_order_by_ordinal_alias_and_directions() -> None:
 
 def test_writes_are_planned_through_the_read_of_their_rows() -> None:
     assert sqlparse.is_plannable("UPDATE users SET name = $1 WHERE user_id = $2")
-    assert sqlparse.equivalent_read("UPDATE users SET name = $1 WHERE user_id = $2") == \
-        "SELECT 1 FROM users WHERE user_id = $1"
-    assert sqlparse.equivalent_read("DELETE FROM posts p USING blogs b WHERE p.blog_id = b.id AND b.owner = $1") == \
-        "SELECT 1 FROM posts AS p, blogs AS b WHERE p.blog_id = b.id AND b.owner = $1"
+    assert (
+        sqlparse.equivalent_read("UPDATE users SET name = $1 WHERE user_id = $2")
+        == "SELECT 1 FROM users WHERE user_id = $1"
+    )
+    assert (
+        sqlparse.equivalent_read("DELETE FROM posts p USING blogs b WHERE p.blog_id = b.id AND b.owner = $1")
+        == "SELECT 1 FROM posts AS p, blogs AS b WHERE p.blog_id = b.id AND b.owner = $1"
+    )
     assert not sqlparse.is_plannable("WITH x AS (SELECT 1) DELETE FROM posts WHERE id IN (SELECT * FROM x)")
     assert not sqlparse.is_plannable("INSERT INTO posts SELECT * FROM posts")
     assert sqlparse.equivalent_read("DELETE FROM posts") is None  # no WHERE: nothing to find
 
 
 def test_plan_use_reads_the_base_table_columns() -> None:
-    use = sqlparse.plan_use("public", "posts", "p", "((p.user_id = $1) AND ((p.status)::text = $2) "
-                            "AND ((p.created)::date = $3))", ("p.id DESC",))
+    use = sqlparse.plan_use(
+        "public",
+        "posts",
+        "p",
+        "((p.user_id = $1) AND ((p.status)::text = $2) AND ((p.created)::date = $3))",
+        ("p.id DESC",),
+    )
     assert use is not None and use.equality == ("user_id", "status") and use.order == ("id",)
 
 
 def test_walk_sort_limit_and_parallel_rows() -> None:
-    plan = [{"Plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Gather Merge", "Workers Planned": 2, "Plans": [
-        {"Node Type": "Sort", "Sort Key": ["posts.user_id"], "Plans": [
-            {"Node Type": "Seq Scan", "Parallel Aware": True, "Relation Name": "posts", "Schema": "public",
-             "Alias": "posts", "Plan Rows": 1000}]}]}]}}]
+    plan = [
+        {
+            "Plan": {
+                "Node Type": "Limit",
+                "Plans": [
+                    {
+                        "Node Type": "Gather Merge",
+                        "Workers Planned": 2,
+                        "Plans": [
+                            {
+                                "Node Type": "Sort",
+                                "Sort Key": ["posts.user_id"],
+                                "Plans": [
+                                    {
+                                        "Node Type": "Seq Scan",
+                                        "Parallel Aware": True,
+                                        "Relation Name": "posts",
+                                        "Schema": "public",
+                                        "Alias": "posts",
+                                        "Plan Rows": 1000,
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    ]
     (scan,) = walk(plan).seq_scans
     assert scan.sort_keys == ("posts.user_id",) and scan.limited and scan.rows == 1000 * parallel_divisor(2) == 2400
-    joined = [{"Plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Sort", "Sort Key": ["a.x"], "Plans": [
-        {"Node Type": "Hash Join", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "a", "Plan Rows": 5},
-                                             {"Node Type": "Seq Scan", "Relation Name": "b", "Plan Rows": 5}]}]}]}}]
+    joined = [
+        {
+            "Plan": {
+                "Node Type": "Limit",
+                "Plans": [
+                    {
+                        "Node Type": "Sort",
+                        "Sort Key": ["a.x"],
+                        "Plans": [
+                            {
+                                "Node Type": "Hash Join",
+                                "Plans": [
+                                    {"Node Type": "Seq Scan", "Relation Name": "a", "Plan Rows": 5},
+                                    {"Node Type": "Seq Scan", "Relation Name": "b", "Plan Rows": 5},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    ]
     assert all(not s.limited and not s.sort_keys for s in walk(joined).seq_scans)
 
 

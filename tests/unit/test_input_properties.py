@@ -7,21 +7,29 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pgradar.agent import cli
 from pgradar.agent.config import SCHEMA, ConfigError, Overrides, build, from_environment
 
 SECRET = "hunter2-secret"
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                    st.text(max_size=30))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                        st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                      max_leaves=12)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True), st.text(max_size=30)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
 known_keys = st.sampled_from(sorted(SCHEMA))
 dsn_like = st.one_of(
     st.text(max_size=60),
-    st.builds(lambda h, p, rest: f"postgresql://mon:{SECRET}@{h}:{p}/{rest}",
-              st.text(alphabet="abc.-:[]", max_size=10), st.text(max_size=6), st.text(max_size=10)),
+    st.builds(
+        lambda h, p, rest: f"postgresql://mon:{SECRET}@{h}:{p}/{rest}",
+        st.text(alphabet="abc.-:[]", max_size=10),
+        st.text(max_size=6),
+        st.text(max_size=10),
+    ),
     st.builds(lambda k, v: f"host=db password={SECRET} {k}={v}", st.text(max_size=10), st.text(max_size=10)),
 )
 
@@ -42,9 +50,14 @@ def test_any_config_document(data: dict) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.fixed_dictionaries({"dsn": dsn_like}, optional={"name": st.text(max_size=20),
-                                                                      "databases": values,
-                                                                      "thresholds": values}), max_size=3))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"dsn": dsn_like}, optional={"name": st.text(max_size=20), "databases": values, "thresholds": values}
+        ),
+        max_size=3,
+    )
+)
 def test_any_target_list(targets: list) -> None:
     try:
         build({"targets": targets})
@@ -53,8 +66,13 @@ def test_any_target_list(targets: list) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=20).map(
-    lambda k: "PGRADAR_" + k), st.text(max_size=30), max_size=3))
+@given(
+    st.dictionaries(
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=20).map(lambda k: "PGRADAR_" + k),
+        st.text(max_size=30),
+        max_size=3,
+    )
+)
 def test_any_environment(env: dict) -> None:
     try:
         _, layer = from_environment(env)
@@ -64,9 +82,27 @@ def test_any_environment(env: dict) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.sampled_from(["--dsn", "--interval", "--listen", "--top-statements", "--config",
-                                           "--log-level", "--format", "--fail-on"]),
-                          dsn_like, st.text(max_size=20)), max_size=6))
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "--dsn",
+                    "--interval",
+                    "--listen",
+                    "--top-statements",
+                    "--config",
+                    "--log-level",
+                    "--format",
+                    "--fail-on",
+                ]
+            ),
+            dsn_like,
+            st.text(max_size=20),
+        ),
+        max_size=6,
+    )
+)
 def test_any_command_line(args: list[str]) -> None:
     """Parsing and loading (not running) any argument list: a Config, or a usage/config error."""
     parser = cli.build_parser()
@@ -88,5 +124,6 @@ def test_yaml_shapes(text: str, tmp_path) -> None:
     except yaml.YAMLError:
         data = None
     with pytest.raises(ConfigError):
-        cli.configuration.load(str(path), {}, Overrides()) if data is not None else \
-            cli.configuration.load_file(str(path))
+        cli.configuration.load(str(path), {}, Overrides()) if data is not None else cli.configuration.load_file(
+            str(path)
+        )

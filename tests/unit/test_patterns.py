@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from factories import T0, commits, delta, interval, stmt_observation
+
 from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.deadlocks import deadlocks
@@ -61,12 +62,20 @@ REPORT = "SELECT id, payload FROM events WHERE kind = $1 ORDER BY id LIMIT $2"
 
 def test_unbounded_result_at_the_edges() -> None:
     texts = {(5, 1): DUMP, (5, 2): DUMP + " AND id > $2", (5, 3): REPORT, (5, 4): "SELECT * FROM t"}
-    found = list(unbounded_result(stmt_observation(interval(
-        delta(1, calls=50, rows=50 * 10_000),  # at both thresholds
-        delta(2, calls=49, rows=49 * 20_000),  # too rare
-        delta(3, calls=500, rows=500 * 20_000),  # bounded by LIMIT (a big one, but the user chose it)
-        delta(4, calls=500, rows=500 * 9_999),  # fewer rows than the threshold
-    ), texts=texts), T))
+    found = list(
+        unbounded_result(
+            stmt_observation(
+                interval(
+                    delta(1, calls=50, rows=50 * 10_000),  # at both thresholds
+                    delta(2, calls=49, rows=49 * 20_000),  # too rare
+                    delta(3, calls=500, rows=500 * 20_000),  # bounded by LIMIT (a big one, but the user chose it)
+                    delta(4, calls=500, rows=500 * 9_999),  # fewer rows than the threshold
+                ),
+                texts=texts,
+            ),
+            T,
+        )
+    )
     assert [f.queryid for f in found] == ["1"]
     f = found[0]
     assert f.kind == "unbounded_result" and f.severity == "warning" and f.database == "app"
@@ -75,18 +84,43 @@ def test_unbounded_result_at_the_edges() -> None:
 
 
 def test_unbounded_result_quiet_for_a_report_of_twenty_rows_and_for_writes() -> None:
-    texts = {(5, 1): "SELECT region, sum(total) FROM orders GROUP BY region", (5, 2): "UPDATE t SET a = $1",
-             (5, 3): "SELECT broken FROM ("}
-    found = list(unbounded_result(stmt_observation(interval(
-        delta(1, calls=5000, rows=5000 * 20), delta(2, calls=500, rows=500 * 50_000),
-        delta(3, calls=500, rows=500 * 50_000)), texts=texts), T))
+    texts = {
+        (5, 1): "SELECT region, sum(total) FROM orders GROUP BY region",
+        (5, 2): "UPDATE t SET a = $1",
+        (5, 3): "SELECT broken FROM (",
+    }
+    found = list(
+        unbounded_result(
+            stmt_observation(
+                interval(
+                    delta(1, calls=5000, rows=5000 * 20),
+                    delta(2, calls=500, rows=500 * 50_000),
+                    delta(3, calls=500, rows=500 * 50_000),
+                ),
+                texts=texts,
+            ),
+            T,
+        )
+    )
     assert found == []
 
 
 def test_unbounded_result_bytes_from_the_plan_width() -> None:
     obs = stmt_observation(interval(delta(1, calls=60, rows=60 * 20_000)), texts={(5, 1): DUMP})
-    summary = walk([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "events", "Schema": "public",
-                              "Total Cost": 100.0, "Plan Rows": 20000, "Plan Width": 50}}])
+    summary = walk(
+        [
+            {
+                "Plan": {
+                    "Node Type": "Seq Scan",
+                    "Relation Name": "events",
+                    "Schema": "public",
+                    "Total Cost": 100.0,
+                    "Plan Rows": 20000,
+                    "Plan Width": 50,
+                }
+            }
+        ]
+    )
     plan = StatementPlan("app", 5, 1, "u", T0, summary)
     obs = replace(obs, snapshots={**obs.snapshots, "plans": PlansSnapshot(T0, (plan,))})
     (f,) = unbounded_result(obs, T)
@@ -102,14 +136,22 @@ def test_offset_pagination_at_the_edges() -> None:
     texts = {(5, q): PAGED + f" -- {q}" for q in (1, 2, 3, 4)}
     texts[(5, 5)] = "SELECT id FROM events ORDER BY at LIMIT $1"  # no OFFSET
     texts[(5, 6)] = "SELECT id FROM events ORDER BY at LIMIT 20 OFFSET 0"
-    found = list(offset_pagination(stmt_observation(interval(
-        delta(1, calls=50, rows=50 * 20, hit=50 * 1000),  # 1000 buffers per call, 50 per row: at the edges
-        delta(2, calls=49, rows=49 * 20, hit=49 * 5000),  # too rare
-        delta(3, calls=500, rows=500 * 20, hit=500 * 999),  # a small table (or a small offset): few buffers
-        delta(4, calls=500, rows=500 * 100, hit=500 * 1999),  # returns what it reads: 19.99 buffers per row
-        delta(5, calls=500, rows=500 * 20, hit=500 * 5000),
-        delta(6, calls=500, rows=500 * 20, hit=500 * 5000),
-    ), texts=texts), T))
+    found = list(
+        offset_pagination(
+            stmt_observation(
+                interval(
+                    delta(1, calls=50, rows=50 * 20, hit=50 * 1000),  # 1000 buffers per call, 50 per row: at the edges
+                    delta(2, calls=49, rows=49 * 20, hit=49 * 5000),  # too rare
+                    delta(3, calls=500, rows=500 * 20, hit=500 * 999),  # a small table (or a small offset): few buffers
+                    delta(4, calls=500, rows=500 * 100, hit=500 * 1999),  # returns what it reads: 19.99 buffers per row
+                    delta(5, calls=500, rows=500 * 20, hit=500 * 5000),
+                    delta(6, calls=500, rows=500 * 20, hit=500 * 5000),
+                ),
+                texts=texts,
+            ),
+            T,
+        )
+    )
     assert [f.queryid for f in found] == ["1"]
     f = found[0]
     assert (f.kind, f.database, f.schema, f.relation) == ("offset_pagination", "app", "public", "events")
@@ -122,8 +164,11 @@ def test_offset_pagination_keyset_keeps_the_filter_and_names_an_existing_index()
     from factories import index
 
     text = "SELECT e.id FROM events e WHERE kind = $1 ORDER BY e.at, e.id LIMIT $2 OFFSET $3"
-    obs = stmt_observation(interval(delta(1, calls=100, rows=2000, hit=100 * 4000)), texts={(5, 1): text},
-                           indexes=(index("events_at_id", ["at", "id"], relation="events", database="app"),))
+    obs = stmt_observation(
+        interval(delta(1, calls=100, rows=2000, hit=100 * 4000)),
+        texts={(5, 1): text},
+        indexes=(index("events_at_id", ["at", "id"], relation="events", database="app"),),
+    )
     (f,) = offset_pagination(obs, T)
     assert "events_at_id" in f.recommendation and "CREATE INDEX" not in f.recommendation
     assert "WHERE (kind = $1) AND (at, id) > ($last_at, $last_id) ORDER BY at, id LIMIT $n" in f.recommendation
@@ -153,8 +198,9 @@ def test_correlated_subquery_from_real_plans() -> None:
         for quiet in ("hashed", "initplan", "indexed", "small_outer"):
             plan = _plan(f"correlated_{quiet}.{major}.json")
             assert list(correlated_subquery(_with_plan(busy, plan), T)) == [], (major, quiet)
-        rare = stmt_observation(interval(delta(1, calls=1, exec_ms=1), delta(2, calls=10, exec_ms=1000)),
-                                texts={(5, 1): "SELECT ..."})
+        rare = stmt_observation(
+            interval(delta(1, calls=1, exec_ms=1), delta(2, calls=10, exec_ms=1000)), texts={(5, 1): "SELECT ..."}
+        )
         assert list(correlated_subquery(_with_plan(rare, _plan(f"correlated.{major}.json")), T)) == []
 
 
@@ -167,15 +213,13 @@ def _deadlocks_at(seconds: float, **counts: int):
 
 
 def test_deadlocks_in_the_window() -> None:
-    history = (_deadlocks_at(0, app=3, quiet=7), _deadlocks_at(60, app=3, quiet=7),
-               _deadlocks_at(120, app=5, quiet=7))
+    history = (_deadlocks_at(0, app=3, quiet=7), _deadlocks_at(60, app=3, quiet=7), _deadlocks_at(120, app=5, quiet=7))
     found = list(deadlocks(stmt_observation(database_history=history), T))
     assert [(f.database, f.severity, f.evidence["deadlocks"]) for f in found] == [("app", "warning", 2)]
     assert found[0].evidence["window_seconds"] == 120 and "FOR UPDATE" in found[0].recommendation
     # a window shorter than what is kept: the newest snapshot at least that old
     short = replace(T, deadlocks_window_s=60)
-    assert [f.evidence["window_seconds"] for f in deadlocks(stmt_observation(database_history=history), short)] \
-        == [60]
+    assert [f.evidence["window_seconds"] for f in deadlocks(stmt_observation(database_history=history), short)] == [60]
     calm = (_deadlocks_at(0, app=5), _deadlocks_at(60, app=5))
     assert list(deadlocks(stmt_observation(database_history=calm), T)) == []
     assert list(deadlocks(stmt_observation(database_history=history[-1:]), T)) == []  # one poll: no window
@@ -199,28 +243,38 @@ STDERR_DEADLOCK = """\
 
 
 def test_deadlock_reports_from_the_log(tmp_path: Path) -> None:
-    jsonline = json.dumps({"timestamp": "2026-12-01 22:00:02 UTC", "error_severity": "ERROR", "state_code": "40P01",
-                           "message": "deadlock detected", "dbname": "shop",
-                           "detail": "Process 1 waits for ShareLock on transaction 9; blocked by process 2.\n"
-                                     "Process 2 waits for ShareLock on transaction 8; blocked by process 1.\n"
-                                     "Process 1: UPDATE \"Stock\" SET n = n - 1 WHERE sku = 'a-1'\n"
-                                     "Process 2: UPDATE \"Stock\" SET n = n - 1 WHERE sku = 'b-2'",
-                           "context": "while updating tuple (0,1) in relation \"Stock\""})
+    jsonline = json.dumps(
+        {
+            "timestamp": "2026-12-01 22:00:02 UTC",
+            "error_severity": "ERROR",
+            "state_code": "40P01",
+            "message": "deadlock detected",
+            "dbname": "shop",
+            "detail": "Process 1 waits for ShareLock on transaction 9; blocked by process 2.\n"
+            "Process 2 waits for ShareLock on transaction 8; blocked by process 1.\n"
+            "Process 1: UPDATE \"Stock\" SET n = n - 1 WHERE sku = 'a-1'\n"
+            "Process 2: UPDATE \"Stock\" SET n = n - 1 WHERE sku = 'b-2'",
+            "context": 'while updating tuple (0,1) in relation "Stock"',
+        }
+    )
     log = tmp_path / "postgresql.log"
     log.write_text(STDERR_DEADLOCK + jsonline + "\n")
     tail = LogTail(str(log))
     tail.read(T0)
     first, second = tail.deadlocks
     assert first.database is None and first.relations == ("accounts",)
-    assert first.statements == ("UPDATE accounts SET balance = balance - ? WHERE id = ?",
-                                "UPDATE accounts SET balance = balance + ? WHERE id = ?")
+    assert first.statements == (
+        "UPDATE accounts SET balance = balance - ? WHERE id = ?",
+        "UPDATE accounts SET balance = balance + ? WHERE id = ?",
+    )
     assert first.waits[0].startswith("Process 4242 waits for ShareLock")
     assert second.database == "shop" and second.relations == ("Stock",)
     assert second.statements[0] == 'UPDATE "Stock" SET n = n - ? WHERE sku = ?'
     history = (_deadlocks_at(-60, app=0), _deadlocks_at(60, app=1))
-    obs = stmt_observation(database_history=history,
-                           auto_explain=AutoExplainSnapshot(T0 + timedelta(seconds=60), str(log), (),
-                                                            deadlocks=tail.deadlocks))
+    obs = stmt_observation(
+        database_history=history,
+        auto_explain=AutoExplainSnapshot(T0 + timedelta(seconds=60), str(log), (), deadlocks=tail.deadlocks),
+    )
     (f,) = deadlocks(obs, T)
     assert f.evidence["relations"] == ["accounts"] and len(f.evidence["reports"]) == 1  # shop's is another db
     assert "on accounts" in f.summary and "'" not in json.dumps(f.evidence["statements"])
@@ -229,11 +283,20 @@ def test_deadlock_reports_from_the_log(tmp_path: Path) -> None:
 # --- partition_pruning_missed -----------------------------------------------------------------------
 
 
-def _partitioned_plan(queryid: int, constrained: bool, scanned: int, removed: int = 0,
-                      key: tuple[str | None, ...] = ("at",)) -> StatementPlan:
+def _partitioned_plan(
+    queryid: int, constrained: bool, scanned: int, removed: int = 0, key: tuple[str | None, ...] = ("at",)
+) -> StatementPlan:
     leaves = tuple(f"public.events_q{i}" for i in range(1, 5))
-    children = [{"Node Type": "Seq Scan", "Relation Name": f"events_q{i}", "Schema": "public", "Plan Rows": 10,
-                 "Total Cost": 1.0} for i in range(1, scanned + 1)]
+    children = [
+        {
+            "Node Type": "Seq Scan",
+            "Relation Name": f"events_q{i}",
+            "Schema": "public",
+            "Plan Rows": 10,
+            "Total Cost": 1.0,
+        }
+        for i in range(1, scanned + 1)
+    ]
     root = {"Node Type": "Append", "Total Cost": 10.0, "Plan Rows": 40, "Plans": children}
     if removed:
         root["Subplans Removed"] = removed
@@ -243,18 +306,24 @@ def _partitioned_plan(queryid: int, constrained: bool, scanned: int, removed: in
 
 
 def test_partition_pruning_missed_rests_on_the_text_and_the_plan_confirms() -> None:
-    texts = {(5, 1): "SELECT count(*) FROM events WHERE account_id = $1",
-             (5, 2): "SELECT count(*) FROM events WHERE date_trunc('month', at) = $1",
-             (5, 3): "SELECT count(*) FROM events WHERE at >= $1 AND at < $2",
-             (5, 4): "SELECT count(*) FROM events WHERE account_id = $1 -- 4",
-             (5, 5): "SELECT count(*) FROM events WHERE account_id = $1 -- 5",
-             (5, 6): "SELECT count(*) FROM events WHERE account_id = $1 -- 6"}
+    texts = {
+        (5, 1): "SELECT count(*) FROM events WHERE account_id = $1",
+        (5, 2): "SELECT count(*) FROM events WHERE date_trunc('month', at) = $1",
+        (5, 3): "SELECT count(*) FROM events WHERE at >= $1 AND at < $2",
+        (5, 4): "SELECT count(*) FROM events WHERE account_id = $1 -- 4",
+        (5, 5): "SELECT count(*) FROM events WHERE account_id = $1 -- 5",
+        (5, 6): "SELECT count(*) FROM events WHERE account_id = $1 -- 6",
+    }
     obs = stmt_observation(interval(*(delta(q, calls=100) for q in range(1, 7))), texts=texts)
-    obs = _with_plan(obs, _partitioned_plan(1, False, 4), _partitioned_plan(2, False, 4),
-                     _partitioned_plan(3, True, 4),  # 18's generic plan of a range lists every partition: quiet
-                     _partitioned_plan(4, False, 0, removed=4),  # 13-15: removed at executor start
-                     _partitioned_plan(5, False, 3),  # 3 of 4: below 0.8
-                     _partitioned_plan(6, False, 4, key=(None,)))  # an expression key: not judged
+    obs = _with_plan(
+        obs,
+        _partitioned_plan(1, False, 4),
+        _partitioned_plan(2, False, 4),
+        _partitioned_plan(3, True, 4),  # 18's generic plan of a range lists every partition: quiet
+        _partitioned_plan(4, False, 0, removed=4),  # 13-15: removed at executor start
+        _partitioned_plan(5, False, 3),  # 3 of 4: below 0.8
+        _partitioned_plan(6, False, 4, key=(None,)),
+    )  # an expression key: not judged
     found = {f.queryid: f for f in partition_pruning_missed(obs, T)}
     assert sorted(found) == ["1", "2"]
     assert found["1"].evidence["partitions_scanned"] == 4 and not found["1"].evidence["key_in_function"]
@@ -266,12 +335,29 @@ def test_partition_pruning_missed_rests_on_the_text_and_the_plan_confirms() -> N
 
 
 def test_a_hashed_subplan_is_told_from_another_by_its_whole_number() -> None:
-    scan = {"Node Type": "Seq Scan", "Parent Relationship": "SubPlan", "Schema": "public", "Alias": "l",
-            "Total Cost": 500.0}
-    plan = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "o", "Schema": "public", "Alias": "o",
-                      "Plan Rows": 5000, "Filter": "(hashed SubPlan 10)", "Plans": [
-                          {**scan, "Subplan Name": "SubPlan 1", "Relation Name": "lines", "Filter": "(l.x = o.id)"},
-                          {**scan, "Subplan Name": "SubPlan 10", "Relation Name": "other"}]}}]
+    scan = {
+        "Node Type": "Seq Scan",
+        "Parent Relationship": "SubPlan",
+        "Schema": "public",
+        "Alias": "l",
+        "Total Cost": 500.0,
+    }
+    plan = [
+        {
+            "Plan": {
+                "Node Type": "Seq Scan",
+                "Relation Name": "o",
+                "Schema": "public",
+                "Alias": "o",
+                "Plan Rows": 5000,
+                "Filter": "(hashed SubPlan 10)",
+                "Plans": [
+                    {**scan, "Subplan Name": "SubPlan 1", "Relation Name": "lines", "Filter": "(l.x = o.id)"},
+                    {**scan, "Subplan Name": "SubPlan 10", "Relation Name": "other"},
+                ],
+            }
+        }
+    ]
     runs = walk(plan).subplans
     assert [(r.name, r.hashed, r.outer_rows) for r in runs] == [("SubPlan 1", False, 5000), ("SubPlan 10", True, 5000)]
     assert runs[0].correlated == (("public.lines", "x"),) and runs[0].seq_scans == ("public.lines",)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from factories import T0, index, observation, snap, stat
+
 from pgradar.agent.classifiers.regressions import plan_regression, recreate_sql
 from pgradar.agent.explain import (
     PlanIndex,
@@ -19,12 +20,46 @@ from pgradar.agent.explain import (
 )
 from pgradar.agent.thresholds import DEFAULT
 
-INDEX_SCAN = [{"Plan": {"Node Type": "Aggregate", "Total Cost": 8.5, "Plan Rows": 1, "Plans": [
-    {"Node Type": "Index Scan", "Relation Name": "orders", "Schema": "public", "Alias": "orders",
-     "Index Name": "orders_customer_idx", "Total Cost": 8.3, "Plan Rows": 1}]}}]
-SEQ_SCAN = [{"Plan": {"Node Type": "Aggregate", "Total Cost": 1900.0, "Plan Rows": 1, "Plans": [
-    {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "public", "Alias": "orders",
-     "Filter": "(customer = $1)", "Total Cost": 1890.0, "Plan Rows": 1}]}}]
+INDEX_SCAN = [
+    {
+        "Plan": {
+            "Node Type": "Aggregate",
+            "Total Cost": 8.5,
+            "Plan Rows": 1,
+            "Plans": [
+                {
+                    "Node Type": "Index Scan",
+                    "Relation Name": "orders",
+                    "Schema": "public",
+                    "Alias": "orders",
+                    "Index Name": "orders_customer_idx",
+                    "Total Cost": 8.3,
+                    "Plan Rows": 1,
+                }
+            ],
+        }
+    }
+]
+SEQ_SCAN = [
+    {
+        "Plan": {
+            "Node Type": "Aggregate",
+            "Total Cost": 1900.0,
+            "Plan Rows": 1,
+            "Plans": [
+                {
+                    "Node Type": "Seq Scan",
+                    "Relation Name": "orders",
+                    "Schema": "public",
+                    "Alias": "orders",
+                    "Filter": "(customer = $1)",
+                    "Total Cost": 1890.0,
+                    "Plan Rows": 1,
+                }
+            ],
+        }
+    }
+]
 DEFINITION = "CREATE INDEX orders_customer_idx ON public.orders USING btree (customer)"
 
 
@@ -76,15 +111,32 @@ def test_statement_counters_sum_users_and_skip_nested() -> None:
     assert statement_counters(None) == {}
 
 
-def shapes(old_calls: int = 40, old_ms: float = 0.5, new_calls: int = 40, new_ms: float = 4.0,
-           recent: tuple[int, float] | None = None) -> tuple[PlanShape, PlanShape]:
+def shapes(
+    old_calls: int = 40,
+    old_ms: float = 0.5,
+    new_calls: int = 40,
+    new_ms: float = 4.0,
+    recent: tuple[int, float] | None = None,
+) -> tuple[PlanShape, PlanShape]:
     idx, seq = walk(INDEX_SCAN), walk(SEQ_SCAN)
     used = tuple(replace(i, definition=DEFINITION) for i in idx.indexes)
-    old = PlanShape(idx.shape_hash, idx.shape, idx.total_cost, T0, at(60), used, idx.relations,
-                    old_calls, old_calls * old_ms)
+    old = PlanShape(
+        idx.shape_hash, idx.shape, idx.total_cost, T0, at(60), used, idx.relations, old_calls, old_calls * old_ms
+    )
     recent_calls, recent_ms = recent if recent else (new_calls, new_calls * new_ms)
-    new = PlanShape(seq.shape_hash, seq.shape, seq.total_cost, at(120), at(120), (), seq.relations,
-                    new_calls, new_calls * new_ms, recent_calls, recent_ms)
+    new = PlanShape(
+        seq.shape_hash,
+        seq.shape,
+        seq.total_cost,
+        at(120),
+        at(120),
+        (),
+        seq.relations,
+        new_calls,
+        new_calls * new_ms,
+        recent_calls,
+        recent_ms,
+    )
     return old, new
 
 
@@ -105,7 +157,8 @@ def test_a_slower_new_shape_is_reported_with_both_shapes_and_the_index_to_recrea
     assert (ev["old_calls"], ev["new_calls"], ev["factor"]) == (40, 40, 8.0)
     assert ev["indexes_gone"] == ["public.orders_customer_idx"]
     assert found.recommendation.splitlines()[0] == (
-        "CREATE INDEX CONCURRENTLY orders_customer_idx ON public.orders USING btree (customer);")
+        "CREATE INDEX CONCURRENTLY orders_customer_idx ON public.orders USING btree (customer);"
+    )
     (critical,) = judge(*shapes(new_ms=5.0))  # 10x
     assert critical.severity == "critical"
 

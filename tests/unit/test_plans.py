@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from factories import T0, observation, snap, stat
+
 from pgradar.agent.classifiers import plans as pc
 from pgradar.agent.explain import (
     Candidate,
@@ -39,8 +40,13 @@ def _plan(advice: tuple[IndexAdvice, ...], parsed: bool = True, rows: float = 10
     return StatementPlan("app", 5, 42, "u", T0, summary, advice, parsed=parsed)
 
 
-def _advice(verified: bool | None, before: float | None = None, after: float | None = None,
-            rows: float = 100_000, partitioned: bool = False) -> IndexAdvice:
+def _advice(
+    verified: bool | None,
+    before: float | None = None,
+    after: float | None = None,
+    rows: float = 100_000,
+    partitioned: bool = False,
+) -> IndexAdvice:
     return IndexAdvice("public", "orders", ("customer_id",), partitioned, rows, verified, before, after)
 
 
@@ -48,7 +54,8 @@ def test_seq_scan_with_verified_unverified_and_useless_advice() -> None:
     (found,) = pc.plan_seq_scans("t", _plan((_advice(True, 2110.2, 20.0),)), DEFAULT)
     assert (found.kind, found.severity, found.queryid, found.relation) == ("seq_scan", "warning", "42", "orders")
     assert found.recommendation.startswith(
-        "CREATE INDEX CONCURRENTLY orders_customer_id_idx ON public.orders (customer_id);\n-- hypopg: estimated")
+        "CREATE INDEX CONCURRENTLY orders_customer_id_idx ON public.orders (customer_id);\n-- hypopg: estimated"
+    )
     (unverified,) = pc.plan_seq_scans("t", _plan((_advice(None),)), DEFAULT)
     assert "unverified: hypopg is not installed" in unverified.recommendation
     assert list(pc.plan_seq_scans("t", _plan((_advice(True, 2110.2, 1600.0),)), DEFAULT)) == []  # 24% < 30%
@@ -74,11 +81,16 @@ def test_seq_scan_classifier_needs_a_frequent_or_expensive_statement() -> None:
 
 def test_candidates_costliest_plain_reads_of_user_tables() -> None:
     first = snap(0, stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 5.0), stat(5, 1, 1.0))
-    second = snap(1, stat(1, 20, 110.0), stat(2, 20, 300.0), stat(3, 20, 900.0), stat(4, 5, 5000.0),
-                  stat(5, 2, 99_999.0))
-    texts = {(5, 1): "SELECT a FROM t WHERE b = $1", (5, 2): "SELECT * FROM u", (5, 4): "SELECT * FROM v",
-             (5, 3): "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
-             (5, 5): "INSERT INTO t SELECT * FROM u"}
+    second = snap(
+        1, stat(1, 20, 110.0), stat(2, 20, 300.0), stat(3, 20, 900.0), stat(4, 5, 5000.0), stat(5, 2, 99_999.0)
+    )
+    texts = {
+        (5, 1): "SELECT a FROM t WHERE b = $1",
+        (5, 2): "SELECT * FROM u",
+        (5, 4): "SELECT * FROM v",
+        (5, 3): "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+        (5, 5): "INSERT INTO t SELECT * FROM u",
+    }
     # recent cost first (2: +200, 1: +10, 4 is new: all 5000 of it counts as recent);
     # catalog-only reads (the agent's own) and writes other than UPDATE/DELETE are never candidates
     assert [c.queryid for c in candidates([first, second], texts)] == [4, 2, 1]
@@ -115,8 +127,17 @@ def test_due_replans_after_the_interval() -> None:
 def test_stale_stats_from_a_whole_table_estimate() -> None:
     from factories import table
 
-    whole = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "public", "Total Cost": 900.0,
-                       "Plan Rows": 130_000}}]
+    whole = [
+        {
+            "Plan": {
+                "Node Type": "Seq Scan",
+                "Relation Name": "orders",
+                "Schema": "public",
+                "Total Cost": 900.0,
+                "Plan Rows": 130_000,
+            }
+        }
+    ]
 
     def obs(rows: float, plan_rows: float = 130_000, tables: tuple = ()) -> list:
         summary = walk(json.loads(json.dumps(whole).replace("130000", str(plan_rows))))
@@ -134,26 +155,68 @@ def test_stale_stats_from_a_whole_table_estimate() -> None:
     assert obs(100_000, tables=(counted,)) == []  # the counter-based rule reports it already
 
 
-PARALLEL = [{"Plan": {"Node Type": "Aggregate", "Total Cost": 3000.0, "Plan Rows": 1, "Plans": [
-    {"Node Type": "Gather", "Workers Planned": 1, "Total Cost": 2900.0, "Plan Rows": 1, "Plans": [
-        {"Node Type": "Aggregate", "Total Cost": 2800.0, "Plan Rows": 1, "Plans": [
-            {"Node Type": "Seq Scan", "Parallel Aware": True, "Relation Name": "orders", "Schema": "public",
-             "Total Cost": 2500.0, "Plan Rows": 117_647}]}]}]}}]
+PARALLEL = [
+    {
+        "Plan": {
+            "Node Type": "Aggregate",
+            "Total Cost": 3000.0,
+            "Plan Rows": 1,
+            "Plans": [
+                {
+                    "Node Type": "Gather",
+                    "Workers Planned": 1,
+                    "Total Cost": 2900.0,
+                    "Plan Rows": 1,
+                    "Plans": [
+                        {
+                            "Node Type": "Aggregate",
+                            "Total Cost": 2800.0,
+                            "Plan Rows": 1,
+                            "Plans": [
+                                {
+                                    "Node Type": "Seq Scan",
+                                    "Parallel Aware": True,
+                                    "Relation Name": "orders",
+                                    "Schema": "public",
+                                    "Total Cost": 2500.0,
+                                    "Plan Rows": 117_647,
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+]
 
 
-def _parallel_obs(reltuples: float, plan_rows: float = 117_647, workers: int = 1, standby: bool = False,
-                  table_rows: float | None = None, leader: bool = True) -> list:
+def _parallel_obs(
+    reltuples: float,
+    plan_rows: float = 117_647,
+    workers: int = 1,
+    standby: bool = False,
+    table_rows: float | None = None,
+    leader: bool = True,
+) -> list:
     from factories import server, settings, table
 
-    doc = json.loads(json.dumps(PARALLEL).replace("117647", str(plan_rows))
-                     .replace('"Workers Planned": 1', f'"Workers Planned": {workers}'))
+    doc = json.loads(
+        json.dumps(PARALLEL)
+        .replace("117647", str(plan_rows))
+        .replace('"Workers Planned": 1', f'"Workers Planned": {workers}')
+    )
     summary = walk(doc)
     summary = replace(summary, seq_scans=tuple(replace(s, reltuples=reltuples) for s in summary.seq_scans))
     plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
     tables = (table(rows=table_rows if table_rows is not None else reltuples),)
     config = replace(settings().settings, parallel_leader_participation=leader)
-    return list(pc.plan_estimates(observation(tables=tables, extra={"plans": plans}, settings=config,
-                                              server_info=server(standby=standby)), DEFAULT))
+    return list(
+        pc.plan_estimates(
+            observation(tables=tables, extra={"plans": plans}, settings=config, server_info=server(standby=standby)),
+            DEFAULT,
+        )
+    )
 
 
 def test_walk_records_the_workers_of_a_parallel_scan() -> None:
@@ -184,7 +247,8 @@ def test_plan_stale_stats_on_a_standby_says_the_fix_runs_on_the_primary() -> Non
     (found,) = _parallel_obs(200_000, plan_rows=176_470, standby=True)
     assert found.recommendation.splitlines() == [
         "-- on the primary (a standby cannot run ANALYZE; it replays the primary's statistics):",
-        "ANALYZE public.orders;"]
+        "ANALYZE public.orders;",
+    ]
 
 
 def test_plan_made_before_the_last_analyze_is_not_judged() -> None:
@@ -215,7 +279,8 @@ def test_standby_leaves_a_table_to_the_watched_primarys_counter_rule() -> None:
     summary = walk(doc)
     summary = replace(summary, seq_scans=tuple(replace(s, reltuples=200_000) for s in summary.seq_scans))
     plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
-    standby = observation(tables=(table(rows=200_000),), extra={"plans": plans}, server_info=server(standby=True),
-                          target="standby")
+    standby = observation(
+        tables=(table(rows=200_000),), extra={"plans": plans}, server_info=server(standby=True), target="standby"
+    )
     assert len(list(pc.plan_estimates(standby, DEFAULT))) == 1  # alone: reported, fix on the primary
     assert list(pc.plan_estimates(replace(standby, peers={"primary": primary}), DEFAULT)) == []

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from pgradar.agent import queries
 from pgradar.agent.server import NEWEST_SUPPORTED, OLDEST_SUPPORTED
 
@@ -72,6 +73,7 @@ def test_marker_ends_every_statement_once() -> None:
 def test_agent_statements_leave_the_snapshot_and_the_observation() -> None:
     """Rows whose only text carries the marker are the agent's own: no interval, problem or top list sees them."""
     from factories import T0, snap, stat
+
     from pgradar.agent.observation import observe
     from pgradar.agent.state import TargetState
     from pgradar.agent.target import without_own

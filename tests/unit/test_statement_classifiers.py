@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from factories import T0, commits, delta, interval, snap, stat, stmt_observation, stmt_table
+
 from pgradar.agent.autoexplain import AutoExplainSnapshot, PlanNode, PlanSample
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.statements import (
@@ -37,8 +38,11 @@ def test_no_interval_no_findings() -> None:
 def test_temp_spill_at_the_threshold() -> None:
     at = delta(1, calls=2, exec_ms=100, temp_written=2 * 128, username="Reporter")  # 1 MiB per call
     below = delta(2, calls=2, exec_ms=100, temp_written=2 * 127)
-    found = list(temp_spill(stmt_observation(interval(at, below),
-                                        texts={(5, 1): "SELECT * FROM t ORDER BY a", (5, 2): "SELECT 1"}), T))
+    found = list(
+        temp_spill(
+            stmt_observation(interval(at, below), texts={(5, 1): "SELECT * FROM t ORDER BY a", (5, 2): "SELECT 1"}), T
+        )
+    )
     assert [f.queryid for f in found] == ["1"]
     f = found[0]
     assert f.evidence["temp_bytes_per_call"] == 1 << 20 and f.evidence["suggested_work_mem"] == "4MB"
@@ -59,8 +63,9 @@ def test_temp_spill_ignores_utility_statements() -> None:
     assert list(temp_spill(stmt_observation(interval(build), texts={(5, 1): "CREATE INDEX i ON t (a)"}), T)) == []
 
 
-@pytest.mark.parametrize(("n_bytes", "setting"), [
-    (0, "4MB"), (5 << 20, "8MB"), (64 << 20, "64MB"), (65 << 20, "128MB"), (1 << 40, "2GB")])
+@pytest.mark.parametrize(
+    ("n_bytes", "setting"), [(0, "4MB"), (5 << 20, "8MB"), (64 << 20, "64MB"), (65 << 20, "128MB"), (1 << 40, "2GB")]
+)
 def test_suggested_work_mem(n_bytes: int, setting: str) -> None:
     assert _mem_setting(n_bytes) == setting
 
@@ -93,16 +98,26 @@ PARENT = "SELECT id FROM customers WHERE region = $1"
 CHILD = "SELECT name FROM accounts WHERE customer_id = $1"
 
 
-def nplus1(child_calls: int = 600, xacts: int = 6, child_rows: int | None = None,
-           child_ms: float = 6.0, parent_rows: int = 600, second_text: str = CHILD, parent_calls: int = 6):
+def nplus1(
+    child_calls: int = 600,
+    xacts: int = 6,
+    child_rows: int | None = None,
+    child_ms: float = 6.0,
+    parent_rows: int = 600,
+    second_text: str = CHILD,
+    parent_calls: int = 6,
+):
     half = child_calls // 2
     rows = child_calls if child_rows is None else child_rows
-    deltas = (delta(1, calls=parent_calls, exec_ms=3, rows=parent_rows),
-              delta(2, calls=half, exec_ms=child_ms / 2, rows=rows // 2),  # int2 binding
-              delta(3, calls=child_calls - half, exec_ms=child_ms / 2, rows=rows - rows // 2))  # int4
+    deltas = (
+        delta(1, calls=parent_calls, exec_ms=3, rows=parent_rows),
+        delta(2, calls=half, exec_ms=child_ms / 2, rows=rows // 2),  # int2 binding
+        delta(3, calls=child_calls - half, exec_ms=child_ms / 2, rows=rows - rows // 2),
+    )  # int4
     texts = {(5, 1): PARENT, (5, 2): CHILD, (5, 3): second_text}
-    return stmt_observation(interval(*deltas), texts=texts,
-                       database_history=(commits(0, app=100), commits(60, app=100 + xacts)))
+    return stmt_observation(
+        interval(*deltas), texts=texts, database_history=(commits(0, app=100), commits(60, app=100 + xacts))
+    )
 
 
 def test_n_plus_one_both_signals() -> None:
@@ -143,9 +158,11 @@ def test_n_plus_one_one_signal_is_info() -> None:
 def test_pgbench_shape_is_not_n_plus_one() -> None:
     # Every statement once per transaction, one row each: calls == transactions.
     deltas = tuple(delta(i, calls=6000, exec_ms=300, rows=6000) for i in range(1, 4))
-    texts = {(5, 1): "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
-             (5, 2): "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
-             (5, 3): "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2"}
+    texts = {
+        (5, 1): "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+        (5, 2): "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
+        (5, 3): "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2",
+    }
     obs = stmt_observation(interval(*deltas), texts=texts, database_history=(commits(0, app=0), commits(60, app=6000)))
     assert list(n_plus_one(obs, T)) == []
 
@@ -159,23 +176,29 @@ def test_n_plus_one_without_transaction_counts_uses_the_parent() -> None:
 
 def test_n_plus_one_ignores_writes() -> None:
     deltas = (delta(1, calls=1000, exec_ms=10, rows=1000),)
-    obs = stmt_observation(interval(*deltas), texts={(5, 1): "INSERT INTO t VALUES ($1,$2)"},
-                      database_history=(commits(0, app=0), commits(60, app=1)))
+    obs = stmt_observation(
+        interval(*deltas),
+        texts={(5, 1): "INSERT INTO t VALUES ($1,$2)"},
+        database_history=(commits(0, app=0), commits(60, app=1)),
+    )
     assert list(n_plus_one(obs, T)) == []
 
 
 # --- select_star --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("SELECT * FROM wide WHERE id = $1", ["wide"]),
-    ("select w.* from public.wide w join narrow n on n.id = w.id where w.id in ($1,$2)", ["wide"]),
-    ("SELECT * FROM narrow WHERE id = $1", []),
-    ("SELECT count(*) FROM wide", []),
-    ("SELECT id FROM (SELECT * FROM wide) s", []),
-    ("SELECT * FROM other.wide", []),
-    ("SELECT * FROM wide WHERE created > date $1", ["wide"]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SELECT * FROM wide WHERE id = $1", ["wide"]),
+        ("select w.* from public.wide w join narrow n on n.id = w.id where w.id in ($1,$2)", ["wide"]),
+        ("SELECT * FROM narrow WHERE id = $1", []),
+        ("SELECT count(*) FROM wide", []),
+        ("SELECT id FROM (SELECT * FROM wide) s", []),
+        ("SELECT * FROM other.wide", []),
+        ("SELECT * FROM wide WHERE created > date $1", ["wide"]),
+    ],
+)
 def test_select_star(text: str, expected: list[str]) -> None:
     tables = (stmt_table("wide", 10), stmt_table("narrow", 3), stmt_table("wide", 40, database="elsewhere"))
     obs = stmt_observation(interval(delta(1, calls=100, rows=100)), texts={(5, 1): text}, tables=tables)
@@ -186,24 +209,33 @@ def test_select_star(text: str, expected: list[str]) -> None:
 
 
 def test_select_star_needs_frequent_calls() -> None:
-    obs = stmt_observation(interval(delta(1, calls=99)), texts={(5, 1): "SELECT * FROM wide"},
-                           tables=(stmt_table("wide", 30),))
+    obs = stmt_observation(
+        interval(delta(1, calls=99)), texts={(5, 1): "SELECT * FROM wide"}, tables=(stmt_table("wide", 30),)
+    )
     assert list(select_star(obs, T)) == []
 
 
 # --- row_misestimate ------------------------------------------------------------------------------
 
 
-def plan(queryid: int | None, estimated: float, actual: float, query: str = "SELECT * FROM items WHERE s = $1",
-         age_s: float = 60) -> PlanSample:
+def plan(
+    queryid: int | None,
+    estimated: float,
+    actual: float,
+    query: str = "SELECT * FROM items WHERE s = $1",
+    age_s: float = 60,
+) -> PlanSample:
     node = PlanNode("Seq Scan", "public", "items", estimated, actual, 1, "(s = 'b'::text)")
     return PlanSample(queryid, None, query, 12.5, (node,), T0 + timedelta(minutes=5, seconds=-age_s))
 
 
 def misestimate_obs(*plans: PlanSample):
     statements = snap(0, stat(77, 10, 5.0))
-    return stmt_observation(statements=statements, texts={(5, 77): "SELECT * FROM items WHERE s = $1"},
-                       auto_explain=AutoExplainSnapshot(T0, "/log", plans))
+    return stmt_observation(
+        statements=statements,
+        texts={(5, 77): "SELECT * FROM items WHERE s = $1"},
+        auto_explain=AutoExplainSnapshot(T0, "/log", plans),
+    )
 
 
 def test_row_misestimate_edges() -> None:

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from itertools import pairwise
 
 from factories import T0, snap, stat
+
 from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.findings import Finding, TextPolicy
 from pgradar.agent.problems import update
@@ -43,12 +44,20 @@ class Page(HTMLParser):
 
 
 def finding(kind: str, severity: str, target: str = "primary", **obj: str) -> Finding:
-    return Finding(kind, severity, target, f"summary of {kind}", f"-- fix {kind}\nSELECT 1;",  # type: ignore[arg-type]
-                   {"idx_scan": 0, "size_bytes": 4_423_680}, **obj)
+    return Finding(
+        kind,
+        severity,
+        target,
+        f"summary of {kind}",
+        f"-- fix {kind}\nSELECT 1;",  # type: ignore[arg-type]
+        {"idx_scan": 0, "size_bytes": 4_423_680},
+        **obj,
+    )
 
 
-def state_with(*findings: Finding, name: str = "primary",
-               texts: dict[tuple[int, int], str] | None = None) -> AgentState:
+def state_with(
+    *findings: Finding, name: str = "primary", texts: dict[tuple[int, int], str] | None = None
+) -> AgentState:
     state = AgentState(started_at=T0)
     t = TargetState(name, keep=5)
     t.server = ServerInfo(180006, False)
@@ -56,8 +65,11 @@ def state_with(*findings: Finding, name: str = "primary",
     t.databases = ("app", "postgres")
     t.problems = update({}, findings, T0)
     # three polls, two intervals: statement 1 slows down, statement 2 runs once per interval
-    polls = [snap(0, stat(1, 10, 10.0), stat(2, 1, 1.0)), snap(1, stat(1, 20, 30.0), stat(2, 2, 2.0)),
-             snap(2, stat(1, 30, 70.0), stat(2, 3, 3.0))]
+    polls = [
+        snap(0, stat(1, 10, 10.0), stat(2, 1, 1.0)),
+        snap(1, stat(1, 20, 30.0), stat(2, 2, 2.0)),
+        snap(2, stat(1, 30, 70.0), stat(2, 3, 3.0)),
+    ]
     for previous, current in pairwise(polls):
         interval = statement_deltas(previous, current)
         t.statement_intervals.append(interval)
@@ -72,7 +84,8 @@ def test_problems_grouped_by_severity_critical_first_with_object_evidence_and_fi
         finding("unused_index", "info", database="app", schema="public", relation="orders", index="orders_a_idx"),
         finding("replication_lag", "critical", standby="standby1"),
         finding("duplicate_index", "warning", database="app", schema="public", relation="orders", index="orders_b"),
-        finding("seq_scan", "warning", database="app", schema="public", relation="orders", queryid="42"))
+        finding("seq_scan", "warning", database="app", schema="public", relation="orders", queryid="42"),
+    )
     text = render_status(state, T0 + timedelta(minutes=3))
     page = Page(text)
     sections = [a["data-severity"] for a in page.all("section")]
@@ -93,8 +106,18 @@ def test_problems_grouped_by_severity_critical_first_with_object_evidence_and_fi
 
 
 def test_everything_from_outside_is_escaped() -> None:
-    evil_finding = Finding("seq_scan", "warning", EVIL, EVIL, f"CREATE INDEX ON t ({EVIL});",
-                           {EVIL: EVIL}, database=EVIL, schema="public", relation=EVIL, queryid="1")
+    evil_finding = Finding(
+        "seq_scan",
+        "warning",
+        EVIL,
+        EVIL,
+        f"CREATE INDEX ON t ({EVIL});",
+        {EVIL: EVIL},
+        database=EVIL,
+        schema="public",
+        relation=EVIL,
+        queryid="1",
+    )
     state = state_with(evil_finding, name=EVIL, texts={(5, 1): f"SELECT '{EVIL}' FROM \"<b>\"", (5, 2): "SELECT 2"})
     state.targets[EVIL].last_error = EVIL
     down = TargetState(f"down{EVIL}")
@@ -141,8 +164,9 @@ def test_top_statements_with_totals_texts_and_sparklines() -> None:
 
 def test_statement_texts_follow_the_text_policy() -> None:
     long = "SELECT " + ", ".join(f"c{i}" for i in range(200)) + "\n  FROM t"
-    evidence = Finding("seq_scan", "warning", "primary", "s", "fix", {"query": long, "calls": 7}, database="app",
-                       queryid="1")
+    evidence = Finding(
+        "seq_scan", "warning", "primary", "s", "fix", {"query": long, "calls": 7}, database="app", queryid="1"
+    )
     state = state_with(evidence, texts={(5, 1): long, (5, 2): "SELECT 1"})
     page = Page(render_status(state, T0, text_policy=TextPolicy(50)))
     one_line = " ".join(long.split())
@@ -198,30 +222,75 @@ def test_route_serves_html() -> None:
 
 def test_problems_ordered_by_severity_then_impact() -> None:
     """Within a severity: share of execution time first, then bytes, then seconds; the heaviest on top."""
-    small = Finding("dead_tuples", "warning", "primary", "s", "VACUUM t;", {"size_bytes": 10 * 1024 ** 2},
-                    database="app", schema="public", relation="small")
-    big = Finding("replication_slot_inactive", "warning", "primary", "s", "SELECT 1;",
-                  {"retained_bytes": 30 * 1024 ** 3}, slot="s1")
-    hot = Finding("temp_spill", "warning", "primary", "s", "SET work_mem = '64MB';", {"exec_time_share": 0.4},
-                  database="app", queryid="7")
+    small = Finding(
+        "dead_tuples",
+        "warning",
+        "primary",
+        "s",
+        "VACUUM t;",
+        {"size_bytes": 10 * 1024**2},
+        database="app",
+        schema="public",
+        relation="small",
+    )
+    big = Finding(
+        "replication_slot_inactive", "warning", "primary", "s", "SELECT 1;", {"retained_bytes": 30 * 1024**3}, slot="s1"
+    )
+    hot = Finding(
+        "temp_spill",
+        "warning",
+        "primary",
+        "s",
+        "SET work_mem = '64MB';",
+        {"exec_time_share": 0.4},
+        database="app",
+        queryid="7",
+    )
     behind = Finding("replication_lag", "warning", "primary", "s", "-- look", {"lag_seconds": 600.0}, standby="r1")
-    info = Finding("unused_index", "info", "primary", "s", "DROP INDEX i;", {"size_bytes": 99 * 1024 ** 3},
-                   database="app", schema="public", relation="t", index="i")
+    info = Finding(
+        "unused_index",
+        "info",
+        "primary",
+        "s",
+        "DROP INDEX i;",
+        {"size_bytes": 99 * 1024**3},
+        database="app",
+        schema="public",
+        relation="t",
+        index="i",
+    )
     page = Page(render_status(state_with(info, small, behind, big, hot), T0))
     kinds = [a["data-kind"] for a in page.all("div") if "data-kind" in a]
     assert kinds == ["temp_spill", "replication_slot_inactive", "dead_tuples", "replication_lag", "unused_index"]
 
 
 def test_evidence_in_units_each_figure_once() -> None:
-    evidence = {"reltuples": 200000.0, "columns": [["customer_id"]], "retained_bytes": 734003200.0,
-                "lag_bytes": 734003200.0, "inactive_seconds": 7200, "exec_time_share": 0.1234,
-                "mean_exec_ms": 12.5, "verified": False, "note": None, "plan_rows": 117647.0}
+    evidence = {
+        "reltuples": 200000.0,
+        "columns": [["customer_id"]],
+        "retained_bytes": 734003200.0,
+        "lag_bytes": 734003200.0,
+        "inactive_seconds": 7200,
+        "exec_time_share": 0.1234,
+        "mean_exec_ms": 12.5,
+        "verified": False,
+        "note": None,
+        "plan_rows": 117647.0,
+    }
     items = dict(evidence_items(evidence, "public.orders is planned for 117,647 rows"))
-    assert items == {"reltuples": "200,000", "columns": "(customer_id)", "retained bytes": "700.0 MB",
-                     "inactive seconds": "2.0 h", "exec time share": "12.3%", "mean exec ms": "12.50 ms",
-                     "verified": "no"}
+    assert items == {
+        "reltuples": "200,000",
+        "columns": "(customer_id)",
+        "retained bytes": "700.0 MB",
+        "inactive seconds": "2.0 h",
+        "exec time share": "12.3%",
+        "mean exec ms": "12.50 ms",
+        "verified": "no",
+    }
     assert figure("ratio", 0.25) == "25%" and figure("ratio", 3) == "300%" and figure("drift", 0.712) == "0.712"
-    assert figure("calls", 3) == "3" and figure("last_analyze", "2026-12-01T22:37:41.423023+00:00") == \
-        "2026-12-01 22:37:41 UTC"
+    assert (
+        figure("calls", 3) == "3"
+        and figure("last_analyze", "2026-12-01T22:37:41.423023+00:00") == "2026-12-01 22:37:41 UTC"
+    )
     zeros = evidence_items({"write_behind_bytes": 0, "write_lag_seconds": 0.0002, "flush_lag_seconds": 0.0003})
     assert zeros == [("write behind bytes", "0 B"), ("write lag seconds", "0s")]  # "0s" once
