@@ -195,7 +195,7 @@ class Cluster:
         if self.user is not None:
             _ensure_traversable(self.installation.bindir)
         try:
-            proc = subprocess.run(
+            proc: subprocess.CompletedProcess[str] = subprocess.run(
                 [str(path), *args],
                 capture_output=True,
                 text=True,

@@ -79,7 +79,8 @@ def merge(findings: Sequence[Finding]) -> list[_Candidate]:
     """Every candidate, each either kept (``served_by`` None) or served by a kept one."""
     out: list[_Candidate] = []
     for group in _candidates(findings).values():
-        indexmerge.merge_group(sorted(group, key=lambda c: _rank(findings, c)))
+        ranked: list[_Candidate] = sorted(group, key=lambda c: _rank(findings, c))
+        indexmerge.merge_group(ranked)
         out.extend(group)
     return out
 
