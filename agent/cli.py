@@ -441,7 +441,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from pgradar.agent.classifiers.patterns import plan_patterns
     from pgradar.agent.classifiers.plans import plan_seq_scans
     from pgradar.agent.db import DatabaseError
-    from pgradar.agent.explain import plan_statement
+    from pgradar.agent.plans.generic import plan_statement
     from pgradar.agent.state import TargetState
     from pgradar.agent.target import TargetRuntime
     from pgradar.exporters.report import render_explain

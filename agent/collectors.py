@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pgradar.agent import queries
-from pgradar.agent.analyze import AnalyzeContext, AnalyzeSnapshot, NotStandby, analyze_statements
-from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
-from pgradar.agent.explain import collect_plans
+from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot
+from pgradar.agent.plans.analyze import AnalyzeContext, NotStandby, analyze_statements
+from pgradar.agent.plans.autoexplain import LogTail
+from pgradar.agent.plans.generic import collect_plans
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
     ActivityGroup,

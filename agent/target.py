@@ -20,12 +20,12 @@ from typing import Any
 
 from pgradar.agent import collectors, problems, queries
 from pgradar.agent.analysis import statement_deltas
-from pgradar.agent.autoexplain import LogTail
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import CollectorUnavailable
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.observation import Observation
+from pgradar.agent.plans.autoexplain import LogTail
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
     IndexesSnapshot,

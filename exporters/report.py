@@ -17,7 +17,7 @@ from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.problems import ActiveProblem, ordered
 
 if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sqlglot on import
-    from pgradar.agent.explain import StatementPlan
+    from pgradar.agent.model.plans import StatementPlan
     from pgradar.agent.state import AgentState, TargetState
 
 FORMATS = ("table", "json", "markdown")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pgradar.agent.analysis import StatementDelta, StatementInterval
-from pgradar.agent.autoexplain import AutoExplainSnapshot
+from pgradar.agent.model.plans import AutoExplainSnapshot
 from pgradar.agent.observation import Observation
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (

@@ -2,15 +2,15 @@
 
 The counter says that and where (which database); only the server log says
 which statements and relations took part, so the log evidence is added when
-a target reads its log (``auto_explain_log``, ``agent.autoexplain``).
+a target reads its log (``auto_explain_log``, ``agent.plans.autoexplain``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pgradar.agent.autoexplain import AutoExplainSnapshot, DeadlockReport
 from pgradar.agent.findings import Finding, human_seconds
+from pgradar.agent.model.plans import AutoExplainSnapshot, DeadlockReport
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import DatabaseSnapshot
 from pgradar.agent.thresholds import Thresholds

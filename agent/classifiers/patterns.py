@@ -18,8 +18,8 @@ from typing import Any
 
 from pgradar.agent import sqlparse
 from pgradar.agent.analysis import StatementDelta, StatementInterval
-from pgradar.agent.explain import PlansSnapshot, StatementPlan
 from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import IndexesSnapshot
 from pgradar.agent.statement_text import group_key, is_select

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
-from pgradar.agent.explain import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan, parallel_divisor
 from pgradar.agent.findings import Finding, Severity, qualified
+from pgradar.agent.model.plans import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan, parallel_divisor
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import SettingsSnapshot, StatementsSnapshot, StatementStat, TablesSnapshot
 from pgradar.agent.thresholds import Thresholds

@@ -2,7 +2,7 @@
 
 The plans collector keeps, per statement, the current plan shape and the
 previous distinct one, each with the calls and execution time counted while
-it was in force (``explain.PlanShape``); this module compares the two.
+it was in force (``model.plans.PlanShape``); this module compares the two.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pgradar.agent.classifiers.statements import _short
-from pgradar.agent.explain import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
 from pgradar.agent.findings import Finding, Severity, qualified, quote_ident
+from pgradar.agent.model.plans import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import IndexesSnapshot, IndexStat
 from pgradar.agent.thresholds import Thresholds

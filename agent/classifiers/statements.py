@@ -18,9 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent.analysis import StatementDelta, StatementInterval
-from pgradar.agent.analyze import AnalyzeSnapshot
-from pgradar.agent.autoexplain import AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import DatabaseSnapshot, SettingsSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
@@ -452,9 +451,9 @@ def row_misestimate(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     """Plan nodes whose row estimate was far from the rows they produced (auto_explain, EXPLAIN ANALYZE).
 
     Rule: in the latest executed plan of a statement (auto_explain's, read
-    from the server log, see ``agent.autoexplain``; or pgradar's own
+    from the server log, see ``agent.plans.autoexplain``; or pgradar's own
     EXPLAIN ANALYZE on a standby where a target turns it on, see
-    ``agent.analyze``), a node whose estimated and
+    ``agent.plans.analyze``), a node whose estimated and
     actual rows per loop differ by at least ``misestimate_factor`` (either
     way), with the larger at least ``misestimate_min_rows``. One finding per
     statement and relation, for its worst node. The plan is matched to its

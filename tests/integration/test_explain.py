@@ -16,7 +16,7 @@ from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
 from pgradar.agent.classifiers.plans import plan_seq_scans
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.explain import PlansSnapshot
+from pgradar.agent.model.plans import PlansSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT

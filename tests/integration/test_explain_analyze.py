@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
-from pgradar.agent.analyze import AnalyzeSnapshot
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import ANALYZE_ON_PRIMARY
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
+from pgradar.agent.model.plans import AnalyzeSnapshot
 from pgradar.agent.observation import observe
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime

@@ -24,7 +24,7 @@ from support import MONITOR_ROLE, collect_and_classify, monitor_dsn, superuser
 
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.explain import PlansSnapshot
+from pgradar.agent.model.plans import PlansSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT

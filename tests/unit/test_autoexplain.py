@@ -8,7 +8,8 @@ from pathlib import Path
 
 from factories import T0
 
-from pgradar.agent.autoexplain import LogTail, literal_free, sample_from
+from pgradar.agent.model.plans import literal_free
+from pgradar.agent.plans.autoexplain import LogTail, sample_from
 from pgradar.agent.sqlparse import preprocess
 from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
 

@@ -60,7 +60,8 @@ def test_catalogue_follows_naming_rules() -> None:
 def test_plans_are_exported() -> None:
     from factories import T0
 
-    from pgradar.agent.explain import PlansSnapshot, StatementPlan, walk
+    from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
+    from pgradar.agent.plans.walker import walk
 
     state = state_with_statements(1)
     plan = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "t", "Total Cost": 12.5, "Plan Rows": 3}}]

@@ -7,8 +7,10 @@ from dataclasses import replace
 from pgradar.agent import sqlparse
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.onefix import one_fix_per_table
-from pgradar.agent.explain import order_by_selectivity, parallel_divisor, unselective, walk
 from pgradar.agent.findings import Finding
+from pgradar.agent.model.plans import parallel_divisor
+from pgradar.agent.plans.advisor import order_by_selectivity, unselective
+from pgradar.agent.plans.walker import walk
 
 
 def _finding(kind: str, queryid: str | None, *indexes: tuple[tuple[str, ...], int]) -> Finding:
@@ -217,7 +219,7 @@ def test_walk_sort_limit_and_parallel_rows() -> None:
 
 
 def test_only_a_limit_with_a_count_wants_the_first_rows() -> None:
-    from pgradar.agent.explain import wants_first_rows
+    from pgradar.agent.plans.advisor import wants_first_rows
 
     assert wants_first_rows("SELECT id FROM users ORDER BY id LIMIT $1")
     assert wants_first_rows("SELECT id FROM users ORDER BY id FETCH FIRST 10 ROWS ONLY")

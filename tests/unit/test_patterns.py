@@ -9,7 +9,6 @@ from pathlib import Path
 
 from factories import T0, commits, delta, interval, stmt_observation
 
-from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.deadlocks import deadlocks
 from pgradar.agent.classifiers.patterns import (
@@ -18,8 +17,10 @@ from pgradar.agent.classifiers.patterns import (
     partition_pruning_missed,
     unbounded_result,
 )
-from pgradar.agent.explain import PartitionedUse, PlansSnapshot, StatementPlan, walk
+from pgradar.agent.model.plans import AutoExplainSnapshot, PartitionedUse, PlansSnapshot, StatementPlan
 from pgradar.agent.observation import Observation
+from pgradar.agent.plans.autoexplain import LogTail
+from pgradar.agent.plans.walker import walk
 from pgradar.agent.sqlparse import paging
 from pgradar.agent.thresholds import DEFAULT
 

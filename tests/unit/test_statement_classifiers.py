@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from factories import T0, commits, delta, interval, snap, stat, stmt_observation, stmt_table
 
-from pgradar.agent.autoexplain import AutoExplainSnapshot, PlanNode, PlanSample
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.statements import (
     _mem_setting,
@@ -17,6 +16,7 @@ from pgradar.agent.classifiers.statements import (
     select_star,
     temp_spill,
 )
+from pgradar.agent.model.plans import AutoExplainSnapshot, PlanNode, PlanSample
 from pgradar.agent.thresholds import DEFAULT
 
 T = DEFAULT
@@ -263,7 +263,7 @@ def test_row_misestimate_ignores_old_plans() -> None:
 def test_row_misestimate_from_explain_analyze_on_a_standby() -> None:
     from dataclasses import replace
 
-    from pgradar.agent.analyze import AnalyzeSnapshot
+    from pgradar.agent.model.plans import AnalyzeSnapshot
 
     ran = replace(plan(77, 250, 50_000), source="explain_analyze")
     obs = misestimate_obs()

@@ -10,7 +10,7 @@ search path, a ``statement_timeout`` no longer than what is left of
 ``explain_analyze_budget_s`` (nor than the session's own), and only if its
 mean time in pg_stat_statements is at most ``explain_analyze_max_mean_ms``.
 
-The plans come back as ``autoexplain.PlanSample`` (source
+The plans come back as ``PlanSample`` (source
 ``explain_analyze``), the same samples the server log gives, so the
 ``row_misestimate`` rule judges both alike. The candidates are the plans
 collector's (the costliest plain reads of user tables), those never run
@@ -20,14 +20,16 @@ first, then the longest ago.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from pgradar.agent import queries, sqlparse
-from pgradar.agent.autoexplain import PlanSample, plan_sample
+from pgradar.agent import sqlparse
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
-from pgradar.agent.explain import Candidate, PlanContext, candidates, search_path_for, statement_counters
+from pgradar.agent.model.plans import AnalyzeSnapshot, Candidate, PlanSample
+from pgradar.agent.plans import planner
+from pgradar.agent.plans.chooser import PlanContext, candidates
+from pgradar.agent.plans.shapes import statement_counters
+from pgradar.agent.plans.walker import plan_sample
 from pgradar.agent.server import ServerInfo
 
 SOURCE = "explain_analyze"
@@ -38,35 +40,20 @@ class NotStandby(Exception):
     """The server answered that it is not in recovery: nothing was run."""
 
 
-@dataclass(frozen=True, slots=True)
-class AnalyzeSnapshot:
-    taken_at: datetime
-    enabled: bool  # the target's explain_analyze switch
-    plans: tuple[PlanSample, ...]  # the latest sample of each top statement run, kept across cycles
-    skipped: tuple[tuple[int, str], ...] = ()  # (queryid, why) of top statements not run this cycle
-    ran: int = 0  # statements executed under EXPLAIN ANALYZE this cycle
-    budget_exhausted: bool = False
-    seconds: float = 0.0
-
-
 class AnalyzeContext(PlanContext, Protocol):
     """What the collector needs from the runtime (``target._Context``): the plans collector's, and the switch."""
 
     explain_analyze: bool
 
 
-def _q(name: str, server: ServerInfo) -> queries.Query:
-    return queries.resolve("explain", name, server.major)
-
-
 def analyze_statement(session: Session, server: ServerInfo, c: Candidate, timeout_ms: int, now: datetime) -> PlanSample:
     """Run one statement under EXPLAIN ANALYZE in a rolled-back read-only transaction; NotStandby on a primary."""
     with session.rolled_back():
-        guard = session.one(_q("analyze_guard", server), {"ms": timeout_ms})
+        guard = session.one(planner.query("analyze_guard", server), {"ms": timeout_ms})
         if not guard["in_recovery"]:
             raise NotStandby("the server is not in recovery")
-        session.dicts(_q("search_path", server), {"path": search_path_for(c.username)})
-        document = session.with_statement(_q("analyze", server), c.text)[0]["QUERY PLAN"][0]
+        session.dicts(planner.query("search_path", server), {"path": planner.search_path_for(c.username)})
+        document = session.with_statement(planner.query("analyze", server), c.text)[0]["QUERY PLAN"][0]
     return plan_sample(document, c.queryid, c.database, c.text, float(document.get("Execution Time", 0.0)), now, SOURCE)
 
 

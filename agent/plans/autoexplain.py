@@ -41,79 +41,18 @@ import json
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from pgradar.agent.model.plans import DeadlockReport, PlanSample, blank_literals
+from pgradar.agent.plans.walker import plan_sample
 
 _PLAN_START = re.compile(r"duration: ([0-9.]+) ms\s+plan:\s*(.*)$", re.DOTALL)
-_LITERAL = re.compile(r"'(?:[^']|'')*'|\$\d+|\b\d+(?:\.\d+)?\b")
-MAX_NODES = 50  # per plan: the nodes kept (by how far off their estimate is)
-
-
-@dataclass(frozen=True, slots=True)
-class PlanNode:
-    node_type: str
-    schema: str | None
-    relation: str | None  # the scanned relation, or the first one below a join
-    plan_rows: float  # per loop, as the planner estimated
-    actual_rows: float  # per loop, as executed
-    loops: float
-    condition: str | None  # Filter / Index Cond / Hash Cond, for the evidence
-
-    @property
-    def factor(self) -> float:
-        """How many times the estimate is off, in either direction (>= 1)."""
-        high, low = max(self.plan_rows, self.actual_rows), min(self.plan_rows, self.actual_rows)
-        return high / max(low, 1.0)
-
-
-@dataclass(frozen=True, slots=True)
-class PlanSample:
-    queryid: int | None
-    database: str | None  # known from jsonlog; else found through the queryid
-    query: str  # the text as logged (with literals), cut short
-    duration_ms: float
-    nodes: tuple[PlanNode, ...]
-    seen_at: datetime
-    source: str = "auto_explain"  # or "explain_analyze": run by pgradar on a standby (agent.analyze)
-
-    @property
-    def key(self) -> str:
-        return str(self.queryid) if self.queryid is not None else literal_free(self.query)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadlockReport:
-    """One ``deadlock detected`` report of the server log, literals blanked."""
-
-    database: str | None  # known from jsonlog (or a log_line_prefix with %d); else None
-    seen_at: datetime
-    statements: tuple[str, ...]  # each process's statement, as "Process n: ..." says it
-    relations: tuple[str, ...]  # relations the report names ('in relation "accounts"')
-    waits: tuple[str, ...]  # "Process n waits for ShareLock on transaction m; blocked by process k."
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "database": self.database,
-            "seen_at": self.seen_at.isoformat(),
-            "statements": list(self.statements),
-            "relations": list(self.relations),
-            "waits": list(self.waits),
-        }
-
-
 MAX_DEADLOCKS = 20  # reports kept, the latest
 _PROCESS_STATEMENT = re.compile(r"^\s*Process \d+: (.*)$")
 _PROCESS_WAIT = re.compile(r"^\s*(Process \d+ waits for .*)$")
 _IN_RELATION = re.compile(r'relation "((?:[^"]|"")+)"')
 _DB_PREFIX = re.compile(r"\bdb=([^\s,]+)")
 _SEVERITY_FIELD = re.compile(r"\b(DETAIL|HINT|CONTEXT|STATEMENT|ERROR|LOG|WARNING|FATAL|PANIC|NOTICE):  ")
-
-
-def blank_literals(text: str) -> str:
-    """A statement with its literals and parameters blanked (``?``), whitespace collapsed."""
-    return " ".join(_LITERAL.sub("?", text).split())
 
 
 def deadlock_report(detail: str, context: str, database: str | None, seen_at: datetime) -> DeadlockReport:
@@ -126,57 +65,6 @@ def deadlock_report(detail: str, context: str, database: str | None, seen_at: da
             waits.append(m[1].strip())
     relations = tuple(dict.fromkeys(r.replace('""', '"') for r in _IN_RELATION.findall(context)))
     return DeadlockReport(database, seen_at, tuple(statements), relations, tuple(waits))
-
-
-@dataclass(frozen=True, slots=True)
-class AutoExplainSnapshot:
-    taken_at: datetime
-    path: str | None  # None: no log configured for this target
-    plans: tuple[PlanSample, ...]  # the latest plan of each statement kept
-    bytes_read: int = 0
-    deadlocks: tuple[DeadlockReport, ...] = ()  # the latest deadlock reports, oldest first
-
-
-def literal_free(text: str) -> str:
-    """A text with every literal and parameter blanked, for matching a logged text to a normalized one."""
-    return " ".join(_LITERAL.sub("?", text).split()).rstrip(";").lower()
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[PlanNode]:
-    relation = plan.get("Relation Name")
-    schema = plan.get("Schema")
-    children = plan.get("Plans") or []
-    if relation is None:
-        for child in _walk(children):
-            if child.get("Relation Name"):
-                relation, schema = child["Relation Name"], child.get("Schema")
-                break
-    if "Actual Rows" in plan and plan.get("Actual Loops", 0):
-        condition = next(
-            (
-                plan[k]
-                for k in ("Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond", "Join Filter")
-                if k in plan
-            ),
-            None,
-        )
-        yield PlanNode(
-            str(plan.get("Node Type", "")),
-            schema,
-            relation,
-            float(plan.get("Plan Rows", 0)),
-            float(plan["Actual Rows"]),
-            float(plan["Actual Loops"]),
-            condition,
-        )
-    for child in children:
-        yield from _nodes(child)
-
-
-def _walk(plans: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for plan in plans:
-        yield plan
-        yield from _walk(plan.get("Plans") or [])
 
 
 def sample_from(message: str, database: str | None, seen_at: datetime) -> PlanSample | None:
@@ -194,20 +82,6 @@ def sample_from(message: str, database: str | None, seen_at: datetime) -> PlanSa
     return plan_sample(
         doc, int(queryid) if queryid else None, database, str(doc.get("Query Text", "")), float(match[1]), seen_at
     )
-
-
-def plan_sample(
-    doc: dict[str, Any],
-    queryid: int | None,
-    database: str | None,
-    query: str,
-    duration_ms: float,
-    seen_at: datetime,
-    source: str = "auto_explain",
-) -> PlanSample:
-    """A sample from one executed plan (``{"Plan": ...}`` with actual rows), its worst estimates first."""
-    nodes = sorted(_nodes(doc["Plan"]), key=lambda n: -n.factor)[:MAX_NODES]
-    return PlanSample(queryid, database, query[:2000], duration_ms, tuple(nodes), seen_at, source)
 
 
 class LogTail:
@@ -318,7 +192,9 @@ class LogTail:
         lines, self._deadlock = self._deadlock, []
         if not lines:
             return
-        detail, context, field = [], [], None
+        detail: list[str] = []
+        context: list[str] = []
+        field: str | None = None
         for line in lines:
             m = _SEVERITY_FIELD.search(line) if not line.startswith("\t") else None
             if m is not None:
