@@ -442,14 +442,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from pgradar.agent.classifiers.plans import plan_seq_scans
     from pgradar.agent.db import DatabaseError
     from pgradar.agent.explain import plan_statement
+    from pgradar.agent.runner import TargetRunner
     from pgradar.agent.state import TargetState
-    from pgradar.agent.target import TargetRuntime
     from pgradar.exporters.report import render_explain
 
     cfg = load_config(args)
     setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
     target = cfg.targets[0]
-    runtime = TargetRuntime(target, cfg, TargetState(target.name))
+    runtime = TargetRunner(target, cfg, TargetState(target.name))
     try:
         server = runtime.refresh_server()
         session = runtime.session()

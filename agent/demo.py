@@ -42,9 +42,9 @@ from typing import TextIO
 import psycopg
 
 from pgradar.agent.agent import Agent
-from pgradar.agent.collectors import COLLECTOR_NAMES
 from pgradar.agent.config import Config, Listen, TargetConfig
 from pgradar.agent.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
+from pgradar.agent.jobs import COLLECTOR_NAMES
 
 log = logging.getLogger("pgradar.demo")
 

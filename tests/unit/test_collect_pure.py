@@ -4,8 +4,9 @@ import pytest
 
 from pgradar.agent.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
 from pgradar.agent.config import DatabaseFilter
+from pgradar.agent.pool import BACKOFF_MAX_S, backoff_delay
+from pgradar.agent.runner import select_databases
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.target import BACKOFF_MAX_S, backoff_delay, select_databases
 
 
 @pytest.mark.parametrize(
@@ -148,13 +149,14 @@ def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
 def test_first_runs_spread_over_the_start_window() -> None:
     """100 targets: the collectors' first runs spread over the start window (or their interval), in a fixed order."""
     from pgradar.agent.agent import START_SPREAD_S, first_run_offset, spread_window
-    from pgradar.agent.collectors import COLLECTORS
+    from pgradar.agent.jobs import COLLECTOR_INTERVALS
 
-    offsets = [first_run_offset(f"db{n:03d}", c.name, c.default_interval_s) for n in range(100) for c in COLLECTORS]
+    intervals = COLLECTOR_INTERVALS.items()
+    offsets = [first_run_offset(f"db{n:03d}", c, interval) for n in range(100) for c, interval in intervals]
     assert all(0 <= o < START_SPREAD_S for o in offsets)
     per_second = [sum(1 for o in offsets if s <= o < s + 1) for s in range(int(START_SPREAD_S))]
     assert max(per_second) < len(offsets) / 10  # no second holds a tenth of them (all at once: every one)
     assert all(0 <= first_run_offset(f"db{n:03d}", "activity", 15) < 15 for n in range(100))
     assert spread_window(1) == 10.0 and spread_window(100) == START_SPREAD_S  # a sidecar is ready quickly
-    assert max(first_run_offset("db000", c.name, c.default_interval_s, spread_window(1)) for c in COLLECTORS) < 10
+    assert max(first_run_offset("db000", c, interval, spread_window(1)) for c, interval in intervals) < 10
     assert first_run_offset("db000", "indexes", 300) == first_run_offset("db000", "indexes", 300)
