@@ -37,14 +37,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import psycopg
 
 from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config, Listen, TargetConfig
+from pgradar.agent.config import DEFAULTS, Config, Listen, TargetConfig
 from pgradar.agent.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
 from pgradar.agent.jobs import COLLECTOR_NAMES
+
+if TYPE_CHECKING:
+    from pgradar.exporters.http import AgentHTTPServer
 
 log = logging.getLogger("pgradar.demo")
 
@@ -148,7 +151,7 @@ PLANTED = (
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     host: str = "127.0.0.1"
-    port: int = 9188
+    port: int = DEFAULTS.listen.port
     pause_s: float = 240.0  # the standby's replay stays paused this long ...
     resume_s: float = 120.0  # ... then replays this long, and again
     pause_after_s: float = 10.0  # first pause, after the agent started
@@ -366,15 +369,12 @@ class Demo:
         self.sandbox: Sandbox | None = None
         self.workload: Workload | None = None
         self.agent: Agent | None = None
-        self.http: object | None = None
+        self.http: AgentHTTPServer | None = None
         self.primary: Cluster | None = None
         self.standby: Cluster | None = None
 
     def start(self) -> None:
-        from pgradar.exporters.http import AgentHTTPServer
-        from pgradar.exporters.prometheus import registry_for
-        from pgradar.exporters.report import document, render_json
-        from pgradar.exporters.status import status_route
+        from pgradar.exporters.serve import serve
 
         o = self.options
         progress = Progress(self.out, 7)
@@ -404,20 +404,8 @@ class Demo:
             snapshots_kept=KEEP,
             top_statements=20,
         )
-        self.agent = Agent(config)
-        http = AgentHTTPServer(
-            o.host, o.port, registry_for(self.agent.state, config.top_statements), self.agent.healthy, self.agent.ready
-        )
-        self.http = http
-        agent = self.agent
-        http.routes["/problems"] = lambda query, accept: (
-            200,
-            "application/json",
-            render_json(document(agent.state, text_policy=config.statement_text)).encode(),
-        )
-        http.routes["/"] = status_route(agent.state, text_policy=config.statement_text, refresh_s=10)
-        agent.start()
-        http.start()
+        agent = self.agent = Agent(config)
+        http = self.http = serve(agent, config, page_refresh_s=10)
         deadline = time.monotonic() + 60
         while not agent.ready()[0] and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -459,7 +447,7 @@ Ctrl-C stops both servers and the agent and removes {self.sandbox.root}
             self.workload.close()
             self.workload = None
         if self.http is not None:
-            self.http.stop()  # type: ignore[attr-defined]
+            self.http.stop()
             self.http = None
         if self.agent is not None:
             self.agent.stop()
