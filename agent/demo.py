@@ -39,10 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import psycopg
-
 from pgradar.agent.agent import Agent
 from pgradar.agent.config import DEFAULTS, Config, Listen, TargetConfig
+from pgradar.agent.db import DriverError, writing_connection
 from pgradar.agent.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
 from pgradar.agent.jobs import COLLECTOR_NAMES
 
@@ -193,12 +192,12 @@ def prepare_primary(cluster: Cluster, progress: Progress) -> None:
     """The monitoring role (trusted locally), the extension, and the shop with its planted problems."""
     hba = cluster.datadir / "pg_hba.conf"
     hba.write_text(f"host all {AGENT_ROLE} 127.0.0.1/32 trust\n" + hba.read_text())
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+    with writing_connection(cluster.dsn()) as conn:
         conn.execute("SELECT pg_reload_conf()")
         conn.execute(f"CREATE ROLE {AGENT_ROLE} LOGIN IN ROLE pg_monitor, pg_read_all_data")
         conn.execute("CREATE EXTENSION pg_stat_statements")
         conn.execute("CREATE DATABASE shop")
-    with psycopg.connect(cluster.dsn("shop"), autocommit=True) as conn:
+    with writing_connection(cluster.dsn("shop")) as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements")
         conn.execute(SCHEMA)
         progress.begin(
@@ -228,7 +227,7 @@ def _quietly(stop: threading.Event, name: str, body: Callable[[], None]) -> None
     """Run a workload loop; a server going away while the demo stops is not an error."""
     try:
         body()
-    except (psycopg.Error, OSError) as exc:
+    except (DriverError, OSError) as exc:
         if not stop.is_set():
             log.warning("workload %s stopped: %s", name, exc)
 
@@ -260,7 +259,7 @@ class Workload:
 
     def _shop(self) -> None:
         rng = random.Random(8)
-        with psycopg.connect(self.primary.dsn("shop", application_name="shop"), autocommit=True) as conn:
+        with writing_connection(self.primary.dsn("shop", application_name="shop")) as conn:
             while not self.stop.wait(0.25):
                 customer = rng.randint(1, CUSTOMERS)
                 # The hot query: no index on orders.customer_id, so every call reads the whole table.
@@ -270,7 +269,7 @@ class Workload:
 
     def _writer(self) -> None:
         rng = random.Random(9)
-        with psycopg.connect(self.primary.dsn("shop", application_name="writer"), autocommit=True) as conn:
+        with writing_connection(self.primary.dsn("shop", application_name="writer")) as conn:
             while not self.stop.wait(1.0):
                 conn.execute(
                     "INSERT INTO events (customer_id, kind, payload) SELECT %s, 'view', repeat('x', 400) "
@@ -281,7 +280,7 @@ class Workload:
                 conn.execute("DELETE FROM events WHERE id <= (SELECT max(id) - 50000 FROM events)")
 
     def _reports(self) -> None:
-        with psycopg.connect(self.standby.dsn("shop", application_name="reports"), autocommit=True) as conn:
+        with writing_connection(self.standby.dsn("shop", application_name="reports")) as conn:
             while not self.stop.wait(2.0):
                 conn.execute("SELECT region, count(*) FROM customers GROUP BY region")
                 conn.execute("SELECT status, count(*), sum(total) FROM orders GROUP BY status")
@@ -291,7 +290,7 @@ class Workload:
         o = self.options
         if self.stop.wait(o.pause_after_s):
             return
-        with psycopg.connect(self.standby.dsn(), autocommit=True) as conn:
+        with writing_connection(self.standby.dsn()) as conn:
             while True:
                 conn.execute("SELECT pg_wal_replay_pause()")
                 print(
