@@ -64,6 +64,54 @@ def test_select_databases() -> None:
     assert select_databases(found, DatabaseFilter(exclude=("*_test", "postgres"))) == ("app", "reporting")
 
 
+def test_each_target_kind_runs_its_collectors_from_the_registry() -> None:
+    """pgbouncer is a collector of the registry like the others: the runner of a pgbouncer target runs it alone."""
+    from pgradar.agent.config import Config, TargetConfig
+    from pgradar.agent.jobs import COLLECTOR_NAMES
+    from pgradar.agent.registry import spec
+    from pgradar.agent.runner import TargetRunner
+    from pgradar.agent.state import TargetState
+
+    target = TargetConfig("t", "host=localhost")
+    config = Config(targets=(target,))
+    assert TargetRunner(target, config, TargetState("t")).collector_names == COLLECTOR_NAMES
+    assert TargetRunner(target, config, TargetState("b", kind="pgbouncer")).collector_names == ("pgbouncer",)
+    assert not spec("pgbouncer").needs_server and spec("server").refreshes_server
+
+
+def test_a_console_target_is_up_when_its_collector_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server collector on a pgbouncer: a failed connect marks it down, its one collector's read up."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from pgradar.agent import registry
+    from pgradar.agent.config import Config, TargetConfig
+    from pgradar.agent.db import ConnectFailed
+    from pgradar.agent.runner import TargetRunner
+    from pgradar.agent.snapshots import BouncerSnapshot
+    from pgradar.agent.state import TargetState
+
+    target = TargetConfig("b", "host=localhost dbname=pgbouncer")
+    state = TargetState("b", kind="pgbouncer")
+    runner = TargetRunner(target, Config(targets=(), pgbouncers=(target,)), state)
+
+    def refused(database: str | None) -> None:
+        raise ConnectFailed("connection refused")
+
+    monkeypatch.setattr(runner.pool, "_open", refused)
+    runner.run_collector("pgbouncer")
+    assert not state.up and state.collector("pgbouncer").last_error == "cannot connect: connection refused"
+
+    snapshot = BouncerSnapshot(datetime.now(UTC), (), (), (), ())
+    read = replace(registry.spec("pgbouncer"), collect=lambda ctx: snapshot)
+    monkeypatch.setattr(
+        registry, "COLLECTORS", tuple(read if c.name == "pgbouncer" else c for c in registry.COLLECTORS)
+    )
+    runner.run_collector("pgbouncer")
+    assert state.up and state.latest("pgbouncer") is snapshot
+    assert state.collector("pgbouncer").last_error is None
+
+
 def test_backoff_grows_and_caps() -> None:
     delays = [backoff_delay(n) for n in range(1, 12)]
     assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
