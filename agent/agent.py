@@ -22,12 +22,11 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from pgradar.agent.bouncer import BouncerRuntime
 from pgradar.agent.config import Config
 from pgradar.agent.custom_collector import CustomRunner
 from pgradar.agent.observation import observe, with_peers
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import AgentState, TargetState
-from pgradar.agent.target import TargetRuntime
 
 log = logging.getLogger("pgradar.agent")
 
@@ -56,15 +55,15 @@ class Agent:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.state = AgentState()
-        self.runtimes: dict[str, TargetRuntime] = {}
+        self.runtimes: dict[str, TargetRunner] = {}
         for target in config.owned(config.targets):
             state = TargetState(target.name, keep=config.snapshots_kept)
             self.state.targets[target.name] = state
-            self.runtimes[target.name] = TargetRuntime(target, config, state)
+            self.runtimes[target.name] = TargetRunner(target, config, state)
         for target in config.owned(config.pgbouncers):
             state = TargetState(target.name, keep=config.snapshots_kept, kind="pgbouncer")
             self.state.targets[target.name] = state
-            self.runtimes[target.name] = BouncerRuntime(target, config, state)
+            self.runtimes[target.name] = TargetRunner(target, config, state)
         # Custom SQL collectors: their own sessions and status, one job per target and query.
         self.custom: dict[str, CustomRunner] = (
             {t.name: CustomRunner(t, config, self.state.targets[t.name]) for t in config.owned(config.targets)}
@@ -125,7 +124,7 @@ class Agent:
         )
         log.info("watching %d target(s)%s: %s", len(self.runtimes), shard, ", ".join(self.runtimes))
 
-    def _run(self, runtime: TargetRuntime, collector: str, first: float, interval: float) -> None:
+    def _run(self, runtime: TargetRunner, collector: str, first: float, interval: float) -> None:
         """A scheduled run: how late it started (against its fixed grid of due times), then the run."""
         lateness = (time.time() - first) % interval
         status = runtime.state.collector(collector)

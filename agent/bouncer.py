@@ -1,8 +1,9 @@
 """pgbouncer targets: its admin console polled on the same scheduler as the servers.
 
 A pgbouncer is a target like a server (``pgradar_up``, collector health,
-backoff, classification), with one collector, ``pgbouncer``, that reads SHOW
-POOLS, DATABASES, STATS and CONFIG. Their columns change between pgbouncer
+backoff, classification), with one collector, ``pgbouncer`` (in the
+registry, for targets of kind pgbouncer), that reads SHOW POOLS, DATABASES,
+STATS and CONFIG. Their columns change between pgbouncer
 releases, so rows are read by column name and a missing column reads as 0.
 pgbouncer's own admin pseudo-database is left out: it is the console pgradar
 itself uses.
@@ -12,14 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pgradar.agent import queries
-from pgradar.agent.db import ConnectFailed, Session, connect_bouncer
+from pgradar.agent.db import ConnectFailed, Session, SessionSettings, connect_bouncer
 from pgradar.agent.snapshots import BouncerDatabase, BouncerSnapshot, BouncerStat, PoolStat
-from pgradar.agent.target import TargetRuntime
 
-COLLECTOR = "pgbouncer"
 ADMIN_DATABASE = "pgbouncer"
 SQL_VERSION = 1  # agent/sql/pgbouncer/<command>.1.sql: pgbouncer 1.x
 US = 1_000_000.0  # pgbouncer counts times in microseconds
@@ -101,30 +100,29 @@ def console_hint(message: str) -> str:
     return message
 
 
-def collect_pgbouncer(session: Session, now: datetime) -> BouncerSnapshot:
+class ConsoleContext(Protocol):
+    """What the pgbouncer collector needs of its job: the console session and the time of the read."""
+
+    now: datetime
+
+    def session(self, database: str | None = None) -> Session: ...
+
+
+def open_console(dsn: str, settings: SessionSettings) -> Session:
+    """A session to the admin console; a refused role gets the fix in the message."""
+    try:
+        return connect_bouncer(dsn, settings)
+    except ConnectFailed as exc:
+        raise ConnectFailed(console_hint(str(exc))) from None
+
+
+def collect_pgbouncer(ctx: ConsoleContext) -> BouncerSnapshot:
+    session = ctx.session()
+
     def show(command: str) -> list[dict[str, Any]]:
         return session.dicts(queries.resolve("pgbouncer", command, SQL_VERSION))
 
     config = tuple((_str(r, "key"), _str(r, "value")) for r in show("config"))
     return BouncerSnapshot(
-        now, parse_pools(show("pools")), parse_databases(show("databases")), parse_stats(show("stats")), config
+        ctx.now, parse_pools(show("pools")), parse_databases(show("databases")), parse_stats(show("stats")), config
     )
-
-
-class BouncerRuntime(TargetRuntime):
-    """One pgbouncer: one admin-console session, the ``pgbouncer`` collector."""
-
-    collector_names = (COLLECTOR,)
-
-    def _open(self, database: str | None) -> Session:
-        try:
-            return connect_bouncer(self.target.dsn, self.settings)
-        except ConnectFailed as exc:
-            raise ConnectFailed(console_hint(str(exc))) from None
-
-    def _collect(self, name: str, now: datetime) -> BouncerSnapshot:
-        snapshot = collect_pgbouncer(self.session(), now)
-        with self.state.lock:
-            self.state.up = True
-            self.state.last_error = None
-        return snapshot

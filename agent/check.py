@@ -22,7 +22,7 @@ from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, DatabaseFilter
 from pgradar.agent.db import DatabaseError
 from pgradar.agent.ignores import exit_code
-from pgradar.agent.target import TargetRuntime
+from pgradar.agent.runner import TargetRunner
 from pgradar.exporters.ci_formats import append_step_summary, render_check
 from pgradar.exporters.report import document
 
@@ -64,11 +64,11 @@ def scoped(cfg: Config, database: str | None) -> Config:
     return replace(cfg, targets=tuple(replace(t, databases=only) for t in cfg.targets))
 
 
-def _postgres(agent: Agent) -> dict[str, TargetRuntime]:
+def _postgres(agent: Agent) -> dict[str, TargetRunner]:
     return {name: rt for name, rt in agent.runtimes.items() if rt.state.kind == "postgresql"}
 
 
-def _identity(name: str, runtime: TargetRuntime) -> baselines.Identity:
+def _identity(name: str, runtime: TargetRunner) -> baselines.Identity:
     try:
         return gate.identity_of(runtime)
     except DatabaseError as exc:

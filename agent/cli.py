@@ -26,6 +26,7 @@ from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
+DEMO_LISTEN = f"127.0.0.1:{configuration.DEFAULTS.listen.port}"  # the demo's servers are local: so is its page
 # Judged on counter differences: in one pass of ``check`` over the counters since their reset (or a
 # baseline, or ``--window``); in ``run`` between polls.
 INTERVAL_KINDS = (
@@ -94,7 +95,7 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
         "--top-statements",
         metavar="N",
         help="per-statement series only for the N costliest statements of each interval "
-        "(default 50); the rest are summed per database",
+        f"(default {configuration.DEFAULTS.top_statements}); the rest are summed per database",
     )
     g.add_argument(
         "--explain-analyze",
@@ -110,7 +111,11 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
         help="watch only the targets whose name hashes to I of N (0 <= I < N; 'ordinal/N' takes I "
         "from the host name's -<n> suffix, as in a StatefulSet); PGRADAR_SHARD, shard:",
     )
-    p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING or ERROR")
+    p.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        help=f"DEBUG, INFO, WARNING or ERROR (default {configuration.DEFAULTS.log_level})",
+    )
 
 
 def _add_custom_flag(p: argparse.ArgumentParser) -> None:
@@ -154,7 +159,11 @@ def build_parser() -> Parser:
     )
     _add_target_flags(run)
     _add_custom_flag(run)
-    run.add_argument("--listen", metavar="[HOST]:PORT", help="where to serve HTTP (default :9188; PGRADAR_LISTEN)")
+    run.add_argument(
+        "--listen",
+        metavar="[HOST]:PORT",
+        help=f"where to serve HTTP (default {configuration.DEFAULTS.listen}; PGRADAR_LISTEN)",
+    )
     run.add_argument(
         "--web.config.file",
         dest="web_config",
@@ -253,8 +262,8 @@ def build_parser() -> Parser:
     demo.add_argument(
         "--listen",
         metavar="[HOST]:PORT",
-        default="127.0.0.1:9188",
-        help="where the agent serves /, /metrics and /problems (default 127.0.0.1:9188)",
+        default=DEMO_LISTEN,
+        help=f"where the agent serves /, /metrics and /problems (default {DEMO_LISTEN})",
     )
     demo.add_argument(
         "--replay-pause",
@@ -322,41 +331,21 @@ def setup_logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-
     from pgradar.agent.agent import Agent
     from pgradar.exporters import webconfig
-    from pgradar.exporters.http import AgentHTTPServer
-    from pgradar.exporters.prometheus import registry_for
-    from pgradar.exporters.report import document, render_json
-    from pgradar.exporters.status import status_route
+    from pgradar.exporters.serve import serve
 
     cfg = load_config(args)
     web = webconfig.load(args.web_config) if args.web_config else None
     setup_logging(cfg.log_level)
     agent = Agent(cfg)
-    registry = registry_for(agent.state, cfg.top_statements, cfg.top_tables, cfg.top_indexes)
-    if agent.custom:
-        from pgradar.exporters.custom import CustomCollector
-
-        registry.register(CustomCollector(agent.custom.values()))
-    try:
-        http = AgentHTTPServer(cfg.listen.host, cfg.listen.port, registry, agent.healthy, agent.ready, web)
-    except OSError as exc:
-        raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
-    http.routes["/problems"] = lambda query, accept: (
-        200,
-        "application/json",
-        render_json(document(agent.state, text_policy=cfg.statement_text)).encode(),
-    )
-    http.routes["/"] = status_route(agent.state, text_policy=cfg.statement_text)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    # Every job changes what /metrics shows: render then, not on each scrape.
-    agent.scheduler.add_listener(http.render_in_background(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-    agent.start()
-    http.start()
+    try:
+        http = serve(agent, cfg, web)
+    except OSError as exc:
+        raise configuration.ConfigError(f"--listen {cfg.listen}: cannot listen: {exc.strerror}") from None
     scheme = "https" if web is not None and web.tls is not None else "http"
     logging.getLogger("pgradar").info(
         "serving %s://%s:%d/metrics%s",
@@ -442,14 +431,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from pgradar.agent.classifiers.plans import plan_seq_scans
     from pgradar.agent.db import DatabaseError
     from pgradar.agent.plans.generic import plan_statement
+    from pgradar.agent.runner import TargetRunner
     from pgradar.agent.state import TargetState
-    from pgradar.agent.target import TargetRuntime
     from pgradar.exporters.report import render_explain
 
     cfg = load_config(args)
     setup_logging("ERROR" if cfg.log_level == "INFO" else cfg.log_level)
     target = cfg.targets[0]
-    runtime = TargetRuntime(target, cfg, TargetState(target.name))
+    runtime = TargetRunner(target, cfg, TargetState(target.name))
     try:
         server = runtime.refresh_server()
         session = runtime.session()

@@ -10,7 +10,6 @@ message; the runtime switches that collector off and keeps the others going.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,7 +18,6 @@ from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot
 from pgradar.agent.plans.analyze import AnalyzeContext, NotStandby, analyze_statements
 from pgradar.agent.plans.autoexplain import LogTail
-from pgradar.agent.plans.generic import collect_plans
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.snapshots import (
     ActivityGroup,
@@ -390,42 +388,3 @@ def _lock_relations(ctx: CollectContext, rows: list[SessionStat]) -> list[Relati
             continue
         names += [RelationName(dbid, int(f["relid"]), f["schema"], f["relation"]) for f in found]
     return names
-
-
-# --- the registry -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CollectorSpec:
-    name: str
-    collect: Callable[[CollectContext], Any]
-    default_interval_s: float
-    why: str
-
-
-COLLECTORS: tuple[CollectorSpec, ...] = (
-    CollectorSpec("server", collect_server, 15, "reachability, version, role, databases"),
-    CollectorSpec("activity", collect_activity, 15, "sessions by state and wait"),
-    CollectorSpec("database", collect_database, 30, "pg_stat_database, sizes, XID age"),
-    CollectorSpec("statements", collect_statements, 30, "pg_stat_statements"),
-    CollectorSpec("tables", collect_tables, 60, "pg_stat_user_tables in every database"),
-    CollectorSpec("indexes", collect_indexes, 300, "pg_stat_user_indexes in every database"),
-    CollectorSpec("settings", collect_settings, 300, "settings classification needs"),
-    CollectorSpec("sizes", collect_sizes, 300, "table and database sizes (file-system calls, so less often)"),
-    CollectorSpec("foreign_keys", collect_foreign_keys, 300, "foreign keys and the indexes that serve them"),
-    CollectorSpec("plans", collect_plans, 60, "generic plans of the costliest statements (EXPLAIN), index advice"),
-    CollectorSpec("replication", collect_replication, 15, "standbys, slots, WAL receiver and replay"),
-    CollectorSpec("sessions", collect_sessions, 15, "connections, idle transactions, long statements, locks"),
-    CollectorSpec("auto_explain", collect_auto_explain, 30, "auto_explain plans from the server log, if named"),
-    CollectorSpec(
-        "explain_analyze",
-        collect_explain_analyze,
-        300,
-        "EXPLAIN ANALYZE of parameterless top reads on a standby, if turned on",
-    ),
-)
-COLLECTOR_NAMES = tuple(c.name for c in COLLECTORS)
-
-
-def spec(name: str) -> CollectorSpec:
-    return next(c for c in COLLECTORS if c.name == name)

@@ -27,7 +27,6 @@ from pgradar.agent.thresholds import Thresholds, with_overrides
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ENV_PREFIX = "PGRADAR_"
-DEFAULT_LISTEN = ":9188"
 # The DSN helpers live with the driver (pgradar.agent.db, psycopg): imported where a DSN is parsed, so
 # that importing this module (as ``pgradar --help`` does) loads no driver.
 
@@ -124,6 +123,10 @@ class Config:
         if job in self.intervals:
             return self.intervals[job]
         return JOB_INTERVALS[job] if job in JOB_INTERVALS else COLLECTOR_INTERVALS[job]
+
+
+# Every default of the configuration, once: the file, the environment, the flags and --help read them here.
+DEFAULTS = Config(targets=())
 
 
 # --- the schema ----------------------------------------------------------------------
@@ -473,10 +476,10 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
     )
     target_items: list[dict[str, Any]] = list(data.get("targets", []))
     bouncer_items: list[dict[str, Any]] = list(data.get("pgbouncers", []))
-    listen = data.get("listen", DEFAULT_LISTEN)
+    listen = data.get("listen", str(DEFAULTS.listen))
     intervals = dict(data.get("intervals", {}))
-    top = data.get("limits", {}).get("top_statements", 50)
-    level = data.get("log_level", "INFO")
+    top = data.get("limits", {}).get("top_statements", DEFAULTS.top_statements)
+    level = data.get("log_level", DEFAULTS.log_level)
     analyze = data.get("explain_analyze")
     analyze_everywhere = None  # set by the environment or a flag: every target, whatever the file says
     shard_text = data.get("shard")
@@ -512,12 +515,12 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         listen_at = parse_listen(str(listen))
     except ConfigError as exc:
         errors.append(str(exc))
-        listen_at = Listen("", 9188)
+        listen_at = DEFAULTS.listen
     timeouts = data.get("timeouts", {})
     custom_set = _custom(
         data.get("custom_queries", []),
         [f for layer in layers for f in layer.custom_query_files],
-        custom.Defaults(session_timeout_s=int(timeouts.get("statement_ms", 10_000)) / 1000),
+        custom.Defaults(session_timeout_s=int(timeouts.get("statement_ms", DEFAULTS.statement_timeout_ms)) / 1000),
         errors,
     )
     if errors:
@@ -529,16 +532,16 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         listen=listen_at,
         intervals=intervals,
         top_statements=int(top),
-        top_tables=int(limits.get("top_tables", 200)),
-        top_indexes=int(limits.get("top_indexes", 200)),
-        snapshots_kept=int(data.get("snapshots_kept", 5)),
-        connect_timeout_s=int(timeouts.get("connect_seconds", 5)),
-        statement_timeout_ms=int(timeouts.get("statement_ms", 10_000)),
-        lock_timeout_ms=int(timeouts.get("lock_ms", 1_000)),
+        top_tables=int(limits.get("top_tables", DEFAULTS.top_tables)),
+        top_indexes=int(limits.get("top_indexes", DEFAULTS.top_indexes)),
+        snapshots_kept=int(data.get("snapshots_kept", DEFAULTS.snapshots_kept)),
+        connect_timeout_s=int(timeouts.get("connect_seconds", DEFAULTS.connect_timeout_s)),
+        statement_timeout_ms=int(timeouts.get("statement_ms", DEFAULTS.statement_timeout_ms)),
+        lock_timeout_ms=int(timeouts.get("lock_ms", DEFAULTS.lock_timeout_ms)),
         log_level=str(level),
         statement_text=TextPolicy(
-            int(data.get("statement_text", {}).get("max_length", 200)),
-            bool(data.get("statement_text", {}).get("hide", False)),
+            int(data.get("statement_text", {}).get("max_length", DEFAULTS.statement_text.max_length)),
+            bool(data.get("statement_text", {}).get("hide", DEFAULTS.statement_text.hide)),
         ),
         ignore=tuple(data.get("ignore", ())),
         custom_queries=custom_set,

@@ -25,9 +25,9 @@ from pgradar.agent import custom_queries as custom
 from pgradar.agent import queries
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, parse_dsn
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 
 log = logging.getLogger("pgradar.custom")
 
@@ -82,12 +82,12 @@ class CustomRunner:
     status: dict[str, QueryStatus] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: int = 0  # bumped on every change, so the exporter renders again only then
-    _sessions: TargetRuntime | None = None
+    _sessions: TargetRunner | None = None
     _logged: dict[str, str] = field(default_factory=dict)
     _database_locks: dict[str | None, threading.Lock] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._sessions = TargetRuntime(self.target, self.config, TargetState(self.target.name))
+        self._sessions = TargetRunner(self.target, self.config, TargetState(self.target.name))
         for query in self.config.custom_queries:
             self.status[query.name] = QueryStatus()
 
@@ -116,7 +116,7 @@ class CustomRunner:
         except QueryFailed as exc:
             if exc.connection_lost:
                 assert self._sessions is not None
-                self._sessions.drop_session(None)
+                self._sessions.pool.drop(None)
             stop = exc.sqlstate == READ_ONLY_SQLSTATE
             what = (
                 "tried to write (pgradar's sessions are read-only); stopped until restart"

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg import ClientCursor, sql
@@ -24,7 +24,10 @@ from psycopg.rows import RowFactory, RowMaker, class_row, dict_row
 
 from pgradar.agent.queries import Query, marked, resolve
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # rows are read into dataclasses (dataclass_row)
 
 APPLICATION_NAME = "pgradar"
 SESSION_SQL_MAJOR = 13  # agent/sql/session: transaction commands, the same on every version
@@ -156,7 +159,7 @@ def safe_dsn(dsn: str) -> str:
     except psycopg.ProgrammingError:
         return "<unparsable dsn>"
     params.pop("password", None)
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 _URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
@@ -196,7 +199,7 @@ def dataclass_row(cls: type[T]) -> RowFactory[T]:
     query whose columns are in another order still works, by keyword.
     """
     by_keyword = class_row(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    fields = [f.name for f in dataclasses.fields(cls)]
 
     def factory(cursor: Any) -> RowMaker[T]:
         names = [c.name for c in cursor.description or ()]
@@ -236,11 +239,11 @@ class Session:
     def close(self) -> None:
         self._conn.close()
 
-    def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.Composable:
+    def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.SQL | sql.Composed:
         text = marked(query.text if isinstance(query, Query) else query)
         if identifiers:
-            return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})  # type: ignore[arg-type]
-        return sql.SQL(text)  # type: ignore[arg-type]
+            return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+        return sql.SQL(text)
 
     def _execute(
         self,
@@ -291,7 +294,7 @@ class Session:
         in the text is left alone.
         """
         parts: dict[str, sql.Composable] = {k: sql.Identifier(v) for k, v in identifiers.items()}
-        composed = sql.SQL(marked(query.text)).format(statement=sql.SQL(statement), **parts)  # type: ignore[arg-type]
+        composed = sql.SQL(marked(query.text)).format(statement=sql.SQL(statement), **parts)
         try:
             with self._conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(composed, params)
@@ -310,7 +313,7 @@ class Session:
         """
         try:
             with self._conn.cursor() as cur:
-                cur.execute(sql.SQL(text), prepare=True)  # type: ignore[arg-type]
+                cur.execute(sql.SQL(text), prepare=True)
                 names = tuple(c.name for c in cur.description or ())
                 return names, cur.fetchall() if cur.description is not None else []
         except psycopg.Error as exc:
@@ -385,6 +388,19 @@ def connect(dsn: str, settings: SessionSettings, dbname: str | None = None) -> S
     return Session(conn, dsn)
 
 
+# What the driver raises: for code that drives a server itself (the demo's set-up and workload).
+DriverError = psycopg.Error
+
+
+def writing_connection(dsn: str) -> psycopg.Connection[Any]:
+    """A plain autocommit connection that may write, for the demo's set-up and workload.
+
+    Never the agent's: the agent reads through ``connect``'s read-only,
+    time-limited sessions. It lives here so that one module talks to the driver.
+    """
+    return psycopg.connect(dsn, autocommit=True)
+
+
 def admin_command(text: str) -> str:
     """A SQL file's text as pgbouncer's admin console takes it: without comment lines."""
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
@@ -393,8 +409,8 @@ def admin_command(text: str) -> str:
 class BouncerSession(Session):
     """A session to pgbouncer's admin console: SHOW commands, no parameters, no comments."""
 
-    def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.Composable:
-        return sql.SQL(admin_command(query.text if isinstance(query, Query) else query))  # type: ignore[arg-type]
+    def _compose(self, query: Query | str, identifiers: Mapping[str, str]) -> sql.SQL | sql.Composed:
+        return sql.SQL(admin_command(query.text if isinstance(query, Query) else query))
 
 
 def connect_bouncer(dsn: str, settings: SessionSettings) -> BouncerSession:

@@ -37,14 +37,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
-
-import psycopg
+from typing import TYPE_CHECKING, TextIO
 
 from pgradar.agent.agent import Agent
-from pgradar.agent.collectors import COLLECTOR_NAMES
-from pgradar.agent.config import Config, Listen, TargetConfig
+from pgradar.agent.config import DEFAULTS, Config, Listen, TargetConfig
+from pgradar.agent.db import DriverError, writing_connection
 from pgradar.agent.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
+from pgradar.agent.jobs import COLLECTOR_NAMES
+
+if TYPE_CHECKING:
+    from pgradar.exporters.http import AgentHTTPServer
 
 log = logging.getLogger("pgradar.demo")
 
@@ -148,7 +150,7 @@ PLANTED = (
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     host: str = "127.0.0.1"
-    port: int = 9188
+    port: int = DEFAULTS.listen.port
     pause_s: float = 240.0  # the standby's replay stays paused this long ...
     resume_s: float = 120.0  # ... then replays this long, and again
     pause_after_s: float = 10.0  # first pause, after the agent started
@@ -190,12 +192,12 @@ def prepare_primary(cluster: Cluster, progress: Progress) -> None:
     """The monitoring role (trusted locally), the extension, and the shop with its planted problems."""
     hba = cluster.datadir / "pg_hba.conf"
     hba.write_text(f"host all {AGENT_ROLE} 127.0.0.1/32 trust\n" + hba.read_text())
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+    with writing_connection(cluster.dsn()) as conn:
         conn.execute("SELECT pg_reload_conf()")
         conn.execute(f"CREATE ROLE {AGENT_ROLE} LOGIN IN ROLE pg_monitor, pg_read_all_data")
         conn.execute("CREATE EXTENSION pg_stat_statements")
         conn.execute("CREATE DATABASE shop")
-    with psycopg.connect(cluster.dsn("shop"), autocommit=True) as conn:
+    with writing_connection(cluster.dsn("shop")) as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements")
         conn.execute(SCHEMA)
         progress.begin(
@@ -225,7 +227,7 @@ def _quietly(stop: threading.Event, name: str, body: Callable[[], None]) -> None
     """Run a workload loop; a server going away while the demo stops is not an error."""
     try:
         body()
-    except (psycopg.Error, OSError) as exc:
+    except (DriverError, OSError) as exc:
         if not stop.is_set():
             log.warning("workload %s stopped: %s", name, exc)
 
@@ -257,7 +259,7 @@ class Workload:
 
     def _shop(self) -> None:
         rng = random.Random(8)
-        with psycopg.connect(self.primary.dsn("shop", application_name="shop"), autocommit=True) as conn:
+        with writing_connection(self.primary.dsn("shop", application_name="shop")) as conn:
             while not self.stop.wait(0.25):
                 customer = rng.randint(1, CUSTOMERS)
                 # The hot query: no index on orders.customer_id, so every call reads the whole table.
@@ -267,7 +269,7 @@ class Workload:
 
     def _writer(self) -> None:
         rng = random.Random(9)
-        with psycopg.connect(self.primary.dsn("shop", application_name="writer"), autocommit=True) as conn:
+        with writing_connection(self.primary.dsn("shop", application_name="writer")) as conn:
             while not self.stop.wait(1.0):
                 conn.execute(
                     "INSERT INTO events (customer_id, kind, payload) SELECT %s, 'view', repeat('x', 400) "
@@ -278,7 +280,7 @@ class Workload:
                 conn.execute("DELETE FROM events WHERE id <= (SELECT max(id) - 50000 FROM events)")
 
     def _reports(self) -> None:
-        with psycopg.connect(self.standby.dsn("shop", application_name="reports"), autocommit=True) as conn:
+        with writing_connection(self.standby.dsn("shop", application_name="reports")) as conn:
             while not self.stop.wait(2.0):
                 conn.execute("SELECT region, count(*) FROM customers GROUP BY region")
                 conn.execute("SELECT status, count(*), sum(total) FROM orders GROUP BY status")
@@ -288,7 +290,7 @@ class Workload:
         o = self.options
         if self.stop.wait(o.pause_after_s):
             return
-        with psycopg.connect(self.standby.dsn(), autocommit=True) as conn:
+        with writing_connection(self.standby.dsn()) as conn:
             while True:
                 conn.execute("SELECT pg_wal_replay_pause()")
                 print(
@@ -366,15 +368,12 @@ class Demo:
         self.sandbox: Sandbox | None = None
         self.workload: Workload | None = None
         self.agent: Agent | None = None
-        self.http: object | None = None
+        self.http: AgentHTTPServer | None = None
         self.primary: Cluster | None = None
         self.standby: Cluster | None = None
 
     def start(self) -> None:
-        from pgradar.exporters.http import AgentHTTPServer
-        from pgradar.exporters.prometheus import registry_for
-        from pgradar.exporters.report import document, render_json
-        from pgradar.exporters.status import status_route
+        from pgradar.exporters.serve import serve
 
         o = self.options
         progress = Progress(self.out, 7)
@@ -404,20 +403,8 @@ class Demo:
             snapshots_kept=KEEP,
             top_statements=20,
         )
-        self.agent = Agent(config)
-        http = AgentHTTPServer(
-            o.host, o.port, registry_for(self.agent.state, config.top_statements), self.agent.healthy, self.agent.ready
-        )
-        self.http = http
-        agent = self.agent
-        http.routes["/problems"] = lambda query, accept: (
-            200,
-            "application/json",
-            render_json(document(agent.state, text_policy=config.statement_text)).encode(),
-        )
-        http.routes["/"] = status_route(agent.state, text_policy=config.statement_text, refresh_s=10)
-        agent.start()
-        http.start()
+        agent = self.agent = Agent(config)
+        http = self.http = serve(agent, config, page_refresh_s=10)
         deadline = time.monotonic() + 60
         while not agent.ready()[0] and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -459,7 +446,7 @@ Ctrl-C stops both servers and the agent and removes {self.sandbox.root}
             self.workload.close()
             self.workload = None
         if self.http is not None:
-            self.http.stop()  # type: ignore[attr-defined]
+            self.http.stop()
             self.http = None
         if self.agent is not None:
             self.agent.stop()

@@ -326,7 +326,7 @@ def wait_listening(port: int, timeout: float) -> None:
 
 
 def _expected_jobs() -> tuple[str, ...]:
-    from pgradar.agent.collectors import COLLECTOR_NAMES
+    from pgradar.agent.jobs import COLLECTOR_NAMES
 
     return (*COLLECTOR_NAMES, "classify")  # pgbouncer jobs exist only for pgbouncer targets
 

@@ -20,7 +20,7 @@ from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation
 from pgradar.agent.findings import Finding
 from pgradar.agent.observation import observe
-from pgradar.agent.target import TargetRuntime
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import Thresholds
 
@@ -144,7 +144,7 @@ def watch(
         agent.stop()
 
 
-def collect_and_classify(rt: TargetRuntime, collectors: tuple[str, ...]) -> list[Finding]:
+def collect_and_classify(rt: TargetRunner, collectors: tuple[str, ...]) -> list[Finding]:
     """Run the collectors of one target (each must succeed), then classify its state as of now."""
     for name in collectors:
         rt.run_collector(name)

@@ -17,9 +17,9 @@ from support import monitor_dsn, superuser
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.embedded import Cluster
+from pgradar.agent.runner import JobContext, TargetRunner
 from pgradar.agent.snapshots import IndexStat
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime, _Context
 
 DB = "catalog_changes"
 
@@ -49,18 +49,18 @@ def _without_counters(r: IndexStat) -> IndexStat:
     )
 
 
-def _poll(rt: TargetRuntime) -> tuple[list[IndexStat], list[IndexStat]]:
+def _poll(rt: TargetRunner) -> tuple[list[IndexStat], list[IndexStat]]:
     """The tracked read (the collector as scheduled) and a full read right after it."""
     rt.run_collector("indexes")
     assert rt.state.collector("indexes").last_error is None, rt.state.collector("indexes").last_error
     tracked = rt.state.latest("indexes").indexes
     assert rt.state.server is not None
-    full = collectors.collect_indexes_full(_Context(rt, rt.state.server, datetime.now(UTC))).indexes
+    full = collectors.collect_indexes_full(JobContext(rt, rt.state.server, datetime.now(UTC))).indexes
     key = lambda r: r.indexrelid  # noqa: E731
     return (sorted(map(_without_counters, tracked), key=key), sorted(map(_without_counters, full), key=key))
 
 
-def _definitions(rt: TargetRuntime) -> dict[int, object]:
+def _definitions(rt: TargetRunner) -> dict[int, object]:
     return {oid: d for oid, (_, d) in rt.state.catalog[("indexes", DB)].items()}
 
 
@@ -78,7 +78,7 @@ def db(heavy_pg: Cluster) -> Cluster:
 
 def test_tracked_index_reads_equal_a_full_read_through_ddl(db: Cluster) -> None:
     target = TargetConfig("t", monitor_dsn(db), databases=DatabaseFilter(include=(DB,)))
-    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    rt = TargetRunner(target, Config(targets=(target,)), TargetState("t"))
     try:
         tracked, full = _poll(rt)
         assert tracked == full and len(full) == 5  # 2 primary keys, 2 on orders, 1 on the partition

@@ -8,12 +8,12 @@ from __future__ import annotations
 import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
-from pgradar.agent import collectors
+from pgradar.agent import jobs
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 
 SCHEMA_SQL = """
 DROP SCHEMA IF EXISTS "Sales Data" CASCADE;
@@ -29,9 +29,9 @@ ANALYZE "Sales Data"."Orders";
 """
 
 
-def runtime_for(cluster: Cluster) -> TargetRuntime:
+def runtime_for(cluster: Cluster) -> TargetRunner:
     config = Config(targets=(TargetConfig("t", monitor_dsn(cluster)),))
-    return TargetRuntime(config.targets[0], config, TargetState("t"))
+    return TargetRunner(config.targets[0], config, TargetState("t"))
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def app(pg: Cluster) -> Cluster:
 
 def test_every_collector_runs(app: Cluster) -> None:
     rt = runtime_for(app)
-    for name in collectors.COLLECTOR_NAMES:
+    for name in jobs.COLLECTOR_NAMES:
         rt.run_collector(name)
         status = rt.state.collector(name)
         assert status.last_error is None and status.enabled, (name, status)

@@ -17,8 +17,8 @@ from pgradar.agent.classifiers.plans import plan_seq_scans
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.plans import PlansSnapshot
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT
 
 SCHEMA = """
@@ -55,7 +55,7 @@ def planted(pg: Cluster) -> Iterator[Cluster]:
 
 def test_generic_plans_and_advice(planted: Cluster) -> None:
     config = Config(targets=(TargetConfig("t", monitor_dsn(planted)),))
-    rt = TargetRuntime(config.targets[0], config, TargetState("t"))
+    rt = TargetRunner(config.targets[0], config, TargetState("t"))
     try:
         for name in ("server", "statements", "plans"):
             rt.run_collector(name)

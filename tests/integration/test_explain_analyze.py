@@ -20,8 +20,8 @@ from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
 from pgradar.agent.model.plans import AnalyzeSnapshot
 from pgradar.agent.observation import observe
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 
 ROWS = 50_000
 SCHEMA = f"""
@@ -87,9 +87,9 @@ def queryid(cluster: Cluster, text: str) -> str:
     return str(row[0])
 
 
-def one_pass(cluster: Cluster, analyze: bool) -> tuple[TargetRuntime, list[Finding]]:
+def one_pass(cluster: Cluster, analyze: bool) -> tuple[TargetRunner, list[Finding]]:
     target = TargetConfig("t", monitor_dsn(cluster), explain_analyze=analyze)
-    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    rt = TargetRunner(target, Config(targets=(target,)), TargetState("t"))
     for name in ("server", "statements", "explain_analyze"):
         rt.run_collector(name)
     findings, errors = classify(observe(rt.state, datetime.now(UTC)), rt.target.thresholds)

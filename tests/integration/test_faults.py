@@ -13,8 +13,8 @@ from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
     config = Config(
         targets=(TargetConfig("t", monitor_dsn(fresh_pg)),), statement_timeout_ms=1000, lock_timeout_ms=5000
     )
-    runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
+    runtime = TargetRunner(config.targets[0], config, TargetState("t"))
     for name in ("server", "sizes", "tables", "database"):
         runtime.run_collector(name)
     assert any(z.relid for z in runtime.state.latest("sizes").tables if z.database == "app")
@@ -90,7 +90,7 @@ def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
 
 def test_resets_never_make_counters_go_backwards(fresh_pg: Cluster) -> None:
     config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),))
-    runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
+    runtime = TargetRunner(config.targets[0], config, TargetState("t"))
     runtime.run_collector("server")
     seen: list[float] = []
 
@@ -120,7 +120,7 @@ def test_resets_never_make_counters_go_backwards(fresh_pg: Cluster) -> None:
 def test_killed_and_back(fresh_pg: Cluster) -> None:
     """The server killed mid-run and restarted: reconnect, no negative deltas across the gap."""
     config = Config(targets=(TargetConfig("t", monitor_dsn(fresh_pg)),))
-    runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
+    runtime = TargetRunner(config.targets[0], config, TargetState("t"))
     for name in ("server", "statements", "tables"):
         runtime.run_collector(name)
     fresh_pg.stop("immediate")
@@ -147,7 +147,7 @@ def test_killed_and_back(fresh_pg: Cluster) -> None:
 
 def test_a_retry_in_progress_does_not_block_other_threads(black_hole: int) -> None:
     config = Config(targets=(TargetConfig("silent", f"host=127.0.0.1 port={black_hole} user=x"),), connect_timeout_s=2)
-    runtime = TargetRuntime(config.targets[0], config, TargetState("silent"))
+    runtime = TargetRunner(config.targets[0], config, TargetState("silent"))
     runtime.run_collector("server")  # the first attempt times out: the link is now failing
     time.sleep(1.2)  # past the first backoff step
     retry = threading.Thread(target=runtime.run_collector, args=("server",))

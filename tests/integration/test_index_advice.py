@@ -25,8 +25,8 @@ from support import MONITOR_ROLE, collect_and_classify, monitor_dsn, superuser
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.plans import PlansSnapshot
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -68,7 +68,7 @@ def workload(pg: Cluster) -> Iterator[Cluster]:
         conn.execute(f"DROP OWNED BY {ROLE}; DROP ROLE {ROLE}")
 
 
-def advised(rt: TargetRuntime) -> dict[str, set[str]]:
+def advised(rt: TargetRunner) -> dict[str, set[str]]:
     """Each case's statement: the indexes the plans collector advises for it, as "table (columns)"."""
     snap: PlansSnapshot = rt.state.latest("plans")
     texts = {_normal(rt.state.statement_texts[(p.dbid, p.queryid)]): p for p in snap.plans}
@@ -111,7 +111,7 @@ def test_the_cases_verified_with_hypopg(workload: Cluster) -> None:
 def check_cases(workload: Cluster, hypopg: bool = False) -> PlansSnapshot:
     """Advice matches every case; every recommendation runs as printed; the next pass has none left."""
     config = Config(targets=(TargetConfig("t", monitor_dsn(workload), thresholds=THRESHOLDS),))
-    rt = TargetRuntime(config.targets[0], config, TargetState("t"))
+    rt = TargetRunner(config.targets[0], config, TargetState("t"))
     try:
         findings = collect_and_classify(rt, COLLECTORS)
         first: PlansSnapshot = rt.state.latest("plans")

@@ -11,9 +11,9 @@ from support import collect_and_classify, monitor_dsn, superuser
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.snapshots import IndexesSnapshot
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 
 COLLECTORS = ("statements", "database", "tables", "indexes")
 
@@ -36,7 +36,7 @@ def workload(cluster: Cluster) -> None:
             conn.execute(PLAIN, (f"user{i}@example.com",)).fetchall()
 
 
-def next_pass(rt: TargetRuntime) -> list[Finding]:
+def next_pass(rt: TargetRunner) -> list[Finding]:
     time.sleep(0.2)
     return [
         f
@@ -61,7 +61,7 @@ def test_non_sargable_found_and_cleared_by_the_expression_index(pg: Cluster) -> 
         conn.execute("DROP TABLE IF EXISTS ns_users")
         conn.execute(SCHEMA)
     target = TargetConfig("t", monitor_dsn(pg))
-    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    rt = TargetRunner(target, Config(targets=(target,)), TargetState("t"))
     try:
         for name in ("server", "settings", *COLLECTORS):
             rt.run_collector(name)

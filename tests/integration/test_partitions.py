@@ -10,14 +10,14 @@ from collections.abc import Iterator
 import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser
 
-from pgradar.agent import collectors
+from pgradar.agent import jobs
 from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
 from pgradar.agent.observation import observe
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT, with_overrides
 
 SCHEMA = """
@@ -55,8 +55,8 @@ def planted(pg: Cluster) -> Iterator[Cluster]:
         conn.execute('DROP SCHEMA "Part Test" CASCADE')
 
 
-def findings(rt: TargetRuntime) -> list[Finding]:
-    for name in collectors.COLLECTOR_NAMES:
+def findings(rt: TargetRunner) -> list[Finding]:
+    for name in jobs.COLLECTOR_NAMES:
         rt.run_collector(name)
     found, errors = classify(observe(rt.state, rt.state.latest("tables").taken_at), rt.target.thresholds)
     assert not errors
@@ -73,7 +73,7 @@ def run_fix(cluster: Cluster, recommendation: str) -> None:
 def test_partitions_expressions_and_quoting(planted: Cluster) -> None:
     small = with_overrides(DEFAULT, {"unused_index_min_bytes": 0})  # the test's indexes are under 1 MiB
     config = Config(targets=(TargetConfig("t", monitor_dsn(planted), thresholds=small),))
-    rt = TargetRuntime(config.targets[0], config, TargetState("t"))
+    rt = TargetRunner(config.targets[0], config, TargetState("t"))
     try:
         found = {(f.kind, f.relation, f.index): f for f in findings(rt)}
         # one partitioned index, judged over its partitions: dropped without CONCURRENTLY

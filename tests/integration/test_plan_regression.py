@@ -19,8 +19,8 @@ from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
 from pgradar.agent.model.plans import PlansSnapshot
 from pgradar.agent.observation import observe
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 
 ROWS = 100_000
 CALLS = 30  # per workload and statement: above plan_regression_min_calls (20)
@@ -59,7 +59,7 @@ def workload(cluster: Cluster) -> None:
             conn.execute(CONTROL, (value,)).fetchall()
 
 
-def next_pass(rt: TargetRuntime) -> list[Finding]:
+def next_pass(rt: TargetRunner) -> list[Finding]:
     time.sleep(0.05)  # a new statements snapshot time, whatever the clock's resolution
     for name in ("server", "statements", "indexes", "plans"):
         rt.run_collector(name)
@@ -82,7 +82,7 @@ def queryids(cluster: Cluster) -> dict[str, str]:
 
 def test_plan_regression_after_an_index_is_dropped(planted: Cluster) -> None:
     target = TargetConfig("t", monitor_dsn(planted))
-    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    rt = TargetRunner(target, Config(targets=(target,)), TargetState("t"))
     try:
         workload(planted)
         assert next_pass(rt) == []  # planned: both lookups through their index

@@ -19,8 +19,8 @@ from support import HEAVY, MONITOR_ROLE, collect_and_classify, installation, mon
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 from pgradar.agent.findings import Finding
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 from pgradar.agent.thresholds import DEFAULT, Thresholds, with_overrides
 
 pytestmark = pytest.mark.heavy
@@ -29,15 +29,15 @@ BEFORE = ("server", "settings", "tables", "sizes", "database", "statements", "in
 AFTER = ("statements", "database", "tables", "indexes", "plans", "auto_explain")
 
 
-def runtime(cluster: Cluster, log: str | None = None, thresholds: Thresholds = DEFAULT) -> TargetRuntime:
+def runtime(cluster: Cluster, log: str | None = None, thresholds: Thresholds = DEFAULT) -> TargetRunner:
     target = TargetConfig("t", monitor_dsn(cluster), auto_explain_log=log, thresholds=thresholds)
-    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    rt = TargetRunner(target, Config(targets=(target,)), TargetState("t"))
     for name in BEFORE:
         rt.run_collector(name)
     return rt
 
 
-def next_pass(rt: TargetRuntime, kind: str) -> list[Finding]:
+def next_pass(rt: TargetRunner, kind: str) -> list[Finding]:
     time.sleep(1.0)  # pg_stat_database lags pg_stat_statements (13-14: every 0.5 s)
     return [f for f in collect_and_classify(rt, AFTER) if f.kind == kind]
 

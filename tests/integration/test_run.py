@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, sample, scrape, superuser, wait_for
 
-from pgradar.agent.collectors import COLLECTOR_NAMES
 from pgradar.agent.embedded import Cluster, free_port
+from pgradar.agent.jobs import COLLECTOR_NAMES
 
 
 @dataclass

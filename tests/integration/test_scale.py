@@ -12,8 +12,8 @@ from support import HEAVY, installation, monitor_dsn, prepare, superuser
 from pgradar.agent.agent import Agent
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 from pgradar.exporters.prometheus import registry_for
 
 PGSS_MAX = 100
@@ -44,7 +44,7 @@ def churn(cluster: Cluster, start: int, count: int) -> None:
 
 def test_eviction_under_churn(small_pgss: Cluster) -> None:
     config = Config(targets=(TargetConfig("t", monitor_dsn(small_pgss)),), top_statements=20)
-    runtime = TargetRuntime(config.targets[0], config, TargetState("t"))
+    runtime = TargetRunner(config.targets[0], config, TargetState("t"))
     runtime.run_collector("server")
     runtime.run_collector("statements")
     totals: list[float] = []
@@ -68,7 +68,7 @@ def test_eviction_under_churn(small_pgss: Cluster) -> None:
     runtime.close()
 
 
-def _single(runtime: TargetRuntime):
+def _single(runtime: TargetRunner):
     from pgradar.agent.state import AgentState
 
     return AgentState({runtime.state.name: runtime.state})

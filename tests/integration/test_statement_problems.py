@@ -15,23 +15,23 @@ from support import HEAVY, collect_and_classify, installation, monitor_dsn, prep
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from pgradar.agent.findings import Finding
+from pgradar.agent.runner import TargetRunner
 from pgradar.agent.snapshots import SettingsSnapshot, TablesSnapshot
 from pgradar.agent.state import TargetState
-from pgradar.agent.target import TargetRuntime
 
 BEFORE = ("server", "settings", "tables", "sizes", "database", "statements", "auto_explain")
 AFTER = ("statements", "database", "tables", "auto_explain")
 
 
-def runtime(cluster: Cluster, log: str | None = None) -> TargetRuntime:
+def runtime(cluster: Cluster, log: str | None = None) -> TargetRunner:
     target = TargetConfig("t", monitor_dsn(cluster), auto_explain_log=log)
-    rt = TargetRuntime(target, Config(targets=(target,)), TargetState("t"))
+    rt = TargetRunner(target, Config(targets=(target,)), TargetState("t"))
     for name in BEFORE:
         rt.run_collector(name)
     return rt
 
 
-def next_pass(rt: TargetRuntime) -> list[Finding]:
+def next_pass(rt: TargetRunner) -> list[Finding]:
     """Poll what the statement rules read, then classify; the previous poll starts the interval.
 
     pg_stat_database lags pg_stat_statements: on 13 and 14 the stats

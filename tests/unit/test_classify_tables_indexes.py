@@ -261,7 +261,7 @@ def test_missing_fk_index() -> None:
 
 
 def test_index_first_seen_carries_forward() -> None:
-    from pgradar.agent.target import index_first_seen
+    from pgradar.agent.registry import index_first_seen
 
     a, b = index("a", ["a"]), index("b", ["b"])
     first = index_first_seen(None, IndexesSnapshot(T0, (a,)))

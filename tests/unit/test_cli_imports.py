@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pgradar.agent import collectors, jobs
+from pgradar.agent import jobs, registry
 
 HEAVY = ("pandas", "numpy", "sqlglot", "psycopg", "apscheduler", "prometheus_client", "grafanalib")
 PROBE = """
@@ -58,5 +58,7 @@ def test_version_is_the_installed_distributions() -> None:
 
 
 def test_the_leaf_job_list_matches_the_collector_registry() -> None:
-    """jobs.py repeats names and intervals so --help need not import the collectors: keep them equal."""
-    assert {c.name: c.default_interval_s for c in collectors.COLLECTORS} == jobs.COLLECTOR_INTERVALS
+    """jobs.py names every collector so --help need not import the registry: keep the two equal."""
+    assert registry.names_for(registry.POSTGRESQL) == jobs.COLLECTOR_NAMES
+    assert set(registry.names_for(registry.PGBOUNCER)) <= set(jobs.JOB_INTERVALS)
+    assert {c.target_kind for c in registry.COLLECTORS} == {registry.POSTGRESQL, registry.PGBOUNCER}

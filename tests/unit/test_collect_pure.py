@@ -4,8 +4,9 @@ import pytest
 
 from pgradar.agent.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
 from pgradar.agent.config import DatabaseFilter
+from pgradar.agent.pool import BACKOFF_MAX_S, backoff_delay
+from pgradar.agent.runner import select_databases
 from pgradar.agent.server import ServerInfo
-from pgradar.agent.target import BACKOFF_MAX_S, backoff_delay, select_databases
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,54 @@ def test_select_databases() -> None:
     assert select_databases(found, DatabaseFilter()) == tuple(found)
     assert select_databases(found, DatabaseFilter(include=("app*",))) == ("app", "app_test")
     assert select_databases(found, DatabaseFilter(exclude=("*_test", "postgres"))) == ("app", "reporting")
+
+
+def test_each_target_kind_runs_its_collectors_from_the_registry() -> None:
+    """pgbouncer is a collector of the registry like the others: the runner of a pgbouncer target runs it alone."""
+    from pgradar.agent.config import Config, TargetConfig
+    from pgradar.agent.jobs import COLLECTOR_NAMES
+    from pgradar.agent.registry import spec
+    from pgradar.agent.runner import TargetRunner
+    from pgradar.agent.state import TargetState
+
+    target = TargetConfig("t", "host=localhost")
+    config = Config(targets=(target,))
+    assert TargetRunner(target, config, TargetState("t")).collector_names == COLLECTOR_NAMES
+    assert TargetRunner(target, config, TargetState("b", kind="pgbouncer")).collector_names == ("pgbouncer",)
+    assert not spec("pgbouncer").needs_server and spec("server").refreshes_server
+
+
+def test_a_console_target_is_up_when_its_collector_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server collector on a pgbouncer: a failed connect marks it down, its one collector's read up."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from pgradar.agent import registry
+    from pgradar.agent.config import Config, TargetConfig
+    from pgradar.agent.db import ConnectFailed
+    from pgradar.agent.runner import TargetRunner
+    from pgradar.agent.snapshots import BouncerSnapshot
+    from pgradar.agent.state import TargetState
+
+    target = TargetConfig("b", "host=localhost dbname=pgbouncer")
+    state = TargetState("b", kind="pgbouncer")
+    runner = TargetRunner(target, Config(targets=(), pgbouncers=(target,)), state)
+
+    def refused(database: str | None) -> None:
+        raise ConnectFailed("connection refused")
+
+    monkeypatch.setattr(runner.pool, "_open", refused)
+    runner.run_collector("pgbouncer")
+    assert not state.up and state.collector("pgbouncer").last_error == "cannot connect: connection refused"
+
+    snapshot = BouncerSnapshot(datetime.now(UTC), (), (), (), ())
+    read = replace(registry.spec("pgbouncer"), collect=lambda ctx: snapshot)
+    monkeypatch.setattr(
+        registry, "COLLECTORS", tuple(read if c.name == "pgbouncer" else c for c in registry.COLLECTORS)
+    )
+    runner.run_collector("pgbouncer")
+    assert state.up and state.latest("pgbouncer") is snapshot
+    assert state.collector("pgbouncer").last_error is None
 
 
 def test_backoff_grows_and_caps() -> None:
@@ -148,13 +197,14 @@ def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
 def test_first_runs_spread_over_the_start_window() -> None:
     """100 targets: the collectors' first runs spread over the start window (or their interval), in a fixed order."""
     from pgradar.agent.agent import START_SPREAD_S, first_run_offset, spread_window
-    from pgradar.agent.collectors import COLLECTORS
+    from pgradar.agent.jobs import COLLECTOR_INTERVALS
 
-    offsets = [first_run_offset(f"db{n:03d}", c.name, c.default_interval_s) for n in range(100) for c in COLLECTORS]
+    intervals = COLLECTOR_INTERVALS.items()
+    offsets = [first_run_offset(f"db{n:03d}", c, interval) for n in range(100) for c, interval in intervals]
     assert all(0 <= o < START_SPREAD_S for o in offsets)
     per_second = [sum(1 for o in offsets if s <= o < s + 1) for s in range(int(START_SPREAD_S))]
     assert max(per_second) < len(offsets) / 10  # no second holds a tenth of them (all at once: every one)
     assert all(0 <= first_run_offset(f"db{n:03d}", "activity", 15) < 15 for n in range(100))
     assert spread_window(1) == 10.0 and spread_window(100) == START_SPREAD_S  # a sidecar is ready quickly
-    assert max(first_run_offset("db000", c.name, c.default_interval_s, spread_window(1)) for c in COLLECTORS) < 10
+    assert max(first_run_offset("db000", c, interval, spread_window(1)) for c, interval in intervals) < 10
     assert first_run_offset("db000", "indexes", 300) == first_run_offset("db000", "indexes", 300)

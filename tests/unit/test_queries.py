@@ -75,8 +75,8 @@ def test_agent_statements_leave_the_snapshot_and_the_observation() -> None:
     from factories import T0, snap, stat
 
     from pgradar.agent.observation import observe
+    from pgradar.agent.registry import without_own
     from pgradar.agent.state import TargetState
-    from pgradar.agent.target import without_own
 
     rows = snap(0, stat(1, 10, 10.0), stat(2, 10, 10.0))
     texts = {(5, 1): "SELECT * FROM orders WHERE id = $1", (5, 2): "-- statements/pgss\nSELECT ...\n/* pgradar */"}

@@ -1,0 +1,219 @@
+"""Every collector once: what it reads, which kind of target it runs for, and what follows a read.
+
+A collector reads and decides nothing; what the agent keeps from a read
+beyond the snapshot itself (the previous rows of a database that failed this
+time, the sizes filled into the counters, the first sightings of indexes,
+the statement texts and intervals) is declared here, per collector, as
+``after`` steps the job runner applies in order before recording the
+snapshot. Names and default intervals live in ``jobs`` (a leaf module the
+command line reads without importing this one); a unit test keeps the two
+in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from pgradar.agent import queries
+from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.bouncer import collect_pgbouncer
+from pgradar.agent.collectors import (
+    CollectContext,
+    collect_activity,
+    collect_auto_explain,
+    collect_database,
+    collect_explain_analyze,
+    collect_foreign_keys,
+    collect_indexes,
+    collect_replication,
+    collect_server,
+    collect_sessions,
+    collect_settings,
+    collect_sizes,
+    collect_statements,
+    collect_tables,
+    fetch_new_texts,
+)
+from pgradar.agent.plans.analyze import AnalyzeContext
+from pgradar.agent.plans.generic import collect_plans
+from pgradar.agent.snapshots import (
+    IndexesSnapshot,
+    IndexFirstSeen,
+    SizesSnapshot,
+    StatementsSnapshot,
+    carry_over,
+    fill_sizes,
+)
+from pgradar.agent.state import TargetState
+
+POSTGRESQL = "postgresql"
+PGBOUNCER = "pgbouncer"
+
+
+class JobContext(CollectContext, AnalyzeContext, Protocol):
+    """What a collector and its ``after`` steps see: the collect context, the target's state and the job."""
+
+    state: TargetState
+    collector: str
+
+
+After = Callable[[JobContext, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSpec:
+    name: str
+    collect: Callable[[JobContext], Any]
+    why: str
+    target_kind: str = POSTGRESQL  # the TargetState.kind it runs for
+    after: tuple[After, ...] = ()  # applied in order to the snapshot before it is recorded
+    refreshes_server: bool = False  # reads ServerInfo and the databases again before collecting
+    needs_server: bool = True  # refused (switched off) on a PostgreSQL older than pgradar supports
+
+
+# --- after steps ------------------------------------------------------------------------
+
+
+def keep_failed_databases(ctx: JobContext, snapshot: Any) -> Any:
+    """The previous rows of the databases that failed this time, so a hiccup does not empty them."""
+    if not snapshot.failed_databases:
+        return snapshot
+    return carry_over(ctx.state.latest(ctx.collector), snapshot)
+
+
+def with_latest_sizes(ctx: JobContext, snapshot: Any) -> Any:
+    """Counters carry the latest sizes: sizes are read less often (file-system calls)."""
+    return fill_sizes(snapshot, ctx.state.latest("sizes"))
+
+
+def refill_counters(ctx: JobContext, snapshot: SizesSnapshot) -> SizesSnapshot:
+    """The latest counters get the new sizes at once, not at their next poll."""
+    for counters in ("tables", "database"):
+        ctx.state.replace_latest(counters, lambda old: fill_sizes(old, snapshot))
+    return snapshot
+
+
+def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot) -> IndexFirstSeen:
+    """Carry the first sightings forward: an index new since the last poll gets this poll's time.
+
+    On the first poll every index gets None (age unknown). Indexes of a
+    database that failed this time keep their entry, so a hiccup does not
+    make them look new.
+    """
+    known = dict(previous.first_seen) if previous is not None else {}
+    when = snapshot.taken_at if previous is not None else None
+    keys = [(i.database, i.indexrelid) for i in snapshot.indexes]
+    kept = [k for k in known if k[0] in snapshot.failed_databases]
+    seen = tuple((key, known.get(key, when)) for key in [*keys, *kept])
+    return IndexFirstSeen(snapshot.taken_at, seen)
+
+
+def record_first_seen(ctx: JobContext, snapshot: IndexesSnapshot) -> IndexesSnapshot:
+    ctx.state.record("index_first_seen", index_first_seen(ctx.state.latest("index_first_seen"), snapshot))
+    return snapshot
+
+
+def without_own(snapshot: StatementsSnapshot, texts: Mapping[tuple[int, int], str]) -> StatementsSnapshot:
+    """The snapshot without the agent's own statements: those whose text carries ``queries.MARKER``.
+
+    The text look-up prefers an application's text over a marked one
+    (texts.*.sql), so a queryid the application runs keeps its rows even when
+    pgradar's EXPLAIN or PREPARE of it was recorded under the same queryid;
+    only statements that nobody but the agent ran are left out.
+    """
+    rows = tuple(r for r in snapshot.rows if not queries.is_own(texts.get((r.dbid, r.queryid), "")))
+    if len(rows) == len(snapshot.rows):
+        return snapshot
+    return replace(snapshot, rows=rows)
+
+
+def keep_statement_texts(ctx: JobContext, snapshot: StatementsSnapshot) -> StatementsSnapshot:
+    """Texts fetched once per queryid, the agent's own statements left out, the interval since the last poll."""
+    state = ctx.state
+    texts = fetch_new_texts(ctx, snapshot)
+    previous = state.latest("statements")
+    present_texts = {(r.dbid, r.queryid) for r in snapshot.rows}
+    with state.lock:
+        state.texts_fetched_total += len(texts)
+        for text in texts:
+            state.statement_texts[(text.dbid, text.queryid)] = text.query
+        for gone in [k for k in state.statement_texts if k not in present_texts]:
+            del state.statement_texts[gone]
+        # The agent's own statements (DESIGN 4) stop here: their texts stay
+        # known (never fetched again) but no interval, total, problem or
+        # top-statement list sees them.
+        snapshot = without_own(snapshot, state.statement_texts)
+        present_keys = {r.key for r in snapshot.rows}
+        if previous is not None:
+            interval = statement_deltas(previous, snapshot)
+            state.statement_totals.add(interval, present_keys)
+            state.statement_intervals.append(interval)
+    return StatementsSnapshot(snapshot.taken_at, snapshot.rows, snapshot.info, new_texts=len(texts))
+
+
+def target_up(ctx: JobContext, snapshot: Any) -> Any:
+    """A target without a server collector is up when its one collector read it."""
+    with ctx.state.lock:
+        ctx.state.up = True
+        ctx.state.last_error = None
+    return snapshot
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+PER_DATABASE_COUNTERS = (keep_failed_databases, with_latest_sizes)
+
+COLLECTORS: tuple[CollectorSpec, ...] = (
+    CollectorSpec("server", collect_server, "reachability, version, role, databases", refreshes_server=True),
+    CollectorSpec("activity", collect_activity, "sessions by state and wait"),
+    CollectorSpec("database", collect_database, "pg_stat_database, sizes, XID age", after=(with_latest_sizes,)),
+    CollectorSpec("statements", collect_statements, "pg_stat_statements", after=(keep_statement_texts,)),
+    CollectorSpec("tables", collect_tables, "pg_stat_user_tables in every database", after=PER_DATABASE_COUNTERS),
+    CollectorSpec(
+        "indexes",
+        collect_indexes,
+        "pg_stat_user_indexes in every database",
+        after=(keep_failed_databases, record_first_seen),
+    ),
+    CollectorSpec("settings", collect_settings, "settings classification needs"),
+    CollectorSpec(
+        "sizes",
+        collect_sizes,
+        "table and database sizes (file-system calls, so less often)",
+        after=(keep_failed_databases, refill_counters),
+    ),
+    CollectorSpec(
+        "foreign_keys",
+        collect_foreign_keys,
+        "foreign keys and the indexes that serve them",
+        after=(keep_failed_databases,),
+    ),
+    CollectorSpec("plans", collect_plans, "generic plans of the costliest statements (EXPLAIN), index advice"),
+    CollectorSpec("replication", collect_replication, "standbys, slots, WAL receiver and replay"),
+    CollectorSpec("sessions", collect_sessions, "connections, idle transactions, long statements, locks"),
+    CollectorSpec("auto_explain", collect_auto_explain, "auto_explain plans from the server log, if named"),
+    CollectorSpec(
+        "explain_analyze",
+        collect_explain_analyze,
+        "EXPLAIN ANALYZE of parameterless top reads on a standby, if turned on",
+    ),
+    CollectorSpec(
+        "pgbouncer",
+        collect_pgbouncer,
+        "pgbouncer's admin console: SHOW POOLS, DATABASES, STATS, CONFIG",
+        target_kind=PGBOUNCER,
+        after=(target_up,),
+        needs_server=False,
+    ),
+)
+
+
+def spec(name: str) -> CollectorSpec:
+    return next(c for c in COLLECTORS if c.name == name)
+
+
+def names_for(kind: str) -> tuple[str, ...]:
+    """The collectors a target of this kind runs, in the registry's order."""
+    return tuple(c.name for c in COLLECTORS if c.target_kind == kind)
