@@ -72,6 +72,11 @@ _OPS = (">=", "<=", "!=", "==", ">", "<", "=")
 _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
 
 
+def _shown_key(key: object) -> str:
+    """A key as it can be shown in a one-line error: an odd one (a newline, a number) as its repr."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
 def _compare(version: tuple[int, int, int], op: str, bound: tuple[int, int, int]) -> bool:
     return {
         ">=": version >= bound,
@@ -321,7 +326,7 @@ def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple
         found: list[str] = []
         for key in raw:
             if key not in _NATIVE_KEYS:
-                found.append(f"{where}.{key}: unknown key (known: {', '.join(_NATIVE_KEYS)})")
+                found.append(f"{where}.{_shown_key(key)}: unknown key (known: {', '.join(_NATIVE_KEYS)})")
         if not isinstance(name, str) or not QUERY_NAME.fullmatch(name):
             found.append(f"{where}.name: {_show(name)} is not a name (letters, digits and '_', not first a digit)")
             name = f"query{i}"
@@ -352,7 +357,7 @@ def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple
                 cwhere = f"{where}.columns.{cname}"
             for key in col:
                 if key not in _COLUMN_KEYS:
-                    found.append(f"{cwhere}.{key}: unknown key (known: {', '.join(_COLUMN_KEYS)})")
+                    found.append(f"{cwhere}.{_shown_key(key)}: unknown key (known: {', '.join(_COLUMN_KEYS)})")
             usage = col.get("usage")
             if usage not in USAGES:
                 found.append(f"{cwhere}.usage: unknown usage {_show(usage)} (known: {', '.join(USAGES)})")
@@ -444,7 +449,7 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
             continue
         for key in raw:
             if key not in _EXPORTER_KEYS:
-                found.append(f"{where}.{key}: unknown key (known: {', '.join(_EXPORTER_KEYS)})")
+                found.append(f"{where}.{_shown_key(key)}: unknown key (known: {', '.join(_EXPORTER_KEYS)})")
         sql = _text(raw, "query", where, found)
         if "master" in raw and not isinstance(raw["master"], bool):
             found.append(f"{where}.master: expected true or false, got {_show(raw['master'])}")
@@ -472,7 +477,7 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
                 continue
             for key in spec:
                 if key not in _EXPORTER_COLUMN_KEYS:
-                    found.append(f"{cwhere}.{key}: unknown key (known: {', '.join(_EXPORTER_COLUMN_KEYS)})")
+                    found.append(f"{cwhere}.{_shown_key(key)}: unknown key (known: {', '.join(_EXPORTER_COLUMN_KEYS)})")
             usage = EXPORTER_USAGES.get(str(spec.get("usage", "")))
             if usage is None:
                 hint = (

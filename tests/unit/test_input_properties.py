@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pgradar.agent import cli
@@ -42,6 +42,7 @@ def assert_one_line_error(exc: ConfigError) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.one_of(known_keys, st.text(max_size=10)), values, max_size=5))
+@example({"custom_queries": [{"a\nb": 1}]})  # a newline in an unknown key once broke the one line
 def test_any_config_document(data: dict) -> None:
     try:
         build(data)
