@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from pgradar.agent import custom_queries as custom
+from pgradar.agent import shown
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, TextPolicy
 from pgradar.agent.ignores import IgnoreRule, check_rule
 from pgradar.agent.jobs import COLLECTOR_INTERVALS, COLLECTOR_NAMES, JOB_INTERVALS
@@ -138,7 +139,7 @@ Checker = Callable[[Any, str, list[str]], Any]
 
 def _str(value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, str) or not value.strip():
-        errors.append(f"{path}: expected a non-empty string, got {show(value)}")
+        errors.append(f"{path}: expected a non-empty string, got {shown.show(value)}")
     return value
 
 
@@ -151,7 +152,7 @@ def _positive(kind: type) -> Checker:
             or (kind is int and not float(value).is_integer())
         ):
             errors.append(
-                f"{path}: expected a positive {'whole number' if kind is int else 'number'}, got {show(value)}"
+                f"{path}: expected a positive {'whole number' if kind is int else 'number'}, got {shown.show(value)}"
             )
             return value
         return kind(value)
@@ -161,14 +162,14 @@ def _positive(kind: type) -> Checker:
 
 def _bool(value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, bool):
-        errors.append(f"{path}: expected true or false, got {show(value)}")
+        errors.append(f"{path}: expected true or false, got {shown.show(value)}")
     return value
 
 
 def _level(value: Any, path: str, errors: list[str]) -> Any:
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     if not isinstance(value, str) or value.upper() not in levels:
-        errors.append(f"{path}: expected one of {', '.join(levels)}, got {show(value)}")
+        errors.append(f"{path}: expected one of {', '.join(levels)}, got {shown.show(value)}")
         return value
     return value.upper()
 
@@ -181,7 +182,7 @@ def _log_path(value: Any, path: str, errors: list[str]) -> Any:
     """A log file path; it may not exist yet (rotation), but it cannot be a folder."""
     _str(value, path, errors)
     if isinstance(value, str) and value.strip() and Path(value).is_dir():
-        errors.append(f"{path}: {show(value)} is a folder; name the server log file auto_explain writes to")
+        errors.append(f"{path}: {shown.show(value)} is a folder; name the server log file auto_explain writes to")
     return value
 
 
@@ -221,19 +222,6 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """A value as an error message shows it: repr (no raw newlines), cut short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _key(key: Any) -> str:
-    return key if isinstance(key, str) and _PLAIN_KEY.fullmatch(key) else show(key, 40)
-
-
 def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
     """Validate ``value`` against a schema node, appending every problem found."""
     if isinstance(node, dict):
@@ -242,7 +230,7 @@ def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
             return {}
         out = {}
         for key, item in value.items():
-            where = f"{path}.{_key(key)}" if path else _key(key)
+            where = f"{path}.{shown.key(key)}" if path else shown.key(key)
             if key not in node:
                 errors.append(f"{where}: unknown key (known: {', '.join(sorted(node))})")
                 continue
@@ -272,7 +260,7 @@ def split_named(spec_text: str) -> tuple[str | None, str]:
 def parse_listen(text: str) -> Listen:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"listen: expected [HOST]:PORT with a port from 0 to 65535, got {show(text)}")
+        raise ConfigError(f"listen: expected [HOST]:PORT with a port from 0 to 65535, got {shown.show(text)}")
     return Listen(host.strip("[]"), int(port))
 
 
@@ -313,7 +301,7 @@ def _target(
         dsn = with_params(dsn, password=password)
     name = raw.get("name") or default_name(dsn)
     if not NAME_RE.fullmatch(name):
-        errors.append(f"{where}.name: {show(name)} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
+        errors.append(f"{where}.name: {shown.show(name)} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
     filt = raw.get("databases")
     databases = (
         default_filter
@@ -346,7 +334,7 @@ def _targets(
     ]
     names = [t.name for t in found]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        errors.append(f"{key}: the name {show(name)} is used twice; give each a distinct NAME=")
+        errors.append(f"{key}: the name {shown.show(name)} is used twice; give each a distinct NAME=")
     return tuple(found)
 
 
@@ -417,6 +405,8 @@ def read_yaml(path: str, flag: str) -> Any:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path: no file can have that name
+        raise ConfigError(f"{flag}: {shown.show(path)} is not a file name") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -438,11 +428,12 @@ def _number(text: str, where: str, kind: type, errors: list[str]) -> Any:
     try:
         value = kind(text)
     except ValueError:
-        errors.append(f"{where}: expected a positive {'whole number' if kind is int else 'number'}, got {show(text)}")
+        what = "whole number" if kind is int else "number"
+        errors.append(f"{where}: expected a positive {what}, got {shown.show(text)}")
         return None
     problems: list[str] = []
     checked = _positive(kind)(value, where, problems)
-    errors.extend(p.replace(show(value), show(text)) for p in problems)
+    errors.extend(p.replace(shown.show(value), shown.show(text)) for p in problems)
     return checked
 
 
@@ -462,7 +453,7 @@ def _switch(value: str | bool, where: str, errors: list[str]) -> bool | None:
     if isinstance(value, bool):
         return value
     if value.strip().lower() not in _SWITCH_WORDS:
-        errors.append(f"{where}: expected true or false, got {show(value)}")
+        errors.append(f"{where}: expected true or false, got {shown.show(value)}")
         return None
     return _SWITCH_WORDS[value.strip().lower()]
 
@@ -565,7 +556,7 @@ def _custom(
         errors.extend(problems)
     for i, source in enumerate(sources):
         if not isinstance(source, str) or not source.strip():
-            errors.append(f"custom_queries: file {i}: expected a path, got {show(source)}")
+            errors.append(f"custom_queries: file {i}: expected a path, got {shown.show(source)}")
             continue
         data, problems = custom.read_file(source)
         if not problems:

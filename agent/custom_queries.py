@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from pgradar.agent import shown
+
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 QUERY_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -70,11 +72,6 @@ class VersionRange:
 
 _OPS = (">=", "<=", "!=", "==", ">", "<", "=")
 _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
-
-
-def _shown_key(key: object) -> str:
-    """A key as it can be shown in a one-line error: an odd one (a newline, a number) as its repr."""
-    return key if isinstance(key, str) and key.isidentifier() else repr(key)
 
 
 def _compare(version: tuple[int, int, int], op: str, bound: tuple[int, int, int]) -> bool:
@@ -326,7 +323,7 @@ def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple
         found: list[str] = []
         for key in raw:
             if key not in _NATIVE_KEYS:
-                found.append(f"{where}.{_shown_key(key)}: unknown key (known: {', '.join(_NATIVE_KEYS)})")
+                found.append(f"{where}.{shown.key(key)}: unknown key (known: {', '.join(_NATIVE_KEYS)})")
         if not isinstance(name, str) or not QUERY_NAME.fullmatch(name):
             found.append(f"{where}.name: {_show(name)} is not a name (letters, digits and '_', not first a digit)")
             name = f"query{i}"
@@ -357,7 +354,7 @@ def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple
                 cwhere = f"{where}.columns.{cname}"
             for key in col:
                 if key not in _COLUMN_KEYS:
-                    found.append(f"{cwhere}.{_shown_key(key)}: unknown key (known: {', '.join(_COLUMN_KEYS)})")
+                    found.append(f"{cwhere}.{shown.key(key)}: unknown key (known: {', '.join(_COLUMN_KEYS)})")
             usage = col.get("usage")
             if usage not in USAGES:
                 found.append(f"{cwhere}.usage: unknown usage {_show(usage)} (known: {', '.join(USAGES)})")
@@ -449,7 +446,7 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
             continue
         for key in raw:
             if key not in _EXPORTER_KEYS:
-                found.append(f"{where}.{_shown_key(key)}: unknown key (known: {', '.join(_EXPORTER_KEYS)})")
+                found.append(f"{where}.{shown.key(key)}: unknown key (known: {', '.join(_EXPORTER_KEYS)})")
         sql = _text(raw, "query", where, found)
         if "master" in raw and not isinstance(raw["master"], bool):
             found.append(f"{where}.master: expected true or false, got {_show(raw['master'])}")
@@ -477,7 +474,7 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
                 continue
             for key in spec:
                 if key not in _EXPORTER_COLUMN_KEYS:
-                    found.append(f"{cwhere}.{_shown_key(key)}: unknown key (known: {', '.join(_EXPORTER_COLUMN_KEYS)})")
+                    found.append(f"{cwhere}.{shown.key(key)}: unknown key (known: {', '.join(_EXPORTER_COLUMN_KEYS)})")
             usage = EXPORTER_USAGES.get(str(spec.get("usage", "")))
             if usage is None:
                 hint = (

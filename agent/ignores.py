@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pgradar.agent import shown
 from pgradar.agent.findings import KINDS, severity_rank
 
 FIELDS = ("kind", "target", "database", "schema", "relation", "index", "queryid")
@@ -66,7 +67,7 @@ def check_rule(value: Any, path: str, errors: list[str]) -> Any:
     before = len(errors)
     values: dict[str, str | None] = {}
     for key, item in value.items():
-        where = f"{path}.{key}"
+        where = f"{path}.{shown.key(key)}"
         if key not in FIELDS:
             errors.append(f"{where}: unknown key (known: {', '.join(FIELDS)})")
             continue

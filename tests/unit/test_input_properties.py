@@ -104,6 +104,7 @@ def test_any_environment(env: dict) -> None:
         max_size=6,
     )
 )
+@example(["--config", "\x00"])  # a NUL in a path made open() raise ValueError, not a one-line error
 def test_any_command_line(args: list[str]) -> None:
     """Parsing and loading (not running) any argument list: a Config, or a usage/config error."""
     parser = cli.build_parser()
