@@ -28,7 +28,7 @@ from pgradar.agent import queries, sqlparse
 from pgradar.agent.autoexplain import PlanSample, plan_sample
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.explain import Candidate, PlanContext, candidates, search_path_for, statement_counters
-from pgradar.agent.server import ServerInfo
+from pgradar.agent.model.server import ServerInfo
 
 SOURCE = "explain_analyze"
 MIN_TIMEOUT_MS = 10  # less of the budget left than this: the rest waits for the next cycle

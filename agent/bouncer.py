@@ -16,7 +16,7 @@ from typing import Any
 
 from pgradar.agent import queries
 from pgradar.agent.db import ConnectFailed, Session, connect_bouncer
-from pgradar.agent.snapshots import BouncerDatabase, BouncerSnapshot, BouncerStat, PoolStat
+from pgradar.agent.model.bouncer import BouncerDatabase, BouncerSnapshot, BouncerStat, PoolStat
 from pgradar.agent.target import TargetRuntime
 
 COLLECTOR = "pgbouncer"

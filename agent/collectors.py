@@ -19,40 +19,36 @@ from pgradar.agent.analyze import AnalyzeContext, AnalyzeSnapshot, NotStandby, a
 from pgradar.agent.autoexplain import AutoExplainSnapshot, LogTail
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.explain import collect_plans
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import (
+from pgradar.agent.model.activity import (
     ActivityGroup,
     ActivitySnapshot,
     ConnectionGroup,
-    DatabaseSize,
     DatabaseSnapshot,
     DatabaseStat,
+    RelationName,
+    ServerSnapshot,
+    SessionsSnapshot,
+    SessionStat,
+    Settings,
+    SettingsSnapshot,
+)
+from pgradar.agent.model.catalog import (
+    DatabaseSize,
     ForeignKey,
     ForeignKeysSnapshot,
     IndexCounters,
     IndexDefinition,
     IndexesSnapshot,
     IndexStat,
-    ReceiverStat,
-    RelationName,
-    ReplicationSnapshot,
-    ServerSnapshot,
-    SessionsSnapshot,
-    SessionStat,
-    Settings,
-    SettingsSnapshot,
     SizesSnapshot,
-    SlotStat,
-    StandbyStat,
-    StatementsInfo,
-    StatementsSnapshot,
-    StatementStat,
-    StatementText,
     TableSize,
     TablesSnapshot,
     TableStat,
     index_stat,
 )
+from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.statements import StatementsInfo, StatementsSnapshot, StatementStat, StatementText
 
 
 class CollectorUnavailable(Exception):

@@ -25,7 +25,7 @@ from pgradar.agent import custom_queries as custom
 from pgradar.agent import queries
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, parse_dsn
-from pgradar.agent.server import ServerInfo
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 

@@ -27,11 +27,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pgradar.agent import indexmerge, queries, sqlparse
-from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
+from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.findings import qualified, quote_ident
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot
+from pgradar.agent.model.catalog import IndexesSnapshot
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import Thresholds
 

@@ -19,23 +19,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgradar.agent import collectors, problems, queries
-from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.autoexplain import LogTail
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import CollectorUnavailable
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
+from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.derived import snapshot_scope
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.observation import Observation
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import (
-    IndexesSnapshot,
-    IndexFirstSeen,
-    SizesSnapshot,
-    StatementsSnapshot,
-    carry_over,
-    fill_sizes,
-    snapshot_scope,
-)
 from pgradar.agent.state import CollectorStatus, TargetState
 
 log = logging.getLogger("pgradar.target")
@@ -258,12 +252,12 @@ class TargetRuntime:
             failed = getattr(snapshot, "failed_databases", ())
             if failed:
                 snapshot = carry_over(self.state.latest(name), snapshot)
-            self.state.record(name, fill_sizes(snapshot, self.state.latest("sizes")))
+            self.state.record(name, fill_sizes(snapshot, self.state.current().sizes))
             if isinstance(snapshot, SizesSnapshot):
                 for counters in ("tables", "database"):  # the latest counters get the new sizes at once
                     self.state.replace_latest(counters, lambda old: fill_sizes(old, snapshot))
             if isinstance(snapshot, IndexesSnapshot):
-                self.state.record("index_first_seen", index_first_seen(self.state.latest("index_first_seen"), snapshot))
+                self.state.record("index_first_seen", index_first_seen(self.state.current().index_first_seen, snapshot))
             if failed:
                 reasons = "; ".join(f"database {db}: {self._database_errors.get(db, 'failed')}" for db in failed)
                 raise PartialFailure(f"{reasons} (previous rows kept)")
@@ -353,7 +347,7 @@ class TargetRuntime:
 
     def _after_statements(self, ctx: _Context, snapshot: StatementsSnapshot) -> StatementsSnapshot:
         texts = collectors.fetch_new_texts(ctx, snapshot)
-        previous = self.state.latest("statements")
+        previous = self.state.current().statements
         present_texts = {(r.dbid, r.queryid) for r in snapshot.rows}
         with self.state.lock:
             self.state.texts_fetched_total += len(texts)

@@ -17,7 +17,7 @@ from support import monitor_dsn, superuser
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.snapshots import IndexStat
+from pgradar.agent.model.catalog import IndexStat
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime, _Context
 

@@ -11,7 +11,8 @@ from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot, TablesSnapshot, TableStat
+from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 
@@ -121,8 +122,8 @@ def test_rows_by_position_and_by_keyword_agree(app: Cluster) -> None:
     import dataclasses
 
     from pgradar.agent.db import SessionSettings, connect
+    from pgradar.agent.model.catalog import TableSize
     from pgradar.agent.queries import Query
-    from pgradar.agent.snapshots import TableSize
 
     in_order = Query(
         "test",

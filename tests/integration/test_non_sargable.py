@@ -11,7 +11,7 @@ from support import collect_and_classify, monitor_dsn, superuser
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
-from pgradar.agent.snapshots import IndexesSnapshot
+from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 

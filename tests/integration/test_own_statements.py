@@ -13,8 +13,8 @@ from psycopg.types.numeric import Int4
 from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 
 from pgradar.agent.agent import Agent
-from pgradar.agent.analysis import rank_statements
 from pgradar.agent.config import Config, TargetConfig
+from pgradar.agent.deltas import rank_statements
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.queries import MARKER, is_own
 from pgradar.exporters.status import render_status

@@ -20,7 +20,7 @@ from support import (
 )
 
 from pgradar.agent.embedded import Bouncer
-from pgradar.agent.snapshots import BouncerSnapshot
+from pgradar.agent.model.bouncer import BouncerSnapshot
 from pgradar.agent.thresholds import DEFAULT
 from pgradar.exporters.prometheus import registry_for
 

@@ -9,7 +9,7 @@ import psycopg
 from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.snapshots import ReplicationSnapshot
+from pgradar.agent.model.replication import ReplicationSnapshot
 from pgradar.agent.thresholds import DEFAULT
 
 MB = 1024 * 1024

@@ -15,7 +15,8 @@ from support import HEAVY, collect_and_classify, installation, monitor_dsn, prep
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from pgradar.agent.findings import Finding
-from pgradar.agent.snapshots import SettingsSnapshot, TablesSnapshot
+from pgradar.agent.model.activity import SettingsSnapshot
+from pgradar.agent.model.catalog import TablesSnapshot
 from pgradar.agent.state import TargetState
 from pgradar.agent.target import TargetRuntime
 

@@ -4,7 +4,7 @@ import pytest
 
 from pgradar.agent.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
 from pgradar.agent.config import DatabaseFilter
-from pgradar.agent.server import ServerInfo
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.target import BACKOFF_MAX_S, backoff_delay, select_databases
 
 
@@ -70,7 +70,7 @@ def test_backoff_grows_and_caps() -> None:
 
 
 def test_per_snapshot_computes_once_per_rows_tuple() -> None:
-    from pgradar.agent.snapshots import per_snapshot
+    from pgradar.agent.derived import per_snapshot
 
     calls: list[tuple[int, ...]] = []
 
@@ -97,8 +97,9 @@ def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
     other targets' entries and every render derived every target again.
     """
     from pgradar.agent.classifiers.indexes import logical_indexes
+    from pgradar.agent.derived import snapshot_scope
+    from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
     from pgradar.agent.observation import observe
-    from pgradar.agent.snapshots import IndexesSnapshot, TablesSnapshot, snapshot_scope
     from pgradar.agent.state import AgentState, TargetState
     from pgradar.exporters.prometheus import RelationsCollector, _ranked_indexes, _ranked_tables
     from tests.factories import T0, index, table
@@ -126,7 +127,7 @@ def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
         assert "pgradar_table_seq_scans" in names  # the render produced the tables' series
         for t in state:
             with snapshot_scope(t.name):
-                groups = logical_indexes(observe(t, T0).latest("indexes").indexes)
+                groups = logical_indexes(observe(t, T0).snapshots.indexes.indexes)
             assert len(groups) == 30
 
     for _ in range(3):

@@ -8,8 +8,8 @@ from factories import T0
 
 from pgradar.agent import config as configuration
 from pgradar.agent.findings import Finding
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.snapshots import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
 
