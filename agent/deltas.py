@@ -16,6 +16,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import Any
 
 import pandas as pd
 
@@ -100,11 +101,12 @@ def rank_statements(intervals: Sequence[StatementInterval], n: int) -> list[Stat
 _INT_FIELDS = {f.name for f in fields(StatementStat) if f.type in ("int", int)}
 
 
-def _cast(name: str, value: object) -> object:
+def _cast(name: str, value: Any) -> Any:
+    """A frame's value (a numpy scalar) as the field's own type."""
     if name == "toplevel":
         return bool(value)
     if name in _INT_FIELDS:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)
     if name in LABELS:
         return str(value)
-    return float(value)  # type: ignore[arg-type]
+    return float(value)

@@ -246,7 +246,7 @@ def gate_document(
         rule = next((r for r in rules if r.matches(p)), None)
         problems.append({**p, "ignored": rule is not None, "ignored_by": rule.describe() if rule else None})
     known = [w for w in windows.values() if w.since is not None]
-    shortest = max(known, key=lambda w: w.since or datetime.min) if known else None  # type: ignore[arg-type,return-value]
+    shortest = max(known, key=lambda w: w.since or datetime.min) if known else None
     return {
         **doc,
         "window_since": _iso(shortest.since) if shortest else None,
