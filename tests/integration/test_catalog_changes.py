@@ -53,7 +53,7 @@ def _poll(rt: TargetRuntime) -> tuple[list[IndexStat], list[IndexStat]]:
     """The tracked read (the collector as scheduled) and a full read right after it."""
     rt.run_collector("indexes")
     assert rt.state.collector("indexes").last_error is None, rt.state.collector("indexes").last_error
-    tracked = rt.state.latest("indexes").indexes
+    tracked = rt.state.current().indexes.indexes
     assert rt.state.server is not None
     full = collectors.collect_indexes_full(_Context(rt, rt.state.server, datetime.now(UTC))).indexes
     key = lambda r: r.indexrelid  # noqa: E731

@@ -83,7 +83,7 @@ def test_idle_transaction_long_query_and_row_lock(heavy_pg: Cluster) -> None:
                 what="both to run over a second",
             )
             found = poll(agent, "settings", "statements", "sessions")
-            snapshot: SessionsSnapshot = agent.state.target("main").latest("sessions")
+            snapshot: SessionsSnapshot = agent.state.target("main").current().sessions
         finally:
             admin.execute("SELECT pg_cancel_backend(%s)", (sleeper_pid,))
             holder.execute("COMMIT")

@@ -285,9 +285,9 @@ def test_select_star_and_temp_spill_on_every_version(pg: Cluster) -> None:
         conn.execute("SET work_mem = '64kB'")
         conn.execute("SELECT g FROM generate_series(1, 60000) g ORDER BY md5(g::text) OFFSET 59999").fetchall()
     findings = next_pass(rt)
-    settings: SettingsSnapshot = rt.state.latest("settings")
+    settings: SettingsSnapshot = rt.state.current().settings
     assert settings.settings.block_size == 8192
-    tables: TablesSnapshot = rt.state.latest("tables")
+    tables: TablesSnapshot = rt.state.current().tables
     widths = {t.relation: t.column_count for t in tables.tables if t.database == "app"}
     assert widths["star_wide"] == 13 and widths["star_lookup"] == 3
     stars = of(findings, "select_star")
