@@ -25,16 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from pgradar.agent.snapshots import (
-    DatabaseSnapshot,
-    DatabaseStat,
-    IndexesSnapshot,
-    IndexStat,
-    StatementsSnapshot,
-    StatementStat,
-    TablesSnapshot,
-    TableStat,
-)
+from pgradar.agent.model.activity import DatabaseSnapshot, DatabaseStat
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
+from pgradar.agent.model.statements import StatementsSnapshot, StatementStat
 
 FORMAT = "pgradar-baseline"
 VERSION = 1

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pgradar.agent import queries
 from pgradar.agent.db import ConnectFailed, Session, SessionSettings, connect_bouncer
-from pgradar.agent.snapshots import BouncerDatabase, BouncerSnapshot, BouncerStat, PoolStat
+from pgradar.agent.model.bouncer import BouncerDatabase, BouncerSnapshot, BouncerStat, PoolStat
 
 ADMIN_DATABASE = "pgbouncer"
 SQL_VERSION = 1  # agent/sql/pgbouncer/<command>.1.sql: pgbouncer 1.x

@@ -98,11 +98,12 @@ def judge(
         save(agent, options.save_baseline)
     if options.window_s:
         for name, rt in _postgres(agent).items():
-            if rt.state.latest("statements") is not None:
-                windows[name] = gate.Window(first_pass, rt.state.latest("statements").taken_at, "--window")
+            statements = rt.state.current().statements
+            if statements is not None:
+                windows[name] = gate.Window(first_pass, statements.taken_at, "--window")
         return windows
     for name, rt in _postgres(agent).items():
-        server, current = rt.state.server, rt.state.latest("statements")
+        server, current = rt.state.server, rt.state.current().statements
         if server is None or current is None:
             continue
         target_saved = None
@@ -135,15 +136,15 @@ def save(agent: Agent, path: str) -> None:
     for name, rt in _postgres(agent).items():
         if not rt.state.up:
             continue
-        state = rt.state
+        latest = rt.state.current()
         targets.append(
             baselines.capture(
                 name,
                 _identity(name, rt),
-                state.latest("statements"),
-                state.latest("tables"),
-                state.latest("indexes"),
-                state.latest("database"),
+                latest.statements,
+                latest.tables,
+                latest.indexes,
+                latest.database,
                 datetime.now(UTC),
             )
         )

@@ -15,43 +15,39 @@ from typing import Any, Protocol
 
 from pgradar.agent import queries
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
-from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot
-from pgradar.agent.plans.analyze import AnalyzeContext, NotStandby, analyze_statements
-from pgradar.agent.plans.autoexplain import LogTail
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import (
+from pgradar.agent.model.activity import (
     ActivityGroup,
     ActivitySnapshot,
     ConnectionGroup,
-    DatabaseSize,
     DatabaseSnapshot,
     DatabaseStat,
+    RelationName,
+    ServerSnapshot,
+    SessionsSnapshot,
+    SessionStat,
+    Settings,
+    SettingsSnapshot,
+)
+from pgradar.agent.model.catalog import (
+    DatabaseSize,
     ForeignKey,
     ForeignKeysSnapshot,
     IndexCounters,
     IndexDefinition,
     IndexesSnapshot,
     IndexStat,
-    ReceiverStat,
-    RelationName,
-    ReplicationSnapshot,
-    ServerSnapshot,
-    SessionsSnapshot,
-    SessionStat,
-    Settings,
-    SettingsSnapshot,
     SizesSnapshot,
-    SlotStat,
-    StandbyStat,
-    StatementsInfo,
-    StatementsSnapshot,
-    StatementStat,
-    StatementText,
     TableSize,
     TablesSnapshot,
     TableStat,
     index_stat,
 )
+from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot
+from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.statements import StatementsInfo, StatementsSnapshot, StatementStat, StatementText
+from pgradar.agent.plans.analyze import AnalyzeContext, NotStandby, analyze_statements
+from pgradar.agent.plans.autoexplain import LogTail
 
 
 class CollectorUnavailable(Exception):

@@ -25,8 +25,8 @@ from pgradar.agent import custom_queries as custom
 from pgradar.agent import queries
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, parse_dsn
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.runner import TargetRunner
-from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import TargetState
 
 log = logging.getLogger("pgradar.custom")

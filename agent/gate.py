@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgradar.agent import queries
-from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.baseline import (
     Identity,
     TargetBaseline,
@@ -45,16 +44,13 @@ from pgradar.agent.baseline import (
     statements_before,
     tables_before,
 )
+from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.findings import KINDS
 from pgradar.agent.ignores import IgnoreRule
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import (
-    DatabaseSnapshot,
-    IndexesSnapshot,
-    IndexFirstSeen,
-    StatementsSnapshot,
-    TablesSnapshot,
-)
+from pgradar.agent.model.activity import DatabaseSnapshot
+from pgradar.agent.model.catalog import IndexFirstSeen
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.state import TargetState
 
 
@@ -145,12 +141,13 @@ def identity_of(runtime: Any) -> Identity:
     """The current identity of one target's counters (one query; raises the session's DatabaseError)."""
     row = runtime.session().one(queries.resolve("server", "identity", 13))
     state: TargetState = runtime.state
-    statements: StatementsSnapshot | None = state.latest("statements")
+    latest = state.current()
+    statements = latest.statements
     return Identity(
         row["system_identifier"],
         row["started_at"],
         statements.info.stats_reset if statements is not None and statements.info else None,
-        database_resets(state.latest("database")),
+        database_resets(latest.database),
     )
 
 
@@ -171,7 +168,8 @@ def apply_window(state: TargetState, window: Window, saved: TargetBaseline | Non
     (pg_stat_statements not read).
     """
     with state.lock:
-        current: StatementsSnapshot | None = state.latest("statements")
+        latest = state.current()
+        current = latest.statements
         if current is None or window.since is None:
             return False
         previous = (
@@ -181,19 +179,19 @@ def apply_window(state: TargetState, window: Window, saved: TargetBaseline | Non
         )
         interval = statement_deltas(previous, current)
         state.statement_intervals.append(replace(interval, started_at=window.since))
-        databases: DatabaseSnapshot | None = state.latest("database")
+        databases = latest.database
         if databases is not None:
             start = (
                 databases_before(saved, databases)
                 if saved is not None
                 else databases_at(databases, window, state.server.started_at if state.server else None)
             )
-            state.snapshots["database"].appendleft(start)
+            state.record_before("database", start)
         if saved is not None:
-            tables: TablesSnapshot | None = state.latest("tables")
+            tables = latest.tables
             if tables is not None:
-                state.snapshots["tables"].appendleft(tables_before(saved, tables))
-            indexes: IndexesSnapshot | None = state.latest("indexes")
+                state.record_before("tables", tables_before(saved, tables))
+            indexes = latest.indexes
             if indexes is not None:
                 state.replace_latest("indexes", lambda old: indexes_since(saved, old))
                 # unused_index measures its window from the first sighting: the baseline's moment
@@ -248,7 +246,7 @@ def gate_document(
         rule = next((r for r in rules if r.matches(p)), None)
         problems.append({**p, "ignored": rule is not None, "ignored_by": rule.describe() if rule else None})
     known = [w for w in windows.values() if w.since is not None]
-    shortest = max(known, key=lambda w: w.since or datetime.min) if known else None  # type: ignore[arg-type,return-value]
+    shortest = max(known, key=lambda w: w.since or datetime.min) if known else None
     return {
         **doc,
         "window_since": _iso(shortest.since) if shortest else None,

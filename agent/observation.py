@@ -8,13 +8,13 @@ Observation by hand and checks the findings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
-from pgradar.agent.analysis import StatementInterval
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
+from pgradar.agent.model.statements import StatementInterval
 from pgradar.agent.queries import is_own
-from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import TargetState
 
 
@@ -23,16 +23,13 @@ class Observation:
     target: str
     now: datetime
     server: ServerInfo | None = None
-    snapshots: Mapping[str, Any] = field(default_factory=dict)  # collector -> latest snapshot
-    history: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # collector -> kept snapshots
+    snapshots: Snapshots = field(default_factory=Snapshots)  # the latest of each collector
+    history: SnapshotHistory = field(default_factory=SnapshotHistory)  # every kept snapshot of each collector
     statement_intervals: tuple[StatementInterval, ...] = ()
     statement_texts: Mapping[tuple[int, int], str] = field(default_factory=dict)  # (dbid, queryid) -> text
     # The other targets of the same agent (a primary's standbys, a standby's
     # primary), for problems seen from both ends.
     peers: Mapping[str, Observation] = field(default_factory=dict)
-
-    def latest(self, collector: str) -> Any:
-        return self.snapshots.get(collector)
 
     @property
     def on_standby(self) -> bool:
@@ -47,12 +44,13 @@ class Observation:
 def observe(state: TargetState, now: datetime) -> Observation:
     """A consistent, immutable view of one target (taken under its lock)."""
     with state.lock:
+        history = state.kept()
         return Observation(
             target=state.name,
             now=now,
             server=state.server,
-            snapshots={name: history[-1] for name, history in state.snapshots.items() if history},
-            history={name: tuple(history) for name, history in state.snapshots.items()},
+            snapshots=history.latest,
+            history=history,
             statement_intervals=tuple(state.statement_intervals),
             # The agent's own texts (DESIGN 4) are known to the state, never to a classifier.
             statement_texts={k: v for k, v in state.statement_texts.items() if not is_own(v)},
@@ -61,17 +59,7 @@ def observe(state: TargetState, now: datetime) -> Observation:
 
 def with_peers(observations: Mapping[str, Observation]) -> dict[str, Observation]:
     """Each observation with every other one as its peers."""
-    out = {}
-    for name, obs in observations.items():
-        peers = {n: o for n, o in observations.items() if n != name}
-        out[name] = Observation(
-            obs.target,
-            obs.now,
-            obs.server,
-            obs.snapshots,
-            obs.history,
-            obs.statement_intervals,
-            obs.statement_texts,
-            peers,
-        )
-    return out
+    return {
+        name: replace(obs, peers={n: o for n, o in observations.items() if n != name})
+        for name, obs in observations.items()
+    }

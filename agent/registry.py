@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pgradar.agent import queries
-from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.bouncer import collect_pgbouncer
 from pgradar.agent.collectors import (
     CollectContext,
@@ -36,16 +35,11 @@ from pgradar.agent.collectors import (
     collect_tables,
     fetch_new_texts,
 )
+from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.plans.analyze import AnalyzeContext
 from pgradar.agent.plans.generic import collect_plans
-from pgradar.agent.snapshots import (
-    IndexesSnapshot,
-    IndexFirstSeen,
-    SizesSnapshot,
-    StatementsSnapshot,
-    carry_over,
-    fill_sizes,
-)
 from pgradar.agent.state import TargetState
 
 POSTGRESQL = "postgresql"

@@ -22,12 +22,12 @@ from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import CollectorUnavailable
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
+from pgradar.agent.derived import snapshot_scope
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.observation import Observation
 from pgradar.agent.plans.autoexplain import LogTail
 from pgradar.agent.pool import Opener, SessionPool
 from pgradar.agent.registry import PGBOUNCER, CollectorSpec, names_for, spec
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import snapshot_scope
 from pgradar.agent.state import CollectorStatus, TargetState
 from pgradar.agent.thresholds import Thresholds
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pgradar.agent.analysis import StatementInterval, StatementTotals
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
+from pgradar.agent.model.statements import StatementInterval, StatementTotals
 from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.server import ServerInfo
 
 
 @dataclass(slots=True)
@@ -61,18 +62,35 @@ class TargetState:
     def __post_init__(self) -> None:
         self.statement_intervals = deque(maxlen=self.keep)
 
+    def current(self) -> Snapshots:
+        """The latest snapshot of each collector, read in one step under the lock."""
+        with self.lock:
+            return Snapshots.of({name: history[-1] for name, history in self.snapshots.items() if history})
+
+    def kept(self) -> SnapshotHistory:
+        """Every kept snapshot of each collector, read in one step under the lock."""
+        with self.lock:
+            return SnapshotHistory.of(self.snapshots)
+
     def latest(self, collector: str) -> Any:
+        """By name, for the collector runner, which handles every collector alike; readers use ``current``."""
         with self.lock:
             history = self.snapshots.get(collector)
             return history[-1] if history else None
 
     def history(self, collector: str) -> tuple[Any, ...]:
+        """By name, for the collector runner, which handles every collector alike; readers use ``kept``."""
         with self.lock:
             return tuple(self.snapshots.get(collector, ()))
 
     def record(self, collector: str, snapshot: Any) -> None:
         with self.lock:
             self.snapshots.setdefault(collector, deque(maxlen=self.keep)).append(snapshot)
+
+    def record_before(self, collector: str, snapshot: Any) -> None:
+        """Keep ``snapshot`` as the oldest of a collector: a window's start, read before the agent ran."""
+        with self.lock:
+            self.snapshots.setdefault(collector, deque(maxlen=self.keep)).appendleft(snapshot)
 
     def replace_latest(self, collector: str, change: Callable[[Any], Any]) -> None:
         """Swap the latest snapshot of a collector for a changed copy (history keeps its length)."""

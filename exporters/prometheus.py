@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from pgradar.agent.analysis import rank_statements
 from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
+from pgradar.agent.deltas import counter_delta, rank_statements
+from pgradar.agent.derived import per_snapshot, snapshot_scope
 from pgradar.agent.findings import KINDS, SEVERITIES
-from pgradar.agent.snapshots import ConnectionGroup, IndexStat, TableStat, per_snapshot, snapshot_scope
+from pgradar.agent.model.activity import ConnectionGroup
+from pgradar.agent.model.catalog import IndexStat, TableStat
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 
@@ -81,7 +83,7 @@ _STATEMENT_COUNTERS = (
 
 
 def render_statements(f: Families, t: TargetState, top_n: int) -> None:
-    snapshot = t.latest("statements")
+    snapshot = t.current().statements
     if snapshot is None:
         return
     f.add("pgradar_statements_tracked", len(snapshot.rows), target=t.name)
@@ -136,8 +138,7 @@ def rank_rows(
     before = {key(r): activity(r) for r in oldest} if oldest is not None else {}
 
     def rank(r: R) -> tuple[float, float, Any]:
-        now, then = activity(r), before.get(key(r))
-        return (-(now - then if then is not None and now >= then else now), -(size(r) or 0), key(r))
+        return (-counter_delta(activity(r), before.get(key(r))), -(size(r) or 0), key(r))
 
     return sorted(rows, key=rank)
 
@@ -182,17 +183,20 @@ def _problem_objects(t: TargetState, with_index: bool) -> set[tuple[str, ...]]:
     return out
 
 
-def _oldest(t: TargetState, collector: str) -> Any:
-    history = t.history(collector)
+S = TypeVar("S")
+
+
+def _oldest(history: Sequence[S]) -> S | None:
+    """The oldest kept snapshot, when there is one before the latest."""
     return history[0] if len(history) > 1 else None
 
 
 def render_tables(f: Families, t: TargetState, top_n: int) -> None:
-    snapshot = t.latest("tables")
+    snapshot = t.current().tables
     if snapshot is None:
         return
     f.add("pgradar_tables_tracked", len(snapshot.tables), target=t.name)
-    oldest = _oldest(t, "tables")
+    oldest = _oldest(t.kept().tables)
     ranked = _ranked_tables(snapshot.tables, oldest.tables if oldest is not None else None)
     for r in top_with(ranked, top_n, _table_key, _problem_objects(t, with_index=False)):
         labels = {"target": t.name, "database": r.database, "schema": r.schema, "relation": r.relation}
@@ -212,11 +216,11 @@ def render_tables(f: Families, t: TargetState, top_n: int) -> None:
 
 
 def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
-    snapshot = t.latest("indexes")
+    snapshot = t.current().indexes
     if snapshot is None:
         return
     f.add("pgradar_indexes_tracked", len(snapshot.indexes), target=t.name)
-    oldest = _oldest(t, "indexes")
+    oldest = _oldest(t.kept().indexes)
     ranked = _ranked_indexes(snapshot.indexes, oldest.indexes if oldest is not None else None)
     for r in top_with(ranked, top_n, _index_key, _problem_objects(t, with_index=True)):
         labels = {
@@ -233,7 +237,7 @@ def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
 
 
 def render_databases(f: Families, t: TargetState) -> None:
-    snapshot = t.latest("database")
+    snapshot = t.current().database
     if snapshot is None:
         return
     for r in snapshot.databases:
@@ -250,11 +254,11 @@ def render_databases(f: Families, t: TargetState) -> None:
 
 
 def render_activity(f: Families, t: TargetState) -> None:
-    settings = t.latest("settings")
+    settings = t.current().settings
     if settings is not None:
         s = settings.settings
         f.add("pgradar_connections_max", s.max_connections - s.reserved_connections, target=t.name)
-    snapshot = t.latest("activity")
+    snapshot = t.current().activity
     if snapshot is None:
         return
     worst: dict[str, tuple[float, float, float]] = {}
@@ -280,7 +284,7 @@ def render_activity(f: Families, t: TargetState) -> None:
 
 
 def render_plans(f: Families, t: TargetState) -> None:
-    plans = t.latest("plans")
+    plans = t.current().plans
     if plans is None:
         return
     planned = [p for p in plans.plans if p.summary is not None]
@@ -314,7 +318,7 @@ def bounded_connections(groups: Iterable[ConnectionGroup]) -> dict[tuple[str, st
 
 
 def render_sessions(f: Families, t: TargetState) -> None:
-    snapshot = t.latest("sessions")
+    snapshot = t.current().sessions
     if snapshot is None:
         return
     for (database, user, application, state), count in bounded_connections(snapshot.connections).items():
@@ -352,7 +356,7 @@ _STAGES = ("sent", "write", "flush", "replay")
 
 
 def render_replication(f: Families, t: TargetState) -> None:
-    snapshot = t.latest("replication")
+    snapshot = t.current().replication
     if snapshot is None:
         return
     f.add("pgradar_wal_bytes_total", snapshot.wal_bytes, target=t.name)
@@ -379,7 +383,7 @@ def render_replication(f: Families, t: TargetState) -> None:
     r = snapshot.receiver
     if r is None:
         return
-    since_replay = standby_lag_seconds(snapshot.taken_at, r, t.history("replication"))
+    since_replay = standby_lag_seconds(snapshot.taken_at, r, t.kept().replication)
     f.add("pgradar_standby_replay_paused", 1.0 if r.paused else 0.0, target=t.name)
     f.add("pgradar_standby_receiver_streaming", 1.0 if r.receiver_status == "streaming" else 0.0, target=t.name)
     f.add("pgradar_standby_replay_behind_bytes", r.replay_behind_bytes, target=t.name)
@@ -388,7 +392,7 @@ def render_replication(f: Families, t: TargetState) -> None:
 
 
 def render_pgbouncer(f: Families, t: TargetState) -> None:
-    snapshot = t.latest("pgbouncer")
+    snapshot = t.current().pgbouncer
     if snapshot is None:
         return
     for p in snapshot.pools:
@@ -489,10 +493,13 @@ class RelationsCollector(Collector):
         for t in self.state:
             with t.lock:
                 out.append(t.name)
-                for collector, rows in (("tables", "tables"), ("indexes", "indexes")):
-                    latest, oldest = t.latest(collector), _oldest(t, collector)
-                    out.append(getattr(latest, rows, None))
-                    out.append(getattr(oldest, rows, None))
+                kept = t.kept()
+                tables, oldest_tables = (kept.tables or (None,))[-1], _oldest(kept.tables)
+                indexes, oldest_indexes = (kept.indexes or (None,))[-1], _oldest(kept.indexes)
+                out.append(tables.tables if tables is not None else None)
+                out.append(oldest_tables.tables if oldest_tables is not None else None)
+                out.append(indexes.indexes if indexes is not None else None)
+                out.append(oldest_indexes.indexes if oldest_indexes is not None else None)
                 out.append(frozenset(_problem_objects(t, with_index=False)))
                 out.append(frozenset(_problem_objects(t, with_index=True)))
         return tuple(out)

@@ -21,10 +21,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pgradar.agent.analysis import StatementInterval, rank_statements
+from pgradar.agent.deltas import rank_statements
 from pgradar.agent.findings import DEFAULT_TEXT_POLICY, SEVERITIES, TextPolicy, human_bytes, human_seconds
+from pgradar.agent.model.statements import StatementInterval, StatementKey
 from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.snapshots import StatementKey
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.http import Route
 from pgradar.exporters.report import _shown, active_problems

@@ -6,36 +6,36 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pgradar.agent.analysis import StatementDelta, StatementInterval
-from pgradar.agent.model.plans import AutoExplainSnapshot
-from pgradar.agent.observation import Observation
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import (
-    BouncerDatabase,
-    BouncerSnapshot,
+from pgradar.agent.model.activity import (
     ConnectionGroup,
     DatabaseSnapshot,
     DatabaseStat,
-    ForeignKey,
-    ForeignKeysSnapshot,
-    IndexesSnapshot,
-    IndexStat,
-    PoolStat,
-    ReceiverStat,
     RelationName,
-    ReplicationSnapshot,
     SessionsSnapshot,
     SessionStat,
     Settings,
     SettingsSnapshot,
-    SlotStat,
-    StandbyStat,
-    StatementsInfo,
-    StatementsSnapshot,
-    StatementStat,
+)
+from pgradar.agent.model.bouncer import BouncerDatabase, BouncerSnapshot, PoolStat
+from pgradar.agent.model.catalog import (
+    ForeignKey,
+    ForeignKeysSnapshot,
+    IndexesSnapshot,
+    IndexStat,
     TablesSnapshot,
     TableStat,
 )
+from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
+from pgradar.agent.model.statements import (
+    StatementDelta,
+    StatementInterval,
+    StatementsInfo,
+    StatementsSnapshot,
+    StatementStat,
+)
+from pgradar.agent.observation import Observation
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
@@ -169,29 +169,6 @@ def server(started_days_ago: float = 30, standby: bool = False) -> ServerInfo:
     return ServerInfo(170000, standby, started_at=T0 - timedelta(days=started_days_ago))
 
 
-def observation(
-    *,
-    tables: tuple[TableStat, ...] = (),
-    indexes: tuple[IndexStat, ...] = (),
-    foreign_keys: tuple[ForeignKey, ...] = (),
-    databases: tuple[DatabaseStat, ...] = (),
-    settings: Settings | None = None,
-    server_info: ServerInfo | None = None,
-    extra: dict[str, object] | None = None,
-    target: str = "primary",
-) -> Observation:
-    snaps: dict[str, object] = {
-        "tables": TablesSnapshot(T0, tables),
-        "indexes": IndexesSnapshot(T0, indexes),
-        "foreign_keys": ForeignKeysSnapshot(T0, foreign_keys),
-        "database": DatabaseSnapshot(T0, databases),
-    }
-    if settings is not None:
-        snaps["settings"] = SettingsSnapshot(T0, settings)
-    snaps.update(extra or {})
-    return Observation(target, T0, server_info or server(), snaps, {k: (v,) for k, v in snaps.items()})
-
-
 def database(name: str = "app", xid_age: int = 1000, stats_reset: datetime | None = None) -> DatabaseStat:
     return DatabaseStat(name, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, stats_reset, 1 << 30, xid_age, 10)
 
@@ -311,14 +288,19 @@ def sessions(
 
 
 def settings(
-    max_connections: int = 100, reserved: int = 3, idle_timeout_s: float = 0.0, max_wal_size: int | None = None
+    max_connections: int = 100,
+    reserved: int = 3,
+    idle_timeout_s: float = 0.0,
+    max_wal_size: int | None = None,
+    work_mem: int = 4 << 20,
+    block_size: int = 8192,
 ) -> SettingsSnapshot:
     return SettingsSnapshot(
         T0,
         Settings(
             max_connections=max_connections,
             reserved_connections=reserved,
-            work_mem_bytes=4 * 1024 * 1024,
+            work_mem_bytes=work_mem,
             track_io_timing=True,
             autovacuum=True,
             autovacuum_vacuum_threshold=50,
@@ -329,6 +311,7 @@ def settings(
             pgss_max=5000,
             idle_in_transaction_session_timeout_s=idle_timeout_s,
             raw=(),
+            block_size=block_size,
             max_wal_size_bytes=max_wal_size,
         ),
     )
@@ -367,19 +350,6 @@ def bouncer(*pools: PoolStat, pool_size: int = 2) -> BouncerSnapshot:
         disabled=False,
     )
     return BouncerSnapshot(T0, pools, (entry,), (), (("default_pool_size", "20"), ("max_client_conn", "100")))
-
-
-def observation_of(
-    target: str = "primary",
-    server: ServerInfo | None = None,
-    peers: dict[str, Observation] | None = None,
-    texts: dict[tuple[int, int], str] | None = None,
-    earlier: dict[str, tuple[object, ...]] | None = None,
-    **snapshots: object,
-) -> Observation:
-    """An observation at T0 of the given snapshots; ``earlier`` ones go before them in the history."""
-    history = {name: (*(earlier or {}).get(name, ()), snap) for name, snap in snapshots.items()}
-    return Observation(target, T0, server, dict(snapshots), history, (), texts or {}, peers or {})
 
 
 # --- statement classifiers: deltas, intervals and observations ----------------------
@@ -425,40 +395,6 @@ def interval(*deltas: StatementDelta, seconds: float = 60, start: datetime = T0)
     return StatementInterval(start, start + timedelta(seconds=seconds), deltas, False)
 
 
-def stmt_table(relation: str, columns: int, schema: str = "public", database: str = "app") -> TableStat:
-    return TableStat(
-        database=database,
-        relid=1,
-        schema=schema,
-        relation=relation,
-        relkind="r",
-        reltuples=1000.0,
-        size_bytes=8192,
-        seq_scan=0,
-        seq_tup_read=0,
-        idx_scan=0,
-        idx_tup_fetch=0,
-        n_tup_ins=0,
-        n_tup_upd=0,
-        n_tup_del=0,
-        n_tup_hot_upd=0,
-        n_live_tup=1000,
-        n_dead_tup=0,
-        n_mod_since_analyze=0,
-        n_ins_since_vacuum=0,
-        last_vacuum=None,
-        last_autovacuum=None,
-        last_analyze=None,
-        last_autoanalyze=None,
-        vacuum_count=0,
-        analyze_count=0,
-        last_seq_scan=None,
-        xid_age=None,
-        reloptions=[],
-        column_count=columns,
-    )
-
-
 def commits(seconds: float, **per_database: int) -> DatabaseSnapshot:
     """pg_stat_database at T0 + seconds, with xact_commit per database."""
     return DatabaseSnapshot(
@@ -492,53 +428,50 @@ def commits(seconds: float, **per_database: int) -> DatabaseSnapshot:
     )
 
 
-def stmt_settings(work_mem: int = 4 << 20, block_size: int = 8192) -> SettingsSnapshot:
-    return SettingsSnapshot(
-        T0,
-        Settings(
-            max_connections=100,
-            reserved_connections=3,
-            work_mem_bytes=work_mem,
-            track_io_timing=True,
-            autovacuum=True,
-            autovacuum_vacuum_threshold=50,
-            autovacuum_vacuum_scale_factor=0.2,
-            autovacuum_analyze_threshold=50,
-            autovacuum_analyze_scale_factor=0.1,
-            autovacuum_freeze_max_age=200_000_000,
-            pgss_max=5000,
-            idle_in_transaction_session_timeout_s=0.0,
-            raw=(),
-            block_size=block_size,
-        ),
-    )
+# --- observations -------------------------------------------------------------------
+
+PRIMARY = server()
 
 
-def stmt_observation(
+def observation(
     *intervals: StatementInterval,
+    target: str = "primary",
+    now: datetime = T0,
+    server_info: ServerInfo | None = PRIMARY,
     texts: dict[tuple[int, int], str] | None = None,
-    tables: tuple[TableStat, ...] = (),
-    database_history: tuple[DatabaseSnapshot, ...] = (),
-    settings_snapshot: SettingsSnapshot | None = None,
-    statements: StatementsSnapshot | None = None,
-    auto_explain: AutoExplainSnapshot | None = None,
+    peers: dict[str, Observation] | None = None,
+    history: dict[str, tuple[Any, ...]] | None = None,
+    tables: tuple[TableStat, ...] | None = None,
     indexes: tuple[IndexStat, ...] | None = None,
-    now: datetime = T0 + timedelta(minutes=5),
+    foreign_keys: tuple[ForeignKey, ...] | None = None,
+    databases: tuple[DatabaseStat, ...] | None = None,
+    **snapshots: Any,
 ) -> Observation:
-    latest: dict[str, Any] = {"settings": settings_snapshot or stmt_settings(), "tables": TablesSnapshot(T0, tables)}
-    if indexes is not None:
-        latest["indexes"] = IndexesSnapshot(T0, indexes)
-    if database_history:
-        latest["database"] = database_history[-1]
-    if statements is not None:
-        latest["statements"] = statements
-    if auto_explain is not None:
-        latest["auto_explain"] = auto_explain
+    """What a classifier sees at ``now``: the given snapshots, and no others.
+
+    ``tables``, ``indexes``, ``foreign_keys`` and ``databases`` are rows, taken
+    at T0; other snapshots go by collector name (``plans=``, ``settings=``).
+    ``history`` holds every kept snapshot of a collector, oldest first; its
+    last is the latest unless that is given too (then it goes after them).
+    """
+    rows = {
+        "tables": None if tables is None else TablesSnapshot(T0, tables),
+        "indexes": None if indexes is None else IndexesSnapshot(T0, indexes),
+        "foreign_keys": None if foreign_keys is None else ForeignKeysSnapshot(T0, foreign_keys),
+        "database": None if databases is None else DatabaseSnapshot(T0, databases),
+    }
+    latest = {name: snap for name, snap in {**rows, **snapshots}.items() if snap is not None}
+    kept = {name: (*(history or {}).get(name, ()), snap) for name, snap in latest.items()}
+    for name, earlier in (history or {}).items():
+        if name not in latest and earlier:
+            kept[name], latest[name] = earlier, earlier[-1]
     return Observation(
-        "t",
+        target,
         now,
-        snapshots=latest,
-        history={"database": database_history},
-        statement_intervals=intervals,
-        statement_texts=dict(texts or {}),
+        server_info,
+        Snapshots(**latest),
+        SnapshotHistory(**kept),
+        intervals,
+        texts or {},
+        peers or {},
     )

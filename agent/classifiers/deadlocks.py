@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pgradar.agent.findings import Finding, human_seconds
+from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.plans import AutoExplainSnapshot, DeadlockReport
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import DatabaseSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 REPORTS_IN_EVIDENCE = 3
@@ -44,14 +44,14 @@ def deadlocks(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     the rows in a fixed order, e.g. ``ORDER BY id``, before updating them),
     and keep transactions short.
     """
-    history: Sequence[DatabaseSnapshot] = obs.history.get("database", ())
+    history: Sequence[DatabaseSnapshot] = obs.history.database
     if len(history) < 2:
         return
     latest = history[-1]
     base = _base(history, t.deadlocks_window_s)
     seconds = (latest.taken_at - base.taken_at).total_seconds()
     before = {s.database: s for s in base.databases}
-    log: AutoExplainSnapshot | None = obs.latest("auto_explain")
+    log: AutoExplainSnapshot | None = obs.snapshots.auto_explain
     reports: tuple[DeadlockReport, ...] = log.deadlocks if log is not None else ()
     for now in latest.databases:
         prev = before.get(now.database)

@@ -15,17 +15,11 @@ from datetime import datetime
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import is_large
+from pgradar.agent.derived import per_snapshot
 from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified
+from pgradar.agent.model.activity import DatabaseSnapshot
+from pgradar.agent.model.catalog import ForeignKey, ForeignKeysSnapshot, IndexesSnapshot, IndexFirstSeen, IndexStat
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import (
-    DatabaseSnapshot,
-    ForeignKey,
-    ForeignKeysSnapshot,
-    IndexesSnapshot,
-    IndexFirstSeen,
-    IndexStat,
-    per_snapshot,
-)
 from pgradar.agent.thresholds import Thresholds
 
 
@@ -79,7 +73,7 @@ def logical_indexes(indexes: Sequence[IndexStat]) -> tuple[LogicalIndex, ...]:
 
 
 def _indexes(obs: Observation) -> tuple[IndexStat, ...]:
-    snap: IndexesSnapshot | None = obs.latest("indexes")
+    snap: IndexesSnapshot | None = obs.snapshots.indexes
     return snap.indexes if snap is not None else ()
 
 
@@ -118,14 +112,14 @@ def observation_window(obs: Observation, index: LogicalIndex) -> tuple[datetime 
     appeared while the agent watched.
     """
     candidates: list[tuple[datetime, str]] = []
-    dbs: DatabaseSnapshot | None = obs.latest("database")
+    dbs: DatabaseSnapshot | None = obs.snapshots.database
     if dbs is not None:
         for db in dbs.databases:
             if db.database == index.database and db.stats_reset is not None:
                 candidates.append((db.stats_reset, "statistics reset"))
     if obs.server is not None and obs.server.started_at is not None:
         candidates.append((obs.server.started_at, "server start"))
-    seen: IndexFirstSeen | None = obs.latest("index_first_seen")
+    seen: IndexFirstSeen | None = obs.snapshots.index_first_seen
     if seen is not None:
         firsts = [f for p in index.parts if (f := seen.of(p.database, p.indexrelid)) is not None]
         if firsts:
@@ -397,7 +391,7 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """
     if obs.on_standby and obs.primary_watched:  # the same catalog: reported once, on the primary
         return
-    snap: ForeignKeysSnapshot | None = obs.latest("foreign_keys")
+    snap: ForeignKeysSnapshot | None = obs.snapshots.foreign_keys
     if snap is None:
         return
     by_table: dict[tuple[str, str, str], list[ForeignKey]] = defaultdict(list)

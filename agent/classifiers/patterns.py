@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pgradar.agent import sqlparse
-from pgradar.agent.analysis import StatementDelta, StatementInterval
 from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
+from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import IndexesSnapshot
 from pgradar.agent.statement_text import group_key, is_select
 from pgradar.agent.thresholds import Thresholds
 
@@ -82,7 +82,7 @@ def _latest(obs: Observation) -> StatementInterval | None:
 
 
 def _plans(obs: Observation) -> dict[tuple[int, int], StatementPlan]:
-    plans: PlansSnapshot | None = obs.latest("plans")
+    plans: PlansSnapshot | None = obs.snapshots.plans
     return {(p.dbid, p.queryid): p for p in plans.plans if p.summary is not None} if plans else {}
 
 
@@ -189,7 +189,7 @@ def _serving_index(
     obs: Observation, database: str, schema: str | None, relation: str, columns: Sequence[str]
 ) -> str | None:
     """An existing index that leads with the sort columns (in any leading order of equality ones)."""
-    indexes: IndexesSnapshot | None = obs.latest("indexes")
+    indexes: IndexesSnapshot | None = obs.snapshots.indexes
     if indexes is None:
         return None
     for i in indexes.indexes:

@@ -8,9 +8,11 @@ from dataclasses import replace
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
 from pgradar.agent.findings import Finding, Severity, qualified
+from pgradar.agent.model.activity import SettingsSnapshot
+from pgradar.agent.model.catalog import TablesSnapshot
 from pgradar.agent.model.plans import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan, parallel_divisor
+from pgradar.agent.model.statements import StatementsSnapshot, StatementStat
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import SettingsSnapshot, StatementsSnapshot, StatementStat, TablesSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 
@@ -165,8 +167,8 @@ def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     Evidence adds the statement's share of the execution time since the
     statistics were reset: what the fix is worth.
     """
-    plans: PlansSnapshot | None = obs.latest("plans")
-    statements: StatementsSnapshot | None = obs.latest("statements")
+    plans: PlansSnapshot | None = obs.snapshots.plans
+    statements: StatementsSnapshot | None = obs.snapshots.statements
     if plans is None or statements is None:
         return
     stats = per_statement(statements)
@@ -194,7 +196,7 @@ def whole_table_drift(scan: SeqScan, reltuples: float, leader_participates: bool
 
 def _analyzed_since(obs: Observation, database: str, scan: SeqScan) -> bool:
     """The table's reltuples moved since the plan was made: an ANALYZE ran, the cached plan is older."""
-    snap: TablesSnapshot | None = obs.latest("tables")
+    snap: TablesSnapshot | None = obs.snapshots.tables
     if snap is None or scan.reltuples is None:
         return False
     table = next(
@@ -229,11 +231,11 @@ def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     does not already report. On a standby the statistics are the primary's
     and ANALYZE cannot run there: the fix says to run it on the primary.
     """
-    plans: PlansSnapshot | None = obs.latest("plans")
+    plans: PlansSnapshot | None = obs.snapshots.plans
     if plans is None:
         return
     covered = _covered(obs, t)
-    settings: SettingsSnapshot | None = obs.latest("settings")
+    settings: SettingsSnapshot | None = obs.snapshots.settings
     leader = settings.settings.parallel_leader_participation if settings is not None else True
     seen: set[tuple[str, str | None, str]] = set()
     for plan in plans.plans:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pgradar.agent.findings import Finding, Severity, human_seconds
+from pgradar.agent.model.activity import SessionsSnapshot, SettingsSnapshot
+from pgradar.agent.model.bouncer import BouncerSnapshot, PoolStat
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import BouncerSnapshot, PoolStat, SessionsSnapshot, SettingsSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 
@@ -52,7 +53,7 @@ def pgbouncer_pool_saturation(obs: Observation, t: Thresholds) -> Iterator[Findi
     Evidence: clients active and waiting, the longest wait (maxwait), the
     server connections in use against the pool size, and the pool mode.
     """
-    snapshot = obs.latest("pgbouncer")
+    snapshot = obs.snapshots.pgbouncer
     if not isinstance(snapshot, BouncerSnapshot):
         return
     for pool in snapshot.pools:
@@ -99,7 +100,7 @@ def server_connections_saturation(obs: Observation, t: Thresholds) -> Iterator[F
     Past that limit ordinary roles are refused ("too many clients already").
     Evidence: connections in use, the limit, and who holds the most.
     """
-    sessions, settings = obs.latest("sessions"), obs.latest("settings")
+    sessions, settings = obs.snapshots.sessions, obs.snapshots.settings
     if not isinstance(sessions, SessionsSnapshot) or not isinstance(settings, SettingsSnapshot):
         return
     s = settings.settings

@@ -16,7 +16,9 @@ from typing import Any
 
 from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
 from pgradar.agent.classifiers.statements import _short, statement_groups
+from pgradar.agent.derived import per_snapshot
 from pgradar.agent.findings import Finding, qualified, quote_ident
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.observation import Observation
 from pgradar.agent.sargable import (
     Wrapped,
@@ -26,7 +28,6 @@ from pgradar.agent.sargable import (
     rewrite,
     wrapped_predicates,
 )
-from pgradar.agent.snapshots import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat, per_snapshot
 from pgradar.agent.statement_text import is_query
 from pgradar.agent.thresholds import Thresholds
 
@@ -221,10 +222,10 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
     functions, or where there is none, the expression index.
     """
     interval = obs.statement_intervals[-1] if obs.statement_intervals else None
-    indexes: IndexesSnapshot | None = obs.latest("indexes")
+    indexes: IndexesSnapshot | None = obs.snapshots.indexes
     if interval is None or indexes is None:
         return
-    tables: TablesSnapshot | None = obs.latest("tables")
+    tables: TablesSnapshot | None = obs.snapshots.tables
     catalog = _catalog(indexes.indexes, tables.tables if tables is not None else ())
     total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
     for g in statement_groups(obs, interval.deltas):

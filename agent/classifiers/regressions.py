@@ -13,9 +13,9 @@ from typing import Any
 
 from pgradar.agent.classifiers.statements import _short
 from pgradar.agent.findings import Finding, Severity, qualified, quote_ident
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat
 from pgradar.agent.model.plans import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import IndexesSnapshot, IndexStat
 from pgradar.agent.thresholds import Thresholds
 
 _CREATE_INDEX = re.compile(r"^CREATE (UNIQUE )?INDEX ")
@@ -43,7 +43,7 @@ def _definition(obs: Observation, database: str, index: PlanIndex) -> PlanIndex:
     """The index with a definition from any kept indexes snapshot, when planning did not record one."""
     if index.definition is not None:
         return index
-    history: Sequence[IndexesSnapshot] = obs.history.get("indexes", ())
+    history: Sequence[IndexesSnapshot] = obs.history.indexes
     for snapshot in reversed(history):
         for i in snapshot.indexes:
             if (i.database, i.schema, i.index) == (database, index.schema or "public", index.index):
@@ -53,7 +53,7 @@ def _definition(obs: Observation, database: str, index: PlanIndex) -> PlanIndex:
 
 def _fix(obs: Observation, plan: StatementPlan, old: PlanShape, new: PlanShape) -> tuple[str, list[str]]:
     """The recommendation, and the indexes of the old plan that are gone (named in the evidence)."""
-    indexes: IndexesSnapshot | None = obs.latest("indexes")
+    indexes: IndexesSnapshot | None = obs.snapshots.indexes
     now_used = {(i.schema, i.index) for i in new.indexes}
     lines: list[str] = []
     gone: list[str] = []
@@ -106,7 +106,7 @@ def plan_regression(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     INDEX that recreates it (its definition as pgradar saw it); else
     ANALYZE of the new plan's tables and what to look at in the settings.
     """
-    plans: PlansSnapshot | None = obs.latest("plans")
+    plans: PlansSnapshot | None = obs.snapshots.plans
     if plans is None:
         return
     for plan in plans.plans:

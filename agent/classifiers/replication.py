@@ -22,8 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds
+from pgradar.agent.model.activity import SettingsSnapshot
+from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import ReceiverStat, ReplicationSnapshot, SettingsSnapshot, SlotStat, StandbyStat
 from pgradar.agent.thresholds import Thresholds
 
 # Below this much unreplayed WAL a lag time is not trusted: one small record in
@@ -52,7 +53,7 @@ def lag_severity(found: Lag, t: Thresholds) -> Severity | None:
 
 
 def _replication(obs: Observation) -> ReplicationSnapshot | None:
-    snapshot = obs.latest("replication")
+    snapshot = obs.snapshots.replication
     return snapshot if isinstance(snapshot, ReplicationSnapshot) else None
 
 
@@ -165,7 +166,7 @@ def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) ->
     receiver = rep.receiver
     if receiver is None or upstream_peer(obs, receiver.standby_name) is not None:
         return None
-    found = lag(unreplayed(receiver), standby_lag_seconds(obs.now, receiver, obs.history.get("replication", ())))
+    found = lag(unreplayed(receiver), standby_lag_seconds(obs.now, receiver, obs.history.replication))
     severity = lag_severity(found, t)
     if severity is None:
         return None
@@ -222,7 +223,7 @@ def inactive_for(obs: Observation, slot: SlotStat) -> tuple[float | None, bool]:
     if slot.inactive_since is not None:
         return max(0.0, (obs.now - slot.inactive_since).total_seconds()), False
     since = None
-    for snapshot in reversed(obs.history.get("replication", ())):
+    for snapshot in reversed(obs.history.replication):
         seen = next((s for s in getattr(snapshot, "slots", ()) if s.slot == slot.slot), None)
         if seen is None or seen.active:
             break
@@ -261,7 +262,7 @@ def slot_severity(
 
 
 def _max_wal_size(obs: Observation) -> float | None:
-    snap: SettingsSnapshot | None = obs.latest("settings")
+    snap: SettingsSnapshot | None = obs.snapshots.settings
     return snap.settings.max_wal_size_bytes if snap is not None else None
 
 

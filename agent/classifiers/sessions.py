@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from pgradar.agent.findings import Finding, Severity, human_seconds, qualified, quote_ident
+from pgradar.agent.model.activity import SessionsSnapshot, SessionStat, SettingsSnapshot
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import SessionsSnapshot, SessionStat, SettingsSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 MAX_LISTED = 10  # sessions named in one finding's evidence
@@ -20,7 +20,7 @@ STATEMENT_CHARS = 300
 
 
 def _sessions(obs: Observation) -> SessionsSnapshot | None:
-    snapshot = obs.latest("sessions")
+    snapshot = obs.snapshots.sessions
     return snapshot if isinstance(snapshot, SessionsSnapshot) else None
 
 
@@ -68,7 +68,7 @@ def _by_key(rows: Iterable[SessionStat], key: Any) -> dict[Any, list[SessionStat
 
 
 def _timeout_setting(obs: Observation) -> float:
-    settings = obs.latest("settings")
+    settings = obs.snapshots.settings
     return settings.settings.idle_in_transaction_session_timeout_s if isinstance(settings, SettingsSnapshot) else 0.0
 
 

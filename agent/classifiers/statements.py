@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgradar.agent.analysis import StatementDelta, StatementInterval
 from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.model.activity import DatabaseSnapshot, SettingsSnapshot
+from pgradar.agent.model.catalog import TablesSnapshot, TableStat
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
+from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import DatabaseSnapshot, SettingsSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
 from pgradar.agent.thresholds import Thresholds
 
@@ -53,12 +54,12 @@ def _queries(obs: Observation, interval: StatementInterval) -> Iterable[Statemen
 
 
 def _block_size(obs: Observation) -> int:
-    settings: SettingsSnapshot | None = obs.latest("settings")
+    settings: SettingsSnapshot | None = obs.snapshots.settings
     return settings.settings.block_size if settings else 8192
 
 
 def _work_mem(obs: Observation) -> int | None:
-    settings: SettingsSnapshot | None = obs.latest("settings")
+    settings: SettingsSnapshot | None = obs.snapshots.settings
     return settings.settings.work_mem_bytes if settings else None
 
 
@@ -241,7 +242,7 @@ def committed_in(obs: Observation, interval: StatementInterval) -> dict[str, flo
     end give the delta, scaled to the interval's length when they span a
     different time (the collectors run on their own schedules).
     """
-    history: Sequence[DatabaseSnapshot] = obs.history.get("database", ())
+    history: Sequence[DatabaseSnapshot] = obs.history.database
     if len(history) < 2:
         return {}
 
@@ -379,7 +380,7 @@ def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     Fix: list the columns the application uses.
     """
     interval = _latest(obs)
-    tables_snapshot: TablesSnapshot | None = obs.latest("tables")
+    tables_snapshot: TablesSnapshot | None = obs.snapshots.tables
     if interval is None or tables_snapshot is None:
         return
     for g in statement_groups(obs, interval.deltas):
@@ -424,7 +425,7 @@ def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
 def _statement_index(obs: Observation) -> tuple[dict[int, str], dict[str, tuple[str, int]]]:
     """queryid -> database, and literal-free text -> (database, queryid), from pg_stat_statements."""
     by_queryid: dict[int, str] = {}
-    snapshot = obs.latest("statements")
+    snapshot = obs.snapshots.statements
     names = {}
     for row in snapshot.rows if snapshot is not None else ():
         by_queryid[row.queryid] = row.database
@@ -439,8 +440,8 @@ def _statement_index(obs: Observation) -> tuple[dict[int, str], dict[str, tuple[
 def _samples(obs: Observation) -> list[PlanSample]:
     """The latest executed plan of each statement: auto_explain's from the log, pgradar's own EXPLAIN ANALYZE."""
     latest: dict[str, PlanSample] = {}
-    for name in ("auto_explain", "explain_analyze"):
-        snapshot: AutoExplainSnapshot | AnalyzeSnapshot | None = obs.latest(name)
+    snapshot: AutoExplainSnapshot | AnalyzeSnapshot | None
+    for snapshot in (obs.snapshots.auto_explain, obs.snapshots.explain_analyze):
         for plan in snapshot.plans if snapshot is not None else ():
             if plan.key not in latest or plan.seen_at > latest[plan.key].seen_at:
                 latest[plan.key] = plan

@@ -12,16 +12,10 @@ from dataclasses import dataclass
 from pgradar.agent import sqlparse
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified, quote_ident
+from pgradar.agent.model.activity import DatabaseSnapshot, Settings, SettingsSnapshot
+from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import (
-    DatabaseSnapshot,
-    IndexesSnapshot,
-    Settings,
-    SettingsSnapshot,
-    StatementsSnapshot,
-    TablesSnapshot,
-    TableStat,
-)
 from pgradar.agent.thresholds import Thresholds
 
 
@@ -36,12 +30,12 @@ def table_rows(table: TableStat) -> float:
 
 
 def _tables(obs: Observation) -> tuple[TableStat, ...]:
-    snap: TablesSnapshot | None = obs.latest("tables")
+    snap: TablesSnapshot | None = obs.snapshots.tables
     return snap.tables if snap is not None else ()
 
 
 def _settings(obs: Observation) -> Settings | None:
-    snap: SettingsSnapshot | None = obs.latest("settings")
+    snap: SettingsSnapshot | None = obs.snapshots.settings
     return snap.settings if snap is not None else None
 
 
@@ -279,7 +273,7 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """
     if obs.on_standby and obs.primary_watched:  # the same datfrozenxid: reported on the primary
         return
-    snap: DatabaseSnapshot | None = obs.latest("database")
+    snap: DatabaseSnapshot | None = obs.snapshots.database
     if snap is None:
         return
     tables = _tables(obs)
@@ -336,7 +330,7 @@ def _scan_counts(obs: Observation, table: TableStat) -> tuple[int, int, int]:
     lately. It falls back to the totals when there is one snapshot or the
     counters went backwards (a reset).
     """
-    history: Iterable[TablesSnapshot] = obs.history.get("tables", ())
+    history: Iterable[TablesSnapshot] = obs.history.tables
     first = next(
         (x for snap in history for x in snap.tables if x.database == table.database and x.relid == table.relid), None
     )
@@ -357,7 +351,7 @@ def _scan_counts(obs: Observation, table: TableStat) -> tuple[int, int, int]:
 
 def _planned_relations(obs: Observation) -> set[tuple[str, str, str]]:
     """Relations that a plan-level seq_scan covers (it names the statement and the index)."""
-    plans = obs.latest("plans")
+    plans = obs.snapshots.plans
     if plans is None:
         return set()
     return {
@@ -375,8 +369,8 @@ def suggested_index(obs: Observation, table: TableStat) -> tuple[tuple[str, ...]
     are read with sqlglot; the first that filters this table gives the
     proposal, unless an existing index already leads with it.
     """
-    statements: StatementsSnapshot | None = obs.latest("statements")
-    indexes: IndexesSnapshot | None = obs.latest("indexes")
+    statements: StatementsSnapshot | None = obs.snapshots.statements
+    indexes: IndexesSnapshot | None = obs.snapshots.indexes
     if statements is None:
         return None
     existing = [

@@ -22,10 +22,10 @@ from typing import Any
 from pgradar.agent import indexmerge, sqlparse
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.plans import IndexAdvice, PlanSummary, SeqScan, StatementPlan
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.plans import planner
 from pgradar.agent.plans.chooser import PlanContext
 from pgradar.agent.plans.walker import all_pruned, index_only_scan, root_of, walk
-from pgradar.agent.server import ServerInfo
 
 
 def order_by_selectivity(columns: tuple[str, ...], equality: int, distinct: Mapping[str, float]) -> tuple[str, ...]:

@@ -26,11 +26,11 @@ from typing import Protocol
 from pgradar.agent import sqlparse
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.plans import AnalyzeSnapshot, Candidate, PlanSample
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.plans import planner
 from pgradar.agent.plans.chooser import PlanContext, candidates
 from pgradar.agent.plans.shapes import statement_counters
 from pgradar.agent.plans.walker import plan_sample
-from pgradar.agent.server import ServerInfo
 
 SOURCE = "explain_analyze"
 MIN_TIMEOUT_MS = 10  # less of the budget left than this: the rest waits for the next cycle

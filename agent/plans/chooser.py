@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pgradar.agent import sqlparse
-from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.db import Session
+from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.model.plans import Candidate, StatementPlan
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import StatementsSnapshot
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from pgradar.agent import queries
 from pgradar.agent.db import QueryFailed, Session
 from pgradar.agent.findings import qualified, quote_ident
-from pgradar.agent.server import ServerInfo
+from pgradar.agent.model.server import ServerInfo
 
 
 def query(name: str, server: ServerInfo) -> queries.Query:

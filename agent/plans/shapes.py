@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from pgradar.agent.model.plans import Counters, PlanIndex, PlanShape, PlanSummary
 
 if TYPE_CHECKING:
-    from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot
+    from pgradar.agent.model.catalog import IndexesSnapshot
+    from pgradar.agent.model.statements import StatementsSnapshot
 
 
 def index_mark(indexes: IndexesSnapshot | None) -> str:

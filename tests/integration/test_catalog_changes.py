@@ -17,8 +17,8 @@ from support import monitor_dsn, superuser
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.embedded import Cluster
+from pgradar.agent.model.catalog import IndexStat
 from pgradar.agent.runner import JobContext, TargetRunner
-from pgradar.agent.snapshots import IndexStat
 from pgradar.agent.state import TargetState
 
 DB = "catalog_changes"
@@ -53,7 +53,7 @@ def _poll(rt: TargetRunner) -> tuple[list[IndexStat], list[IndexStat]]:
     """The tracked read (the collector as scheduled) and a full read right after it."""
     rt.run_collector("indexes")
     assert rt.state.collector("indexes").last_error is None, rt.state.collector("indexes").last_error
-    tracked = rt.state.latest("indexes").indexes
+    tracked = rt.state.current().indexes.indexes
     assert rt.state.server is not None
     full = collectors.collect_indexes_full(JobContext(rt, rt.state.server, datetime.now(UTC))).indexes
     key = lambda r: r.indexrelid  # noqa: E731

@@ -11,8 +11,9 @@ from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 from pgradar.agent import jobs
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
+from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
+from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.runner import TargetRunner
-from pgradar.agent.snapshots import IndexesSnapshot, StatementsSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.state import TargetState
 
 SCHEMA_SQL = """
@@ -66,7 +67,7 @@ def test_tables_and_indexes_from_every_database(app: Cluster) -> None:
     def analyzed() -> TableStat | None:
         """Orders once its ANALYZE shows (13 and 14 publish table statistics every half second)."""
         rt.run_collector("tables")  # the latest sizes are filled into each new tables snapshot
-        tables: TablesSnapshot = rt.state.latest("tables")
+        tables: TablesSnapshot = rt.state.current().tables
         orders = next(t for t in tables.tables if t.relation == "Orders")
         return orders if orders.last_analyzed is not None else None
 
@@ -75,7 +76,7 @@ def test_tables_and_indexes_from_every_database(app: Cluster) -> None:
     assert (orders.database, orders.schema) == ("app", "Sales Data")
     assert orders.reltuples == 2000 and orders.size_bytes and orders.size_bytes > 0
     assert orders.column_count == 5
-    indexes: IndexesSnapshot = rt.state.latest("indexes")
+    indexes: IndexesSnapshot = rt.state.current().indexes
     by_name = {i.index: i for i in indexes.indexes if i.relation == "Orders"}
     assert by_name["Orders_pkey"].constraint_type == "p" and by_name["Orders_pkey"].columns == ["id"]
     email = by_name["orders_email_key"]
@@ -90,7 +91,7 @@ def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
     rt = runtime_for(app)
     rt.run_collector("server")
     rt.run_collector("statements")
-    first: StatementsSnapshot = rt.state.latest("statements")
+    first: StatementsSnapshot = rt.state.current().statements
     assert first.new_texts > 0
     mine = [r for r in first.rows if r.username == "postgres" and r.database == "app"]
     assert any("customer_id = $1" in rt.state.statement_texts[(r.dbid, r.queryid)] for r in mine)
@@ -98,7 +99,7 @@ def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
         conn.execute('SELECT count(*) FROM "Sales Data"."Orders" WHERE customer_id = 1')
         conn.execute('SELECT max(id) FROM "Sales Data"."Orders" WHERE status = %s', ("open",))
     rt.run_collector("statements")
-    second: StatementsSnapshot = rt.state.latest("statements")
+    second: StatementsSnapshot = rt.state.current().statements
     new_keys = {(r.dbid, r.queryid) for r in second.rows} - {(r.dbid, r.queryid) for r in first.rows}
     # Only new statements' texts were fetched: the new SELECT max(...) and the
     # agent's own statements seen for the first time, never the known ones.
@@ -121,8 +122,8 @@ def test_rows_by_position_and_by_keyword_agree(app: Cluster) -> None:
     import dataclasses
 
     from pgradar.agent.db import SessionSettings, connect
+    from pgradar.agent.model.catalog import TableSize
     from pgradar.agent.queries import Query
-    from pgradar.agent.snapshots import TableSize
 
     in_order = Query(
         "test",
@@ -141,7 +142,7 @@ def test_rows_by_position_and_by_keyword_agree(app: Cluster) -> None:
         assert session.rows(in_order, TableSize) == session.rows(shuffled, TableSize) == [TableSize("app", 1, 2, 3)]
         rt = runtime_for(app)  # the real indexes query: built by position (its columns are IndexStat's fields)
         rt.run_collector("indexes")
-        index = rt.state.latest("indexes").indexes[0]
+        index = rt.state.current().indexes.indexes[0]
         assert [f.name for f in dataclasses.fields(index)][:3] == ["database", "indexrelid", "relid"]
         assert isinstance(index.column_types, list) and index.database in rt.state.databases
         rt.close()

@@ -60,7 +60,7 @@ def test_generic_plans_and_advice(planted: Cluster) -> None:
         for name in ("server", "statements", "plans"):
             rt.run_collector(name)
             assert rt.state.collector(name).last_error is None, rt.state.collector(name)
-        snap: PlansSnapshot = rt.state.latest("plans")
+        snap: PlansSnapshot = rt.state.current().plans
         by_text = {rt.state.statement_texts[(p.dbid, p.queryid)]: p for p in snap.plans}
         select = next(p for text, p in by_text.items() if text.startswith('SELECT id, status FROM "Plan Test"'))
         assert select.skipped is None and select.summary is not None
@@ -82,7 +82,7 @@ def test_generic_plans_and_advice(planted: Cluster) -> None:
         assert all(p.skipped is None for p in snap.plans), snap.plans
         # the cache: a second cycle within explain_replan_s plans nothing again
         rt.run_collector("plans")
-        again: PlansSnapshot = rt.state.latest("plans")
+        again: PlansSnapshot = rt.state.current().plans
         assert {p.planned_at for p in again.plans} == {p.planned_at for p in snap.plans}
     finally:
         rt.close()

@@ -103,7 +103,7 @@ def test_explain_analyze_on_a_standby_finds_a_misestimate(replicated: tuple[Clus
     rt, found = one_pass(standby, analyze=True)
     try:
         assert rt.state.collector("explain_analyze").last_error is None
-        snap: AnalyzeSnapshot = rt.state.latest("explain_analyze")
+        snap: AnalyzeSnapshot = rt.state.current().explain_analyze
         assert snap.enabled and snap.ran == 1, snap
         skipped = {str(q): why for q, why in snap.skipped}
         assert "$n parameters" in skipped[queryid(standby, "SELECT count(*) FROM corr.pairs WHERE a = $1")]
@@ -127,7 +127,7 @@ def test_switched_off_nothing_runs(replicated: tuple[Cluster, Cluster]) -> None:
     workload(standby)
     rt, found = one_pass(standby, analyze=False)
     try:
-        snap: AnalyzeSnapshot = rt.state.latest("explain_analyze")
+        snap: AnalyzeSnapshot = rt.state.current().explain_analyze
         assert not snap.enabled and snap.plans == () and snap.ran == 0
         assert found == []
         assert explain_analyze_calls(standby) == 0
@@ -148,7 +148,7 @@ def test_on_a_primary_it_is_ignored_and_said_once(
         assert status.disabled_reason == ANALYZE_ON_PRIMARY and status.runs == 2
         said = [r for r in caplog.records if "explain_analyze is on for this target" in r.getMessage()]
         assert len(said) == 1, [r.getMessage() for r in caplog.records]
-        assert found == [] and rt.state.latest("explain_analyze") is None
+        assert found == [] and rt.state.current().explain_analyze is None
         assert explain_analyze_calls(primary) == 0
     finally:
         rt.close()

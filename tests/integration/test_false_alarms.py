@@ -73,7 +73,7 @@ def test_parallel_scan_on_a_standby_stale_stats_only_when_the_table_changed(
             workload()
             with watch(("standby", monitor_dsn(heavy_standby))) as agent:
                 unchanged = poll(agent, *PLANNED)
-                plans = agent.state.target("standby").latest("plans")
+                plans = agent.state.target("standby").current().plans
             scans = [s for p in plans.plans if p.summary for s in p.summary.seq_scans if s.relation == "par_orders"]
             assert scans and scans[0].workers >= 1, scans  # a Parallel Seq Scan: its estimate is per process
             assert scans[0].reltuples == 600_000 and scans[0].plan_rows < 0.7 * 600_000

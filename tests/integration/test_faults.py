@@ -61,7 +61,7 @@ def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
     runtime = TargetRunner(config.targets[0], config, TargetState("t"))
     for name in ("server", "sizes", "tables", "database"):
         runtime.run_collector(name)
-    assert any(z.relid for z in runtime.state.latest("sizes").tables if z.database == "app")
+    assert any(z.relid for z in runtime.state.current().sizes.tables if z.database == "app")
     holder = superuser(fresh_pg, "app")
     try:
         holder.execute("BEGIN")
@@ -75,16 +75,16 @@ def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
     sizes = runtime.state.collector("sizes")
     assert sizes.errors == 1 and "statement timeout" in (sizes.last_error or "")
     assert "app" in (sizes.last_error or "")
-    snapshot = runtime.state.latest("sizes")
+    snapshot = runtime.state.current().sizes
     assert snapshot.failed_databases == ("app",)
     assert any(z.database == "app" for z in snapshot.tables), "the failed database's rows were dropped"
-    tables = runtime.state.latest("tables")
+    tables = runtime.state.current().tables
     locked = next(t for t in tables.tables if t.relation == "locked_out")
     assert locked.size_bytes is not None, "the kept sizes were not applied to the counters"
     assert runtime.state.collector("tables").errors == 0 and runtime.state.collector("database").errors == 0
     assert runtime.state.up
     runtime.run_collector("sizes")
-    assert runtime.state.latest("sizes").failed_databases == ()
+    assert runtime.state.current().sizes.failed_databases == ()
     runtime.close()
 
 
@@ -99,9 +99,10 @@ def test_resets_never_make_counters_go_backwards(fresh_pg: Cluster) -> None:
             for i in range(work):
                 conn.execute("SELECT %s::int + 1", (i,))
         runtime.run_collector("statements")
-        interval = runtime.state.statement_intervals[-1] if runtime.state.statement_intervals else None
-        if interval is not None:
-            assert all(d.calls >= 0 and d.total_exec_ms >= 0 for d in interval.deltas)
+        if seen:  # every poll after the first gives an interval holding the work just done
+            assert runtime.state.statement_intervals, "no interval"
+            deltas = runtime.state.statement_intervals[-1].deltas
+            assert deltas and all(d.calls >= 0 and d.total_exec_ms >= 0 for d in deltas)
         seen.append(runtime.state.statement_totals.by_database.get("app", {}).get("calls", 0.0))
 
     poll_after(5)
@@ -137,10 +138,12 @@ def test_killed_and_back(fresh_pg: Cluster) -> None:
         conn.execute("SELECT count(*) FROM pg_class")
     runtime.run_collector("statements")
     runtime.run_collector("statements")
-    for interval in runtime.state.statement_intervals:
+    intervals = runtime.state.statement_intervals
+    assert any(interval.deltas for interval in intervals), "no interval holds the statement after the restart"
+    for interval in intervals:
         assert all(d.calls >= 0 and d.rows >= 0 for d in interval.deltas)
     assert runtime.state.collector("statements").last_error is None
-    users = {r.username for r in runtime.state.latest("statements").rows}
+    users = {r.username for r in runtime.state.current().statements.rows}
     assert "postgres" in users and MONITOR_ROLE not in users  # the agent's own (marked) statements are left out
     runtime.close()
 
@@ -175,18 +178,18 @@ def test_a_promoted_standby_is_seen_as_primary(fresh_pg: Cluster, installations,
         agent = Agent(config)
         agent.run_once()
         replica = agent.state.target("replica")
-        assert replica.role == "standby" and replica.latest("replication").receiver is not None
-        assert [s.standby for s in agent.state.target("primary").latest("replication").standbys] == [
+        assert replica.role == "standby" and replica.current().replication.receiver is not None
+        assert [s.standby for s in agent.state.target("primary").current().replication.standbys] == [
             f"promoted{fresh_pg.major}"
         ]
         standby.promote()
 
         def promoted() -> bool:
             agent.run_once()
-            return replica.role == "primary" and not agent.state.target("primary").latest("replication").standbys
+            return replica.role == "primary" and not agent.state.target("primary").current().replication.standbys
 
         wait_for(promoted, 60, step=1, what="the promotion seen from both ends")
-        assert replica.latest("replication").receiver is None
+        assert replica.current().replication.receiver is None
         registry = registry_for(AgentState(agent.state.targets), 10)
         assert (
             registry.get_sample_value(

@@ -70,7 +70,7 @@ def workload(pg: Cluster) -> Iterator[Cluster]:
 
 def advised(rt: TargetRunner) -> dict[str, set[str]]:
     """Each case's statement: the indexes the plans collector advises for it, as "table (columns)"."""
-    snap: PlansSnapshot = rt.state.latest("plans")
+    snap: PlansSnapshot = rt.state.current().plans
     texts = {_normal(rt.state.statement_texts[(p.dbid, p.queryid)]): p for p in snap.plans}
     out: dict[str, set[str]] = {}
     for case in CASES:
@@ -114,7 +114,7 @@ def check_cases(workload: Cluster, hypopg: bool = False) -> PlansSnapshot:
     rt = TargetRunner(config.targets[0], config, TargetState("t"))
     try:
         findings = collect_and_classify(rt, COLLECTORS)
-        first: PlansSnapshot = rt.state.latest("plans")
+        first: PlansSnapshot = rt.state.current().plans
         got = advised(rt)
         expect = {c["sql"]: c.get("expect_hypopg", c["expect"]) if hypopg else c["expect"] for c in CASES}
         matched = [s for s, e in expect.items() if got[s] == (set() if e == "none" else {e})]

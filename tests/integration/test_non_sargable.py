@@ -11,8 +11,8 @@ from support import collect_and_classify, monitor_dsn, superuser
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
+from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.runner import TargetRunner
-from pgradar.agent.snapshots import IndexesSnapshot
 from pgradar.agent.state import TargetState
 
 COLLECTORS = ("statements", "database", "tables", "indexes")
@@ -95,7 +95,7 @@ def test_non_sargable_found_and_cleared_by_the_expression_index(pg: Cluster) -> 
         assert "ns_users_email_lower_idx" in plan, plan  # the fix is one the planner takes
         workload(pg)
         after = next_pass(rt)
-        indexes: IndexesSnapshot = rt.state.latest("indexes")
+        indexes: IndexesSnapshot = rt.state.current().indexes
         built = [i for i in indexes.indexes if i.index == "ns_users_email_lower_idx"]
         assert built and built[0].expressions == "lower((email)::text)" and built[0].column_types == [None]
         assert [f.queryid for f in after] == [cast.queryid], after  # the cast, not fixed, stays

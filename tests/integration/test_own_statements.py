@@ -13,8 +13,8 @@ from psycopg.types.numeric import Int4
 from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 
 from pgradar.agent.agent import Agent
-from pgradar.agent.analysis import rank_statements
 from pgradar.agent.config import Config, TargetConfig
+from pgradar.agent.deltas import rank_statements
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.queries import MARKER, is_own
 from pgradar.exporters.status import render_status
@@ -95,7 +95,7 @@ def test_own_statements_are_marked_and_left_out(fresh_pg: Cluster) -> None:
 
         def planned() -> bool:
             second.run_once()
-            plans = second.state.target("main").latest("plans")
+            plans = second.state.target("main").current().plans
             return plans is not None and any(p.queryid == user_queryid and p.summary is not None for p in plans.plans)
 
         wait_for(planned, 60, step=1, what="the application's statement planned")
@@ -107,9 +107,9 @@ def test_own_statements_are_marked_and_left_out(fresh_pg: Cluster) -> None:
         texts = dict(state.statement_texts)
         (text,) = [t for (_, qid), t in texts.items() if qid == user_queryid]
         assert text.startswith("SELECT id, note FROM own_orders WHERE customer_id = $1"), text
-        (plan,) = [p for p in state.latest("plans").plans if p.queryid == user_queryid]
+        (plan,) = [p for p in state.current().plans.plans if p.queryid == user_queryid]
         assert plan.skipped is None and plan.advice, plan  # advice kept: it is a plain read
-        rows = state.latest("statements").rows
+        rows = state.current().statements.rows
         assert rows and not [r for r in rows if is_own(texts.get((r.dbid, r.queryid), ""))]
         top = rank_statements(tuple(state.statement_intervals), 50)
         assert user_queryid in {d.queryid for d in top}

@@ -58,7 +58,7 @@ def planted(pg: Cluster) -> Iterator[Cluster]:
 def findings(rt: TargetRunner) -> list[Finding]:
     for name in jobs.COLLECTOR_NAMES:
         rt.run_collector(name)
-    found, errors = classify(observe(rt.state, rt.state.latest("tables").taken_at), rt.target.thresholds)
+    found, errors = classify(observe(rt.state, rt.state.current().tables.taken_at), rt.target.thresholds)
     assert not errors
     return [f for f in found if f.schema == "Part Test"]
 

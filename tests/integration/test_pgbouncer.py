@@ -20,7 +20,7 @@ from support import (
 )
 
 from pgradar.agent.embedded import Bouncer
-from pgradar.agent.snapshots import BouncerSnapshot
+from pgradar.agent.model.bouncer import BouncerSnapshot
 from pgradar.agent.thresholds import DEFAULT
 from pgradar.exporters.prometheus import registry_for
 
@@ -48,7 +48,7 @@ def test_waiting_clients_are_pool_saturation(pgbouncer: Bouncer) -> None:
 
         def saturated() -> BouncerSnapshot | None:
             poll(agent, "pgbouncer")
-            snapshot: BouncerSnapshot = agent.state.target("bouncer").latest("pgbouncer")
+            snapshot: BouncerSnapshot = agent.state.target("bouncer").current().pgbouncer
             pool = next((p for p in snapshot.pools if p.name == "app/postgres"), None)
             return snapshot if pool is not None and pool.cl_waiting and pool.maxwait_seconds >= 1.2 else None
 
@@ -73,7 +73,7 @@ def test_waiting_clients_are_pool_saturation(pgbouncer: Bouncer) -> None:
 
     with watch(pgbouncers=console, thresholds=T) as after:
         assert of_kind(poll(after, "pgbouncer"), "pool_saturation") == []
-        stats = after.state.target("bouncer").latest("pgbouncer").stats
+        stats = after.state.target("bouncer").current().pgbouncer.stats
         assert next(s for s in stats if s.database == "app").queries >= CLIENTS
 
 

@@ -87,7 +87,7 @@ def test_plan_regression_after_an_index_is_dropped(planted: Cluster) -> None:
         workload(planted)
         assert next_pass(rt) == []  # planned: both lookups through their index
         ids = queryids(planted)
-        plans: PlansSnapshot = rt.state.latest("plans")
+        plans: PlansSnapshot = rt.state.current().plans
         shapes = {str(p.queryid): p.current_shape for p in plans.plans}
         assert "Index Scan on regress.lookups using lookups_a_idx" in shapes[ids["lookup"]].shape
         workload(planted)
@@ -112,7 +112,7 @@ def test_plan_regression_after_an_index_is_dropped(planted: Cluster) -> None:
         assert next_pass(rt) == []  # the index scan is back: the old shape returned
         workload(planted)
         assert next_pass(rt) == []
-        plans = rt.state.latest("plans")
+        plans = rt.state.current().plans
         by_id = {str(p.queryid): p for p in plans.plans}
         lookup, control = by_id[ids["lookup"]], by_id[ids["control"]]
         assert lookup.current_shape is not None and "lookups_a_idx" in lookup.current_shape.shape

@@ -162,7 +162,7 @@ def test_correlated_subquery_found_and_cleared_by_its_index(fresh_pg: Cluster) -
     next_pass(rt, "correlated_subquery")  # the texts arrive with this poll; the plans with the next
     workload()
     found = next_pass(rt, "correlated_subquery")
-    plans = rt.state.latest("plans")
+    plans = rt.state.current().plans
     assert [f.queryid for f in found] == [queryid(fresh_pg, "%FROM orders o WHERE o.total >%")], [
         (p.queryid, p.skipped, p.summary and p.summary.subplans) for p in plans.plans
     ]
@@ -298,7 +298,7 @@ def test_partition_pruning_missed_found_and_cleared_by_a_key_predicate(fresh_pg:
     assert [f.queryid for f in found] == [
         queryid(fresh_pg, "SELECT count(*) FROM events WHERE account_id =%"),
         queryid(fresh_pg, "SELECT count(*) FROM events WHERE date_trunc(%"),
-    ], [(p.queryid, p.skipped, p.partitioned) for p in rt.state.latest("plans").plans]
+    ], [(p.queryid, p.skipped, p.partitioned) for p in rt.state.current().plans.plans]
     assert "inside a function" in found[1].summary and found[1].evidence["partitions_scanned"] == 4
     f = found[0]
     assert (f.schema, f.relation) == ("public", "events")

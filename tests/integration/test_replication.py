@@ -9,7 +9,7 @@ import psycopg
 from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.snapshots import ReplicationSnapshot
+from pgradar.agent.model.replication import ReplicationSnapshot
 from pgradar.agent.thresholds import DEFAULT
 
 MB = 1024 * 1024
@@ -55,8 +55,8 @@ def test_both_ends_on_every_version(pg: Cluster, pg_standby: Cluster) -> None:
         with superuser(pg) as conn:
             wait_for(caught_up(conn, name), 30, what="the standby to catch up")
         poll(agent, "replication", "sessions", "settings")
-        primary: ReplicationSnapshot = agent.state.target("primary").latest("replication")
-        standby: ReplicationSnapshot = agent.state.target("standby").latest("replication")
+        primary: ReplicationSnapshot = agent.state.target("primary").current().replication
+        standby: ReplicationSnapshot = agent.state.target("standby").current().replication
     assert not primary.in_recovery and primary.receiver is None
     (row,) = [s for s in primary.standbys if s.standby == name]
     assert row.state == "streaming" and row.sync_state == "async"
@@ -125,7 +125,7 @@ def test_idle_primary_with_healthy_standby_is_no_lag(heavy_pg: Cluster, heavy_st
         write_wal(primary, 1000)  # some WAL, so replay_lag has a value that then goes stale
         wait_for(caught_up(primary, name), 30, what="the standby to catch up")
         found = poll(agent, "replication")
-    rep: ReplicationSnapshot = agent.state.target("standby").latest("replication")
+    rep: ReplicationSnapshot = agent.state.target("standby").current().replication
     assert rep.receiver is not None and rep.receiver.last_replay_at is not None
     # The last replayed commit is older than the 0.001 s threshold, and the
     # primary's replay_lag keeps a value: neither is lag while nothing waits.

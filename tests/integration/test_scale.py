@@ -53,15 +53,16 @@ def test_eviction_under_churn(small_pgss: Cluster) -> None:
         runtime.run_collector("statements")
         assert runtime.state.collector("statements").last_error is None
         interval = runtime.state.statement_intervals[-1]
+        assert interval.deltas, "the churn left no deltas"
         assert all(d.calls >= 0 and d.total_exec_ms >= 0 and d.rows >= 0 for d in interval.deltas)
-        snapshot = runtime.state.latest("statements")
+        snapshot = runtime.state.current().statements
         assert len(snapshot.rows) <= PGSS_MAX
         assert len(runtime.state.statement_texts) <= len(snapshot.rows), "texts of evicted statements kept"
         assert len(runtime.state.statement_totals.counters) <= len(snapshot.rows)
         totals.append(sum(acc["calls"] for acc in runtime.state.statement_totals.by_database.values()))
     assert totals == sorted(totals)
     if runtime.state.server and runtime.state.server.has_pgss_toplevel:
-        assert runtime.state.latest("statements").info.dealloc > 0
+        assert runtime.state.current().statements.info.dealloc > 0
     registry = registry_for(_single(runtime), 20)
     per_statement = [s for m in registry.collect() if m.name == "pgradar_statement_calls" for s in m.samples]
     assert 0 < len(per_statement) <= 20

@@ -76,7 +76,7 @@ def test_least_privilege_and_no_statement_text_ever_writes(fresh_pg: Cluster) ->
         else:
             conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
     state = run_all().state.target("t")
-    plans = state.latest("plans")
+    plans = state.current().plans
     assert plans is not None and any(p.summary is not None for p in plans.plans), "nothing was planned"
     with superuser(fresh_pg, "app") as conn:
         assert conn.execute("SELECT count(*) FROM victims").fetchone() == (20000,)

@@ -12,7 +12,7 @@ from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.findings import Finding
-from pgradar.agent.snapshots import SessionsSnapshot
+from pgradar.agent.model.activity import SessionsSnapshot
 from pgradar.agent.thresholds import DEFAULT
 
 T = replace(
@@ -83,7 +83,7 @@ def test_idle_transaction_long_query_and_row_lock(heavy_pg: Cluster) -> None:
                 what="both to run over a second",
             )
             found = poll(agent, "settings", "statements", "sessions")
-            snapshot: SessionsSnapshot = agent.state.target("main").latest("sessions")
+            snapshot: SessionsSnapshot = agent.state.target("main").current().sessions
         finally:
             admin.execute("SELECT pg_cancel_backend(%s)", (sleeper_pid,))
             holder.execute("COMMIT")

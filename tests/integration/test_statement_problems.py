@@ -15,8 +15,9 @@ from support import HEAVY, collect_and_classify, installation, monitor_dsn, prep
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from pgradar.agent.findings import Finding
+from pgradar.agent.model.activity import SettingsSnapshot
+from pgradar.agent.model.catalog import TablesSnapshot
 from pgradar.agent.runner import TargetRunner
-from pgradar.agent.snapshots import SettingsSnapshot, TablesSnapshot
 from pgradar.agent.state import TargetState
 
 BEFORE = ("server", "settings", "tables", "sizes", "database", "statements", "auto_explain")
@@ -284,9 +285,9 @@ def test_select_star_and_temp_spill_on_every_version(pg: Cluster) -> None:
         conn.execute("SET work_mem = '64kB'")
         conn.execute("SELECT g FROM generate_series(1, 60000) g ORDER BY md5(g::text) OFFSET 59999").fetchall()
     findings = next_pass(rt)
-    settings: SettingsSnapshot = rt.state.latest("settings")
+    settings: SettingsSnapshot = rt.state.current().settings
     assert settings.settings.block_size == 8192
-    tables: TablesSnapshot = rt.state.latest("tables")
+    tables: TablesSnapshot = rt.state.current().tables
     widths = {t.relation: t.column_count for t in tables.tables if t.database == "app"}
     assert widths["star_wide"] == 13 and widths["star_lookup"] == 3
     stars = of(findings, "select_star")

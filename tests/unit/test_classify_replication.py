@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from factories import MB, T0, observation_of, receiver, replication, settings, slot, standby_row
+from factories import MB, T0, observation, receiver, replication, settings, slot, standby_row
 
 from pgradar.agent.classifiers.replication import SECONDS_NEED_BYTES, lag, replication_lag, replication_slot_inactive
 from pgradar.agent.thresholds import DEFAULT
@@ -37,7 +37,7 @@ def lags(obs):
     ],
 )
 def test_primary_side_thresholds(behind: float, seconds: float, severity: str | None) -> None:
-    found = lags(observation_of(replication=replication(standby_row(behind=behind, replay_lag=seconds))))
+    found = lags(observation(replication=replication(standby_row(behind=behind, replay_lag=seconds))))
     assert [f.severity for f in found] == ([severity] if severity else [])
     for f in found:
         assert f.standby == "replica1" and f.kind == "replication_lag"
@@ -46,10 +46,10 @@ def test_primary_side_thresholds(behind: float, seconds: float, severity: str | 
 
 def test_stale_replay_lag_on_an_idle_primary_is_no_lag() -> None:
     # replay_lag keeps its last value (an hour) while nothing is written: no bytes behind, no lag.
-    assert lags(observation_of(replication=replication(standby_row(behind=0, replay_lag=3600)))) == []
+    assert lags(observation(replication=replication(standby_row(behind=0, replay_lag=3600)))) == []
     # one small record in flight does not revive it either
     assert lag(SECONDS_NEED_BYTES - 1, 3600).seconds == 0
-    assert lags(observation_of(replication=replication(standby_row(behind=200, replay_lag=3600)))) == []
+    assert lags(observation(replication=replication(standby_row(behind=200, replay_lag=3600)))) == []
 
 
 def behind_since(seconds_ago: float, rep):
@@ -59,7 +59,7 @@ def behind_since(seconds_ago: float, rep):
 def test_standby_alone_uses_received_versus_replayed() -> None:
     paused = receiver(received=1000 * MB, replayed=900 * MB, last_replay_ago=40, pause_state="paused")
     rep = replication(receiver_stat=paused)
-    (f,) = lags(observation_of("standby", replication=rep, earlier={"replication": (behind_since(60, rep),)}))
+    (f,) = lags(observation(target="standby", replication=rep, history={"replication": (behind_since(60, rep),)}))
     assert f.target == "standby" and f.standby == "replica1" and f.severity == "warning"
     assert f.evidence["lag_bytes"] == 100 * MB and f.evidence["lag_seconds"] == 40  # its last commit: 40 s ago
     assert "pg_wal_replay_resume()" in f.recommendation
@@ -68,15 +68,15 @@ def test_standby_alone_uses_received_versus_replayed() -> None:
 def test_a_burst_after_an_idle_hour_is_not_an_hour_of_lag() -> None:
     # Replaying normally, 10 MB behind, last commit replayed an hour ago (the primary was idle).
     rep = replication(receiver_stat=receiver(received=1000 * MB, replayed=990 * MB, last_replay_ago=3600))
-    assert lags(observation_of("standby", replication=rep)) == []  # one snapshot: bytes decide (under 16 MB)
+    assert lags(observation(target="standby", replication=rep)) == []  # one snapshot: bytes decide (under 16 MB)
     caught_up = replication(receiver_stat=receiver(last_replay_ago=3590))
-    ok = observation_of("standby", replication=rep, earlier={"replication": (behind_since(15, caught_up),)})
+    ok = observation(target="standby", replication=rep, history={"replication": (behind_since(15, caught_up),)})
     assert lags(ok) == []
     # Seen behind for 45 s across the kept snapshots: 45 s of lag, not an hour.
-    stuck = observation_of(
+    stuck = observation(
         "standby",
         replication=rep,
-        earlier={"replication": (behind_since(60, caught_up), behind_since(45, rep), behind_since(30, rep))},
+        history={"replication": (behind_since(60, caught_up), behind_since(45, rep), behind_since(30, rep))},
     )
     (f,) = lags(stuck)
     assert f.evidence["lag_seconds"] == 45 and f.severity == "warning"
@@ -84,17 +84,17 @@ def test_a_burst_after_an_idle_hour_is_not_an_hour_of_lag() -> None:
 
 def test_idle_standby_caught_up_is_no_lag_however_old_the_last_replay() -> None:
     idle = receiver(received=1000 * MB, replayed=1000 * MB, last_replay_ago=86400)
-    assert lags(observation_of("standby", replication=replication(receiver_stat=idle))) == []
+    assert lags(observation(target="standby", replication=replication(receiver_stat=idle))) == []
 
 
 def test_linked_primary_and_standby_report_once_with_both_ends() -> None:
-    standby_obs = observation_of(
+    standby_obs = observation(
         "standby",
         replication=replication(
             receiver_stat=receiver(received=1000 * MB, replayed=900 * MB, pause_state="paused", last_replay_ago=12)
         ),
     )
-    primary_obs = observation_of(
+    primary_obs = observation(
         "primary", replication=replication(standby_row(behind=100 * MB, replay_lag=3)), peers={"standby": standby_obs}
     )
     standby_obs = replace(standby_obs, peers={"primary": primary_obs})
@@ -107,16 +107,14 @@ def test_linked_primary_and_standby_report_once_with_both_ends() -> None:
 
 
 def test_unlinked_names_do_not_merge() -> None:
-    other = observation_of("other", replication=replication(receiver_stat=receiver(name="elsewhere")))
-    primary_obs = observation_of(
-        "primary", replication=replication(standby_row(behind=100 * MB)), peers={"other": other}
-    )
+    other = observation(target="other", replication=replication(receiver_stat=receiver(name="elsewhere")))
+    primary_obs = observation("primary", replication=replication(standby_row(behind=100 * MB)), peers={"other": other})
     (f,) = lags(primary_obs)
     assert "standby_target" not in f.evidence
 
 
 def test_slow_network_advice_names_write_lag() -> None:
-    (f,) = lags(observation_of(replication=replication(standby_row(behind=100 * MB, write_behind=90 * MB))))
+    (f,) = lags(observation(replication=replication(standby_row(behind=100 * MB, write_behind=90 * MB))))
     assert "network" in f.recommendation
 
 
@@ -135,7 +133,7 @@ def test_slow_network_advice_names_write_lag() -> None:
     ],
 )
 def test_inactive_slot(kwargs: dict, severity: str | None) -> None:
-    found = list(replication_slot_inactive(observation_of(replication=replication(slots=(slot(**kwargs),))), T))
+    found = list(replication_slot_inactive(observation(replication=replication(slots=(slot(**kwargs),))), T))
     assert [f.severity for f in found] == ([severity] if severity else [])
     for f in found:
         assert f.slot == "old_slot" and f.evidence["retained_bytes"] == (kwargs["retained"] or 0.0)
@@ -143,31 +141,31 @@ def test_inactive_slot(kwargs: dict, severity: str | None) -> None:
 
 
 def test_slot_name_is_quoted_as_a_literal() -> None:
-    (f,) = replication_slot_inactive(observation_of(replication=replication(slots=(slot("it's"),))), T)
+    (f,) = replication_slot_inactive(observation(replication=replication(slots=(slot("it's"),))), T)
     assert "pg_drop_replication_slot('it''s')" in f.recommendation
 
 
 def test_no_snapshot_no_findings() -> None:
-    assert lags(observation_of()) == []
-    assert list(replication_slot_inactive(observation_of(), T)) == []
+    assert lags(observation()) == []
+    assert list(replication_slot_inactive(observation(), T)) == []
 
 
 def test_inactive_slot_warning_above_max_wal_size_or_long_inactive() -> None:
     """Below the warning size: info, unless it holds more than max_wal_size or has been inactive long."""
     small = slot(retained=300 * MB)
     (info,) = replication_slot_inactive(
-        observation_of(replication=replication(slots=(small,)), settings=settings(max_wal_size=1024 * MB)), T
+        observation(replication=replication(slots=(small,)), settings=settings(max_wal_size=1024 * MB)), T
     )
     assert info.severity == "info" and info.evidence["max_wal_size_bytes"] == 1024 * MB
     (above,) = replication_slot_inactive(
-        observation_of(replication=replication(slots=(small,)), settings=settings(max_wal_size=256 * MB)), T
+        observation(replication=replication(slots=(small,)), settings=settings(max_wal_size=256 * MB)), T
     )
     assert above.severity == "warning" and "more than max_wal_size (256.0 MB)" in above.summary
     since = replace(small, inactive_since=T0 - timedelta(seconds=T.slot_inactive_warning_s))
-    (old,) = replication_slot_inactive(observation_of(replication=replication(slots=(since,))), T)
+    (old,) = replication_slot_inactive(observation(replication=replication(slots=(since,))), T)
     assert old.severity == "warning" and old.evidence["inactive_seconds"] == T.slot_inactive_warning_s
     recent = replace(small, inactive_since=T0 - timedelta(seconds=T.slot_inactive_warning_s - 1))
-    (young,) = replication_slot_inactive(observation_of(replication=replication(slots=(recent,))), T)
+    (young,) = replication_slot_inactive(observation(replication=replication(slots=(recent,))), T)
     assert young.severity == "info"
 
 
@@ -180,7 +178,7 @@ def test_inactive_time_before_17_comes_from_the_kept_snapshots() -> None:
         replace(replication(slots=(small,)), taken_at=T0 - timedelta(seconds=day)),
     )
     (f,) = replication_slot_inactive(
-        observation_of(replication=replication(slots=(small,)), earlier={"replication": earlier}), T
+        observation(replication=replication(slots=(small,)), history={"replication": earlier}), T
     )
     assert f.severity == "warning" and f.evidence["inactive_seconds"] == day
     assert f.evidence["inactive_seconds_from"] == "agent" and "inactive for at least 24.0 h" in f.summary

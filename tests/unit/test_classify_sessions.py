@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 import pytest
-from factories import bouncer, observation_of, pool, session, sessions, settings
+from factories import bouncer, observation, pool, session, sessions, settings
 
 from pgradar.agent.classifiers.pools import pgbouncer_pool_saturation, server_connections_saturation
 from pgradar.agent.classifiers.sessions import (
@@ -12,7 +12,7 @@ from pgradar.agent.classifiers.sessions import (
     long_running_query,
     root_blockers,
 )
-from pgradar.agent.snapshots import ConnectionGroup, RelationName
+from pgradar.agent.model.activity import ConnectionGroup, RelationName
 from pgradar.agent.thresholds import DEFAULT
 
 T = replace(
@@ -34,7 +34,7 @@ SLEEP = "SELECT pg_sleep($1)"
 
 @pytest.mark.parametrize(("idle_s", "severity"), [(59.9, None), (60, "warning"), (600, "critical")])
 def test_idle_in_transaction_edges(idle_s: float, severity: str | None) -> None:
-    obs = observation_of(
+    obs = observation(
         sessions=sessions(
             session(11, "idle in transaction", state_s=idle_s),
             session(12, "idle", state_s=9999),
@@ -50,7 +50,7 @@ def test_idle_in_transaction_edges(idle_s: float, severity: str | None) -> None:
 
 
 def test_idle_in_transaction_one_finding_per_database_worst_first() -> None:
-    obs = observation_of(
+    obs = observation(
         sessions=sessions(
             session(1, "idle in transaction", state_s=100),
             session(2, "idle in transaction (aborted)", state_s=700),
@@ -67,7 +67,7 @@ def test_idle_in_transaction_one_finding_per_database_worst_first() -> None:
 
 @pytest.mark.parametrize(("run_s", "severity"), [(299, None), (300, "warning"), (1800, "critical")])
 def test_long_running_query_edges(run_s: float, severity: str | None) -> None:
-    obs = observation_of(
+    obs = observation(
         sessions=sessions(
             session(21, query_s=run_s, queryid=77), session(22, "idle in transaction", query_s=5000, queryid=88)
         ),
@@ -82,7 +82,7 @@ def test_long_running_query_edges(run_s: float, severity: str | None) -> None:
 
 
 def test_long_running_query_without_queryid_before_14() -> None:
-    (f,) = long_running_query(observation_of(sessions=sessions(session(21, query_s=400, queryid=None))), T)
+    (f,) = long_running_query(observation(sessions=sessions(session(21, query_s=400, queryid=None))), T)
     assert f.queryid is None and f.evidence["running"]["statement"] is None
 
 
@@ -91,7 +91,7 @@ def test_lock_contention_names_relation_and_root_blocker() -> None:
     middle = session(32, query_s=40, blocked_by=(31,), lock_relid=16400)
     tail = session(33, query_s=12, blocked_by=(32,), lock_relid=16400)
     young = session(34, query_s=2, blocked_by=(31,), lock_relid=16400)
-    obs = observation_of(
+    obs = observation(
         sessions=sessions(holder, middle, tail, young, relations=(RelationName(5, 16400, "public", "Orders"),)),
         texts={(5, 99): "UPDATE orders SET v = v + $1 WHERE id = $2"},
     )
@@ -108,7 +108,7 @@ def test_lock_contention_edges() -> None:
     def one(wait: float):
         return list(
             lock_contention(
-                observation_of(
+                observation(
                     sessions=sessions(session(1, "idle in transaction"), session(2, query_s=wait, blocked_by=(1,)))
                 ),
                 T,
@@ -137,7 +137,7 @@ def test_root_blockers_survive_cycles() -> None:
     ],
 )
 def test_pgbouncer_pool_edges(waiting: int, maxwait: float, severity: str | None) -> None:
-    found = list(pgbouncer_pool_saturation(observation_of("bouncer", pgbouncer=bouncer(pool(waiting, maxwait))), T))
+    found = list(pgbouncer_pool_saturation(observation(target="bouncer", pgbouncer=bouncer(pool(waiting, maxwait))), T))
     assert [f.severity for f in found] == ([severity] if severity else [])
     for f in found:
         assert f.pool == "app/shop" and f.database is None
@@ -146,7 +146,7 @@ def test_pgbouncer_pool_edges(waiting: int, maxwait: float, severity: str | None
 
 
 def test_session_mode_pool_advice() -> None:
-    (f,) = pgbouncer_pool_saturation(observation_of("b", pgbouncer=bouncer(pool(3, 5, mode="session"))), T)
+    (f,) = pgbouncer_pool_saturation(observation(target="b", pgbouncer=bouncer(pool(3, 5, mode="session"))), T)
     assert "pool_mode = transaction" in f.recommendation
 
 
@@ -156,7 +156,7 @@ def test_server_connections_near_the_limit(used: int, severity: str | None) -> N
         ConnectionGroup("app", "shop", "web", "idle", used - 1),
         ConnectionGroup("app", "shop", "web", "active", 1),
     )
-    obs = observation_of(sessions=sessions(connections=groups), settings=settings(100, 3))
+    obs = observation(sessions=sessions(connections=groups), settings=settings(100, 3))
     found = list(server_connections_saturation(obs, T))
     assert [f.severity for f in found] == ([severity] if severity else [])
     for f in found:
@@ -164,7 +164,7 @@ def test_server_connections_near_the_limit(used: int, severity: str | None) -> N
 
 
 def test_sessions_need_their_snapshot() -> None:
-    obs = observation_of()
+    obs = observation()
     for rule in (
         idle_in_transaction,
         long_running_query,
@@ -176,7 +176,7 @@ def test_sessions_need_their_snapshot() -> None:
 
 
 def test_a_blocked_statement_is_lock_contention_not_long_running() -> None:
-    obs = observation_of(
+    obs = observation(
         sessions=sessions(session(1, "idle in transaction", query_s=900), session(2, query_s=900, blocked_by=(1,)))
     )
     assert list(long_running_query(obs, T)) == []

@@ -9,8 +9,9 @@ from pgradar.agent.classifiers import indexes as ix
 from pgradar.agent.classifiers import tables as tb
 from pgradar.agent.collectors import parse_settings
 from pgradar.agent.findings import Finding
+from pgradar.agent.model.activity import SettingsSnapshot
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen
 from pgradar.agent.observation import Observation
-from pgradar.agent.snapshots import IndexesSnapshot, IndexFirstSeen
 from pgradar.agent.thresholds import DEFAULT
 
 
@@ -49,10 +50,10 @@ def test_stale_stats_never_analyzed_and_small_tables() -> None:
 def test_stale_stats_names_the_autovacuum_setting_when_it_is_the_cause() -> None:
     settings = parse_settings([("autovacuum_analyze_scale_factor", "0.5", ""), ("autovacuum", "on", "")])
     stale = table(n_mod_since_analyze=30_000, n_tup_ins=100_000, n_tup_upd=30_000)
-    found = run(tb.stale_stats, observation(tables=(stale,), settings=settings))
+    found = run(tb.stale_stats, observation(tables=(stale,), settings=SettingsSnapshot(T0, settings)))
     assert "ALTER TABLE public.orders SET (autovacuum_analyze_scale_factor = 0.05)" in found[0].recommendation
     # default settings: autovacuum should have acted already, no per-table setting to blame
-    found = run(tb.stale_stats, observation(tables=(stale,), settings=parse_settings([])))
+    found = run(tb.stale_stats, observation(tables=(stale,), settings=SettingsSnapshot(T0, parse_settings([]))))
     assert "ALTER TABLE" not in found[0].recommendation
     off = replace(stale, reloptions=["autovacuum_enabled=false"])
     assert "RESET (autovacuum_enabled)" in run(tb.stale_stats, observation(tables=(off,)))[0].recommendation
@@ -111,7 +112,7 @@ def test_table_seq_scans_suggest_an_index_from_the_statement_texts() -> None:
         (5, 41): "SELECT * FROM other WHERE x = $1",
         (5, 42): "SELECT id FROM orders WHERE customer_id = $1 AND created > $2",
     }
-    obs = replace(observation(tables=(hot,), extra={"statements": statements}), statement_texts=texts)
+    obs = replace(observation(tables=(hot,), statements=statements), statement_texts=texts)
     (found,) = run(tb.table_seq_scans, obs)
     assert found.recommendation.startswith(
         "CREATE INDEX CONCURRENTLY orders_customer_id_created_idx ON public.orders (customer_id, created);"
@@ -120,7 +121,7 @@ def test_table_seq_scans_suggest_an_index_from_the_statement_texts() -> None:
     covered = observation(
         tables=(hot,),
         indexes=(index("o_c_c", ["customer_id", "created", "x"], relid=hot.relid),),
-        extra={"statements": statements},
+        statements=statements,
     )
     (fallback,) = run(tb.table_seq_scans, replace(covered, statement_texts=texts))
     assert "pg_stat_statements" in fallback.recommendation  # an index already leads with it: no proposal
@@ -141,7 +142,7 @@ def test_unused_index_window_decides_the_severity() -> None:
     )
     assert reset[0].severity == "info" and "10 min (since statistics reset)" in reset[0].summary
     seen = IndexFirstSeen(T0, (((idx.database, idx.indexrelid), T0 - timedelta(hours=2)),))
-    new = run(ix.unused_index, observation(indexes=(idx,), extra={"index_first_seen": seen}))
+    new = run(ix.unused_index, observation(indexes=(idx,), index_first_seen=seen))
     assert new[0].severity == "info" and "index first seen by pgradar" in new[0].summary
 
 
@@ -160,9 +161,7 @@ def test_an_index_scanned_on_a_standby_is_used() -> None:
     idx = index("orders_status_idx", ["status"])
     standby = observation(indexes=(replace(idx, idx_scan=5),), server_info=server(standby=True), target="replica")
     primary = observation(indexes=(idx,))
-    primary = Observation(
-        primary.target, primary.now, primary.server, primary.snapshots, primary.history, peers={"replica": standby}
-    )
+    primary = replace(primary, peers={"replica": standby})
     assert run(ix.unused_index, primary) == []
     assert run(ix.unused_index, standby) == []  # judged on the primary only
 
@@ -283,7 +282,7 @@ def test_stale_stats_is_info_while_autovacuum_is_due() -> None:
         n_mod_since_analyze=16_679,
         last_analyze=T0 - timedelta(minutes=5),
     )
-    (found,) = run(tb.stale_stats, observation(tables=(busy,), settings=parse_settings([])))
+    (found,) = run(tb.stale_stats, observation(tables=(busy,), settings=SettingsSnapshot(T0, parse_settings([]))))
     assert found.severity == "info" and "autovacuum is due" in found.summary
     late = replace(busy, last_analyze=T0 - timedelta(minutes=10))
     assert run(tb.stale_stats, observation(tables=(late,)))[0].severity == "warning"

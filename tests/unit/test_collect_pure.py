@@ -4,9 +4,9 @@ import pytest
 
 from pgradar.agent.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
 from pgradar.agent.config import DatabaseFilter
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.pool import BACKOFF_MAX_S, backoff_delay
 from pgradar.agent.runner import select_databases
-from pgradar.agent.server import ServerInfo
 
 
 @pytest.mark.parametrize(
@@ -87,8 +87,8 @@ def test_a_console_target_is_up_when_its_collector_read_it(monkeypatch: pytest.M
     from pgradar.agent import registry
     from pgradar.agent.config import Config, TargetConfig
     from pgradar.agent.db import ConnectFailed
+    from pgradar.agent.model.bouncer import BouncerSnapshot
     from pgradar.agent.runner import TargetRunner
-    from pgradar.agent.snapshots import BouncerSnapshot
     from pgradar.agent.state import TargetState
 
     target = TargetConfig("b", "host=localhost dbname=pgbouncer")
@@ -116,82 +116,6 @@ def test_backoff_grows_and_caps() -> None:
     delays = [backoff_delay(n) for n in range(1, 12)]
     assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
     assert max(delays) == BACKOFF_MAX_S and delays == sorted(delays)
-
-
-def test_per_snapshot_computes_once_per_rows_tuple() -> None:
-    from pgradar.agent.snapshots import per_snapshot
-
-    calls: list[tuple[int, ...]] = []
-
-    @per_snapshot
-    def total(rows: tuple[int, ...]) -> int:
-        calls.append(rows)
-        return sum(rows)
-
-    rows = (1, 2, 3)
-    assert total(rows) == 6 and total(rows) == 6
-    assert len(calls) == 1
-    equal_but_new = tuple(list(rows))  # a new snapshot with the same rows is computed again
-    assert total(equal_but_new) == 6 and len(calls) == 2
-    for n in range(20):  # old entries are dropped: the cache stays small
-        total((n, n + 1000))
-    assert total(rows) == 6 and len(calls) == 23
-
-
-def test_per_snapshot_derives_once_per_snapshot_with_20_targets() -> None:
-    """One process, 20 targets: each target's rows are derived once per snapshot, by the
-    exporter and the classification alike, however many renders and passes follow.
-
-    With one cache of four entries shared by every target, each render evicted the
-    other targets' entries and every render derived every target again.
-    """
-    from pgradar.agent.classifiers.indexes import logical_indexes
-    from pgradar.agent.observation import observe
-    from pgradar.agent.snapshots import IndexesSnapshot, TablesSnapshot, snapshot_scope
-    from pgradar.agent.state import AgentState, TargetState
-    from pgradar.exporters.prometheus import RelationsCollector, _ranked_indexes, _ranked_tables
-    from tests.factories import T0, index, table
-
-    state = AgentState()
-    for n in range(20):
-        t = TargetState(f"db{n:02d}")
-        t.record("tables", TablesSnapshot(T0, tuple(table(f"t{n}_{i}", relid=i) for i in range(30))))
-        t.record(
-            "indexes",
-            IndexesSnapshot(
-                T0, tuple(index(f"i{n}_{i}", ["a"], relation=f"t{n}_{i}", indexrelid=i) for i in range(30))
-            ),
-        )
-        state.targets[t.name] = t
-    exporter = RelationsCollector(state, top_tables=10, top_indexes=10)
-    before = (
-        _ranked_tables.derivations,
-        _ranked_indexes.derivations,  # type: ignore[attr-defined]
-        logical_indexes.derivations,
-    )  # type: ignore[attr-defined]
-
-    def one_pass() -> None:
-        names = {m.name for m in exporter.collect()}
-        assert "pgradar_table_seq_scans" in names  # the render produced the tables' series
-        for t in state:
-            with snapshot_scope(t.name):
-                groups = logical_indexes(observe(t, T0).latest("indexes").indexes)
-            assert len(groups) == 30
-
-    for _ in range(3):
-        one_pass()
-    derived = (
-        _ranked_tables.derivations - before[0],
-        _ranked_indexes.derivations - before[1],  # type: ignore[attr-defined]
-        logical_indexes.derivations - before[2],
-    )  # type: ignore[attr-defined]
-    assert derived == (20, 20, 20)
-    # a new snapshot of one target: only that target is derived again
-    t = state.target("db07")
-    t.record("tables", TablesSnapshot(T0, tuple(table(f"x{i}", relid=i) for i in range(30))))
-    one_pass()
-    assert _ranked_tables.derivations - before[0] == 21  # type: ignore[attr-defined]
-    assert _ranked_indexes.derivations - before[1] == 20  # type: ignore[attr-defined]
 
 
 def test_first_runs_spread_over_the_start_window() -> None:

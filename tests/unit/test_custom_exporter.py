@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families as text_fami
 from pgradar.agent import custom_queries as custom
 from pgradar.agent.config import build
 from pgradar.agent.custom_collector import CustomRunner, applies, skipped_runs
-from pgradar.agent.server import ServerInfo
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.state import TargetState
 from pgradar.exporters.custom import CustomCollector
 from pgradar.exporters.prometheus import PartedRegistry

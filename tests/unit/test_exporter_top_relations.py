@@ -8,8 +8,8 @@ from factories import T0
 
 from pgradar.agent import config as configuration
 from pgradar.agent.findings import Finding
+from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.snapshots import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
 
@@ -172,7 +172,7 @@ def test_parted_render_reuses_relation_series_until_their_snapshot_or_problems_c
     t.problems = {}  # the problem on i0 is gone: t0 and i0 are no longer kept
     second = registry.render(generate_latest, text)
     assert calls == [1] and b'index="i0"' in first and b'index="i0"' not in second
-    same_rows = replace(t.latest("tables"), taken_at=T0 + timedelta(minutes=2))
+    same_rows = replace(t.current().tables, taken_at=T0 + timedelta(minutes=2))
     t.record("tables", same_rows)
     registry.render(generate_latest, text)
     assert calls == [1]  # the same rows render the same text

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from pgradar.agent import baseline as baselines
-from pgradar.agent.analysis import statement_deltas
 from pgradar.agent.cli import main
 from pgradar.agent.config import ConfigError, build, load_file
+from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.gate import Scope, ScopeError, Window, cumulative_window, gate_document, scope_from
 from pgradar.agent.ignores import IgnoreRule, exit_code
-from pgradar.agent.server import ServerInfo
-from pgradar.agent.snapshots import StatementsInfo, StatementsSnapshot, StatementStat
+from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.statements import StatementsInfo, StatementsSnapshot, StatementStat
 from pgradar.exporters.ci_formats import escape_data, escape_property, render_check, render_github, render_junit
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -300,14 +300,14 @@ def test_unused_index_since_a_baseline_says_so() -> None:
     from factories import index, observation, server
 
     from pgradar.agent.classifiers.indexes import unused_index
-    from pgradar.agent.snapshots import IndexFirstSeen
+    from pgradar.agent.model.catalog import IndexFirstSeen
     from pgradar.agent.thresholds import DEFAULT
 
     idx = index("orders_status_idx", ["status"])
     seen = IndexFirstSeen(NOW, (((idx.database, idx.indexrelid), NOW - timedelta(minutes=5)),), "baseline")
     found = list(
         unused_index(
-            observation(indexes=(idx,), server_info=server(started_days_ago=30), extra={"index_first_seen": seen}),
+            observation(indexes=(idx,), server_info=server(started_days_ago=30), index_first_seen=seen),
             DEFAULT,
         )
     )

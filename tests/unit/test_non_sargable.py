@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import delta, index, interval, stmt_observation, table, text_cases
+from factories import delta, index, interval, observation, table, text_cases
 
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.predicates import hidden_index, non_sargable_predicate
@@ -222,9 +222,7 @@ def _obs(
         )
     if tables is None:
         tables = (table("users", rows=50_000),)
-    return stmt_observation(
-        interval(busy, rest), texts={(5, 1): text, (5, 2): "SELECT 1"}, tables=tables, indexes=indexes
-    )
+    return observation(interval(busy, rest), texts={(5, 1): text, (5, 2): "SELECT 1"}, tables=tables, indexes=indexes)
 
 
 def test_registered() -> None:
@@ -255,8 +253,8 @@ def test_found_with_object_evidence_and_fix() -> None:
 
 
 def test_no_interval_or_no_indexes_snapshot() -> None:
-    assert list(non_sargable_predicate(stmt_observation(), T)) == []
-    obs = stmt_observation(interval(delta(1, calls=500)), texts={(5, 1): LOWER}, tables=(table("users"),))
+    assert list(non_sargable_predicate(observation(), T)) == []
+    obs = observation(interval(delta(1, calls=500)), texts={(5, 1): LOWER}, tables=(table("users"),))
     assert list(non_sargable_predicate(obs, T)) == []  # no indexes collected yet
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from factories import T0, commits, delta, interval, stmt_observation
+from factories import T0, commits, delta, interval, observation
 
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.deadlocks import deadlocks
@@ -33,7 +33,7 @@ def test_rules_are_registered() -> None:
 
 
 def test_no_interval_no_findings() -> None:
-    obs = stmt_observation()
+    obs = observation()
     for rule in (unbounded_result, offset_pagination, correlated_subquery, deadlocks):
         assert list(rule(obs, T)) == []
 
@@ -65,7 +65,7 @@ def test_unbounded_result_at_the_edges() -> None:
     texts = {(5, 1): DUMP, (5, 2): DUMP + " AND id > $2", (5, 3): REPORT, (5, 4): "SELECT * FROM t"}
     found = list(
         unbounded_result(
-            stmt_observation(
+            observation(
                 interval(
                     delta(1, calls=50, rows=50 * 10_000),  # at both thresholds
                     delta(2, calls=49, rows=49 * 20_000),  # too rare
@@ -92,7 +92,7 @@ def test_unbounded_result_quiet_for_a_report_of_twenty_rows_and_for_writes() -> 
     }
     found = list(
         unbounded_result(
-            stmt_observation(
+            observation(
                 interval(
                     delta(1, calls=5000, rows=5000 * 20),
                     delta(2, calls=500, rows=500 * 50_000),
@@ -107,7 +107,7 @@ def test_unbounded_result_quiet_for_a_report_of_twenty_rows_and_for_writes() -> 
 
 
 def test_unbounded_result_bytes_from_the_plan_width() -> None:
-    obs = stmt_observation(interval(delta(1, calls=60, rows=60 * 20_000)), texts={(5, 1): DUMP})
+    obs = observation(interval(delta(1, calls=60, rows=60 * 20_000)), texts={(5, 1): DUMP})
     summary = walk(
         [
             {
@@ -123,7 +123,7 @@ def test_unbounded_result_bytes_from_the_plan_width() -> None:
         ]
     )
     plan = StatementPlan("app", 5, 1, "u", T0, summary)
-    obs = replace(obs, snapshots={**obs.snapshots, "plans": PlansSnapshot(T0, (plan,))})
+    obs = replace(obs, snapshots=replace(obs.snapshots, plans=PlansSnapshot(T0, (plan,))))
     (f,) = unbounded_result(obs, T)
     assert f.evidence["row_width_bytes"] == 50 and f.evidence["bytes_per_call"] == 1_000_000
 
@@ -139,7 +139,7 @@ def test_offset_pagination_at_the_edges() -> None:
     texts[(5, 6)] = "SELECT id FROM events ORDER BY at LIMIT 20 OFFSET 0"
     found = list(
         offset_pagination(
-            stmt_observation(
+            observation(
                 interval(
                     delta(1, calls=50, rows=50 * 20, hit=50 * 1000),  # 1000 buffers per call, 50 per row: at the edges
                     delta(2, calls=49, rows=49 * 20, hit=49 * 5000),  # too rare
@@ -165,7 +165,7 @@ def test_offset_pagination_keyset_keeps_the_filter_and_names_an_existing_index()
     from factories import index
 
     text = "SELECT e.id FROM events e WHERE kind = $1 ORDER BY e.at, e.id LIMIT $2 OFFSET $3"
-    obs = stmt_observation(
+    obs = observation(
         interval(delta(1, calls=100, rows=2000, hit=100 * 4000)),
         texts={(5, 1): text},
         indexes=(index("events_at_id", ["at", "id"], relation="events", database="app"),),
@@ -184,13 +184,13 @@ def _plan(name: str) -> StatementPlan:
 
 
 def _with_plan(obs: Observation, *plans: StatementPlan) -> Observation:
-    return replace(obs, snapshots={**obs.snapshots, "plans": PlansSnapshot(T0, plans)})
+    return replace(obs, snapshots=replace(obs.snapshots, plans=PlansSnapshot(T0, plans)))
 
 
 def test_correlated_subquery_from_real_plans() -> None:
     """Plans from PostgreSQL 13 and 18: a SubPlan per row (found), hashed and InitPlan (not)."""
     for major in (13, 18):
-        busy = stmt_observation(interval(delta(1, calls=100, exec_ms=5000)), texts={(5, 1): "SELECT ..."})
+        busy = observation(interval(delta(1, calls=100, exec_ms=5000)), texts={(5, 1): "SELECT ..."})
         (f,) = correlated_subquery(_with_plan(busy, _plan(f"correlated.{major}.json")), T)
         assert f.kind == "correlated_subquery" and f.queryid == "1" and f.database == "app"
         assert f.evidence["outer_rows_estimate"] >= 1000 and f.evidence["scanned_each_run"] == ["public.lines"]
@@ -199,7 +199,7 @@ def test_correlated_subquery_from_real_plans() -> None:
         for quiet in ("hashed", "initplan", "indexed", "small_outer"):
             plan = _plan(f"correlated_{quiet}.{major}.json")
             assert list(correlated_subquery(_with_plan(busy, plan), T)) == [], (major, quiet)
-        rare = stmt_observation(
+        rare = observation(
             interval(delta(1, calls=1, exec_ms=1), delta(2, calls=10, exec_ms=1000)), texts={(5, 1): "SELECT ..."}
         )
         assert list(correlated_subquery(_with_plan(rare, _plan(f"correlated.{major}.json")), T)) == []
@@ -215,19 +215,19 @@ def _deadlocks_at(seconds: float, **counts: int):
 
 def test_deadlocks_in_the_window() -> None:
     history = (_deadlocks_at(0, app=3, quiet=7), _deadlocks_at(60, app=3, quiet=7), _deadlocks_at(120, app=5, quiet=7))
-    found = list(deadlocks(stmt_observation(database_history=history), T))
+    found = list(deadlocks(observation(history={"database": history}), T))
     assert [(f.database, f.severity, f.evidence["deadlocks"]) for f in found] == [("app", "warning", 2)]
     assert found[0].evidence["window_seconds"] == 120 and "FOR UPDATE" in found[0].recommendation
     # a window shorter than what is kept: the newest snapshot at least that old
     short = replace(T, deadlocks_window_s=60)
-    assert [f.evidence["window_seconds"] for f in deadlocks(stmt_observation(database_history=history), short)] == [60]
+    assert [f.evidence["window_seconds"] for f in deadlocks(observation(history={"database": history}), short)] == [60]
     calm = (_deadlocks_at(0, app=5), _deadlocks_at(60, app=5))
-    assert list(deadlocks(stmt_observation(database_history=calm), T)) == []
-    assert list(deadlocks(stmt_observation(database_history=history[-1:]), T)) == []  # one poll: no window
+    assert list(deadlocks(observation(history={"database": calm}), T)) == []
+    assert list(deadlocks(observation(history={"database": history[-1:]}), T)) == []  # one poll: no window
     many = (_deadlocks_at(0, app=0), _deadlocks_at(60, app=10))
-    assert [f.severity for f in deadlocks(stmt_observation(database_history=many), T)] == ["critical"]
+    assert [f.severity for f in deadlocks(observation(history={"database": many}), T)] == ["critical"]
     reset = (_deadlocks_at(0, app=50), _deadlocks_at(60, app=1))
-    assert [f.evidence["deadlocks"] for f in deadlocks(stmt_observation(database_history=reset), T)] == [1]
+    assert [f.evidence["deadlocks"] for f in deadlocks(observation(history={"database": reset}), T)] == [1]
 
 
 STDERR_DEADLOCK = """\
@@ -272,8 +272,8 @@ def test_deadlock_reports_from_the_log(tmp_path: Path) -> None:
     assert second.database == "shop" and second.relations == ("Stock",)
     assert second.statements[0] == 'UPDATE "Stock" SET n = n - ? WHERE sku = ?'
     history = (_deadlocks_at(-60, app=0), _deadlocks_at(60, app=1))
-    obs = stmt_observation(
-        database_history=history,
+    obs = observation(
+        history={"database": history},
         auto_explain=AutoExplainSnapshot(T0 + timedelta(seconds=60), str(log), (), deadlocks=tail.deadlocks),
     )
     (f,) = deadlocks(obs, T)
@@ -315,7 +315,7 @@ def test_partition_pruning_missed_rests_on_the_text_and_the_plan_confirms() -> N
         (5, 5): "SELECT count(*) FROM events WHERE account_id = $1 -- 5",
         (5, 6): "SELECT count(*) FROM events WHERE account_id = $1 -- 6",
     }
-    obs = stmt_observation(interval(*(delta(q, calls=100) for q in range(1, 7))), texts=texts)
+    obs = observation(interval(*(delta(q, calls=100) for q in range(1, 7))), texts=texts)
     obs = _with_plan(
         obs,
         _partitioned_plan(1, False, 4),
@@ -331,7 +331,7 @@ def test_partition_pruning_missed_rests_on_the_text_and_the_plan_confirms() -> N
     assert found["2"].evidence["key_in_function"] and "inside a function" in found["2"].summary
     assert (found["1"].schema, found["1"].relation) == ("public", "events")
     assert "at >= $from AND at < $to" in found["1"].recommendation
-    rare = stmt_observation(interval(delta(1, calls=5, exec_ms=1), delta(9, calls=5, exec_ms=100)), texts=texts)
+    rare = observation(interval(delta(1, calls=5, exec_ms=1), delta(9, calls=5, exec_ms=100)), texts=texts)
     assert list(partition_pruning_missed(_with_plan(rare, _partitioned_plan(1, False, 4)), T)) == []
 
 

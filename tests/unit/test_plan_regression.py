@@ -135,7 +135,7 @@ def shapes(
 
 def judge(old: PlanShape | None, new: PlanShape, indexes: tuple = (), thresholds=DEFAULT) -> list:
     plan = StatementPlan("app", 5, 42, "u", at(120), walk(SEQ_SCAN), current_shape=new, previous_shape=old)
-    obs = observation(indexes=indexes, extra={"plans": PlansSnapshot(at(120), (plan,))})
+    obs = observation(indexes=indexes, plans=PlansSnapshot(at(120), (plan,)))
     obs = replace(obs, statement_texts={(5, 42): "SELECT count(*) FROM orders WHERE customer = $1"})
     return list(plan_regression(obs, thresholds))
 

@@ -66,9 +66,9 @@ def test_unparsable_statement_gets_plan_only_advice() -> None:
 
 def test_seq_scan_classifier_needs_a_frequent_or_expensive_statement() -> None:
     plans = PlansSnapshot(T0, (_plan((_advice(None),)),))
-    busy = observation(extra={"plans": plans, "statements": snap(0, stat(42, 100, 10.0), stat(7, 1, 1000.0))})
+    busy = observation(plans=plans, statements=snap(0, stat(42, 100, 10.0), stat(7, 1, 1000.0)))
     assert [f.queryid for f in pc.seq_scan(busy, DEFAULT)] == ["42"]
-    rare = observation(extra={"plans": plans, "statements": snap(0, stat(42, 99, 10.0), stat(7, 1, 1000.0))})
+    rare = observation(plans=plans, statements=snap(0, stat(42, 99, 10.0), stat(7, 1, 1000.0)))
     assert list(pc.seq_scan(rare, DEFAULT)) == []
 
 
@@ -136,7 +136,7 @@ def test_stale_stats_from_a_whole_table_estimate() -> None:
         summary = walk(json.loads(json.dumps(whole).replace("130000", str(plan_rows))))
         summary = replace(summary, seq_scans=tuple(replace(s, reltuples=rows) for s in summary.seq_scans))
         plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
-        return list(pc.plan_estimates(observation(tables=tables, extra={"plans": plans}), DEFAULT))
+        return list(pc.plan_estimates(observation(tables=tables, plans=plans), DEFAULT))
 
     (found,) = obs(100_000)  # 30% more rows than the statistics say
     assert (found.kind, found.relation, found.queryid) == ("stale_stats", "orders", "42")
@@ -203,10 +203,10 @@ def _parallel_obs(
     summary = replace(summary, seq_scans=tuple(replace(s, reltuples=reltuples) for s in summary.seq_scans))
     plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
     tables = (table(rows=table_rows if table_rows is not None else reltuples),)
-    config = replace(settings().settings, parallel_leader_participation=leader)
+    config = replace(settings(), settings=replace(settings().settings, parallel_leader_participation=leader))
     return list(
         pc.plan_estimates(
-            observation(tables=tables, extra={"plans": plans}, settings=config, server_info=server(standby=standby)),
+            observation(tables=tables, plans=plans, settings=config, server_info=server(standby=standby)),
             DEFAULT,
         )
     )
@@ -258,7 +258,7 @@ def test_counters_summed_over_users_and_share_in_evidence() -> None:
     summed = pc.per_statement(statements)[(5, 42)]
     assert (summed.calls, summed.total_exec_ms) == (503, 900.5)
     plans = PlansSnapshot(T0, (_plan((_advice(None),)),))
-    (found,) = pc.seq_scan(observation(extra={"plans": plans, "statements": statements}), DEFAULT)
+    (found,) = pc.seq_scan(observation(plans=plans, statements=statements), DEFAULT)
     assert found.evidence["calls"] == 503 and found.evidence["exec_time_share"] == 0.9005
 
 
@@ -273,7 +273,7 @@ def test_standby_leaves_a_table_to_the_watched_primarys_counter_rule() -> None:
     summary = replace(summary, seq_scans=tuple(replace(s, reltuples=200_000) for s in summary.seq_scans))
     plans = PlansSnapshot(T0, (StatementPlan("app", 5, 42, "u", T0, summary),))
     standby = observation(
-        tables=(table(rows=200_000),), extra={"plans": plans}, server_info=server(standby=True), target="standby"
+        tables=(table(rows=200_000),), plans=plans, server_info=server(standby=True), target="standby"
     )
     assert len(list(pc.plan_estimates(standby, DEFAULT))) == 1  # alone: reported, fix on the primary
     assert list(pc.plan_estimates(replace(standby, peers={"primary": primary}), DEFAULT)) == []

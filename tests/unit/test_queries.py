@@ -5,7 +5,7 @@ import re
 import pytest
 
 from pgradar.agent import queries
-from pgradar.agent.server import NEWEST_SUPPORTED, OLDEST_SUPPORTED
+from pgradar.agent.model.server import NEWEST_SUPPORTED, OLDEST_SUPPORTED
 
 MAJORS = range(OLDEST_SUPPORTED, NEWEST_SUPPORTED + 1)
 # Queries that exist only from a version on; the collector asks a capability first.

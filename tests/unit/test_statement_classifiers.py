@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from factories import T0, commits, delta, interval, snap, stat, stmt_observation, stmt_table
+from factories import T0, commits, delta, interval, observation, snap, stat, table
 
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.statements import (
@@ -27,7 +27,7 @@ def test_every_statement_rule_is_registered() -> None:
 
 
 def test_no_interval_no_findings() -> None:
-    obs = stmt_observation()
+    obs = observation()
     for rule in (temp_spill, low_cache_hit, n_plus_one, select_star, row_misestimate):
         assert list(rule(obs, T)) == []
 
@@ -40,7 +40,7 @@ def test_temp_spill_at_the_threshold() -> None:
     below = delta(2, calls=2, exec_ms=100, temp_written=2 * 127)
     found = list(
         temp_spill(
-            stmt_observation(interval(at, below), texts={(5, 1): "SELECT * FROM t ORDER BY a", (5, 2): "SELECT 1"}), T
+            observation(interval(at, below), texts={(5, 1): "SELECT * FROM t ORDER BY a", (5, 2): "SELECT 1"}), T
         )
     )
     assert [f.queryid for f in found] == ["1"]
@@ -54,13 +54,13 @@ def test_temp_spill_at_the_threshold() -> None:
 def test_temp_spill_severity_follows_its_share_of_time() -> None:
     spill = delta(1, calls=1, exec_ms=1, temp_written=1000)
     busy = delta(2, calls=1000, exec_ms=1000)
-    (f,) = temp_spill(stmt_observation(interval(spill, busy)), T)
+    (f,) = temp_spill(observation(interval(spill, busy)), T)
     assert f.severity == "warning" and f.evidence["exec_time_share"] < T.statement_min_share
 
 
 def test_temp_spill_ignores_utility_statements() -> None:
     build = delta(1, calls=1, temp_written=100_000)
-    assert list(temp_spill(stmt_observation(interval(build), texts={(5, 1): "CREATE INDEX i ON t (a)"}), T)) == []
+    assert list(temp_spill(observation(interval(build), texts={(5, 1): "CREATE INDEX i ON t (a)"}), T)) == []
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_suggested_work_mem(n_bytes: int, setting: str) -> None:
 def test_low_cache_hit_at_the_edges() -> None:
     disk = delta(1, calls=10, exec_ms=500, hit=1000, read=1000)  # read ratio exactly 0.5
     cached = delta(2, calls=10, exec_ms=500, hit=100_000, read=1000)
-    found = list(low_cache_hit(stmt_observation(interval(disk, cached)), T))
+    found = list(low_cache_hit(observation(interval(disk, cached)), T))
     assert [f.queryid for f in found] == ["1"]
     assert found[0].evidence["hit_ratio"] == 0.5 and found[0].evidence["bytes_read_per_call"] == 100 * 8192
 
@@ -84,12 +84,12 @@ def test_low_cache_hit_at_the_edges() -> None:
 def test_low_cache_hit_rare_query_is_noise() -> None:
     rare = delta(1, calls=1, exec_ms=4.9, read=5000)  # 4.9% of the time
     busy = delta(2, calls=1000, exec_ms=95.1, hit=10_000)
-    assert list(low_cache_hit(stmt_observation(interval(rare, busy)), T)) == []
+    assert list(low_cache_hit(observation(interval(rare, busy)), T)) == []
 
 
 def test_low_cache_hit_needs_enough_blocks() -> None:
     small = delta(1, calls=1, exec_ms=100, read=999)
-    assert list(low_cache_hit(stmt_observation(interval(small)), T)) == []
+    assert list(low_cache_hit(observation(interval(small)), T)) == []
 
 
 # --- n_plus_one --------------------------------------------------------------------------------
@@ -115,8 +115,8 @@ def nplus1(
         delta(3, calls=child_calls - half, exec_ms=child_ms / 2, rows=rows - rows // 2),
     )  # int4
     texts = {(5, 1): PARENT, (5, 2): CHILD, (5, 3): second_text}
-    return stmt_observation(
-        interval(*deltas), texts=texts, database_history=(commits(0, app=100), commits(60, app=100 + xacts))
+    return observation(
+        interval(*deltas), texts=texts, history={"database": (commits(0, app=100), commits(60, app=100 + xacts))}
     )
 
 
@@ -163,23 +163,23 @@ def test_pgbench_shape_is_not_n_plus_one() -> None:
         (5, 2): "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
         (5, 3): "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2",
     }
-    obs = stmt_observation(interval(*deltas), texts=texts, database_history=(commits(0, app=0), commits(60, app=6000)))
+    obs = observation(interval(*deltas), texts=texts, history={"database": (commits(0, app=0), commits(60, app=6000))})
     assert list(n_plus_one(obs, T)) == []
 
 
 def test_n_plus_one_without_transaction_counts_uses_the_parent() -> None:
     obs = nplus1()
-    bare = stmt_observation(*obs.statement_intervals, texts=dict(obs.statement_texts))
+    bare = observation(*obs.statement_intervals, texts=dict(obs.statement_texts))
     (f,) = n_plus_one(bare, T)
     assert f.severity == "info" and f.evidence["calls_per_transaction"] is None
 
 
 def test_n_plus_one_ignores_writes() -> None:
     deltas = (delta(1, calls=1000, exec_ms=10, rows=1000),)
-    obs = stmt_observation(
+    obs = observation(
         interval(*deltas),
         texts={(5, 1): "INSERT INTO t VALUES ($1,$2)"},
-        database_history=(commits(0, app=0), commits(60, app=1)),
+        history={"database": (commits(0, app=0), commits(60, app=1))},
     )
     assert list(n_plus_one(obs, T)) == []
 
@@ -200,8 +200,12 @@ def test_n_plus_one_ignores_writes() -> None:
     ],
 )
 def test_select_star(text: str, expected: list[str]) -> None:
-    tables = (stmt_table("wide", 10), stmt_table("narrow", 3), stmt_table("wide", 40, database="elsewhere"))
-    obs = stmt_observation(interval(delta(1, calls=100, rows=100)), texts={(5, 1): text}, tables=tables)
+    tables = (
+        table("wide", column_count=10),
+        table("narrow", column_count=3),
+        table("wide", column_count=40, database="elsewhere"),
+    )
+    obs = observation(interval(delta(1, calls=100, rows=100)), texts={(5, 1): text}, tables=tables)
     found = list(select_star(obs, T))
     assert [f.relation for f in found] == expected
     if found:
@@ -209,8 +213,8 @@ def test_select_star(text: str, expected: list[str]) -> None:
 
 
 def test_select_star_needs_frequent_calls() -> None:
-    obs = stmt_observation(
-        interval(delta(1, calls=99)), texts={(5, 1): "SELECT * FROM wide"}, tables=(stmt_table("wide", 30),)
+    obs = observation(
+        interval(delta(1, calls=99)), texts={(5, 1): "SELECT * FROM wide"}, tables=(table("wide", column_count=30),)
     )
     assert list(select_star(obs, T)) == []
 
@@ -231,10 +235,11 @@ def plan(
 
 def misestimate_obs(*plans: PlanSample):
     statements = snap(0, stat(77, 10, 5.0))
-    return stmt_observation(
+    return observation(
         statements=statements,
         texts={(5, 77): "SELECT * FROM items WHERE s = $1"},
         auto_explain=AutoExplainSnapshot(T0, "/log", plans),
+        now=T0 + timedelta(minutes=5),
     )
 
 
@@ -267,11 +272,11 @@ def test_row_misestimate_from_explain_analyze_on_a_standby() -> None:
 
     ran = replace(plan(77, 250, 50_000), source="explain_analyze")
     obs = misestimate_obs()
-    obs = replace(obs, snapshots={**obs.snapshots, "explain_analyze": AnalyzeSnapshot(T0, True, (ran,))})
+    obs = replace(obs, snapshots=replace(obs.snapshots, explain_analyze=AnalyzeSnapshot(T0, True, (ran,))))
     (f,) = row_misestimate(obs, T)
     assert f.evidence["source"] == "explain_analyze" and f.queryid == "77" and f.evidence["factor"] == 200
     # the same statement in the log too: one finding, from the newer plan
     logged = plan(77, 100, 5000, age_s=30)
-    both = replace(obs, snapshots={**obs.snapshots, "auto_explain": AutoExplainSnapshot(T0, "/log", (logged,))})
+    both = replace(obs, snapshots=replace(obs.snapshots, auto_explain=AutoExplainSnapshot(T0, "/log", (logged,))))
     (g,) = row_misestimate(both, T)
     assert g.evidence["source"] == "auto_explain" and g.evidence["factor"] == 50

@@ -8,10 +8,10 @@ from itertools import pairwise
 
 from factories import T0, snap, stat
 
-from pgradar.agent.analysis import statement_deltas
+from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.findings import Finding, TextPolicy
+from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.problems import update
-from pgradar.agent.server import ServerInfo
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.status import evidence_items, figure, mean_exec_series, render_status, sparkline, status_route
 

@@ -15,77 +15,23 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import fields
+from typing import Any
 
 import pandas as pd
 
-from pgradar.agent.snapshots import StatementKey, StatementsSnapshot, StatementStat, per_snapshot
+from pgradar.agent.derived import per_snapshot
+from pgradar.agent.model.statements import (
+    COUNTERS,
+    StatementDelta,
+    StatementInterval,
+    StatementKey,
+    StatementsSnapshot,
+    StatementStat,
+)
 
 KEY = ["userid", "dbid", "queryid", "toplevel"]
-COUNTERS = [
-    "calls",
-    "total_exec_ms",
-    "total_plan_ms",
-    "rows",
-    "shared_blks_hit",
-    "shared_blks_read",
-    "shared_blks_dirtied",
-    "shared_blks_written",
-    "temp_blks_read",
-    "temp_blks_written",
-    "blk_read_ms",
-    "blk_write_ms",
-    "wal_bytes",
-]
 LABELS = ["database", "username"]
-
-
-@dataclass(frozen=True, slots=True)
-class StatementDelta:
-    """What one statement did during one interval."""
-
-    userid: int
-    dbid: int
-    queryid: int
-    toplevel: bool
-    database: str
-    username: str
-    calls: int
-    total_exec_ms: float
-    total_plan_ms: float
-    rows: int
-    shared_blks_hit: int
-    shared_blks_read: int
-    shared_blks_dirtied: int
-    shared_blks_written: int
-    temp_blks_read: int
-    temp_blks_written: int
-    blk_read_ms: float
-    blk_write_ms: float
-    wal_bytes: float
-
-    @property
-    def key(self) -> StatementKey:
-        return (self.userid, self.dbid, self.queryid, self.toplevel)
-
-    @property
-    def mean_exec_ms(self) -> float:
-        return self.total_exec_ms / self.calls if self.calls else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class StatementInterval:
-    """Deltas of every statement active between two polls, costliest first."""
-
-    started_at: datetime
-    ended_at: datetime
-    deltas: tuple[StatementDelta, ...]
-    reset_seen: bool  # pg_stat_statements was reset or entries restarted in between
-
-    @property
-    def seconds(self) -> float:
-        return max((self.ended_at - self.started_at).total_seconds(), 1e-9)
 
 
 _DELTA_FIELDS = [f.name for f in fields(StatementDelta)]
@@ -99,6 +45,15 @@ _ROW_VALUES = operator.attrgetter(*_COLUMNS)
 def _frame_of(rows: Sequence[StatementStat]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records([_ROW_VALUES(r) for r in rows], columns=_COLUMNS)
     return frame.drop_duplicates(subset=KEY, keep="last").set_index(KEY)
+
+
+def counter_delta(now: float, then: float | None) -> float:
+    """What a cumulative counter counted since ``then``: all of ``now`` when it is new or went backwards.
+
+    The rule of this module's frames, for one counter: the exporter ranks
+    tables and indexes by it.
+    """
+    return now - then if then is not None and now >= then else now
 
 
 def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) -> StatementInterval:
@@ -146,35 +101,12 @@ def rank_statements(intervals: Sequence[StatementInterval], n: int) -> list[Stat
 _INT_FIELDS = {f.name for f in fields(StatementStat) if f.type in ("int", int)}
 
 
-def _cast(name: str, value: object) -> object:
+def _cast(name: str, value: Any) -> Any:
+    """A frame's value (a numpy scalar) as the field's own type."""
     if name == "toplevel":
         return bool(value)
     if name in _INT_FIELDS:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)
     if name in LABELS:
         return str(value)
-    return float(value)  # type: ignore[arg-type]
-
-
-@dataclass(slots=True)
-class StatementTotals:
-    """Monotonic per-statement counters: the sum of every delta since the agent started."""
-
-    counters: dict[StatementKey, dict[str, float]]
-    by_database: dict[str, dict[str, float]]  # every statement, top N or not
-
-    @classmethod
-    def empty(cls) -> StatementTotals:
-        return cls({}, {})
-
-    def add(self, interval: StatementInterval, present: set[StatementKey]) -> None:
-        for delta in interval.deltas:
-            acc = self.counters.setdefault(delta.key, dict.fromkeys(COUNTERS, 0.0))
-            db = self.by_database.setdefault(delta.database, dict.fromkeys(COUNTERS, 0.0))
-            for c in COUNTERS:
-                value = getattr(delta, c)
-                acc[c] += value
-                db[c] += value
-        # Entries gone from pg_stat_statements are forgotten, so memory follows pgss.max.
-        for key in [k for k in self.counters if k not in present]:
-            del self.counters[key]
+    return float(value)

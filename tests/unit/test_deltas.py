@@ -5,7 +5,8 @@ from itertools import pairwise
 
 from factories import T0, snap, stat
 
-from pgradar.agent.analysis import StatementTotals, rank_statements, statement_deltas
+from pgradar.agent.deltas import rank_statements, statement_deltas
+from pgradar.agent.model.statements import StatementTotals
 
 
 def by_query(interval):

@@ -1,0 +1,316 @@
+"""The catalog as the agent reads it: tables, indexes, foreign keys, on-disk sizes.
+
+Row types are frozen and slotted; their field names are the column names of
+the SQL in ``agent/sql`` (the driver builds them directly from the rows), so
+renaming a field means renaming the column in every variant, which the
+per-version integration test catches. Per-database snapshots keep the rows of
+a database that failed one poll (``carry_over``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from pgradar.agent.model.activity import DatabaseSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class TableStat:
+    database: str
+    relid: int
+    schema: str
+    relation: str
+    relkind: str
+    reltuples: float
+    size_bytes: int | None
+    seq_scan: int
+    seq_tup_read: int
+    idx_scan: int
+    idx_tup_fetch: int
+    n_tup_ins: int
+    n_tup_upd: int
+    n_tup_del: int
+    n_tup_hot_upd: int
+    n_live_tup: int
+    n_dead_tup: int
+    n_mod_since_analyze: int
+    n_ins_since_vacuum: int
+    last_vacuum: datetime | None
+    last_autovacuum: datetime | None
+    last_analyze: datetime | None
+    last_autoanalyze: datetime | None
+    vacuum_count: int
+    analyze_count: int
+    last_seq_scan: datetime | None
+    xid_age: int | None
+    reloptions: list[str]
+    column_count: int = 0  # live columns (select_star: is the table wide?), from the sizes collector
+
+    @property
+    def last_analyzed(self) -> datetime | None:
+        times = [t for t in (self.last_analyze, self.last_autoanalyze) if t is not None]
+        return max(times) if times else None
+
+    @property
+    def last_vacuumed(self) -> datetime | None:
+        times = [t for t in (self.last_vacuum, self.last_autovacuum) if t is not None]
+        return max(times) if times else None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStat:
+    database: str
+    indexrelid: int
+    relid: int
+    schema: str
+    relation: str
+    index: str
+    idx_scan: int
+    idx_tup_read: int
+    idx_tup_fetch: int
+    size_bytes: int | None
+    definition: str
+    method: str
+    is_unique: bool
+    is_primary: bool
+    is_valid: bool
+    key_count: int
+    columns: list[str | None]  # None where the key is an expression
+    predicate: str | None
+    expressions: str | None
+    constraint_type: str | None  # 'p', 'u' or 'x' when the index backs a constraint
+    last_idx_scan: datetime | None
+    # For an index of a partition attached to a partitioned index: the
+    # partitioned index and table at the top of the tree (one index to the user).
+    root_schema: str | None = None
+    root_relation: str | None = None
+    root_index: str | None = None
+    # format_type() of each entry of ``columns`` (None for an expression):
+    # which casts of a column are no-ops, what type a rewritten predicate takes
+    column_types: tuple[str | None, ...] | list[str | None] = ()
+
+    @property
+    def keys(self) -> tuple[str | None, ...]:
+        """The key columns (None for an expression), without INCLUDE columns."""
+        return tuple(self.columns[: self.key_count])
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCounters:
+    """What an index poll reads every time (indexes/counters), with the stamp of its catalog rows."""
+
+    database: str
+    indexrelid: int
+    relid: int
+    schema: str
+    relation: str
+    index: str
+    idx_scan: int
+    idx_tup_read: int
+    idx_tup_fetch: int
+    size_bytes: int | None
+    last_idx_scan: datetime | None
+    stamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDefinition:
+    """The catalog side of an index (indexes/definitions), read again only when its stamp changes."""
+
+    indexrelid: int
+    definition: str
+    method: str
+    is_unique: bool
+    is_primary: bool
+    is_valid: bool
+    key_count: int
+    columns: list[str | None]
+    predicate: str | None
+    expressions: str | None
+    constraint_type: str | None
+    root_schema: str | None
+    root_relation: str | None
+    root_index: str | None
+    column_types: tuple[str | None, ...] | list[str | None]
+
+
+def index_stat(c: IndexCounters, d: IndexDefinition) -> IndexStat:
+    """One index's row from this poll's counters and its (possibly earlier) definition."""
+    return IndexStat(
+        c.database,
+        c.indexrelid,
+        c.relid,
+        c.schema,
+        c.relation,
+        c.index,
+        c.idx_scan,
+        c.idx_tup_read,
+        c.idx_tup_fetch,
+        c.size_bytes,
+        d.definition,
+        d.method,
+        d.is_unique,
+        d.is_primary,
+        d.is_valid,
+        d.key_count,
+        d.columns,
+        d.predicate,
+        d.expressions,
+        d.constraint_type,
+        c.last_idx_scan,
+        d.root_schema,
+        d.root_relation,
+        d.root_index,
+        d.column_types,
+    )
+
+
+class PerDatabase(Protocol):
+    """A snapshot gathered database by database, some of which may have failed."""
+
+    failed_databases: tuple[str, ...]
+
+    def rows(self) -> tuple[Any, ...]: ...
+
+    def with_rows(self, rows: tuple[Any, ...]) -> PerDatabase: ...
+
+
+def carry_over(previous: PerDatabase | None, current: PerDatabase) -> PerDatabase:
+    """``current`` with the previous rows of the databases that failed this time.
+
+    A database that times out once (a lock held by DDL, a restart) should not
+    make its tables vanish from the metrics and the classifiers for a cycle.
+    """
+    if previous is None or not current.failed_databases:
+        return current
+    kept = tuple(r for r in previous.rows() if r.database in current.failed_databases)
+    return current.with_rows(current.rows() + kept)
+
+
+@dataclass(frozen=True, slots=True)
+class TablesSnapshot:
+    taken_at: datetime
+    tables: tuple[TableStat, ...]
+    failed_databases: tuple[str, ...] = ()
+
+    def rows(self) -> tuple[TableStat, ...]:
+        return self.tables
+
+    def with_rows(self, rows: tuple[Any, ...]) -> TablesSnapshot:
+        return replace(self, tables=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSize:
+    database: str
+    relid: int
+    size_bytes: int | None
+    column_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSize:
+    database: str
+    size_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SizesSnapshot:
+    """On-disk sizes, collected apart from the counters and less often (each is a file-system call)."""
+
+    taken_at: datetime
+    tables: tuple[TableSize, ...]
+    databases: tuple[DatabaseSize, ...]
+    failed_databases: tuple[str, ...] = ()
+
+    def rows(self) -> tuple[TableSize, ...]:
+        return self.tables
+
+    def with_rows(self, rows: tuple[Any, ...]) -> SizesSnapshot:
+        return replace(self, tables=rows)
+
+
+def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None) -> Any:
+    """A tables or database snapshot with the sizes (and column counts) of the latest sizes snapshot filled in."""
+    if sizes is None:
+        return snapshot
+    if isinstance(snapshot, TablesSnapshot):
+        by_table = {(z.database, z.relid): z for z in sizes.tables}
+        return replace(
+            snapshot,
+            tables=tuple(
+                replace(t, size_bytes=z.size_bytes, column_count=z.column_count)
+                if (z := by_table.get((t.database, t.relid))) is not None
+                else t
+                for t in snapshot.tables
+            ),
+        )
+    if isinstance(snapshot, DatabaseSnapshot):
+        by_name = {z.database: z.size_bytes for z in sizes.databases}
+        return replace(
+            snapshot,
+            databases=tuple(replace(d, size_bytes=by_name.get(d.database, d.size_bytes)) for d in snapshot.databases),
+        )
+    return snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class IndexesSnapshot:
+    taken_at: datetime
+    indexes: tuple[IndexStat, ...]
+    failed_databases: tuple[str, ...] = ()
+
+    def rows(self) -> tuple[IndexStat, ...]:
+        return self.indexes
+
+    def with_rows(self, rows: tuple[Any, ...]) -> IndexesSnapshot:
+        return replace(self, indexes=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    database: str
+    constraint_oid: int
+    schema: str
+    relation: str
+    relkind: str  # 'p' for a partitioned table
+    constraint_name: str
+    columns: list[str]
+    referenced_schema: str
+    referenced_relation: str
+    reltuples: float  # of the referencing table (summed over partitions)
+    size_bytes: int
+    index_keys: list[str]  # each non-partial index's key columns, comma-joined ('' for an expression)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKeysSnapshot:
+    taken_at: datetime
+    foreign_keys: tuple[ForeignKey, ...]
+    failed_databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFirstSeen:
+    """When the agent first saw each index; None for those present at its first look.
+
+    PostgreSQL keeps no creation time for an index, so an index that appears
+    while the agent watches is dated by the agent; one there from the start
+    is as old as the statistics window at least.
+    """
+
+    taken_at: datetime
+    first_seen: tuple[tuple[tuple[str, int], datetime | None], ...]  # ((database, indexrelid), when)
+    source: str = "index first seen by pgradar"  # what the times are (check --baseline: the baseline's)
+
+    # Asked once per index by the unused_index rule (a dict built per call made that quadratic):
+    # built once with the snapshot, which is never changed.
+    by_index: dict[tuple[str, int], datetime | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_index", dict(self.first_seen))
+
+    def of(self, database: str, indexrelid: int) -> datetime | None:
+        return self.by_index.get((database, indexrelid))
