@@ -22,24 +22,14 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
+from pgradar.agent.findings import Kind
 from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
 # Judged on counter differences: in one pass of ``check`` over the counters since their reset (or a
 # baseline, or ``--window``); in ``run`` between polls.
-INTERVAL_KINDS = (
-    "temp_spill",
-    "low_cache_hit",
-    "n_plus_one",
-    "select_star",
-    "non_sargable_predicate",
-    "unbounded_result",
-    "offset_pagination",
-    "correlated_subquery",
-    "partition_pruning_missed",
-    "deadlocks",
-)
+INTERVAL_KINDS = tuple(kind for kind in Kind if kind.judged_on_counters)
 
 
 class UsageError(Exception):

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from pgradar.agent.analysis import rank_statements
 from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
-from pgradar.agent.findings import KINDS, SEVERITIES
+from pgradar.agent.findings import Kind, Severity
 from pgradar.agent.snapshots import ConnectionGroup, IndexStat, TableStat, per_snapshot, snapshot_scope
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
@@ -424,7 +424,7 @@ def render_pgbouncer(f: Families, t: TargetState) -> None:
 
 
 def render_problems(f: Families, t: TargetState) -> None:
-    counts = {(kind, severity): 0 for kind in KINDS for severity in SEVERITIES}
+    counts = {(kind, severity): 0 for kind in Kind for severity in Severity}
     for problem in t.problems.values():
         finding = problem.finding
         counts[(finding.kind, finding.severity)] += 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds
+from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds
 from pgradar.agent.observation import Observation
 from pgradar.agent.snapshots import ReceiverStat, ReplicationSnapshot, SettingsSnapshot, SlotStat, StandbyStat
 from pgradar.agent.thresholds import Thresholds
@@ -45,9 +45,9 @@ def lag(behind_bytes: float | None, seconds: float | None) -> Lag:
 
 def lag_severity(found: Lag, t: Thresholds) -> Severity | None:
     if found.behind_bytes >= t.replication_lag_critical_bytes or found.seconds >= t.replication_lag_critical_s:
-        return "critical"
+        return Severity.CRITICAL
     if found.behind_bytes >= t.replication_lag_warning_bytes or found.seconds >= t.replication_lag_warning_s:
-        return "warning"
+        return Severity.WARNING
     return None
 
 
@@ -124,7 +124,7 @@ def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding |
         return None
     evidence |= {"lag_bytes": found.behind_bytes, "lag_seconds": found.seconds}
     return Finding(
-        "replication_lag",
+        Kind.REPLICATION_LAG,
         severity,
         obs.target,
         f"standby {row.standby} is {human_bytes(found.behind_bytes)} of WAL behind"
@@ -177,7 +177,7 @@ def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) ->
     }
     name = receiver.standby_name
     return Finding(
-        "replication_lag",
+        Kind.REPLICATION_LAG,
         severity,
         obs.target,
         f"this standby ({name}) has {human_bytes(found.behind_bytes)} of WAL not replayed"
@@ -245,19 +245,19 @@ def slot_severity(
     if slot.active or slot.temporary:
         return None
     if slot.wal_status in ("unreserved", "lost"):
-        return "critical"
+        return Severity.CRITICAL
     retained = slot.retained_bytes
     if retained is None or retained <= 0:
         return None
     if retained >= t.slot_retained_critical_bytes:
-        return "critical"
+        return Severity.CRITICAL
     if (
         retained >= t.slot_retained_warning_bytes
         or (max_wal_size_bytes is not None and retained > max_wal_size_bytes)
         or (inactive_s is not None and inactive_s >= t.slot_inactive_warning_s)
     ):
-        return "warning"
-    return "info"
+        return Severity.WARNING
+    return Severity.INFO
 
 
 def _max_wal_size(obs: Observation) -> float | None:
@@ -315,7 +315,7 @@ def replication_slot_inactive(obs: Observation, t: Thresholds) -> Iterable[Findi
             )
         found.append(
             Finding(
-                "replication_slot_inactive",
+                Kind.REPLICATION_SLOT_INACTIVE,
                 severity,
                 obs.target,
                 summary,

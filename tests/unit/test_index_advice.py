@@ -8,7 +8,7 @@ from pgradar.agent import sqlparse
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.onefix import one_fix_per_table
 from pgradar.agent.explain import order_by_selectivity, parallel_divisor, unselective, walk
-from pgradar.agent.findings import Finding
+from pgradar.agent.findings import Finding, Kind, Severity
 
 
 def _finding(kind: str, queryid: str | None, *indexes: tuple[tuple[str, ...], int]) -> Finding:
@@ -24,8 +24,8 @@ def _finding(kind: str, queryid: str | None, *indexes: tuple[tuple[str, ...], in
         for cols, eq in indexes
     ]
     return Finding(
-        kind,
-        "warning",
+        Kind(kind),
+        Severity.WARNING,
         "t",
         "s",
         "\n".join(c["sql"] for c in candidates),
