@@ -16,9 +16,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from pgradar.agent.analysis import rank_statements
-from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
 from pgradar.agent.findings import Kind, Severity
 from pgradar.agent.snapshots import ConnectionGroup, IndexStat, TableStat, per_snapshot, snapshot_scope
+from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 
