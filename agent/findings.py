@@ -33,7 +33,7 @@ _SEVERITY_ORDER = tuple(Severity)
 
 
 class Area(StrEnum):
-    """What a kind is about: the dashboards show each area's problems on the page for it."""
+    """What a kind is about: the tables, replication and connections dashboards each list their area's problems."""
 
     TABLE = "table"  # a table or index
     DATABASE = "database"  # the database as a whole
