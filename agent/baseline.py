@@ -305,7 +305,8 @@ def tables_before(saved: TargetBaseline, current: TablesSnapshot) -> TablesSnaps
         if counters is not None:
             rows.append(replace(t, **dict(zip(TABLE_COUNTERS, counters, strict=True))))
         else:  # created after the baseline: all its scans happened since
-            rows.append(replace(t, **dict.fromkeys(TABLE_COUNTERS, 0)))
+            zeros: dict[str, Any] = dict.fromkeys(TABLE_COUNTERS, 0)
+            rows.append(replace(t, **zeros))
     return TablesSnapshot(saved.taken_at, tuple(rows))
 
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
+from pgradar.agent.findings import Kind
 from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 from pgradar.exporters.report import FORMATS
 
@@ -29,18 +30,7 @@ EXIT_USAGE = 2
 DEMO_LISTEN = f"127.0.0.1:{configuration.DEFAULTS.listen.port}"  # the demo's servers are local: so is its page
 # Judged on counter differences: in one pass of ``check`` over the counters since their reset (or a
 # baseline, or ``--window``); in ``run`` between polls.
-INTERVAL_KINDS = (
-    "temp_spill",
-    "low_cache_hit",
-    "n_plus_one",
-    "select_star",
-    "non_sargable_predicate",
-    "unbounded_result",
-    "offset_pagination",
-    "correlated_subquery",
-    "partition_pruning_missed",
-    "deadlocks",
-)
+INTERVAL_KINDS = tuple(kind for kind in Kind if kind.judged_on_counters)
 
 
 class UsageError(Exception):

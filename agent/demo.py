@@ -43,6 +43,7 @@ from pgradar.agent.agent import Agent
 from pgradar.agent.config import DEFAULTS, Config, Listen, TargetConfig
 from pgradar.agent.db import DriverError, writing_connection
 from pgradar.agent.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
+from pgradar.agent.findings import Kind
 from pgradar.agent.jobs import COLLECTOR_NAMES
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ CREATE INDEX customers_email_idx2 ON customers (email);
 class Planted:
     """A problem the demo plants: its kind, where the agent reports it, and how to tell it."""
 
-    kind: str
+    kind: Kind
     target: str  # the agent's target that reports it
     field: str  # an object field of the finding ...
     value: str  # ... and its value
@@ -114,31 +115,31 @@ class Planted:
 
 PLANTED = (
     Planted(
-        "seq_scan", "primary", "relation", "orders", "shop public.orders: the hot lookup by customer_id has no index"
+        Kind.SEQ_SCAN, "primary", "relation", "orders", "shop public.orders: the hot lookup by customer_id has no index"
     ),
     Planted(
-        "unused_index",
+        Kind.UNUSED_INDEX,
         "primary",
         "index",
         "orders_created_at_idx",
         "shop public.orders_created_at_idx: never scanned (info until it has been unused for 7 days)",
     ),
     Planted(
-        "duplicate_index",
+        Kind.DUPLICATE_INDEX,
         "primary",
         "relation",
         "customers",
         "shop public.customers_email_idx and _idx2: one definition, twice",
     ),
     Planted(
-        "stale_stats",
+        Kind.STALE_STATS,
         "primary",
         "relation",
         "payments",
         "shop public.payments: quadrupled by a bulk load after its last ANALYZE",
     ),
     Planted(
-        "replication_lag",
+        Kind.REPLICATION_LAG,
         "primary",
         "standby",
         "standby",

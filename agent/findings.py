@@ -12,50 +12,156 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-Severity = Literal["info", "warning", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 OBJECT_FIELDS = ("database", "schema", "relation", "index", "queryid", "standby", "slot", "pool")
 
-# DESIGN 3.2: stable identifiers; new kinds may be added, none renamed.
-KINDS: dict[str, str] = {
-    "seq_scan": "a frequent or expensive statement reads a large table sequentially where an index would serve",
-    "unused_index": "an index never (or almost never) scanned since stats reset, not backing a constraint",
-    "duplicate_index": "an index with the same definition as another, or a left prefix of one",
-    "invalid_index": "an index left invalid by a failed CREATE INDEX CONCURRENTLY",
-    "missing_fk_index": "a foreign key whose referencing columns no index leads with",
-    "stale_stats": "planner statistics out of date",
-    "dead_tuples": "vacuum is not keeping up",
-    "xid_wraparound": "transaction ID age approaching the limit",
-    "replication_lag": "a standby is behind in bytes or seconds",
-    "replication_slot_inactive": "an inactive slot retains WAL",
-    "pool_saturation": "clients wait for a connection, or connections near max_connections",
-    "idle_in_transaction": "sessions idle inside a transaction for too long",
-    "long_running_query": "a statement has run for too long",
-    "lock_contention": "sessions blocked by others' locks",
-    "temp_spill": "a statement writes temporary files (sort/hash beyond work_mem)",
-    "low_cache_hit": "a statement reads most of its blocks from disk",
-    "n_plus_one": "the same tiny statement runs very many times, one row each",
-    "select_star": "a frequent statement selects every column",
-    "non_sargable_predicate": "a function or cast on an indexed column hides the index",
-    "plan_regression": "a statement's plan changed and it got slower",
-    "row_misestimate": "the planner's row estimate is far from the actual rows",
-    "offset_pagination": "a frequent statement pages with OFFSET and reads far more rows than it returns",
-    "unbounded_result": "a frequent statement returns very many rows per call with no LIMIT",
-    "partition_pruning_missed": "a statement on a partitioned table reads all or nearly all partitions",
-    "correlated_subquery": "a SubPlan runs once per row of a large outer input",
-    "deadlocks": "deadlocks happened in the window",
-}
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Place in the order info < warning < critical: as text the values sort otherwise."""
+        return _SEVERITY_ORDER.index(self)
 
 
-def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity)  # type: ignore[arg-type]
+_SEVERITY_ORDER = tuple(Severity)
+
+
+class Area(StrEnum):
+    """What a kind is about: the tables, replication and connections dashboards each list their area's problems."""
+
+    TABLE = "table"  # a table or index
+    DATABASE = "database"  # the database as a whole
+    REPLICATION = "replication"
+    SESSION = "session"
+    STATEMENT = "statement"  # a statement, from its counters or its plan
+
+
+JUDGED_ON_COUNTERS = True
+
+
+class Kind(StrEnum):
+    """The problem kinds (DESIGN 3.2): the values are a contract, new kinds may be added, none renamed.
+
+    ``judged_on_counters``: the rule reads counter differences, so one
+    pass of ``check`` judges everything since the counters' reset (or a
+    baseline, or ``--window``), and ``run`` the interval between polls.
+    """
+
+    _value_: str
+    area: Area
+    description: str
+    judged_on_counters: bool
+
+    def __new__(cls, value: str, area: Area, description: str, judged_on_counters: bool = False) -> Kind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.area = area
+        member.description = description
+        member.judged_on_counters = judged_on_counters
+        return member
+
+    @classmethod
+    def named(cls, text: str) -> Kind | None:
+        """The kind called ``text``, or None: for names read from a command line or a config file.
+
+        ``text in Kind`` raises on a plain string before Python 3.12, and type
+        checkers read ``Kind(text)`` as a call of ``__new__`` above.
+        """
+        return next((kind for kind in cls if kind == text), None)
+
+    SEQ_SCAN = (
+        "seq_scan",
+        Area.TABLE,
+        "a frequent or expensive statement reads a large table sequentially where an index would serve",
+    )
+    UNUSED_INDEX = (
+        "unused_index",
+        Area.TABLE,
+        "an index never (or almost never) scanned since stats reset, not backing a constraint",
+    )
+    DUPLICATE_INDEX = (
+        "duplicate_index",
+        Area.TABLE,
+        "an index with the same definition as another, or a left prefix of one",
+    )
+    INVALID_INDEX = "invalid_index", Area.TABLE, "an index left invalid by a failed CREATE INDEX CONCURRENTLY"
+    MISSING_FK_INDEX = "missing_fk_index", Area.TABLE, "a foreign key whose referencing columns no index leads with"
+    STALE_STATS = "stale_stats", Area.TABLE, "planner statistics out of date"
+    DEAD_TUPLES = "dead_tuples", Area.TABLE, "vacuum is not keeping up"
+    XID_WRAPAROUND = "xid_wraparound", Area.DATABASE, "transaction ID age approaching the limit"
+    REPLICATION_LAG = "replication_lag", Area.REPLICATION, "a standby is behind in bytes or seconds"
+    REPLICATION_SLOT_INACTIVE = "replication_slot_inactive", Area.REPLICATION, "an inactive slot retains WAL"
+    POOL_SATURATION = (
+        "pool_saturation",
+        Area.SESSION,
+        "clients wait for a connection, or connections near max_connections",
+    )
+    IDLE_IN_TRANSACTION = "idle_in_transaction", Area.SESSION, "sessions idle inside a transaction for too long"
+    LONG_RUNNING_QUERY = "long_running_query", Area.SESSION, "a statement has run for too long"
+    LOCK_CONTENTION = "lock_contention", Area.SESSION, "sessions blocked by others' locks"
+    TEMP_SPILL = (
+        "temp_spill",
+        Area.STATEMENT,
+        "a statement writes temporary files (sort/hash beyond work_mem)",
+        JUDGED_ON_COUNTERS,
+    )
+    LOW_CACHE_HIT = (
+        "low_cache_hit",
+        Area.STATEMENT,
+        "a statement reads most of its blocks from disk",
+        JUDGED_ON_COUNTERS,
+    )
+    N_PLUS_ONE = (
+        "n_plus_one",
+        Area.STATEMENT,
+        "the same tiny statement runs very many times, one row each",
+        JUDGED_ON_COUNTERS,
+    )
+    SELECT_STAR = "select_star", Area.STATEMENT, "a frequent statement selects every column", JUDGED_ON_COUNTERS
+    NON_SARGABLE_PREDICATE = (
+        "non_sargable_predicate",
+        Area.STATEMENT,
+        "a function or cast on an indexed column hides the index",
+        JUDGED_ON_COUNTERS,
+    )
+    PLAN_REGRESSION = "plan_regression", Area.STATEMENT, "a statement's plan changed and it got slower"
+    ROW_MISESTIMATE = "row_misestimate", Area.STATEMENT, "the planner's row estimate is far from the actual rows"
+    OFFSET_PAGINATION = (
+        "offset_pagination",
+        Area.STATEMENT,
+        "a frequent statement pages with OFFSET and reads far more rows than it returns",
+        JUDGED_ON_COUNTERS,
+    )
+    UNBOUNDED_RESULT = (
+        "unbounded_result",
+        Area.STATEMENT,
+        "a frequent statement returns very many rows per call with no LIMIT",
+        JUDGED_ON_COUNTERS,
+    )
+    PARTITION_PRUNING_MISSED = (
+        "partition_pruning_missed",
+        Area.STATEMENT,
+        "a statement on a partitioned table reads all or nearly all partitions",
+        JUDGED_ON_COUNTERS,
+    )
+    CORRELATED_SUBQUERY = (
+        "correlated_subquery",
+        Area.STATEMENT,
+        "a SubPlan runs once per row of a large outer input",
+        JUDGED_ON_COUNTERS,
+    )
+    DEADLOCKS = "deadlocks", Area.DATABASE, "deadlocks happened in the window", JUDGED_ON_COUNTERS
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str
+    kind: Kind
     severity: Severity
     target: str
     summary: str
@@ -71,10 +177,12 @@ class Finding:
     pool: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown problem kind {self.kind!r}")
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"unknown severity {self.severity!r}")
+        # A plain string is refused, even a known one: the kind and severity are
+        # typed where the finding is made, so a typo fails there, at import.
+        if not isinstance(self.kind, Kind):
+            raise TypeError(f"a finding's kind is a Kind, not {self.kind!r}")
+        if not isinstance(self.severity, Severity):
+            raise TypeError(f"a finding's severity is a Severity, not {self.severity!r}")
 
     @property
     def object(self) -> dict[str, str | None]:
@@ -89,8 +197,8 @@ class Finding:
         """The problem object of ``pgradar check --format json`` (DESIGN 3.1)."""
         out: dict[str, Any] = {
             "id": self.id,
-            "kind": self.kind,
-            "severity": self.severity,
+            "kind": self.kind.value,
+            "severity": self.severity.value,
             "target": self.target,
             **self.object,
             "summary": self.summary,

@@ -45,7 +45,7 @@ from pgradar.agent.baseline import (
     tables_before,
 )
 from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.findings import KINDS
+from pgradar.agent.findings import Kind
 from pgradar.agent.ignores import IgnoreRule
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.catalog import IndexFirstSeen
@@ -62,7 +62,7 @@ class ScopeError(ValueError):
 class Scope:
     """What the gate judges: these kinds, in this database (None: every database)."""
 
-    kinds: tuple[str, ...] = tuple(KINDS)
+    kinds: tuple[Kind, ...] = tuple(Kind)
     database: str | None = None
 
     def keeps(self, problem: Mapping[str, Any]) -> bool:
@@ -72,21 +72,22 @@ class Scope:
         return self.database is None or problem.get("database") in (None, self.database)
 
 
-def kind_list(text: str | None, flag: str) -> tuple[str, ...]:
+def kind_list(text: str | None, flag: str) -> tuple[Kind, ...]:
     """Comma-separated kind names, each checked against the kind list."""
     if text is None:
         return ()
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in KINDS]
+    kinds = [(name, Kind.named(name)) for name in names]
+    unknown = [name for name, kind in kinds if kind is None]
     if unknown or not names:
         raise ScopeError(
-            f"{flag}: unknown kind {', '.join(map(repr, unknown)) or repr(text)} (known: {', '.join(KINDS)})"
+            f"{flag}: unknown kind {', '.join(map(repr, unknown)) or repr(text)} (known: {', '.join(Kind)})"
         )
-    return names
+    return tuple(kind for _, kind in kinds if kind is not None)
 
 
 def scope_from(kinds: str | None, exclude: str | None, database: str | None) -> Scope:
-    chosen = kind_list(kinds, "--kinds") or tuple(KINDS)
+    chosen = kind_list(kinds, "--kinds") or tuple(Kind)
     dropped = set(kind_list(exclude, "--exclude-kinds"))
     left = tuple(k for k in chosen if k not in dropped)
     if not left:
@@ -251,7 +252,7 @@ def gate_document(
         **doc,
         "window_since": _iso(shortest.since) if shortest else None,
         "window_seconds": round(shortest.seconds) if shortest and shortest.seconds is not None else None,
-        "scope": {"kinds": list(scope.kinds), "database": scope.database},
+        "scope": {"kinds": [kind.value for kind in scope.kinds], "database": scope.database},
         "targets": targets,
         "problems": problems,
     }

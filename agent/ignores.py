@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pgradar.agent import shown
-from pgradar.agent.findings import KINDS, severity_rank
+from pgradar.agent.findings import Kind, Severity
 
 FIELDS = ("kind", "target", "database", "schema", "relation", "index", "queryid")
 
@@ -73,8 +73,8 @@ def check_rule(value: Any, path: str, errors: list[str]) -> Any:
             continue
         values[key] = _text(item, where, errors)
     kind = values.get("kind")
-    if kind is not None and kind not in KINDS:
-        errors.append(f"{path}.kind: unknown kind {kind!r} (known: {', '.join(KINDS)})")
+    if kind is not None and Kind.named(kind) is None:
+        errors.append(f"{path}.kind: unknown kind {kind!r} (known: {', '.join(Kind)})")
     queryid = values.get("queryid")
     if queryid is not None and not queryid.lstrip("-").isdigit():
         errors.append(f"{path}.queryid: expected a whole number (the pg_stat_statements queryid), got {queryid!r}")
@@ -92,5 +92,5 @@ def exit_code(doc: Mapping[str, Any], fail_on: str) -> int:
     """1 when a problem that no rule accepts is at or above ``fail_on``, else 0 (never: always 0)."""
     if fail_on == "never":
         return 0
-    floor = severity_rank(fail_on)
-    return 1 if any(severity_rank(p["severity"]) >= floor for p in doc["problems"] if not p.get("ignored")) else 0
+    floor = Severity(fail_on).rank
+    return 1 if any(Severity(p["severity"]).rank >= floor for p in doc["problems"] if not p.get("ignored")) else 0

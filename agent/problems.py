@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pgradar.agent.findings import Finding, severity_rank
+from pgradar.agent.findings import Finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ def update(active: Mapping[str, ActiveProblem], findings: Iterable[Finding], now
     for finding in findings:
         key = finding.id
         # Two rules reporting the same object: the more severe finding stays.
-        if key in out and severity_rank(finding.severity) <= severity_rank(out[key].finding.severity):
+        if key in out and finding.severity.rank <= out[key].finding.severity.rank:
             continue
         first = active[key].first_seen if key in active else now
         out[key] = ActiveProblem(finding, first, now)
@@ -83,7 +83,7 @@ def ordered(problems: Iterable[ActiveProblem]) -> list[ActiveProblem]:
     def key(p: ActiveProblem) -> tuple[object, ...]:
         share, size, seconds = impact(p.finding)
         return (
-            -severity_rank(p.finding.severity),
+            -p.finding.severity.rank,
             -share,
             -size,
             -seconds,

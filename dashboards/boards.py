@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from .kit import TD, Cell, Q, T, dashboard, database_var, link, query_var, stat, table, timeseries
+from pgradar.agent.findings import Area, Kind, Severity
+
+from .kit import TD, Cell, Q, T, dashboard, database_var, kinds_of, link, metric, query_var, stat, table, timeseries
 
 RI = "$__rate_interval"
 RANGE = "$__range"
-TABLE_KINDS = "seq_scan|unused_index|duplicate_index|invalid_index|missing_fk_index|stale_stats|dead_tuples"
-REPLICATION_KINDS = "replication_lag|replication_slot_inactive"
-SESSION_KINDS = "pool_saturation|idle_in_transaction|long_running_query|lock_contention"
+TABLE_KINDS = kinds_of(Area.TABLE)
+REPLICATION_KINDS = kinds_of(Area.REPLICATION)
+SESSION_KINDS = kinds_of(Area.SESSION)
 PROBLEMS_HELP = (
     "Each row is one active problem, its object in the label columns. Its summary, evidence and "
     "the SQL or setting that fixes it are in the agent's /problems JSON (the link on each row "
@@ -36,7 +38,7 @@ UP_MAPPINGS = [
 PROBLEM_TABLE_HIDE = ("Time", "__name__", "job")
 
 
-def _problems_link() -> dict:
+def _problems_link() -> dict[str, str | bool]:
     return {
         "title": "Open /problems on this agent (summary and recommendation)",
         "url": "http://${__data.fields.instance}/problems",
@@ -69,21 +71,31 @@ def _top_statements(title: str, counter: str, unit: str, description: str, by_ra
 def overview() -> g.Dashboard:
     rows = [
         [
-            stat("Targets up", f"sum(pgradar_up{{{T}}})", "none", "Targets whose server answered the last poll.", w=3),
+            stat(
+                "Targets up",
+                f"sum({metric('pgradar_up')}{{{T}}})",
+                "none",
+                "Targets whose server answered the last poll.",
+                w=3,
+            ),
             stat(
                 "Targets down",
-                f"count(pgradar_up{{{T}}} == 0) or vector(0)",
+                f"count({metric('pgradar_up')}{{{T}}} == 0) or vector(0)",
                 "none",
                 "Targets the agent cannot reach (alert PgradarTargetDown).",
                 red_above=1,
                 w=3,
             ),
             stat(
-                "Active problems", f"sum(pgradar_problems{{{T}}})", "none", "Every active problem, any severity.", w=3
+                "Active problems",
+                f"sum({metric('pgradar_problems')}{{{T}}})",
+                "none",
+                "Every active problem, any severity.",
+                w=3,
             ),
             stat(
                 "Critical problems",
-                f'sum(pgradar_problems{{{T}, severity="critical"}})',
+                f'sum({metric("pgradar_problems")}{{{T}, severity="{Severity.CRITICAL}"}})',
                 "none",
                 "Active problems of severity critical.",
                 red_above=1,
@@ -91,7 +103,7 @@ def overview() -> g.Dashboard:
             ),
             stat(
                 "Replication problems",
-                f'sum(pgradar_problems{{{T}, kind=~"{REPLICATION_KINDS}"}})',
+                f'sum({metric("pgradar_problems")}{{{T}, kind=~"{REPLICATION_KINDS}"}})',
                 "none",
                 "Standbys behind and inactive slots retaining WAL (see the Replication dashboard).",
                 red_above=1,
@@ -99,7 +111,7 @@ def overview() -> g.Dashboard:
             ),
             stat(
                 "Worst replication lag",
-                f'max(pgradar_replication_lag_seconds{{{T}, stage="replay"}})',
+                f'max({metric("pgradar_replication_lag_seconds")}{{{T}, stage="replay"}})',
                 "s",
                 "Replay lag of the standby furthest behind, as its sender reports it. It keeps its last value "
                 "while the primary is idle: read it with the bytes next to it.",
@@ -107,14 +119,14 @@ def overview() -> g.Dashboard:
             ),
             stat(
                 "Worst replication lag, bytes",
-                f'max(pgradar_replication_lag_bytes{{{T}, stage="replay"}})',
+                f'max({metric("pgradar_replication_lag_bytes")}{{{T}, stage="replay"}})',
                 "bytes",
                 "WAL the standby furthest behind has not replayed yet (alert PostgresReplicationLag).",
                 w=3,
             ),
             stat(
                 "Longest running query",
-                f"max(pgradar_longest_query_seconds{{{TD}}})",
+                f"max({metric('pgradar_longest_query_seconds')}{{{TD}}})",
                 "s",
                 "Run time of the longest active statement.",
                 w=3,
@@ -125,11 +137,11 @@ def overview() -> g.Dashboard:
                 "Transactions per second",
                 [
                     Q(
-                        f"sum by (target, database) (rate(pgradar_database_transactions_committed_total{{{TD}}}[{RI}]))",
+                        f"sum by (target, database) (rate({metric('pgradar_database_transactions_committed_total')}{{{TD}}}[{RI}]))",
                         "{{target}} {{database}} commit",
                     ),
                     Q(
-                        f"sum by (target, database) (rate(pgradar_database_transactions_rolled_back_total{{{TD}}}[{RI}]))",
+                        f"sum by (target, database) (rate({metric('pgradar_database_transactions_rolled_back_total')}{{{TD}}}[{RI}]))",
                         "{{target}} {{database}} rollback",
                     ),
                 ],
@@ -140,7 +152,7 @@ def overview() -> g.Dashboard:
                 "Statement execution time per second",
                 [
                     Q(
-                        f"sum by (target, database) (rate(pgradar_statements_exec_seconds_total{{{TD}}}[{RI}]))",
+                        f"sum by (target, database) (rate({metric('pgradar_statements_exec_seconds_total')}{{{TD}}}[{RI}]))",
                         "{{target}} {{database}}",
                     )
                 ],
@@ -153,15 +165,15 @@ def overview() -> g.Dashboard:
             timeseries(
                 "Connections against the limit",
                 [
-                    Q(f"sum by (target) (pgradar_sessions{{{T}}})", "{{target}} sessions"),
-                    Q(f"pgradar_connections_max{{{T}}}", "{{target}} limit"),
+                    Q(f"sum by (target) ({metric('pgradar_sessions')}{{{T}}})", "{{target}} sessions"),
+                    Q(f"{metric('pgradar_connections_max')}{{{T}}}", "{{target}} limit"),
                 ],
                 "short",
                 "Client sessions against max_connections minus reserved slots (alert PostgresConnectionsNearLimit).",
             ),
             timeseries(
                 "Active problems by severity",
-                [Q(f"sum by (severity) (pgradar_problems{{{T}}})", "{{severity}}")],
+                [Q(f"sum by (severity) ({metric('pgradar_problems')}{{{T}}})", "{{severity}}")],
                 "short",
                 "Active problems over time; the Active problems dashboard lists them with their objects.",
             ),
@@ -169,7 +181,7 @@ def overview() -> g.Dashboard:
         [
             table(
                 "Active problems by kind",
-                f"sort_desc(sum by (kind) (pgradar_problems{{{T}}}))",
+                f"sort_desc(sum by (kind) ({metric('pgradar_problems')}{{{T}}}))",
                 "short",
                 "Count of active problems per kind (zero when none).",
                 w=8,
@@ -178,7 +190,7 @@ def overview() -> g.Dashboard:
             ),
             _top_statements(
                 "Top statements by total execution time",
-                "pgradar_statement_exec_seconds_total",
+                metric("pgradar_statement_exec_seconds_total"),
                 "s",
                 "The ten statements that spent the most execution time in the selected range.",
                 w=16,
@@ -200,23 +212,25 @@ def statements() -> g.Dashboard:
         [
             _top_statements(
                 "Top by total execution time",
-                "pgradar_statement_exec_seconds_total",
+                metric("pgradar_statement_exec_seconds_total"),
                 "s",
                 "Execution time spent in the selected range.",
             ),
             _top_statements(
                 "Top by mean execution time",
-                "pgradar_statement_mean_exec_seconds",
+                metric("pgradar_statement_mean_exec_seconds"),
                 "s",
                 "Mean execution time over each statement's latest interval.",
                 by_range=False,
             ),
         ],
         [
-            _top_statements("Top by calls", "pgradar_statement_calls_total", "short", "Calls in the selected range."),
+            _top_statements(
+                "Top by calls", metric("pgradar_statement_calls_total"), "short", "Calls in the selected range."
+            ),
             _top_statements(
                 "Top by rows",
-                "pgradar_statement_rows_total",
+                metric("pgradar_statement_rows_total"),
                 "short",
                 "Rows returned or affected in the selected range.",
             ),
@@ -224,13 +238,13 @@ def statements() -> g.Dashboard:
         [
             _top_statements(
                 "Top by blocks read from disk (I/O)",
-                "pgradar_statement_shared_blocks_read_total",
+                metric("pgradar_statement_shared_blocks_read_total"),
                 "short",
                 "Shared blocks read from outside shared buffers, in the selected range.",
             ),
             _top_statements(
                 "Top by temporary blocks written",
-                "pgradar_statement_temp_blocks_written_total",
+                metric("pgradar_statement_temp_blocks_written_total"),
                 "short",
                 "Temporary blocks written (sorts and hashes beyond work_mem), in the selected range.",
             ),
@@ -240,15 +254,15 @@ def statements() -> g.Dashboard:
                 "Selected statement: execution time per second",
                 [
                     Q(
-                        f"sum by (target, database, queryid) (rate(pgradar_statement_exec_seconds_total{{{one}}}[{RI}]))",
+                        f"sum by (target, database, queryid) (rate({metric('pgradar_statement_exec_seconds_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} exec",
                     ),
                     Q(
-                        f"sum by (target, database, queryid) (rate(pgradar_statement_plan_seconds_total{{{one}}}[{RI}]))",
+                        f"sum by (target, database, queryid) (rate({metric('pgradar_statement_plan_seconds_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} plan",
                     ),
                     Q(
-                        f"sum by (target, database, queryid) (rate(pgradar_statement_io_read_seconds_total{{{one}}}[{RI}]))",
+                        f"sum by (target, database, queryid) (rate({metric('pgradar_statement_io_read_seconds_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} I/O read",
                     ),
                 ],
@@ -259,7 +273,7 @@ def statements() -> g.Dashboard:
                 "Selected statement: mean execution time",
                 [
                     Q(
-                        f"max by (target, database, queryid) (pgradar_statement_mean_exec_seconds{{{one}}})",
+                        f"max by (target, database, queryid) ({metric('pgradar_statement_mean_exec_seconds')}{{{one}}})",
                         "{{queryid}}",
                     )
                 ],
@@ -272,11 +286,11 @@ def statements() -> g.Dashboard:
                 "Selected statement: calls and rows per second",
                 [
                     Q(
-                        f"sum by (target, database, queryid) (rate(pgradar_statement_calls_total{{{one}}}[{RI}]))",
+                        f"sum by (target, database, queryid) (rate({metric('pgradar_statement_calls_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} calls",
                     ),
                     Q(
-                        f"sum by (target, database, queryid) (rate(pgradar_statement_rows_total{{{one}}}[{RI}]))",
+                        f"sum by (target, database, queryid) (rate({metric('pgradar_statement_rows_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} rows",
                     ),
                 ],
@@ -288,17 +302,17 @@ def statements() -> g.Dashboard:
                 [
                     Q(
                         f"sum by (target, database, queryid) "
-                        f"(rate(pgradar_statement_shared_blocks_hit_total{{{one}}}[{RI}]))",
+                        f"(rate({metric('pgradar_statement_shared_blocks_hit_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} hit",
                     ),
                     Q(
                         f"sum by (target, database, queryid) "
-                        f"(rate(pgradar_statement_shared_blocks_read_total{{{one}}}[{RI}]))",
+                        f"(rate({metric('pgradar_statement_shared_blocks_read_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} read",
                     ),
                     Q(
                         f"sum by (target, database, queryid) "
-                        f"(rate(pgradar_statement_temp_blocks_written_total{{{one}}}[{RI}]))",
+                        f"(rate({metric('pgradar_statement_temp_blocks_written_total')}{{{one}}}[{RI}]))",
                         "{{queryid}} temp written",
                     ),
                 ],
@@ -309,14 +323,14 @@ def statements() -> g.Dashboard:
         [
             timeseries(
                 "pg_stat_statements entries",
-                [Q(f"pgradar_statements_tracked{{{T}}}", "{{target}} entries")],
+                [Q(f"{metric('pgradar_statements_tracked')}{{{T}}}", "{{target}} entries")],
                 "short",
                 "Entries in pg_stat_statements; near pg_stat_statements.max, statements get evicted.",
                 w=8,
             ),
             timeseries(
                 "Evictions per second",
-                [Q(f"rate(pgradar_statements_deallocations_total{{{T}}}[{RI}])", "{{target}}")],
+                [Q(f"rate({metric('pgradar_statements_deallocations_total')}{{{T}}}[{RI}])", "{{target}}")],
                 "ops",
                 "Entries pg_stat_statements evicted for lack of room (14+): raise pg_stat_statements.max if not 0.",
                 w=8,
@@ -325,7 +339,7 @@ def statements() -> g.Dashboard:
                 "Calls per second, every statement",
                 [
                     Q(
-                        f"sum by (target, database) (rate(pgradar_statements_calls_total{{{TD}}}[{RI}]))",
+                        f"sum by (target, database) (rate({metric('pgradar_statements_calls_total')}{{{TD}}}[{RI}]))",
                         "{{target}} {{database}}",
                     )
                 ],
@@ -338,7 +352,7 @@ def statements() -> g.Dashboard:
     queryid = query_var(
         "queryid",
         "Statement (queryid)",
-        'label_values(pgradar_statement_calls_total{target=~"$target", database=~"$database"}, queryid)',
+        f'label_values({metric("pgradar_statement_calls_total")}{{target=~"$target", database=~"$database"}}, queryid)',
         include_all=False,
         multi=False,
     )
@@ -352,9 +366,9 @@ def statements() -> g.Dashboard:
     )
 
 
-def _index_problems(kind: str, title: str, description: str) -> object:
+def _index_problems(kind: Kind, title: str, description: str) -> Cell:
     on = "target, database, schema, relation, index"
-    expr = f'pgradar_index_size_bytes{{{TD}}} * on ({on}) group_left (severity) pgradar_problem{{{TD}, kind="{kind}"}}'
+    expr = f'{metric("pgradar_index_size_bytes")}{{{TD}}} * on ({on}) group_left (severity) {metric("pgradar_problem")}{{{TD}, kind="{kind}"}}'
     return table(
         title,
         expr,
@@ -372,7 +386,7 @@ def tables() -> g.Dashboard:
         [
             table(
                 "Table and index problems",
-                f'sort_desc(sum by (kind, severity) (pgradar_problems{{{T}, kind=~"{TABLE_KINDS}"}}))',
+                f'sort_desc(sum by (kind, severity) ({metric("pgradar_problems")}{{{T}, kind=~"{TABLE_KINDS}"}}))',
                 "short",
                 "Active problems on tables and indexes, by kind and severity.",
                 w=8,
@@ -380,7 +394,7 @@ def tables() -> g.Dashboard:
             ),
             table(
                 "Invalid indexes",
-                f"pgradar_index_valid{{{TD}}} == 0",
+                f"{metric('pgradar_index_valid')}{{{TD}}} == 0",
                 "none",
                 "Indexes left invalid by a failed CREATE INDEX CONCURRENTLY: they cost writes and serve no "
                 "reads. Drop and recreate them.",
@@ -390,12 +404,12 @@ def tables() -> g.Dashboard:
         ],
         [
             _index_problems(
-                "unused_index",
+                Kind.UNUSED_INDEX,
                 "Unused indexes, with their size",
                 "Indexes (almost) never scanned since statistics were reset, not backing a constraint.",
             ),
             _index_problems(
-                "duplicate_index",
+                Kind.DUPLICATE_INDEX,
                 "Duplicate indexes, with their size",
                 "Indexes with the same definition as another, or a left prefix of one.",
             ),
@@ -405,7 +419,7 @@ def tables() -> g.Dashboard:
                 "Sequential scans per second, by table (top 10)",
                 [
                     Q(
-                        f"topk(10, sum by ({rel}) (rate(pgradar_table_seq_scans_total{{{TD}}}[{RI}])))",
+                        f"topk(10, sum by ({rel}) (rate({metric('pgradar_table_seq_scans_total')}{{{TD}}}[{RI}])))",
                         "{{database}}.{{schema}}.{{relation}}",
                     )
                 ],
@@ -416,7 +430,7 @@ def tables() -> g.Dashboard:
                 "Rows read by sequential scans per second (top 10)",
                 [
                     Q(
-                        f"topk(10, sum by ({rel}) (rate(pgradar_table_seq_rows_read_total{{{TD}}}[{RI}])))",
+                        f"topk(10, sum by ({rel}) (rate({metric('pgradar_table_seq_rows_read_total')}{{{TD}}}[{RI}])))",
                         "{{database}}.{{schema}}.{{relation}}",
                     )
                 ],
@@ -427,14 +441,14 @@ def tables() -> g.Dashboard:
         [
             timeseries(
                 "Dead rows (top 10)",
-                [Q(f"topk(10, pgradar_table_dead_rows{{{TD}}})", "{{database}}.{{schema}}.{{relation}}")],
+                [Q(f"topk(10, {metric('pgradar_table_dead_rows')}{{{TD}}})", "{{database}}.{{schema}}.{{relation}}")],
                 "short",
                 "Estimated dead rows waiting for vacuum.",
             ),
             table(
                 "Dead rows share (top 10)",
-                f"topk(10, pgradar_table_dead_rows{{{TD}}} / "
-                f"(pgradar_table_live_rows{{{TD}}} + pgradar_table_dead_rows{{{TD}}} > 0))",
+                f"topk(10, {metric('pgradar_table_dead_rows')}{{{TD}}} / "
+                f"({metric('pgradar_table_live_rows')}{{{TD}}} + {metric('pgradar_table_dead_rows')}{{{TD}}} > 0))",
                 "percentunit",
                 "Dead rows as a share of all rows: above 20% on a large table, vacuum is not keeping up.",
                 value_name="dead share",
@@ -443,7 +457,7 @@ def tables() -> g.Dashboard:
         [
             table(
                 "Statistics age (top 10)",
-                f"topk(10, time() - pgradar_table_last_analyze_timestamp_seconds{{{TD}}})",
+                f"topk(10, time() - {metric('pgradar_table_last_analyze_timestamp_seconds')}{{{TD}}})",
                 "s",
                 "Time since the last analyze, manual or automatic. Tables never analyzed do not appear here; "
                 "the stale_stats problem names them.",
@@ -451,7 +465,7 @@ def tables() -> g.Dashboard:
             ),
             table(
                 "Rows modified since analyze (top 10)",
-                f"topk(10, pgradar_table_modified_since_analyze_rows{{{TD}}})",
+                f"topk(10, {metric('pgradar_table_modified_since_analyze_rows')}{{{TD}}})",
                 "short",
                 "Rows changed since the last analyze: the planner does not know about them yet.",
                 value_name="modified rows",
@@ -460,14 +474,14 @@ def tables() -> g.Dashboard:
         [
             table(
                 "Time since last vacuum (top 10)",
-                f"topk(10, time() - pgradar_table_last_vacuum_timestamp_seconds{{{TD}}})",
+                f"topk(10, time() - {metric('pgradar_table_last_vacuum_timestamp_seconds')}{{{TD}}})",
                 "s",
                 "Time since the last vacuum, manual or automatic.",
                 value_name="since vacuum",
             ),
             table(
                 "Largest tables (top 10)",
-                f"topk(10, pgradar_table_size_bytes{{{TD}}})",
+                f"topk(10, {metric('pgradar_table_size_bytes')}{{{TD}}})",
                 "bytes",
                 "Table size with TOAST, without indexes.",
                 value_name="size",
@@ -478,7 +492,7 @@ def tables() -> g.Dashboard:
                 "Index scans per second (top 10)",
                 [
                     Q(
-                        f"topk(10, sum by ({rel}, index) (rate(pgradar_index_scans_total{{{TD}}}[{RI}])))",
+                        f"topk(10, sum by ({rel}, index) (rate({metric('pgradar_index_scans_total')}{{{TD}}}[{RI}])))",
                         "{{relation}}.{{index}}",
                     )
                 ],
@@ -487,7 +501,7 @@ def tables() -> g.Dashboard:
             ),
             table(
                 "Table XID age (top 10)",
-                f"topk(10, pgradar_table_xid_age{{{TD}}})",
+                f"topk(10, {metric('pgradar_table_xid_age')}{{{TD}}})",
                 "short",
                 "Age of relfrozenxid in transactions; vacuum freezes it. Wraparound protection starts at 2 billion.",
                 value_name="xid age",
@@ -508,14 +522,14 @@ def replication() -> g.Dashboard:
         [
             stat(
                 "Standbys",
-                f"sum(pgradar_server_in_recovery{{{T}}})",
+                f"sum({metric('pgradar_server_in_recovery')}{{{T}}})",
                 "none",
                 "Targets that are standbys (in recovery).",
                 w=6,
             ),
             stat(
                 "Standbys behind",
-                f'sum(pgradar_problems{{{T}, kind="replication_lag"}})',
+                f'sum({metric("pgradar_problems")}{{{T}, kind="{Kind.REPLICATION_LAG}"}})',
                 "none",
                 "Active replication_lag problems (alert PostgresReplicationLag).",
                 red_above=1,
@@ -523,7 +537,7 @@ def replication() -> g.Dashboard:
             ),
             stat(
                 "Inactive slots retaining WAL",
-                f'sum(pgradar_problems{{{T}, kind="replication_slot_inactive"}})',
+                f'sum({metric("pgradar_problems")}{{{T}, kind="{Kind.REPLICATION_SLOT_INACTIVE}"}})',
                 "none",
                 "Active replication_slot_inactive problems (alert PostgresReplicationSlotInactive).",
                 red_above=1,
@@ -531,7 +545,7 @@ def replication() -> g.Dashboard:
             ),
             stat(
                 "Replication problems, critical",
-                f'sum(pgradar_problems{{{T}, kind=~"{REPLICATION_KINDS}", severity="critical"}})',
+                f'sum({metric("pgradar_problems")}{{{T}, kind=~"{REPLICATION_KINDS}", severity="{Severity.CRITICAL}"}})',
                 "none",
                 "Replication problems of severity critical.",
                 red_above=1,
@@ -541,14 +555,14 @@ def replication() -> g.Dashboard:
         [
             table(
                 "Servers and roles",
-                f"pgradar_server_info{{{T}}}",
+                f"{metric('pgradar_server_info')}{{{T}}}",
                 "none",
                 "Version and role of every target.",
                 hide=("Time", "__name__", "job", "Value"),
             ),
             timeseries(
                 "Role over time",
-                [Q(f"pgradar_server_in_recovery{{{T}}}", "{{target}}")],
+                [Q(f"{metric('pgradar_server_in_recovery')}{{{T}}}", "{{target}}")],
                 "none",
                 "1 while a target is in recovery (a standby); a change is a failover or a promotion.",
             ),
@@ -556,7 +570,7 @@ def replication() -> g.Dashboard:
         [
             table(
                 "Standbys behind",
-                f'pgradar_problem{{{T}, kind="replication_lag"}}',
+                f'{metric("pgradar_problem")}{{{T}, kind="{Kind.REPLICATION_LAG}"}}',
                 "none",
                 "Standbys behind in bytes or seconds. " + PROBLEMS_HELP,
                 links=[_problems_link()],
@@ -564,7 +578,7 @@ def replication() -> g.Dashboard:
             ),
             table(
                 "Inactive replication slots",
-                f'pgradar_problem{{{T}, kind="replication_slot_inactive"}}',
+                f'{metric("pgradar_problem")}{{{T}, kind="{Kind.REPLICATION_SLOT_INACTIVE}"}}',
                 "none",
                 "Slots no consumer uses: they keep WAL on the primary until the disk fills. " + PROBLEMS_HELP,
                 links=[_problems_link()],
@@ -574,14 +588,14 @@ def replication() -> g.Dashboard:
         [
             timeseries(
                 "Replication lag in seconds, by standby and stage",
-                [Q(f"pgradar_replication_lag_seconds{{{T}}}", "{{target}} → {{standby}} {{stage}}")],
+                [Q(f"{metric('pgradar_replication_lag_seconds')}{{{T}}}", "{{target}} → {{standby}} {{stage}}")],
                 "s",
                 "Write, flush and replay lag as each sender reports it (pg_stat_replication). The values keep their "
                 "last reading while the primary is idle: lag in bytes tells whether anything is waiting.",
             ),
             timeseries(
                 "Replication lag in bytes, by standby and stage",
-                [Q(f"pgradar_replication_lag_bytes{{{T}}}", "{{target}} → {{standby}} {{stage}}")],
+                [Q(f"{metric('pgradar_replication_lag_bytes')}{{{T}}}", "{{target}} → {{standby}} {{stage}}")],
                 "bytes",
                 "WAL each standby has not yet been sent, written, flushed or replayed, from its sender's position "
                 "(alert PostgresReplicationLag on the replay stage).",
@@ -590,8 +604,8 @@ def replication() -> g.Dashboard:
         [
             table(
                 "Replication slots: retained WAL",
-                f"pgradar_replication_slot_retained_bytes{{{T}}} * on (target, slot) group_left (slot_type, "
-                f"database, wal_status) pgradar_replication_slot_info{{{T}}}",
+                f"{metric('pgradar_replication_slot_retained_bytes')}{{{T}}} * on (target, slot) group_left (slot_type, "
+                f"database, wal_status) {metric('pgradar_replication_slot_info')}{{{T}}}",
                 "bytes",
                 "WAL each slot holds back from removal, with its type and wal_status ('lost': the consumer can "
                 "no longer catch up). An inactive slot keeps WAL until the disk fills "
@@ -600,7 +614,7 @@ def replication() -> g.Dashboard:
             ),
             timeseries(
                 "Replication slots active",
-                [Q(f"pgradar_replication_slot_active{{{T}}}", "{{target}} {{slot}}")],
+                [Q(f"{metric('pgradar_replication_slot_active')}{{{T}}}", "{{target}} {{slot}}")],
                 "none",
                 "1 while a consumer (a standby, pg_receivewal, a logical subscriber) uses the slot; 0 is a slot "
                 "nobody reads, retaining WAL.",
@@ -609,15 +623,15 @@ def replication() -> g.Dashboard:
         [
             timeseries(
                 "Retained WAL by slot",
-                [Q(f"pgradar_replication_slot_retained_bytes{{{T}}}", "{{target}} {{slot}}")],
+                [Q(f"{metric('pgradar_replication_slot_retained_bytes')}{{{T}}}", "{{target}} {{slot}}")],
                 "bytes",
                 "WAL each slot holds back over time: a steady climb on an inactive slot ends with a full disk.",
             ),
             timeseries(
                 "Standbys: replay paused, receiver streaming",
                 [
-                    Q(f"pgradar_standby_replay_paused{{{T}}}", "{{target}} replay paused"),
-                    Q(f"pgradar_standby_receiver_streaming{{{T}}}", "{{target}} receiver streaming"),
+                    Q(f"{metric('pgradar_standby_replay_paused')}{{{T}}}", "{{target}} replay paused"),
+                    Q(f"{metric('pgradar_standby_receiver_streaming')}{{{T}}}", "{{target}} receiver streaming"),
                 ],
                 "none",
                 "On each watched standby: 1 while replay is paused (pg_wal_replay_pause; resume with "
@@ -627,13 +641,13 @@ def replication() -> g.Dashboard:
         [
             timeseries(
                 "Standbys: WAL received, not replayed",
-                [Q(f"pgradar_standby_replay_behind_bytes{{{T}}}", "{{target}}")],
+                [Q(f"{metric('pgradar_standby_replay_behind_bytes')}{{{T}}}", "{{target}}")],
                 "bytes",
                 "On each watched standby, WAL it has received and not yet replayed.",
             ),
             timeseries(
                 "Standbys: replay lag by their own clock",
-                [Q(f"pgradar_standby_replay_lag_seconds{{{T}}}", "{{target}}")],
+                [Q(f"{metric('pgradar_standby_replay_lag_seconds')}{{{T}}}", "{{target}}")],
                 "s",
                 "Time since the last replayed commit while WAL waits for replay; 0 when caught up, so an idle "
                 "primary is no lag.",
@@ -644,7 +658,7 @@ def replication() -> g.Dashboard:
                 "Replication problems by severity",
                 [
                     Q(
-                        f'sum by (kind, severity) (pgradar_problems{{{T}, kind=~"{REPLICATION_KINDS}"}})',
+                        f'sum by (kind, severity) ({metric("pgradar_problems")}{{{T}, kind=~"{REPLICATION_KINDS}"}})',
                         "{{kind}} {{severity}}",
                     )
                 ],
@@ -654,7 +668,7 @@ def replication() -> g.Dashboard:
             ),
             timeseries(
                 "Server uptime",
-                [Q(f"time() - pgradar_server_start_time_seconds{{{T}}}", "{{target}}")],
+                [Q(f"time() - {metric('pgradar_server_start_time_seconds')}{{{T}}}", "{{target}}")],
                 "s",
                 "Time since the postmaster started: a restart resets it.",
                 w=12,
@@ -674,8 +688,8 @@ def _connections_by(label: str, description: str) -> Cell:
     return timeseries(
         f"Connections by {label} against the limit",
         [
-            Q(f"sum by (target, {label}) (pgradar_connections{{{TD}}})", f"{{{{target}}}} {{{{{label}}}}}"),
-            Q(f"pgradar_connections_max{{{T}}}", "{{target}} limit"),
+            Q(f"sum by (target, {label}) ({metric('pgradar_connections')}{{{TD}}})", f"{{{{target}}}} {{{{{label}}}}}"),
+            Q(f"{metric('pgradar_connections_max')}{{{T}}}", "{{target}} limit"),
         ],
         "short",
         description,
@@ -689,8 +703,8 @@ def connections() -> g.Dashboard:
             timeseries(
                 "Sessions by state against the limit",
                 [
-                    Q(f"sum by (target, state) (pgradar_sessions{{{TD}}})", "{{target}} {{state}}"),
-                    Q(f"pgradar_connections_max{{{T}}}", "{{target}} limit"),
+                    Q(f"sum by (target, state) ({metric('pgradar_sessions')}{{{TD}}})", "{{target}} {{state}}"),
+                    Q(f"{metric('pgradar_connections_max')}{{{T}}}", "{{target}} limit"),
                 ],
                 "short",
                 "Client sessions by state; the limit is max_connections minus the reserved slots.",
@@ -698,7 +712,7 @@ def connections() -> g.Dashboard:
             ),
             stat(
                 "Connections used",
-                f"max(sum by (target) (pgradar_sessions{{{T}}}) / on (target) pgradar_connections_max{{{T}}})",
+                f"max(sum by (target) ({metric('pgradar_sessions')}{{{T}}}) / on (target) {metric('pgradar_connections_max')}{{{T}}})",
                 "percentunit",
                 "Highest share of the connection limit in use over the selected targets "
                 "(alert PostgresConnectionsNearLimit at 80% and 95%).",
@@ -710,13 +724,18 @@ def connections() -> g.Dashboard:
         [
             timeseries(
                 "Sessions by database",
-                [Q(f"sum by (target, database) (pgradar_sessions{{{TD}}})", "{{target}} {{database}}")],
+                [Q(f"sum by (target, database) ({metric('pgradar_sessions')}{{{TD}}})", "{{target}} {{database}}")],
                 "short",
                 "Client sessions per database.",
             ),
             timeseries(
                 "Sessions by wait event type",
-                [Q(f"sum by (target, wait_event_type) (pgradar_sessions{{{TD}}})", "{{target}} {{wait_event_type}}")],
+                [
+                    Q(
+                        f"sum by (target, wait_event_type) ({metric('pgradar_sessions')}{{{TD}}})",
+                        "{{target}} {{wait_event_type}}",
+                    )
+                ],
                 "short",
                 "What sessions wait on: Lock is contention, Client is the application, IO is the disk.",
             ),
@@ -724,14 +743,14 @@ def connections() -> g.Dashboard:
         [
             timeseries(
                 "Longest running query",
-                [Q(f"pgradar_longest_query_seconds{{{TD}}}", "{{target}} {{database}}")],
+                [Q(f"{metric('pgradar_longest_query_seconds')}{{{TD}}}", "{{target}} {{database}}")],
                 "s",
                 "Run time of the longest active statement (alert PostgresLongRunningQuery).",
                 w=8,
             ),
             timeseries(
                 "Longest idle in transaction",
-                [Q(f"pgradar_longest_idle_in_transaction_seconds{{{TD}}}", "{{target}} {{database}}")],
+                [Q(f"{metric('pgradar_longest_idle_in_transaction_seconds')}{{{TD}}}", "{{target}} {{database}}")],
                 "s",
                 "Longest time a session sat idle inside an open transaction, holding its locks and snapshot "
                 "(alert PostgresIdleInTransaction).",
@@ -739,7 +758,7 @@ def connections() -> g.Dashboard:
             ),
             timeseries(
                 "Oldest open transaction",
-                [Q(f"pgradar_oldest_transaction_seconds{{{TD}}}", "{{target}} {{database}}")],
+                [Q(f"{metric('pgradar_oldest_transaction_seconds')}{{{TD}}}", "{{target}} {{database}}")],
                 "s",
                 "Age of the oldest open transaction: it holds back vacuum everywhere.",
                 w=8,
@@ -748,13 +767,13 @@ def connections() -> g.Dashboard:
         [
             timeseries(
                 "Backends per database",
-                [Q(f"pgradar_database_backends{{{TD}}}", "{{target}} {{database}}")],
+                [Q(f"{metric('pgradar_database_backends')}{{{TD}}}", "{{target}} {{database}}")],
                 "short",
                 "Backends connected to each database (pg_stat_database).",
             ),
             table(
                 "Pool and session problems",
-                f'sort_desc(sum by (kind, severity) (pgradar_problems{{{T}, kind=~"{SESSION_KINDS}"}}))',
+                f'sort_desc(sum by (kind, severity) ({metric("pgradar_problems")}{{{T}, kind=~"{SESSION_KINDS}"}}))',
                 "short",
                 "Active problems of pools and sessions by kind and severity.",
                 value_name="problems",
@@ -765,7 +784,7 @@ def connections() -> g.Dashboard:
                 "Deadlocks per database",
                 [
                     Q(
-                        f"sum by (target, database) (increase(pgradar_database_deadlocks_total{{{TD}}}[15m]))",
+                        f"sum by (target, database) (increase({metric('pgradar_database_deadlocks_total')}{{{TD}}}[15m]))",
                         "{{target}} {{database}}",
                     )
                 ],
@@ -793,7 +812,7 @@ def connections() -> g.Dashboard:
                 "pgbouncer clients per pool, active and waiting",
                 [
                     Q(
-                        f"sum by (target, pool, state) (pgradar_pgbouncer_clients{{{T}}})",
+                        f"sum by (target, pool, state) ({metric('pgradar_pgbouncer_clients')}{{{T}}})",
                         "{{target}} {{pool}} {{state}}",
                     )
                 ],
@@ -804,7 +823,7 @@ def connections() -> g.Dashboard:
             ),
             timeseries(
                 "pgbouncer longest wait per pool",
-                [Q(f"pgradar_pgbouncer_maxwait_seconds{{{T}}}", "{{target}} {{pool}}")],
+                [Q(f"{metric('pgradar_pgbouncer_maxwait_seconds')}{{{T}}}", "{{target}} {{pool}}")],
                 "s",
                 "How long the oldest waiting client of each pool has waited for a server connection.",
                 w=8,
@@ -813,10 +832,10 @@ def connections() -> g.Dashboard:
                 "pgbouncer server connections against pool_size",
                 [
                     Q(
-                        f"sum by (target, pool, database) (pgradar_pgbouncer_servers{{{T}}})",
+                        f"sum by (target, pool, database) ({metric('pgradar_pgbouncer_servers')}{{{T}}})",
                         "{{target}} {{pool}} servers",
                     ),
-                    Q(f"pgradar_pgbouncer_pool_size{{{T}}}", "{{target}} {{database}} pool_size"),
+                    Q(f"{metric('pgradar_pgbouncer_pool_size')}{{{T}}}", "{{target}} {{database}} pool_size"),
                 ],
                 "short",
                 "Server connections of each pool (any state) against the pool_size of its database entry: at "
@@ -827,7 +846,7 @@ def connections() -> g.Dashboard:
         [
             table(
                 "Saturated pools",
-                f'pgradar_problem{{{T}, kind="pool_saturation"}}',
+                f'{metric("pgradar_problem")}{{{T}, kind="{Kind.POOL_SATURATION}"}}',
                 "none",
                 "pgbouncer pools where clients wait for a server connection (pool label), or a server near its "
                 "connection limit (no pool label). " + PROBLEMS_HELP,
@@ -851,16 +870,22 @@ def problems() -> g.Dashboard:
         [
             stat(
                 "Critical",
-                f'sum(pgradar_problems{{{T}, severity="critical"}})',
+                f'sum({metric("pgradar_problems")}{{{T}, severity="{Severity.CRITICAL}"}})',
                 "none",
                 "Active critical problems (alert PgradarCriticalProblem).",
                 w=8,
                 red_above=1,
             ),
-            stat("Warning", f'sum(pgradar_problems{{{T}, severity="warning"}})', "none", "Active warnings.", w=8),
+            stat(
+                "Warning",
+                f'sum({metric("pgradar_problems")}{{{T}, severity="{Severity.WARNING}"}})',
+                "none",
+                "Active warnings.",
+                w=8,
+            ),
             stat(
                 "Info",
-                f'sum(pgradar_problems{{{T}, severity="info"}})',
+                f'sum({metric("pgradar_problems")}{{{T}, severity="{Severity.INFO}"}})',
                 "none",
                 "Active problems of severity info: often a window too short to be sure.",
                 w=8,
@@ -869,7 +894,7 @@ def problems() -> g.Dashboard:
         [
             table(
                 "Active problems",
-                f"pgradar_problem{{{T}}}",
+                f"{metric('pgradar_problem')}{{{T}}}",
                 "none",
                 PROBLEMS_HELP,
                 w=24,
@@ -881,7 +906,7 @@ def problems() -> g.Dashboard:
         [
             table(
                 "Active problems by kind",
-                f"sort_desc(sum by (kind, severity) (pgradar_problems{{{T}}}))",
+                f"sort_desc(sum by (kind, severity) ({metric('pgradar_problems')}{{{T}}}))",
                 "short",
                 "Counts by kind and severity, zeros included.",
                 h=10,
@@ -889,7 +914,7 @@ def problems() -> g.Dashboard:
             ),
             timeseries(
                 "Active problems by severity over time",
-                [Q(f"sum by (target, severity) (pgradar_problems{{{T}}})", "{{target}} {{severity}}")],
+                [Q(f"sum by (target, severity) ({metric('pgradar_problems')}{{{T}}})", "{{target}} {{severity}}")],
                 "short",
                 "How many problems were active when.",
                 h=10,
@@ -911,7 +936,7 @@ def agent() -> g.Dashboard:
         [
             table(
                 "Targets",
-                f"pgradar_up{{{T}}}",
+                f"{metric('pgradar_up')}{{{T}}}",
                 "none",
                 "1: the server answered the last poll (alert PgradarTargetDown).",
                 w=8,
@@ -919,7 +944,7 @@ def agent() -> g.Dashboard:
             ),
             table(
                 "Collectors enabled",
-                f"pgradar_collector_enabled{{{T}}}",
+                f"{metric('pgradar_collector_enabled')}{{{T}}}",
                 "none",
                 "0: a missing extension or privilege keeps the collector off; the agent's log names the fix "
                 "(alert PgradarCollectorDisabled).",
@@ -930,13 +955,13 @@ def agent() -> g.Dashboard:
         [
             timeseries(
                 "Collector duration",
-                [Q(f"pgradar_collector_duration_seconds{{{T}}}", tc)],
+                [Q(f"{metric('pgradar_collector_duration_seconds')}{{{T}}}", tc)],
                 "s",
                 "Duration of each collector's last run.",
             ),
             timeseries(
                 "Time since last success",
-                [Q(f"time() - pgradar_collector_last_success_timestamp_seconds{{{T}}}", tc)],
+                [Q(f"time() - {metric('pgradar_collector_last_success_timestamp_seconds')}{{{T}}}", tc)],
                 "s",
                 "Time since each collector last succeeded: it grows while a collector fails "
                 "(alert PgradarCollectorFailing).",
@@ -945,13 +970,13 @@ def agent() -> g.Dashboard:
         [
             timeseries(
                 "Collector errors per second",
-                [Q(f"rate(pgradar_collector_errors_total{{{T}}}[{RI}])", tc)],
+                [Q(f"rate({metric('pgradar_collector_errors_total')}{{{T}}}[{RI}])", tc)],
                 "ops",
                 "Failed collector runs.",
             ),
             timeseries(
                 "Collector runs per second",
-                [Q(f"rate(pgradar_collector_runs_total{{{T}}}[{RI}])", tc)],
+                [Q(f"rate({metric('pgradar_collector_runs_total')}{{{T}}}[{RI}])", tc)],
                 "ops",
                 "Collector runs, failed or not.",
             ),
@@ -959,11 +984,11 @@ def agent() -> g.Dashboard:
         [
             timeseries(
                 "Statement texts fetched per second",
-                [Q(f"rate(pgradar_statement_texts_fetched_total{{{T}}}[{RI}])", "{{target}}")],
+                [Q(f"rate({metric('pgradar_statement_texts_fetched_total')}{{{T}}}[{RI}])", "{{target}}")],
                 "ops",
                 "Texts cross the wire only for statements not seen before: a steady rate means churn.",
             ),
-            timeseries("Up", [Q(f"pgradar_up{{{T}}}", "{{target}}")], "none", "Reachability over time."),
+            timeseries("Up", [Q(f"{metric('pgradar_up')}{{{T}}}", "{{target}}")], "none", "Reachability over time."),
         ],
     ]
     return dashboard(

@@ -10,17 +10,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from grafanalib import core as g
 
+from pgradar.agent.findings import Area, Kind
+from pgradar.exporters import catalogue
+
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-BASE = [{"color": "green", "value": None}]
+BASE: list[dict[str, Any]] = [{"color": "green", "value": None}]
 SCHEMA_VERSION = 39  # Grafana 10/11 dashboard schema
 TAG = "pgradar"
 
 # Label filters the template variables provide.
 T = 'target=~"$target"'
 TD = 'target=~"$target", database=~"$database"'
+
+
+def metric(name: str) -> str:
+    """``name``, once the exporter's catalogue lists it.
+
+    A panel naming a metric the exporter does not produce (renamed, dropped
+    or mistyped) would stay empty in Grafana without an error; this makes
+    it fail when the dashboards are built.
+    """
+    if name not in catalogue.BY_NAME:
+        raise KeyError(f"{name} is not in the metric catalogue (exporters/catalogue.py)")
+    return name
+
+
+def kinds_of(area: Area) -> str:
+    """A PromQL regex matching the problem kinds of one area, for ``kind=~"..."``."""
+    return "|".join(kind for kind in Kind if kind.area is area)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +117,7 @@ def stat(
     w: int = 4,
     h: int = 4,
     red_above: float | None = None,
-    mappings: Sequence[dict] = (),
+    mappings: Sequence[dict[str, Any]] = (),
 ) -> Cell:
     steps = list(BASE)
     if red_above is not None:
@@ -127,7 +148,7 @@ def table(
     w: int = 12,
     h: int = 8,
     hide: Sequence[str] = ("Time", "__name__", "job", "instance"),
-    links: Sequence[dict] = (),
+    links: Sequence[dict[str, str | bool]] = (),
     value_name: str = "Value",
 ) -> Cell:
     """An instant query shown as a table, one row per series, its labels as columns."""
@@ -191,11 +212,13 @@ def query_var(name: str, label: str, query: str, include_all: bool = True, multi
 
 
 def target_var() -> g.Template:
-    return query_var("target", "Target", "label_values(pgradar_up, target)")
+    return query_var("target", "Target", f"label_values({metric('pgradar_up')}, target)")
 
 
 def database_var() -> g.Template:
-    return query_var("database", "Database", 'label_values(pgradar_database_size_bytes{target=~"$target"}, database)')
+    return query_var(
+        "database", "Database", f'label_values({metric("pgradar_database_size_bytes")}{{target=~"$target"}}, database)'
+    )
 
 
 def dashboard(
@@ -222,7 +245,7 @@ def dashboard(
     ).auto_panel_ids()
 
 
-def link(uid: str, title: str, **vars_: str) -> dict:
+def link(uid: str, title: str, **vars_: str) -> dict[str, str | bool]:
     """A data link to another pgradar dashboard, carrying the time range and variables."""
     params = "&".join(
         [

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from pgradar.agent.findings import human_seconds, severity_rank
+from pgradar.agent.findings import Severity, human_seconds
 
 CI_FORMATS = ("junit", "github")
 
@@ -47,7 +47,7 @@ def fails(problem: Mapping[str, Any], fail_on: str) -> bool:
     return (
         fail_on != "never"
         and not problem.get("ignored")
-        and severity_rank(problem["severity"]) >= severity_rank(fail_on)
+        and Severity(problem["severity"]).rank >= Severity(fail_on).rank
     )
 
 

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from pgradar.agent.classifiers.replication import lag, standby_lag_seconds
 from pgradar.agent.deltas import counter_delta, rank_statements
 from pgradar.agent.derived import per_snapshot, snapshot_scope
-from pgradar.agent.findings import KINDS, SEVERITIES
+from pgradar.agent.findings import Kind, Severity
 from pgradar.agent.model.activity import ConnectionGroup
 from pgradar.agent.model.catalog import IndexStat, TableStat
+from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
 
@@ -428,7 +428,7 @@ def render_pgbouncer(f: Families, t: TargetState) -> None:
 
 
 def render_problems(f: Families, t: TargetState) -> None:
-    counts = {(kind, severity): 0 for kind in KINDS for severity in SEVERITIES}
+    counts = {(kind, severity): 0 for kind in Kind for severity in Severity}
     for problem in t.problems.values():
         finding = problem.finding
         counts[(finding.kind, finding.severity)] += 1

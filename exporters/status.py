@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgradar.agent.deltas import rank_statements
-from pgradar.agent.findings import DEFAULT_TEXT_POLICY, SEVERITIES, TextPolicy, human_bytes, human_seconds
+from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Severity, TextPolicy, human_bytes, human_seconds
 from pgradar.agent.model.statements import StatementInterval, StatementKey
 from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.state import AgentState, TargetState
@@ -244,9 +244,9 @@ def _problems(state: AgentState, now: datetime, policy: TextPolicy) -> str:
     problems = active_problems(state)
     if not problems:
         return '<h2>Problems</h2><p class="empty" id="no-problems">no active problems</p>'
-    counts = ", ".join(f"{sum(p.finding.severity == s for p in problems)} {s}" for s in reversed(SEVERITIES))
+    counts = ", ".join(f"{sum(p.finding.severity == s for p in problems)} {s}" for s in reversed(Severity))
     out = [f'<h2>Problems <span class="muted">({len(problems)}: {_e(counts)})</span></h2>']
-    for severity in reversed(SEVERITIES):  # critical first
+    for severity in reversed(Severity):  # critical first
         group = [p for p in problems if p.finding.severity == severity]
         if group:
             out.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pgradar.agent.findings import Finding, human_seconds
+from pgradar.agent.findings import Finding, Kind, Severity, human_seconds
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.plans import AutoExplainSnapshot, DeadlockReport
 from pgradar.agent.observation import Observation
@@ -67,8 +67,8 @@ def deadlocks(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         on = f" on {', '.join(relations)}" if relations else ""
         statements = [s for r in seen for s in r.statements]
         yield Finding(
-            "deadlocks",
-            "critical" if count >= t.deadlocks_critical else "warning",
+            Kind.DEADLOCKS,
+            Severity.CRITICAL if count >= t.deadlocks_critical else Severity.WARNING,
             obs.target,
             summary=(
                 f"{count} deadlock{'s' if count != 1 else ''} in database {now.database} in the last "

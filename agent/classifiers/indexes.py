@@ -16,7 +16,7 @@ from datetime import datetime
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import is_large
 from pgradar.agent.derived import per_snapshot
-from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified
+from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.catalog import ForeignKey, ForeignKeysSnapshot, IndexesSnapshot, IndexFirstSeen, IndexStat
 from pgradar.agent.observation import Observation
@@ -78,7 +78,7 @@ def _indexes(obs: Observation) -> tuple[IndexStat, ...]:
 
 
 def _finding(
-    kind: str,
+    kind: Kind,
     severity: Severity,
     obs: Observation,
     index: LogicalIndex,
@@ -169,10 +169,10 @@ def unused_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             continue
         start, bound = observation_window(obs, index)
         window_s = (obs.now - start).total_seconds() if start is not None else 0.0
-        severity: Severity = "warning" if window_s >= t.unused_index_min_age_s else "info"
+        severity: Severity = Severity.WARNING if window_s >= t.unused_index_min_age_s else Severity.INFO
         window = f"{human_seconds(window_s)} (since {bound})" if start is not None else "an unknown time"
         yield _finding(
-            "unused_index",
+            Kind.UNUSED_INDEX,
             severity,
             obs,
             index,
@@ -311,8 +311,8 @@ def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             else ("the same keys as" if len(_key_defs(small)) == len(_key_defs(big)) else "a left prefix of")
         )
         yield _finding(
-            "duplicate_index",
-            "warning",
+            Kind.DUPLICATE_INDEX,
+            Severity.WARNING,
             obs,
             logical,
             f"{logical.name} has {how} {kept.name}: every lookup it serves, the other serves too",
@@ -356,8 +356,8 @@ def invalid_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
                 f"-- or, if it is not needed: DROP INDEX CONCURRENTLY {logical.name};"
             )
         yield _finding(
-            "invalid_index",
-            "warning",
+            Kind.INVALID_INDEX,
+            Severity.WARNING,
             obs,
             logical,
             f"{logical.name} is invalid (a failed CREATE INDEX CONCURRENTLY, unless one is running now):"
@@ -416,8 +416,8 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         )
         size = human_bytes(fks[0].size_bytes)
         yield Finding(
-            "missing_fk_index",
-            "warning",
+            Kind.MISSING_FK_INDEX,
+            Severity.WARNING,
             obs.target,
             f"{table} ({fks[0].reltuples:,.0f} rows, {size}): no index leads with the foreign key {keys}; "
             "deletes and key updates there scan this table",

@@ -27,10 +27,10 @@ from typing import Any, cast
 
 from pgradar.agent import indexmerge
 from pgradar.agent.classifiers.fixes import create_index_sql
-from pgradar.agent.findings import Finding, qualified
+from pgradar.agent.findings import Finding, Kind, qualified
 
 # who keeps an index when two candidates are the same: a verified plan finding first
-_KIND_RANK = {"seq_scan": 0, "non_sargable_predicate": 1, "missing_fk_index": 2}
+_KIND_RANK = {Kind.SEQ_SCAN: 0, Kind.NON_SARGABLE_PREDICATE: 1, Kind.MISSING_FK_INDEX: 2}
 
 
 @dataclass(slots=True)
@@ -87,7 +87,7 @@ def merge(findings: Sequence[Finding]) -> list[_Candidate]:
 
 def _owner_name(f: Finding) -> str:
     what = f"statement {f.queryid}" if f.queryid else "the table's scans"
-    return f"{f.kind} ({what})" if f.kind != "missing_fk_index" else "missing_fk_index"
+    return f"{f.kind} ({what})" if f.kind != Kind.MISSING_FK_INDEX else Kind.MISSING_FK_INDEX.value
 
 
 def one_fix_per_table(findings: Iterable[Finding]) -> list[Finding]:
@@ -112,7 +112,7 @@ def one_fix_per_table(findings: Iterable[Finding]) -> list[Finding]:
             served[c.finding].append(
                 {
                     "columns": list(c.columns),
-                    "kind": owner.kind,
+                    "kind": owner.kind.value,
                     "queryid": owner.queryid,
                     "index_columns": list(by.columns),
                 }

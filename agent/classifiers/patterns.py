@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pgradar.agent import sqlparse
-from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
@@ -126,8 +126,8 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         keys = ", ".join(_bare(k) for k in shape.order) if shape.order else "key"
         order = ", ".join(shape.order) if shape.order else "key"
         yield Finding(
-            "unbounded_result",
-            "warning",
+            Kind.UNBOUNDED_RESULT,
+            Severity.WARNING,
             obs.target,
             summary=(
                 f"statement {queryid} returns {g.rows_per_call:,.0f} rows per call{size}, with no LIMIT "
@@ -258,8 +258,8 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         plan = _plan_of(plans, g)
         queryid = g.queryids[0]
         yield Finding(
-            "offset_pagination",
-            "warning",
+            Kind.OFFSET_PAGINATION,
+            Severity.WARNING,
             obs.target,
             summary=(
                 f"statement {queryid} pages with OFFSET {shape.offset}: it touches {g.blocks_per_call:,.0f} "
@@ -363,8 +363,8 @@ def plan_correlated(
     )
     statement = f"statement {queryid}" if queryid else "the statement"
     yield Finding(
-        "correlated_subquery",
-        "warning",
+        Kind.CORRELATED_SUBQUERY,
+        Severity.WARNING,
         target,
         summary=(
             f"{statement} runs {worst.name} once per row of {worst.parent} "
@@ -472,8 +472,8 @@ def plan_partitions(
             f"queries never filter on {keys}, partition by the column they do filter on"
         )
         yield Finding(
-            "partition_pruning_missed",
-            "warning",
+            Kind.PARTITION_PRUNING_MISSED,
+            Severity.WARNING,
             target,
             summary=(
                 f"{statement} reads {scanned} of the {part.partitions} partitions of "

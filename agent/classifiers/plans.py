@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
-from pgradar.agent.findings import Finding, Severity, qualified
+from pgradar.agent.findings import Finding, Kind, Severity, qualified
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot
 from pgradar.agent.model.plans import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan, parallel_divisor
@@ -83,9 +83,9 @@ def plan_seq_scans(
         filters = [s.filter for s in mine if s.filter]
         sorts = [", ".join(s.sort_keys) for s in mine if s.limited]
         why = f"to filter {'; '.join(filters[:2])}" if filters else f"and sorts it all by {sorts[0]} for the first rows"
-        severity: Severity = "warning"
+        severity: Severity = Severity.WARNING
         yield Finding(
-            "seq_scan",
+            Kind.SEQ_SCAN,
             severity,
             obs_target,
             f"{statement} reads {qualified(advice.schema, advice.relation)} "
@@ -114,8 +114,8 @@ def plan_seq_scans(
         if (scan.reltuples or 0) < t.large_table_rows or not scan.filter:
             continue
         yield Finding(
-            "seq_scan",
-            "info",
+            Kind.SEQ_SCAN,
+            Severity.INFO,
             obs_target,
             f"{statement} reads {scan.relation} ({scan.reltuples:,.0f} rows) sequentially to "
             f"filter {scan.filter}; its text could not be parsed, so no index is proposed",
@@ -260,8 +260,8 @@ def plan_estimates(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             if obs.on_standby:
                 fix = f"-- on the primary (a standby cannot run ANALYZE; it replays the primary's statistics):\n{fix}"
             yield Finding(
-                "stale_stats",
-                "warning",
+                Kind.STALE_STATS,
+                Severity.WARNING,
                 obs.target,
                 f"{target}: statement {plan.queryid} is planned for {estimate:,.0f} rows{per_process}, "
                 f"the statistics say {rows:,.0f}; the table changed size since its last analyze",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pgradar.agent.findings import Finding, Severity, human_seconds
+from pgradar.agent.findings import Finding, Kind, Severity, human_seconds
 from pgradar.agent.model.activity import SessionsSnapshot, SettingsSnapshot
 from pgradar.agent.model.bouncer import BouncerSnapshot, PoolStat
 from pgradar.agent.observation import Observation
@@ -25,9 +25,9 @@ def pool_severity(pool: PoolStat, t: Thresholds) -> Severity | None:
     if pool.cl_waiting <= 0:
         return None
     if pool.maxwait_seconds >= t.pool_maxwait_critical_s:
-        return "critical"
+        return Severity.CRITICAL
     if pool.maxwait_seconds >= t.pool_maxwait_warning_s or pool.cl_waiting >= t.pool_waiting_clients:
-        return "warning"
+        return Severity.WARNING
     return None
 
 
@@ -62,7 +62,7 @@ def pgbouncer_pool_saturation(obs: Observation, t: Thresholds) -> Iterator[Findi
             continue
         advice, size = _pool_advice(snapshot, pool)
         yield Finding(
-            "pool_saturation",
+            Kind.POOL_SATURATION,
             severity,
             obs.target,
             f"pool {pool.name}: {pool.cl_waiting} client(s) waiting, the oldest for "
@@ -88,9 +88,9 @@ def connections_severity(used: int, limit: int, t: Thresholds) -> Severity | Non
         return None
     ratio = used / limit
     if ratio >= t.connections_critical_ratio:
-        return "critical"
+        return Severity.CRITICAL
     if ratio >= t.connections_warning_ratio:
-        return "warning"
+        return Severity.WARNING
     return None
 
 
@@ -116,7 +116,7 @@ def server_connections_saturation(obs: Observation, t: Thresholds) -> Iterator[F
     top = dict(sorted(holders.items(), key=lambda kv: -kv[1])[:5])
     idle = sum(g.connections for g in sessions.connections if g.state == "idle")
     yield Finding(
-        "pool_saturation",
+        Kind.POOL_SATURATION,
         severity,
         obs.target,
         f"{used} of {limit} connections in use ({used / limit:.0%}; max_connections {s.max_connections} minus "

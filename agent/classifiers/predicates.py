@@ -17,7 +17,7 @@ from typing import Any
 from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
 from pgradar.agent.classifiers.statements import _short, statement_groups
 from pgradar.agent.derived import per_snapshot
-from pgradar.agent.findings import Finding, qualified, quote_ident
+from pgradar.agent.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.observation import Observation
 from pgradar.agent.sargable import (
@@ -185,8 +185,8 @@ def _finding(
     }
     more = f" (and {len(found) - 1} more predicate{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
     return Finding(
-        "non_sargable_predicate",
-        "warning",
+        Kind.NON_SARGABLE_PREDICATE,
+        Severity.WARNING,
         obs.target,
         summary=(
             f"statement {queryid} filters {name} on {w.expression}, so index {first.index_name} on "

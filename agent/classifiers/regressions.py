@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pgradar.agent.classifiers.statements import _short
-from pgradar.agent.findings import Finding, Severity, qualified, quote_ident
+from pgradar.agent.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat
 from pgradar.agent.model.plans import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
 from pgradar.agent.observation import Observation
@@ -126,7 +126,7 @@ def plan_regression(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         factor = new_mean / max(old_mean, 1e-6)
         if factor < t.plan_regression_factor or new_mean < t.plan_regression_min_ms:
             continue
-        severity: Severity = "critical" if factor >= t.plan_regression_critical_factor else "warning"
+        severity: Severity = Severity.CRITICAL if factor >= t.plan_regression_critical_factor else Severity.WARNING
         fix, gone = _fix(obs, plan, old, new)
         evidence: dict[str, Any] = {
             "old_shape": old.shape,
@@ -147,7 +147,7 @@ def plan_regression(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             "query": _short(obs.statement_texts.get((plan.dbid, plan.queryid))),
         }
         yield Finding(
-            "plan_regression",
+            Kind.PLAN_REGRESSION,
             severity,
             obs.target,
             summary=(

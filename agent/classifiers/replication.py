@@ -16,39 +16,22 @@ only when no watched server streams to it, so one standby is one problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds
+from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
 from pgradar.agent.observation import Observation
+from pgradar.agent.standby_lag import Lag, lag, standby_lag_seconds, unreplayed
 from pgradar.agent.thresholds import Thresholds
-
-# Below this much unreplayed WAL a lag time is not trusted: one small record in
-# flight on an idle primary would otherwise revive a stale replay_lag.
-SECONDS_NEED_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Lag:
-    behind_bytes: float
-    seconds: float  # 0 unless behind in bytes
-
-
-def lag(behind_bytes: float | None, seconds: float | None) -> Lag:
-    """Seconds count only while WAL waits for replay: a stale lag time on an idle primary is no lag."""
-    behind = max(0.0, behind_bytes or 0.0)
-    return Lag(behind, max(0.0, seconds or 0.0) if behind >= SECONDS_NEED_BYTES else 0.0)
 
 
 def lag_severity(found: Lag, t: Thresholds) -> Severity | None:
     if found.behind_bytes >= t.replication_lag_critical_bytes or found.seconds >= t.replication_lag_critical_s:
-        return "critical"
+        return Severity.CRITICAL
     if found.behind_bytes >= t.replication_lag_warning_bytes or found.seconds >= t.replication_lag_warning_s:
-        return "warning"
+        return Severity.WARNING
     return None
 
 
@@ -125,7 +108,7 @@ def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding |
         return None
     evidence |= {"lag_bytes": found.behind_bytes, "lag_seconds": found.seconds}
     return Finding(
-        "replication_lag",
+        Kind.REPLICATION_LAG,
         severity,
         obs.target,
         f"standby {row.standby} is {human_bytes(found.behind_bytes)} of WAL behind"
@@ -135,30 +118,6 @@ def _from_sender(obs: Observation, row: StandbyStat, t: Thresholds) -> Finding |
         evidence,
         standby=row.standby,
     )
-
-
-def unreplayed(receiver: ReceiverStat) -> float:
-    """WAL a standby knows of and has not replayed: received, or announced by its sender."""
-    known_end = max(receiver.receive_wal_bytes or 0.0, receiver.primary_wal_bytes or 0.0)
-    return max(0.0, known_end - (receiver.replay_wal_bytes or known_end))
-
-
-def standby_lag_seconds(now: datetime, receiver: ReceiverStat, history: Sequence[ReplicationSnapshot]) -> float | None:
-    """A standby's lag by its own clock: since its last replayed commit, at most as long as it was seen behind.
-
-    After an idle hour the last replayed commit is an hour old, and a burst of
-    WAL being replayed normally would read as an hour of lag; the snapshots
-    kept (``history``, oldest first) show how long the standby has really
-    been behind. One snapshot alone shows no time behind: bytes decide.
-    """
-    if receiver.last_replay_at is None:
-        return None
-    since = now
-    for snapshot in reversed(history):
-        if snapshot.receiver is None or unreplayed(snapshot.receiver) < SECONDS_NEED_BYTES:
-            break
-        since = min(since, snapshot.taken_at)
-    return max(0.0, min((now - receiver.last_replay_at).total_seconds(), (now - since).total_seconds()))
 
 
 def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) -> Finding | None:
@@ -178,7 +137,7 @@ def _from_receiver(obs: Observation, rep: ReplicationSnapshot, t: Thresholds) ->
     }
     name = receiver.standby_name
     return Finding(
-        "replication_lag",
+        Kind.REPLICATION_LAG,
         severity,
         obs.target,
         f"this standby ({name}) has {human_bytes(found.behind_bytes)} of WAL not replayed"
@@ -246,19 +205,19 @@ def slot_severity(
     if slot.active or slot.temporary:
         return None
     if slot.wal_status in ("unreserved", "lost"):
-        return "critical"
+        return Severity.CRITICAL
     retained = slot.retained_bytes
     if retained is None or retained <= 0:
         return None
     if retained >= t.slot_retained_critical_bytes:
-        return "critical"
+        return Severity.CRITICAL
     if (
         retained >= t.slot_retained_warning_bytes
         or (max_wal_size_bytes is not None and retained > max_wal_size_bytes)
         or (inactive_s is not None and inactive_s >= t.slot_inactive_warning_s)
     ):
-        return "warning"
-    return "info"
+        return Severity.WARNING
+    return Severity.INFO
 
 
 def _max_wal_size(obs: Observation) -> float | None:
@@ -316,7 +275,7 @@ def replication_slot_inactive(obs: Observation, t: Thresholds) -> Iterable[Findi
             )
         found.append(
             Finding(
-                "replication_slot_inactive",
+                Kind.REPLICATION_SLOT_INACTIVE,
                 severity,
                 obs.target,
                 summary,

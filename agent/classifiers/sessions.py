@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from pgradar.agent.findings import Finding, Severity, human_seconds, qualified, quote_ident
+from pgradar.agent.findings import Finding, Kind, Severity, human_seconds, qualified, quote_ident
 from pgradar.agent.model.activity import SessionsSnapshot, SessionStat, SettingsSnapshot
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
@@ -26,9 +26,9 @@ def _sessions(obs: Observation) -> SessionsSnapshot | None:
 
 def tiered(value: float, warning: float, critical: float) -> Severity | None:
     if value >= critical:
-        return "critical"
+        return Severity.CRITICAL
     if value >= warning:
-        return "warning"
+        return Severity.WARNING
     return None
 
 
@@ -102,7 +102,7 @@ def idle_in_transaction(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             f"ALTER DATABASE {quote_ident(database)} SET idle_in_transaction_session_timeout = '{limit}';"
         )
         yield Finding(
-            "idle_in_transaction",
+            Kind.IDLE_IN_TRANSACTION,
             severity,
             obs.target,
             f"{len(rows)} session(s) in {database} idle in transaction, the longest for {human_seconds(longest)} "
@@ -148,7 +148,7 @@ def long_running_query(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         assert severity is not None
         what = f"queryid {queryid}" if queryid is not None else "a statement"
         yield Finding(
-            "long_running_query",
+            Kind.LONG_RUNNING_QUERY,
             severity,
             obs.target,
             f"{what} in {database} has run for {human_seconds(longest)} (pid {worst.pid}, user {worst.username}"
@@ -224,7 +224,7 @@ def lock_contention(obs: Observation, t: Thresholds) -> Iterator[Finding]:
                 + ")"
             )
         yield Finding(
-            "lock_contention",
+            Kind.LOCK_CONTENTION,
             severity,
             obs.target,
             f"{len(rows)} session(s) in {database} blocked{on} for up to {human_seconds(longest)} by {blocker}",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgradar.agent.findings import Finding, human_bytes, qualified, quote_ident
+from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
 from pgradar.agent.model.activity import DatabaseSnapshot, SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot, TableStat
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
@@ -116,8 +116,8 @@ def temp_spill(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             " or an index matching its ORDER BY, so it reads the rows in order without sorting" if sorts else ""
         )
         yield Finding(
-            "temp_spill",
-            "critical" if share >= t.statement_min_share else "warning",
+            Kind.TEMP_SPILL,
+            Severity.CRITICAL if share >= t.statement_min_share else Severity.WARNING,
             obs.target,
             summary=(
                 f"statement {d.queryid} writes {human_bytes(per_call)} of temporary files per call "
@@ -168,8 +168,8 @@ def low_cache_hit(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if read_ratio < t.low_cache_hit_read_ratio or share < t.statement_min_share:
             continue
         yield Finding(
-            "low_cache_hit",
-            "warning",
+            Kind.LOW_CACHE_HIT,
+            Severity.WARNING,
             obs.target,
             summary=(
                 f"statement {d.queryid} reads {read_ratio:.0%} of its blocks from disk "
@@ -334,8 +334,8 @@ def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         }
         of_parent = f" once per row of statement {parent.queryids[0]}" if parent else ""
         yield Finding(
-            "n_plus_one",
-            "warning" if by_xact and parent else "info",
+            Kind.N_PLUS_ONE,
+            Severity.WARNING if by_xact and parent else Severity.INFO,
             obs.target,
             summary=(
                 f"statement {queryid} ran {g.calls} times in {interval.seconds:.0f}s{of_parent}, "
@@ -392,8 +392,8 @@ def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 continue
             name = qualified(table.schema, table.relation)
             yield Finding(
-                "select_star",
-                "info",
+                Kind.SELECT_STAR,
+                Severity.INFO,
                 obs.target,
                 summary=(
                     f"statement {g.queryids[0]} selects all {table.column_count} columns of {name}, "
@@ -505,8 +505,8 @@ def _misestimates(
             else "ANALYZE the tables of this statement; for correlated columns, CREATE STATISTICS"
         )
         yield Finding(
-            "row_misestimate",
-            "warning",
+            Kind.ROW_MISESTIMATE,
+            Severity.WARNING,
             obs.target,
             summary=(
                 f"statement {queryid if queryid is not None else '(unknown queryid)'}: the planner "

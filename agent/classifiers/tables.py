@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pgradar.agent import sqlparse
 from pgradar.agent.classifiers.fixes import create_index_sql
-from pgradar.agent.findings import Finding, Severity, human_bytes, human_seconds, qualified, quote_ident
+from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.activity import DatabaseSnapshot, Settings, SettingsSnapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.model.statements import StatementsSnapshot
@@ -56,7 +56,7 @@ def _table_float(table: TableStat, name: str, default: float) -> float:
 
 
 def _finding(
-    kind: str,
+    kind: Kind,
     severity: Severity,
     obs: Observation,
     table: TableStat,
@@ -178,8 +178,8 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         recommendation = f"ANALYZE {target};" + (f"\n{fix}" if fix else "")
         if table.last_analyzed is None:
             yield _finding(
-                "stale_stats",
-                "warning",
+                Kind.STALE_STATS,
+                Severity.WARNING,
                 obs,
                 table,
                 f"{target} ({rows:,.0f} rows) has never been analyzed: the planner guesses its size "
@@ -190,14 +190,14 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         elif ratio >= t.stale_stats_modified_ratio:
             since = (obs.now - table.last_analyzed).total_seconds()
             due = limit.enabled and not fix and since < t.stale_stats_grace_s
-            severity: Severity = "info" if due else "warning"
+            severity: Severity = Severity.INFO if due else Severity.WARNING
             why = (
                 f"; autovacuum is due to analyze it (last analyze {human_seconds(since)} ago)"
                 if due
                 else "; plans use out-of-date statistics"
             )
             yield _finding(
-                "stale_stats",
+                Kind.STALE_STATS,
                 severity,
                 obs,
                 table,
@@ -241,9 +241,9 @@ def dead_tuples(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             "-- autovacuum should have run: look for long transactions holding back the xmin horizon "
             "(pg_stat_activity.backend_xmin, replication slots, prepared transactions)"
         )
-        severity: Severity = "critical" if ratio >= min(2 * t.dead_tuples_ratio, 0.5) else "warning"
+        severity: Severity = Severity.CRITICAL if ratio >= min(2 * t.dead_tuples_ratio, 0.5) else Severity.WARNING
         yield _finding(
-            "dead_tuples",
+            Kind.DEAD_TUPLES,
             severity,
             obs,
             table,
@@ -281,7 +281,7 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         age = float(db.xid_age)
         if age < t.xid_age_warning:
             continue
-        severity: Severity = "critical" if age >= t.xid_age_critical else "warning"
+        severity: Severity = Severity.CRITICAL if age >= t.xid_age_critical else Severity.WARNING
         oldest = max(
             (x for x in tables if x.database == db.database and x.xid_age is not None),
             key=lambda x: x.xid_age or 0,
@@ -296,7 +296,7 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         if oldest is not None and (oldest.xid_age or 0) >= 0.9 * age:
             target = qualified(oldest.schema, oldest.relation)
             yield Finding(
-                "xid_wraparound",
+                Kind.XID_WRAPAROUND,
                 severity,
                 obs.target,
                 f"database {db.database}: transaction ID age {age:,.0f}, held back by {target} "
@@ -309,7 +309,7 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             )
         else:
             yield Finding(
-                "xid_wraparound",
+                Kind.XID_WRAPAROUND,
                 severity,
                 obs.target,
                 f"database {db.database}: transaction ID age {age:,.0f}; writes stop near 2,000,000,000",
@@ -437,8 +437,8 @@ def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
                 "comment": comment,
             }
             yield _finding(
-                "seq_scan",
-                "warning",
+                Kind.SEQ_SCAN,
+                Severity.WARNING,
                 obs,
                 table,
                 summary + f"; statement {queryid} filters on ({', '.join(columns)})",
@@ -453,8 +453,8 @@ def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             continue
         pattern = table.relation.replace("'", "''")
         yield _finding(
-            "seq_scan",
-            "warning",
+            Kind.SEQ_SCAN,
+            Severity.WARNING,
             obs,
             table,
             summary,

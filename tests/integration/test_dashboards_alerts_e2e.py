@@ -66,14 +66,15 @@ from support import (
 )
 
 from pgradar.agent.embedded import Bouncer, Cluster, Installation, Sandbox, find_pgbouncer, free_port
+from pgradar.agent.findings import Kind, Severity
 from pgradar.alerts import rule_files
 from pgradar.dashboards import JSON_DIR
 
 FOR = "2s"
 # (alert, severity) -> (text in the committed expression, text in the e2e copy)
 LOWERED = {
-    ("PostgresIdleInTransaction", "warning"): ("> 600", "> 4"),
-    ("PostgresLongRunningQuery", "warning"): ("> 900", "> 4"),
+    ("PostgresIdleInTransaction", Severity.WARNING): ("> 600", "> 4"),
+    ("PostgresLongRunningQuery", Severity.WARNING): ("> 900", "> 4"),
 }
 MAX_CONNECTIONS = 30
 WANTED_SESSIONS = 23  # of 27 usable (30 - 3 reserved): above 80%, below 95%
@@ -464,14 +465,14 @@ def test_dashboards_and_alerts_against_real_prometheus(
             stack.enter_context(superuser(primary, "postgres"))
 
         expected = {
-            ("PgradarTargetDown", "critical", "down", ""),
-            ("PostgresIdleInTransaction", "warning", "main", "app"),
-            ("PostgresLongRunningQuery", "warning", "main", "app"),  # the pgbouncer clients' pg_sleep
-            ("PostgresConnectionsNearLimit", "warning", "main", ""),
-            ("PgradarCriticalProblem", "critical", "main", "app"),  # dead_tuples of churn
-            ("PostgresReplicationLag", "warning", "main", ""),
-            ("PostgresReplicationSlotInactive", "warning", "main", ""),
-            ("PgbouncerPoolSaturation", "warning", "bouncer", ""),
+            ("PgradarTargetDown", Severity.CRITICAL, "down", ""),
+            ("PostgresIdleInTransaction", Severity.WARNING, "main", "app"),
+            ("PostgresLongRunningQuery", Severity.WARNING, "main", "app"),  # the pgbouncer clients' pg_sleep
+            ("PostgresConnectionsNearLimit", Severity.WARNING, "main", ""),
+            ("PgradarCriticalProblem", Severity.CRITICAL, "main", "app"),  # dead_tuples of churn
+            ("PostgresReplicationLag", Severity.WARNING, "main", ""),
+            ("PostgresReplicationSlotInactive", Severity.WARNING, "main", ""),
+            ("PgbouncerPoolSaturation", Severity.WARNING, "bouncer", ""),
         }
         try:
             wait_for(lambda: prom.firing() >= expected, 90, step=1, what="the planted alerts to fire")
@@ -492,7 +493,7 @@ def test_dashboards_and_alerts_against_real_prometheus(
         assert labels["PostgresReplicationSlotInactive"]["slot"] == "forgotten"
         assert labels["PgbouncerPoolSaturation"]["pool"] == "app/postgres"
         critical = next(a["metric"] for a in alerts if a["metric"]["alertname"] == "PgradarCriticalProblem")
-        assert (critical["kind"], critical["relation"]) == ("dead_tuples", "churn"), critical
+        assert (critical["kind"], critical["relation"]) == (Kind.DEAD_TUPLES, "churn"), critical
 
         # Every panel's query returns data.
         # The application keeps querying while the panels are read: per-statement series rank what ran in
@@ -518,7 +519,7 @@ def test_dashboards_and_alerts_against_real_prometheus(
         )
         down = next(x for x in hook.alerts() if x["labels"]["alertname"] == "PgradarTargetDown")
         assert down["status"] == "firing" and down["labels"]["target"] == "down"
-        assert down["labels"]["severity"] == "critical"
+        assert down["labels"]["severity"] == Severity.CRITICAL
         assert down["annotations"]["runbook_url"].endswith("/alerts/RUNBOOK.md#pgradartargetdown")
         assert "down" in down["annotations"]["summary"]
         # The descriptions quote the raw numbers the exporter has for the object.

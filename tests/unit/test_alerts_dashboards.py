@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pgradar.agent.findings import Area, Kind, Severity
 from pgradar.alerts import RULES_DIR, RUNBOOK, rule_files
 from pgradar.dashboards import JSON_DIR, render_all
 from pgradar.exporters.catalogue import BY_NAME
@@ -23,6 +24,8 @@ from pgradar.exporters.catalogue import BY_NAME
 RULE_FILES = rule_files()
 TEST_FILES = sorted((RULES_DIR / "tests").glob("*.test.yml"))
 SCRAPE_LABELS = {"job", "instance"}
+# On-call is paged for these; info findings stay on the dashboards.
+ALERT_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
 
 
 def promtool() -> str:
@@ -128,7 +131,7 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
                     for alert in case["exp_alerts"]:
                         labels = alert["exp_labels"]
                         # the labels on-call routes by, and annotations checked in full
-                        assert labels["severity"] in ("warning", "critical") and labels.get("target"), case
+                        assert labels["severity"] in ALERT_SEVERITIES and labels.get("target"), case
                         assert {"summary", "description", "runbook_url"} <= set(alert.get("exp_annotations", {}))
                         fires.setdefault(case["alertname"], set()).add(labels["severity"])
                 else:
@@ -155,7 +158,7 @@ def runbook_anchors() -> list[str]:
 @pytest.mark.parametrize("rule", alerting_rules(), ids=lambda r: f"{r['alert']}-{r['labels']['severity']}")
 def test_rule_has_for_severity_annotations_and_runbook(rule: dict) -> None:
     assert re.fullmatch(r"\d+[smh]", rule.get("for", "")), "every alert waits (for:) before it fires"
-    assert rule["labels"]["severity"] in ("warning", "critical")
+    assert rule["labels"]["severity"] in ALERT_SEVERITIES
     annotations = rule["annotations"]
     assert {"summary", "description", "runbook_url"} <= set(annotations)
     assert "$labels.target" in annotations["summary"], "the summary names the target"
@@ -208,7 +211,42 @@ def test_grouping_legend_and_template_labels_exist() -> None:
             assert label in labels_of(rule["expr"]), f"{rule['alert']}: annotation uses $labels.{label}"
 
 
+KIND_OR_SEVERITY = re.compile(r'\b(kind|severity)\s*(?:=~|!~|!=|=)\s*"([^"]*)"')
+
+
+def test_every_kind_and_severity_matched_is_one_the_agent_reports() -> None:
+    """A rule or panel matching a misspelt or renamed kind would stay silent, not fail."""
+    known = {"kind": {k.value for k in Kind}, "severity": {s.value for s in Severity}}
+    matched = 0
+    for where, expr in every_expression():
+        for label, value in KIND_OR_SEVERITY.findall(expr):
+            names = value.split("|")
+            assert [n for n in names if n not in known[label]] == [], f"{where}: {label} {value!r}"
+            matched += len(names)
+    assert matched >= 30  # the files really were read
+
+
 # --- dashboards ---------------------------------------------------------------------------------
+
+
+def test_a_metric_missing_from_the_catalogue_fails_the_dashboard_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboards take their metric names from the catalogue: renaming one there breaks the build."""
+    monkeypatch.delitem(BY_NAME, "pgradar_connections_max")
+    with pytest.raises(KeyError, match="pgradar_connections_max is not in the metric catalogue"):
+        render_all()
+
+
+def test_problem_panels_match_the_kinds_of_their_area() -> None:
+    """The tables, replication and connections pages list the kinds of their area (Kind.area)."""
+    by_area = {
+        "pgradar-tables.json": Area.TABLE,
+        "pgradar-replication.json": Area.REPLICATION,
+        "pgradar-connections.json": Area.SESSION,
+    }
+    for name, area in by_area.items():
+        exprs = [expr for board, _, expr in panel_exprs() if board == name]
+        regexes = {v for expr in exprs for v in re.findall(r'kind=~"([^"]*)"', expr)}
+        assert regexes == {"|".join(k for k in Kind if k.area is area)}, name
 
 
 def test_committed_dashboard_json_is_up_to_date() -> None:

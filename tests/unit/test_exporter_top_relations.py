@@ -7,7 +7,7 @@ import pytest
 from factories import T0
 
 from pgradar.agent import config as configuration
-from pgradar.agent.findings import Finding
+from pgradar.agent.findings import Finding, Kind, Severity
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.state import AgentState, TargetState
@@ -118,8 +118,8 @@ def state_with_relations(tables: int, indexes: int) -> AgentState:
     t.record("tables", TablesSnapshot(T0 + timedelta(minutes=1), tuple(busier)))
     t.record("indexes", IndexesSnapshot(T0, tuple(index(f"i{i}", i) for i in range(indexes))))
     finding = Finding(
-        "unused_index",
-        "warning",
+        Kind.UNUSED_INDEX,
+        Severity.WARNING,
         "main",
         "i0 is never used",
         "DROP INDEX public.i0;",

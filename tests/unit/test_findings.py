@@ -6,7 +6,7 @@ import pytest
 
 from pgradar.agent.classifiers import classify
 from pgradar.agent.cli import exit_code_for
-from pgradar.agent.findings import Finding, qualified, quote_ident
+from pgradar.agent.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.problems import update
 from pgradar.agent.state import AgentState, CollectorStatus, TargetState
@@ -18,8 +18,8 @@ NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 def unused(index: str = "orders_status_idx", severity: str = "warning", scans: int = 0) -> Finding:
     return Finding(
-        "unused_index",
-        severity,
+        Kind.UNUSED_INDEX,
+        Severity(severity),
         "primary",
         "never scanned",
         f"DROP INDEX CONCURRENTLY public.{index};",
@@ -35,8 +35,8 @@ def test_id_depends_on_kind_target_and_object_only() -> None:
     assert unused().id == unused(severity="critical", scans=3).id
     assert unused().id != unused(index="other").id
     other_target = Finding(
-        "unused_index",
-        "warning",
+        Kind.UNUSED_INDEX,
+        Severity.WARNING,
         "standby",
         "x",
         "y",
@@ -48,11 +48,34 @@ def test_id_depends_on_kind_target_and_object_only() -> None:
     assert other_target.id != unused().id
 
 
-def test_unknown_kind_or_severity_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown problem kind"):
-        Finding("slow", "warning", "t", "s", "r")
-    with pytest.raises(ValueError, match="unknown severity"):
-        Finding("seq_scan", "bad", "t", "s", "r")  # type: ignore[arg-type]
+def test_a_finding_takes_its_kind_and_severity_from_the_enums_only() -> None:
+    with pytest.raises(ValueError, match="'slow' is not a valid Kind"):
+        Kind("slow")
+    with pytest.raises(TypeError, match="kind is a Kind"):
+        Finding("seq_scan", Severity.WARNING, "t", "s", "r")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="severity is a Severity"):
+        Finding(Kind.SEQ_SCAN, "warning", "t", "s", "r")  # type: ignore[arg-type]
+
+
+def test_kinds_and_severities_keep_their_names_in_json() -> None:
+    """The values are the contract (DESIGN 3.2): JSON carries plain strings, equal to the enum values."""
+    doc = Finding(Kind.SEQ_SCAN, Severity.CRITICAL, "t", "s", "r").to_json()
+    assert (doc["kind"], doc["severity"]) == ("seq_scan", "critical")
+    assert type(doc["kind"]) is str and type(doc["severity"]) is str
+    assert [s.rank for s in (Severity.INFO, Severity.WARNING, Severity.CRITICAL)] == [0, 1, 2]
+    assert all(kind.description for kind in Kind)
+
+
+def test_no_kind_is_renamed() -> None:
+    """New kinds may be added, none renamed (DESIGN 3.2): alert rules, dashboards and ignore lists name them."""
+    contract = """
+        seq_scan unused_index duplicate_index invalid_index missing_fk_index stale_stats dead_tuples
+        xid_wraparound replication_lag replication_slot_inactive pool_saturation idle_in_transaction
+        long_running_query lock_contention temp_spill low_cache_hit n_plus_one select_star
+        non_sargable_predicate plan_regression row_misestimate offset_pagination unbounded_result
+        partition_pruning_missed correlated_subquery deadlocks
+    """.split()
+    assert [name for name in contract if Kind.named(name) is None] == []
 
 
 def test_first_seen_is_kept_while_the_problem_lasts() -> None:
@@ -157,8 +180,8 @@ def test_statement_texts_follow_the_text_policy() -> None:
 
     long_text = "SELECT " + ", ".join(f"c{i}" for i in range(100)) + " FROM t WHERE id = $1"
     finding = Finding(
-        "long_running_query",
-        "warning",
+        Kind.LONG_RUNNING_QUERY,
+        Severity.WARNING,
         "primary",
         "runs long",
         "SELECT pg_cancel_backend(1);",

@@ -13,6 +13,7 @@ from pgradar.agent import baseline as baselines
 from pgradar.agent.cli import main
 from pgradar.agent.config import ConfigError, build, load_file
 from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.findings import Kind
 from pgradar.agent.gate import Scope, ScopeError, Window, cumulative_window, gate_document, scope_from
 from pgradar.agent.ignores import IgnoreRule, exit_code
 from pgradar.agent.model.server import ServerInfo
@@ -73,7 +74,7 @@ def test_bad_kind_on_the_command_line_is_one_line_exit_2(capsys: pytest.CaptureF
 
 
 def test_scope_keeps_server_wide_problems_under_database() -> None:
-    scope = Scope(("temp_spill", "replication_lag"), "app")
+    scope = Scope((Kind.TEMP_SPILL, Kind.REPLICATION_LAG), "app")
     assert scope.keeps(problem("temp_spill"))
     assert not scope.keeps(problem("temp_spill", database="other"))
     assert scope.keeps(problem("replication_lag", database=None))
@@ -229,7 +230,7 @@ def test_junit_fails_at_fail_on_passes_below_skips_ignored_and_lists_clean_kinds
             problem("n_plus_one", "warning", queryid="2"),
         ),
         {},
-        Scope(("temp_spill", "select_star", "n_plus_one", "low_cache_hit")),
+        Scope((Kind.TEMP_SPILL, Kind.SELECT_STAR, Kind.N_PLUS_ONE, Kind.LOW_CACHE_HIT)),
         (IgnoreRule(kind="n_plus_one"),),
     )
     root = ET.fromstring(render_junit(gated, "warning"))

@@ -9,7 +9,7 @@ from itertools import pairwise
 from factories import T0, snap, stat
 
 from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.findings import Finding, TextPolicy
+from pgradar.agent.findings import Finding, Kind, Severity, TextPolicy
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.problems import update
 from pgradar.agent.state import AgentState, TargetState
@@ -45,8 +45,8 @@ class Page(HTMLParser):
 
 def finding(kind: str, severity: str, target: str = "primary", **obj: str) -> Finding:
     return Finding(
-        kind,
-        severity,
+        Kind(kind),
+        Severity(severity),
         target,
         f"summary of {kind}",
         f"-- fix {kind}\nSELECT 1;",  # type: ignore[arg-type]
@@ -107,8 +107,8 @@ def test_problems_grouped_by_severity_critical_first_with_object_evidence_and_fi
 
 def test_everything_from_outside_is_escaped() -> None:
     evil_finding = Finding(
-        "seq_scan",
-        "warning",
+        Kind.SEQ_SCAN,
+        Severity.WARNING,
         EVIL,
         EVIL,
         f"CREATE INDEX ON t ({EVIL});",
@@ -165,7 +165,7 @@ def test_top_statements_with_totals_texts_and_sparklines() -> None:
 def test_statement_texts_follow_the_text_policy() -> None:
     long = "SELECT " + ", ".join(f"c{i}" for i in range(200)) + "\n  FROM t"
     evidence = Finding(
-        "seq_scan", "warning", "primary", "s", "fix", {"query": long, "calls": 7}, database="app", queryid="1"
+        Kind.SEQ_SCAN, Severity.WARNING, "primary", "s", "fix", {"query": long, "calls": 7}, database="app", queryid="1"
     )
     state = state_with(evidence, texts={(5, 1): long, (5, 2): "SELECT 1"})
     page = Page(render_status(state, T0, text_policy=TextPolicy(50)))
@@ -223,8 +223,8 @@ def test_route_serves_html() -> None:
 def test_problems_ordered_by_severity_then_impact() -> None:
     """Within a severity: share of execution time first, then bytes, then seconds; the heaviest on top."""
     small = Finding(
-        "dead_tuples",
-        "warning",
+        Kind.DEAD_TUPLES,
+        Severity.WARNING,
         "primary",
         "s",
         "VACUUM t;",
@@ -234,11 +234,17 @@ def test_problems_ordered_by_severity_then_impact() -> None:
         relation="small",
     )
     big = Finding(
-        "replication_slot_inactive", "warning", "primary", "s", "SELECT 1;", {"retained_bytes": 30 * 1024**3}, slot="s1"
+        Kind.REPLICATION_SLOT_INACTIVE,
+        Severity.WARNING,
+        "primary",
+        "s",
+        "SELECT 1;",
+        {"retained_bytes": 30 * 1024**3},
+        slot="s1",
     )
     hot = Finding(
-        "temp_spill",
-        "warning",
+        Kind.TEMP_SPILL,
+        Severity.WARNING,
         "primary",
         "s",
         "SET work_mem = '64MB';",
@@ -246,10 +252,12 @@ def test_problems_ordered_by_severity_then_impact() -> None:
         database="app",
         queryid="7",
     )
-    behind = Finding("replication_lag", "warning", "primary", "s", "-- look", {"lag_seconds": 600.0}, standby="r1")
+    behind = Finding(
+        Kind.REPLICATION_LAG, Severity.WARNING, "primary", "s", "-- look", {"lag_seconds": 600.0}, standby="r1"
+    )
     info = Finding(
-        "unused_index",
-        "info",
+        Kind.UNUSED_INDEX,
+        Severity.INFO,
         "primary",
         "s",
         "DROP INDEX i;",
