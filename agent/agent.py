@@ -34,6 +34,7 @@ log = logging.getLogger("pgradar.agent")
 START_SPREAD_S = 40.0  # every first run within this: the first complete pass stays under 60 s
 SPREAD_MIN_S = 10.0  # one target: its slow collectors no longer hit the database in the same second
 SPREAD_PER_TARGET_S = 0.5  # a fleet: about 2 targets' jobs start per second at 80 targets and more
+MIN_WORKERS, WORKERS_PER_TARGET, MAX_WORKERS = 4, 2, 256
 ON_TIME_S = 1.0  # a job that starts later than this after it was due counts as late
 
 
@@ -45,6 +46,18 @@ def phase(target: str, job: str) -> float:
 def spread_window(targets: int) -> float:
     """Seconds over which the first runs start: readiness stays quick for a sidecar, a fleet starts smoothly."""
     return min(START_SPREAD_S, max(SPREAD_MIN_S, SPREAD_PER_TARGET_S * targets))
+
+
+def worker_threads(targets: int) -> int:
+    """Threads for the scheduled jobs: a run waits on its database most of the time, not on the CPU.
+
+    A job can only start on time if a thread is free when it is due, and
+    each target keeps about one run under way (bench/fleet.py prints it),
+    more while one of its databases is slow; 32 threads for 100 targets
+    left jobs queued behind each other for seconds (docs/fleet.md). An idle
+    thread costs a stack that is mostly never touched.
+    """
+    return max(MIN_WORKERS, min(MAX_WORKERS, WORKERS_PER_TARGET * targets))
 
 
 def first_run_offset(target: str, job: str, interval: float, window: float = START_SPREAD_S) -> float:
@@ -71,9 +84,8 @@ class Agent:
             if config.custom_queries
             else {}
         )
-        workers = max(4, min(32, 2 * len(self.runtimes)))
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers)},
+            executors={"default": ThreadPoolExecutor(worker_threads(len(self.runtimes)))},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC,
         )
