@@ -6,7 +6,7 @@ over its interval (at most ``spread_window``: 10 s for a few targets, up to
 40 s for a fleet), at a phase fixed by the
 target's and collector's names, and later runs keep that phase: started
 together, the jobs of every target hit the databases (and the agent's CPU,
-and the 32 worker threads) in the same second, and stayed in step at every
+and the worker threads) in the same second, and stayed in step at every
 multiple of their intervals (docs/fleet.md). Each job records
 how late it started, so a fleet that is too big for one process shows it.
 """

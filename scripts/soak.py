@@ -35,6 +35,7 @@ PGSS_MAX = 200
 class SoakResult:
     polls: int
     rss_after_warmup_kib: int
+    rss_at_last_third_kib: int  # where the last third of the polls starts: the soak's goal is flat from here
     rss_at_end_kib: int
     peak_rss_kib: int
     max_series: int
@@ -103,7 +104,7 @@ def soak(polls: int, top: int, major: int, progress: bool = True) -> SoakResult:
         )
         try:
             max_series = max_statements = 0
-            warm = 0
+            warm = last_third = 0
             for poll in range(1, polls + 1):
                 time.sleep(1)
                 try:
@@ -117,10 +118,12 @@ def soak(polls: int, top: int, major: int, progress: bool = True) -> SoakResult:
                 )
                 if poll == min(30, polls // 3):
                     warm = rss_kib(agent.pid)[0]
+                if poll == polls - polls // 3:
+                    last_third = rss_kib(agent.pid)[0]
                 if progress and poll % 60 == 0:
                     print(f"  poll {poll}/{polls}: rss {rss_kib(agent.pid)[0]} KiB, series {len(samples)}", flush=True)
             current, peak = rss_kib(agent.pid)
-            return SoakResult(polls, warm, current, peak, max_series, max_statements, top, PGSS_MAX)
+            return SoakResult(polls, warm, last_third, current, peak, max_series, max_statements, top, PGSS_MAX)
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(30)
@@ -139,7 +142,8 @@ def main() -> int:
     growth = result.rss_at_end_kib - result.rss_after_warmup_kib
     print(
         f"RSS after warm-up {result.rss_after_warmup_kib / 1024:.1f} MiB, at the end "
-        f"{result.rss_at_end_kib / 1024:.1f} MiB ({growth / 1024:+.1f} MiB over {result.polls} polls); "
+        f"{result.rss_at_end_kib / 1024:.1f} MiB ({growth / 1024:+.1f} MiB over {result.polls} polls, "
+        f"{(result.rss_at_end_kib - result.rss_at_last_third_kib) / 1024:+.1f} MiB over the last third); "
         f"series at most {result.max_series}, per-statement at most {result.max_statement_series} "
         f"(top {result.top_statements})"
     )
