@@ -13,9 +13,12 @@ how late it started, so a fleet that is too big for one process shows it.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -46,6 +49,32 @@ def phase(target: str, job: str) -> float:
 def spread_window(targets: int) -> float:
     """Seconds over which the first runs start: readiness stays quick for a sidecar, a fleet starts smoothly."""
     return min(START_SPREAD_S, max(SPREAD_MIN_S, SPREAD_PER_TARGET_S * targets))
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)``, or None where the C library has none (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return lambda: trim(0)
+
+
+MALLOC_TRIM = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap that was freed back to the system.
+
+    glibc keeps freed memory for reuse: the rows of a poll, a /metrics body
+    of tens of MiB, each worker thread's arena. On the full bench catalog the
+    process held 86 MiB more than it used after two passes (bench/memory.py:
+    300 MiB, 198 MiB after a trim), and in a fleet every thread's arena keeps
+    its own. The call releases the GIL and takes milliseconds.
+    """
+    if MALLOC_TRIM is not None:
+        MALLOC_TRIM()
 
 
 def worker_threads(targets: int) -> int:
@@ -171,6 +200,7 @@ class Agent:
         observations = with_peers({name: observe(rt.state, now) for name, rt in self.runtimes.items()})
         for name, runtime in self.runtimes.items():
             runtime.classify(observations[name])
+        release_freed_memory()  # every 15 s, after the pass that frees the most
 
     def healthy(self) -> bool:
         return bool(self.scheduler.running)

@@ -14,6 +14,8 @@ sites holding the most memory at the end, by line and by file.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import sys
 import time
 import tracemalloc
@@ -101,11 +103,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             agent.stop()
         rss_now, rss_peak = rss_mib()
+        tracemalloc.stop()
+        gc.collect()
+        rss_collected = rss_mib()[0]
+        trimmed = ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed C heap back to the system
+        rss_trimmed = rss_mib()[0]
     print(
         f"\n## memory: {args.size} catalog ({counts.get('tables', 0):,} tables, {counts.get('indexes', 0):,} "
         f"indexes), {args.passes} complete passes in one process; built in {built:.0f}s\n"
     )
     print(f"RSS before the agent {rss_before:.1f} MiB, at the end {rss_now:.1f} MiB, peak {rss_peak:.1f} MiB")
+    print(
+        f"after gc.collect() {rss_collected:.1f} MiB; after malloc_trim(0) {rss_trimmed:.1f} MiB "
+        f"(returned: {bool(trimmed)}): what the C allocator kept of memory already freed"
+    )
     print(f"traced by tracemalloc: {current / 2**20:.1f} MiB held at the end, {peak / 2**20:.1f} MiB at the peak")
     print(f"/metrics bodies held: {sum(len(b) for b in bodies.values()) / 2**20:.1f} MiB (both formats)")
     report(snapshot, args.top)
