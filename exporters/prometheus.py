@@ -8,6 +8,7 @@ registering the collector does not trigger a collection.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -648,6 +649,7 @@ class PartedRegistry(CollectorRegistry):
         self.parts: list[Collector] = []
         self.encoded = 0  # blocks encoded, as against reused
         self._cache: dict[tuple[Any, ...], tuple[Version, Blocks]] = {}
+        self._rendering = threading.Lock()  # the background render and a scrape's first one share the cache
 
     def register(self, collector: Collector) -> None:
         super().register(collector)
@@ -672,6 +674,10 @@ class PartedRegistry(CollectorRegistry):
         return blocks
 
     def render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
+        with self._rendering:
+            return self._render(encoder, content_type)
+
+    def _render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
         parts: list[Blocks] = []
         seen: set[tuple[Any, ...]] = set()
         for part in self.parts:
