@@ -80,10 +80,24 @@ def config_text(clusters: list, targets: int) -> str:
 
 
 def job_counts(samples: list) -> dict[str, float]:
-    out = {"runs": 0.0, "late": 0.0, "skipped": 0.0, "late_recorded": 0.0}
+    """Runs, late and skipped runs over every job but classify, and the worker threads the jobs keep busy.
+
+    ``busy`` is Little's law over each job's last run: the sum of its
+    duration over its interval is the mean number of runs under way, which a
+    thread pool smaller than that can only serve late.
+    """
+    from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
+
+    intervals = {**COLLECTOR_INTERVALS, **JOB_INTERVALS}
+    out = {"runs": 0.0, "late": 0.0, "skipped": 0.0, "late_recorded": 0.0, "busy": 0.0}
+    lateness = []
     for name, labels, value in samples:
+        if name == "pgradar_collector_duration_seconds":
+            out["busy"] += value / intervals.get(labels.get("collector", ""), 60.0)
         if labels.get("collector") == "classify":
             continue
+        if name == "pgradar_collector_lateness_seconds":
+            lateness.append(value)
         if name == "pgradar_collector_runs_total":
             out["runs"] += value
         elif name == "pgradar_collector_late_runs_total":
@@ -91,6 +105,9 @@ def job_counts(samples: list) -> dict[str, float]:
             out["late_recorded"] = 1.0
         elif name == "pgradar_collector_skipped_runs_total":
             out["skipped"] += value
+    lateness.sort()
+    for q in (0.5, 0.9, 0.99):
+        out[f"late_p{round(q * 100)}"] = lateness[min(len(lateness) - 1, int(q * len(lateness)))] if lateness else -1.0
     return out
 
 
@@ -209,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
                         if on_time is None
                         else f"{jobs['late']:,.0f}, {jobs['skipped']:,.0f}",
                         "scrapes (failed)": f"{len(scrapes.latencies)} ({len(scrapes.errors)})",
+                        "lateness of each job's last run, p50 / p90 / p99": "not recorded"
+                        if on_time is None
+                        else " / ".join(f"{jobs[f'late_p{q}']:.2f} s" for q in (50, 90, 99)),
+                        "runs under way, mean (sum of duration / interval)": f"{jobs['busy']:.1f}",
                     },
                 )
             )

@@ -5,10 +5,12 @@ TLS and basic auth come from a ``--web.config.file`` (see webconfig.py).
 A route is a function (query parameters) -> (status, content type, body),
 registered by name, so features add endpoints without touching the server.
 
-Rendering thousands of series takes a good part of a second in Python, so
-once ``render_in_background`` is wired to "the state changed" (``pgradar
-run`` calls it after every scheduled job), /metrics serves the body rendered
-after the latest change and a scrape costs a copy of bytes (bench/README.md).
+Encoding a series costs microseconds in Python, and a fleet has hundreds of
+thousands, so once ``render_in_background`` is wired to "the state changed"
+(``pgradar run`` calls it after every scheduled job), /metrics serves the body
+rendered after the latest change and a scrape costs a copy of bytes; a
+``PartedRegistry`` encodes again only the targets' sections that changed
+(docs/fleet.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ registering the collector does not trigger a collection.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ from pgradar.agent.derived import per_snapshot, snapshot_scope
 from pgradar.agent.findings import Kind, Severity
 from pgradar.agent.model.activity import ConnectionGroup
 from pgradar.agent.model.catalog import IndexStat, TableStat
+from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
@@ -101,8 +104,8 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
             "pgradar_statements_temp_blocks_written_total", acc["temp_blks_written"], target=t.name, database=database
         )
     for delta in rank_statements(t.statement_intervals, top_n):
-        acc = totals.counters.get(delta.key)
-        if acc is None:
+        counters = totals.counters.get(delta.key)
+        if counters is None:
             continue
         labels = {
             "target": t.name,
@@ -112,7 +115,7 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
             "toplevel": "true" if delta.toplevel else "false",
         }
         for metric, counter, scale in _STATEMENT_COUNTERS:
-            f.add(metric, acc[counter] * scale, **labels)
+            f.add(metric, counters[counter] * scale, **labels)
         f.add("pgradar_statement_mean_exec_seconds", delta.mean_exec_ms / 1000, **labels)
 
 
@@ -173,13 +176,14 @@ def _ranked_indexes(rows: Sequence[IndexStat], oldest: Sequence[IndexStat] | Non
 
 
 def _problem_objects(t: TargetState, with_index: bool) -> set[tuple[str, ...]]:
-    out = set()
+    out: set[tuple[str, ...]] = set()
     for problem in t.problems.values():
         o = problem.finding.object
-        if with_index and o.get("index"):
-            out.add((o.get("database") or "", o.get("schema") or "", o.get("relation") or "", o["index"]))
-        elif not with_index and o.get("relation"):
-            out.add((o.get("database") or "", o.get("schema") or "", o["relation"]))
+        index, relation = o.get("index"), o.get("relation")
+        if with_index and index:
+            out.add((o.get("database") or "", o.get("schema") or "", relation or "", index))
+        elif not with_index and relation:
+            out.add((o.get("database") or "", o.get("schema") or "", relation))
     return out
 
 
@@ -444,12 +448,93 @@ def render_problems(f: Families, t: TargetState) -> None:
         f.add("pgradar_problems", count, kind=kind, severity=severity, target=t.name)
 
 
-class StateCollector(Collector):
-    """Every series but the per-table and per-index ones (RelationsCollector)."""
+Version = tuple[Any, ...]
 
-    def __init__(self, state: AgentState, top_statements: int) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One group of a target's series, with what its text depends on.
+
+    Equal versions render the same text, so ``PartedRegistry`` keeps a
+    target's section as bytes until its version changes: at 100 targets
+    most scrapes find one or two targets changed since the last render.
+    A version holds the snapshots themselves (compared by identity), or
+    values where the object is rebuilt with equal content (the problems,
+    every classification).
+    """
+
+    name: str
+    version: Callable[[TargetState], Version]
+    render: Callable[[Families, TargetState], None]
+
+
+def _same(a: Version, b: Version) -> bool:
+    """Versions equal element by element, by identity first (snapshots are never compared row by row)."""
+    return len(a) == len(b) and all(
+        x is y or (type(x) is type(y) and _plain(x) and x == y) for x, y in zip(a, b, strict=True)
+    )
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool, tuple, frozenset, datetime)) or value is None
+
+
+def _latest_of(pick: Callable[[Snapshots], object]) -> Callable[[TargetState], Version]:
+    """A section that depends on the latest snapshot(s) ``pick`` chooses, and nothing else."""
+    return lambda t: (pick(t.current()),)
+
+
+def _self_version(t: TargetState) -> Version:
+    statuses = tuple(
+        (
+            name,
+            s.runs,
+            s.errors,
+            s.last_duration_s,
+            s.last_success_at,
+            s.disabled_reason,
+            s.late,
+            s.skipped,
+            s.last_lateness_s,
+        )
+        for name, s in sorted(t.status.items())
+    )
+    return (t.up, t.server, statuses)
+
+
+def _statements_version(t: TargetState) -> Version:
+    # statement_totals changes in place, always together with a new snapshot and interval
+    return (t.current().statements, t.texts_fetched_total, *t.statement_intervals)
+
+
+def _problems_version(t: TargetState) -> Version:
+    return tuple((p.finding.kind, p.finding.severity, tuple(p.finding.object.items())) for p in t.problems.values())
+
+
+def _relations_version(
+    pick: Callable[[SnapshotHistory], Sequence[Any]], with_index: bool
+) -> Callable[[TargetState], Version]:
+    """The rows, not the snapshot: a poll that read the same rows (catalog unchanged) renders the same text."""
+
+    def version(t: TargetState) -> Version:
+        history = pick(t.kept())
+        latest, oldest = (history[-1] if history else None), _oldest(history)
+        return (
+            latest.rows() if latest is not None else None,
+            oldest.rows() if oldest is not None else None,
+            frozenset(_problem_objects(t, with_index=with_index)),
+        )
+
+    return version
+
+
+class SectionedCollector(Collector):
+    """A collector whose series are rendered per target and section, so that a registry can cache each apart."""
+
+    sections: tuple[Section, ...] = ()
+
+    def __init__(self, state: AgentState) -> None:
         self.state = state
-        self.top_statements = top_statements
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -458,109 +543,174 @@ class StateCollector(Collector):
         f = Families()
         for t in self.state:
             with t.lock, snapshot_scope(t.name):
-                render_self(f, t)
-                render_statements(f, t, self.top_statements)
-                render_plans(f, t)
-                render_databases(f, t)
-                render_activity(f, t)
-                render_sessions(f, t)
-                render_replication(f, t)
-                render_pgbouncer(f, t)
-                render_problems(f, t)
+                for section in self.sections:
+                    section.render(f, t)
         return list(f)
 
 
-class RelationsCollector(Collector):
+class StateCollector(SectionedCollector):
+    """Every series but the per-table and per-index ones (RelationsCollector)."""
+
+    def __init__(self, state: AgentState, top_statements: int) -> None:
+        super().__init__(state)
+        self.top_statements = top_statements
+        self.sections = (
+            Section("self", _self_version, render_self),
+            Section("statements", _statements_version, lambda f, t: render_statements(f, t, self.top_statements)),
+            Section("plans", _latest_of(lambda s: s.plans), render_plans),
+            Section("databases", _latest_of(lambda s: s.database), render_databases),
+            Section("activity", _latest_of(lambda s: (s.settings, s.activity)), render_activity),
+            Section("sessions", _latest_of(lambda s: s.sessions), render_sessions),
+            Section("replication", lambda t: t.kept().replication, render_replication),
+            Section("pgbouncer", _latest_of(lambda s: s.pgbouncer), render_pgbouncer),
+            Section("problems", _problems_version, render_problems),
+        )
+
+
+class RelationsCollector(SectionedCollector):
     """The per-table and per-index series: two thirds of the exposition on a large catalog.
 
     They change only when a tables or indexes snapshot or the set of
     problems does (once a minute or less), while /metrics is rendered after
-    every job; ``version`` says what they were rendered from, so that
-    ``PartedRegistry`` renders them again only when it changed.
+    every job.
     """
 
     def __init__(self, state: AgentState, top_tables: int, top_indexes: int) -> None:
-        self.state = state
+        super().__init__(state)
         self.top_tables = top_tables
         self.top_indexes = top_indexes
-
-    def describe(self) -> Iterable[Metric]:
-        return []
-
-    def version(self) -> tuple[Any, ...]:
-        """Everything the output depends on; equal versions render the same text."""
-        out: list[Any] = []
-        for t in self.state:
-            with t.lock:
-                out.append(t.name)
-                kept = t.kept()
-                tables, oldest_tables = (kept.tables or (None,))[-1], _oldest(kept.tables)
-                indexes, oldest_indexes = (kept.indexes or (None,))[-1], _oldest(kept.indexes)
-                out.append(tables.tables if tables is not None else None)
-                out.append(oldest_tables.tables if oldest_tables is not None else None)
-                out.append(indexes.indexes if indexes is not None else None)
-                out.append(oldest_indexes.indexes if oldest_indexes is not None else None)
-                out.append(frozenset(_problem_objects(t, with_index=False)))
-                out.append(frozenset(_problem_objects(t, with_index=True)))
-        return tuple(out)
-
-    def collect(self) -> Iterable[Metric]:
-        f = Families()
-        for t in self.state:
-            with t.lock, snapshot_scope(t.name):
-                render_tables(f, t, self.top_tables)
-                render_indexes(f, t, self.top_indexes)
-        return list(f)
+        self.sections = (
+            Section(
+                "tables",
+                _relations_version(lambda kept: kept.tables, with_index=False),
+                lambda f, t: render_tables(f, t, self.top_tables),
+            ),
+            Section(
+                "indexes",
+                _relations_version(lambda kept: kept.indexes, with_index=True),
+                lambda f, t: render_indexes(f, t, self.top_indexes),
+            ),
+        )
 
 
-class _One:
-    """A registry of one collector, for an encoder (which only calls ``collect``)."""
+class _Listed:
+    """A registry of given metric families, for an encoder (which only calls ``collect``)."""
 
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-
-    def collect(self) -> Iterable[Metric]:
-        return self.collector.collect()
+    def __init__(self, collect: Callable[[], Iterable[Metric]]) -> None:
+        self.collect = collect
 
 
 OPENMETRICS_EOF = b"# EOF\n"
+HELP = b"# HELP "
+
+# (family name, its HELP/TYPE lines, its sample lines) in the encoder's order
+Blocks = list[tuple[bytes, bytes, bytes]]
+
+
+def family_blocks(body: bytes) -> Blocks:
+    """An encoded exposition cut into its families.
+
+    Every family an encoder writes starts with its ``# HELP`` line, and a
+    sample line never holds a raw newline (label values escape it), so a
+    line starting ``# HELP`` is always a family's start.
+    """
+    out: Blocks = []
+    text = body.removesuffix(OPENMETRICS_EOF)
+    if not text:
+        return out
+    for chunk in (b"\n" + text).split(b"\n" + HELP)[1:]:
+        if not chunk.endswith(b"\n"):
+            chunk += b"\n"
+        end = chunk.index(b"\n") + 1
+        while chunk.startswith(b"# ", end):  # TYPE, UNIT
+            end = chunk.index(b"\n", end) + 1
+        out.append((chunk[: chunk.index(b" ")], HELP + chunk[:end], chunk[end:]))
+    return out
+
+
+def join_families(parts: Iterable[Blocks], tail: bytes = b"") -> bytes:
+    """One exposition: each family's header once, then the samples of every part that has it, together."""
+    headers: dict[bytes, bytes] = {}
+    samples: dict[bytes, list[bytes]] = {}
+    for blocks in parts:
+        for name, header, lines in blocks:
+            if name not in headers:
+                headers[name] = header
+                samples[name] = []
+            samples[name].append(lines)
+    chunks = [chunk for name, lines in samples.items() for chunk in (headers[name], *lines)]
+    chunks.append(tail)
+    return b"".join(chunks)
 
 
 class PartedRegistry(CollectorRegistry):
-    """A registry whose collectors ``render`` encodes one by one, reusing a collector's text while its version holds.
+    """A registry that encodes its collectors per target and section, reusing text whose version holds.
 
-    A collector with a ``version()`` (RelationsCollector) says what its output
-    depends on; one without is rendered every time.
-
-    Each collector's families are whole in its part, so the parts joined are
-    one valid exposition (OpenMetrics: one ``# EOF``, at the end).
+    A ``SectionedCollector`` is encoded per (section, target) and kept while
+    that section's version for that target holds; another collector with a
+    ``version()`` (CustomCollector) is kept while that holds; one with neither
+    is encoded every time. The text format wants every sample of a family
+    together under one HELP/TYPE, so the cached text is kept cut into
+    families and joined per family (OpenMetrics: one ``# EOF``, at the end).
     """
 
     def __init__(self) -> None:
         super().__init__(auto_describe=False)
         self.parts: list[Collector] = []
-        self._cache: dict[tuple[int, str], tuple[Any, bytes]] = {}
+        self.encoded = 0  # blocks encoded, as against reused
+        self._cache: dict[tuple[Any, ...], tuple[Version, Blocks]] = {}
+        self._rendering = threading.Lock()  # the background render and a scrape's first one share the cache
 
     def register(self, collector: Collector) -> None:
         super().register(collector)
         self.parts.append(collector)
 
+    def _blocks(
+        self,
+        key: tuple[Any, ...],
+        version: Version | None,
+        collect: Callable[[], Iterable[Metric]],
+        encoder: Callable[[Any], bytes],
+        seen: set[tuple[Any, ...]],
+    ) -> Blocks:
+        seen.add(key)
+        cached = self._cache.get(key)
+        if version is not None and cached is not None and _same(cached[0], version):
+            return cached[1]
+        blocks = family_blocks(encoder(_Listed(collect)))
+        self.encoded += 1
+        if version is not None:
+            self._cache[key] = (version, blocks)
+        return blocks
+
     def render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
-        chunks = []
+        with self._rendering:
+            return self._render(encoder, content_type)
+
+    def _render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
+        parts: list[Blocks] = []
+        seen: set[tuple[Any, ...]] = set()
         for part in self.parts:
-            version = part.version() if hasattr(part, "version") else None  # None: render every time
-            key = (id(part), content_type)
-            cached = self._cache.get(key)
-            if version is not None and cached is not None and cached[0] == version:
-                body = cached[1]
+            if isinstance(part, SectionedCollector):
+                for t in part.state:
+                    with t.lock, snapshot_scope(t.name):
+                        for section in part.sections:
+
+                            def collect(section: Section = section, t: TargetState = t) -> Iterable[Metric]:
+                                f = Families()
+                                section.render(f, t)
+                                return list(f)
+
+                            section_key = (id(part), section.name, t.name, content_type)
+                            parts.append(self._blocks(section_key, section.version(t), collect, encoder, seen))
             else:
-                body = encoder(_One(part)).removesuffix(OPENMETRICS_EOF)
-                if version is not None:
-                    self._cache[key] = (version, body)
-            chunks.append(body)
-        if "openmetrics" in content_type:
-            chunks.append(OPENMETRICS_EOF)
-        return b"".join(chunks)
+                version_of = getattr(part, "version", None)
+                version = version_of() if version_of is not None else None
+                parts.append(self._blocks((id(part), content_type), version, part.collect, encoder, seen))
+        for gone in [k for k in self._cache if k[-1] == content_type and k not in seen]:
+            del self._cache[gone]  # a target no longer watched
+        # one copy of the body: at 100 targets it is tens of MiB
+        return join_families(parts, OPENMETRICS_EOF if "openmetrics" in content_type else b"")
 
 
 def registry_for(

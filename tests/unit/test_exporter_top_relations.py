@@ -163,23 +163,22 @@ def test_parted_render_reuses_relation_series_until_their_snapshot_or_problems_c
     text = "text/plain; version=0.0.4"
     first = registry.render(generate_latest, text)
     assert sorted(first.splitlines()) == sorted(generate_latest(registry).splitlines())  # the same exposition
-    relations = registry.parts[1]
-    calls = []
-    collect = relations.collect
-    relations.collect = lambda: calls.append(1) or collect()  # count renders of the relations part
-    assert registry.render(generate_latest, text) == first and calls == []  # nothing changed: reused
+    encoded = registry.encoded  # blocks encoded so far; a reused block adds nothing
+    assert registry.render(generate_latest, text) == first and registry.encoded == encoded  # nothing changed
     t = state.targets["main"]
     t.problems = {}  # the problem on i0 is gone: t0 and i0 are no longer kept
     second = registry.render(generate_latest, text)
-    assert calls == [1] and b'index="i0"' in first and b'index="i0"' not in second
+    # tables, indexes and problems again; a reused section is never re-encoded
+    assert registry.encoded == encoded + 3 and b'index="i0"' in first and b'index="i0"' not in second
+    encoded = registry.encoded
     same_rows = replace(t.current().tables, taken_at=T0 + timedelta(minutes=2))
     t.record("tables", same_rows)
     registry.render(generate_latest, text)
-    assert calls == [1]  # the same rows render the same text
+    assert registry.encoded == encoded  # the same rows render the same text
     newer = TablesSnapshot(T0 + timedelta(minutes=3), tuple(replace(r, n_live_tup=7) for r in same_rows.tables))
     t.record("tables", newer)
     assert b"pgradar_table_live_rows" in registry.render(generate_latest, text)
-    assert calls == [1, 1]  # new rows render it again
+    assert registry.encoded == encoded + 1  # new rows render the tables again, nothing else
     om = registry.render(openmetrics, OPENMETRICS)
     assert om.count(b"# EOF") == 1 and om.endswith(b"# EOF\n")
     assert om.count(b"# TYPE pgradar_table_live_rows gauge") == 1
