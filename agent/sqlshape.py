@@ -123,7 +123,6 @@ def read_kind(text: str) -> ReadKind:
     return "locking read" if tree.find(exp.Lock) is not None else "plain read"
 
 
-@functools.lru_cache(maxsize=16384)
 def is_read(text: str) -> bool:
     """Returns rows and changes no data, row-locking reads included: what the statement rules judge.
 
@@ -133,7 +132,6 @@ def is_read(text: str) -> bool:
     return read_kind(text) != "not a read"
 
 
-@functools.lru_cache(maxsize=16384)
 def is_plain_read(text: str) -> bool:
     """A read that locks no row either: safe to plan, and to run, as written inside the read-only transaction.
 

@@ -109,9 +109,9 @@ def test_candidates_parse_only_until_the_top_is_full() -> None:
 
     rows = [stat(q, 10, 1000.0 - q) for q in range(1, 301)]
     texts = {(5, q): f"SELECT a{q} FROM t{q} WHERE b = $1" for q in range(1, 301)}
-    sqlshape.is_plain_read.cache_clear()
+    sqlshape.read_kind.cache_clear()
     assert [c.queryid for c in candidates([snap(0, *rows)], texts, limit=3)] == [1, 2, 3]
-    assert sqlshape.is_plain_read.cache_info().currsize == 3
+    assert sqlshape.read_kind.cache_info().currsize == 3
 
 
 def test_due_replans_after_the_interval() -> None:

@@ -74,6 +74,7 @@ READS = [
     ("WITH x AS (UPDATE t SET a = $1 RETURNING *) SELECT * FROM x", True, False, False, False),
     ("SELECT * INTO t2 FROM t", True, False, False, False),
     ("SELECT *\nINTO t2 FROM t", True, False, False, False),
+    ("WITH x AS (SELECT 1) SELECT * INTO t2 FROM x", True, False, False, False),  # was a read: INTO after WITH
     ("UPDATE t SET a = $1 WHERE id = $2", True, False, False, True),
     ("UPDATE t SET a = $1", True, False, False, True),
     ("WITH x AS (SELECT 1) DELETE FROM t WHERE id IN (SELECT * FROM x)", True, False, False, False),
