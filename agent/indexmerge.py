@@ -1,7 +1,7 @@
 """Which candidate indexes of one table one index serves (DESIGN 3.2, one cause, one fix); pure.
 
 An index serves a candidate when it leads with the candidate's columns, the
-candidate's equality columns in any order (``sqlparse.covered_by``). The
+candidate's equality columns in any order (``sqlshape.covered_by``). The
 candidates of a table are taken widest first: each is served by a kept one
 if it can be, else kept. Where a candidate of equality columns only (a
 foreign key) would be served if a kept index put its equality columns in
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 
 
 @dataclass(slots=True)
@@ -35,7 +35,7 @@ class Candidate:
 
 def serves(index: Sequence[str], candidate: Candidate) -> bool:
     """``index`` leads with the candidate's columns (its equality columns in any order)."""
-    return sqlparse.covered_by(candidate.columns, [list(index)], candidate.equality)
+    return sqlshape.covered_by(candidate.columns, [list(index)], candidate.equality)
 
 
 def reordered(kept: Candidate, candidate: Candidate) -> tuple[str, ...] | None:

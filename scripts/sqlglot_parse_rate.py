@@ -27,7 +27,7 @@ from collections.abc import Iterable
 import psycopg
 import sqlglot
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 from pgradar.agent.embedded import Sandbox, find_installations
 
 SCHEMA = """
@@ -143,7 +143,7 @@ def texts(dsn: str) -> list[str]:
 
 def parses(text: str, rewrite: bool) -> bool:
     try:
-        trees = sqlglot.parse(sqlparse.preprocess(text) if rewrite else text, read="postgres")
+        trees = sqlglot.parse(sqlshape.preprocess(text) if rewrite else text, read="postgres")
     except Exception:
         return False
     found = [t for t in trees if t is not None]
@@ -155,7 +155,7 @@ def report(all_texts: list[str]) -> None:
     dml = [
         t
         for t in all_texts
-        if sqlparse.leading_keyword(t) in {"select", "insert", "update", "delete", "with", "values"}
+        if sqlshape.leading_keyword(t) in {"select", "insert", "update", "delete", "with", "values"}
     ]
     print(f"sqlglot {sqlglot.__version__}: {len(all_texts)} distinct normalized texts, {len(dml)} of them DML")
     for name, group in (("DML (SELECT/INSERT/UPDATE/DELETE/WITH/VALUES)", dml), ("every text", all_texts)):

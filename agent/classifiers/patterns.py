@@ -5,7 +5,7 @@ the latest interval (whatever window the caller built: two polls in ``run``,
 ``check --window``), so a statement rewritten, or no longer run, is gone on
 the next pass. ``correlated_subquery`` reads the generic plans of the
 statements that were frequent or expensive in that interval. Texts are read
-with sqlglot (``sqlparse.paging``); a text it cannot read gives no finding:
+with sqlglot (``sqlshape.paging``); a text it cannot read gives no finding:
 these rules prefer the quiet answer where the evidence does not decide.
 """
 
@@ -16,13 +16,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation
-from pgradar.agent.statement_text import group_key, is_select
+from pgradar.agent.sqlshape import group_key, is_read
 from pgradar.agent.thresholds import Thresholds
 
 TEXT_IN_EVIDENCE = 200
@@ -113,9 +113,9 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     for g in _uses(obs, interval.deltas):
         if g.text is None or g.calls < t.unbounded_min_calls or g.rows_per_call < t.unbounded_min_rows_per_call:
             continue
-        if not is_select(g.text):
+        if not is_read(g.text):
             continue
-        shape = sqlparse.paging(g.text)
+        shape = sqlshape.paging(g.text)
         if shape is None or shape.limit is not None:
             continue
         plan = _plan_of(plans, g)
@@ -161,7 +161,7 @@ def _bare(key: str) -> str:
     return key.removesuffix(" DESC")
 
 
-def _keyset(shape: sqlparse.Paging, relation: str) -> str:
+def _keyset(shape: sqlshape.Paging, relation: str) -> str:
     """The keyset form of a paged statement: the last row's sort key instead of the OFFSET."""
     keys = list(shape.order)
     descending = [k.endswith(" DESC") for k in keys]
@@ -230,9 +230,9 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if g.text is None or g.calls < t.offset_min_calls or g.blocks_per_call < t.offset_min_blocks_per_call:
             continue
         per_row = g.blocks / max(g.rows, 1)
-        if per_row < t.offset_min_blocks_per_row or not is_select(g.text):
+        if per_row < t.offset_min_blocks_per_row or not is_read(g.text):
             continue
-        shape = sqlparse.paging(g.text)
+        shape = sqlshape.paging(g.text)
         if shape is None or shape.offset is None or shape.offset.strip() in ("0", "NULL"):
             continue
         schema, relation = shape.tables[0] if len(shape.tables) == 1 else (None, None)
@@ -442,7 +442,7 @@ def plan_partitions(
     if plan.summary is None or plan.summary.subplans_removed:
         return
     scanned_relations = {f"{schema}.{relation}" for schema, relation in plan.summary.relations}
-    shape = sqlparse.paging(text) if text else None
+    shape = sqlshape.paging(text) if text else None
     statement = f"statement {queryid}" if queryid else "the statement"
     for part in plan.partitioned:
         if (

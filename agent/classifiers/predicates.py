@@ -1,6 +1,6 @@
 """Predicate problems: a function, cast or arithmetic on an indexed column hides the index (DESIGN 3.2).
 
-The statement's structure comes from ``agent.sargable`` (sqlglot, cached by
+The statement's structure comes from ``agent.sqlshape`` (sqlglot, cached by
 text); the indexes and tables from their collectors. Like the other
 statement rules it reads the latest interval of pg_stat_statements, so a
 statement that is fixed, or stops running, is gone on the next pass, and so
@@ -20,15 +20,15 @@ from pgradar.agent.derived import per_snapshot
 from pgradar.agent.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.observation import Observation
-from pgradar.agent.sargable import (
+from pgradar.agent.sqlshape import (
     Wrapped,
     index_expression_keys,
+    is_dml,
     is_noop_cast,
     is_timestamptz,
-    rewrite,
+    sargable_rewrite,
     wrapped_predicates,
 )
-from pgradar.agent.statement_text import is_query
 from pgradar.agent.thresholds import Thresholds
 
 
@@ -112,7 +112,7 @@ class _Hidden:
 def _fix_lines(h: _Hidden, schema: str, relation: str, partitioned: bool) -> list[str]:
     """The rewrite where there is one; the expression index for functions, or where there is no rewrite."""
     w, lines = h.wrapped, []
-    better = rewrite(w, h.column_type)
+    better = sargable_rewrite(w, h.column_type)
     if better is not None:
         lines.append(f"-- rewrite {w.predicate} as {better} (index {h.index_name} then serves it)")
     if w.shape != "function" and better is not None:
@@ -165,13 +165,13 @@ def _finding(
         "column_type": first.column_type,
         "index": first.index_name,
         "expression": w.expression,
-        "rewrite": rewrite(w, first.column_type),
+        "rewrite": sargable_rewrite(w, first.column_type),
         "predicates": [
             {
                 "predicate": h.wrapped.predicate,
                 "column": h.wrapped.column,
                 "index": h.index_name,
-                "rewrite": rewrite(h.wrapped, h.column_type),
+                "rewrite": sargable_rewrite(h.wrapped, h.column_type),
             }
             for h in found
         ],
@@ -229,7 +229,7 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
     catalog = _catalog(indexes.indexes, tables.tables if tables is not None else ())
     total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
     for g in statement_groups(obs, interval.deltas):
-        if g.text is None or not is_query(g.text):
+        if g.text is None or not is_dml(g.text):
             continue
         share = g.exec_ms / total_ms
         if g.calls < t.statement_min_calls and share < t.statement_min_share:

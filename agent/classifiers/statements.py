@@ -23,7 +23,7 @@ from pgradar.agent.model.catalog import TablesSnapshot, TableStat
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation
-from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
+from pgradar.agent.sqlshape import group_key, is_dml, is_read, star_sources
 from pgradar.agent.thresholds import Thresholds
 
 TEXT_IN_EVIDENCE = 200  # characters of a statement's text shown in the evidence
@@ -49,7 +49,7 @@ def _queries(obs: Observation, interval: StatementInterval) -> Iterable[Statemen
     their job; a statement whose text is unknown yet is kept."""
     for d in interval.deltas:
         text = _text(obs, d)
-        if text is None or is_query(text):
+        if text is None or is_dml(text):
             yield d
 
 
@@ -292,7 +292,7 @@ def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     interval = _latest(obs)
     if interval is None:
         return
-    groups = [g for g in statement_groups(obs, interval.deltas) if g.text is not None and is_select(g.text)]
+    groups = [g for g in statement_groups(obs, interval.deltas) if g.text is not None and is_read(g.text)]
     xacts = committed_in(obs, interval)
     for g in groups:
         if (

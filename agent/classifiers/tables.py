@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.activity import DatabaseSnapshot, Settings, SettingsSnapshot
@@ -383,12 +383,12 @@ def suggested_index(obs: Observation, table: TableStat) -> tuple[tuple[str, ...]
     )[:MAX_TEXTS_SEARCHED]
     for row in rows:
         text = obs.statement_texts.get((row.dbid, row.queryid))
-        for use in (sqlparse.table_uses(text) or ()) if text else ():
+        for use in (sqlshape.table_uses(text) or ()) if text else ():
             if use.table != table.relation or use.schema not in (None, table.schema):
                 continue
-            columns = sqlparse.propose_index(use)
-            if columns and not sqlparse.covered_by(columns, existing, len(use.equality)):
-                return columns, sqlparse.equality_count(use), row.queryid
+            columns = sqlshape.propose_index(use)
+            if columns and not sqlshape.covered_by(columns, existing, len(use.equality)):
+                return columns, sqlshape.equality_count(use), row.queryid
     return None
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pgradar.agent import indexmerge, sqlparse
+from pgradar.agent import indexmerge, sqlshape
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.plans import IndexAdvice, PlanSummary, SeqScan, StatementPlan
 from pgradar.agent.model.server import ServerInfo
@@ -45,7 +45,7 @@ def order_by_selectivity(columns: tuple[str, ...], equality: int, distinct: Mapp
     return (*kept, *columns[equality:])
 
 
-def unselective(share: float | None, use: sqlparse.TableUse, limited: bool, max_share: float) -> bool:
+def unselective(share: float | None, use: sqlshape.TableUse, limited: bool, max_share: float) -> bool:
     """An equality filter keeps more than ``max_share`` of the table: no index serves that read.
 
     The generic plan's estimate of ``col = $1`` comes from the column's
@@ -68,7 +68,7 @@ def wants_first_rows(text: str) -> bool:
     still reads the whole order (``ORDER BY payload OFFSET 59999``): an index
     on the sort keys would not save that work. Unparsable text keeps the plan's word.
     """
-    paging = sqlparse.paging(text)
+    paging = sqlshape.paging(text)
     return paging is None or (paging.limit is not None and paging.limit != "ALL")
 
 
@@ -131,34 +131,34 @@ def advise(
     session: Session,
     server: ServerInfo,
     summary: PlanSummary,
-    uses: Sequence[sqlparse.TableUse] | None,
+    uses: Sequence[sqlshape.TableUse] | None,
     max_share: float,
 ) -> list[IndexAdvice]:
     """An index per table the plan scans sequentially for a filter or a sorted Limit; none an index covers.
 
     The columns come from the statement's text where it names the table,
-    else from the plan's own filter and sort keys (``sqlparse.plan_use``:
+    else from the plan's own filter and sort keys (``sqlshape.plan_use``:
     views, inlined CTEs, subqueries, writes). A filter that keeps most of
     the table gets none (``unselective``); equality columns are ordered by
     pg_stats (``order_by_selectivity``).
     """
     advice: list[IndexAdvice] = []
     tables = _scanned_tables(session, server, summary)
-    from_text: dict[tuple[str, str], sqlparse.TableUse] = {}
+    from_text: dict[tuple[str, str], sqlshape.TableUse] = {}
     for use in uses or ():
         rel = planner.relation(session, server, use.schema, use.table)
         if rel is not None and (str(rel["schema"]), str(rel["relation"])) in tables:
             from_text.setdefault((str(rel["schema"]), str(rel["relation"])), use)
     for key, table in tables.items():
         found = from_text.get(key)
-        if found is None or not sqlparse.propose_index(found):
+        if found is None or not sqlshape.propose_index(found):
             scan = table.scans[0]
-            found = sqlparse.plan_use(
+            found = sqlshape.plan_use(
                 scan.schema, scan.relation, scan.alias, scan.filter, scan.sort_keys if scan.limited else ()
             )
         if found is None or unselective(table.share, found, table.limited, max_share):
             continue
-        columns, equality = sqlparse.propose_index(found), sqlparse.equality_count(found)
+        columns, equality = sqlshape.propose_index(found), sqlshape.equality_count(found)
         if not columns:
             continue
         if equality > 1:
@@ -168,7 +168,7 @@ def advise(
             )
             ordered = order_by_selectivity(columns, equality, {r["column_name"]: r["n_distinct"] for r in stats})
             columns, equality = ordered, equality - (len(columns) - len(ordered))
-        if sqlparse.covered_by(columns, [list(k) for k in table.index_keys], equality):
+        if sqlshape.covered_by(columns, [list(k) for k in table.index_keys], equality):
             continue
         candidate = IndexAdvice(
             table.schema,
@@ -228,7 +228,7 @@ def covering_columns(advice: IndexAdvice, summary: PlanSummary) -> tuple[str, ..
         return ()
     read: list[str] = []
     for scan in scans:
-        use = sqlparse.plan_use(scan.schema, scan.relation, scan.alias, scan.filter)
+        use = sqlshape.plan_use(scan.schema, scan.relation, scan.alias, scan.filter)
         if use is None or not set(use.equality + use.range + use.join) <= set(advice.columns):
             return ()
         for item in scan.output:
@@ -281,8 +281,8 @@ def cover(
 
 def _merged_cost(session: Session, server: ServerInfo, text: str, username: str, definition: str) -> float | None:
     """The statement's estimated cost with one hypothetical index (hypopg), or None when it cannot tell."""
-    if not sqlparse.is_plain_select(text):
-        text = sqlparse.equivalent_read(text) or ""
+    if not sqlshape.is_plain_read(text):
+        text = sqlshape.equivalent_read(text) or ""
     hypopg = None
     try:
         with session.rolled_back():

@@ -3,7 +3,7 @@
 EXPLAIN ANALYZE runs the statement, so it is held to more than EXPLAIN
 (DESIGN 4): the target's ``explain_analyze`` switch (off by default), a
 server in recovery (asked in the same transaction, right before), and a
-statement that ``sqlparse.not_executable`` clears: a plain read without
+statement that ``sqlshape.not_executable`` clears: a plain read without
 ``$n`` parameters that calls no function sqlglot does not know. Each runs in
 a read-only transaction that is rolled back, with the statement user's
 search path, a ``statement_timeout`` no longer than what is left of
@@ -23,7 +23,7 @@ import time
 from datetime import datetime
 from typing import Protocol
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.plans import AnalyzeSnapshot, Candidate, PlanSample
 from pgradar.agent.model.server import ServerInfo
@@ -83,7 +83,7 @@ def analyze_statements(ctx: AnalyzeContext) -> AnalyzeSnapshot:
     ran = 0
     exhausted = False
     for c in order:
-        why = sqlparse.not_executable(c.text)
+        why = sqlshape.not_executable(c.text)
         counted = counters.get((c.dbid, c.queryid))
         mean = counted[2] / counted[1] if counted and counted[1] else None
         if why is None and mean is not None and mean > t.explain_analyze_max_mean_ms:

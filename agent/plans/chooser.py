@@ -14,7 +14,7 @@ from collections.abc import Container, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 from pgradar.agent.db import Session
 from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.model.plans import Candidate, StatementPlan
@@ -70,9 +70,9 @@ def worth_planning(text: str) -> bool:
     have nothing to advise and would take the top N places on a quiet
     server. A text sqlglot cannot parse is planned (plan-only advice).
     """
-    if not sqlparse.is_plannable(text):
+    if not sqlshape.is_plannable(text):
         return False
-    uses = sqlparse.table_uses(text)
+    uses = sqlshape.table_uses(text)
     if uses is None:
         return True
     return any(u.schema not in ("pg_catalog", "information_schema") and not u.table.startswith("pg_") for u in uses)

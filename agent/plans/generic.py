@@ -1,6 +1,6 @@
 """The plans collector: generic plans of the costliest statements, never executed, with index advice.
 
-Only plain reads are planned (``sqlparse.is_plain_select``), and UPDATE or
+Only plain reads are planned (``sqlshape.is_plain_read``), and UPDATE or
 DELETE through the read of the same rows, inside a read-only transaction
 that is rolled back, with the statement's own search path. Plans are cached
 across cycles and planned again when they age or an index changes; each
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.findings import qualified
 from pgradar.agent.model.catalog import IndexesSnapshot
@@ -43,19 +43,19 @@ def plan_statement(
 ) -> StatementPlan:
     """Plan one statement in ``session`` (connected to its database); errors become ``skipped``.
 
-    Reads and UPDATE/DELETE (``sqlparse.is_plannable``) are planned; a
-    write through the read of the same rows (``sqlparse.equivalent_read``:
+    Reads and UPDATE/DELETE (``sqlshape.is_plannable``) are planned; a
+    write through the read of the same rows (``sqlshape.equivalent_read``:
     EXPLAIN of the write itself needs the write privilege), so nothing that
     writes is ever sent; everything is rolled back. Before 16
     a plan whose partitions were all pruned at executor start is planned
     again without pruning, for the scans the advice needs.
     """
     base = StatementPlan(database, dbid, queryid, username, now, None)
-    if not sqlparse.is_plannable(text):
+    if not sqlshape.is_plannable(text):
         return replace(base, skipped="not a plain SELECT, UPDATE or DELETE: never planned")
-    uses = sqlparse.table_uses(text)
-    if not sqlparse.is_plain_select(text):
-        read = sqlparse.equivalent_read(text)
+    uses = sqlshape.table_uses(text)
+    if not sqlshape.is_plain_read(text):
+        read = sqlshape.equivalent_read(text)
         if read is None:
             return replace(base, skipped="a write whose WHERE could not be read: never planned")
         text = read
@@ -84,7 +84,7 @@ def plan_statement(
     return replace(base, summary=summary, advice=tuple(advice), parsed=uses is not None, partitioned=partitioned)
 
 
-def _partitioned(session: Session, server: ServerInfo, uses: Sequence[sqlparse.TableUse]) -> tuple[PartitionedUse, ...]:
+def _partitioned(session: Session, server: ServerInfo, uses: Sequence[sqlshape.TableUse]) -> tuple[PartitionedUse, ...]:
     """The partitioned tables among the statement's tables, with their keys and leaf partitions."""
     found: list[PartitionedUse] = []
     for use in uses:

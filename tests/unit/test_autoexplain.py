@@ -10,8 +10,6 @@ from factories import T0
 
 from pgradar.agent.model.plans import literal_free
 from pgradar.agent.plans.autoexplain import LogTail, sample_from
-from pgradar.agent.sqlparse import preprocess
-from pgradar.agent.statement_text import group_key, is_query, is_select, star_sources
 
 
 def plan_json(queryid: int | None, estimated: int, actual: int, relation: str = "items") -> dict:
@@ -126,17 +124,3 @@ def test_literal_free_matches_logged_and_normalized_texts() -> None:
     assert literal_free("SELECT * FROM t WHERE a = 'it''s' AND b = 42;") == literal_free(
         "select *  from t where a = $1 and b = $2"
     )
-
-
-def test_statement_text_helpers() -> None:
-    assert (
-        preprocess("SELECT * FROM t WHERE a IN ($1,$2) AND d > date $3")
-        == "SELECT * FROM t WHERE a IN ($1, $2) AND d > CAST($3 AS date)"
-    )
-    assert group_key("SELECT a\n  FROM t;") == group_key("select a from t")
-    assert is_select("WITH x AS (SELECT 1) SELECT * FROM x")
-    assert not is_select("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x")
-    assert not is_select("SELECT * INTO copy FROM t")
-    assert is_query("UPDATE t SET a = $1") and not is_query("CREATE INDEX i ON t (a)") and not is_query("")
-    assert [s.relation for s in star_sources("SELECT * FROM a JOIN b USING (id)")] == ["a", "b"]
-    assert star_sources("not sql at all (((") == ()

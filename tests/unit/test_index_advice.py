@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pgradar.agent import sqlparse
+from pgradar.agent import sqlshape
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.onefix import one_fix_per_table
 from pgradar.agent.findings import Finding, Kind, Severity
@@ -116,49 +116,14 @@ def test_order_by_selectivity() -> None:
 
 
 def test_unselective_filter_gets_no_advice_unless_a_limit_stops_early() -> None:
-    use = sqlparse.TableUse(None, "logs", "logs", equality=("level",))
+    use = sqlshape.TableUse(None, "logs", "logs", equality=("level",))
     assert unselective(50_000 / 60_000, use, False, 0.2)
     assert not unselective(0.01, use, False, 0.2)
     assert not unselective(None, use, False, 0.2)  # no filter: ORDER BY ... LIMIT alone
-    ordered = sqlparse.TableUse(None, "logs", "logs", equality=("level",), order=("ts",))
+    ordered = sqlshape.TableUse(None, "logs", "logs", equality=("level",), order=("ts",))
     assert not unselective(0.9, ordered, True, 0.2) and unselective(0.9, ordered, False, 0.2)
-    ranged = sqlparse.TableUse(None, "logs", "logs", range=("ts",))  # a range's generic estimate is a default
+    ranged = sqlshape.TableUse(None, "logs", "logs", range=("ts",))  # a range's generic estimate is a default
     assert not unselective(1 / 3, ranged, False, 0.2)
-
-
-def test_order_by_ordinal_alias_and_directions() -> None:
-    (use,) = sqlparse.table_uses("SELECT user_id AS u, id FROM posts ORDER BY u, 2 LIMIT $1")
-    assert use.order == ("user_id", "id") and sqlparse.propose_index(use) == ("user_id", "id")
-    (mixed,) = sqlparse.table_uses("SELECT * FROM posts ORDER BY user_id, id DESC LIMIT $1")
-    assert mixed.order == ()
-    (either,) = sqlparse.table_uses("SELECT * FROM posts WHERE a = $1 OR b = $2")
-    assert sqlparse.propose_index(either) == ()
-
-
-def test_writes_are_planned_through_the_read_of_their_rows() -> None:
-    assert sqlparse.is_plannable("UPDATE users SET name = $1 WHERE user_id = $2")
-    assert (
-        sqlparse.equivalent_read("UPDATE users SET name = $1 WHERE user_id = $2")
-        == "SELECT 1 FROM users WHERE user_id = $1"
-    )
-    assert (
-        sqlparse.equivalent_read("DELETE FROM posts p USING blogs b WHERE p.blog_id = b.id AND b.owner = $1")
-        == "SELECT 1 FROM posts AS p, blogs AS b WHERE p.blog_id = b.id AND b.owner = $1"
-    )
-    assert not sqlparse.is_plannable("WITH x AS (SELECT 1) DELETE FROM posts WHERE id IN (SELECT * FROM x)")
-    assert not sqlparse.is_plannable("INSERT INTO posts SELECT * FROM posts")
-    assert sqlparse.equivalent_read("DELETE FROM posts") is None  # no WHERE: nothing to find
-
-
-def test_plan_use_reads_the_base_table_columns() -> None:
-    use = sqlparse.plan_use(
-        "public",
-        "posts",
-        "p",
-        "((p.user_id = $1) AND ((p.status)::text = $2) AND ((p.created)::date = $3))",
-        ("p.id DESC",),
-    )
-    assert use is not None and use.equality == ("user_id", "status") and use.order == ("id",)
 
 
 def test_walk_sort_limit_and_parallel_rows() -> None:

@@ -1,154 +1,22 @@
-"""non_sargable_predicate: the predicates read from statement texts (as data, in
-tests/unit/fixtures/non_sargable.txt), the rewrites, the match with existing
-index expressions, and the classifier on hand-built observations."""
+"""non_sargable_predicate: which index a predicate keeps from serving, and the classifier on hand-built
+observations (the predicates read from texts, the rewrites and the index expressions: test_sqlshape.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from factories import delta, index, interval, observation, table, text_cases
+from factories import delta, index, interval, observation, table
 
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.predicates import hidden_index, non_sargable_predicate
-from pgradar.agent.sargable import (
-    index_expression_keys,
-    is_noop_cast,
-    rewrite,
-    wrapped_predicates,
-)
+from pgradar.agent.sqlshape import Wrapped, wrapped_predicates
 from pgradar.agent.thresholds import DEFAULT
 
 T = DEFAULT
-FIXTURE = Path(__file__).parent / "fixtures" / "non_sargable.txt"
 
 
-def _cases() -> list[tuple[str, list[str]]]:
-    return text_cases(FIXTURE)
-
-
-@pytest.mark.parametrize(("text", "expected"), _cases(), ids=lambda v: v[:50] if isinstance(v, str) else "")
-def test_predicates_read_from_texts(text: str, expected: list[str]) -> None:
-    got = [
-        f"{w.schema + '.' if w.schema else ''}{w.table}.{w.column} {w.shape} {w.operator} | {w.key}"
-        for w in wrapped_predicates(text)
-    ]
-    assert got == ([] if expected == ["-"] else expected)
-
-
-def test_fixture_has_positives_and_negatives() -> None:
-    cases = _cases()
-    assert sum(e == ["-"] for _, e in cases) >= 10 and sum(e != ["-"] for _, e in cases) >= 20
-
-
-def _one(text: str):
+def _one(text: str) -> Wrapped:
     (w,) = wrapped_predicates(text)
     return w
-
-
-@pytest.mark.parametrize(
-    ("text", "column_type", "expected"),
-    [
-        (
-            "SELECT 1 FROM e WHERE date(created_at) = $1",
-            "timestamp with time zone",
-            "created_at >= $1::date AND created_at < $1::date + 1",
-        ),
-        (
-            "SELECT 1 FROM e WHERE created_at::date = $1",
-            "timestamp without time zone",
-            "created_at >= $1::date AND created_at < $1::date + 1",
-        ),
-        ("SELECT 1 FROM e WHERE date(created_at) > $1", "timestamp with time zone", "created_at >= $1::date + 1"),
-        ("SELECT 1 FROM e WHERE date(created_at) >= $1", "timestamp with time zone", "created_at >= $1::date"),
-        ("SELECT 1 FROM e WHERE date(created_at) < $1", "timestamp with time zone", "created_at < $1::date"),
-        ("SELECT 1 FROM e WHERE date(created_at) <= $1", "timestamp with time zone", "created_at < $1::date + 1"),
-        ("SELECT 1 FROM e WHERE $1 >= date(created_at)", "timestamp with time zone", "created_at < $1::date + 1"),
-        (
-            "SELECT 1 FROM e WHERE created_at::date BETWEEN $1 AND $2",
-            "timestamp with time zone",
-            "created_at >= $1::date AND created_at < $2::date + 1",
-        ),
-        (
-            "SELECT 1 FROM e x WHERE date(x.created_at) = now() - $1",
-            "timestamp with time zone",
-            "x.created_at >= (CURRENT_TIMESTAMP - $1)::date AND x.created_at < (CURRENT_TIMESTAMP - $1)::date + 1",
-        ),
-        ("SELECT 1 FROM e WHERE date(label) = $1", "text", None),  # text to date: no range carries over
-        ("SELECT 1 FROM a WHERE id::text = $1", "bigint", "id = $1::bigint"),
-        ("SELECT 1 FROM a WHERE CAST(id AS text) IN ($1, $2)", "integer", "id IN ($1::integer, $2::integer)"),
-        ("SELECT 1 FROM a WHERE amount::text = $1", "numeric(12,2)", "amount = $1::numeric"),
-        ("SELECT 1 FROM a WHERE id::text > $1", "bigint", None),  # '10' < '9' as text: ranges do not carry over
-        ("SELECT 1 FROM a WHERE id + $1 = $2", "bigint", "id = $2 - $1"),
-        ("SELECT 1 FROM a WHERE id + 1 = $2", "bigint", "id = $2 - 1"),
-        ("SELECT 1 FROM a WHERE $1 + id >= $2", "bigint", "id >= $2 - $1"),
-        ("SELECT 1 FROM a WHERE balance - $1 < $2", "numeric", "balance < $2 + $1"),
-        ("SELECT 1 FROM a WHERE qty + $1 BETWEEN $2 AND $3", "integer", "qty BETWEEN $2 - $1 AND $3 - $1"),
-        ("SELECT 1 FROM a WHERE qty + $1 IN ($2, $3)", "integer", "qty IN ($2 - $1, $3 - $1)"),
-        ("SELECT 1 FROM a WHERE $1 - qty = $2", "integer", None),
-        ("SELECT 1 FROM a WHERE lower(email) = $1", "text", None),
-        ("SELECT 1 FROM a WHERE id::text IN (SELECT ref FROM b)", "bigint", None),
-    ],
-)
-def test_rewrites(text: str, column_type: str, expected: str | None) -> None:
-    assert rewrite(_one(text), column_type) == expected
-
-
-# What pg_get_expr(indexprs) wrote for these indexes on PostgreSQL 13 and 18 (email varchar, name text).
-@pytest.mark.parametrize(
-    ("index_expressions", "text"),
-    [
-        ("lower((email)::text)", "SELECT 1 FROM t WHERE lower(email) = $1"),
-        ("lower(name)", "SELECT 1 FROM t WHERE LOWER(t.name) = $1"),
-        ("(ts)::date", "SELECT 1 FROM t WHERE date(ts) = $1"),
-        ("date(ts)", "SELECT 1 FROM t WHERE ts::date = $1"),
-        ("date_trunc('day'::text, ts)", "SELECT 1 FROM t WHERE date_trunc($1, ts) = $2"),
-        ("(id)::text", "SELECT 1 FROM t WHERE id::text = $1"),
-        ("(data ->> 'k'::text)", "SELECT 1 FROM t WHERE data ->> $1 = $2"),
-        ("(id + 1)", "SELECT 1 FROM t WHERE id + $1 = $2"),
-        ("COALESCE(name, ''::text)", "SELECT 1 FROM t WHERE coalesce(name, $1) = $2"),
-        ('upper("Mixed")', 'SELECT 1 FROM t WHERE upper("Mixed") = $1'),
-        ("lower((email)::text), upper(name)", "SELECT 1 FROM t WHERE upper(name) = $1"),
-    ],
-)
-def test_index_expressions_match_the_statement(index_expressions: str, text: str) -> None:
-    assert _one(text).key in index_expression_keys(index_expressions)
-
-
-@pytest.mark.parametrize(
-    ("index_expressions", "text"),
-    [
-        ("upper((email)::text)", "SELECT 1 FROM t WHERE lower(email) = $1"),
-        ("lower(name)", "SELECT 1 FROM t WHERE lower(email) = $1"),
-        ('upper("Mixed")', "SELECT 1 FROM t WHERE upper(mixed) = $1"),
-        ("(id + 1)", "SELECT 1 FROM t WHERE id - $1 = $2"),
-        (None, "SELECT 1 FROM t WHERE lower(email) = $1"),
-        ("this is ((( not sql", "SELECT 1 FROM t WHERE lower(email) = $1"),
-    ],
-)
-def test_index_expressions_that_do_not_match(index_expressions: str | None, text: str) -> None:
-    assert _one(text).key not in index_expression_keys(index_expressions)
-
-
-@pytest.mark.parametrize(
-    ("cast", "column", "noop"),
-    [
-        ("text", "character varying(100)", True),
-        ("varchar", "text", True),
-        ("bigint", "bigint", True),
-        ("int8", "bigint", True),
-        ("timestamptz", "timestamp with time zone", True),
-        ("date", "date", True),
-        ("text", "bigint", False),
-        ("date", "timestamp with time zone", False),
-        ("bigint", "integer", False),
-        ("text", None, False),
-        ("mytype", "mytype", False),
-        ("text", "character(10)", False),
-    ],
-)
-def test_noop_casts(cast: str, column: str | None, noop: bool) -> None:
-    assert is_noop_cast(cast, column) is noop
 
 
 # --- which index is hidden ----------------------------------------------------------------

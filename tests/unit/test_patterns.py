@@ -21,7 +21,6 @@ from pgradar.agent.model.plans import AutoExplainSnapshot, PartitionedUse, Plans
 from pgradar.agent.observation import Observation
 from pgradar.agent.plans.autoexplain import LogTail
 from pgradar.agent.plans.walker import walk
-from pgradar.agent.sqlparse import paging
 from pgradar.agent.thresholds import DEFAULT
 
 T = DEFAULT
@@ -36,23 +35,6 @@ def test_no_interval_no_findings() -> None:
     obs = observation()
     for rule in (unbounded_result, offset_pagination, correlated_subquery, deadlocks):
         assert list(rule(obs, T)) == []
-
-
-# --- paging ---------------------------------------------------------------------------------
-
-
-def test_paging_reads_the_outermost_query() -> None:
-    p = paging("SELECT id, at FROM events WHERE kind = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3")
-    assert p is not None
-    assert (p.limit, p.offset, p.order, p.tables) == ("$2", "$3", ("at DESC", "id DESC"), ((None, "events"),))
-    assert p.where == "kind = $1" and not p.aggregated
-    fetch = paging("SELECT a FROM s.t ORDER BY a OFFSET 5 ROWS FETCH FIRST 10 ROWS ONLY")
-    assert fetch is not None and fetch.limit == "10" and fetch.offset == "5" and fetch.tables == (("s", "t"),)
-    inner = paging("SELECT * FROM (SELECT a FROM t LIMIT 5) x")  # a LIMIT inside does not bound the result
-    assert inner is not None and inner.limit is None
-    grouped = paging("SELECT k, count(*) FROM t GROUP BY k")
-    assert grouped is not None and grouped.aggregated and grouped.limit is None
-    assert paging("not sql at all (") is None
 
 
 # --- unbounded_result -------------------------------------------------------------------------

@@ -98,13 +98,13 @@ def test_candidates_costliest_plain_reads_of_user_tables() -> None:
 
 
 def test_candidates_parse_only_until_the_top_is_full() -> None:
-    from pgradar.agent import sqlparse
+    from pgradar.agent import sqlshape
 
     rows = [stat(q, 10, 1000.0 - q) for q in range(1, 301)]
     texts = {(5, q): f"SELECT a{q} FROM t{q} WHERE b = $1" for q in range(1, 301)}
-    sqlparse.is_plain_select.cache_clear()
+    sqlshape.read_kind.cache_clear()
     assert [c.queryid for c in candidates([snap(0, *rows)], texts, limit=3)] == [1, 2, 3]
-    assert sqlparse.is_plain_select.cache_info().currsize == 3
+    assert sqlshape.read_kind.cache_info().currsize == 3
 
 
 def test_due_replans_after_the_interval() -> None:
