@@ -22,8 +22,8 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from pgradar.agent import config as configuration
-from pgradar.agent.findings import Kind
 from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
+from pgradar.agent.model.findings import Kind
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2

@@ -19,9 +19,9 @@ import yaml
 
 from pgradar.agent import custom_queries as custom
 from pgradar.agent import shown
-from pgradar.agent.findings import DEFAULT_TEXT_POLICY, TextPolicy
 from pgradar.agent.ignores import IgnoreRule, check_rule
 from pgradar.agent.jobs import COLLECTOR_INTERVALS, COLLECTOR_NAMES, JOB_INTERVALS
+from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, TextPolicy
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.thresholds import NAMES as THRESHOLD_NAMES
 from pgradar.agent.thresholds import Thresholds, with_overrides

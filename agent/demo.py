@@ -43,8 +43,8 @@ from pgradar.agent.agent import Agent
 from pgradar.agent.config import DEFAULTS, Config, Listen, TargetConfig
 from pgradar.agent.db import DriverError, writing_connection
 from pgradar.agent.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
-from pgradar.agent.findings import Kind
 from pgradar.agent.jobs import COLLECTOR_NAMES
+from pgradar.agent.model.findings import Kind
 
 if TYPE_CHECKING:
     from pgradar.exporters.http import AgentHTTPServer

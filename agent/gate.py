@@ -45,10 +45,10 @@ from pgradar.agent.baseline import (
     tables_before,
 )
 from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.findings import Kind
 from pgradar.agent.ignores import IgnoreRule
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.catalog import IndexFirstSeen
+from pgradar.agent.model.findings import Kind
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.state import TargetState

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pgradar.agent import shown
-from pgradar.agent.findings import Kind, Severity
+from pgradar.agent.model.findings import Kind, Severity
 
 FIELDS = ("kind", "target", "database", "schema", "relation", "index", "queryid")
 

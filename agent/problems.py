@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ def keep_failed_databases(ctx: JobContext, snapshot: Any) -> Any:
 
 def with_latest_sizes(ctx: JobContext, snapshot: Any) -> Any:
     """Counters carry the latest sizes: sizes are read less often (file-system calls)."""
-    return fill_sizes(snapshot, ctx.state.latest("sizes"))
+    return fill_sizes(snapshot, ctx.state.current().sizes)
 
 
 def refill_counters(ctx: JobContext, snapshot: SizesSnapshot) -> SizesSnapshot:
@@ -105,7 +105,7 @@ def index_first_seen(previous: IndexFirstSeen | None, snapshot: IndexesSnapshot)
 
 
 def record_first_seen(ctx: JobContext, snapshot: IndexesSnapshot) -> IndexesSnapshot:
-    ctx.state.record("index_first_seen", index_first_seen(ctx.state.latest("index_first_seen"), snapshot))
+    ctx.state.record("index_first_seen", index_first_seen(ctx.state.current().index_first_seen, snapshot))
     return snapshot
 
 
@@ -127,7 +127,7 @@ def keep_statement_texts(ctx: JobContext, snapshot: StatementsSnapshot) -> State
     """Texts fetched once per queryid, the agent's own statements left out, the interval since the last poll."""
     state = ctx.state
     texts = fetch_new_texts(ctx, snapshot)
-    previous = state.latest("statements")
+    previous = state.current().statements
     present_texts = {(r.dbid, r.queryid) for r in snapshot.rows}
     with state.lock:
         state.texts_fetched_total += len(texts)

@@ -24,6 +24,7 @@ from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.derived import snapshot_scope
 from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.snapshots import SnapshotHistory
 from pgradar.agent.observation import Observation
 from pgradar.agent.plans.autoexplain import LogTail
 from pgradar.agent.pool import Opener, SessionPool
@@ -54,8 +55,8 @@ def opener_for(kind: str, dsn: str, settings: SessionSettings) -> Opener:
     return lambda database: connect(dsn, settings, dbname=database)
 
 
-class JobContext:
-    """What a collector and its ``after`` steps see (``registry.JobContext``)."""
+class JobRun:
+    """One run of a job: what its collector and ``after`` steps see (the ``registry.JobContext`` protocol)."""
 
     server: ServerInfo  # left unset for a collector that runs without it (pgbouncer's)
 
@@ -72,8 +73,8 @@ class JobContext:
         self.auto_explain_log: LogTail | None = runner.auto_explain_log
         self.explain_analyze: bool = runner.target.explain_analyze
 
-    def history(self, collector: str) -> tuple[Any, ...]:
-        return self.state.history(collector)
+    def kept(self) -> SnapshotHistory:
+        return self.state.kept()
 
     def session(self, database: str | None = None) -> Session:
         return self._runner.session(database)
@@ -151,7 +152,7 @@ class TargetRunner:
         started = time.monotonic()
         now = datetime.now(UTC)
         try:
-            ctx = JobContext(self, self._server_for(collector), now, name)
+            ctx = JobRun(self, self._server_for(collector), now, name)
             snapshot = collector.collect(ctx)
             for step in collector.after:
                 snapshot = step(ctx, snapshot)

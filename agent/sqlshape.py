@@ -26,7 +26,7 @@ from typing import Any, Literal
 import sqlglot
 from sqlglot import exp
 
-from pgradar.agent.findings import quote_ident
+from pgradar.agent.model.findings import quote_ident
 
 # sqlglot logs a warning for every utility statement it reads as a Command:
 # those are expected here (they are never planned), not news for the log.

@@ -73,15 +73,10 @@ class TargetState:
             return SnapshotHistory.of(self.snapshots)
 
     def latest(self, collector: str) -> Any:
-        """By name, for the collector runner, which handles every collector alike; readers use ``current``."""
+        """By name, for the job runner, which handles every collector alike; readers use ``current``."""
         with self.lock:
             history = self.snapshots.get(collector)
             return history[-1] if history else None
-
-    def history(self, collector: str) -> tuple[Any, ...]:
-        """By name, for the collector runner, which handles every collector alike; readers use ``kept``."""
-        with self.lock:
-            return tuple(self.snapshots.get(collector, ()))
 
     def record(self, collector: str, snapshot: Any) -> None:
         with self.lock:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from pgradar.agent.findings import Area, Kind, Severity
+from pgradar.agent.model.findings import Area, Kind, Severity
 
 from .kit import TD, Cell, Q, T, dashboard, database_var, kinds_of, link, metric, query_var, stat, table, timeseries
 

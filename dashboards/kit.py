@@ -14,7 +14,7 @@ from typing import Any
 
 from grafanalib import core as g
 
-from pgradar.agent.findings import Area, Kind
+from pgradar.agent.model.findings import Area, Kind
 from pgradar.exporters import catalogue
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from pgradar.agent.findings import Severity, human_seconds
+from pgradar.agent.model.findings import Severity, human_seconds
 
 CI_FORMATS = ("junit", "github")
 

@@ -19,9 +19,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from pgradar.agent.deltas import counter_delta, rank_statements
 from pgradar.agent.derived import per_snapshot, snapshot_scope
-from pgradar.agent.findings import Kind, Severity
 from pgradar.agent.model.activity import ConnectionGroup
 from pgradar.agent.model.catalog import IndexStat, TableStat
+from pgradar.agent.model.findings import Kind, Severity
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
@@ -291,15 +291,15 @@ def render_plans(f: Families, t: TargetState) -> None:
     plans = t.current().plans
     if plans is None:
         return
-    planned = [p for p in plans.plans if p.summary is not None]
+    planned = [(p, p.summary) for p in plans.plans if p.summary is not None]
     f.add("pgradar_explain_statements", len(planned), target=t.name, outcome="planned")
     f.add("pgradar_explain_statements", len(plans.plans) - len(planned), target=t.name, outcome="skipped")
     f.add("pgradar_explain_cycle_seconds", plans.seconds, target=t.name)
     f.add("pgradar_explain_budget_exhausted", float(plans.budget_exhausted), target=t.name)
-    for p in planned:
+    for p, summary in planned:
         f.add(
             "pgradar_statement_plan_cost",
-            p.summary.total_cost,
+            summary.total_cost,
             target=t.name,
             database=p.database,
             queryid=str(p.queryid),

@@ -13,7 +13,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
+from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.problems import ActiveProblem, ordered
 
 if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sqlglot on import

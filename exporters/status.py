@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgradar.agent.deltas import rank_statements
-from pgradar.agent.findings import DEFAULT_TEXT_POLICY, Severity, TextPolicy, human_bytes, human_seconds
+from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Severity, TextPolicy, human_bytes, human_seconds
 from pgradar.agent.model.statements import StatementInterval, StatementKey
 from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.state import AgentState, TargetState

@@ -18,7 +18,7 @@ from pgradar.agent.agent import Agent
 from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.observation import observe
 from pgradar.agent.runner import TargetRunner
 from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS

@@ -25,7 +25,7 @@ from pgradar.agent.classifiers import (
     statements,
     tables,
 )
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pgradar.agent.findings import Finding, Kind, Severity, human_seconds
 from pgradar.agent.model.activity import DatabaseSnapshot
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_seconds
 from pgradar.agent.model.plans import AutoExplainSnapshot, DeadlockReport
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds

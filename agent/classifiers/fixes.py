@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pgradar.agent.findings import qualified, quote_ident
+from pgradar.agent.model.findings import qualified, quote_ident
 
 
 def index_name_for(relation: str, columns: Sequence[str]) -> str:

@@ -16,9 +16,9 @@ from datetime import datetime
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import is_large
 from pgradar.agent.derived import per_snapshot
-from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.catalog import ForeignKey, ForeignKeysSnapshot, IndexesSnapshot, IndexFirstSeen, IndexStat
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
 
@@ -421,7 +421,7 @@ def missing_fk_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             obs.target,
             f"{table} ({fks[0].reltuples:,.0f} rows, {size}): no index leads with the foreign key {keys}; "
             "deletes and key updates there scan this table",
-            "\n".join(c["sql"] for c in candidates),
+            "\n".join(create_index_sql(schema, relation, fk.columns, fk.relkind == "p") for fk in fks),
             {
                 "constraints": [fk.constraint_name for fk in fks],
                 "columns": [list(fk.columns) for fk in fks],

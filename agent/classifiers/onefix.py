@@ -27,7 +27,7 @@ from typing import Any, cast
 
 from pgradar.agent import indexmerge
 from pgradar.agent.classifiers.fixes import create_index_sql
-from pgradar.agent.findings import Finding, Kind, qualified
+from pgradar.agent.model.findings import Finding, Kind, qualified
 
 # who keeps an index when two candidates are the same: a verified plan finding first
 _KIND_RANK = {Kind.SEQ_SCAN: 0, Kind.NON_SARGABLE_PREDICATE: 1, Kind.MISSING_FK_INDEX: 2}

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pgradar.agent import sqlshape
-from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
 from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pgradar.agent.findings import Finding, Kind, Severity, human_seconds
 from pgradar.agent.model.activity import SessionsSnapshot, SettingsSnapshot
 from pgradar.agent.model.bouncer import BouncerSnapshot, PoolStat
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_seconds
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
 

@@ -17,8 +17,8 @@ from typing import Any
 from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
 from pgradar.agent.classifiers.statements import _short, statement_groups
 from pgradar.agent.derived import per_snapshot
-from pgradar.agent.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
+from pgradar.agent.model.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.sqlshape import (
     Wrapped,

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pgradar.agent.classifiers.statements import _short
-from pgradar.agent.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat
+from pgradar.agent.model.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.model.plans import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds

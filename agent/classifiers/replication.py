@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds
 from pgradar.agent.model.activity import SettingsSnapshot
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds
 from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
 from pgradar.agent.observation import Observation
 from pgradar.agent.standby_lag import Lag, lag, standby_lag_seconds, unreplayed

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from pgradar.agent.findings import Finding, Kind, Severity, human_seconds, qualified, quote_ident
 from pgradar.agent.model.activity import SessionsSnapshot, SessionStat, SettingsSnapshot
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_seconds, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
 

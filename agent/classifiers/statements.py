@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
 from pgradar.agent.model.activity import DatabaseSnapshot, SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot, TableStat
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation

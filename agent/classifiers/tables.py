@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from pgradar.agent import sqlshape
 from pgradar.agent.classifiers.fixes import create_index_sql
-from pgradar.agent.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.activity import DatabaseSnapshot, Settings, SettingsSnapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
@@ -165,7 +165,7 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         base = table.reltuples if table.reltuples > 0 else float(table.n_live_tup)
         ratio = changed / max(base, 1.0)
         limit = autovacuum_limit(table, settings, "analyze")
-        evidence = {
+        evidence: dict[str, object] = {
             "n_mod_since_analyze": table.n_mod_since_analyze,
             "modified_estimate": round(changed),
             "reltuples": table.reltuples,

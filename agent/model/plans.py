@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from pgradar.agent.findings import qualified, quote_ident
+from pgradar.agent.model.findings import qualified, quote_ident
 
 
 def parallel_divisor(workers: int, leader_participates: bool = True) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pgradar.agent.model.activity import (
     ActivitySnapshot,
@@ -26,11 +26,9 @@ from pgradar.agent.model.catalog import (
     SizesSnapshot,
     TablesSnapshot,
 )
+from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlansSnapshot
 from pgradar.agent.model.replication import ReplicationSnapshot
 from pgradar.agent.model.statements import StatementsSnapshot
-
-if TYPE_CHECKING:  # the plan types still live beside the code that reads plans
-    from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlansSnapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,8 +65,9 @@ def analyze_statements(ctx: AnalyzeContext) -> AnalyzeSnapshot:
     """
     started = time.monotonic()
     t = ctx.thresholds
-    previous: AnalyzeSnapshot | None = (ctx.history(SOURCE) or (None,))[-1]
-    history = ctx.history("statements")
+    kept = ctx.kept()
+    previous = kept.latest.explain_analyze
+    history = kept.statements
     counters = statement_counters(history[-1] if history else None)
     top = candidates(history, ctx.statement_texts, databases=ctx.databases, limit=int(t.explain_top_statements))
     samples = {(s.database, s.queryid): s for s in previous.plans} if previous else {}

@@ -12,19 +12,20 @@ from __future__ import annotations
 import time
 from collections.abc import Container, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pgradar.agent import sqlshape
 from pgradar.agent.db import Session
 from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.model.plans import Candidate, StatementPlan
 from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.snapshots import SnapshotHistory
 from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.thresholds import Thresholds
 
 
 class PlanContext(Protocol):
-    """What the plans collector needs from the runtime (``target._Context``)."""
+    """What the plans collectors need from the job runner (``runner.JobRun``)."""
 
     server: ServerInfo
     databases: tuple[str, ...]
@@ -34,7 +35,9 @@ class PlanContext(Protocol):
 
     def session(self, database: str | None = None) -> Session: ...
 
-    def history(self, collector: str) -> tuple[Any, ...]: ...
+    def kept(self) -> SnapshotHistory:
+        """The target's kept snapshots: the statements to choose from, the last cycle's plans."""
+        ...
 
 
 def due(

@@ -16,11 +16,10 @@ from datetime import datetime
 
 from pgradar.agent import sqlshape
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
-from pgradar.agent.findings import qualified
 from pgradar.agent.model.catalog import IndexesSnapshot
+from pgradar.agent.model.findings import qualified
 from pgradar.agent.model.plans import IndexAdvice, PartitionedUse, PlanIndex, PlansSnapshot, SeqScan, StatementPlan
 from pgradar.agent.model.server import ServerInfo
-from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.plans import advisor, planner
 from pgradar.agent.plans.chooser import PlanContext, candidates, due, within_budget
 from pgradar.agent.plans.shapes import count, index_mark, next_shapes, statement_counters
@@ -140,14 +139,14 @@ def collect_plans(ctx: PlanContext) -> PlansSnapshot:
     """
     started = time.monotonic()
     t = ctx.thresholds
-    previous: PlansSnapshot | None = (ctx.history("plans") or (None,))[-1]
-    indexes: IndexesSnapshot | None = (ctx.history("indexes") or (None,))[-1]
-    statements: StatementsSnapshot | None = (ctx.history("statements") or (None,))[-1]
+    history = ctx.kept()
+    latest = history.latest
+    previous, indexes, statements = latest.plans, latest.indexes, latest.statements
     mark = index_mark(indexes)
     counters = statement_counters(statements)
     cache = {(p.dbid, p.queryid): p for p in previous.plans} if previous else {}
     top = candidates(
-        ctx.history("statements"), ctx.statement_texts, databases=ctx.databases, limit=int(t.explain_top_statements)
+        history.statements, ctx.statement_texts, databases=ctx.databases, limit=int(t.explain_top_statements)
     )
     exhausted = False
     planned: set[tuple[int, int]] = set()

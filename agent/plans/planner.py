@@ -15,7 +15,7 @@ from typing import Any
 
 from pgradar.agent import queries
 from pgradar.agent.db import QueryFailed, Session
-from pgradar.agent.findings import qualified, quote_ident
+from pgradar.agent.model.findings import qualified, quote_ident
 from pgradar.agent.model.server import ServerInfo
 
 

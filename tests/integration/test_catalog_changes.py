@@ -18,7 +18,7 @@ from pgradar.agent import collectors
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
 from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.catalog import IndexStat
-from pgradar.agent.runner import JobContext, TargetRunner
+from pgradar.agent.runner import JobRun, TargetRunner
 from pgradar.agent.state import TargetState
 
 DB = "catalog_changes"
@@ -55,7 +55,7 @@ def _poll(rt: TargetRunner) -> tuple[list[IndexStat], list[IndexStat]]:
     assert rt.state.collector("indexes").last_error is None, rt.state.collector("indexes").last_error
     tracked = rt.state.current().indexes.indexes
     assert rt.state.server is not None
-    full = collectors.collect_indexes_full(JobContext(rt, rt.state.server, datetime.now(UTC))).indexes
+    full = collectors.collect_indexes_full(JobRun(rt, rt.state.server, datetime.now(UTC))).indexes
     key = lambda r: r.indexrelid  # noqa: E731
     return (sorted(map(_without_counters, tracked), key=key), sorted(map(_without_counters, full), key=key))
 

@@ -66,7 +66,7 @@ from support import (
 )
 
 from pgradar.agent.embedded import Bouncer, Cluster, Installation, Sandbox, find_pgbouncer, free_port
-from pgradar.agent.findings import Kind, Severity
+from pgradar.agent.model.findings import Kind, Severity
 from pgradar.alerts import rule_files
 from pgradar.dashboards import JSON_DIR
 

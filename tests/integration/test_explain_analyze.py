@@ -17,7 +17,7 @@ from pgradar.agent.classifiers import classify
 from pgradar.agent.collectors import ANALYZE_ON_PRIMARY
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.plans import AnalyzeSnapshot
 from pgradar.agent.observation import observe
 from pgradar.agent.runner import TargetRunner

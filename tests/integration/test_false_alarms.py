@@ -17,7 +17,7 @@ import psycopg
 from support import MONITOR_ROLE, monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.thresholds import DEFAULT
 
 MB = 1024 * 1024

@@ -10,8 +10,8 @@ from support import collect_and_classify, monitor_dsn, superuser
 
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.findings import Finding
 from pgradar.agent.model.catalog import IndexesSnapshot
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
 

@@ -14,7 +14,7 @@ from pgradar.agent import jobs
 from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.observation import observe
 from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState

@@ -16,7 +16,7 @@ from support import MONITOR_ROLE, monitor_dsn, superuser
 from pgradar.agent.classifiers import classify
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.plans import PlansSnapshot
 from pgradar.agent.observation import observe
 from pgradar.agent.runner import TargetRunner

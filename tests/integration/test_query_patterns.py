@@ -18,7 +18,7 @@ from support import HEAVY, MONITOR_ROLE, collect_and_classify, installation, mon
 
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
-from pgradar.agent.findings import Finding
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
 from pgradar.agent.thresholds import DEFAULT, Thresholds, with_overrides

@@ -11,8 +11,8 @@ import psycopg
 from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
 from pgradar.agent.embedded import Cluster
-from pgradar.agent.findings import Finding
 from pgradar.agent.model.activity import SessionsSnapshot
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.thresholds import DEFAULT
 
 T = replace(

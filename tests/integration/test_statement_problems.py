@@ -14,9 +14,9 @@ from support import HEAVY, collect_and_classify, installation, monitor_dsn, prep
 
 from pgradar.agent.config import Config, TargetConfig
 from pgradar.agent.embedded import Cluster, Installation, Sandbox
-from pgradar.agent.findings import Finding
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.runner import TargetRunner
 from pgradar.agent.state import TargetState
 

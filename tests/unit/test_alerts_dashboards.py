@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pgradar.agent.findings import Area, Kind, Severity
+from pgradar.agent.model.findings import Area, Kind, Severity
 from pgradar.alerts import RULES_DIR, RUNBOOK, rule_files
 from pgradar.dashboards import JSON_DIR, render_all
 from pgradar.exporters.catalogue import BY_NAME

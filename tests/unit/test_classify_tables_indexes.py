@@ -8,9 +8,9 @@ from factories import T0, database, foreign_key, index, observation, server, tab
 from pgradar.agent.classifiers import indexes as ix
 from pgradar.agent.classifiers import tables as tb
 from pgradar.agent.collectors import parse_settings
-from pgradar.agent.findings import Finding
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen
+from pgradar.agent.model.findings import Finding
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import DEFAULT
 

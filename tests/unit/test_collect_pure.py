@@ -108,7 +108,7 @@ def test_a_console_target_is_up_when_its_collector_read_it(monkeypatch: pytest.M
         registry, "COLLECTORS", tuple(read if c.name == "pgbouncer" else c for c in registry.COLLECTORS)
     )
     runner.run_collector("pgbouncer")
-    assert state.up and state.latest("pgbouncer") is snapshot
+    assert state.up and state.current().pgbouncer is snapshot
     assert state.collector("pgbouncer").last_error is None
 
 

@@ -55,7 +55,7 @@ def test_the_pages_the_readme_links_exist() -> None:
 
 def test_every_problem_kind_is_documented() -> None:
     """Each kind a finding can have is described on a reference page (docs/kinds.md, or a topic page)."""
-    from pgradar.agent.findings import Kind
+    from pgradar.agent.model.findings import Kind
 
     pages = "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
     assert [kind for kind in Kind if f"`{kind}`" not in pages] == []

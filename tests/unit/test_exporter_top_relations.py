@@ -7,8 +7,8 @@ import pytest
 from factories import T0
 
 from pgradar.agent import config as configuration
-from pgradar.agent.findings import Finding, Kind, Severity
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
+from pgradar.agent.model.findings import Finding, Kind, Severity
 from pgradar.agent.problems import ActiveProblem
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.prometheus import rank_rows, registry_for, top_with

@@ -6,7 +6,7 @@ import pytest
 
 from pgradar.agent.classifiers import classify
 from pgradar.agent.cli import exit_code_for
-from pgradar.agent.findings import Finding, Kind, Severity, qualified, quote_ident
+from pgradar.agent.model.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.problems import update
 from pgradar.agent.state import AgentState, CollectorStatus, TargetState
@@ -176,7 +176,7 @@ def test_qualified() -> None:
 
 
 def test_statement_texts_follow_the_text_policy() -> None:
-    from pgradar.agent.findings import TextPolicy
+    from pgradar.agent.model.findings import TextPolicy
 
     long_text = "SELECT " + ", ".join(f"c{i}" for i in range(100)) + " FROM t WHERE id = $1"
     finding = Finding(

@@ -13,9 +13,9 @@ from pgradar.agent import baseline as baselines
 from pgradar.agent.cli import main
 from pgradar.agent.config import ConfigError, build, load_file
 from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.findings import Kind
 from pgradar.agent.gate import Scope, ScopeError, Window, cumulative_window, gate_document, scope_from
 from pgradar.agent.ignores import IgnoreRule, exit_code
+from pgradar.agent.model.findings import Kind
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementsInfo, StatementsSnapshot, StatementStat
 from pgradar.exporters.ci_formats import escape_data, escape_property, render_check, render_github, render_junit

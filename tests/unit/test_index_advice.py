@@ -7,7 +7,7 @@ from dataclasses import replace
 from pgradar.agent import sqlshape
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.onefix import one_fix_per_table
-from pgradar.agent.findings import Finding, Kind, Severity
+from pgradar.agent.model.findings import Finding, Kind, Severity
 from pgradar.agent.model.plans import parallel_divisor
 from pgradar.agent.plans.advisor import order_by_selectivity, unselective
 from pgradar.agent.plans.walker import walk

@@ -11,8 +11,8 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.findings import Finding, Kind, Severity
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
+from pgradar.agent.model.findings import Finding, Kind, Severity
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementTotals
 from pgradar.agent.problems import ActiveProblem
@@ -100,7 +100,7 @@ def test_a_change_in_one_target_encodes_only_that_targets_section() -> None:
     assert registry.render(generate_latest, TEXT) and registry.encoded == encoded  # nothing changed
     t = state.targets["c"]
     newer = TablesSnapshot(
-        T0 + timedelta(minutes=3), tuple(replace(r, n_live_tup=7) for r in t.latest("tables").tables)
+        T0 + timedelta(minutes=3), tuple(replace(r, n_live_tup=7) for r in t.current().tables.tables)
     )
     t.record("tables", newer)
     body = registry.render(generate_latest, TEXT)

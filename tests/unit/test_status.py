@@ -9,7 +9,7 @@ from itertools import pairwise
 from factories import T0, snap, stat
 
 from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.findings import Finding, Kind, Severity, TextPolicy
+from pgradar.agent.model.findings import Finding, Kind, Severity, TextPolicy
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.problems import update
 from pgradar.agent.state import AgentState, TargetState
