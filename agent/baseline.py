@@ -27,27 +27,13 @@ from typing import Any
 
 from pgradar.agent.model.activity import DatabaseSnapshot, DatabaseStat
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
-from pgradar.agent.model.statements import StatementsSnapshot, StatementStat
+from pgradar.agent.model.statements import COUNTERS, StatementsSnapshot, StatementStat
 
 FORMAT = "pgradar-baseline"
 VERSION = 1
 
 STATEMENT_KEY = ("userid", "dbid", "queryid", "toplevel")
-STATEMENT_COUNTERS = (
-    "calls",
-    "total_exec_ms",
-    "total_plan_ms",
-    "rows",
-    "shared_blks_hit",
-    "shared_blks_read",
-    "shared_blks_dirtied",
-    "shared_blks_written",
-    "temp_blks_read",
-    "temp_blks_written",
-    "blk_read_ms",
-    "blk_write_ms",
-    "wal_bytes",
-)
+STATEMENT_COUNTERS = tuple(COUNTERS)  # what a baseline subtracts: the statement's cumulative counters
 TABLE_COUNTERS = (
     "seq_scan",
     "seq_tup_read",
