@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from pgradar.agent.config import DEFAULTS
 from pgradar.agent.deltas import counter_delta, rank_statements
 from pgradar.agent.derived import per_snapshot, snapshot_scope
 from pgradar.agent.model.activity import ConnectionGroup
@@ -714,7 +715,10 @@ class PartedRegistry(CollectorRegistry):
 
 
 def registry_for(
-    state: AgentState, top_statements: int, top_tables: int = 200, top_indexes: int = 200
+    state: AgentState,
+    top_statements: int = DEFAULTS.top_statements,
+    top_tables: int = DEFAULTS.top_tables,
+    top_indexes: int = DEFAULTS.top_indexes,
 ) -> PartedRegistry:
     registry = PartedRegistry()
     registry.register(StateCollector(state, top_statements))
