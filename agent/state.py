@@ -58,6 +58,10 @@ class TargetState:
     # (collector, database) -> what a collector read of the catalog, to read again only what changed
     catalog: dict[tuple[str, str], dict[int, Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # The typed records of the snapshots, built on first read after a change: a render of /metrics
+    # asks for them once per section and target (900 times at 100 targets), a job changes them rarely.
+    _current: Snapshots | None = field(default=None, init=False, repr=False)
+    _kept: SnapshotHistory | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.statement_intervals = deque(maxlen=self.keep)
@@ -65,12 +69,19 @@ class TargetState:
     def current(self) -> Snapshots:
         """The latest snapshot of each collector, read in one step under the lock."""
         with self.lock:
-            return Snapshots.of({name: history[-1] for name, history in self.snapshots.items() if history})
+            if self._current is None:
+                self._current = Snapshots.of({name: h[-1] for name, h in self.snapshots.items() if h})
+            return self._current
 
     def kept(self) -> SnapshotHistory:
         """Every kept snapshot of each collector, read in one step under the lock."""
         with self.lock:
-            return SnapshotHistory.of(self.snapshots)
+            if self._kept is None:
+                self._kept = SnapshotHistory.of(self.snapshots)
+            return self._kept
+
+    def _changed(self) -> None:
+        self._current = self._kept = None
 
     def latest(self, collector: str) -> Any:
         """By name, for the job runner, which handles every collector alike; readers use ``current``."""
@@ -81,11 +92,13 @@ class TargetState:
     def record(self, collector: str, snapshot: Any) -> None:
         with self.lock:
             self.snapshots.setdefault(collector, deque(maxlen=self.keep)).append(snapshot)
+            self._changed()
 
     def record_before(self, collector: str, snapshot: Any) -> None:
         """Keep ``snapshot`` as the oldest of a collector: a window's start, read before the agent ran."""
         with self.lock:
             self.snapshots.setdefault(collector, deque(maxlen=self.keep)).appendleft(snapshot)
+            self._changed()
 
     def replace_latest(self, collector: str, change: Callable[[Any], Any]) -> None:
         """Swap the latest snapshot of a collector for a changed copy (history keeps its length)."""
@@ -93,6 +106,7 @@ class TargetState:
             history = self.snapshots.get(collector)
             if history:
                 history[-1] = change(history[-1])
+                self._changed()
 
     def collector(self, name: str) -> CollectorStatus:
         with self.lock:
