@@ -3,6 +3,7 @@
 from dataclasses import replace
 from datetime import timedelta
 
+import factories
 import pytest
 from factories import T0
 
@@ -15,61 +16,15 @@ from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
 
 
 def table(name: str, reads: int, size: int = 8192) -> TableStat:
-    return TableStat(
-        database="app",
-        relid=hash(name) % 10_000,
-        schema="public",
-        relation=name,
-        relkind="r",
-        reltuples=0.0,
-        size_bytes=size,
-        seq_scan=0,
-        seq_tup_read=reads,
-        idx_scan=0,
-        idx_tup_fetch=0,
-        n_tup_ins=0,
-        n_tup_upd=0,
-        n_tup_del=0,
-        n_tup_hot_upd=0,
-        n_live_tup=0,
-        n_dead_tup=0,
-        n_mod_since_analyze=0,
-        n_ins_since_vacuum=0,
-        last_vacuum=None,
-        last_autovacuum=None,
-        last_analyze=None,
-        last_autoanalyze=None,
-        vacuum_count=0,
-        analyze_count=0,
-        last_seq_scan=None,
-        xid_age=1,
-        reloptions=[],
+    """A table whose only activity is ``reads`` rows read sequentially."""
+    return factories.table(
+        name, rows=0, relid=hash(name) % 10_000, size_bytes=size, seq_tup_read=reads, idx_scan=0, idx_tup_fetch=0
     )
 
 
 def index(name: str, scans: int) -> IndexStat:
-    return IndexStat(
-        database="app",
-        indexrelid=1,
-        relid=1,
-        schema="public",
-        relation="t0",
-        index=name,
-        idx_scan=scans,
-        idx_tup_read=0,
-        idx_tup_fetch=0,
-        size_bytes=8192,
-        definition="",
-        method="btree",
-        is_unique=False,
-        is_primary=False,
-        is_valid=True,
-        key_count=1,
-        columns=["a"],
-        predicate=None,
-        expressions=None,
-        constraint_type=None,
-        last_idx_scan=None,
+    return factories.index(
+        name, ["a"], relation="t0", indexrelid=1, relid=1, idx_scan=scans, size_bytes=8192, definition=""
     )
 
 
