@@ -22,9 +22,9 @@ from typing import Any, Generic, TypeVar
 R = TypeVar("R")
 
 _SCOPE: ContextVar[str] = ContextVar("pgradar_snapshot_scope", default="")
-# Entries kept per function and target: a statements frame is derived from the latest snapshot and
-# the one before (2); the rankings and groups from the latest (1). Each entry keeps its snapshots
-# and its result (a pandas frame) alive, for every target (docs/fleet.md).
+# Entries kept per function and target: the statements by key are derived from the latest snapshot
+# and the one before (2); the rankings and groups from the latest (1). Each entry keeps its snapshots
+# and its result alive, for every target (docs/fleet.md).
 PER_SCOPE = 2
 
 

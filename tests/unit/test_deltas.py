@@ -68,3 +68,25 @@ def test_rank_uses_several_intervals() -> None:
     assert [d.queryid for d in rank_statements([i1, i2], 2)] == [1, 2]
     assert [d.queryid for d in rank_statements([i2], 2)] == [2]
     assert [d.queryid for d in rank_statements([i1, i2], 1)] == [1]
+
+
+def test_a_delta_is_built_positionally_in_the_order_its_fields_are_declared() -> None:
+    """statement_deltas builds StatementDelta from the key, the labels and COUNTERS in that order."""
+    from dataclasses import fields
+
+    from pgradar.agent.model.statements import COUNTERS, StatementDelta
+
+    key = ["userid", "dbid", "queryid", "toplevel"]
+    assert [f.name for f in fields(StatementDelta)] == [*key, "database", "username", *COUNTERS]
+
+
+def test_costliest_first_and_integer_counters_stay_integers() -> None:
+    interval = statement_deltas(
+        snap(0, stat(1, 10, 100.0, 10), stat(2, 10, 100.0, 10)),
+        snap(1, stat(1, 11, 101.5, 12), stat(2, 13, 190.0, 13), stat(3, 2, 5.0, 2)),
+    )
+    assert [d.queryid for d in interval.deltas] == [2, 3, 1]
+    assert not interval.reset_seen
+    first = interval.deltas[0]
+    assert (first.calls, first.rows, first.total_exec_ms) == (3, 3, 90.0)
+    assert type(first.calls) is int and type(first.total_exec_ms) is float

@@ -1,8 +1,7 @@
 """The layers, read from the source's import statements (at any depth: a lazy import counts).
 
 - One module per outside dependency that shapes a layer: psycopg in ``db`` (hardened
-  sessions and the error types the job boundary knows), sqlglot in ``sqlshape``,
-  pandas in ``deltas``.
+  sessions and the error types the job boundary knows), sqlglot in ``sqlshape``.
 - The model (``agent/model``) is types and small pure functions: it imports only the
   standard library and itself, so a classifier or a test builds one without I/O.
 - Classifiers judge an Observation: they import no module that talks to a database,
@@ -85,7 +84,7 @@ def importers_of(prefix: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("dependency", "home"),
-    [("psycopg", "agent/db.py"), ("sqlglot", "agent/sqlshape.py"), ("pandas", "agent/deltas.py")],
+    [("psycopg", "agent/db.py"), ("sqlglot", "agent/sqlshape.py")],
 )
 def test_one_module_imports_each_dependency(dependency: str, home: str) -> None:
     assert importers_of(dependency) == [home]
