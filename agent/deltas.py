@@ -31,6 +31,7 @@ from pgradar.agent.model.statements import (
 )
 
 _COUNTER_VALUES = operator.attrgetter(*COUNTERS)
+_KEY = operator.attrgetter("userid", "dbid", "queryid", "toplevel")  # StatementStat.key, in C
 CounterValues = tuple[Any, ...]  # a row's COUNTERS in order: ints and floats as the fields declare them
 _CALLS = COUNTERS.index("calls")
 
@@ -38,7 +39,7 @@ _CALLS = COUNTERS.index("calls")
 @per_snapshot  # each snapshot is the current side once and the previous side once or more: index it once
 def _by_key(rows: Sequence[StatementStat]) -> Mapping[StatementKey, StatementStat]:
     """The rows by statement key; of two rows with one key (never seen, but cheap to bear) the last."""
-    return {r.key: r for r in rows}
+    return {_KEY(r): r for r in rows}
 
 
 def counter_delta(now: float, then: float | None) -> float:

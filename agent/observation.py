@@ -14,7 +14,6 @@ from datetime import datetime
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.model.statements import StatementInterval
-from pgradar.agent.queries import is_own
 from pgradar.agent.state import TargetState
 
 
@@ -53,7 +52,7 @@ def observe(state: TargetState, now: datetime) -> Observation:
             history=history,
             statement_intervals=tuple(state.statement_intervals),
             # The agent's own texts (DESIGN 4) are known to the state, never to a classifier.
-            statement_texts={k: v for k, v in state.statement_texts.items() if not is_own(v)},
+            statement_texts={k: v for k, v in state.statement_texts.items() if k not in state.own_statements},
         )
 
 

@@ -12,11 +12,10 @@ in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from pgradar.agent import queries
 from pgradar.agent.bouncer import collect_pgbouncer
 from pgradar.agent.collectors import (
     CollectContext,
@@ -109,15 +108,17 @@ def record_first_seen(ctx: JobContext, snapshot: IndexesSnapshot) -> IndexesSnap
     return snapshot
 
 
-def without_own(snapshot: StatementsSnapshot, texts: Mapping[tuple[int, int], str]) -> StatementsSnapshot:
-    """The snapshot without the agent's own statements: those whose text carries ``queries.MARKER``.
+def without_own(snapshot: StatementsSnapshot, own: Collection[tuple[int, int]]) -> StatementsSnapshot:
+    """The snapshot without the agent's own statements: ``own`` holds those whose text carries ``queries.MARKER``.
 
     The text look-up prefers an application's text over a marked one
     (texts.*.sql), so a queryid the application runs keeps its rows even when
     pgradar's EXPLAIN or PREPARE of it was recorded under the same queryid;
     only statements that nobody but the agent ran are left out.
     """
-    rows = tuple(r for r in snapshot.rows if not queries.is_own(texts.get((r.dbid, r.queryid), "")))
+    if not own:
+        return snapshot
+    rows = tuple(r for r in snapshot.rows if (r.dbid, r.queryid) not in own)
     if len(rows) == len(snapshot.rows):
         return snapshot
     return replace(snapshot, rows=rows)
@@ -132,13 +133,13 @@ def keep_statement_texts(ctx: JobContext, snapshot: StatementsSnapshot) -> State
     with state.lock:
         state.texts_fetched_total += len(texts)
         for text in texts:
-            state.statement_texts[(text.dbid, text.queryid)] = text.query
+            state.keep_text((text.dbid, text.queryid), text.query)
         for gone in [k for k in state.statement_texts if k not in present_texts]:
-            del state.statement_texts[gone]
+            state.forget_text(gone)
         # The agent's own statements (DESIGN 4) stop here: their texts stay
         # known (never fetched again) but no interval, total, problem or
         # top-statement list sees them.
-        snapshot = without_own(snapshot, state.statement_texts)
+        snapshot = without_own(snapshot, state.own_statements)
         present_keys = {r.key for r in snapshot.rows}
         if previous is not None:
             interval = statement_deltas(previous, snapshot)

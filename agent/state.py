@@ -19,6 +19,7 @@ from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.model.statements import StatementInterval, StatementTotals
 from pgradar.agent.problems import ActiveProblem
+from pgradar.agent.queries import is_own
 
 
 @dataclass(slots=True)
@@ -51,6 +52,9 @@ class TargetState:
     snapshots: dict[str, deque[Any]] = field(default_factory=dict)
     status: dict[str, CollectorStatus] = field(default_factory=dict)
     statement_texts: dict[tuple[int, int], str] = field(default_factory=dict)
+    # The keys whose text pgradar sent (DESIGN 4), kept with the texts: each poll and each
+    # classification leaves them out, and asking every text again cost a few ms a time at 5,000.
+    own_statements: set[tuple[int, int]] = field(default_factory=set)
     statement_totals: StatementTotals = field(default_factory=StatementTotals.empty)
     statement_intervals: deque[StatementInterval] = field(default_factory=lambda: deque(maxlen=5))
     texts_fetched_total: int = 0
@@ -107,6 +111,17 @@ class TargetState:
             if history:
                 history[-1] = change(history[-1])
                 self._changed()
+
+    def keep_text(self, key: tuple[int, int], text: str) -> None:
+        self.statement_texts[key] = text
+        if is_own(text):
+            self.own_statements.add(key)
+        else:
+            self.own_statements.discard(key)
+
+    def forget_text(self, key: tuple[int, int]) -> None:
+        del self.statement_texts[key]
+        self.own_statements.discard(key)
 
     def collector(self, name: str) -> CollectorStatus:
         with self.lock:

@@ -477,7 +477,19 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         )
         stmt_runs = measure.sample(ready_samples, "pgradar_collector_runs_total", collector="statements")
 
+        steady_mark: dict[str, object] | None = None
+        steady_from = started + measure.STEADY_AFTER_S
         while time.monotonic() < until:
+            if steady_mark is None and until - steady_from >= 60 and time.monotonic() >= steady_from:
+                # every collector has had its first pass (the longest default interval): cold costs are behind
+                sampler.sample()
+                steady_mark = {
+                    "at": time.monotonic(),
+                    "pgss": pgss_by_role(su, roles),
+                    "backend_cpu": sampler.totals(),
+                    "agent_cpu": {"pgradar": tree_cpu_seconds(pgradar.pid), "peer": tree_cpu_seconds(peer.pid)},
+                }
+                say(f"steady part of the window from {measure.STEADY_AFTER_S:.0f}s")
             for p, name in ((pgradar, "pgradar"), (peer, "postgres_exporter")):
                 if p.poll() is not None:
                     raise SystemExit(
@@ -486,9 +498,11 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
                     )
             left = until - time.monotonic()
             say(f"measuring: {left:.0f}s left; scrapes pgradar {len(ours.latencies)}, peer {len(theirs.latencies)}")
-            time.sleep(min(30.0, max(0.0, left)))
+            to_mark = steady_from - time.monotonic() if steady_mark is None and steady_from > time.monotonic() else left
+            time.sleep(min(30.0, max(0.0, left), max(0.5, to_mark)))
         scrape_thread.join(timeout=120)
-        elapsed = time.monotonic() - started
+        end_at = time.monotonic()
+        elapsed = end_at - started
         sampler.sample()
         backend_cpu = sampler.totals()
         after = pgss_by_role(su, roles)
@@ -522,8 +536,22 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         load_after = os.getloadavg()
         su.close()
 
+        def steady(role: str, agent: str) -> dict[str, float | None]:
+            """The figures of the window's part after every collector's first pass; none in a short window."""
+            if steady_mark is None:
+                return {}
+            seconds = end_at - float(steady_mark["at"])  # type: ignore[arg-type]
+            pgss, cpu, agents = steady_mark["pgss"], steady_mark["backend_cpu"], steady_mark["agent_cpu"]
+            return {
+                "steady_window_s": seconds,
+                "steady_db_exec_ms_per_min": measure.per_minute(after[role]["ms"] - pgss[role]["ms"], seconds),  # type: ignore[index]
+                "steady_db_backend_cpu_s_per_min": measure.per_minute(backend_cpu[role] - cpu[role], seconds),  # type: ignore[index]
+                "steady_agent_cpu_s_per_min": measure.per_minute(agent_cpu[agent] - agents[agent], seconds),  # type: ignore[index]
+            }
+
         def figures(s: Scrapes, role: str, agent: str) -> dict[str, float | None]:
             return {
+                **steady(role, agent),
                 "scrapes": len(s.latencies),
                 "scrape_errors": len(s.errors),
                 "scrape_latency_median_s": measure.median(s.latencies),

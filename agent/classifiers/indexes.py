@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pgradar.agent.classifiers.fixes import create_index_sql
@@ -25,7 +25,11 @@ from pgradar.agent.thresholds import Thresholds
 
 @dataclass(frozen=True, slots=True)
 class LogicalIndex:
-    """One index as the user sees it: a plain index, or a partitioned one summed over its partitions."""
+    """One index as the user sees it: a plain index, or a partitioned one summed over its partitions.
+
+    The sums and flags are taken once, when the snapshot is grouped: the rules
+    ask them of every index at every classification.
+    """
 
     database: str
     schema: str
@@ -33,18 +37,23 @@ class LogicalIndex:
     index: str
     partitioned: bool
     parts: tuple[IndexStat, ...]
+    idx_scan: int = field(init=False)
+    size_bytes: int = field(init=False)
+    keeps_a_rule: bool = field(init=False)  # a part backs a constraint or is unique: dropping it changes a rule
+    valid: bool = field(init=False)  # every part is valid
+
+    def __post_init__(self) -> None:
+        parts = self.parts
+        object.__setattr__(self, "idx_scan", sum(p.idx_scan for p in parts))
+        object.__setattr__(self, "size_bytes", sum(p.size_bytes or 0 for p in parts))
+        object.__setattr__(
+            self, "keeps_a_rule", any(p.constraint_type is not None or p.is_unique or p.is_primary for p in parts)
+        )
+        object.__setattr__(self, "valid", all(p.is_valid for p in parts))
 
     @property
     def first(self) -> IndexStat:
         return self.parts[0]
-
-    @property
-    def idx_scan(self) -> int:
-        return sum(p.idx_scan for p in self.parts)
-
-    @property
-    def size_bytes(self) -> int:
-        return sum(p.size_bytes or 0 for p in self.parts)
 
     @property
     def name(self) -> str:
@@ -158,11 +167,9 @@ def unused_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     if obs.server is not None and obs.server.role == "standby":
         return  # a standby's indexes are the primary's: judged there, with this standby's scans
     for index in logical_indexes(_indexes(obs)):
+        if index.keeps_a_rule or not index.valid or index.size_bytes < t.unused_index_min_bytes:
+            continue
         first = index.first
-        if any(p.constraint_type is not None or p.is_unique or p.is_primary for p in index.parts):
-            continue
-        if not all(p.is_valid for p in index.parts) or index.size_bytes < t.unused_index_min_bytes:
-            continue
         scans = index.idx_scan
         standby_scans = scanned_on_standby(obs, index)
         if scans > t.unused_index_max_scans or standby_scans > 0:

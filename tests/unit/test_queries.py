@@ -80,9 +80,15 @@ def test_agent_statements_leave_the_snapshot_and_the_observation() -> None:
 
     rows = snap(0, stat(1, 10, 10.0), stat(2, 10, 10.0))
     texts = {(5, 1): "SELECT * FROM orders WHERE id = $1", (5, 2): "-- statements/pgss\nSELECT ...\n/* pgradar */"}
-    kept = without_own(rows, texts)
-    assert [r.queryid for r in kept.rows] == [1]
-    assert without_own(kept, texts) is kept
     state = TargetState("t")
-    state.statement_texts.update(texts)
+    for key, text in texts.items():
+        state.keep_text(key, text)
+    assert state.own_statements == {(5, 2)}
+    kept = without_own(rows, state.own_statements)
+    assert [r.queryid for r in kept.rows] == [1]
+    assert without_own(kept, state.own_statements) is kept
     assert list(observe(state, T0).statement_texts) == [(5, 1)]
+    state.keep_text((5, 2), "SELECT 2")  # the application's text replaces the marked one
+    assert state.own_statements == set() and len(observe(state, T0).statement_texts) == 2
+    state.forget_text((5, 2))
+    assert list(state.statement_texts) == [(5, 1)]
