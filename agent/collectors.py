@@ -31,6 +31,8 @@ from pgradar.agent.model.activity import (
 from pgradar.agent.model.catalog import (
     DatabaseSize,
     ForeignKey,
+    ForeignKeyCounters,
+    ForeignKeyDefinition,
     ForeignKeysSnapshot,
     IndexCounters,
     IndexDefinition,
@@ -40,6 +42,7 @@ from pgradar.agent.model.catalog import (
     TableSize,
     TablesSnapshot,
     TableStat,
+    foreign_key,
     index_stat,
 )
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot
@@ -211,6 +214,38 @@ def collect_indexes_full(ctx: CollectContext) -> IndexesSnapshot:
 
 
 def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
+    """Every foreign key: table counters each poll, definitions only for keys new or changed since the last.
+
+    The definitions (names, key columns, the key columns of every index on
+    the referencing table) change rarely but were read in full in every
+    database every poll; foreign_keys/counters reads reltuples and size,
+    which move, with a stamp of the catalog rows the definition comes from,
+    and foreign_keys/definitions is asked only for the keys whose stamp is
+    new. A key dropped (or its table) is gone from the counters, and so from
+    the snapshot and the cache, at once. tests/integration/test_catalog_changes.py
+    checks the result against a full read (foreign_keys/foreign_keys) through DDL.
+    """
+    counters_query = _q("foreign_keys", "counters", ctx.server)
+    definitions_query = _q("foreign_keys", "definitions", ctx.server)
+
+    def fetch(session: Session) -> list[ForeignKey]:
+        counters = session.rows(counters_query, ForeignKeyCounters)
+        known: dict[int, tuple[str, ForeignKeyDefinition]] = ctx.catalog_cache("foreign_keys", session.dbname)
+        stamps = {c.constraint_oid: c.stamp for c in counters}
+        changed = [oid for oid, stamp in stamps.items() if (k := known.get(oid)) is None or k[0] != stamp]
+        if changed:
+            for d in session.rows(definitions_query, ForeignKeyDefinition, {"constraint_oids": changed}):
+                known[d.constraint_oid] = (stamps[d.constraint_oid], d)
+        for gone in [oid for oid in known if oid not in stamps]:
+            del known[gone]
+        return [foreign_key(c, k[1]) for c in counters if (k := known.get(c.constraint_oid)) is not None]
+
+    rows, failed = _each_database(ctx, fetch)
+    return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
+
+
+def collect_foreign_keys_full(ctx: CollectContext) -> ForeignKeysSnapshot:
+    """Every foreign key read in full (foreign_keys/foreign_keys): the reference the tracked read must equal."""
     query = _q("foreign_keys", "foreign_keys", ctx.server)
     rows, failed = _each_database(ctx, lambda s: s.rows(query, ForeignKey))
     return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))

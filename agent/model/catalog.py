@@ -286,6 +286,50 @@ class ForeignKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignKeyCounters:
+    """What a foreign-key poll reads every time (foreign_keys/counters), with the stamp of its catalog rows."""
+
+    database: str
+    constraint_oid: int
+    reltuples: float
+    size_bytes: int
+    stamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKeyDefinition:
+    """The catalog side of a foreign key (foreign_keys/definitions), read again only when its stamp changes."""
+
+    constraint_oid: int
+    schema: str
+    relation: str
+    relkind: str
+    constraint_name: str
+    columns: list[str]
+    referenced_schema: str
+    referenced_relation: str
+    index_keys: list[str]
+
+
+def foreign_key(c: ForeignKeyCounters, d: ForeignKeyDefinition) -> ForeignKey:
+    """One foreign key's row from this poll's counters and its (possibly earlier) definition."""
+    return ForeignKey(
+        c.database,
+        c.constraint_oid,
+        d.schema,
+        d.relation,
+        d.relkind,
+        d.constraint_name,
+        d.columns,
+        d.referenced_schema,
+        d.referenced_relation,
+        c.reltuples,
+        c.size_bytes,
+        d.index_keys,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ForeignKeysSnapshot:
     taken_at: datetime
     foreign_keys: tuple[ForeignKey, ...]

@@ -31,7 +31,8 @@ SELECT current_database()::text AS database,
                                            WHERE k.ord <= i.indnkeyatts
                                            ORDER BY k.ord), ',')
                FROM pg_index i
-              WHERE i.indrelid = con.conrelid AND i.indpred IS NULL) AS index_keys
+              WHERE i.indrelid = con.conrelid AND i.indpred IS NULL
+              ORDER BY i.indexrelid) AS index_keys
   FROM pg_constraint con
   JOIN pg_class c ON c.oid = con.conrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
