@@ -12,8 +12,9 @@ in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any, Protocol
 
 from pgradar.agent.bouncer import collect_pgbouncer
@@ -36,6 +37,7 @@ from pgradar.agent.collectors import (
 )
 from pgradar.agent.deltas import statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
+from pgradar.agent.model.reuse import reuse_unchanged
 from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.plans.analyze import AnalyzeContext
 from pgradar.agent.plans.generic import collect_plans
@@ -156,28 +158,60 @@ def target_up(ctx: JobContext, snapshot: Any) -> Any:
     return snapshot
 
 
+def share_rows(key: Callable[[Any], Hashable]) -> After:
+    """An after step: rows equal to the last poll's are the last poll's objects (``model/reuse.py``)."""
+
+    def share_unchanged_rows(ctx: JobContext, snapshot: Any) -> Any:
+        previous = ctx.state.latest(ctx.collector)
+        if previous is None:
+            return snapshot
+        return snapshot.with_rows(reuse_unchanged(previous.rows(), snapshot.rows(), key))
+
+    return share_unchanged_rows
+
+
+def share_unchanged_statements(ctx: JobContext, snapshot: StatementsSnapshot) -> StatementsSnapshot:
+    """Most of pg_stat_statements is idle between two polls: those rows are the last poll's objects."""
+    previous = ctx.state.current().statements
+    if previous is None:
+        return snapshot
+    return replace(snapshot, rows=reuse_unchanged(previous.rows, snapshot.rows, STATEMENT_KEY))
+
+
 # --- the registry ---------------------------------------------------------------------------
 
-PER_DATABASE_COUNTERS = (keep_failed_databases, with_latest_sizes)
+BY_TABLE = attrgetter("database", "relid")
+BY_INDEX = attrgetter("database", "indexrelid")
+STATEMENT_KEY = attrgetter("userid", "dbid", "queryid", "toplevel")
 
 COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("server", collect_server, "reachability, version, role, databases", refreshes_server=True),
     CollectorSpec("activity", collect_activity, "sessions by state and wait"),
     CollectorSpec("database", collect_database, "pg_stat_database, sizes, XID age", after=(with_latest_sizes,)),
-    CollectorSpec("statements", collect_statements, "pg_stat_statements", after=(keep_statement_texts,)),
-    CollectorSpec("tables", collect_tables, "pg_stat_user_tables in every database", after=PER_DATABASE_COUNTERS),
+    CollectorSpec(
+        "statements",
+        collect_statements,
+        "pg_stat_statements",
+        after=(share_unchanged_statements, keep_statement_texts),
+    ),
+    CollectorSpec(
+        "tables",
+        collect_tables,
+        "pg_stat_user_tables in every database",
+        after=(keep_failed_databases, with_latest_sizes, share_rows(BY_TABLE)),
+    ),
     CollectorSpec(
         "indexes",
         collect_indexes,
         "pg_stat_user_indexes in every database",
-        after=(keep_failed_databases, record_first_seen),
+        after=(keep_failed_databases, share_rows(BY_INDEX), record_first_seen),
     ),
     CollectorSpec("settings", collect_settings, "settings classification needs"),
     CollectorSpec(
         "sizes",
         collect_sizes,
         "table and database sizes (file-system calls, so less often)",
-        after=(keep_failed_databases, refill_counters),
+        after=(keep_failed_databases, share_rows(BY_TABLE), refill_counters),
     ),
     CollectorSpec(
         "foreign_keys",
