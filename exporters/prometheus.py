@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -22,7 +23,7 @@ from pgradar.agent.deltas import counter_delta, rank_statements
 from pgradar.agent.derived import per_snapshot, snapshot_scope
 from pgradar.agent.model.activity import ConnectionGroup
 from pgradar.agent.model.catalog import IndexStat, TableStat
-from pgradar.agent.model.findings import Kind, Severity
+from pgradar.agent.model.findings import OBJECT_FIELDS, Kind, Severity
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
@@ -179,12 +180,11 @@ def _ranked_indexes(rows: Sequence[IndexStat], oldest: Sequence[IndexStat] | Non
 def _problem_objects(t: TargetState, with_index: bool) -> set[tuple[str, ...]]:
     out: set[tuple[str, ...]] = set()
     for problem in t.problems.values():
-        o = problem.finding.object
-        index, relation = o.get("index"), o.get("relation")
-        if with_index and index:
-            out.add((o.get("database") or "", o.get("schema") or "", relation or "", index))
-        elif not with_index and relation:
-            out.add((o.get("database") or "", o.get("schema") or "", relation))
+        f = problem.finding  # its fields, not its ``object`` dict: asked for every problem at every render
+        if with_index and f.index:
+            out.add((f.database or "", f.schema or "", f.relation or "", f.index))
+        elif not with_index and f.relation:
+            out.add((f.database or "", f.schema or "", f.relation))
     return out
 
 
@@ -508,8 +508,11 @@ def _statements_version(t: TargetState) -> Version:
     return (t.current().statements, t.texts_fetched_total, *t.statement_intervals)
 
 
+_PROBLEM_IDENTITY = attrgetter("kind", "severity", *OBJECT_FIELDS)
+
+
 def _problems_version(t: TargetState) -> Version:
-    return tuple((p.finding.kind, p.finding.severity, tuple(p.finding.object.items())) for p in t.problems.values())
+    return tuple(_PROBLEM_IDENTITY(p.finding) for p in t.problems.values())
 
 
 def _relations_version(
