@@ -160,10 +160,12 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         rows = table_rows(table)
         if table.relkind == "p" or not is_large(rows, table.size_bytes, t):
             continue
-        target = qualified(table.schema, table.relation)
         changed = modified_since_analyze(table)
         base = table.reltuples if table.reltuples > 0 else float(table.n_live_tup)
         ratio = changed / max(base, 1.0)
+        if table.last_analyzed is not None and ratio < t.stale_stats_modified_ratio:
+            continue  # the usual case, decided before any evidence is written
+        target = qualified(table.schema, table.relation)
         limit = autovacuum_limit(table, settings, "analyze")
         evidence: dict[str, object] = {
             "n_mod_since_analyze": table.n_mod_since_analyze,

@@ -9,8 +9,9 @@ a database that failed one poll (``carry_over``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 from pgradar.agent.model.activity import DatabaseSnapshot
@@ -232,6 +233,23 @@ class SizesSnapshot:
         return replace(self, tables=rows)
 
 
+_TABLE_FIELDS = [f.name for f in fields(TableStat)]
+_TABLE_VALUES = attrgetter(*_TABLE_FIELDS)
+_SIZE_AT, _COLUMNS_AT = _TABLE_FIELDS.index("size_bytes"), _TABLE_FIELDS.index("column_count")
+
+
+def _sized(table: TableStat, size: TableSize) -> TableStat:
+    """``table`` with ``size``'s figures: every table of every tables poll, so not ``dataclasses.replace``.
+
+    ``replace`` asks every field by name and passes them by keyword, about
+    ten times the cost of reading them in one ``attrgetter`` call and passing
+    them in order; at 2,600 tables it was most of a tables poll's CPU.
+    """
+    values = list(_TABLE_VALUES(table))
+    values[_SIZE_AT], values[_COLUMNS_AT] = size.size_bytes, size.column_count
+    return TableStat(*values)
+
+
 def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None) -> Any:
     """A tables or database snapshot with the sizes (and column counts) of the latest sizes snapshot filled in."""
     if sizes is None:
@@ -241,8 +259,9 @@ def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None) -> Any:
         return replace(
             snapshot,
             tables=tuple(
-                replace(t, size_bytes=z.size_bytes, column_count=z.column_count)
+                _sized(t, z)
                 if (z := by_table.get((t.database, t.relid))) is not None
+                and (t.size_bytes != z.size_bytes or t.column_count != z.column_count)
                 else t
                 for t in snapshot.tables
             ),
