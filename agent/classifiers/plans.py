@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
+from pgradar.agent.derived import per_snapshot
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot
 from pgradar.agent.model.findings import Finding, Kind, Severity, qualified
@@ -139,7 +140,8 @@ def frequent_or_expensive(stat: StatementStat, total_exec_ms: float, t: Threshol
     return stat.calls >= t.statement_min_calls or stat.total_exec_ms >= t.statement_min_share * total_exec_ms
 
 
-def per_statement(statements: StatementsSnapshot) -> dict[tuple[int, int], StatementStat]:
+@per_snapshot  # 5,000 rows summed once per statements poll, not at every pass
+def per_statement(statements: StatementsSnapshot) -> Mapping[tuple[int, int], StatementStat]:
     """Top-level counters per (database, queryid), summed over the users that ran the statement.
 
     A plan is keyed by (dbid, queryid), while pg_stat_statements keeps a row

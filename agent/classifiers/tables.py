@@ -6,11 +6,12 @@ an old analyze on a table of a few hundred rows cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pgradar.agent import sqlshape
 from pgradar.agent.classifiers.fixes import create_index_sql
+from pgradar.agent.derived import per_snapshot
 from pgradar.agent.model.activity import DatabaseSnapshot, Settings, SettingsSnapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
@@ -27,6 +28,12 @@ def is_large(rows: float, size_bytes: float | None, t: Thresholds) -> bool:
 def table_rows(table: TableStat) -> float:
     """Rows as best known: reltuples (-1 before the first analyze on 14+) or the live count."""
     return max(table.reltuples, float(table.n_live_tup), 0.0)
+
+
+@per_snapshot
+def large_tables(tables: Sequence[TableStat], t: Thresholds) -> tuple[tuple[TableStat, float], ...]:
+    """(table, its rows) of the tables large enough to matter: several rules ask at every pass."""
+    return tuple((table, rows) for table in tables if is_large(rows := table_rows(table), table.size_bytes, t))
 
 
 def _tables(obs: Observation) -> tuple[TableStat, ...]:
@@ -156,9 +163,8 @@ def stale_stats(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     if obs.on_standby:  # analyze times and change counts are the standby's own; ANALYZE runs on the primary
         return
     settings = _settings(obs)
-    for table in _tables(obs):
-        rows = table_rows(table)
-        if table.relkind == "p" or not is_large(rows, table.size_bytes, t):
+    for table, rows in large_tables(_tables(obs), t):
+        if table.relkind == "p":
             continue
         changed = modified_since_analyze(table)
         base = table.reltuples if table.reltuples > 0 else float(table.n_live_tup)
@@ -406,9 +412,7 @@ def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     is left to that one.
     """
     planned = _planned_relations(obs)
-    for table in _tables(obs):
-        if not is_large(table_rows(table), table.size_bytes, t):
-            continue
+    for table, _ in large_tables(_tables(obs), t):
         seq, read, idx = _scan_counts(obs, table)
         if seq < max(t.seq_scan_min_scans, 1) or seq / max(seq + idx, 1) < t.seq_scan_share:
             continue
