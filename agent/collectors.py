@@ -9,8 +9,9 @@ message; the runtime switches that collector off and keeps the others going.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 from pgradar.agent import queries
@@ -48,7 +49,13 @@ from pgradar.agent.model.catalog import (
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot
 from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
 from pgradar.agent.model.server import ServerInfo
-from pgradar.agent.model.statements import StatementsInfo, StatementsSnapshot, StatementStat, StatementText
+from pgradar.agent.model.statements import (
+    StatementKey,
+    StatementsInfo,
+    StatementsSnapshot,
+    StatementStat,
+    StatementText,
+)
 from pgradar.agent.plans.analyze import AnalyzeContext, NotStandby, analyze_statements
 from pgradar.agent.plans.autoexplain import LogTail
 
@@ -77,7 +84,7 @@ class CollectContext(Protocol):
 
     def database_failed(self, database: str, error: Exception) -> None: ...
 
-    def catalog_cache(self, collector: str, database: str) -> dict[int, Any]:
+    def catalog_cache(self, collector: str, database: str) -> dict[Any, Any]:
         """What ``collector`` read of ``database``'s catalog last time; the collector keeps it current."""
         ...
 
@@ -128,18 +135,60 @@ def collect_statements(ctx: CollectContext) -> StatementsSnapshot:
     if unavailable:
         raise CollectorUnavailable(*unavailable)
     schema = str(ctx.server.pgss_schema)
+    known: dict[StatementKey, StatementStat] = ctx.catalog_cache("statements", session.dbname)
     try:
-        rows = session.rows(_q("statements", "pgss", ctx.server), StatementStat, pgss=schema)
+        if known:
+            rows = _read_changed_statements(ctx, session, schema, known)
+        else:
+            rows = session.rows(_q("statements", "pgss", ctx.server), StatementStat, {"queryids": None}, pgss=schema)
     except QueryFailed as exc:
         if exc.denied:
             raise CollectorUnavailable(
                 f"cannot read pg_stat_statements ({exc})", f"GRANT pg_monitor TO {session.user};"
             ) from None
         raise
+    known.clear()
+    known.update((_STATEMENT_KEY(r), r) for r in rows)
     info = None
     if ctx.server.has_pgss_toplevel:
         info = session.rows(_q("statements", "info", ctx.server), StatementsInfo, pgss=schema)[0]
     return StatementsSnapshot(ctx.now, tuple(rows), info, new_texts=0)
+
+
+_STATEMENT_KEY = attrgetter("userid", "dbid", "queryid", "toplevel")
+_STAMP = attrgetter("calls", "total_exec_ms", "total_plan_ms")  # statements/stamps' columns after the key
+
+
+def changed_queryids(stamps: Sequence[tuple[Any, ...]], known: Mapping[StatementKey, StatementStat]) -> list[int]:
+    """The queryids of the entries that are new, or ran or were planned, since ``known`` was read."""
+    return sorted({s[2] for s in stamps if (row := known.get(s[:4])) is None or _STAMP(row) != s[4:]})
+
+
+def _read_changed_statements(
+    ctx: CollectContext, session: Session, schema: str, known: Mapping[StatementKey, StatementStat]
+) -> list[StatementStat]:
+    """Every entry of pg_stat_statements, the full row read only where its stamp changed.
+
+    An unchanged entry is the row held from the last poll; one that changed
+    but is gone by the second read (evicted in between) is left out, as a full
+    read a moment later would have; one that appeared in between is taken.
+    """
+    stamps = session.tuples(_q("statements", "stamps", ctx.server), pgss=schema)
+    queryids = changed_queryids(stamps, known)
+    fresh: dict[StatementKey, StatementStat] = {}
+    if queryids:
+        query = _q("statements", "pgss", ctx.server)
+        fresh = {_STATEMENT_KEY(r): r for r in session.rows(query, StatementStat, {"queryids": queryids}, pgss=schema)}
+    rows = []
+    for stamp in stamps:
+        key = stamp[:4]
+        row = fresh.pop(key, None)
+        if row is None and (held := known.get(key)) is not None and _STAMP(held) == stamp[4:]:
+            row = held
+        if row is not None:
+            rows.append(row)
+    rows.extend(fresh.values())
+    return rows
 
 
 def fetch_new_texts(ctx: CollectContext, snapshot: StatementsSnapshot) -> list[StatementText]:

@@ -170,19 +170,10 @@ def share_rows(key: Callable[[Any], Hashable]) -> After:
     return share_unchanged_rows
 
 
-def share_unchanged_statements(ctx: JobContext, snapshot: StatementsSnapshot) -> StatementsSnapshot:
-    """Most of pg_stat_statements is idle between two polls: those rows are the last poll's objects."""
-    previous = ctx.state.current().statements
-    if previous is None:
-        return snapshot
-    return replace(snapshot, rows=reuse_unchanged(previous.rows, snapshot.rows, STATEMENT_KEY))
-
-
 # --- the registry ---------------------------------------------------------------------------
 
 BY_TABLE = attrgetter("database", "relid")
 BY_INDEX = attrgetter("database", "indexrelid")
-STATEMENT_KEY = attrgetter("userid", "dbid", "queryid", "toplevel")
 
 COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec("server", collect_server, "reachability, version, role, databases", refreshes_server=True),
@@ -192,7 +183,7 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
         "statements",
         collect_statements,
         "pg_stat_statements",
-        after=(share_unchanged_statements, keep_statement_texts),
+        after=(keep_statement_texts,),
     ),
     CollectorSpec(
         "tables",

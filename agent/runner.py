@@ -82,7 +82,7 @@ class JobRun:
     def database_failed(self, database: str, error: Exception) -> None:
         self._runner.note_database_failure(database, error)
 
-    def catalog_cache(self, collector: str, database: str) -> dict[int, Any]:
+    def catalog_cache(self, collector: str, database: str) -> dict[Any, Any]:
         with self.state.lock:
             return self.state.catalog.setdefault((collector, database), {})
 

@@ -60,7 +60,7 @@ class TargetState:
     texts_fetched_total: int = 0
     problems: dict[str, ActiveProblem] = field(default_factory=dict)  # by finding id
     # (collector, database) -> what a collector read of the catalog, to read again only what changed
-    catalog: dict[tuple[str, str], dict[int, Any]] = field(default_factory=dict)
+    catalog: dict[tuple[str, str], dict[Any, Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # The typed records of the snapshots, built on first read after a change: a render of /metrics
     # asks for them once per section and target (900 times at 100 targets), a job changes them rarely.

@@ -22,5 +22,5 @@ def reuse_unchanged(previous: Sequence[R], current: Sequence[R], key: Callable[[
     shared = []
     for row in current:
         old = before.get(key(row))
-        shared.append(old if old is not None and old == row else row)
+        shared.append(old if old is not None and (old is row or old == row) else row)
     return tuple(shared)

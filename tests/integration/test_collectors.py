@@ -148,3 +148,34 @@ def test_rows_by_position_and_by_keyword_agree(app: Cluster) -> None:
         rt.close()
     finally:
         session.close()
+
+
+def test_statements_full_rows_read_only_where_they_changed(app: Cluster) -> None:
+    """A poll reads every entry's stamp and the full row only of those that ran; it equals a full read."""
+    rt = runtime_for(app)
+    rt.run_collector("server")
+    rt.run_collector("statements")
+    first: StatementsSnapshot = rt.state.current().statements
+    with superuser(app, "app") as conn:
+        conn.execute('SELECT count(*) FROM "Sales Data"."Orders" WHERE customer_id = %s', (2,))  # ran before
+        conn.execute('SELECT min(id) FROM "Sales Data"."Orders" WHERE customer_id = 7')  # new
+    rt.run_collector("statements")
+    assert rt.state.collector("statements").last_error is None
+    tracked: StatementsSnapshot = rt.state.current().statements
+
+    fresh = runtime_for(app)  # nothing held: one full read, a moment later
+    fresh.run_collector("server")
+    fresh.run_collector("statements")
+    full: StatementsSnapshot = fresh.state.current().statements
+    by_key = {r.key: r for r in tracked.rows}
+    assert by_key == {r.key: r for r in full.rows}
+
+    held = {r.key: r for r in first.rows}
+    reused = [r for r in tracked.rows if held.get(r.key) is r]
+    read_again = [r for r in tracked.rows if r.key in held and held[r.key] is not r]
+    assert len(reused) > len(read_again) >= 1  # idle entries are the same objects, the one that ran is new
+    assert all(held[r.key].calls < r.calls for r in read_again)
+    texts = rt.state.statement_texts
+    assert any("min(id)" in texts[(r.dbid, r.queryid)] for r in tracked.rows if r.key not in held)
+    rt.close()
+    fresh.close()

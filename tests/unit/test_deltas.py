@@ -90,3 +90,16 @@ def test_costliest_first_and_integer_counters_stay_integers() -> None:
     first = interval.deltas[0]
     assert (first.calls, first.rows, first.total_exec_ms) == (3, 3, 90.0)
     assert type(first.calls) is int and type(first.total_exec_ms) is float
+
+
+def test_changed_queryids_are_the_new_entries_and_those_that_ran_or_were_planned() -> None:
+    from pgradar.agent.collectors import changed_queryids
+
+    held = {r.key: r for r in (stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 100.0))}
+
+    def stamp(queryid: int, calls: int, exec_ms: float, plan_ms: float = 0.0) -> tuple[object, ...]:
+        return (10, 5, queryid, True, calls, exec_ms, plan_ms)
+
+    stamps = [stamp(1, 10, 100.0), stamp(2, 11, 104.0), stamp(3, 10, 100.0, 2.5), stamp(4, 1, 1.0)]
+    assert changed_queryids(stamps, held) == [2, 3, 4]
+    assert changed_queryids([stamp(1, 10, 100.0)], held) == []

@@ -24,3 +24,5 @@ SELECT s.userid::int8 AS userid,
   LEFT JOIN pg_database d ON d.oid = s.dbid
   LEFT JOIN pg_roles r ON r.oid = s.userid
  WHERE s.queryid IS NOT NULL
+   -- NULL: every entry (the first poll); else only the queryids whose stamp changed (statements/stamps)
+   AND (%(queryids)s::int8[] IS NULL OR s.queryid = ANY (%(queryids)s::int8[]))
