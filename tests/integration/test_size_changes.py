@@ -38,6 +38,8 @@ CREATE INDEX orders_status ON shop.orders (status);
 INSERT INTO shop.orders SELECT g, 'open', repeat('x', 50) FROM generate_series(1, 2000) g;
 CREATE TABLE shop.events (id int, kind text) {OFF};
 INSERT INTO shop.events SELECT g, 'click' FROM generate_series(1, 500) g;
+CREATE TABLE shop.ticks (id int, at int8) {OFF};  -- no TOAST table: VACUUM shows in its own counters only
+INSERT INTO shop.ticks SELECT g, g FROM generate_series(1, 5000) g;
 """
 
 STATS = "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del + vacuum_count), 0)::int8 FROM pg_stat_user_tables"
@@ -95,7 +97,7 @@ def _present(rt: TargetRunner) -> set[tuple[str, int]]:
     }
 
 
-def _orders_size(rt: TargetRunner, relid: int) -> int:
+def _size(rt: TargetRunner, relid: int) -> int:
     size = next(z.size_bytes for z in rt.state.current().sizes.tables if z.relid == relid)
     assert size is not None
     return size
@@ -106,7 +108,7 @@ def db(heavy_pg: Cluster) -> Iterator[Cluster]:
     with superuser(heavy_pg) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB}")
         conn.execute(f"CREATE DATABASE {DB}")
-    _change(heavy_pg, (SETUP, "VACUUM shop.orders", "VACUUM shop.events"), counted=True)
+    _change(heavy_pg, (SETUP, "VACUUM shop.orders", "VACUUM shop.events", "VACUUM shop.ticks"), counted=True)
     yield heavy_pg
     with superuser(heavy_pg) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB}")
@@ -117,6 +119,8 @@ STEPS: list[tuple[str, tuple[str, ...], bool]] = [
     ("insert", ("INSERT INTO shop.orders SELECT g, 'open', 'n' FROM generate_series(2001, 6000) g",), True),
     ("delete", ("DELETE FROM shop.orders WHERE id > 2000",), True),
     ("vacuum truncates the heap", ("VACUUM shop.orders",), True),
+    ("delete without TOAST", ("DELETE FROM shop.ticks WHERE id > 100",), True),
+    ("vacuum truncates a heap without TOAST", ("VACUUM shop.ticks",), True),
     ("update", ("UPDATE shop.orders SET status = 'done' WHERE id % 3 = 0",), True),
     (
         "rolled-back insert",
@@ -153,12 +157,12 @@ def test_tracked_sizes_equal_a_full_read_through_writes_and_ddl(db: Cluster) -> 
     target = TargetConfig("t", monitor_dsn(db), databases=DatabaseFilter(include=(DB,)))
     rt = TargetRunner(target, Config(targets=(target,)), TargetState("t"))
     with superuser(db, DB) as conn:
-        row = conn.execute("SELECT 'shop.orders'::regclass::oid::int8").fetchone()
+        row = conn.execute("SELECT 'shop.orders'::regclass::oid::int8, 'shop.ticks'::regclass::oid::int8").fetchone()
         assert row is not None
-        orders = int(row[0])
+        orders, ticks = int(row[0]), int(row[1])
     try:
         tracked, full = _poll(rt)
-        assert tracked == full and len(full) == 4  # 2 tables, 2 indexes
+        assert tracked == full and len(full) == 5  # 3 tables, 2 indexes
         first = _cached(rt)
 
         tracked, full = _poll(rt)  # nothing changed: no size read again
@@ -172,11 +176,13 @@ def test_tracked_sizes_equal_a_full_read_through_writes_and_ddl(db: Cluster) -> 
             tracked, full = _poll(rt)
             assert tracked == full, what
             assert set(_cached(rt)) == _present(rt), what  # a dropped relation leaves the caches at once
-            sizes[what] = _orders_size(rt, orders)
+            sizes[what] = _size(rt, orders)
+            sizes[f"{what}, ticks"] = _size(rt, ticks)
         # the steps changed what they were meant to, and the tracked sizes followed
         assert sizes["insert"] > sizes["vacuum truncates the heap"]
+        assert sizes["delete without TOAST, ticks"] > sizes["vacuum truncates a heap without TOAST, ticks"]
         assert sizes["a value to TOAST"] > sizes["rolled-back insert"]
-        assert len({k for k in _present(rt) if k[0] == "table_sizes"}) == 1
+        assert len({k for k in _present(rt) if k[0] == "table_sizes"}) == 2  # events dropped
 
         before = _cached(rt)
         tracked, full = _poll(rt)  # nothing changed since the last step
