@@ -47,8 +47,9 @@ SELECT current_database()::text AS database,
        -- says how late): a size can be a poll late. NULL (read every time) on
        -- a standby, where replayed writes move no counter, and with
        -- track_counts off. What grows an index outside these
-       -- (brin_summarize_new_values, gin_clean_pending_list called by hand) is
-       -- seen at the table's next write, VACUUM or ANALYZE.
+       -- (brin_summarize_new_values, gin_clean_pending_list called by hand,
+       -- BRIN autosummarize: autovacuum's work item after the insert was
+       -- counted) is seen at the table's next write, VACUUM or ANALYZE.
        CASE WHEN current_setting('track_counts')::bool AND NOT pg_is_in_recovery() THEN
          concat_ws(' ', ic.relfilenode, ic.relpages, i.xmin,
                    pg_stat_get_tuples_inserted(s.relid), pg_stat_get_tuples_updated(s.relid),
