@@ -17,9 +17,10 @@
 --   relpages: set by VACUUM, ANALYZE and CREATE INDEX from the file's length,
 --     so a change these missed is seen at the next of them.
 -- The counters reach the statistics when the writing transaction ends and its
--- backend reports (within about a second; 15+: at most 60 s for a backend
--- that went idle; 13-14: a backend that went idle within 0.5 s of its last
--- report holds them until its next transaction): a size can be a poll late.
+-- backend reports, once a second at most (15+: a backend that went idle sends
+-- them within 10 s, and none keeps them past 60 s; 13-14: every 0.5 s at
+-- most, and a backend that went idle within 0.5 s of its last report holds
+-- them until its next transaction or its exit): a size can be a poll late.
 -- A NULL stamp is never equal to one kept, so every size is read: on a
 -- standby the counters do not move with the replayed writes, and with
 -- track_counts off nothing counts.
