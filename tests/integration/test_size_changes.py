@@ -191,3 +191,42 @@ def test_tracked_sizes_equal_a_full_read_through_writes_and_ddl(db: Cluster) -> 
         assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
     finally:
         rt.close()
+
+
+def test_a_standby_reads_every_size(db: Cluster, heavy_standby: Cluster) -> None:
+    """Replayed writes move no counter on a standby: its stamps are NULL, every size is read, none is stale."""
+
+    def replayed() -> None:
+        with superuser(db) as primary:
+            row = primary.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        assert row is not None
+        with superuser(heavy_standby) as standby:
+            wait_for(
+                lambda: standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)).fetchone()[0],
+                timeout=30,
+                step=0.2,
+                what="the standby to replay the primary's writes",
+            )
+
+    replayed()
+    target = TargetConfig("s", monitor_dsn(heavy_standby), databases=DatabaseFilter(include=(DB,)))
+    rt = TargetRunner(target, Config(targets=(target,)), TargetState("s"))
+    with superuser(db, DB) as conn:
+        row = conn.execute("SELECT 'shop.orders'::regclass::oid::int8").fetchone()
+        assert row is not None
+        orders = int(row[0])
+    try:
+        tracked, full = _poll(rt)
+        assert tracked == full and len(full) == 5
+        assert rt.state.server is not None and rt.state.server.in_recovery
+        before = _size(rt, orders)
+
+        _change(db, ("INSERT INTO shop.orders SELECT g, 'open', 'n' FROM generate_series(2001, 6000) g",), True)
+        replayed()
+        tracked, full = _poll(rt)
+        assert tracked == full
+        assert _size(rt, orders) > before
+        assert all(stamp is None for stamp, _ in rt.state.catalog[("table_sizes", DB)].values())
+        assert all(stamp is None for stamp, _ in rt.state.catalog[("index_sizes", DB)].values())
+    finally:
+        rt.close()
