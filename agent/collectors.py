@@ -9,7 +9,7 @@ message; the runtime switches that collector off and keeps the others going.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import Any, Protocol
@@ -35,12 +35,15 @@ from pgradar.agent.model.catalog import (
     ForeignKeyCounters,
     ForeignKeyDefinition,
     ForeignKeysSnapshot,
+    IndexBytes,
     IndexCounters,
     IndexDefinition,
     IndexesSnapshot,
     IndexStat,
     SizesSnapshot,
+    TableBytes,
     TableSize,
+    TableSizeStamp,
     TablesSnapshot,
     TableStat,
     foreign_key,
@@ -219,6 +222,38 @@ def _each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -
     return found, failed
 
 
+def sizes_to_read(stamps: Mapping[int, str | None], known: Mapping[int, tuple[str | None, int | None]]) -> list[int]:
+    """The relations whose size may have changed since it was read: new ones, a new stamp, or no stamp at all.
+
+    A None stamp is the server saying it cannot vouch for the size (a standby,
+    where replayed writes move no counter; track_counts off): read every time.
+    """
+    return [oid for oid, stamp in stamps.items() if stamp is None or (k := known.get(oid)) is None or k[0] != stamp]
+
+
+def sizes_following_change(
+    known: dict[int, tuple[str | None, int | None]],
+    stamps: Mapping[int, str | None],
+    read: Callable[[list[int]], Iterable[tuple[int, int | None]]],
+) -> dict[int, int | None]:
+    """The size of every relation in ``stamps``: read where it may have changed, else the one read last.
+
+    Each size is stored with the stamp read before it, so a change that lands
+    between the two reads makes the next stamp differ and the size is read
+    again: a size is never kept past a change the stamp shows. A relation
+    dropped between the reads is not returned; it keeps no size (or its old
+    one with its old stamp) and is asked again next time. ``known`` (the
+    target's cache) forgets relations no longer in ``stamps`` at once.
+    """
+    wanted = sizes_to_read(stamps, known)
+    if wanted:
+        for oid, size in read(wanted):
+            known[oid] = (stamps[oid], size)
+    for gone in [oid for oid in known if oid not in stamps]:
+        del known[gone]
+    return {oid: k[1] for oid in stamps if (k := known.get(oid)) is not None}
+
+
 def collect_tables(ctx: CollectContext) -> TablesSnapshot:
     query = _q("tables", "tables", ctx.server)
     rows, failed = _each_database(ctx, lambda s: s.rows(query, TableStat))
@@ -226,18 +261,23 @@ def collect_tables(ctx: CollectContext) -> TablesSnapshot:
 
 
 def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
-    """Every user index: counters each poll, definitions only for indexes new or changed since the last.
+    """Every user index: counters each poll, definitions and sizes only for indexes new or changed since the last.
 
     The definitions (pg_get_indexdef, key columns and their types, the
     constraint, the partition root) were most of the poll's database time
     and change rarely; indexes/counters reads a stamp of the catalog rows
     they come from, and indexes/definitions is asked only for the indexes
-    whose stamp is new. An index dropped is gone from the counters, and so
-    from the snapshot and the cache, at once. tests/integration/test_catalog_changes.py
-    checks the result against a full read (indexes/indexes) through DDL of every kind.
+    whose stamp is new. The size is a file-system call per index, and on a
+    backend's first poll a relation cache entry built per index: the counters
+    read a stamp of what can change it (see indexes/counters), and
+    indexes/sizes is asked only where that is new. An index dropped is gone
+    from the counters, and so from the snapshot and the caches, at once.
+    tests/integration/test_catalog_changes.py and test_size_changes.py check
+    the result against a full read (indexes/indexes) through DDL and writes.
     """
     counters_query = _q("indexes", "counters", ctx.server)
     definitions_query = _q("indexes", "definitions", ctx.server)
+    sizes_query = _q("indexes", "sizes", ctx.server)
 
     def fetch(session: Session) -> list[IndexStat]:
         counters = session.rows(counters_query, IndexCounters)
@@ -249,7 +289,16 @@ def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
                 known[d.indexrelid] = (stamps[d.indexrelid], d)
         for gone in [oid for oid in known if oid not in stamps]:
             del known[gone]
-        return [index_stat(c, k[1]) for c in counters if (k := known.get(c.indexrelid)) is not None]
+
+        def read_sizes(oids: list[int]) -> Iterable[tuple[int, int | None]]:
+            return ((z.indexrelid, z.size_bytes) for z in session.rows(sizes_query, IndexBytes, {"indexrelids": oids}))
+
+        sizes = sizes_following_change(
+            ctx.catalog_cache("index_sizes", session.dbname), {c.indexrelid: c.size_stamp for c in counters}, read_sizes
+        )
+        return [
+            index_stat(c, k[1], sizes.get(c.indexrelid)) for c in counters if (k := known.get(c.indexrelid)) is not None
+        ]
 
     rows, failed = _each_database(ctx, fetch)
     return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
@@ -304,6 +353,37 @@ def collect_foreign_keys_full(ctx: CollectContext) -> ForeignKeysSnapshot:
 
 
 def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
+    """Table sizes read only where they may have changed; database sizes every time.
+
+    pg_table_size opens the table, its TOAST table and TOAST index (a
+    relation cache entry each on a backend's first poll) and asks the file
+    system per fork: sizes/table_stamps reads, without opening anything, a
+    stamp of what can change those files (sizes/table_stamps says what and
+    why), and sizes/table_sizes reads the size of the tables whose stamp is
+    new. tests/integration/test_size_changes.py checks the result against a
+    full read (sizes/tables, ``collect_sizes_full``) through writes and DDL.
+    """
+    stamps_query = _q("sizes", "table_stamps", ctx.server)
+    sizes_query = _q("sizes", "table_sizes", ctx.server)
+
+    def fetch(session: Session) -> list[TableSize]:
+        stamps = session.rows(stamps_query, TableSizeStamp)
+
+        def read_sizes(relids: list[int]) -> Iterable[tuple[int, int | None]]:
+            return ((z.relid, z.size_bytes) for z in session.rows(sizes_query, TableBytes, {"relids": relids}))
+
+        sizes = sizes_following_change(
+            ctx.catalog_cache("table_sizes", session.dbname), {s.relid: s.stamp for s in stamps}, read_sizes
+        )
+        return [TableSize(s.database, s.relid, sizes.get(s.relid), s.column_count) for s in stamps]
+
+    tables, failed = _each_database(ctx, fetch)
+    databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)
+    return SizesSnapshot(ctx.now, tuple(tables), tuple(databases), tuple(failed))
+
+
+def collect_sizes_full(ctx: CollectContext) -> SizesSnapshot:
+    """Every table's size read in full (sizes/tables): the reference the tracked read must equal."""
     tables_query = _q("sizes", "tables", ctx.server)
     tables, failed = _each_database(ctx, lambda s: s.rows(tables_query, TableSize))
     databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)

@@ -1,31 +1,36 @@
-"""What a catalog poll (indexes or foreign keys) costs the database: a full read against counters plus definitions.
+"""What the catalog reads of a poll cost the database: full reads against stamps plus reads of what changed.
 
-    python bench/catalog_reads.py                      # indexes; PostgreSQL 13 and 18, one database of 650 tables
+    python bench/catalog_reads.py                      # PostgreSQL 13 and 18, one database of 650 tables
     python bench/catalog_reads.py --majors 18 --tables 200 --rounds 10
-    python bench/catalog_reads.py --what foreign_keys  # the same tables with foreign keys between them
+    python bench/catalog_reads.py --majors 18 --before main   # adds the indexes poll as REV had it
 
 For each server it builds one database of the bench catalog (``bench/catalog.py``,
-about 3 indexes per table; with ``--what foreign_keys`` also two foreign keys
-per table and one partitioned table of 4 partitions per schema with one), then
-runs, in alternating order over ``--rounds`` rounds so that the machine's load
-falls on all alike:
+about 3 indexes per table), then runs each case in alternating order over
+``--rounds`` rounds so that the machine's load falls on all alike, each time on
+a fresh connection (``cold``: the backend builds a relation cache entry for
+every relation a size function opens) and once more on it (``warm``):
 
-- ``full``: indexes/indexes or foreign_keys/foreign_keys, every row with its
-  definition (what every poll ran before);
-- ``steady``: the counters query, what a poll runs when no definition changed;
-- ``first``: the counters then the definitions of every row (the first poll);
-- ``one changed``: the counters then the definitions of one row (after a DDL).
+- indexes ``full``: indexes/indexes, every index with its definition and size;
+- indexes ``steady``: indexes/counters, what a poll runs when no definition or size changed;
+- indexes ``first``: indexes/counters, then indexes/definitions and indexes/sizes of every index;
+- indexes ``one changed``: indexes/counters, then the definition and size of one index;
+- indexes ``steady (REV)``, with ``--before REV``: indexes/counters as REV had it (sizes read every poll);
+- sizes ``full``: sizes/tables, pg_table_size of every table (what every sizes poll ran before);
+- sizes ``steady``: sizes/table_stamps, what a sizes poll runs when no size may have changed;
+- sizes ``first``: sizes/table_stamps, then sizes/table_sizes of every table;
+- sizes ``one changed``: sizes/table_stamps, then sizes/table_sizes of one table.
 
-It prints the median wall time of each as the client sees it, and the server's
-execution time per call from pg_stat_statements, with the load average.
+It prints the median wall time of each as the client sees it, cold and warm,
+and the server's execution time per call from pg_stat_statements, with the
+load average.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,116 +40,97 @@ sys.path.insert(0, str(HERE))
 
 import catalog  # noqa: E402
 
-# what each mode reads: the full query, the counters and definitions queries, the definitions'
-# parameter, and the text that tells each query's pg_stat_statements entry apart (a substring it has,
-# and one it has not)
-READS = {
-    "indexes": {
-        "full": ("indexes", "indexes"),
-        "counters": ("indexes", "counters"),
-        "definitions": ("indexes", "definitions"),
-        "parameter": "indexrelids",
-        "marks": {
-            "indexes/indexes": ("pg_get_indexdef(s.indexrelid)", None),
-            "indexes/counters": ("AS stamp", None),
-            "indexes/definitions": ("pg_get_indexdef(i.indexrelid)", None),
-        },
-    },
-    "foreign_keys": {
-        "full": ("foreign_keys", "foreign_keys"),
-        "counters": ("foreign_keys", "counters"),
-        "definitions": ("foreign_keys", "definitions"),
-        "parameter": "constraint_oids",
-        "marks": {
-            "foreign_keys/foreign_keys": ("AS index_keys", "= ANY"),
-            "foreign_keys/counters": ("AS stamp", None),
-            "foreign_keys/definitions": ("AS index_keys", "AS size_bytes"),
-        },
-    },
-}
+
+def tagged(text: str, name: str) -> str:
+    """``text`` with a trailing comment naming it: pg_stat_statements keeps it (a leading one is lost on 18)."""
+    return f"{text.rstrip().rstrip(';')}\n/* bench:{name} */"
 
 
-def foreign_keys_script(size: catalog.Size, database: str) -> tuple[str, int]:
-    """Foreign keys between one database's bench tables; returns (script, foreign keys).
+def counters_at(rev: str, major: int) -> str:
+    """indexes/counters as revision ``rev`` had it for this major (the highest variant not above it)."""
+    listing = subprocess.run(
+        ["git", "ls-tree", "--name-only", f"{rev}:agent/sql/indexes"], cwd=HERE.parent, check=True, capture_output=True
+    ).stdout.decode()
+    since = max(
+        int(n.split(".")[1]) for n in listing.split() if n.startswith("counters.") and int(n.split(".")[1]) <= major
+    )
+    return subprocess.run(
+        ["git", "show", f"{rev}:agent/sql/indexes/counters.{since}.sql"],
+        cwd=HERE.parent,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
 
-    Each table references the one before it in its schema (a) and the
-    schema's first table (b), and each schema gets a partitioned table of 4
-    partitions referencing its first table, so the counters' per-table work
-    and the partition sums are both exercised. NOT VALID: the bench rows do
-    not satisfy the keys, and validation is not what is measured.
-    """
-    parts = ["SET LOCAL synchronous_commit = off;"]
-    count = 0
-    by_schema: dict[str, list[str]] = {}
-    for db, schema, table in catalog.tables_of(size):
-        if db == database:
-            by_schema.setdefault(schema, []).append(f"{schema}.{table}")
-    for schema, tables in by_schema.items():
-        head = tables[0]
-        for before, table in itertools.pairwise(tables):
-            parts.append(f"ALTER TABLE {table} ADD FOREIGN KEY (a) REFERENCES {before} NOT VALID;")
-            parts.append(f"ALTER TABLE {table} ADD FOREIGN KEY (b) REFERENCES {head} NOT VALID;")
-            count += 2
-        parts.append(
-            f"CREATE TABLE {schema}.events (id bigint, at date NOT NULL, t_id bigint REFERENCES {head}) "
-            "PARTITION BY RANGE (at);"
-        )
-        for year in range(2024, 2028):
-            parts.append(
-                f"CREATE TABLE {schema}.events_{year} PARTITION OF {schema}.events "
-                f"FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01');"
-            )
-        parts.append(f"CREATE INDEX ON {schema}.events (t_id);")
-        count += 1
-    return "\n".join(parts), count
+
+# A case is the statements one poll sends, in order, with their parameters.
+Case = list[tuple[str, dict[str, list[int]] | None]]
+
+
+def cases_for(major: int, before: str | None, indexrelids: list[int], relids: list[int]) -> dict[str, Case]:
+    from pgradar.agent import queries
+
+    def q(collector: str, name: str) -> str:
+        return tagged(queries.resolve(collector, name, major).text, f"{collector}/{name}")
+
+    full, counters, definitions, index_sizes = (
+        q("indexes", n) for n in ("indexes", "counters", "definitions", "sizes")
+    )
+    tables, stamps, table_sizes = (q("sizes", n) for n in ("tables", "table_stamps", "table_sizes"))
+    one_index, one_table = {"indexrelids": indexrelids[:1]}, {"relids": relids[:1]}
+    cases: dict[str, Case] = {
+        "indexes full": [(full, None)],
+        "indexes steady": [(counters, None)],
+        "indexes first": [
+            (counters, None),
+            (definitions, {"indexrelids": indexrelids}),
+            (index_sizes, {"indexrelids": indexrelids}),
+        ],
+        "indexes one changed": [(counters, None), (definitions, one_index), (index_sizes, one_index)],
+        "sizes full": [(tables, None)],
+        "sizes steady": [(stamps, None)],
+        "sizes first": [(stamps, None), (table_sizes, {"relids": relids})],
+        "sizes one changed": [(stamps, None), (table_sizes, one_table)],
+    }
+    if before:
+        cases[f"indexes steady ({before})"] = [(tagged(counters_at(before, major), f"indexes/counters@{before}"), None)]
+    return cases
 
 
 def measure_server(
-    conn, major: int, rounds: int, what: str = "indexes"
-) -> tuple[int, dict[str, float], dict[str, tuple[float, int]]]:
-    """(rows, median seconds per case, server (total ms, calls) per query) on one database."""
+    dsn: str, major: int, rounds: int, before: str | None
+) -> tuple[int, int, dict[str, tuple[float, float]], dict[str, tuple[float, int]]]:
+    """(indexes, tables, median (cold, warm) seconds per case, server (total ms, calls) per query) on one database."""
+    import psycopg
+
     from pgradar.agent import queries
 
-    reads = READS[what]
-    full = queries.resolve(*reads["full"], major).text
-    counters = queries.resolve(*reads["counters"], major).text
-    definitions = queries.resolve(*reads["definitions"], major).text
-    parameter = reads["parameter"]
-    oids = [r[1] for r in conn.execute(counters).fetchall()]
-
-    def run_full() -> None:
-        conn.execute(full).fetchall()
-
-    def run_steady() -> None:
-        conn.execute(counters).fetchall()
-
-    def run_first() -> None:
-        rows = conn.execute(counters).fetchall()
-        conn.execute(definitions, {parameter: [r[1] for r in rows]}).fetchall()
-
-    def run_one() -> None:
-        conn.execute(counters).fetchall()
-        conn.execute(definitions, {parameter: oids[:1]}).fetchall()
-
-    cases = {"full": run_full, "steady": run_steady, "first": run_first, "one changed": run_one}
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    conn.execute("SELECT pg_stat_statements_reset()")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        indexrelids = [r[1] for r in conn.execute(queries.resolve("indexes", "counters", major).text).fetchall()]
+        relids = [r[1] for r in conn.execute(queries.resolve("sizes", "table_stamps", major).text).fetchall()]
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("SELECT pg_stat_statements_reset()")
+    cases = cases_for(major, before, indexrelids, relids)
+    cold: dict[str, list[float]] = {k: [] for k in cases}
+    warm: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(rounds):
         order = list(cases) if r % 2 == 0 else list(reversed(cases))
         for name in order:
-            t0 = time.perf_counter()
-            cases[name]()
-            times[name].append(time.perf_counter() - t0)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+                for times in (cold, warm):
+                    t0 = time.perf_counter()
+                    for text, params in cases[name]:
+                        conn.execute(text, params).fetchall()
+                    times[name].append(time.perf_counter() - t0)
     server = {}
-    for name, (mark, unless) in reads["marks"].items():
-        ms, calls = conn.execute(
-            "SELECT coalesce(sum(total_exec_time), 0)::float8, coalesce(sum(calls), 0)::int8 "
-            "FROM pg_stat_statements WHERE strpos(query, %s) > 0 AND (%s::text IS NULL OR strpos(query, %s) = 0)",
-            [mark, unless, unless],
-        ).fetchone()
-        server[name] = (ms, calls)
-    return len(oids), {k: statistics.median(v) for k, v in times.items()}, server
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for query, ms, calls in conn.execute(
+            "SELECT substring(query FROM '/\\* bench:(.*) \\*/'), sum(total_exec_time)::float8, sum(calls)::int8 "
+            "FROM pg_stat_statements WHERE query LIKE '%/* bench:%' GROUP BY 1 ORDER BY 1"
+        ).fetchall():
+            server[query] = (ms, calls)
+    medians = {k: (statistics.median(cold[k]), statistics.median(warm[k])) for k in cases}
+    return len(indexrelids), len(relids), medians, server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,10 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--majors", default="13,18")
     parser.add_argument("--tables", type=int, default=650, help="tables in the database (about 3 indexes each)")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--what", choices=sorted(READS), default="indexes", help="which catalog read to measure")
+    parser.add_argument("--before", help="a git revision: also time indexes/counters as it had it")
     args = parser.parse_args(argv)
-
-    import psycopg
 
     from pgradar.agent.embedded import Sandbox, find_installations
 
@@ -179,33 +163,22 @@ def main(argv: list[str] | None = None) -> int:
             cluster = sandbox.cluster(found[major], f"pg{major}", settings={"max_locks_per_transaction": "512"})
             catalog.build(lambda db, c=cluster: c.dsn(db), size, lambda m: None)
             database = catalog.database_names(size)[0]
-            with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
-                if args.what == "foreign_keys":
-                    script, _ = foreign_keys_script(size, database)
-                    with conn.transaction():
-                        conn.execute(script)
-                    conn.execute("ANALYZE")
-                results.append((major, *measure_server(conn, major, args.rounds, args.what)))
+            results.append((major, *measure_server(cluster.dsn(database), major, args.rounds, args.before)))
     load_after = os.getloadavg()
     print(
-        f"\n## {args.what} poll, {args.rounds} rounds alternating; load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after ({os.cpu_count()} CPUs)\n"
+        f"\n## catalog reads, {args.rounds} rounds alternating, each on a fresh connection (cold) and again (warm); "
+        f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} CPUs)\n"
     )
-    print(
-        f"| server | {args.what} | full (before) | steady (counters) | first (counters + all definitions) "
-        "| one changed | steady / full |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for major, n, med, _ in results:
-        print(
-            f"| PostgreSQL {major} | {n:,} | {med['full'] * 1000:.1f} ms | {med['steady'] * 1000:.1f} ms | "
-            f"{med['first'] * 1000:.1f} ms | {med['one changed'] * 1000:.1f} ms | "
-            f"{med['steady'] / med['full']:.0%} |"
-        )
-    print("\nserver execution time per call (pg_stat_statements):")
-    for major, _, _, server in results:
+    print("| server | case | relations | cold | warm |")
+    print("|---|---|---|---|---|")
+    for major, n_indexes, n_tables, med, _ in results:
+        for name, (cold, warm) in med.items():
+            n = n_indexes if name.startswith("indexes") else n_tables
+            print(f"| PostgreSQL {major} | {name} | {n:,} | {cold * 1000:.1f} ms | {warm * 1000:.1f} ms |")
+    print("\nserver execution time per call (pg_stat_statements; cold and warm calls together):")
+    for major, _, _, _, server in results:
         for name, (ms, calls) in server.items():
-            print(f"  PostgreSQL {major}: {name:<26} {ms / max(calls, 1):8.1f} ms over {calls} calls")
+            print(f"  PostgreSQL {major}: {name:<28} {ms / max(calls, 1):8.1f} ms over {calls} calls")
     return 0
 
 

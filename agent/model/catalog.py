@@ -100,7 +100,7 @@ class IndexStat:
 
 @dataclass(frozen=True, slots=True)
 class IndexCounters:
-    """What an index poll reads every time (indexes/counters), with the stamp of its catalog rows."""
+    """What an index poll reads every time (indexes/counters), with the stamps of its catalog rows and of its size."""
 
     database: str
     indexrelid: int
@@ -111,9 +111,17 @@ class IndexCounters:
     idx_scan: int
     idx_tup_read: int
     idx_tup_fetch: int
-    size_bytes: int | None
     last_idx_scan: datetime | None
     stamp: str
+    size_stamp: str | None  # None: the size cannot be vouched for, read it every time
+
+
+@dataclass(frozen=True, slots=True)
+class IndexBytes:
+    """One index's on-disk size (indexes/sizes), read again only when its size stamp changes."""
+
+    indexrelid: int
+    size_bytes: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +145,8 @@ class IndexDefinition:
     column_types: tuple[str | None, ...] | list[str | None]
 
 
-def index_stat(c: IndexCounters, d: IndexDefinition) -> IndexStat:
-    """One index's row from this poll's counters and its (possibly earlier) definition."""
+def index_stat(c: IndexCounters, d: IndexDefinition, size_bytes: int | None) -> IndexStat:
+    """One index's row from this poll's counters and its (possibly earlier) definition and size."""
     return IndexStat(
         c.database,
         c.indexrelid,
@@ -149,7 +157,7 @@ def index_stat(c: IndexCounters, d: IndexDefinition) -> IndexStat:
         c.idx_scan,
         c.idx_tup_read,
         c.idx_tup_fetch,
-        c.size_bytes,
+        size_bytes,
         d.definition,
         d.method,
         d.is_unique,
@@ -209,6 +217,24 @@ class TableSize:
     relid: int
     size_bytes: int | None
     column_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableSizeStamp:
+    """What a sizes poll reads of every table (sizes/table_stamps): no relation is opened for it."""
+
+    database: str
+    relid: int
+    column_count: int
+    stamp: str | None  # None: the size cannot be vouched for, read it every time
+
+
+@dataclass(frozen=True, slots=True)
+class TableBytes:
+    """One table's on-disk size (sizes/table_sizes), read again only when its stamp changes."""
+
+    relid: int
+    size_bytes: int | None
 
 
 @dataclass(frozen=True, slots=True)

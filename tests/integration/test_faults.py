@@ -64,6 +64,12 @@ def test_a_query_over_statement_timeout_fails_alone(fresh_pg: Cluster) -> None:
     assert any(z.relid for z in runtime.state.current().sizes.tables if z.database == "app")
     holder = superuser(fresh_pg, "app")
     try:
+        # A write, so the table's size may have changed: the sizes poll reads it again (and must wait).
+        holder.execute("INSERT INTO locked_out VALUES (1)")
+        if fresh_pg.major >= 15:
+            holder.execute("SELECT pg_stat_force_next_flush()")
+        inserted = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'locked_out'"
+        wait_for(lambda: holder.execute(inserted).fetchone()[0] > 0, timeout=10, what="the insert's statistics")
         holder.execute("BEGIN")
         holder.execute("LOCK TABLE locked_out IN ACCESS EXCLUSIVE MODE")  # pg_table_size must wait
         runtime.run_collector("sizes")
