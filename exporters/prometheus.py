@@ -28,6 +28,7 @@ from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
+from pgradar.exporters.encoding import OPENMETRICS_EOF, Blocks, family_blocks
 
 
 class Families:
@@ -602,34 +603,6 @@ class _Listed:
 
     def __init__(self, collect: Callable[[], Iterable[Metric]]) -> None:
         self.collect = collect
-
-
-OPENMETRICS_EOF = b"# EOF\n"
-HELP = b"# HELP "
-
-# (family name, its HELP/TYPE lines, its sample lines) in the encoder's order
-Blocks = list[tuple[bytes, bytes, bytes]]
-
-
-def family_blocks(body: bytes) -> Blocks:
-    """An encoded exposition cut into its families.
-
-    Every family an encoder writes starts with its ``# HELP`` line, and a
-    sample line never holds a raw newline (label values escape it), so a
-    line starting ``# HELP`` is always a family's start.
-    """
-    out: Blocks = []
-    text = body.removesuffix(OPENMETRICS_EOF)
-    if not text:
-        return out
-    for chunk in (b"\n" + text).split(b"\n" + HELP)[1:]:
-        if not chunk.endswith(b"\n"):
-            chunk += b"\n"
-        end = chunk.index(b"\n") + 1
-        while chunk.startswith(b"# ", end):  # TYPE, UNIT
-            end = chunk.index(b"\n", end) + 1
-        out.append((chunk[: chunk.index(b" ")], HELP + chunk[:end], chunk[end:]))
-    return out
 
 
 def join_families(parts: Iterable[Blocks], tail: bytes = b"") -> bytes:
