@@ -90,8 +90,8 @@ class _EscapedValues(dict[str, str]):
         return escaped
 
 
-_ESCAPED = _EscapedValues()
-_escaped = _ESCAPED.__getitem__
+_ESCAPED_LABEL_VALUES = _EscapedValues()
+_escape_label_value = _ESCAPED_LABEL_VALUES.__getitem__
 
 
 def go_float(value: float) -> str:
@@ -137,6 +137,7 @@ class LeanEncoder:
         return body + self.tail
 
     def blocks(self, metrics: Iterable[Metric]) -> Blocks:
+        """The families already cut as ``family_blocks`` cuts an encoded body, which a PartedRegistry caches."""
         out: Blocks = []
         for metric in metrics:
             block = self._family(metric)
@@ -213,7 +214,7 @@ class LeanEncoder:
                         return None
                     append(
                         write(
-                            _escaped(labels[key]),
+                            _escape_label_value(labels[key]),
                             repr(value) if type(value) is number and low < value < high else go_float(value),
                         )
                     )
@@ -230,7 +231,7 @@ class LeanEncoder:
                         return None
                     append(
                         write(
-                            *map(_escaped, pick(labels)),
+                            *map(_escape_label_value, pick(labels)),
                             repr(value) if type(value) is number and low < value < high else go_float(value),
                         )
                     )
@@ -294,14 +295,14 @@ def _lean(reference: Callable[..., bytes], **options: str) -> LeanEncoder:
 
 
 def generate_text(registry: Any, escaping: str = openmetrics_format.UNDERSCORES) -> bytes:
-    """``prometheus_client.exposition.generate_latest`` (text format 0.0.4), for pgradar's families."""
+    """A drop-in for ``prometheus_client.exposition.generate_latest`` (text 0.0.4): same arguments, same bytes."""
     return _lean(text_format.generate_latest, escaping=escaping).encode(registry)
 
 
 def generate_openmetrics(
     registry: Any, escaping: str = openmetrics_format.UNDERSCORES, version: str = "1.0.0"
 ) -> bytes:
-    """``prometheus_client.openmetrics.exposition.generate_latest``, for pgradar's families."""
+    """A drop-in for ``prometheus_client.openmetrics.exposition.generate_latest``: same arguments, same bytes."""
     return _lean(openmetrics_format.generate_latest, escaping=escaping, version=version).encode(registry)
 
 
