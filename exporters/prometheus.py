@@ -28,6 +28,7 @@ from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
+from pgradar.exporters.encoding import OPENMETRICS_EOF, BlockEncoder, Blocks, family_blocks, lean_blocks
 
 
 class Families:
@@ -604,34 +605,6 @@ class _Listed:
         self.collect = collect
 
 
-OPENMETRICS_EOF = b"# EOF\n"
-HELP = b"# HELP "
-
-# (family name, its HELP/TYPE lines, its sample lines) in the encoder's order
-Blocks = list[tuple[bytes, bytes, bytes]]
-
-
-def family_blocks(body: bytes) -> Blocks:
-    """An encoded exposition cut into its families.
-
-    Every family an encoder writes starts with its ``# HELP`` line, and a
-    sample line never holds a raw newline (label values escape it), so a
-    line starting ``# HELP`` is always a family's start.
-    """
-    out: Blocks = []
-    text = body.removesuffix(OPENMETRICS_EOF)
-    if not text:
-        return out
-    for chunk in (b"\n" + text).split(b"\n" + HELP)[1:]:
-        if not chunk.endswith(b"\n"):
-            chunk += b"\n"
-        end = chunk.index(b"\n") + 1
-        while chunk.startswith(b"# ", end):  # TYPE, UNIT
-            end = chunk.index(b"\n", end) + 1
-        out.append((chunk[: chunk.index(b" ")], HELP + chunk[:end], chunk[end:]))
-    return out
-
-
 def join_families(parts: Iterable[Blocks], tail: bytes = b"") -> bytes:
     """One exposition: each family's header once, then the samples of every part that has it, together."""
     headers: dict[bytes, bytes] = {}
@@ -653,9 +626,13 @@ class PartedRegistry(CollectorRegistry):
     A ``SectionedCollector`` is encoded per (section, target) and kept while
     that section's version for that target holds; another collector with a
     ``version()`` (CustomCollector) is kept while that holds; one with neither
-    is encoded every time. The text format wants every sample of a family
-    together under one HELP/TYPE, so the cached text is kept cut into
-    families and joined per family (OpenMetrics: one ``# EOF``, at the end).
+    is encoded every time. A section's families are the gauges and counters
+    of ``Families``, which ``encoding.py`` writes byte for byte as
+    prometheus_client does at a fraction of its cost (its per-sample work was
+    most of a render's CPU); any other collector keeps prometheus_client's
+    encoder. The text format wants every sample of a family together under
+    one HELP/TYPE, so the cached text is kept cut into families and joined
+    per family (OpenMetrics: one ``# EOF``, at the end).
     """
 
     def __init__(self) -> None:
@@ -676,12 +653,13 @@ class PartedRegistry(CollectorRegistry):
         collect: Callable[[], Iterable[Metric]],
         encoder: Callable[[Any], bytes],
         seen: set[tuple[Any, ...]],
+        lean: BlockEncoder | None = None,
     ) -> Blocks:
         seen.add(key)
         cached = self._cache.get(key)
         if version is not None and cached is not None and _same(cached[0], version):
             return cached[1]
-        blocks = family_blocks(encoder(_Listed(collect)))
+        blocks = lean(collect()) if lean is not None else family_blocks(encoder(_Listed(collect)))
         self.encoded += 1
         if version is not None:
             self._cache[key] = (version, blocks)
@@ -694,6 +672,7 @@ class PartedRegistry(CollectorRegistry):
     def _render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
         parts: list[Blocks] = []
         seen: set[tuple[Any, ...]] = set()
+        lean = lean_blocks(encoder)
         for part in self.parts:
             if isinstance(part, SectionedCollector):
                 for t in part.state:
@@ -706,7 +685,7 @@ class PartedRegistry(CollectorRegistry):
                                 return list(f)
 
                             section_key = (id(part), section.name, t.name, content_type)
-                            parts.append(self._blocks(section_key, section.version(t), collect, encoder, seen))
+                            parts.append(self._blocks(section_key, section.version(t), collect, encoder, seen, lean))
             else:
                 version_of = getattr(part, "version", None)
                 version = version_of() if version_of is not None else None
