@@ -3,12 +3,17 @@
     python bench/catalog_reads.py                      # PostgreSQL 13 and 18, one database of 650 tables
     python bench/catalog_reads.py --majors 18 --tables 200 --rounds 10
     python bench/catalog_reads.py --majors 18 --before main   # adds the indexes poll as REV had it
+    python bench/catalog_reads.py --what sizes         # one family of cases (indexes, sizes, foreign_keys)
+    python bench/catalog_reads.py --what foreign_keys  # the same tables with foreign keys between them
 
 For each server it builds one database of the bench catalog (``bench/catalog.py``,
-about 3 indexes per table), then runs each case in alternating order over
-``--rounds`` rounds so that the machine's load falls on all alike, each time on
-a fresh connection (``cold``: the backend builds a relation cache entry for
-every relation a size function opens) and once more on it (``warm``):
+about 3 indexes per table; with ``--what foreign_keys`` also two foreign keys,
+``NOT VALID``, per table and one partitioned table of 4 partitions per schema
+with one, which the other families then see too), then runs each case of the
+families ``--what`` names (indexes and sizes unless told) in alternating order
+over ``--rounds`` rounds so that the machine's load falls on all alike, each
+time on a fresh connection (``cold``: the backend builds a relation cache entry
+for every relation a size function opens) and once more on it (``warm``):
 
 - indexes ``full``: indexes/indexes, every index with its definition and size;
 - indexes ``steady``: indexes/counters, what a poll runs when no definition or size changed;
@@ -18,7 +23,11 @@ every relation a size function opens) and once more on it (``warm``):
 - sizes ``full``: sizes/tables, pg_table_size of every table (what every sizes poll ran before);
 - sizes ``steady``: sizes/table_stamps, what a sizes poll runs when no size may have changed;
 - sizes ``first``: sizes/table_stamps, then sizes/table_sizes of every table;
-- sizes ``one changed``: sizes/table_stamps, then sizes/table_sizes of one table.
+- sizes ``one changed``: sizes/table_stamps, then sizes/table_sizes of one table;
+- foreign_keys ``full``: foreign_keys/foreign_keys, every key with its definition (what every poll ran before);
+- foreign_keys ``steady``: foreign_keys/counters, what a poll runs when no definition changed;
+- foreign_keys ``first``: foreign_keys/counters, then foreign_keys/definitions of every key;
+- foreign_keys ``one changed``: foreign_keys/counters, then foreign_keys/definitions of one key.
 
 It prints the median wall time of each as the client sees it, cold and warm,
 and the server's execution time per call from pg_stat_statements, with the
@@ -28,6 +37,7 @@ load average.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -62,54 +72,114 @@ def counters_at(rev: str, major: int) -> str:
     ).stdout.decode()
 
 
+def foreign_keys_script(size: catalog.Size, database: str) -> tuple[str, int]:
+    """Foreign keys between one database's bench tables; returns (script, foreign keys).
+
+    Each table references the one before it in its schema (a) and the
+    schema's first table (b), and each schema gets a partitioned table of 4
+    partitions referencing its first table, so the counters' per-table work
+    and the partition sums are both exercised. NOT VALID: the bench rows do
+    not satisfy the keys, and validation is not what is measured.
+    """
+    parts = ["SET LOCAL synchronous_commit = off;"]
+    count = 0
+    by_schema: dict[str, list[str]] = {}
+    for db, schema, table in catalog.tables_of(size):
+        if db == database:
+            by_schema.setdefault(schema, []).append(f"{schema}.{table}")
+    for schema, tables in by_schema.items():
+        head = tables[0]
+        for before, table in itertools.pairwise(tables):
+            parts.append(f"ALTER TABLE {table} ADD FOREIGN KEY (a) REFERENCES {before} NOT VALID;")
+            parts.append(f"ALTER TABLE {table} ADD FOREIGN KEY (b) REFERENCES {head} NOT VALID;")
+            count += 2
+        parts.append(
+            f"CREATE TABLE {schema}.events (id bigint, at date NOT NULL, t_id bigint REFERENCES {head}) "
+            "PARTITION BY RANGE (at);"
+        )
+        for year in range(2024, 2028):
+            parts.append(
+                f"CREATE TABLE {schema}.events_{year} PARTITION OF {schema}.events "
+                f"FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01');"
+            )
+        parts.append(f"CREATE INDEX ON {schema}.events (t_id);")
+        count += 1
+    return "\n".join(parts), count
+
+
+# The families of cases --what chooses from; the first two run unless told.
+FAMILIES = ("indexes", "sizes", "foreign_keys")
+DEFAULT_WHAT = "indexes,sizes"
+
 # A case is the statements one poll sends, in order, with their parameters.
 Case = list[tuple[str, dict[str, list[int]] | None]]
 
 
-def cases_for(major: int, before: str | None, indexrelids: list[int], relids: list[int]) -> dict[str, Case]:
+def cases_for(major: int, what: list[str], before: str | None, oids: dict[str, list[int]]) -> dict[str, Case]:
+    """The cases of the families in ``what``; ``oids`` holds each family's objects (as its counters list them)."""
     from pgradar.agent import queries
 
     def q(collector: str, name: str) -> str:
         return tagged(queries.resolve(collector, name, major).text, f"{collector}/{name}")
 
-    full, counters, definitions, index_sizes = (
-        q("indexes", n) for n in ("indexes", "counters", "definitions", "sizes")
-    )
-    tables, stamps, table_sizes = (q("sizes", n) for n in ("tables", "table_stamps", "table_sizes"))
-    one_index, one_table = {"indexrelids": indexrelids[:1]}, {"relids": relids[:1]}
-    cases: dict[str, Case] = {
-        "indexes full": [(full, None)],
-        "indexes steady": [(counters, None)],
-        "indexes first": [
-            (counters, None),
-            (definitions, {"indexrelids": indexrelids}),
-            (index_sizes, {"indexrelids": indexrelids}),
-        ],
-        "indexes one changed": [(counters, None), (definitions, one_index), (index_sizes, one_index)],
-        "sizes full": [(tables, None)],
-        "sizes steady": [(stamps, None)],
-        "sizes first": [(stamps, None), (table_sizes, {"relids": relids})],
-        "sizes one changed": [(stamps, None), (table_sizes, one_table)],
-    }
-    if before:
+    cases: dict[str, Case] = {}
+    if "indexes" in what:
+        full, counters, definitions, index_sizes = (
+            q("indexes", n) for n in ("indexes", "counters", "definitions", "sizes")
+        )
+        every, one = {"indexrelids": oids["indexes"]}, {"indexrelids": oids["indexes"][:1]}
+        cases |= {
+            "indexes full": [(full, None)],
+            "indexes steady": [(counters, None)],
+            "indexes first": [(counters, None), (definitions, every), (index_sizes, every)],
+            "indexes one changed": [(counters, None), (definitions, one), (index_sizes, one)],
+        }
+    if "sizes" in what:
+        tables, stamps, table_sizes = (q("sizes", n) for n in ("tables", "table_stamps", "table_sizes"))
+        cases |= {
+            "sizes full": [(tables, None)],
+            "sizes steady": [(stamps, None)],
+            "sizes first": [(stamps, None), (table_sizes, {"relids": oids["sizes"]})],
+            "sizes one changed": [(stamps, None), (table_sizes, {"relids": oids["sizes"][:1]})],
+        }
+    if "foreign_keys" in what:
+        full, counters, definitions = (q("foreign_keys", n) for n in ("foreign_keys", "counters", "definitions"))
+        keys = oids["foreign_keys"]
+        cases |= {
+            "foreign_keys full": [(full, None)],
+            "foreign_keys steady": [(counters, None)],
+            "foreign_keys first": [(counters, None), (definitions, {"constraint_oids": keys})],
+            "foreign_keys one changed": [(counters, None), (definitions, {"constraint_oids": keys[:1]})],
+        }
+    if before and "indexes" in what:
         cases[f"indexes steady ({before})"] = [(tagged(counters_at(before, major), f"indexes/counters@{before}"), None)]
     return cases
 
 
+# Where each family's counters query lists its objects: (collector, query); the oid is the second column.
+LISTS = {
+    "indexes": ("indexes", "counters"),
+    "sizes": ("sizes", "table_stamps"),
+    "foreign_keys": ("foreign_keys", "counters"),
+}
+
+
 def measure_server(
-    dsn: str, major: int, rounds: int, before: str | None
-) -> tuple[int, int, dict[str, tuple[float, float]], dict[str, tuple[float, int]]]:
-    """(indexes, tables, median (cold, warm) seconds per case, server (total ms, calls) per query) on one database."""
+    dsn: str, major: int, rounds: int, what: list[str], before: str | None
+) -> tuple[dict[str, int], dict[str, tuple[float, float]], dict[str, tuple[float, int]]]:
+    """(objects per family, median (cold, warm) seconds per case, server (total ms, calls) per query)."""
     import psycopg
 
     from pgradar.agent import queries
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        indexrelids = [r[1] for r in conn.execute(queries.resolve("indexes", "counters", major).text).fetchall()]
-        relids = [r[1] for r in conn.execute(queries.resolve("sizes", "table_stamps", major).text).fetchall()]
+        oids = {
+            family: [r[1] for r in conn.execute(queries.resolve(*LISTS[family], major).text).fetchall()]
+            for family in what
+        }
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         conn.execute("SELECT pg_stat_statements_reset()")
-    cases = cases_for(major, before, indexrelids, relids)
+    cases = cases_for(major, what, before, oids)
     cold: dict[str, list[float]] = {k: [] for k in cases}
     warm: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(rounds):
@@ -130,7 +200,19 @@ def measure_server(
         ).fetchall():
             server[query] = (ms, calls)
     medians = {k: (statistics.median(cold[k]), statistics.median(warm[k])) for k in cases}
-    return len(indexrelids), len(relids), medians, server
+    return {family: len(v) for family, v in oids.items()}, medians, server
+
+
+def add_foreign_keys(dsn: str, size: catalog.Size, database: str) -> int:
+    """Builds ``foreign_keys_script`` in one transaction, then ANALYZE; returns the foreign keys added."""
+    import psycopg
+
+    script, count = foreign_keys_script(size, database)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute(script)
+        conn.execute("ANALYZE")
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", type=int, default=650, help="tables in the database (about 3 indexes each)")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--before", help="a git revision: also time indexes/counters as it had it")
+    parser.add_argument(
+        "--what",
+        default=DEFAULT_WHAT,
+        help=f"the families of cases, comma-separated, of {', '.join(FAMILIES)} (default {DEFAULT_WHAT}); "
+        "foreign_keys first adds foreign keys to the tables",
+    )
     args = parser.parse_args(argv)
+    what = [w.strip() for w in args.what.split(",") if w.strip()]
+    if not what or set(what) - set(FAMILIES):
+        parser.error(f"--what: a comma-separated list of {', '.join(FAMILIES)}, not {args.what!r}")
+    if args.before and "indexes" not in what:
+        parser.error("--before times the indexes poll as REV had it: it needs indexes in --what")
 
     from pgradar.agent.embedded import Sandbox, find_installations
 
@@ -163,20 +256,22 @@ def main(argv: list[str] | None = None) -> int:
             cluster = sandbox.cluster(found[major], f"pg{major}", settings={"max_locks_per_transaction": "512"})
             catalog.build(lambda db, c=cluster: c.dsn(db), size, lambda m: None)
             database = catalog.database_names(size)[0]
-            results.append((major, *measure_server(cluster.dsn(database), major, args.rounds, args.before)))
+            if "foreign_keys" in what:
+                add_foreign_keys(cluster.dsn(database), size, database)
+            results.append((major, *measure_server(cluster.dsn(database), major, args.rounds, what, args.before)))
     load_after = os.getloadavg()
     print(
         f"\n## catalog reads, {args.rounds} rounds alternating, each on a fresh connection (cold) and again (warm); "
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} CPUs)\n"
     )
-    print("| server | case | relations | cold | warm |")
+    print("| server | case | objects | cold | warm |")
     print("|---|---|---|---|---|")
-    for major, n_indexes, n_tables, med, _ in results:
+    for major, counts, med, _ in results:
         for name, (cold, warm) in med.items():
-            n = n_indexes if name.startswith("indexes") else n_tables
+            n = counts[name.split()[0]]
             print(f"| PostgreSQL {major} | {name} | {n:,} | {cold * 1000:.1f} ms | {warm * 1000:.1f} ms |")
     print("\nserver execution time per call (pg_stat_statements; cold and warm calls together):")
-    for major, _, _, _, server in results:
+    for major, _, _, server in results:
         for name, (ms, calls) in server.items():
             print(f"  PostgreSQL {major}: {name:<28} {ms / max(calls, 1):8.1f} ms over {calls} calls")
     return 0
