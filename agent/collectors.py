@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pgradar.agent import queries
 from pgradar.agent.db import DatabaseError, QueryFailed, Session
@@ -222,33 +222,37 @@ def _each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -
     return found, failed
 
 
-def sizes_to_read(stamps: Mapping[int, str | None], known: Mapping[int, tuple[str | None, int | None]]) -> list[int]:
-    """The relations whose size may have changed since it was read: new ones, a new stamp, or no stamp at all.
+V = TypeVar("V")
 
-    A None stamp is the server saying it cannot vouch for the size (a standby,
-    where replayed writes move no counter; track_counts off): read every time.
+
+def to_read_again(stamps: Mapping[int, str | None], known: Mapping[int, tuple[str | None, Any]]) -> list[int]:
+    """The objects whose catalog side may have changed since it was read: new ones, a new stamp, or no stamp.
+
+    A None stamp is the server saying it cannot vouch for the value (a size
+    on a standby, where replayed writes move no counter; track_counts off):
+    read every time.
     """
     return [oid for oid, stamp in stamps.items() if stamp is None or (k := known.get(oid)) is None or k[0] != stamp]
 
 
-def sizes_following_change(
-    known: dict[int, tuple[str | None, int | None]],
+def following_change(
+    known: dict[int, tuple[str | None, V]],
     stamps: Mapping[int, str | None],
-    read: Callable[[list[int]], Iterable[tuple[int, int | None]]],
-) -> dict[int, int | None]:
-    """The size of every relation in ``stamps``: read where it may have changed, else the one read last.
+    read: Callable[[list[int]], Iterable[tuple[int, V]]],
+) -> dict[int, V]:
+    """The value (a definition, a size) of every object in ``stamps``: read where it may have changed, else kept.
 
-    Each size is stored with the stamp read before it, so a change that lands
-    between the two reads makes the next stamp differ and the size is read
-    again: a size is never kept past a change the stamp shows. A relation
-    dropped between the reads is not returned; it keeps no size (or its old
+    Each value is stored with the stamp read before it, so a change that lands
+    between the two reads makes the next stamp differ and the value is read
+    again: a value is never kept past a change the stamp shows. An object
+    dropped between the reads is not returned; it keeps no value (or its old
     one with its old stamp) and is asked again next time. ``known`` (the
-    target's cache) forgets relations no longer in ``stamps`` at once.
+    target's cache) forgets objects no longer in ``stamps`` at once.
     """
-    wanted = sizes_to_read(stamps, known)
+    wanted = to_read_again(stamps, known)
     if wanted:
-        for oid, size in read(wanted):
-            known[oid] = (stamps[oid], size)
+        for oid, value in read(wanted):
+            known[oid] = (stamps[oid], value)
     for gone in [oid for oid in known if oid not in stamps]:
         del known[gone]
     return {oid: k[1] for oid in stamps if (k := known.get(oid)) is not None}
@@ -281,23 +285,23 @@ def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
 
     def fetch(session: Session) -> list[IndexStat]:
         counters = session.rows(counters_query, IndexCounters)
-        known: dict[int, tuple[str, IndexDefinition]] = ctx.catalog_cache("indexes", session.dbname)
-        stamps = {c.indexrelid: c.stamp for c in counters}
-        changed = [oid for oid, stamp in stamps.items() if (k := known.get(oid)) is None or k[0] != stamp]
-        if changed:
-            for d in session.rows(definitions_query, IndexDefinition, {"indexrelids": changed}):
-                known[d.indexrelid] = (stamps[d.indexrelid], d)
-        for gone in [oid for oid in known if oid not in stamps]:
-            del known[gone]
+
+        def read_definitions(oids: list[int]) -> Iterable[tuple[int, IndexDefinition]]:
+            return ((d.indexrelid, d) for d in session.rows(definitions_query, IndexDefinition, {"indexrelids": oids}))
 
         def read_sizes(oids: list[int]) -> Iterable[tuple[int, int | None]]:
             return ((z.indexrelid, z.size_bytes) for z in session.rows(sizes_query, IndexBytes, {"indexrelids": oids}))
 
-        sizes = sizes_following_change(
+        definitions = following_change(
+            ctx.catalog_cache("indexes", session.dbname), {c.indexrelid: c.stamp for c in counters}, read_definitions
+        )
+        sizes = following_change(
             ctx.catalog_cache("index_sizes", session.dbname), {c.indexrelid: c.size_stamp for c in counters}, read_sizes
         )
         return [
-            index_stat(c, k[1], sizes.get(c.indexrelid)) for c in counters if (k := known.get(c.indexrelid)) is not None
+            index_stat(c, d, sizes.get(c.indexrelid))
+            for c in counters
+            if (d := definitions.get(c.indexrelid)) is not None
         ]
 
     rows, failed = _each_database(ctx, fetch)
@@ -328,15 +332,17 @@ def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
 
     def fetch(session: Session) -> list[ForeignKey]:
         counters = session.rows(counters_query, ForeignKeyCounters)
-        known: dict[int, tuple[str, ForeignKeyDefinition]] = ctx.catalog_cache("foreign_keys", session.dbname)
-        stamps = {c.constraint_oid: c.stamp for c in counters}
-        changed = [oid for oid, stamp in stamps.items() if (k := known.get(oid)) is None or k[0] != stamp]
-        if changed:
-            for d in session.rows(definitions_query, ForeignKeyDefinition, {"constraint_oids": changed}):
-                known[d.constraint_oid] = (stamps[d.constraint_oid], d)
-        for gone in [oid for oid in known if oid not in stamps]:
-            del known[gone]
-        return [foreign_key(c, k[1]) for c in counters if (k := known.get(c.constraint_oid)) is not None]
+
+        def read_definitions(oids: list[int]) -> Iterable[tuple[int, ForeignKeyDefinition]]:
+            rows = session.rows(definitions_query, ForeignKeyDefinition, {"constraint_oids": oids})
+            return ((d.constraint_oid, d) for d in rows)
+
+        definitions = following_change(
+            ctx.catalog_cache("foreign_keys", session.dbname),
+            {c.constraint_oid: c.stamp for c in counters},
+            read_definitions,
+        )
+        return [foreign_key(c, d) for c in counters if (d := definitions.get(c.constraint_oid)) is not None]
 
     rows, failed = _each_database(ctx, fetch)
     return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
@@ -372,7 +378,7 @@ def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
         def read_sizes(relids: list[int]) -> Iterable[tuple[int, int | None]]:
             return ((z.relid, z.size_bytes) for z in session.rows(sizes_query, TableBytes, {"relids": relids}))
 
-        sizes = sizes_following_change(
+        sizes = following_change(
             ctx.catalog_cache("table_sizes", session.dbname), {s.relid: s.stamp for s in stamps}, read_sizes
         )
         return [TableSize(s.database, s.relid, sizes.get(s.relid), s.column_count) for s in stamps]
