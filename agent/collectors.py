@@ -178,15 +178,20 @@ def _read_changed_statements(
     """
     stamps = session.tuples(_q("statements", "stamps", ctx.server), pgss=schema)
     queryids = changed_queryids(stamps, known)
-    fresh: dict[StatementKey, StatementStat] = {}
-    if queryids:
-        query = _q("statements", "pgss", ctx.server)
-        fresh = {_STATEMENT_KEY(r): r for r in session.rows(query, StatementStat, {"queryids": queryids}, pgss=schema)}
+    if not queryids:
+        return [known[s[:4]] for s in stamps]  # nothing ran: every entry is the one held
+    query = _q("statements", "pgss", ctx.server)
+    fresh = {_STATEMENT_KEY(r): r for r in session.rows(query, StatementStat, {"queryids": queryids}, pgss=schema)}
+    changed = set(queryids)
     rows = []
     for stamp in stamps:
         key = stamp[:4]
         row = fresh.pop(key, None)
-        if row is None and (held := known.get(key)) is not None and _STAMP(held) == stamp[4:]:
+        if (
+            row is None
+            and (held := known.get(key)) is not None
+            and (stamp[2] not in changed or _STAMP(held) == stamp[4:])
+        ):
             row = held
         if row is not None:
             rows.append(row)

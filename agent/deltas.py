@@ -73,6 +73,8 @@ def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) 
     went_back = False
     for key, row in _by_key(current.rows).items():
         previous_row = before.get(key)
+        if previous_row is row and not whole_reset:
+            continue  # the same row object: the poll kept it, as it does every idle entry
         now = _COUNTER_VALUES(row)
         then = None if whole_reset or previous_row is None else _COUNTER_VALUES(previous_row)
         if now == then:
