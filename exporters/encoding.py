@@ -69,8 +69,6 @@ class _Given:
         return self.metrics
 
 
-# Enough for every distinct label value of a 100-target fleet's series; past it the cache starts again.
-MAX_LABEL_VALUES = 1 << 16
 # Family names and label sets come from the catalogue (about 150); the bound only guards against misuse.
 MAX_FAMILIES = 4096
 
@@ -79,19 +77,32 @@ class _EscapedValues(dict[str, str]):
     """Label values as both formats write them, kept because most repeat in every series of a target.
 
     A hit is one dictionary look-up in C (``map(cache.__getitem__, ...)``),
-    where escaping is three ``str.replace`` calls per value.
+    where escaping is three ``str.replace`` calls per value. The values kept
+    are those of the last two renders (``forget_unused``): under statement
+    churn every new queryid is a new value, and a cache bounded only by its
+    size grew by megabytes an hour before it was cleared.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.older: dict[str, str] = {}
+
     def __missing__(self, value: str) -> str:
-        escaped = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-        if len(self) >= MAX_LABEL_VALUES:
-            self.clear()
+        escaped = self.older.get(value)
+        if escaped is None:
+            escaped = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
         self[value] = escaped
         return escaped
+
+    def forget_unused(self) -> None:
+        """A new generation: values not asked for since the last call are dropped at the next."""
+        self.older = self.copy()
+        self.clear()
 
 
 _ESCAPED_LABEL_VALUES = _EscapedValues()
 _escape_label_value = _ESCAPED_LABEL_VALUES.__getitem__
+forget_unused_label_values = _ESCAPED_LABEL_VALUES.forget_unused
 
 
 def go_float(value: float) -> str:

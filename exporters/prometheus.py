@@ -28,7 +28,14 @@ from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.state import AgentState, TargetState
 from pgradar.exporters.catalogue import BY_NAME
-from pgradar.exporters.encoding import OPENMETRICS_EOF, BlockEncoder, Blocks, family_blocks, lean_blocks
+from pgradar.exporters.encoding import (
+    OPENMETRICS_EOF,
+    BlockEncoder,
+    Blocks,
+    family_blocks,
+    forget_unused_label_values,
+    lean_blocks,
+)
 
 
 class Families:
@@ -670,6 +677,7 @@ class PartedRegistry(CollectorRegistry):
             return self._render(encoder, content_type)
 
     def _render(self, encoder: Callable[[Any], bytes], content_type: str) -> bytes:
+        forget_unused_label_values()  # what the encoder keeps follows what is rendered, not what ever was
         parts: list[Blocks] = []
         seen: set[tuple[Any, ...]] = set()
         lean = lean_blocks(encoder)

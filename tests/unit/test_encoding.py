@@ -257,3 +257,18 @@ def test_every_family_of_the_full_state_is_written_by_the_lean_encoder() -> None
     assert len(metrics) > 50
     for reference in (text_reference, openmetrics_reference):
         assert [m.name for m in metrics if not written_lean(reference, m)] == []
+
+
+def test_escaped_label_values_follow_what_is_rendered_not_what_ever_was() -> None:
+    """Under statement churn every render brings new queryids: the cache keeps the last two renders' values."""
+    from pgradar.exporters import encoding
+
+    cache = encoding._ESCAPED_LABEL_VALUES
+    for render in range(50):
+        encoding.forget_unused_label_values()
+        assert encoding._escape_label_value("target-a") == "target-a"  # in every render
+        for n in range(100):
+            assert encoding._escape_label_value(f"queryid {render}-{n}") == f"queryid {render}-{n}"
+    assert encoding._escape_label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    assert len(cache) + len(cache.older) <= 2 * 101 + 1
+    assert "target-a" in cache and "queryid 0-0" not in cache and "queryid 0-0" not in cache.older
