@@ -17,7 +17,7 @@ times that and kept a data-frame library (about 55 MiB) in every agent.
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from pgradar.agent.derived import per_snapshot
@@ -87,17 +87,23 @@ def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) 
     return StatementInterval(previous.taken_at, current.taken_at, tuple(deltas), whole_reset or went_back)
 
 
-def rank_statements(intervals: Sequence[StatementInterval], n: int) -> list[StatementDelta]:
+def rank_statements(
+    intervals: Sequence[StatementInterval], n: int, among: Container[StatementKey] | None = None
+) -> list[StatementDelta]:
     """The ``n`` statements with the most execution time over the recent intervals.
 
     Ranking over several intervals, not the last one alone, keeps a statement
     that runs every few minutes from flickering in and out of the top N. Each
     comes back as its latest delta (its labels and its latest mean time).
+    ``among``: only these keys (the entries pg_stat_statements still holds),
+    so that statements evicted under churn do not take the places.
     """
     exec_ms: dict[StatementKey, float] = {}
     latest: dict[StatementKey, StatementDelta] = {}
     for interval in intervals:
         for delta in interval.deltas:
+            if among is not None and delta.key not in among:
+                continue
             exec_ms[delta.key] = exec_ms.get(delta.key, 0.0) + delta.total_exec_ms
             latest[delta.key] = delta
     ranked = sorted(exec_ms, key=lambda k: (-exec_ms[k], k))[:n]

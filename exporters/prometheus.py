@@ -113,10 +113,9 @@ def render_statements(f: Families, t: TargetState, top_n: int) -> None:
         f.add(
             "pgradar_statements_temp_blocks_written_total", acc["temp_blks_written"], target=t.name, database=database
         )
-    for delta in rank_statements(t.statement_intervals, top_n):
-        counters = totals.counters.get(delta.key)
-        if counters is None:
-            continue
+    # Ranked among the entries still held: under churn the costliest of the last intervals may be evicted.
+    for delta in rank_statements(t.statement_intervals, top_n, among=totals.counters):
+        counters = totals.counters[delta.key]
         labels = {
             "target": t.name,
             "database": delta.database,

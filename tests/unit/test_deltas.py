@@ -103,3 +103,10 @@ def test_changed_queryids_are_the_new_entries_and_those_that_ran_or_were_planned
     stamps = [stamp(1, 10, 100.0), stamp(2, 11, 104.0), stamp(3, 10, 100.0, 2.5), stamp(4, 1, 1.0)]
     assert changed_queryids(stamps, held) == [2, 3, 4]
     assert changed_queryids([stamp(1, 10, 100.0)], held) == []
+
+
+def test_rank_among_the_entries_still_held_fills_the_places_evicted_ones_took() -> None:
+    i1 = statement_deltas(snap(0), snap(1, stat(1, 1, 900.0), stat(2, 1, 800.0), stat(3, 1, 10.0)))
+    assert [d.queryid for d in rank_statements([i1], 2)] == [1, 2]
+    held = {(10, 5, 3, True), (10, 5, 2, True)}  # 1 was evicted since
+    assert [d.queryid for d in rank_statements([i1], 2, among=held)] == [2, 3]
