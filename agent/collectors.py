@@ -264,9 +264,51 @@ def following_change(
 
 
 def collect_tables(ctx: CollectContext) -> TablesSnapshot:
+    """pg_stat_user_tables of every database; a table whose row is as it was keeps the last poll's object.
+
+    Most tables are idle between two polls. Their raw rows are compared
+    before any is built, as the statements poll does: an idle table costs a
+    tuple comparison, keeps its object (and its sized copy, ``fill_sizes``)
+    and is held once however many polls the history keeps. The row's last
+    column, the transaction id its xid age counts from, moves with every
+    transaction in the cluster and is kept per database instead.
+    """
     query = _q("tables", "tables", ctx.server)
-    rows, failed = _each_database(ctx, lambda s: s.rows(query, TableStat))
-    return TablesSnapshot(ctx.now, tuple(rows), tuple(failed))
+    next_xid: dict[str, int] = {}
+
+    def fetch(session: Session) -> list[TableStat]:
+        held: dict[int, tuple[tuple[Any, ...], TableStat]] = ctx.catalog_cache("tables", session.dbname)
+        raw = session.tuples(query)
+        rows, now_held = [], {}
+        for values in raw:
+            values, base = values[:-1], values[-1]
+            kept = held.get(values[1])
+            row = kept[1] if kept is not None and kept[0] == values else TableStat(*values)
+            rows.append(row)
+            now_held[row.relid] = (values, row)
+            next_xid[row.database] = base
+        held.clear()
+        held.update(now_held)
+        return rows
+
+    rows, failed = _each_database(ctx, fetch)
+    return TablesSnapshot(ctx.now, tuple(rows), tuple(failed), next_xid)
+
+
+def collect_tables_full(ctx: CollectContext) -> TablesSnapshot:
+    """Every table's row built from a fresh read, nothing kept: the reference a tracked poll must equal."""
+    query = _q("tables", "tables", ctx.server)
+    next_xid: dict[str, int] = {}
+
+    def fetch(session: Session) -> list[TableStat]:
+        rows = []
+        for values in session.tuples(query):
+            rows.append(TableStat(*values[:-1]))
+            next_xid[rows[-1].database] = values[-1]
+        return rows
+
+    rows, failed = _each_database(ctx, fetch)
+    return TablesSnapshot(ctx.now, tuple(rows), tuple(failed), next_xid)
 
 
 def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:

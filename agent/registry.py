@@ -80,13 +80,13 @@ def keep_failed_databases(ctx: JobContext, snapshot: Any) -> Any:
 
 def with_latest_sizes(ctx: JobContext, snapshot: Any) -> Any:
     """Counters carry the latest sizes: sizes are read less often (file-system calls)."""
-    return fill_sizes(snapshot, ctx.state.current().sizes)
+    return fill_sizes(snapshot, ctx.state.current().sizes, ctx.state.sized_tables)
 
 
 def refill_counters(ctx: JobContext, snapshot: SizesSnapshot) -> SizesSnapshot:
     """The latest counters get the new sizes at once, not at their next poll."""
     for counters in ("tables", "database"):
-        ctx.state.replace_latest(counters, lambda old: fill_sizes(old, snapshot))
+        ctx.state.replace_latest(counters, lambda old: fill_sizes(old, snapshot, ctx.state.sized_tables))
     return snapshot
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pgradar.agent.model.catalog import SizedTables
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.model.statements import StatementInterval, StatementTotals
@@ -61,6 +62,8 @@ class TargetState:
     problems: dict[str, ActiveProblem] = field(default_factory=dict)  # by finding id
     # (collector, database) -> what a collector read of the catalog, to read again only what changed
     catalog: dict[tuple[str, str], dict[Any, Any]] = field(default_factory=dict)
+    # the sized copy of each table row (model.catalog.fill_sizes), so an idle table keeps one object
+    sized_tables: SizedTables = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # The typed records of the snapshots, built on first read after a change: a render of /metrics
     # asks for them once per section and target (900 times at 100 targets), a job changes them rarely.

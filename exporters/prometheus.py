@@ -224,7 +224,7 @@ def render_tables(f: Families, t: TargetState, top_n: int) -> None:
         f.add("pgradar_table_size_bytes", r.size_bytes, **labels)
         f.add("pgradar_table_last_analyze_timestamp_seconds", _ts(r.last_analyzed), **labels)
         f.add("pgradar_table_last_vacuum_timestamp_seconds", _ts(r.last_vacuumed), **labels)
-        f.add("pgradar_table_xid_age", r.xid_age, **labels)
+        f.add("pgradar_table_xid_age", snapshot.xid_age(r), **labels)
 
 
 def render_indexes(f: Families, t: TargetState, top_n: int) -> None:

@@ -109,11 +109,24 @@ def table(relation: str = "orders", rows: float = 100_000, schema: str = "public
         vacuum_count=1,
         analyze_count=1,
         last_seq_scan=None,
-        xid_age=1000,
+        relfrozenxid=NEXT_XID - 1000,
         reloptions=[],
     )
+    age = kw.pop("xid_age", None)
+    if age is not None:  # relfrozenxid that far behind NEXT_XID, the base tables_snapshot gives every database
+        assert isinstance(age, int)
+        values["relfrozenxid"] = (NEXT_XID - age) % 2**32
     values.update(kw)
     return TableStat(**values)  # type: ignore[arg-type]
+
+
+# The next transaction id of every database in tables_snapshot: a table's age counts from it.
+NEXT_XID = 3_000_000_000
+
+
+def tables_snapshot(rows: tuple[TableStat, ...], taken_at: datetime = T0) -> TablesSnapshot:
+    """A tables snapshot whose databases all count xid ages from NEXT_XID."""
+    return TablesSnapshot(taken_at, rows, next_xid=dict.fromkeys({r.database for r in rows}, NEXT_XID))
 
 
 def index(name: str, columns: list[str | None], relation: str = "orders", **kw: object) -> IndexStat:
@@ -455,7 +468,7 @@ def observation(
     last is the latest unless that is given too (then it goes after them).
     """
     rows = {
-        "tables": None if tables is None else TablesSnapshot(T0, tables),
+        "tables": None if tables is None else tables_snapshot(tables),
         "indexes": None if indexes is None else IndexesSnapshot(T0, indexes),
         "foreign_keys": None if foreign_keys is None else ForeignKeysSnapshot(T0, foreign_keys),
         "database": None if databases is None else DatabaseSnapshot(T0, databases),

@@ -77,6 +77,24 @@ def superuser(cluster: Cluster, dbname: str = "postgres") -> psycopg.Connection:
     return psycopg.connect(cluster.dsn(dbname), autocommit=True)
 
 
+def run_reported(cluster: Cluster, dbname: str, statements: tuple[str, ...]) -> None:
+    """Run ``statements`` as the superuser and wait until their statistics counters can be read.
+
+    A backend reports its counters when it goes idle after a transaction:
+    15+ forces that out (pg_stat_force_next_flush); 13-14 send every 0.5 s at
+    most and serve a statistics file up to 0.5 s old, so the session waits.
+    """
+    with superuser(cluster, dbname) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        if cluster.major >= 15:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+        else:
+            conn.execute("SELECT pg_sleep(0.6)")  # the next report leaves when this ends
+    if cluster.major < 15:
+        time.sleep(0.6)
+
+
 def scrape(port: int, path: str = "/metrics", timeout: float = 10) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
         return response.read().decode()

@@ -284,33 +284,34 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     snap: DatabaseSnapshot | None = obs.snapshots.database
     if snap is None:
         return
-    tables = _tables(obs)
+    tables: TablesSnapshot | None = obs.snapshots.tables
     for db in snap.databases:
         age = float(db.xid_age)
         if age < t.xid_age_warning:
             continue
         severity: Severity = Severity.CRITICAL if age >= t.xid_age_critical else Severity.WARNING
-        oldest = max(
-            (x for x in tables if x.database == db.database and x.xid_age is not None),
-            key=lambda x: x.xid_age or 0,
-            default=None,
+        ages = (
+            [(table_age, x) for x in tables.tables if x.database == db.database and (table_age := tables.xid_age(x))]
+            if tables is not None
+            else []
         )
+        oldest_age, oldest = max(ages, key=lambda a: a[0], default=(0, None))
         evidence: dict[str, object] = {
             "xid_age": db.xid_age,
             "mxid_age": db.mxid_age,
             "warning_at": t.xid_age_warning,
             "critical_at": t.xid_age_critical,
         }
-        if oldest is not None and (oldest.xid_age or 0) >= 0.9 * age:
+        if oldest is not None and oldest_age >= 0.9 * age:
             target = qualified(oldest.schema, oldest.relation)
             yield Finding(
                 Kind.XID_WRAPAROUND,
                 severity,
                 obs.target,
                 f"database {db.database}: transaction ID age {age:,.0f}, held back by {target} "
-                f"(age {oldest.xid_age:,}); writes stop near 2,000,000,000",
+                f"(age {oldest_age:,}); writes stop near 2,000,000,000",
                 f"-- in database {quote_ident(db.database)}:\nVACUUM (FREEZE, VERBOSE) {target};",
-                {**evidence, "table_xid_age": oldest.xid_age},
+                {**evidence, "table_xid_age": oldest_age},
                 database=db.database,
                 schema=oldest.schema,
                 relation=oldest.relation,

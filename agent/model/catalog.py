@@ -9,10 +9,11 @@ a database that failed one poll (``carry_over``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pgradar.agent.model.activity import DatabaseSnapshot
 
@@ -45,7 +46,7 @@ class TableStat:
     vacuum_count: int
     analyze_count: int
     last_seq_scan: datetime | None
-    xid_age: int | None
+    relfrozenxid: int | None  # None: no storage (a partitioned table); its age: TablesSnapshot.xid_age
     reloptions: list[str]
     column_count: int = 0  # live columns (select_star: is the table wide?), from the sizes collector
 
@@ -194,8 +195,28 @@ def carry_over(previous: PerDatabase | None, current: PerDatabase) -> PerDatabas
     """
     if previous is None or not current.failed_databases:
         return current
-    kept = tuple(r for r in previous.rows() if r.database in current.failed_databases)
-    return current.with_rows(current.rows() + kept)
+    failed = current.failed_databases
+    kept = tuple(r for r in previous.rows() if r.database in failed)
+    merged: Any = current.with_rows(current.rows() + kept)
+    before: Any = previous
+    if isinstance(merged, TablesSnapshot) and isinstance(before, TablesSnapshot):  # and the base of their xid ages
+        kept_bases = {db: x for db, x in before.next_xid.items() if db in failed}
+        merged = replace(merged, next_xid={**kept_bases, **merged.next_xid})
+    return cast(PerDatabase, merged)
+
+
+INT32_MAX = 2**31 - 1
+
+
+def xid_age(xid: int, next_xid: int) -> int:
+    """What PostgreSQL's age(xid) returns when the next transaction id is ``next_xid`` (both 32-bit).
+
+    The difference wraps at 2^32 and is read as a signed 32-bit number; the
+    permanent ids below 3 (frozen, bootstrap) are infinitely old: INT32_MAX.
+    """
+    if xid < 3:
+        return INT32_MAX
+    return (next_xid - xid + 2**31) % 2**32 - 2**31
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +224,21 @@ class TablesSnapshot:
     taken_at: datetime
     tables: tuple[TableStat, ...]
     failed_databases: tuple[str, ...] = ()
+    # database -> the transaction id age() counted from when its tables were read
+    next_xid: Mapping[str, int] = field(default_factory=dict)
 
     def rows(self) -> tuple[TableStat, ...]:
         return self.tables
 
     def with_rows(self, rows: tuple[Any, ...]) -> TablesSnapshot:
         return replace(self, tables=rows)
+
+    def xid_age(self, table: TableStat) -> int | None:
+        """age(relfrozenxid) of ``table`` at this poll; None for a table without storage or an unknown base."""
+        base = self.next_xid.get(table.database)
+        if table.relfrozenxid is None or base is None:
+            return None
+        return xid_age(table.relfrozenxid, base)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,22 +306,42 @@ def _sized(table: TableStat, size: TableSize) -> TableStat:
     return TableStat(*values)
 
 
-def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None) -> Any:
-    """A tables or database snapshot with the sizes (and column counts) of the latest sizes snapshot filled in."""
+# (database, relid) -> (the row as read, the size it got, the row with that size)
+SizedTables = dict[tuple[str, int], tuple[TableStat, TableSize, TableStat]]
+
+
+def fill_sizes(snapshot: Any, sizes: SizesSnapshot | None, sized: SizedTables | None = None) -> Any:
+    """A tables or database snapshot with the sizes (and column counts) of the latest sizes snapshot filled in.
+
+    ``sized`` (the target's, kept across polls) remembers the sized copy of
+    each row: a tables poll hands back the same object for an idle table
+    (``collect_tables``), which then gets the same sized copy instead of a
+    new one per poll. It keeps only the tables of this snapshot.
+    """
     if sizes is None:
         return snapshot
     if isinstance(snapshot, TablesSnapshot):
         by_table = {(z.database, z.relid): z for z in sizes.tables}
-        return replace(
-            snapshot,
-            tables=tuple(
-                _sized(t, z)
-                if (z := by_table.get((t.database, t.relid))) is not None
-                and (t.size_bytes != z.size_bytes or t.column_count != z.column_count)
-                else t
-                for t in snapshot.tables
-            ),
-        )
+        known = dict(sized) if sized is not None else {}
+        made: SizedTables = {}
+        tables = []
+        for t in snapshot.tables:
+            key = (t.database, t.relid)
+            z = by_table.get(key)
+            if z is None or (t.size_bytes == z.size_bytes and t.column_count == z.column_count):
+                tables.append(t)
+                continue
+            before = known.get(key)
+            if before is not None and before[0] is t and (before[1] is z or before[1] == z):
+                copy = before[2]
+            else:
+                copy = _sized(t, z)
+            made[key] = (t, z, copy)
+            tables.append(copy)
+        if sized is not None:
+            sized.clear()
+            sized.update(made)
+        return replace(snapshot, tables=tuple(tables))
     if isinstance(snapshot, DatabaseSnapshot):
         by_name = {z.database: z.size_bytes for z in sizes.databases}
         return replace(

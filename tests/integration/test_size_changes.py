@@ -14,12 +14,11 @@ most), and the test waits until the counters show the step before it polls.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from support import monitor_dsn, superuser, wait_for
+from support import monitor_dsn, run_reported, superuser, wait_for
 
 from pgradar.agent import collectors
 from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
@@ -55,15 +54,7 @@ def _counted(cluster: Cluster) -> int:
 def _change(cluster: Cluster, statements: tuple[str, ...], counted: bool) -> None:
     """Run ``statements`` and, when they move the write or vacuum counters, wait until the counters show it."""
     before = _counted(cluster)
-    with superuser(cluster, DB) as conn:
-        for statement in statements:
-            conn.execute(statement)
-        if cluster.major >= 15:
-            conn.execute("SELECT pg_stat_force_next_flush()")
-        else:
-            conn.execute("SELECT pg_sleep(0.6)")  # the next report leaves when this ends
-    if cluster.major < 15:
-        time.sleep(0.6)  # a statistics file up to 0.5 s old is served
+    run_reported(cluster, DB, statements)
     if counted:
         wait_for(lambda: _counted(cluster) != before, timeout=10, step=0.2, what="the step in pg_stat_user_tables")
 

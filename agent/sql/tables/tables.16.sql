@@ -28,7 +28,14 @@ SELECT current_database()::text AS database,
        s.vacuum_count + s.autovacuum_count AS vacuum_count,
        s.analyze_count + s.autoanalyze_count AS analyze_count,
        s.last_seq_scan,
-       CASE WHEN c.relfrozenxid <> '0'::xid THEN age(c.relfrozenxid) END AS xid_age,
-       coalesce(c.reloptions, '{}') AS reloptions
+       CASE WHEN c.relfrozenxid <> '0'::xid THEN c.relfrozenxid::text::int8 END AS relfrozenxid,
+       coalesce(c.reloptions, '{}') AS reloptions,
+       -- the transaction id age() counts from: age(x) is (next - x) in 32-bit
+       -- arithmetic, and 3 is the first normal xid. The agent computes
+       -- age(relfrozenxid) from it (TablesSnapshot.xid_age) so that an idle
+       -- table's row stays equal from one poll to the next while every
+       -- transaction in the cluster moves the age; the last column, left out
+       -- of that comparison
+       mod(3 + age('3'::xid)::int8 + 4294967296, 4294967296) AS next_xid
   FROM pg_stat_user_tables s
   JOIN pg_class c ON c.oid = s.relid
