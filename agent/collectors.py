@@ -199,13 +199,18 @@ def _read_changed_statements(
     return rows
 
 
-def fetch_new_texts(ctx: CollectContext, snapshot: StatementsSnapshot) -> list[StatementText]:
-    """Texts of the queryids not seen before; known ones never cross the wire again."""
-    wanted = sorted({r.queryid for r in snapshot.rows if (r.dbid, r.queryid) not in ctx.statement_texts})
+def fetch_new_texts(ctx: CollectContext, present: Iterable[tuple[int, int]]) -> list[StatementText]:
+    """Texts of the (dbid, queryid) pairs in ``present`` not seen before; known ones never cross the wire again."""
+    known = ctx.statement_texts
+    wanted = sorted(pair for pair in present if pair not in known)
     if not wanted:
         return []
+    dbids, queryids = zip(*wanted, strict=True)
     return ctx.session().rows(
-        _q("statements", "texts", ctx.server), StatementText, {"queryids": wanted}, pgss=str(ctx.server.pgss_schema)
+        _q("statements", "texts", ctx.server),
+        StatementText,
+        {"dbids": list(dbids), "queryids": list(queryids)},
+        pgss=str(ctx.server.pgss_schema),
     )
 
 

@@ -37,7 +37,7 @@ _CALLS = COUNTERS.index("calls")
 
 
 @per_snapshot  # each snapshot is the current side once and the previous side once or more: index it once
-def _by_key(rows: Sequence[StatementStat]) -> Mapping[StatementKey, StatementStat]:
+def by_key(rows: Sequence[StatementStat]) -> Mapping[StatementKey, StatementStat]:
     """The rows by statement key; of two rows with one key (never seen, but cheap to bear) the last."""
     return {_KEY(r): r for r in rows}
 
@@ -65,13 +65,13 @@ def counters_since(now: CounterValues, then: CounterValues | None) -> tuple[Coun
 
 
 def statement_deltas(previous: StatementsSnapshot, current: StatementsSnapshot) -> StatementInterval:
-    before = _by_key(previous.rows)
+    before = by_key(previous.rows)
     whole_reset = (
         previous.info is not None and current.info is not None and previous.info.stats_reset != current.info.stats_reset
     )
     deltas: list[StatementDelta] = []
     went_back = False
-    for key, row in _by_key(current.rows).items():
+    for key, row in by_key(current.rows).items():
         previous_row = before.get(key)
         if previous_row is row and not whole_reset:
             continue  # the same row object: the poll kept it, as it does every idle entry

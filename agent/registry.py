@@ -35,7 +35,7 @@ from pgradar.agent.collectors import (
     collect_tables,
     fetch_new_texts,
 )
-from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.deltas import by_key, statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
 from pgradar.agent.model.reuse import reuse_unchanged
 from pgradar.agent.model.statements import StatementsSnapshot
@@ -129,9 +129,9 @@ def without_own(snapshot: StatementsSnapshot, own: Collection[tuple[int, int]]) 
 def keep_statement_texts(ctx: JobContext, snapshot: StatementsSnapshot) -> StatementsSnapshot:
     """Texts fetched once per queryid, the agent's own statements left out, the interval since the last poll."""
     state = ctx.state
-    texts = fetch_new_texts(ctx, snapshot)
-    previous = state.current().statements
     present_texts = {(r.dbid, r.queryid) for r in snapshot.rows}
+    texts = fetch_new_texts(ctx, present_texts)
+    previous = state.current().statements
     with state.lock:
         state.texts_fetched_total += len(texts)
         for text in texts:
@@ -142,10 +142,9 @@ def keep_statement_texts(ctx: JobContext, snapshot: StatementsSnapshot) -> State
         # known (never fetched again) but no interval, total, problem or
         # top-statement list sees them.
         snapshot = without_own(snapshot, state.own_statements)
-        present_keys = {r.key for r in snapshot.rows}
         if previous is not None:
             interval = statement_deltas(previous, snapshot)
-            state.statement_totals.add(interval, present_keys)
+            state.statement_totals.add(interval, by_key(snapshot.rows).keys())
             state.statement_intervals.append(interval)
     return StatementsSnapshot(snapshot.taken_at, snapshot.rows, snapshot.info, new_texts=len(texts))
 

@@ -9,6 +9,7 @@ statements SQL in ``agent/sql``.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -140,7 +141,7 @@ class StatementTotals:
     def empty(cls) -> StatementTotals:
         return cls({}, {})
 
-    def add(self, interval: StatementInterval, present: set[StatementKey]) -> None:
+    def add(self, interval: StatementInterval, present: Container[StatementKey]) -> None:
         for delta in interval.deltas:
             acc = self.counters.setdefault(delta.key, dict.fromkeys(COUNTERS, 0.0))
             db = self.by_database.setdefault(delta.database, dict.fromkeys(COUNTERS, 0.0))

@@ -10,14 +10,16 @@ index changed are planned again. Everything here is pure.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pgradar.agent.derived import per_snapshot
 from pgradar.agent.model.plans import Counters, PlanIndex, PlanShape, PlanSummary
 
 if TYPE_CHECKING:
-    from pgradar.agent.model.catalog import IndexesSnapshot
+    from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat
     from pgradar.agent.model.statements import StatementsSnapshot
 
 
@@ -25,15 +27,25 @@ def index_mark(indexes: IndexesSnapshot | None) -> str:
     """Which indexes exist (and are valid): plans made before an index changed are stale."""
     if indexes is None:
         return ""
-    keys = sorted((i.database, i.indexrelid, i.is_valid) for i in indexes.indexes)
+    return _mark_of(indexes.indexes)
+
+
+@per_snapshot  # 8,000 indexes sorted and hashed at every plans run came to a quarter of it
+def _mark_of(indexes: Sequence[IndexStat]) -> str:
+    keys = sorted((i.database, i.indexrelid, i.is_valid) for i in indexes)
     return hashlib.sha256(repr(keys).encode()).hexdigest()[:16]
 
 
-def statement_counters(snapshot: StatementsSnapshot | None) -> dict[tuple[int, int], Counters]:
+def statement_counters(snapshot: StatementsSnapshot | None) -> Mapping[tuple[int, int], Counters]:
     """Calls and execution time per (dbid, queryid), top-level entries summed over users."""
-    out: dict[tuple[int, int], Counters] = {}
     if snapshot is None:
-        return out
+        return {}
+    return _counters_of(snapshot)
+
+
+@per_snapshot  # the plans and the EXPLAIN ANALYZE runs both ask it of the same statements poll
+def _counters_of(snapshot: StatementsSnapshot) -> Mapping[tuple[int, int], Counters]:
+    out: dict[tuple[int, int], Counters] = {}
     for r in snapshot.rows:
         if r.toplevel:
             _, calls, ms = out.get((r.dbid, r.queryid), (snapshot.taken_at, 0, 0.0))

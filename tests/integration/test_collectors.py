@@ -89,6 +89,8 @@ def test_tables_and_indexes_from_every_database(app: Cluster) -> None:
 
 def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
     rt = runtime_for(app)
+    with superuser(app) as conn:  # known in postgres before the first poll, new in app after it: one queryid
+        conn.execute("SELECT 1 AS same_text_in_two_databases")
     rt.run_collector("server")
     rt.run_collector("statements")
     first: StatementsSnapshot = rt.state.current().statements
@@ -99,6 +101,7 @@ def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
     with superuser(app, "app") as conn:
         conn.execute('SELECT count(*) FROM "Sales Data"."Orders" WHERE customer_id = 1')
         conn.execute('SELECT max(id) FROM "Sales Data"."Orders" WHERE status = %s', ("open",))
+        conn.execute("SELECT 1 AS same_text_in_two_databases")
     rt.run_collector("statements")
     second: StatementsSnapshot = rt.state.current().statements
     new_keys = {(r.dbid, r.queryid) for r in second.rows} - {(r.dbid, r.queryid) for r in first.rows}
@@ -109,6 +112,9 @@ def test_statements_texts_only_for_new_queryids(app: Cluster) -> None:
     assert second.new_texts == len(fetched) and new_keys <= fetched
     assert fetched - new_keys <= rt.state.own_statements
     assert any("max(id)" in rt.state.statement_texts[k] for k in new_keys)
+    # the text new in app was fetched for app alone, not again for postgres, where it was known
+    twice = [k for k, text in rt.state.statement_texts.items() if "same_text_in_two_databases" in text]
+    assert len(twice) == 2 and len({q for _, q in twice}) == 1 and len(set(twice) & fetched) == 1
     interval = rt.state.statement_intervals[-1]
     count_stmt = next(
         d

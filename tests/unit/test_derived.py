@@ -8,7 +8,7 @@ from factories import T0, index, server, snap, stat, table
 from pgradar.agent.classifiers import classify
 from pgradar.agent.classifiers.indexes import duplicate_pairs, logical_indexes
 from pgradar.agent.classifiers.predicates import _catalog
-from pgradar.agent.deltas import _by_key, statement_deltas
+from pgradar.agent.deltas import by_key, statement_deltas
 from pgradar.agent.derived import PerSnapshot, per_snapshot, snapshot_scope
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
 from pgradar.agent.observation import observe
@@ -68,12 +68,12 @@ def test_every_derivation_once_per_snapshot_with_20_targets() -> None:
     With one cache of four entries shared by every target, each pass evicted
     the other targets' entries and every pass derived every target again.
     """
-    frames = _by_key.derivations
+    frames = by_key.derivations
     state = AgentState()
     for n in range(20):
         t = _target(n)
         state.targets[t.name] = t
-    assert _by_key.derivations == frames + 40  # each target's two statements snapshots
+    assert by_key.derivations == frames + 40  # each target's two statements snapshots
     exporters = (RelationsCollector(state, top_tables=10, top_indexes=10), StateCollector(state, top_statements=10))
 
     def one_pass() -> None:

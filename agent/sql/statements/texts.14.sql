@@ -6,7 +6,7 @@ SELECT DISTINCT ON (s.dbid, s.queryid)
        s.queryid,
        s.query
   FROM {pgss}.pg_stat_statements(true) s
- WHERE s.queryid = ANY (%(queryids)s)
+ WHERE (s.dbid, s.queryid) IN (SELECT * FROM unnest(%(dbids)s::oid[], %(queryids)s::int8[]))
  ORDER BY s.dbid, s.queryid,
           rtrim(s.query, E' \t\n;') LIKE '%%/* pgradar */',
           s.query ~* '^\s*((/\*.*?\*/|--[^\n]*)\s*)*(explain|prepare)\M',
