@@ -60,34 +60,66 @@ def hidden_index(w: Wrapped, indexes: Sequence[IndexStat]) -> tuple[IndexStat, s
     return best, column_type
 
 
+@dataclass(frozen=True, slots=True)
+class _Relations:
+    """One snapshot's relations by table, and the schemas each relation name is found in."""
+
+    by_table: dict[tuple[str, str, str], Any]  # (database, schema, relation) -> its table, or its indexes
+    partitioned: frozenset[tuple[str, str, str]]
+    schemas: dict[tuple[str, str], frozenset[str]]  # (database, relation) -> schemas
+
+
+def _schemas_of(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], frozenset[str]]:
+    found: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for database, schema, relation in keys:
+        found[(database, relation)].add(schema)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+@per_snapshot  # 8,000 indexes: once per indexes poll (every 5 minutes), not at every tables poll
+def _index_relations(indexes: Sequence[IndexStat]) -> _Relations:
+    """The indexes by table; an index of a partition counts for its root too."""
+    by_table: dict[tuple[str, str, str], list[IndexStat]] = defaultdict(list)
+    partitioned = set()
+    for i in indexes:
+        by_table[(i.database, i.schema, i.relation)].append(i)
+        if i.root_schema is not None and i.root_relation is not None:
+            by_table[(i.database, i.root_schema, i.root_relation)].append(i)
+            partitioned.add((i.database, i.root_schema, i.root_relation))
+    return _Relations(dict(by_table), frozenset(partitioned), _schemas_of(by_table))
+
+
+@per_snapshot
+def _table_relations(tables: Sequence[TableStat]) -> _Relations:
+    by_table = {(t.database, t.schema, t.relation): t for t in tables}
+    partitioned = frozenset(k for k, t in by_table.items() if t.relkind == "p")
+    return _Relations(by_table, partitioned, _schemas_of(by_table))
+
+
 class _Catalog:
-    """The indexes and tables of every database, by table; an index of a partition counts for its root."""
+    """The indexes and tables of every database, by table, each side derived once per poll of its own."""
 
     def __init__(self, indexes: Sequence[IndexStat], tables: Sequence[TableStat]) -> None:
-        self.indexes: dict[tuple[str, str, str], list[IndexStat]] = defaultdict(list)
-        self.partitioned: set[tuple[str, str, str]] = set()
-        for i in indexes:
-            self.indexes[(i.database, i.schema, i.relation)].append(i)
-            if i.root_schema is not None and i.root_relation is not None:
-                self.indexes[(i.database, i.root_schema, i.root_relation)].append(i)
-                self.partitioned.add((i.database, i.root_schema, i.root_relation))
-        self.tables = {(t.database, t.schema, t.relation): t for t in tables}
-        self.partitioned |= {k for k, t in self.tables.items() if t.relkind == "p"}
-        self.schemas: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for database, schema, relation in [*self.indexes, *self.tables]:
-            self.schemas[(database, relation)].add(schema)
+        self._indexes, self._tables = _index_relations(indexes), _table_relations(tables)
+
+    def indexes_of(self, key: tuple[str, str, str]) -> Sequence[IndexStat]:
+        found: Sequence[IndexStat] = self._indexes.by_table.get(key, ())
+        return found
+
+    def table(self, key: tuple[str, str, str]) -> TableStat | None:
+        found: TableStat | None = self._tables.by_table.get(key)
+        return found
+
+    def is_partitioned(self, key: tuple[str, str, str]) -> bool:
+        return key in self._indexes.partitioned or key in self._tables.partitioned
 
     def resolve(self, database: str, schema: str | None, relation: str) -> tuple[str, str] | None:
         """The table a FROM item names; an unqualified name found in more than one schema is skipped."""
-        schemas = self.schemas.get((database, relation), set())
+        key = (database, relation)
+        schemas = self._indexes.schemas.get(key, frozenset()) | self._tables.schemas.get(key, frozenset())
         if schema is not None:
             return (schema, relation) if schema in schemas else None
         return (next(iter(schemas)), relation) if len(schemas) == 1 else None
-
-
-@per_snapshot  # classification runs every 15 s; the indexes change every 5 minutes, the tables every minute
-def _catalog(indexes: Sequence[IndexStat], tables: Sequence[TableStat]) -> _Catalog:
-    return _Catalog(indexes, tables)
 
 
 def _small(table: TableStat | None, t: Thresholds) -> bool:
@@ -226,7 +258,7 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
     if interval is None or indexes is None:
         return
     tables: TablesSnapshot | None = obs.snapshots.tables
-    catalog = _catalog(indexes.indexes, tables.tables if tables is not None else ())
+    catalog = _Catalog(indexes.indexes, tables.tables if tables is not None else ())
     total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
     for g in statement_groups(obs, interval.deltas):
         if g.text is None or not is_dml(g.text):
@@ -237,9 +269,9 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
         by_table: dict[tuple[str, str], list[_Hidden]] = defaultdict(list)
         for w in wrapped_predicates(g.text):
             name = catalog.resolve(g.database, w.schema, w.table)
-            if name is None or _small(catalog.tables.get((g.database, *name)), t):
+            if name is None or _small(catalog.table((g.database, *name)), t):
                 continue
-            hidden = hidden_index(w, catalog.indexes.get((g.database, *name), ()))
+            hidden = hidden_index(w, catalog.indexes_of((g.database, *name)))
             if hidden is not None and all(h.wrapped.key != w.key for h in by_table[name]):
                 by_table[name].append(_Hidden(w, *hidden))
         for (schema, relation), found in by_table.items():
@@ -252,8 +284,8 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
                     schema,
                     relation,
                     found,
-                    (g.database, schema, relation) in catalog.partitioned,
-                    catalog.tables.get((g.database, schema, relation)),
+                    catalog.is_partitioned((g.database, schema, relation)),
+                    catalog.table((g.database, schema, relation)),
                 )
 
 

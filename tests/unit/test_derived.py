@@ -6,8 +6,8 @@ from datetime import timedelta
 from factories import T0, index, server, snap, stat, table
 
 from pgradar.agent.classifiers import classify
-from pgradar.agent.classifiers.indexes import duplicate_pairs, logical_indexes
-from pgradar.agent.classifiers.predicates import _catalog
+from pgradar.agent.classifiers.indexes import duplicate_findings, duplicate_pairs, logical_indexes
+from pgradar.agent.classifiers.predicates import _index_relations, _table_relations
 from pgradar.agent.deltas import by_key, statement_deltas
 from pgradar.agent.derived import PerSnapshot, per_snapshot, snapshot_scope
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
@@ -93,7 +93,9 @@ def test_every_derivation_once_per_snapshot_with_20_targets() -> None:
     per_target = {  # what one target's snapshots give each function
         logical_indexes: 1,
         duplicate_pairs: 1,
-        _catalog: 1,
+        duplicate_findings: 1,
+        _index_relations: 1,
+        _table_relations: 1,
         _ranked_tables: 1,
         _ranked_indexes: 1,
     }
@@ -104,6 +106,11 @@ def test_every_derivation_once_per_snapshot_with_20_targets() -> None:
     # a new snapshot of one target: only that target's tables are derived again
     t = state.target("db07")
     t.record("tables", TablesSnapshot(T0, tuple(table(f"x{i}", relid=i) for i in range(10))))
-    ranked = _ranked_tables.derivations
+    ranked, by_index, by_table = (
+        _ranked_tables.derivations,
+        _index_relations.derivations,
+        _table_relations.derivations,
+    )
     one_pass()
     assert _ranked_tables.derivations == ranked + 1
+    assert (_index_relations.derivations, _table_relations.derivations) == (by_index, by_table + 1)
