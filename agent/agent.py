@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import logging
 import time
 import zlib
@@ -158,10 +157,6 @@ class Agent:
             id="classify",
             name="classify all targets",
         )
-        # What exists now (modules, classes, the configuration, the jobs) lives as
-        # long as the process: moved out of the garbage collector's passes, a full
-        # pass no longer walks it again every few minutes (a third of the GC time).
-        gc.freeze()
         self.scheduler.start()
         shard = (
             f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})"

@@ -16,6 +16,7 @@ on, with its peak RSS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -36,7 +37,9 @@ import run  # noqa: E402
 def worktree(rev: str, root: Path) -> Path:
     """``rev`` checked out under ``root``, with a ``pgradar`` package that points into it."""
     tree = root / rev.replace("/", "_")
-    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=HERE.parent, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(tree), rev], cwd=HERE.parent, check=True, capture_output=True
+    )
     package = tree / "_import" / "pgradar"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
@@ -54,10 +57,8 @@ def launch(tree: Path, dsn: str, port: int, log: Path) -> subprocess.Popen[bytes
 
 def scrape_every(port: int, seconds: float, stop: threading.Event) -> None:
     while not stop.wait(seconds):
-        try:
+        with contextlib.suppress(OSError):  # a scrape that fails is retried at the next tick
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
-        except OSError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
 
     w = args.window
-    print(f"\n## paired, {args.size} catalog, window {w:.0f}s, scrape every 15s; load average now "
-          f"{os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)\n")
+    print(
+        f"\n## paired, {args.size} catalog, window {w:.0f}s, scrape every 15s; load average now "
+        f"{os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)\n"
+    )
     print("| revision | CPU by 25 s | CPU over the window | per minute | from 60 s on, per minute | peak RSS |")
     print("|---|---|---|---|---|---|")
     for name, rev in (("before", args.before), ("after", args.after)):
