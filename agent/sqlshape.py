@@ -2,8 +2,7 @@
 
 Statement texts come from pg_stat_statements (normalized, with ``$1``
 parameters), auto_explain logs and plans. Everything here is pure and
-cached by text (a text's shape never changes); only the last few parse
-trees are kept (``parse``), and every caller reads a tree without changing it.
+cached by text (a text's shape never changes); parse trees are not kept.
 A text sqlglot cannot read gives None or nothing, never an exception: the
 callers fall back to plan-only advice or stay quiet.
 
@@ -57,16 +56,8 @@ def preprocess(text: str) -> str:
     return _GLUED_PARAM.sub(r" \1", text)
 
 
-@functools.lru_cache(maxsize=32)
 def parse(text: str) -> exp.Expr | None:
-    """The statement's tree, or None when sqlglot cannot read it (never raises).
-
-    A new text is read by up to seven rules in one classification, each
-    caching its own small answer by text: keeping the last trees parses it
-    once instead of once per rule (sqlglot was half of a pass under a steady
-    trickle of new statements). The trees are shared, so callers copy or
-    ``transform`` (which copies) and never change one in place.
-    """
+    """The statement's tree, or None when sqlglot cannot read it (never raises)."""
     try:
         trees = sqlglot.parse(preprocess(text), read="postgres")
     except Exception:  # sqlglot raises ParseError, TokenError and, on odd input, others
@@ -110,7 +101,7 @@ def is_dml(text: str) -> bool:
 
 # Results are small and texts stable, so the caches hold a whole pg_stat_statements
 # (pg_stat_statements.max up to 10,000): a smaller LRU walked in the same order
-# every classification would miss every time. Trees are not kept past the last few.
+# every classification would miss every time. Trees are not kept.
 @functools.lru_cache(maxsize=16384)
 def read_kind(text: str) -> ReadKind:
     """The one rule for reads: the leading keyword says read and no part of the statement writes.
