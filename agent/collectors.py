@@ -278,15 +278,26 @@ def collect_tables(ctx: CollectContext) -> TablesSnapshot:
     column, the transaction id its xid age counts from, moves with every
     transaction in the cluster and is kept per database instead.
     """
+    return _read_tables(ctx, lambda database: ctx.catalog_cache("tables", database))
+
+
+def collect_tables_full(ctx: CollectContext) -> TablesSnapshot:
+    """Every table's row built from a fresh read, nothing kept: the reference a tracked poll must equal."""
+    return _read_tables(ctx, lambda database: {})
+
+
+def _read_tables(
+    ctx: CollectContext, held_in: Callable[[str], dict[int, tuple[tuple[Any, ...], TableStat]]]
+) -> TablesSnapshot:
+    """The tables of every database; ``held_in(database)`` holds the last rows by relid, raw and built."""
     query = _q("tables", "tables", ctx.server)
     next_xid: dict[str, int] = {}
 
     def fetch(session: Session) -> list[TableStat]:
-        held: dict[int, tuple[tuple[Any, ...], TableStat]] = ctx.catalog_cache("tables", session.dbname)
-        raw = session.tuples(query)
+        held = held_in(session.dbname)
         rows, now_held = [], {}
-        for values in raw:
-            values, base = values[:-1], values[-1]
+        for raw in session.tuples(query):
+            values, base = raw[:-1], raw[-1]
             kept = held.get(values[1])
             row = kept[1] if kept is not None and kept[0] == values else TableStat(*values)
             rows.append(row)
@@ -294,22 +305,6 @@ def collect_tables(ctx: CollectContext) -> TablesSnapshot:
             next_xid[row.database] = base
         held.clear()
         held.update(now_held)
-        return rows
-
-    rows, failed = _each_database(ctx, fetch)
-    return TablesSnapshot(ctx.now, tuple(rows), tuple(failed), next_xid)
-
-
-def collect_tables_full(ctx: CollectContext) -> TablesSnapshot:
-    """Every table's row built from a fresh read, nothing kept: the reference a tracked poll must equal."""
-    query = _q("tables", "tables", ctx.server)
-    next_xid: dict[str, int] = {}
-
-    def fetch(session: Session) -> list[TableStat]:
-        rows = []
-        for values in session.tuples(query):
-            rows.append(TableStat(*values[:-1]))
-            next_xid[rows[-1].database] = values[-1]
         return rows
 
     rows, failed = _each_database(ctx, fetch)

@@ -127,7 +127,7 @@ def without_own(snapshot: StatementsSnapshot, own: Collection[tuple[int, int]]) 
 
 
 def keep_statement_texts(ctx: JobContext, snapshot: StatementsSnapshot) -> StatementsSnapshot:
-    """Texts fetched once per queryid, the agent's own statements left out, the interval since the last poll."""
+    """Texts fetched once per (dbid, queryid), the agent's own statements left out, the interval since the last poll."""
     state = ctx.state
     present_texts = {(r.dbid, r.queryid) for r in snapshot.rows}
     texts = fetch_new_texts(ctx, present_texts)

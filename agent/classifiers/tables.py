@@ -291,7 +291,11 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             continue
         severity: Severity = Severity.CRITICAL if age >= t.xid_age_critical else Severity.WARNING
         ages = (
-            [(table_age, x) for x in tables.tables if x.database == db.database and (table_age := tables.xid_age(x))]
+            [
+                (table_age, x)
+                for x in tables.tables
+                if x.database == db.database and (table_age := tables.xid_age(x)) is not None
+            ]
             if tables is not None
             else []
         )
