@@ -256,12 +256,31 @@ def refusal(saved: TargetBaseline, now: Identity, where: str, current: Statement
         )
     before = dict(was.database_resets)
     for database, reset in here.database_resets:
-        if database in before and before[database] != reset:
+        if database in before and before[database] != reset and not _entry_appeared(saved, database, before[database]):
             return (
                 f"baseline {where} was taken before the statistics of database {database} were reset "
                 f"(stats reset time {_iso(before[database])} there, {_iso(reset)} now)"
             )
     return None
+
+
+def _entry_appeared(saved: TargetBaseline, database: str, reset_before: datetime | None) -> bool:
+    """A reset time where the baseline had none, over a database the baseline saw nothing counted in.
+
+    On 13 and 14 the statistics collector creates a database's entry, stamped
+    with a reset time, once a backend has reported activity there; until then
+    pg_stat_database shows zeros and no reset time. The time appearing later is
+    that entry's creation, not a reset, and a baseline of zeros subtracts
+    from anything. On 15+ a first reset also moves the time from none, but a
+    database with nothing counted loses nothing to it either.
+    """
+    if reset_before is not None:
+        return False
+    counters = (
+        *(r[1:] for r in saved.databases if r[0] == database),
+        *(r[2:] for r in (*saved.tables, *saved.indexes) if r[0] == database),  # after (database, relid)
+    )
+    return not any(any(c) for c in counters)
 
 
 def statements_before(saved: TargetBaseline, current: StatementsSnapshot) -> StatementsSnapshot:

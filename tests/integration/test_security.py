@@ -176,6 +176,20 @@ def test_literals_of_running_sessions_never_leave_the_agent(fresh_pg: Cluster, t
         assert literal_idle not in text and literal_running not in text, f"a literal leaked into {where}"
 
 
+def _failed_once(metrics: str, targets: tuple[str, ...]) -> bool:
+    """Whether the server collector of every one of ``targets`` has failed at least once."""
+    failed = {
+        target
+        for target in targets
+        for line in metrics.splitlines()
+        if line.startswith("pgradar_collector_errors_total{")
+        and 'collector="server"' in line
+        and f'target="{target}"' in line
+        and float(line.rsplit(" ", 1)[1]) >= 1
+    }
+    return set(targets) <= failed
+
+
 def test_passwords_never_appear_even_when_connections_fail(fresh_pg: Cluster, tmp_path: Path) -> None:
     wrong, unreachable = "Wr0ng-pass-8842", "Unre4chable-pass-1177"
     password_file = tmp_path / "password"
@@ -198,6 +212,9 @@ def test_passwords_never_appear_even_when_connections_fail(fresh_pg: Cluster, tm
     try:
         wait_for(lambda: answers(port), 30, what="the agent")
         wait_for(lambda: 'pgradar_up{target="good"} 1.0' in scrape(port), 30, what="the good target up")
+        # Each target's first run has its own phase within the interval (gone's is 0.9 s in): wait
+        # until both failing targets have failed once, so that the log holds both errors.
+        wait_for(lambda: _failed_once(scrape(port), ("wrong", "gone")), 30, what="both failing targets tried")
         outputs["/metrics"] = scrape(port)
         outputs["/problems"] = scrape(port, "/problems")
         checked = pgradar("check", "--config", str(config), "--format", "json", env={"PGRADAR_LOG_LEVEL": "DEBUG"})

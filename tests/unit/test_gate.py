@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factories import commits, table, tables_snapshot
 
 from pgradar.agent import baseline as baselines
 from pgradar.agent.cli import main
@@ -193,10 +194,26 @@ def test_baseline_round_trip_has_no_text_and_subtracts() -> None:
     ],
 )
 def test_baseline_refused_naming_why(changed: dict[str, object], why: str) -> None:
-    saved = baselines.capture("main", identity(), None, None, None, None, T0)
+    saved = baselines.capture("main", identity(), None, None, None, commits(0, app=40), T0)
     assert baselines.refusal(saved, identity(), "b.json") is None
     reason = baselines.refusal(saved, identity(**changed), "b.json")
     assert reason is not None and why in reason and "\n" not in reason
+
+
+def test_a_database_entry_appearing_after_the_baseline_is_not_a_reset() -> None:
+    """13 and 14 stamp a database's entry when it is created: no time, then one, with nothing reset."""
+    appeared = identity(database_resets=(("app", T0),))
+    unused = baselines.capture("main", identity(), None, None, None, commits(0, app=0), T0)
+    assert baselines.refusal(unused, appeared, "b.json") is None
+    for counted in (
+        baselines.capture("main", identity(), None, None, None, commits(0, app=3), T0),
+        baselines.capture("main", identity(), None, tables_snapshot((table(seq_scan=2),)), None, commits(0, app=0), T0),
+    ):
+        reason = baselines.refusal(counted, appeared, "b.json")
+        assert reason is not None and "statistics of database app were reset" in reason
+    was_reset = identity(database_resets=(("app", T0 - timedelta(days=2)),))
+    reset_again = baselines.capture("main", was_reset, None, None, None, commits(0, app=0), T0)
+    assert baselines.refusal(reset_again, appeared, "b.json") is not None
 
 
 def test_reset_without_a_reset_time_is_seen_when_no_statement_kept_counting() -> None:
