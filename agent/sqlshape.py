@@ -44,6 +44,9 @@ _DML_KEYWORDS = _READ_KEYWORDS | {"insert", "update", "delete", "merge"}
 _WRITE_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
 _WRITE_WORDS = re.compile(r"\b(insert|update|delete|merge|into)\b", re.IGNORECASE)
 _ROW_LOCK = re.compile(r"\bfor\s+(?:update|share|no\s+key\s+update|key\s+share)\b", re.IGNORECASE)
+# A read that has none of these words neither writes nor locks (every lock strength says update or
+# share), whatever its tree: read_kind answers it without a parse.
+_MAY_WRITE_OR_LOCK = re.compile(r"\b(?:insert|update|delete|merge|into|share)\b", re.IGNORECASE)
 _SCOPES = (exp.Select, exp.Update, exp.Delete)
 
 
@@ -69,7 +72,7 @@ def parse(text: str) -> exp.Expr | None:
 def leading_keyword(text: str) -> str:
     """The first keyword, in lower case, after comments and opening parentheses."""
     rest = _LEADING_COMMENTS.sub("", text, count=1)
-    match = re.match(r"[A-Za-z]+", rest)
+    match = re.match(r"[A-Za-z_][A-Za-z0-9_$]*", rest)  # a whole word: select_stars is no SELECT
     return match.group(0).lower() if match else ""
 
 
@@ -113,6 +116,13 @@ def read_kind(text: str) -> ReadKind:
     """
     if leading_keyword(text) not in _READ_KEYWORDS:
         return "not a read"
+    if _MAY_WRITE_OR_LOCK.search(text) is None:
+        return "plain read"  # what the parse would say: half of a classification was parsing such texts
+    return parsed_read_kind(text)
+
+
+def parsed_read_kind(text: str) -> ReadKind:
+    """``read_kind`` of a text that starts as a read, from its tree (or, unparsed, from its words)."""
     tree = parse(text)
     if tree is None:
         if _WRITE_WORDS.search(_ROW_LOCK.sub(" ", text)):

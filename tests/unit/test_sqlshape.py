@@ -79,6 +79,36 @@ def test_which_statements_are_reads(text: str, dml: bool, read: bool, plain: boo
     assert got == (dml, read, plain, plannable)
 
 
+def _read_texts() -> list[str]:
+    """Every read of the cases above and of the fixtures: the corpus both ways of answering must agree on."""
+    texts = [r[0] for r in READS]
+    for fixture in ("index_advice.txt", "non_sargable.txt"):
+        texts += [text for text, _ in text_cases(FIXTURES / fixture)]
+    return [t for t in texts if sqlshape.leading_keyword(t) in {"select", "with", "values", "table"}]
+
+
+def test_a_read_without_write_or_lock_words_is_answered_without_a_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = _read_texts()
+    assert len(texts) > 60
+    for text in texts:
+        assert sqlshape.read_kind.__wrapped__(text) == sqlshape.parsed_read_kind(text), text
+
+    def no_parse(text: str) -> None:
+        raise AssertionError(f"parsed {text}")
+
+    monkeypatch.setattr(sqlshape, "parse", no_parse)
+    plain = "WITH x AS (SELECT a, last_updated FROM t WHERE b = $1) SELECT * FROM x ORDER BY a LIMIT $2"
+    assert sqlshape.read_kind.__wrapped__(plain) == "plain read"
+    with pytest.raises(AssertionError, match="parsed"):
+        sqlshape.read_kind.__wrapped__("SELECT * FROM t FOR SHARE")
+
+
+def test_the_leading_keyword_is_a_whole_word() -> None:
+    assert sqlshape.leading_keyword("select_stars") == "select_stars"
+    assert sqlshape.leading_keyword("/* app */ (select(1))") == "select"
+    assert not sqlshape.is_dml("values_yaml") and not sqlshape.is_read("table_rows")
+
+
 # --- index advice ---------------------------------------------------------------------------
 
 INDEX_ADVICE = FIXTURES / "index_advice.txt"
