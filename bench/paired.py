@@ -69,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=300.0)
     args = parser.parse_args(argv)
 
-    import psycopg
-
     from pgradar.agent.embedded import Sandbox, free_port
 
     size = catalog.SIZES[args.size]
@@ -80,18 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     try:
         trees = {"before": worktree(args.before, root), "after": worktree(args.after, root)}
-        cluster = sandbox.cluster(run.find_postgres(), "bench", settings=run.CLUSTER_SETTINGS)
-        catalog.build(cluster.dsn, size, run.say)
-        with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as su:
-            su.execute("SELECT pg_stat_statements_reset()")
-        catalog.run_workload(cluster.dsn, size, run.say)
-        with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as su:
-            su.execute(f"CREATE ROLE {run.PGRADAR_ROLE} LOGIN PASSWORD '{run.PASSWORD}' IN ROLE pg_monitor")
-            for db in ("postgres", *catalog.database_names(size)):
-                su.execute(f"GRANT CONNECT ON DATABASE {db} TO {run.PGRADAR_ROLE}")
-        workload = catalog.BackgroundWorkload(cluster.dsn, size)
-        workload.start()
-        dsn = cluster.dsn("postgres", user=run.PGRADAR_ROLE, password=run.PASSWORD)
+        _, workload, dsn = run.agent_cluster(sandbox, size)
         agents = {}
         for name, tree in trees.items():
             port = free_port()

@@ -283,6 +283,25 @@ def pgss_by_role(conn, roles: tuple[str, ...]) -> dict[str, dict[str, float]]:
     return {r[0]: {"ms": r[1], "calls": r[2], "entries": r[3]} for r in rows}
 
 
+def agent_cluster(sandbox, size: catalog.Size):  # -> (Cluster, catalog.BackgroundWorkload, str)
+    """A cluster with the catalog built, the workload run once, pgradar's role, and the background workload
+    started: the cluster, the workload (to stop) and the agent's DSN. For the scripts that run agents alone."""
+    import psycopg
+
+    cluster = sandbox.cluster(find_postgres(), "bench", settings=CLUSTER_SETTINGS)
+    catalog.build(cluster.dsn, size, say)
+    with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as su:
+        su.execute("SELECT pg_stat_statements_reset()")
+    catalog.run_workload(cluster.dsn, size, say)
+    with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as su:
+        su.execute(f"CREATE ROLE {PGRADAR_ROLE} LOGIN PASSWORD '{PASSWORD}' IN ROLE pg_monitor")
+        for db in ("postgres", *catalog.database_names(size)):
+            su.execute(f"GRANT CONNECT ON DATABASE {db} TO {PGRADAR_ROLE}")
+    workload = catalog.BackgroundWorkload(cluster.dsn, size)
+    workload.start()
+    return cluster, workload, cluster.dsn("postgres", user=PGRADAR_ROLE, password=PASSWORD)
+
+
 def catalog_counts(dsn_for, size: catalog.Size) -> tuple[int, int]:
     import psycopg
 
