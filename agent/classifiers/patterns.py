@@ -18,21 +18,20 @@ from typing import Any
 
 from pgradar.agent import sqlshape
 from pgradar.agent.model.catalog import IndexesSnapshot
-from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
+from pgradar.agent.model.findings import (
+    Finding,
+    Kind,
+    Severity,
+    evidence_text,
+    human_bytes,
+    qualified,
+    quote_ident,
+)
 from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation
 from pgradar.agent.sqlshape import group_key, is_read
 from pgradar.agent.thresholds import Thresholds
-
-TEXT_IN_EVIDENCE = 200
-
-
-def _short(text: str | None) -> str | None:
-    if text is None:
-        return None
-    flat = " ".join(text.split())
-    return flat if len(flat) <= TEXT_IN_EVIDENCE else flat[: TEXT_IN_EVIDENCE - 3] + "..."
 
 
 @dataclass(slots=True)
@@ -146,7 +145,7 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 "bytes_per_call": round(per_call) if per_call else None,
                 "aggregated": shape.aggregated,
                 "queryids": [str(q) for q in g.queryids],
-                "query": _short(g.text),
+                "query": evidence_text(g.text),
                 "interval_seconds": round(interval.seconds, 1),
             },
             database=g.database,
@@ -279,7 +278,7 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 "limit_reads": plan.summary.limit_input if plan is not None and plan.summary else None,
                 "evidence_from": "pg_stat_statements buffers per call" + (" and the generic plan" if plan else ""),
                 "queryids": [str(q) for q in g.queryids],
-                "query": _short(g.text),
+                "query": evidence_text(g.text),
                 "interval_seconds": round(interval.seconds, 1),
             },
             database=g.database,
@@ -318,7 +317,7 @@ def _frequent(obs: Observation, t: Thresholds) -> Iterator[tuple[_Use, Statement
                     "calls": g.calls,
                     "mean_exec_ms": round(g.exec_ms / g.calls, 3),
                     "queryids": [str(q) for q in g.queryids],
-                    "query": _short(g.text),
+                    "query": evidence_text(g.text),
                     "interval_seconds": round(interval.seconds, 1),
                 },
             )

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
-from pgradar.agent.classifiers.statements import _short, statement_groups
+from pgradar.agent.classifiers.statements import statement_groups
 from pgradar.agent.derived import per_snapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
-from pgradar.agent.model.findings import Finding, Kind, Severity, qualified, quote_ident
+from pgradar.agent.model.findings import Finding, Kind, Severity, evidence_text, qualified, quote_ident
 from pgradar.agent.observation import Observation
 from pgradar.agent.sqlshape import (
     Wrapped,
@@ -212,7 +212,7 @@ def _finding(
         "exec_time_share": round(share, 4),
         "table_rows": round(max(table.reltuples, table.n_live_tup)) if table is not None else None,
         "queryids": [str(q) for q in g.queryids],
-        "query": _short(g.text),
+        "query": evidence_text(g.text),
         "interval_seconds": round(interval_seconds, 1),
     }
     more = f" (and {len(found) - 1} more predicate{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""

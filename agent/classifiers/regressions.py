@@ -11,9 +11,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pgradar.agent.classifiers.statements import _short
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat
-from pgradar.agent.model.findings import Finding, Kind, Severity, qualified, quote_ident
+from pgradar.agent.model.findings import Finding, Kind, Severity, evidence_text, qualified, quote_ident
 from pgradar.agent.model.plans import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
 from pgradar.agent.observation import Observation
 from pgradar.agent.thresholds import Thresholds
@@ -144,7 +143,7 @@ def plan_regression(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             "old_shape_hash": old.shape_hash,
             "new_shape_hash": new.shape_hash,
             "indexes_gone": gone,
-            "query": _short(obs.statement_texts.get((plan.dbid, plan.queryid))),
+            "query": evidence_text(obs.statement_texts.get((plan.dbid, plan.queryid))),
         }
         yield Finding(
             Kind.PLAN_REGRESSION,

@@ -19,14 +19,20 @@ from typing import Any
 
 from pgradar.agent.model.activity import DatabaseSnapshot, SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot, TableStat
-from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, qualified, quote_ident
+from pgradar.agent.model.findings import (
+    Finding,
+    Kind,
+    Severity,
+    evidence_text,
+    human_bytes,
+    qualified,
+    quote_ident,
+)
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.observation import Observation
 from pgradar.agent.sqlshape import group_key, is_dml, is_read, star_sources
 from pgradar.agent.thresholds import Thresholds
-
-TEXT_IN_EVIDENCE = 200  # characters of a statement's text shown in the evidence
 
 
 def _latest(obs: Observation) -> StatementInterval | None:
@@ -35,13 +41,6 @@ def _latest(obs: Observation) -> StatementInterval | None:
 
 def _text(obs: Observation, d: StatementDelta) -> str | None:
     return obs.statement_texts.get((d.dbid, d.queryid))
-
-
-def _short(text: str | None) -> str | None:
-    if text is None:
-        return None
-    flat = " ".join(text.split())
-    return flat if len(flat) <= TEXT_IN_EVIDENCE else flat[: TEXT_IN_EVIDENCE - 3] + "..."
 
 
 def _queries(obs: Observation, interval: StatementInterval) -> Iterable[StatementDelta]:
@@ -110,7 +109,7 @@ def temp_spill(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             "work_mem_bytes": work_mem,
             "suggested_work_mem": size,
             "interval_seconds": round(interval.seconds, 1),
-            "query": _short(text),
+            "query": evidence_text(text),
         }
         index_hint = (
             " or an index matching its ORDER BY, so it reads the rows in order without sorting" if sorts else ""
@@ -190,7 +189,7 @@ def low_cache_hit(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 "exec_time_share": round(share, 4),
                 "io_read_ms": round(d.blk_read_ms, 3),
                 "interval_seconds": round(interval.seconds, 1),
-                "query": _short(_text(obs, d)),
+                "query": evidence_text(_text(obs, d)),
             },
             database=d.database,
             queryid=str(d.queryid),
@@ -325,11 +324,11 @@ def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             "transactions_committed": round(committed) if committed is not None else None,
             "calls_per_transaction": round(per_xact, 2) if per_xact is not None else None,
             "queryids": [str(q) for q in g.queryids],
-            "query": _short(g.text),
+            "query": evidence_text(g.text),
             "parent_queryid": str(parent.queryids[0]) if parent else None,
             "parent_rows": parent.rows if parent else None,
             "parent_calls": parent.calls if parent else None,
-            "parent_query": _short(parent.text) if parent else None,
+            "parent_query": evidence_text(parent.text) if parent else None,
             "interval_seconds": round(interval.seconds, 1),
         }
         of_parent = f" once per row of statement {parent.queryids[0]}" if parent else ""
@@ -408,7 +407,7 @@ def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                     "rows_per_call": round(g.rows_per_call, 3),
                     "columns": table.column_count,
                     "queryids": [str(q) for q in g.queryids],
-                    "query": _short(g.text),
+                    "query": evidence_text(g.text),
                     "interval_seconds": round(interval.seconds, 1),
                 },
                 database=g.database,
@@ -522,7 +521,7 @@ def _misestimates(
                 "factor": round(node.factor, 1),
                 "condition": node.condition,
                 "duration_ms": plan.duration_ms,
-                "query": _short(plan.query),
+                "query": evidence_text(plan.query),
                 "source": plan.source,
                 "seen_at": plan.seen_at.isoformat(),
             },

@@ -236,6 +236,17 @@ def qualified(schema: str, name: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
+TEXT_IN_EVIDENCE = 200  # characters of a statement's text shown in a finding's evidence
+
+
+def evidence_text(text: str | None) -> str | None:
+    """A statement's text as evidence shows it: on one line, cut at ``TEXT_IN_EVIDENCE`` characters."""
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat if len(flat) <= TEXT_IN_EVIDENCE else flat[: TEXT_IN_EVIDENCE - 3] + "..."
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
