@@ -42,11 +42,12 @@ _LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s|\()*", r
 _READ_KEYWORDS = frozenset(("select", "with", "values", "table"))
 _DML_KEYWORDS = _READ_KEYWORDS | {"insert", "update", "delete", "merge"}
 _WRITE_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
-_WRITE_WORDS = re.compile(r"\b(insert|update|delete|merge|into)\b", re.IGNORECASE)
+_WRITES = "insert|update|delete|merge|into"
+_WRITE_WORDS = re.compile(rf"\b({_WRITES})\b", re.IGNORECASE)
 _ROW_LOCK = re.compile(r"\bfor\s+(?:update|share|no\s+key\s+update|key\s+share)\b", re.IGNORECASE)
 # A read that has none of these words neither writes nor locks (every lock strength says update or
 # share), whatever its tree: read_kind answers it without a parse.
-_MAY_WRITE_OR_LOCK = re.compile(r"\b(?:insert|update|delete|merge|into|share)\b", re.IGNORECASE)
+_MAY_WRITE_OR_LOCK = re.compile(rf"\b(?:{_WRITES}|share)\b", re.IGNORECASE)
 _SCOPES = (exp.Select, exp.Update, exp.Delete)
 
 

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     agent: subprocess.Popen[bytes] | None = None
     out = root / "spent.json"
     try:
-        _, workload, dsn = run.agent_cluster(sandbox, size)
+        workload, dsn = run.agent_cluster(sandbox, size)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")}
         cmd = [sys.executable, __file__, "--agent-with-clocks", str(out), "run", "--dsn", f"bench={dsn}"]

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     try:
         trees = {"before": worktree(args.before, root), "after": worktree(args.after, root)}
-        _, workload, dsn = run.agent_cluster(sandbox, size)
+        workload, dsn = run.agent_cluster(sandbox, size)
         agents = {}
         for name, tree in trees.items():
             port = free_port()

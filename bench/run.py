@@ -283,9 +283,10 @@ def pgss_by_role(conn, roles: tuple[str, ...]) -> dict[str, dict[str, float]]:
     return {r[0]: {"ms": r[1], "calls": r[2], "entries": r[3]} for r in rows}
 
 
-def agent_cluster(sandbox, size: catalog.Size):  # -> (Cluster, catalog.BackgroundWorkload, str)
-    """A cluster with the catalog built, the workload run once, pgradar's role, and the background workload
-    started: the cluster, the workload (to stop) and the agent's DSN. For the scripts that run agents alone."""
+def agent_cluster(sandbox, size: catalog.Size) -> tuple[catalog.BackgroundWorkload, str]:
+    """A cluster in ``sandbox`` with the catalog built, the workload run once, pgradar's role, and the
+    background workload started: that workload (to stop) and the agent's DSN. For scripts that run agents
+    alone; the sandbox stops the cluster."""
     import psycopg
 
     cluster = sandbox.cluster(find_postgres(), "bench", settings=CLUSTER_SETTINGS)
@@ -299,7 +300,7 @@ def agent_cluster(sandbox, size: catalog.Size):  # -> (Cluster, catalog.Backgrou
             su.execute(f"GRANT CONNECT ON DATABASE {db} TO {PGRADAR_ROLE}")
     workload = catalog.BackgroundWorkload(cluster.dsn, size)
     workload.start()
-    return cluster, workload, cluster.dsn("postgres", user=PGRADAR_ROLE, password=PASSWORD)
+    return workload, cluster.dsn("postgres", user=PGRADAR_ROLE, password=PASSWORD)
 
 
 def catalog_counts(dsn_for, size: catalog.Size) -> tuple[int, int]:
