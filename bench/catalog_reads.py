@@ -2,9 +2,10 @@
 
     python bench/catalog_reads.py                      # PostgreSQL 13 and 18, one database of 650 tables
     python bench/catalog_reads.py --majors 18 --tables 200 --rounds 10
-    python bench/catalog_reads.py --majors 18 --before main   # adds the indexes poll as REV had it
+    python bench/catalog_reads.py --majors 18 --before main   # adds the indexes and tables polls as main had them
     python bench/catalog_reads.py --what sizes         # one family of cases (indexes, sizes, foreign_keys)
     python bench/catalog_reads.py --what foreign_keys  # the same tables with foreign keys between them
+    python bench/catalog_reads.py --what tables --before 76d2a1c  # the tables poll, and as 76d2a1c had it
 
 For each server it builds one database of the bench catalog (``bench/catalog.py``,
 about 3 indexes per table; with ``--what foreign_keys`` also two foreign keys,
@@ -19,7 +20,7 @@ for every relation a size function opens) and once more on it (``warm``):
 - indexes ``steady``: indexes/counters, what a poll runs when no definition or size changed;
 - indexes ``first``: indexes/counters, then indexes/definitions and indexes/sizes of every index;
 - indexes ``one changed``: indexes/counters, then the definition and size of one index;
-- indexes ``steady (REV)``, with ``--before REV``: indexes/counters as REV had it (sizes read every poll);
+- indexes ``steady (REV)``, with ``--before REV``: indexes/counters as REV had it;
 - sizes ``full``: sizes/tables, pg_table_size of every table (what every sizes poll ran before);
 - sizes ``steady``: sizes/table_stamps, what a sizes poll runs when no size may have changed;
 - sizes ``first``: sizes/table_stamps, then sizes/table_sizes of every table;
@@ -27,7 +28,9 @@ for every relation a size function opens) and once more on it (``warm``):
 - foreign_keys ``full``: foreign_keys/foreign_keys, every key with its definition (what every poll ran before);
 - foreign_keys ``steady``: foreign_keys/counters, what a poll runs when no definition changed;
 - foreign_keys ``first``: foreign_keys/counters, then foreign_keys/definitions of every key;
-- foreign_keys ``one changed``: foreign_keys/counters, then foreign_keys/definitions of one key.
+- foreign_keys ``one changed``: foreign_keys/counters, then foreign_keys/definitions of one key;
+- tables ``steady``: tables/tables, the counters of every table (what every tables poll runs);
+- tables ``steady (REV)``, with ``--before REV``: tables/tables as REV had it.
 
 It prints the median wall time of each as the client sees it, cold and warm,
 and the server's execution time per call from pg_stat_statements, with the
@@ -56,16 +59,19 @@ def tagged(text: str, name: str) -> str:
     return f"{text.rstrip().rstrip(';')}\n/* bench:{name} */"
 
 
-def counters_at(rev: str, major: int) -> str:
-    """indexes/counters as revision ``rev`` had it for this major (the highest variant not above it)."""
+def query_at(rev: str, collector: str, name: str, major: int) -> str:
+    """``collector/name`` as revision ``rev`` had it for this major (the highest variant not above it)."""
     listing = subprocess.run(
-        ["git", "ls-tree", "--name-only", f"{rev}:agent/sql/indexes"], cwd=HERE.parent, check=True, capture_output=True
+        ["git", "ls-tree", "--name-only", f"{rev}:agent/sql/{collector}"],
+        cwd=HERE.parent,
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     since = max(
-        int(n.split(".")[1]) for n in listing.split() if n.startswith("counters.") and int(n.split(".")[1]) <= major
+        int(n.split(".")[1]) for n in listing.split() if n.startswith(f"{name}.") and int(n.split(".")[1]) <= major
     )
     return subprocess.run(
-        ["git", "show", f"{rev}:agent/sql/indexes/counters.{since}.sql"],
+        ["git", "show", f"{rev}:agent/sql/{collector}/{name}.{since}.sql"],
         cwd=HERE.parent,
         check=True,
         capture_output=True,
@@ -108,7 +114,7 @@ def foreign_keys_script(size: catalog.Size, database: str) -> tuple[str, int]:
 
 
 # The families of cases --what chooses from; the first two run unless told.
-FAMILIES = ("indexes", "sizes", "foreign_keys")
+FAMILIES = ("indexes", "sizes", "foreign_keys", "tables")
 DEFAULT_WHAT = "indexes,sizes"
 
 # A case is the statements one poll sends, in order, with their parameters.
@@ -151,8 +157,14 @@ def cases_for(major: int, what: list[str], before: str | None, oids: dict[str, l
             "foreign_keys first": [(counters, None), (definitions, {"constraint_oids": keys})],
             "foreign_keys one changed": [(counters, None), (definitions, {"constraint_oids": keys[:1]})],
         }
+    if "tables" in what:
+        cases["tables steady"] = [(q("tables", "tables"), None)]
     if before and "indexes" in what:
-        cases[f"indexes steady ({before})"] = [(tagged(counters_at(before, major), f"indexes/counters@{before}"), None)]
+        at = query_at(before, "indexes", "counters", major)
+        cases[f"indexes steady ({before})"] = [(tagged(at, f"indexes/counters@{before}"), None)]
+    if before and "tables" in what:
+        at = query_at(before, "tables", "tables", major)
+        cases[f"tables steady ({before})"] = [(tagged(at, f"tables/tables@{before}"), None)]
     return cases
 
 
@@ -161,6 +173,7 @@ LISTS = {
     "indexes": ("indexes", "counters"),
     "sizes": ("sizes", "table_stamps"),
     "foreign_keys": ("foreign_keys", "counters"),
+    "tables": ("tables", "tables"),
 }
 
 
@@ -220,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--majors", default="13,18")
     parser.add_argument("--tables", type=int, default=650, help="tables in the database (about 3 indexes each)")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--before", help="a git revision: also time indexes/counters as it had it")
+    parser.add_argument("--before", help="a git revision: also time indexes/counters and tables/tables as it had them")
     parser.add_argument(
         "--what",
         default=DEFAULT_WHAT,
@@ -231,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     what = [w.strip() for w in args.what.split(",") if w.strip()]
     if not what or set(what) - set(FAMILIES):
         parser.error(f"--what: a comma-separated list of {', '.join(FAMILIES)}, not {args.what!r}")
-    if args.before and "indexes" not in what:
-        parser.error("--before times the indexes poll as REV had it: it needs indexes in --what")
+    if args.before and not {"indexes", "tables"} & set(what):
+        parser.error("--before times the indexes and tables polls as REV had them: name indexes or tables in --what")
 
     from pgradar.agent.embedded import Sandbox, find_installations
 

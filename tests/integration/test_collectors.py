@@ -189,3 +189,66 @@ def test_statements_full_rows_read_only_where_they_changed(app: Cluster) -> None
     assert any("min(id)" in texts[(r.dbid, r.queryid)] for r in tracked.rows if r.key not in held)
     rt.close()
     fresh.close()
+
+
+# tables/tables reads pg_class and the pg_stat_get_* functions instead of pg_stat_user_tables;
+# these are the view's columns it stands for, spelled as the view-based query had them.
+VIEW_COLUMNS = """
+SELECT s.relid::int8, s.schemaname::text, s.relname::text, s.seq_scan, s.seq_tup_read,
+       coalesce(s.idx_scan, 0), coalesce(s.idx_tup_fetch, 0), s.n_tup_ins, s.n_tup_upd, s.n_tup_del,
+       s.n_tup_hot_upd, s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze, s.n_ins_since_vacuum,
+       s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
+       s.vacuum_count + s.autovacuum_count, s.analyze_count + s.autoanalyze_count, {last_seq_scan}
+  FROM pg_stat_user_tables s
+"""
+SHAPES_SQL = """
+DROP SCHEMA IF EXISTS shapes CASCADE;
+CREATE SCHEMA shapes;
+CREATE TABLE shapes.no_index (a int);
+INSERT INTO shapes.no_index SELECT g FROM generate_series(1, 50) g;
+CREATE TABLE shapes.log (at int) PARTITION BY RANGE (at);
+CREATE TABLE shapes.log_1 PARTITION OF shapes.log FOR VALUES FROM (0) TO (100);
+CREATE INDEX ON shapes.log (at);
+INSERT INTO shapes.log SELECT g FROM generate_series(0, 99) g;
+CREATE MATERIALIZED VIEW shapes.counted AS SELECT count(*) AS n FROM shapes.no_index;
+ANALYZE shapes.log;
+"""
+
+
+def test_tables_query_reads_what_pg_stat_user_tables_shows(app: Cluster) -> None:
+    """The same rows as the view: tables with and without indexes, partitioned ones (14+), a materialized view."""
+    from pgradar.agent import queries
+
+    with superuser(app, "app") as conn:
+        conn.execute(SHAPES_SQL)
+        conn.execute('SELECT * FROM "Sales Data"."Orders" WHERE id = 5')  # index scans and fetches
+        conn.execute("SELECT * FROM shapes.no_index WHERE a = 3")
+        conn.execute("SELECT * FROM shapes.log WHERE at = 3")
+    query = queries.resolve("tables", "tables", app.major).text
+    last_seq_scan = "s.last_seq_scan" if app.major >= 16 else "NULL::timestamptz"
+    try:
+        with superuser(app, "app") as conn:
+            orders = conn.execute("""SELECT '"Sales Data"."Orders"'::regclass::oid::int8""").fetchone()
+            with conn.transaction():
+                if app.major >= 15:  # one snapshot of the statistics for both reads (13, 14: always)
+                    conn.execute("SET LOCAL stats_fetch_consistency = snapshot")
+                rows = [r[1:4] + r[7:26] for r in conn.execute(query).fetchall()]
+                view = conn.execute(VIEW_COLUMNS.format(last_seq_scan=last_seq_scan)).fetchall()
+        assert sorted(rows) == sorted(view)
+        names = {r[2] for r in rows}
+        assert {"Orders", "no_index", "log_1", "counted"} <= names
+        assert ("log" in names) == (app.major >= 14)  # the view counts partitioned tables from 14 on
+        assert orders is not None
+        wait_for(
+            lambda: any(r[0] == orders[0] and r[5] > 0 and r[6] > 0 for r in _read(app, query)),
+            timeout=10,
+            what="Orders' index scan in tables/tables",
+        )
+    finally:
+        with superuser(app, "app") as conn:
+            conn.execute("DROP SCHEMA shapes CASCADE")
+
+
+def _read(cluster: Cluster, query: str) -> list[tuple[object, ...]]:
+    with superuser(cluster, "app") as conn:
+        return [r[1:4] + r[7:26] for r in conn.execute(query).fetchall()]
