@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import is_large
@@ -233,7 +234,18 @@ def _key_items(definition: str) -> list[str]:
     return items
 
 
-def covers(small: IndexStat, big: IndexStat) -> bool:
+class _Keys(NamedTuple):
+    """An index's definition without its name, and its key items: what ``covers`` compares."""
+
+    shape: str
+    keys: tuple[str, ...]
+
+
+def _keys(index: IndexStat) -> _Keys:
+    return _Keys(definition_shape(index), tuple(_key_defs(index)))
+
+
+def covers(small: IndexStat, big: IndexStat, read: Mapping[int, _Keys] | None = None) -> bool:
     """``small`` is redundant given ``big``: same table, method and predicate, and its keys lead ``big``'s.
 
     Identical definitions always cover each other. A left prefix (or the
@@ -241,17 +253,20 @@ def covers(small: IndexStat, big: IndexStat) -> bool:
     key's columns) counts for btree only (other methods do not search by prefix), when
     ``small`` is not unique (its uniqueness on fewer columns is a stronger
     rule than ``big`` enforces) and its INCLUDE columns are in ``big``.
+    ``read`` holds the table's indexes' keys by indexrelid: ``duplicate_pairs``
+    compares every pair of a table's indexes and reads each definition once.
     """
     if (small.database, small.relid) != (big.database, big.relid) or small.indexrelid == big.indexrelid:
         return False
     if small.method != big.method or (small.predicate or "") != (big.predicate or ""):
         return False
-    if definition_shape(small) == definition_shape(big):
+    small_keys, big_keys = (_keys(i) if read is None else read[i.indexrelid] for i in (small, big))
+    if small_keys.shape == big_keys.shape:
         return True
     if small.method != "btree" or small.is_unique:
         return False
-    small_keys, big_keys = _key_defs(small), _key_defs(big)
-    if not small_keys or len(small_keys) > len(big_keys) or big_keys[: len(small_keys)] != small_keys:
+    lead = small_keys.keys
+    if not lead or len(lead) > len(big_keys.keys) or big_keys.keys[: len(lead)] != lead:
         return False
     included = {c for c in small.columns[small.key_count :] if c is not None}
     return included <= {c for c in big.columns if c is not None}
@@ -279,13 +294,14 @@ def duplicate_pairs(indexes: Sequence[IndexStat]) -> tuple[tuple[IndexStat, Inde
     for group in by_table.values():
         if len(group) < 2:
             continue
+        read = {i.indexrelid: _keys(i) for i in group}  # each definition read once, not once per pair
         for small in group:
             if small.constraint_type is not None:
                 continue
             for big in group:
-                if not covers(small, big) or (small.root_index is None) != (big.root_index is None):
+                if not covers(small, big, read) or (small.root_index is None) != (big.root_index is None):
                     continue
-                identical = covers(big, small)
+                identical = covers(big, small, read)
                 if identical and _keep_rank(small) > _keep_rank(big):
                     continue
                 pairs.append((small, big, identical))
