@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import time
 import zlib
@@ -74,6 +75,30 @@ def release_freed_memory() -> None:
     """
     if MALLOC_TRIM is not None:
         MALLOC_TRIM()
+
+
+# The cyclic collector's young-generation threshold (CPython's default is 700); the older two stay at 10.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off what lives as long as the process, and run it less often.
+
+    The agent holds tens of thousands of rows for minutes (every table,
+    index and statement of every target, rows kept from poll to poll when
+    they did not change) besides the modules it imported, and CPython's
+    collector walked all of them at every full collection, which the polls'
+    allocations set off every few polls. A poll's rows make no reference
+    cycles (tests/integration/test_collectors.py holds it to that): they are
+    freed by their reference counts as soon as they are replaced, and the
+    collector, which only finds cycles, finds them as well in fewer passes.
+    ``gc.freeze`` moves what exists now (imports, configuration) out of every
+    later collection; it is called once, before the first poll. What it
+    saves is in docs/benchmark.md ("Its seventh step").
+    """
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def worker_threads(targets: int) -> int:
@@ -157,6 +182,7 @@ class Agent:
             id="classify",
             name="classify all targets",
         )
+        settle_garbage_collector()
         self.scheduler.start()
         shard = (
             f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})"
