@@ -93,9 +93,11 @@ def settle_garbage_collector() -> None:
     freed by their reference counts as soon as they are replaced, and the
     collector, which only finds cycles, finds them as well in fewer passes.
     ``gc.freeze`` moves what exists now (imports, configuration) out of every
-    later collection; it is called once, before the first poll. What it
-    saves is in docs/benchmark.md ("Its seventh step").
+    later collection; it is called once, before the first poll, after a
+    collection, so that no garbage is frozen with them. What it saves is in
+    docs/benchmark.md ("Its seventh step").
     """
+    gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)

@@ -8,7 +8,9 @@ child process of this script that wraps four of its methods with a thread-CPU
 clock: a collector's scheduled run (``Agent._run``; the first run of each
 collector is counted apart, as it reads the whole catalog), a classification
 (the first two apart), a /metrics render, and the encoding of each section a
-render could not reuse. At the end it prints, per entry, the runs, the CPU in
+render could not reuse; and each collection of the cyclic garbage
+collector, by generation (its CPU also counts in the entry it interrupted).
+At the end it prints, per entry, the runs, the CPU in
 all and per run, and what that is per minute; the process's own CPU is the
 total, the difference being imports, the HTTP server and the scheduler.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -89,6 +92,16 @@ def agent_with_clocks(out: Path, argv: list[str]) -> int:
             count(f"render: encode {key[1] if len(key) > 2 else 'custom'}", started)
         return found
 
+    collecting = threading.local()
+
+    def timed_gc(phase: str, info: dict[str, int]) -> None:
+        """Each collection of the cyclic garbage collector, by generation (its CPU is in the entry it ran in too)."""
+        if phase == "start":
+            collecting.started = time.thread_time()
+        elif hasattr(collecting, "started"):
+            count(f"gc: {('young', 'middle', 'full')[info['generation']]} collections", collecting.started)
+
+    gc.callbacks.append(timed_gc)
     Agent._run, Agent.classify = timed_run, timed_classify  # type: ignore[method-assign]
     Exposition._render, PartedRegistry._blocks = timed_render, timed_blocks  # type: ignore[method-assign]
     try:
