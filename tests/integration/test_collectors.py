@@ -253,35 +253,3 @@ def _read(cluster: Cluster, query: str) -> list[tuple[object, ...]]:
     with superuser(cluster, "app") as conn:
         return [r[1:4] + r[7:26] for r in conn.execute(query).fetchall()]
 
-
-def test_polls_leave_no_cyclic_garbage(app: Cluster) -> None:
-    """What a round of every collector and a classification frees, reference counts free.
-
-    The agent runs the cyclic collector rarely and never over what it
-    imported (agent.settle_garbage_collector); this holds it to that: a
-    cycle made at every poll would wait for the rare collection.
-    """
-    import gc
-    from datetime import UTC, datetime
-
-    from pgradar.agent.observation import observe
-
-    rt = runtime_for(app)
-    for name in jobs.COLLECTOR_NAMES:  # the first round: sessions opened, caches filled
-        rt.run_collector(name)
-    rt.classify(observe(rt.state, datetime.now(UTC)))
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        for _ in range(2):
-            for name in jobs.COLLECTOR_NAMES:
-                rt.run_collector(name)
-            rt.classify(observe(rt.state, datetime.now(UTC)))
-        gc.collect()
-        cyclic = [type(o).__qualname__ for o in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert all(rt.state.collector(n).last_error is None for n in jobs.COLLECTOR_NAMES)
-    assert cyclic == []
-    rt.close()
