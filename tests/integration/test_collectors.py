@@ -252,4 +252,3 @@ def test_tables_query_reads_what_pg_stat_user_tables_shows(app: Cluster) -> None
 def _read(cluster: Cluster, query: str) -> list[tuple[object, ...]]:
     with superuser(cluster, "app") as conn:
         return [r[1:4] + r[7:26] for r in conn.execute(query).fetchall()]
-
