@@ -87,11 +87,10 @@ def settle_garbage_collector() -> None:
     garbage. ``gc.freeze`` moves what exists now out of every later
     collection; it is called once, before the first poll, after a
     collection, so that no garbage is frozen. The thresholds stay CPython's:
-    a sqlglot parse tree holds its parent, and the parse cache lets trees go
-    as cyclic garbage all the time, which rarer collections let pile up (the
-    soak grew 3.7 MiB over its last third with a young threshold of 10,000,
-    against 1 MiB allowed). What it saves is in docs/benchmark.md ("Its
-    seventh step").
+    a sqlglot parse tree holds its parent, so every parse leaves cyclic
+    garbage, which rarer collections let pile up (the soak grew 3.7 MiB over
+    its last third with a young threshold of 10,000, against 1 MiB allowed).
+    What it saves is in docs/benchmark.md ("Its seventh step").
     """
     gc.collect()
     gc.freeze()
