@@ -245,7 +245,7 @@ def _keys(index: IndexStat) -> _Keys:
     return _Keys(definition_shape(index), tuple(_key_defs(index)))
 
 
-def covers(small: IndexStat, big: IndexStat, read: Mapping[int, _Keys] | None = None) -> bool:
+def covers(small: IndexStat, big: IndexStat, read: Mapping[int, _Keys]) -> bool:
     """``small`` is redundant given ``big``: same table, method and predicate, and its keys lead ``big``'s.
 
     Identical definitions always cover each other. A left prefix (or the
@@ -253,14 +253,14 @@ def covers(small: IndexStat, big: IndexStat, read: Mapping[int, _Keys] | None = 
     key's columns) counts for btree only (other methods do not search by prefix), when
     ``small`` is not unique (its uniqueness on fewer columns is a stronger
     rule than ``big`` enforces) and its INCLUDE columns are in ``big``.
-    ``read`` holds the table's indexes' keys by indexrelid: ``duplicate_pairs``
-    compares every pair of a table's indexes and reads each definition once.
+    ``read`` holds the table's indexes' keys by indexrelid (``_keys``):
+    every pair of a table's indexes is compared, each definition read once.
     """
     if (small.database, small.relid) != (big.database, big.relid) or small.indexrelid == big.indexrelid:
         return False
     if small.method != big.method or (small.predicate or "") != (big.predicate or ""):
         return False
-    small_keys, big_keys = (_keys(i) if read is None else read[i.indexrelid] for i in (small, big))
+    small_keys, big_keys = read[small.indexrelid], read[big.indexrelid]
     if small_keys.shape == big_keys.shape:
         return True
     if small.method != "btree" or small.is_unique:

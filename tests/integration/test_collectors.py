@@ -229,26 +229,27 @@ def test_tables_query_reads_what_pg_stat_user_tables_shows(app: Cluster) -> None
     try:
         with superuser(app, "app") as conn:
             orders = conn.execute("""SELECT '"Sales Data"."Orders"'::regclass::oid::int8""").fetchone()
+            assert orders is not None
+
+            def index_scan_counted() -> bool:
+                """Orders' index scan has reached the statistics, so the sums below are not all zero."""
+                return any(r[0] == orders[0] and r[5] > 0 and r[6] > 0 for r in map(_as_view, conn.execute(query)))
+
+            wait_for(index_scan_counted, timeout=10, what="Orders' index scan in tables/tables")
             with conn.transaction():
                 if app.major >= 15:  # one snapshot of the statistics for both reads (13, 14: always)
                     conn.execute("SET LOCAL stats_fetch_consistency = snapshot")
-                rows = [r[1:4] + r[7:26] for r in conn.execute(query).fetchall()]
+                rows = [_as_view(r) for r in conn.execute(query).fetchall()]
                 view = conn.execute(VIEW_COLUMNS.format(last_seq_scan=last_seq_scan)).fetchall()
         assert sorted(rows) == sorted(view)
         names = {r[2] for r in rows}
         assert {"Orders", "no_index", "log_1", "counted"} <= names
         assert ("log" in names) == (app.major >= 14)  # the view counts partitioned tables from 14 on
-        assert orders is not None
-        wait_for(
-            lambda: any(r[0] == orders[0] and r[5] > 0 and r[6] > 0 for r in _read(app, query)),
-            timeout=10,
-            what="Orders' index scan in tables/tables",
-        )
     finally:
         with superuser(app, "app") as conn:
             conn.execute("DROP SCHEMA shapes CASCADE")
 
 
-def _read(cluster: Cluster, query: str) -> list[tuple[object, ...]]:
-    with superuser(cluster, "app") as conn:
-        return [r[1:4] + r[7:26] for r in conn.execute(query).fetchall()]
+def _as_view(row: tuple[object, ...]) -> tuple[object, ...]:
+    """A tables/tables row cut to VIEW_COLUMNS: relid, schema and name, then the counters to last_seq_scan."""
+    return row[1:4] + row[7:26]
