@@ -10,6 +10,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY agent ./agent
+COPY commands ./commands
 COPY exporters ./exporters
 COPY dashboards ./dashboards
 COPY alerts ./alerts

@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 servers: install
 	$(PY) scripts/fetch_postgres.py
 
-LINTED := agent exporters dashboards alerts tests scripts bench setup.py
+LINTED := agent commands exporters dashboards alerts tests scripts bench setup.py
 
 test: install servers lint
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -37,7 +37,7 @@ lint: install
 # as printed. Reinstalled when a source file changes. Ctrl-C stops the servers and the agent and
 # removes the temporary folder.
 DEMO_VENV ?= .venv-demo
-DEMO_SOURCES := pyproject.toml setup.py $(shell find agent exporters dashboards alerts -type f -not -path '*/__pycache__/*')
+DEMO_SOURCES := pyproject.toml setup.py $(shell find agent commands exporters dashboards alerts -type f -not -path '*/__pycache__/*')
 
 $(DEMO_VENV)/.installed: $(DEMO_SOURCES)
 	python3 -m venv $(DEMO_VENV)

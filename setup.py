@@ -1,7 +1,7 @@
 """Package discovery for the ``pgradar.*`` namespace (everything else is in pyproject.toml).
 
-The source folders (agent/, exporters/, dashboards/, alerts/) are mapped onto
-``pgradar.agent``, ``pgradar.exporters``, ... with ``package-dir``. setuptools
+The source folders (agent/, commands/, exporters/, dashboards/, alerts/) are mapped onto
+``pgradar.agent``, ``pgradar.commands``, ... with ``package-dir``. setuptools
 cannot add that prefix when it discovers packages, so this file does it: every
 folder under a mapped folder is found with namespace discovery (SQL folders
 included, so their files ship as package data) and named under ``pgradar.``.
@@ -11,7 +11,7 @@ while every test, run from the editable checkout, still passed.
 
 from setuptools import find_namespace_packages, setup
 
-FOLDERS = ("agent", "exporters", "dashboards", "alerts")
+FOLDERS = ("agent", "commands", "exporters", "dashboards", "alerts")
 
 setup(
     packages=[

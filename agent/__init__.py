@@ -1,1 +1,1 @@
-"""pgradar.agent: targets, scheduler, collectors, SQL, snapshots, analysis and the CLI."""
+"""pgradar.agent: model, settings, collection, derivations, plans, SQL shapes, classifiers and the runtime."""

@@ -62,7 +62,7 @@ def tagged(text: str, name: str) -> str:
 def query_at(rev: str, collector: str, name: str, major: int) -> str:
     """``collector/name`` as revision ``rev`` had it for this major (the highest variant not above it)."""
     listing = subprocess.run(
-        ["git", "ls-tree", "--name-only", f"{rev}:agent/sql/{collector}"],
+        ["git", "ls-tree", "--name-only", f"{rev}:agent/collect/sql/{collector}"],
         cwd=HERE.parent,
         check=True,
         capture_output=True,
@@ -71,7 +71,7 @@ def query_at(rev: str, collector: str, name: str, major: int) -> str:
         int(n.split(".")[1]) for n in listing.split() if n.startswith(f"{name}.") and int(n.split(".")[1]) <= major
     )
     return subprocess.run(
-        ["git", "show", f"{rev}:agent/sql/{collector}/{name}.{since}.sql"],
+        ["git", "show", f"{rev}:agent/collect/sql/{collector}/{name}.{since}.sql"],
         cwd=HERE.parent,
         check=True,
         capture_output=True,
@@ -123,7 +123,7 @@ Case = list[tuple[str, dict[str, list[int]] | None]]
 
 def cases_for(major: int, what: list[str], before: str | None, oids: dict[str, list[int]]) -> dict[str, Case]:
     """The cases of the families in ``what``; ``oids`` holds each family's objects (as its counters list them)."""
-    from pgradar.agent import queries
+    from pgradar.agent.collect import queries
 
     def q(collector: str, name: str) -> str:
         return tagged(queries.resolve(collector, name, major).text, f"{collector}/{name}")
@@ -183,7 +183,7 @@ def measure_server(
     """(objects per family, median (cold, warm) seconds per case, server (total ms, calls) per query)."""
     import psycopg
 
-    from pgradar.agent import queries
+    from pgradar.agent.collect import queries
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         oids = {
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.before and not {"indexes", "tables"} & set(what):
         parser.error("--before times the indexes and tables polls as REV had them: name indexes or tables in --what")
 
-    from pgradar.agent.embedded import Sandbox, find_installations
+    from pgradar.commands.embedded import Sandbox, find_installations
 
     found = find_installations()
     size = catalog.Size(

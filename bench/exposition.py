@@ -29,14 +29,14 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from factories import T0, index, snap, stat, table  # noqa: E402
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest  # noqa: E402
 
-from pgradar.agent.deltas import statement_deltas  # noqa: E402
-from pgradar.agent.jobs import COLLECTOR_NAMES  # noqa: E402
+from pgradar.agent.derive.deltas import statement_deltas  # noqa: E402
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot  # noqa: E402
 from pgradar.agent.model.findings import Finding, Kind, Severity  # noqa: E402
+from pgradar.agent.model.jobs import COLLECTOR_NAMES  # noqa: E402
 from pgradar.agent.model.server import ServerInfo  # noqa: E402
 from pgradar.agent.model.statements import StatementTotals  # noqa: E402
-from pgradar.agent.problems import ActiveProblem  # noqa: E402
-from pgradar.agent.state import AgentState, TargetState  # noqa: E402
+from pgradar.agent.runtime.problems import ActiveProblem  # noqa: E402
+from pgradar.agent.runtime.state import AgentState, TargetState  # noqa: E402
 from pgradar.exporters.prometheus import registry_for  # noqa: E402
 
 

@@ -53,7 +53,7 @@ FLEET = catalog.Size(
     window_s=300,
 )
 SETTINGS = {"max_connections": "400", "pg_stat_statements.max": "5000", "max_locks_per_transaction": "256"}
-PACKAGES = ("agent", "exporters", "dashboards", "alerts")
+PACKAGES = ("agent", "commands", "exporters", "dashboards", "alerts")
 
 
 def before_tree(ref: str, root: Path) -> Path:
@@ -86,7 +86,7 @@ def job_counts(samples: list) -> dict[str, float]:
     duration over its interval is the mean number of runs under way, which a
     thread pool smaller than that can only serve late.
     """
-    from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
+    from pgradar.agent.model.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 
     intervals = {**COLLECTOR_INTERVALS, **JOB_INTERVALS}
     out = {"runs": 0.0, "late": 0.0, "skipped": 0.0, "late_recorded": 0.0, "busy": 0.0}
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import psycopg
 
-    from pgradar.agent.embedded import Sandbox, find_installations, free_port
+    from pgradar.commands.embedded import Sandbox, find_installations, free_port
 
     found = find_installations()
     majors = [int(m) for m in args.majors.split(",") if int(m) in found]
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [
                 sys.executable,
                 "-m",
-                "pgradar.agent.cli",
+                "pgradar.commands.cli",
                 "run",
                 "--config",
                 str(config),

@@ -43,8 +43,8 @@ sys.path.insert(0, str(HERE))
 
 def agent_with_clocks(out: Path, argv: list[str]) -> int:
     """Run ``pgradar`` with ``argv``, clocking its jobs; the totals go to ``out`` as JSON when it exits."""
-    from pgradar.agent.agent import Agent
-    from pgradar.agent.cli import main
+    from pgradar.agent.runtime.agent import Agent
+    from pgradar.commands.cli import main
     from pgradar.exporters.http import Exposition
     from pgradar.exporters.prometheus import PartedRegistry
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     import catalog
     import run
 
-    from pgradar.agent.embedded import Sandbox, free_port
+    from pgradar.commands.embedded import Sandbox, free_port
 
     size = catalog.SIZES[args.size]
     root = Path(tempfile.mkdtemp(prefix="pgradar-jobs-"))

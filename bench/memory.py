@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST
     from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
-    from pgradar.agent import config as configuration
-    from pgradar.agent.agent import Agent
-    from pgradar.agent.embedded import Sandbox
+    from pgradar.agent.runtime.agent import Agent
+    from pgradar.agent.settings import config as configuration
+    from pgradar.commands.embedded import Sandbox
     from pgradar.exporters.prometheus import registry_for
 
     size = catalog.SIZES[args.size]

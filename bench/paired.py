@@ -43,7 +43,7 @@ def worktree(rev: str, root: Path) -> Path:
     package = tree / "_import" / "pgradar"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    for part in ("agent", "exporters", "dashboards", "alerts"):
+    for part in ("agent", "commands", "exporters", "dashboards", "alerts"):
         (package / part).symlink_to(tree / part)
     return tree
 
@@ -51,7 +51,16 @@ def worktree(rev: str, root: Path) -> Path:
 def launch(tree: Path, dsn: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")}
     env["PYTHONPATH"] = str(tree / "_import")
-    cmd = [sys.executable, "-m", "pgradar.agent.cli", "run", "--dsn", f"bench={dsn}", "--listen", f"127.0.0.1:{port}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pgradar.commands.cli",
+        "run",
+        "--dsn",
+        f"bench={dsn}",
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
     return subprocess.Popen(cmd, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=log.open("w"))
 
 
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=300.0)
     args = parser.parse_args(argv)
 
-    from pgradar.agent.embedded import Sandbox, free_port
+    from pgradar.commands.embedded import Sandbox, free_port
 
     size = catalog.SIZES[args.size]
     root = Path(tempfile.mkdtemp(prefix="pgradar-paired-"))

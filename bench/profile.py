@@ -82,7 +82,7 @@ def main() -> int:
     args = parser.parse_args()
     import psycopg
 
-    from pgradar.agent.embedded import Sandbox, free_port
+    from pgradar.commands.embedded import Sandbox, free_port
 
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(pyspy).exists():
@@ -104,7 +104,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "pgradar.agent.cli",
+                "pgradar.commands.cli",
                 "run",
                 "--dsn",
                 f"bench={dsn}",

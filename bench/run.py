@@ -6,7 +6,7 @@
     python bench/run.py --compare A.json B.json # growth between two result files
 
 It starts its own PostgreSQL 18 cluster on 127.0.0.1 in a temporary folder,
-builds the catalog, runs pgradar (``python -m pgradar.agent.cli run``, default
+builds the catalog, runs pgradar (``python -m pgradar.commands.cli run``, default
 settings) and postgres_exporter side by side against it, each as its own
 pg_monitor role, scrapes both every ``--cadence`` seconds for ``--window``
 seconds, prints the table and writes ``bench/results/<size>-<time>.json``.
@@ -240,7 +240,7 @@ def find_peer() -> str:
 
 
 def find_postgres():  # -> Installation
-    from pgradar.agent.embedded import find_installations
+    from pgradar.commands.embedded import find_installations
 
     found = find_installations()
     if 18 not in found:
@@ -346,7 +346,7 @@ def wait_listening(port: int, timeout: float) -> None:
 
 
 def _expected_jobs() -> tuple[str, ...]:
-    from pgradar.agent.jobs import COLLECTOR_NAMES
+    from pgradar.agent.model.jobs import COLLECTOR_NAMES
 
     return (*COLLECTOR_NAMES, "classify")  # pgbouncer jobs exist only for pgbouncer targets
 
@@ -386,7 +386,7 @@ def wait_ready(port: int, started: float, deadline_s: float, proc: subprocess.Po
 def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Path) -> dict:
     import psycopg
 
-    from pgradar.agent.embedded import Sandbox, free_port
+    from pgradar.commands.embedded import Sandbox, free_port
 
     peer_binary = find_peer()
     installation = find_postgres()
@@ -439,7 +439,7 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         pgradar_cmd = [
             sys.executable,
             "-m",
-            "pgradar.agent.cli",
+            "pgradar.commands.cli",
             "run",
             "--dsn",
             f"bench={pgradar_dsn}",

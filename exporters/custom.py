@@ -1,6 +1,6 @@
 """The custom SQL collectors' series, and their own health, on /metrics.
 
-Custom series are named by their config (``agent/custom_queries.py``), not by
+Custom series are named by their config (``agent/settings/custom_queries.py``), not by
 the catalogue, so they are rendered here from the last result of each run;
 the health series (``pgradar_custom_query_*``) are in the catalogue like every
 other self-metric. Nothing here can fail a scrape: the series were bounded
@@ -25,8 +25,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from pgradar.agent.custom_collector import CustomRunner
-from pgradar.agent.custom_queries import Family
+from pgradar.agent.runtime.custom_runner import CustomRunner
+from pgradar.agent.settings.custom_queries import Family
 from pgradar.exporters.prometheus import Families
 
 

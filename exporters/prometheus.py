@@ -18,15 +18,15 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from pgradar.agent.config import DEFAULTS
-from pgradar.agent.deltas import counter_delta, rank_statements
-from pgradar.agent.derived import per_snapshot, snapshot_scope
+from pgradar.agent.derive.deltas import counter_delta, rank_statements
+from pgradar.agent.derive.derived import per_snapshot, snapshot_scope
+from pgradar.agent.derive.standby_lag import lag, standby_lag_seconds
 from pgradar.agent.model.activity import ConnectionGroup
 from pgradar.agent.model.catalog import IndexStat, TableStat
 from pgradar.agent.model.findings import OBJECT_FIELDS, Kind, Severity
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
-from pgradar.agent.standby_lag import lag, standby_lag_seconds
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.state import AgentState, TargetState
+from pgradar.agent.settings.config import DEFAULTS
 from pgradar.exporters.catalogue import BY_NAME
 from pgradar.exporters.encoding import (
     OPENMETRICS_EOF,

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
-from pgradar.agent.problems import ActiveProblem, ordered
+from pgradar.agent.runtime.problems import ActiveProblem, ordered
 
 if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sqlglot on import
     from pgradar.agent.model.plans import StatementPlan
-    from pgradar.agent.state import AgentState, TargetState
+    from pgradar.agent.runtime.state import AgentState, TargetState
 
 FORMATS = ("table", "json", "markdown")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.settings.config import Config
 from pgradar.exporters.http import AgentHTTPServer
 from pgradar.exporters.prometheus import registry_for
 from pgradar.exporters.report import document, render_json

@@ -21,11 +21,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pgradar.agent.deltas import rank_statements
+from pgradar.agent.derive.deltas import rank_statements
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Severity, TextPolicy, human_bytes, human_seconds
 from pgradar.agent.model.statements import StatementInterval, StatementKey
-from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.problems import ActiveProblem
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.http import Route
 from pgradar.exporters.report import _shown, active_problems
 

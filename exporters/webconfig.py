@@ -30,7 +30,7 @@ from typing import Any
 
 import bcrypt
 
-from pgradar.agent.config import ConfigError, read_yaml
+from pgradar.agent.settings.config import ConfigError, read_yaml
 
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,

@@ -17,7 +17,7 @@ rm -rf "$wheels"
 # Smoke test: the entrypoint starts, and the package data (SQL files) is installed.
 "$venv/bin/pgradar" --version
 "$venv/bin/pgradar" run --help >/dev/null
-"$venv/bin/python" -c "from pgradar.agent.queries import SQL_ROOT; assert any(SQL_ROOT.glob('*/*.sql')), SQL_ROOT"
+"$venv/bin/python" -c "from pgradar.agent.collect.queries import SQL_ROOT; assert any(SQL_ROOT.glob('*/*.sql')), SQL_ROOT"
 # Nothing in the runtime image needs pip: drop it, and every bytecode cache
 # (the root filesystem is read-only at run time, PYTHONDONTWRITEBYTECODE=1).
 "$venv/bin/python" -m pip uninstall --yes --quiet pip

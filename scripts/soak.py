@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 
-from pgradar.agent.embedded import Sandbox, find_installations, free_port
+from pgradar.commands.embedded import Sandbox, find_installations, free_port
 
 PGSS_MAX = 200
 
@@ -87,7 +87,7 @@ def soak(polls: int, top: int, major: int, progress: bool = True) -> SoakResult:
             [
                 sys.executable,
                 "-m",
-                "pgradar.agent.cli",
+                "pgradar.commands.cli",
                 "run",
                 "--dsn",
                 f"soak={cluster.dsn()}",
@@ -141,8 +141,8 @@ def traced(polls: int, major: int, top: int = 15) -> None:
     """
     import tracemalloc
 
-    from pgradar.agent import config as configuration
-    from pgradar.agent.agent import Agent
+    from pgradar.agent.runtime.agent import Agent
+    from pgradar.agent.settings import config as configuration
 
     installations = find_installations()
     stop = threading.Event()

@@ -28,7 +28,7 @@ import psycopg
 import sqlglot
 
 from pgradar.agent import sqlshape
-from pgradar.agent.embedded import Sandbox, find_installations
+from pgradar.commands.embedded import Sandbox, find_installations
 
 SCHEMA = """
 CREATE TABLE customers (id int PRIMARY KEY, name text, email text, country text, created_at timestamptz,

@@ -10,6 +10,6 @@ tree=build/typecheck
 rm -rf "$tree"
 mkdir -p "$tree/pgradar"
 touch "$tree/pgradar/__init__.py"
-for d in agent exporters dashboards alerts; do ln -s "../../../$d" "$tree/pgradar/$d"; done
+for d in agent commands exporters dashboards alerts; do ln -s "../../../$d" "$tree/pgradar/$d"; done
 cd "$tree"
 exec "$python" -m mypy --config-file ../../pyproject.toml --python-executable "$python" -p pgradar "$@"

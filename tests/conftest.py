@@ -25,7 +25,7 @@ from support import (
     prepare,
 )
 
-from pgradar.agent.embedded import (
+from pgradar.commands.embedded import (
     Bouncer,
     Cluster,
     Installation,

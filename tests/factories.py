@@ -25,6 +25,7 @@ from pgradar.agent.model.catalog import (
     TablesSnapshot,
     TableStat,
 )
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
@@ -35,7 +36,6 @@ from pgradar.agent.model.statements import (
     StatementsSnapshot,
     StatementStat,
 )
-from pgradar.agent.observation import Observation
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 

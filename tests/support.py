@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from pgradar.agent.agent import Agent
 from pgradar.agent.classifiers import classify
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster, Installation
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.observation import observe
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.thresholds import DEFAULT as DEFAULT_THRESHOLDS
+from pgradar.agent.model.thresholds import Thresholds
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.runtime.observation import observe
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster, Installation
 
 ALL_VERSIONS = (13, 14, 15, 16, 17, 18)
 HEAVY_VERSIONS = (13, 18)  # oldest and newest: the heavy scenario tests run here
@@ -135,7 +135,7 @@ def pgradar(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     """Run the CLI as a user would, in a child process (the tests' own PGRADAR_TEST_* left out)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_TEST_")}
     return subprocess.run(
-        [sys.executable, "-m", "pgradar.agent.cli", *args],
+        [sys.executable, "-m", "pgradar.commands.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -26,8 +26,8 @@ from pgradar.agent.classifiers import (
     tables,
 )
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 
 Classifier = Callable[[Observation, Thresholds], Iterable[Finding]]
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_seconds
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import AutoExplainSnapshot, DeadlockReport
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.thresholds import Thresholds
 
 REPORTS_IN_EVIDENCE = 3
 

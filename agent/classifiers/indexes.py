@@ -16,12 +16,12 @@ from typing import NamedTuple
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import is_large
-from pgradar.agent.derived import per_snapshot
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.catalog import ForeignKey, ForeignKeysSnapshot, IndexesSnapshot, IndexFirstSeen, IndexStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 
 
 @dataclass(frozen=True, slots=True)

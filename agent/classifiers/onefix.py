@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from pgradar.agent import indexmerge
 from pgradar.agent.classifiers.fixes import create_index_sql
+from pgradar.agent.derive import indexmerge
 from pgradar.agent.model.findings import Finding, Kind, qualified
 
 # who keeps an index when two candidates are the same: a verified plan finding first

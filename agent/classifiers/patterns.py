@@ -27,11 +27,11 @@ from pgradar.agent.model.findings import (
     qualified,
     quote_ident,
 )
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
-from pgradar.agent.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.sqlshape import group_key, is_read
-from pgradar.agent.thresholds import Thresholds
 
 
 @dataclass(slots=True)

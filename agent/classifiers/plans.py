@@ -7,14 +7,14 @@ from dataclasses import replace
 
 from pgradar.agent.classifiers.fixes import create_index_sql
 from pgradar.agent.classifiers.tables import stale_stats
-from pgradar.agent.derived import per_snapshot
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot
 from pgradar.agent.model.findings import Finding, Kind, Severity, qualified
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan, parallel_divisor
 from pgradar.agent.model.statements import StatementsSnapshot, StatementStat
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.thresholds import Thresholds
 
 
 def advice_comment(advice: IndexAdvice) -> str:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pgradar.agent.model.activity import SessionsSnapshot, SettingsSnapshot
 from pgradar.agent.model.bouncer import BouncerSnapshot, PoolStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_seconds
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 
 
 def pool_severity(pool: PoolStat, t: Thresholds) -> Severity | None:

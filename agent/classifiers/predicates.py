@@ -16,10 +16,11 @@ from typing import Any
 
 from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
 from pgradar.agent.classifiers.statements import statement_groups
-from pgradar.agent.derived import per_snapshot
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, evidence_text, qualified, quote_ident
-from pgradar.agent.observation import Observation
+from pgradar.agent.model.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.sqlshape import (
     Wrapped,
     index_expression_keys,
@@ -29,7 +30,6 @@ from pgradar.agent.sqlshape import (
     sargable_rewrite,
     wrapped_predicates,
 )
-from pgradar.agent.thresholds import Thresholds
 
 
 def hidden_index(w: Wrapped, indexes: Sequence[IndexStat]) -> tuple[IndexStat, str | None] | None:

@@ -13,9 +13,9 @@ from typing import Any
 
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, evidence_text, qualified, quote_ident
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.thresholds import Thresholds
 
 _CREATE_INDEX = re.compile(r"^CREATE (UNIQUE )?INDEX ")
 

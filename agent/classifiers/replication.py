@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pgradar.agent.derive.standby_lag import Lag, lag, standby_lag_seconds, unreplayed
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
-from pgradar.agent.observation import Observation
-from pgradar.agent.standby_lag import Lag, lag, standby_lag_seconds, unreplayed
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.thresholds import Thresholds
 
 
 def lag_severity(found: Lag, t: Thresholds) -> Severity | None:

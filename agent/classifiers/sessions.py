@@ -12,8 +12,8 @@ from typing import Any
 
 from pgradar.agent.model.activity import SessionsSnapshot, SessionStat, SettingsSnapshot
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_seconds, qualified, quote_ident
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 
 MAX_LISTED = 10  # sessions named in one finding's evidence
 STATEMENT_CHARS = 300

@@ -28,11 +28,11 @@ from pgradar.agent.model.findings import (
     qualified,
     quote_ident,
 )
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
-from pgradar.agent.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.sqlshape import group_key, is_dml, is_read, star_sources
-from pgradar.agent.thresholds import Thresholds
 
 
 def _latest(obs: Observation) -> StatementInterval | None:

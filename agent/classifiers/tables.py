@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from pgradar.agent import sqlshape
 from pgradar.agent.classifiers.fixes import create_index_sql
-from pgradar.agent.derived import per_snapshot
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.activity import DatabaseSnapshot, Settings, SettingsSnapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.statements import StatementsSnapshot
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.thresholds import Thresholds
 
 
 def is_large(rows: float, size_bytes: float | None, t: Thresholds) -> bool:

@@ -1,7 +1,7 @@
 """What a server is doing: databases, sessions, settings, the databases selected.
 
 Row types are frozen and slotted; their field names are the column names of
-the SQL in ``agent/sql`` (the driver builds them directly from the rows), so
+the SQL in ``agent/collect/sql`` (the driver builds them directly from the rows), so
 renaming a field means renaming the column in every variant, which the
 per-version integration test catches.
 """

@@ -1,7 +1,7 @@
 """The catalog as the agent reads it: tables, indexes, foreign keys, on-disk sizes.
 
 Row types are frozen and slotted; their field names are the column names of
-the SQL in ``agent/sql`` (the driver builds them directly from the rows), so
+the SQL in ``agent/collect/sql`` (the driver builds them directly from the rows), so
 renaming a field means renaming the column in every variant, which the
 per-version integration test catches. Per-database snapshots keep the rows of
 a database that failed one poll (``carry_over``).

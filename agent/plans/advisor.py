@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pgradar.agent import indexmerge, sqlshape
-from pgradar.agent.db import DatabaseError, QueryFailed, Session
+from pgradar.agent import sqlshape
+from pgradar.agent.collect.db import DatabaseError, QueryFailed, Session
+from pgradar.agent.derive import indexmerge
 from pgradar.agent.model.plans import IndexAdvice, PlanSummary, SeqScan, StatementPlan
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.plans import planner

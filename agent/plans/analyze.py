@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Protocol
 
 from pgradar.agent import sqlshape
-from pgradar.agent.db import DatabaseError, QueryFailed, Session
+from pgradar.agent.collect.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.plans import AnalyzeSnapshot, Candidate, PlanSample
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.plans import planner

@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Protocol
 
 from pgradar.agent import sqlshape
-from pgradar.agent.db import Session
-from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.collect.db import Session
+from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.plans import Candidate, StatementPlan
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory
 from pgradar.agent.model.statements import StatementsSnapshot
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.model.thresholds import Thresholds
 
 
 class PlanContext(Protocol):

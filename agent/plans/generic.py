@@ -15,16 +15,16 @@ from dataclasses import replace
 from datetime import datetime
 
 from pgradar.agent import sqlshape
-from pgradar.agent.db import DatabaseError, QueryFailed, Session
+from pgradar.agent.collect.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.model.findings import qualified
 from pgradar.agent.model.plans import IndexAdvice, PartitionedUse, PlanIndex, PlansSnapshot, SeqScan, StatementPlan
 from pgradar.agent.model.server import ServerInfo
+from pgradar.agent.model.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.plans import advisor, planner
 from pgradar.agent.plans.chooser import PlanContext, candidates, due, within_budget
 from pgradar.agent.plans.shapes import count, index_mark, next_shapes, statement_counters
 from pgradar.agent.plans.walker import all_pruned, walk
-from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 
 
 def plan_statement(

@@ -5,7 +5,7 @@ constant), so it is planned generically: ``EXPLAIN (GENERIC_PLAN)`` on 16+,
 PREPARE + ``EXPLAIN EXECUTE name(NULL, ...)`` under
 ``plan_cache_mode = force_generic_plan`` before (the server infers the
 parameter types). EXPLAIN never runs the statement. The SQL lives in
-``agent/sql/explain/``, one file per version.
+``agent/collect/sql/explain/``, one file per version.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from pgradar.agent import queries
-from pgradar.agent.db import QueryFailed, Session
+from pgradar.agent.collect import queries
+from pgradar.agent.collect.db import QueryFailed, Session
 from pgradar.agent.model.findings import qualified, quote_ident
 from pgradar.agent.model.server import ServerInfo
 

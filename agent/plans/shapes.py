@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pgradar.agent.derived import per_snapshot
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.plans import Counters, PlanIndex, PlanShape, PlanSummary
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from support import HEAVY, MONITOR_ROLE, installation, monitor_dsn, pgradar, superuser
 
-from pgradar.agent.embedded import Cluster, Installation, Sandbox
+from pgradar.commands.embedded import Cluster, Installation, Sandbox
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from support import MONITOR_ROLE, installation, monitor_dsn, pgradar, prepare, superuser
 
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, _embedded_wheel_bindir
+from pgradar.commands.embedded import Cluster, Installation, Sandbox, _embedded_wheel_bindir
 
 FOUR = ("n_plus_one", "select_star", "non_sargable_predicate", "temp_spill")
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
-from pgradar.agent import jobs
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
+from pgradar.agent.model import jobs
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.model.statements import StatementsSnapshot
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 SCHEMA_SQL = """
 DROP SCHEMA IF EXISTS "Sales Data" CASCADE;
@@ -131,9 +131,9 @@ def test_rows_by_position_and_by_keyword_agree(app: Cluster) -> None:
     a query in another order falls back to keywords, with the same rows."""
     import dataclasses
 
-    from pgradar.agent.db import SessionSettings, connect
+    from pgradar.agent.collect.db import SessionSettings, connect
+    from pgradar.agent.collect.queries import Query
     from pgradar.agent.model.catalog import TableSize
-    from pgradar.agent.queries import Query
 
     in_order = Query(
         "test",
@@ -217,7 +217,7 @@ ANALYZE shapes.log;
 
 def test_tables_query_reads_what_pg_stat_user_tables_shows(app: Cluster) -> None:
     """The same rows as the view: tables with and without indexes, partitioned ones (14+), a materialized view."""
-    from pgradar.agent import queries
+    from pgradar.agent.collect import queries
 
     with superuser(app, "app") as conn:
         conn.execute(SHAPES_SQL)

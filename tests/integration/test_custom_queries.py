@@ -23,7 +23,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, pgradar, sample, scrape, superuser, wait_for
 
-from pgradar.agent.embedded import Cluster, free_port
+from pgradar.commands.embedded import Cluster, free_port
 
 FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "custom_queries" / "queries.yaml"
 EXPORTER = shutil.which("prometheus-postgres-exporter")
@@ -39,7 +39,7 @@ def running(
     command = (
         [*binary, f"--web.listen-address=127.0.0.1:{port}"]
         if binary
-        else [sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}", *args]
+        else [sys.executable, "-m", "pgradar.commands.cli", "run", "--listen", f"127.0.0.1:{port}", *args]
     )
     proc = subprocess.Popen(
         command,

@@ -65,9 +65,9 @@ from support import (
     wait_for,
 )
 
-from pgradar.agent.embedded import Bouncer, Cluster, Installation, Sandbox, find_pgbouncer, free_port
 from pgradar.agent.model.findings import Kind, Severity
 from pgradar.alerts import rule_files
+from pgradar.commands.embedded import Bouncer, Cluster, Installation, Sandbox, find_pgbouncer, free_port
 from pgradar.dashboards import JSON_DIR
 
 FOR = "2s"
@@ -411,7 +411,7 @@ def test_dashboards_and_alerts_against_real_prometheus(
         config = agent_config(tmp_path / "pgradar.yml", agent_port, primary, standby, bouncer)
         stack.enter_context(
             process(
-                [sys.executable, "-m", "pgradar.agent.cli", "run", "--config", str(config)],
+                [sys.executable, "-m", "pgradar.commands.cli", "run", "--config", str(config)],
                 tmp_path / "agent.log",
                 agent_port,
                 "/healthz",

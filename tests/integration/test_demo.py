@@ -25,8 +25,8 @@ import pytest
 from browser import Chromium
 from support import sample, scrape, wait_for
 
-from pgradar.agent.demo import PLANTED, Planted, process_gone
-from pgradar.agent.embedded import free_port
+from pgradar.commands.demo import PLANTED, Planted, process_gone
+from pgradar.commands.embedded import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 START_TIMEOUT_S = 120
@@ -89,7 +89,16 @@ def demo() -> Iterator[RunningDemo]:
     started = time.monotonic()
     # A long pause: the standby stays behind for the whole module.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}", "--replay-pause", "900"],
+        [
+            sys.executable,
+            "-m",
+            "pgradar.commands.cli",
+            "demo",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--replay-pause",
+            "900",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -305,7 +314,7 @@ def test_busy_port_fails_at_once_and_starts_nothing() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}"],
+            [sys.executable, "-m", "pgradar.commands.cli", "demo", "--listen", f"127.0.0.1:{port}"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -14,12 +14,12 @@ import pytest
 from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
 
 from pgradar.agent.classifiers.plans import plan_seq_scans
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.plans import PlansSnapshot
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS "Plan Test" CASCADE;

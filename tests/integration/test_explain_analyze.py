@@ -14,14 +14,14 @@ import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
 from pgradar.agent.classifiers import classify
-from pgradar.agent.collectors import ANALYZE_ON_PRIMARY
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.plans import AnalyzeSnapshot
-from pgradar.agent.observation import observe
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.plans.collectors import ANALYZE_ON_PRIMARY
+from pgradar.agent.runtime.observation import observe
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 ROWS = 50_000
 SCHEMA = f"""

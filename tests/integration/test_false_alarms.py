@@ -16,9 +16,9 @@ from dataclasses import replace
 import psycopg
 from support import MONITOR_ROLE, monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.commands.embedded import Cluster
 
 MB = 1024 * 1024
 PLANNED = ("settings", "tables", "statements", "plans")

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_a_retry_in_progress_does_not_block_other_threads(black_hole: int) -> No
 
 
 def test_a_promoted_standby_is_seen_as_primary(fresh_pg: Cluster, installations, sandbox) -> None:
-    from pgradar.agent.state import AgentState
+    from pgradar.agent.runtime.state import AgentState
     from pgradar.exporters.prometheus import registry_for
 
     tools = None if fresh_pg.installation.tool("pg_basebackup") else installations[max(installations)]

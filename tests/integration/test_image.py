@@ -41,7 +41,7 @@ from support import (
     wait_for,
 )
 
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
+from pgradar.commands.embedded import Cluster, Installation, Sandbox, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

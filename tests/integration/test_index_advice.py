@@ -22,12 +22,12 @@ import psycopg
 import pytest
 from support import MONITOR_ROLE, collect_and_classify, monitor_dsn, superuser
 
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.plans import PlansSnapshot
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = json.loads((FIXTURES / "index_advice_cases.json").read_text())["cases"]

@@ -8,12 +8,12 @@ import time
 
 from support import collect_and_classify, monitor_dsn, superuser
 
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 COLLECTORS = ("statements", "database", "tables", "indexes")
 

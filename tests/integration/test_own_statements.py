@@ -12,11 +12,11 @@ import psycopg
 from psycopg.types.numeric import Int4
 from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.deltas import rank_statements
-from pgradar.agent.embedded import Cluster
-from pgradar.agent.queries import MARKER, is_own
+from pgradar.agent.collect.queries import MARKER, is_own
+from pgradar.agent.derive.deltas import rank_statements
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 from pgradar.exporters.status import render_status
 
 LOOKUP = "SELECT id, note FROM own_orders WHERE customer_id = %s"
@@ -128,8 +128,8 @@ def test_own_statements_are_marked_and_left_out(fresh_pg: Cluster) -> None:
 
 def test_marker_survives_in_pg_stat_statements_on_every_version(pg: Cluster) -> None:
     """The marker ends the recorded text on 13 to 18 (18 drops a leading comment), transaction commands too."""
-    from pgradar.agent import queries
-    from pgradar.agent.db import SessionSettings, connect
+    from pgradar.agent.collect import queries
+    from pgradar.agent.collect.db import SessionSettings, connect
 
     session = connect(monitor_dsn(pg), SessionSettings())
     try:

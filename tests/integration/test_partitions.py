@@ -10,15 +10,15 @@ from collections.abc import Iterator
 import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser
 
-from pgradar.agent import jobs
 from pgradar.agent.classifiers import classify
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
+from pgradar.agent.model import jobs
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.observation import observe
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
-from pgradar.agent.thresholds import DEFAULT, with_overrides
+from pgradar.agent.model.thresholds import DEFAULT, with_overrides
+from pgradar.agent.runtime.observation import observe
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS "Part Test" CASCADE;

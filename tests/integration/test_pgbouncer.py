@@ -19,9 +19,9 @@ from support import (
     watch,
 )
 
-from pgradar.agent.embedded import Bouncer
 from pgradar.agent.model.bouncer import BouncerSnapshot
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.commands.embedded import Bouncer
 from pgradar.exporters.prometheus import registry_for
 
 T = replace(DEFAULT, pool_maxwait_warning_s=1, pool_maxwait_critical_s=3600, pool_waiting_clients=100)

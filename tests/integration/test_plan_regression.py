@@ -14,13 +14,13 @@ import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser
 
 from pgradar.agent.classifiers import classify
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.plans import PlansSnapshot
-from pgradar.agent.observation import observe
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.observation import observe
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 ROWS = 100_000
 CALLS = 30  # per workload and statement: above plan_regression_min_calls (20)

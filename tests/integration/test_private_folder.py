@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from support import scrape, wait_for
 
-from pgradar.agent.embedded import Installation, Sandbox, _exec_denied, free_port
+from pgradar.commands.embedded import Installation, Sandbox, _exec_denied, free_port
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_demo_starts_and_stops_from_a_private_folder(private: Path) -> None:
     log = private / "demo.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pgradar.agent.cli", "demo", "--listen", f"127.0.0.1:{port}"],
+            [sys.executable, "-m", "pgradar.commands.cli", "demo", "--listen", f"127.0.0.1:{port}"],
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,

@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster, _embedded_wheel_bindir
-from pgradar.agent.thresholds import DEFAULT, with_overrides
+from pgradar.agent.model.thresholds import DEFAULT, with_overrides
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster, _embedded_wheel_bindir
 from pgradar.exporters.report import document
 
 PLANT = """

@@ -16,12 +16,12 @@ import psycopg
 import pytest
 from support import HEAVY, MONITOR_ROLE, collect_and_classify, installation, monitor_dsn, prepare, superuser
 
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
-from pgradar.agent.thresholds import DEFAULT, Thresholds, with_overrides
+from pgradar.agent.model.thresholds import DEFAULT, Thresholds, with_overrides
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster, Installation, Sandbox, free_port
 
 pytestmark = pytest.mark.heavy
 
@@ -345,7 +345,7 @@ def test_run_and_check_report_unbounded_results_and_deadlocks(fresh_pg: Cluster)
             [
                 sys.executable,
                 "-m",
-                "pgradar.agent.cli",
+                "pgradar.commands.cli",
                 "run",
                 "--listen",
                 f"127.0.0.1:{port}",

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from support import HEAVY, installation, sample, scrape, superuser, wait_for
 
-from pgradar.agent.embedded import Cluster, Installation, Sandbox, free_port
+from pgradar.commands.embedded import Cluster, Installation, Sandbox, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

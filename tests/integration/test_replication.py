@@ -8,9 +8,9 @@ from dataclasses import replace
 import psycopg
 from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.replication import ReplicationSnapshot
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.commands.embedded import Cluster
 
 MB = 1024 * 1024
 # Low enough for a test to cross with a few MB of WAL; seconds as low as the

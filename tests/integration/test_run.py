@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, sample, scrape, superuser, wait_for
 
-from pgradar.agent.embedded import Cluster, free_port
-from pgradar.agent.jobs import COLLECTOR_NAMES
+from pgradar.agent.model.jobs import COLLECTOR_NAMES
+from pgradar.commands.embedded import Cluster, free_port
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Running:
 def agent(*args: str) -> Iterator[Running]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pgradar.agent.cli", "run", "--listen", f"127.0.0.1:{port}", *args],
+        [sys.executable, "-m", "pgradar.commands.cli", "run", "--listen", f"127.0.0.1:{port}", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from support import HEAVY, installation, monitor_dsn, prepare, superuser
 
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
-from pgradar.agent.embedded import Cluster, Installation, Sandbox
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, DatabaseFilter, TargetConfig
+from pgradar.commands.embedded import Cluster, Installation, Sandbox
 from pgradar.exporters.prometheus import registry_for
 
 PGSS_MAX = 100
@@ -70,7 +70,7 @@ def test_eviction_under_churn(small_pgss: Cluster) -> None:
 
 
 def _single(runtime: TargetRunner):
-    from pgradar.agent.state import AgentState
+    from pgradar.agent.runtime.state import AgentState
 
     return AgentState({runtime.state.name: runtime.state})
 

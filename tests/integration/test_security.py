@@ -12,10 +12,10 @@ from pathlib import Path
 import yaml
 from support import MONITOR_PASSWORD, MONITOR_ROLE, answers, monitor_dsn, pgradar, scrape, superuser, wait_for
 
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster, free_port
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster, free_port
 
 WRITES = (
     "DELETE FROM victims WHERE id = 999",
@@ -92,7 +92,7 @@ def _agent(args: list[str]) -> tuple[subprocess.Popen[str], int]:
         [
             sys.executable,
             "-m",
-            "pgradar.agent.cli",
+            "pgradar.commands.cli",
             "run",
             "--listen",
             f"127.0.0.1:{port}",

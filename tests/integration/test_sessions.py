@@ -10,10 +10,10 @@ from dataclasses import replace
 import psycopg
 from support import monitor_dsn, of_kind, poll, superuser, wait_for, watch
 
-from pgradar.agent.embedded import Cluster
 from pgradar.agent.model.activity import SessionsSnapshot
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.commands.embedded import Cluster
 
 T = replace(
     DEFAULT,

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 import pytest
 from support import monitor_dsn, run_reported, superuser, wait_for
 
-from pgradar.agent import collectors
-from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
-from pgradar.agent.embedded import Cluster
-from pgradar.agent.runner import JobRun, TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.collect import collectors
+from pgradar.agent.runtime.runner import JobRun, TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, DatabaseFilter, TargetConfig
+from pgradar.commands.embedded import Cluster
 
 DB = "size_changes"
 

@@ -12,13 +12,13 @@ import psycopg
 import pytest
 from support import HEAVY, collect_and_classify, installation, monitor_dsn, prepare, superuser
 
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.embedded import Cluster, Installation, Sandbox
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.config import Config, TargetConfig
+from pgradar.commands.embedded import Cluster, Installation, Sandbox
 
 BEFORE = ("server", "settings", "tables", "sizes", "database", "statements", "auto_explain")
 AFTER = ("statements", "database", "tables", "auto_explain")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support import monitor_dsn, scrape, superuser, wait_for
 
-from pgradar.agent.embedded import Cluster, free_port
+from pgradar.commands.embedded import Cluster, free_port
 
 
 @pytest.mark.parametrize("pg", [18], indirect=True, ids=["pg18"])
@@ -25,7 +25,7 @@ def test_run_serves_the_status_page(pg: Cluster, tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "pgradar.agent.cli",
+            "pgradar.commands.cli",
             "run",
             "--listen",
             f"127.0.0.1:{port}",

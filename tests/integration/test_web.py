@@ -16,7 +16,7 @@ import pytest
 import yaml
 from support import pgradar
 
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters import webconfig
 from pgradar.exporters.http import AgentHTTPServer
 from pgradar.exporters.prometheus import registry_for

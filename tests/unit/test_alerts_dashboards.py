@@ -303,7 +303,7 @@ def test_database_variable_where_panels_filter_by_database() -> None:
 
 
 def test_pgradar_dashboards_writes_the_files(tmp_path: Path) -> None:
-    from pgradar.agent.cli import main
+    from pgradar.commands.cli import main
 
     assert main(["dashboards", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(render_all())
@@ -316,7 +316,7 @@ def test_pgradar_dashboards_writes_into_the_current_directory(tmp_path: Path) ->
 
     before = {p.name: p.stat().st_mtime_ns for p in JSON_DIR.glob("*.json")}
     done = subprocess.run(
-        [sys.executable, "-m", "pgradar.agent.cli", "dashboards"],
+        [sys.executable, "-m", "pgradar.commands.cli", "dashboards"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -2,9 +2,9 @@
 
 from decimal import Decimal
 
-from pgradar.agent import queries
-from pgradar.agent.bouncer import console_hint, parse_databases, parse_pools, parse_stats
-from pgradar.agent.db import admin_command
+from pgradar.agent.collect import queries
+from pgradar.agent.collect.bouncer import console_hint, parse_databases, parse_pools, parse_stats
+from pgradar.agent.collect.db import admin_command
 
 
 def test_pools_read_by_name_and_missing_columns_are_zero() -> None:

@@ -7,8 +7,8 @@ import pytest
 from factories import MB, T0, observation, receiver, replication, settings, slot, standby_row
 
 from pgradar.agent.classifiers.replication import replication_lag, replication_slot_inactive
-from pgradar.agent.standby_lag import SECONDS_NEED_BYTES, lag
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.derive.standby_lag import SECONDS_NEED_BYTES, lag
+from pgradar.agent.model.thresholds import DEFAULT
 
 T = replace(
     DEFAULT,

@@ -13,7 +13,7 @@ from pgradar.agent.classifiers.sessions import (
     root_blockers,
 )
 from pgradar.agent.model.activity import ConnectionGroup, RelationName
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
 
 T = replace(
     DEFAULT,

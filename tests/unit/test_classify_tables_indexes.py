@@ -7,12 +7,12 @@ from factories import T0, database, foreign_key, index, observation, server, tab
 
 from pgradar.agent.classifiers import indexes as ix
 from pgradar.agent.classifiers import tables as tb
-from pgradar.agent.collectors import parse_settings
+from pgradar.agent.collect.collectors import parse_settings
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen
 from pgradar.agent.model.findings import Finding
-from pgradar.agent.observation import Observation
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.observation import Observation
+from pgradar.agent.model.thresholds import DEFAULT
 
 
 def run(classifier, obs: Observation) -> list[Finding]:
@@ -260,7 +260,7 @@ def test_missing_fk_index() -> None:
 
 
 def test_index_first_seen_carries_forward() -> None:
-    from pgradar.agent.registry import index_first_seen
+    from pgradar.agent.runtime.registry import index_first_seen
 
     a, b = index("a", ["a"]), index("b", ["b"])
     first = index_first_seen(None, IndexesSnapshot(T0, (a,)))

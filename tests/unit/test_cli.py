@@ -9,7 +9,7 @@ import pytest
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "pgradar.agent.cli", *args], capture_output=True, text=True, timeout=60, env=env
+        [sys.executable, "-m", "pgradar.commands.cli", *args], capture_output=True, text=True, timeout=60, env=env
     )
 
 

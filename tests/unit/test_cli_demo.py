@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgradar.agent import cli
+from pgradar.commands import cli
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,13 @@ import sys
 
 import pytest
 
-from pgradar.agent import jobs, registry
+from pgradar.agent.model import jobs
+from pgradar.agent.runtime import registry
 
 HEAVY = ("pandas", "numpy", "sqlglot", "psycopg", "apscheduler", "prometheus_client", "grafanalib")
 PROBE = """
 import json, sys
-from pgradar.agent.cli import main
+from pgradar.commands.cli import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exc:
@@ -52,7 +53,7 @@ def test_version_is_the_installed_distributions() -> None:
     from importlib.metadata import version
 
     done = subprocess.run(
-        [sys.executable, "-m", "pgradar.agent.cli", "--version"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "pgradar.commands.cli", "--version"], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == f"pgradar {version('pgradar')}"
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from pgradar.agent.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
-from pgradar.agent.config import DatabaseFilter
+from pgradar.agent.collect.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
+from pgradar.agent.collect.pool import BACKOFF_MAX_S, backoff_delay
 from pgradar.agent.model.server import ServerInfo
-from pgradar.agent.pool import BACKOFF_MAX_S, backoff_delay
-from pgradar.agent.runner import select_databases
+from pgradar.agent.runtime.runner import select_databases
+from pgradar.agent.settings.config import DatabaseFilter
 
 
 @pytest.mark.parametrize(
@@ -66,11 +66,11 @@ def test_select_databases() -> None:
 
 def test_each_target_kind_runs_its_collectors_from_the_registry() -> None:
     """pgbouncer is a collector of the registry like the others: the runner of a pgbouncer target runs it alone."""
-    from pgradar.agent.config import Config, TargetConfig
-    from pgradar.agent.jobs import COLLECTOR_NAMES
-    from pgradar.agent.registry import spec
-    from pgradar.agent.runner import TargetRunner
-    from pgradar.agent.state import TargetState
+    from pgradar.agent.model.jobs import COLLECTOR_NAMES
+    from pgradar.agent.runtime.registry import spec
+    from pgradar.agent.runtime.runner import TargetRunner
+    from pgradar.agent.runtime.state import TargetState
+    from pgradar.agent.settings.config import Config, TargetConfig
 
     target = TargetConfig("t", "host=localhost")
     config = Config(targets=(target,))
@@ -84,12 +84,12 @@ def test_a_console_target_is_up_when_its_collector_read_it(monkeypatch: pytest.M
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from pgradar.agent import registry
-    from pgradar.agent.config import Config, TargetConfig
-    from pgradar.agent.db import ConnectFailed
+    from pgradar.agent.collect.db import ConnectFailed
     from pgradar.agent.model.bouncer import BouncerSnapshot
-    from pgradar.agent.runner import TargetRunner
-    from pgradar.agent.state import TargetState
+    from pgradar.agent.runtime import registry
+    from pgradar.agent.runtime.runner import TargetRunner
+    from pgradar.agent.runtime.state import TargetState
+    from pgradar.agent.settings.config import Config, TargetConfig
 
     target = TargetConfig("b", "host=localhost dbname=pgbouncer")
     state = TargetState("b", kind="pgbouncer")
@@ -120,8 +120,8 @@ def test_backoff_grows_and_caps() -> None:
 
 def test_first_runs_spread_over_the_start_window() -> None:
     """100 targets: the collectors' first runs spread over the start window (or their interval), in a fixed order."""
-    from pgradar.agent.agent import START_SPREAD_S, first_run_offset, spread_window
-    from pgradar.agent.jobs import COLLECTOR_INTERVALS
+    from pgradar.agent.model.jobs import COLLECTOR_INTERVALS
+    from pgradar.agent.runtime.agent import START_SPREAD_S, first_run_offset, spread_window
 
     intervals = COLLECTOR_INTERVALS.items()
     offsets = [first_run_offset(f"db{n:03d}", c, interval) for n in range(100) for c, interval in intervals]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pgradar.agent.config import (
+from pgradar.agent.settings.config import (
     ConfigError,
     Overrides,
     build,
@@ -154,9 +154,9 @@ def test_explain_analyze_per_target_default_and_overrides() -> None:
 
 def test_shards_split_the_targets_stably_and_completely() -> None:
     """Every target is watched by exactly one of N replicas, the same one on every start."""
-    from pgradar.agent import config as configuration
-    from pgradar.agent.agent import Agent
-    from pgradar.agent.config import build, parse_shard
+    from pgradar.agent.runtime.agent import Agent
+    from pgradar.agent.settings import config as configuration
+    from pgradar.agent.settings.config import build, parse_shard
 
     dsns = [f"db{n:03d}=postgresql://m@db{n}:5432/postgres" for n in range(100)]
     owners: dict[str, list[int]] = {}

@@ -10,11 +10,11 @@ from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
-from pgradar.agent import custom_queries as custom
-from pgradar.agent.config import build
-from pgradar.agent.custom_collector import CustomRunner, applies, skipped_runs
 from pgradar.agent.model.server import ServerInfo
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.custom_runner import CustomRunner, applies, skipped_runs
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings import custom_queries as custom
+from pgradar.agent.settings.config import build
 from pgradar.exporters.custom import CustomCollector
 from pgradar.exporters.prometheus import PartedRegistry
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pgradar.agent import custom_queries as custom
-from pgradar.agent.cli import main
-from pgradar.agent.config import ConfigError, Overrides, build
+from pgradar.agent.settings import custom_queries as custom
+from pgradar.agent.settings.config import ConfigError, Overrides, build
+from pgradar.commands.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "custom_queries" / "queries.yaml"
 DSN = "postgresql://pgradar@db-0:5432/postgres"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pgradar.agent.db import BadDsn, parse_dsn, redact, safe_dsn
+from pgradar.agent.collect.db import BadDsn, parse_dsn, redact, safe_dsn
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from itertools import pairwise
 
 from factories import T0, snap, stat
 
-from pgradar.agent.deltas import rank_statements, statement_deltas
+from pgradar.agent.derive.deltas import rank_statements, statement_deltas
 from pgradar.agent.model.statements import StatementTotals
 
 
@@ -93,7 +93,7 @@ def test_costliest_first_and_integer_counters_stay_integers() -> None:
 
 
 def test_changed_queryids_are_the_new_entries_and_those_that_ran_or_were_planned() -> None:
-    from pgradar.agent.collectors import changed_queryids
+    from pgradar.agent.collect.collectors import changed_queryids
 
     held = {r.key: r for r in (stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 100.0))}
 

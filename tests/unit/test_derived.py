@@ -8,12 +8,12 @@ from factories import T0, index, server, snap, stat, table
 from pgradar.agent.classifiers import classify
 from pgradar.agent.classifiers.indexes import duplicate_findings, duplicate_pairs, logical_indexes
 from pgradar.agent.classifiers.predicates import _index_relations, _table_relations
-from pgradar.agent.deltas import by_key, statement_deltas
-from pgradar.agent.derived import PerSnapshot, per_snapshot, snapshot_scope
+from pgradar.agent.derive.deltas import by_key, statement_deltas
+from pgradar.agent.derive.derived import PerSnapshot, per_snapshot, snapshot_scope
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
-from pgradar.agent.observation import observe
-from pgradar.agent.state import AgentState, TargetState
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.runtime.observation import observe
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.prometheus import RelationsCollector, StateCollector, _ranked_indexes, _ranked_tables
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "days": 86400, "M": 1e6, "G": 1e9}

@@ -35,14 +35,14 @@ from prometheus_client.exposition import generate_latest as text_reference
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_reference
 from prometheus_client.utils import floatToGoString
 
-from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.activity import ConnectionGroup, DatabaseSnapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
 from pgradar.agent.model.findings import Finding, Kind, Severity
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementTotals
-from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.problems import ActiveProblem
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.encoding import LeanEncoder, generate_openmetrics, generate_text, go_float, lean_blocks
 from pgradar.exporters.prometheus import PartedRegistry, registry_for
 

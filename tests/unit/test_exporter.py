@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 from factories import snap, stat
 
-from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementTotals
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.catalogue import METRICS
 from pgradar.exporters.prometheus import registry_for
 

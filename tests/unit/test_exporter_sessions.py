@@ -6,7 +6,7 @@ from datetime import timedelta
 from factories import MB, bouncer, pool, receiver, replication, session, sessions, slot, standby_row
 
 from pgradar.agent.model.activity import ConnectionGroup
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.prometheus import CONNECTION_SERIES, bounded_connections, registry_for
 
 

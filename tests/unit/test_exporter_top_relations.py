@@ -7,11 +7,11 @@ import factories
 import pytest
 from factories import T0
 
-from pgradar.agent import config as configuration
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity
-from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.problems import ActiveProblem
+from pgradar.agent.runtime.state import AgentState, TargetState
+from pgradar.agent.settings import config as configuration
 from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
 
 

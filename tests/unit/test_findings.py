@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pgradar.agent.classifiers import classify
-from pgradar.agent.cli import exit_code_for
 from pgradar.agent.model.findings import Finding, Kind, Severity, qualified, quote_ident
-from pgradar.agent.observation import Observation
-from pgradar.agent.problems import update
-from pgradar.agent.state import AgentState, CollectorStatus, TargetState
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.observation import Observation
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.runtime.problems import update
+from pgradar.agent.runtime.state import AgentState, CollectorStatus, TargetState
+from pgradar.commands.cli import exit_code_for
 from pgradar.exporters.report import document, render
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """Definitions and sizes read only where a stamp says they may have changed; the decision, without a server."""
 
-from pgradar.agent.collectors import following_change, to_read_again
+from pgradar.agent.collect.collectors import following_change, to_read_again
 
 
 def test_new_changed_and_unstamped_relations_are_read_the_rest_kept() -> None:

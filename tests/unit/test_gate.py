@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from factories import commits, table, tables_snapshot
 
-from pgradar.agent import baseline as baselines
-from pgradar.agent.cli import main
-from pgradar.agent.config import ConfigError, build, load_file
-from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.gate import Scope, ScopeError, Window, cumulative_window, gate_document, scope_from
-from pgradar.agent.ignores import IgnoreRule, exit_code
+from pgradar.agent.derive import baseline as baselines
+from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.findings import Kind
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementsInfo, StatementsSnapshot, StatementStat
+from pgradar.agent.settings.config import ConfigError, build, load_file
+from pgradar.agent.settings.ignores import IgnoreRule, exit_code
+from pgradar.commands.cli import main
+from pgradar.commands.gate import Scope, ScopeError, Window, cumulative_window, gate_document, scope_from
 from pgradar.exporters.ci_formats import escape_data, escape_property, render_check, render_github, render_junit
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -298,7 +298,7 @@ def test_example_commands_parse() -> None:
 
     import yaml
 
-    from pgradar.agent.cli import build_parser
+    from pgradar.commands.cli import build_parser
 
     examples = Path(__file__).parents[2] / "examples" / "ci"
     workflow = yaml.safe_load((examples / "pgradar-gate.yml").read_text())
@@ -319,7 +319,7 @@ def test_unused_index_since_a_baseline_says_so() -> None:
 
     from pgradar.agent.classifiers.indexes import unused_index
     from pgradar.agent.model.catalog import IndexFirstSeen
-    from pgradar.agent.thresholds import DEFAULT
+    from pgradar.agent.model.thresholds import DEFAULT
 
     idx = index("orders_status_idx", ["status"])
     seen = IndexFirstSeen(NOW, (((idx.database, idx.indexrelid), NOW - timedelta(minutes=5)),), "baseline")

@@ -22,7 +22,7 @@ import helm_python as helm
 import pytest
 import yaml
 
-from pgradar.agent import config as configuration
+from pgradar.agent.settings import config as configuration
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "pgradar"
@@ -273,7 +273,7 @@ def test_schema_knows_exactly_the_agent_config_keys() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     from_values = set(schema["properties"]["config"]["properties"])
     assert from_values == set(configuration.SCHEMA) - {"targets", "pgbouncers", "listen"}, (
-        "values.schema.json config keys differ from pgradar.agent.config.SCHEMA"
+        "values.schema.json config keys differ from pgradar.agent.settings.config.SCHEMA"
     )
     assert set(schema["properties"]["targets"]["items"]["properties"]) - {"passwordKey"} == set(
         configuration.SCHEMA["targets"][0]
@@ -622,7 +622,7 @@ def test_shards_are_a_statefulset_of_scrape_targets_each_watching_its_share(
     config_file = tmp_path / "config.yaml"
     (config_map,) = [m for m in rendered.of_kind("ConfigMap") if "config.yaml" in m.get("data", {})]
     config_file.write_text(config_map["data"]["config.yaml"])
-    from pgradar.agent.agent import Agent
+    from pgradar.agent.runtime.agent import Agent
 
     watched: list[str] = []
     for ordinal in range(3):

@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pgradar.agent import cli
-from pgradar.agent.config import SCHEMA, ConfigError, Overrides, build, from_environment
+from pgradar.agent.settings.config import SCHEMA, ConfigError, Overrides, build, from_environment
+from pgradar.commands import cli
 
 SECRET = "hunter2-secret"
 

@@ -1,12 +1,16 @@
-"""The layers, read from the source's import statements (at any depth: a lazy import counts).
+"""The layers, read from the folders and the source's import statements (at any depth: a lazy import counts).
 
-- One module per outside dependency that shapes a layer: psycopg in ``db`` (hardened
-  sessions and the error types the job boundary knows), sqlglot in ``sqlshape``.
-- The model (``agent/model``) is types and small pure functions: it imports only the
-  standard library and itself, so a classifier or a test builds one without I/O.
-- Classifiers judge an Observation: they import no module that talks to a database,
-  a file or the network.
-- Exporters render what the agent found and never judge it again: no classifier.
+A module's folder is its layer, so these rules name folder prefixes and never a list of modules:
+
+- ``agent/model`` is types and small pure functions: the standard library and itself only, so a
+  classifier or a test builds one without I/O.
+- ``agent/collect`` talks to servers (the one psycopg module is ``collect/db.py``); ``agent/sqlshape``
+  is the one importer of sqlglot; ``agent/derive`` computes from snapshots without I/O;
+  ``agent/plans`` reads and judges plans (over collect's sessions); ``agent/classifiers`` judge an
+  Observation and import nothing that reads a database, a file or a socket; ``agent/settings`` is
+  what the user configures; ``agent/runtime`` runs all of it.
+- ``exporters`` render what the agent found and never judge it again (no classifier); the
+  commands (``commands``) sit above both, and nothing imports them.
 """
 
 from __future__ import annotations
@@ -19,27 +23,34 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = {"agent": "pgradar.agent", "exporters": "pgradar.exporters", "dashboards": "pgradar.dashboards"}
-# Modules that read a database, a file or a socket, or start threads.
-IO_MODULES = (
-    "psycopg",
-    "pgradar.agent.db",
-    "pgradar.agent.collectors",
-    "pgradar.agent.registry",
-    "pgradar.agent.runner",
-    "pgradar.agent.pool",
-    "pgradar.agent.bouncer",
-    "pgradar.agent.custom_collector",
-    "pgradar.agent.embedded",
-    "pgradar.agent.agent",
-    "pgradar.agent.demo",
-    "pgradar.agent.plans.planner",
-    "pgradar.agent.plans.generic",
-    "pgradar.agent.plans.analyze",
-    "pgradar.agent.plans.advisor",
-    "pgradar.agent.plans.autoexplain",
-    "pgradar.exporters",
-)
+FOLDERS = {
+    "agent": "pgradar.agent",
+    "commands": "pgradar.commands",
+    "exporters": "pgradar.exporters",
+    "dashboards": "pgradar.dashboards",
+}
+
+# What each layer of the agent may import besides itself and the standard library: lower layers only.
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    "pgradar.agent.model": (),
+    "pgradar.agent.collect": ("pgradar.agent.model", "psycopg"),
+    "pgradar.agent.sqlshape": ("pgradar.agent.model", "sqlglot"),
+    "pgradar.agent.derive": ("pgradar.agent.model", "pgradar.agent.sqlshape"),
+    "pgradar.agent.settings": ("pgradar.agent.model", "pgradar.agent.collect.db", "yaml"),
+    "pgradar.agent.plans": (
+        "pgradar.agent.model",
+        "pgradar.agent.collect",
+        "pgradar.agent.sqlshape",
+        "pgradar.agent.derive",
+    ),
+    "pgradar.agent.classifiers": ("pgradar.agent.model", "pgradar.agent.sqlshape", "pgradar.agent.derive"),
+}
+# Outside the agent: a package imports no package above it.
+MAY_NOT_IMPORT: dict[str, tuple[str, ...]] = {
+    "pgradar.agent": ("pgradar.exporters", "pgradar.commands", "pgradar.dashboards"),
+    "pgradar.exporters": ("pgradar.commands", "pgradar.dashboards", "pgradar.agent.classifiers"),
+    "pgradar.dashboards": ("pgradar.commands",),
+}
 
 
 def module_name(path: Path) -> str:
@@ -76,40 +87,53 @@ def within(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
+def layer_of(module: str) -> str | None:
+    return next((layer for layer in MAY_IMPORT if within(module, layer)), None)
+
+
 def importers_of(prefix: str) -> list[str]:
     return sorted(
         p.relative_to(ROOT).as_posix() for p in sources(*FOLDERS) if any(within(m, prefix) for m in imports(p))
     )
 
 
-@pytest.mark.parametrize(
-    ("dependency", "home"),
-    [("psycopg", "agent/db.py"), ("sqlglot", "agent/sqlshape.py")],
-)
-def test_one_module_imports_each_dependency(dependency: str, home: str) -> None:
-    assert importers_of(dependency) == [home]
+def outside_standard_library(module: str) -> bool:
+    top = module.split(".")[0]
+    return top not in sys.stdlib_module_names and top != "_typeshed" and module not in ("pgradar", "pgradar.agent")
 
 
-@pytest.mark.parametrize("path", sources("agent/model"), ids=lambda p: p.name)
-def test_the_model_imports_only_the_standard_library_and_itself(path: Path) -> None:
-    outside = sorted(
-        m
-        for m in imports(path)
-        if not within(m, "pgradar.agent.model") and m.split(".")[0] not in sys.stdlib_module_names
+@pytest.mark.parametrize(("dependency", "home"), [("psycopg", "agent/collect/db.py"), ("sqlglot", "agent/sqlshape/")])
+def test_one_place_imports_each_dependency(dependency: str, home: str) -> None:
+    importers = importers_of(dependency)
+    assert importers and all(p == home or (home.endswith("/") and p.startswith(home)) for p in importers), importers
+
+
+@pytest.mark.parametrize("path", sources("agent"), ids=lambda p: p.relative_to(ROOT / "agent").as_posix())
+def test_each_agent_layer_imports_only_the_layers_below_it(path: Path) -> None:
+    layer = layer_of(module_name(path))
+    if layer is None:  # runtime (and the package docstring): may use every layer of the agent
+        assert within(module_name(path), "pgradar.agent.runtime") or path.name == "__init__.py", path
+        allowed: tuple[str, ...] = ("pgradar.agent", "apscheduler", "psycopg")
+    else:
+        allowed = (layer, *MAY_IMPORT[layer])
+    wrong = sorted(m for m in imports(path) if outside_standard_library(m) and not any(within(m, a) for a in allowed))
+    assert wrong == [], f"{path.relative_to(ROOT)} ({layer or 'runtime'}) imports {wrong}"
+
+
+@pytest.mark.parametrize("package", sorted(MAY_NOT_IMPORT))
+def test_no_package_imports_one_above_it(package: str) -> None:
+    folder = next(f for f, name in FOLDERS.items() if name == package)
+    found = sorted(
+        f"{p.relative_to(ROOT)}: {m}"
+        for p in sources(folder)
+        for m in imports(p)
+        if any(within(m, above) for above in MAY_NOT_IMPORT[package])
     )
-    assert outside == [], f"{path.name} imports {outside}"
+    assert found == []
 
 
-@pytest.mark.parametrize("path", sources("agent/classifiers"), ids=lambda p: p.name)
-def test_classifiers_import_no_io_module(path: Path) -> None:
-    found = sorted(m for m in imports(path) for io in IO_MODULES if within(m, io))
-    assert found == [], f"{path.name} imports {found}"
-
-
-@pytest.mark.parametrize("path", sources("exporters"), ids=lambda p: p.name)
-def test_exporters_import_no_classifier(path: Path) -> None:
-    found = sorted(m for m in imports(path) if within(m, "pgradar.agent.classifiers"))
-    assert found == [], f"exporters/{path.name} imports {found}"
+def test_nothing_imports_the_commands() -> None:
+    assert [p for p in importers_of("pgradar.commands") if not p.startswith("commands/")] == []
 
 
 def test_the_reader_sees_every_way_of_writing_an_import() -> None:
@@ -120,13 +144,15 @@ def test_the_reader_sees_every_way_of_writing_an_import() -> None:
         "def f():\n    from ..agent.classifiers import CLASSIFIERS",
     ):
         assert any(within(m, "pgradar.agent.classifiers") for m in imports_in(line, "pgradar.exporters")), line
-    assert "agent/db.py" in importers_of("psycopg")
+    assert "agent/collect/db.py" in importers_of("psycopg")
+    assert layer_of("pgradar.agent.collect.db") == "pgradar.agent.collect"
+    assert layer_of("pgradar.agent.runtime.runner") is None
 
 
 def test_config_loads_no_heavy_dependency() -> None:
     """``pgradar --help`` and config validation answer at once: no driver, parser or pandas behind them."""
     code = (
-        "import sys, pgradar.agent.config, pgradar.agent.jobs; "
+        "import sys, pgradar.agent.settings.config, pgradar.agent.model.jobs; "
         "print(sorted(m for m in ('pandas', 'sqlglot', 'psycopg', 'prometheus_client') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

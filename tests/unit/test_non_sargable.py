@@ -8,8 +8,8 @@ from factories import delta, index, interval, observation, table
 
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.predicates import hidden_index, non_sargable_predicate
+from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.sqlshape import Wrapped, wrapped_predicates
-from pgradar.agent.thresholds import DEFAULT
 
 T = DEFAULT
 

@@ -10,13 +10,13 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
-from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
 from pgradar.agent.model.findings import Finding, Kind, Severity
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementTotals
-from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.problems import ActiveProblem
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.prometheus import family_blocks, join_families, registry_for
 
 TEXT = "text/plain; version=0.0.4"

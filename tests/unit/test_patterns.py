@@ -17,11 +17,11 @@ from pgradar.agent.classifiers.patterns import (
     partition_pruning_missed,
     unbounded_result,
 )
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import AutoExplainSnapshot, PartitionedUse, PlansSnapshot, StatementPlan
-from pgradar.agent.observation import Observation
+from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.plans.autoexplain import LogTail
 from pgradar.agent.plans.walker import walk
-from pgradar.agent.thresholds import DEFAULT
 
 T = DEFAULT
 FIXTURES = Path(__file__).parent / "fixtures" / "plans"

@@ -9,9 +9,9 @@ from factories import T0, index, observation, snap, stat
 
 from pgradar.agent.classifiers.regressions import plan_regression, recreate_sql
 from pgradar.agent.model.plans import PlanIndex, PlanShape, PlansSnapshot, StatementPlan
+from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.plans.shapes import count, next_shapes, statement_counters
 from pgradar.agent.plans.walker import walk
-from pgradar.agent.thresholds import DEFAULT
 
 INDEX_SCAN = [
     {

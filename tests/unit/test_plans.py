@@ -8,9 +8,9 @@ from factories import T0, observation, snap, stat
 
 from pgradar.agent.classifiers import plans as pc
 from pgradar.agent.model.plans import Candidate, IndexAdvice, PlansSnapshot, StatementPlan, parallel_divisor
+from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.plans.chooser import candidates, due
 from pgradar.agent.plans.walker import walk
-from pgradar.agent.thresholds import DEFAULT
 
 PLAN = json.loads((Path(__file__).parent / "fixtures" / "plan_nested.json").read_text())
 

@@ -96,5 +96,12 @@ def test_the_plan_types_and_the_walker_import_no_io_module():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     loaded = {m.split(".")[0] for m in json.loads(done.stdout)} | set(json.loads(done.stdout))
-    io = ("psycopg", "sqlglot", "pandas", "pgradar.agent.db", "pgradar.agent.queries", "pgradar.agent.sqlshape")
+    io = (
+        "psycopg",
+        "sqlglot",
+        "pandas",
+        "pgradar.agent.collect.db",
+        "pgradar.agent.collect.queries",
+        "pgradar.agent.sqlshape",
+    )
     assert sorted(loaded & set(io)) == []

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from pgradar.agent import queries
+from pgradar.agent.collect import queries
 from pgradar.agent.model.server import NEWEST_SUPPORTED, OLDEST_SUPPORTED
 
 MAJORS = range(OLDEST_SUPPORTED, NEWEST_SUPPORTED + 1)
@@ -76,9 +76,9 @@ def test_agent_statements_leave_the_snapshot_and_the_observation() -> None:
     """Rows whose only text carries the marker are the agent's own: no interval, problem or top list sees them."""
     from factories import T0, snap, stat
 
-    from pgradar.agent.observation import observe
-    from pgradar.agent.registry import without_own
-    from pgradar.agent.state import TargetState
+    from pgradar.agent.runtime.observation import observe
+    from pgradar.agent.runtime.registry import without_own
+    from pgradar.agent.runtime.state import TargetState
 
     rows = snap(0, stat(1, 10, 10.0), stat(2, 10, 10.0))
     texts = {(5, 1): "SELECT * FROM orders WHERE id = $1", (5, 2): "-- statements/pgss\nSELECT ...\n/* pgradar */"}

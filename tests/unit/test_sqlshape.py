@@ -10,10 +10,11 @@ import pytest
 from factories import text_cases
 
 from pgradar.agent import sqlshape
+from pgradar.agent.sqlshape import kind
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_FOLDERS = ("agent", "exporters", "dashboards", "alerts")
+PACKAGE_FOLDERS = ("agent", "commands", "exporters", "dashboards", "alerts")
 
 
 # --- the texts ------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def test_a_read_without_write_or_lock_words_is_answered_without_a_parse(monkeypa
     def no_parse(text: str) -> None:
         raise AssertionError(f"parsed {text}")
 
-    monkeypatch.setattr(sqlshape, "parse", no_parse)
+    monkeypatch.setattr(kind, "parse", no_parse)  # the name read_kind calls
     plain = "WITH x AS (SELECT a, last_updated FROM t WHERE b = $1) SELECT * FROM x ORDER BY a LIMIT $2"
     assert sqlshape.read_kind.__wrapped__(plain) == "plain read"
     with pytest.raises(AssertionError, match="parsed"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from factories import snap, stat
 
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.state import TargetState
 
 
 def test_current_and_kept_follow_every_change() -> None:

@@ -17,7 +17,7 @@ from pgradar.agent.classifiers.statements import (
     temp_spill,
 )
 from pgradar.agent.model.plans import AutoExplainSnapshot, PlanNode, PlanSample
-from pgradar.agent.thresholds import DEFAULT
+from pgradar.agent.model.thresholds import DEFAULT
 
 T = DEFAULT
 

@@ -8,11 +8,11 @@ from itertools import pairwise
 
 from factories import T0, snap, stat
 
-from pgradar.agent.deltas import statement_deltas
+from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.findings import Finding, Kind, Severity, TextPolicy
 from pgradar.agent.model.server import ServerInfo
-from pgradar.agent.problems import update
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.runtime.problems import update
+from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.status import evidence_items, figure, mean_exec_series, render_status, sparkline, status_route
 
 EVIL = "<script>alert(1)</script>"

@@ -22,7 +22,7 @@ from psycopg import ClientCursor, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import RowFactory, RowMaker, class_row, dict_row, tuple_row
 
-from pgradar.agent.queries import Query, marked, resolve
+from pgradar.agent.collect.queries import Query, marked, resolve
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="DataclassInstance")  # rows are read into dataclasses (dataclass_row)
 
 APPLICATION_NAME = "pgradar"
-SESSION_SQL_MAJOR = 13  # agent/sql/session: transaction commands, the same on every version
+SESSION_SQL_MAJOR = 13  # agent/collect/sql/session: transaction commands, the same on every version
 
 # libpq's connection keywords: a "NAME=" prefix that is one of these is part
 # of a key/value DSN, not a target name.
@@ -311,7 +311,7 @@ class Session:
             ) from None
 
     def table(self, text: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-        """A custom query's column names and rows, in order (agent/custom_collector.py).
+        """A custom query's column names and rows, in order (agent/runtime/custom_runner.py).
 
         The text is the user's, sent as SQL. It goes as a prepared statement,
         so a text holding several statements is refused whole by the server

@@ -34,8 +34,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pgradar.agent import queries
-from pgradar.agent.baseline import (
+from pgradar.agent.collect import queries
+from pgradar.agent.derive.baseline import (
     Identity,
     TargetBaseline,
     database_resets,
@@ -44,14 +44,14 @@ from pgradar.agent.baseline import (
     statements_before,
     tables_before,
 )
-from pgradar.agent.deltas import statement_deltas
-from pgradar.agent.ignores import IgnoreRule
+from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.catalog import IndexFirstSeen
 from pgradar.agent.model.findings import Kind
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementsSnapshot
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings.ignores import IgnoreRule
 
 
 class ScopeError(ValueError):

@@ -16,21 +16,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pgradar.agent import problems, queries
-from pgradar.agent.bouncer import open_console
 from pgradar.agent.classifiers import classify
-from pgradar.agent.collectors import CollectorUnavailable
-from pgradar.agent.config import Config, DatabaseFilter, TargetConfig
-from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
-from pgradar.agent.derived import snapshot_scope
+from pgradar.agent.collect import queries
+from pgradar.agent.collect.bouncer import open_console
+from pgradar.agent.collect.collectors import CollectorUnavailable
+from pgradar.agent.collect.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
+from pgradar.agent.collect.pool import Opener, SessionPool
+from pgradar.agent.derive.derived import snapshot_scope
+from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory
-from pgradar.agent.observation import Observation
+from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.plans.autoexplain import LogTail
-from pgradar.agent.pool import Opener, SessionPool
-from pgradar.agent.registry import PGBOUNCER, CollectorSpec, names_for, spec
-from pgradar.agent.state import CollectorStatus, TargetState
-from pgradar.agent.thresholds import Thresholds
+from pgradar.agent.runtime import problems
+from pgradar.agent.runtime.registry import PGBOUNCER, CollectorSpec, names_for, spec
+from pgradar.agent.runtime.state import CollectorStatus, TargetState
+from pgradar.agent.settings.config import Config, DatabaseFilter, TargetConfig
 
 log = logging.getLogger("pgradar.target")
 

@@ -26,11 +26,12 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from pgradar.agent.config import Config
-from pgradar.agent.custom_collector import CustomRunner
-from pgradar.agent.observation import observe, with_peers
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import AgentState, TargetState
+from pgradar.agent.model.observation import with_peers
+from pgradar.agent.runtime.custom_runner import CustomRunner
+from pgradar.agent.runtime.observation import observe
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import AgentState, TargetState
+from pgradar.agent.settings.config import Config
 
 log = logging.getLogger("pgradar.agent")
 

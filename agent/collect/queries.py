@@ -1,6 +1,6 @@
 """The one resolver of SQL variants.
 
-Every query lives in ``agent/sql/<collector>/<name>.<major>.sql``, where
+Every query lives in ``agent/collect/sql/<collector>/<name>.<major>.sql``, where
 ``<major>`` is the first server version the file serves; each file starts
 with a comment saying what changed in that version. A server gets the
 variant with the highest ``<major>`` not above its own. SQL never lives in

@@ -17,13 +17,10 @@ from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Any, Protocol
 
-from pgradar.agent.bouncer import collect_pgbouncer
-from pgradar.agent.collectors import (
-    CollectContext,
+from pgradar.agent.collect.bouncer import collect_pgbouncer
+from pgradar.agent.collect.collectors import (
     collect_activity,
-    collect_auto_explain,
     collect_database,
-    collect_explain_analyze,
     collect_foreign_keys,
     collect_indexes,
     collect_replication,
@@ -35,19 +32,20 @@ from pgradar.agent.collectors import (
     collect_tables,
     fetch_new_texts,
 )
-from pgradar.agent.deltas import by_key, statement_deltas
+from pgradar.agent.derive.deltas import by_key, statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
 from pgradar.agent.model.reuse import reuse_unchanged
 from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.plans.analyze import AnalyzeContext
+from pgradar.agent.plans.collectors import LogContext, collect_auto_explain, collect_explain_analyze
 from pgradar.agent.plans.generic import collect_plans
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.state import TargetState
 
 POSTGRESQL = "postgresql"
 PGBOUNCER = "pgbouncer"
 
 
-class JobContext(CollectContext, AnalyzeContext, Protocol):
+class JobContext(LogContext, AnalyzeContext, Protocol):
     """What a collector and its ``after`` steps see: the collect context, the target's state and the job."""
 
     state: TargetState

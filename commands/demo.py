@@ -39,12 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import DEFAULTS, Config, Listen, TargetConfig
-from pgradar.agent.db import DriverError, writing_connection
-from pgradar.agent.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
-from pgradar.agent.jobs import COLLECTOR_NAMES
+from pgradar.agent.collect.db import DriverError, writing_connection
 from pgradar.agent.model.findings import Kind
+from pgradar.agent.model.jobs import COLLECTOR_NAMES
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.settings.config import DEFAULTS, Config, Listen, TargetConfig
+from pgradar.commands.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
 
 if TYPE_CHECKING:
     from pgradar.exporters.http import AgentHTTPServer

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pgradar.agent.collect.queries import is_own
 from pgradar.agent.model.catalog import SizedTables
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.model.statements import StatementInterval, StatementTotals
-from pgradar.agent.problems import ActiveProblem
-from pgradar.agent.queries import is_own
+from pgradar.agent.runtime.problems import ActiveProblem
 
 
 @dataclass(slots=True)

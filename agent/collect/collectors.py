@@ -14,8 +14,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
-from pgradar.agent import queries
-from pgradar.agent.db import DatabaseError, QueryFailed, Session
+from pgradar.agent.collect import queries
+from pgradar.agent.collect.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.model.activity import (
     ActivityGroup,
     ActivitySnapshot,
@@ -49,7 +49,6 @@ from pgradar.agent.model.catalog import (
     foreign_key,
     index_stat,
 )
-from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot
 from pgradar.agent.model.replication import ReceiverStat, ReplicationSnapshot, SlotStat, StandbyStat
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import (
@@ -59,8 +58,6 @@ from pgradar.agent.model.statements import (
     StatementStat,
     StatementText,
 )
-from pgradar.agent.plans.analyze import AnalyzeContext, NotStandby, analyze_statements
-from pgradar.agent.plans.autoexplain import LogTail
 
 
 class CollectorUnavailable(Exception):
@@ -81,7 +78,6 @@ class CollectContext(Protocol):
     databases: tuple[str, ...]
     now: datetime
     statement_texts: Mapping[tuple[int, int], str]
-    auto_explain_log: LogTail | None  # the target's server log, when the user named one
 
     def session(self, database: str | None = None) -> Session: ...
 
@@ -504,42 +500,6 @@ def parse_settings(raw: list[tuple[str, str, str]]) -> Settings:
 def collect_settings(ctx: CollectContext) -> SettingsSnapshot:
     rows = ctx.session().dicts(_q("settings", "settings", ctx.server))
     return SettingsSnapshot(ctx.now, parse_settings([(r["name"], r["setting"], r["unit"]) for r in rows]))
-
-
-def collect_auto_explain(ctx: CollectContext) -> AutoExplainSnapshot:
-    """New auto_explain plans from the server log (targets[i].auto_explain_log); empty when none is set."""
-    tail = ctx.auto_explain_log
-    if tail is None:
-        return AutoExplainSnapshot(ctx.now, None, ())
-    try:
-        read = tail.read(ctx.now)
-    except OSError as exc:
-        raise DatabaseError(f"cannot read the auto_explain log {tail.path}: {exc.strerror or exc}") from None
-    return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read, tail.deadlocks)
-
-
-ANALYZE_ON_PRIMARY = (
-    "explain_analyze is on for this target, but it is a primary: ignored, nothing is run "
-    "(EXPLAIN ANALYZE executes the statement, so pgradar runs it only on a standby)"
-)
-ANALYZE_ON_PRIMARY_FIX = "set explain_analyze on the standby targets only"
-
-
-def collect_explain_analyze(ctx: AnalyzeContext) -> AnalyzeSnapshot:
-    """EXPLAIN ANALYZE of the top statements, only with targets[i].explain_analyze on and on a standby.
-
-    Off (the default): an empty snapshot, no query at all. On a primary the
-    collector is switched off with a message the runtime logs once; it is
-    asked again each interval, so a demoted server starts.
-    """
-    if not ctx.explain_analyze:
-        return AnalyzeSnapshot(ctx.now, False, ())
-    if not ctx.server.in_recovery:
-        raise CollectorUnavailable(ANALYZE_ON_PRIMARY, ANALYZE_ON_PRIMARY_FIX)
-    try:
-        return analyze_statements(ctx)
-    except NotStandby:
-        raise CollectorUnavailable(ANALYZE_ON_PRIMARY, ANALYZE_ON_PRIMARY_FIX) from None
 
 
 def collect_server(ctx: CollectContext) -> ServerSnapshot:

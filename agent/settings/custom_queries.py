@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from pgradar.agent import shown
+from pgradar.agent.settings import shown
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

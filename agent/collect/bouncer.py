@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from pgradar.agent import queries
-from pgradar.agent.db import ConnectFailed, Session, SessionSettings, connect_bouncer
+from pgradar.agent.collect import queries
+from pgradar.agent.collect.db import ConnectFailed, Session, SessionSettings, connect_bouncer
 from pgradar.agent.model.bouncer import BouncerDatabase, BouncerSnapshot, BouncerStat, PoolStat
 
 ADMIN_DATABASE = "pgbouncer"
-SQL_VERSION = 1  # agent/sql/pgbouncer/<command>.1.sql: pgbouncer 1.x
+SQL_VERSION = 1  # agent/collect/sql/pgbouncer/<command>.1.sql: pgbouncer 1.x
 US = 1_000_000.0  # pgbouncer counts times in microseconds
 
 Row = Mapping[str, Any]

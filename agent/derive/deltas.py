@@ -20,7 +20,7 @@ import operator
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
-from pgradar.agent.derived import per_snapshot
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.statements import (
     COUNTERS,
     StatementDelta,

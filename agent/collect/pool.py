@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pgradar.agent.db import ConnectFailed, QueryFailed, Session, SessionSettings
+from pgradar.agent.collect.db import ConnectFailed, QueryFailed, Session, SessionSettings
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0

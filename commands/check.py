@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pgradar.agent import baseline as baselines
-from pgradar.agent import gate
-from pgradar.agent.agent import Agent
-from pgradar.agent.config import Config, DatabaseFilter
-from pgradar.agent.db import DatabaseError
-from pgradar.agent.ignores import exit_code
-from pgradar.agent.runner import TargetRunner
+from pgradar.agent.collect.db import DatabaseError
+from pgradar.agent.derive import baseline as baselines
+from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.settings.config import Config, DatabaseFilter
+from pgradar.agent.settings.ignores import exit_code
+from pgradar.commands import gate
 from pgradar.exporters.ci_formats import append_step_summary, render_check
 from pgradar.exporters.report import document
 
@@ -167,7 +167,7 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
     finally:
         agent.stop()
     if agent.custom:
-        from pgradar.agent.custom_collector import failures
+        from pgradar.agent.runtime.custom_runner import failures
 
         for line in failures(agent.custom.values()):
             print(line, file=sys.stderr)

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pgradar.agent import shown
 from pgradar.agent.model.findings import Kind, Severity
+from pgradar.agent.settings import shown
 
 FIELDS = ("kind", "target", "database", "schema", "relation", "index", "queryid")
 

@@ -21,13 +21,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pgradar.agent import custom_queries as custom
-from pgradar.agent import queries
-from pgradar.agent.config import Config, TargetConfig
-from pgradar.agent.db import ConnectFailed, DatabaseError, QueryFailed, parse_dsn
+from pgradar.agent.collect import queries
+from pgradar.agent.collect.db import ConnectFailed, DatabaseError, QueryFailed, parse_dsn
 from pgradar.agent.model.server import ServerInfo
-from pgradar.agent.runner import TargetRunner
-from pgradar.agent.state import TargetState
+from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import TargetState
+from pgradar.agent.settings import custom_queries as custom
+from pgradar.agent.settings.config import Config, TargetConfig
 
 log = logging.getLogger("pgradar.custom")
 

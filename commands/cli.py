@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from pgradar.agent import config as configuration
-from pgradar.agent.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 from pgradar.agent.model.findings import Kind
+from pgradar.agent.model.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
+from pgradar.agent.settings import config as configuration
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
@@ -39,7 +39,7 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        from pgradar.agent.db import redact
+        from pgradar.agent.collect.db import redact
 
         # argparse echoes stray arguments as given: keep it one line, without passwords.
         message = redact(message).replace("\r", "\\r").replace("\n", "\\n")
@@ -321,7 +321,7 @@ def setup_logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pgradar.agent.agent import Agent
+    from pgradar.agent.runtime.agent import Agent
     from pgradar.exporters import webconfig
     from pgradar.exporters.serve import serve
 
@@ -353,14 +353,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def exit_code_for(doc: dict[str, Any], fail_on: str) -> int:
     """1 when a problem at or above ``fail_on`` exists that ``ignore:`` does not accept, else 0 (never: 0)."""
-    from pgradar.agent.ignores import exit_code
+    from pgradar.agent.settings.ignores import exit_code
 
     return exit_code(doc, fail_on)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from pgradar.agent.check import CheckError, CheckOptions, run
-    from pgradar.agent.gate import ScopeError, scope_from
+    from pgradar.commands.check import CheckError, CheckOptions, run
+    from pgradar.commands.gate import ScopeError, scope_from
 
     try:
         scope = scope_from(args.kinds, args.exclude_kinds, args.database)
@@ -396,8 +396,8 @@ class CheckFailed(Exception):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pgradar.agent.demo import DemoOptions, run
-    from pgradar.agent.embedded import ClusterError
+    from pgradar.commands.demo import DemoOptions, run
+    from pgradar.commands.embedded import ClusterError
 
     listen = configuration.parse_listen(args.listen)
     setup_logging("WARNING")
@@ -416,13 +416,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
-    from pgradar.agent import queries
     from pgradar.agent.classifiers.patterns import plan_patterns
     from pgradar.agent.classifiers.plans import plan_seq_scans
-    from pgradar.agent.db import DatabaseError
+    from pgradar.agent.collect import queries
+    from pgradar.agent.collect.db import DatabaseError
     from pgradar.agent.plans.generic import plan_statement
-    from pgradar.agent.runner import TargetRunner
-    from pgradar.agent.state import TargetState
+    from pgradar.agent.runtime.runner import TargetRunner
+    from pgradar.agent.runtime.state import TargetState
     from pgradar.exporters.report import render_explain
 
     cfg = load_config(args)
@@ -477,7 +477,7 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "explain": cmd_explain, "dashboa
 
 def error_line(exc: Exception) -> str:
     """The one line a user error prints; any DSN password in it is masked."""
-    from pgradar.agent.db import redact
+    from pgradar.agent.collect.db import redact
 
     return "pgradar: error: " + redact(str(exc)).replace("\n", "\\n")
 

@@ -2,7 +2,8 @@
 
 Classifiers are pure functions of an Observation and the thresholds; they do
 no I/O and read no clock (``now`` is in here), so a unit test builds an
-Observation by hand and checks the findings.
+Observation by hand and checks the findings. The runtime takes one under the
+target's lock (``pgradar.agent.runtime.observation.observe``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from datetime import datetime
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.model.statements import StatementInterval
-from pgradar.agent.state import TargetState
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +38,6 @@ class Observation:
     def primary_watched(self) -> bool:
         """A primary is among the peers: a standby's catalog problems are reported there, once."""
         return any(p.server is not None and not p.server.in_recovery for p in self.peers.values())
-
-
-def observe(state: TargetState, now: datetime) -> Observation:
-    """A consistent, immutable view of one target (taken under its lock)."""
-    with state.lock:
-        history = state.kept()
-        return Observation(
-            target=state.name,
-            now=now,
-            server=state.server,
-            snapshots=history.latest,
-            history=history,
-            statement_intervals=tuple(state.statement_intervals),
-            # The agent's own texts (DESIGN 4) are known to the state, never to a classifier.
-            statement_texts={k: v for k, v in state.statement_texts.items() if k not in state.own_statements},
-        )
 
 
 def with_peers(observations: Mapping[str, Observation]) -> dict[str, Observation]:

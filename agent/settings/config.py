@@ -17,18 +17,18 @@ from typing import Any
 
 import yaml
 
-from pgradar.agent import custom_queries as custom
-from pgradar.agent import shown
-from pgradar.agent.ignores import IgnoreRule, check_rule
-from pgradar.agent.jobs import COLLECTOR_INTERVALS, COLLECTOR_NAMES, JOB_INTERVALS
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, TextPolicy
-from pgradar.agent.thresholds import DEFAULT as DEFAULT_THRESHOLDS
-from pgradar.agent.thresholds import NAMES as THRESHOLD_NAMES
-from pgradar.agent.thresholds import Thresholds, with_overrides
+from pgradar.agent.model.jobs import COLLECTOR_INTERVALS, COLLECTOR_NAMES, JOB_INTERVALS
+from pgradar.agent.model.thresholds import DEFAULT as DEFAULT_THRESHOLDS
+from pgradar.agent.model.thresholds import NAMES as THRESHOLD_NAMES
+from pgradar.agent.model.thresholds import Thresholds, with_overrides
+from pgradar.agent.settings import custom_queries as custom
+from pgradar.agent.settings import shown
+from pgradar.agent.settings.ignores import IgnoreRule, check_rule
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ENV_PREFIX = "PGRADAR_"
-# The DSN helpers live with the driver (pgradar.agent.db, psycopg): imported where a DSN is parsed, so
+# The DSN helpers live with the driver (pgradar.agent.collect.db, psycopg): imported where a DSN is parsed, so
 # that importing this module (as ``pgradar --help`` does) loads no driver.
 
 
@@ -112,7 +112,7 @@ class Config:
     log_level: str = "INFO"
     statement_text: TextPolicy = DEFAULT_TEXT_POLICY
     ignore: tuple[IgnoreRule, ...] = ()  # pgradar check: findings a team accepted
-    custom_queries: tuple[custom.CustomQuery, ...] = ()  # custom SQL collectors (agent/custom_queries.py)
+    custom_queries: tuple[custom.CustomQuery, ...] = ()  # custom SQL collectors (agent/settings/custom_queries.py)
     shard: Shard | None = None  # None: every target
 
     def owned(self, targets: tuple[TargetConfig, ...]) -> tuple[TargetConfig, ...]:
@@ -249,7 +249,7 @@ def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
 
 def split_named(spec_text: str) -> tuple[str | None, str]:
     """``NAME=DSN`` into (NAME, DSN); a libpq keyword before '=' means no name."""
-    from pgradar.agent.db import CONNINFO_KEYWORDS
+    from pgradar.agent.collect.db import CONNINFO_KEYWORDS
 
     head, sep, rest = spec_text.partition("=")
     if sep and NAME_RE.fullmatch(head) and head.lower() not in CONNINFO_KEYWORDS and rest.strip():
@@ -265,7 +265,7 @@ def parse_listen(text: str) -> Listen:
 
 
 def default_name(dsn: str) -> str:
-    from pgradar.agent.db import parse_dsn
+    from pgradar.agent.collect.db import parse_dsn
 
     params = parse_dsn(dsn)
     host = params.get("host", "localhost").split(",")[0]
@@ -281,7 +281,7 @@ def _target(
     default_thresholds: Thresholds,
     default_analyze: bool = False,
 ) -> TargetConfig | None:
-    from pgradar.agent.db import BadDsn, parse_dsn, with_params
+    from pgradar.agent.collect.db import BadDsn, parse_dsn, with_params
 
     dsn = raw.get("dsn")
     if dsn is None:
