@@ -227,6 +227,8 @@ def _target(
     if dsn is None:
         errors.append(f"{where}.dsn: missing (each target needs a dsn)")
         return None
+    if any(raw.get(key) is not None and not isinstance(raw[key], str) for key in ("dsn", "name", "password_file")):
+        return None  # the schema has named the value that is not text
     try:
         parse_dsn(dsn)
     except BadDsn as exc:

@@ -251,9 +251,9 @@ def _unit(raw: Mapping[str, Any], usage: str, where: str, errors: list[str]) -> 
     unit = raw.get("unit", "ms" if usage == "duration" else None)
     if unit is None:
         return "", 1.0
-    if unit in TIME_UNITS:
+    if isinstance(unit, str) and unit in TIME_UNITS:
         return "_seconds", TIME_UNITS[unit]
-    if unit in BYTE_UNITS and usage != "duration":
+    if isinstance(unit, str) and unit in BYTE_UNITS and usage != "duration":
         return "_bytes", BYTE_UNITS[unit]
     known = TIME_UNITS if usage == "duration" else {**TIME_UNITS, **BYTE_UNITS}
     errors.append(f"{where}.unit: unknown unit {_show(unit)} (known: {', '.join(known)})")
