@@ -1,7 +1,8 @@
 """Configuration: YAML file, then ``PGRADAR_*`` environment, then flags.
 
-The file is checked against a declarative schema that reports every problem
-at once, each naming its key (``targets[1].dsn: ...``), so a bad deployment
+The file is checked against a declarative schema (``SCHEMA``, walked by the
+settings' one toolkit, ``validate.py``) that reports every problem at once,
+each naming its key (``targets[1].dsn: ...``), so a bad deployment
 fails at start with one line that says what to change, never later with a
 traceback. Nothing here connects to a database.
 """
