@@ -1,10 +1,10 @@
 """The custom SQL collectors' series, and their own health, on /metrics.
 
 Custom series are named by their config (``agent/settings/custom_queries.py``), not by
-the catalogue, so they are rendered here from the last result of each run;
+the catalogue, so they are rendered here from the last output of each run;
 the health series (``pgradar_custom_query_*``) are in the catalogue like every
 other self-metric. Nothing here can fail a scrape: the series were bounded
-and de-duplicated when the query ran (``custom_queries.to_series``).
+and de-duplicated when the query ran (``agent/derive/custom_series.py``, ``to_series``).
 
 postgres_exporter's COUNTER columns keep their names (no ``_total``) and are
 typed untyped: OpenMetrics renames a counter that does not end in ``_total``,
@@ -25,8 +25,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from pgradar.agent.model.custom_queries import Family
 from pgradar.agent.runtime.custom_runner import CustomRunner
-from pgradar.agent.settings.custom_queries import Family
 from pgradar.exporters.prometheus import Families
 
 
@@ -71,7 +71,7 @@ class CustomCollector(Collector):
         for runner in self.runners:
             with runner.lock:
                 for query in runner.queries():
-                    status = runner.status[query.name]
+                    status, output = runner.status[query.name], runner.output[query.name]
                     labels = {"target": runner.target.name, "custom_query": query.name}
                     health.add("pgradar_custom_query_runs_total", status.runs, **labels)
                     health.add("pgradar_custom_query_errors_total", status.errors, **labels)
@@ -85,20 +85,20 @@ class CustomCollector(Collector):
                     health.add("pgradar_custom_query_enabled", 1.0 if status.enabled else 0.0, **labels)
                     health.add(
                         "pgradar_custom_query_series",
-                        status.series.series if status.series is not None else 0,
+                        output.series.series if output.series is not None else 0,
                         **labels,
                     )
                     health.add(
-                        "pgradar_custom_query_series_dropped_total", status.dropped_total, reason="max_series", **labels
+                        "pgradar_custom_query_series_dropped_total", output.dropped_total, reason="max_series", **labels
                     )
                     health.add(
                         "pgradar_custom_query_series_dropped_total",
-                        status.duplicates_total,
+                        output.duplicates_total,
                         reason="duplicate",
                         **labels,
                     )
-                    if status.series is not None:
-                        found.extend((query.name, spec) for spec in status.series.families)
+                    if output.series is not None:
+                        found.extend((query.name, spec) for spec in output.series.families)
         # A listed column's metric first: an unlisted column named like it is left out, never a second family.
         for query_name, spec in sorted(found, key=lambda item: item[1].unlisted):
             if not spec.samples:

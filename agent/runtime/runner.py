@@ -29,6 +29,7 @@ from pgradar.agent.model.snapshots import SnapshotHistory
 from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.plans.autoexplain import LogTail
 from pgradar.agent.runtime import problems
+from pgradar.agent.runtime.changes import ChangeLog
 from pgradar.agent.runtime.registry import PGBOUNCER, CollectorSpec, names_for, spec
 from pgradar.agent.runtime.state import CollectorStatus, TargetState
 from pgradar.agent.settings.config import Config, DatabaseFilter, TargetConfig
@@ -47,6 +48,17 @@ def select_databases(found: list[str], rule: DatabaseFilter) -> tuple[str, ...]:
         return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
     return tuple(d for d in found if (not rule.include or matches(d, rule.include)) and not matches(d, rule.exclude))
+
+
+def read_server(session: Session, rule: DatabaseFilter) -> tuple[ServerInfo, tuple[str, ...]]:
+    """The server's information and the databases of it that ``rule`` watches."""
+    server = ServerInfo(**session.one(queries.resolve("server", "info", 13)))
+    found = [r["datname"] for r in session.dicts(queries.resolve("server", "databases", server.major))]
+    return server, select_databases(found, rule)
+
+
+def session_settings(config: Config) -> SessionSettings:
+    return SessionSettings(config.connect_timeout_s, config.statement_timeout_ms, config.lock_timeout_ms)
 
 
 def opener_for(kind: str, dsn: str, settings: SessionSettings) -> Opener:
@@ -95,10 +107,10 @@ class TargetRunner:
         self.target = target
         self.config = config
         self.state = state
-        settings = SessionSettings(config.connect_timeout_s, config.statement_timeout_ms, config.lock_timeout_ms)
+        settings = session_settings(config)
         self.pool = SessionPool(opener_for(state.kind, target.dsn, settings), settings)
         self.collector_names = names_for(state.kind)
-        self._logged: dict[str, str] = {}
+        self.changes = ChangeLog(log, target.name)
         self._database_errors: dict[str, str] = {}
         self.auto_explain_log = LogTail(target.auto_explain_log) if target.auto_explain_log else None
 
@@ -116,11 +128,7 @@ class TargetRunner:
     # --- server information --------------------------------------------------------
 
     def refresh_server(self) -> ServerInfo:
-        session = self.session()
-        info = session.one(queries.resolve("server", "info", 13))
-        server = ServerInfo(**info)
-        found = [r["datname"] for r in session.dicts(queries.resolve("server", "databases", server.major))]
-        databases = select_databases(found, self.target.databases)
+        server, databases = read_server(self.session(), self.target.databases)
         previous = self.state.server
         with self.state.lock:
             self.state.server = server
@@ -167,7 +175,7 @@ class TargetRunner:
         except CollectorUnavailable as exc:
             with self.state.lock:
                 status.disabled_reason, status.disabled_fix = exc.reason, exc.fix or None
-            self._log_change(
+            self.changes.note(
                 name,
                 f"collector {name} is off: {exc.reason}" + (f"; fix: {exc.fix}" if exc.fix else ""),
                 logging.WARNING,
@@ -188,7 +196,7 @@ class TargetRunner:
                 status.disabled_reason = status.disabled_fix = None
                 status.last_success_at = now
                 status.last_error = None
-            self._log_change(name, "ok")
+            self.changes.note(name, "ok")
         finally:
             with self.state.lock:
                 status.runs += 1
@@ -215,18 +223,7 @@ class TargetRunner:
             if down:
                 self.state.up = False
                 self.state.last_error = message
-        self._log_change(name, f"collector {name} failed: {message}", logging.WARNING)
-
-    def _log_change(self, key: str, message: str, level: int = logging.INFO) -> None:
-        """Log when a collector's condition changes, not on every failing poll."""
-        previous = self._logged.get(key)
-        self._logged[key] = message
-        if message == previous or (message == "ok" and previous is None):
-            return
-        if message == "ok":
-            log.info("target %s: %s recovered", self.target.name, key)
-        else:
-            log.log(level, "target %s: %s", self.target.name, message)
+        self.changes.note(name, f"collector {name} failed: {message}", logging.WARNING)
 
     def classify(self, obs: Observation) -> None:
         """Run every classifier on an observation of this target and keep the active set."""
@@ -245,4 +242,4 @@ class TargetRunner:
                 status.last_success_at = obs.now
                 status.last_error = None
         for error in errors:
-            self._log_change(f"classifier {error.split(':')[0]}", f"classifier failed: {error}", logging.ERROR)
+            self.changes.note(f"classifier {error.split(':')[0]}", f"classifier failed: {error}", logging.ERROR)

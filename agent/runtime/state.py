@@ -25,6 +25,8 @@ from pgradar.agent.runtime.problems import ActiveProblem
 
 @dataclass(slots=True)
 class CollectorStatus:
+    """The health of one scheduled job of a target: a collector, ``classify``, or a custom query."""
+
     runs: int = 0
     errors: int = 0
     last_duration_s: float = 0.0
@@ -35,10 +37,12 @@ class CollectorStatus:
     skipped: int = 0  # scheduled runs not started: the previous one still ran
     last_lateness_s: float = 0.0
     disabled_fix: str | None = None  # what to run or change to turn it on
+    failures: int = 0  # failed runs in a row: a custom query backs off on them
+    backoff_runs: int = 0  # scheduled runs left to skip after those failures
 
     @property
     def enabled(self) -> bool:
-        return self.disabled_reason is None
+        return self.disabled_reason is None and self.backoff_runs == 0
 
 
 @dataclass(slots=True)

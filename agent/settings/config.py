@@ -1,7 +1,8 @@
 """Configuration: YAML file, then ``PGRADAR_*`` environment, then flags.
 
-The file is checked against a declarative schema that reports every problem
-at once, each naming its key (``targets[1].dsn: ...``), so a bad deployment
+The file is checked against a declarative schema (``SCHEMA``, walked by the
+settings' one toolkit, ``validate.py``) that reports every problem at once,
+each naming its key (``targets[1].dsn: ...``), so a bad deployment
 fails at start with one line that says what to change, never later with a
 traceback. Nothing here connects to a database.
 """
@@ -10,20 +11,22 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pgradar.agent.model.custom_queries import CustomQuery
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, TextPolicy
 from pgradar.agent.model.jobs import COLLECTOR_INTERVALS, COLLECTOR_NAMES, JOB_INTERVALS
 from pgradar.agent.model.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.model.thresholds import NAMES as THRESHOLD_NAMES
 from pgradar.agent.model.thresholds import Thresholds, with_overrides
 from pgradar.agent.settings import custom_queries as custom
-from pgradar.agent.settings import shown
+from pgradar.agent.settings import validate
+from pgradar.agent.settings.custom_checks import check_set
 from pgradar.agent.settings.ignores import IgnoreRule, check_rule
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -112,7 +115,7 @@ class Config:
     log_level: str = "INFO"
     statement_text: TextPolicy = DEFAULT_TEXT_POLICY
     ignore: tuple[IgnoreRule, ...] = ()  # pgradar check: findings a team accepted
-    custom_queries: tuple[custom.CustomQuery, ...] = ()  # custom SQL collectors (agent/settings/custom_queries.py)
+    custom_queries: tuple[CustomQuery, ...] = ()  # custom SQL collectors (agent/settings/custom_queries.py)
     shard: Shard | None = None  # None: every target
 
     def owned(self, targets: tuple[TargetConfig, ...]) -> tuple[TargetConfig, ...]:
@@ -131,58 +134,18 @@ DEFAULTS = Config(targets=())
 
 
 # --- the schema ----------------------------------------------------------------------
-# A schema node is a dict (a mapping with known keys), a list of one node, or a
-# checker: a function (value, path, errors) -> cleaned value.
+# Declarative (agent/settings/validate.py): a dict of known keys, a list of one node, or a checker.
 
-Checker = Callable[[Any, str, list[str]], Any]
-
-
-def _str(value: Any, path: str, errors: list[str]) -> Any:
-    if not isinstance(value, str) or not value.strip():
-        errors.append(f"{path}: expected a non-empty string, got {shown.show(value)}")
-    return value
-
-
-def _positive(kind: type) -> Checker:
-    def check(value: Any, path: str, errors: list[str]) -> Any:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or value <= 0
-            or (kind is int and not float(value).is_integer())
-        ):
-            errors.append(
-                f"{path}: expected a positive {'whole number' if kind is int else 'number'}, got {shown.show(value)}"
-            )
-            return value
-        return kind(value)
-
-    return check
-
-
-def _bool(value: Any, path: str, errors: list[str]) -> Any:
-    if not isinstance(value, bool):
-        errors.append(f"{path}: expected true or false, got {shown.show(value)}")
-    return value
-
-
-def _level(value: Any, path: str, errors: list[str]) -> Any:
-    levels = ("DEBUG", "INFO", "WARNING", "ERROR")
-    if not isinstance(value, str) or value.upper() not in levels:
-        errors.append(f"{path}: expected one of {', '.join(levels)}, got {shown.show(value)}")
-        return value
-    return value.upper()
-
-
-_FILTER = {"include": [_str], "exclude": [_str]}
-_THRESHOLDS = dict.fromkeys(THRESHOLD_NAMES, _positive(float))
+_level = validate.one_of(("DEBUG", "INFO", "WARNING", "ERROR"), fold=True)
+_FILTER = {"include": [validate.text], "exclude": [validate.text]}
+_THRESHOLDS = dict.fromkeys(THRESHOLD_NAMES, validate.positive(float))
 
 
 def _log_path(value: Any, path: str, errors: list[str]) -> Any:
     """A log file path; it may not exist yet (rotation), but it cannot be a folder."""
-    _str(value, path, errors)
+    validate.text(value, path, errors)
     if isinstance(value, str) and value.strip() and Path(value).is_dir():
-        errors.append(f"{path}: {shown.show(value)} is a folder; name the server log file auto_explain writes to")
+        errors.append(f"{path}: {validate.show(value)} is a folder; name the server log file auto_explain writes to")
     return value
 
 
@@ -195,53 +158,31 @@ def _custom_list(value: Any, path: str, errors: list[str]) -> Any:
 
 
 _TARGET = {
-    "name": _str,
-    "dsn": _str,
-    "password_file": _str,
+    "name": validate.text,
+    "dsn": validate.text,
+    "password_file": validate.text,
     "databases": _FILTER,
     "thresholds": _THRESHOLDS,
     "auto_explain_log": _log_path,
-    "explain_analyze": _bool,
+    "explain_analyze": validate.boolean(),
 }
 SCHEMA: dict[str, Any] = {
     "targets": [_TARGET],
-    "pgbouncers": [{"name": _str, "dsn": _str, "password_file": _str}],
-    "listen": _str,
-    "intervals": dict.fromkeys((*COLLECTOR_NAMES, *JOB_INTERVALS), _positive(float)),
+    "pgbouncers": [{"name": validate.text, "dsn": validate.text, "password_file": validate.text}],
+    "listen": validate.text,
+    "intervals": dict.fromkeys((*COLLECTOR_NAMES, *JOB_INTERVALS), validate.positive(float)),
     "thresholds": _THRESHOLDS,
-    "limits": {"top_statements": _positive(int), "top_tables": _positive(int), "top_indexes": _positive(int)},
+    "limits": dict.fromkeys(("top_statements", "top_tables", "top_indexes"), validate.positive(int)),
     "databases": _FILTER,
-    "explain_analyze": _bool,
-    "timeouts": {"connect_seconds": _positive(int), "statement_ms": _positive(int), "lock_ms": _positive(int)},
-    "snapshots_kept": _positive(int),
-    "statement_text": {"max_length": _positive(int), "hide": _bool},
+    "explain_analyze": validate.boolean(),
+    "timeouts": dict.fromkeys(("connect_seconds", "statement_ms", "lock_ms"), validate.positive(int)),
+    "snapshots_kept": validate.positive(int),
+    "statement_text": {"max_length": validate.positive(int), "hide": validate.boolean()},
     "log_level": _level,
-    "ignore": [check_rule],  # pgradar check: accepted findings (agent.ignores)
+    "ignore": [check_rule],  # pgradar check: accepted findings (agent/settings/ignores.py)
     "custom_queries": _custom_list,
-    "shard": _str,
+    "shard": validate.text,
 }
-
-
-def check(value: Any, node: Any, path: str, errors: list[str]) -> Any:
-    """Validate ``value`` against a schema node, appending every problem found."""
-    if isinstance(node, dict):
-        if not isinstance(value, dict):
-            errors.append(f"{path or 'config'}: expected a mapping, got {type(value).__name__}")
-            return {}
-        out = {}
-        for key, item in value.items():
-            where = f"{path}.{shown.key(key)}" if path else shown.key(key)
-            if key not in node:
-                errors.append(f"{where}: unknown key (known: {', '.join(sorted(node))})")
-                continue
-            out[key] = check(item, node[key], where, errors)
-        return out
-    if isinstance(node, list):
-        if not isinstance(value, list):
-            errors.append(f"{path}: expected a list, got {type(value).__name__}")
-            return []
-        return [check(item, node[0], f"{path}[{i}]", errors) for i, item in enumerate(value)]
-    return node(value, path, errors)
 
 
 # --- parsing pieces ---------------------------------------------------------------------
@@ -260,7 +201,7 @@ def split_named(spec_text: str) -> tuple[str | None, str]:
 def parse_listen(text: str) -> Listen:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"listen: expected [HOST]:PORT with a port from 0 to 65535, got {shown.show(text)}")
+        raise ConfigError(f"listen: expected [HOST]:PORT with a port from 0 to 65535, got {validate.show(text)}")
     return Listen(host.strip("[]"), int(port))
 
 
@@ -287,6 +228,8 @@ def _target(
     if dsn is None:
         errors.append(f"{where}.dsn: missing (each target needs a dsn)")
         return None
+    if any(raw.get(key) is not None and not isinstance(raw[key], str) for key in ("dsn", "name", "password_file")):
+        return None  # the schema has named the value that is not text
     try:
         parse_dsn(dsn)
     except BadDsn as exc:
@@ -301,7 +244,7 @@ def _target(
         dsn = with_params(dsn, password=password)
     name = raw.get("name") or default_name(dsn)
     if not NAME_RE.fullmatch(name):
-        errors.append(f"{where}.name: {shown.show(name)} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
+        errors.append(f"{where}.name: {validate.show(name)} must be letters, digits, '_', '.', ':' or '-' (at most 64)")
     filt = raw.get("databases")
     databases = (
         default_filter
@@ -334,7 +277,7 @@ def _targets(
     ]
     names = [t.name for t in found]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        errors.append(f"{key}: the name {shown.show(name)} is used twice; give each a distinct NAME=")
+        errors.append(f"{key}: the name {validate.show(name)} is used twice; give each a distinct NAME=")
     return tuple(found)
 
 
@@ -406,13 +349,11 @@ def read_yaml(path: str, flag: str) -> Any:
     except OSError as exc:
         raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror}") from None
     except ValueError:  # a NUL in the path: no file can have that name
-        raise ConfigError(f"{flag}: {shown.show(path)} is not a file name") from None
+        raise ConfigError(f"{flag}: {validate.show(path)} is not a file name") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(validate.yaml_problem(path, exc)) from None
 
 
 def load_file(path: str) -> dict[str, Any]:
@@ -429,11 +370,11 @@ def _number(text: str, where: str, kind: type, errors: list[str]) -> Any:
         value = kind(text)
     except ValueError:
         what = "whole number" if kind is int else "number"
-        errors.append(f"{where}: expected a positive {what}, got {shown.show(text)}")
+        errors.append(f"{where}: expected a positive {what}, got {validate.show(text)}")
         return None
     problems: list[str] = []
-    checked = _positive(kind)(value, where, problems)
-    errors.extend(p.replace(shown.show(value), shown.show(text)) for p in problems)
+    checked = validate.positive(kind)(value, where, problems)
+    errors.extend(p.replace(validate.show(value), validate.show(text)) for p in problems)
     return checked
 
 
@@ -453,7 +394,7 @@ def _switch(value: str | bool, where: str, errors: list[str]) -> bool | None:
     if isinstance(value, bool):
         return value
     if value.strip().lower() not in _SWITCH_WORDS:
-        errors.append(f"{where}: expected true or false, got {shown.show(value)}")
+        errors.append(f"{where}: expected true or false, got {validate.show(value)}")
         return None
     return _SWITCH_WORDS[value.strip().lower()]
 
@@ -461,7 +402,7 @@ def _switch(value: str | bool, where: str, errors: list[str]) -> bool | None:
 def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: bool = True, hostname: str = "") -> Config:
     """Merge file data and override layers (later wins) into a checked Config."""
     errors: list[str] = []
-    data = check(dict(file_data), SCHEMA, "", errors)
+    data = validate.check(dict(file_data), SCHEMA, "", errors)
     default_filter = DatabaseFilter(
         tuple(data.get("databases", {}).get("include", ())), tuple(data.get("databases", {}).get("exclude", ()))
     )
@@ -542,9 +483,9 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
 
 def _custom(
     entries: Sequence[Any], files: Sequence[str], defaults: custom.Defaults, errors: list[str]
-) -> tuple[custom.CustomQuery, ...]:
+) -> tuple[CustomQuery, ...]:
     """The custom queries of the config (inline, or ``file:``) and of ``--custom-queries`` files, checked."""
-    found: list[custom.CustomQuery] = []
+    found: list[CustomQuery] = []
     inline = [e for e in entries if not (isinstance(e, dict) and "file" in e)]
     sources = [e["file"] for e in entries if isinstance(e, dict) and "file" in e] + list(files)
     for i, entry in enumerate(entries):
@@ -556,14 +497,14 @@ def _custom(
         errors.extend(problems)
     for i, source in enumerate(sources):
         if not isinstance(source, str) or not source.strip():
-            errors.append(f"custom_queries: file {i}: expected a path, got {shown.show(source)}")
+            errors.append(f"custom_queries: file {i}: expected a path, got {validate.show(source)}")
             continue
         data, problems = custom.read_file(source)
         if not problems:
             queries, problems = custom.parse_source(data, source, defaults)
             found.extend(queries)
         errors.extend(problems)
-    errors.extend(custom.check_set(found))
+    errors.extend(check_set(found))
     return tuple(found)
 
 

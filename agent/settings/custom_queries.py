@@ -1,4 +1,4 @@
-"""Custom SQL collectors: reading, checking and naming them, and turning rows into series.
+"""Custom SQL collectors: reading a queries file in either format, checking it, naming the metrics.
 
 Two formats are read. pgradar's own (``custom_queries:`` in the config, or a
 file whose top level is a list) names each metric by the exporter's
@@ -9,35 +9,37 @@ mapping of namespace to ``query``/``master``/``cache_seconds``/``runonserver``/
 ``<namespace>_<column>`` (``_milliseconds`` for DURATION), and its ``server``
 label, so the dashboards and alerts built on it keep working.
 
-Everything here is pure: no database, no clock, no logging. A bad file is
-found at start, each problem one line naming the file, the query, the key and
-what is wrong; rows are turned into bounded series the same way whatever the
-server said (``to_series``), which the unit tests check without a server.
+Pure: no database, no clock, no logging. A bad file is found at start, each
+problem one line naming the file, the query, the key and what is wrong
+(``agent/settings/validate.py``); the records are the model's
+(``agent/model/custom_queries.py``), what is wrong between queries is
+``custom_checks``, and rows become series in ``agent/derive/custom_series.py``.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pgradar.agent.settings import shown
+from pgradar.agent.model.custom_queries import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MAX_SERIES,
+    DEFAULT_TIMEOUT_S,
+    METRIC_NAME,
+    Column,
+    CustomQuery,
+    VersionRange,
+)
+from pgradar.agent.settings import validate
+from pgradar.agent.settings.custom_checks import check_query
+from pgradar.agent.settings.validate import MISSING, Checker
 
-METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 QUERY_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-DEFAULT_INTERVAL_S = 60.0
-DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_MAX_SERIES = 1000
-OWN_NAMESPACE = "pgradar_"  # the agent's own metrics; a custom metric may not start with it
 ROLES = ("primary", "standby", "any")
 
 # What each usage becomes: pgradar's spelling, then postgres_exporter's (upper case).
@@ -53,115 +55,6 @@ EXPORTER_USAGES = {
 }
 TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "seconds": 1.0, "min": 60.0, "h": 3600.0}
 BYTE_UNITS = {"bytes": 1.0, "kB": 1024.0, "MB": 1024.0**2, "GB": 1024.0**3, "blocks": 8192.0}
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRange:
-    """A semver range as postgres_exporter's ``runonserver`` takes it (blang/semver).
-
-    Comparisons joined by spaces must all hold; alternatives are joined by
-    ``||``. A PostgreSQL 13.23 server is version 13.23.0, 9.6.20 is 9.6.20.
-    """
-
-    text: str
-    alternatives: tuple[tuple[tuple[str, tuple[int, int, int]], ...], ...]
-
-    def contains(self, version: tuple[int, int, int]) -> bool:
-        return any(all(_compare(version, op, bound) for op, bound in alt) for alt in self.alternatives)
-
-
-_OPS = (">=", "<=", "!=", "==", ">", "<", "=")
-_VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
-
-
-def _compare(version: tuple[int, int, int], op: str, bound: tuple[int, int, int]) -> bool:
-    return {
-        ">=": version >= bound,
-        "<=": version <= bound,
-        ">": version > bound,
-        "<": version < bound,
-        "!=": version != bound,
-        "==": version == bound,
-        "=": version == bound,
-    }[op]
-
-
-def parse_range(text: str) -> VersionRange:
-    """``>=10.0.0 <13`` or ``<10 || >=14``; ValueError naming the part that is not one."""
-    alternatives = []
-    for part in str(text).split("||"):
-        terms = []
-        for term in part.split():
-            op = next((o for o in _OPS if term.startswith(o)), "=")
-            match = _VERSION.match(term[len(op) :] if term.startswith(op) else term)
-            if not match:
-                raise ValueError(f"{term!r} is not a version comparison like >=10.0.0")
-            terms.append((op, tuple(int(g or 0) for g in match.groups())))
-        if not terms:
-            raise ValueError(f"{text!r} has an empty alternative")
-        alternatives.append(tuple(terms))
-    return VersionRange(str(text), tuple(alternatives))  # type: ignore[arg-type]
-
-
-def server_semver(version_num: int) -> tuple[int, int, int]:
-    """server_version_num as the semver postgres_exporter compares: 130023 -> 13.23.0, 90620 -> 9.6.20."""
-    if version_num >= 100000:
-        return (version_num // 10000, version_num % 10000, 0)
-    return (version_num // 10000, version_num // 100 % 100, version_num % 100)
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One result column and what it becomes (``metric`` empty for labels and discarded columns)."""
-
-    name: str
-    usage: str
-    help: str = ""
-    metric: str = ""
-    kind: str = "gauge"  # gauge, counter, untyped or histogram: the TYPE line
-    scale: float = 1.0  # multiplies a number into the metric's unit
-    duration_ms: bool = False  # postgres_exporter's DURATION: a duration text read as milliseconds
-    mapping: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CustomQuery:
-    """One custom collector: what it runs, where, how often, and what its columns become."""
-
-    name: str
-    sql: str
-    columns: tuple[Column, ...]
-    source: str  # the file (or "config") it came from, for messages
-    interval_s: float = DEFAULT_INTERVAL_S
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    databases: tuple[str, ...] | None = None  # None: the target's own database; ("*",): every one it visits
-    on: str = "any"
-    versions: VersionRange | None = None
-    max_series: int = DEFAULT_MAX_SERIES
-    exporter_format: bool = False  # postgres_exporter's: ``server`` label, unlisted columns untyped
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns if c.usage == "label")
-
-    @property
-    def extra_labels(self) -> tuple[str, ...]:
-        """The labels pgradar adds to every series of this query, in order."""
-        return (
-            ("target",)
-            + (("server",) if self.exporter_format else ())
-            + (("database",) if self.databases is not None else ())
-        )
-
-    @property
-    def every_database(self) -> bool:
-        return self.databases == ("*",)
-
-    def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
-
-    def metric_names(self) -> tuple[str, ...]:
-        return tuple(c.metric for c in self.columns if c.metric)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +95,7 @@ def read_file(path: str) -> tuple[Any, list[str]]:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader), []  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        return None, [f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]
+        return None, [validate.yaml_problem(path, exc)]
 
 
 def parse_source(data: Any, source: str, defaults: Defaults) -> tuple[list[CustomQuery], list[str]]:
@@ -220,38 +111,88 @@ def parse_source(data: Any, source: str, defaults: Defaults) -> tuple[list[Custo
     return [], [f"{source}: expected a list of queries (pgradar) or a mapping of queries (postgres_exporter)"]
 
 
-def _show(value: Any, limit: int = 50) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+# --- the fields both formats share (checkers for validate.fields) ------------------------
 
 
-def _positive(raw: Mapping[str, Any], key: str, where: str, errors: list[str], default: float) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == math.inf:
-        errors.append(f"{where}.{key}: expected a positive number, got {_show(value)}")
-        return default
-    return float(value)
+def _show(value: Any) -> str:
+    return validate.show(value, 50)
 
 
-def _timeout(raw: Mapping[str, Any], where: str, errors: list[str], defaults: Defaults) -> float:
-    default = min(defaults.timeout_s, defaults.session_timeout_s)
-    value = _positive(raw, "timeout", where, errors, default)
-    if value > defaults.session_timeout_s:
-        errors.append(
-            f"{where}.timeout: {value:g}s is above the sessions' statement_timeout "
-            f"({defaults.session_timeout_s:g}s, timeouts.statement_ms); lower it or raise that"
-        )
-    return value
+def _number(default: float) -> Checker:
+    """A positive, finite number; ``default`` when not given (or when wrong, with the line)."""
+
+    def checker(value: Any, path: str, errors: list[str]) -> float:
+        if value is MISSING:
+            return default
+        if not validate.is_positive(value, finite=True):
+            errors.append(f"{path}: expected a positive number, got {_show(value)}")
+            return default
+        return float(value)
+
+    return checker
 
 
-def _text(raw: Mapping[str, Any], key: str, where: str, errors: list[str], required: bool = True) -> str:
-    value = raw.get(key)
-    if value is None and not required:
+def _timeout(defaults: Defaults) -> Checker:
+    """A query's own statement_timeout: never above the sessions' (it could not be honoured)."""
+    number = _number(min(defaults.timeout_s, defaults.session_timeout_s))
+
+    def checker(value: Any, path: str, errors: list[str]) -> float:
+        seconds: float = number(value, path, errors)
+        if seconds > defaults.session_timeout_s:
+            errors.append(
+                f"{path}: {seconds:g}s is above the sessions' statement_timeout "
+                f"({defaults.session_timeout_s:g}s, timeouts.statement_ms); lower it or raise that"
+            )
+        return seconds
+
+    return checker
+
+
+def _sql(value: Any, path: str, errors: list[str]) -> str:
+    if value is MISSING or value is None:
+        errors.append(f"{path}: missing")
+        return ""
+    return _help(value, path, errors)
+
+
+def _help(value: Any, path: str, errors: list[str]) -> str:
+    if value is MISSING or value is None:
         return ""
     if not isinstance(value, str) or not value.strip():
-        errors.append(f"{where}.{key}: {'missing' if value is None else 'expected text, got ' + _show(value)}")
+        errors.append(f"{path}: expected text, got {_show(value)}")
         return ""
     return value
+
+
+_OPS = (">=", "<=", "!=", "==", ">", "<", "=")
+_VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+
+
+def parse_range(text: str) -> VersionRange:
+    """``>=10.0.0 <13`` or ``<10 || >=14``; ValueError naming the part that is not one."""
+    alternatives = []
+    for part in str(text).split("||"):
+        terms = []
+        for term in part.split():
+            op = next((o for o in _OPS if term.startswith(o)), "=")
+            match = _VERSION.match(term[len(op) :] if term.startswith(op) else term)
+            if not match:
+                raise ValueError(f"{term!r} is not a version comparison like >=10.0.0")
+            terms.append((op, tuple(int(g or 0) for g in match.groups())))
+        if not terms:
+            raise ValueError(f"{text!r} has an empty alternative")
+        alternatives.append(tuple(terms))
+    return VersionRange(str(text), tuple(alternatives))  # type: ignore[arg-type]
+
+
+def _versions(value: Any, path: str, errors: list[str]) -> VersionRange | None:
+    if value is MISSING or value is None or value == "":
+        return None
+    try:
+        return parse_range(str(value))
+    except ValueError as exc:
+        errors.append(f"{path}: {exc}")
+        return None
 
 
 def _mapping(raw: Any, where: str, errors: list[str]) -> tuple[tuple[str, float], ...]:
@@ -270,18 +211,90 @@ def _mapping(raw: Any, where: str, errors: list[str]) -> tuple[tuple[str, float]
     return tuple(out)
 
 
+# --- pgradar's format ----------------------------------------------------------------------
+
+
+def _prefix(value: Any, path: str, errors: list[str]) -> str:
+    if value is MISSING:
+        return ""
+    if not isinstance(value, str) or (value and not METRIC_NAME.fullmatch(value)):
+        errors.append(f"{path}: {_show(value)} cannot start a metric name")
+        return ""
+    return value
+
+
+def _databases(value: Any, path: str, errors: list[str]) -> tuple[str, ...] | None:
+    if value is MISSING or value is None:
+        return None
+    if value == "all":
+        return ("*",)
+    if isinstance(value, list) and value and all(isinstance(d, str) and d and d != "*" for d in value):
+        return tuple(value)
+    errors.append(f"{path}: expected all or a list of database names, got {_show(value)}")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """A column as written, before its metric is named (that needs the query's name and prefix)."""
+
+    name: str
+    usage: str
+    help: str
+    suffix: str
+    scale: float
+    mapping: tuple[tuple[str, float], ...]
+
+
 def _unit(raw: Mapping[str, Any], usage: str, where: str, errors: list[str]) -> tuple[str, float]:
     """The name suffix and scale for a column's ``unit`` (durations default to milliseconds)."""
     unit = raw.get("unit", "ms" if usage == "duration" else None)
     if unit is None:
         return "", 1.0
-    if unit in TIME_UNITS:
+    if isinstance(unit, str) and unit in TIME_UNITS:
         return "_seconds", TIME_UNITS[unit]
-    if unit in BYTE_UNITS and usage != "duration":
+    if isinstance(unit, str) and unit in BYTE_UNITS and usage != "duration":
         return "_bytes", BYTE_UNITS[unit]
     known = TIME_UNITS if usage == "duration" else {**TIME_UNITS, **BYTE_UNITS}
     errors.append(f"{where}.unit: unknown unit {_show(unit)} (known: {', '.join(known)})")
     return "", 1.0
+
+
+_COLUMN_KEYS = ("name", "usage", "help", "unit", "mapping")
+
+
+def _native_column(j: int, col: Any, where: str, errors: list[str]) -> _Spec | None:
+    cwhere = f"{where}.columns[{j}]"
+    if not isinstance(col, Mapping):
+        errors.append(f"{cwhere}: expected a mapping with name and usage, got {_show(col)}")
+        return None
+    cname = col.get("name")
+    if isinstance(cname, str) and cname:
+        cwhere = f"{where}.columns.{cname}"
+    validate.unknown_keys(col, _COLUMN_KEYS, cwhere, errors)
+    usage = col.get("usage")
+    if usage not in USAGES:
+        errors.append(f"{cwhere}.usage: unknown usage {_show(usage)} (known: {', '.join(USAGES)})")
+        return None
+    if not isinstance(cname, str) or not cname:
+        errors.append(f"{cwhere}.name: missing (the result column's name)")
+        return None
+    help_text = col.get("help")
+    if usage not in ("label", "discard") and (not isinstance(help_text, str) or not help_text.strip()):
+        errors.append(f"{cwhere}.help: missing (every metric needs help text)")
+    suffix, scale = (
+        _unit(col, usage, cwhere, errors) if usage not in ("label", "discard", "mapped", "histogram") else ("", 1.0)
+    )
+    mapping = _mapping(col.get("mapping"), cwhere, errors) if usage == "mapped" else ()
+    return _Spec(cname, usage, str(help_text or ""), suffix, scale, mapping)
+
+
+def _native_columns(value: Any, path: str, errors: list[str]) -> list[_Spec]:
+    if not isinstance(value, list) or not value:
+        errors.append(f"{path}: missing (a list of {{name, usage, help}})")
+        return []
+    where = path.removesuffix(".columns")
+    return [spec for j, col in enumerate(value) if (spec := _native_column(j, col, where, errors)) is not None]
 
 
 def _native_metric(prefix: str, query: str, column: str, suffix: str, counter: bool) -> str:
@@ -291,6 +304,16 @@ def _native_metric(prefix: str, query: str, column: str, suffix: str, counter: b
     if counter and not name.endswith("_total"):
         name += "_total"
     return name
+
+
+def _native_column_record(spec: _Spec, prefix: str, query: str) -> Column:
+    metric = (
+        ""
+        if spec.usage in ("label", "discard")
+        else _native_metric(prefix, query, spec.name, spec.suffix, counter=spec.usage == "counter")
+    )
+    kind = {"counter": "counter", "histogram": "histogram"}.get(spec.usage, "gauge")
+    return Column(spec.name, spec.usage, spec.help, metric, kind, spec.scale, False, spec.mapping)
 
 
 _NATIVE_KEYS = (
@@ -306,12 +329,28 @@ _NATIVE_KEYS = (
     "max_series",
     "columns",
 )
-_COLUMN_KEYS = ("name", "usage", "help", "unit", "mapping")
+
+
+def _native_fields(defaults: Defaults) -> tuple[tuple[str, Checker], ...]:
+    """A query's fields in the order they are checked (and their problems listed)."""
+    return (
+        ("prefix", _prefix),
+        ("sql", _sql),
+        ("help", _help),
+        ("databases", _databases),
+        ("on", validate.optional(validate.one_of(ROLES, limit=50), "any")),
+        ("server_version", _versions),
+        ("max_series", _number(DEFAULT_MAX_SERIES)),
+        ("columns", _native_columns),
+        ("interval", _number(defaults.interval_s)),
+        ("timeout", _timeout(defaults)),
+    )
 
 
 def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple[list[CustomQuery], list[str]]:
     """pgradar's format: a list of queries, each with ``name``, ``sql``, ``columns`` and options."""
     queries, errors = [], []
+    table = _native_fields(defaults)
     for i, raw in enumerate(items):
         where = f"{source}: custom_queries[{i}]"
         if not isinstance(raw, Mapping):
@@ -321,74 +360,22 @@ def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple
         if isinstance(name, str) and QUERY_NAME.fullmatch(name):
             where = f"{source}: query {name}"
         found: list[str] = []
-        for key in raw:
-            if key not in _NATIVE_KEYS:
-                found.append(f"{where}.{shown.key(key)}: unknown key (known: {', '.join(_NATIVE_KEYS)})")
+        validate.unknown_keys(raw, _NATIVE_KEYS, where, found)
         if not isinstance(name, str) or not QUERY_NAME.fullmatch(name):
             found.append(f"{where}.name: {_show(name)} is not a name (letters, digits and '_', not first a digit)")
             name = f"query{i}"
-        prefix = raw.get("prefix", "")
-        if not isinstance(prefix, str) or (prefix and not METRIC_NAME.fullmatch(prefix)):
-            found.append(f"{where}.prefix: {_show(prefix)} cannot start a metric name")
-            prefix = ""
-        sql = _text(raw, "sql", where, found)
-        _text(raw, "help", where, found, required=False)
-        databases = _databases(raw.get("databases"), where, found)
-        on = raw.get("on", "any")
-        if on not in ROLES:
-            found.append(f"{where}.on: expected one of {', '.join(ROLES)}, got {_show(on)}")
-        versions = _versions(raw.get("server_version"), f"{where}.server_version", found)
-        max_series = int(_positive(raw, "max_series", where, found, DEFAULT_MAX_SERIES))
-        columns = []
-        raw_columns = raw.get("columns")
-        if not isinstance(raw_columns, list) or not raw_columns:
-            found.append(f"{where}.columns: missing (a list of {{name, usage, help}})")
-            raw_columns = []
-        for j, col in enumerate(raw_columns):
-            cwhere = f"{where}.columns[{j}]"
-            if not isinstance(col, Mapping):
-                found.append(f"{cwhere}: expected a mapping with name and usage, got {_show(col)}")
-                continue
-            cname = col.get("name")
-            if isinstance(cname, str) and cname:
-                cwhere = f"{where}.columns.{cname}"
-            for key in col:
-                if key not in _COLUMN_KEYS:
-                    found.append(f"{cwhere}.{shown.key(key)}: unknown key (known: {', '.join(_COLUMN_KEYS)})")
-            usage = col.get("usage")
-            if usage not in USAGES:
-                found.append(f"{cwhere}.usage: unknown usage {_show(usage)} (known: {', '.join(USAGES)})")
-                continue
-            if not isinstance(cname, str) or not cname:
-                found.append(f"{cwhere}.name: missing (the result column's name)")
-                continue
-            help_text = col.get("help")
-            if usage not in ("label", "discard") and (not isinstance(help_text, str) or not help_text.strip()):
-                found.append(f"{cwhere}.help: missing (every metric needs help text)")
-            suffix, scale = (
-                _unit(col, usage, cwhere, found)
-                if usage not in ("label", "discard", "mapped", "histogram")
-                else ("", 1.0)
-            )
-            mapping = _mapping(col.get("mapping"), cwhere, found) if usage == "mapped" else ()
-            metric = (
-                ""
-                if usage in ("label", "discard")
-                else _native_metric(prefix, name, cname, suffix, counter=usage == "counter")
-            )
-            kind = {"counter": "counter", "histogram": "histogram"}.get(usage, "gauge")
-            columns.append(Column(cname, usage, str(help_text or ""), metric, kind, scale, False, mapping))
+        got = validate.fields(raw, table, where, found)
         query = CustomQuery(
             name,
-            sql,
-            tuple(columns),
+            got["sql"],
+            tuple(_native_column_record(spec, got["prefix"], name) for spec in got["columns"]),
             source,
-            _positive(raw, "interval", where, found, defaults.interval_s),
-            _timeout(raw, where, found, defaults),
-            databases,
-            str(on),
-            versions,
-            max_series,
+            got["interval"],
+            got["timeout"],
+            got["databases"],
+            str(got["on"]),
+            got["server_version"],
+            int(got["max_series"]),
         )
         found.extend(check_query(query, where))
         errors.extend(found)
@@ -397,31 +384,72 @@ def parse_native(items: Sequence[Any], source: str, defaults: Defaults) -> tuple
     return queries, errors
 
 
-def _databases(raw: Any, where: str, errors: list[str]) -> tuple[str, ...] | None:
-    if raw is None:
-        return None
-    if raw == "all":
-        return ("*",)
-    if isinstance(raw, list) and raw and all(isinstance(d, str) and d and d != "*" for d in raw):
-        return tuple(raw)
-    errors.append(f"{where}.databases: expected all or a list of database names, got {_show(raw)}")
-    return None
-
-
-def _versions(raw: Any, where: str, errors: list[str]) -> VersionRange | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        return parse_range(str(raw))
-    except ValueError as exc:
-        errors.append(f"{where}: {exc}")
-        return None
-
+# --- postgres_exporter's format ------------------------------------------------------------
 
 _EXPORTER_KEYS = ("query", "metrics", "master", "cache_seconds", "runonserver")
 # metric_mapping and pg_version are postgres_exporter's own keys (its MappingOptions); 0.11 read
 # neither for a user query. mapping is accepted for metric_mapping; pg_version is accepted and, as there, unused.
 _EXPORTER_COLUMN_KEYS = ("usage", "description", "metric_mapping", "mapping", "pg_version")
+
+
+def _cache_seconds(default: float) -> Checker:
+    """How often the query runs: ``cache_seconds`` when above 0 (pgradar never runs one on a scrape)."""
+
+    def checker(value: Any, path: str, errors: list[str]) -> float:
+        if value is MISSING or value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            errors.append(f"{path}: expected a whole number of seconds, got {_show(value)}")
+            return default
+        return float(value) if value > 0 else default
+
+    return checker
+
+
+def _exporter_column(j: int, item: Any, namespace: str, where: str, errors: list[str]) -> Column | None:
+    if not isinstance(item, Mapping) or len(item) != 1:
+        errors.append(f"{where}.metrics[{j}]: expected one COLUMN: {{usage, description}}, got {_show(item)}")
+        return None
+    ((cname, spec),) = item.items()
+    cwhere = f"{where}.metrics.{cname}"
+    if not isinstance(spec, Mapping):
+        errors.append(f"{cwhere}: expected {{usage, description}}, got {_show(spec)}")
+        return None
+    validate.unknown_keys(spec, _EXPORTER_COLUMN_KEYS, cwhere, errors)
+    usage = EXPORTER_USAGES.get(str(spec.get("usage", "")))
+    if usage is None:
+        hint = (
+            " (postgres_exporter takes upper case only and dropped this column)"
+            if str(spec.get("usage", "")).upper() in EXPORTER_USAGES
+            else ""
+        )
+        errors.append(
+            f"{cwhere}.usage: unknown usage {_show(spec.get('usage'))} (known: {', '.join(EXPORTER_USAGES)}){hint}"
+        )
+        return None
+    help_text = str(spec.get("description") or f"{spec.get('usage')} column {cname} of {namespace}")
+    mapping = _mapping(spec.get("metric_mapping", spec.get("mapping")), cwhere, errors) if usage == "mapped" else ()
+    metric = (
+        ""
+        if usage in ("label", "discard")
+        else f"{namespace}_{cname}" + ("_milliseconds" if usage == "duration" else "")
+    )
+    # COUNTER keeps its name without _total: OpenMetrics would rename a counter, so it is untyped.
+    kind = {"counter": "untyped", "histogram": "histogram"}.get(usage, "gauge")
+    return Column(str(cname), usage, help_text, metric, kind, 1.0, usage == "duration", mapping)
+
+
+def _exporter_metrics(namespace: str) -> Checker:
+    def checker(value: Any, path: str, errors: list[str]) -> list[Column]:
+        if not isinstance(value, list) or not value:
+            errors.append(f"{path}: missing (a list of COLUMN: {{usage, description}})")
+            return []
+        where = path.removesuffix(".metrics")
+        return [
+            c for j, item in enumerate(value) if (c := _exporter_column(j, item, namespace, where, errors)) is not None
+        ]
+
+    return checker
 
 
 def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> tuple[list[CustomQuery], list[str]]:
@@ -444,71 +472,25 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
         if not isinstance(raw, Mapping):
             errors.append(f"{where}: expected a mapping with query and metrics, got {_show(raw)}")
             continue
-        for key in raw:
-            if key not in _EXPORTER_KEYS:
-                found.append(f"{where}.{shown.key(key)}: unknown key (known: {', '.join(_EXPORTER_KEYS)})")
-        sql = _text(raw, "query", where, found)
-        if "master" in raw and not isinstance(raw["master"], bool):
-            found.append(f"{where}.master: expected true or false, got {_show(raw['master'])}")
-        cache = raw.get("cache_seconds")
-        interval = defaults.interval_s
-        if cache is not None:
-            if isinstance(cache, bool) or not isinstance(cache, int) or cache < 0:
-                found.append(f"{where}.cache_seconds: expected a whole number of seconds, got {_show(cache)}")
-            elif cache > 0:
-                interval = float(cache)
-        versions = _versions(raw.get("runonserver"), f"{where}.runonserver", found)
-        columns = []
-        metrics = raw.get("metrics")
-        if not isinstance(metrics, list) or not metrics:
-            found.append(f"{where}.metrics: missing (a list of COLUMN: {{usage, description}})")
-            metrics = []
-        for j, item in enumerate(metrics):
-            if not isinstance(item, Mapping) or len(item) != 1:
-                found.append(f"{where}.metrics[{j}]: expected one COLUMN: {{usage, description}}, got {_show(item)}")
-                continue
-            ((cname, spec),) = item.items()
-            cwhere = f"{where}.metrics.{cname}"
-            if not isinstance(spec, Mapping):
-                found.append(f"{cwhere}: expected {{usage, description}}, got {_show(spec)}")
-                continue
-            for key in spec:
-                if key not in _EXPORTER_COLUMN_KEYS:
-                    found.append(f"{cwhere}.{shown.key(key)}: unknown key (known: {', '.join(_EXPORTER_COLUMN_KEYS)})")
-            usage = EXPORTER_USAGES.get(str(spec.get("usage", "")))
-            if usage is None:
-                hint = (
-                    " (postgres_exporter takes upper case only and dropped this column)"
-                    if str(spec.get("usage", "")).upper() in EXPORTER_USAGES
-                    else ""
-                )
-                found.append(
-                    f"{cwhere}.usage: unknown usage {_show(spec.get('usage'))} "
-                    f"(known: {', '.join(EXPORTER_USAGES)}){hint}"
-                )
-                continue
-            help_text = str(spec.get("description") or f"{spec.get('usage')} column {cname} of {namespace}")
-            mapping = (
-                _mapping(spec.get("metric_mapping", spec.get("mapping")), cwhere, found) if usage == "mapped" else ()
-            )
-            metric = (
-                ""
-                if usage in ("label", "discard")
-                else f"{namespace}_{cname}" + ("_milliseconds" if usage == "duration" else "")
-            )
-            # COUNTER keeps its name without _total: OpenMetrics would rename a counter, so it is untyped.
-            kind = {"counter": "untyped", "histogram": "histogram"}.get(usage, "gauge")
-            columns.append(Column(str(cname), usage, help_text, metric, kind, 1.0, usage == "duration", mapping))
+        validate.unknown_keys(raw, _EXPORTER_KEYS, where, found)
+        table: tuple[tuple[str, Checker], ...] = (
+            ("query", _sql),
+            ("master", validate.optional(validate.boolean(limit=50), True)),
+            ("cache_seconds", _cache_seconds(defaults.interval_s)),
+            ("runonserver", _versions),
+            ("metrics", _exporter_metrics(namespace)),
+        )
+        got = validate.fields(raw, table, where, found)
         query = CustomQuery(
             namespace,
-            sql,
-            tuple(columns),
+            got["query"],
+            tuple(got["metrics"]),
             source,
-            interval,
+            got["cache_seconds"],
             min(defaults.timeout_s, defaults.session_timeout_s),
             None,
             "any",
-            versions,
+            got["runonserver"],
             DEFAULT_MAX_SERIES,
             exporter_format=True,
         )
@@ -517,276 +499,3 @@ def parse_exporter(data: Mapping[Any, Any], source: str, defaults: Defaults) -> 
         if not found:
             queries.append(query)
     return queries, errors
-
-
-def check_query(query: CustomQuery, where: str) -> list[str]:
-    """What is wrong with a query's columns and names, one line each."""
-    errors = []
-    names = [c.name for c in query.columns]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        errors.append(f"{where}: column {name!r} is listed twice; give each result column one usage")
-    if query.columns and not query.metric_names():
-        errors.append(f"{where}: no column is a metric (every one is a label or discarded)")
-    reserved = (
-        set(query.extra_labels) | {"le"}
-        if any(c.usage == "histogram" for c in query.columns)
-        else set(query.extra_labels)
-    )
-    for column in query.columns:
-        if column.usage == "label":
-            if not LABEL_NAME.fullmatch(column.name) or column.name.startswith("__"):
-                errors.append(f"{where}: label column {column.name!r} is not a valid label name")
-            elif column.name in reserved:
-                errors.append(
-                    f"{where}: label column {column.name!r} collides with the label pgradar adds "
-                    f"({', '.join(sorted(reserved))}); rename it in the SQL (AS ...)"
-                )
-        if column.metric and not METRIC_NAME.fullmatch(column.metric):
-            errors.append(f"{where}: column {column.name!r} makes {column.metric!r}, not a valid metric name")
-        elif column.metric.startswith(OWN_NAMESPACE):
-            errors.append(
-                f"{where}: column {column.name!r} makes {column.metric!r}, in pgradar's own namespace "
-                f"({OWN_NAMESPACE}); choose another prefix"
-            )
-    return errors
-
-
-def check_set(queries: Sequence[CustomQuery]) -> list[str]:
-    """Problems between queries: a name or a metric given by two of them."""
-    errors = []
-    seen: dict[str, CustomQuery] = {}
-    metrics: dict[str, CustomQuery] = {}
-    for query in queries:
-        if query.name in seen:
-            errors.append(f"{query.source}: query {query.name}: the name is also used in {seen[query.name].source}")
-            continue
-        seen[query.name] = query
-        for metric in query.metric_names():
-            for name in series_names(query, metric):
-                other = metrics.get(name)
-                if other is not None and other is not query:
-                    errors.append(
-                        f"{query.source}: query {query.name}: metric {name} is also made by query "
-                        f"{other.name} ({other.source})"
-                    )
-                metrics[name] = query
-    return errors
-
-
-def series_names(query: CustomQuery, metric: str) -> tuple[str, ...]:
-    """Every name a metric takes in an exposition: its series, and its family name in OpenMetrics."""
-    column = next(c for c in query.columns if c.metric == metric)
-    if column.kind == "histogram":
-        return (metric, f"{metric}_bucket", f"{metric}_sum", f"{metric}_count")
-    if column.kind == "counter":
-        return (metric, metric.removesuffix("_total"))
-    return (metric,)
-
-
-# --- rows into series --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Family:
-    """One metric of a custom query, ready to render: samples are (label values, value)."""
-
-    name: str
-    kind: str  # gauge, counter, untyped, histogram
-    help: str
-    labels: tuple[str, ...]
-    samples: tuple[tuple[tuple[str, ...], Any], ...]  # histogram value: (buckets ((le, count), ...), sum)
-    unlisted: bool = False  # from a column the file does not list (postgres_exporter's format)
-
-
-@dataclass(frozen=True, slots=True)
-class Rows:
-    """What one database answered: its column names and rows, in order."""
-
-    database: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """The series of one run of one query on one target, and what had to be left out."""
-
-    families: tuple[Family, ...]
-    series: int
-    dropped: int  # over max_series
-    duplicates: int  # a label set given twice: the first row is kept
-    problems: tuple[str, ...]  # values that could not be read, once per column
-
-
-def number(value: Any) -> float | None:
-    """A column value as postgres_exporter reads one: numbers, booleans, times as whole Unix seconds; else None."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, (int, float, Decimal)):
-        return float(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, datetime):
-        return float(math.floor(value.timestamp()))  # whole seconds, as postgres_exporter gave them
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day).timestamp()
-    if isinstance(value, (str, bytes)):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_GO_UNITS_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}
-
-
-def duration_ms(value: Any) -> float | None:
-    """postgres_exporter's DURATION: a Go duration text ("1.5s", "300ms"; "-1" is no value) in milliseconds.
-
-    An interval value (timedelta) is read too, and a bare number as milliseconds.
-    """
-    if isinstance(value, timedelta):
-        return value.total_seconds() * 1000
-    if isinstance(value, bytes):
-        value = value.decode(errors="replace")
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "-1":
-            return None
-        sign = -1.0 if text.startswith("-") else 1.0
-        body = text.lstrip("+-")
-        if body == "0":
-            return 0.0
-        parts = _GO_DURATION.findall(body)
-        if not parts or "".join(n + u for n, u in parts) != body:
-            return None
-        return sign * sum(float(n) * _GO_UNITS_MS[u] for n, u in parts)
-    return number(value)
-
-
-def _value(column: Column, raw: Any) -> float | None:
-    if column.usage == "mapped":
-        return dict(column.mapping).get(str(raw)) if raw is not None else None
-    if column.duration_ms:
-        return duration_ms(raw)
-    if isinstance(raw, timedelta):
-        return raw.total_seconds()  # an interval is already a time: the unit is for numbers
-    value = number(raw)
-    return None if value is None else value * column.scale
-
-
-def _label(raw: Any) -> str:
-    if raw is None:
-        return ""
-    if isinstance(raw, bytes):
-        return raw.decode(errors="replace")
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    return str(raw)
-
-
-def _histogram(column: Column, row: Mapping[str, Any]) -> tuple[Any, str | None]:
-    bounds, counts = row.get(column.name), row.get(f"{column.name}_bucket")
-    total, count = number(row.get(f"{column.name}_sum")), number(row.get(f"{column.name}_count"))
-    if not isinstance(bounds, list) or not isinstance(counts, list) or total is None or count is None:
-        return None, (
-            f"histogram {column.name} needs array columns {column.name} and {column.name}_bucket "
-            f"and numbers {column.name}_sum and {column.name}_count"
-        )
-    buckets = []
-    for bound, value in zip(bounds, counts, strict=False):
-        b, v = number(bound), number(value)
-        if b is None or v is None:
-            return None, f"histogram {column.name}: bucket {bound!r} or its count {value!r} is not a number"
-        buckets.append((_format_le(b), v))
-    buckets.append(("+Inf", count))
-    return (tuple(buckets), total), None
-
-
-def _format_le(bound: float) -> str:
-    return repr(float(bound)) if bound != math.inf else "+Inf"
-
-
-def to_series(query: CustomQuery, answers: Iterable[Rows], target: str, server: str = "") -> Series:
-    """Rows from one or more databases as metric families, at most ``max_series`` series.
-
-    Rows are taken in order until the cap: a row whose series would pass it
-    is dropped whole and counted, so a query that suddenly returns 50,000
-    label sets costs what 1,000 do. A label set given twice keeps its first
-    row (counted too): an exposition with two equal series is invalid. A
-    column that is neither listed nor, in postgres_exporter's format, numeric
-    is left out; what could not be read is reported once per column.
-    """
-    label_names = (*query.extra_labels, *query.labels)
-    samples: dict[str, list[tuple[tuple[str, ...], Any]]] = {c.metric: [] for c in query.columns if c.metric}
-    meta: dict[str, Column] = {c.metric: c for c in query.columns if c.metric}
-    seen: set[tuple[str, ...]] = set()
-    series = dropped = duplicates = 0
-    problems: dict[str, str] = {}
-    histogram_parts = {
-        f"{c.name}_{part}" for c in query.columns if c.usage == "histogram" for part in ("bucket", "sum", "count")
-    }
-    for answer in answers:
-        listed = {c.name for c in query.columns} | histogram_parts
-        unlisted = [name for name in answer.columns if name not in listed]
-        for name in unlisted:
-            metric = f"{query.name}_{name}"
-            if query.exporter_format and METRIC_NAME.fullmatch(metric):
-                if metric not in meta:
-                    meta[metric] = Column(name, "gauge", f"Unknown metric from {query.name}", metric, "untyped")
-                    samples[metric] = []
-            else:
-                problems.setdefault(name, f"column {name} is not listed in columns: (left out)")
-        for values in answer.rows:
-            row = dict(zip(answer.columns, values, strict=False))
-            extra = (
-                (target,)
-                + ((server,) if query.exporter_format else ())
-                + ((answer.database,) if query.databases is not None else ())
-            )
-            key = extra + tuple(_label(row.get(name)) for name in query.labels)
-            if key in seen:
-                duplicates += 1
-                continue
-            out: list[tuple[str, Any]] = []
-            for metric, column in meta.items():
-                if column.name not in row:
-                    continue
-                if column.kind == "histogram":
-                    value, problem = _histogram(column, row)
-                    if problem:
-                        problems.setdefault(column.name, problem)
-                        continue
-                else:
-                    value = _value(column, row[column.name])
-                    if value is None:
-                        if row[column.name] is not None:
-                            problems.setdefault(
-                                column.name,
-                                f"column {column.name}: {_show(row[column.name])} "
-                                f"is not a {column.usage} value (left out)",
-                            )
-                        continue
-                out.append((metric, value))
-            if series + len(out) > query.max_series:
-                dropped += len(out)
-                continue
-            seen.add(key)
-            series += len(out)
-            for metric, value in out:
-                samples[metric].append((key, value))
-    listed = {c.metric for c in query.columns}
-    families = tuple(
-        Family(metric, meta[metric].kind, meta[metric].help, label_names, tuple(rows), metric not in listed)
-        for metric, rows in samples.items()
-    )
-    return Series(families, series, dropped, duplicates, tuple(problems.values()))
-
-
-def server_label(host: str | None, port: str | None) -> str:
-    """postgres_exporter's ``server`` label: host:port from the DSN (localhost, 5432 when absent)."""
-    return f"{(host or 'localhost').split(',')[0]}:{(port or '5432').split(',')[0]}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pgradar.agent.model.findings import Kind, Severity
-from pgradar.agent.settings import shown
+from pgradar.agent.settings import validate
 
 FIELDS = ("kind", "target", "database", "schema", "relation", "index", "queryid")
 
@@ -44,11 +44,14 @@ class IgnoreRule:
         return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name))
 
 
-def _text(value: Any, where: str, errors: list[str]) -> str | None:
+def _name(value: Any, where: str, errors: list[str]) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
         errors.append(f"{where}: expected a name, got {value!r}"[:200])
         return None
     return str(value)
+
+
+_RULE = validate.InOrder(dict.fromkeys(FIELDS, _name))
 
 
 def check_rule(value: Any, path: str, errors: list[str]) -> Any:
@@ -65,13 +68,7 @@ def check_rule(value: Any, path: str, errors: list[str]) -> Any:
         )
         return value
     before = len(errors)
-    values: dict[str, str | None] = {}
-    for key, item in value.items():
-        where = f"{path}.{shown.key(key)}"
-        if key not in FIELDS:
-            errors.append(f"{where}: unknown key (known: {', '.join(FIELDS)})")
-            continue
-        values[key] = _text(item, where, errors)
+    values: dict[str, str | None] = validate.check(value, _RULE, path, errors)
     kind = values.get("kind")
     if kind is not None and Kind.named(kind) is None:
         errors.append(f"{path}.kind: unknown kind {kind!r} (known: {', '.join(Kind)})")

@@ -10,6 +10,8 @@ from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
+from pgradar.agent.derive import custom_series as series
+from pgradar.agent.model import custom_queries as model
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.runtime.custom_runner import CustomRunner, applies, skipped_runs
 from pgradar.agent.runtime.state import TargetState
@@ -43,25 +45,25 @@ def runner() -> CustomRunner:
     r = CustomRunner(cfg.targets[0], cfg, TargetState("primary"))
     by_name = {q.name: q for q in cfg.custom_queries}
     rows = {
-        "pg_stat_user_tables": custom.Rows(
+        "pg_stat_user_tables": model.Rows(
             "postgres",
             ("datname", "schemaname", "relname", "seq_scan", "n_live_tup"),
             (("postgres", "public", "t", 3, 10),),
         ),
-        "pg_process_idle": custom.Rows(
+        "pg_process_idle": model.Rows(
             "postgres",
             ("application_name", "seconds_sum", "seconds_count", "seconds", "seconds_bucket"),
             (("psql", 4.0, 2, [1, 5], [1, 2]),),
         ),
-        "orders": custom.Rows("postgres", ("status", "shipped"), (("new", 5),)),
+        "orders": model.Rows("postgres", ("status", "shipped"), (("new", 5),)),
     }
     for name, answer in rows.items():
-        r.status[name].series = custom.to_series(by_name[name], [answer], "primary", r.server_label)
+        r.output[name].series = series.to_series(by_name[name], [answer], "primary", r.server_label)
         r.status[name].runs = 1
         r.status[name].last_success_at = datetime(2026, 1, 1, tzinfo=UTC)
     r.status["pg_replication"].errors = 2
-    r.status["pg_replication"].skip_runs = 1
-    r.status["orders"].dropped_total = 7
+    r.status["pg_replication"].backoff_runs = 1
+    r.output["orders"].dropped_total = 7
     return r
 
 
@@ -169,8 +171,8 @@ def test_an_unlisted_column_named_like_another_querys_metric_is_not_a_second_fam
     cfg = build({"targets": [{"name": "primary", "dsn": DSN}], "custom_queries": [{"file": str(path)}]})
     r = CustomRunner(cfg.targets[0], cfg, TargetState("primary"))
     a, b = cfg.custom_queries
-    r.status["pg_a"].series = custom.to_series(a, [custom.Rows("p", ("n", "b_c"), ((1, 2),))], "primary", "s")
-    r.status["pg_a_b"].series = custom.to_series(b, [custom.Rows("p", ("l", "c"), (("x", 3),))], "primary", "s")
+    r.output["pg_a"].series = series.to_series(a, [model.Rows("p", ("n", "b_c"), ((1, 2),))], "primary", "s")
+    r.output["pg_a_b"].series = series.to_series(b, [model.Rows("p", ("l", "c"), (("x", 3),))], "primary", "s")
     text = render(CustomCollector([r]), CONTENT_TYPE_LATEST)
     assert text.count("# TYPE pg_a_b_c ") == 1 and "# TYPE pg_a_b_c gauge" in text  # the listed column's
     assert value(text, "pg_a_b_c", l="x") == 3

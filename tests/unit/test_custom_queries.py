@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pgradar.agent.derive import custom_series as series
+from pgradar.agent.model import custom_queries as model
 from pgradar.agent.settings import custom_queries as custom
 from pgradar.agent.settings.config import ConfigError, Overrides, build
+from pgradar.agent.settings.custom_checks import check_set
 from pgradar.commands.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "custom_queries" / "queries.yaml"
@@ -69,7 +72,7 @@ EXPECTED = {  # metric -> label keys, for the example file
 }
 
 
-def example() -> list[custom.CustomQuery]:
+def example() -> list[model.CustomQuery]:
     data, problems = custom.read_file(str(FIXTURE))
     assert problems == []
     queries, errors = custom.parse_source(data, "queries.yaml", DEFAULTS)
@@ -85,11 +88,11 @@ def test_the_example_file_keeps_postgres_exporter_names_and_label_keys() -> None
     assert by_name["pg_stat_user_tables"].column("seq_scan").kind == "untyped"  # a counter without _total
     assert by_name["pg_stat_user_tables"].column("n_live_tup").kind == "gauge"
     assert by_name["pg_settings_checkpoint"].interval_s == 30  # cache_seconds
-    assert by_name["pg_replication"].interval_s == custom.DEFAULT_INTERVAL_S
+    assert by_name["pg_replication"].interval_s == model.DEFAULT_INTERVAL_S
     assert by_name["pg_settings_checkpoint"].column("unused").metric == ""  # DISCARD
     assert dict(by_name["pg_database_state"].column("state").mapping) == {"open": 1.0, "closed": 0.0}
-    assert not by_name["pg_future_only"].versions.contains(custom.server_semver(180001))
-    assert by_name["pg_database_state"].versions.contains(custom.server_semver(130023))
+    assert not by_name["pg_future_only"].versions.contains(model.server_semver(180001))
+    assert by_name["pg_database_state"].versions.contains(model.server_semver(130023))
     assert all(q.databases is None and q.exporter_format for q in queries)  # the DSN's database, like master: true
 
 
@@ -312,12 +315,12 @@ def test_version_ranges(text: str, version: tuple[int, int, int], inside: bool) 
 
 
 def test_server_versions_as_semver() -> None:
-    assert custom.server_semver(130023) == (13, 23, 0)
-    assert custom.server_semver(180001) == (18, 1, 0)
-    assert custom.server_semver(90620) == (9, 6, 20)
+    assert model.server_semver(130023) == (13, 23, 0)
+    assert model.server_semver(180001) == (18, 1, 0)
+    assert model.server_semver(90620) == (9, 6, 20)
 
 
-def _query(**overrides: object) -> custom.CustomQuery:
+def _query(**overrides: object) -> model.CustomQuery:
     queries, errors = custom.parse_native([_native(**overrides)], "config", DEFAULTS)
     assert errors == []
     return queries[0]
@@ -329,8 +332,8 @@ def test_a_flood_of_label_sets_is_capped_and_counted() -> None:
         max_series=1000,
         columns=[{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "n"}],
     )
-    rows = custom.Rows("app", ("k", "n"), tuple((str(i), i) for i in range(50_000)))
-    out = custom.to_series(q, [rows], "t")
+    rows = model.Rows("app", ("k", "n"), tuple((str(i), i) for i in range(50_000)))
+    out = series.to_series(q, [rows], "t")
     assert out.series == 1000 and out.dropped == 49_000
     (family,) = out.families
     assert len(family.samples) == 1000 and family.samples[0] == (("t", "0"), 0.0)
@@ -338,7 +341,7 @@ def test_a_flood_of_label_sets_is_capped_and_counted() -> None:
 
 def test_a_repeated_label_set_keeps_the_first_row_and_counts() -> None:
     q = _query(columns=[{"name": "k", "usage": "label"}, {"name": "n", "usage": "gauge", "help": "n"}])
-    out = custom.to_series(q, [custom.Rows("app", ("k", "n"), (("a", 1), ("a", 2), ("b", 3)))], "t")
+    out = series.to_series(q, [model.Rows("app", ("k", "n"), (("a", 1), ("a", 2), ("b", 3)))], "t")
     assert out.duplicates == 1
     assert out.families[0].samples == ((("t", "a"), 1.0), (("t", "b"), 3.0))
 
@@ -354,15 +357,15 @@ def test_values_are_read_as_postgres_exporter_reads_them() -> None:
         ],
     )
     when = datetime(2026, 1, 1, tzinfo=UTC)
-    out = custom.to_series(
+    out = series.to_series(
         q,
         [
-            custom.Rows(
+            model.Rows(
                 "app",
                 ("k", "g", "d", "m", "extra"),
                 ((None, when, 1500, "on", 1), ("x", None, timedelta(seconds=2), "off", 1), ("y", "nope", 1, None, 1)),
             ),
-            custom.Rows("other", ("k", "g", "d", "m"), ((True, 1, 1, "on"),)),
+            model.Rows("other", ("k", "g", "d", "m"), ((True, 1, 1, "on"),)),
         ],
         "t",
     )
@@ -375,9 +378,9 @@ def test_values_are_read_as_postgres_exporter_reads_them() -> None:
 
 def test_exporter_format_durations_unknown_columns_and_histograms() -> None:
     by_name = {q.name: q for q in example()}
-    out = custom.to_series(
+    out = series.to_series(
         by_name["pg_settings_checkpoint"],
-        [custom.Rows("postgres", ("name", "timeout", "unused", "surprise"), (("checkpoint_timeout", "300s", 1, 7),))],
+        [model.Rows("postgres", ("name", "timeout", "unused", "surprise"), (("checkpoint_timeout", "300s", 1, 7),))],
         "t",
         "db:5432",
     )
@@ -386,12 +389,12 @@ def test_exporter_format_durations_unknown_columns_and_histograms() -> None:
     assert values["pg_settings_checkpoint_timeout_milliseconds"] == ("gauge", {key: 300_000.0})
     assert values["pg_settings_checkpoint_surprise"] == ("untyped", {key: 7.0})  # unlisted: untyped, as there
     assert "pg_settings_checkpoint_unused" not in values
-    assert custom.duration_ms("1m30s") == 90_000 and custom.duration_ms("-1") is None
-    assert custom.duration_ms("soon") is None
-    hist = custom.to_series(
+    assert series.duration_ms("1m30s") == 90_000 and series.duration_ms("-1") is None
+    assert series.duration_ms("soon") is None
+    hist = series.to_series(
         by_name["pg_process_idle"],
         [
-            custom.Rows(
+            model.Rows(
                 "postgres",
                 ("application_name", "seconds_sum", "seconds_count", "seconds", "seconds_bucket"),
                 (("psql", 12.0, 3, [1, 5], [1, 2]),),
@@ -407,8 +410,8 @@ def test_exporter_format_durations_unknown_columns_and_histograms() -> None:
 
 def test_a_counter_and_a_gauge_cannot_share_a_family_name() -> None:
     a = _query(name="a", columns=[{"name": "x", "usage": "counter", "help": "x"}])  # a_x_total, family a_x
-    c = custom.CustomQuery("b", "SELECT 1", (custom.Column("n", "gauge", "n", "a_x"),), "other")
-    errors = custom.check_set([a, c])
+    c = model.CustomQuery("b", "SELECT 1", (model.Column("n", "gauge", "n", "a_x"),), "other")
+    errors = check_set([a, c])
     assert errors and "metric a_x is also made by query a" in errors[0]
 
 
