@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from pgradar.agent.collect.db import DatabaseError
 from pgradar.agent.derive import baseline as baselines
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import AgentState
 from pgradar.agent.settings.config import Config, DatabaseFilter
 from pgradar.agent.settings.ignores import exit_code
 from pgradar.commands import gate
@@ -171,7 +172,20 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
 
         for line in failures(agent.custom.values()):
             print(line, file=sys.stderr)
-    doc = gate.gate_document(document(agent.state, text_policy=cfg.statement_text), windows, options.scope, cfg.ignore)
+    return report(agent.state, windows, options, cfg)
+
+
+def report(
+    state: AgentState,
+    windows: Mapping[str, gate.Window],
+    options: CheckOptions,
+    cfg: Config,
+    generated_at: datetime | None = None,
+) -> int:
+    """Print the pass in ``options.format`` (and the step summary); the exit code, or CheckError when all are down."""
+    doc = gate.gate_document(
+        document(state, generated_at, text_policy=cfg.statement_text), windows, options.scope, cfg.ignore
+    )
     down = [t for t in doc["targets"] if not t["ok"]]
     if down and len(down) == len(doc["targets"]) and options.format not in ("junit", "github"):
         raise CheckError("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
