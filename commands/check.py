@@ -18,14 +18,14 @@ from pathlib import Path
 
 from pgradar.agent.collect.db import DatabaseError
 from pgradar.agent.derive import baseline as baselines
+from pgradar.agent.model.check import FailOn, Scope, Window
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.runtime.state import AgentState
 from pgradar.agent.settings.config import Config, DatabaseFilter
-from pgradar.agent.settings.ignores import exit_code
 from pgradar.commands import gate
 from pgradar.exporters.ci_formats import append_step_summary, render_check
-from pgradar.exporters.report import document
+from pgradar.exporters.report import active_problems, target_status
 
 EXIT_USAGE = 2
 
@@ -39,7 +39,7 @@ class CheckOptions:
     format: str = "table"
     fail_on: str = "critical"
     window_s: float | None = None
-    scope: gate.Scope = field(default_factory=gate.Scope)
+    scope: Scope = field(default_factory=Scope)
     save_baseline: str | None = None
     baseline: str | None = None
 
@@ -82,10 +82,10 @@ def judge(
     saved: baselines.Baseline | None,
     first_pass: datetime,
     wait: Callable[[float], None],
-) -> dict[str, gate.Window]:
+) -> dict[str, Window]:
     """Collect, give the statement rules their window, classify again; the window of each target."""
     agent.run_once()
-    windows: dict[str, gate.Window] = {}
+    windows: dict[str, Window] = {}
     if options.window_s:
         wait(options.window_s)
         agent.run_once()
@@ -101,7 +101,7 @@ def judge(
         for name, rt in _postgres(agent).items():
             statements = rt.state.current().statements
             if statements is not None:
-                windows[name] = gate.Window(first_pass, statements.taken_at, "--window")
+                windows[name] = Window(first_pass, statements.taken_at, "--window")
         return windows
     for name, rt in _postgres(agent).items():
         server, current = rt.state.server, rt.state.current().statements
@@ -118,7 +118,7 @@ def judge(
             why = baselines.refusal(target_saved, _identity(name, rt), str(options.baseline), current)
             if why:
                 raise CheckError(why)
-            window = gate.Window(target_saved.taken_at, current.taken_at, "baseline")
+            window = Window(target_saved.taken_at, current.taken_at, "baseline")
         else:
             try:
                 oldest = gate.oldest_entry(rt, server)
@@ -177,22 +177,29 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
 
 def report(
     state: AgentState,
-    windows: Mapping[str, gate.Window],
+    windows: Mapping[str, Window],
     options: CheckOptions,
     cfg: Config,
     generated_at: datetime | None = None,
 ) -> int:
     """Print the pass in ``options.format`` (and the step summary); the exit code, or CheckError when all are down."""
-    doc = gate.gate_document(
-        document(state, generated_at, text_policy=cfg.statement_text), windows, options.scope, cfg.ignore
+    result = gate.check_result(
+        [target_status(t) for t in state],
+        active_problems(state),
+        windows,
+        options.scope,
+        cfg.ignore,
+        generated_at or datetime.now(UTC),
+        cfg.statement_text,
     )
-    down = [t for t in doc["targets"] if not t["ok"]]
-    if down and len(down) == len(doc["targets"]) and options.format not in ("junit", "github"):
-        raise CheckError("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
-    sys.stdout.write(render_check(doc, options.format, options.fail_on))
+    fail_on = FailOn(options.fail_on)
+    down = result.down
+    if down and len(down) == len(result.targets) and options.format not in ("junit", "github"):
+        raise CheckError("; ".join(f"cannot check {t.name}: {t.error}" for t in down))
+    sys.stdout.write(render_check(result, options.format, fail_on))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if options.format == "github" and summary:
-        append_step_summary(summary, render_check(doc, "markdown", options.fail_on))
+        append_step_summary(summary, render_check(result, "markdown", fail_on))
     for t in down:
-        print(f"pgradar: error: cannot check {t['name']}: {t['error']}", file=sys.stderr)
-    return EXIT_USAGE if down else exit_code(doc, options.fail_on)
+        print(f"pgradar: error: cannot check {t.name}: {t.error}", file=sys.stderr)
+    return EXIT_USAGE if down else result.exit_code(fail_on)
