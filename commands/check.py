@@ -2,8 +2,9 @@
 
 The command line parses flags and calls ``run``; everything the gate does
 between reading the config and printing sits here (DESIGN 3.1 "check as a
-gate"; the window rules are in ``agent.gate``, the baseline file in
-``agent.baseline``, the CI forms in ``exporters.ci_formats``).
+gate"; the window rules and the typed result are in ``commands.gate``, the
+baseline file in ``agent.derive.baseline``, the forms in ``exporters.report``
+and ``exporters.ci_formats``). Every decision reads the ``CheckResult``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pgradar.agent.collect import counters
 from pgradar.agent.collect.db import DatabaseError
 from pgradar.agent.derive import baseline as baselines
 from pgradar.agent.model.check import FailOn, Scope, Window
@@ -121,7 +123,7 @@ def judge(
             window = Window(target_saved.taken_at, current.taken_at, "baseline")
         else:
             try:
-                oldest = gate.oldest_entry(rt, server)
+                oldest = counters.oldest_statement_entry(rt.session(), server)
             except DatabaseError:
                 oldest = None  # the reset time (or the server start) still bounds it
             window = gate.cumulative_window(server, current, oldest)

@@ -32,9 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from pgradar.agent.collect import queries
+from pgradar.agent.collect import counters
 from pgradar.agent.derive.baseline import (
     Identity,
     TargetBaseline,
@@ -56,6 +55,7 @@ from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Kind, TextPolicy
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.runtime.problems import ActiveProblem
+from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.runtime.state import TargetState
 from pgradar.agent.settings.ignores import IgnoreRule
 
@@ -117,27 +117,17 @@ def databases_at(current: DatabaseSnapshot, window: Window, server_started: date
     return DatabaseSnapshot(since, tuple(rows))
 
 
-def identity_of(runtime: Any) -> Identity:
+def identity_of(runner: TargetRunner) -> Identity:
     """The current identity of one target's counters (one query; raises the session's DatabaseError)."""
-    row = runtime.session().one(queries.resolve("server", "identity", 13))
-    state: TargetState = runtime.state
-    latest = state.current()
+    server = counters.server_identity(runner.session())
+    latest = runner.state.current()
     statements = latest.statements
     return Identity(
-        row["system_identifier"],
-        row["started_at"],
+        server.system_identifier,
+        server.started_at,
         statements.info.stats_reset if statements is not None and statements.info else None,
         database_resets(latest.database),
     )
-
-
-def oldest_entry(runtime: Any, server: ServerInfo) -> datetime | None:
-    """min(stats_since) of pg_stat_statements on 17+, else None."""
-    if not server.has_pgss_stats_since or server.pgss_schema is None:
-        return None
-    row = runtime.session().one(queries.resolve("statements", "since", server.major), pgss=server.pgss_schema)
-    since = row["since"]
-    return since if isinstance(since, datetime) else None
 
 
 def apply_window(state: TargetState, window: Window, saved: TargetBaseline | None) -> bool:
