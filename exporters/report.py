@@ -58,10 +58,6 @@ def target_json(t: TargetStatus) -> dict[str, Any]:
     }
 
 
-def target_entry(t: TargetState) -> dict[str, Any]:
-    return target_json(target_status(t))
-
-
 def _not_seen(d: DisabledCollector) -> str:
     """One line for a collector that is off: what was not seen, why, and the fix."""
     return f"collector {d.collector} is off: {d.reason}" + (f" (fix: {d.fix})" if d.fix else "")
@@ -107,7 +103,7 @@ def document(
     return {
         "version": 1,
         "generated_at": iso_utc(generated_at or datetime.now(UTC)),
-        "targets": [target_entry(t) for t in state],
+        "targets": [target_json(target_status(t)) for t in state],
         "problems": [_shown(p.finding.to_json(p.first_seen), text_policy) for p in problems],
     }
 
