@@ -2,8 +2,9 @@
 
 The command line parses flags and calls ``run``; everything the gate does
 between reading the config and printing sits here (DESIGN 3.1 "check as a
-gate"; the window rules are in ``agent.gate``, the baseline file in
-``agent.baseline``, the CI forms in ``exporters.ci_formats``).
+gate"; the window rules and the typed result are in ``commands.gate``, the
+baseline file in ``agent.derive.baseline``, the forms in ``exporters.report``
+and ``exporters.ci_formats``). Every decision reads the ``CheckResult``.
 """
 
 from __future__ import annotations
@@ -11,20 +12,22 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pgradar.agent.collect import counters
 from pgradar.agent.collect.db import DatabaseError
 from pgradar.agent.derive import baseline as baselines
+from pgradar.agent.model.check import FailOn, Scope, Window
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.state import AgentState
 from pgradar.agent.settings.config import Config, DatabaseFilter
-from pgradar.agent.settings.ignores import exit_code
 from pgradar.commands import gate
 from pgradar.exporters.ci_formats import append_step_summary, render_check
-from pgradar.exporters.report import document
+from pgradar.exporters.report import active_problems, target_status
 
 EXIT_USAGE = 2
 
@@ -38,7 +41,7 @@ class CheckOptions:
     format: str = "table"
     fail_on: str = "critical"
     window_s: float | None = None
-    scope: gate.Scope = field(default_factory=gate.Scope)
+    scope: Scope = field(default_factory=Scope)
     save_baseline: str | None = None
     baseline: str | None = None
 
@@ -81,10 +84,10 @@ def judge(
     saved: baselines.Baseline | None,
     first_pass: datetime,
     wait: Callable[[float], None],
-) -> dict[str, gate.Window]:
+) -> dict[str, Window]:
     """Collect, give the statement rules their window, classify again; the window of each target."""
     agent.run_once()
-    windows: dict[str, gate.Window] = {}
+    windows: dict[str, Window] = {}
     if options.window_s:
         wait(options.window_s)
         agent.run_once()
@@ -100,7 +103,7 @@ def judge(
         for name, rt in _postgres(agent).items():
             statements = rt.state.current().statements
             if statements is not None:
-                windows[name] = gate.Window(first_pass, statements.taken_at, "--window")
+                windows[name] = Window(first_pass, statements.taken_at, "--window")
         return windows
     for name, rt in _postgres(agent).items():
         server, current = rt.state.server, rt.state.current().statements
@@ -117,10 +120,10 @@ def judge(
             why = baselines.refusal(target_saved, _identity(name, rt), str(options.baseline), current)
             if why:
                 raise CheckError(why)
-            window = gate.Window(target_saved.taken_at, current.taken_at, "baseline")
+            window = Window(target_saved.taken_at, current.taken_at, "baseline")
         else:
             try:
-                oldest = gate.oldest_entry(rt, server)
+                oldest = counters.oldest_statement_entry(rt.session(), server)
             except DatabaseError:
                 oldest = None  # the reset time (or the server start) still bounds it
             window = gate.cumulative_window(server, current, oldest)
@@ -171,14 +174,34 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
 
         for line in failures(agent.custom.values()):
             print(line, file=sys.stderr)
-    doc = gate.gate_document(document(agent.state, text_policy=cfg.statement_text), windows, options.scope, cfg.ignore)
-    down = [t for t in doc["targets"] if not t["ok"]]
-    if down and len(down) == len(doc["targets"]) and options.format not in ("junit", "github"):
-        raise CheckError("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
-    sys.stdout.write(render_check(doc, options.format, options.fail_on))
+    return report(agent.state, windows, options, cfg)
+
+
+def report(
+    state: AgentState,
+    windows: Mapping[str, Window],
+    options: CheckOptions,
+    cfg: Config,
+    generated_at: datetime | None = None,
+) -> int:
+    """Print the pass in ``options.format`` (and the step summary); the exit code, or CheckError when all are down."""
+    result = gate.check_result(
+        [target_status(t) for t in state],
+        active_problems(state),
+        windows,
+        options.scope,
+        cfg.ignore,
+        generated_at or datetime.now(UTC),
+        cfg.statement_text,
+    )
+    fail_on = FailOn(options.fail_on)
+    down = result.down
+    if down and len(down) == len(result.targets) and options.format not in ("junit", "github"):
+        raise CheckError("; ".join(f"cannot check {t.name}: {t.error}" for t in down))
+    sys.stdout.write(render_check(result, options.format, fail_on))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if options.format == "github" and summary:
-        append_step_summary(summary, render_check(doc, "markdown", options.fail_on))
+        append_step_summary(summary, render_check(result, "markdown", fail_on))
     for t in down:
-        print(f"pgradar: error: cannot check {t['name']}: {t['error']}", file=sys.stderr)
-    return EXIT_USAGE if down else exit_code(doc, options.fail_on)
+        print(f"pgradar: error: cannot check {t.name}: {t.error}", file=sys.stderr)
+    return EXIT_USAGE if down else result.exit_code(fail_on)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from pgradar.agent.model.findings import Kind
 from pgradar.agent.model.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
@@ -349,13 +349,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     http.stop()
     agent.stop()
     return 0
-
-
-def exit_code_for(doc: dict[str, Any], fail_on: str) -> int:
-    """1 when a problem at or above ``fail_on`` exists that ``ignore:`` does not accept, else 0 (never: 0)."""
-    from pgradar.agent.settings.ignores import exit_code
-
-    return exit_code(doc, fail_on)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -21,20 +21,19 @@ pg_stat_statements': they are scaled to the statement window, assuming an
 even rate. With ``--baseline`` the window starts at the baseline and every
 counter (statements, tables, indexes, databases) is the difference.
 
-This module also scopes the result (``--kinds``, ``--exclude-kinds``,
-``--database``) and marks accepted findings (``ignore:``), as pure functions
-of the JSON document; ``apply_window`` and ``identity_of`` are the only
-parts that touch a target's state or session.
+This module also builds the typed ``CheckResult``: findings scoped
+(``--kinds``, ``--exclude-kinds``, ``--database``) and marked when accepted
+(``ignore:``), on the findings' own fields; ``apply_window`` and
+``identity_of`` are the only parts that touch a target's state or session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
 
-from pgradar.agent.collect import queries
+from pgradar.agent.collect import counters
 from pgradar.agent.derive.baseline import (
     Identity,
     TargetBaseline,
@@ -47,29 +46,22 @@ from pgradar.agent.derive.baseline import (
 from pgradar.agent.derive.deltas import statement_deltas
 from pgradar.agent.model.activity import DatabaseSnapshot
 from pgradar.agent.model.catalog import IndexFirstSeen
-from pgradar.agent.model.findings import Kind
+from pgradar.agent.model.check import CheckedFinding, CheckedTarget, CheckResult, TargetStatus
+
+# Scope and Window are the gate's words, named from here too (``gate.Scope``, ``gate.Window``).
+from pgradar.agent.model.check import Scope as Scope
+from pgradar.agent.model.check import Window as Window
+from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Kind, TextPolicy
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementsSnapshot
+from pgradar.agent.runtime.problems import ActiveProblem
+from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.runtime.state import TargetState
 from pgradar.agent.settings.ignores import IgnoreRule
 
 
 class ScopeError(ValueError):
     """A bad --kinds/--exclude-kinds name: one line, exit 2."""
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What the gate judges: these kinds, in this database (None: every database)."""
-
-    kinds: tuple[Kind, ...] = tuple(Kind)
-    database: str | None = None
-
-    def keeps(self, problem: Mapping[str, Any]) -> bool:
-        """A problem in scope: its kind is judged, and it is in the database (or belongs to none)."""
-        if problem["kind"] not in self.kinds:
-            return False
-        return self.database is None or problem.get("database") in (None, self.database)
 
 
 def kind_list(text: str | None, flag: str) -> tuple[Kind, ...]:
@@ -93,19 +85,6 @@ def scope_from(kinds: str | None, exclude: str | None, database: str | None) -> 
     if not left:
         raise ScopeError("--kinds/--exclude-kinds: no kind left to judge")
     return Scope(left, database)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The span of counters the statement rules judged on one target."""
-
-    since: datetime | None
-    until: datetime
-    source: str  # what bounds it: "baseline", "pg_stat_statements reset", "server start", ...
-
-    @property
-    def seconds(self) -> float | None:
-        return None if self.since is None else max(0.0, (self.until - self.since).total_seconds())
 
 
 def cumulative_window(server: ServerInfo, snapshot: StatementsSnapshot, oldest_entry: datetime | None) -> Window:
@@ -138,27 +117,17 @@ def databases_at(current: DatabaseSnapshot, window: Window, server_started: date
     return DatabaseSnapshot(since, tuple(rows))
 
 
-def identity_of(runtime: Any) -> Identity:
+def identity_of(runner: TargetRunner) -> Identity:
     """The current identity of one target's counters (one query; raises the session's DatabaseError)."""
-    row = runtime.session().one(queries.resolve("server", "identity", 13))
-    state: TargetState = runtime.state
-    latest = state.current()
+    server = counters.server_identity(runner.session())
+    latest = runner.state.current()
     statements = latest.statements
     return Identity(
-        row["system_identifier"],
-        row["started_at"],
+        server.system_identifier,
+        server.started_at,
         statements.info.stats_reset if statements is not None and statements.info else None,
         database_resets(latest.database),
     )
-
-
-def oldest_entry(runtime: Any, server: ServerInfo) -> datetime | None:
-    """min(stats_since) of pg_stat_statements on 17+, else None."""
-    if not server.has_pgss_stats_since or server.pgss_schema is None:
-        return None
-    row = runtime.session().one(queries.resolve("statements", "since", server.major), pgss=server.pgss_schema)
-    since = row["since"]
-    return since if isinstance(since, datetime) else None
 
 
 def apply_window(state: TargetState, window: Window, saved: TargetBaseline | None) -> bool:
@@ -207,52 +176,28 @@ def apply_window(state: TargetState, window: Window, saved: TargetBaseline | Non
     return True
 
 
-# --- the document ----------------------------------------------------------------------
+# --- the result ------------------------------------------------------------------------
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def check_result(
+    statuses: Sequence[TargetStatus],
+    problems: Sequence[ActiveProblem],
+    windows: Mapping[str, Window],
+    scope: Scope,
+    rules: Sequence[IgnoreRule],
+    generated_at: datetime,
+    text_policy: TextPolicy = DEFAULT_TEXT_POLICY,
+) -> CheckResult:
+    """The pass judged: findings in scope, each accepted or not, and the window of each server.
 
-
-def gate_document(
-    doc: Mapping[str, Any], windows: Mapping[str, Window], scope: Scope, rules: Sequence[IgnoreRule]
-) -> dict[str, Any]:
-    """The check document scoped, with accepted findings marked and the judged window said.
-
-    Each PostgreSQL target gets ``window_since``, ``window_seconds`` and
-    ``window_source`` (None when its statements could not be read; a
-    pgbouncer has none of them); the top level gets the shortest of them (the latest
-    ``window_since``), which is the whole story for a single target. Each
-    problem gets ``ignored`` (true when a rule accepts it) and
-    ``ignored_by`` (the rule). ``scope`` lists the kinds judged.
+    A server without a window had its statements unread; a pgbouncer has none
+    to read. The first rule that accepts a finding is the one named.
     """
-    targets = []
-    for t in doc["targets"]:
-        w = windows.get(t["name"])
-        if t.get("role") == "pgbouncer":  # no statement counters: no window
-            targets.append(dict(t))
+    findings = []
+    for p in problems:
+        if not scope.keeps(p.finding):
             continue
-        targets.append(
-            {
-                **t,
-                "window_since": _iso(w.since) if w else None,
-                "window_seconds": round(w.seconds) if w and w.seconds is not None else None,
-                "window_source": w.source if w else None,
-            }
-        )
-    problems = []
-    for p in doc["problems"]:
-        if not scope.keeps(p):
-            continue
-        rule = next((r for r in rules if r.matches(p)), None)
-        problems.append({**p, "ignored": rule is not None, "ignored_by": rule.describe() if rule else None})
-    known = [w for w in windows.values() if w.since is not None]
-    shortest = max(known, key=lambda w: w.since or datetime.min) if known else None
-    return {
-        **doc,
-        "window_since": _iso(shortest.since) if shortest else None,
-        "window_seconds": round(shortest.seconds) if shortest and shortest.seconds is not None else None,
-        "scope": {"kinds": [kind.value for kind in scope.kinds], "database": scope.database},
-        "targets": targets,
-        "problems": problems,
-    }
+        rule = next((r for r in rules if r.matches(p.finding)), None)
+        findings.append(CheckedFinding(p.finding, p.first_seen, rule.describe() if rule else None))
+    targets = tuple(CheckedTarget(s, None if s.is_pgbouncer else windows.get(s.name)) for s in statuses)
+    return CheckResult(generated_at, targets, tuple(findings), scope, text_policy)

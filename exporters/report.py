@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pgradar.agent.model.check import CheckResult, DisabledCollector, TargetStatus, Window
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.runtime.problems import ActiveProblem, ordered
 
@@ -23,31 +25,42 @@ if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sql
 FORMATS = ("table", "json", "markdown")
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def target_entry(t: TargetState) -> dict[str, Any]:
+def target_status(t: TargetState) -> TargetStatus:
+    """One target's health, read under its lock, with the collectors a missing extension or privilege stopped."""
     with t.lock:
-        # What could not be seen: a collector switched off for a missing extension or privilege.
-        disabled = [
-            {"collector": name, "reason": s.disabled_reason, "fix": s.disabled_fix}
+        disabled = tuple(
+            DisabledCollector(name, s.disabled_reason, s.disabled_fix)
             for name, s in sorted(t.status.items())
             if s.disabled_reason
-        ]
-        return {
-            "name": t.name,
-            "server_version": t.server.version_num if t.server else None,
-            "role": t.role,
-            "ok": t.up,
-            "error": None if t.up else (t.last_error or "not polled yet"),
-            "disabled": disabled,
-        }
+        )
+        return TargetStatus(
+            t.name,
+            t.server.version_num if t.server else None,
+            t.role,
+            t.up,
+            None if t.up else (t.last_error or "not polled yet"),
+            disabled,
+        )
 
 
-def _not_seen(d: dict[str, Any]) -> str:
+def target_json(t: TargetStatus) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "server_version": t.server_version,
+        "role": t.role,
+        "ok": t.ok,
+        "error": t.error,
+        "disabled": [{"collector": d.collector, "reason": d.reason, "fix": d.fix} for d in t.disabled],
+    }
+
+
+def _not_seen(d: DisabledCollector) -> str:
     """One line for a collector that is off: what was not seen, why, and the fix."""
-    return f"collector {d['collector']} is off: {d['reason']}" + (f" (fix: {d['fix']})" if d["fix"] else "")
+    return f"collector {d.collector} is off: {d.reason}" + (f" (fix: {d.fix})" if d.fix else "")
 
 
 def active_problems(state: AgentState) -> list[ActiveProblem]:
@@ -58,8 +71,8 @@ def active_problems(state: AgentState) -> list[ActiveProblem]:
     return ordered(found)
 
 
-def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
-    """A problem with every statement text in its evidence cut to the policy (or removed)."""
+def shown_evidence(evidence: Mapping[str, Any], policy: TextPolicy) -> dict[str, Any]:
+    """A finding's evidence with every statement text in it cut to the policy (or removed)."""
 
     def walk(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
@@ -70,7 +83,13 @@ def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
             return policy.show(value)
         return value
 
-    return {**problem, "evidence": walk(problem["evidence"])}
+    shown: dict[str, Any] = walk(dict(evidence))
+    return shown
+
+
+def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
+    """A problem with every statement text in its evidence cut to the policy (or removed)."""
+    return {**problem, "evidence": shown_evidence(problem["evidence"], policy)}
 
 
 # Evidence keys that hold a statement's normalized text.
@@ -83,9 +102,52 @@ def document(
     problems = active_problems(state)
     return {
         "version": 1,
-        "generated_at": _iso(generated_at or datetime.now(UTC)),
-        "targets": [target_entry(t) for t in state],
+        "generated_at": iso_utc(generated_at or datetime.now(UTC)),
+        "targets": [target_json(target_status(t)) for t in state],
         "problems": [_shown(p.finding.to_json(p.first_seen), text_policy) for p in problems],
+    }
+
+
+def check_document(result: CheckResult) -> dict[str, Any]:
+    """``pgradar check --format json``: the /problems document, scoped, with ``ignored`` and the windows judged.
+
+    Each PostgreSQL target gets ``window_since``, ``window_seconds`` and
+    ``window_source`` (None when its statements could not be read; a pgbouncer
+    has none of them); the top level gets the shortest of them (the latest
+    ``window_since``). Each problem gets ``ignored`` and ``ignored_by`` (the
+    rule). ``scope`` lists the kinds judged.
+    """
+    targets = []
+    for t in result.targets:
+        entry = target_json(t.status)
+        if not t.status.is_pgbouncer:
+            entry.update(_window_fields(t.window))
+        targets.append(entry)
+    problems = [
+        {
+            **_shown(f.finding.to_json(f.first_seen), result.text_policy),
+            "ignored": f.ignored,
+            "ignored_by": f.ignored_by,
+        }
+        for f in result.findings
+    ]
+    shortest = _window_fields(result.window)
+    return {
+        "version": 1,
+        "generated_at": iso_utc(result.generated_at),
+        "targets": targets,
+        "problems": problems,
+        "window_since": shortest["window_since"],
+        "window_seconds": shortest["window_seconds"],
+        "scope": {"kinds": [kind.value for kind in result.scope.kinds], "database": result.scope.database},
+    }
+
+
+def _window_fields(w: Window | None) -> dict[str, Any]:
+    return {
+        "window_since": iso_utc(w.since) if w and w.since else None,
+        "window_seconds": round(w.seconds) if w and w.seconds is not None else None,
+        "window_source": w.source if w else None,
     }
 
 
@@ -93,37 +155,41 @@ def render_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def _object(problem: dict[str, Any]) -> str:
+def object_text(f: Finding) -> str:
+    """A finding's object in a few words: ``app public.orders index orders_status_idx``."""
     parts = [
-        problem["database"],
-        problem["schema"] and problem["relation"] and f"{problem['schema']}.{problem['relation']}",
-        problem["index"] and f"index {problem['index']}",
-        problem["queryid"] and f"queryid {problem['queryid']}",
-        problem["standby"] and f"standby {problem['standby']}",
-        problem["slot"] and f"slot {problem['slot']}",
-        problem["pool"] and f"pool {problem['pool']}",
+        f.database,
+        f.schema and f.relation and f"{f.schema}.{f.relation}",
+        f.index and f"index {f.index}",
+        f.queryid and f"queryid {f.queryid}",
+        f.standby and f"standby {f.standby}",
+        f.slot and f"slot {f.slot}",
+        f.pool and f"pool {f.pool}",
     ]
     return " ".join(p for p in parts if p) or "-"
 
 
-def render_table(doc: dict[str, Any]) -> str:
+def render_table(result: CheckResult) -> str:
+    """The terminal form: each target's health, then the findings not accepted, most severe first."""
     width = max(60, min(shutil.get_terminal_size((120, 40)).columns, 160))
     lines = []
-    for t in doc["targets"]:
-        health = "ok" if t["ok"] else f"DOWN: {t['error']}"
-        version = t["server_version"] and f"PostgreSQL {t['server_version'] // 10000}"
-        unknown = "" if t["role"] == "pgbouncer" else "?"  # a pgbouncer has no server version
-        lines.append(f"target {t['name']}: {version or unknown} {t['role'] or ''} {health}".replace("  ", " "))
-        for d in t.get("disabled", ()):
+    for target in result.targets:
+        t = target.status
+        health = "ok" if t.ok else f"DOWN: {t.error}"
+        version = t.server_version and f"PostgreSQL {t.server_version // 10000}"
+        unknown = "" if t.is_pgbouncer else "?"  # a pgbouncer has no server version
+        lines.append(f"target {t.name}: {version or unknown} {t.role or ''} {health}".replace("  ", " "))
+        for d in t.disabled:
             lines.extend(textwrap.wrap(_not_seen(d), width, initial_indent="  ", subsequent_indent="    "))
-    problems = doc["problems"]
+    shown = result.counted
     lines.append("")
-    lines.append(f"{len(problems)} problem(s)" + (":" if problems else ""))
-    for p in problems:
+    lines.append(f"{len(shown)} problem(s)" + (":" if shown else ""))
+    for checked in shown:
+        p = checked.finding
         lines.append("")
-        lines.append(f"[{p['severity'].upper()}] {p['kind']} on {p['target']}: {_object(p)}")
-        lines.extend(textwrap.wrap(p["summary"], width, initial_indent="  ", subsequent_indent="  "))
-        for i, line in enumerate(p["recommendation"].splitlines()):  # one statement or comment a line
+        lines.append(f"[{p.severity.upper()}] {p.kind} on {p.target}: {object_text(p)}")
+        lines.extend(textwrap.wrap(p.summary, width, initial_indent="  ", subsequent_indent="  "))
+        for i, line in enumerate(p.recommendation.splitlines()):  # one statement or comment a line
             lines.extend(
                 textwrap.wrap(
                     line, width, initial_indent="  fix: " if i == 0 else "       ", subsequent_indent="         "
@@ -136,32 +202,32 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
+def render_markdown(result: CheckResult) -> str:
+    """The Markdown report (also the GitHub step summary): targets, then the findings not accepted."""
     lines = [
         "# pgradar check",
         "",
-        f"Generated {doc['generated_at']}.",
+        f"Generated {iso_utc(result.generated_at)}.",
         "",
         "| target | version | role | status |",
         "|---|---|---|---|",
     ]
-    for t in doc["targets"]:
-        status = "ok" if t["ok"] else f"down: {_md(t['error'] or '')}"
-        status += "".join(f"<br>{_md(_not_seen(d))}" for d in t.get("disabled", ()))
-        lines.append(f"| {t['name']} | {t['server_version'] or ''} | {t['role'] or ''} | {status} |")
-    lines += ["", f"## {len(doc['problems'])} problem(s)", ""]
-    if doc["problems"]:
+    for target in result.targets:
+        t = target.status
+        status = "ok" if t.ok else f"down: {_md(t.error or '')}"
+        status += "".join(f"<br>{_md(_not_seen(d))}" for d in t.disabled)
+        lines.append(f"| {t.name} | {t.server_version or ''} | {t.role or ''} | {status} |")
+    shown = result.counted
+    lines += ["", f"## {len(shown)} problem(s)", ""]
+    if shown:
         lines += ["| severity | kind | target | object | summary | fix |", "|---|---|---|---|---|---|"]
-        for p in doc["problems"]:
+        for checked in shown:
+            p = checked.finding
             lines.append(
-                f"| {p['severity']} | {p['kind']} | {p['target']} | {_md(_object(p))} | "
-                f"{_md(p['summary'])} | `{_md(p['recommendation'])}` |"
+                f"| {p.severity} | {p.kind} | {p.target} | {_md(object_text(p))} | "
+                f"{_md(p.summary)} | `{_md(p.recommendation)}` |"
             )
     return "\n".join(lines) + "\n"
-
-
-def render(doc: dict[str, Any], fmt: str) -> str:
-    return {"json": render_json, "table": render_table, "markdown": render_markdown}[fmt](doc)
 
 
 def render_explain(plan: StatementPlan, text: str, findings: list[Finding], *, as_json: bool) -> Any:

@@ -75,3 +75,11 @@ class ServerInfo:
     def has_pgss_stats_since(self) -> bool:
         """pg_stat_statements.stats_since: when each entry began counting (17+)."""
         return self.major >= 17
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """Which cluster, since which start: a baseline of counters is compared with a later reading only on the same."""
+
+    system_identifier: str  # pg_control_system(), as text (a bigint beyond JSON's safe integers)
+    started_at: datetime  # pg_postmaster_start_time(): counters do not survive every restart

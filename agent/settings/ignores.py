@@ -12,11 +12,10 @@ loads the config module.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pgradar.agent.model.findings import Kind, Severity
+from pgradar.agent.model.findings import Finding, Kind
 from pgradar.agent.settings import validate
 
 FIELDS = ("kind", "target", "database", "schema", "relation", "index", "queryid")
@@ -32,11 +31,14 @@ class IgnoreRule:
     index: str | None = None
     queryid: str | None = None  # decimal, as in the JSON
 
-    def matches(self, problem: Mapping[str, Any]) -> bool:
-        """True when every field this rule gives equals the problem's."""
+    def matches(self, finding: Finding) -> bool:
+        """True when every field this rule gives equals the finding's (a field the finding lacks never does)."""
         for f in fields(self):
             wanted = getattr(self, f.name)
-            if wanted is not None and str(problem.get(f.name)) != wanted:
+            if wanted is None:
+                continue
+            value = getattr(finding, f.name)
+            if value is None or str(value) != wanted:
                 return False
         return True
 
@@ -83,11 +85,3 @@ def check_rule(value: Any, path: str, errors: list[str]) -> Any:
     if relation is not None and "." in relation and values.get("schema") is None:
         values["schema"], values["relation"] = relation.split(".", 1)
     return IgnoreRule(**values)
-
-
-def exit_code(doc: Mapping[str, Any], fail_on: str) -> int:
-    """1 when a problem that no rule accepts is at or above ``fail_on``, else 0 (never: always 0)."""
-    if fail_on == "never":
-        return 0
-    floor = Severity(fail_on).rank
-    return 1 if any(Severity(p["severity"]).rank >= floor for p in doc["problems"] if not p.get("ignored")) else 0

@@ -5,9 +5,12 @@ The test output names the version of each run (pg13 ... pg18).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from support import MONITOR_ROLE, monitor_dsn, superuser, wait_for
 
+from pgradar.agent.collect import counters
 from pgradar.agent.model import jobs
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.model.statements import StatementsSnapshot
@@ -56,6 +59,22 @@ def test_every_collector_runs(app: Cluster) -> None:
     assert server is not None and server.major == app.major and server.role == "primary"
     assert not server.is_superuser and server.has_pg_monitor
     assert {"app", "postgres"} <= set(rt.state.databases)
+    rt.close()
+
+
+def test_the_gate_reads_whose_counters_and_since_when(app: Cluster) -> None:
+    """``check``'s own reads: the identity a baseline is checked against, the oldest statement entry (17+)."""
+    rt = runtime_for(app)
+    rt.run_collector("server")
+    server = rt.state.server
+    assert server is not None
+    identity = counters.server_identity(rt.session())
+    assert identity.system_identifier.isdigit() and identity.started_at == server.started_at
+    oldest = counters.oldest_statement_entry(rt.session(), server)
+    if app.major >= 17:
+        assert oldest is not None and oldest <= datetime.now(UTC), oldest
+    else:
+        assert oldest is None
     rt.close()
 
 

@@ -1,17 +1,19 @@
-"""Findings: stable ids, first_seen kept, the JSON contract, the exit code."""
+"""Findings: stable ids, first_seen kept, the JSON contract, every form."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pgradar.agent.classifiers import classify
+from pgradar.agent.model.check import FailOn, Scope
 from pgradar.agent.model.findings import Finding, Kind, Severity, qualified, quote_ident
 from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.runtime.problems import update
 from pgradar.agent.runtime.state import AgentState, CollectorStatus, TargetState
-from pgradar.commands.cli import exit_code_for
-from pgradar.exporters.report import document, render
+from pgradar.commands.gate import check_result
+from pgradar.exporters.ci_formats import render_check
+from pgradar.exporters.report import active_problems, document, target_status
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
@@ -29,6 +31,12 @@ def unused(index: str = "orders_status_idx", severity: str = "warning", scans: i
         relation="orders",
         index=index,
     )
+
+
+def rendered(state: AgentState, fmt: str) -> str:
+    """``pgradar check``'s form of the state, as the command renders it."""
+    result = check_result([target_status(t) for t in state], active_problems(state), {}, Scope(), (), NOW)
+    return render_check(result, fmt, FailOn.WARNING)
 
 
 def test_id_depends_on_kind_target_and_object_only() -> None:
@@ -90,7 +98,8 @@ def test_first_seen_is_kept_while_the_problem_lasts() -> None:
 def test_json_document_follows_the_contract() -> None:
     t = TargetState("primary")
     t.problems = update({}, [unused()], NOW)
-    doc = document(AgentState({"primary": t}), NOW)
+    state = AgentState({"primary": t})
+    doc = document(state, NOW)
     assert doc["version"] == 1 and doc["generated_at"] == "2026-11-22T03:00:00Z"
     assert doc["targets"] == [
         {
@@ -122,23 +131,7 @@ def test_json_document_follows_the_contract() -> None:
     assert p["evidence"] == {"idx_scan": 0, "size_bytes": 52428800}
     assert p["queryid"] is None and p["standby"] is None
     for fmt in ("table", "markdown", "json"):
-        assert "DROP INDEX CONCURRENTLY public.orders_status_idx;" in render(doc, fmt)
-
-
-@pytest.mark.parametrize(
-    ("severities", "fail_on", "code"),
-    [
-        ([], "warning", 0),
-        (["info"], "warning", 0),
-        (["warning"], "warning", 1),
-        (["warning"], "critical", 0),
-        (["critical"], "critical", 1),
-        (["critical"], "never", 0),
-        (["info"], "info", 1),
-    ],
-)
-def test_exit_code(severities: list[str], fail_on: str, code: int) -> None:
-    assert exit_code_for({"problems": [{"severity": s} for s in severities]}, fail_on) == code
+        assert "DROP INDEX CONCURRENTLY public.orders_status_idx;" in rendered(state, fmt)
 
 
 def test_a_failing_classifier_does_not_hide_the_others() -> None:
@@ -206,7 +199,8 @@ def test_a_collector_that_is_off_is_in_every_form() -> None:
         disabled_reason="pg_stat_statements is not in shared_preload_libraries",
         disabled_fix="CREATE EXTENSION pg_stat_statements;",
     )
-    doc = document(AgentState({"primary": t}), NOW)
+    state = AgentState({"primary": t})
+    doc = document(state, NOW)
     assert doc["targets"][0]["disabled"] == [
         {
             "collector": "statements",
@@ -218,5 +212,5 @@ def test_a_collector_that_is_off_is_in_every_form() -> None:
         "collector statements is off: pg_stat_statements is not in shared_preload_libraries "
         "(fix: CREATE EXTENSION pg_stat_statements;)"
     )
-    assert line in render(doc, "markdown")
-    assert line in " ".join(render(doc, "table").split())
+    assert line in rendered(state, "markdown")
+    assert line in " ".join(rendered(state, "table").split())

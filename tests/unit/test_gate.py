@@ -6,52 +6,50 @@ import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import commits, table, tables_snapshot
 
 from pgradar.agent.derive import baseline as baselines
 from pgradar.agent.derive.deltas import statement_deltas
-from pgradar.agent.model.findings import Kind
+from pgradar.agent.model.check import CheckResult, FailOn, TargetStatus
+from pgradar.agent.model.findings import Finding, Kind, Severity
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementsInfo, StatementsSnapshot, StatementStat
+from pgradar.agent.runtime.problems import ActiveProblem
 from pgradar.agent.settings.config import ConfigError, build, load_file
-from pgradar.agent.settings.ignores import IgnoreRule, exit_code
+from pgradar.agent.settings.ignores import IgnoreRule
 from pgradar.commands.cli import main
-from pgradar.commands.gate import Scope, ScopeError, Window, cumulative_window, gate_document, scope_from
+from pgradar.commands.gate import Scope, ScopeError, Window, check_result, cumulative_window, scope_from
 from pgradar.exporters.ci_formats import escape_data, escape_property, render_check, render_github, render_junit
+from pgradar.exporters.report import check_document
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
-def problem(kind: str, severity: str = "warning", **fields: str | None) -> dict[str, object]:
-    base: dict[str, object] = {
-        "id": kind,
-        "kind": kind,
-        "severity": severity,
-        "target": "main",
-        "database": "app",
-        "schema": None,
-        "relation": None,
-        "index": None,
-        "queryid": None,
-        "standby": None,
-        "slot": None,
-        "pool": None,
-        "summary": f"{kind} here",
-        "evidence": {"calls": 5},
-        "recommendation": f"fix {kind}",
-    }
-    return {**base, **fields}
+def problem(kind: str, severity: str = "warning", **fields: str | None) -> Finding:
+    found = Kind.named(kind)
+    assert found is not None
+    given: dict[str, Any] = {"database": "app", **fields}
+    summary, recommendation = given.pop("summary", f"{kind} here"), given.pop("recommendation", f"fix {kind}")
+    return Finding(found, Severity(severity), "main", summary, recommendation, {"calls": 5}, **given)
 
 
-def doc(*problems: dict[str, object]) -> dict[str, object]:
-    return {
-        "version": 1,
-        "generated_at": "2026-11-22T03:00:00Z",
-        "problems": list(problems),
-        "targets": [{"name": "main", "server_version": 180001, "role": "primary", "ok": True, "error": None}],
-    }
+MAIN = TargetStatus("main", 180001, "primary", True, None)
+EVERY_KIND = Scope()
+
+
+def judged(
+    *findings: Finding,
+    windows: dict[str, Window] | None = None,
+    scope: Scope = EVERY_KIND,
+    rules: tuple[IgnoreRule, ...] = (),
+    targets: tuple[TargetStatus, ...] = (MAIN,),
+) -> CheckResult:
+    """The gate's result over these findings (first seen now), as ``check`` builds it."""
+    active = [ActiveProblem(f, T0, T0) for f in findings]
+    return check_result(targets, active, windows or {}, scope, rules, T0)
 
 
 # --- scope and allow list ---------------------------------------------------------------
@@ -106,20 +104,40 @@ def test_ignore_rules_are_validated_and_unknown_keys_named() -> None:
 
 def test_ignored_findings_show_but_never_count() -> None:
     rules = (IgnoreRule(kind="select_star", schema="public", relation="colors"), IgnoreRule(queryid="-7"))
-    gated = gate_document(
-        doc(
-            problem("select_star", "critical", schema="public", relation="colors"),
-            problem("select_star", "info", schema="public", relation="events"),
-            problem("temp_spill", "critical", queryid="-7"),
-        ),
-        {},
-        Scope(),
-        rules,
+    gated = judged(
+        problem("select_star", "critical", schema="public", relation="colors"),
+        problem("select_star", "info", schema="public", relation="events"),
+        problem("temp_spill", "critical", queryid="-7"),
+        rules=rules,
     )
-    flags = [(p["relation"], p["queryid"], p["ignored"]) for p in gated["problems"]]
+    flags = [(f.finding.relation, f.finding.queryid, f.ignored) for f in gated.findings]
     assert flags == [("colors", None, True), ("events", None, False), (None, "-7", True)]
-    assert exit_code(gated, "warning") == 0 and exit_code(gated, "info") == 1
-    assert gated["problems"][0]["ignored_by"] == "kind=select_star, schema=public, relation=colors"
+    assert gated.exit_code(FailOn.WARNING) == 0 and gated.exit_code(FailOn.INFO) == 1
+    assert gated.findings[0].ignored_by == "kind=select_star, schema=public, relation=colors"
+
+
+def test_a_rule_field_never_matches_a_finding_without_it() -> None:
+    """``relation: None`` in YAML is the text "None", not the absent relation of a server-wide finding."""
+    assert not IgnoreRule(relation="None").matches(problem("replication_lag", database=None))
+    assert IgnoreRule(kind="replication_lag").matches(problem("replication_lag", database=None))
+    assert not IgnoreRule(kind="replication_lag", target="other").matches(problem("replication_lag"))
+
+
+@pytest.mark.parametrize(
+    ("severities", "fail_on", "code"),
+    [
+        ([], FailOn.WARNING, 0),
+        (["info"], FailOn.WARNING, 0),
+        (["warning"], FailOn.WARNING, 1),
+        (["warning"], FailOn.CRITICAL, 0),
+        (["critical"], FailOn.CRITICAL, 1),
+        (["critical"], FailOn.NEVER, 0),
+        (["info"], FailOn.INFO, 1),
+    ],
+)
+def test_exit_code(severities: list[str], fail_on: FailOn, code: int) -> None:
+    findings = [problem("temp_spill", s, queryid=str(i)) for i, s in enumerate(severities)]
+    assert judged(*findings).exit_code(fail_on) == code
 
 
 # --- window -------------------------------------------------------------------------------
@@ -146,18 +164,22 @@ def test_cumulative_window_by_what_the_server_can_say() -> None:
 
 
 def test_a_pgbouncer_target_has_no_window() -> None:
-    bouncer = {"name": "bouncer", "server_version": None, "role": "pgbouncer", "ok": True, "error": None}
-    gated = gate_document({**doc(), "targets": [bouncer]}, {}, Scope(), ())
-    assert gated["targets"] == [bouncer] and gated["window_since"] is None
+    bouncer = TargetStatus("bouncer", None, "pgbouncer", True, None)
+    gated = check_document(judged(targets=(bouncer,), windows={"bouncer": Window(T0, T0, "never")}))
+    assert gated["targets"] == [
+        {"name": "bouncer", "server_version": None, "role": "pgbouncer", "ok": True, "error": None, "disabled": []}
+    ]
+    assert gated["window_since"] is None
 
 
 def test_gate_document_says_the_window_per_target_and_on_top() -> None:
-    gated = gate_document(doc(), {"main": Window(T0 - timedelta(seconds=90), T0, "baseline")}, Scope(), ())
+    result = judged(windows={"main": Window(T0 - timedelta(seconds=90), T0, "baseline")})
+    gated = check_document(result)
     assert gated["targets"][0]["window_since"] == "2026-11-22T02:58:30Z"
     assert gated["targets"][0]["window_seconds"] == 90 and gated["targets"][0]["window_source"] == "baseline"
     assert (gated["window_since"], gated["window_seconds"]) == ("2026-11-22T02:58:30Z", 90)
     assert "judged on counters main: since 2026-11-22T02:58:30Z (90s, baseline)" in render_check(
-        gated, "table", "warning"
+        result, "table", FailOn.WARNING
     )
 
 
@@ -240,17 +262,14 @@ def test_missing_baseline_file_is_exit_2(tmp_path: object, capsys: pytest.Captur
 
 
 def test_junit_fails_at_fail_on_passes_below_skips_ignored_and_lists_clean_kinds() -> None:
-    gated = gate_document(
-        doc(
-            problem("temp_spill", "critical", queryid="1"),
-            problem("select_star", "info"),
-            problem("n_plus_one", "warning", queryid="2"),
-        ),
-        {},
-        Scope((Kind.TEMP_SPILL, Kind.SELECT_STAR, Kind.N_PLUS_ONE, Kind.LOW_CACHE_HIT)),
-        (IgnoreRule(kind="n_plus_one"),),
+    gated = judged(
+        problem("temp_spill", "critical", queryid="1"),
+        problem("select_star", "info"),
+        problem("n_plus_one", "warning", queryid="2"),
+        scope=Scope((Kind.TEMP_SPILL, Kind.SELECT_STAR, Kind.N_PLUS_ONE, Kind.LOW_CACHE_HIT)),
+        rules=(IgnoreRule(kind="n_plus_one"),),
     )
-    root = ET.fromstring(render_junit(gated, "warning"))
+    root = ET.fromstring(render_junit(gated, FailOn.WARNING))
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("4", "1", "1")
     cases = {c.get("classname"): c for c in root.iter("testcase")}
     failure = cases["pgradar.temp_spill"].find("failure")
@@ -271,7 +290,7 @@ def test_github_annotations_escape_per_runner_rules() -> None:
         queryid="1",
         recommendation="SET work_mem = '64MB';\nor an index",
     )
-    out = render_github(gate_document(doc(tricky, problem("select_star", "info")), {}, Scope(), ()), "warning")
+    out = render_github(judged(tricky, problem("select_star", "info")), FailOn.WARNING)
     lines = out.splitlines()
     assert lines[0] == (
         "::error title=pgradar temp_spill (critical) on main%3A app queryid 1::spills 5%25 per call"
@@ -282,8 +301,8 @@ def test_github_annotations_escape_per_runner_rules() -> None:
 
 
 def test_json_form_is_the_gate_document() -> None:
-    gated = gate_document(doc(problem("temp_spill")), {}, Scope(), ())
-    assert json.loads(render_check(gated, "json", "warning"))["problems"][0]["ignored"] is False
+    gated = judged(problem("temp_spill"))
+    assert json.loads(render_check(gated, "json", FailOn.WARNING))["problems"][0]["ignored"] is False
 
 
 def test_example_gate_config_is_valid() -> None:
