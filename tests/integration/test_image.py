@@ -50,6 +50,8 @@ from pgradar.commands.embedded import Cluster, Installation, Sandbox, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
+# The first run makes the Debian root (about a minute, more on a busy machine) before the build.
+pytestmark = pytest.mark.timeout(1800)
 SUITE = "bookworm"
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", "--include=python3,python3-venv", SUITE]
 MIRROR = "http://deb.debian.org/debian"
@@ -96,7 +98,10 @@ def debian_root() -> Path:
     # What Debian's images leave out too: the package lists and the downloaded packages.
     for cache in ("var/lib/apt/lists", "var/cache/apt"):
         for path in (root / cache).iterdir():
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     stamp.write_text(" ".join(DEBOOTSTRAP))
     return root
 
