@@ -3,6 +3,8 @@
 # Final stage: the same slim Python with only that environment copied in;
 # no compiler, no pip, a numeric non-root user, nothing written at run time
 # (works with a read-only root filesystem).
+# PYTHON_IMAGE may be any Debian-like base with python3 (3.11+) and its venv
+# module; tests/integration/test_image.py builds on one made of Debian's packages.
 ARG PYTHON_IMAGE=python:3.12-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build

@@ -4,8 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install servers test unit lint demo try chart bench bench-small clean
+.PHONY: install servers system dist wheel-venv test check-fast unit lint demo try chart bench bench-small clean
 
+# The developers' venv: pgradar installed editable, with the test tools.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -20,17 +21,63 @@ servers: install
 
 LINTED := agent commands exporters dashboards alerts tests scripts bench setup.py
 
-test: install servers lint
+# ruff's rules and its formatting, and mypy --strict over the package (scripts/typecheck.sh), run by
+# the given interpreter.
+define lint_with
+	$(1) -m ruff check $(LINTED)
+	$(1) -m ruff format --check $(LINTED)
+	PYTHON=$(1) scripts/typecheck.sh
+endef
+
+lint: install
+	$(call lint_with,$(PY))
+
+# `make test`: what CI runs (.ci/run), on a fresh machine too. The Debian packages (installed with apt
+# as root; otherwise one line names the command to run first); the sdist, then the wheel from the sdist
+# (a build warning fails; bytecode compilation is left on: its "disabled" notice is not ours); that
+# wheel, not the checkout, with the test extras in a fresh venv (an editable install hides a module or
+# data file missing from the package); the npm servers; lint; and the whole suite against the install.
+BUILD      := build/test
+TOOLS      := $(BUILD)/tools
+DIST       := $(BUILD)/dist
+WHEEL_VENV := $(BUILD)/venv
+WPY        := $(WHEEL_VENV)/bin/python
+
+system:
+	scripts/system_packages.sh
+
+$(TOOLS)/.installed: | system
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip build
+	touch $@
+
+dist: system $(TOOLS)/.installed
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	env -u PYTHONDONTWRITEBYTECODE $(TOOLS)/bin/python -m build --outdir $(DIST) . >$(BUILD)/build.log 2>&1 \
+	  || { cat $(BUILD)/build.log; exit 1; }
+	if grep -i "warning" $(BUILD)/build.log; then echo "the build printed warnings (above; $(BUILD)/build.log)"; exit 1; fi
+	@echo "built $$(ls $(DIST))"
+
+wheel-venv: dist
+	rm -rf $(WHEEL_VENV)
+	python3 -m venv $(WHEEL_VENV)
+	$(WPY) -m pip install --quiet --upgrade pip
+	$(WPY) -m pip install --quiet "$$(ls $(DIST)/pgradar-*.whl)[test]"
+	if $(WPY) -m pip show --files pgradar | grep -q "__editable__"; then \
+	  echo "pgradar is installed editable; make test tests the wheel"; exit 1; fi
+
+test: wheel-venv
+	$(WPY) scripts/fetch_postgres.py
+	$(call lint_with,$(WPY))
+	TEST_PGRADAR_INSTALL=wheel TEST_POSTGRES_CACHE=$(CURDIR)/.cache/postgres $(WPY) -m pytest $(PYTEST_ARGS)
+
+# The quick loops: the suite (or `make unit`: tests/unit) against the editable install in .venv,
+# after lint; no system packages, no wheel.
+check-fast: install servers lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
-
-# ruff's rules and its formatting, and mypy --strict over the package (scripts/typecheck.sh).
-lint: install
-	$(PY) -m ruff check $(LINTED)
-	$(PY) -m ruff format --check $(LINTED)
-	PYTHON=$(PY) scripts/typecheck.sh
 
 # The demo as a user meets it: its own venv with pgradar installed (not editable) and the embedded
 # PostgreSQL 18 only, no test tools; it runs by absolute path, so the `check` command it prints works

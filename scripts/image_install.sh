@@ -1,17 +1,18 @@
 #!/bin/sh
 # Build the pgradar wheel from SOURCE and install it into a fresh virtual
 # environment at VENV, then smoke-test the installed console script.
-# The Dockerfile's build stage runs exactly this; tests/integration/test_image.py
-# runs it too (in a clean folder holding only what the Dockerfile copies), so
-# the image's install steps cannot rot unnoticed.
+# The Dockerfile's build stage runs exactly this (tests/integration/test_image.py
+# builds the Dockerfile), on the python:*-slim base and on a plain Debian one
+# (python3, python3-venv) alike.
 #
 #   sh scripts/image_install.sh SOURCE VENV
 set -eu
 src=$1
 venv=$2
-wheels=$(mktemp -d)
-python3 -m pip wheel --no-deps --no-cache-dir --wheel-dir "$wheels" "$src"
+# The venv's own pip builds the wheel: a Debian base (python3, python3-venv) has no pip of its own.
 python3 -m venv "$venv"
+wheels=$(mktemp -d)
+"$venv/bin/python" -m pip wheel --no-deps --no-cache-dir --wheel-dir "$wheels" "$src"
 "$venv/bin/python" -m pip install --no-cache-dir "$wheels"/pgradar-*.whl
 rm -rf "$wheels"
 # Smoke test: the entrypoint starts, and the package data (SQL files) is installed.

@@ -1,6 +1,6 @@
 """A real headless Chromium driven over the Chrome DevTools Protocol, for the status page test.
 
-Debian's ``chromium`` (``apt-get install chromium``; .ci/run installs it). The
+Debian's ``chromium`` (``apt-get install chromium``; ``make system`` installs it). The
 browser gets a fresh profile in a temporary folder, listens for DevTools on
 a port it picks itself (written to ``DevToolsActivePort`` in the profile),
 and is closed, then killed if it lingers, when the context ends.
@@ -47,7 +47,7 @@ def chromium_path() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.fail("chromium is not installed here: apt-get install chromium (.ci/run installs it)", pytrace=False)
+    pytest.fail("chromium is not installed here: apt-get install chromium (`make system` installs it)", pytrace=False)
 
 
 class Chromium:

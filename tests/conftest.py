@@ -3,7 +3,7 @@
 Every test that needs PostgreSQL asks for a version; the cluster for it is
 started once per session (its own folder and port, pg_stat_statements
 preloaded) and stopped at the end. A version that is not installed fails
-with the install step, it is never skipped: `make servers` (or .ci/run)
+with the install step, it is never skipped: `make test` (or `make servers`)
 installs all six.
 
 TEST_PG_VERSIONS=13,18 narrows a local run; CI runs them all.

@@ -113,7 +113,7 @@ def binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pytest.fail(
-            f"{name} is not installed: apt-get install prometheus prometheus-alertmanager (or run .ci/run)",
+            f"{name} is not installed: apt-get install prometheus prometheus-alertmanager (or `make system`)",
             pytrace=False,
         )
     return path

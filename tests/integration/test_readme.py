@@ -4,10 +4,11 @@ A README drifts from the code unless something runs it. Here ``make demo`` runs 
 venv in a temporary folder; the port is the only thing changed, so parallel runs do not collide),
 the ``check`` command it prints is pasted into a shell without the venv on PATH, and the venv is
 checked to hold the runtime only. ``make test`` cannot run inside the suite it runs: its recipe is
-checked to lint and run pytest. The quickstart block runs line by line in a clean HOME against a
-real server set up with the README's own SQL, with ``db-0:5432`` (and the listen port) replaced by
-the test server's: the install line, the PGPASSFILE password, check, run (``/``, ``/metrics``,
-``/problems``), explain and dashboards.
+checked to do all its set-up (system packages, the wheel from the sdist installed in a fresh venv,
+the servers, lint) before the suite, and CI's script to end in it. The quickstart block runs line by
+line in a clean HOME against a real server set up with the README's own SQL, with ``db-0:5432``
+(and the listen port) replaced by the test server's: the install line, the PGPASSFILE password,
+check, run (``/``, ``/metrics``, ``/problems``), explain and dashboards.
 """
 
 from __future__ import annotations
@@ -80,16 +81,33 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def test_the_two_commands_are_make_targets() -> None:
     commands = [line.split("#")[0].split() for line in block("two-commands")]
     assert commands == [["make", "demo"], ["make", "test"]]
+    # as a user types it, also when the suite itself runs under `make test` (no inherited make flags)
     recipe = subprocess.run(
         ["make", "-n", "test"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "VENV": str(ROOT / ".venv")},
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
     )
     assert recipe.returncode == 0, recipe.stderr
-    assert "ruff check" in recipe.stdout and "-m pytest" in recipe.stdout
+    # all its set-up, in this order, and the suite against the wheel (not the checkout) last
+    steps = [
+        "scripts/system_packages.sh",
+        "-m build --outdir",
+        ".whl)[test]",
+        "scripts/fetch_postgres.py",
+        "-m ruff check",
+        "-m ruff format --check",
+        "scripts/typecheck.sh",
+        "TEST_PGRADAR_INSTALL=wheel",
+    ]
+    lines = recipe.stdout.splitlines()
+    at = [next((i for i, line in enumerate(lines) if step in line), -1) for step in steps]
+    assert -1 not in at and at == sorted(at), dict(zip(steps, at, strict=True))
+    assert "-m pytest" in lines[-1] and "-e ." not in recipe.stdout
+    # CI runs the same command: one way to test
+    assert (ROOT / ".ci" / "run").read_text().rstrip().splitlines()[-1].startswith("exec make test ")
 
 
 @pytest.fixture

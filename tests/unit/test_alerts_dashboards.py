@@ -31,7 +31,7 @@ ALERT_SEVERITIES = (Severity.WARNING, Severity.CRITICAL)
 def promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        pytest.fail("promtool is not installed: apt-get install prometheus (or run .ci/run)", pytrace=False)
+        pytest.fail("promtool is not installed: apt-get install prometheus (or `make system`)", pytrace=False)
     return path
 
 

@@ -1,11 +1,12 @@
 """What ships is what is in the source tree: every module and data file, nothing else.
 
-CI (.ci/run) installs the built wheel, not the checkout, and sets TEST_PGRADAR_INSTALL=wheel: there
-this test compares the installed ``pgradar.*`` files with the source folders, so a subpackage or a
-data file the build leaves out fails here, by name, before any test that needs it. (A hand-written
+``make test`` (what CI runs) installs the built wheel, not the checkout, and sets
+TEST_PGRADAR_INSTALL=wheel: there this test compares the installed ``pgradar.*`` files with the
+source folders, so a subpackage or a data file the build leaves out fails here, by name, before any
+test that needs it. (A hand-written
 package list once left ``pgradar.agent.classifiers`` out of the wheel while every test, run from an
 editable checkout, passed.) In an editable checkout the comparison is of the tree with itself; the
-image test (tests/integration/test_image.py) builds a wheel there and compares it too.
+image test (tests/integration/test_image.py) builds the image and compares its install too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-WHEEL = os.environ.get("TEST_PGRADAR_INSTALL") == "wheel"  # set by .ci/run
+WHEEL = os.environ.get("TEST_PGRADAR_INSTALL") == "wheel"  # set by make test
 
 
 def test_the_installed_package_has_every_file_of_the_source_tree() -> None:
