@@ -23,7 +23,7 @@ from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.settings.config import Config, DatabaseFilter
 from pgradar.agent.settings.ignores import exit_code
 from pgradar.commands import gate
-from pgradar.exporters.ci_formats import append_step_summary, render_check
+from pgradar.exporters.ci_formats import CI_FORMATS, append_step_summary, render_check
 from pgradar.exporters.report import document
 
 EXIT_USAGE = 2
@@ -173,7 +173,7 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
             print(line, file=sys.stderr)
     doc = gate.gate_document(document(agent.state, text_policy=cfg.statement_text), windows, options.scope, cfg.ignore)
     down = [t for t in doc["targets"] if not t["ok"]]
-    if down and len(down) == len(doc["targets"]) and options.format not in ("junit", "github"):
+    if down and len(down) == len(doc["targets"]) and options.format not in CI_FORMATS:
         raise CheckError("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
     sys.stdout.write(render_check(doc, options.format, options.fail_on))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

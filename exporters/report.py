@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.runtime.problems import ActiveProblem, ordered
 
-if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sqlglot on import
+if TYPE_CHECKING:  # the command line reads FORMATS for --help: this module imports little at run time
     from pgradar.agent.model.plans import StatementPlan
     from pgradar.agent.runtime.state import AgentState, TargetState
 
@@ -58,7 +58,7 @@ def active_problems(state: AgentState) -> list[ActiveProblem]:
     return ordered(found)
 
 
-def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
+def with_text_policy(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
     """A problem with every statement text in its evidence cut to the policy (or removed)."""
 
     def walk(value: Any, key: str = "") -> Any:
@@ -85,7 +85,7 @@ def document(
         "version": 1,
         "generated_at": _iso(generated_at or datetime.now(UTC)),
         "targets": [target_entry(t) for t in state],
-        "problems": [_shown(p.finding.to_json(p.first_seen), text_policy) for p in problems],
+        "problems": [with_text_policy(p.finding.to_json(p.first_seen), text_policy) for p in problems],
     }
 
 

@@ -10,7 +10,7 @@ from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.runtime.problems import update
 from pgradar.agent.runtime.state import AgentState, CollectorStatus, TargetState
-from pgradar.commands.cli import exit_code_for
+from pgradar.agent.settings.ignores import exit_code
 from pgradar.exporters.report import document, render
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -138,7 +138,7 @@ def test_json_document_follows_the_contract() -> None:
     ],
 )
 def test_exit_code(severities: list[str], fail_on: str, code: int) -> None:
-    assert exit_code_for({"problems": [{"severity": s} for s in severities]}, fail_on) == code
+    assert exit_code({"problems": [{"severity": s} for s in severities]}, fail_on) == code
 
 
 def test_a_failing_classifier_does_not_hide_the_others() -> None:
