@@ -131,6 +131,9 @@ class Agent:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     def start(self) -> None:
+        # Before ``now``: a job due within the collection's time would otherwise be past its first
+        # run when the scheduler starts, and the interval trigger would skip to the next one.
+        settle_garbage_collector()
         self.state.started_at = datetime.now(UTC)
         now = datetime.now(UTC)
         window = spread_window(len(self.runtimes))
@@ -168,7 +171,6 @@ class Agent:
             id="classify",
             name="classify all targets",
         )
-        settle_garbage_collector()
         self.scheduler.start()
         shard = (
             f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})"
