@@ -2,7 +2,7 @@
 
 A collector reads; it keeps no state and decides nothing. It receives a
 context that hands out sessions (one per database) and the server's
-capabilities, and it picks its SQL through ``agent.queries``. A missing
+capabilities, and it picks its SQL through ``collect.queries``. A missing
 extension or privilege raises ``CollectorUnavailable`` with the fix in its
 message; the runtime switches that collector off and keeps the others going.
 """

@@ -2,7 +2,7 @@
 
 Callers ask a capability ("does this server have GENERIC_PLAN?") instead of
 comparing version numbers; this is the one place that knows which release
-brought what. SQL variants are chosen by ``agent.queries`` from ``major``.
+brought what. SQL variants are chosen by ``collect.queries`` from ``major``.
 """
 
 from __future__ import annotations
