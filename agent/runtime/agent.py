@@ -80,9 +80,10 @@ def release_freed_memory() -> None:
 def settle_garbage_collector() -> None:
     """Keep the cyclic garbage collector off what the agent imported: it walked it at every full collection.
 
-    The imported modules never become garbage. Called once, before the
-    first poll and after a collection, so no garbage is frozen. The
-    thresholds stay CPython's: every sqlglot parse leaves cyclic garbage.
+    ``gc.freeze`` moves what exists now, which never becomes garbage, out of
+    every later collection. Called once before the first poll, after a
+    collection, so no garbage is frozen. The thresholds stay CPython's: every
+    sqlglot parse leaves cyclic garbage, which rarer collections let pile up.
     """
     gc.collect()
     gc.freeze()
