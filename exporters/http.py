@@ -51,10 +51,9 @@ class Exposition:
     for; afterwards a scrape gets the body of the latest render, which starts
     ``settle_s`` after a change so that jobs finishing close together cost one
     render, and /metrics lags a poll by at most that plus a render. Each job
-    runs at a phase of its own within its interval (``agent.first_run_offset``),
-    so one target renders about 11 times a minute; a render re-encodes only the
-    sections whose version moved (``PartedRegistry``): about 1.7 ms on the full
-    bench catalog when only the collectors' status did (``bench/jobs.py``).
+    runs at a phase of its own within its interval (``runtime.agent.first_run_offset``),
+    so one target renders many times a minute; a render re-encodes only the
+    sections whose version moved (``PartedRegistry``).
     """
 
     def __init__(self, registry: CollectorRegistry, settle_s: float = 3.0) -> None:

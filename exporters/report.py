@@ -18,7 +18,7 @@ from pgradar.agent.model.check import CheckResult, DisabledCollector, TargetStat
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.runtime.problems import ActiveProblem, ordered
 
-if TYPE_CHECKING:  # the command line reads FORMATS for --help: no pandas or sqlglot on import
+if TYPE_CHECKING:  # the command line reads FORMATS for --help: this module imports little at run time
     from pgradar.agent.model.plans import StatementPlan
     from pgradar.agent.runtime.state import AgentState, TargetState
 
@@ -87,7 +87,7 @@ def shown_evidence(evidence: Mapping[str, Any], policy: TextPolicy) -> dict[str,
     return shown
 
 
-def _shown(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
+def with_text_policy(problem: dict[str, Any], policy: TextPolicy) -> dict[str, Any]:
     """A problem with every statement text in its evidence cut to the policy (or removed)."""
     return {**problem, "evidence": shown_evidence(problem["evidence"], policy)}
 
@@ -104,7 +104,7 @@ def document(
         "version": 1,
         "generated_at": iso_utc(generated_at or datetime.now(UTC)),
         "targets": [target_json(target_status(t)) for t in state],
-        "problems": [_shown(p.finding.to_json(p.first_seen), text_policy) for p in problems],
+        "problems": [with_text_policy(p.finding.to_json(p.first_seen), text_policy) for p in problems],
     }
 
 
@@ -125,7 +125,7 @@ def check_document(result: CheckResult) -> dict[str, Any]:
         targets.append(entry)
     problems = [
         {
-            **_shown(f.finding.to_json(f.first_seen), result.text_policy),
+            **with_text_policy(f.finding.to_json(f.first_seen), result.text_policy),
             "ignored": f.ignored,
             "ignored_by": f.ignored_by,
         }

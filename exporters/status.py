@@ -27,7 +27,7 @@ from pgradar.agent.model.statements import StatementInterval, StatementKey
 from pgradar.agent.runtime.problems import ActiveProblem
 from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.http import Route
-from pgradar.exporters.report import _shown, active_problems
+from pgradar.exporters.report import active_problems, with_text_policy
 
 TOP_STATEMENTS = 10  # per target
 
@@ -235,7 +235,7 @@ def _problem(p: ActiveProblem, now: datetime, policy: TextPolicy) -> str:
         f'<div class="head"><span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span>'
         f'<span class="kind">{_e(f.kind)}</span><span class="object">on {_e(f.target)}: {_e(object_label(p))}'
         f'</span><span class="muted">for {_e(since)}</span></div>'
-        f"<div>{_e(f.summary)}</div>{_evidence(_shown(f.to_json(), policy)['evidence'], f.summary)}"
+        f"<div>{_e(f.summary)}</div>{_evidence(with_text_policy(f.to_json(), policy)['evidence'], f.summary)}"
         f'<pre class="fix" title="fix (click to select)"><code>{_e(f.recommendation)}</code></pre></div>'
     )
 

@@ -21,17 +21,17 @@ from support import (
     MONITOR_PASSWORD,
     MONITOR_ROLE,
     VERSIONS,
+    Bouncer,
+    find_pgbouncer,
     installation,
     prepare,
 )
 
 from pgradar.commands.embedded import (
-    Bouncer,
     Cluster,
     Installation,
     Sandbox,
     find_installations,
-    find_pgbouncer,
     free_port,
 )
 

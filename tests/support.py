@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
 
 from pgradar.agent.classifiers import classify
+from pgradar.agent.collect import queries
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.thresholds import DEFAULT as DEFAULT_THRESHOLDS
 from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.runtime.observation import observe
-from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.runtime.runner import JobRun, TargetRunner
 from pgradar.agent.settings.config import Config, TargetConfig
-from pgradar.commands.embedded import Cluster, Installation
+from pgradar.commands.embedded import (
+    Cluster,
+    ClusterError,
+    Installation,
+    as_user,
+    exec_denied,
+    free_port,
+    give_to,
+    service_user,
+)
 
 ALL_VERSIONS = (13, 14, 15, 16, 17, 18)
 HEAVY_VERSIONS = (13, 18)  # oldest and newest: the heavy scenario tests run here
@@ -162,6 +177,21 @@ def watch(
         agent.stop()
 
 
+R = TypeVar("R")
+
+
+def read_in_full(rt: TargetRunner, collector: str, name: str, row: type[R]) -> tuple[R, ...]:
+    """One query's rows from every database, read whole with nothing kept: what a tracked poll must equal.
+
+    The reference reads (indexes/indexes, foreign_keys/foreign_keys,
+    sizes/tables) are the SQL the polls ran before they followed change.
+    """
+    assert rt.state.server is not None
+    query = queries.resolve(collector, name, rt.state.server.major)
+    ctx = JobRun(rt, rt.state.server, datetime.now(UTC))
+    return tuple(r for database in ctx.databases for r in ctx.session(database).rows(query, row))
+
+
 def collect_and_classify(rt: TargetRunner, collectors: tuple[str, ...]) -> list[Finding]:
     """Run the collectors of one target (each must succeed), then classify its state as of now."""
     for name in collectors:
@@ -186,3 +216,101 @@ def poll(agent: Agent, *collectors: str) -> dict[str, list[Finding]]:
 
 def of_kind(found: dict[str, list[Finding]], kind: str) -> list[Finding]:
     return [f for findings in found.values() for f in findings if f.kind == kind]
+
+
+# pgbouncer for the tests: the package runs none (the demo and the bench have no pooler).
+PGBOUNCER_PATHS = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
+
+
+def find_pgbouncer() -> Path | None:
+    """pgbouncer on PATH, else where Debian puts it (/usr/sbin is not on every PATH)."""
+    found = shutil.which("pgbouncer")
+    if found:
+        return Path(found)
+    return next((Path(p) for p in PGBOUNCER_PATHS if Path(p).exists()), None)
+
+
+@dataclass
+class Bouncer:
+    """A pgbouncer in a folder of its own on 127.0.0.1, in front of one cluster.
+
+    It refuses to run as root, so it runs as the clusters' service user.
+    ``users`` maps user names to passwords for its auth_file (md5 auth);
+    ``admins`` may use the admin console (database ``pgbouncer``).
+    """
+
+    binary: Path
+    folder: Path
+    server: Cluster
+    databases: dict[str, str]  # pgbouncer database -> server database
+    users: dict[str, str]
+    admins: tuple[str, ...] = ()
+    settings: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    user: str | None = field(default_factory=service_user)
+    process: subprocess.Popen[bytes] | None = None
+
+    def dsn(self, dbname: str, user: str, password: str) -> str:
+        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} password={password}"
+
+    def start(self) -> Bouncer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "users.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in self.users.items()))
+        dbs = "".join(
+            f"{name} = host=127.0.0.1 port={self.server.port} dbname={target}\n"
+            for name, target in self.databases.items()
+        )
+        base = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "md5",
+            "auth_file": str(self.folder / "users.txt"),
+            "admin_users": ",".join(self.admins),
+            "logfile": str(self.folder / "pgbouncer.log"),
+            "pidfile": "",
+            "ignore_startup_parameters": "extra_float_digits",
+        }
+        conf = "".join(f"{k} = {v}\n" for k, v in {**base, **self.settings}.items())
+        (self.folder / "pgbouncer.ini").write_text(f"[databases]\n{dbs}\n[pgbouncer]\n{conf}")
+        for path in (self.folder, *self.folder.iterdir()):
+            give_to(path, self.user)
+        try:
+            self.process = subprocess.Popen(  # type: ignore[call-overload]
+                [str(self.binary), str(self.folder / "pgbouncer.ini")],
+                cwd="/",
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                **as_user(self.user),
+            )
+        except PermissionError as exc:
+            raise exec_denied(self.binary, self.user) from exc
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ClusterError(f"pgbouncer exited: {self.log()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise ClusterError(f"pgbouncer did not listen on port {self.port}: {self.log()[-2000:]}")
+
+    def log(self) -> str:
+        try:
+            return (self.folder / "pgbouncer.log").read_text()
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None

@@ -329,8 +329,8 @@ def duplicate_index(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 def duplicate_findings(indexes: Sequence[IndexStat], target: str) -> tuple[Finding, ...]:
     """duplicate_index's findings, which depend on the indexes poll alone: built once per poll, not per pass.
 
-    At a table in 13 carrying a duplicate, the bench catalog has 200 of them,
-    and building their findings every 15 s was a third of a classification.
+    Classification runs every 15 s and the indexes poll every few minutes:
+    at every pass the findings would be built again from the same rows.
     """
     findings = []
     reported: set[tuple[str, str, str]] = set()

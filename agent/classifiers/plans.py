@@ -140,7 +140,7 @@ def frequent_or_expensive(stat: StatementStat, total_exec_ms: float, t: Threshol
     return stat.calls >= t.statement_min_calls or stat.total_exec_ms >= t.statement_min_share * total_exec_ms
 
 
-@per_snapshot  # 5,000 rows summed once per statements poll, not at every pass
+@per_snapshot  # summed once per statements poll, not at every pass
 def per_statement(statements: StatementsSnapshot) -> Mapping[tuple[int, int], StatementStat]:
     """Top-level counters per (database, queryid), summed over the users that ran the statement.
 

@@ -76,7 +76,7 @@ def _schemas_of(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], f
     return {k: frozenset(v) for k, v in found.items()}
 
 
-@per_snapshot  # 8,000 indexes: once per indexes poll (every 5 minutes), not at every tables poll
+@per_snapshot  # once per indexes poll (every 5 minutes), not at every tables poll
 def _index_relations(indexes: Sequence[IndexStat]) -> _Relations:
     """The indexes by table; an index of a partition counts for its root too."""
     by_table: dict[tuple[str, str, str], list[IndexStat]] = defaultdict(list)

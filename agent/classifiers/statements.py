@@ -62,7 +62,7 @@ def _work_mem(obs: Observation) -> int | None:
     return settings.settings.work_mem_bytes if settings else None
 
 
-def _mem_setting(n_bytes: float) -> str:
+def mem_setting(n_bytes: float) -> str:
     """A work_mem value for SQL: the next power of two in MB (at least 4MB, at most 2GB)."""
     mb = max(4, min(2048, 2 ** math.ceil(math.log2(max(n_bytes / (1 << 20), 1)))))
     return f"{mb}MB" if mb < 1024 else f"{mb // 1024}GB"
@@ -97,7 +97,7 @@ def temp_spill(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if per_call < t.temp_spill_bytes_per_call:
             continue
         share = d.total_exec_ms / total_ms
-        size = _mem_setting(4 * per_call)
+        size = mem_setting(4 * per_call)
         text = _text(obs, d)
         sorts = text is not None and "order by" in group_key(text)
         evidence: dict[str, Any] = {

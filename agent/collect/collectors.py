@@ -2,7 +2,7 @@
 
 A collector reads; it keeps no state and decides nothing. It receives a
 context that hands out sessions (one per database) and the server's
-capabilities, and it picks its SQL through ``agent.queries``. A missing
+capabilities, and it picks its SQL through ``collect.queries``. A missing
 extension or privilege raises ``CollectorUnavailable`` with the fix in its
 message; the runtime switches that collector off and keeps the others going.
 """
@@ -94,11 +94,6 @@ def _q(collector: str, name: str, server: ServerInfo) -> queries.Query:
 
 # --- statements ----------------------------------------------------------------
 
-PGSS_FIX = (
-    "pg_stat_statements is not available{where}: add it to shared_preload_libraries "
-    "(restart needed), then run CREATE EXTENSION pg_stat_statements;{db}"
-)
-
 
 def pgss_unavailable(server: ServerInfo, database: str) -> tuple[str, str] | None:
     """Why pg_stat_statements cannot be read and the fix, apart; None when it can."""
@@ -112,18 +107,6 @@ def pgss_unavailable(server: ServerInfo, database: str) -> tuple[str, str] | Non
         return (
             f"pg_stat_statements is loaded but the extension is not created in database {database}",
             "CREATE EXTENSION pg_stat_statements;",
-        )
-    return None
-
-
-def pgss_unavailable_reason(server: ServerInfo, database: str) -> str | None:
-    """Why pg_stat_statements cannot be read, with the fix; None when it can."""
-    if not server.pgss_preloaded:
-        return PGSS_FIX.format(where=" (not in shared_preload_libraries)", db=f" in database {database}")
-    if server.pgss_schema is None:
-        return (
-            f"pg_stat_statements is loaded but the extension is not created in database {database}: "
-            "run CREATE EXTENSION pg_stat_statements;"
         )
     return None
 
@@ -277,11 +260,6 @@ def collect_tables(ctx: CollectContext) -> TablesSnapshot:
     return _read_tables(ctx, lambda database: ctx.catalog_cache("tables", database))
 
 
-def collect_tables_full(ctx: CollectContext) -> TablesSnapshot:
-    """Every table's row built from a fresh read, nothing kept: the reference a tracked poll must equal."""
-    return _read_tables(ctx, lambda database: {})
-
-
 def _read_tables(
     ctx: CollectContext, held_in: Callable[[str], dict[int, tuple[tuple[Any, ...], TableStat]]]
 ) -> TablesSnapshot:
@@ -351,13 +329,6 @@ def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
     return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
 
 
-def collect_indexes_full(ctx: CollectContext) -> IndexesSnapshot:
-    """Every user index read in full (indexes/indexes): the reference the tracked read must equal."""
-    query = _q("indexes", "indexes", ctx.server)
-    rows, failed = _each_database(ctx, lambda s: s.rows(query, IndexStat))
-    return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
-
-
 def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
     """Every foreign key: table counters each poll, definitions only for keys new or changed since the last.
 
@@ -391,13 +362,6 @@ def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
     return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
 
 
-def collect_foreign_keys_full(ctx: CollectContext) -> ForeignKeysSnapshot:
-    """Every foreign key read in full (foreign_keys/foreign_keys): the reference the tracked read must equal."""
-    query = _q("foreign_keys", "foreign_keys", ctx.server)
-    rows, failed = _each_database(ctx, lambda s: s.rows(query, ForeignKey))
-    return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
-
-
 # --- server-wide ------------------------------------------------------------------
 
 
@@ -410,7 +374,7 @@ def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
     stamp of what can change those files (sizes/table_stamps says what and
     why), and sizes/table_sizes reads the size of the tables whose stamp is
     new. tests/integration/test_size_changes.py checks the result against a
-    full read (sizes/tables, ``collect_sizes_full``) through writes and DDL.
+    full read (sizes/tables) through writes and DDL.
     """
     stamps_query = _q("sizes", "table_stamps", ctx.server)
     sizes_query = _q("sizes", "table_sizes", ctx.server)
@@ -427,14 +391,6 @@ def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
         return [TableSize(s.database, s.relid, sizes.get(s.relid), s.column_count) for s in stamps]
 
     tables, failed = _each_database(ctx, fetch)
-    databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)
-    return SizesSnapshot(ctx.now, tuple(tables), tuple(databases), tuple(failed))
-
-
-def collect_sizes_full(ctx: CollectContext) -> SizesSnapshot:
-    """Every table's size read in full (sizes/tables): the reference the tracked read must equal."""
-    tables_query = _q("sizes", "tables", ctx.server)
-    tables, failed = _each_database(ctx, lambda s: s.rows(tables_query, TableSize))
     databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)
     return SizesSnapshot(ctx.now, tuple(tables), tuple(databases), tuple(failed))
 

@@ -72,16 +72,6 @@ def variants(collector: str, name: str) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def all_queries() -> list[tuple[str, str]]:
-    """Every (collector, name) pair that has at least one variant."""
-    pairs = set()
-    for path in SQL_ROOT.glob("*/*.sql"):
-        match = _FILE.match(path.name)
-        if match:
-            pairs.add((path.parent.name, match["name"]))
-    return sorted(pairs)
-
-
 @cache
 def resolve(collector: str, name: str, major: int) -> Query:
     candidates = [since for since in variants(collector, name) if since <= major]

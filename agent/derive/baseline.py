@@ -11,7 +11,7 @@ no table name (tables and indexes are keyed by database and OID, statements
 by userid, dbid, queryid and toplevel), so it may be kept as a CI artifact.
 
 Deltas are only meaningful against the same counters. A baseline is refused
-(``BaselineRefused``, one line naming why) when it comes from another
+(``refusal`` says why, in one line) when it comes from another
 cluster (system identifier), from before a server restart (postmaster start
 time: counters may be lost), or from before a reset of pg_stat_statements
 (``pg_stat_statements_info.stats_reset``, 14+) or of a database's statistics
@@ -66,10 +66,6 @@ DATABASE_COUNTERS = (
 
 class BaselineError(Exception):
     """The file cannot be read or is not a baseline."""
-
-
-class BaselineRefused(Exception):
-    """The baseline is of other counters than the server's (another server, a restart, a reset)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,9 @@ its counters as they stand (all counted since it was created) when the entry
 is new, was reset, or went backwards. Accumulating those deltas gives counters
 that never go backwards, which is what the exporter publishes.
 
-A poll holds up to ``pg_stat_statements.max`` entries (5,000 by default) and
-the subtraction is one dictionary look-up and a dozen subtractions each:
-plain tuples do it in a few milliseconds, where building data frames cost ten
-times that and kept a data-frame library (about 55 MiB) in every agent.
+A poll holds up to ``pg_stat_statements.max`` entries and the subtraction
+is one dictionary look-up and a dozen subtractions each: plain tuples, with
+no data-frame library loaded in the agent for it.
 """
 
 from __future__ import annotations

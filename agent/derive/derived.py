@@ -2,12 +2,11 @@
 
 Snapshots are frozen and replaced, never changed, so a rows tuple's identity
 is its version: classification runs every 15 s and /metrics is rendered after
-every job, over tables and indexes polled every minute or five, and deriving
-8,000 indexes' groups or ranking 2,600 tables each time was most of their
-cost. One process watches many targets: with one small cache shared by all,
-the targets evicted each other's entries and with more than four of them
-nothing was ever reused (the fleet benchmark, docs/fleet.md). So each target
-has its own slots, chosen by the ``snapshot_scope`` its caller entered.
+every job, over tables and indexes polled every minute or five, so deriving
+the index groups or the table ranking each time repeats work on the same rows.
+One process watches many targets: with one small cache shared by all, the
+targets would evict each other's entries. So each target has its own slots,
+chosen by the ``snapshot_scope`` its caller entered.
 """
 
 from __future__ import annotations

@@ -59,10 +59,6 @@ class ActivitySnapshot:
     taken_at: datetime
     groups: tuple[ActivityGroup, ...]
 
-    @property
-    def total_sessions(self) -> int:
-        return sum(g.sessions for g in self.groups)
-
 
 @dataclass(frozen=True, slots=True)
 class Settings:

@@ -297,9 +297,9 @@ _SIZE_AT, _COLUMNS_AT = _TABLE_FIELDS.index("size_bytes"), _TABLE_FIELDS.index("
 def _sized(table: TableStat, size: TableSize) -> TableStat:
     """``table`` with ``size``'s figures: every table of every tables poll, so not ``dataclasses.replace``.
 
-    ``replace`` asks every field by name and passes them by keyword, about
-    ten times the cost of reading them in one ``attrgetter`` call and passing
-    them in order; at 2,600 tables it was most of a tables poll's CPU.
+    ``replace`` asks every field by name and passes them by keyword, which
+    costs many times reading them in one ``attrgetter`` call and passing
+    them in order.
     """
     values = list(_TABLE_VALUES(table))
     values[_SIZE_AT], values[_COLUMNS_AT] = size.size_bytes, size.column_count

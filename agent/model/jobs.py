@@ -2,7 +2,7 @@
 
 The command line's ``--help`` lists these and the config schema validates
 ``intervals:`` against them, and neither may import the collectors (which pull
-in psycopg, pandas and sqlglot): ``pgradar --help`` must answer at once. The
+in psycopg and sqlglot): ``pgradar --help`` must answer at once. The
 collector registry (``registry.COLLECTORS``) pairs each name with its code;
 a unit test keeps the two in step.
 """

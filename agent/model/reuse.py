@@ -1,7 +1,7 @@
 """Rows that did not change since the last poll are kept as the last poll's objects.
 
-Most of a catalog is idle between two polls: of 8,000 indexes a handful are
-scanned, of 5,000 statements a few hundred run. The history keeps several
+Most of a catalog is idle between two polls: of thousands of indexes a
+handful are scanned, and most statements do not run. The history keeps several
 polls of each collector; sharing the unchanged rows holds one copy of each
 instead of one per poll, and the new poll's equal copy is freed at once.
 """

@@ -2,7 +2,7 @@
 
 Callers ask a capability ("does this server have GENERIC_PLAN?") instead of
 comparing version numbers; this is the one place that knows which release
-brought what. SQL variants are chosen by ``agent.queries`` from ``major``.
+brought what. SQL variants are chosen by ``collect.queries`` from ``major``.
 """
 
 from __future__ import annotations
@@ -43,10 +43,6 @@ class ServerInfo:
     # Capabilities ------------------------------------------------------------
 
     @property
-    def has_pgss(self) -> bool:
-        return self.pgss_schema is not None and self.pgss_preloaded
-
-    @property
     def has_pgss_toplevel(self) -> bool:
         """pg_stat_statements.toplevel and pg_stat_statements_info (14+)."""
         return self.major >= 14
@@ -60,16 +56,6 @@ class ServerInfo:
     def has_generic_plan(self) -> bool:
         """EXPLAIN (GENERIC_PLAN) plans a statement with $n parameters (16+)."""
         return self.major >= 16
-
-    @property
-    def has_checkpointer_view(self) -> bool:
-        """pg_stat_checkpointer split out of pg_stat_bgwriter (17+)."""
-        return self.major >= 17
-
-    @property
-    def can_read_all_stats(self) -> bool:
-        """Other roles' query texts and activity need pg_read_all_stats (in pg_monitor)."""
-        return self.is_superuser or self.has_pg_monitor
 
     @property
     def has_pgss_stats_since(self) -> bool:

@@ -2,7 +2,7 @@
 
 pg_stat_statements counters are not monotonic (a reset, an eviction under
 churn), so a poll's rows are kept as read and the intervals between polls
-(``StatementInterval``) hold what each statement did; ``agent.deltas``
+(``StatementInterval``) hold what each statement did; ``derive.deltas``
 derives them. Field names of ``StatementStat`` are the column names of the
 statements SQL in ``agent/collect/sql``.
 """

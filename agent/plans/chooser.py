@@ -94,8 +94,8 @@ def candidates(
     snapshot (what is expensive lately), then the total since the
     statistics were reset (so a statement idle for a few polls keeps its
     place and its plan). Statements are ranked first and parsed only while
-    the top ``limit`` is not full: parsing every text of a 5,000-statement
-    pg_stat_statements took 10 s of CPU and most of the agent's time.
+    the top ``limit`` is not full: parsing every text of a large
+    pg_stat_statements each run was most of the agent's time.
     """
     if not history:
         return []

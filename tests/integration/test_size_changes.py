@@ -15,13 +15,12 @@ most), and the test waits until the counters show the step before it polls.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
-from support import monitor_dsn, run_reported, superuser, wait_for
+from support import monitor_dsn, read_in_full, run_reported, superuser, wait_for
 
-from pgradar.agent.collect import collectors
-from pgradar.agent.runtime.runner import JobRun, TargetRunner
+from pgradar.agent.model.catalog import IndexStat, TableSize
+from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.runtime.state import TargetState
 from pgradar.agent.settings.config import Config, DatabaseFilter, TargetConfig
 from pgradar.commands.embedded import Cluster
@@ -65,11 +64,10 @@ def _poll(rt: TargetRunner) -> tuple[dict[int, tuple[int | None, int]], dict[int
         rt.run_collector(name)
         assert rt.state.collector(name).last_error is None, rt.state.collector(name).last_error
     assert rt.state.server is not None
-    now = JobRun(rt, rt.state.server, datetime.now(UTC))
     tracked = {t.relid: (t.size_bytes, t.column_count) for t in rt.state.current().sizes.tables}
     tracked |= {i.indexrelid: (i.size_bytes, -1) for i in rt.state.current().indexes.indexes}
-    full = {t.relid: (t.size_bytes, t.column_count) for t in collectors.collect_sizes_full(now).tables}
-    full |= {i.indexrelid: (i.size_bytes, -1) for i in collectors.collect_indexes_full(now).indexes}
+    full = {t.relid: (t.size_bytes, t.column_count) for t in read_in_full(rt, "sizes", "tables", TableSize)}
+    full |= {i.indexrelid: (i.size_bytes, -1) for i in read_in_full(rt, "indexes", "indexes", IndexStat)}
     return tracked, full
 
 

@@ -3,7 +3,7 @@
 Between polls the test writes, scans, vacuums, analyzes, truncates, renames,
 resets counters and drops; after each tables poll the rows it holds (with the
 xid age computed from the poll's base) must equal a fresh read of the same
-moment (``collect_tables_full``) and the server's own age(relfrozenxid), and
+moment (tables/tables, every row built anew) and the server's own age(relfrozenxid), and
 a table the step did not touch must keep the last poll's object, even though
 every transaction in the cluster moved its xid age.
 
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import pytest
 from support import monitor_dsn, run_reported, superuser
 
-from pgradar.agent.collect import collectors
+from pgradar.agent.collect import queries
 from pgradar.agent.model.catalog import TablesSnapshot, TableStat
 from pgradar.agent.runtime.runner import JobRun, TargetRunner
 from pgradar.agent.runtime.state import TargetState
@@ -47,6 +47,19 @@ def _aged(snapshot: TablesSnapshot) -> dict[int, tuple[TableStat, int | None]]:
     return {t.relid: (t, snapshot.xid_age(t)) for t in snapshot.tables}
 
 
+def _read_in_full(rt: TargetRunner) -> TablesSnapshot:
+    """tables/tables of every database with every row built anew; its last column is the base of the xid ages."""
+    assert rt.state.server is not None
+    ctx = JobRun(rt, rt.state.server, datetime.now(UTC))
+    query = queries.resolve("tables", "tables", rt.state.server.major)
+    rows, bases = [], {}
+    for database in ctx.databases:
+        for raw in ctx.session(database).tuples(query):
+            rows.append(TableStat(*raw[:-1]))
+            bases[database] = raw[-1]
+    return TablesSnapshot(ctx.now, tuple(rows), (), bases)
+
+
 def _poll(
     rt: TargetRunner, cluster: Cluster
 ) -> tuple[TablesSnapshot, dict[int, tuple[TableStat, int | None]], dict[int, int | None]]:
@@ -54,7 +67,7 @@ def _poll(
     rt.run_collector("tables")
     assert rt.state.collector("tables").last_error is None, rt.state.collector("tables").last_error
     assert rt.state.server is not None
-    full = collectors.collect_tables_full(JobRun(rt, rt.state.server, datetime.now(UTC)))
+    full = _read_in_full(rt)
     with superuser(cluster, DB) as conn:
         ages = {
             int(r[0]): (None if r[1] is None else int(r[1]))

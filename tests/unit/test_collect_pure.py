@@ -2,7 +2,7 @@
 
 import pytest
 
-from pgradar.agent.collect.collectors import parse_settings, pgss_unavailable_reason, setting_in_base_units
+from pgradar.agent.collect.collectors import parse_settings, pgss_unavailable, setting_in_base_units
 from pgradar.agent.collect.pool import BACKOFF_MAX_S, backoff_delay
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.runtime.runner import select_databases
@@ -39,20 +39,22 @@ def test_parse_settings() -> None:
     assert s.pgss_max is None
 
 
-def test_pgss_reason_names_the_fix() -> None:
+def test_pgss_unavailable_names_the_fix() -> None:
     not_loaded = ServerInfo(150000, False, pgss_schema=None, pgss_preloaded=False)
-    assert "shared_preload_libraries" in pgss_unavailable_reason(not_loaded, "postgres")
+    assert "shared_preload_libraries" in " ".join(pgss_unavailable(not_loaded, "postgres") or ())
     not_created = ServerInfo(150000, False, pgss_schema=None, pgss_preloaded=True)
-    assert "CREATE EXTENSION pg_stat_statements" in pgss_unavailable_reason(not_created, "app")
+    assert pgss_unavailable(not_created, "app") == (
+        "pg_stat_statements is loaded but the extension is not created in database app",
+        "CREATE EXTENSION pg_stat_statements;",
+    )
     ok = ServerInfo(150000, False, pgss_schema="public", pgss_preloaded=True)
-    assert pgss_unavailable_reason(ok, "app") is None
+    assert pgss_unavailable(ok, "app") is None
 
 
 def test_capabilities_follow_versions() -> None:
     v = {m: ServerInfo(m * 10000, False) for m in range(13, 19)}
     assert [m for m in v if v[m].has_generic_plan] == [16, 17, 18]
     assert [m for m in v if v[m].has_pgss_toplevel] == [14, 15, 16, 17, 18]
-    assert [m for m in v if v[m].has_checkpointer_view] == [17, 18]
     assert ServerInfo(120000, False).supported is False
     assert ServerInfo(150020, True).version == "15.20" and ServerInfo(150020, True).role == "standby"
 

@@ -7,14 +7,13 @@ from factories import T0, index, server, snap, stat, table
 
 from pgradar.agent.classifiers import classify
 from pgradar.agent.classifiers.indexes import duplicate_findings, duplicate_pairs, logical_indexes
-from pgradar.agent.classifiers.predicates import _index_relations, _table_relations
 from pgradar.agent.derive.deltas import by_key, statement_deltas
 from pgradar.agent.derive.derived import PerSnapshot, per_snapshot, snapshot_scope
 from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
 from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.runtime.observation import observe
 from pgradar.agent.runtime.state import AgentState, TargetState
-from pgradar.exporters.prometheus import RelationsCollector, StateCollector, _ranked_indexes, _ranked_tables
+from pgradar.exporters.prometheus import RelationsCollector, StateCollector
 
 
 def test_per_snapshot_computes_once_per_rows_tuple() -> None:
@@ -33,6 +32,12 @@ def test_per_snapshot_computes_once_per_rows_tuple() -> None:
     for n in range(20):  # old entries are dropped: the cache stays small
         total((n, n + 1000))
     assert total(rows) == 6 and len(calls) == 23
+
+
+INDEX_RELATIONS = "pgradar.agent.classifiers.predicates._index_relations"
+TABLE_RELATIONS = "pgradar.agent.classifiers.predicates._table_relations"
+RANKED_TABLES = "pgradar.exporters.prometheus._ranked_tables"
+RANKED_INDEXES = "pgradar.exporters.prometheus._ranked_indexes"
 
 
 def _derivations() -> dict[str, int]:
@@ -90,27 +95,22 @@ def test_every_derivation_once_per_snapshot_with_20_targets() -> None:
     one_pass()
     second = {name: count - before.get(name, 0) - first[name] for name, count in _derivations().items()}
 
-    per_target = {  # what one target's snapshots give each function
-        logical_indexes: 1,
-        duplicate_pairs: 1,
-        duplicate_findings: 1,
-        _index_relations: 1,
-        _table_relations: 1,
-        _ranked_tables: 1,
-        _ranked_indexes: 1,
+    per_target = {  # what one target's snapshots give each function (private ones by their qualified name)
+        **{f"{fn.__module__}.{fn.__qualname__}": 1 for fn in (logical_indexes, duplicate_pairs, duplicate_findings)},
+        INDEX_RELATIONS: 1,
+        TABLE_RELATIONS: 1,
+        RANKED_TABLES: 1,
+        RANKED_INDEXES: 1,
     }
-    for fn, count in per_target.items():
-        assert first[f"{fn.__module__}.{fn.__qualname__}"] == 20 * count, fn.__qualname__
+    for name, count in per_target.items():
+        assert first[name] == 20 * count, name
     assert all(count == 0 for count in second.values()), second  # nothing is derived again
 
     # a new snapshot of one target: only that target's tables are derived again
     t = state.target("db07")
     t.record("tables", TablesSnapshot(T0, tuple(table(f"x{i}", relid=i) for i in range(10))))
-    ranked, by_index, by_table = (
-        _ranked_tables.derivations,
-        _index_relations.derivations,
-        _table_relations.derivations,
-    )
+    before = _derivations()
     one_pass()
-    assert _ranked_tables.derivations == ranked + 1
-    assert (_index_relations.derivations, _table_relations.derivations) == (by_index, by_table + 1)
+    again = {name: count - before[name] for name, count in _derivations().items()}
+    assert again[RANKED_TABLES] == 1
+    assert (again[INDEX_RELATIONS], again[TABLE_RELATIONS]) == (0, 1)

@@ -43,7 +43,7 @@ from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.statements import StatementTotals
 from pgradar.agent.runtime.problems import ActiveProblem
 from pgradar.agent.runtime.state import AgentState, TargetState
-from pgradar.exporters.encoding import LeanEncoder, generate_openmetrics, generate_text, go_float, lean_blocks
+from pgradar.exporters.encoding import LeanEncoder, go_float, lean_blocks
 from pgradar.exporters.prometheus import PartedRegistry, registry_for
 
 
@@ -55,15 +55,23 @@ class Given:
         return self.metrics
 
 
+def lean(reference: Callable[..., bytes]) -> Callable[[Any], bytes]:
+    """Our encoder for one of prometheus_client's, whole: a drop-in with the same bytes."""
+    blocks = lean_blocks(reference)
+    assert blocks is not None
+    encoder: LeanEncoder = blocks.__self__  # type: ignore[attr-defined]
+    return encoder.encode
+
+
 def written_lean(reference: Callable[..., bytes], metric: Metric) -> bool:
     """Whether the lean encoder matching ``reference`` writes ``metric`` itself, not through prometheus_client."""
     lean = lean_blocks(reference)
     assert lean is not None
     encoder: LeanEncoder = lean.__self__  # type: ignore[attr-defined]
-    return encoder._family(metric) is not None
+    return encoder.family(metric) is not None
 
 
-PAIRS = [(generate_text, text_reference), (generate_openmetrics, openmetrics_reference)]
+PAIRS = [(lean(text_reference), text_reference), (lean(openmetrics_reference), openmetrics_reference)]
 
 # What choose_encoder answers to the Accept headers scrapers send, escaping schemes included.
 ACCEPT = [
@@ -263,12 +271,12 @@ def test_escaped_label_values_follow_what_is_rendered_not_what_ever_was() -> Non
     """Under statement churn every render brings new queryids: the cache keeps the last two renders' values."""
     from pgradar.exporters import encoding
 
-    cache = encoding._ESCAPED_LABEL_VALUES
+    cache = encoding.ESCAPED_LABEL_VALUES
     for render in range(50):
         encoding.forget_unused_label_values()
-        assert encoding._escape_label_value("target-a") == "target-a"  # in every render
+        assert encoding.escape_label_value("target-a") == "target-a"  # in every render
         for n in range(100):
-            assert encoding._escape_label_value(f"queryid {render}-{n}") == f"queryid {render}-{n}"
-    assert encoding._escape_label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+            assert encoding.escape_label_value(f"queryid {render}-{n}") == f"queryid {render}-{n}"
+    assert encoding.escape_label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     assert len(cache) + len(cache.older) <= 2 * 101 + 1
     assert "target-a" in cache and "queryid 0-0" not in cache and "queryid 0-0" not in cache.older

@@ -88,7 +88,7 @@ def test_index_only_scan_of_the_relation_asked():
 
 
 def test_the_plan_types_and_the_walker_import_no_io_module():
-    """Classifiers and the exporter read plan types: that must not load a driver, sqlglot or pandas."""
+    """Classifiers and the exporter read plan types: that must not load a driver or sqlglot."""
     probe = (
         "import json, sys\n"
         "import pgradar.agent.model.plans, pgradar.agent.plans.walker, pgradar.agent.plans.shapes\n"
@@ -99,7 +99,6 @@ def test_the_plan_types_and_the_walker_import_no_io_module():
     io = (
         "psycopg",
         "sqlglot",
-        "pandas",
         "pgradar.agent.collect.db",
         "pgradar.agent.collect.queries",
         "pgradar.agent.sqlshape",

@@ -9,8 +9,8 @@ from factories import T0, commits, delta, interval, observation, snap, stat, tab
 
 from pgradar.agent.classifiers import CLASSIFIERS
 from pgradar.agent.classifiers.statements import (
-    _mem_setting,
     low_cache_hit,
+    mem_setting,
     n_plus_one,
     row_misestimate,
     select_star,
@@ -67,7 +67,7 @@ def test_temp_spill_ignores_utility_statements() -> None:
     ("n_bytes", "setting"), [(0, "4MB"), (5 << 20, "8MB"), (64 << 20, "64MB"), (65 << 20, "128MB"), (1 << 40, "2GB")]
 )
 def test_suggested_work_mem(n_bytes: int, setting: str) -> None:
-    assert _mem_setting(n_bytes) == setting
+    assert mem_setting(n_bytes) == setting
 
 
 # --- low_cache_hit ----------------------------------------------------------------------------
