@@ -3,6 +3,7 @@ keyword and the key that groups texts which differ only in parameters."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -75,6 +76,7 @@ def uncast(text: str) -> str:
         text = stripped
 
 
+@functools.lru_cache(maxsize=16384)  # a whole pg_stat_statements, at every pass
 def group_key(text: str) -> str:
     """One key for the texts of one statement: whitespace, case and the casts of parameters aside.
 
