@@ -275,6 +275,36 @@ def _batched(child: Lookup, text: str) -> str:
 
 
 _TRANSACTION_ENDS = ("commit", "end", "rollback", "abort")
+# A lookup runs at most once per row of its parent; a page counted just before the window opened can
+# leave its last lookups inside it.
+_WINDOW_EDGE = 1.1
+
+
+def match_parents(
+    children: Sequence[tuple[StatementGroup, tuple[tuple[str, str], ...], Sequence[StatementGroup]]],
+) -> dict[int, StatementGroup]:
+    """Each lookup's parent (by ``id`` of the lookup's group): the candidate whose rows are closest to its
+    calls, and a parent's rows drive one lookup per table: of two lookups of one table that claim the
+    same parent (the lazy load of ``order.customer`` and a frequent lookup of customers by id), the
+    closer in count keeps it."""
+    best: dict[int, StatementGroup] = {}
+    for g, _, parents in children:
+        if parents:
+            best[id(g)] = min(parents, key=lambda p: abs(math.log(p.rows / g.calls)))
+    for g, keys, _ in children:
+        parent = best.get(id(g))
+        tables = {table for table, _ in keys}
+        for other, other_keys, _ in children:
+            if (
+                other is not g
+                and parent is not None
+                and best.get(id(other)) is parent
+                and tables & {table for table, _ in other_keys}
+                and abs(math.log(parent.rows / other.calls)) < abs(math.log(parent.rows / g.calls))
+            ):
+                del best[id(g)]
+                break
+    return best
 
 
 def transactions_in(obs: Observation, interval: StatementInterval) -> dict[str, int]:
@@ -318,10 +348,12 @@ def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
       pg_stat_statements counts, or pg_stat_database's commits where more:
       ``transactions_in``), or
     - a parent is found: another SELECT of the same database that returns
-      many rows per call (at least ``n_plus_one_calls_per_xact``) and about
-      as many rows in all (within a factor of two) as this one is called,
-      and, where foreign keys touch the lookup's tables, one links the two
-      (``drives``).
+      many rows per call (at least ``n_plus_one_calls_per_xact``), this one
+      called at most once per row of it (10% over: a page counted before
+      the window opened) and at least once per two (an ORM's identity map
+      skips rows it holds), and, where foreign keys touch the lookup's
+      tables, one links the two (``drives``); a parent drives one lookup
+      per table (``match_parents``).
 
     Both signals, or a parent linked by a foreign key: warning; one alone:
     info. A workload where each statement runs once per transaction
@@ -339,30 +371,31 @@ def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     xacts = committed_in(obs, interval)
     explicit = transactions_in(obs, interval)
     links = foreign_key_links(obs)
+    children = []
     for g in groups:
         child = lookup(g.text) if g.text is not None and g.calls >= t.n_plus_one_min_calls else None
         if child is None or not child.keys:
             continue
+        known = links.get(g.database, set()) if links is not None else None
+        parents = [
+            p
+            for p in groups
+            if p is not g
+            and p.database == g.database
+            and p.calls
+            and p.rows_per_call >= t.n_plus_one_calls_per_xact
+            and p.rows / 2 <= g.calls <= p.rows * _WINDOW_EDGE
+            and (shape := lookup(p.text or "")) is not None
+            and drives([table for _, table in shape.tables], child, known)
+        ]
+        children.append((g, child, known, parents))
+    matched = match_parents([(g, child.keys, parents) for g, child, _, parents in children])
+    for g, child, known, _ in children:
+        parent = matched.get(id(g))
         ended = explicit.get(g.database, 0)  # none: autocommit, or unknown; not judged per transaction
         committed = max(ended, xacts.get(g.database) or 0) if ended else None
         per_xact = g.calls / committed if committed else None
         by_xact = per_xact is not None and per_xact >= t.n_plus_one_calls_per_xact
-        known = links.get(g.database, set()) if links is not None else None
-        parents = []
-        for p in groups:
-            shape = lookup(p.text) if p.text is not None else None
-            if (
-                p is g
-                or shape is None
-                or p.database != g.database
-                or not p.calls
-                or p.rows_per_call < t.n_plus_one_calls_per_xact
-                or not g.calls / 2 <= p.rows <= g.calls * 2
-                or not drives([table for _, table in shape.tables], child, known)
-            ):
-                continue
-            parents.append(p)
-        parent = min(parents, key=lambda p: abs(math.log(p.rows / g.calls))) if parents else None
         if not by_xact and parent is None:
             continue
         linked = parent is not None and bool(known)

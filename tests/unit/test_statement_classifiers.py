@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -202,6 +203,57 @@ def test_n_plus_one_parent_linked_by_a_foreign_key_is_a_warning() -> None:
     (f,) = n_plus_one(nplus1(xacts=606, explicit=False, foreign_keys=(ACCOUNTS_FK,)), T)
     assert f.severity == "warning" and f.evidence["parent_queryid"] == "1"
     assert f.evidence["lookup_keys"] == ["accounts.customer_id"]
+
+
+def test_n_plus_one_many_to_one_lazy_load() -> None:
+    # A page of orders, then each order's customer by its primary key: orders.customer_id references customers.
+    orders_fk = foreign_key(["customer_id"], [], relation="orders", referenced_relation="customers")
+    obs = nplus1(
+        xacts=606,
+        explicit=False,
+        child_text="SELECT customers.id, customers.email FROM customers WHERE customers.id = $1::INTEGER",
+        foreign_keys=(orders_fk,),
+    )
+    page = "SELECT orders.id, orders.customer_id FROM orders ORDER BY orders.id LIMIT $1::INTEGER OFFSET $2::INTEGER"
+    texts = {**obs.statement_texts, (5, 1): page}
+    (f,) = n_plus_one(replace(obs, statement_texts=texts), T)
+    assert f.severity == "warning" and f.evidence["lookup_keys"] == ["customers.id"]
+    assert f.recommendation.startswith(
+        "SELECT customers.id, customers.email FROM customers WHERE customers.id = ANY($1);"
+    )
+
+
+def test_n_plus_one_one_lookup_per_parent_and_table() -> None:
+    # A page of orders drives the lazy load of each order's customer (550 calls for 550 rows); a frequent
+    # lookup of customers by id (600 calls, one per request) matches the page's rows by chance: it is not
+    # driven by it, the closer count keeps the parent.
+    orders_fk = foreign_key(["customer_id"], [], relation="orders", referenced_relation="customers")
+    page = "SELECT orders.id, orders.customer_id FROM orders ORDER BY orders.id LIMIT $1 OFFSET $2"
+    lazy = "SELECT customers.id, customers.email FROM customers WHERE customers.id = $1::INTEGER"
+    frequent = "SELECT customers.name FROM customers WHERE customers.id = $1::INTEGER"
+    deltas = (
+        delta(1, calls=11, exec_ms=3, rows=550),
+        delta(2, calls=550, exec_ms=5, rows=550),
+        delta(3, calls=600, exec_ms=5, rows=600),
+    )
+    obs = observation(
+        interval(*deltas), texts={(5, 1): page, (5, 2): lazy, (5, 3): frequent}, foreign_keys=(orders_fk,)
+    )
+    (f,) = n_plus_one(obs, T)
+    assert f.queryid == "2" and f.evidence["parent_queryid"] == "1"
+
+
+def test_n_plus_one_runs_at_most_once_per_parent_row() -> None:
+    assert list(n_plus_one(nplus1(parent_rows=546, xacts=606, explicit=False), T)) != []  # 600 <= 1.1 x 546
+    assert list(n_plus_one(nplus1(parent_rows=540, xacts=606, explicit=False), T)) == []  # 600 > 1.1 x 540
+
+
+def test_n_plus_one_savepoints_are_no_transactions() -> None:
+    obs = nplus1(xacts=6, explicit=False, parent_rows=5000)  # no parent: only calls per transaction could tell
+    deltas = (*obs.statement_intervals[-1].deltas, delta(8, calls=600, exec_ms=1))
+    texts = {**obs.statement_texts, (5, 8): "ROLLBACK TO SAVEPOINT sa_savepoint_1"}
+    bare = observation(interval(*deltas), texts=texts)
+    assert list(n_plus_one(bare, T)) == []
 
 
 def test_n_plus_one_lookup_no_parent_drives_is_quiet() -> None:
