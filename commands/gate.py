@@ -16,9 +16,10 @@ began counting. That window is said, because a rule's count threshold
 
 Rate thresholds stay rates (per call, per transaction, share of time).
 Transactions per database (n_plus_one's calls per transaction) come from
-pg_stat_database, whose counters may cover a longer window than
-pg_stat_statements': they are scaled to the statement window, assuming an
-even rate. With ``--baseline`` the window starts at the baseline and every
+the COMMIT and ROLLBACK statements pg_stat_statements counted in the window,
+or from pg_stat_database where that counts more, whose counters may cover a
+longer window than pg_stat_statements': they are scaled to the statement
+window, assuming an even rate. With ``--baseline`` the window starts at the baseline and every
 counter (statements, tables, indexes, databases) is the difference.
 
 This module also builds the typed ``CheckResult``: findings scoped

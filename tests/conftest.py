@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from support import (
     BOUNCER_CLIENT_PASSWORD,
+    DJANGO,
     HEAVY,
     INSTALL_HINT,
     MONITOR_PASSWORD,
@@ -109,6 +110,12 @@ def fresh_pg(
     request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
 ) -> Iterator[Cluster]:
     """A cluster of its own, for tests that stop, reset or reconfigure it."""
+    yield from _fresh(request, installations, sandbox)
+
+
+def _fresh(
+    request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
+) -> Iterator[Cluster]:
     major = request.param
     cluster = sandbox.cluster(
         installation(installations, major), f"fresh{major}-{request.node.name[-40:]}".replace("[", "-").replace("]", "")
@@ -117,6 +124,15 @@ def fresh_pg(
     yield cluster
     cluster.stop("immediate")
     sandbox.clusters.remove(cluster)
+
+
+@pytest.fixture(params=DJANGO, ids=lambda v: f"pg{v}")
+def django_pg(
+    request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
+) -> Iterator[Cluster]:
+    """A cluster of its own for the Django application: Django 5.2 refuses servers older than 14, so
+    15 and 18 (the oldest and newest of the installed ones it serves) stand in for 13 and 18."""
+    yield from _fresh(request, installations, sandbox)
 
 
 @pytest.fixture
@@ -141,3 +157,19 @@ def pgbouncer(installations: dict[int, Installation], sandbox: Sandbox) -> Itera
     ).start()
     yield bouncer
     bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def django_settings() -> None:
+    """Django configured once per process, no project (settings.configure): the ORM tests point its
+    connection at their cluster."""
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "app", "USER": "postgres"}},
+            INSTALLED_APPS=[],
+            USE_TZ=True,
+        )
+        django.setup()

@@ -64,6 +64,7 @@ def _selected(versions: tuple[int, ...]) -> tuple[int, ...]:
 
 VERSIONS = _selected(ALL_VERSIONS)
 HEAVY = _selected(HEAVY_VERSIONS)
+DJANGO = _selected((15, 18))  # Django 5.2 serves PostgreSQL 14 and later
 
 
 def installation(installations: dict[int, Installation], major: int) -> Installation:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from pgradar.agent import sqlshape
+from pgradar.agent.classifiers.grouped import StatementGroup as _Use
+from pgradar.agent.classifiers.grouped import statement_groups as _uses
 from pgradar.agent.model.catalog import IndexesSnapshot
 from pgradar.agent.model.findings import (
     Finding,
@@ -29,51 +31,9 @@ from pgradar.agent.model.findings import (
 )
 from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import PlansSnapshot, StatementPlan
-from pgradar.agent.model.statements import StatementDelta, StatementInterval
+from pgradar.agent.model.statements import StatementInterval
 from pgradar.agent.model.thresholds import Thresholds
-from pgradar.agent.sqlshape import group_key, is_read
-
-
-@dataclass(slots=True)
-class _Use:
-    """What one statement text (its queryids together) did in the interval."""
-
-    database: str
-    dbid: int
-    text: str | None
-    queryids: list[int] = field(default_factory=list)
-    calls: int = 0
-    rows: int = 0
-    exec_ms: float = 0.0
-    blocks: int = 0  # shared buffers touched: hit + read
-
-    @property
-    def rows_per_call(self) -> float:
-        return self.rows / self.calls if self.calls else 0.0
-
-    @property
-    def blocks_per_call(self) -> float:
-        return self.blocks / self.calls if self.calls else 0.0
-
-
-def _uses(obs: Observation, deltas: Sequence[StatementDelta]) -> list[_Use]:
-    """Top-level deltas grouped by database and normalized text (psycopg's int2/int4/int8 split one text)."""
-    groups: dict[tuple[str, str], _Use] = {}
-    for d in deltas:
-        if not d.toplevel:
-            continue
-        text = obs.statement_texts.get((d.dbid, d.queryid))
-        key = (d.database, group_key(text) if text is not None else f"#{d.queryid}")
-        g = groups.setdefault(key, _Use(d.database, d.dbid, text))
-        if d.queryid not in g.queryids:
-            g.queryids.append(d.queryid)
-        g.calls += d.calls
-        g.rows += d.rows
-        g.exec_ms += d.total_exec_ms
-        g.blocks += d.shared_blks_hit + d.shared_blks_read
-    for g in groups.values():
-        g.queryids.sort()
-    return list(groups.values())
+from pgradar.agent.sqlshape import is_read
 
 
 def _latest(obs: Observation) -> StatementInterval | None:

@@ -15,6 +15,7 @@ from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import IndexAdvice, PlansSnapshot, SeqScan, StatementPlan, parallel_divisor
 from pgradar.agent.model.statements import StatementsSnapshot, StatementStat
 from pgradar.agent.model.thresholds import Thresholds
+from pgradar.agent.sqlshape import group_key
 
 
 def advice_comment(advice: IndexAdvice) -> str:
@@ -166,8 +167,12 @@ def per_statement(statements: StatementsSnapshot) -> Mapping[tuple[int, int], St
 def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """Plan-level seq_scan for statements run ``statement_min_calls`` times or taking ``statement_min_share``.
 
-    Evidence adds the statement's share of the execution time since the
-    statistics were reset: what the fix is worth.
+    One statement, one finding: the plans of the queryids of one statement
+    text (``sqlshape.group_key``: int2/int4 bindings, casts of parameters)
+    are judged once, on their counters summed, named by the largest queryid
+    with them all in ``evidence.queryids``. Evidence adds the statement's
+    share of the execution time since the statistics were reset: what the
+    fix is worth.
     """
     plans: PlansSnapshot | None = obs.snapshots.plans
     statements: StatementsSnapshot | None = obs.snapshots.statements
@@ -175,13 +180,31 @@ def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         return
     stats = per_statement(statements)
     total = sum(r.total_exec_ms for r in stats.values())
+
+    def key(dbid: int, queryid: int, database: str) -> tuple[str, str]:
+        text = obs.statement_texts.get((dbid, queryid))
+        return database, group_key(text) if text else f"#{queryid}"
+
+    counted: dict[tuple[str, str], list[StatementStat]] = {}
+    for (dbid, queryid), row in stats.items():
+        counted.setdefault(key(dbid, queryid, row.database), []).append(row)
+    groups: dict[tuple[str, str], list[StatementPlan]] = {}
     for plan in plans.plans:
-        stat = stats.get((plan.dbid, plan.queryid))
-        if stat is not None and frequent_or_expensive(stat, total, t):
-            share = round(stat.total_exec_ms / total, 4) if total > 0 else None
-            # The share of execution time orders the problems (problems.impact).
-            for finding in plan_seq_scans(obs.target, plan, t, stat):
-                yield replace(finding, evidence={**finding.evidence, "exec_time_share": share})
+        groups.setdefault(key(plan.dbid, plan.queryid, plan.database), []).append(plan)
+    for group, same in groups.items():
+        rows = counted.get(group, [])
+        if not rows:
+            continue
+        stat = replace(rows[0], calls=sum(r.calls for r in rows), total_exec_ms=sum(r.total_exec_ms for r in rows))
+        if not frequent_or_expensive(stat, total, t):
+            continue
+        queryids = sorted({r.queryid for r in rows} | {p.queryid for p in same}, reverse=True)
+        plan = max(same, key=lambda p: (p.summary is not None, p.queryid))
+        share = round(stat.total_exec_ms / total, 4) if total > 0 else None
+        # The share of execution time orders the problems (problems.impact).
+        for finding in plan_seq_scans(obs.target, replace(plan, queryid=queryids[0]), t, stat):
+            evidence = {**finding.evidence, "exec_time_share": share, "queryids": [str(q) for q in queryids]}
+            yield replace(finding, evidence=evidence)
 
 
 def estimate_drift(plan_rows: float, reltuples: float) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
-from pgradar.agent.classifiers.statements import statement_groups
+from pgradar.agent.classifiers.grouped import StatementGroup, statement_groups
 from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, evidence_text, qualified, quote_ident
@@ -174,7 +174,7 @@ def _fix_lines(h: _Hidden, schema: str, relation: str, partitioned: bool) -> lis
 
 def _finding(
     obs: Observation,
-    g: Any,
+    g: StatementGroup,
     share: float,
     interval_seconds: float,
     schema: str,

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pgradar.agent.classifiers.grouped import StatementGroup, statement_groups
 from pgradar.agent.model.activity import DatabaseSnapshot, SettingsSnapshot
-from pgradar.agent.model.catalog import TablesSnapshot, TableStat
+from pgradar.agent.model.catalog import ForeignKeysSnapshot, TablesSnapshot, TableStat
 from pgradar.agent.model.findings import (
     Finding,
     Kind,
@@ -32,7 +32,7 @@ from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlanNode, PlanSample, literal_free
 from pgradar.agent.model.statements import StatementDelta, StatementInterval
 from pgradar.agent.model.thresholds import Thresholds
-from pgradar.agent.sqlshape import group_key, is_dml, is_read, star_sources
+from pgradar.agent.sqlshape import Lookup, batched, group_key, is_dml, is_read, lookup, star_sources
 
 
 def _latest(obs: Observation) -> StatementInterval | None:
@@ -43,13 +43,13 @@ def _text(obs: Observation, d: StatementDelta) -> str | None:
     return obs.statement_texts.get((d.dbid, d.queryid))
 
 
-def _queries(obs: Observation, interval: StatementInterval) -> Iterable[StatementDelta]:
-    """The interval's deltas but utility statements (CREATE INDEX, ANALYZE...), whose reads and sorts are
-    their job; a statement whose text is unknown yet is kept."""
-    for d in interval.deltas:
-        text = _text(obs, d)
-        if text is None or is_dml(text):
-            yield d
+def _queries(obs: Observation, interval: StatementInterval) -> Iterable[StatementGroup]:
+    """The interval's statements (queryids of one text together, nested calls counted) but utility
+    statements (CREATE INDEX, ANALYZE...), whose reads and sorts are their job; a statement whose text
+    is unknown yet is kept."""
+    for g in statement_groups(obs, interval.deltas, toplevel_only=False):
+        if (g.text is None or is_dml(g.text)) and g.calls:
+            yield g
 
 
 def _block_size(obs: Observation) -> int:
@@ -92,47 +92,48 @@ def temp_spill(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     block = _block_size(obs)
     total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
     work_mem = _work_mem(obs)
-    for d in _queries(obs, interval):
-        per_call = d.temp_blks_written * block / d.calls
+    for g in _queries(obs, interval):
+        per_call = g.temp_blks_written * block / g.calls
         if per_call < t.temp_spill_bytes_per_call:
             continue
-        share = d.total_exec_ms / total_ms
+        share = g.exec_ms / total_ms
         size = mem_setting(4 * per_call)
-        text = _text(obs, d)
-        sorts = text is not None and "order by" in group_key(text)
+        sorts = g.text is not None and "order by" in group_key(g.text)
         evidence: dict[str, Any] = {
             "temp_bytes_per_call": round(per_call),
-            "temp_blocks_written": d.temp_blks_written,
-            "calls": d.calls,
-            "mean_exec_ms": round(d.mean_exec_ms, 3),
+            "temp_blocks_written": g.temp_blks_written,
+            "calls": g.calls,
+            "mean_exec_ms": round(g.mean_exec_ms, 3),
             "exec_time_share": round(share, 4),
             "work_mem_bytes": work_mem,
             "suggested_work_mem": size,
+            "queryids": g.queryid_list,
             "interval_seconds": round(interval.seconds, 1),
-            "query": evidence_text(text),
+            "query": evidence_text(g.text),
         }
         index_hint = (
             " or an index matching its ORDER BY, so it reads the rows in order without sorting" if sorts else ""
         )
+        username = g.usernames[0] if g.usernames else None
         yield Finding(
             Kind.TEMP_SPILL,
             Severity.CRITICAL if share >= t.statement_min_share else Severity.WARNING,
             obs.target,
             summary=(
-                f"statement {d.queryid} writes {human_bytes(per_call)} of temporary files per call "
-                f"({d.calls} calls in {interval.seconds:.0f}s); the server's work_mem is "
+                f"statement {g.queryid} writes {human_bytes(per_call)} of temporary files per call "
+                f"({g.calls} calls in {interval.seconds:.0f}s); the server's work_mem is "
                 f"{human_bytes(work_mem) if work_mem else 'unknown'} (a role or session may set less)"
             ),
             recommendation=(
-                f"ALTER ROLE {quote_ident(d.username)} SET work_mem = '{size}'; "
+                f"ALTER ROLE {quote_ident(username)} SET work_mem = '{size}'; "
                 f"(or for this statement alone: SET LOCAL work_mem = '{size}'; in its transaction)"
                 f"{index_hint}"
-                if d.username
+                if username
                 else f"SET LOCAL work_mem = '{size}'; in the statement's transaction{index_hint}"
             ),
             evidence=evidence,
-            database=d.database,
-            queryid=str(d.queryid),
+            database=g.database,
+            queryid=str(g.queryid),
         )
 
 
@@ -158,12 +159,11 @@ def low_cache_hit(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         return
     total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
     block = _block_size(obs)
-    for d in _queries(obs, interval):
-        touched = d.shared_blks_hit + d.shared_blks_read
-        if touched == 0 or d.shared_blks_read < t.low_cache_hit_min_blocks:
+    for g in _queries(obs, interval):
+        if g.blocks == 0 or g.blocks_read < t.low_cache_hit_min_blocks:
             continue
-        read_ratio = d.shared_blks_read / touched
-        share = d.total_exec_ms / total_ms
+        read_ratio = g.blocks_read / g.blocks
+        share = g.exec_ms / total_ms
         if read_ratio < t.low_cache_hit_read_ratio or share < t.statement_min_share:
             continue
         yield Finding(
@@ -171,8 +171,8 @@ def low_cache_hit(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             Severity.WARNING,
             obs.target,
             summary=(
-                f"statement {d.queryid} reads {read_ratio:.0%} of its blocks from disk "
-                f"({human_bytes(d.shared_blks_read * block / d.calls)} per call) and takes {share:.0%} "
+                f"statement {g.queryid} reads {read_ratio:.0%} of its blocks from disk "
+                f"({human_bytes(g.blocks_read * block / g.calls)} per call) and takes {share:.0%} "
                 f"of the execution time"
             ),
             recommendation=(
@@ -182,56 +182,22 @@ def low_cache_hit(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             ),
             evidence={
                 "hit_ratio": round(1 - read_ratio, 4),
-                "blocks_read": d.shared_blks_read,
-                "blocks_hit": d.shared_blks_hit,
-                "bytes_read_per_call": round(d.shared_blks_read * block / d.calls),
-                "calls": d.calls,
+                "blocks_read": g.blocks_read,
+                "blocks_hit": g.blocks_hit,
+                "bytes_read_per_call": round(g.blocks_read * block / g.calls),
+                "calls": g.calls,
                 "exec_time_share": round(share, 4),
-                "io_read_ms": round(d.blk_read_ms, 3),
+                "io_read_ms": round(g.blk_read_ms, 3),
+                "queryids": g.queryid_list,
                 "interval_seconds": round(interval.seconds, 1),
-                "query": evidence_text(_text(obs, d)),
+                "query": evidence_text(g.text),
             },
-            database=d.database,
-            queryid=str(d.queryid),
+            database=g.database,
+            queryid=str(g.queryid),
         )
 
 
 # --- n_plus_one --------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Group:
-    """The queryids of one statement text in one database (int2/int4/int8 bindings split them)."""
-
-    database: str
-    text: str | None
-    queryids: list[int]
-    calls: int = 0
-    rows: int = 0
-    exec_ms: float = 0.0
-
-    @property
-    def rows_per_call(self) -> float:
-        return self.rows / self.calls if self.calls else 0.0
-
-
-def statement_groups(obs: Observation, deltas: Sequence[StatementDelta]) -> list[_Group]:
-    """Top-level deltas grouped by database and normalized text (queryid alone when the text is unknown)."""
-    groups: dict[tuple[str, str], _Group] = {}
-    for d in deltas:
-        if not d.toplevel:
-            continue
-        text = _text(obs, d)
-        key = (d.database, group_key(text) if text is not None else f"#{d.queryid}")
-        g = groups.setdefault(key, _Group(d.database, text, []))
-        if d.queryid not in g.queryids:
-            g.queryids.append(d.queryid)
-        g.calls += d.calls
-        g.rows += d.rows
-        g.exec_ms += d.total_exec_ms
-    for g in groups.values():
-        g.queryids.sort()
-    return list(groups.values())
 
 
 def committed_in(obs: Observation, interval: StatementInterval) -> dict[str, float]:
@@ -262,47 +228,155 @@ def committed_in(obs: Observation, interval: StatementInterval) -> dict[str, flo
     return out
 
 
+ForeignKeyLink = tuple[str, str, str]  # (referencing table, its column, referenced table)
+
+
+def foreign_key_links(obs: Observation) -> dict[str, set[ForeignKeyLink]] | None:
+    """Per database, every (table, column, referenced table) of its foreign keys; None when not read yet."""
+    snapshot: ForeignKeysSnapshot | None = obs.snapshots.foreign_keys
+    if snapshot is None:
+        return None
+    links: dict[str, set[ForeignKeyLink]] = {}
+    for fk in snapshot.foreign_keys:
+        for column in fk.columns:
+            links.setdefault(fk.database, set()).add((fk.relation, column, fk.referenced_relation))
+    return links
+
+
+def drives(parent_tables: Sequence[str], child: Lookup, links: set[ForeignKeyLink] | None) -> bool:
+    """The parent's rows can be what the child looks up, by the foreign keys between their tables.
+
+    One-to-many (a collection): the child's key column references a table
+    the parent reads (``orders.customer_id`` under a page of customers);
+    many-to-one: a table the parent reads references the child's table. A
+    child whose tables no foreign key touches, or a catalog not read yet,
+    leaves the counts alone to decide.
+    """
+    if not links:
+        return True
+    child_tables = {table for _, table in child.tables}
+    if not any(r in child_tables or ref in child_tables for r, _, ref in links):
+        return True
+    parents = set(parent_tables)
+    return any(
+        (table == r and column == c and ref in parents) or (table == ref and r in parents)
+        for table, column in child.keys
+        for r, c, ref in links
+    )
+
+
+def _batched(child: Lookup, text: str) -> str:
+    """The child as one statement for all the parent's keys: its key compared with an array of them."""
+    rewritten = batched(text)
+    if rewritten is not None:
+        return f"{rewritten};\n-- $1: the keys of the parent's rows, as one array"
+    table, column = child.keys[0]
+    return f"SELECT ... FROM {quote_ident(table)} WHERE {quote_ident(column)} = ANY($1); -- the parent rows' keys"
+
+
+_TRANSACTION_ENDS = ("commit", "end", "rollback", "abort")
+# A lookup runs at most once per row of its parent; a page counted just before the window opened can
+# leave its last lookups inside it.
+_WINDOW_EDGE = 1.1
+
+
+def match_parents(
+    children: Sequence[tuple[StatementGroup, tuple[tuple[str, str], ...], Sequence[StatementGroup]]],
+) -> dict[int, StatementGroup]:
+    """Each lookup's parent (by ``id`` of the lookup's group): the candidate whose rows are closest to its
+    calls, and a parent's rows drive one lookup per table: of two lookups of one table that claim the
+    same parent (the lazy load of ``order.customer`` and a frequent lookup of customers by id), the
+    closer in count keeps it."""
+    best: dict[int, StatementGroup] = {}
+    for g, _, parents in children:
+        if parents:
+            best[id(g)] = min(parents, key=lambda p: abs(math.log(p.rows / g.calls)))
+    for g, keys, _ in children:
+        parent = best.get(id(g))
+        tables = {table for table, _ in keys}
+        for other, other_keys, _ in children:
+            if (
+                other is not g
+                and parent is not None
+                and best.get(id(other)) is parent
+                and tables & {table for table, _ in other_keys}
+                and abs(math.log(parent.rows / other.calls)) < abs(math.log(parent.rows / g.calls))
+            ):
+                del best[id(g)]
+                break
+    return best
+
+
+def transactions_in(obs: Observation, interval: StatementInterval) -> dict[str, int]:
+    """Transactions per database that ended with a COMMIT, END or ROLLBACK statement in the interval.
+
+    pg_stat_statements counts them as they run (with track_utility, the
+    default), while pg_stat_database counts a session's commits only when
+    it reports, up to ten seconds after it goes idle on 15+: a window that
+    ends right after a burst of autocommit statements sees few
+    transactions, and every statement would look many to a transaction.
+    Autocommit statements are one transaction each and end with no
+    statement: where none is counted here, calls per transaction are not
+    judged.
+    """
+    out: dict[str, int] = {}
+    for g in statement_groups(obs, interval.deltas):
+        key = group_key(g.text) if g.text is not None else ""
+        if key.split(" ", 1)[0] in _TRANSACTION_ENDS and not key.startswith("rollback to"):
+            out[g.database] = out.get(g.database, 0) + g.calls
+    return out
+
+
 def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
-    """The same tiny statement run once per row of another (the N+1 pattern).
+    """The same lookup run once per row of another statement, or many times per transaction (N+1).
 
-    Its cost is the round trips, which pg_stat_statements does not time, so
-    the rule judges calls, not its share of server time. A statement text
-    (its queryids grouped: drivers that bind ints as int2/int4/int8 split
-    one text over several) is an N+1 when, in the latest interval, it is a
-    SELECT run at least ``n_plus_one_min_calls`` times, returning at most
-    ``n_plus_one_max_rows_per_call`` rows per call with a mean time of at
-    most ``n_plus_one_max_mean_ms``, and either
+    ORMs write it with every lazy load (SQLAlchemy's default ``lazy="select"``,
+    Django's related managers): one ``SELECT ... WHERE key = $1`` per row of
+    the page that came before. Its cost is the round trips, which
+    pg_stat_statements does not time, so the rule reads the call pattern,
+    whatever the lookup's rows per call (a collection returns several) and
+    its time (a slow one is also an index problem: the seq_scan findings
+    carry that fix). A statement text (its queryids grouped) is an N+1 when,
+    in the latest interval, it is a SELECT run at least
+    ``n_plus_one_min_calls`` times that compares a column with one
+    parameter for equality (``$1::INTEGER = orders.customer_id`` reads so
+    too; a batched load with ``IN (...)`` or ``= ANY($1)`` does not), and
+    either
 
-    - it runs at least ``n_plus_one_calls_per_xact`` times per committed
-      transaction of its database (pg_stat_database), or
+    - it runs at least ``n_plus_one_calls_per_xact`` times per transaction
+      of its database (explicit transactions, whose COMMIT or ROLLBACK
+      pg_stat_statements counts, or pg_stat_database's commits where more:
+      ``transactions_in``), or
     - a parent is found: another SELECT of the same database that returns
-      many rows per call (at least ``n_plus_one_calls_per_xact``) and about
-      as many rows in all (within a factor of two) as this one is called.
+      many rows per call (at least ``n_plus_one_calls_per_xact``), this one
+      called at most once per row of it (10% over: a page counted before
+      the window opened) and at least once per two (an ORM's identity map
+      skips rows it holds), and, where foreign keys touch the lookup's
+      tables, one links the two (``drives``); a parent drives one lookup
+      per table (``match_parents``).
 
-    Both signals: warning; one: info. A workload where each statement runs
-    once per transaction (pgbench) has neither. pg_stat_database lags
-    pg_stat_statements (0.5s on 13-14, until a session idles or ends on
-    15+), which matters only for intervals much shorter than the default.
-    Evidence: calls, calls per second, rows per call, mean time, calls per
-    transaction, the parent statement, every queryid of the text.
-    Fix: one statement for the whole set (a join with the parent, or
-    ``WHERE id = ANY($1)`` with the parent's keys).
+    Both signals, or a parent linked by a foreign key: warning; one alone:
+    info. A workload where each statement runs once per transaction
+    (pgbench), or a frequent lookup no page of rows drives, has neither.
+    Evidence: calls, calls per second, rows per call, mean
+    time, calls per transaction, the parent statement, every queryid.
+    Fix: one statement for the whole set (a join with the parent, or the key
+    compared with an array of the parent's keys, ``= ANY($1)``: what
+    SQLAlchemy's ``selectinload`` and Django's ``prefetch_related`` send).
     """
     interval = _latest(obs)
     if interval is None:
         return
     groups = [g for g in statement_groups(obs, interval.deltas) if g.text is not None and is_read(g.text)]
     xacts = committed_in(obs, interval)
+    explicit = transactions_in(obs, interval)
+    links = foreign_key_links(obs)
+    children = []
     for g in groups:
-        if (
-            g.calls < t.n_plus_one_min_calls
-            or g.rows_per_call > t.n_plus_one_max_rows_per_call
-            or g.exec_ms / g.calls > t.n_plus_one_max_mean_ms
-        ):
+        child = lookup(g.text) if g.text is not None and g.calls >= t.n_plus_one_min_calls else None
+        if child is None or not child.keys:
             continue
-        committed = xacts.get(g.database) or None  # none counted yet: pg_stat_database lags, not known
-        per_xact = g.calls / max(committed, 1.0) if committed is not None else None
-        by_xact = per_xact is not None and per_xact >= t.n_plus_one_calls_per_xact
+        known = links.get(g.database, set()) if links is not None else None
         parents = [
             p
             for p in groups
@@ -310,45 +384,56 @@ def n_plus_one(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             and p.database == g.database
             and p.calls
             and p.rows_per_call >= t.n_plus_one_calls_per_xact
-            and g.calls / 2 <= p.rows <= g.calls * 2
+            and p.rows / 2 <= g.calls <= p.rows * _WINDOW_EDGE
+            and (shape := lookup(p.text or "")) is not None
+            and drives([table for _, table in shape.tables], child, known)
         ]
-        parent = min(parents, key=lambda p: abs(math.log(p.rows / g.calls))) if parents else None
+        children.append((g, child, known, parents))
+    matched = match_parents([(g, child.keys, parents) for g, child, _, parents in children])
+    for g, child, known, _ in children:
+        parent = matched.get(id(g))
+        ended = explicit.get(g.database, 0)  # none: autocommit, or unknown; not judged per transaction
+        committed = max(ended, xacts.get(g.database) or 0) if ended else None
+        per_xact = g.calls / committed if committed else None
+        by_xact = per_xact is not None and per_xact >= t.n_plus_one_calls_per_xact
         if not by_xact and parent is None:
             continue
-        queryid = g.queryids[0]
+        linked = parent is not None and bool(known)
         evidence: dict[str, Any] = {
             "calls": g.calls,
             "calls_per_second": round(g.calls / interval.seconds, 2),
             "rows_per_call": round(g.rows_per_call, 3),
-            "mean_exec_ms": round(g.exec_ms / g.calls, 4),
+            "mean_exec_ms": round(g.mean_exec_ms, 4),
             "transactions_committed": round(committed) if committed is not None else None,
             "calls_per_transaction": round(per_xact, 2) if per_xact is not None else None,
-            "queryids": [str(q) for q in g.queryids],
+            "lookup_keys": [f"{table}.{column}" for table, column in child.keys],
+            "queryids": g.queryid_list,
             "query": evidence_text(g.text),
-            "parent_queryid": str(parent.queryids[0]) if parent else None,
+            "parent_queryid": str(parent.queryid) if parent else None,
             "parent_rows": parent.rows if parent else None,
             "parent_calls": parent.calls if parent else None,
             "parent_query": evidence_text(parent.text) if parent else None,
             "interval_seconds": round(interval.seconds, 1),
         }
-        of_parent = f" once per row of statement {parent.queryids[0]}" if parent else ""
+        of_parent = f" once per row of statement {parent.queryid}" if parent else ""
         yield Finding(
             Kind.N_PLUS_ONE,
-            Severity.WARNING if by_xact and parent else Severity.INFO,
+            Severity.WARNING if (by_xact and parent) or linked else Severity.INFO,
             obs.target,
             summary=(
-                f"statement {queryid} ran {g.calls} times in {interval.seconds:.0f}s{of_parent}, "
-                f"{g.rows_per_call:.1f} row per call"
+                f"statement {g.queryid} ran {g.calls} times in {interval.seconds:.0f}s{of_parent}, "
+                f"{g.rows_per_call:.1f} rows per call"
                 + (f", {per_xact:.0f} calls per transaction" if per_xact is not None else "")
             ),
             recommendation=(
-                "Fetch the rows in one statement instead of one per row: join it into the parent "
-                "query, or pass the parent's keys at once (WHERE id = ANY($1)); one round trip "
-                f"instead of {g.calls}"
+                f"{_batched(child, g.text or '')}\n"
+                "-- or join it into the parent query; in the ORM, load the relation for the whole page "
+                "at once (SQLAlchemy: selectinload(); Django: prefetch_related() / select_related()); "
+                f"one round trip instead of {g.calls}"
             ),
             evidence=evidence,
             database=g.database,
-            queryid=str(queryid),
+            queryid=str(g.queryid),
         )
 
 
@@ -395,7 +480,7 @@ def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 Severity.INFO,
                 obs.target,
                 summary=(
-                    f"statement {g.queryids[0]} selects all {table.column_count} columns of {name}, "
+                    f"statement {g.queryid} selects all {table.column_count} columns of {name}, "
                     f"{g.calls} times in {interval.seconds:.0f}s"
                 ),
                 recommendation=(
@@ -406,14 +491,14 @@ def select_star(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                     "calls": g.calls,
                     "rows_per_call": round(g.rows_per_call, 3),
                     "columns": table.column_count,
-                    "queryids": [str(q) for q in g.queryids],
+                    "queryids": g.queryid_list,
                     "query": evidence_text(g.text),
                     "interval_seconds": round(interval.seconds, 1),
                 },
                 database=g.database,
                 schema=table.schema,
                 relation=table.relation,
-                queryid=str(g.queryids[0]),
+                queryid=str(g.queryid),
             )
             break
 

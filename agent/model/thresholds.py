@@ -66,9 +66,11 @@ class Thresholds:
     low_cache_hit_read_ratio: float = 0.5  # shared_blks_read / (hit + read), at or above
     low_cache_hit_min_blocks: float = 1000  # blocks read from disk in the interval
     n_plus_one_min_calls: float = 500  # calls of one statement text in the interval
-    n_plus_one_max_rows_per_call: float = 1.5
-    n_plus_one_max_mean_ms: float = 2  # "tiny": its cost is the round trips
     n_plus_one_calls_per_xact: float = 10  # calls per committed transaction
+    # Read by no rule since n_plus_one is judged on the call pattern (a lookup run once per row of its
+    # parent), whatever its rows per call and time; accepted so that configs that set them still load.
+    n_plus_one_max_rows_per_call: float = 1.5
+    n_plus_one_max_mean_ms: float = 2
     select_star_min_columns: float = 10  # a table at least this wide
     misestimate_factor: float = 10  # actual/estimated rows (or the inverse), at or above
     misestimate_min_rows: float = 1000  # the larger of the two, at or above

@@ -38,13 +38,16 @@ from pgradar.agent.sqlshape.predicates import (
     wrapped_predicates,
 )
 from pgradar.agent.sqlshape.results import Paging, StarSource, paging, star_sources
-from pgradar.agent.sqlshape.text import SCOPES, group_key, leading_keyword, parse, preprocess
+from pgradar.agent.sqlshape.text import SCOPES, group_key, leading_keyword, parse, preprocess, uncast
 from pgradar.agent.sqlshape.uses import (
     MAX_INDEX_COLUMNS,
+    Lookup,
     TableUse,
+    batched,
     covered_by,
     equality_count,
     identifier_name,
+    lookup,
     plan_use,
     propose_index,
     table_uses,
@@ -53,11 +56,13 @@ from pgradar.agent.sqlshape.uses import (
 __all__ = [
     "MAX_INDEX_COLUMNS",
     "SCOPES",
+    "Lookup",
     "Paging",
     "ReadKind",
     "StarSource",
     "TableUse",
     "Wrapped",
+    "batched",
     "covered_by",
     "equality_count",
     "equivalent_read",
@@ -71,6 +76,7 @@ __all__ = [
     "is_read",
     "is_timestamptz",
     "leading_keyword",
+    "lookup",
     "not_executable",
     "paging",
     "parse",
@@ -82,5 +88,6 @@ __all__ = [
     "sargable_rewrite",
     "star_sources",
     "table_uses",
+    "uncast",
     "wrapped_predicates",
 ]

@@ -12,6 +12,8 @@ from pgradar.agent.sqlshape.uses import identifier_name
 
 # --- paging: how the outermost query bounds its result ------------------------------------------
 
+_VALUES = (exp.Parameter, exp.Placeholder, exp.Literal)
+
 
 @dataclass(frozen=True, slots=True)
 class Paging:
@@ -68,6 +70,8 @@ def paging(text: str) -> Paging | None:
         off = offset.expression if isinstance(offset, exp.Offset) else None
 
         def as_sql(node: exp.Expr | None) -> str | None:
+            while isinstance(node, (exp.Cast, exp.TryCast)) and isinstance(node.this.unnest(), _VALUES):
+                node = node.this.unnest()  # LIMIT $1::INTEGER (SQLAlchemy) pages as LIMIT $1
             return node.sql(dialect="postgres", comments=False) if node is not None else None
 
         return Paging(

@@ -3,6 +3,7 @@ keyword and the key that groups texts which differ only in parameters."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -49,12 +50,39 @@ def leading_keyword(text: str) -> str:
     return match.group(0).lower() if match else ""
 
 
+# A type name as a cast writes it: one word or a quoted name, schema-qualified or not, the multi-word
+# SQL types, a type modifier and array brackets.
+_TYPE = (
+    r"(?:double\s+precision|character\s+varying|bit\s+varying"
+    r"|(?:timestamp|time)(?:\s*\(\s*\d+\s*\))?\s+with(?:out)?\s+time\s+zone"
+    r"|(?:\"[^\"]+\"|[a-z_][\w$]*)(?:\.(?:\"[^\"]+\"|[a-z_][\w$]*))?)"
+    r"(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?(?:\s*\[\s*\])*"
+)
+_PARAM_CAST = re.compile(rf"(\$\d+)\s*::\s*{_TYPE}", re.IGNORECASE)
+_CAST_CALL = re.compile(rf"\bcast\s*\(\s*(\$\d+)\s+as\s+{_TYPE}\s*\)", re.IGNORECASE)
+
+
+def uncast(text: str) -> str:
+    """The text with every cast of a parameter dropped: ``$1::INTEGER`` and ``CAST($1 AS int)`` as ``$1``.
+
+    ORMs cast their bound parameters (SQLAlchemy writes ``$1::INTEGER``,
+    ``$1::VARCHAR``); the statement is the same whatever type its values
+    were bound or cast with.
+    """
+    while True:
+        stripped = _CAST_CALL.sub(r"\1", _PARAM_CAST.sub(r"\1", text))
+        if stripped == text:
+            return text
+        text = stripped
+
+
+@functools.lru_cache(maxsize=16384)  # a whole pg_stat_statements, at every pass
 def group_key(text: str) -> str:
-    """One key for the texts of one statement: whitespace and case of keywords aside.
+    """One key for the texts of one statement: whitespace, case and the casts of parameters aside.
 
     A driver that binds ints as int2/int4/int8 (psycopg 3) splits one
-    statement text over several queryids; the rules judge them as one.
-    Parameters are already ``$n`` in normalized texts, so the same statement
-    bound with different parameter types has the same key.
+    statement text over several queryids, and an ORM writes the same
+    statement with ``$1::INTEGER`` or ``$1::BIGINT`` as its values' types
+    go; the rules judge them as one statement.
     """
-    return " ".join(text.split()).rstrip(";").lower()
+    return " ".join(uncast(text).split()).rstrip(";").lower()

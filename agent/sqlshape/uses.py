@@ -114,7 +114,8 @@ def _order_column(ordered: exp.Expr, select: exp.Expr) -> exp.Column | None:
     return ordered if isinstance(ordered, exp.Column) else None
 
 
-def _scan_select(select: exp.Expr, found: list[_Use]) -> None:
+def _references(select: exp.Expr) -> dict[str, _Use]:
+    """The tables of one statement's own FROM, joins (and a write's target and USING), by alias."""
     uses: dict[str, _Use] = {}
     tables = [
         *(j.this for j in select.args.get("joins") or ()),
@@ -128,6 +129,11 @@ def _scan_select(select: exp.Expr, found: list[_Use]) -> None:
             alias = identifier_name(table.args["alias"].this) if table.args.get("alias") else name
             reference = _Use(identifier_name(table.args.get("db")), name, str(alias))
             uses[reference.alias] = reference
+    return uses
+
+
+def _scan_select(select: exp.Expr, found: list[_Use]) -> None:
+    uses = _references(select)
     where = select.args.get("where")
     conditions: list[exp.Expr] = [where] if where is not None else []
     conditions += [j.args["on"] for j in select.args.get("joins") or () if j.args.get("on") is not None]
@@ -257,3 +263,86 @@ def covered_by(proposal: Sequence[str], existing: Sequence[Sequence[str]], equal
         ):
             return True
     return False
+
+
+# --- lookups by key: the child statement of an N+1 -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A read that fetches the rows of one key value: ``WHERE t.col = $1`` (either side, cast or not).
+
+    ``keys`` are the (table, column) pairs the outermost query compares
+    with a single parameter for equality, AND-ed (not under an OR);
+    ``tables`` every table of its FROM and joins, as (schema, table). A
+    batched load (``IN ($1, $2)``, ``= ANY($1)``) compares no column with a
+    single parameter, so it has no keys.
+    """
+
+    tables: tuple[tuple[str | None, str], ...]
+    keys: tuple[tuple[str, str], ...]
+
+
+def _uncast(node: exp.Expr) -> exp.Expr:
+    """The value under its casts: ``$1`` of ``$1::INTEGER`` and ``CAST($1 AS int)``."""
+    node = node.unnest()
+    while isinstance(node, (exp.Cast, exp.TryCast)):
+        node = node.this.unnest()
+    return node
+
+
+def _key_comparisons(select: exp.Select) -> list[tuple[exp.Expr, exp.Column, exp.Expr]]:
+    """Each ``column = parameter`` of the statement's own WHERE, AND-ed, in either order, cast or not:
+    (the comparison, the column, the parameter without its casts), in the order written."""
+    where = select.args.get("where")
+    found = []
+    for node in where.find_all(exp.EQ, bfs=False) if where is not None else ():
+        if not _own(node, select):
+            continue
+        sides = (node.this.unnest(), node.expression.unnest())
+        for column, value in (sides, sides[::-1]):
+            if isinstance(column, exp.Column) and isinstance(_uncast(value), (exp.Parameter, exp.Placeholder)):
+                found.append((node, column, _uncast(value)))
+                break
+    return found
+
+
+@functools.lru_cache(maxsize=16384)
+def lookup(text: str) -> Lookup | None:
+    """The outermost SELECT's key lookups (``Lookup``), or None when unparsable or not a SELECT."""
+    tree = parse(text)
+    if not isinstance(tree, exp.Select):
+        return None
+    try:
+        uses = _references(tree)
+        keys: list[tuple[str, str]] = []
+        for _, column, _ in _key_comparisons(tree):
+            use = _column_use(column, uses)
+            if use is not None and (key := (use.table, str(identifier_name(column.this)))) not in keys:
+                keys.append(key)
+        return Lookup(tuple((u.schema, u.table) for u in uses.values()), tuple(keys))
+    except Exception:  # an unexpected tree shape: no judgement rather than a failed cycle
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def batched(text: str) -> str | None:
+    """The lookup for many keys at once: its first key comparison as ``column = ANY($n)`` (an array of the
+    values), the rest as written; None when the text is no key lookup.
+
+    One statement for the rows of every parent instead of one per parent:
+    what SQLAlchemy's ``selectinload`` and Django's ``prefetch_related``
+    send, as an ``IN`` list.
+    """
+    tree = parse(text)
+    if not isinstance(tree, exp.Select):
+        return None
+    try:
+        comparisons = _key_comparisons(tree)
+        if not comparisons:
+            return None
+        node, column, value = comparisons[0]
+        node.replace(exp.EQ(this=column.copy(), expression=exp.Any(this=exp.Paren(this=value.copy()))))
+        return tree.sql(dialect="postgres")
+    except Exception:  # an unexpected tree shape: no rewrite rather than a failed cycle
+        return None

@@ -72,6 +72,24 @@ def test_seq_scan_classifier_needs_a_frequent_or_expensive_statement() -> None:
     assert list(pc.seq_scan(rare, DEFAULT)) == []
 
 
+def test_seq_scan_one_finding_for_the_queryids_of_one_statement() -> None:
+    """SQLAlchemy's lazy load bound as int2 and int4: two queryids, two plans, one statement."""
+    int2 = _plan((_advice(None),))
+    int4 = replace(int2, queryid=43)
+    text = "SELECT orders.id FROM orders WHERE $1::INTEGER = orders.customer_id"
+    plans = PlansSnapshot(T0, (int2, int4))
+    statements = snap(0, stat(42, 60, 10.0), stat(43, 60, 10.0), stat(7, 1, 1000.0))
+    texts = {(5, 42): text, (5, 43): text.replace("INTEGER", "BIGINT")}
+    (found,) = pc.seq_scan(observation(plans=plans, statements=statements, texts=texts), DEFAULT)
+    assert found.queryid == "43" and found.evidence["queryids"] == ["43", "42"] and found.evidence["calls"] == 120
+    # Only one of them planned (the top N): still one statement, its calls summed.
+    (planned,) = pc.seq_scan(observation(plans=PlansSnapshot(T0, (int2,)), statements=statements, texts=texts), DEFAULT)
+    assert planned.queryid == "43" and planned.evidence["calls"] == 120
+    apart = {**texts, (5, 43): "SELECT other FROM t WHERE id = $1"}
+    alone = observation(plans=PlansSnapshot(T0, (int2,)), statements=statements, texts=apart)
+    assert list(pc.seq_scan(alone, DEFAULT)) == []  # 60 calls of one statement are not frequent
+
+
 def test_candidates_costliest_plain_reads_of_user_tables() -> None:
     first = snap(0, stat(1, 10, 100.0), stat(2, 10, 100.0), stat(3, 10, 5.0), stat(5, 1, 1.0))
     second = snap(
