@@ -1,15 +1,37 @@
-"""SQL of the fixes that more than one family of rules recommends."""
+"""SQL of the fixes that more than one family of rules recommends.
+
+Every index a finding recommends is written here and named here
+(``index_name_for``), whichever rule proposes it, and every one takes part
+in the merge of ``onefix`` through ``index_candidate``: a key is a column
+name, a column name and `` DESC``, or an expression in parentheses.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from pgradar.agent.model.findings import qualified, quote_ident
 
 
+def key_sql(key: str) -> str:
+    """One key as CREATE INDEX writes it: an expression as given, a column quoted, `` DESC`` kept."""
+    if key.startswith("("):
+        return key
+    if key.endswith(" DESC"):
+        return quote_ident(key[: -len(" DESC")]) + " DESC"
+    return quote_ident(key)
+
+
+def _name_part(key: str) -> str:
+    if key.startswith("("):
+        return "_".join(re.findall(r"\w+", key))
+    return key[: -len(" DESC")] + "_desc" if key.endswith(" DESC") else key
+
+
 def index_name_for(relation: str, columns: Sequence[str]) -> str:
     """A name in PostgreSQL's own style, cut to fit 63 bytes."""
-    name = "_".join([relation, *columns, "idx"])
+    name = "_".join([relation, *(_name_part(c) for c in columns), "idx"])
     return name if len(name.encode()) <= 63 else name.encode()[:59].decode(errors="ignore") + "_idx"
 
 
@@ -22,7 +44,7 @@ def create_index_sql(
     include: Sequence[str] = (),
 ) -> str:
     """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY."""
-    cols = ", ".join(quote_ident(c) for c in columns)
+    cols = ", ".join(key_sql(c) for c in columns)
     if include:
         cols += ") INCLUDE (" + ", ".join(quote_ident(c) for c in include)
     return create_index_on(schema, relation, cols, partitioned, name or index_name_for(relation, columns))
@@ -39,3 +61,34 @@ def create_index_on(schema: str, relation: str, keys_sql: str, partitioned: bool
             " each partition and ALTER INDEX ... ATTACH PARTITION"
         )
     return f"CREATE INDEX CONCURRENTLY {index} ON {table} ({keys_sql});"
+
+
+def index_candidate(
+    schema: str,
+    relation: str,
+    columns: Sequence[str],
+    equality: int,
+    partitioned: bool,
+    sql: str | None = None,
+    comment: str = "",
+    include: Sequence[str] = (),
+    alone: bool = False,
+) -> dict[str, object]:
+    """One ``evidence["index_candidates"]`` entry: the index, its table, and the SQL the finding prints for it.
+
+    ``sql`` defaults to ``create_index_sql`` and must appear in the finding's
+    recommendation as given: ``onefix`` replaces it there when another
+    finding's index serves it, or when the merge reorders its columns.
+    """
+    text = sql or create_index_sql(schema, relation, columns, partitioned, include=include)
+    return {
+        "schema": schema,
+        "relation": relation,
+        "columns": list(columns),
+        "equality": equality,
+        "partitioned": partitioned,
+        "include": list(include),
+        "alone": alone,
+        "sql": text,
+        "comment": comment,
+    }

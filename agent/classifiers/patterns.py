@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pgradar.agent import sqlshape
-from pgradar.agent.model.catalog import IndexesSnapshot
+from pgradar.agent.classifiers.fixes import index_candidate
+from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
 from pgradar.agent.model.findings import (
     Finding,
     Kind,
@@ -245,12 +246,16 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         name = qualified(target_schema, relation) if relation else "<table>"
         fix = _keyset(shape, name)
         index = _serving_index(obs, g.database, schema, relation, columns) if plain and relation else None
+        candidates: list[dict[str, object]] = []
         if plain and relation and columns and index is None:
-            keys = ", ".join(
-                quote_ident(c) + (" DESC" if k.endswith(" DESC") else "")
-                for c, k in zip(columns, shape.order, strict=True)
+            keys = [c + (" DESC" if k.endswith(" DESC") else "") for c, k in zip(columns, shape.order, strict=True)]
+            if all(k.endswith(" DESC") for k in keys):  # scanned backwards, the ascending index serves
+                keys = columns
+            candidate = index_candidate(
+                target_schema, relation, keys, 0, (target_schema, relation) in _partitioned(obs, g.database)
             )
-            fix = f"CREATE INDEX CONCURRENTLY ON {name} ({keys});\n-- then page by key: {fix}"
+            candidates.append(candidate)
+            fix = f"{candidate['sql']}\n-- then page by key: {fix}"
         else:
             served = f" (served by index {index})" if index else ""
             fix = f"-- page by key{served}: {fix}"
@@ -280,6 +285,7 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 "queryids": [str(q) for q in g.queryids],
                 "query": evidence_text(g.text),
                 "interval_seconds": round(interval.seconds, 1),
+                **({"index_candidates": candidates} if candidates else {}),
             },
             database=g.database,
             schema=target_schema if relation else None,
@@ -289,12 +295,6 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
 
 
 # --- correlated_subquery ------------------------------------------------------------------
-
-
-def _relation_sql(name: str) -> str:
-    """``schema.relation`` as the plan names it (VERBOSE), quoted for SQL."""
-    schema, _, relation = name.rpartition(".")
-    return qualified(schema, relation) if schema else quote_ident(relation)
 
 
 def _frequent(obs: Observation, t: Thresholds) -> Iterator[tuple[_Use, StatementPlan, dict[str, Any]]]:
@@ -341,13 +341,39 @@ def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     once, or the index on the correlated column that makes each run a probe.
     """
     for g, plan, usage in _frequent(obs, t):
-        yield from plan_correlated(obs.target, plan, t, g.database, str(g.queryids[0]), usage)
+        yield from plan_correlated(
+            obs.target, plan, t, g.database, str(g.queryids[0]), usage, _partitioned(obs, g.database)
+        )
+
+
+def _partitioned(obs: Observation, database: str) -> frozenset[tuple[str, str]]:
+    """The partitioned tables of a database (their indexes cannot be built CONCURRENTLY)."""
+    tables: TablesSnapshot | None = obs.snapshots.tables
+    if tables is None:
+        return frozenset()
+    return frozenset((x.schema, x.relation) for x in tables.tables if x.database == database and x.relkind == "p")
+
+
+def _split(name: str) -> tuple[str, str]:
+    """``schema.relation`` as the plan names it (VERBOSE): its schema (public when none) and relation."""
+    schema, _, relation = name.rpartition(".")
+    return schema or "public", relation
 
 
 def plan_correlated(
-    target: str, plan: StatementPlan, t: Thresholds, database: str | None, queryid: str | None, usage: dict[str, Any]
+    target: str,
+    plan: StatementPlan,
+    t: Thresholds,
+    database: str | None,
+    queryid: str | None,
+    usage: dict[str, Any],
+    partitioned: frozenset[tuple[str, str]] = frozenset(),
 ) -> Iterator[Finding]:
-    """``correlated_subquery`` in one plan (also ``pgradar explain``'s): its worst SubPlan run per row."""
+    """``correlated_subquery`` in one plan (also ``pgradar explain``'s): its worst SubPlan run per row.
+
+    Its index on each correlated column is an ``index_candidates`` entry on
+    the inner table, merged with the other rules' indexes (``onefix``).
+    """
     if plan.summary is None:
         return
     runs = [
@@ -357,9 +383,11 @@ def plan_correlated(
         return
     worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
     tables = ", ".join(worst.seq_scans)
-    index = "".join(
-        f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n" for rel, col in worst.correlated
-    )
+    candidates = [
+        index_candidate(*_split(rel), (col,), 1, _split(rel) in partitioned)
+        for rel, col in dict.fromkeys(worst.correlated)
+    ]
+    index = "".join(f"{c['sql']}\n" for c in candidates)
     statement = f"statement {queryid}" if queryid else "the statement"
     yield Finding(
         Kind.CORRELATED_SUBQUERY,
@@ -386,6 +414,7 @@ def plan_correlated(
             "scanned_each_run": list(worst.seq_scans),
             "cost_per_run": worst.run_cost,
             "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
+            "index_candidates": candidates,
             "plan_cost": plan.summary.total_cost,
             "evidence_from": "the generic plan (estimated rows, not counted runs)",
             **usage,

@@ -139,7 +139,7 @@ def test_offset_pagination_at_the_edges() -> None:
     f = found[0]
     assert (f.kind, f.database, f.schema, f.relation) == ("offset_pagination", "app", "public", "events")
     assert f.evidence["blocks_per_call"] == 1000 and f.evidence["offset"] == "$2"
-    assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.events (at DESC);")
+    assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY events_at_idx ON public.events (at);")
     assert "WHERE at < $last_at ORDER BY at DESC LIMIT $n" in f.recommendation
 
 
@@ -176,7 +176,7 @@ def test_correlated_subquery_from_real_plans() -> None:
         (f,) = correlated_subquery(_with_plan(busy, _plan(f"correlated.{major}.json")), T)
         assert f.kind == "correlated_subquery" and f.queryid == "1" and f.database == "app"
         assert f.evidence["outer_rows_estimate"] >= 1000 and f.evidence["scanned_each_run"] == ["public.lines"]
-        assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.lines (order_id);\n")
+        assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY lines_order_id_idx ON public.lines (order_id);\n")
         assert f.evidence["correlated_on"] == ["public.lines.order_id"]
         for quiet in ("hashed", "initplan", "indexed", "small_outer"):
             plan = _plan(f"correlated_{quiet}.{major}.json")
