@@ -35,6 +35,9 @@ def index_name_for(relation: str, columns: Sequence[str]) -> str:
     return name if len(name.encode()) <= 63 else name.encode()[:59].decode(errors="ignore") + "_idx"
 
 
+Partition = tuple[str, str, str, str, bool]  # schema, relation, parent schema, parent relation, leaf
+
+
 def create_index_sql(
     schema: str,
     relation: str,
@@ -42,12 +45,58 @@ def create_index_sql(
     partitioned: bool,
     name: str | None = None,
     include: Sequence[str] = (),
+    partitions: Sequence[Partition] = (),
 ) -> str:
-    """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY."""
+    """CREATE INDEX for the recommendation; a partitioned table cannot take CONCURRENTLY.
+
+    With its partitions known, a partitioned table's index is the script
+    PostgreSQL allows without locking writes (``partitioned_index_script``).
+    """
     cols = ", ".join(key_sql(c) for c in columns)
     if include:
         cols += ") INCLUDE (" + ", ".join(quote_ident(c) for c in include)
+    if partitioned and partitions:
+        return partitioned_index_script(schema, relation, cols, columns, partitions, name)
     return create_index_on(schema, relation, cols, partitioned, name or index_name_for(relation, columns))
+
+
+def partitioned_index_script(
+    schema: str,
+    relation: str,
+    keys_sql: str,
+    columns: Sequence[str],
+    partitions: Sequence[Partition],
+    name: str | None = None,
+) -> str:
+    """A partitioned table's index built without a lock that stops writes, one statement a line.
+
+    ``CREATE INDEX CONCURRENTLY`` refuses a partitioned table, and a plain
+    ``CREATE INDEX`` on it locks every partition against writes while it
+    builds. The documented way: the index ``ON ONLY`` the table (and each
+    partitioned partition), invalid until complete; the index of each leaf
+    built ``CONCURRENTLY`` and attached; the parent is valid once all are.
+    """
+    parent_name = name or index_name_for(relation, columns)
+    names = {(schema, relation): (schema, parent_name)}
+    for p_schema, p_relation, *_ in partitions:
+        names[(p_schema, p_relation)] = (p_schema, index_name_for(p_relation, columns))
+    lines = [f"CREATE INDEX {quote_ident(parent_name)} ON ONLY {qualified(schema, relation)} ({keys_sql});"]
+    lines += [
+        f"CREATE INDEX {quote_ident(names[(s, r)][1])} ON ONLY {qualified(s, r)} ({keys_sql});"
+        for s, r, _, _, leaf in partitions
+        if not leaf
+    ]
+    attach = "ALTER INDEX {} ATTACH PARTITION {};"
+    for s, r, ps, pr, leaf in partitions:
+        if leaf:
+            index = quote_ident(names[(s, r)][1])
+            lines.append(f"CREATE INDEX CONCURRENTLY {index} ON {qualified(s, r)} ({keys_sql});")
+            lines.append(attach.format(qualified(*names[(ps, pr)]), qualified(*names[(s, r)])))
+    for s, r, ps, pr, leaf in reversed(partitions):
+        if not leaf:
+            lines.append(attach.format(qualified(*names[(ps, pr)]), qualified(*names[(s, r)])))
+    lines.append("-- partitioned table: ON ONLY, then CONCURRENTLY per partition and ATTACH, so writes go on")
+    return "\n".join(lines)
 
 
 def create_index_on(schema: str, relation: str, keys_sql: str, partitioned: bool, name: str) -> str:
@@ -73,6 +122,7 @@ def index_candidate(
     comment: str = "",
     include: Sequence[str] = (),
     alone: bool = False,
+    partitions: Sequence[Partition] = (),
 ) -> dict[str, object]:
     """One ``evidence["index_candidates"]`` entry: the index, its table, and the SQL the finding prints for it.
 
@@ -80,7 +130,7 @@ def index_candidate(
     recommendation as given: ``onefix`` replaces it there when another
     finding's index serves it, or when the merge reorders its columns.
     """
-    text = sql or create_index_sql(schema, relation, columns, partitioned, include=include)
+    text = sql or create_index_sql(schema, relation, columns, partitioned, include=include, partitions=partitions)
     return {
         "schema": schema,
         "relation": relation,
@@ -91,4 +141,5 @@ def index_candidate(
         "alone": alone,
         "sql": text,
         "comment": comment,
+        "partitions": [list(p) for p in partitions],
     }

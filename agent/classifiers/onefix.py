@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from pgradar.agent.classifiers.fixes import create_index_sql
+from pgradar.agent.classifiers.fixes import Partition, create_index_sql
 from pgradar.agent.derive import indexmerge
 from pgradar.agent.model.findings import Finding, Kind, qualified
 
@@ -55,6 +55,7 @@ class _Candidate(indexmerge.Candidate):
     schema: str = ""
     relation: str = ""
     written: tuple[str, ...] = ()  # the columns as the finding wrote them (the merge may reorder them)
+    partitions: tuple[Partition, ...] = ()
 
 
 def _candidates(findings: Sequence[Finding]) -> dict[tuple[Any, ...], list[_Candidate]]:
@@ -76,6 +77,7 @@ def _candidates(findings: Sequence[Finding]) -> dict[tuple[Any, ...], list[_Cand
                     schema=schema,
                     relation=relation,
                     written=tuple(c["columns"]),
+                    partitions=tuple(cast(Partition, tuple(p)) for p in c.get("partitions") or ()),
                 )
             )
     return by_table
@@ -145,7 +147,7 @@ def _kept_sql(c: _Candidate) -> str:
     """A kept candidate's SQL: as its finding wrote it, or written again for the merge's column order."""
     if c.columns == c.written:
         return c.sql
-    text = create_index_sql(c.schema, c.relation, c.columns, c.partitioned, include=c.include)
+    text = create_index_sql(c.schema, c.relation, c.columns, c.partitioned, include=c.include, partitions=c.partitions)
     return text + (f"\n{c.comment}" if c.comment else "")
 
 

@@ -120,6 +120,9 @@ class IndexAdvice:
     merged: tuple[str, ...] = ()  # the merged index (``indexmerge``) hypopg found serves this statement too
     alone: bool = False  # hypopg found the merged index does not serve it: recommended apart
     table_columns: int = 0  # the table's width (columns), to judge whether a covering index is worth it
+    # a partitioned table's partitions at every level, top down: (schema, relation, parent schema,
+    # parent relation, leaf), for the script that builds its index without locking writes
+    partitions: tuple[tuple[str, str, str, str, bool], ...] = ()
 
     @property
     def gain(self) -> float | None:
