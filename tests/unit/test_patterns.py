@@ -212,6 +212,21 @@ def test_deadlocks_in_the_window() -> None:
     assert [f.evidence["deadlocks"] for f in deadlocks(observation(history={"database": reset}), T)] == [1]
 
 
+def test_deadlocks_in_one_pass_count_since_the_reset_and_say_so() -> None:
+    """check without a window: the before-snapshot (gate.databases_at) counts from zero since stats_reset."""
+    now = _deadlocks_at(600, app=4, quiet=0)
+    reset_at = now.taken_at - timedelta(seconds=3600)
+    start = replace(
+        _deadlocks_at(500, app=4, quiet=0),
+        databases=tuple(replace(d, deadlocks=0, deadlocks_since=reset_at, stats_reset=reset_at) for d in now.databases),
+    )
+    now = replace(now, databases=tuple(replace(d, stats_reset=reset_at) for d in now.databases))
+    (f,) = deadlocks(observation(history={"database": (start, now)}), T)
+    assert (f.database, f.evidence["deadlocks"]) == ("app", 4)
+    assert f.evidence["window_seconds"] == 3600 and f.evidence["window_source"] == "stats_reset"
+    assert "4 deadlocks in database app in the last 60 min" in f.summary, f.summary
+
+
 STDERR_DEADLOCK = """\
 2026-12-01 22:00:00.100 UTC [4242] ERROR:  deadlock detected
 2026-12-01 22:00:00.100 UTC [4242] DETAIL:  Process 4242 waits for ShareLock on transaction 740; blocked by process 43.
