@@ -359,3 +359,12 @@ def test_a_hashed_subplan_is_told_from_another_by_its_whole_number() -> None:
     runs = walk(plan).subplans
     assert [(r.name, r.hashed, r.outer_rows) for r in runs] == [("SubPlan 1", False, 5000), ("SubPlan 10", True, 5000)]
     assert runs[0].correlated == (("public.lines", "x"),) and runs[0].seq_scans == ("public.lines",)
+
+
+def test_deep_pages_judged_on_rows_read_at_the_edges() -> None:
+    from pgradar.agent.classifiers.patterns import deep_pages
+
+    assert deep_pages(10_000, 20, 1.0, T)  # at every edge
+    assert not deep_pages(9_999, 20, 5.0, T)  # a shallow page, or a small table: few rows read
+    assert not deep_pages(10_000, 101, 5.0, T)  # reads about what it returns (99 rows read per row)
+    assert not deep_pages(50_000, 20, 0.99, T)  # the index's other users read it: the time does not confirm
