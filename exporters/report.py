@@ -42,7 +42,31 @@ def target_entry(t: TargetState) -> dict[str, Any]:
             "ok": t.up,
             "error": None if t.up else (t.last_error or "not polled yet"),
             "disabled": disabled,
+            **({"not_seen": not_seen} if (not_seen := _kinds_not_seen(t)) else {}),
         }
+
+
+SERVER_LOG_FIX = "name the server log in targets[i].auto_explain_log (stderr or jsonlog), readable by pgradar"
+
+
+def _kinds_not_seen(t: TargetState) -> list[dict[str, str]]:
+    """Kinds only the server log shows, for a PostgreSQL target whose log pgradar does not read (as disabled)."""
+    if t.server is None or t.role == "pgbouncer":  # not polled yet: nothing to say of it
+        return []
+    log = t.current().auto_explain
+    if log is not None and log.path is not None:
+        return []
+    return [
+        {
+            "kind": "statement_timeout",
+            "reason": "no server log is read for this target (pg_stat_statements never records a cancelled statement)",
+            "fix": SERVER_LOG_FIX,
+        }
+    ]
+
+
+def _kind_not_seen(d: dict[str, Any]) -> str:
+    return f"kind {d['kind']} is not seen: {d['reason']} (fix: {d['fix']})"
 
 
 def _not_seen(d: dict[str, Any]) -> str:
@@ -116,6 +140,8 @@ def render_table(doc: dict[str, Any]) -> str:
         lines.append(f"target {t['name']}: {version or unknown} {t['role'] or ''} {health}".replace("  ", " "))
         for d in t.get("disabled", ()):
             lines.extend(textwrap.wrap(_not_seen(d), width, initial_indent="  ", subsequent_indent="    "))
+        for d in t.get("not_seen", ()):
+            lines.extend(textwrap.wrap(_kind_not_seen(d), width, initial_indent="  ", subsequent_indent="    "))
     problems = doc["problems"]
     lines.append("")
     lines.append(f"{len(problems)} problem(s)" + (":" if problems else ""))
@@ -148,6 +174,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     for t in doc["targets"]:
         status = "ok" if t["ok"] else f"down: {_md(t['error'] or '')}"
         status += "".join(f"<br>{_md(_not_seen(d))}" for d in t.get("disabled", ()))
+        status += "".join(f"<br>{_md(_kind_not_seen(d))}" for d in t.get("not_seen", ()))
         lines.append(f"| {t['name']} | {t['server_version'] or ''} | {t['role'] or ''} | {status} |")
     lines += ["", f"## {len(doc['problems'])} problem(s)", ""]
     if doc["problems"]:
