@@ -93,6 +93,14 @@ def _plan_of(plans: dict[tuple[int, int], StatementPlan], use: _Use) -> Statemen
 # --- unbounded_result ---------------------------------------------------------------------
 
 
+_LIST_OF_VALUES = re.compile(r"\bIN\s*\(\s*\$\d+|=\s*ANY\s*\(\s*\$\d+", re.IGNORECASE)
+
+
+def by_list(text: str) -> bool:
+    """The statement asks for the rows of a list the application sends: ``IN ($1, ...)`` or ``= ANY($1)``."""
+    return _LIST_OF_VALUES.search(text) is not None
+
+
 def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     """A frequent SELECT that returns very many rows per call and has no LIMIT.
 
@@ -101,7 +109,11 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     at least ``unbounded_min_rows_per_call`` rows per call, and whose
     outermost query has no LIMIT (nor FETCH FIRST). Every row crosses the
     wire and is held by the client, on every call; a screen shows twenty.
-    A text sqlglot cannot read gives no finding (it may have a LIMIT).
+    A text sqlglot cannot read gives no finding (it may have a LIMIT), nor
+    one that asks for the rows of a list of values (``IN ($1, ...)``, ``=
+    ANY($1)``): the list bounds it, and on 18 pg_stat_statements folds the
+    lists of every length into one entry, whose rows per call are those of
+    the lists together.
     Evidence: rows per call, calls, mean time, the plan's row width and the
     bytes per call it implies (when the statement was planned).
     Fix: a LIMIT with keyset pagination, or the aggregation done in SQL.
@@ -116,7 +128,7 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if not is_read(g.text):
             continue
         shape = sqlshape.paging(g.text)
-        if shape is None or shape.limit is not None:
+        if shape is None or shape.limit is not None or by_list(g.text):
             continue
         plan = _plan_of(plans, g)
         width = plan.summary.width if plan is not None and plan.summary is not None else None

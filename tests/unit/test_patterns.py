@@ -368,3 +368,14 @@ def test_deep_pages_judged_on_rows_read_at_the_edges() -> None:
     assert not deep_pages(9_999, 20, 5.0, T)  # a shallow page, or a small table: few rows read
     assert not deep_pages(10_000, 101, 5.0, T)  # reads about what it returns (99 rows read per row)
     assert not deep_pages(50_000, 20, 0.99, T)  # the index's other users read it: the time does not confirm
+
+
+def test_rows_of_a_list_of_values_are_bounded_by_the_list() -> None:
+    """18 folds IN lists of every length into one entry: their rows per call are the lists', not unbounded."""
+    from pgradar.agent.classifiers.patterns import by_list
+
+    assert by_list("SELECT id, v FROM items WHERE id IN ($1 /*, ... */)")  # 18's folded text
+    assert by_list("SELECT id, v FROM items WHERE id IN ($1, $2, $3)")
+    assert by_list("SELECT id FROM items WHERE id = ANY($1)")
+    assert not by_list("SELECT id, v FROM items WHERE kind = $1")
+    assert not by_list("SELECT id FROM items WHERE kind IN ('a', 'b')")  # the rule reads normalized texts ($n)
