@@ -16,7 +16,7 @@ import time
 
 import psycopg
 import pytest
-from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
+from support import loaded, monitor_dsn, pgradar
 
 from pgradar.commands.embedded import Cluster
 
@@ -27,15 +27,16 @@ TINY = "SELECT id FROM tiny ORDER BY id LIMIT 5 OFFSET %s"
 
 @pytest.mark.heavy
 def test_deep_pages_over_a_correlated_index_are_found_and_look_alikes_stay_quiet(fresh_pg: Cluster) -> None:
-    with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE TABLE pages (id int PRIMARY KEY, payload text NOT NULL)")
-        conn.execute("INSERT INTO pages SELECT g, md5(g::text) FROM generate_series(1, 200000) g")
-        conn.execute("CREATE TABLE tiny (id int PRIMARY KEY)")
-        conn.execute("INSERT INTO tiny SELECT generate_series(1, 300)")
-        conn.execute("VACUUM ANALYZE pages, tiny")
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
-    with superuser(fresh_pg) as conn:
-        conn.execute("SELECT pg_stat_statements_reset()")
+    loaded(
+        fresh_pg,
+        (
+            "CREATE TABLE pages (id int PRIMARY KEY, payload text NOT NULL)",
+            "INSERT INTO pages SELECT g, md5(g::text) FROM generate_series(1, 200000) g",
+            "CREATE TABLE tiny (id int PRIMARY KEY)",
+            "INSERT INTO tiny SELECT generate_series(1, 300)",
+        ),
+        analyze="pages, tiny",
+    )
     with psycopg.connect(fresh_pg.dsn("app"), autocommit=True) as conn:
         blocks = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {DEEP % 50000}").fetchone()[0][0]  # type: ignore[index]
         assert (

@@ -14,24 +14,24 @@ import json
 
 import psycopg
 import pytest
-from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
+from support import loaded, monitor_dsn, pgradar
 
 from pgradar.commands.embedded import Cluster
 
 
 @pytest.mark.heavy
 def test_skip_scan_and_folded_in_lists_give_no_wrong_finding(fresh_pg: Cluster) -> None:
-    with superuser(fresh_pg, "app") as conn:
-        conn.execute("CREATE TABLE sk (a int NOT NULL, b int NOT NULL, pad text NOT NULL)")
-        conn.execute("INSERT INTO sk SELECT g % 3, g, repeat('x', 50) FROM generate_series(1, 100000) g")
-        conn.execute("CREATE INDEX sk_a_b_idx ON sk (a, b)")
-        conn.execute("CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)")
-        conn.execute("INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 30000) g")
-        conn.execute("SELECT pg_sleep(1.2)")  # the loader's counters reach the statistics first
-        conn.execute("VACUUM ANALYZE sk, items")
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
-    with superuser(fresh_pg) as conn:
-        conn.execute("SELECT pg_stat_statements_reset()")
+    loaded(
+        fresh_pg,
+        (
+            "CREATE TABLE sk (a int NOT NULL, b int NOT NULL, pad text NOT NULL)",
+            "INSERT INTO sk SELECT g % 3, g, repeat('x', 50) FROM generate_series(1, 100000) g",
+            "CREATE INDEX sk_a_b_idx ON sk (a, b)",
+            "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)",
+            "INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 30000) g",
+        ),
+        analyze="sk, items",
+    )
     with psycopg.connect(fresh_pg.dsn("app"), autocommit=True) as conn:
         for i in range(150):
             conn.execute("SELECT pad FROM sk WHERE b = %s", (1 + 613 * i,)).fetchall()
