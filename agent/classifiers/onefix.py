@@ -111,29 +111,32 @@ def _owner_name(f: Finding) -> str:
     return f"{f.kind} ({what})" if f.kind != Kind.MISSING_FK_INDEX else Kind.MISSING_FK_INDEX.value
 
 
-_NAMED = re.compile(r"^CREATE INDEX (?:CONCURRENTLY )?(\S+) ON ", re.MULTILINE)
+_NAMED = re.compile(r'^CREATE INDEX (?:CONCURRENTLY )?("(?:[^"]|"")+"|\S+) ON ', re.MULTILINE)
 
 
 def _renamed(sqls: Sequence[str]) -> list[str]:
-    """The CREATE INDEX texts of one table's kept indexes, a name another one already takes numbered.
+    """The CREATE INDEX texts of one table's kept indexes, names another one already takes numbered.
 
     Two indexes kept apart on the same keys (their INCLUDE columns differ,
     or hypopg kept one alone) would be given one name, and the second
     CREATE INDEX would fail; the second takes a number, as PostgreSQL
-    numbers the names it makes up (``orders_a_idx1``).
+    numbers the names it makes up (``orders_a_idx1``): every index a
+    partitioned table's script creates takes it, in every mention.
     """
     taken: set[str] = set()
     out = []
     for sql in sqls:
-        m = _NAMED.search(sql)
-        if m is None:
-            out.append(sql)
-            continue
-        name, n = m.group(1), 0
-        while _numbered(name, n) in taken:
+        names = list(dict.fromkeys(m.group(1) for m in _NAMED.finditer(sql)))
+        n = 0
+        while any(_numbered(name, n) in taken for name in names):
             n += 1
-        taken.add(_numbered(name, n))
-        out.append(sql[: m.start(1)] + _numbered(name, n) + sql[m.end(1) :])
+        taken.update(_numbered(name, n) for name in names)
+        for name in names if n else ():
+            if name.startswith('"'):
+                sql = sql.replace(name, _numbered(name, n))
+            else:
+                sql = re.sub(rf'(?<![\w"$]){re.escape(name)}(?![\w"$])', _numbered(name, n), sql)
+        out.append(sql)
     return out
 
 

@@ -109,3 +109,21 @@ def test_applying_every_recommendation_builds_no_duplicate_and_serves_every_cand
             keys = [[k for k in i.columns[: i.key_count]] for i in built if i.relation == c["relation"]]
             wanted = indexmerge.Candidate(tuple(key_sql(k) for k in c["columns"]), int(c["equality"]))
             assert any(indexmerge.serves(k, wanted) for k in keys), (c, keys)
+
+
+def test_a_numbered_name_is_renamed_everywhere_in_a_partitioned_tables_script() -> None:
+    parts = (("public", "orders_1", "public", "orders", True),)
+    a = index_candidate("public", "orders", ("a",), 1, True, include=("x",), alone=True, partitions=parts)
+    b = index_candidate("public", "orders", ("a",), 1, True, include=("y",), alone=True, partitions=parts)
+    first, second = (
+        Finding(Kind.SEQ_SCAN, Severity.WARNING, "t", "s", str(c["sql"]), {"index_candidates": [c]},
+                database="app", schema="public", relation="orders", queryid=str(i))
+        for i, c in enumerate((a, b))
+    )  # fmt: skip
+    out = one_fix_per_table([first, second])
+    assert out[0] == first
+    script = out[1].recommendation
+    assert "CREATE INDEX orders_a_idx1 ON ONLY public.orders" in script
+    assert "CREATE INDEX CONCURRENTLY orders_1_a_idx1 ON public.orders_1" in script
+    assert "ALTER INDEX public.orders_a_idx1 ATTACH PARTITION public.orders_1_a_idx1" in script
+    assert "orders_a_idx " not in script and "orders_a_idx;" not in script
