@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser
+from support import MONITOR_ROLE, monitor_dsn, pgradar, superuser, wait_for
 
 from pgradar.commands.embedded import Cluster
 
@@ -40,7 +40,11 @@ def test_cancelled_statements_are_found_in_the_log_and_not_seen_without_it(fresh
             with pytest.raises(psycopg.errors.QueryCanceled):
                 conn.execute(SLOW, (100_000_000,))
     log = str(fresh_pg.logfile)
-    assert "canceling statement due to statement timeout" in Path(log).read_text(errors="replace")
+    wait_for(  # the server's logger writes behind the backends
+        lambda: Path(log).read_text(errors="replace").count("canceling statement due to statement timeout") == 5,
+        10,
+        what="the five cancellations in the server log",
+    )
 
     config = tmp_path / "pgradar.yaml"
     config.write_text(f"targets:\n  - name: main\n    dsn: '{monitor_dsn(fresh_pg)}'\n    auto_explain_log: '{log}'\n")
