@@ -410,6 +410,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
+    from pgradar.agent.classifiers.onefix import one_fix_per_table
     from pgradar.agent.classifiers.patterns import plan_patterns
     from pgradar.agent.classifiers.plans import plan_seq_scans
     from pgradar.agent.collect import queries
@@ -456,6 +457,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     relaxed = replace(target.thresholds, large_table_rows=0)  # asked for: every filtered scan counts
     findings = list(plan_seq_scans(target.name, plan, relaxed))
     findings += plan_patterns(target.name, plan, text, relaxed)
+    findings = one_fix_per_table(findings)  # each index once, as the agent recommends it
     if args.format == "json":
         print(json.dumps(render_explain(plan, text, findings, as_json=True), indent=2, default=str))
     else:

@@ -103,7 +103,8 @@ def databases_at(current: DatabaseSnapshot, window: Window, server_started: date
     Each database's counters count since its own reset (or the server
     start); the part that falls inside the statement window is taken in
     proportion to time. An unknown start counts everything (fewer calls per
-    transaction: quieter, never noisier).
+    transaction: quieter, never noisier). Deadlocks are evidence in one pass:
+    all of them since that start count, and the finding says since when.
     """
     since = window.since or current.taken_at
     rows = []
@@ -113,7 +114,13 @@ def databases_at(current: DatabaseSnapshot, window: Window, server_started: date
         inside = min(1.0, (current.taken_at - since).total_seconds() / span) if span > 0 else 1.0
         before = 1.0 - max(0.0, inside)
         rows.append(
-            replace(d, xact_commit=round(d.xact_commit * before), xact_rollback=round(d.xact_rollback * before))
+            replace(
+                d,
+                xact_commit=round(d.xact_commit * before),
+                xact_rollback=round(d.xact_rollback * before),
+                deadlocks=0,  # every deadlock since the database's reset (or the server start) counts
+                deadlocks_since=start,
+            )
         )
     return DatabaseSnapshot(since, tuple(rows))
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pgradar.agent.model.check import CheckResult, DisabledCollector, TargetStatus, Window
+from pgradar.agent.model.check import CheckResult, DisabledCollector, KindNotSeen, TargetStatus, Window
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Finding, TextPolicy
 from pgradar.agent.runtime.problems import ActiveProblem, ordered
 
@@ -44,6 +44,7 @@ def target_status(t: TargetState) -> TargetStatus:
             t.up,
             None if t.up else (t.last_error or "not polled yet"),
             disabled,
+            _kinds_not_seen(t),
         )
 
 
@@ -55,7 +56,30 @@ def target_json(t: TargetStatus) -> dict[str, Any]:
         "ok": t.ok,
         "error": t.error,
         "disabled": [{"collector": d.collector, "reason": d.reason, "fix": d.fix} for d in t.disabled],
+        **({"not_seen": [_not_seen_json(k) for k in t.not_seen]} if t.not_seen else {}),
     }
+
+
+def _not_seen_json(k: KindNotSeen) -> dict[str, str]:
+    return {"kind": k.kind, "reason": k.reason, "fix": k.fix}
+
+
+SERVER_LOG_FIX = "name the server log in targets[i].auto_explain_log (stderr or jsonlog), readable by pgradar"
+
+
+def _kinds_not_seen(t: TargetState) -> tuple[KindNotSeen, ...]:
+    """Kinds only the server log shows, for a PostgreSQL target whose log pgradar does not read (as disabled)."""
+    if t.server is None or t.role == "pgbouncer":  # not polled yet: nothing to say of it
+        return ()
+    log = t.current().auto_explain
+    if log is not None and log.path is not None:
+        return ()
+    reason = "no server log is read for this target (pg_stat_statements never records a cancelled statement)"
+    return (KindNotSeen("statement_timeout", reason, SERVER_LOG_FIX),)
+
+
+def _kind_not_seen(k: KindNotSeen) -> str:
+    return f"kind {k.kind} is not seen: {k.reason} (fix: {k.fix})"
 
 
 def _not_seen(d: DisabledCollector) -> str:
@@ -181,6 +205,8 @@ def render_table(result: CheckResult) -> str:
         lines.append(f"target {t.name}: {version or unknown} {t.role or ''} {health}".replace("  ", " "))
         for d in t.disabled:
             lines.extend(textwrap.wrap(_not_seen(d), width, initial_indent="  ", subsequent_indent="    "))
+        for k in t.not_seen:
+            lines.extend(textwrap.wrap(_kind_not_seen(k), width, initial_indent="  ", subsequent_indent="    "))
     shown = result.counted
     lines.append("")
     lines.append(f"{len(shown)} problem(s)" + (":" if shown else ""))
@@ -216,6 +242,7 @@ def render_markdown(result: CheckResult) -> str:
         t = target.status
         status = "ok" if t.ok else f"down: {_md(t.error or '')}"
         status += "".join(f"<br>{_md(_not_seen(d))}" for d in t.disabled)
+        status += "".join(f"<br>{_md(_kind_not_seen(k))}" for k in t.not_seen)
         lines.append(f"| {t.name} | {t.server_version or ''} | {t.role or ''} | {status} |")
     shown = result.counted
     lines += ["", f"## {len(shown)} problem(s)", ""]

@@ -111,6 +111,17 @@ def run_reported(cluster: Cluster, dbname: str, statements: tuple[str, ...]) -> 
         time.sleep(0.6)
 
 
+def loaded(cluster: Cluster, statements: tuple[str, ...], analyze: str) -> None:
+    """A schema loaded in ``app`` as the superuser, analyzed after its counters are reported, readable by
+    the monitoring role, with pg_stat_statements reset: the application's statements come next."""
+    run_reported(cluster, "app", statements)
+    with superuser(cluster, "app") as conn:
+        conn.execute(f"VACUUM ANALYZE {analyze}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}")
+    with superuser(cluster) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
 def scrape(port: int, path: str = "/metrics", timeout: float = 10) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
         return response.read().decode()

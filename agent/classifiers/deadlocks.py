@@ -35,8 +35,11 @@ def deadlocks(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     back (statistics reset) counts from zero. The server counts a deadlock
     when the victim's session flushes its statistics (at the latest when it
     ends), so it can show a poll late; the window keeps it in view that
-    long. One poll (``check`` without ``--window``) has no window: no
-    finding, rather than counting deadlocks of last year.
+    long. One pass of ``check`` (no ``--window``, no ``--baseline``) counts
+    every deadlock since the database's ``stats_reset`` (or the server
+    start), as the statement rules judge counters since their reset, and
+    says since when (``window_since``, ``window_source``); with
+    ``--baseline`` the growth since the baseline.
     Evidence: the count and the window; with the server log read, the
     latest reports of that database in the window: each process's
     statement (literals blanked), the relations and the lock waits.
@@ -49,7 +52,6 @@ def deadlocks(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         return
     latest = history[-1]
     base = _base(history, t.deadlocks_window_s)
-    seconds = (latest.taken_at - base.taken_at).total_seconds()
     before = {s.database: s for s in base.databases}
     log: AutoExplainSnapshot | None = obs.snapshots.auto_explain
     reports: tuple[DeadlockReport, ...] = log.deadlocks if log is not None else ()
@@ -61,7 +63,14 @@ def deadlocks(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         count = now.deadlocks if reset else now.deadlocks - prev.deadlocks
         if count <= 0:
             continue
-        seen = [r for r in reports if r.database in (now.database, None) and r.seen_at >= base.taken_at]
+        since = prev.deadlocks_since or base.taken_at
+        seconds = (latest.taken_at - since).total_seconds()
+        source = (
+            "window"
+            if prev.deadlocks_since is None
+            else ("stats_reset" if prev.deadlocks_since == now.stats_reset else "server start")
+        )
+        seen = [r for r in reports if r.database in (now.database, None) and r.seen_at >= since]
         seen = seen[-REPORTS_IN_EVIDENCE:]
         relations = sorted({rel for r in seen for rel in r.relations})
         on = f" on {', '.join(relations)}" if relations else ""
@@ -84,6 +93,8 @@ def deadlocks(obs: Observation, t: Thresholds) -> Iterable[Finding]:
             evidence={
                 "deadlocks": count,
                 "window_seconds": round(seconds, 1),
+                "window_since": since.isoformat(timespec="seconds"),
+                "window_source": source,
                 "stats_reset_in_window": reset,
                 "relations": relations,
                 "statements": statements[: 2 * REPORTS_IN_EVIDENCE],

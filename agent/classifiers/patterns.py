@@ -17,9 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 from pgradar.agent import sqlshape
+from pgradar.agent.classifiers.fixes import index_candidate
 from pgradar.agent.classifiers.grouped import StatementGroup as _Use
 from pgradar.agent.classifiers.grouped import statement_groups as _uses
-from pgradar.agent.model.catalog import IndexesSnapshot
+from pgradar.agent.model.catalog import IndexesSnapshot, TablesSnapshot
 from pgradar.agent.model.findings import (
     Finding,
     Kind,
@@ -52,6 +53,14 @@ def _plan_of(plans: dict[tuple[int, int], StatementPlan], use: _Use) -> Statemen
 # --- unbounded_result ---------------------------------------------------------------------
 
 
+_LIST_OF_VALUES = re.compile(r"\bIN\s*\(\s*\$\d+|=\s*ANY\s*\(\s*\$\d+", re.IGNORECASE)
+
+
+def by_list(text: str) -> bool:
+    """The statement asks for the rows of a list the application sends: ``IN ($1, ...)`` or ``= ANY($1)``."""
+    return _LIST_OF_VALUES.search(text) is not None
+
+
 def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     """A frequent SELECT that returns very many rows per call and has no LIMIT.
 
@@ -60,7 +69,11 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     at least ``unbounded_min_rows_per_call`` rows per call, and whose
     outermost query has no LIMIT (nor FETCH FIRST). Every row crosses the
     wire and is held by the client, on every call; a screen shows twenty.
-    A text sqlglot cannot read gives no finding (it may have a LIMIT).
+    A text sqlglot cannot read gives no finding (it may have a LIMIT), nor
+    one that asks for the rows of a list of values (``IN ($1, ...)``, ``=
+    ANY($1)``): the list bounds it, and on 18 pg_stat_statements folds the
+    lists of every length into one entry, whose rows per call are those of
+    the lists together.
     Evidence: rows per call, calls, mean time, the plan's row width and the
     bytes per call it implies (when the statement was planned).
     Fix: a LIMIT with keyset pagination, or the aggregation done in SQL.
@@ -75,7 +88,7 @@ def unbounded_result(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         if not is_read(g.text):
             continue
         shape = sqlshape.paging(g.text)
-        if shape is None or shape.limit is not None:
+        if shape is None or shape.limit is not None or by_list(g.text):
             continue
         plan = _plan_of(plans, g)
         width = plan.summary.width if plan is not None and plan.summary is not None else None
@@ -164,6 +177,72 @@ def _serving_index(
     return None
 
 
+def _index_reads(obs: Observation, database: str, index: str, interval: StatementInterval) -> int | None:
+    """Index entries an index returned over the interval (idx_tup_read), from the kept index snapshots."""
+    history: Sequence[IndexesSnapshot] = obs.history.indexes or (
+        (obs.snapshots.indexes,) if obs.snapshots.indexes is not None else ()
+    )
+    if not history:
+        return None
+
+    def read(snap: IndexesSnapshot) -> int | None:
+        return next((i.idx_tup_read for i in snap.indexes if i.database == database and i.index == index), None)
+
+    now = read(history[-1])
+    if now is None:
+        return None
+    before = [s for s in history[:-1] if s.taken_at <= interval.started_at]
+    if before:
+        return max(0, now - (read(before[-1]) or 0))
+    return now if len(history) == 1 else None  # one poll (check): counters since their reset, as the interval
+
+
+def rows_read_per_call(
+    obs: Observation, plan: StatementPlan | None, interval: StatementInterval, calls: int
+) -> tuple[float, str] | None:
+    """What the statement's Limit reads per call, and from where; None when the plan does not say.
+
+    Below the Limit, an Index Scan reads offset + limit entries of its index
+    (its idx_tup_read over the interval, per call: the index's other users
+    count too, so the time per call must confirm); a Sort over a Seq Scan
+    reads the whole table on every page (its rows, from the catalog).
+    """
+    below = plan.summary.limit_input if plan is not None and plan.summary is not None else None
+    if plan is None or plan.summary is None or below is None or calls <= 0:
+        return None
+    for used in plan.summary.indexes:
+        if f" using {used.index}" in below or f" using {quote_ident(used.index)}" in below:
+            entries = _index_reads(obs, plan.database, used.index, interval)
+            return (entries / calls, f"index {used.index}, idx_tup_read per call") if entries is not None else None
+    tables: TablesSnapshot | None = obs.snapshots.tables
+    if below.startswith("Sort") and "Seq Scan" in below and tables is not None:
+        scanned = [s for s in plan.summary.seq_scans if s.limited or not s.filter]
+        rows = [
+            max(x.reltuples, x.n_live_tup)
+            for s in scanned
+            for x in tables.tables
+            if x.database == plan.database and x.relation == s.relation and s.schema in (None, x.schema)
+        ]
+        if rows:
+            return sum(rows), "the whole table sorted on every page"
+    return None
+
+
+def deep_pages(read_per_call: float, rows_per_call: float, ms_per_call: float, t: Thresholds) -> bool:
+    """Deep pages judged on rows read: many per call, many per row returned, and time spent reading them.
+
+    Buffers alone miss a deep page over an index in the table's physical
+    order: consecutive rows share heap pages, so tens of thousands of
+    entries touch a few hundred buffers. A shallow page reads about what
+    it returns, an OFFSET over a small table reads a small table: quiet.
+    """
+    return (
+        read_per_call >= t.offset_min_rows_read_per_call
+        and read_per_call / max(rows_per_call, 1.0) >= t.offset_min_rows_read_per_row
+        and ms_per_call >= t.offset_min_ms_per_call
+    )
+
+
 def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     """A frequent statement that pages with OFFSET and pays for every row it skips.
 
@@ -174,8 +253,13 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     OFFSET (a parameter, or a literal other than 0), run at least
     ``offset_min_calls`` times, touching at least
     ``offset_min_blocks_per_call`` shared buffers per call and at least
-    ``offset_min_blocks_per_row`` per row returned. OFFSET on a small table,
-    or a small offset, touches few buffers and stays quiet. Where the
+    ``offset_min_blocks_per_row`` per row returned; or, judged on rows read
+    (``deep_pages``: a deep page over a well-correlated index touches few
+    buffers), whose generic plan has a Limit over an index scan or a sorted
+    table scan reading at least ``offset_min_rows_read_per_call`` rows per
+    call and ``offset_min_rows_read_per_row`` per row returned, at
+    ``offset_min_ms_per_call`` or more per call. OFFSET on a small table,
+    or a small offset, reads and touches little and stays quiet. Where the
     statement was planned, the evidence adds what its Limit reads (an Index
     Scan reads offset + limit rows; a Sort over a Seq Scan reads the table).
     Fix: keyset pagination (the last row's sort key instead of the offset)
@@ -186,10 +270,14 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         return
     plans = _plans(obs)
     for g in _uses(obs, interval.deltas):
-        if g.text is None or g.calls < t.offset_min_calls or g.blocks_per_call < t.offset_min_blocks_per_call:
+        if g.text is None or g.calls < t.offset_min_calls or not is_read(g.text):
             continue
         per_row = g.blocks / max(g.rows, 1)
-        if per_row < t.offset_min_blocks_per_row or not is_read(g.text):
+        by_buffers = g.blocks_per_call >= t.offset_min_blocks_per_call and per_row >= t.offset_min_blocks_per_row
+        plan = _plan_of(plans, g)
+        read = None if by_buffers else rows_read_per_call(obs, plan, interval, g.calls)
+        by_rows = read is not None and deep_pages(read[0], g.rows_per_call, g.exec_ms / g.calls, t)
+        if not by_buffers and not by_rows:
             continue
         shape = sqlshape.paging(g.text)
         if shape is None or shape.offset is None or shape.offset.strip() in ("0", "NULL"):
@@ -205,25 +293,33 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
         name = qualified(target_schema, relation) if relation else "<table>"
         fix = _keyset(shape, name)
         index = _serving_index(obs, g.database, schema, relation, columns) if plain and relation else None
+        candidates: list[dict[str, object]] = []
         if plain and relation and columns and index is None:
-            keys = ", ".join(
-                quote_ident(c) + (" DESC" if k.endswith(" DESC") else "")
-                for c, k in zip(columns, shape.order, strict=True)
+            keys = [c + (" DESC" if k.endswith(" DESC") else "") for c, k in zip(columns, shape.order, strict=True)]
+            if all(k.endswith(" DESC") for k in keys):  # scanned backwards, the ascending index serves
+                keys = columns
+            candidate = index_candidate(
+                target_schema, relation, keys, 0, (target_schema, relation) in _partitioned(obs, g.database)
             )
-            fix = f"CREATE INDEX CONCURRENTLY ON {name} ({keys});\n-- then page by key: {fix}"
+            candidates.append(candidate)
+            fix = f"{candidate['sql']}\n-- then page by key: {fix}"
         else:
             served = f" (served by index {index})" if index else ""
             fix = f"-- page by key{served}: {fix}"
-        plan = _plan_of(plans, g)
         queryid = g.queryids[0]
+        cost = (
+            f"it reads about {read[0]:,.0f} rows per call ({read[1]})"
+            if read is not None and by_rows
+            else f"it touches {g.blocks_per_call:,.0f} buffers per call"
+        )
         yield Finding(
             Kind.OFFSET_PAGINATION,
             Severity.WARNING,
             obs.target,
             summary=(
-                f"statement {queryid} pages with OFFSET {shape.offset}: it touches {g.blocks_per_call:,.0f} "
-                f"buffers per call to return {g.rows_per_call:,.1f} rows ({g.calls} calls in "
-                f"{interval.seconds:.0f}s); every skipped row is read again on each page"
+                f"statement {queryid} pages with OFFSET {shape.offset}: {cost} to return "
+                f"{g.rows_per_call:,.1f} rows ({g.calls} calls in {interval.seconds:.0f}s, "
+                f"{g.exec_ms / g.calls:,.1f} ms each); every skipped row is read again on each page"
             ),
             recommendation=fix,
             evidence={
@@ -236,10 +332,18 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
                 "calls": g.calls,
                 "mean_exec_ms": round(g.exec_ms / g.calls, 3),
                 "limit_reads": plan.summary.limit_input if plan is not None and plan.summary else None,
-                "evidence_from": "pg_stat_statements buffers per call" + (" and the generic plan" if plan else ""),
+                "rows_read_per_call": round(read[0]) if read is not None else None,
+                "rows_read_from": read[1] if read is not None else None,
+                "evidence_from": (
+                    "pg_stat_statements buffers per call"
+                    if by_buffers
+                    else "rows its Limit reads (the generic plan and the index or table counters), time per call"
+                )
+                + (" and the generic plan" if plan and by_buffers else ""),
                 "queryids": [str(q) for q in g.queryids],
                 "query": evidence_text(g.text),
                 "interval_seconds": round(interval.seconds, 1),
+                **({"index_candidates": candidates} if candidates else {}),
             },
             database=g.database,
             schema=target_schema if relation else None,
@@ -249,12 +353,6 @@ def offset_pagination(obs: Observation, t: Thresholds) -> Iterable[Finding]:
 
 
 # --- correlated_subquery ------------------------------------------------------------------
-
-
-def _relation_sql(name: str) -> str:
-    """``schema.relation`` as the plan names it (VERBOSE), quoted for SQL."""
-    schema, _, relation = name.rpartition(".")
-    return qualified(schema, relation) if schema else quote_ident(relation)
 
 
 def _frequent(obs: Observation, t: Thresholds) -> Iterator[tuple[_Use, StatementPlan, dict[str, Any]]]:
@@ -301,13 +399,39 @@ def correlated_subquery(obs: Observation, t: Thresholds) -> Iterable[Finding]:
     once, or the index on the correlated column that makes each run a probe.
     """
     for g, plan, usage in _frequent(obs, t):
-        yield from plan_correlated(obs.target, plan, t, g.database, str(g.queryids[0]), usage)
+        yield from plan_correlated(
+            obs.target, plan, t, g.database, str(g.queryids[0]), usage, _partitioned(obs, g.database)
+        )
+
+
+def _partitioned(obs: Observation, database: str) -> frozenset[tuple[str, str]]:
+    """The partitioned tables of a database (their indexes cannot be built CONCURRENTLY)."""
+    tables: TablesSnapshot | None = obs.snapshots.tables
+    if tables is None:
+        return frozenset()
+    return frozenset((x.schema, x.relation) for x in tables.tables if x.database == database and x.relkind == "p")
+
+
+def _split(name: str) -> tuple[str, str]:
+    """``schema.relation`` as the plan names it (VERBOSE): its schema (public when none) and relation."""
+    schema, _, relation = name.rpartition(".")
+    return schema or "public", relation
 
 
 def plan_correlated(
-    target: str, plan: StatementPlan, t: Thresholds, database: str | None, queryid: str | None, usage: dict[str, Any]
+    target: str,
+    plan: StatementPlan,
+    t: Thresholds,
+    database: str | None,
+    queryid: str | None,
+    usage: dict[str, Any],
+    partitioned: frozenset[tuple[str, str]] = frozenset(),
 ) -> Iterator[Finding]:
-    """``correlated_subquery`` in one plan (also ``pgradar explain``'s): its worst SubPlan run per row."""
+    """``correlated_subquery`` in one plan (also ``pgradar explain``'s): its worst SubPlan run per row.
+
+    Its index on each correlated column is an ``index_candidates`` entry on
+    the inner table, merged with the other rules' indexes (``onefix``).
+    """
     if plan.summary is None:
         return
     runs = [
@@ -317,9 +441,11 @@ def plan_correlated(
         return
     worst = max(runs, key=lambda s: s.outer_rows * s.run_cost)
     tables = ", ".join(worst.seq_scans)
-    index = "".join(
-        f"CREATE INDEX CONCURRENTLY ON {_relation_sql(rel)} ({quote_ident(col)});\n" for rel, col in worst.correlated
-    )
+    candidates = [
+        index_candidate(*_split(rel), (col,), 1, _split(rel) in partitioned)
+        for rel, col in dict.fromkeys(worst.correlated)
+    ]
+    index = "".join(f"{c['sql']}\n" for c in candidates)
     statement = f"statement {queryid}" if queryid else "the statement"
     yield Finding(
         Kind.CORRELATED_SUBQUERY,
@@ -346,6 +472,7 @@ def plan_correlated(
             "scanned_each_run": list(worst.seq_scans),
             "cost_per_run": worst.run_cost,
             "correlated_on": [f"{rel}.{col}" for rel, col in worst.correlated],
+            "index_candidates": candidates,
             "plan_cost": plan.summary.total_cost,
             "evidence_from": "the generic plan (estimated rows, not counted runs)",
             **usage,

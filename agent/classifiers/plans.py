@@ -34,7 +34,12 @@ def advice_comment(advice: IndexAdvice) -> str:
 def advice_sql(advice: IndexAdvice) -> str:
     """The CREATE INDEX to run, with what hypopg measured (or that nothing did)."""
     statement = create_index_sql(
-        advice.schema, advice.relation, advice.columns, advice.partitioned, include=advice.include
+        advice.schema,
+        advice.relation,
+        advice.columns,
+        advice.partitioned,
+        include=advice.include,
+        partitions=advice.partitions,
     )
     return f"{statement}\n{advice_comment(advice)}"
 
@@ -49,6 +54,7 @@ def index_candidate(advice: IndexAdvice) -> dict[str, object]:
         "alone": advice.alone,
         "sql": advice_sql(advice),
         "comment": advice_comment(advice),
+        "partitions": [list(p) for p in advice.partitions],
     }
 
 

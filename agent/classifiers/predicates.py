@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pgradar.agent.classifiers.fixes import create_index_on, index_name_for
+from pgradar.agent.classifiers.fixes import create_index_on, index_candidate, index_name_for
 from pgradar.agent.classifiers.grouped import StatementGroup, statement_groups
 from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexStat, TablesSnapshot, TableStat
@@ -141,8 +141,13 @@ class _Hidden:
         return self.index.root_index or self.index.index
 
 
-def _fix_lines(h: _Hidden, schema: str, relation: str, partitioned: bool) -> list[str]:
-    """The rewrite where there is one; the expression index for functions, or where there is no rewrite."""
+def _fix_lines(
+    h: _Hidden, schema: str, relation: str, partitioned: bool, candidates: list[dict[str, object]]
+) -> list[str]:
+    """The rewrite where there is one; the expression index for functions, or where there is no rewrite.
+
+    The expression index is added to ``candidates`` too (``onefix``).
+    """
     w, lines = h.wrapped, []
     better = sargable_rewrite(w, h.column_type)
     if better is not None:
@@ -156,7 +161,10 @@ def _fix_lines(h: _Hidden, schema: str, relation: str, partitioned: bool) -> lis
         )
         return lines
     name = index_name_for(relation, [w.column, w.word])
-    lines.append(create_index_on(schema, relation, f"({w.index_sql})", partitioned, name))
+    create = create_index_on(schema, relation, f"({w.index_sql})", partitioned, name)
+    lines.append(create)
+    if all(c["sql"] != create for c in candidates):
+        candidates.append(index_candidate(schema, relation, (f"({w.index_sql})",), 0, partitioned, sql=create))
     if w.has_parameter:
         lines.append(
             "-- an index expression cannot hold a parameter: write the constant the application "
@@ -185,8 +193,9 @@ def _finding(
 ) -> Finding:
     first = found[0]
     lines: list[str] = []
+    candidates: list[dict[str, object]] = []
     for h in found:
-        lines += [line for line in _fix_lines(h, schema, relation, partitioned) if line not in lines]
+        lines += [line for line in _fix_lines(h, schema, relation, partitioned, candidates) if line not in lines]
     queryid = str(g.queryids[0])
     mean_ms = g.exec_ms / g.calls if g.calls else 0.0
     name = qualified(schema, relation)
@@ -215,6 +224,8 @@ def _finding(
         "query": evidence_text(g.text),
         "interval_seconds": round(interval_seconds, 1),
     }
+    if candidates:
+        evidence["index_candidates"] = candidates
     more = f" (and {len(found) - 1} more predicate{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
     return Finding(
         Kind.NON_SARGABLE_PREDICATE,

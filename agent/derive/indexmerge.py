@@ -8,7 +8,10 @@ foreign key) would be served if a kept index put its equality columns in
 another order, the kept index is reordered, provided everything it already
 serves is still served: equality columns may come in any order for the
 statements that compare them all. A candidate marked ``alone`` (hypopg
-found the merged index does not serve its statement) is never merged.
+found the merged index does not serve its statement) is merged only into
+an index that leads with its very columns, in its order, and holds its
+INCLUDE columns: building it beside that one would build what
+``duplicate_index`` reports.
 
 Used twice: by the plans collector, to verify with hypopg that the merged
 index serves each statement, and by ``classifiers.onefix``, to recommend each
@@ -51,11 +54,18 @@ def reordered(kept: Candidate, candidate: Candidate) -> tuple[str, ...] | None:
     return None
 
 
+def same_lead(kept: Candidate, candidate: Candidate) -> bool:
+    """``kept`` leads with the candidate's columns in its order and holds its INCLUDE columns."""
+    n = len(candidate.columns)
+    return kept.columns[:n] == candidate.columns and set(candidate.include) <= {*kept.columns, *kept.include}
+
+
 def merge_group(ranked: Sequence[Candidate]) -> None:
     """Set ``served_by`` / ``serves`` (and reorder kept columns) for one table's candidates, best first."""
     kept: list[Candidate] = []
     for c in ranked:
-        owner = None if c.alone else next((k for k in kept if serves(k.columns, c)), None)
+        fits = same_lead if c.alone else (lambda k, c: serves(k.columns, c))
+        owner = next((k for k in kept if fits(k, c)), None)
         if owner is None and not c.alone:
             for k in kept:
                 columns = reordered(k, c)

@@ -35,6 +35,9 @@ class DatabaseStat:
     size_bytes: int | None  # filled from the sizes collector (fill_sizes)
     xid_age: int
     mxid_age: int
+    # a start estimated for one pass (``check`` without a window): the deadlocks counter is taken
+    # from zero since then, the database's stats_reset or the server start (not read from the server)
+    deadlocks_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

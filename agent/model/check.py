@@ -66,6 +66,15 @@ class DisabledCollector:
 
 
 @dataclass(frozen=True, slots=True)
+class KindNotSeen:
+    """A kind only a source pgradar does not read would show (the server log): why, and the fix."""
+
+    kind: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True, slots=True)
 class TargetStatus:
     """One target's health as the last pass left it."""
 
@@ -75,6 +84,7 @@ class TargetStatus:
     ok: bool
     error: str | None
     disabled: tuple[DisabledCollector, ...] = ()
+    not_seen: tuple[KindNotSeen, ...] = ()
 
     @property
     def is_pgbouncer(self) -> bool:

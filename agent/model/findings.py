@@ -157,6 +157,11 @@ class Kind(StrEnum):
         JUDGED_ON_COUNTERS,
     )
     DEADLOCKS = "deadlocks", Area.DATABASE, "deadlocks happened in the window", JUDGED_ON_COUNTERS
+    STATEMENT_TIMEOUT = (
+        "statement_timeout",
+        Area.STATEMENT,
+        "statements were cancelled by statement_timeout (the server log; pg_stat_statements never records them)",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,9 @@ class IndexAdvice:
     merged: tuple[str, ...] = ()  # the merged index (``indexmerge``) hypopg found serves this statement too
     alone: bool = False  # hypopg found the merged index does not serve it: recommended apart
     table_columns: int = 0  # the table's width (columns), to judge whether a covering index is worth it
+    # a partitioned table's partitions at every level, top down: (schema, relation, parent schema,
+    # parent relation, leaf), for the script that builds its index without locking writes
+    partitions: tuple[tuple[str, str, str, str, bool], ...] = ()
 
     @property
     def gain(self) -> float | None:
@@ -309,12 +312,34 @@ class DeadlockReport:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeoutCancel:
+    """One statement the server cancelled for ``statement_timeout`` (``ERROR: canceling statement due to
+    statement timeout`` with its ``STATEMENT:`` line, which ``log_min_error_statement = error`` writes)."""
+
+    database: str | None  # from jsonlog, or a log_line_prefix with %d (db=)
+    user: str | None  # from jsonlog, or a log_line_prefix with %u (user=)
+    application: str | None  # from jsonlog, or a log_line_prefix with %a (app=)
+    seen_at: datetime
+    statement: str  # literals blanked, cut short; '' when the log has no STATEMENT line
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "database": self.database,
+            "user": self.user,
+            "application": self.application,
+            "seen_at": self.seen_at.isoformat(),
+            "statement": self.statement,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class AutoExplainSnapshot:
     taken_at: datetime
     path: str | None  # None: no log configured for this target
     plans: tuple[PlanSample, ...]  # the latest plan of each statement kept
     bytes_read: int = 0
     deadlocks: tuple[DeadlockReport, ...] = ()  # the latest deadlock reports, oldest first
+    timeouts: tuple[TimeoutCancel, ...] = ()  # the latest statement_timeout cancellations, oldest first
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,12 @@ class Thresholds:
     offset_min_calls: float = 50  # calls in the interval of a statement with OFFSET, at or above
     offset_min_blocks_per_call: float = 1000  # buffers touched per call, at or above (what the skipped rows cost)
     offset_min_blocks_per_row: float = 20  # buffers touched per row returned, at or above
+    offset_min_rows_read_per_call: float = 10_000  # rows its Limit reads per call (index entries, or the table sorted)
+    offset_min_rows_read_per_row: float = 100  # rows read per row returned, at or above
+    offset_min_ms_per_call: float = 1.0  # mean execution time per call, at or above (the reading costs)
+    statement_timeout_window_s: float = 900  # cancellations seen in the server log over this long
+    statement_timeout_min_cancels: float = 1  # cancellations of one statement in the window, at or above
+    statement_timeout_critical: float = 10  # cancellations in the window, for critical
     partition_scan_share: float = 0.8  # of a partitioned table's partitions in the plan, at or above
     correlated_min_outer_rows: float = 1000  # estimated rows the SubPlan runs for, at or above
     deadlocks_window_s: float = 900  # deadlocks counted over this long (at least the latest interval)

@@ -22,6 +22,7 @@ from typing import Any
 from pgradar.agent import sqlshape
 from pgradar.agent.collect.db import DatabaseError, QueryFailed, Session
 from pgradar.agent.derive import indexmerge
+from pgradar.agent.model.findings import qualified
 from pgradar.agent.model.plans import IndexAdvice, PlanSummary, SeqScan, StatementPlan
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.plans import planner
@@ -98,15 +99,23 @@ class _Table:
         return any(s.limited for s in self.scans)
 
 
-def _scanned_tables(session: Session, server: ServerInfo, summary: PlanSummary) -> dict[tuple[str, str], _Table]:
-    """The tables whose sequential scans advice may serve: filtered, or sorted under a Limit."""
+def _scanned_tables(
+    session: Session, server: ServerInfo, summary: PlanSummary, named: frozenset[tuple[str, str]] = frozenset()
+) -> dict[tuple[str, str], _Table]:
+    """The tables whose sequential scans advice may serve: filtered, or sorted under a Limit.
+
+    A partition's scan counts for its partitioned table (the statement
+    names the parent, the plan the partitions it kept), unless the
+    statement names the partition itself (``named``): then the index
+    belongs on that partition alone.
+    """
     tables: dict[tuple[str, str], _Table] = {}
     roots: dict[tuple[str, str], dict[str, Any] | None] = {}  # a partitioned table's partitions share one look-up
     for scan in summary.seq_scans:
         if not scan.filter and not scan.limited:
             continue
         rel = planner.relation(session, server, scan.schema, scan.relation)
-        if rel is not None and rel.get("root"):
+        if rel is not None and rel.get("root") and (str(rel["schema"]), str(rel["relation"])) not in named:
             root = (str(rel["root_schema"]), str(rel["root"]))
             if root not in roots:
                 roots[root] = planner.relation(session, server, *root)
@@ -144,12 +153,16 @@ def advise(
     pg_stats (``order_by_selectivity``).
     """
     advice: list[IndexAdvice] = []
-    tables = _scanned_tables(session, server, summary)
-    from_text: dict[tuple[str, str], sqlshape.TableUse] = {}
+    resolved: list[tuple[tuple[str, str], sqlshape.TableUse]] = []
     for use in uses or ():
         rel = planner.relation(session, server, use.schema, use.table)
-        if rel is not None and (str(rel["schema"]), str(rel["relation"])) in tables:
-            from_text.setdefault((str(rel["schema"]), str(rel["relation"])), use)
+        if rel is not None:
+            resolved.append(((str(rel["schema"]), str(rel["relation"])), use))
+    tables = _scanned_tables(session, server, summary, frozenset(key for key, _ in resolved))
+    from_text: dict[tuple[str, str], sqlshape.TableUse] = {}
+    for key, use in resolved:
+        if key in tables:
+            from_text.setdefault(key, use)
     for key, table in tables.items():
         found = from_text.get(key)
         if found is None or not sqlshape.propose_index(found):
@@ -180,10 +193,20 @@ def advise(
             None,
             equality=equality,
             table_columns=table.columns,
+            partitions=_partitions(session, server, table) if table.relkind == "p" else (),
         )
         if candidate not in advice:
             advice.append(candidate)
     return advice
+
+
+def _partitions(session: Session, server: ServerInfo, table: _Table) -> tuple[tuple[str, str, str, str, bool], ...]:
+    """A partitioned table's partitions at every level, top down (for the script that builds its index)."""
+    rows = session.dicts(planner.query("partition_tree", server), {"name": qualified(table.schema, table.relation)})
+    return tuple(
+        (str(r["schema"]), str(r["relation"]), str(r["parent_schema"]), str(r["parent_relation"]), bool(r["leaf"]))
+        for r in rows
+    )
 
 
 def verify(

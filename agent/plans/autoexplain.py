@@ -26,7 +26,12 @@ line waits for the next call. On first sight of a file only its last
 The same reader keeps the latest deadlock reports (``ERROR: deadlock
 detected`` with its DETAIL, CONTEXT and STATEMENT lines, or the jsonlog
 entry's fields): the processes' statements with literals blanked, and the
-relations named in the context, for the ``deadlocks`` finding.
+relations named in the context, for the ``deadlocks`` finding; and the
+statements cancelled by ``statement_timeout`` (``ERROR: canceling statement
+due to statement timeout`` and the ``STATEMENT:`` line that
+``log_min_error_statement = error``, the default, adds; the jsonlog entry's
+``statement``), with the database, role and application where the log
+says them, for the ``statement_timeout`` finding.
 
 Statements map to queryids through ``Query Identifier``, which auto_explain
 logs on 14+ with ``auto_explain.log_verbose = on`` and ``compute_query_id``
@@ -43,7 +48,7 @@ import re
 from collections import OrderedDict
 from datetime import datetime
 
-from pgradar.agent.model.plans import DeadlockReport, PlanSample, blank_literals
+from pgradar.agent.model.plans import DeadlockReport, PlanSample, TimeoutCancel, blank_literals
 from pgradar.agent.plans.walker import plan_sample
 
 _PLAN_START = re.compile(r"duration: ([0-9.]+) ms\s+plan:\s*(.*)$", re.DOTALL)
@@ -52,6 +57,10 @@ _PROCESS_STATEMENT = re.compile(r"^\s*Process \d+: (.*)$")
 _PROCESS_WAIT = re.compile(r"^\s*(Process \d+ waits for .*)$")
 _IN_RELATION = re.compile(r'relation "((?:[^"]|"")+)"')
 _DB_PREFIX = re.compile(r"\bdb=([^\s,]+)")
+_USER_PREFIX = re.compile(r"\buser=([^\s,]+)")
+_APP_PREFIX = re.compile(r"\bapp=([^\s,]+)")
+TIMEOUT_MESSAGE = "canceling statement due to statement timeout"
+MAX_TIMEOUTS = 200  # cancellations kept, the latest
 _SEVERITY_FIELD = re.compile(r"\b(DETAIL|HINT|CONTEXT|STATEMENT|ERROR|LOG|WARNING|FATAL|PANIC|NOTICE):  ")
 
 
@@ -65,6 +74,13 @@ def deadlock_report(detail: str, context: str, database: str | None, seen_at: da
             waits.append(m[1].strip())
     relations = tuple(dict.fromkeys(r.replace('""', '"') for r in _IN_RELATION.findall(context)))
     return DeadlockReport(database, seen_at, tuple(statements), relations, tuple(waits))
+
+
+def timeout_cancel(
+    statement: str, database: str | None, user: str | None, application: str | None, seen_at: datetime
+) -> TimeoutCancel:
+    """A cancellation with its statement's literals blanked (the log holds the values the application sent)."""
+    return TimeoutCancel(database, user, application, seen_at, blank_literals(statement)[:2000])
 
 
 def sample_from(message: str, database: str | None, seen_at: datetime) -> PlanSample | None:
@@ -109,10 +125,16 @@ class LogTail:
         self._plans: OrderedDict[str, PlanSample] = OrderedDict()
         self._deadlock: list[str] = []  # the stderr deadlock report being assembled
         self._deadlocks: list[DeadlockReport] = []
+        self._timeout: list[str] = []  # the stderr cancellation being assembled (ERROR, STATEMENT lines)
+        self._timeouts: list[TimeoutCancel] = []
 
     @property
     def deadlocks(self) -> tuple[DeadlockReport, ...]:
         return tuple(self._deadlocks)
+
+    @property
+    def timeouts(self) -> tuple[TimeoutCancel, ...]:
+        return tuple(self._timeouts)
 
     @property
     def plans(self) -> tuple[PlanSample, ...]:
@@ -148,6 +170,7 @@ class LogTail:
             # file, the message being assembled is complete.
             self._finish(now)
             self._finish_deadlock(now)
+            self._finish_timeout(now)
         return len(data)
 
     def _line(self, line: str, now: datetime) -> None:
@@ -158,6 +181,17 @@ class LogTail:
             except ValueError:
                 return
             if isinstance(entry, dict) and isinstance(entry.get("message"), str):
+                if entry["message"] == TIMEOUT_MESSAGE:
+                    self._keep_timeout(
+                        timeout_cancel(
+                            str(entry.get("statement", "")),
+                            entry.get("dbname"),
+                            entry.get("user"),
+                            entry.get("application_name"),
+                            now,
+                        )
+                    )
+                    return
                 if entry.get("state_code") == "40P01" or entry["message"] == "deadlock detected":
                     self._keep_deadlock(
                         deadlock_report(
@@ -173,6 +207,16 @@ class LogTail:
             return
         if self._deadlock:
             self._finish_deadlock(now)
+        if self._timeout and (line.startswith("\t") or _continues_deadlock(line)):
+            if len(self._timeout) < 200:
+                self._timeout.append(line)
+            return
+        if self._timeout:
+            self._finish_timeout(now)
+        if f"ERROR:  {TIMEOUT_MESSAGE}" in line:
+            self._finish(now)
+            self._timeout = [line]
+            return
         if "ERROR:  deadlock detected" in line:
             self._finish(now)
             self._deadlock = [line]
@@ -203,6 +247,31 @@ class LogTail:
             (detail if field == "DETAIL" else context if field == "CONTEXT" else []).append(line)
         db = _DB_PREFIX.search(lines[0])
         self._keep_deadlock(deadlock_report("\n".join(detail), "\n".join(context), db[1] if db else None, now))
+
+    def _finish_timeout(self, now: datetime) -> None:
+        lines, self._timeout = self._timeout, []
+        if not lines:
+            return
+        statement: list[str] = []
+        field: str | None = None
+        for line in lines[1:]:
+            m = _SEVERITY_FIELD.search(line) if not line.startswith("\t") else None
+            if m is not None:
+                field = m[1]
+                line = line[m.end() :]
+            if field == "STATEMENT":
+                statement.append(line)
+        head = lines[0]
+        db, user, app = (p.search(head) for p in (_DB_PREFIX, _USER_PREFIX, _APP_PREFIX))
+        self._keep_timeout(
+            timeout_cancel(
+                "\n".join(statement), db[1] if db else None, user[1] if user else None, app[1] if app else None, now
+            )
+        )
+
+    def _keep_timeout(self, cancel: TimeoutCancel) -> None:
+        self._timeouts.append(cancel)
+        del self._timeouts[:-MAX_TIMEOUTS]
 
     def _keep_deadlock(self, report: DeadlockReport) -> None:
         self._deadlocks.append(report)

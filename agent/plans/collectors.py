@@ -28,7 +28,7 @@ def collect_auto_explain(ctx: LogContext) -> AutoExplainSnapshot:
         read = tail.read(ctx.now)
     except OSError as exc:
         raise DatabaseError(f"cannot read the auto_explain log {tail.path}: {exc.strerror or exc}") from None
-    return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read, tail.deadlocks)
+    return AutoExplainSnapshot(ctx.now, tail.path, tail.plans, read, tail.deadlocks, tail.timeouts)
 
 
 ANALYZE_ON_PRIMARY = (

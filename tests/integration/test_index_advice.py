@@ -128,11 +128,12 @@ def check_cases(workload: Cluster, hypopg: bool = False) -> PlansSnapshot:
         assert {f.relation for f in ours if f.kind == "missing_fk_index"} == {"blogs"}
         fk = next(f for f in ours if f.kind == "missing_fk_index")
         assert "is served by the index recommended for seq_scan" in fk.recommendation, fk.recommendation
-        creates = [line for f in ours for line in f.recommendation.splitlines() if line.startswith("CREATE INDEX")]
-        keys = [re.search(r" ON (\S+ \(.*\))", c).group(1) for c in creates]  # type: ignore[union-attr]
+        lines = [line for f in ours for line in f.recommendation.splitlines() if not line.startswith("--")]
+        creates = [line for line in lines if line.startswith("CREATE INDEX")]
+        keys = [re.search(r" ON (?:ONLY )?(\S+ \(.*\))", c).group(1) for c in creates]  # type: ignore[union-attr]
         assert len(keys) == len(set(keys)), creates
         with superuser(workload, "app") as conn:
-            for statement in creates:
+            for statement in lines:  # a partitioned table's script: ON ONLY, CONCURRENTLY, ATTACH PARTITION
                 conn.execute(statement)
             conn.execute("VACUUM ANALYZE advice.users, advice.blogs, advice.posts, advice.events, advice.profiles")
         after = collect_and_classify(rt, COLLECTORS)

@@ -50,6 +50,7 @@ def planted(pg: Cluster) -> Iterator[Cluster]:
         conn.execute(SCHEMA.format(role=MONITOR_ROLE))
         for i in range(120):
             conn.execute('SELECT count(*) FROM "Part Test"."Events" WHERE account_id = %s', (i,))
+            conn.execute('SELECT kind FROM "Part Test"."Events 2026b" WHERE id = %s', (i,))  # one partition
     yield pg
     with superuser(pg, "app") as conn:
         conn.execute('DROP SCHEMA "Part Test" CASCADE')
@@ -77,7 +78,9 @@ def test_partitions_expressions_and_quoting(planted: Cluster) -> None:
     try:
         found = {(f.kind, f.relation, f.index): f for f in findings(rt)}
         # one partitioned index, judged over its partitions: dropped without CONCURRENTLY
-        assert not [f for f in found.values() if f.relation and f.relation.startswith("Events 2026")]
+        assert not [
+            f for f in found.values() if f.relation and f.relation.startswith("Events 2026") and f.kind != "seq_scan"
+        ]
         dup = found[("duplicate_index", "Events", "events_kind")]
         assert dup.evidence["duplicate_of"] == "events_kind_at"
         assert dup.recommendation.startswith('DROP INDEX "Part Test".events_kind;')
@@ -92,20 +95,42 @@ def test_partitions_expressions_and_quoting(planted: Cluster) -> None:
         # one cause, one fix: the foreign key's index is the statement's, recommended once (DESIGN 3.2)
         fk = found[("missing_fk_index", "Events", None)]
         seq = next(f for f in found.values() if f.kind == "seq_scan" and f.relation == "Events")
+        # a partitioned table's index: ON ONLY, CONCURRENTLY on each partition, ATTACH (a runnable script)
         assert seq.recommendation.startswith(
-            'CREATE INDEX "Events_account_id_idx" ON "Part Test"."Events" (account_id);'
-        )
+            'CREATE INDEX "Events_account_id_idx" ON ONLY "Part Test"."Events" (account_id);\n'
+            'CREATE INDEX CONCURRENTLY "Events 2026a_account_id_idx" ON "Part Test"."Events 2026a" (account_id);\n'
+            'ALTER INDEX "Part Test"."Events_account_id_idx" ATTACH PARTITION '
+            '"Part Test"."Events 2026a_account_id_idx";'
+        ), seq.recommendation
+        # a statement that names a partition: the index on that partition, built CONCURRENTLY
+        part = next(f for f in found.values() if f.kind == "seq_scan" and f.relation == "Events 2026b")
+        assert part.recommendation.startswith(
+            'CREATE INDEX CONCURRENTLY "Events 2026b_id_idx" ON "Part Test"."Events 2026b" (id);'
+        ), part.recommendation
         assert fk.recommendation.startswith("-- (account_id) is served by the index recommended for seq_scan")
         assert fk.evidence["served_by"][0]["queryid"] == seq.queryid
 
-        for f in (unused, mail[0], seq):
+        for f in (unused, mail[0], seq, part):
             run_fix(planted, f.recommendation)
-        after = {(f.kind, f.relation, f.index) for f in findings(rt)}
+        with superuser(planted, "app") as conn:
+            valid = conn.execute(
+                'SELECT indisvalid FROM pg_index WHERE indexrelid = \'"Part Test"."Events_account_id_idx"\'::regclass'
+            ).fetchone()
+        assert valid == (True,)  # every partition's index attached: the parent's is valid
+        again = findings(rt)
+        after = {(f.kind, f.relation, f.index) for f in again}
         assert not after & {
             ("unused_index", "Events", "events_kind"),
             ("duplicate_index", "accounts", "Mail lower 2"),
             ("missing_fk_index", "Events", None),
         }
         assert not any(kind == "seq_scan" and rel == "Events" for kind, rel, _ in after)
+        # no statement's plan scans them any more (the table counters keep the scans that were)
+        left = [
+            (f.kind, f.relation)
+            for f in again
+            if f.kind == "duplicate_index" or (f.kind, f.queryid) == ("seq_scan", part.queryid)
+        ]
+        assert left == [], left
     finally:
         rt.close()

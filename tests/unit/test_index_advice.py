@@ -82,11 +82,18 @@ def test_equality_columns_reorder_to_serve_a_foreign_key() -> None:
 
 
 def test_advice_hypopg_found_the_merged_index_does_not_serve_stays_apart() -> None:
-    wide = _finding("seq_scan", "1", (("a", "b"), 1))
-    narrow = _finding("seq_scan", "2", (("a",), 1))
+    """``alone``: not merged into a reordered index; merged only into one that leads with its very columns."""
+    wide = _finding("seq_scan", "1", (("a", "b"), 2))
+    narrow = _finding("seq_scan", "2", (("b",), 1))
     apart = replace(narrow, evidence={"index_candidates": [{**narrow.evidence["index_candidates"][0], "alone": True}]})
-    assert len(_creates(one_fix_per_table([wide, narrow]))) == 1
+    assert _creates(one_fix_per_table([wide, narrow])) == [
+        "CREATE INDEX CONCURRENTLY orders_b_a_idx ON public.orders (b, a);"
+    ]
     assert len(_creates(one_fix_per_table([wide, apart]))) == 2
+    # building (a) beside (a, b) would build what duplicate_index reports: (a, b) serves it, alone or not
+    prefix = _finding("seq_scan", "3", (("a",), 1))
+    alone = replace(prefix, evidence={"index_candidates": [{**prefix.evidence["index_candidates"][0], "alone": True}]})
+    assert len(_creates(one_fix_per_table([wide, alone]))) == 1
 
 
 def test_unrelated_indexes_and_other_tables_are_left_alone() -> None:

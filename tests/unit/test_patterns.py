@@ -139,7 +139,7 @@ def test_offset_pagination_at_the_edges() -> None:
     f = found[0]
     assert (f.kind, f.database, f.schema, f.relation) == ("offset_pagination", "app", "public", "events")
     assert f.evidence["blocks_per_call"] == 1000 and f.evidence["offset"] == "$2"
-    assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.events (at DESC);")
+    assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY events_at_idx ON public.events (at);")
     assert "WHERE at < $last_at ORDER BY at DESC LIMIT $n" in f.recommendation
 
 
@@ -176,7 +176,7 @@ def test_correlated_subquery_from_real_plans() -> None:
         (f,) = correlated_subquery(_with_plan(busy, _plan(f"correlated.{major}.json")), T)
         assert f.kind == "correlated_subquery" and f.queryid == "1" and f.database == "app"
         assert f.evidence["outer_rows_estimate"] >= 1000 and f.evidence["scanned_each_run"] == ["public.lines"]
-        assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY ON public.lines (order_id);\n")
+        assert f.recommendation.startswith("CREATE INDEX CONCURRENTLY lines_order_id_idx ON public.lines (order_id);\n")
         assert f.evidence["correlated_on"] == ["public.lines.order_id"]
         for quiet in ("hashed", "initplan", "indexed", "small_outer"):
             plan = _plan(f"correlated_{quiet}.{major}.json")
@@ -210,6 +210,21 @@ def test_deadlocks_in_the_window() -> None:
     assert [f.severity for f in deadlocks(observation(history={"database": many}), T)] == ["critical"]
     reset = (_deadlocks_at(0, app=50), _deadlocks_at(60, app=1))
     assert [f.evidence["deadlocks"] for f in deadlocks(observation(history={"database": reset}), T)] == [1]
+
+
+def test_deadlocks_in_one_pass_count_since_the_reset_and_say_so() -> None:
+    """check without a window: the before-snapshot (gate.databases_at) counts from zero since stats_reset."""
+    now = _deadlocks_at(600, app=4, quiet=0)
+    reset_at = now.taken_at - timedelta(seconds=3600)
+    start = replace(
+        _deadlocks_at(500, app=4, quiet=0),
+        databases=tuple(replace(d, deadlocks=0, deadlocks_since=reset_at, stats_reset=reset_at) for d in now.databases),
+    )
+    now = replace(now, databases=tuple(replace(d, stats_reset=reset_at) for d in now.databases))
+    (f,) = deadlocks(observation(history={"database": (start, now)}), T)
+    assert (f.database, f.evidence["deadlocks"]) == ("app", 4)
+    assert f.evidence["window_seconds"] == 3600 and f.evidence["window_source"] == "stats_reset"
+    assert "4 deadlocks in database app in the last 60 min" in f.summary, f.summary
 
 
 STDERR_DEADLOCK = """\
@@ -344,3 +359,23 @@ def test_a_hashed_subplan_is_told_from_another_by_its_whole_number() -> None:
     runs = walk(plan).subplans
     assert [(r.name, r.hashed, r.outer_rows) for r in runs] == [("SubPlan 1", False, 5000), ("SubPlan 10", True, 5000)]
     assert runs[0].correlated == (("public.lines", "x"),) and runs[0].seq_scans == ("public.lines",)
+
+
+def test_deep_pages_judged_on_rows_read_at_the_edges() -> None:
+    from pgradar.agent.classifiers.patterns import deep_pages
+
+    assert deep_pages(10_000, 20, 1.0, T)  # at every edge
+    assert not deep_pages(9_999, 20, 5.0, T)  # a shallow page, or a small table: few rows read
+    assert not deep_pages(10_000, 101, 5.0, T)  # reads about what it returns (99 rows read per row)
+    assert not deep_pages(50_000, 20, 0.99, T)  # the index's other users read it: the time does not confirm
+
+
+def test_rows_of_a_list_of_values_are_bounded_by_the_list() -> None:
+    """18 folds IN lists of every length into one entry: their rows per call are the lists', not unbounded."""
+    from pgradar.agent.classifiers.patterns import by_list
+
+    assert by_list("SELECT id, v FROM items WHERE id IN ($1 /*, ... */)")  # 18's folded text
+    assert by_list("SELECT id, v FROM items WHERE id IN ($1, $2, $3)")
+    assert by_list("SELECT id FROM items WHERE id = ANY($1)")
+    assert not by_list("SELECT id, v FROM items WHERE kind = $1")
+    assert not by_list("SELECT id FROM items WHERE kind IN ('a', 'b')")  # the rule reads normalized texts ($n)
