@@ -43,5 +43,5 @@ def test_bad_input(args: list[str], expected: str) -> None:
 def test_help_lists_the_collectors_and_their_intervals() -> None:
     proc = run("run", "--help")
     assert proc.returncode == 0
-    for word in ("--dsn", "--config", "--listen", "statements=30s", "tables=60s", "PGRADAR_LISTEN"):
+    for word in ("--dsn", "--config", "--listen", "statements=60s", "tables=300s", "PGRADAR_LISTEN"):
         assert word in proc.stdout
