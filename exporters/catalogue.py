@@ -48,6 +48,7 @@ PROBLEM = (
     "standby",
     "slot",
     "pool",
+    "wait_event",
 )
 
 METRICS: tuple[Metric, ...] = (

@@ -38,6 +38,7 @@ def _object(p: Mapping[str, Any]) -> str:
         p.get("standby") and f"standby {p['standby']}",
         p.get("slot") and f"slot {p['slot']}",
         p.get("pool") and f"pool {p['pool']}",
+        p.get("wait_event") and f"wait {p['wait_event']}",
     ]
     return " ".join(x for x in parts if x) or "-"
 

@@ -102,6 +102,7 @@ def _object(problem: dict[str, Any]) -> str:
         problem["standby"] and f"standby {problem['standby']}",
         problem["slot"] and f"slot {problem['slot']}",
         problem["pool"] and f"pool {problem['pool']}",
+        problem.get("wait_event") and f"wait {problem['wait_event']}",
     ]
     return " ".join(p for p in parts if p) or "-"
 

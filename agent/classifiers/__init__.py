@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pgradar.agent.classifiers import (
     deadlocks,
     indexes,
+    load,
     onefix,
     patterns,
     plans,
@@ -43,6 +44,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *regressions.CLASSIFIERS,
     *patterns.CLASSIFIERS,
     *deadlocks.CLASSIFIERS,
+    *load.CLASSIFIERS,
 )
 
 
@@ -57,4 +59,4 @@ def classify(
             findings.extend(classifier(obs, thresholds))
         except Exception as exc:  # one broken rule must not hide the others
             errors.append(f"{classifier.__module__}.{classifier.__name__}: {type(exc).__name__}: {exc}")
-    return onefix.one_fix_per_table(findings), errors
+    return load.join_findings(onefix.one_fix_per_table(findings)), errors

@@ -110,10 +110,8 @@ class _OpenBucket:
             if statement not in self.statements and len(self.statements) >= STATEMENTS_PER_BUCKET:
                 statement = (r.database, None, r.wait_event_type, r.wait_event)
             self.statements[statement] = self.statements.get(statement, 0.0) + interval
-            for pid in r.blocked_by[:1]:  # the first blocker: whom this waiter queues behind
-                holder = by_pid.get(pid)
-                if holder is None:
-                    continue
+            holder = root_blocker(r, by_pid)
+            if holder is not None:
                 blocker = (r.database, holder.queryid, holder.state, holder.pid, holder.username)
                 if blocker in self.blockers or len(self.blockers) < BLOCKERS_PER_BUCKET:
                     self.blockers[blocker] = self.blockers.get(blocker, 0.0) + interval
@@ -127,6 +125,20 @@ class _OpenBucket:
             tuple(self.statements.items()),
             tuple(self.blockers.items()),
         )
+
+
+def root_blocker(waiter: LoadRow, by_pid: Mapping[int, LoadRow]) -> LoadRow | None:
+    """The session at the head of a waiter's chain: a row lock's queue waits behind its first waiter, who
+    waits for the holder; the holder is the one that is not itself blocked (None when not in the sample)."""
+    seen: set[int] = set()
+    current = waiter
+    while current.blocked_by:
+        pid = current.blocked_by[0]
+        if pid in seen or pid not in by_pid:
+            return None
+        seen.add(pid)
+        current = by_pid[pid]
+    return current if current is not waiter else None
 
 
 def sample_interval(nominal_s: float, previous: datetime | None, taken_at: datetime) -> float:
