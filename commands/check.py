@@ -41,6 +41,7 @@ class CheckOptions:
     scope: gate.Scope = field(default_factory=gate.Scope)
     save_baseline: str | None = None
     baseline: str | None = None
+    sample_s: float = 0.0  # --sample: database load sampled for this long (commands/sample.py)
 
 
 def read_baseline(path: str) -> baselines.Baseline:
@@ -162,8 +163,13 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
     if options.format == "table":
         print(f"checking {len(cfg.targets) + len(cfg.pgbouncers)} target(s) ...", file=sys.stderr, flush=True)
     agent = Agent(scoped(cfg, options.scope.database))
+    load = None
     try:
         windows = judge(agent, options, saved, datetime.now(UTC), wait)
+        if options.sample_s:
+            from pgradar.commands import sample
+
+            load = sample.load_section(agent, sample.sample_load(agent, options.sample_s), cfg.statement_text)
     finally:
         agent.stop()
     if agent.custom:
@@ -175,7 +181,11 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
     down = [t for t in doc["targets"] if not t["ok"]]
     if down and len(down) == len(doc["targets"]) and options.format not in ("junit", "github"):
         raise CheckError("; ".join(f"cannot check {t['name']}: {t['error']}" for t in down))
+    if load is not None:
+        doc["load"] = load
     sys.stdout.write(render_check(doc, options.format, options.fail_on))
+    if load is not None and options.format in ("table", "markdown"):
+        sys.stdout.write("\n" + sample.load_lines(load))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if options.format == "github" and summary:
         append_step_summary(summary, render_check(doc, "markdown", options.fail_on))

@@ -32,7 +32,7 @@ from typing import Any
 
 CPU = "CPU"  # the wait_event_type and wait_event of an active backend with no wait event
 OTHER = "other"  # the queryid label of the statements outside the top (and of those without a queryid)
-BUCKET_S = 10.0  # seconds per history bucket
+BUCKET_S = 5.0  # seconds per history bucket: the recent stretch a classifier reads is a few of them
 HISTORY_S = 3600.0  # the history kept: the status page's hour
 STATEMENTS_PER_BUCKET = 200  # statement keys a bucket keeps; the rest count under queryid None
 BLOCKERS_PER_BUCKET = 50
@@ -249,8 +249,8 @@ class LoadWindow:
     cpus: float | None = None  # the target's cores, when configured (``cpus:``)
 
     def since(self, start: float) -> LoadWindow:
-        """The buckets that start at or after ``start`` (Unix time)."""
-        return LoadWindow(tuple(b for b in self.buckets if b.start >= start), self.cpus)
+        """The buckets that reach past ``start`` (Unix time): the stretch from then, to a bucket's width."""
+        return LoadWindow(tuple(b for b in self.buckets if b.start + BUCKET_S > start), self.cpus)
 
     @property
     def seconds(self) -> float:

@@ -8,16 +8,27 @@ and pgradar's own sessions are never counted.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 import psycopg
-from support import monitor_dsn, superuser, wait_for, watch
+import pytest
+from support import monitor_dsn, pgradar, superuser, wait_for, watch
 
-from pgradar.agent.model.load import CPU, LoadSample
+from pgradar.agent.model.findings import Finding
+from pgradar.agent.model.load import CPU, LoadSample, top_statements, wait_class_seconds
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.runtime.runner import TargetRunner
+from pgradar.agent.settings.config import Config, TargetConfig
 from pgradar.commands.embedded import Cluster
+from pgradar.commands.sample import sample_load
 
 BURN = """
 CREATE OR REPLACE FUNCTION burn(n int) RETURNS bigint LANGUAGE plpgsql AS $$
@@ -150,3 +161,217 @@ def test_parallel_workers_count_for_their_leader(heavy_pg: Cluster) -> None:
     assert leaders, got
     if heavy_pg.major >= 14:
         assert {r.queryid for r in mine} == {leaders[0].queryid} and leaders[0].queryid is not None
+
+
+# --- ground truth: the planted bottleneck, its statement, the load against pg_stat_statements ---------
+
+FAST = replace(DEFAULT, load_min_window_s=8, load_recent_s=5)  # seconds, not minutes, for a test
+
+
+def looping(
+    dsn: str, statement: str, stop: threading.Event, pause_s: float = 0.0
+) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``statement`` in its own connection until ``stop`` is set, ``pause_s`` apart (0: back to back)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                while not stop.is_set():
+                    conn.execute(statement)
+                    stop.wait(pause_s)
+        except psycopg.Error as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def prepare(agent: Agent) -> None:
+    """What a sample's finding reads besides the samples: the server, its settings, the statement texts."""
+    for rt in agent.runtimes.values():
+        for name in ("server", "settings", "statements"):
+            rt.run_collector(name)
+
+
+def bottlenecks(agent: Agent, database: str = "app") -> list[Finding]:
+    return [
+        p.finding
+        for p in agent.state.target("main").problems.values()
+        if p.finding.kind == "wait_bottleneck" and p.finding.database == database
+    ]
+
+
+def pgss_exec_seconds(admin: psycopg.Connection, like: str) -> tuple[float, int | None]:
+    row = admin.execute(
+        "SELECT sum(total_exec_time) / 1000, min(queryid) FROM pg_stat_statements WHERE query LIKE %s", (like,)
+    ).fetchone()
+    return float(row[0] or 0.0), row[1]
+
+
+def test_a_lock_convoy_is_lock_load_naming_its_holder_and_the_printed_fix_ends_it(heavy_pg: Cluster) -> None:
+    with superuser(heavy_pg, "app") as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS convoy (id int PRIMARY KEY, v int)")
+        admin.execute("INSERT INTO convoy VALUES (1, 0) ON CONFLICT DO NOTHING")
+        admin.execute("DROP ROLE IF EXISTS batch")
+        admin.execute("CREATE ROLE batch LOGIN PASSWORD 'batch-pw'")
+        admin.execute("GRANT ALL ON convoy TO batch")
+    holder = psycopg.connect(heavy_pg.dsn("app", user="batch", password="batch-pw"), autocommit=True)
+    holder.execute("BEGIN")
+    holder.execute("UPDATE convoy SET v = v + 1 WHERE id = 1")  # then idle in transaction, holding the row
+    holder_pid = holder.info.backend_pid
+    stop = threading.Event()
+    waiters = [looping(heavy_pg.dsn("app"), "UPDATE convoy SET v = v + 10 WHERE id = 1", stop) for _ in range(4)]
+    try:
+        with watch(("main", monitor_dsn(heavy_pg)), thresholds=FAST) as agent, superuser(heavy_pg, "app") as admin:
+            wait_for(
+                lambda: (
+                    admin.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]
+                    == 4
+                ),
+                10,
+                what="four updates queued behind the holder",
+            )
+            prepare(agent)  # not the sessions collector: its lock_contention would take the load as evidence
+            sample_load(agent, 10)
+            (found,) = bottlenecks(agent)
+            assert found.wait_event in ("Lock", "Lock/tuple", "Lock/transactionid"), found
+            assert found.evidence["share"] > 0.9 and found.evidence["aas"] >= 3.5, found.evidence
+            assert found.evidence["blockers"][0]["pid"] == holder_pid
+            assert found.evidence["blockers"][0]["state"] == "idle in transaction"
+            if heavy_pg.major >= 14:
+                assert found.evidence["top_statements"][0]["statement"] == "UPDATE convoy SET v = v + $1 WHERE id = $2"
+            assert found.recommendation.startswith(f"SELECT pg_terminate_backend({holder_pid});")
+            admin.execute(found.recommendation)  # as printed
+            sample_load(agent, 11)  # the recent stretch (load_recent_s, to a bucket's width) after the fix
+            assert bottlenecks(agent) == [], "the fix applied, the finding is gone on the next pass"
+    finally:
+        stop.set()
+        for thread, _ in waiters:
+            thread.join(10)
+        holder.close()
+        with superuser(heavy_pg, "app") as admin:
+            admin.execute("DROP TABLE convoy")
+            admin.execute("DROP ROLE batch")
+
+
+def test_cpu_load_above_the_cores_names_the_statement_and_agrees_with_its_execution_time(heavy_pg: Cluster) -> None:
+    with superuser(heavy_pg, "app") as app, superuser(heavy_pg) as admin:
+        app.execute(BURN)
+        admin.execute("SELECT pg_stat_statements_reset()")
+        config = Config(targets=(TargetConfig("main", monitor_dsn(heavy_pg), thresholds=FAST, cpus=1),))
+        agent = Agent(config)
+        try:
+            agent.run_once()
+            stop = threading.Event()
+            burners = [looping(heavy_pg.dsn("app"), "SELECT burn(3000000)", stop) for _ in range(2)]
+            sample_load(agent, 12)
+            stop.set()
+            for thread, errors in burners:
+                thread.join(60)
+                assert not errors
+            sample_load(agent, 2)  # the last calls end inside the sampled span
+            (found,) = bottlenecks(agent)
+            assert found.wait_event == "CPU" and found.evidence["cpu_aas"] > 1, found.evidence
+            exec_s, queryid = pgss_exec_seconds(admin, "SELECT burn(%")
+            load = agent.state.target("main").load
+            if heavy_pg.major >= 14:
+                assert found.evidence["top_statements"][0]["queryid"] == str(queryid)
+                sampled = sum(v for (db, q, _), v in load.totals.statements.items() if q == str(queryid))
+            else:
+                sampled = sum(v for (db, _, _), v in load.totals.waits.items() if db == "app")
+            assert exec_s > 10 and abs(sampled - exec_s) <= 0.2 * exec_s, (sampled, exec_s)
+        finally:
+            agent.stop()
+
+
+def test_a_session_idle_in_transaction_and_a_light_workload_make_no_finding(heavy_pg: Cluster) -> None:
+    stop = threading.Event()
+    with (
+        watch(("main", monitor_dsn(heavy_pg)), thresholds=FAST) as agent,
+        superuser(heavy_pg, "app") as idle,
+    ):
+        idle.execute("BEGIN")
+        idle.execute("SELECT count(*) FROM pg_class")  # then idle in transaction: not load
+        light, errors = looping(heavy_pg.dsn("app"), "SELECT pg_sleep(0.05), count(*) FROM pg_class", stop, 0.15)
+        agent.run_once()
+        sample_load(agent, 10)
+        stop.set()
+        light.join(10)
+        idle.execute("ROLLBACK")
+        assert not errors and bottlenecks(agent) == []
+        window = agent.state.target("main").load.window()
+        assert window.seconds >= 9 and 0 < window.databases().get("app", 0.0) / window.seconds < 1
+
+
+@pytest.mark.heavy
+def test_an_io_bound_scan_of_a_table_larger_than_shared_buffers_is_io_load(heavy_pg: Cluster) -> None:
+    with superuser(heavy_pg, "app") as admin:
+        admin.execute(
+            "CREATE TABLE IF NOT EXISTS big WITH (fillfactor = 10)"
+            " AS SELECT i, md5(i::text) AS t FROM generate_series(1, 150000) i"
+        )
+        size, path = admin.execute("SELECT pg_relation_size('big'), pg_relation_filepath('big')").fetchone()
+        shared = admin.execute(
+            "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"
+        ).fetchone()
+        assert size > shared[0]
+        admin.execute("CHECKPOINT")
+        files = sorted((heavy_pg.datadir / path).parent.glob(Path(path).name + "*"))
+        stop = threading.Event()
+        scan = "SET max_parallel_workers_per_gather = 0; SELECT count(*) FROM big"
+
+        def evict() -> None:  # the scan reads from the disk, not from the operating system's cache
+            while not stop.is_set():
+                for f in files:
+                    with f.open("rb") as fh:
+                        os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                time.sleep(0.2)
+
+        evictor = threading.Thread(target=evict, daemon=True)
+        evictor.start()
+        scanner, errors = looping(heavy_pg.dsn("app"), scan, stop)
+        try:
+            with watch(("main", monitor_dsn(heavy_pg))) as agent:
+                agent.run_once()
+                sample_load(agent, 10)
+                window = agent.state.target("main").load.window()
+        finally:
+            stop.set()
+            scanner.join(60)
+            evictor.join(10)
+            admin.execute("DROP TABLE big")
+        assert not errors
+        classes = dict(wait_class_seconds({k: v for k, v in window.waits().items() if k[0] == "app"}))
+        io = classes.get("IO", 0.0) + classes.get("IPC", 0.0)
+        assert io >= 0.2 * sum(classes.values()), classes
+        if heavy_pg.major >= 14:
+            (top,) = top_statements(window.statements(), 1, "app")
+            assert top.queryid is not None and any(t in ("IO", "IPC") for t, _, _ in top.waits)
+
+
+def test_check_sample_prints_load_by_wait_event_and_statement(heavy_pg: Cluster) -> None:
+    with running(heavy_pg.dsn("app"), "SELECT pg_sleep(30)"), superuser(heavy_pg, "app") as admin:
+        admin.execute(
+            "SELECT pg_sleep(0)"
+        )  # an integer, as 30 is (0.01 is another queryid); a statement still running has no entry (and no text) yet
+        wait_for(
+            lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'").fetchone()[0],
+            10,
+            what="the sleeper",
+        )
+        done = pgradar(
+            "check", "--dsn", f"main={monitor_dsn(heavy_pg)}", "--sample", "3", "--format", "json", "--fail-on", "never"
+        )
+    assert done.returncode == 0, done.stderr
+    section = json.loads(done.stdout)["load"]
+    (target,) = section["targets"]
+    assert section["interval_s"] == 1 and target["samples"] == 3 and target["failed_samples"] == 0
+    app = next(d for d in target["databases"] if d["database"] == "app")
+    assert app["aas"] == 1.0
+    assert app["waits"] == [{"wait_event_type": "Timeout", "wait_event": "PgSleep", "aas": 1.0, "share": 1.0}]
+    (top,) = app["top_statements"]
+    if heavy_pg.major >= 14:
+        assert top["queryid"] is not None and top["statement"] == "SELECT pg_sleep($1)"
+    assert top["waits"] == [{"wait_event_type": "Timeout", "wait_event": "PgSleep", "aas": 1.0}]
