@@ -352,6 +352,7 @@ METRICS: tuple[Metric, ...] = (
         ("target", "database", "queryid", "wait_event_type"),
         'Active-session seconds sampled for the statements with the most load; the rest under queryid="other".',
     ),
+    _m("pgradar_target_cpus", "gauge", T, "The server's cores as configured (targets[i].cpus); absent when unknown."),
     _m(
         "pgradar_load_sampled_seconds_total",
         "counter",

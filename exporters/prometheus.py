@@ -441,6 +441,7 @@ def render_pgbouncer(f: Families, t: TargetState) -> None:
 
 def render_load(f: Families, t: TargetState) -> None:
     """The load counters (model/load.py): every wait event per database, the top statements and the rest."""
+    f.add("pgradar_target_cpus", t.cpus, target=t.name)
     totals = t.load.totals
     if not totals.samples:
         return
@@ -601,7 +602,7 @@ class StateCollector(SectionedCollector):
             Section("replication", lambda t: t.kept().replication, render_replication),
             Section("pgbouncer", _latest_of(lambda s: s.pgbouncer), render_pgbouncer),
             Section("problems", _problems_version, render_problems),
-            Section("load", lambda t: (t.load.totals.samples,), render_load),
+            Section("load", lambda t: (t.load.totals.samples, t.cpus), render_load),
         )
 
 

@@ -38,6 +38,7 @@ from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.model.waits import lookup, wait_class
 
 TOP_LISTED = 5  # statements and blockers named in the evidence
+NOT_A_BOTTLENECK = "none"  # the knowledge base's action of waits that are load but no bottleneck (pg_sleep)
 ONE_EVENT_SHARE = 0.8  # of a class's load: the finding names the event, not only the class
 MAIN_BLOCKER_SHARE = 0.5  # of the blocked load: one session holds the lock most waiters wait for
 
@@ -230,7 +231,8 @@ def wait_bottleneck(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         events: dict[tuple[str, str], float] = {}
         classes: dict[str, float] = {}
         for (db, wtype, name), s in waits.items():
-            if db == database:
+            entry = lookup(wtype, name)
+            if db == database and (entry is None or entry.action != NOT_A_BOTTLENECK):
                 events[(wtype, name)] = events.get((wtype, name), 0.0) + s
                 classes[wtype] = classes.get(wtype, 0.0) + s
         recent_db = sum(s for (db, _, _), s in recent_waits.items() if db == database)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +22,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support import monitor_dsn, pgradar, superuser, wait_for, watch
+import yaml
+from support import monitor_dsn, pgradar, sample, scrape, superuser, wait_for, watch
 
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.load import CPU, LoadSample, top_statements, wait_class_seconds
@@ -27,9 +31,10 @@ from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.settings.config import Config, TargetConfig
-from pgradar.commands.embedded import Cluster
+from pgradar.commands.embedded import Cluster, free_port
 from pgradar.commands.sample import sample_load
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BURN = """
 CREATE OR REPLACE FUNCTION burn(n int) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE x bigint := 0;
@@ -62,7 +67,7 @@ def running(dsn: str, *statements: str) -> Iterator[list[BaseException]]:
         conn.close()
 
 
-def sample(rt: TargetRunner) -> LoadSample:
+def one_sample(rt: TargetRunner) -> LoadSample:
     rt.run_collector("load")
     status = rt.state.collector("load")
     assert status.last_error is None, status.last_error
@@ -104,7 +109,7 @@ def test_one_sample_sees_cpu_sleep_locks_and_not_idle_transactions(heavy_pg: Clu
                 10,
                 what="the three statements running",
             )
-            got = sample(rt)
+            got = one_sample(rt)
             holder.execute("ROLLBACK")
         idle.execute("ROLLBACK")
     active = {(r.wait_event_type, r.wait_event) for r in got.active if r.database == "app"}
@@ -151,7 +156,7 @@ def test_parallel_workers_count_for_their_leader(heavy_pg: Cluster) -> None:
                 what="parallel workers",
             )
             assert not errors
-            got = sample(rt)
+            got = one_sample(rt)
             leader = admin.execute(
                 "SELECT DISTINCT leader_pid FROM pg_stat_activity WHERE backend_type = 'parallel worker'"
             ).fetchone()[0]
@@ -375,3 +380,66 @@ def test_check_sample_prints_load_by_wait_event_and_statement(heavy_pg: Cluster)
     if heavy_pg.major >= 14:
         assert top["queryid"] is not None and top["statement"] == "SELECT pg_sleep($1)"
     assert top["waits"] == [{"wait_event_type": "Timeout", "wait_event": "PgSleep", "aas": 1.0}]
+
+
+def test_the_status_page_draws_the_load_chart_and_the_top_statements_in_chromium(heavy_pg: Cluster) -> None:
+    """pgradar run with the cores configured; a CPU burner and a sleeper: the chart has CPU at the bottom,
+    the sleeper's band above it, the cores line, and the statements with their profiles; nothing is fetched."""
+    from browser import Chromium
+
+    with superuser(heavy_pg, "app") as app:
+        app.execute(BURN)
+    port = free_port()
+    config = ARTIFACTS / f"load-status-{heavy_pg.major}.yml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        yaml.safe_dump(
+            {"targets": [{"name": "main", "dsn": monitor_dsn(heavy_pg), "cpus": 2}], "listen": f"127.0.0.1:{port}"}
+        )
+    )
+    stop = threading.Event()
+    burner, burn_errors = looping(heavy_pg.dsn("app"), "SELECT burn(1000000)", stop)
+    sleeper, sleep_errors = looping(heavy_pg.dsn("app"), "SELECT pg_sleep(0.5)", stop)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgradar.commands.cli", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")},
+    )
+    try:
+        wait_for(lambda: "load-statement" in _page(port), 40, what="load on the status page")
+        time.sleep(2)
+        metrics = scrape(port)
+        assert sample(metrics, "pgradar_target_cpus", target="main") == 2, metrics[-3000:]
+        cpu = sample(metrics, "pgradar_db_load_seconds_total", target="main", database="app", wait_event="CPU")
+        assert cpu is not None and cpu > 0
+        with Chromium() as browser:
+            browser.load(f"http://127.0.0.1:{port}/")
+            assert browser.problems() == []
+            bands = browser.evaluate(
+                "[...document.querySelectorAll('.load-chart polygon.band')].map(p => p.getAttribute('data-class'))"
+            )
+            assert bands[0] == "CPU" and "Timeout" in bands, bands
+            assert browser.evaluate("document.querySelectorAll('.load-chart line.cores').length") == 1
+            rows = browser.evaluate("[...document.querySelectorAll('tr.load-statement')].map(r => r.innerText)")
+            assert any("burn" in r for r in rows) or heavy_pg.major < 14, rows
+            assert browser.evaluate("document.querySelectorAll('tr.load-statement svg.profile rect').length") >= 2
+            assert browser.evaluate("document.querySelector('.load-chart svg').getBoundingClientRect().width") > 600
+            shot = browser.screenshot(ARTIFACTS / f"status-load-pg{heavy_pg.major}.png")
+        print(f"screenshot: {shot}")
+    finally:
+        stop.set()
+        burner.join(30)
+        sleeper.join(30)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert not burn_errors and not sleep_errors
+
+
+def _page(port: int) -> str:
+    try:
+        return scrape(port, "/", timeout=5)
+    except OSError:
+        return ""

@@ -69,6 +69,13 @@ def test_below_the_load_or_the_share_or_the_window_there_is_no_finding() -> None
     assert list(wait_bottleneck(observed(one_session[:19]), DEFAULT)) == []  # 19 s sampled: too short to judge
 
 
+def test_sessions_sleeping_on_purpose_are_load_but_no_bottleneck() -> None:
+    sleeping = [[active(p, ("Timeout", "PgSleep")) for p in range(4)] for _ in range(60)]
+    obs = observed(sleeping)
+    assert obs.load.waits() == {("app", "Timeout", "PgSleep"): 240.0}
+    assert list(wait_bottleneck(obs, DEFAULT)) == []
+
+
 def test_a_bottleneck_that_ended_is_no_finding_on_the_next_pass() -> None:
     rows = convoy(120) + [[active(5, (CPU, CPU), queryid=8)] for _ in range(40)]  # the holder was ended
     assert list(wait_bottleneck(observed(rows), DEFAULT)) == []
