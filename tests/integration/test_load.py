@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -28,7 +29,7 @@ from support import monitor_dsn, pgradar, sample, scrape, superuser, wait_for, w
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.load import CPU, LoadSample, top_statements, wait_class_seconds
 from pgradar.agent.model.thresholds import DEFAULT
-from pgradar.agent.runtime.agent import Agent
+from pgradar.agent.runtime.agent import Agent, worker_threads
 from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.settings.config import Config, TargetConfig
 from pgradar.commands.embedded import Cluster, free_port
@@ -443,3 +444,69 @@ def _page(port: int) -> str:
         return scrape(port, "/", timeout=5)
     except OSError:
         return ""
+
+
+def _server_pids(cluster: Cluster) -> list[int]:
+    """The postmaster and every process it started (backends, background workers)."""
+    postmaster = cluster.pid
+    assert postmaster is not None
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def _rss_kib() -> int:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1])
+
+
+@pytest.mark.heavy
+def test_a_stopped_server_piles_up_no_sampler_and_sampling_resumes_within_two_intervals(fresh_pg: Cluster) -> None:
+    slow = dict.fromkeys(("statements", "tables", "indexes", "plans", "sizes", "foreign_keys", "settings"), 300.0)
+    config = Config(targets=(TargetConfig("main", monitor_dsn(fresh_pg)),), intervals={**slow, "load": 1.0})
+    agent = Agent(config)
+    status = agent.state.target("main").collector("load")
+    # Fixed pools: the jobs' threads, the sampler's own, the scheduler's; nothing beyond them, hung or not.
+    ceiling = threading.active_count() + worker_threads(1) + 1 + 1
+    agent.start()
+    pids: list[int] = []
+    try:
+        wait_for(lambda: status.runs >= 3 and status.last_success_at is not None, 30, what="the sampler running")
+        rss = _rss_kib()
+        before = (status.runs, status.errors, status.skipped, status.late)
+        pids = _server_pids(fresh_pg)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(8)
+        hung = threading.active_count()
+        time.sleep(7)
+        assert threading.active_count() <= min(hung, ceiling), "threads piled up while the server hung"
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        pids = []
+        resumed_at = datetime.now(UTC)
+        stopped_runs = status.runs - before[0]
+        wait_for(
+            lambda: status.last_success_at is not None and status.last_success_at > resumed_at,
+            10,
+            step=0.05,
+            what="a sample after SIGCONT",
+        )
+        resumed_in = (status.last_success_at - resumed_at).total_seconds()
+        missed = status.skipped - before[2]
+        assert resumed_in <= 2.0, resumed_in  # within two intervals
+        assert missed >= 10, (status, before)  # the samples due while the server hung: counted, not invented
+        assert stopped_runs <= 1  # one run hung until SIGCONT; none queued behind it
+        assert threading.active_count() <= ceiling
+        assert _rss_kib() - rss < 20 * 1024, "memory grew while the server hung"
+        print(f"resumed {resumed_in:.2f}s after SIGCONT; {missed} samples missed (skipped) in 15s; {status}")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        agent.stop()
