@@ -11,8 +11,9 @@ transaction (so the sample's ``pg_blocking_pids`` has work). Then it runs the ag
 (``load/sample``, its session, its after step into the counters) once per
 second for ``--samples`` seconds and prints:
 
-- the server's execution time per sample, from pg_stat_statements (mean and
-  max of the sampler's statement: the marker and ``pg_blocking_pids`` find it);
+- the server's execution time per sample, from pg_stat_statements (mean, min
+  and max of the sampler's statement: the marker and ``pg_blocking_pids`` find
+  it; on a shared machine the min is the cost without waiting for a CPU);
 - the client's wall time per sample (mean, p95);
 - the agent's CPU per sample (the thread's CPU time: the query's client side,
   the rows into ``LoadRow``, the counters and buckets), as a share of a core
@@ -96,8 +97,8 @@ def measure(major: int, connections: int, active: int, samples: int, lock_share:
         status = runtime.state.collector("load")
         assert status.errors == 0, status.last_error
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            calls, mean_ms, max_ms = conn.execute(
-                "SELECT calls, mean_exec_time, max_exec_time FROM pg_stat_statements"
+            calls, mean_ms, min_ms, max_ms = conn.execute(
+                "SELECT calls, mean_exec_time, min_exec_time, max_exec_time FROM pg_stat_statements"
                 " WHERE query LIKE '%pg_blocking_pids%' AND query LIKE '%pgradar */%'"
             ).fetchone()
         latest = runtime.state.latest("load")
@@ -113,7 +114,7 @@ def measure(major: int, connections: int, active: int, samples: int, lock_share:
             f"{len(latest.rows)} rows a sample, {samples} samples at 1 s ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
             f"load average {os.getloadavg()[0]:.2f})\n"
             f"  server time per sample (pg_stat_statements, {calls} calls): mean {mean_ms:.3f} ms,"
-            f" max {max_ms:.3f} ms\n"
+            f" min {min_ms:.3f} ms, max {max_ms:.3f} ms\n"
             f"  client wall per sample: mean {statistics.mean(walls) * 1000:.2f} ms, "
             f"p95 {walls[int(len(walls) * 0.95) - 1] * 1000:.2f} ms\n"
             f"  agent CPU per sample: mean {statistics.mean(cpus) * 1000:.2f} ms "
