@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pgradar.agent.collect import counters
 from pgradar.agent.collect.db import DatabaseError
@@ -44,6 +45,7 @@ class CheckOptions:
     scope: Scope = field(default_factory=Scope)
     save_baseline: str | None = None
     baseline: str | None = None
+    sample_s: float = 0.0  # --sample: database load sampled for this long (commands/sample.py)
 
 
 def read_baseline(path: str) -> baselines.Baseline:
@@ -165,8 +167,13 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
     if options.format == "table":
         print(f"checking {len(cfg.targets) + len(cfg.pgbouncers)} target(s) ...", file=sys.stderr, flush=True)
     agent = Agent(scoped(cfg, options.scope.database))
+    load = None
     try:
         windows = judge(agent, options, saved, datetime.now(UTC), wait)
+        if options.sample_s:
+            from pgradar.commands import sample
+
+            load = sample.load_section(agent, sample.sample_load(agent, options.sample_s), cfg.statement_text)
     finally:
         agent.stop()
     if agent.custom:
@@ -174,7 +181,7 @@ def run(cfg: Config, options: CheckOptions, wait: Callable[[float], None] = time
 
         for line in failures(agent.custom.values()):
             print(line, file=sys.stderr)
-    return report(agent.state, windows, options, cfg)
+    return report(agent.state, windows, options, cfg, load=load)
 
 
 def report(
@@ -183,6 +190,7 @@ def report(
     options: CheckOptions,
     cfg: Config,
     generated_at: datetime | None = None,
+    load: Mapping[str, Any] | None = None,
 ) -> int:
     """Print the pass in ``options.format`` (and the step summary); the exit code, or CheckError when all are down."""
     result = gate.check_result(
@@ -194,11 +202,17 @@ def report(
         generated_at or datetime.now(UTC),
         cfg.statement_text,
     )
+    if load is not None:
+        result = replace(result, load=load)
     fail_on = FailOn(options.fail_on)
     down = result.down
     if down and len(down) == len(result.targets) and options.format not in CI_FORMATS:
         raise CheckError("; ".join(f"cannot check {t.name}: {t.error}" for t in down))
     sys.stdout.write(render_check(result, options.format, fail_on))
+    if load is not None and options.format in ("table", "markdown"):
+        from pgradar.commands import sample
+
+        sys.stdout.write("\n" + sample.load_lines(load))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if options.format == "github" and summary:
         append_step_summary(summary, render_check(result, "markdown", fail_on))

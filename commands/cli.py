@@ -194,6 +194,14 @@ def build_parser() -> Parser:
         "pg_stat_statements' counters since their last reset (the window is printed)",
     )
     check.add_argument(
+        "--sample",
+        type=_seconds_or_zero,
+        default=0,
+        metavar="SECONDS",
+        help="also sample database load (active sessions by wait event and statement) every "
+        "intervals.load for SECONDS and judge wait_bottleneck; the JSON gets a load section (default 0: no sampling)",
+    )
+    check.add_argument(
         "--save-baseline",
         metavar="FILE",
         help="write the counters read (per statement, table, index, database; no statement "
@@ -293,6 +301,10 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seconds_or_zero(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
+
+
 def overrides_from(args: argparse.Namespace) -> configuration.Overrides:
     return configuration.Overrides(
         dsns=list(args.dsn),
@@ -369,6 +381,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         scope=scope,
         save_baseline=args.save_baseline,
         baseline=args.baseline,
+        sample_s=args.sample or 0.0,
     )
     try:
         return run(cfg, options, wait=lambda s: wait_window(s, quiet=args.format != "table"))

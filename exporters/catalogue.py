@@ -47,6 +47,7 @@ PROBLEM = (
     "standby",
     "slot",
     "pool",
+    "wait_event",
 )
 
 METRICS: tuple[Metric, ...] = (
@@ -337,6 +338,26 @@ METRICS: tuple[Metric, ...] = (
     _m("pgradar_pgbouncer_wait_seconds_total", "counter", TD, "Time clients spent waiting for a server."),
     _m("pgradar_pgbouncer_max_client_connections", "gauge", T, "max_client_conn."),
     _m("pgradar_pgbouncer_default_pool_size", "gauge", T, "default_pool_size."),
+    # --- database load (the load sampler, model/load.py) -------------------------------------------
+    _m(
+        "pgradar_db_load_seconds_total",
+        "counter",
+        ("target", "database", "wait_event_type", "wait_event"),
+        "Active-session seconds sampled, by wait event (CPU: active with none); rate() is average active sessions.",
+    ),
+    _m(
+        "pgradar_statement_load_seconds_total",
+        "counter",
+        ("target", "database", "queryid", "wait_event_type"),
+        'Active-session seconds sampled for the statements with the most load; the rest under queryid="other".',
+    ),
+    _m("pgradar_target_cpus", "gauge", T, "The server's cores as configured (targets[i].cpus); absent when unknown."),
+    _m(
+        "pgradar_load_sampled_seconds_total",
+        "counter",
+        T,
+        "Seconds the load samples stood for; its rate() is below 1 while samples are missed.",
+    ),
     # --- custom SQL collectors (their own series are named by their config: exporters/custom.py) ------
     _m("pgradar_custom_query_runs_total", "counter", CQ, "Runs of a custom query, failed or not."),
     _m(

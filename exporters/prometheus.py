@@ -439,6 +439,33 @@ def render_pgbouncer(f: Families, t: TargetState) -> None:
             f.add(metric, float(value), target=t.name)
 
 
+def render_load(f: Families, t: TargetState) -> None:
+    """The load counters (model/load.py): every wait event per database, the top statements and the rest."""
+    f.add("pgradar_target_cpus", t.cpus, target=t.name)
+    totals = t.load.totals
+    if not totals.samples:
+        return
+    f.add("pgradar_load_sampled_seconds_total", totals.sampled_seconds, target=t.name)
+    for (database, wtype, event), seconds in sorted(totals.waits.items()):
+        f.add(
+            "pgradar_db_load_seconds_total",
+            seconds,
+            target=t.name,
+            database=database,
+            wait_event_type=wtype,
+            wait_event=event,
+        )
+    for (database, queryid, wtype), seconds in sorted(totals.statements.items()):
+        f.add(
+            "pgradar_statement_load_seconds_total",
+            seconds,
+            target=t.name,
+            database=database,
+            queryid=queryid,
+            wait_event_type=wtype,
+        )
+
+
 def render_problems(f: Families, t: TargetState) -> None:
     counts = {(kind, severity): 0 for kind in Kind for severity in Severity}
     for problem in t.problems.values():
@@ -575,6 +602,7 @@ class StateCollector(SectionedCollector):
             Section("replication", lambda t: t.kept().replication, render_replication),
             Section("pgbouncer", _latest_of(lambda s: s.pgbouncer), render_pgbouncer),
             Section("problems", _problems_version, render_problems),
+            Section("load", lambda t: (t.load.totals.samples, t.cpus), render_load),
         )
 
 

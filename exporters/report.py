@@ -164,6 +164,7 @@ def check_document(result: CheckResult) -> dict[str, Any]:
         "window_since": shortest["window_since"],
         "window_seconds": shortest["window_seconds"],
         "scope": {"kinds": [kind.value for kind in result.scope.kinds], "database": result.scope.database},
+        **({"load": dict(result.load)} if result.load is not None else {}),
     }
 
 
@@ -189,6 +190,7 @@ def object_text(f: Finding) -> str:
         f.standby and f"standby {f.standby}",
         f.slot and f"slot {f.slot}",
         f.pool and f"pool {f.pool}",
+        f.wait_event and f"wait {f.wait_event}",
     ]
     return " ".join(p for p in parts if p) or "-"
 

@@ -27,6 +27,7 @@ from pgradar.agent.model.statements import StatementInterval, StatementKey
 from pgradar.agent.runtime.problems import ActiveProblem
 from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.exporters.http import Route
+from pgradar.exporters.load_chart import load_chart, load_statements
 from pgradar.exporters.report import active_problems, with_text_policy
 
 TOP_STATEMENTS = 10  # per target
@@ -290,6 +291,20 @@ def _statements(t: TargetState, top_n: int, policy: TextPolicy) -> str:
     )
 
 
+def _load(t: TargetState, now: datetime, policy: TextPolicy) -> str:
+    """A target's database load: the last hour by wait class, and the top statements by load with their waits."""
+    with t.lock:
+        window = t.load.window(t.cpus)
+        texts = {queryid: text for (_, queryid), text in t.statement_texts.items()}
+    if not window.buckets:
+        return f'<h3>{_e(t.name)}</h3><p class="empty">no load sampled yet</p>'
+    return (
+        f'<h3>{_e(t.name)}</h3><div class="load-chart" data-target="{_e(t.name)}">'
+        f"{load_chart(window, now.timestamp())}</div>"
+        f'<p class="muted">top statements by load over the last hour</p>{load_statements(window, texts, policy)}'
+    )
+
+
 def render_status(
     state: AgentState,
     now: datetime | None = None,
@@ -303,6 +318,7 @@ def render_status(
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
     started = f" · agent started {_e(_iso(state.started_at))}" if state.started_at else ""
     statements = "".join(_statements(t, top_n, text_policy) for t in state) or '<p class="empty">no targets</p>'
+    load = "".join(_load(t, now, text_policy) for t in state if t.kind == "postgresql")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -318,6 +334,7 @@ def render_status(
         '<a style="color:#c7cdd8" href="problems">/problems</a></span></header><main>'
         f"<h2>Targets</h2>{_target_rows(state)}"
         f"{_problems(state, now, text_policy)}"
+        f'<h2>Database load <span class="muted">(active sessions sampled every second)</span></h2>{load}'
         f'<h2>Top statements <span class="muted">(by execution time over the recent intervals)</span></h2>'
         f"{statements}</main></body></html>\n"
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pgradar.agent.classifiers import (
     deadlocks,
     indexes,
+    load,
     onefix,
     patterns,
     plans,
@@ -45,6 +46,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *patterns.CLASSIFIERS,
     *deadlocks.CLASSIFIERS,
     *timeouts.CLASSIFIERS,
+    *load.CLASSIFIERS,
 )
 
 
@@ -59,4 +61,4 @@ def classify(
             findings.extend(classifier(obs, thresholds))
         except Exception as exc:  # one broken rule must not hide the others
             errors.append(f"{classifier.__module__}.{classifier.__name__}: {type(exc).__name__}: {exc}")
-    return onefix.one_fix_per_table(findings), errors
+    return load.join_findings(onefix.one_fix_per_table(findings)), errors

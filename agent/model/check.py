@@ -10,9 +10,11 @@ None, rendered where it is not None.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pgradar.agent.model.findings import DEFAULT_TEXT_POLICY, Finding, Kind, Severity, TextPolicy
 
@@ -121,6 +123,9 @@ class CheckResult:
     findings: tuple[CheckedFinding, ...]  # in scope, most severe first
     scope: Scope = Scope()
     text_policy: TextPolicy = DEFAULT_TEXT_POLICY  # how much statement text the forms show
+    # ``check --sample``: database load per target as the JSON shows it (no decision reads it;
+    # wait_bottleneck's findings are among ``findings``); None without sampling.
+    load: Mapping[str, Any] | None = None
 
     @property
     def down(self) -> tuple[TargetStatus, ...]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-OBJECT_FIELDS = ("database", "schema", "relation", "index", "queryid", "standby", "slot", "pool")
+OBJECT_FIELDS = ("database", "schema", "relation", "index", "queryid", "standby", "slot", "pool", "wait_event")
 
 
 class Severity(StrEnum):
@@ -162,6 +162,11 @@ class Kind(StrEnum):
         Area.STATEMENT,
         "statements were cancelled by statement_timeout (the server log; pg_stat_statements never records them)",
     )
+    WAIT_BOTTLENECK = (
+        "wait_bottleneck",
+        Area.DATABASE,
+        "one wait event (or class, or CPU) holds a large share of a database's load over the window",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +185,7 @@ class Finding:
     standby: str | None = None
     slot: str | None = None
     pool: str | None = None
+    wait_event: str | None = None  # wait_bottleneck: "type/event", or the class alone
 
     def __post_init__(self) -> None:
         # A plain string is refused, even a known one: the kind and severity are
@@ -195,7 +201,9 @@ class Finding:
 
     @property
     def id(self) -> str:
-        key = "\x1f".join([self.kind, self.target, *(getattr(self, f) or "" for f in OBJECT_FIELDS)])
+        # wait_event joins the key only where set: every other finding keeps the id it had before it existed
+        fields = OBJECT_FIELDS if self.wait_event else OBJECT_FIELDS[:-1]
+        key = "\x1f".join([self.kind, self.target, *(getattr(self, f) or "" for f in fields)])
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def to_json(self, first_seen: datetime | None = None) -> dict[str, Any]:

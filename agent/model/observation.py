@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from pgradar.agent.model.load import LoadWindow
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.model.statements import StatementInterval
@@ -29,6 +30,7 @@ class Observation:
     # The other targets of the same agent (a primary's standbys, a standby's
     # primary), for problems seen from both ends.
     peers: Mapping[str, Observation] = field(default_factory=dict)
+    load: LoadWindow = field(default_factory=LoadWindow)  # the sampled load's last hour (model/load.py)
 
     @property
     def on_standby(self) -> bool:

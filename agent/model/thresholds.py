@@ -91,6 +91,12 @@ class Thresholds:
     correlated_min_outer_rows: float = 1000  # estimated rows the SubPlan runs for, at or above
     deadlocks_window_s: float = 900  # deadlocks counted over this long (at least the latest interval)
     deadlocks_critical: float = 10  # deadlocks in the window, for critical
+    # --- database load (wait_bottleneck, docs/waits.md) ------------------------------------------
+    load_window_s: float = 300  # the sampled load judged: the last this many seconds
+    load_min_window_s: float = 20  # sampled seconds in the window, at least, before judging
+    load_recent_s: float = 30  # the bottleneck must still hold over the last this many seconds
+    load_min_aas: float = 1  # the database's average active sessions over the window, at or above
+    load_wait_share: float = 0.3  # of the database's load, one wait event (or class) at or above
 
 
 DEFAULT = Thresholds()

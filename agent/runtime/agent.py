@@ -39,6 +39,7 @@ START_SPREAD_S = 40.0  # every first run within this: the first complete pass st
 SPREAD_MIN_S = 10.0  # one target: its slow collectors no longer hit the database in the same second
 SPREAD_PER_TARGET_S = 0.5  # a fleet: about 2 targets' jobs start per second at 80 targets and more
 MIN_WORKERS, WORKERS_PER_TARGET, MAX_WORKERS = 4, 2, 256
+LOAD = "load"  # the load sampler: its own executor, left out of run_once
 ON_TIME_S = 1.0  # a job that starts later than this after it was due counts as late
 
 
@@ -111,7 +112,8 @@ class Agent:
         self.state = AgentState()
         self.runtimes: dict[str, TargetRunner] = {}
         for target in config.owned(config.targets):
-            state = TargetState(target.name, keep=config.snapshots_kept)
+            state = TargetState(target.name, keep=config.snapshots_kept, cpus=target.cpus)
+            state.load.totals.top = config.top_load_statements
             self.state.targets[target.name] = state
             self.runtimes[target.name] = TargetRunner(target, config, state)
         for target in config.owned(config.pgbouncers):
@@ -124,8 +126,13 @@ class Agent:
             if config.custom_queries
             else {}
         )
+        sampled = sum(1 for rt in self.runtimes.values() if LOAD in rt.collector_names)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(worker_threads(len(self.runtimes)))},
+            # The load samplers have threads of their own: a queue of slow polls never delays a sample.
+            executors={
+                "default": ThreadPoolExecutor(worker_threads(len(self.runtimes))),
+                LOAD: ThreadPoolExecutor(max(1, sampled)),
+            },
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC,
         )
@@ -149,6 +156,7 @@ class Agent:
                     args=[runtime, collector, first.timestamp(), interval],
                     seconds=interval,
                     start_date=first,
+                    executor=LOAD if collector == LOAD else "default",
                     id=f"{name}/{collector}",
                     name=f"{collector} on {name}",
                 )
@@ -199,10 +207,14 @@ class Agent:
                 status.skipped += 1
 
     def run_once(self) -> None:
-        """Every collector of every target once, in order, then classify (``check``, tests)."""
+        """Every collector of every target once, in order, then classify (``check``, tests).
+
+        Not the load sampler: one sample is no window (``check --sample`` samples on its own).
+        """
         for runtime in self.runtimes.values():
             for collector in runtime.collector_names:
-                runtime.run_collector(collector)
+                if collector != LOAD:
+                    runtime.run_collector(collector)
         for runner in self.custom.values():
             for query in runner.queries():
                 runner.run(query.name, scheduled=False)

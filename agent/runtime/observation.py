@@ -21,4 +21,5 @@ def observe(state: TargetState, now: datetime) -> Observation:
             statement_intervals=tuple(state.statement_intervals),
             # The agent's own texts (DESIGN 4) are known to the state, never to a classifier.
             statement_texts={k: v for k, v in state.statement_texts.items() if k not in state.own_statements},
+            load=state.load.window(state.cpus),
         )

@@ -32,8 +32,10 @@ from pgradar.agent.collect.collectors import (
     collect_tables,
     fetch_new_texts,
 )
+from pgradar.agent.collect.load import SamplerContext, collect_load
 from pgradar.agent.derive.deltas import by_key, statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
+from pgradar.agent.model.load import LoadSample
 from pgradar.agent.model.reuse import reuse_unchanged
 from pgradar.agent.model.statements import StatementsSnapshot
 from pgradar.agent.plans.analyze import AnalyzeContext
@@ -45,7 +47,7 @@ POSTGRESQL = "postgresql"
 PGBOUNCER = "pgbouncer"
 
 
-class JobContext(LogContext, AnalyzeContext, Protocol):
+class JobContext(LogContext, AnalyzeContext, SamplerContext, Protocol):
     """What a collector and its ``after`` steps see: the collect context, the target's state and the job."""
 
     state: TargetState
@@ -147,6 +149,13 @@ def keep_statement_texts(ctx: JobContext, snapshot: StatementsSnapshot) -> State
     return StatementsSnapshot(snapshot.taken_at, snapshot.rows, snapshot.info, new_texts=len(texts))
 
 
+def count_load(ctx: JobContext, sample: LoadSample) -> LoadSample:
+    """The sample into the target's load counters and history (``model/load.py``)."""
+    with ctx.state.lock:
+        ctx.state.load.add(sample)
+    return sample
+
+
 def target_up(ctx: JobContext, snapshot: Any) -> Any:
     """A target without a server collector is up when its one collector read it."""
     with ctx.state.lock:
@@ -215,6 +224,12 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
         "explain_analyze",
         collect_explain_analyze,
         "EXPLAIN ANALYZE of parameterless top reads on a standby, if turned on",
+    ),
+    CollectorSpec(
+        "load",
+        collect_load,
+        "database load: active sessions by wait event and statement, sampled (own session)",
+        after=(count_load,),
     ),
     CollectorSpec(
         "pgbouncer",

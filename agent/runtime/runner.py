@@ -13,6 +13,7 @@ import fnmatch
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +69,16 @@ def opener_for(kind: str, dsn: str, settings: SessionSettings) -> Opener:
     return lambda database: connect(dsn, settings, dbname=database)
 
 
+def sampler_settings(settings: SessionSettings, interval_s: float) -> SessionSettings:
+    """The sampler's session limits: a sample that cannot finish in half its interval is cancelled."""
+    budget_ms = max(100, int(interval_s * 500))
+    return replace(
+        settings,
+        statement_timeout_ms=min(settings.statement_timeout_ms, budget_ms),
+        lock_timeout_ms=min(settings.lock_timeout_ms, budget_ms),
+    )
+
+
 class JobRun:
     """One run of a job: what its collector and ``after`` steps see (the ``registry.JobContext`` protocol)."""
 
@@ -85,6 +96,7 @@ class JobRun:
         self.thresholds: Thresholds = runner.target.thresholds
         self.auto_explain_log: LogTail | None = runner.auto_explain_log
         self.explain_analyze: bool = runner.target.explain_analyze
+        self.load_interval_s: float = runner.config.interval("load")
 
     def kept(self) -> SnapshotHistory:
         return self.state.kept()
@@ -94,6 +106,12 @@ class JobRun:
 
     def database_failed(self, database: str, error: Exception) -> None:
         self._runner.note_database_failure(database, error)
+
+    def sampler_session(self) -> Session:
+        return self._runner.sampler.session(None)
+
+    def sampler_failed(self, error: Exception) -> None:
+        self._runner.sampler.drop_if_lost(None, error)
 
     def catalog_cache(self, collector: str, database: str) -> dict[Any, Any]:
         with self.state.lock:
@@ -109,6 +127,9 @@ class TargetRunner:
         self.state = state
         settings = session_settings(config)
         self.pool = SessionPool(opener_for(state.kind, target.dsn, settings), settings)
+        # The load sampler's own session: a slow poll on the others never delays a sample.
+        sampling = sampler_settings(settings, config.interval("load"))
+        self.sampler = SessionPool(opener_for(state.kind, target.dsn, sampling), sampling)
         self.collector_names = names_for(state.kind)
         self.changes = ChangeLog(log, target.name)
         self._database_errors: dict[str, str] = {}
@@ -120,6 +141,7 @@ class TargetRunner:
 
     def close(self) -> None:
         self.pool.close()
+        self.sampler.close()
 
     def note_database_failure(self, database: str, error: Exception) -> None:
         self.pool.drop_if_lost(database, error)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pgradar.agent.collect.queries import is_own
 from pgradar.agent.model.catalog import SizedTables
+from pgradar.agent.model.load import LoadHistory
 from pgradar.agent.model.server import ServerInfo
 from pgradar.agent.model.snapshots import SnapshotHistory, Snapshots
 from pgradar.agent.model.statements import StatementInterval, StatementTotals
@@ -69,6 +70,8 @@ class TargetState:
     # the sized copy of each table row (model.catalog.fill_sizes), so an idle table keeps one object
     sized_tables: SizedTables = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    load: LoadHistory = field(default_factory=LoadHistory)  # the load sampler's counters and last hour
+    cpus: float | None = None  # the server's cores, when configured (targets[i].cpus)
     # The typed records of the snapshots, built on first read after a change: a render of /metrics
     # asks for them once per section and target, a job changes them rarely.
     _current: Snapshots | None = field(default=None, init=False, repr=False)

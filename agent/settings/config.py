@@ -88,6 +88,7 @@ class TargetConfig:
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     auto_explain_log: str | None = None  # the server log with auto_explain JSON plans (row_misestimate)
     explain_analyze: bool = False  # EXPLAIN ANALYZE of parameterless top reads, honoured on a standby only
+    cpus: float | None = None  # the server's cores: CPU load above them is a wait_bottleneck (None: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class Config:
     top_statements: int = 50
     top_tables: int = 200  # per-table series for the N most active tables (and every one a problem names)
     top_indexes: int = 200  # per-index series likewise
+    top_load_statements: int = 20  # statements with load series of their own; the rest under queryid="other"
     snapshots_kept: int = 5
     connect_timeout_s: int = 5
     statement_timeout_ms: int = 10_000
@@ -165,6 +167,7 @@ _TARGET = {
     "thresholds": _THRESHOLDS,
     "auto_explain_log": _log_path,
     "explain_analyze": validate.boolean(),
+    "cpus": validate.positive(float),
 }
 SCHEMA: dict[str, Any] = {
     "targets": [_TARGET],
@@ -172,7 +175,9 @@ SCHEMA: dict[str, Any] = {
     "listen": validate.text,
     "intervals": dict.fromkeys((*COLLECTOR_NAMES, *JOB_INTERVALS), validate.positive(float)),
     "thresholds": _THRESHOLDS,
-    "limits": dict.fromkeys(("top_statements", "top_tables", "top_indexes"), validate.positive(int)),
+    "limits": dict.fromkeys(
+        ("top_statements", "top_tables", "top_indexes", "top_load_statements"), validate.positive(int)
+    ),
     "databases": _FILTER,
     "explain_analyze": validate.boolean(),
     "timeouts": dict.fromkeys(("connect_seconds", "statement_ms", "lock_ms"), validate.positive(int)),
@@ -259,6 +264,7 @@ def _target(
         thresholds,
         raw.get("auto_explain_log") or None,
         bool(raw.get("explain_analyze", default_analyze)),
+        float(raw["cpus"]) if raw.get("cpus") is not None else None,
     )
 
 
@@ -466,6 +472,7 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         top_statements=int(top),
         top_tables=int(limits.get("top_tables", DEFAULTS.top_tables)),
         top_indexes=int(limits.get("top_indexes", DEFAULTS.top_indexes)),
+        top_load_statements=int(limits.get("top_load_statements", DEFAULTS.top_load_statements)),
         snapshots_kept=int(data.get("snapshots_kept", DEFAULTS.snapshots_kept)),
         connect_timeout_s=int(timeouts.get("connect_seconds", DEFAULTS.connect_timeout_s)),
         statement_timeout_ms=int(timeouts.get("statement_ms", DEFAULTS.statement_timeout_ms)),

@@ -104,8 +104,12 @@ FAST = {
     "sessions": 1,
     "classify": 1,
     "pgbouncer": 1,
+    "load": 1,
 }
 STANDBY = "e2e-standby"
+# main's cores in the agent's config, below the CPU load of cpu_burner's one session as sampled on a
+# machine this busy (the sampler misses samples when the agent's process is starved: never invented)
+CORES = 0.1
 POOL_SIZE, POOL_CLIENTS = 2, 5
 TARGETS = "(main|replica|bouncer)"  # what Grafana puts in $target for a multi-value selection
 VARIABLES = {"$__rate_interval": "10s", "$__range": "5m", "$target": TARGETS, "$database": "app"}
@@ -276,6 +280,30 @@ def app_workload(cluster: Cluster) -> Iterator[None]:
         worker.join(10)
 
 
+@contextmanager
+def cpu_burner(cluster: Cluster) -> Iterator[None]:
+    """One session on CPU all the time (short PL/pgSQL loops): CPU load above CORES."""
+    stop = threading.Event()
+    with superuser(cluster, "app") as conn:
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION burn(n int) RETURNS bigint LANGUAGE plpgsql AS"
+            " $$ DECLARE x bigint := 0; BEGIN FOR i IN 1..n LOOP x := x + i; END LOOP; RETURN x; END $$"
+        )
+
+    def run() -> None:
+        with superuser(cluster, "app") as conn:
+            while not stop.is_set():
+                conn.execute("SELECT burn(300000)")
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(30)
+
+
 def write_wal(cluster: Cluster) -> None:
     """A few MB of WAL the paused standby does not replay and the slot keeps."""
     with superuser(cluster, "postgres") as conn:
@@ -336,7 +364,8 @@ def agent_config(path: Path, port: int, primary: Cluster, standby: Cluster, boun
         yaml.safe_dump(
             {
                 "targets": [
-                    {"name": "main", "dsn": monitor_dsn(primary)},
+                    # the cores as an operator states them (CORES)
+                    {"name": "main", "dsn": monitor_dsn(primary), "cpus": CORES},
                     {"name": "replica", "dsn": monitor_dsn(standby)},
                     {"name": "down", "dsn": f"host=127.0.0.1 port={free_port()} dbname=postgres user=pgradar"},
                 ],
@@ -379,6 +408,7 @@ def test_dashboards_and_alerts_against_real_prometheus(
         ).start()
         stack.callback(bouncer.stop)
         stack.enter_context(pool_clients(bouncer))
+        stack.enter_context(cpu_burner(primary))
         hook = stack.enter_context(Webhook())
         am_port, prom_port = free_port(), free_port()
         (tmp_path / "alertmanager.yml").write_text(
@@ -475,6 +505,7 @@ def test_dashboards_and_alerts_against_real_prometheus(
             ("PostgresReplicationLag", Severity.WARNING, "main", ""),
             ("PostgresReplicationSlotInactive", Severity.WARNING, "main", ""),
             ("PgbouncerPoolSaturation", Severity.WARNING, "bouncer", ""),
+            ("PostgresCPULoadAboveCores", Severity.WARNING, "main", ""),  # cpu_burner, above CORES
         }
         try:
             wait_for(lambda: prom.firing() >= expected, 90, step=1, what="the planted alerts to fire")
@@ -494,6 +525,10 @@ def test_dashboards_and_alerts_against_real_prometheus(
         assert labels["PostgresReplicationLag"]["standby"] == STANDBY
         assert labels["PostgresReplicationSlotInactive"]["slot"] == "forgotten"
         assert labels["PgbouncerPoolSaturation"]["pool"] == "app/postgres"
+        problems = json.loads(scrape(agent_port, "/problems"))["problems"]
+        cpu = [p for p in problems if p["kind"] == "wait_bottleneck" and p["target"] == "main"]
+        assert [(p["database"], p["wait_event"]) for p in cpu] == [("app", "CPU")], cpu
+        assert cpu[0]["evidence"]["top_statements"][0]["statement"] == "SELECT burn($1)", cpu
         critical = next(a["metric"] for a in alerts if a["metric"]["alertname"] == "PgradarCriticalProblem")
         assert (critical["kind"], critical["relation"]) == (Kind.DEAD_TUPLES, "churn"), critical
 

@@ -21,7 +21,7 @@ def test_minimal_file() -> None:
     cfg = build({"targets": [{"name": "primary", "dsn": DSN}], "listen": ":9188"})
     assert [t.name for t in cfg.targets] == ["primary"]
     assert (cfg.listen.host, cfg.listen.port) == ("", 9188)
-    assert cfg.interval("statements") == 30
+    assert cfg.interval("statements") == 60
 
 
 def test_unknown_keys_are_named_with_their_path() -> None:

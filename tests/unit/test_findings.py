@@ -112,7 +112,7 @@ def test_json_document_follows_the_contract() -> None:
         }
     ]
     (p,) = doc["problems"]
-    assert list(p)[:14] == [
+    assert list(p)[:15] == [
         "id",
         "kind",
         "severity",
@@ -125,6 +125,7 @@ def test_json_document_follows_the_contract() -> None:
         "standby",
         "slot",
         "pool",
+        "wait_event",
         "summary",
         "recommendation",
     ]

@@ -121,7 +121,7 @@ A password must never reach the ConfigMap: a dsn carrying one is refused.
 {{- if $secret }}
 {{- $_ := set $item "password_file" (printf "%s/%s" (include "pgradar.secretDir" $) (default $t.name $t.passwordKey)) }}
 {{- end }}
-{{- range $key := list "databases" "thresholds" "auto_explain_log" "explain_analyze" }}
+{{- range $key := list "databases" "thresholds" "auto_explain_log" "explain_analyze" "cpus" }}
 {{- if hasKey $t $key }}
 {{- $_ := set $item $key (index $t $key) }}
 {{- end }}

@@ -10,4 +10,7 @@ SELECT name, setting, coalesce(unit, '') AS unit
                 'autovacuum_multixact_freeze_max_age', 'pg_stat_statements.max',
                 'pg_stat_statements.track', 'compute_query_id',
                 'idle_in_transaction_session_timeout', 'statement_timeout',
-                'block_size', 'max_wal_size', 'parallel_leader_participation')
+                'block_size', 'max_wal_size', 'parallel_leader_participation',
+                -- read by wait_bottleneck's fixes (absent names: no row)
+                'shared_buffers', 'synchronous_commit', 'max_locks_per_transaction',
+                'subtransaction_buffers', 'multixact_offset_buffers', 'multixact_member_buffers')
