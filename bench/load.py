@@ -40,7 +40,7 @@ import psycopg
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.settings.config import Config, TargetConfig
 from pgradar.commands.embedded import Sandbox, find_installations
-from pgradar.exporters.prometheus import Families, render_load
+from pgradar.exporters.series import Families, render_load
 
 
 def busy_server(dsn: str, connections: int, active: int, stack: ExitStack, lock_share: float = 0.1) -> None:

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from pgradar.agent.model.custom_queries import Family
 from pgradar.agent.runtime.custom_runner import CustomRunner
-from pgradar.exporters.prometheus import Families
+from pgradar.exporters.series import Families
 
 
 def _family(spec: Family) -> Metric:

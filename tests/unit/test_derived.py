@@ -36,8 +36,8 @@ def test_per_snapshot_computes_once_per_rows_tuple() -> None:
 
 INDEX_RELATIONS = "pgradar.agent.classifiers.predicates._index_relations"
 TABLE_RELATIONS = "pgradar.agent.classifiers.predicates._table_relations"
-RANKED_TABLES = "pgradar.exporters.prometheus._ranked_tables"
-RANKED_INDEXES = "pgradar.exporters.prometheus._ranked_indexes"
+RANKED_TABLES = "pgradar.exporters.series._ranked_tables"
+RANKED_INDEXES = "pgradar.exporters.series._ranked_indexes"
 
 
 def _derivations() -> dict[str, int]:

@@ -7,7 +7,8 @@ from factories import MB, bouncer, pool, receiver, replication, session, session
 
 from pgradar.agent.model.activity import ConnectionGroup
 from pgradar.agent.runtime.state import AgentState, TargetState
-from pgradar.exporters.prometheus import CONNECTION_SERIES, bounded_connections, registry_for
+from pgradar.exporters.prometheus import registry_for
+from pgradar.exporters.series import CONNECTION_SERIES, bounded_connections
 
 
 def test_replication_sessions_and_pools_are_exported() -> None:

@@ -12,7 +12,8 @@ from pgradar.agent.model.findings import Finding, Kind, Severity
 from pgradar.agent.runtime.problems import ActiveProblem
 from pgradar.agent.runtime.state import AgentState, TargetState
 from pgradar.agent.settings import config as configuration
-from pgradar.exporters.prometheus import rank_rows, registry_for, top_with
+from pgradar.exporters.prometheus import registry_for
+from pgradar.exporters.series import rank_rows, top_with
 
 
 def table(name: str, reads: int, size: int = 8192) -> TableStat:

@@ -9,10 +9,10 @@ import pytest
 from factories import T0, commits, delta, foreign_key, interval, observation, snap, stat, table
 
 from pgradar.agent.classifiers import CLASSIFIERS
+from pgradar.agent.classifiers.nplusone import n_plus_one
 from pgradar.agent.classifiers.statements import (
     low_cache_hit,
     mem_setting,
-    n_plus_one,
     row_misestimate,
     select_star,
     temp_spill,
