@@ -24,6 +24,7 @@ from pgradar.agent.classifiers import (
     sessions,
     statements,
     tables,
+    vacuum,
 )
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.observation import Observation
@@ -43,6 +44,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *regressions.CLASSIFIERS,
     *patterns.CLASSIFIERS,
     *deadlocks.CLASSIFIERS,
+    *vacuum.CLASSIFIERS,
 )
 
 

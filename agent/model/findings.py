@@ -157,6 +157,11 @@ class Kind(StrEnum):
         JUDGED_ON_COUNTERS,
     )
     DEADLOCKS = "deadlocks", Area.DATABASE, "deadlocks happened in the window", JUDGED_ON_COUNTERS
+    XMIN_HORIZON_HELD = (
+        "xmin_horizon_held",
+        Area.DATABASE,
+        "a session, replication slot, prepared transaction or standby's feedback holds the xmin horizon back",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ COLLECTOR_INTERVALS: dict[str, float] = {
     "sessions": 15,
     "auto_explain": 30,
     "explain_analyze": 300,
+    "vacuum": 15,
 }
 COLLECTOR_NAMES = tuple(COLLECTOR_INTERVALS)
 # Classification is a scheduled job like a collector, on the agent's own state; pgbouncer: its admin

@@ -29,6 +29,7 @@ from pgradar.agent.model.catalog import (
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlansSnapshot
 from pgradar.agent.model.replication import ReplicationSnapshot
 from pgradar.agent.model.statements import StatementsSnapshot
+from pgradar.agent.model.vacuum import VacuumSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Snapshots:
     explain_analyze: AnalyzeSnapshot | None = None
     pgbouncer: BouncerSnapshot | None = None
     index_first_seen: IndexFirstSeen | None = None  # derived from each indexes poll
+    vacuum: VacuumSnapshot | None = None
 
     @classmethod
     def of(cls, latest: Mapping[str, Any]) -> Snapshots:
@@ -78,6 +80,7 @@ class SnapshotHistory:
     explain_analyze: tuple[AnalyzeSnapshot, ...] = ()
     pgbouncer: tuple[BouncerSnapshot, ...] = ()
     index_first_seen: tuple[IndexFirstSeen, ...] = ()
+    vacuum: tuple[VacuumSnapshot, ...] = ()
 
     @classmethod
     def of(cls, kept: Mapping[str, Iterable[Any]]) -> SnapshotHistory:

@@ -83,6 +83,10 @@ class Thresholds:
     correlated_min_outer_rows: float = 1000  # estimated rows the SubPlan runs for, at or above
     deadlocks_window_s: float = 900  # deadlocks counted over this long (at least the latest interval)
     deadlocks_critical: float = 10  # deadlocks in the window, for critical
+    # --- vacuum and the cost of writes (docs/kinds.md) -----------------------------------------
+    xmin_horizon_warning_s: float = 3600  # a holder has kept the xmin horizon this long
+    xmin_horizon_critical_s: float = 6 * 3600
+    xmin_horizon_critical_xids: float = 100_000_000  # or its xmin is this many transactions old
 
 
 DEFAULT = Thresholds()

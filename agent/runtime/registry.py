@@ -32,6 +32,7 @@ from pgradar.agent.collect.collectors import (
     collect_tables,
     fetch_new_texts,
 )
+from pgradar.agent.collect.vacuum import collect_vacuum
 from pgradar.agent.derive.deltas import by_key, statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
 from pgradar.agent.model.reuse import reuse_unchanged
@@ -223,6 +224,9 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
         target_kind=PGBOUNCER,
         after=(target_up,),
         needs_server=False,
+    ),
+    CollectorSpec(
+        "vacuum", collect_vacuum, "who holds the xmin horizon back: sessions, prepared xacts, slots, standbys"
     ),
 )
 

@@ -1,0 +1,53 @@
+"""What vacuum can and cannot do: the holders of the xmin horizon, bloat figures.
+
+Row fields are the columns of ``agent/collect/sql/vacuum``; the driver builds
+them from the rows directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+BACKEND = "backend"
+PREPARED = "prepared"
+SLOT = "slot"
+STANDBY = "standby"
+
+
+@dataclass(frozen=True, slots=True)
+class HorizonHolder:
+    """One thing that keeps vacuum from removing rows dead since its ``xmin``.
+
+    ``holder`` is what it is (backend, prepared, slot, standby); ``name`` what
+    names it there (a pid, a gid, a slot's name, a standby's application_name).
+    ``database`` is where it holds the horizon ('' for every database: a
+    physical slot, a standby). ``held_seconds`` is how long the server says
+    it has held it (None where it cannot say); ``seen_seconds`` how long
+    pgradar has seen it hold the same xmin (filled by the collector).
+    """
+
+    holder: str
+    name: str
+    pid: int | None
+    database: str
+    username: str
+    application: str  # a slot: its type (physical, logical)
+    state: str
+    queryid: int | None  # 14+, a session's statement
+    xmin: int
+    xmin_age: int
+    held_seconds: float | None
+    catalog_only: bool  # a logical slot's catalog_xmin: only the system catalogs keep their dead rows
+    active: bool | None  # a slot: a consumer is connected
+    seen_seconds: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.holder, self.name, self.xmin)
+
+
+@dataclass(frozen=True, slots=True)
+class VacuumSnapshot:
+    taken_at: datetime
+    holders: tuple[HorizonHolder, ...]

@@ -1,0 +1,185 @@
+"""Vacuum on real servers: each holder of the xmin horizon planted, named with its fix, gone after the fix.
+
+A cluster of its own per version (logical WAL and prepared transactions on,
+which the shared clusters do not have). Each holder is planted alone, rows are
+updated and vacuumed behind it, and the finding must name that holder; the
+fix it prints is run as printed and the next pass must be clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import psycopg
+import pytest
+from support import HEAVY, installation, monitor_dsn, of_kind, poll, prepare, run_reported, superuser, wait_for, watch
+
+from pgradar.agent.model.findings import Finding
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.runtime.agent import Agent
+from pgradar.commands.embedded import Cluster, Installation, Sandbox
+
+T = replace(DEFAULT, xmin_horizon_warning_s=1, xmin_horizon_critical_s=3600)
+COLLECTORS = ("settings", "tables", "replication", "sessions", "vacuum")
+
+
+@pytest.fixture(params=HEAVY, ids=lambda v: f"pg{v}", scope="module")
+def vacuum_pg(
+    request: pytest.FixtureRequest, installations: dict[int, Installation], sandbox: Sandbox
+) -> Iterator[Cluster]:
+    settings = {"wal_level": "logical", "max_prepared_transactions": "5", "wal_receiver_status_interval": "1s"}
+    cluster = sandbox.cluster(installation(installations, request.param), f"vacuum{request.param}", settings)
+    prepare(cluster)
+    with superuser(cluster, "app") as conn:
+        conn.execute("CREATE TABLE churn (id int PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO churn SELECT g, 0 FROM generate_series(1, 2000) g")
+    yield cluster
+    cluster.stop("immediate")
+    sandbox.clusters.remove(cluster)
+
+
+def churn(cluster: Cluster) -> None:
+    """Dead rows behind the horizon: every row updated, then vacuumed (which must leave them)."""
+    run_reported(cluster, "app", ("UPDATE churn SET v = v + 1", "VACUUM churn"))
+
+
+def held(agent: Agent) -> list[Finding]:
+    return of_kind(poll(agent, *COLLECTORS), "xmin_horizon_held")
+
+
+def only_holder(findings: list[Finding], kind: str, name: str) -> tuple[Finding, dict[str, object]]:
+    assert len(findings) == 1, findings
+    holders = findings[0].evidence["holders"]
+    assert [(h["holder"], h["name"]) for h in holders] == [(kind, name)], holders
+    return findings[0], holders[0]
+
+
+def test_idle_snapshot_and_long_read_are_named_and_ended(vacuum_pg: Cluster) -> None:
+    with watch(("main", monitor_dsn(vacuum_pg)), thresholds=T) as agent, superuser(vacuum_pg, "app") as admin:
+        assert held(agent) == []  # nothing holds it yet
+
+        # An idle transaction that took a snapshot.
+        idle = psycopg.connect(vacuum_pg.dsn("app"), application_name="idle-holder")
+        idle.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        idle.execute("SELECT count(*) FROM churn")
+        pid = idle.info.backend_pid
+        churn(vacuum_pg)
+        time.sleep(1.2)
+        finding, holder = only_holder(held(agent), "backend", str(pid))
+        assert finding.database == "app" and finding.evidence["dead_rows"] >= 2000
+        assert holder["application"] == "idle-holder" and holder["state"] == "idle in transaction"
+        assert holder["held_seconds_from"] == "server" and holder["held_seconds"] >= 1
+        assert finding.recommendation.startswith(f"SELECT pg_terminate_backend({pid});")
+        admin.execute(finding.recommendation)
+        assert held(agent) == []
+        idle.close()
+
+        # A long REPEATABLE READ read, still running.
+        def long_read() -> None:
+            with psycopg.connect(vacuum_pg.dsn("app"), application_name="long-read") as conn:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                with contextlib.suppress(psycopg.Error):  # ended by the fix
+                    conn.execute("SELECT count(*), pg_sleep(60) FROM churn WHERE id = 1")
+
+        reader = threading.Thread(target=long_read, daemon=True)
+        reader.start()
+        reader_pid = wait_for(
+            lambda: admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'long-read' AND backend_xmin IS NOT NULL"
+            ).fetchone(),
+            10,
+            what="the long read",
+        )[0]
+        churn(vacuum_pg)
+        time.sleep(1.2)
+        finding, holder = only_holder(held(agent), "backend", str(reader_pid))
+        assert holder["state"] == "active" and holder["application"] == "long-read"
+        admin.execute(finding.recommendation)
+        reader.join(10)
+        assert held(agent) == []
+
+
+def test_prepared_transaction_is_named_and_finished(vacuum_pg: Cluster) -> None:
+    with watch(("main", monitor_dsn(vacuum_pg)), thresholds=T) as agent, superuser(vacuum_pg, "app") as admin:
+        with psycopg.connect(vacuum_pg.dsn("app"), autocommit=True) as writer:
+            writer.execute("BEGIN")
+            writer.execute("CREATE TABLE IF NOT EXISTS side (id int)")
+            writer.execute("INSERT INTO side VALUES (1)")  # a write elsewhere: churn's rows stay unlocked
+            writer.execute("PREPARE TRANSACTION 'forgotten-1'")
+        churn(vacuum_pg)
+        time.sleep(1.2)
+        finding, holder = only_holder(held(agent), "prepared", "forgotten-1")
+        assert finding.database == "app" and holder["user"] == "postgres"
+        assert finding.recommendation.startswith("ROLLBACK PREPARED 'forgotten-1';")
+        admin.execute(finding.recommendation)
+        assert admin.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone() == (0,)
+        assert held(agent) == []
+
+
+def test_logical_slot_without_consumer_is_named_once(vacuum_pg: Cluster) -> None:
+    with watch(("main", monitor_dsn(vacuum_pg)), thresholds=T) as agent, superuser(vacuum_pg, "app") as admin:
+        admin.execute("SELECT pg_create_logical_replication_slot('no_consumer', 'pgoutput')")
+        admin.execute("CREATE TABLE slot_churn (id int)")  # catalog rows die behind the catalog_xmin
+        admin.execute("DROP TABLE slot_churn")
+        held(agent)  # before 17 the slot's time is counted from pgradar's first sight of it
+        time.sleep(1.2)
+        found = poll(agent, *COLLECTORS)
+        findings = of_kind(found, "xmin_horizon_held")
+        finding, holder = only_holder(findings, "slot", "no_consumer")
+        assert finding.database == "app" and holder["catalog_only"] is True
+        expected_from = "server" if vacuum_pg.major >= 17 else "seen by pgradar"
+        assert holder["held_seconds_from"] == expected_from
+        # One cause, one fix: the slot's inactive finding drops it, the horizon's points there.
+        assert "pg_drop_replication_slot" not in finding.recommendation
+        assert "replication_slot_inactive" in finding.recommendation
+        (inactive,) = [f for f in of_kind(found, "replication_slot_inactive") if f.slot == "no_consumer"]
+        admin.execute(inactive.recommendation)
+        assert held(agent) == []
+
+
+def test_standby_feedback_is_named_with_its_long_query(
+    vacuum_pg: Cluster, installations: dict[int, Installation], sandbox: Sandbox
+) -> None:
+    tools = next(i for _, i in sorted(installations.items(), reverse=True) if i.tool("pg_basebackup"))
+    standby = sandbox.standby(vacuum_pg, f"vacuum{vacuum_pg.major}-standby", basebackup_from=tools)
+    try:
+        with superuser(standby) as conn:
+            conn.execute("ALTER SYSTEM SET hot_standby_feedback = on")
+            conn.execute("SELECT pg_reload_conf()")
+        with (
+            watch(("main", monitor_dsn(vacuum_pg)), ("replica", monitor_dsn(standby, "app")), thresholds=T) as agent,
+            superuser(standby) as standby_admin,
+            superuser(vacuum_pg) as admin,
+        ):
+            reader = superuser(standby, "app")  # ended by the fix: closed, never left by a with block
+            reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            reader.execute("SELECT count(*) FROM churn")
+            reader_pid = reader.info.backend_pid
+            wait_for(
+                lambda: admin.execute("SELECT backend_xmin IS NOT NULL FROM pg_stat_replication").fetchone()[0],
+                20,
+                what="the standby's feedback xmin",
+            )
+            churn(vacuum_pg)
+            time.sleep(1.2)
+            finding, holder = only_holder(held(agent), "standby", f"vacuum{vacuum_pg.major}-standby")
+            assert finding.database is None and holder["held_seconds_from"] == "standby target replica"
+            statement = f"SELECT pg_terminate_backend({reader_pid});"
+            assert statement in finding.recommendation
+            standby_admin.execute(statement)
+            wait_for(
+                lambda: admin.execute(
+                    "SELECT backend_xmin::text <> %s FROM pg_stat_replication", (str(holder["xmin"]),)
+                ).fetchone()[0],
+                20,
+                what="the feedback xmin to move on",
+            )
+            assert held(agent) == []
+            reader.close()
+    finally:
+        standby.stop("immediate")
+        sandbox.clusters.remove(standby)

@@ -1,0 +1,119 @@
+"""The vacuum rules on hand-built observations: threshold edges, the holder named, quiet look-alikes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from factories import T0, observation, server, sessions, slot, table
+from factories import session as session_row
+
+from pgradar.agent.classifiers.vacuum import xmin_horizon_held
+from pgradar.agent.collect.vacuum import with_seen
+from pgradar.agent.model.findings import Severity
+from pgradar.agent.model.thresholds import DEFAULT
+from pgradar.agent.model.vacuum import HorizonHolder, VacuumSnapshot
+
+T = DEFAULT
+
+
+def holder(kind: str = "backend", name: str = "42", **kw: object) -> HorizonHolder:
+    values: dict[str, object] = dict(
+        holder=kind,
+        name=name,
+        pid=42 if kind == "backend" else None,
+        database="app",
+        username="app_user",
+        application="shop",
+        state="idle in transaction",
+        queryid=None,
+        xmin=1000,
+        xmin_age=5000,
+        held_seconds=7200.0,
+        catalog_only=False,
+        active=None,
+    )
+    values.update(kw)
+    return HorizonHolder(**values)  # type: ignore[arg-type]
+
+
+def judged(*holders: HorizonHolder, dead: int = 50_000, **kw: object):  # type: ignore[no-untyped-def]
+    obs = observation(tables=(table("orders", n_dead_tup=dead),), vacuum=VacuumSnapshot(T0, tuple(holders)), **kw)
+    return list(xmin_horizon_held(obs, T))
+
+
+def test_a_session_held_past_the_warning_is_named_with_its_fix() -> None:
+    (f,) = judged(holder())
+    assert f.severity is Severity.WARNING and f.database == "app"
+    assert f.recommendation.startswith("SELECT pg_terminate_backend(42);")
+    assert f.evidence["holders"][0]["held_seconds_from"] == "server" and f.evidence["dead_rows"] == 50_000
+    assert "pid 42" in f.summary and "50,000 dead rows" in f.summary
+
+
+def test_threshold_edges() -> None:
+    assert judged(holder(held_seconds=T.xmin_horizon_warning_s - 1)) == []
+    assert judged(holder(held_seconds=T.xmin_horizon_warning_s))[0].severity is Severity.WARNING
+    assert judged(holder(held_seconds=T.xmin_horizon_critical_s))[0].severity is Severity.CRITICAL
+    young_but_old_xmin = holder(held_seconds=10.0, xmin_age=int(T.xmin_horizon_critical_xids))
+    assert judged(young_but_old_xmin)[0].severity is Severity.CRITICAL
+
+
+def test_quiet_without_dead_rows_or_on_a_standby_or_when_nothing_died_since() -> None:
+    assert judged(holder(), dead=0) == []
+    assert judged(holder(), server_info=server(standby=True)) == []
+    assert judged(holder(xmin_age=0)) == []
+    obs = observation(vacuum=VacuumSnapshot(T0, (holder(),)))  # tables not read yet
+    assert list(xmin_horizon_held(obs, T)) == []
+
+
+def test_prepared_transaction_and_holders_of_every_database() -> None:
+    (f,) = judged(holder("prepared", "tx-1", state="", application=""))
+    assert f.recommendation.startswith("ROLLBACK PREPARED 'tx-1';") and "COMMIT PREPARED 'tx-1'" in f.recommendation
+    standby = holder("standby", "replica-1", database="", held_seconds=None, seen_seconds=4000.0)
+    (g,) = judged(standby)
+    assert g.database is None and "hot_standby_feedback" in g.recommendation
+    assert g.evidence["holders"][0]["held_seconds_from"] == "seen by pgradar"
+
+
+def test_a_watched_standby_names_its_oldest_transaction() -> None:
+    from factories import receiver, replication
+
+    peer = observation(
+        server_info=server(standby=True),
+        replication=replication(receiver_stat=replace(receiver(), standby_name="replica-1")),
+        sessions=sessions(session_row(77, state="idle in transaction", query_s=5000.0)),
+    )
+    standby = holder("standby", "replica-1", database="", held_seconds=None, seen_seconds=20.0)
+    (f,) = judged(standby, peers={"replica": peer})
+    assert "SELECT pg_terminate_backend(77);" in f.recommendation
+    assert f.evidence["holders"][0]["held_seconds_from"] == "standby target replica"
+
+
+def test_slot_fix_is_given_once() -> None:
+    from factories import replication
+
+    logical = holder(
+        "slot",
+        "old_slot",
+        database="app",
+        application="logical",
+        catalog_only=True,
+        active=False,
+        held_seconds=None,
+        seen_seconds=7200.0,
+    )
+    inactive = judged(logical, dead=0, replication=replication(slots=(slot("old_slot"),)))
+    assert len(inactive) == 1 and "pg_drop_replication_slot" not in inactive[0].recommendation
+    active_slot = replication(slots=(slot("old_slot", active=True),))
+    (f,) = judged(replace(logical, active=True, pid=9), dead=0, replication=active_slot)
+    assert f.recommendation.startswith("SELECT pg_drop_replication_slot('old_slot');")
+
+
+def test_seen_seconds_follow_the_same_xmin_and_forget_the_rest() -> None:
+    memory: dict[tuple[str, str, int], object] = {}
+    h = holder("slot", "s", held_seconds=None)
+    assert with_seen([h], memory, T0)[0].seen_seconds == 0  # type: ignore[arg-type]
+    assert with_seen([h], memory, T0 + timedelta(seconds=30))[0].seen_seconds == 30  # type: ignore[arg-type]
+    moved = replace(h, xmin=2000)
+    assert with_seen([moved], memory, T0 + timedelta(seconds=60))[0].seen_seconds == 0  # type: ignore[arg-type]
+    assert list(memory) == [moved.key]
