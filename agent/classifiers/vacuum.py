@@ -15,7 +15,7 @@ from typing import Any
 
 from pgradar.agent.classifiers.replication import inactive_for, slot_severity, standby_peer
 from pgradar.agent.model.activity import SessionStat
-from pgradar.agent.model.findings import Finding, Kind, Severity, human_seconds, quote_ident
+from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.replication import SlotStat
 from pgradar.agent.model.thresholds import Thresholds
@@ -212,4 +212,57 @@ def _horizon_finding(
     )
 
 
-CLASSIFIERS = (xmin_horizon_held,)
+def bloated(wasted: int | None, size: int, t: Thresholds) -> bool:
+    """At least ``bloat_min_bytes`` wasted and at least ``bloat_ratio`` of the size."""
+    return wasted is not None and size > 0 and wasted >= t.bloat_min_bytes and wasted >= size * t.bloat_ratio
+
+
+def table_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """A table wastes at least ``bloat_min_bytes`` and ``bloat_ratio`` of its pages (heap and TOAST).
+
+    The figure is pgstattuple_approx's where it measured the table this poll
+    (``basis: pgstattuple``), else the statistics estimate (``basis:
+    estimate``, from pg_stats widths and reltuples; no table read). Space a
+    plain VACUUM frees is reused by later writes but stays allocated; only a
+    rewrite gives it back, so the fix is ``VACUUM FULL`` with the lock it takes
+    said, and pg_repack as the online way. Evidence: wasted and total bytes,
+    the share, the basis, both figures where both are known, the fillfactor
+    and the dead rows the tables poll counted.
+    """
+    snapshot = obs.snapshots.bloat
+    if snapshot is None or (obs.on_standby and obs.primary_watched):
+        return
+    dead = {(r.database, r.relid): r.n_dead_tup for r in obs.snapshots.tables.tables} if obs.snapshots.tables else {}
+    for b in snapshot.tables:
+        wasted, size = b.wasted_bytes, b.size_bytes
+        if wasted is None or not bloated(wasted, size, t):
+            continue
+        e = b.estimate
+        name = qualified(e.schema, e.relation)
+        n_dead = dead.get((e.database, e.relid))
+        yield Finding(
+            Kind.TABLE_BLOAT,
+            Severity.WARNING,
+            obs.target,
+            f"{name} in {e.database} wastes {human_bytes(wasted)} of {human_bytes(size)} ({wasted / size:.0%}, "
+            f"{'measured by pgstattuple' if b.measured else 'estimated from statistics'})",
+            f"VACUUM FULL {name}; -- returns the space to the system; takes an ACCESS EXCLUSIVE lock: no reads or "
+            f"writes of the table until it ends; online instead: pg_repack --table={name} --dbname={e.database}; "
+            f"a plain VACUUM {name}; only makes the space reusable by later writes, without a lock",
+            {
+                "wasted_bytes": wasted,
+                "size_bytes": size,
+                "wasted_ratio": round(wasted / size, 3),
+                "basis": b.basis,
+                "estimated_wasted_bytes": e.wasted_bytes,
+                "measured_wasted_bytes": b.measured.wasted_bytes if b.measured else None,
+                "fillfactor": e.fillfactor,
+                "n_dead_tup": n_dead,
+            },
+            database=e.database,
+            schema=e.schema,
+            relation=e.relation,
+        )
+
+
+CLASSIFIERS = (xmin_horizon_held, table_bloat)

@@ -1,4 +1,4 @@
-"""The vacuum collector: who holds the xmin horizon back, read every 15 s with the sessions.
+"""The vacuum collectors: who holds the xmin horizon back (every 15 s), and bloat (every 300 s).
 
 One statement (vacuum/holders) lists every holder the server knows; the
 collector adds how long pgradar has seen each one hold the same xmin, for
@@ -9,12 +9,24 @@ forgets a holder as soon as it lets go or moves on.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from pgradar.agent.collect import queries
-from pgradar.agent.collect.collectors import CollectContext
-from pgradar.agent.model.vacuum import HorizonHolder, VacuumSnapshot
+from pgradar.agent.collect.collectors import CollectContext, each_database
+from pgradar.agent.collect.db import Session
+from pgradar.agent.model.thresholds import Thresholds
+from pgradar.agent.model.vacuum import (
+    BloatSnapshot,
+    HorizonHolder,
+    Measured,
+    TableBloat,
+    TableBloatEstimate,
+    VacuumSnapshot,
+)
 
 
 def with_seen(
@@ -36,3 +48,64 @@ def collect_vacuum(ctx: CollectContext) -> VacuumSnapshot:
     rows = session.rows(queries.resolve("vacuum", "holders", ctx.server.major), HorizonHolder)
     # Kept under the database the agent connects to: the cache forgets databases no longer selected.
     return VacuumSnapshot(ctx.now, tuple(with_seen(rows, ctx.catalog_cache("vacuum", session.dbname), ctx.now)))
+
+
+# --- bloat ----------------------------------------------------------------------------
+
+
+class BloatContext(CollectContext, Protocol):
+    thresholds: Thresholds
+
+
+def measure_candidates(estimates: Sequence[TableBloatEstimate], t: Thresholds) -> list[TableBloatEstimate]:
+    """The tables worth pgstattuple's read, most wasted first: near the thresholds by the estimate, or unestimated.
+
+    Half the thresholds, so an estimate a little low is still checked; a
+    table without an estimate (no readable statistics) is measured when it
+    is large enough to matter; none above ``bloat_measure_max_bytes``.
+    """
+
+    def near(e: TableBloatEstimate) -> bool:
+        if e.size_bytes > t.bloat_measure_max_bytes or e.size_bytes < t.bloat_min_bytes / 2:
+            return False
+        if e.wasted_bytes is None:
+            return e.size_bytes >= t.bloat_min_bytes
+        return e.wasted_bytes >= t.bloat_min_bytes / 2 and e.wasted_bytes >= e.size_bytes * t.bloat_ratio / 2
+
+    return sorted(
+        filter(near, estimates), key=lambda e: -(e.wasted_bytes if e.wasted_bytes is not None else e.size_bytes)
+    )
+
+
+def collect_bloat(ctx: BloatContext) -> BloatSnapshot:
+    """Every table's estimated bloat; pgstattuple_approx's figure for the candidates, within a time budget.
+
+    The estimate reads only the catalog and pg_stats. The measured figure
+    reads the table's pages that are not all-visible, so it is asked only
+    for the candidates (``measure_candidates``), largest first, until
+    ``bloat_measure_budget_s`` of this poll is spent, and only in the
+    databases where the extension is created; the others keep the estimate.
+    """
+    server = ctx.server
+    estimates_query = queries.resolve("bloat", "tables", server.major)
+    extension_query = queries.resolve("bloat", "extension", server.major)
+    measure_query = queries.resolve("bloat", "measure", server.major)
+    deadline = time.monotonic() + ctx.thresholds.bloat_measure_budget_s
+    unmeasured: list[str] = []
+
+    def fetch(session: Session) -> list[TableBloat]:
+        estimates = session.rows(estimates_query, TableBloatEstimate)
+        schema = session.dicts(extension_query)
+        if not schema:
+            unmeasured.append(session.dbname)
+            return [TableBloat(e) for e in estimates]
+        measured: dict[int, Measured] = {}
+        for e in measure_candidates(estimates, ctx.thresholds):
+            if time.monotonic() >= deadline:
+                break
+            params = {"relid": e.relid, "toast_relid": e.toast_relid, "fillfactor": e.fillfactor}
+            measured[e.relid] = session.rows(measure_query, Measured, params, pgstattuple=schema[0]["schema"])[0]
+        return [TableBloat(e, measured.get(e.relid)) for e in estimates]
+
+    rows, failed = each_database(ctx, fetch)
+    return BloatSnapshot(ctx.now, tuple(rows), tuple(failed), tuple(unmeasured))

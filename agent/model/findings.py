@@ -162,6 +162,7 @@ class Kind(StrEnum):
         Area.DATABASE,
         "a session, replication slot, prepared transaction or standby's feedback holds the xmin horizon back",
     )
+    TABLE_BLOAT = "table_bloat", Area.TABLE, "wasted space in a table (estimated, or measured by pgstattuple)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,10 @@ class Thresholds:
     xmin_horizon_warning_s: float = 3600  # a holder has kept the xmin horizon this long
     xmin_horizon_critical_s: float = 6 * 3600
     xmin_horizon_critical_xids: float = 100_000_000  # or its xmin is this many transactions old
+    bloat_min_bytes: float = 100 * 1024 * 1024  # wasted space in a table or index, at or above
+    bloat_ratio: float = 0.3  # and this share of its size
+    bloat_measure_max_bytes: float = 10 * 1024**3  # pgstattuple measures tables up to this size
+    bloat_measure_budget_s: float = 5  # pgstattuple's time per poll and target; the rest keep the estimate
 
 
 DEFAULT = Thresholds()

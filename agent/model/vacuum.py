@@ -51,3 +51,57 @@ class HorizonHolder:
 class VacuumSnapshot:
     taken_at: datetime
     holders: tuple[HorizonHolder, ...]
+
+
+ESTIMATE = "estimate"
+PGSTATTUPLE = "pgstattuple"
+
+
+@dataclass(frozen=True, slots=True)
+class TableBloatEstimate:
+    """One table's wasted space as the statistics estimate it (bloat/tables): heap and TOAST pages."""
+
+    database: str
+    relid: int
+    schema: str
+    relation: str
+    size_bytes: int
+    wasted_bytes: int | None  # None: a variable-width column has no readable statistics
+    fillfactor: int
+    toast_relid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """pgstattuple_approx's figure for one table (bloat/measure)."""
+
+    size_bytes: int
+    wasted_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableBloat:
+    """A table's bloat: the estimate, and the measured figure where pgstattuple gave one this poll."""
+
+    estimate: TableBloatEstimate
+    measured: Measured | None = None
+
+    @property
+    def basis(self) -> str:
+        return PGSTATTUPLE if self.measured is not None else ESTIMATE
+
+    @property
+    def wasted_bytes(self) -> int | None:
+        return self.measured.wasted_bytes if self.measured is not None else self.estimate.wasted_bytes
+
+    @property
+    def size_bytes(self) -> int:
+        return self.measured.size_bytes if self.measured is not None else self.estimate.size_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BloatSnapshot:
+    taken_at: datetime
+    tables: tuple[TableBloat, ...]
+    failed_databases: tuple[str, ...] = ()
+    unmeasured: tuple[str, ...] = ()  # databases without pgstattuple: estimates only

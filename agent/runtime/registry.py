@@ -32,7 +32,7 @@ from pgradar.agent.collect.collectors import (
     collect_tables,
     fetch_new_texts,
 )
-from pgradar.agent.collect.vacuum import collect_vacuum
+from pgradar.agent.collect.vacuum import collect_bloat, collect_vacuum
 from pgradar.agent.derive.deltas import by_key, statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
 from pgradar.agent.model.reuse import reuse_unchanged
@@ -228,6 +228,7 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
     CollectorSpec(
         "vacuum", collect_vacuum, "who holds the xmin horizon back: sessions, prepared xacts, slots, standbys"
     ),
+    CollectorSpec("bloat", collect_bloat, "table bloat: estimated from pg_stats, measured (pgstattuple) on candidates"),
 )
 
 

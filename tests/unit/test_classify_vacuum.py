@@ -8,11 +8,18 @@ from datetime import timedelta
 from factories import T0, observation, server, sessions, slot, table
 from factories import session as session_row
 
-from pgradar.agent.classifiers.vacuum import xmin_horizon_held
-from pgradar.agent.collect.vacuum import with_seen
-from pgradar.agent.model.findings import Severity
+from pgradar.agent.classifiers.vacuum import table_bloat, xmin_horizon_held
+from pgradar.agent.collect.vacuum import measure_candidates, with_seen
+from pgradar.agent.model.findings import Finding, Severity
 from pgradar.agent.model.thresholds import DEFAULT
-from pgradar.agent.model.vacuum import HorizonHolder, VacuumSnapshot
+from pgradar.agent.model.vacuum import (
+    BloatSnapshot,
+    HorizonHolder,
+    Measured,
+    TableBloat,
+    TableBloatEstimate,
+    VacuumSnapshot,
+)
 
 T = DEFAULT
 
@@ -117,3 +124,40 @@ def test_seen_seconds_follow_the_same_xmin_and_forget_the_rest() -> None:
     moved = replace(h, xmin=2000)
     assert with_seen([moved], memory, T0 + timedelta(seconds=60))[0].seen_seconds == 0  # type: ignore[arg-type]
     assert list(memory) == [moved.key]
+
+
+MIB = 1024 * 1024
+
+
+def estimate(size: int = 1000 * MIB, wasted: int | None = 500 * MIB, name: str = "orders") -> TableBloatEstimate:
+    return TableBloatEstimate("app", 1006, "public", name, size, wasted, 100, None)
+
+
+def bloat_of(*rows: TableBloat, **kw: object) -> list[Finding]:
+    return list(table_bloat(observation(bloat=BloatSnapshot(T0, rows), **kw), T))
+
+
+def test_table_bloat_edges_and_basis() -> None:
+    (f,) = bloat_of(TableBloat(estimate()))
+    assert f.evidence["basis"] == "estimate" and f.evidence["wasted_bytes"] == 500 * MIB
+    assert f.recommendation.startswith("VACUUM FULL public.orders;") and "ACCESS EXCLUSIVE" in f.recommendation
+    assert bloat_of(TableBloat(estimate(wasted=int(T.bloat_min_bytes) - 1, size=200 * MIB))) == []
+    assert bloat_of(TableBloat(estimate(wasted=299 * MIB))) == []  # below bloat_ratio of 1000 MiB
+    assert len(bloat_of(TableBloat(estimate(wasted=300 * MIB)))) == 1
+    assert bloat_of(TableBloat(estimate(wasted=None))) == []
+    # The measured figure wins over the estimate, either way.
+    measured_low = TableBloat(estimate(), Measured(1000 * MIB, 10 * MIB))
+    assert bloat_of(measured_low) == []
+    (g,) = bloat_of(TableBloat(estimate(wasted=0), Measured(1000 * MIB, 600 * MIB)))
+    assert g.evidence["basis"] == "pgstattuple" and g.evidence["estimated_wasted_bytes"] == 0
+
+
+def test_measure_candidates_near_the_thresholds_largest_first() -> None:
+    small = estimate(size=10 * MIB, wasted=9 * MIB, name="small")
+    near = estimate(size=400 * MIB, wasted=60 * MIB, name="near")
+    far = estimate(size=1000 * MIB, wasted=10 * MIB, name="far")
+    unknown = estimate(size=200 * MIB, wasted=None, name="unknown")
+    huge = estimate(size=int(T.bloat_measure_max_bytes) + 1, wasted=10**10, name="huge")
+    big = estimate(size=1000 * MIB, wasted=700 * MIB, name="big")
+    picked = measure_candidates([small, near, far, unknown, huge, big], T)
+    assert [e.relation for e in picked] == ["big", "unknown", "near"]
