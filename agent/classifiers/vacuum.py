@@ -265,4 +265,46 @@ def table_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         )
 
 
-CLASSIFIERS = (xmin_horizon_held, table_bloat)
+def index_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """A B-tree index wastes at least ``bloat_min_bytes`` and ``bloat_ratio`` of its pages.
+
+    The figure is pgstatindex's where it measured the index this poll (leaf
+    pages less what the entries fill at the fillfactor, plus empty and
+    deleted pages; ``basis: pgstattuple``), else the statistics estimate
+    (``basis: estimate``). A rebuild without a write lock returns it:
+    ``REINDEX INDEX CONCURRENTLY``. Evidence as for table_bloat.
+    """
+    snapshot = obs.snapshots.bloat
+    if snapshot is None or (obs.on_standby and obs.primary_watched):
+        return
+    for b in snapshot.indexes:
+        wasted, size = b.wasted_bytes, b.size_bytes
+        if wasted is None or not bloated(wasted, size, t):
+            continue
+        e = b.estimate
+        name = qualified(e.schema, e.index)
+        yield Finding(
+            Kind.INDEX_BLOAT,
+            Severity.WARNING,
+            obs.target,
+            f"index {name} on {quote_ident(e.relation)} in {e.database} wastes {human_bytes(wasted)} of "
+            f"{human_bytes(size)} ({wasted / size:.0%}, "
+            f"{'measured by pgstatindex' if b.measured else 'estimated from statistics'})",
+            f"REINDEX INDEX CONCURRENTLY {name}; -- rebuilds it beside the old one; reads and writes go on",
+            {
+                "wasted_bytes": wasted,
+                "size_bytes": size,
+                "wasted_ratio": round(wasted / size, 3),
+                "basis": b.basis,
+                "estimated_wasted_bytes": e.wasted_bytes,
+                "measured_wasted_bytes": b.measured.wasted_bytes if b.measured else None,
+                "fillfactor": e.fillfactor,
+            },
+            database=e.database,
+            schema=e.schema,
+            relation=e.relation,
+            index=e.index,
+        )
+
+
+CLASSIFIERS = (xmin_horizon_held, table_bloat, index_bloat)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pgradar.agent.collect import queries
 from pgradar.agent.collect.collectors import CollectContext, each_database
@@ -22,6 +22,8 @@ from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.model.vacuum import (
     BloatSnapshot,
     HorizonHolder,
+    IndexBloat,
+    IndexBloatEstimate,
     Measured,
     TableBloat,
     TableBloatEstimate,
@@ -57,7 +59,10 @@ class BloatContext(CollectContext, Protocol):
     thresholds: Thresholds
 
 
-def measure_candidates(estimates: Sequence[TableBloatEstimate], t: Thresholds) -> list[TableBloatEstimate]:
+Estimate = TypeVar("Estimate", TableBloatEstimate, IndexBloatEstimate)
+
+
+def measure_candidates(estimates: Sequence[Estimate], t: Thresholds) -> list[Estimate]:
     """The tables worth pgstattuple's read, most wasted first: near the thresholds by the estimate, or unestimated.
 
     Half the thresholds, so an estimate a little low is still checked; a
@@ -65,7 +70,7 @@ def measure_candidates(estimates: Sequence[TableBloatEstimate], t: Thresholds) -
     is large enough to matter; none above ``bloat_measure_max_bytes``.
     """
 
-    def near(e: TableBloatEstimate) -> bool:
+    def near(e: Estimate) -> bool:
         if e.size_bytes > t.bloat_measure_max_bytes or e.size_bytes < t.bloat_min_bytes / 2:
             return False
         if e.wasted_bytes is None:
@@ -78,34 +83,55 @@ def measure_candidates(estimates: Sequence[TableBloatEstimate], t: Thresholds) -
 
 
 def collect_bloat(ctx: BloatContext) -> BloatSnapshot:
-    """Every table's estimated bloat; pgstattuple_approx's figure for the candidates, within a time budget.
+    """Every table's and B-tree index's estimated bloat; pgstattuple's figure for the candidates, within a budget.
 
-    The estimate reads only the catalog and pg_stats. The measured figure
-    reads the table's pages that are not all-visible, so it is asked only
-    for the candidates (``measure_candidates``), largest first, until
-    ``bloat_measure_budget_s`` of this poll is spent, and only in the
+    The estimates read only the catalog and pg_stats. The measured figures
+    read pages (pgstattuple_approx: a table's pages that are not all-visible;
+    pgstattuple: its TOAST table; pgstatindex: the whole index), so they are
+    asked only for the candidates (``measure_candidates``), most wasted first,
+    until ``bloat_measure_budget_s`` of this poll is spent, and only in the
     databases where the extension is created; the others keep the estimate.
     """
     server = ctx.server
-    estimates_query = queries.resolve("bloat", "tables", server.major)
-    extension_query = queries.resolve("bloat", "extension", server.major)
-    measure_query = queries.resolve("bloat", "measure", server.major)
     deadline = time.monotonic() + ctx.thresholds.bloat_measure_budget_s
     unmeasured: list[str] = []
 
-    def fetch(session: Session) -> list[TableBloat]:
-        estimates = session.rows(estimates_query, TableBloatEstimate)
-        schema = session.dicts(extension_query)
+    def q(name: str) -> queries.Query:
+        return queries.resolve("bloat", name, server.major)
+
+    def fetch(session: Session) -> list[TableBloat | IndexBloat]:
+        tables = session.rows(q("tables"), TableBloatEstimate)
+        indexes = session.rows(q("indexes"), IndexBloatEstimate)
+        schema = session.dicts(q("extension"))
         if not schema:
             unmeasured.append(session.dbname)
-            return [TableBloat(e) for e in estimates]
-        measured: dict[int, Measured] = {}
-        for e in measure_candidates(estimates, ctx.thresholds):
+            return [*(TableBloat(e) for e in tables), *(IndexBloat(e) for e in indexes)]
+        ext = schema[0]["schema"]
+        measured: dict[tuple[str, int], Measured] = {}
+        candidates: list[TableBloatEstimate | IndexBloatEstimate] = [
+            *measure_candidates(tables, ctx.thresholds),
+            *measure_candidates(indexes, ctx.thresholds),
+        ]
+        candidates.sort(key=lambda e: -(e.size_bytes if e.wasted_bytes is None else e.wasted_bytes))
+        for e in candidates:
             if time.monotonic() >= deadline:
                 break
-            params = {"relid": e.relid, "toast_relid": e.toast_relid, "fillfactor": e.fillfactor}
-            measured[e.relid] = session.rows(measure_query, Measured, params, pgstattuple=schema[0]["schema"])[0]
-        return [TableBloat(e, measured.get(e.relid)) for e in estimates]
+            if isinstance(e, TableBloatEstimate):
+                params = {"relid": e.relid, "toast_relid": e.toast_relid, "fillfactor": e.fillfactor}
+                measured[("t", e.relid)] = session.rows(q("measure"), Measured, params, pgstattuple=ext)[0]
+            else:
+                params = {"indexrelid": e.indexrelid, "fillfactor": e.fillfactor}
+                measured[("i", e.indexrelid)] = session.rows(q("measure_index"), Measured, params, pgstattuple=ext)[0]
+        return [
+            *(TableBloat(e, measured.get(("t", e.relid))) for e in tables),
+            *(IndexBloat(e, measured.get(("i", e.indexrelid))) for e in indexes),
+        ]
 
     rows, failed = each_database(ctx, fetch)
-    return BloatSnapshot(ctx.now, tuple(rows), tuple(failed), tuple(unmeasured))
+    return BloatSnapshot(
+        ctx.now,
+        tuple(r for r in rows if isinstance(r, TableBloat)),
+        tuple(failed),
+        tuple(r for r in rows if isinstance(r, IndexBloat)),
+        tuple(unmeasured),
+    )

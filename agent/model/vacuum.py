@@ -80,11 +80,25 @@ class Measured:
 
 
 @dataclass(frozen=True, slots=True)
-class TableBloat:
-    """A table's bloat: the estimate, and the measured figure where pgstattuple gave one this poll."""
+class IndexBloatEstimate:
+    """One B-tree index's wasted space as the statistics estimate it (bloat/indexes)."""
 
-    estimate: TableBloatEstimate
-    measured: Measured | None = None
+    database: str
+    indexrelid: int
+    schema: str
+    relation: str
+    index: str
+    size_bytes: int
+    wasted_bytes: int | None  # None: a variable-width key has no readable statistics
+    fillfactor: int
+
+
+class _Figures:
+    """The figure a finding rests on: pgstattuple's where it measured this poll, else the estimate."""
+
+    __slots__ = ()
+    estimate: TableBloatEstimate | IndexBloatEstimate
+    measured: Measured | None
 
     @property
     def basis(self) -> str:
@@ -100,8 +114,21 @@ class TableBloat:
 
 
 @dataclass(frozen=True, slots=True)
+class TableBloat(_Figures):
+    estimate: TableBloatEstimate
+    measured: Measured | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexBloat(_Figures):
+    estimate: IndexBloatEstimate
+    measured: Measured | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BloatSnapshot:
     taken_at: datetime
     tables: tuple[TableBloat, ...]
     failed_databases: tuple[str, ...] = ()
+    indexes: tuple[IndexBloat, ...] = ()
     unmeasured: tuple[str, ...] = ()  # databases without pgstattuple: estimates only

@@ -192,15 +192,15 @@ BLOAT_T = replace(DEFAULT, bloat_min_bytes=1024 * 1024, bloat_ratio=0.3)
 BLOAT_CASES = (
     (
         "bloat_narrow",
-        "id int, v int",
+        "id int, v int); CREATE INDEX bloat_narrow_id ON bloat_narrow (id",
         "INSERT INTO bloat_narrow SELECT g, g FROM generate_series(1, 300000) g",
         "DELETE FROM bloat_narrow WHERE id % 5 < 3",
     ),
     (
         "bloat_wide",
-        "id int, note text, at timestamptz",
+        "id int, note text, at timestamptz); CREATE INDEX bloat_wide_note ON bloat_wide (note",
         "INSERT INTO bloat_wide SELECT g, repeat(md5(g::text), 6), now() FROM generate_series(1, 60000) g",
-        "UPDATE bloat_wide SET at = at + interval '1 s'",
+        "UPDATE bloat_wide SET at = at + interval '1 s'; UPDATE bloat_wide SET at = at + interval '1 s'",
     ),
     (
         "bloat_toast",
@@ -213,12 +213,19 @@ BLOAT_CASES = (
 FRESH = (
     "bloat_fresh",
     "id int, v text",
-    "INSERT INTO bloat_fresh SELECT g, md5(g::text) FROM generate_series(1, 200000) g",
+    "INSERT INTO bloat_fresh SELECT g, md5(g::text) FROM generate_series(1, 200000) g; "
+    "CREATE INDEX bloat_fresh_v ON bloat_fresh (v)",
 )
+BLOATED_INDEXES = ("bloat_narrow_id", "bloat_wide_note")
 
 
 def bloat_findings(agent: Agent) -> dict[str, Finding]:
-    return {f.relation or "": f for f in of_kind(poll(agent, "tables", "bloat"), "table_bloat")}
+    """The table_bloat findings by table, and the index_bloat ones by index."""
+    found = poll(agent, "tables", "bloat")
+    return {
+        **{f.relation or "": f for f in of_kind(found, "table_bloat")},
+        **{f.index or "": f for f in of_kind(found, "index_bloat")},
+    }
 
 
 def test_bloat_estimate_against_pgstattuple(heavy_pg: Cluster) -> None:
@@ -250,19 +257,40 @@ def test_bloat_estimate_against_pgstattuple(heavy_pg: Cluster) -> None:
                 assert abs(error) <= 0.3, (name, errors[name])
                 assert found[name].evidence["basis"] == "pgstattuple"
                 assert found[name].evidence["estimated_wasted_bytes"] == b.estimate.wasted_bytes
+            indexes = {b.estimate.index: b for b in snapshot.indexes if b.estimate.database == "app"}
+            for name in BLOATED_INDEXES:
+                b = indexes[name]
+                assert b.measured is not None and b.estimate.wasted_bytes is not None, b
+                error = (b.estimate.wasted_bytes - b.measured.wasted_bytes) / b.measured.wasted_bytes
+                errors[name] = (b.estimate.wasted_bytes, b.measured.wasted_bytes, b.measured.size_bytes, error)
+                assert abs(error) <= 0.3, (name, errors[name])
+                assert name in found and found[name].evidence["basis"] == "pgstattuple", errors
             fresh = rows[FRESH[0]]
             (measured_fresh,) = admin.execute(
                 "SELECT approx_free_space + dead_tuple_len FROM pgstattuple_approx('bloat_fresh'::regclass)"
             ).fetchone()
             errors[FRESH[0]] = (fresh.estimate.wasted_bytes, measured_fresh, fresh.estimate.size_bytes, None)
+            fresh_index = indexes["bloat_fresh_v"]
+            (density,) = admin.execute("SELECT avg_leaf_density FROM pgstatindex('bloat_fresh_v')").fetchone()
+            errors["bloat_fresh_v"] = (
+                fresh_index.estimate.wasted_bytes,
+                density,
+                fresh_index.estimate.size_bytes,
+                None,
+            )
             print("\nbloat estimate vs pgstattuple (estimated, measured, size, error):")
             for name, figures in errors.items():
                 print(f"  PostgreSQL {heavy_pg.major} {name}: {figures}")
-            assert FRESH[0] not in found and fresh.estimate.wasted_bytes is not None
+            assert fresh.estimate.wasted_bytes is not None and fresh_index.estimate.wasted_bytes is not None
             assert fresh.estimate.wasted_bytes < 0.1 * fresh.estimate.size_bytes
-            assert sorted(found) == sorted(c[0] for c in BLOAT_CASES)
+            assert fresh_index.estimate.wasted_bytes < 0.1 * fresh_index.estimate.size_bytes
+            assert sorted(found) == sorted([c[0] for c in BLOAT_CASES] + list(BLOATED_INDEXES))
 
-            # The fix as printed returns the space; the next pass is clean.
+            # The fixes as printed return the space; the next pass is clean.
+            for name in BLOATED_INDEXES:
+                assert found[name].recommendation.startswith(f"REINDEX INDEX CONCURRENTLY public.{name};")
+                admin.execute(found[name].recommendation)
+            assert sorted(bloat_findings(agent)) == sorted(c[0] for c in BLOAT_CASES)
             for name, *_ in BLOAT_CASES:
                 assert found[name].recommendation.startswith(f"VACUUM FULL public.{name};")
                 admin.execute(found[name].recommendation)

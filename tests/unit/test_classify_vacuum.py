@@ -8,13 +8,15 @@ from datetime import timedelta
 from factories import T0, observation, server, sessions, slot, table
 from factories import session as session_row
 
-from pgradar.agent.classifiers.vacuum import table_bloat, xmin_horizon_held
+from pgradar.agent.classifiers.vacuum import index_bloat, table_bloat, xmin_horizon_held
 from pgradar.agent.collect.vacuum import measure_candidates, with_seen
 from pgradar.agent.model.findings import Finding, Severity
 from pgradar.agent.model.thresholds import DEFAULT
 from pgradar.agent.model.vacuum import (
     BloatSnapshot,
     HorizonHolder,
+    IndexBloat,
+    IndexBloatEstimate,
     Measured,
     TableBloat,
     TableBloatEstimate,
@@ -161,3 +163,19 @@ def test_measure_candidates_near_the_thresholds_largest_first() -> None:
     big = estimate(size=1000 * MIB, wasted=700 * MIB, name="big")
     picked = measure_candidates([small, near, far, unknown, huge, big], T)
     assert [e.relation for e in picked] == ["big", "unknown", "near"]
+
+
+def test_index_bloat_names_the_index_and_reindexes_it_concurrently() -> None:
+    def index_row(wasted: int | None, measured: Measured | None = None) -> IndexBloat:
+        return IndexBloat(
+            IndexBloatEstimate("app", 7, "Sales", "orders", "orders_pkey", 400 * MIB, wasted, 90), measured
+        )
+
+    def judged_indexes(*rows: IndexBloat) -> list[Finding]:
+        return list(index_bloat(observation(bloat=BloatSnapshot(T0, (), indexes=rows)), T))
+
+    (f,) = judged_indexes(index_row(200 * MIB))
+    assert (f.schema, f.relation, f.index) == ("Sales", "orders", "orders_pkey")
+    assert f.recommendation.startswith('REINDEX INDEX CONCURRENTLY "Sales".orders_pkey;')
+    assert judged_indexes(index_row(119 * MIB)) == []  # below bloat_ratio of 400 MiB
+    assert judged_indexes(index_row(200 * MIB, Measured(400 * MIB, 50 * MIB))) == []
