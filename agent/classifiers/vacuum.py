@@ -19,7 +19,7 @@ from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, h
 from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.replication import SlotStat
 from pgradar.agent.model.thresholds import Thresholds
-from pgradar.agent.model.vacuum import BACKEND, PREPARED, SLOT, STANDBY, HorizonHolder
+from pgradar.agent.model.vacuum import BACKEND, PREPARED, SLOT, STANDBY, HorizonHolder, IndexBloat, TableBloat
 
 MAX_HOLDERS = 10  # holders named in one finding's evidence
 
@@ -217,6 +217,20 @@ def bloated(wasted: int | None, size: int, t: Thresholds) -> bool:
     return wasted is not None and size > 0 and wasted >= t.bloat_min_bytes and wasted >= size * t.bloat_ratio
 
 
+def bloat_evidence(b: TableBloat | IndexBloat) -> dict[str, Any]:
+    """Both figures where both are known, and which one the finding rests on."""
+    wasted, size = b.wasted_bytes or 0, b.size_bytes
+    return {
+        "wasted_bytes": wasted,
+        "size_bytes": size,
+        "wasted_ratio": round(wasted / size, 3) if size else None,
+        "basis": b.basis,
+        "estimated_wasted_bytes": b.estimate.wasted_bytes,
+        "measured_wasted_bytes": b.measured.wasted_bytes if b.measured else None,
+        "fillfactor": b.estimate.fillfactor,
+    }
+
+
 def table_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     """A table wastes at least ``bloat_min_bytes`` and ``bloat_ratio`` of its pages (heap and TOAST).
 
@@ -249,16 +263,7 @@ def table_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             f"VACUUM FULL {name}; -- returns the space to the system; takes an ACCESS EXCLUSIVE lock: no reads or "
             f"writes of the table until it ends; online instead: pg_repack --table={name} --dbname={e.database}; "
             f"a plain VACUUM {name}; only makes the space reusable by later writes, without a lock",
-            {
-                "wasted_bytes": wasted,
-                "size_bytes": size,
-                "wasted_ratio": round(wasted / size, 3),
-                "basis": b.basis,
-                "estimated_wasted_bytes": e.wasted_bytes,
-                "measured_wasted_bytes": b.measured.wasted_bytes if b.measured else None,
-                "fillfactor": e.fillfactor,
-                "n_dead_tup": n_dead,
-            },
+            {**bloat_evidence(b), "n_dead_tup": n_dead},
             database=e.database,
             schema=e.schema,
             relation=e.relation,
@@ -291,15 +296,7 @@ def index_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             f"{human_bytes(size)} ({wasted / size:.0%}, "
             f"{'measured by pgstatindex' if b.measured else 'estimated from statistics'})",
             f"REINDEX INDEX CONCURRENTLY {name}; -- rebuilds it beside the old one; reads and writes go on",
-            {
-                "wasted_bytes": wasted,
-                "size_bytes": size,
-                "wasted_ratio": round(wasted / size, 3),
-                "basis": b.basis,
-                "estimated_wasted_bytes": e.wasted_bytes,
-                "measured_wasted_bytes": b.measured.wasted_bytes if b.measured else None,
-                "fillfactor": e.fillfactor,
-            },
+            bloat_evidence(b),
             database=e.database,
             schema=e.schema,
             relation=e.relation,
