@@ -11,10 +11,13 @@ rules name the holder and the statement that releases it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from pgradar.agent.classifiers.replication import inactive_for, slot_severity, standby_peer
+from pgradar.agent.classifiers.tables import AutovacuumLimit, autovacuum_limit, table_rows
 from pgradar.agent.model.activity import SessionStat
+from pgradar.agent.model.catalog import TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.replication import SlotStat
@@ -304,4 +307,139 @@ def index_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         )
 
 
-CLASSIFIERS = (xmin_horizon_held, table_bloat, index_bloat)
+def above_trigger_since(obs: Observation, table: TableStat, trigger: float) -> datetime:
+    """The first kept tables poll of the unbroken run up to the latest in which the table was above ``trigger``."""
+    since = obs.now
+    for snapshot in reversed(obs.history.tables):
+        row = next((r for r in snapshot.tables if (r.database, r.relid) == (table.database, table.relid)), None)
+        if row is None or row.n_dead_tup <= trigger:
+            break
+        since = snapshot.taken_at
+    return since
+
+
+def _lag_reasons(
+    obs: Observation,
+    table: TableStat,
+    limit: AutovacuumLimit,
+    rows: float,
+    horizon: Finding | None,
+) -> list[tuple[str, str]]:
+    """(reason, fix) for each cause pgradar can see, the one to act on first first."""
+    name = qualified(table.schema, table.relation)
+    settings = obs.snapshots.settings
+    vacuum = obs.snapshots.vacuum
+    found: list[tuple[str, str]] = []
+    if horizon is not None:
+        found.append(
+            (
+                f"the xmin horizon is held ({horizon.evidence['holder']}): vacuum cannot remove rows dead since",
+                "-- first release the horizon: the xmin_horizon_held finding"
+                + (f" of database {horizon.database}" if horizon.database else "")
+                + " names the holder and its fix",
+            )
+        )
+    if settings is not None and not settings.settings.autovacuum:
+        found.append(("autovacuum is off on the server", "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();"))
+    elif not limit.enabled:
+        found.append(("autovacuum is off for this table", f"ALTER TABLE {name} RESET (autovacuum_enabled);"))
+    running = [r for r in (vacuum.running if vacuum else ()) if (r.database, r.relid) == (table.database, table.relid)]
+    busy = vacuum.workers_busy if vacuum else None
+    if running:
+        r = running[0]
+        found.append(
+            (
+                f"a VACUUM has run on it for {human_seconds(r.running_seconds or 0)} (phase {r.phase}), paced by its "
+                "cost limit",
+                f"ALTER TABLE {name} SET (autovacuum_vacuum_cost_limit = 2000); -- ten times the default pace",
+            )
+        )
+    elif busy is not None and busy[0] >= busy[1]:
+        found.append(
+            (
+                f"every autovacuum worker is busy ({busy[0]} of autovacuum_max_workers {busy[1]}) on other tables",
+                f"ALTER SYSTEM SET autovacuum_max_workers = {busy[1] + 2}; -- a restart applies it before 18",
+            )
+        )
+    if limit.enabled and limit.scale_factor * rows > 1_000_000:
+        scale = 0.01 if rows >= 10_000_000 else 0.05
+        found.append(
+            (
+                f"its scale factor {limit.scale_factor} lets {limit.trigger(rows):,.0f} dead rows pile up before "
+                "autovacuum starts",
+                f"ALTER TABLE {name} SET (autovacuum_vacuum_scale_factor = {scale}, autovacuum_vacuum_threshold = "
+                f"1000); -- starts at {1000 + scale * rows:,.0f} dead rows",
+            )
+        )
+    return found
+
+
+def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """Dead rows stay above the table's own autovacuum trigger for ``autovacuum_lag_s``, or vacuum ran and left them.
+
+    The trigger is ``autovacuum_vacuum_threshold + autovacuum_vacuum_scale_factor
+    * rows`` with the table's reloptions over the settings. It counts as
+    lagging when the kept tables polls show it above the trigger for
+    ``autovacuum_lag_s``, or (one pass is enough) when a VACUUM ran while a
+    holder of the xmin horizon already held it and the dead rows are still
+    above the trigger: vacuum runs again and again without lowering them.
+    At least ``dead_tuples_min_rows`` dead rows. The reasons it can see, in
+    the order to act on them: the horizon (pointing to xmin_horizon_held),
+    autovacuum off (server or table), a VACUUM on the table now paced by its
+    cost limit, every autovacuum worker busy (pg_stat_progress_vacuum), a
+    scale factor that lets more than a million dead rows wait (the
+    ``ALTER TABLE ... SET`` with numbers). The fix is those, then a VACUUM.
+    """
+    if obs.on_standby:
+        return
+    tables = obs.snapshots.tables
+    if tables is None:
+        return
+    settings = obs.snapshots.settings.settings if obs.snapshots.settings is not None else None
+    horizons = list(xmin_horizon_held(obs, t))
+    for table in tables.tables:
+        rows = table_rows(table)
+        limit = autovacuum_limit(table, settings, "vacuum")
+        trigger = limit.trigger(rows)
+        if table.n_dead_tup <= trigger or table.n_dead_tup < t.dead_tuples_min_rows:
+            continue
+        horizon = next((h for h in horizons if h.database in (table.database, None)), None)
+        above_s = (obs.now - above_trigger_since(obs, table, trigger)).total_seconds()
+        last = table.last_vacuumed
+        vacuumed_behind = (
+            horizon is not None
+            and last is not None
+            and float(horizon.evidence["held_seconds"]) > (obs.now - last).total_seconds()
+        )
+        if above_s < t.autovacuum_lag_s and not vacuumed_behind:
+            continue
+        name = qualified(table.schema, table.relation)
+        reasons = _lag_reasons(obs, table, limit, rows, horizon)
+        why = "; ".join(r for r, _ in reasons) or "no cause visible from here (autovacuum_naptime, cost limits)"
+        yield Finding(
+            Kind.AUTOVACUUM_LAGGING,
+            Severity.WARNING,
+            obs.target,
+            f"{name} in {table.database}: {table.n_dead_tup:,} dead rows above its autovacuum trigger "
+            f"({trigger:,.0f})"
+            + (f" for {human_seconds(above_s)}" if above_s else ", left by the last VACUUM")
+            + f": {why}",
+            "\n".join([*(fix for _, fix in reasons), f"VACUUM (VERBOSE) {name};"]),
+            {
+                "n_dead_tup": table.n_dead_tup,
+                "trigger_rows": round(trigger),
+                "autovacuum_vacuum_threshold": limit.threshold,
+                "autovacuum_vacuum_scale_factor": limit.scale_factor,
+                "autovacuum_enabled": limit.enabled,
+                "above_trigger_seconds": round(above_s),
+                "last_vacuum": last.isoformat() if last else None,
+                "reasons": [r for r, _ in reasons],
+                "horizon_finding": horizon.id if horizon else None,
+            },
+            database=table.database,
+            schema=table.schema,
+            relation=table.relation,
+        )
+
+
+CLASSIFIERS = (xmin_horizon_held, table_bloat, index_bloat, autovacuum_lagging)

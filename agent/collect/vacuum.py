@@ -27,6 +27,7 @@ from pgradar.agent.model.vacuum import (
     Measured,
     TableBloat,
     TableBloatEstimate,
+    VacuumProgress,
     VacuumSnapshot,
 )
 
@@ -48,8 +49,10 @@ def with_seen(
 def collect_vacuum(ctx: CollectContext) -> VacuumSnapshot:
     session = ctx.session()
     rows = session.rows(queries.resolve("vacuum", "holders", ctx.server.major), HorizonHolder)
+    running = session.rows(queries.resolve("vacuum", "progress", ctx.server.major), VacuumProgress)
     # Kept under the database the agent connects to: the cache forgets databases no longer selected.
-    return VacuumSnapshot(ctx.now, tuple(with_seen(rows, ctx.catalog_cache("vacuum", session.dbname), ctx.now)))
+    seen = with_seen(rows, ctx.catalog_cache("vacuum", session.dbname), ctx.now)
+    return VacuumSnapshot(ctx.now, tuple(seen), tuple(running))
 
 
 # --- bloat ----------------------------------------------------------------------------

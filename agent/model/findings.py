@@ -163,6 +163,11 @@ class Kind(StrEnum):
         "a session, replication slot, prepared transaction or standby's feedback holds the xmin horizon back",
     )
     TABLE_BLOAT = "table_bloat", Area.TABLE, "wasted space in a table (estimated, or measured by pgstattuple)"
+    AUTOVACUUM_LAGGING = (
+        "autovacuum_lagging",
+        Area.TABLE,
+        "dead rows stay above the table's autovacuum trigger, with the reason when visible",
+    )
     INDEX_BLOAT = "index_bloat", Area.TABLE, "wasted space in a B-tree index (estimated, or measured by pgstatindex)"
 
 

@@ -91,6 +91,7 @@ class Thresholds:
     bloat_ratio: float = 0.3  # and this share of its size
     bloat_measure_max_bytes: float = 10 * 1024**3  # pgstattuple measures tables up to this size
     bloat_measure_budget_s: float = 5  # pgstattuple's time per poll and target; the rest keep the estimate
+    autovacuum_lag_s: float = 3600  # dead rows above the table's autovacuum trigger this long
 
 
 DEFAULT = Thresholds()

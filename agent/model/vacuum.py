@@ -48,9 +48,30 @@ class HorizonHolder:
 
 
 @dataclass(frozen=True, slots=True)
+class VacuumProgress:
+    """One VACUUM running now (vacuum/progress)."""
+
+    pid: int
+    database: str
+    relid: int
+    phase: str
+    autovacuum: bool
+    running_seconds: float | None
+    max_workers: int  # autovacuum_max_workers
+
+
+@dataclass(frozen=True, slots=True)
 class VacuumSnapshot:
     taken_at: datetime
     holders: tuple[HorizonHolder, ...]
+    running: tuple[VacuumProgress, ...] = ()
+
+    @property
+    def workers_busy(self) -> tuple[int, int] | None:
+        """(autovacuum workers running, autovacuum_max_workers); None when no VACUUM runs."""
+        if not self.running:
+            return None
+        return sum(r.autovacuum for r in self.running), self.running[0].max_workers
 
 
 ESTIMATE = "estimate"

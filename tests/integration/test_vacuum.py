@@ -299,3 +299,75 @@ def test_bloat_estimate_against_pgstattuple(heavy_pg: Cluster) -> None:
         with superuser(heavy_pg, "app") as admin:
             for name in names:
                 admin.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# --- autovacuum_lagging -----------------------------------------------------------------------
+
+LAG_T = replace(T, dead_tuples_min_rows=1000, autovacuum_lag_s=1)
+
+
+def flushed(cluster: Cluster) -> None:
+    """Wait until the statistics a VACUUM or a write just sent can be read (13-14: up to 0.5 s late)."""
+    time.sleep(0.1 if cluster.major >= 15 else 1.2)
+
+
+def lagging(agent: Agent) -> dict[str, Finding]:
+    return {f.relation or "": f for f in of_kind(poll(agent, *COLLECTORS), "autovacuum_lagging")}
+
+
+def test_autovacuum_lagging_behind_the_horizon_and_turned_off(vacuum_pg: Cluster) -> None:
+    with superuser(vacuum_pg, "app") as admin:
+        for name, options in (("lag_held", ""), ("lag_quiet", ""), ("lag_off", " WITH (autovacuum_enabled = false)")):
+            admin.execute(f"DROP TABLE IF EXISTS {name}")
+            admin.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v int){options}")
+            admin.execute(f"INSERT INTO {name} SELECT g, 0 FROM generate_series(1, 20000) g")
+            admin.execute(f"VACUUM ANALYZE {name}")
+    holder = psycopg.connect(vacuum_pg.dsn("app"), autocommit=True)
+    try:
+        with watch(("main", monitor_dsn(vacuum_pg)), thresholds=replace(LAG_T, autovacuum_lag_s=3600)) as agent:
+            holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            holder.execute("SELECT count(*) FROM lag_held")
+            time.sleep(1.2)
+            run_reported(
+                vacuum_pg,
+                "app",
+                (
+                    "UPDATE lag_held SET v = 1",  # 20,000 dead rows, the trigger is 4,050
+                    "UPDATE lag_quiet SET v = 1 WHERE id <= 3000",  # a look-alike below its trigger
+                    "VACUUM lag_held",  # leaves them: the horizon is held
+                ),
+            )
+            flushed(vacuum_pg)
+            found = lagging(agent)
+            assert sorted(found) == ["lag_held"], found
+            lag = found["lag_held"]
+            assert lag.evidence["n_dead_tup"] >= 20000 and lag.evidence["trigger_rows"] == 4050
+            assert "xmin horizon is held (backend)" in lag.evidence["reasons"][0]
+            assert lag.recommendation.startswith("-- first release the horizon: the xmin_horizon_held finding")
+            (horizon,) = of_kind(poll(agent, *COLLECTORS), "xmin_horizon_held")
+            assert lag.evidence["horizon_finding"] == horizon.id
+            with superuser(vacuum_pg, "app") as admin:
+                admin.execute(horizon.recommendation)
+                admin.execute(lag.recommendation)
+            flushed(vacuum_pg)
+            assert lagging(agent) == {}
+    finally:
+        holder.close()
+
+    with watch(("main", monitor_dsn(vacuum_pg)), thresholds=LAG_T) as agent:
+        run_reported(vacuum_pg, "app", ("UPDATE lag_off SET v = 2",))
+        assert lagging(agent) == {}  # above its trigger, but not for autovacuum_lag_s yet
+        time.sleep(1.2)
+        found = lagging(agent)
+        assert sorted(found) == ["lag_off"], found
+        off = found["lag_off"]
+        assert off.evidence["reasons"] == ["autovacuum is off for this table"]
+        assert off.recommendation.splitlines() == [
+            "ALTER TABLE public.lag_off RESET (autovacuum_enabled);",
+            "VACUUM (VERBOSE) public.lag_off;",
+        ]
+        with superuser(vacuum_pg, "app") as admin:
+            for line in off.recommendation.splitlines():  # one statement a line, sent one by one as psql does
+                admin.execute(line)
+        flushed(vacuum_pg)
+        assert lagging(agent) == {}

@@ -8,7 +8,7 @@ from datetime import timedelta
 from factories import T0, observation, server, sessions, slot, table
 from factories import session as session_row
 
-from pgradar.agent.classifiers.vacuum import index_bloat, table_bloat, xmin_horizon_held
+from pgradar.agent.classifiers.vacuum import autovacuum_lagging, index_bloat, table_bloat, xmin_horizon_held
 from pgradar.agent.collect.vacuum import measure_candidates, with_seen
 from pgradar.agent.model.findings import Finding, Severity
 from pgradar.agent.model.thresholds import DEFAULT
@@ -20,6 +20,7 @@ from pgradar.agent.model.vacuum import (
     Measured,
     TableBloat,
     TableBloatEstimate,
+    VacuumProgress,
     VacuumSnapshot,
 )
 
@@ -179,3 +180,30 @@ def test_index_bloat_names_the_index_and_reindexes_it_concurrently() -> None:
     assert f.recommendation.startswith('REINDEX INDEX CONCURRENTLY "Sales".orders_pkey;')
     assert judged_indexes(index_row(119 * MIB)) == []  # below bloat_ratio of 400 MiB
     assert judged_indexes(index_row(200 * MIB, Measured(400 * MIB, 50 * MIB))) == []
+
+
+def test_autovacuum_lagging_needs_the_trigger_for_the_lag_time_and_says_why() -> None:
+    from factories import settings as settings_snapshot
+    from factories import tables_snapshot
+
+    big = table("events", rows=50_000_000, n_dead_tup=12_000_000)  # trigger: 50 + 0.2 * 50M = 10,000,050
+    earlier = tables_snapshot((big,), taken_at=T0 - timedelta(seconds=T.autovacuum_lag_s))
+    worker = VacuumProgress(9, "app", 1, "scanning heap", True, 600.0, 3)
+    others = tuple(replace(worker, pid=p, relid=50 + p) for p in (1, 2))
+    busy = VacuumSnapshot(T0, (), (replace(worker, relid=77), *others))
+
+    def lag(**kw: object) -> list[Finding]:
+        obs = observation(tables=kw.pop("tables", (big,)), settings=settings_snapshot(), **kw)  # type: ignore[arg-type]
+        return list(autovacuum_lagging(obs, T))
+
+    assert lag() == []  # above the trigger, but only just seen
+    (f,) = lag(history={"tables": (earlier,)}, vacuum=busy)
+    assert f.evidence["trigger_rows"] == 10_000_050 and f.evidence["above_trigger_seconds"] == T.autovacuum_lag_s
+    assert f.evidence["reasons"][0].startswith("every autovacuum worker is busy (3 of autovacuum_max_workers 3)")
+    assert (
+        "ALTER TABLE public.events SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000)"
+        in (f.recommendation)
+    )
+    assert f.recommendation.splitlines()[-1] == "VACUUM (VERBOSE) public.events;"
+    below = table("events", rows=50_000_000, n_dead_tup=9_000_000)
+    assert lag(tables=(below,), history={"tables": (replace(earlier, tables=(below,)),)}) == []
