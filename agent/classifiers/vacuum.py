@@ -23,6 +23,7 @@ from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.replication import SlotStat
 from pgradar.agent.model.thresholds import Thresholds
 from pgradar.agent.model.vacuum import BACKEND, PREPARED, SLOT, STANDBY, HorizonHolder, IndexBloat, TableBloat
+from pgradar.agent.sqlshape.writes import UpdatedColumns, updated_columns
 
 MAX_HOLDERS = 10  # holders named in one finding's evidence
 
@@ -442,4 +443,116 @@ def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         )
 
 
-CLASSIFIERS = (xmin_horizon_held, table_bloat, index_bloat, autovacuum_lagging)
+def update_counts(obs: Observation, table: TableStat) -> tuple[int, int, str]:
+    """(updates, HOT updates, window): over the kept tables polls when they saw enough, else since the reset."""
+    first = next(
+        (
+            r
+            for snapshot in obs.history.tables
+            for r in snapshot.tables
+            if (r.database, r.relid) == (table.database, table.relid)
+        ),
+        None,
+    )
+    if first is not None and first is not table and table.n_tup_upd >= first.n_tup_upd:
+        updates = table.n_tup_upd - first.n_tup_upd
+        if updates > 0 and table.n_tup_hot_upd >= first.n_tup_hot_upd:
+            return updates, table.n_tup_hot_upd - first.n_tup_hot_upd, "kept polls"
+    return table.n_tup_upd, table.n_tup_hot_upd, "since statistics reset"
+
+
+def _setters(obs: Observation, table: TableStat) -> list[tuple[int, int, UpdatedColumns]]:
+    """(queryid, calls, what it sets) of the UPDATE statements of ``table`` that pg_stat_statements knows."""
+    snapshot = obs.snapshots.statements
+    if snapshot is None:
+        return []
+    calls: dict[tuple[int, int], int] = {}
+    for r in snapshot.rows:
+        if r.database == table.database:
+            calls[(r.dbid, r.queryid)] = calls.get((r.dbid, r.queryid), 0) + r.calls
+    found = []
+    for key, n in calls.items():
+        text = obs.statement_texts.get(key)
+        sets = updated_columns(text) if text else None
+        if sets is not None and sets.table == table.relation and sets.schema in (None, table.schema):
+            found.append((key[1], n, sets))
+    return sorted(found, key=lambda f: -f[1])
+
+
+def hot_updates_lost(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """Many updates, few HOT, because an index covers a column the UPDATE statements set.
+
+    A table with at least ``hot_min_updates`` updates (over the kept polls
+    when they saw that many, else since the statistics reset) and a HOT
+    share below ``hot_min_share``, where an index of the table (its keys or
+    INCLUDE columns) holds a column that an UPDATE statement of the table
+    sets (read with sqlglot from pg_stat_statements texts). Such an update
+    writes a new entry in every index of the table, not only that one. An
+    UPDATE of columns no index holds is HOT-able, so a table whose statements
+    set only those is left alone. The fix drops the index (not one backing
+    a constraint), its scans in evidence to weigh what it serves.
+    """
+    if obs.on_standby:
+        return
+    tables, indexes = obs.snapshots.tables, obs.snapshots.indexes
+    if tables is None or indexes is None:
+        return
+    for table in tables.tables:
+        updates, hot, window = update_counts(obs, table)
+        if updates < t.hot_min_updates or hot >= updates * t.hot_min_share:
+            continue
+        own = [i for i in indexes.indexes if (i.database, i.relid) == (table.database, table.relid)]
+        setters = _setters(obs, table)
+        set_columns = {c for _, _, s in setters for c in s.columns}
+        breaking = [i for i in own if set_columns & {c for c in i.columns if c is not None}]
+        if not breaking:
+            continue
+        name = qualified(table.schema, table.relation)
+        fixes = []
+        for i in breaking:
+            cols = sorted(set_columns & {c for c in i.columns if c is not None})
+            index_name = qualified(i.schema, i.index)
+            if i.constraint_type or i.is_unique:
+                fixes.append(f"-- {index_name} backs a constraint on {', '.join(cols)}: keep it, update those less")
+            else:
+                fixes.append(
+                    f"DROP INDEX CONCURRENTLY {index_name}; -- every UPDATE of {', '.join(cols)} writes all "
+                    f"{len(own)} indexes of the table; this one was scanned {i.idx_scan:,} times; recreate it with: "
+                    f"{i.definition};"
+                )
+        share = hot / updates
+        yield Finding(
+            Kind.HOT_UPDATES_LOST,
+            Severity.WARNING,
+            obs.target,
+            f"{name} in {table.database}: {share:.0%} of {updates:,} updates are HOT ({window}); "
+            f"{', '.join(i.index for i in breaking)} hold(s) a column its UPDATE statements set, so each update "
+            f"writes all {len(own)} indexes",
+            "\n".join(fixes),
+            {
+                "updates": updates,
+                "hot_updates": hot,
+                "hot_share": round(share, 3),
+                "window": window,
+                "indexes_written_per_update": len(own),
+                "indexes": [
+                    {
+                        "index": i.index,
+                        "columns": [c for c in i.columns if c is not None],
+                        "idx_scan": i.idx_scan,
+                        "size_bytes": i.size_bytes,
+                        "constraint": i.constraint_type,
+                    }
+                    for i in breaking
+                ],
+                "statements": [
+                    {"queryid": str(q), "calls": n, "columns": list(s.columns)} for q, n, s in setters[:MAX_HOLDERS]
+                ],
+            },
+            database=table.database,
+            schema=table.schema,
+            relation=table.relation,
+        )
+
+
+CLASSIFIERS = (xmin_horizon_held, table_bloat, index_bloat, autovacuum_lagging, hot_updates_lost)

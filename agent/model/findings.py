@@ -168,6 +168,11 @@ class Kind(StrEnum):
         Area.TABLE,
         "dead rows stay above the table's autovacuum trigger, with the reason when visible",
     )
+    HOT_UPDATES_LOST = (
+        "hot_updates_lost",
+        Area.TABLE,
+        "many updates, few HOT, because an index covers a column the UPDATE statements set",
+    )
     INDEX_BLOAT = "index_bloat", Area.TABLE, "wasted space in a B-tree index (estimated, or measured by pgstatindex)"
 
 

@@ -92,6 +92,8 @@ class Thresholds:
     bloat_measure_max_bytes: float = 10 * 1024**3  # pgstattuple measures tables up to this size
     bloat_measure_budget_s: float = 5  # pgstattuple's time per poll and target; the rest keep the estimate
     autovacuum_lag_s: float = 3600  # dead rows above the table's autovacuum trigger this long
+    hot_min_updates: float = 10_000  # updates of a table in the window, at or above
+    hot_min_share: float = 0.5  # HOT updates / updates below this
 
 
 DEFAULT = Thresholds()

@@ -380,3 +380,38 @@ def test_autovacuum_lagging_behind_the_horizon_and_turned_off(vacuum_pg: Cluster
                 admin.execute(line)
         flushed(vacuum_pg)
         assert lagging(agent) == {}
+
+
+# --- hot_updates_lost --------------------------------------------------------------------------
+
+HOT_T = replace(DEFAULT, hot_min_updates=1000, hot_min_share=0.5)
+
+
+def test_hot_updates_lost_names_the_index_an_update_sets(vacuum_pg: Cluster) -> None:
+    with superuser(vacuum_pg, "app") as admin:
+        for name in ("hot_lost", "hot_kept"):
+            admin.execute(f"DROP TABLE IF EXISTS {name}")
+            admin.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, status text, note text)")
+            admin.execute(f"CREATE INDEX {name}_status ON {name} (status)")
+            admin.execute(f"INSERT INTO {name} SELECT g, 'new', '' FROM generate_series(1, 500) g")
+        with admin.cursor() as cur:
+            cur.executemany(
+                "UPDATE hot_lost SET status = %s WHERE id = %s", [(f"s{i % 7}", i % 500 + 1) for i in range(2000)]
+            )
+            # the look-alike: as many updates, of a column no index holds
+            cur.executemany(
+                "UPDATE hot_kept SET note = %s WHERE id = %s", [(f"n{i}", i % 500 + 1) for i in range(2000)]
+            )
+    run_reported(vacuum_pg, "app", ("SELECT 1",))
+    with watch(("main", monitor_dsn(vacuum_pg)), thresholds=HOT_T) as agent:
+        found = of_kind(poll(agent, "statements", "tables", "indexes"), "hot_updates_lost")
+        assert [f.relation for f in found] == ["hot_lost"], found
+        (f,) = found
+        assert f.evidence["hot_share"] < 0.5 and f.evidence["updates"] >= 2000
+        assert f.evidence["indexes_written_per_update"] == 2
+        assert [i["index"] for i in f.evidence["indexes"]] == ["hot_lost_status"]
+        assert any(s["columns"] == ["status"] for s in f.evidence["statements"])
+        assert f.recommendation.startswith("DROP INDEX CONCURRENTLY public.hot_lost_status;")
+        with superuser(vacuum_pg, "app") as admin:
+            admin.execute(f.recommendation)
+        assert of_kind(poll(agent, "statements", "tables", "indexes"), "hot_updates_lost") == []

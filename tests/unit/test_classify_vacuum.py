@@ -8,7 +8,13 @@ from datetime import timedelta
 from factories import T0, observation, server, sessions, slot, table
 from factories import session as session_row
 
-from pgradar.agent.classifiers.vacuum import autovacuum_lagging, index_bloat, table_bloat, xmin_horizon_held
+from pgradar.agent.classifiers.vacuum import (
+    autovacuum_lagging,
+    hot_updates_lost,
+    index_bloat,
+    table_bloat,
+    xmin_horizon_held,
+)
 from pgradar.agent.collect.vacuum import measure_candidates, with_seen
 from pgradar.agent.model.findings import Finding, Severity
 from pgradar.agent.model.thresholds import DEFAULT
@@ -207,3 +213,46 @@ def test_autovacuum_lagging_needs_the_trigger_for_the_lag_time_and_says_why() ->
     assert f.recommendation.splitlines()[-1] == "VACUUM (VERBOSE) public.events;"
     below = table("events", rows=50_000_000, n_dead_tup=9_000_000)
     assert lag(tables=(below,), history={"tables": (replace(earlier, tables=(below,)),)}) == []
+
+
+def test_updated_columns_from_statement_texts() -> None:
+    from pgradar.agent.sqlshape.writes import UpdatedColumns, updated_columns
+
+    assert updated_columns('UPDATE public.orders o SET status = $1, "Total" = o.total + $2 WHERE id = $3') == (
+        UpdatedColumns("public", "orders", ("status", "Total"))
+    )
+    assert updated_columns("update orders set (a, b) = ($1, $2) where id = $3") == UpdatedColumns(
+        None, "orders", ("a", "b")
+    )
+    assert updated_columns("SELECT status FROM orders") is None
+    assert updated_columns("UPDATE orders SET") is None
+
+
+def test_hot_updates_lost_only_where_an_index_holds_a_set_column() -> None:
+    from factories import index, snap, stat
+
+    orders = table("orders", n_tup_upd=50_000, n_tup_hot_upd=1_000)
+    status_idx = index("orders_status", ["status"])
+    pkey = index("orders_pkey", ["id"], is_unique=True, constraint_type="p")
+    statements = snap(1, replace(stat(11, 40_000, 10.0), database="app"), replace(stat(12, 900, 1.0), database="app"))
+
+    def hot(texts: dict[tuple[int, int], str], **kw: object) -> list[Finding]:
+        obs = observation(
+            tables=kw.pop("tables", (orders,)),  # type: ignore[arg-type]
+            indexes=(status_idx, pkey),
+            statements=statements,
+            texts=texts,
+            **kw,
+        )
+        return list(hot_updates_lost(obs, T))
+
+    dbid = statements.rows[0].dbid
+    (f,) = hot({(dbid, 11): "UPDATE orders SET status = $1 WHERE id = $2"})
+    assert f.evidence["hot_share"] == 0.02 and f.evidence["indexes_written_per_update"] == 2
+    assert f.recommendation.startswith("DROP INDEX CONCURRENTLY public.orders_status;")
+    assert hot({(dbid, 11): "UPDATE orders SET note = $1 WHERE id = $2"}) == []  # no index holds note
+    assert hot({(dbid, 11): "UPDATE other SET status = $1 WHERE id = $2"}) == []
+    mostly_hot = table("orders", n_tup_upd=50_000, n_tup_hot_upd=30_000)
+    assert hot({(dbid, 11): "UPDATE orders SET status = $1 WHERE id = $2"}, tables=(mostly_hot,)) == []
+    few = table("orders", n_tup_upd=int(T.hot_min_updates) - 1, n_tup_hot_upd=0)
+    assert hot({(dbid, 11): "UPDATE orders SET status = $1 WHERE id = $2"}, tables=(few,)) == []
