@@ -555,4 +555,67 @@ def hot_updates_lost(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         )
 
 
-CLASSIFIERS = (xmin_horizon_held, table_bloat, index_bloat, autovacuum_lagging, hot_updates_lost)
+def multixact_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
+    """A database whose ``mxid_age(datminmxid)`` reaches ``mxid_age_warning`` (critical at ``mxid_age_critical``).
+
+    Multixact IDs (row locks shared by several transactions, foreign keys'
+    FOR KEY SHARE) wrap around like transaction IDs: near 2 billion the
+    server stops writing. When one table's relminmxid holds the database
+    back (its age within 10% of the database's, from the bloat poll's read
+    of pg_class), the fix freezes that table; else the whole database.
+    Beside xid_wraparound, reported once for a primary and its standbys.
+    """
+    if obs.on_standby and obs.primary_watched:
+        return
+    databases = obs.snapshots.database
+    if databases is None:
+        return
+    bloat = obs.snapshots.bloat
+    for db in databases.databases:
+        age = db.mxid_age
+        if age < t.mxid_age_warning:
+            continue
+        severity = Severity.CRITICAL if age >= t.mxid_age_critical else Severity.WARNING
+        candidates = [b.estimate for b in (bloat.tables if bloat else ()) if b.estimate.database == db.database]
+        oldest = max(candidates, key=lambda e: e.mxid_age, default=None)
+        evidence = {
+            "mxid_age": age,
+            "xid_age": db.xid_age,
+            "warning_at": t.mxid_age_warning,
+            "critical_at": t.mxid_age_critical,
+        }
+        where = f"-- in database {quote_ident(db.database)}:\n"
+        if oldest is not None and oldest.mxid_age >= 0.9 * age:
+            target = qualified(oldest.schema, oldest.relation)
+            yield Finding(
+                Kind.MULTIXACT_WRAPAROUND,
+                severity,
+                obs.target,
+                f"database {db.database}: multixact ID age {age:,}, held back by {target} (age "
+                f"{oldest.mxid_age:,}); writes stop near 2,000,000,000",
+                f"{where}VACUUM (FREEZE, VERBOSE) {target};",
+                {**evidence, "table_mxid_age": oldest.mxid_age},
+                database=db.database,
+                schema=oldest.schema,
+                relation=oldest.relation,
+            )
+        else:
+            yield Finding(
+                Kind.MULTIXACT_WRAPAROUND,
+                severity,
+                obs.target,
+                f"database {db.database}: multixact ID age {age:,}; writes stop near 2,000,000,000",
+                f"{where}VACUUM (FREEZE, VERBOSE);",
+                evidence,
+                database=db.database,
+            )
+
+
+CLASSIFIERS = (
+    xmin_horizon_held,
+    table_bloat,
+    index_bloat,
+    autovacuum_lagging,
+    hot_updates_lost,
+    multixact_wraparound,
+)

@@ -173,6 +173,7 @@ class Kind(StrEnum):
         Area.TABLE,
         "many updates, few HOT, because an index covers a column the UPDATE statements set",
     )
+    MULTIXACT_WRAPAROUND = "multixact_wraparound", Area.DATABASE, "multixact ID age approaching the limit"
     INDEX_BLOAT = "index_bloat", Area.TABLE, "wasted space in a B-tree index (estimated, or measured by pgstatindex)"
 
 

@@ -94,6 +94,8 @@ class Thresholds:
     autovacuum_lag_s: float = 3600  # dead rows above the table's autovacuum trigger this long
     hot_min_updates: float = 10_000  # updates of a table in the window, at or above
     hot_min_share: float = 0.5  # HOT updates / updates below this
+    mxid_age_warning: float = 500_000_000  # mxid_age(datminmxid): multixacts wrap at about 2 billion too
+    mxid_age_critical: float = 1_200_000_000
 
 
 DEFAULT = Thresholds()

@@ -90,6 +90,7 @@ class TableBloatEstimate:
     wasted_bytes: int | None  # None: a variable-width column has no readable statistics
     fillfactor: int
     toast_relid: int | None
+    mxid_age: int = 0  # age of its oldest multixact (relminmxid, its TOAST table's included)
 
 
 @dataclass(frozen=True, slots=True)

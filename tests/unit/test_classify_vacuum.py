@@ -12,6 +12,7 @@ from pgradar.agent.classifiers.vacuum import (
     autovacuum_lagging,
     hot_updates_lost,
     index_bloat,
+    multixact_wraparound,
     table_bloat,
     xmin_horizon_held,
 )
@@ -256,3 +257,20 @@ def test_hot_updates_lost_only_where_an_index_holds_a_set_column() -> None:
     assert hot({(dbid, 11): "UPDATE orders SET status = $1 WHERE id = $2"}, tables=(mostly_hot,)) == []
     few = table("orders", n_tup_upd=int(T.hot_min_updates) - 1, n_tup_hot_upd=0)
     assert hot({(dbid, 11): "UPDATE orders SET status = $1 WHERE id = $2"}, tables=(few,)) == []
+
+
+def test_multixact_wraparound_names_the_table_that_holds_it() -> None:
+    from factories import database
+
+    def mx(age: int, table_age: int) -> list[Finding]:
+        db = replace(database("app"), mxid_age=age)
+        held = TableBloat(replace(estimate(), mxid_age=table_age))
+        return list(multixact_wraparound(observation(databases=(db,), bloat=BloatSnapshot(T0, (held,))), T))
+
+    assert mx(int(T.mxid_age_warning) - 1, 0) == []
+    (f,) = mx(int(T.mxid_age_warning), int(T.mxid_age_warning))
+    assert f.severity is Severity.WARNING and f.relation == "orders"
+    assert f.recommendation == "-- in database app:\nVACUUM (FREEZE, VERBOSE) public.orders;"
+    (g,) = mx(int(T.mxid_age_critical), 1000)
+    assert g.severity is Severity.CRITICAL and g.relation is None
+    assert g.recommendation.endswith("VACUUM (FREEZE, VERBOSE);")

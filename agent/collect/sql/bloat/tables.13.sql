@@ -8,6 +8,8 @@
 -- relpages is wasted. wasted_bytes is NULL where a variable-width column has
 -- no statistics the role may read (never analyzed, or no SELECT on it:
 -- pg_stats shows only readable columns), or the table was never analyzed.
+-- mxid_age is the age of the table's oldest multixact (relminmxid), for
+-- multixact_wraparound to name the table that holds the database back.
 -- Same catalogs on 13 to 18 (reltuples is -1 before the first analyze on 14+).
 WITH cols AS (
     SELECT a.attrelid AS relid,
@@ -28,6 +30,7 @@ WITH cols AS (
     SELECT c.oid AS relid, n.nspname AS schema, c.relname AS relation, c.reltuples,
            c.relpages AS heap_pages, coalesce(t.relpages, 0) AS toast_pages,
            greatest(coalesce(t.reltuples, 0), 0) AS toast_tuples, c.reltoastrelid,
+           greatest(mxid_age(c.relminmxid), mxid_age(coalesce(t.relminmxid, c.relminmxid))) AS mxid_age,
            coalesce(substring(array_to_string(c.reloptions, ' ') FROM 'fillfactor=([0-9]+)')::int, 100) AS fillfactor,
            current_setting('block_size')::int AS bs,
            23 + CASE WHEN cols.max_null_frac > 0 THEN (7 + cols.columns) / 8 ELSE 0 END AS hdr,
@@ -51,7 +54,8 @@ SELECT current_database() AS database,
                         - ceil(toast_tuples / 4)) * bs)::int8
        END AS wasted_bytes,
        fillfactor,
-       nullif(reltoastrelid, 0)::int8 AS toast_relid
+       nullif(reltoastrelid, 0)::int8 AS toast_relid,
+       mxid_age::int8 AS mxid_age
   FROM sized
  WHERE heap_pages > 0
  ORDER BY 1, 3, 4
