@@ -17,6 +17,7 @@ from grafanalib import core as g
 from pgradar.agent.model.findings import Area, Kind, Severity
 
 from .kit import TD, Cell, Q, T, dashboard, database_var, kinds_of, link, metric, query_var, stat, table, timeseries
+from .vacuum import vacuum
 
 RI = "$__rate_interval"
 RANGE = "$__range"
@@ -999,4 +1000,4 @@ def agent() -> g.Dashboard:
     )
 
 
-DASHBOARDS = (overview, statements, tables, replication, connections, problems, agent)
+DASHBOARDS = (overview, statements, tables, replication, connections, problems, agent, vacuum)

@@ -36,6 +36,7 @@ from pgradar.exporters.encoding import (
     forget_unused_label_values,
     lean_blocks,
 )
+from pgradar.exporters.vacuum import render_vacuum
 
 
 class Families:
@@ -225,6 +226,7 @@ def render_tables(f: Families, t: TargetState, top_n: int) -> None:
         f.add("pgradar_table_last_analyze_timestamp_seconds", _ts(r.last_analyzed), **labels)
         f.add("pgradar_table_last_vacuum_timestamp_seconds", _ts(r.last_vacuumed), **labels)
         f.add("pgradar_table_xid_age", snapshot.xid_age(r), **labels)
+        f.add("pgradar_table_rows_hot_updated_total", r.n_tup_hot_upd, **labels)
 
 
 def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
@@ -263,6 +265,7 @@ def render_databases(f: Families, t: TargetState) -> None:
         f.add("pgradar_database_size_bytes", r.size_bytes, **labels)
         f.add("pgradar_database_xid_age", r.xid_age, **labels)
         f.add("pgradar_database_backends", r.numbackends, **labels)
+        f.add("pgradar_database_mxid_age", r.mxid_age, **labels)
 
 
 def render_activity(f: Families, t: TargetState) -> None:
@@ -575,6 +578,7 @@ class StateCollector(SectionedCollector):
             Section("replication", lambda t: t.kept().replication, render_replication),
             Section("pgbouncer", _latest_of(lambda s: s.pgbouncer), render_pgbouncer),
             Section("problems", _problems_version, render_problems),
+            Section("vacuum", _latest_of(lambda s: (s.vacuum, s.bloat)), render_vacuum),
         )
 
 

@@ -267,6 +267,7 @@ def test_dashboards_import_as_they_are() -> None:
         "pgradar-connections",
         "pgradar-problems",
         "pgradar-agent",
+        "pgradar-vacuum",
     }
     for name, board in boards.items():
         assert board["schemaVersion"] >= 36, name
