@@ -9,14 +9,28 @@ fix it prints is run as printed and the next pass must be clean.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
-from support import HEAVY, installation, monitor_dsn, of_kind, poll, prepare, run_reported, superuser, wait_for, watch
+from support import (
+    HEAVY,
+    installation,
+    monitor_dsn,
+    of_kind,
+    pgradar,
+    poll,
+    prepare,
+    run_reported,
+    superuser,
+    wait_for,
+    watch,
+)
 
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.thresholds import DEFAULT
@@ -415,3 +429,39 @@ def test_hot_updates_lost_names_the_index_an_update_sets(vacuum_pg: Cluster) -> 
         with superuser(vacuum_pg, "app") as admin:
             admin.execute(f.recommendation)
         assert of_kind(poll(agent, "statements", "tables", "indexes"), "hot_updates_lost") == []
+
+
+# --- one pass of check ---------------------------------------------------------------------------
+
+
+def test_check_names_a_prepared_holder_and_a_held_session_in_one_pass(vacuum_pg: Cluster, tmp_path: Path) -> None:
+    config = tmp_path / "pgradar.yml"
+    config.write_text(
+        f"targets:\n  - name: main\n    dsn: {monitor_dsn(vacuum_pg)}\nthresholds:\n  xmin_horizon_warning_s: 1\n"
+    )
+    holder = psycopg.connect(vacuum_pg.dsn("app"), application_name="check-holder")
+    try:
+        holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        holder.execute("SELECT count(*) FROM churn")
+        with psycopg.connect(vacuum_pg.dsn("app"), autocommit=True) as writer:
+            writer.execute("BEGIN")
+            writer.execute("CREATE TABLE IF NOT EXISTS side (id int)")
+            writer.execute("INSERT INTO side VALUES (2)")
+            writer.execute("PREPARE TRANSACTION 'check-1'")
+        churn(vacuum_pg)
+        time.sleep(1.2)
+        proc = pgradar(
+            "check", "--config", str(config), "--format", "json", "--kinds", "xmin_horizon_held", "--fail-on", "warning"
+        )
+        assert proc.returncode == 1, proc.stderr
+        (problem,) = json.loads(proc.stdout)["problems"]
+        holders = {(h["holder"], h["name"]) for h in problem["evidence"]["holders"]}
+        assert holders == {("backend", str(holder.info.backend_pid)), ("prepared", "check-1")}, problem
+        assert problem["database"] == "app"
+        assert f"SELECT pg_terminate_backend({holder.info.backend_pid});" in problem["recommendation"]
+        assert "ROLLBACK PREPARED 'check-1';" in problem["recommendation"]
+    finally:
+        holder.close()
+        with superuser(vacuum_pg, "app") as admin:
+            if admin.execute("SELECT count(*) FROM pg_prepared_xacts WHERE gid = 'check-1'").fetchone()[0]:
+                admin.execute("ROLLBACK PREPARED 'check-1'")
