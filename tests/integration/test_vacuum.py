@@ -89,15 +89,18 @@ def test_idle_snapshot_and_long_read_are_named_and_ended(vacuum_pg: Cluster) -> 
         assert holder["held_seconds_from"] == "server" and holder["held_seconds"] >= 1
         assert finding.recommendation.startswith(f"SELECT pg_terminate_backend({pid});")
         admin.execute(finding.recommendation)
-        assert held(agent) == []
         idle.close()
+        assert held(agent) == []
 
         # A long REPEATABLE READ read, still running.
         def long_read() -> None:
-            with psycopg.connect(vacuum_pg.dsn("app"), application_name="long-read") as conn:
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            conn = psycopg.connect(vacuum_pg.dsn("app"), application_name="long-read", autocommit=True)
+            try:
                 with contextlib.suppress(psycopg.Error):  # ended by the fix
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                     conn.execute("SELECT count(*), pg_sleep(60) FROM churn WHERE id = 1")
+            finally:
+                conn.close()
 
         reader = threading.Thread(target=long_read, daemon=True)
         reader.start()
