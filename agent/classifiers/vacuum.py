@@ -151,8 +151,8 @@ def xmin_horizon_held(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     ``pg_drop_replication_slot`` for a slot (given once: an inactive slot's
     fix is its replication_slot_inactive finding's), the long query or
     ``hot_standby_feedback`` on a standby. The time held is the server's
-    where it records it (a transaction's start, a PREPARE, 17's slot
-    ``inactive_since``), a watched standby's oldest transaction, else how
+    where it records it (a transaction's start, a PREPARE, an inactive
+    slot's ``inactive_since`` on 17+ or state file on 15 and 16), a watched standby's oldest transaction, else how
     long pgradar has seen the same xmin held. Dead rows: the database's
     user tables' ``n_dead_tup``; a logical slot's catalog_xmin keeps only the
     catalogs' dead rows, which those do not count, so it needs none.
