@@ -383,7 +383,8 @@ def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     lagging when the kept tables polls show it above the trigger for
     ``autovacuum_lag_s``, or (one pass is enough) when a VACUUM ran while a
     holder of the xmin horizon already held it and the dead rows are still
-    above the trigger: vacuum runs again and again without lowering them.
+    above the trigger (vacuum runs again and again without lowering them),
+    or autovacuum is off for it (no run will come).
     At least ``dead_tuples_min_rows`` dead rows. The reasons it can see, in
     the order to act on them: the horizon (pointing to xmin_horizon_held),
     autovacuum off (server or table), a VACUUM on the table now paced by its
@@ -412,7 +413,8 @@ def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             and last is not None
             and float(horizon.evidence["held_seconds"]) > (obs.now - last).total_seconds()
         )
-        if above_s < t.autovacuum_lag_s and not vacuumed_behind:
+        autovacuum_off = not limit.enabled  # the server's switch is in it: nothing will come, however long we wait
+        if above_s < t.autovacuum_lag_s and not vacuumed_behind and not autovacuum_off:
             continue
         name = qualified(table.schema, table.relation)
         reasons = _lag_reasons(obs, table, limit, rows, horizon)

@@ -212,6 +212,11 @@ def test_autovacuum_lagging_needs_the_trigger_for_the_lag_time_and_says_why() ->
         in (f.recommendation)
     )
     assert f.recommendation.splitlines()[-1] == "VACUUM (VERBOSE) public.events;"
+    off = table("events", rows=50_000_000, n_dead_tup=12_000_000, reloptions=["autovacuum_enabled=false"])
+    (g,) = lag(tables=(off,))  # one pass is enough: no run will come
+    assert g.evidence["reasons"][0] == "autovacuum is off for this table"
+    written_off = replace(off, reloptions=["autovacuum_enabled=off"])  # as WITH (autovacuum_enabled = off) stores it
+    assert lag(tables=(written_off,))[0].evidence["reasons"][0] == "autovacuum is off for this table"
     below = table("events", rows=50_000_000, n_dead_tup=9_000_000)
     assert lag(tables=(below,), history={"tables": (replace(earlier, tables=(below,)),)}) == []
 
