@@ -563,8 +563,9 @@ def multixact_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     Multixact IDs (row locks shared by several transactions, foreign keys'
     FOR KEY SHARE) wrap around like transaction IDs: near 2 billion the
     server stops writing. When one table's relminmxid holds the database
-    back (its age within 10% of the database's, from the bloat poll's read
-    of pg_class), the fix freezes that table; else the whole database.
+    back (the only one whose age is within 10% of the database's, from the
+    bloat poll's read of pg_class), the fix freezes that table; else the
+    whole database.
     Beside xid_wraparound, reported once for a primary and its standbys.
     """
     if obs.on_standby and obs.primary_watched:
@@ -579,7 +580,8 @@ def multixact_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             continue
         severity = Severity.CRITICAL if age >= t.mxid_age_critical else Severity.WARNING
         candidates = [b.estimate for b in (bloat.tables if bloat else ()) if b.estimate.database == db.database]
-        oldest = max(candidates, key=lambda e: e.mxid_age, default=None)
+        holding = [e for e in candidates if e.mxid_age >= 0.9 * age]
+        oldest = holding[0] if len(holding) == 1 else None  # several as old: freezing one would not move it
         evidence = {
             "mxid_age": age,
             "xid_age": db.xid_age,
@@ -587,7 +589,7 @@ def multixact_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
             "critical_at": t.mxid_age_critical,
         }
         where = f"-- in database {quote_ident(db.database)}:\n"
-        if oldest is not None and oldest.mxid_age >= 0.9 * age:
+        if oldest is not None:
             target = qualified(oldest.schema, oldest.relation)
             yield Finding(
                 Kind.MULTIXACT_WRAPAROUND,

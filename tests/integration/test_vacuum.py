@@ -471,3 +471,31 @@ def test_check_names_a_prepared_holder_and_a_held_session_in_one_pass(vacuum_pg:
         with superuser(vacuum_pg, "app") as admin:
             if admin.execute("SELECT count(*) FROM pg_prepared_xacts WHERE gid = 'check-1'").fetchone()[0]:
                 admin.execute("ROLLBACK PREPARED 'check-1'")
+
+
+# --- multixact_wraparound ------------------------------------------------------------------------
+
+
+def test_multixact_age_is_judged_and_a_database_freeze_clears_it(vacuum_pg: Cluster) -> None:
+    with superuser(vacuum_pg, "app") as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS shared_locks (id int PRIMARY KEY)")
+        admin.execute("INSERT INTO shared_locks VALUES (1) ON CONFLICT DO NOTHING")
+    # Two transactions share a row lock: a multixact.
+    first, second = (psycopg.connect(vacuum_pg.dsn("app")) for _ in range(2))
+    try:
+        for conn in (first, second):
+            conn.execute("SELECT * FROM shared_locks WHERE id = 1 FOR SHARE")
+    finally:
+        first.close()
+        second.close()
+    thresholds = replace(DEFAULT, mxid_age_warning=1, mxid_age_critical=10**9)
+    with watch(("main", monitor_dsn(vacuum_pg)), thresholds=thresholds) as agent:
+        found = {f.database: f for f in of_kind(poll(agent, "database", "bloat"), "multixact_wraparound")}
+        app = found["app"]
+        assert app.evidence["mxid_age"] >= 1 and app.severity == "warning"
+        assert app.relation is None  # every table of a young database is as old: the database is frozen
+        assert app.recommendation == "-- in database app:\nVACUUM (FREEZE, VERBOSE);"
+        with superuser(vacuum_pg, "app") as admin:
+            admin.execute("VACUUM (FREEZE, VERBOSE);")
+        after = {f.database for f in of_kind(poll(agent, "database", "bloat"), "multixact_wraparound")}
+        assert "app" not in after
