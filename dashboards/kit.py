@@ -17,6 +17,9 @@ from grafanalib import core as g
 from pgradar.agent.model.findings import Area, Kind
 from pgradar.exporters import catalogue
 
+RI = "$__rate_interval"  # a rate over what Grafana takes for the scrape interval
+RANGE = "$__range"  # the dashboard's time range
+
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 BASE: list[dict[str, Any]] = [{"color": "green", "value": None}]
 SCHEMA_VERSION = 39  # Grafana 10/11 dashboard schema

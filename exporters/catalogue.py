@@ -387,6 +387,30 @@ METRICS: tuple[Metric, ...] = (
         "Series a custom query's runs left out: over its max_series (reason max_series) or a label set "
         "given twice (reason duplicate).",
     ),
+    # --- vacuum (collectors vacuum and bloat) -----------------------------------------------
+    _m(
+        "pgradar_xmin_horizon_age_seconds",
+        "gauge",
+        ("target", "holder"),
+        "How long the oldest holder of each kind (backend, prepared, slot, standby) has held the xmin horizon; "
+        "the server's time where it keeps one, else how long pgradar has seen it.",
+    ),
+    _m(
+        "pgradar_xmin_horizon_age_xids",
+        "gauge",
+        ("target", "holder"),
+        "Age in transactions of the oldest xmin a holder of each kind keeps.",
+    ),
+    _m("pgradar_autovacuum_workers_busy", "gauge", T, "Autovacuum workers running a VACUUM now."),
+    _m(
+        "pgradar_table_bloat_bytes",
+        "gauge",
+        REL,
+        "Wasted bytes of the 20 most bloated tables (pgstattuple's figure where measured, else the estimate).",
+    ),
+    _m("pgradar_index_bloat_bytes", "gauge", IDX, "Wasted bytes of the 20 most bloated B-tree indexes."),
+    _m("pgradar_table_rows_hot_updated_total", "counter", REL, "Rows updated HOT (no index written)."),
+    _m("pgradar_database_mxid_age", "gauge", TD, "Age of the database's datminmxid, in multixacts."),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

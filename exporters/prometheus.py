@@ -48,6 +48,7 @@ from pgradar.exporters.series import (
     render_statements,
     render_tables,
 )
+from pgradar.exporters.vacuum import render_vacuum
 
 # What a section depends on: rendered again only when it changes.
 Version = tuple[Any, ...]
@@ -169,6 +170,7 @@ class StateCollector(SectionedCollector):
             Section("replication", lambda t: t.kept().replication, render_replication),
             Section("pgbouncer", _latest_of(lambda s: s.pgbouncer), render_pgbouncer),
             Section("problems", _problems_version, render_problems),
+            Section("vacuum", _latest_of(lambda s: (s.vacuum, s.bloat)), render_vacuum),
             Section("load", lambda t: (t.load.totals.samples, t.cpus), render_load),
         )
 

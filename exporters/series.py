@@ -211,6 +211,7 @@ def render_tables(f: Families, t: TargetState, top_n: int) -> None:
         f.add("pgradar_table_last_analyze_timestamp_seconds", _ts(r.last_analyzed), **labels)
         f.add("pgradar_table_last_vacuum_timestamp_seconds", _ts(r.last_vacuumed), **labels)
         f.add("pgradar_table_xid_age", snapshot.xid_age(r), **labels)
+        f.add("pgradar_table_rows_hot_updated_total", r.n_tup_hot_upd, **labels)
 
 
 def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
@@ -249,6 +250,7 @@ def render_databases(f: Families, t: TargetState) -> None:
         f.add("pgradar_database_size_bytes", r.size_bytes, **labels)
         f.add("pgradar_database_xid_age", r.xid_age, **labels)
         f.add("pgradar_database_backends", r.numbackends, **labels)
+        f.add("pgradar_database_mxid_age", r.mxid_age, **labels)
 
 
 def render_activity(f: Families, t: TargetState) -> None:

@@ -27,6 +27,7 @@ from pgradar.agent.classifiers import (
     statements,
     tables,
     timeouts,
+    vacuum,
 )
 from pgradar.agent.model.findings import Finding
 from pgradar.agent.model.observation import Observation
@@ -49,6 +50,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *deadlocks.CLASSIFIERS,
     *timeouts.CLASSIFIERS,
     *load.CLASSIFIERS,
+    *vacuum.CLASSIFIERS,
 )
 
 

@@ -117,7 +117,9 @@ class AutovacuumLimit:
 def autovacuum_limit(table: TableStat, settings: Settings | None, kind: str) -> AutovacuumLimit:
     """When autovacuum runs ``kind`` ('analyze' or 'vacuum') here: per-table reloptions over the settings."""
     defaults = {"analyze": (50, 0.1), "vacuum": (50, 0.2)}[kind]
-    enabled = (settings.autovacuum if settings else True) and reloption(table, "autovacuum_enabled") != "false"
+    # stored as written: WITH (autovacuum_enabled = off) is "off", = false is "false"
+    switch = (reloption(table, "autovacuum_enabled") or "on").lower()
+    enabled = (settings.autovacuum if settings else True) and switch not in ("false", "off", "no", "0", "f", "n", "of")
     threshold = _table_float(
         table,
         f"autovacuum_{kind}_threshold",

@@ -211,6 +211,8 @@ def _each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -
     return found, failed
 
 
+each_database = _each_database  # for the collectors in their own modules (vacuum)
+
 V = TypeVar("V")
 
 

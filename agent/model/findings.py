@@ -167,6 +167,24 @@ class Kind(StrEnum):
         Area.DATABASE,
         "one wait event (or class, or CPU) holds a large share of a database's load over the window",
     )
+    XMIN_HORIZON_HELD = (
+        "xmin_horizon_held",
+        Area.DATABASE,
+        "a session, replication slot, prepared transaction or standby's feedback holds the xmin horizon back",
+    )
+    TABLE_BLOAT = "table_bloat", Area.TABLE, "wasted space in a table (estimated, or measured by pgstattuple)"
+    AUTOVACUUM_LAGGING = (
+        "autovacuum_lagging",
+        Area.TABLE,
+        "dead rows stay above the table's autovacuum trigger, with the reason when visible",
+    )
+    HOT_UPDATES_LOST = (
+        "hot_updates_lost",
+        Area.TABLE,
+        "many updates, few HOT, because an index covers a column the UPDATE statements set",
+    )
+    MULTIXACT_WRAPAROUND = "multixact_wraparound", Area.DATABASE, "multixact ID age approaching the limit"
+    INDEX_BLOAT = "index_bloat", Area.TABLE, "wasted space in a B-tree index (estimated, or measured by pgstatindex)"
 
 
 @dataclass(frozen=True, slots=True)

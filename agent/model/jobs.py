@@ -26,6 +26,8 @@ COLLECTOR_INTERVALS: dict[str, float] = {
     "auto_explain": 30,
     "explain_analyze": 300,
     "load": 1,  # database load: sampled every second (model/load.py)
+    "vacuum": 15,
+    "bloat": 300,
 }
 COLLECTOR_NAMES = tuple(COLLECTOR_INTERVALS)
 # Classification is a scheduled job like a collector, on the agent's own state; pgbouncer: its admin

@@ -29,6 +29,7 @@ from pgradar.agent.model.catalog import (
 from pgradar.agent.model.plans import AnalyzeSnapshot, AutoExplainSnapshot, PlansSnapshot
 from pgradar.agent.model.replication import ReplicationSnapshot
 from pgradar.agent.model.statements import StatementsSnapshot
+from pgradar.agent.model.vacuum import BloatSnapshot, VacuumSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,8 @@ class Snapshots:
     explain_analyze: AnalyzeSnapshot | None = None
     pgbouncer: BouncerSnapshot | None = None
     index_first_seen: IndexFirstSeen | None = None  # derived from each indexes poll
+    vacuum: VacuumSnapshot | None = None
+    bloat: BloatSnapshot | None = None
 
     @classmethod
     def of(cls, latest: Mapping[str, Any]) -> Snapshots:
@@ -78,6 +81,8 @@ class SnapshotHistory:
     explain_analyze: tuple[AnalyzeSnapshot, ...] = ()
     pgbouncer: tuple[BouncerSnapshot, ...] = ()
     index_first_seen: tuple[IndexFirstSeen, ...] = ()
+    vacuum: tuple[VacuumSnapshot, ...] = ()
+    bloat: tuple[BloatSnapshot, ...] = ()
 
     @classmethod
     def of(cls, kept: Mapping[str, Iterable[Any]]) -> SnapshotHistory:

@@ -97,6 +97,19 @@ class Thresholds:
     load_recent_s: float = 30  # the bottleneck must still hold over the last this many seconds
     load_min_aas: float = 1  # the database's average active sessions over the window, at or above
     load_wait_share: float = 0.3  # of the database's load, one wait event (or class) at or above
+    # --- vacuum and the cost of writes (docs/kinds.md) -----------------------------------------
+    xmin_horizon_warning_s: float = 3600  # a holder has kept the xmin horizon this long
+    xmin_horizon_critical_s: float = 6 * 3600
+    xmin_horizon_critical_xids: float = 100_000_000  # or its xmin is this many transactions old
+    bloat_min_bytes: float = 100 * 1024 * 1024  # wasted space in a table or index, at or above
+    bloat_ratio: float = 0.3  # and this share of its size
+    bloat_measure_max_bytes: float = 10 * 1024**3  # pgstattuple measures tables up to this size
+    bloat_measure_budget_s: float = 5  # pgstattuple's time per poll and target; the rest keep the estimate
+    autovacuum_lag_s: float = 3600  # dead rows above the table's autovacuum trigger this long
+    hot_min_updates: float = 10_000  # updates of a table in the window, at or above
+    hot_min_share: float = 0.5  # HOT updates / updates below this
+    mxid_age_warning: float = 500_000_000  # mxid_age(datminmxid): multixacts wrap at about 2 billion too
+    mxid_age_critical: float = 1_200_000_000
 
 
 DEFAULT = Thresholds()

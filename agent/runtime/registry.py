@@ -33,6 +33,7 @@ from pgradar.agent.collect.collectors import (
     fetch_new_texts,
 )
 from pgradar.agent.collect.load import SamplerContext, collect_load
+from pgradar.agent.collect.vacuum import collect_bloat, collect_vacuum
 from pgradar.agent.derive.deltas import by_key, statement_deltas
 from pgradar.agent.model.catalog import IndexesSnapshot, IndexFirstSeen, SizesSnapshot, carry_over, fill_sizes
 from pgradar.agent.model.load import LoadSample
@@ -239,6 +240,10 @@ COLLECTORS: tuple[CollectorSpec, ...] = (
         after=(target_up,),
         needs_server=False,
     ),
+    CollectorSpec(
+        "vacuum", collect_vacuum, "who holds the xmin horizon back: sessions, prepared xacts, slots, standbys"
+    ),
+    CollectorSpec("bloat", collect_bloat, "table bloat: estimated from pg_stats, measured (pgstattuple) on candidates"),
 )
 
 

@@ -268,6 +268,7 @@ def test_dashboards_import_as_they_are() -> None:
         "pgradar-problems",
         "pgradar-agent",
         "pgradar-load",
+        "pgradar-vacuum",
     }
     for name, board in boards.items():
         assert board["schemaVersion"] >= 36, name

@@ -7,8 +7,8 @@ postgres_exporter's ``queries.yaml`` format or pgradar's), with the one line
 pgradar printed for it when the case was recorded. Users grep their logs and
 CI output for these lines: a refactoring of the validators must leave them
 as they are, order and punctuation included. ``{tmp}`` stands for a
-temporary folder; ``{THRESHOLDS}`` and ``{KINDS}`` for the lists of known
-names, which grow with every new threshold and kind.
+temporary folder; ``{THRESHOLDS}``, ``{KINDS}`` and ``{JOBS}`` for the lists of
+known names, which grow with every new threshold, kind and collector.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from pgradar.agent.model.findings import Kind
+from pgradar.agent.model.jobs import COLLECTOR_NAMES, JOB_INTERVALS
 from pgradar.agent.model.thresholds import NAMES as THRESHOLD_NAMES
 from pgradar.agent.settings.config import ConfigError, Overrides, build, from_environment
 
@@ -71,8 +72,10 @@ def expected_line(recorded: str) -> str:
 
     A new threshold or kind lengthens those lists; the rest of each line stays as recorded.
     """
-    return recorded.replace("{THRESHOLDS}", ", ".join(sorted(THRESHOLD_NAMES))).replace(
-        "{KINDS}", ", ".join(k.value for k in Kind)
+    return (
+        recorded.replace("{THRESHOLDS}", ", ".join(sorted(THRESHOLD_NAMES)))
+        .replace("{KINDS}", ", ".join(k.value for k in Kind))
+        .replace("{JOBS}", ", ".join(sorted((*COLLECTOR_NAMES, *JOB_INTERVALS))))
     )
 
 
