@@ -157,3 +157,13 @@ def test_config_loads_no_heavy_dependency() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_module_reads_in_one_sitting() -> None:
+    """Under 600 lines, the declarative dashboards aside (a panel list is long, not deep)."""
+    long = [
+        f"{p.relative_to(ROOT)}: {n}"
+        for p in sources("agent", "commands", "exporters")
+        if (n := len(p.read_text().splitlines())) >= 600
+    ]
+    assert long == []
