@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from pgradar.agent.classifiers import (
     deadlocks,
+    horizon,
     indexes,
     load,
     nplusone,
@@ -50,6 +51,7 @@ CLASSIFIERS: tuple[Classifier, ...] = (
     *deadlocks.CLASSIFIERS,
     *timeouts.CLASSIFIERS,
     *load.CLASSIFIERS,
+    *horizon.CLASSIFIERS,
     *vacuum.CLASSIFIERS,
 )
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 from factories import T0, observation, server, sessions, slot, table
 from factories import session as session_row
 
+from pgradar.agent.classifiers.horizon import xmin_horizon_held
 from pgradar.agent.classifiers.vacuum import (
     autovacuum_lagging,
     hot_updates_lost,
     index_bloat,
     multixact_wraparound,
     table_bloat,
-    xmin_horizon_held,
 )
 from pgradar.agent.collect.vacuum import measure_candidates, with_seen
 from pgradar.agent.model.findings import Finding, Severity
