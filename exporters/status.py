@@ -197,17 +197,24 @@ def figure(key: str, value: Any) -> str:
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 
+# Evidence that ties findings together for the machine (the index merge's candidate records, which
+# finding's index serves this one, a plan's shape hash): in the JSON, not on the page, where the fix
+# already says what to create and where.
+INTERNAL_EVIDENCE = frozenset({"index_candidates", "served_by", "shape_hash"})
+
+
 def evidence_items(evidence: dict[str, Any], summary: str = "") -> list[tuple[str, str]]:
     """(key, formatted value) of the evidence worth showing under a summary: each figure once.
 
-    Left out: empty values, a figure the summary already shows, and a
+    Left out: empty values, the records that tie findings together
+    (``INTERNAL_EVIDENCE``), a figure the summary already shows, and a
     number equal to one shown before it (the same bytes under two names).
     """
     shown: list[tuple[str, str]] = []
     numbers: set[float] = set()
     texts: set[str] = set()
     for key, value in evidence.items():
-        if value is None or value == [] or value == "":
+        if value is None or value == [] or value == "" or key in INTERNAL_EVIDENCE:
             continue
         text = figure(key, value)
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)

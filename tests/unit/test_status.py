@@ -302,3 +302,17 @@ def test_evidence_in_units_each_figure_once() -> None:
     )
     zeros = evidence_items({"write_behind_bytes": 0, "write_lag_seconds": 0.0002, "flush_lag_seconds": 0.0003})
     assert zeros == [("write behind bytes", "0 B"), ("write lag seconds", "0s")]  # "0s" once
+
+
+def test_the_page_leaves_the_records_that_tie_findings_together_to_the_json() -> None:
+    from pgradar.exporters.status import evidence_items
+
+    evidence = {
+        "calls": 1200,
+        "rows_per_call": 50000,
+        "index_candidates": [{"columns": ["customer_id"], "sql": "CREATE INDEX ..."}],
+        "served_by": {"kind": "seq_scan", "queryid": "42", "index_columns": ["customer_id"]},
+        "shape_hash": "9f1c2e",
+    }
+    shown = dict(evidence_items(evidence))
+    assert shown == {"calls": "1,200", "rows per call": "50,000"}
