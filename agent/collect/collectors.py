@@ -196,7 +196,7 @@ def fetch_new_texts(ctx: CollectContext, present: Iterable[tuple[int, int]]) -> 
 # --- per-database: tables and indexes ---------------------------------------------
 
 
-def _each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -> tuple[list[Any], list[str]]:
+def each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -> tuple[list[Any], list[str]]:
     """Run ``fetch`` in every selected database; one failing database skips only itself."""
     found: list[Any] = []
     failed: list[str] = []
@@ -210,8 +210,6 @@ def _each_database(ctx: CollectContext, fetch: Callable[[Session], list[Any]]) -
         raise QueryFailed(f"every database failed: {', '.join(failed)}")
     return found, failed
 
-
-each_database = _each_database  # for the collectors in their own modules (vacuum)
 
 V = TypeVar("V")
 
@@ -283,7 +281,7 @@ def _read_tables(
         held.update(now_held)
         return rows
 
-    rows, failed = _each_database(ctx, fetch)
+    rows, failed = each_database(ctx, fetch)
     return TablesSnapshot(ctx.now, tuple(rows), tuple(failed), next_xid)
 
 
@@ -327,7 +325,7 @@ def collect_indexes(ctx: CollectContext) -> IndexesSnapshot:
             if (d := definitions.get(c.indexrelid)) is not None
         ]
 
-    rows, failed = _each_database(ctx, fetch)
+    rows, failed = each_database(ctx, fetch)
     return IndexesSnapshot(ctx.now, tuple(rows), tuple(failed))
 
 
@@ -360,7 +358,7 @@ def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
         )
         return [foreign_key(c, d) for c in counters if (d := definitions.get(c.constraint_oid)) is not None]
 
-    rows, failed = _each_database(ctx, fetch)
+    rows, failed = each_database(ctx, fetch)
     return ForeignKeysSnapshot(ctx.now, tuple(rows), tuple(failed))
 
 
@@ -392,7 +390,7 @@ def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
         )
         return [TableSize(s.database, s.relid, sizes.get(s.relid), s.column_count) for s in stamps]
 
-    tables, failed = _each_database(ctx, fetch)
+    tables, failed = each_database(ctx, fetch)
     databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)
     return SizesSnapshot(ctx.now, tuple(tables), tuple(databases), tuple(failed))
 
