@@ -61,7 +61,7 @@ SIZES = {
         extra_calls=40_000,
         big_tables=3,
         big_rows=1_000_000,
-        window_s=300,
+        window_s=600,
     ),
 }
 

@@ -42,6 +42,12 @@ from pgradar.agent.settings.config import Config, TargetConfig
 from pgradar.commands.embedded import Sandbox, find_installations
 from pgradar.exporters.series import Families, render_load
 
+# The sampler's statement's execution time so far (read before and after each sample, for its spread).
+SAMPLE_EXEC_MS = (
+    "SELECT coalesce(sum(total_exec_time), 0)::float8 FROM pg_stat_statements"
+    " WHERE query LIKE '%pg_blocking_pids%' AND query LIKE '%pgradar */%'"
+)
+
 
 def busy_server(dsn: str, connections: int, active: int, stack: ExitStack, lock_share: float = 0.1) -> None:
     """``connections`` sessions, ``active`` of them active: sleepers and a queue on one row lock."""
@@ -84,23 +90,30 @@ def measure(major: int, connections: int, active: int, samples: int, lock_share:
         runtime = agent.runtimes["bench"]
         runtime.run_collector("server")
         runtime.run_collector("load")  # the session opened, the SQL planned once
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            conn.execute("SELECT pg_stat_statements_reset()")
-        walls, cpus = [], []
+        harness = stack.enter_context(psycopg.connect(cluster.dsn(), autocommit=True))
+        harness.execute("SELECT pg_stat_statements_reset()")
+
+        def sample_ms() -> float:
+            row = harness.execute(SAMPLE_EXEC_MS).fetchone()
+            return float(row[0]) if row else 0.0
+
+        walls, cpus, servers = [], [], []
         start = time.monotonic()
         for i in range(samples):
+            before = sample_ms()
             wall, cpu = time.perf_counter(), time.thread_time()
             runtime.run_collector("load")
             cpus.append(time.thread_time() - cpu)
             walls.append(time.perf_counter() - wall)
+            servers.append(sample_ms() - before)
             time.sleep(max(0.0, start + i + 1 - time.monotonic()))
         status = runtime.state.collector("load")
         assert status.errors == 0, status.last_error
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            calls, mean_ms, min_ms, max_ms = conn.execute(
-                "SELECT calls, mean_exec_time, min_exec_time, max_exec_time FROM pg_stat_statements"
-                " WHERE query LIKE '%pg_blocking_pids%' AND query LIKE '%pgradar */%'"
-            ).fetchone()
+        calls, mean_ms, min_ms, max_ms = harness.execute(
+            "SELECT calls, mean_exec_time, min_exec_time, max_exec_time FROM pg_stat_statements"
+            " WHERE query LIKE '%pg_blocking_pids%' AND query LIKE '%pgradar */%'"
+        ).fetchone()
+        servers.sort()
         latest = runtime.state.latest("load")
         render = []
         for _ in range(20):
@@ -114,6 +127,7 @@ def measure(major: int, connections: int, active: int, samples: int, lock_share:
             f"{len(latest.rows)} rows a sample, {samples} samples at 1 s ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
             f"load average {os.getloadavg()[0]:.2f})\n"
             f"  server time per sample (pg_stat_statements, {calls} calls): mean {mean_ms:.3f} ms,"
+            f" median {statistics.median(servers):.3f} ms, p95 {servers[int(len(servers) * 0.95) - 1]:.3f} ms,"
             f" min {min_ms:.3f} ms, max {max_ms:.3f} ms\n"
             f"  client wall per sample: mean {statistics.mean(walls) * 1000:.2f} ms, "
             f"p95 {walls[int(len(walls) * 0.95) - 1] * 1000:.2f} ms\n"

@@ -63,6 +63,14 @@ def series_count(text: str) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 
 
+def series_by_family(text: str, top: int = 20) -> dict[str, int]:
+    """The ``top`` metric names with the most sample lines, most first: where the series go."""
+    counts: dict[str, int] = {}
+    for name, _, _ in parse_samples(text):
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
+
+
 def sample(samples: Iterable[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float | None:
     for n, lab, value in samples:
         if n == name and all(lab.get(k) == v for k, v in labels.items()):
@@ -105,25 +113,47 @@ class Target:
     limit: float | None = None
 
 
-# The limits of the second performance round (see bench/README.md): pgradar/peer unless "absolute".
-# "steady" figures are measured after STEADY_AFTER_S, once every collector has had its first (cold)
-# pass; a window no longer than that has none.
-STEADY_AFTER_S = 300.0
+# The goals of the third performance round (issue 32; see bench/README.md): pgradar/peer unless
+# "absolute". The whole-window figures are the first ten minutes with `--window 600`, start included.
+# "steady" figures count from STEADY_AFTER_S over whole cycles of LONGEST_INTERVAL_S (steady_span).
+STEADY_AFTER_S = 120.0
+LONGEST_INTERVAL_S = 300.0  # the default interval of tables, indexes, sizes, settings, foreign keys, bloat
 TARGETS: tuple[Target, ...] = (
     Target("scrape_latency_median_s", "scrape latency, median", "s", "ratio", 0.01),
     Target("scrape_latency_max_s", "scrape latency, max", "s", "info"),
     Target("response_bytes", "response size", "B", "info"),
     Target("series", "series exported", "", "ratio", 0.10),
-    Target("db_exec_ms_per_min", "DB exec time per minute (pg_stat_statements)", "ms", "ratio", 0.25),
-    Target("db_backend_cpu_s_per_min", "DB backend CPU per minute (/proc)", "s", "ratio", 0.25),
-    Target("steady_db_exec_ms_per_min", "DB exec time per minute, steady", "ms", "info"),
+    Target("db_exec_ms_per_min", "DB exec time per minute (pg_stat_statements)", "ms", "info"),
+    Target("db_backend_cpu_s_per_min", "DB backend CPU per minute (/proc), start included", "s", "ratio", 0.25),
+    Target("steady_db_exec_ms_per_min", "DB exec time per minute, steady", "ms", "ratio", 0.10),
     Target("steady_db_backend_cpu_s_per_min", "DB backend CPU per minute, steady", "s", "ratio", 0.10),
-    Target("agent_cpu_s_per_min", "agent CPU per minute", "s", "ratio", 0.10),
+    Target("agent_cpu_s_per_min", "agent CPU per minute", "s", "ratio", 0.08),
     Target("steady_agent_cpu_s_per_min", "agent CPU per minute, steady", "s", "info"),
     Target("peak_rss_bytes", "agent peak RSS", "B", "ratio", 0.60),
     Target("first_complete_pass_s", "first complete pass", "s", "absolute", 60.0),
     Target("texts_after_first_poll", "statement texts fetched after the first poll", "", "texts"),
 )
+
+
+def steady_span(started: float, until: float) -> tuple[float, float | None]:
+    """When the steady part of a window starts and ends (None: the window has no steady part).
+
+    It starts at minute 2 and lasts whole cycles of the longest default interval: a collector read
+    every 300 s then counts once per 300 s, neither more (a span that catches two of its runs) nor
+    less (a span shorter than its interval, which may catch none).
+    """
+    steady_from = started + STEADY_AFTER_S
+    cycles = int((until - steady_from) // LONGEST_INTERVAL_S)
+    if cycles < 1:
+        return steady_from, None
+    return steady_from, steady_from + cycles * LONGEST_INTERVAL_S
+
+
+def per_thousand(amount: float | None, objects: int, scale: float = 1.0) -> float | None:
+    """``amount`` (times ``scale``) per 1,000 catalog objects: tables and indexes."""
+    if amount is None or objects <= 0:
+        return None
+    return amount * scale * 1000.0 / objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +251,12 @@ GROWTH_KEYS = (
     "agent_cpu_s_per_min",
     "peak_rss_bytes",
     "first_complete_pass_s",
+    "steady_db_backend_cpu_ms_per_min_per_1000_objects",
+    "steady_db_exec_ms_per_min_per_1000_objects",
 )
+# The database's cost per 1,000 objects, small to full: within 1.5x (it grows with the catalog, no faster).
+PER_OBJECT_KEYS = ("steady_db_backend_cpu_ms_per_min_per_1000_objects", "steady_db_exec_ms_per_min_per_1000_objects")
+PER_OBJECT_LIMIT = 1.5
 CATALOG_KEYS = ("databases", "tables", "indexes", "statements")
 
 
@@ -241,11 +276,25 @@ def growth(
 
 
 def growth_table(rows: Sequence[tuple[str, float | None, float | None, float | None]]) -> str:
-    head = ("figure", "small", "full", "full/small")
+    """The growth table; the per-1,000-objects rows carry their goal (within PER_OBJECT_LIMIT)."""
+    head = ("figure", "small", "full", "full/small", "goal")
+
+    def goal(name: str, r: float | None) -> str:
+        if not name.endswith(PER_OBJECT_KEYS) or r is None or r <= 0:
+            return "-"
+        met = max(r, 1 / r) <= PER_OBJECT_LIMIT
+        return f"within x{PER_OBJECT_LIMIT:g}: {'pass' if met else 'FAIL'}"
+
     body = [
-        (name, "-" if a is None else f"{a:,.4g}", "-" if b is None else f"{b:,.4g}", "-" if r is None else f"x{r:.2f}")
+        (
+            name,
+            "-" if a is None else f"{a:,.4g}",
+            "-" if b is None else f"{b:,.4g}",
+            "-" if r is None else f"x{r:.2f}",
+            goal(name, r),
+        )
         for name, a, b, r in rows
     ]
-    widths = [max(len(r[i]) for r in (head, *body)) for i in range(4)]
+    widths = [max(len(r[i]) for r in (head, *body)) for i in range(len(head))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in (head, *body)]
     return "\n".join([lines[0], "|" + "|".join("-" * (w + 2) for w in widths) + "|", *lines[1:]])

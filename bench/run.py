@@ -1,7 +1,7 @@
 """pgradar against postgres_exporter on a large catalog: the benchmark's entry point.
 
     python bench/run.py --size small            # about two minutes end to end
-    python bench/run.py --size full             # 2,600 tables, 8,000 indexes, 5,000 statements; 5 min window
+    python bench/run.py --size full             # 2,600 tables, 8,000 indexes, 5,000 statements; 10 min window
     python bench/run.py --size both             # both, then how pgradar's cost grows
     python bench/run.py --compare A.json B.json # growth between two result files
 
@@ -497,19 +497,28 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         )
         stmt_runs = measure.sample(ready_samples, "pgradar_collector_runs_total", collector="statements")
 
+        def mark() -> dict[str, object]:
+            sampler.sample()
+            return {
+                "at": time.monotonic(),
+                "pgss": pgss_by_role(su, roles),
+                "backend_cpu": sampler.totals(),
+                "agent_cpu": {"pgradar": tree_cpu_seconds(pgradar.pid), "peer": tree_cpu_seconds(peer.pid)},
+            }
+
+        # The steady part: from minute 2 (every collector has had its first, cold pass by then but the
+        # 300 s ones, whose cold reads are the one-time reads at start) over whole cycles of the longest
+        # default interval, so each collector's runs count at their real rate.
+        steady_from, steady_until = measure.steady_span(started, until)
         steady_mark: dict[str, object] | None = None
-        steady_from = started + measure.STEADY_AFTER_S
+        steady_end: dict[str, object] | None = None
         while time.monotonic() < until:
-            if steady_mark is None and until - steady_from >= 60 and time.monotonic() >= steady_from:
-                # every collector has had its first pass (the longest default interval): cold costs are behind
-                sampler.sample()
-                steady_mark = {
-                    "at": time.monotonic(),
-                    "pgss": pgss_by_role(su, roles),
-                    "backend_cpu": sampler.totals(),
-                    "agent_cpu": {"pgradar": tree_cpu_seconds(pgradar.pid), "peer": tree_cpu_seconds(peer.pid)},
-                }
-                say(f"steady part of the window from {measure.STEADY_AFTER_S:.0f}s")
+            now = time.monotonic()
+            if steady_until is not None and steady_mark is None and now >= steady_from:
+                steady_mark = mark()
+                say(f"steady part of the window from {steady_from - started:.0f}s to {steady_until - started:.0f}s")
+            if steady_until is not None and steady_end is None and steady_mark is not None and now >= steady_until:
+                steady_end = mark()
             for p, name in ((pgradar, "pgradar"), (peer, "postgres_exporter")):
                 if p.poll() is not None:
                     raise SystemExit(
@@ -518,8 +527,12 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
                     )
             left = until - time.monotonic()
             say(f"measuring: {left:.0f}s left; scrapes pgradar {len(ours.latencies)}, peer {len(theirs.latencies)}")
-            to_mark = steady_from - time.monotonic() if steady_mark is None and steady_from > time.monotonic() else left
-            time.sleep(min(30.0, max(0.0, left), max(0.5, to_mark)))
+            next_mark = left
+            if steady_until is not None and steady_mark is None:
+                next_mark = steady_from - time.monotonic()
+            elif steady_until is not None and steady_end is None:
+                next_mark = steady_until - time.monotonic()
+            time.sleep(min(30.0, max(0.0, left), max(0.5, next_mark)))
         scrape_thread.join(timeout=120)
         end_at = time.monotonic()
         elapsed = end_at - started
@@ -557,16 +570,23 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
         su.close()
 
         def steady(role: str, agent: str) -> dict[str, float | None]:
-            """The figures of the window's part after every collector's first pass; none in a short window."""
+            """The figures of the window's steady part (``measure.steady_span``); none in a short window."""
             if steady_mark is None:
                 return {}
-            seconds = end_at - float(steady_mark["at"])  # type: ignore[arg-type]
+            end = steady_end or {
+                "at": end_at,
+                "pgss": after,
+                "backend_cpu": backend_cpu,
+                "agent_cpu": agent_cpu,
+            }
+            seconds = float(end["at"]) - float(steady_mark["at"])  # type: ignore[arg-type]
             pgss, cpu, agents = steady_mark["pgss"], steady_mark["backend_cpu"], steady_mark["agent_cpu"]
+            epgss, ecpu, eagents = end["pgss"], end["backend_cpu"], end["agent_cpu"]
             return {
                 "steady_window_s": seconds,
-                "steady_db_exec_ms_per_min": measure.per_minute(after[role]["ms"] - pgss[role]["ms"], seconds),  # type: ignore[index]
-                "steady_db_backend_cpu_s_per_min": measure.per_minute(backend_cpu[role] - cpu[role], seconds),  # type: ignore[index]
-                "steady_agent_cpu_s_per_min": measure.per_minute(agent_cpu[agent] - agents[agent], seconds),  # type: ignore[index]
+                "steady_db_exec_ms_per_min": measure.per_minute(epgss[role]["ms"] - pgss[role]["ms"], seconds),  # type: ignore[index]
+                "steady_db_backend_cpu_s_per_min": measure.per_minute(ecpu[role] - cpu[role], seconds),  # type: ignore[index]
+                "steady_agent_cpu_s_per_min": measure.per_minute(eagents[agent] - agents[agent], seconds),  # type: ignore[index]
             }
 
         def figures(s: Scrapes, role: str, agent: str) -> dict[str, float | None]:
@@ -587,6 +607,13 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
             }
 
         mine = figures(ours, PGRADAR_ROLE, "pgradar")
+        objects = counts["tables_in_catalog"] + counts["indexes_in_catalog"]
+        mine["steady_db_backend_cpu_ms_per_min_per_1000_objects"] = measure.per_thousand(
+            mine.get("steady_db_backend_cpu_s_per_min"), objects, scale=1000.0
+        )
+        mine["steady_db_exec_ms_per_min_per_1000_objects"] = measure.per_thousand(
+            mine.get("steady_db_exec_ms_per_min"), objects
+        )
         mine["first_complete_pass_s"] = first_pass
         mine["collectors_succeeded_at_ready"] = succeeded  # type: ignore[assignment]
         mine["texts_after_first_poll"] = (
@@ -625,6 +652,7 @@ def run_size(size: catalog.Size, window_s: float, cadence_s: float, results: Pat
             "db_top_statements": top_statements,
             "agents": {"pgradar": mine, "peer": peer_fig},
             "scrape_errors": {"pgradar": ours.errors, "peer": theirs.errors},
+            "pgradar_series_by_family": measure.series_by_family(ours.last_body or ""),
             "targets": [r.to_json() for r in rows],
         }
         results.mkdir(parents=True, exist_ok=True)
@@ -685,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=("small", "full", "both"), default="small")
     parser.add_argument(
-        "--window", type=float, metavar="SECONDS", help="measurement window (default: 90 for small, 300 for full)"
+        "--window", type=float, metavar="SECONDS", help="measurement window (default: 90 for small, 600 for full)"
     )
     parser.add_argument(
         "--cadence",

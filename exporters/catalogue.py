@@ -150,10 +150,10 @@ METRICS: tuple[Metric, ...] = (
     # --- tables ------------------------------------------------------------------------
     _m("pgradar_table_seq_scans_total", "counter", REL, "Sequential scans of the table."),
     _m("pgradar_table_seq_rows_read_total", "counter", REL, "Rows read by sequential scans."),
-    _m("pgradar_table_index_scans_total", "counter", REL, "Index scans of the table."),
-    _m("pgradar_table_rows_inserted_total", "counter", REL, "Rows inserted."),
+    _m("pgradar_table_index_scans_total", "counter", REL, "Index scans of the table (limits.relation_series: all)."),
+    _m("pgradar_table_rows_inserted_total", "counter", REL, "Rows inserted (limits.relation_series: all)."),
     _m("pgradar_table_rows_updated_total", "counter", REL, "Rows updated."),
-    _m("pgradar_table_rows_deleted_total", "counter", REL, "Rows deleted."),
+    _m("pgradar_table_rows_deleted_total", "counter", REL, "Rows deleted (limits.relation_series: all)."),
     _m("pgradar_table_live_rows", "gauge", REL, "Estimated live rows."),
     _m("pgradar_table_dead_rows", "gauge", REL, "Estimated dead rows, waiting for vacuum."),
     _m("pgradar_table_modified_since_analyze_rows", "gauge", REL, "Rows changed since the last analyze."),
@@ -179,7 +179,12 @@ METRICS: tuple[Metric, ...] = (
     ),
     # --- indexes -------------------------------------------------------------------------
     _m("pgradar_index_scans_total", "counter", IDX, "Scans of the index."),
-    _m("pgradar_index_rows_read_total", "counter", IDX, "Index entries returned by scans."),
+    _m(
+        "pgradar_index_rows_read_total",
+        "counter",
+        IDX,
+        "Index entries returned by scans (limits.relation_series: all).",
+    ),
     _m("pgradar_index_size_bytes", "gauge", IDX, "Size of the index."),
     _m("pgradar_index_valid", "gauge", IDX, "0 when the index is invalid (a failed CREATE INDEX CONCURRENTLY)."),
     # --- EXPLAIN (plans collector) -------------------------------------------------------------

@@ -183,20 +183,21 @@ class RelationsCollector(SectionedCollector):
     every job.
     """
 
-    def __init__(self, state: AgentState, top_tables: int, top_indexes: int) -> None:
+    def __init__(self, state: AgentState, top_tables: int, top_indexes: int, every_family: bool = False) -> None:
         super().__init__(state)
         self.top_tables = top_tables
         self.top_indexes = top_indexes
+        self.every_family = every_family
         self.sections = (
             Section(
                 "tables",
                 _relations_version(lambda kept: kept.tables, with_index=False),
-                lambda f, t: render_tables(f, t, self.top_tables),
+                lambda f, t: render_tables(f, t, self.top_tables, self.every_family),
             ),
             Section(
                 "indexes",
                 _relations_version(lambda kept: kept.indexes, with_index=True),
-                lambda f, t: render_indexes(f, t, self.top_indexes),
+                lambda f, t: render_indexes(f, t, self.top_indexes, self.every_family),
             ),
         )
 
@@ -305,8 +306,9 @@ def registry_for(
     top_statements: int = DEFAULTS.top_statements,
     top_tables: int = DEFAULTS.top_tables,
     top_indexes: int = DEFAULTS.top_indexes,
+    relation_series: str = DEFAULTS.relation_series,
 ) -> PartedRegistry:
     registry = PartedRegistry()
     registry.register(StateCollector(state, top_statements))
-    registry.register(RelationsCollector(state, top_tables, top_indexes))
+    registry.register(RelationsCollector(state, top_tables, top_indexes, every_family=relation_series == "all"))
     return registry

@@ -171,12 +171,18 @@ def _ranked_indexes(rows: Sequence[IndexStat], oldest: Sequence[IndexStat] | Non
 
 
 def problem_objects(t: TargetState, with_index: bool) -> set[tuple[str, ...]]:
+    """The objects of the active problems: indexes (``with_index``), or tables with a problem of their own.
+
+    A problem on an index keeps that index's series, not its table's: no panel
+    or alert joins them, and on a catalog where most indexes go unused it would
+    keep nearly every table.
+    """
     out: set[tuple[str, ...]] = set()
     for problem in t.problems.values():
         f = problem.finding  # its fields, not its ``object`` dict: asked for every problem at every render
         if with_index and f.index:
             out.add((f.database or "", f.schema or "", f.relation or "", f.index))
-        elif not with_index and f.relation:
+        elif not with_index and f.relation and not f.index:
             out.add((f.database or "", f.schema or "", f.relation))
     return out
 
@@ -189,7 +195,12 @@ def oldest_of(history: Sequence[S]) -> S | None:
     return history[0] if len(history) > 1 else None
 
 
-def render_tables(f: Families, t: TargetState, top_n: int) -> None:
+def render_tables(f: Families, t: TargetState, top_n: int, every_family: bool = False) -> None:
+    """The tables kept (``top_with``): the families the dashboards and alerts read, or ``every_family``.
+
+    ``every_family`` (``limits.relation_series: all``) adds index scans, rows
+    inserted and rows deleted: three series more per table, read by no panel.
+    """
     snapshot = t.current().tables
     if snapshot is None:
         return
@@ -200,10 +211,8 @@ def render_tables(f: Families, t: TargetState, top_n: int) -> None:
         labels = {"target": t.name, "database": r.database, "schema": r.schema, "relation": r.relation}
         f.add("pgradar_table_seq_scans_total", r.seq_scan, **labels)
         f.add("pgradar_table_seq_rows_read_total", r.seq_tup_read, **labels)
-        f.add("pgradar_table_index_scans_total", r.idx_scan, **labels)
-        f.add("pgradar_table_rows_inserted_total", r.n_tup_ins, **labels)
         f.add("pgradar_table_rows_updated_total", r.n_tup_upd, **labels)
-        f.add("pgradar_table_rows_deleted_total", r.n_tup_del, **labels)
+        f.add("pgradar_table_rows_hot_updated_total", r.n_tup_hot_upd, **labels)
         f.add("pgradar_table_live_rows", r.n_live_tup, **labels)
         f.add("pgradar_table_dead_rows", r.n_dead_tup, **labels)
         f.add("pgradar_table_modified_since_analyze_rows", r.n_mod_since_analyze, **labels)
@@ -211,10 +220,14 @@ def render_tables(f: Families, t: TargetState, top_n: int) -> None:
         f.add("pgradar_table_last_analyze_timestamp_seconds", _ts(r.last_analyzed), **labels)
         f.add("pgradar_table_last_vacuum_timestamp_seconds", _ts(r.last_vacuumed), **labels)
         f.add("pgradar_table_xid_age", snapshot.xid_age(r), **labels)
-        f.add("pgradar_table_rows_hot_updated_total", r.n_tup_hot_upd, **labels)
+        if every_family:
+            f.add("pgradar_table_index_scans_total", r.idx_scan, **labels)
+            f.add("pgradar_table_rows_inserted_total", r.n_tup_ins, **labels)
+            f.add("pgradar_table_rows_deleted_total", r.n_tup_del, **labels)
 
 
-def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
+def render_indexes(f: Families, t: TargetState, top_n: int, every_family: bool = False) -> None:
+    """The indexes kept; ``every_family`` adds rows read (one series more per index, read by no panel)."""
     snapshot = t.current().indexes
     if snapshot is None:
         return
@@ -230,9 +243,10 @@ def render_indexes(f: Families, t: TargetState, top_n: int) -> None:
             "index": r.index,
         }
         f.add("pgradar_index_scans_total", r.idx_scan, **labels)
-        f.add("pgradar_index_rows_read_total", r.idx_tup_read, **labels)
         f.add("pgradar_index_size_bytes", r.size_bytes, **labels)
         f.add("pgradar_index_valid", 1.0 if r.is_valid else 0.0, **labels)
+        if every_family:
+            f.add("pgradar_index_rows_read_total", r.idx_tup_read, **labels)
 
 
 def render_databases(f: Families, t: TargetState) -> None:

@@ -26,7 +26,9 @@ def serve(
     ``page_refresh_s`` overrides how often the status page reloads itself.
     The caller stops both: ``server.stop()``, then ``agent.stop()``.
     """
-    registry = registry_for(agent.state, config.top_statements, config.top_tables, config.top_indexes)
+    registry = registry_for(
+        agent.state, config.top_statements, config.top_tables, config.top_indexes, config.relation_series
+    )
     if agent.custom:
         from pgradar.exporters.custom import CustomCollector
 

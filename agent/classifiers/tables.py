@@ -6,7 +6,7 @@ an old analyze on a table of a few hundred rows cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pgradar.agent import sqlshape
@@ -337,6 +337,16 @@ def xid_wraparound(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 # --- seq_scan from table counters ----------------------------------------------------------
 
 
+@per_snapshot  # three rules ask for a table's row in the kept polls at every pass: a lookup, not a scan per table
+def kept_by_relid(*kept: Sequence[TableStat]) -> tuple[dict[tuple[str, int], TableStat], ...]:
+    """One dict per kept tables poll, oldest first: each table's row by (database, relid)."""
+    return tuple({(r.database, r.relid): r for r in rows} for rows in kept)
+
+
+def kept_rows(obs: Observation) -> tuple[dict[tuple[str, int], TableStat], ...]:
+    return kept_by_relid(*(snapshot.tables for snapshot in obs.history.tables))
+
+
 def _scan_counts(obs: Observation, table: TableStat) -> tuple[int, int, int]:
     """(seq scans, rows they read, index scans) over the kept history, or since stats reset.
 
@@ -345,10 +355,8 @@ def _scan_counts(obs: Observation, table: TableStat) -> tuple[int, int, int]:
     lately. It falls back to the totals when there is one snapshot or the
     counters went backwards (a reset).
     """
-    history: Iterable[TablesSnapshot] = obs.history.tables
-    first = next(
-        (x for snap in history for x in snap.tables if x.database == table.database and x.relid == table.relid), None
-    )
+    key = (table.database, table.relid)
+    first = next((rows[key] for rows in kept_rows(obs) if key in rows), None)  # the oldest poll that saw it
     if (
         first is not None
         and first is not table

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent.classifiers.horizon import xmin_horizon_held
-from pgradar.agent.classifiers.tables import AutovacuumLimit, autovacuum_limit, table_rows
+from pgradar.agent.classifiers.tables import AutovacuumLimit, autovacuum_limit, kept_rows, table_rows
 from pgradar.agent.model.catalog import TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.observation import Observation
@@ -119,8 +119,9 @@ def index_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 def above_trigger_since(obs: Observation, table: TableStat, trigger: float) -> datetime:
     """The first kept tables poll of the unbroken run up to the latest in which the table was above ``trigger``."""
     since = obs.now
-    for snapshot in reversed(obs.history.tables):
-        row = next((r for r in snapshot.tables if (r.database, r.relid) == (table.database, table.relid)), None)
+    key = (table.database, table.relid)
+    for snapshot, rows in zip(reversed(obs.history.tables), reversed(kept_rows(obs)), strict=True):
+        row = rows.get(key)
         if row is None or row.n_dead_tup <= trigger:
             break
         since = snapshot.taken_at
@@ -255,15 +256,8 @@ def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 
 def update_counts(obs: Observation, table: TableStat) -> tuple[int, int, str]:
     """(updates, HOT updates, window): over the kept tables polls when they saw enough, else since the reset."""
-    first = next(
-        (
-            r
-            for snapshot in obs.history.tables
-            for r in snapshot.tables
-            if (r.database, r.relid) == (table.database, table.relid)
-        ),
-        None,
-    )
+    key = (table.database, table.relid)
+    first = next((rows[key] for rows in kept_rows(obs) if key in rows), None)  # the oldest poll that saw it
     if first is not None and first is not table and table.n_tup_upd >= first.n_tup_upd:
         updates = table.n_tup_upd - first.n_tup_upd
         if updates > 0 and table.n_tup_hot_upd >= first.n_tup_hot_upd:

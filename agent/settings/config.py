@@ -109,6 +109,7 @@ class Config:
     top_statements: int = 50
     top_tables: int = 200  # per-table series for the N most active tables (and every one a problem names)
     top_indexes: int = 200  # per-index series likewise
+    relation_series: str = "dashboards"  # per-relation families: what the dashboards and alerts read, or "all"
     top_load_statements: int = 20  # statements with load series of their own; the rest under queryid="other"
     snapshots_kept: int = 5
     connect_timeout_s: int = 5
@@ -138,6 +139,9 @@ DEFAULTS = Config(targets=())
 # --- the schema ----------------------------------------------------------------------
 # Declarative (agent/settings/validate.py): a dict of known keys, a list of one node, or a checker.
 
+# limits.relation_series: "dashboards" exports the per-table and per-index families that a dashboard
+# panel or alert rule reads; "all" adds table index scans, rows inserted and deleted, index rows read.
+RELATION_SERIES = ("dashboards", "all")
 _level = validate.one_of(("DEBUG", "INFO", "WARNING", "ERROR"), fold=True)
 _FILTER = {"include": [validate.text], "exclude": [validate.text]}
 _THRESHOLDS = dict.fromkeys(THRESHOLD_NAMES, validate.positive(float))
@@ -175,9 +179,10 @@ SCHEMA: dict[str, Any] = {
     "listen": validate.text,
     "intervals": dict.fromkeys((*COLLECTOR_NAMES, *JOB_INTERVALS), validate.positive(float)),
     "thresholds": _THRESHOLDS,
-    "limits": dict.fromkeys(
-        ("top_statements", "top_tables", "top_indexes", "top_load_statements"), validate.positive(int)
-    ),
+    "limits": {
+        **dict.fromkeys(("top_statements", "top_tables", "top_indexes", "top_load_statements"), validate.positive(int)),
+        "relation_series": validate.one_of(RELATION_SERIES),
+    },
     "databases": _FILTER,
     "explain_analyze": validate.boolean(),
     "timeouts": dict.fromkeys(("connect_seconds", "statement_ms", "lock_ms"), validate.positive(int)),
@@ -472,6 +477,7 @@ def build(file_data: Mapping[str, Any], *layers: Overrides, require_targets: boo
         top_statements=int(top),
         top_tables=int(limits.get("top_tables", DEFAULTS.top_tables)),
         top_indexes=int(limits.get("top_indexes", DEFAULTS.top_indexes)),
+        relation_series=str(limits.get("relation_series", DEFAULTS.relation_series)),
         top_load_statements=int(limits.get("top_load_statements", DEFAULTS.top_load_statements)),
         snapshots_kept=int(data.get("snapshots_kept", DEFAULTS.snapshots_kept)),
         connect_timeout_s=int(timeouts.get("connect_seconds", DEFAULTS.connect_timeout_s)),

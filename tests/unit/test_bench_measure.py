@@ -105,3 +105,29 @@ def test_growth_divides_full_by_small() -> None:
     assert rows["pgradar agent_cpu_s_per_min"] == pytest.approx(4)
     assert rows["pgradar peak_rss_bytes"] is None
     assert "x13.00" in measure.growth_table(measure.growth(small, full))
+
+
+def test_steady_span_is_whole_cycles_of_the_longest_interval_from_minute_two() -> None:
+    assert measure.steady_span(1000.0, 1600.0) == (1120.0, 1420.0)  # a 600 s window: one 300 s cycle
+    assert measure.steady_span(1000.0, 1720.0) == (1120.0, 1720.0)  # 720 s: two cycles
+    assert measure.steady_span(1000.0, 1300.0) == (1120.0, None)  # too short to hold one cycle
+
+
+def test_per_object_cost_holds_its_goal_in_the_growth_table() -> None:
+    assert measure.per_thousand(0.05, 2000, scale=1000.0) == pytest.approx(25.0)
+    assert measure.per_thousand(None, 2000) is None and measure.per_thousand(1.0, 0) is None
+    key = "steady_db_backend_cpu_ms_per_min_per_1000_objects"
+
+    def result(tables: int, cost: float) -> dict:
+        return {"catalog": {"tables": tables}, "agents": {"pgradar": {key: cost}}}
+
+    near = measure.growth_table(measure.growth(result(200, 10.0), result(2600, 14.0)))
+    far = measure.growth_table(measure.growth(result(200, 10.0), result(2600, 16.0)))
+    assert "within x1.5: pass" in next(line for line in near.splitlines() if key in line)
+    assert "within x1.5: FAIL" in next(line for line in far.splitlines() if key in line)
+
+
+def test_series_by_family_counts_sample_lines_most_first() -> None:
+    text = 'a{x="1"} 1\na{x="2"} 2\n# HELP b b\nb 3\nc_total{y="1"} 4\nc_total{y="2"} 5\nc_total{y="3"} 6\n'
+    assert measure.series_by_family(text) == {"c_total": 3, "a": 2, "b": 1}
+    assert list(measure.series_by_family(text, top=1)) == ["c_total"]

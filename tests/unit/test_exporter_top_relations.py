@@ -84,7 +84,17 @@ def state_with_relations(tables: int, indexes: int) -> AgentState:
         relation="t0",
         index="i0",
     )
-    t.problems = {finding.id: ActiveProblem(finding, T0, T0)}
+    on_table = Finding(
+        Kind.STALE_STATS,
+        Severity.WARNING,
+        "main",
+        "t1 was last analyzed long ago",
+        "ANALYZE public.t1;",
+        database="app",
+        schema="public",
+        relation="t1",
+    )
+    t.problems = {finding.id: ActiveProblem(finding, T0, T0), on_table.id: ActiveProblem(on_table, T0, T0)}
     return AgentState({"main": t})
 
 
@@ -92,11 +102,30 @@ def test_exporter_bounds_table_and_index_series_and_keeps_problem_objects() -> N
     registry = registry_for(state_with_relations(50, 40), top_statements=5, top_tables=3, top_indexes=2)
     samples = [s for m in registry.collect() for s in m.samples]
     tables = {s.labels["relation"] for s in samples if s.name == "pgradar_table_live_rows"}
-    assert tables == {"t49", "t48", "t47", "t0"}  # the three busiest, and t0 whose index has a problem
+    # the three busiest, and t1 whose problem is the table's; t0 only has an index with a problem
+    assert tables == {"t49", "t48", "t47", "t1"}
     indexes = {s.labels["index"] for s in samples if s.name == "pgradar_index_scans_total"}
     assert indexes == {"i39", "i38", "i0"}
     assert registry.get_sample_value("pgradar_tables_tracked", {"target": "main"}) == 50
     assert registry.get_sample_value("pgradar_indexes_tracked", {"target": "main"}) == 40
+
+
+def test_relation_series_all_adds_the_families_no_panel_reads() -> None:
+    extra = {
+        "pgradar_table_index_scans_total",
+        "pgradar_table_rows_inserted_total",
+        "pgradar_table_rows_deleted_total",
+        "pgradar_index_rows_read_total",
+    }
+
+    def names(relation_series: str) -> set[str]:
+        state = state_with_relations(5, 4)
+        registry = registry_for(state, 5, 3, 2, relation_series=relation_series)
+        return {s.name for m in registry.collect() for s in m.samples}
+
+    lean, full = names("dashboards"), names("all")
+    assert not lean & extra and extra <= full
+    assert full - lean == extra
 
 
 def test_limits_for_tables_and_indexes_come_from_the_file() -> None:
@@ -104,7 +133,11 @@ def test_limits_for_tables_and_indexes_come_from_the_file() -> None:
     cfg = configuration.build({"targets": [{"dsn": dsn}], "limits": {"top_tables": 10, "top_indexes": 20}})
     assert (cfg.top_tables, cfg.top_indexes) == (10, 20)
     default = configuration.build({"targets": [{"dsn": dsn}]})
-    assert (default.top_tables, default.top_indexes) == (200, 200)
+    assert (default.top_tables, default.top_indexes, default.relation_series) == (200, 200, "dashboards")
+    every = configuration.build({"targets": [{"dsn": dsn}], "limits": {"relation_series": "all"}})
+    assert every.relation_series == "all"
+    with pytest.raises(configuration.ConfigError, match=r"limits\.relation_series: expected one of dashboards, all"):
+        configuration.build({"targets": [{"dsn": dsn}], "limits": {"relation_series": "some"}})
     with pytest.raises(configuration.ConfigError, match=r"limits\.top_indexes: expected a positive whole number"):
         configuration.build({"targets": [{"dsn": dsn}], "limits": {"top_indexes": 0}})
 
