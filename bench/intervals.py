@@ -94,7 +94,8 @@ def measure(major: int, tables: int, runs: int) -> list[tuple[str, float, float,
         catalog.run_workload(cluster.dsn, size, lambda m: None)
         database = catalog.database_names(size)[0]
         statements = [s for db, s in catalog.statements_of(size) if db == database]
-        with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as su:
+        with psycopg.connect(cluster.dsn(database), autocommit=True) as su:
+            su.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             su.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}' IN ROLE pg_monitor")
         cfg = configuration.build(
             {

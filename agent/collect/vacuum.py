@@ -1,4 +1,4 @@
-"""The vacuum collectors: who holds the xmin horizon back (every 15 s), and bloat (every 300 s).
+"""The vacuum collectors: who holds the xmin horizon back (every 15 s), and bloat (every hour).
 
 One statement (vacuum/holders) lists every holder the server knows; the
 collector adds how long pgradar has seen each one hold the same xmin, for
