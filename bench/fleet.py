@@ -79,6 +79,15 @@ def config_text(clusters: list, targets: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def percentiles(values: list[float]) -> str:
+    """p50 / p99 / max of ``values`` in seconds, with how many there were."""
+    if not values:
+        return "not recorded"
+    ordered = sorted(values)
+    p50, p99 = (ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.99))
+    return f"{p50:.3f} s / {p99:.3f} s / {ordered[-1]:.3f} s ({len(ordered):,} values)"
+
+
 def job_counts(samples: list) -> dict[str, float]:
     """Runs, late and skipped runs over every job but classify, and the worker threads the jobs keep busy.
 
@@ -203,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu = bench.tree_cpu_seconds(proc.pid)
             rss = bench.peak_rss_bytes(proc.pid) or 0
             _, body, _ = bench.http_get(scrapes.url)
-            jobs = job_counts(measure.parse_samples(body.decode()))
+            final = measure.parse_samples(body.decode())
+            jobs = job_counts(final)
             on_time = (
                 1 - (jobs["late"] + jobs["skipped"]) / max(1.0, jobs["runs"] + jobs["skipped"])
                 if jobs["late_recorded"]
@@ -230,6 +240,15 @@ def main(argv: list[str] | None = None) -> int:
                         if on_time is None
                         else " / ".join(f"{jobs[f'late_p{q}']:.2f} s" for q in (50, 90, 99)),
                         "runs under way, mean (sum of duration / interval)": f"{jobs['busy']:.1f}",
+                        "load sampler: lateness at every scrape, p50 / p99 / max": percentiles(scrapes.load_lateness),
+                        "load sampler: runs, late, skipped": " / ".join(
+                            f"{sum(v for n, lab, v in final if n == name and lab.get('collector') == 'load'):,.0f}"
+                            for name in (
+                                "pgradar_collector_runs_total",
+                                "pgradar_collector_late_runs_total",
+                                "pgradar_collector_skipped_runs_total",
+                            )
+                        ),
                     },
                 )
             )

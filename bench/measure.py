@@ -71,6 +71,17 @@ def series_by_family(text: str, top: int = 20) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
 
 
+def lateness_of(text: str, collector: str) -> list[float]:
+    """Each target's ``pgradar_collector_lateness_seconds`` for ``collector`` (its last run) in one scrape."""
+    if f'collector="{collector}"' not in text:
+        return []
+    return [
+        value
+        for name, labels, value in parse_samples(text)
+        if name == "pgradar_collector_lateness_seconds" and labels.get("collector") == collector
+    ]
+
+
 def sample(samples: Iterable[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float | None:
     for n, lab, value in samples:
         if n == name and all(lab.get(k) == v for k, v in labels.items()):

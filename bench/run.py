@@ -200,6 +200,7 @@ class Scrapes:
     series: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     last_body: str = ""
+    load_lateness: list[float] = field(default_factory=list)  # the load sampler's, every target, every scrape
 
 
 def scraper(targets: list[Scrapes], cadence: float, started: float, until: float, stop: threading.Event) -> None:
@@ -224,6 +225,7 @@ def scraper(targets: list[Scrapes], cadence: float, started: float, until: float
             target.sizes.append(len(body))
             target.series.append(measure.series_count(text))
             target.last_body = text
+            target.load_lateness.extend(measure.lateness_of(text, "load"))
         k += 1
 
 

@@ -8,7 +8,7 @@ multixact age. Who holds the xmin horizon is ``classifiers.horizon``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -254,10 +254,10 @@ def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         )
 
 
-def update_counts(obs: Observation, table: TableStat) -> tuple[int, int, str]:
-    """(updates, HOT updates, window): over the kept tables polls when they saw enough, else since the reset."""
+def update_counts(kept: Sequence[Mapping[tuple[str, int], TableStat]], table: TableStat) -> tuple[int, int, str]:
+    """(updates, HOT updates, window): over the kept polls (kept_rows) when they saw enough, else since the reset."""
     key = (table.database, table.relid)
-    first = next((rows[key] for rows in kept_rows(obs) if key in rows), None)  # the oldest poll that saw it
+    first = next((rows[key] for rows in kept if key in rows), None)  # the oldest poll that saw it
     if first is not None and first is not table and table.n_tup_upd >= first.n_tup_upd:
         updates = table.n_tup_upd - first.n_tup_upd
         if updates > 0 and table.n_tup_hot_upd >= first.n_tup_hot_upd:
@@ -301,8 +301,9 @@ def hot_updates_lost(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     tables, indexes = obs.snapshots.tables, obs.snapshots.indexes
     if tables is None or indexes is None:
         return
+    kept = kept_rows(obs)
     for table in tables.tables:
-        updates, hot, window = update_counts(obs, table)
+        updates, hot, window = update_counts(kept, table)
         if updates < t.hot_min_updates or hot >= updates * t.hot_min_share:
             continue
         own = [i for i in indexes.indexes if (i.database, i.relid) == (table.database, table.relid)]

@@ -10,7 +10,7 @@ message; the runtime switches that collector off and keeps the others going.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
@@ -366,7 +366,7 @@ def collect_foreign_keys(ctx: CollectContext) -> ForeignKeysSnapshot:
 
 
 def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
-    """Table sizes read only where they may have changed; database sizes every time.
+    """Table sizes read only where they may have changed; database sizes once an hour.
 
     pg_table_size opens the table, its TOAST table and TOAST index (a
     relation cache entry each on a backend's first poll) and asks the file
@@ -391,8 +391,29 @@ def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
         return [TableSize(s.database, s.relid, sizes.get(s.relid), s.column_count) for s in stamps]
 
     tables, failed = each_database(ctx, fetch)
-    databases = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize)
-    return SizesSnapshot(ctx.now, tuple(tables), tuple(databases), tuple(failed))
+    return SizesSnapshot(ctx.now, tuple(tables), database_sizes(ctx), tuple(failed))
+
+
+# A database's size is read again once the one kept is this old: it moves slowly, and
+# pg_database_size stats every file of the database.
+DATABASE_SIZE_EVERY = timedelta(hours=1)
+
+
+def database_sizes(ctx: CollectContext) -> tuple[DatabaseSize, ...]:
+    """Every database's size: read where the kept one is older than DATABASE_SIZE_EVERY, else the kept one."""
+    kept: dict[str, tuple[datetime, int | None]] = ctx.catalog_cache("database_sizes", "")
+    fresh = sorted(name for name, (read_at, _) in kept.items() if ctx.now - read_at < DATABASE_SIZE_EVERY)
+    rows = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize, {"fresh": fresh})
+    out = []
+    for row in rows:
+        if row.database in fresh:
+            out.append(DatabaseSize(row.database, kept[row.database][1]))
+        else:
+            kept[row.database] = (ctx.now, row.size_bytes)
+            out.append(row)
+    for gone in set(kept) - {r.database for r in rows}:
+        del kept[gone]
+    return tuple(out)
 
 
 def collect_database(ctx: CollectContext) -> DatabaseSnapshot:

@@ -58,7 +58,13 @@ class PerSnapshot(Generic[R]):
         self.derivations = 0
         functools.update_wrapper(self, fn)
 
-    def __call__(self, *rows: Any) -> R:
+    def __call__(self, *rows: Any, **fixed: Any) -> R:
+        """``fn(*rows, **fixed)``, remembered by the identity of ``rows`` alone.
+
+        ``fixed`` holds what ``fn`` reads that cannot change while ``rows`` stand
+        (a statement's text, fetched with the poll that first listed it), but is
+        rebuilt more often than they are (each observation copies the texts).
+        """
         key = tuple(id(r) for r in rows)
         scope = _SCOPE.get()
         with self._lock:
@@ -66,7 +72,7 @@ class PerSnapshot(Generic[R]):
             hit = cache.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], rows, strict=True)):
             return hit[1]
-        result = self._fn(*rows)
+        result = self._fn(*rows, **fixed)
         with self._lock:
             self.derivations += 1
             if len(cache) >= PER_SCOPE:

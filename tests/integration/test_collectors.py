@@ -234,6 +234,34 @@ ANALYZE shapes.log;
 """
 
 
+def test_a_database_size_is_read_again_once_the_kept_one_is_an_hour_old(app: Cluster) -> None:
+    from datetime import timedelta
+
+    from pgradar.agent.collect.collectors import DATABASE_SIZE_EVERY
+
+    rt = runtime_for(app)
+    rt.run_collector("server")
+
+    def size_of_app() -> int | None:
+        rt.run_collector("sizes")
+        return next(d.size_bytes for d in rt.state.latest("sizes").databases if d.database == "app")
+
+    first = size_of_app()
+    with superuser(app, "app") as conn:
+        conn.execute("CREATE TABLE grows AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 20000) g")
+        conn.execute("CHECKPOINT")
+    try:
+        assert first is not None and size_of_app() == first  # kept: read less than an hour ago
+        kept = rt.state.catalog[("database_sizes", "")]
+        read_at, size = kept["app"]
+        kept["app"] = (read_at - DATABASE_SIZE_EVERY - timedelta(seconds=1), size)
+        assert (size_of_app() or 0) > first + 4_000_000  # read again: the 20,000 rows of 200 bytes
+    finally:
+        with superuser(app, "app") as conn:
+            conn.execute("DROP TABLE grows")
+        rt.close()
+
+
 def test_tables_query_reads_what_pg_stat_user_tables_shows(app: Cluster) -> None:
     """The same rows as the view: tables with and without indexes, partitioned ones (14+), a materialized view."""
     from pgradar.agent.collect import queries

@@ -131,3 +131,13 @@ def test_series_by_family_counts_sample_lines_most_first() -> None:
     text = 'a{x="1"} 1\na{x="2"} 2\n# HELP b b\nb 3\nc_total{y="1"} 4\nc_total{y="2"} 5\nc_total{y="3"} 6\n'
     assert measure.series_by_family(text) == {"c_total": 3, "a": 2, "b": 1}
     assert list(measure.series_by_family(text, top=1)) == ["c_total"]
+
+
+def test_lateness_of_reads_one_collectors_gauge_for_every_target() -> None:
+    text = (
+        'pgradar_collector_lateness_seconds{collector="load",target="a"} 0.25\n'
+        'pgradar_collector_lateness_seconds{collector="load",target="b"} 1.5\n'
+        'pgradar_collector_lateness_seconds{collector="tables",target="a"} 9.0\n'
+    )
+    assert sorted(measure.lateness_of(text, "load")) == [0.25, 1.5]
+    assert measure.lateness_of(text, "vacuum") == []

@@ -114,3 +114,14 @@ def test_every_derivation_once_per_snapshot_with_20_targets() -> None:
     again = {name: count - before[name] for name, count in _derivations().items()}
     assert again[RANKED_TABLES] == 1
     assert (again[INDEX_RELATIONS], again[TABLE_RELATIONS]) == (0, 1)
+
+
+def test_fixed_arguments_reach_the_function_but_not_the_key() -> None:
+    @per_snapshot
+    def labelled(rows: tuple[int, ...], names: dict[int, str]) -> list[str]:
+        return [names[r] for r in rows]
+
+    rows = (1, 2)
+    assert labelled(rows, names={1: "a", 2: "b"}) == ["a", "b"]
+    assert labelled(rows, names={1: "a", 2: "b"}) == ["a", "b"] and labelled.derivations == 1  # a new dict, same rows
+    assert labelled(tuple([1, 2]), names={1: "x", 2: "y"}) == ["x", "y"] and labelled.derivations == 2  # new rows
