@@ -41,7 +41,7 @@ MEASURED = {
     "foreign_keys": 60,
     "statements": 15,
     "plans": 15,
-    "bloat": 60,
+    "bloat": 300,
     "settings": 60,
     "database": 15,
     "server": 5,

@@ -265,7 +265,7 @@ GROWTH_KEYS = (
     "steady_db_backend_cpu_ms_per_min_per_1000_objects",
     "steady_db_exec_ms_per_min_per_1000_objects",
 )
-# The database's cost per 1,000 objects, small to full: within 1.5x (it grows with the catalog, no faster).
+# The database's cost per 1,000 objects, small to full: at most 1.5x (it grows with the catalog, no faster).
 PER_OBJECT_KEYS = ("steady_db_backend_cpu_ms_per_min_per_1000_objects", "steady_db_exec_ms_per_min_per_1000_objects")
 PER_OBJECT_LIMIT = 1.5
 CATALOG_KEYS = ("databases", "tables", "indexes", "statements")
@@ -291,10 +291,11 @@ def growth_table(rows: Sequence[tuple[str, float | None, float | None, float | N
     head = ("figure", "small", "full", "full/small", "goal")
 
     def goal(name: str, r: float | None) -> str:
-        if not name.endswith(PER_OBJECT_KEYS) or r is None or r <= 0:
+        # no faster than the catalog: a full catalog's 1,000 objects cost at most 1.5 times a small one's
+        # (less is the fixed cost of a target, spread over more objects)
+        if not name.endswith(PER_OBJECT_KEYS) or r is None:
             return "-"
-        met = max(r, 1 / r) <= PER_OBJECT_LIMIT
-        return f"within x{PER_OBJECT_LIMIT:g}: {'pass' if met else 'FAIL'}"
+        return f"<= x{PER_OBJECT_LIMIT:g}: {'pass' if r <= PER_OBJECT_LIMIT else 'FAIL'}"
 
     body = [
         (

@@ -123,8 +123,10 @@ def test_per_object_cost_holds_its_goal_in_the_growth_table() -> None:
 
     near = measure.growth_table(measure.growth(result(200, 10.0), result(2600, 14.0)))
     far = measure.growth_table(measure.growth(result(200, 10.0), result(2600, 16.0)))
-    assert "within x1.5: pass" in next(line for line in near.splitlines() if key in line)
-    assert "within x1.5: FAIL" in next(line for line in far.splitlines() if key in line)
+    spread = measure.growth_table(measure.growth(result(200, 10.0), result(2600, 2.0)))  # a fixed cost spread out
+    assert "<= x1.5: pass" in next(line for line in near.splitlines() if key in line)
+    assert "<= x1.5: FAIL" in next(line for line in far.splitlines() if key in line)
+    assert "<= x1.5: pass" in next(line for line in spread.splitlines() if key in line)
 
 
 def test_series_by_family_counts_sample_lines_most_first() -> None:
