@@ -19,6 +19,7 @@ shorter one: the figures behind the README's "Shortening an interval".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sys
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import catalog  # noqa: E402
-from run import CLK_TCK, CLUSTER_SETTINGS  # noqa: E402
+from run import CLUSTER_SETTINGS, cpu_seconds  # noqa: E402
 
 ROLE, PASSWORD = "pgradar_intervals", "bench-S3cret-pw"
 # Every collector of a PostgreSQL target, with an interval a user might shorten it to. The first ones
@@ -55,15 +56,12 @@ PER_OBJECT = ("tables", "indexes", "sizes", "foreign_keys", "statements", "plans
 
 
 def backend_cpu_ms(pids: list[int]) -> float:
-    """utime + stime of these backends, in ms (10 ms ticks: many runs make it exact enough)."""
-    total = 0
+    """CPU of these backends, in ms (10 ms ticks: many runs make it exact enough); a gone one counts 0."""
+    total = 0.0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total * 1000.0 / CLK_TCK
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total * 1000.0
 
 
 def measure(major: int, tables: int, runs: int) -> list[tuple[str, float, float, float]]:

@@ -6,7 +6,7 @@ an old analyze on a table of a few hundred rows cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from pgradar.agent import sqlshape
@@ -347,7 +347,13 @@ def kept_rows(obs: Observation) -> tuple[dict[tuple[str, int], TableStat], ...]:
     return kept_by_relid(*(snapshot.tables for snapshot in obs.history.tables))
 
 
-def _scan_counts(obs: Observation, table: TableStat) -> tuple[int, int, int]:
+def first_kept(kept: Sequence[Mapping[tuple[str, int], TableStat]], table: TableStat) -> TableStat | None:
+    """The table's row in the oldest kept poll that saw it (``kept_rows``)."""
+    key = (table.database, table.relid)
+    return next((rows[key] for rows in kept if key in rows), None)
+
+
+def _scan_counts(kept: Sequence[Mapping[tuple[str, int], TableStat]], table: TableStat) -> tuple[int, int, int]:
     """(seq scans, rows they read, index scans) over the kept history, or since stats reset.
 
     Counters since a reset long ago would keep blaming a table that is
@@ -355,8 +361,7 @@ def _scan_counts(obs: Observation, table: TableStat) -> tuple[int, int, int]:
     lately. It falls back to the totals when there is one snapshot or the
     counters went backwards (a reset).
     """
-    key = (table.database, table.relid)
-    first = next((rows[key] for rows in kept_rows(obs) if key in rows), None)  # the oldest poll that saw it
+    first = first_kept(kept, table)
     if (
         first is not None
         and first is not table
@@ -427,8 +432,9 @@ def table_seq_scans(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     is left to that one.
     """
     planned = _planned_relations(obs)
+    kept = kept_rows(obs)
     for table, _ in large_tables(_tables(obs), t):
-        seq, read, idx = _scan_counts(obs, table)
+        seq, read, idx = _scan_counts(kept, table)
         if seq < max(t.seq_scan_min_scans, 1) or seq / max(seq + idx, 1) < t.seq_scan_share:
             continue
         if read / seq < t.large_table_rows or (table.database, table.schema, table.relation) in planned:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pgradar.agent.classifiers.horizon import xmin_horizon_held
-from pgradar.agent.classifiers.tables import AutovacuumLimit, autovacuum_limit, kept_rows, table_rows
+from pgradar.agent.classifiers.tables import AutovacuumLimit, autovacuum_limit, first_kept, kept_rows, table_rows
 from pgradar.agent.model.catalog import TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.observation import Observation
@@ -256,8 +256,7 @@ def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
 
 def update_counts(kept: Sequence[Mapping[tuple[str, int], TableStat]], table: TableStat) -> tuple[int, int, str]:
     """(updates, HOT updates, window): over the kept polls (kept_rows) when they saw enough, else since the reset."""
-    key = (table.database, table.relid)
-    first = next((rows[key] for rows in kept if key in rows), None)  # the oldest poll that saw it
+    first = first_kept(kept, table)
     if first is not None and first is not table and table.n_tup_upd >= first.n_tup_upd:
         updates = table.n_tup_upd - first.n_tup_upd
         if updates > 0 and table.n_tup_hot_upd >= first.n_tup_hot_upd:
