@@ -15,7 +15,9 @@ all and per run, and what that is per minute; the process's own CPU is the
 total, the difference being imports, the HTTP server and the scheduler.
 
 py-spy (``profile.py``) samples the whole process at a rate that leaves a few
-dozen samples on a quiet agent; this counts every run of every job exactly.
+dozen samples on a quiet agent; this counts every run of every job exactly,
+and ``--profile statements`` (or ``classify``, ``render``) runs one entry
+under cProfile to say where its CPU goes.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
+import io
 import json
 import os
+import pstats
 import shutil
 import signal
 import subprocess
@@ -38,11 +43,29 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+
+
+def stdlib_cprofile() -> Any:
+    """cProfile, whose own ``import profile`` would find bench/profile.py first."""
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+    try:
+        return importlib.import_module("cProfile")
+    finally:
+        sys.path[:] = saved
+
+
 sys.path.insert(0, str(HERE))
 
 
-def agent_with_clocks(out: Path, argv: list[str]) -> int:
-    """Run ``pgradar`` with ``argv``, clocking its jobs; the totals go to ``out`` as JSON when it exits."""
+def agent_with_clocks(out: Path, argv: list[str], profiled: str | None = None, profile: Path | None = None) -> int:
+    """Run ``pgradar`` with ``argv``, clocking its jobs; the totals go to ``out`` as JSON when it exits.
+
+    With ``profiled`` ("classify", "render" or a collector's name), every run
+    of that entry but the first ones (classify: the first two) also runs
+    under cProfile (thread CPU: waits on the server cost nothing), and the
+    statistics go to ``profile``.
+    """
     from pgradar.agent.runtime.agent import Agent
     from pgradar.commands.cli import main
     from pgradar.exporters.http import Exposition
@@ -57,13 +80,17 @@ def agent_with_clocks(out: Path, argv: list[str]) -> int:
             spent[entry][1] += time.thread_time() - started
 
     run_job, classify, render, blocks = Agent._run, Agent.classify, Exposition._render, PartedRegistry._blocks
+    profiler = stdlib_cprofile().Profile(time.thread_time) if profiled is not None else None  # CPU, not waits
 
     def timed_run(self: Agent, runtime: Any, collector: str, *args: Any) -> None:
         entry = f"first {collector}" if f"first {collector}" not in spent else f"job {collector}"
         spent.setdefault(entry, [0, 0.0])  # claimed before the run: a concurrent run of the same job is not "first"
         started = time.thread_time()
         try:
-            run_job(self, runtime, collector, *args)
+            if profiler is not None and profiled == collector and entry.startswith("job "):
+                profiler.runcall(run_job, self, runtime, collector, *args)
+            else:
+                run_job(self, runtime, collector, *args)
         finally:
             count(entry, started)
 
@@ -74,13 +101,18 @@ def agent_with_clocks(out: Path, argv: list[str]) -> int:
         entry = f"classify #{passes[0]}" if passes[0] <= 2 else "classify"
         started = time.thread_time()
         try:
-            classify(self)
+            if profiler is not None and profiled == "classify" and passes[0] > 2:
+                profiler.runcall(classify, self)
+            else:
+                classify(self)
         finally:
             count(entry, started)
 
     def timed_render(self: Exposition, *args: Any) -> bytes:
         started = time.thread_time()
         try:
+            if profiler is not None and profiled == "render":
+                return profiler.runcall(render, self, *args)
             return render(self, *args)
         finally:
             count("render (all)", started)
@@ -110,6 +142,8 @@ def agent_with_clocks(out: Path, argv: list[str]) -> int:
         times = os.times()
         spent["process (all)"] = [1, times.user + times.system]
         out.write_text(json.dumps(spent))
+        if profiler is not None and profile is not None and profiler.getstats():
+            profiler.dump_stats(profile)
 
 
 def report(spent: dict[str, list[float]], seconds: float) -> str:
@@ -121,14 +155,31 @@ def report(spent: dict[str, list[float]], seconds: float) -> str:
     return "\n".join(lines)
 
 
+def profile_report(path: Path, lines: int = 30) -> str:
+    """The functions with the most CPU of their own, then the most in all, from cProfile's statistics."""
+    text = io.StringIO()
+    stats = pstats.Stats(str(path), stream=text).strip_dirs()
+    stats.sort_stats("tottime").print_stats(lines)
+    stats.sort_stats("cumulative").print_stats(lines)
+    return text.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/jobs.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=("small", "full"), default="full")
     parser.add_argument("--window", type=float, default=240.0, help="seconds the agent runs")
+    parser.add_argument(
+        "--profile",
+        metavar="ENTRY",
+        help="also run ENTRY (classify, render or a collector's name, such as statements) under cProfile, its first"
+        " runs apart, and print the functions with the most CPU (cProfile roughly doubles a run's CPU: read the"
+        " shares, not the milliseconds)",
+    )
     parser.add_argument("--agent-with-clocks", type=Path, help=argparse.SUPPRESS)  # the child: JSON out
+    parser.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)  # the child: cProfile statistics there
     args, rest = parser.parse_known_args(argv)
     if args.agent_with_clocks is not None:
-        return agent_with_clocks(args.agent_with_clocks, rest)
+        return agent_with_clocks(args.agent_with_clocks, rest, args.profile, args.profile_to)
 
     import catalog
     import run
@@ -145,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         workload, dsn = run.agent_cluster(sandbox, size)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PGRADAR_")}
-        cmd = [sys.executable, __file__, "--agent-with-clocks", str(out), "run", "--dsn", f"bench={dsn}"]
+        profile = root / "entry.pstats" if args.profile else None
+        cmd = [sys.executable, __file__, "--agent-with-clocks", str(out)]
+        cmd += ["--profile", args.profile, "--profile-to", str(profile)] if profile is not None else []
+        cmd += ["run", "--dsn", f"bench={dsn}"]
         agent = subprocess.Popen(
             [*cmd, "--listen", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL, stderr=(root / "log").open("w")
         )
@@ -165,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         agent.wait(timeout=60)
         workload.stop()
         spent = json.loads(out.read_text())
+        profiled = profile_report(profile) if profile is not None and profile.exists() else "(no run profiled)"
     finally:
         stop.set()
         run.stop_process(agent)
@@ -172,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\n## per job, {args.size} catalog, window {args.window:.0f}s, scrape every 15s, thread CPU\n")
     print(report(spent, args.window))
+    if args.profile:
+        print(f"\n## {args.profile} under cProfile (after its first runs)\n\n{profiled}")
     return 0
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pgradar.agent.classifiers.horizon import xmin_horizon_held
 from pgradar.agent.classifiers.tables import AutovacuumLimit, autovacuum_limit, first_kept, kept_rows, table_rows
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.catalog import TableStat
 from pgradar.agent.model.findings import Finding, Kind, Severity, human_bytes, human_seconds, qualified, quote_ident
 from pgradar.agent.model.observation import Observation
@@ -23,10 +24,18 @@ from pgradar.agent.sqlshape.writes import UpdatedColumns, updated_columns
 
 MAX_STATEMENTS = 10  # UPDATE statements named in one finding's evidence
 
+B = TypeVar("B", TableBloat, IndexBloat)
+
 
 def bloated(wasted: int | None, size: int, t: Thresholds) -> bool:
     """At least ``bloat_min_bytes`` wasted and at least ``bloat_ratio`` of the size."""
     return wasted is not None and size > 0 and wasted >= t.bloat_min_bytes and wasted >= size * t.bloat_ratio
+
+
+@per_snapshot  # the bloat poll is hourly; its 10,000 entries were judged again at every pass
+def bloated_entries(entries: Sequence[B], t: Thresholds) -> tuple[B, ...]:
+    """The tables or indexes of a bloat poll that are ``bloated``."""
+    return tuple(b for b in entries if bloated(b.wasted_bytes, b.size_bytes, t))
 
 
 def bloat_evidence(b: TableBloat | IndexBloat) -> dict[str, Any]:
@@ -59,10 +68,8 @@ def table_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     if snapshot is None or (obs.on_standby and obs.primary_watched):
         return
     dead = {(r.database, r.relid): r.n_dead_tup for r in obs.snapshots.tables.tables} if obs.snapshots.tables else {}
-    for b in snapshot.tables:
-        wasted, size = b.wasted_bytes, b.size_bytes
-        if wasted is None or not bloated(wasted, size, t):
-            continue
+    for b in bloated_entries(snapshot.tables, t):
+        wasted, size = b.wasted_bytes or 0, b.size_bytes
         e = b.estimate
         name = qualified(e.schema, e.relation)
         n_dead = dead.get((e.database, e.relid))
@@ -94,10 +101,8 @@ def index_bloat(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     snapshot = obs.snapshots.bloat
     if snapshot is None or (obs.on_standby and obs.primary_watched):
         return
-    for b in snapshot.indexes:
-        wasted, size = b.wasted_bytes, b.size_bytes
-        if wasted is None or not bloated(wasted, size, t):
-            continue
+    for b in bloated_entries(snapshot.indexes, t):
+        wasted, size = b.wasted_bytes or 0, b.size_bytes
         e = b.estimate
         name = qualified(e.schema, e.index)
         yield Finding(
@@ -209,10 +214,12 @@ def autovacuum_lagging(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     settings = obs.snapshots.settings.settings if obs.snapshots.settings is not None else None
     horizons = list(xmin_horizon_held(obs, t))
     for table in tables.tables:
+        if table.n_dead_tup < t.dead_tuples_min_rows:
+            continue  # most tables, decided before the reloptions are read
         rows = table_rows(table)
         limit = autovacuum_limit(table, settings, "vacuum")
         trigger = limit.trigger(rows)
-        if table.n_dead_tup <= trigger or table.n_dead_tup < t.dead_tuples_min_rows:
+        if table.n_dead_tup <= trigger:
             continue
         horizon = next((h for h in horizons if h.database in (table.database, None)), None)
         above_s = (obs.now - above_trigger_since(obs, table, trigger)).total_seconds()
@@ -302,6 +309,8 @@ def hot_updates_lost(obs: Observation, t: Thresholds) -> Iterator[Finding]:
         return
     kept = kept_rows(obs)
     for table in tables.tables:
+        if table.n_tup_upd < t.hot_min_updates:
+            continue  # fewer updates ever than the rule needs in its window: most tables, no lookup
         updates, hot, window = update_counts(kept, table)
         if updates < t.hot_min_updates or hot >= updates * t.hot_min_share:
             continue

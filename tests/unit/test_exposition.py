@@ -53,3 +53,24 @@ def test_scrapes_serve_the_latest_render_and_a_change_renders_every_format_asked
         assert source.collections == 4  # one render per format, not per scrape
     finally:
         exposition.stop()
+
+
+def test_changes_every_moment_render_at_most_once_per_period_and_the_last_change_is_served() -> None:
+    """The load sampler changes the state every second: renders follow at the exposition's own pace."""
+    source = Counting()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(source)
+    exposition = Exposition(registry, settle_s=0.01, every_s=0.4)
+    try:
+        exposition.body(TEXT)
+        started, renders = time.monotonic(), exposition.renders
+        while time.monotonic() - started < 1.2:
+            source.value += 1
+            exposition.changed()
+            time.sleep(0.01)
+        last = source.value
+        # one render per 0.4 s period (the first may start at once), never one per change (about 100)
+        assert exposition.renders - renders <= 4
+        wait_until(lambda: f"pgradar_up {last}".encode() in exposition.body(TEXT)[1])
+    finally:
+        exposition.stop()
