@@ -122,7 +122,8 @@ def collect_statements(ctx: CollectContext) -> StatementsSnapshot:
         if known:
             rows = _read_changed_statements(ctx, session, schema, known)
         else:
-            rows = session.rows(_q("statements", "pgss", ctx.server), StatementStat, {"queryids": None}, pgss=schema)
+            every = {"queryids": None}
+            rows = session.rows(_q("statements", "pgss", ctx.server), StatementStat, every, binary=True, pgss=schema)
     except QueryFailed as exc:
         if exc.denied:
             raise CollectorUnavailable(
@@ -155,12 +156,14 @@ def _read_changed_statements(
     but is gone by the second read (evicted in between) is left out, as a full
     read a moment later would have; one that appeared in between is taken.
     """
-    stamps = session.tuples(_q("statements", "stamps", ctx.server), pgss=schema)
+    stamps = session.tuples(_q("statements", "stamps", ctx.server), binary=True, pgss=schema)
     queryids = changed_queryids(stamps, known)
     if not queryids:
         return [known[s[:4]] for s in stamps]  # nothing ran: every entry is the one held
+    # binary, as the stamps: a float compared between the two reads is the same bits whatever extra_float_digits says
     query = _q("statements", "pgss", ctx.server)
-    fresh = {_STATEMENT_KEY(r): r for r in session.rows(query, StatementStat, {"queryids": queryids}, pgss=schema)}
+    found = session.rows(query, StatementStat, {"queryids": queryids}, binary=True, pgss=schema)
+    fresh = {_STATEMENT_KEY(r): r for r in found}
     changed = set(queryids)
     rows = []
     for stamp in stamps:
@@ -397,11 +400,12 @@ def collect_sizes(ctx: CollectContext) -> SizesSnapshot:
 # A database's size is read again once the one kept is this old: it moves slowly, and
 # pg_database_size stats every file of the database.
 DATABASE_SIZE_EVERY = timedelta(hours=1)
+SERVER_WIDE = ""  # catalog_cache's database for what is kept of the server as a whole
 
 
 def database_sizes(ctx: CollectContext) -> tuple[DatabaseSize, ...]:
     """Every database's size: read where the kept one is older than DATABASE_SIZE_EVERY, else the kept one."""
-    kept: dict[str, tuple[datetime, int | None]] = ctx.catalog_cache("database_sizes", "")
+    kept: dict[str, tuple[datetime, int | None]] = ctx.catalog_cache("database_sizes", SERVER_WIDE)
     fresh = sorted(name for name, (read_at, _) in kept.items() if ctx.now - read_at < DATABASE_SIZE_EVERY)
     rows = ctx.session().rows(_q("sizes", "databases", ctx.server), DatabaseSize, {"fresh": fresh})
     out = []

@@ -241,9 +241,10 @@ class Session:
         params: Sequence[Any] | Mapping[str, Any] | None,
         identifiers: Mapping[str, str],
         row_factory: Any,
+        binary: bool = False,
     ) -> list[Any]:
         try:
-            with self._conn.cursor(row_factory=row_factory) as cur:
+            with self._conn.cursor(row_factory=row_factory, binary=binary) as cur:
                 cur.execute(self._compose(query, identifiers), params)
                 return cur.fetchall()
         except psycopg.Error as exc:
@@ -255,16 +256,27 @@ class Session:
         query: Query,
         row_type: type[T],
         params: Sequence[Any] | Mapping[str, Any] | None = None,
+        binary: bool = False,
         **identifiers: str,
     ) -> list[T]:
-        """Rows as instances of a dataclass whose fields are the query's columns."""
-        return self._execute(query, params, identifiers, dataclass_row(row_type))
+        """Rows as instances of a dataclass whose fields are the query's columns (``binary``: see ``tuples``)."""
+        return self._execute(query, params, identifiers, dataclass_row(row_type), binary)
 
     def tuples(
-        self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None, **identifiers: str
+        self,
+        query: Query,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        binary: bool = False,
+        **identifiers: str,
     ) -> list[tuple[Any, ...]]:
-        """Rows as plain tuples, in the query's column order: the cheapest form, for many narrow rows."""
-        return self._execute(query, params, identifiers, tuple_row)
+        """Rows as plain tuples, in the query's column order: the cheapest form, for many narrow rows.
+
+        ``binary`` asks for the values in binary: for thousands of rows of
+        numbers, the server no longer writes each as text (a float's shortest
+        form costs most) nor the agent parses it back. Only for columns of the
+        built-in numeric, boolean and text types, which load as they do in text.
+        """
+        return self._execute(query, params, identifiers, tuple_row, binary)
 
     def dicts(
         self, query: Query, params: Sequence[Any] | Mapping[str, Any] | None = None, **identifiers: str

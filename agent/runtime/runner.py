@@ -20,7 +20,7 @@ from typing import Any
 from pgradar.agent.classifiers import classify
 from pgradar.agent.collect import queries
 from pgradar.agent.collect.bouncer import open_console
-from pgradar.agent.collect.collectors import CollectorUnavailable
+from pgradar.agent.collect.collectors import SERVER_WIDE, CollectorUnavailable
 from pgradar.agent.collect.db import ConnectFailed, DatabaseError, QueryFailed, Session, SessionSettings, connect
 from pgradar.agent.collect.pool import Opener, SessionPool
 from pgradar.agent.derive.derived import snapshot_scope
@@ -150,7 +150,8 @@ class TargetRunner:
     # --- server information --------------------------------------------------------
 
     def refresh_server(self) -> ServerInfo:
-        server, databases = read_server(self.session(), self.target.databases)
+        session = self.session()
+        server, databases = read_server(session, self.target.databases)
         previous = self.state.server
         with self.state.lock:
             self.state.server = server
@@ -166,8 +167,11 @@ class TargetRunner:
                 len(databases),
             )
         self.pool.keep_only(databases)
+        # What was kept of a database no longer visited goes; not what is kept of the server as a whole
+        # ("": database sizes) or read on the DSN's own database (statements), which may be unlisted.
+        kept = {*databases, SERVER_WIDE, session.dbname}
         with self.state.lock:
-            for key in [k for k in self.state.catalog if k[1] not in databases]:
+            for key in [k for k in self.state.catalog if k[1] not in kept]:
                 del self.state.catalog[key]
         return server
 
