@@ -7,8 +7,6 @@ after every scheduled job rather than on each scrape.
 
 from __future__ import annotations
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-
 from pgradar.agent.runtime.agent import Agent
 from pgradar.agent.settings.config import Config
 from pgradar.exporters.http import AgentHTTPServer
@@ -42,7 +40,7 @@ def serve(
     page = {} if page_refresh_s is None else {"refresh_s": page_refresh_s}
     http.routes["/"] = status_route(agent.state, text_policy=config.statement_text, **page)
     # Every job changes what /metrics shows: render then, not on each scrape.
-    agent.scheduler.add_listener(http.render_in_background(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    agent.on_change(http.render_in_background())
     agent.start()
     http.start()
     return http

@@ -12,9 +12,10 @@ queryid.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.observation import Observation
 from pgradar.agent.model.statements import StatementDelta
 from pgradar.agent.sqlshape import group_key
@@ -67,14 +68,25 @@ class StatementGroup:
 
 def statement_groups(
     obs: Observation, deltas: Sequence[StatementDelta], toplevel_only: bool = True
-) -> list[StatementGroup]:
+) -> tuple[StatementGroup, ...]:
     """Deltas grouped by database and ``group_key`` (queryid alone when the text is unknown), in the
-    order of their costliest delta; nested statements (run inside a function) only when asked."""
+    order of their costliest delta; nested statements (run inside a function) only when asked.
+
+    Grouped once per interval, not by each of five rules at every pass: the
+    groups are shared, to be read and never changed.
+    """
+    return _grouped(deltas, toplevel_only, texts=obs.statement_texts)
+
+
+@per_snapshot  # the texts of an interval's statements were fetched with the poll that made it
+def _grouped(
+    deltas: Sequence[StatementDelta], toplevel_only: bool, texts: Mapping[tuple[int, int], str]
+) -> tuple[StatementGroup, ...]:
     groups: dict[tuple[str, str], StatementGroup] = {}
     for d in deltas:
         if toplevel_only and not d.toplevel:
             continue
-        text = obs.statement_texts.get((d.dbid, d.queryid))
+        text = texts.get((d.dbid, d.queryid))
         key = (d.database, group_key(text) if text is not None else f"#{d.queryid}")
         g = groups.setdefault(key, StatementGroup(d.database, d.dbid, text))
         if d.queryid not in g.queryids:
@@ -90,4 +102,4 @@ def statement_groups(
         g.blk_read_ms += d.blk_read_ms
     for g in groups.values():
         g.queryids.sort(reverse=True)  # the largest first: the one a finding names
-    return list(groups.values())
+    return tuple(groups.values())

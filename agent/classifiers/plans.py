@@ -179,12 +179,22 @@ def text_key(texts: Mapping[tuple[int, int], str], dbid: int, queryid: int, data
 @per_snapshot  # every text keyed once per statements poll, not at every pass (5,000 of them every 15 s)
 def counted_by_text(
     stats: Mapping[tuple[int, int], StatementStat], texts: Mapping[tuple[int, int], str]
-) -> dict[tuple[str, str], list[StatementStat]]:
-    """The statements of each group (``text_key``); ``texts`` are fixed for the statements of one poll."""
-    counted: dict[tuple[str, str], list[StatementStat]] = {}
+) -> tuple[dict[tuple[str, str], tuple[StatementStat, frozenset[int]]], float]:
+    """Each group's (``text_key``) counters, summed on its first row, with its queryids; and the
+    execution time of them all. ``texts`` are fixed for the statements of one poll."""
+    rows_of: dict[tuple[str, str], list[StatementStat]] = {}
     for (dbid, queryid), row in stats.items():
-        counted.setdefault(text_key(texts, dbid, queryid, row.database), []).append(row)
-    return counted
+        rows_of.setdefault(text_key(texts, dbid, queryid, row.database), []).append(row)
+    counted = {
+        group: (
+            rows[0]
+            if len(rows) == 1
+            else replace(rows[0], calls=sum(r.calls for r in rows), total_exec_ms=sum(r.total_exec_ms for r in rows)),
+            frozenset(r.queryid for r in rows),
+        )
+        for group, rows in rows_of.items()
+    }
+    return counted, sum(r.total_exec_ms for r in stats.values())
 
 
 def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
@@ -201,20 +211,18 @@ def seq_scan(obs: Observation, t: Thresholds) -> Iterator[Finding]:
     statements: StatementsSnapshot | None = obs.snapshots.statements
     if plans is None or statements is None:
         return
-    stats = per_statement(statements)
-    total = sum(r.total_exec_ms for r in stats.values())
-    counted = counted_by_text(stats, texts=obs.statement_texts)
+    counted, total = counted_by_text(per_statement(statements), texts=obs.statement_texts)
     groups: dict[tuple[str, str], list[StatementPlan]] = {}
     for plan in plans.plans:
         groups.setdefault(text_key(obs.statement_texts, plan.dbid, plan.queryid, plan.database), []).append(plan)
     for group, same in groups.items():
-        rows = counted.get(group, [])
-        if not rows:
+        found = counted.get(group)
+        if found is None:
             continue
-        stat = replace(rows[0], calls=sum(r.calls for r in rows), total_exec_ms=sum(r.total_exec_ms for r in rows))
+        stat, counted_queryids = found
         if not frequent_or_expensive(stat, total, t):
             continue
-        queryids = sorted({r.queryid for r in rows} | {p.queryid for p in same}, reverse=True)
+        queryids = sorted(counted_queryids | {p.queryid for p in same}, reverse=True)
         plan = max(same, key=lambda p: (p.summary is not None, p.queryid))
         share = round(stat.total_exec_ms / total, 4) if total > 0 else None
         # The share of execution time orders the problems (problems.impact).

@@ -272,10 +272,10 @@ def non_sargable_predicate(obs: Observation, t: Thresholds) -> Iterable[Finding]
     catalog = _Catalog(indexes.indexes, tables.tables if tables is not None else ())
     total_ms = sum(d.total_exec_ms for d in interval.deltas) or 1.0
     for g in statement_groups(obs, interval.deltas):
-        if g.text is None or not is_dml(g.text):
-            continue
         share = g.exec_ms / total_ms
         if g.calls < t.statement_min_calls and share < t.statement_min_share:
+            continue  # the figures first: most statements stop here, before their text is read
+        if g.text is None or not is_dml(g.text):
             continue
         by_table: dict[tuple[str, str], list[_Hidden]] = defaultdict(list)
         for w in wrapped_predicates(g.text):

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pgradar.agent.classifiers.grouped import StatementGroup, statement_groups
+from pgradar.agent.derive.derived import per_snapshot
 from pgradar.agent.model.activity import SettingsSnapshot
 from pgradar.agent.model.catalog import TablesSnapshot, TableStat
 from pgradar.agent.model.findings import (
@@ -47,9 +48,12 @@ def _queries(obs: Observation, interval: StatementInterval) -> Iterable[Statemen
     """The interval's statements (queryids of one text together, nested calls counted) but utility
     statements (CREATE INDEX, ANALYZE...), whose reads and sorts are their job; a statement whose text
     is unknown yet is kept."""
-    for g in statement_groups(obs, interval.deltas, toplevel_only=False):
-        if (g.text is None or is_dml(g.text)) and g.calls:
-            yield g
+    return _dml(statement_groups(obs, interval.deltas, toplevel_only=False))
+
+
+@per_snapshot  # once per interval's groups (statement_groups keeps them), not by two rules at every pass
+def _dml(groups: Sequence[StatementGroup]) -> tuple[StatementGroup, ...]:
+    return tuple(g for g in groups if (g.text is None or is_dml(g.text)) and g.calls)
 
 
 def _block_size(obs: Observation) -> int:

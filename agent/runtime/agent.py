@@ -1,4 +1,4 @@
-"""The long-running agent: one APScheduler job per target and collector.
+"""The long-running agent: one APScheduler job per target and collector, the load sampler apart.
 
 Jobs never overlap themselves (``max_instances=1``) and a late job runs once,
 not once per missed slot (``coalesce``). Each job's first run is spread
@@ -9,6 +9,8 @@ together, the jobs of every target hit the databases (and the agent's CPU,
 and the worker threads) in the same second, and stayed in step at every
 multiple of their intervals (docs/fleet.md). Each job records
 how late it started, so a fleet that is too big for one process shows it.
+The load sampler, due every second, runs on a ``Ticker`` of its own per
+target: the scheduler's bookkeeping cost as much CPU as a sample.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -31,6 +39,7 @@ from pgradar.agent.runtime.custom_runner import CustomRunner
 from pgradar.agent.runtime.observation import observe
 from pgradar.agent.runtime.runner import TargetRunner
 from pgradar.agent.runtime.state import AgentState, TargetState
+from pgradar.agent.runtime.ticker import Ticker
 from pgradar.agent.settings.config import Config
 
 log = logging.getLogger("pgradar.agent")
@@ -39,7 +48,7 @@ START_SPREAD_S = 40.0  # every first run within this: the first complete pass st
 SPREAD_MIN_S = 10.0  # one target: its slow collectors no longer hit the database in the same second
 SPREAD_PER_TARGET_S = 0.5  # a fleet: about 2 targets' jobs start per second at 80 targets and more
 MIN_WORKERS, WORKERS_PER_TARGET, MAX_WORKERS = 4, 2, 256
-LOAD = "load"  # the load sampler: its own executor, left out of run_once
+LOAD = "load"  # the load sampler: a Ticker per target, left out of run_once
 ON_TIME_S = 1.0  # a job that starts later than this after it was due counts as late
 FULL_COLLECTION_EVERY = 100  # middle-generation collections per full one (CPython: 10): settle_garbage_collector
 
@@ -136,17 +145,24 @@ class Agent:
             if config.custom_queries
             else {}
         )
-        sampled = sum(1 for rt in self.runtimes.values() if LOAD in rt.collector_names)
         self.scheduler = BackgroundScheduler(
-            # The load samplers have threads of their own: a queue of slow polls never delays a sample.
-            executors={
-                "default": ThreadPoolExecutor(worker_threads(len(self.runtimes))),
-                LOAD: ThreadPoolExecutor(max(1, sampled)),
-            },
+            executors={"default": ThreadPoolExecutor(worker_threads(len(self.runtimes)))},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC,
         )
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # The load samplers have threads of their own: a queue of slow polls never delays a sample.
+        self.samplers: list[Ticker] = []
+        self._changed: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every run of a job or sample: the state it reads may have changed."""
+        self._changed.append(listener)
+        self.scheduler.add_listener(lambda _event: listener(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def _ran(self) -> None:
+        for listener in self._changed:
+            listener()
 
     def start(self) -> None:
         # Before ``now``: a job due within the collection's time would otherwise be past its first
@@ -159,6 +175,9 @@ class Agent:
             for collector in runtime.collector_names:
                 interval = self.config.interval(collector)
                 first = now + timedelta(seconds=first_run_offset(name, collector, interval, window))
+                if collector == LOAD:
+                    self.samplers.append(self._sampler(runtime, first.timestamp(), interval))
+                    continue
                 # start_date anchors every later run on the first one (next_run_time alone does not)
                 self.scheduler.add_job(
                     self._run,
@@ -166,7 +185,6 @@ class Agent:
                     args=[runtime, collector, first.timestamp(), interval],
                     seconds=interval,
                     start_date=first,
-                    executor=LOAD if collector == LOAD else "default",
                     id=f"{name}/{collector}",
                     name=f"{collector} on {name}",
                 )
@@ -191,6 +209,8 @@ class Agent:
             name="classify all targets",
         )
         self.scheduler.start()
+        for sampler in self.samplers:
+            sampler.start()
         shard = (
             f" (shard {self.config.shard} of {len(self.config.targets) + len(self.config.pgbouncers)})"
             if self.config.shard
@@ -206,6 +226,21 @@ class Agent:
             status.last_lateness_s = lateness
             status.late += lateness > ON_TIME_S
         runtime.run_collector(collector)
+
+    def _sampler(self, runtime: TargetRunner, first: float, interval: float) -> Ticker:
+        def skipped(missed: int) -> None:
+            status = runtime.state.collector(LOAD)
+            with runtime.state.lock:
+                status.skipped += missed
+
+        return Ticker(
+            f"load on {runtime.target.name}",
+            lambda: self._run(runtime, LOAD, first, interval),
+            first,
+            interval,
+            skipped,
+            self._ran,
+        )
 
     def _skipped(self, event: JobEvent) -> None:
         """A run that was due while the previous one still ran, or missed altogether."""
@@ -254,6 +289,8 @@ class Agent:
         return True, "ready"
 
     def stop(self) -> None:
+        for sampler in self.samplers:
+            sampler.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         for runtime in self.runtimes.values():
