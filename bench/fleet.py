@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                         "peak RSS per target": f"{rss / args.targets / 2**20:.2f} MiB",
                         "/metrics latency, median": f"{(measure.median(scrapes.latencies) or 0) * 1000:.0f} ms",
                         "/metrics latency, max": f"{max(scrapes.latencies or [0]) * 1000:.0f} ms",
+                        "/metrics latency, each scrape in order": " ".join(f"{x * 1000:.0f}" for x in scrapes.latencies)
+                        + " ms",
                         "series": f"{max(scrapes.series or [0]):,}",
                         "collector runs done": f"{jobs['runs']:,.0f}",
                         "runs started on time (<= 1 s late)": "not recorded" if on_time is None else f"{on_time:.1%}",

@@ -50,7 +50,6 @@ SPREAD_PER_TARGET_S = 0.5  # a fleet: about 2 targets' jobs start per second at 
 MIN_WORKERS, WORKERS_PER_TARGET, MAX_WORKERS = 4, 2, 256
 LOAD = "load"  # the load sampler: a Ticker per target, left out of run_once
 ON_TIME_S = 1.0  # a job that starts later than this after it was due counts as late
-FULL_COLLECTION_EVERY = 100  # middle-generation collections per full one (CPython: 10): settle_garbage_collector
 
 
 def phase(target: str, job: str) -> float:
@@ -89,24 +88,18 @@ def release_freed_memory() -> None:
 
 
 def settle_garbage_collector() -> None:
-    """Keep the cyclic garbage collector off what the agent imported, and off the snapshots most of the time.
+    """Keep the cyclic garbage collector off what the agent imported: it walked it at every full collection.
 
     ``gc.freeze`` moves what exists now, which never becomes garbage, out of
     every later collection. Called once before the first poll, after a
-    collection, so no garbage is frozen. The young generations keep
-    CPython's thresholds: every sqlglot parse leaves cyclic garbage, which
-    dies there. A full collection walks every snapshot row the agent keeps
-    (20 ms on a catalog of 2,600 tables), and a poll replaces enough of them
-    that CPython ran one every 11 collections of the middle generation, about
-    one a minute; what it finds is garbage that outlived two younger
-    collections, which the snapshots, freed by their reference counts, are
-    not. ``FULL_COLLECTION_EVERY`` middle collections is some 8 minutes
-    there (``scripts/soak.py`` watches the memory).
+    collection, so no garbage is frozen. The thresholds stay CPython's: every
+    sqlglot parse leaves cyclic garbage, which rarer collections let pile up.
+    Full collections ten times rarer saved a single target a tenth of its CPU,
+    but 100 targets in one process then paused long enough to skip load
+    samples (bench/HISTORY.md, round nine).
     """
     gc.collect()
     gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def worker_threads(targets: int) -> int:
