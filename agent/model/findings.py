@@ -8,7 +8,6 @@ of the id: a problem that gets worse is still the same problem.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,11 +187,6 @@ class Kind(StrEnum):
     INDEX_BLOAT = "index_bloat", Area.TABLE, "wasted space in a B-tree index (estimated, or measured by pgstatindex)"
 
 
-@functools.lru_cache(maxsize=1 << 14)  # the same problems are found at every pass: hashed once each
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True, slots=True)
 class Finding:
     kind: Kind
@@ -227,7 +221,8 @@ class Finding:
     def id(self) -> str:
         # wait_event joins the key only where set: every other finding keeps the id it had before it existed
         fields = OBJECT_FIELDS if self.wait_event else OBJECT_FIELDS[:-1]
-        return _digest("\x1f".join([self.kind, self.target, *(getattr(self, f) or "" for f in fields)]))
+        key = "\x1f".join([self.kind, self.target, *(getattr(self, f) or "" for f in fields)])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def to_json(self, first_seen: datetime | None = None) -> dict[str, Any]:
         """The problem object of ``pgradar check --format json`` (DESIGN 3.1)."""
